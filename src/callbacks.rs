@@ -1,0 +1,101 @@
+//! Registration slots for user callbacks, and the per-thread record of which
+//! callbacks (and which stores' callbacks) this thread is inside.
+//!
+//! A slot hands out `Arc` clones of the current callback; a call runs with
+//! no internal lock held. Replacing or clearing a slot waits until every
+//! call of the old callback on other threads has returned; from inside the
+//! old callback itself it returns at once. The old callback is dropped
+//! (its destroy runs) when the last clone goes, which is after its last call
+//! returned: exactly once, by `Arc`'s own accounting.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+thread_local! {
+    /// (store id, callback address) of every callback this thread is inside,
+    /// innermost last. The address is 0 for scopes that are not a slot call
+    /// (release actions, estimator calls).
+    static ACTIVE: RefCell<Vec<(u64, usize)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks this thread as inside a callback of `store_id` until dropped.
+pub(crate) struct CallbackScope {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl CallbackScope {
+    pub fn enter(store_id: u64, callback_addr: usize) -> Self {
+        ACTIVE.with(|a| a.borrow_mut().push((store_id, callback_addr)));
+        CallbackScope {
+            _not_send: std::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for CallbackScope {
+    fn drop(&mut self) {
+        ACTIVE.with(|a| {
+            a.borrow_mut().pop();
+        });
+    }
+}
+
+/// Whether this thread is inside any callback of store `store_id`.
+pub(crate) fn inside_store_callback(store_id: u64) -> bool {
+    ACTIVE.with(|a| a.borrow().iter().any(|&(s, _)| s == store_id))
+}
+
+fn inside_callback(addr: usize) -> bool {
+    ACTIVE.with(|a| a.borrow().iter().any(|&(_, c)| c == addr))
+}
+
+/// One registered callback, or none.
+pub(crate) struct CallbackSlot<F: ?Sized> {
+    current: Mutex<Option<Arc<F>>>,
+}
+
+impl<F: ?Sized> Default for CallbackSlot<F> {
+    fn default() -> Self {
+        CallbackSlot {
+            current: Mutex::new(None),
+        }
+    }
+}
+
+impl<F: ?Sized> CallbackSlot<F> {
+    /// The current callback, if any. Cheap: one uncontended lock and an
+    /// atomic increment.
+    pub fn get(&self) -> Option<Arc<F>> {
+        self.current.lock().clone()
+    }
+
+    /// Installs `new` (or clears the slot). Returns after calls of the old
+    /// callback in flight on other threads have ended, then drops it; from
+    /// inside the old callback it returns at once and the old callback is
+    /// dropped when that call returns.
+    pub fn replace(&self, new: Option<Arc<F>>) {
+        let old = std::mem::replace(&mut *self.current.lock(), new);
+        let Some(old) = old else { return };
+        if inside_callback(addr_of(&old)) {
+            return;
+        }
+        let mut spins = 0u32;
+        while Arc::strong_count(&old) > 1 {
+            if spins < 64 {
+                std::thread::yield_now();
+                spins += 1;
+            } else {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
+        drop(old);
+    }
+}
+
+/// The identity of a callback, for the per-thread record.
+pub(crate) fn addr_of<F: ?Sized>(f: &Arc<F>) -> usize {
+    Arc::as_ptr(f).cast::<()>() as usize
+}

@@ -1,0 +1,129 @@
+//! The present entries: a slab of slots addressed by `u32` index, and a hash
+//! index from key to slot that stores only the index (the key lives once, in
+//! its slot).
+
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
+
+use hashbrown::HashTable;
+
+use crate::value_handle::Stored;
+
+/// One present entry.
+pub(crate) struct Entry<K, V> {
+    pub key: K,
+    pub stored: Arc<Stored<V>>,
+    /// Recency stamp: the store's tick at the last access (or unpin).
+    pub tick: u64,
+    pub pinned: bool,
+}
+
+impl<K, V> Entry<K, V> {
+    pub fn charge(&self) -> u64 {
+        self.stored.charge
+    }
+
+    /// Neither pinned nor held by a read handle.
+    pub fn evictable(&self) -> bool {
+        !self.pinned && !self.stored.in_use()
+    }
+}
+
+pub(crate) struct EntryTable<K, V> {
+    slots: Vec<Option<Entry<K, V>>>,
+    free: Vec<u32>,
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl<K: Hash + Eq, V> EntryTable<K, V> {
+    pub fn new() -> Self {
+        EntryTable {
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn find<Q>(&self, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        self.index
+            .find(hash, |&i| slot(slots, i).key.borrow() == key)
+            .copied()
+    }
+
+    /// Inserts an entry whose key is absent; returns its slot.
+    pub fn insert(&mut self, entry: Entry<K, V>) -> u32 {
+        let hash = self.hasher.hash_one(&entry.key);
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(entry);
+                i
+            }
+            None => {
+                let i = u32::try_from(self.slots.len()).expect("more than u32::MAX entries");
+                self.slots.push(Some(entry));
+                i
+            }
+        };
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index
+            .insert_unique(hash, i, |&j| hasher.hash_one(&slot(slots, j).key));
+        i
+    }
+
+    /// Removes the entry in slot `i` (which must be occupied).
+    pub fn remove(&mut self, i: u32) -> Entry<K, V> {
+        let hash = self.hasher.hash_one(&slot(&self.slots, i).key);
+        match self.index.find_entry(hash, |&j| j == i) {
+            Ok(e) => {
+                e.remove();
+            }
+            Err(_) => unreachable!("slot {i} is not indexed"),
+        }
+        let entry = self.slots[i as usize].take().expect("occupied slot");
+        self.free.push(i);
+        entry
+    }
+
+    /// Removes every entry, in slot order.
+    pub fn drain(&mut self) -> Vec<Entry<K, V>> {
+        self.index.clear();
+        self.free.clear();
+        std::mem::take(&mut self.slots)
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    pub fn get(&self, i: u32) -> &Entry<K, V> {
+        slot(&self.slots, i)
+    }
+
+    pub fn get_mut(&mut self, i: u32) -> &mut Entry<K, V> {
+        self.slots[i as usize].as_mut().expect("occupied slot")
+    }
+
+    /// Occupied slots with their index.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Entry<K, V>)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|e| (i as u32, e)))
+    }
+}
+
+fn slot<K, V>(slots: &[Option<Entry<K, V>>], i: u32) -> &Entry<K, V> {
+    slots[i as usize].as_ref().expect("occupied slot")
+}

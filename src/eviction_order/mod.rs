@@ -1,0 +1,110 @@
+//! The eviction order of the unpinned entries, per strategy. Pinned entries
+//! are kept out of the order (so millions of pins cost eviction nothing);
+//! an unpinned entry re-enters as the most recently used of its peers.
+//! Entries held by read handles stay in the order and are skipped.
+
+mod lfu;
+mod linked_slots;
+mod lru;
+mod size;
+
+use crate::eviction_strategy::EvictionStrategy;
+
+use lfu::LfuOrder;
+use lru::LruOrder;
+use size::SizeOrder;
+
+/// Where an entry stands: what the SIZE index keys on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Position {
+    pub charge: u64,
+    pub tick: u64,
+}
+
+pub(crate) enum EvictionOrder {
+    Lru(LruOrder),
+    Lfu(LfuOrder),
+    Size(SizeOrder),
+}
+
+impl EvictionOrder {
+    pub fn new(strategy: EvictionStrategy) -> Self {
+        match strategy {
+            EvictionStrategy::Lru => EvictionOrder::Lru(LruOrder::new()),
+            EvictionStrategy::Lfu => EvictionOrder::Lfu(LfuOrder::new()),
+            EvictionStrategy::Size => EvictionOrder::Size(SizeOrder::new()),
+        }
+    }
+
+    /// A new entry; `linked` is false for a pinned one.
+    pub fn insert(&mut self, i: u32, at: Position, linked: bool) {
+        match self {
+            EvictionOrder::Lru(o) if linked => o.link(i),
+            EvictionOrder::Lfu(o) => o.insert(i, linked),
+            EvictionOrder::Size(o) if linked => o.link(i, at.charge, at.tick),
+            _ => {}
+        }
+    }
+
+    /// An access or replace moved the entry from `old` to `new`.
+    pub fn touch(&mut self, i: u32, old: Position, new: Position, linked: bool) {
+        match self {
+            EvictionOrder::Lru(o) => o.touch(i),
+            EvictionOrder::Lfu(o) => o.touch(i),
+            EvictionOrder::Size(o) if linked => {
+                o.unlink(i, old.charge, old.tick);
+                o.link(i, new.charge, new.tick);
+            }
+            EvictionOrder::Size(_) => {}
+        }
+    }
+
+    /// Takes a linked entry out of the order (pin).
+    pub fn unlink(&mut self, i: u32, at: Position) {
+        match self {
+            EvictionOrder::Lru(o) => o.unlink(i),
+            EvictionOrder::Lfu(o) => o.unlink(i),
+            EvictionOrder::Size(o) => o.unlink(i, at.charge, at.tick),
+        }
+    }
+
+    /// Puts an unlinked entry back as the most recent of its peers (unpin);
+    /// `at.tick` is fresh.
+    pub fn relink(&mut self, i: u32, at: Position) {
+        match self {
+            EvictionOrder::Lru(o) => o.link(i),
+            EvictionOrder::Lfu(o) => o.link_at_group_end(i),
+            EvictionOrder::Size(o) => o.link(i, at.charge, at.tick),
+        }
+    }
+
+    /// The entry leaves the store.
+    pub fn remove(&mut self, i: u32, at: Position) {
+        self.unlink(i, at);
+    }
+
+    /// The LFU access count of an entry (1 for other strategies).
+    pub fn access_count(&self, i: u32) -> u64 {
+        match self {
+            EvictionOrder::Lfu(o) => o.count(i),
+            _ => 1,
+        }
+    }
+
+    /// Walks the linked entries in eviction order while `f` says go on.
+    pub fn walk(&self, f: impl FnMut(u32) -> bool) {
+        match self {
+            EvictionOrder::Lru(o) => o.walk(f),
+            EvictionOrder::Lfu(o) => o.walk(f),
+            EvictionOrder::Size(o) => o.walk(f),
+        }
+    }
+
+    pub fn clear(&mut self) {
+        match self {
+            EvictionOrder::Lru(o) => o.clear(),
+            EvictionOrder::Lfu(o) => o.clear(),
+            EvictionOrder::Size(o) => o.clear(),
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The store's configuration and the budget arithmetic derived from it.
+
+use crate::error::{Error, Result};
+use crate::eviction_strategy::EvictionStrategy;
+use crate::memory_pressure_level::MemoryPressureLevel;
+
+/// How a store keeps its memory. Build with `MemoryConfig::default()` and
+/// set fields; [`MemoryConfig::validate`] (run by every store constructor)
+/// says what is out of range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryConfig {
+    /// The budget in bytes of charged size; 0 = unbounded (the usage level is
+    /// then always NONE and no budget reaction runs).
+    pub max_cache_bytes: u64,
+    /// Usage at or above `moderate_threshold x max_cache_bytes` (the working
+    /// size) is MODERATE. Default 0.7.
+    pub moderate_threshold: f64,
+    /// Usage at or above `critical_threshold x max_cache_bytes` is CRITICAL.
+    /// Default 0.9. Must satisfy 0 < moderate < critical <= 1.
+    pub critical_threshold: f64,
+    /// The most entries a put evicts when it leaves usage at MODERATE. >= 1.
+    /// Default 10.
+    pub eviction_batch_size: usize,
+    /// The eviction order. Default LRU.
+    pub strategy: EvictionStrategy,
+    /// How many events the queue holds when no event callback is registered
+    /// (plus one slot for the DROPPED marker). >= 1. Default 1024.
+    pub event_queue_capacity: usize,
+    /// A MODERATE signal sheds to this fraction of the usage at the signal and
+    /// holds the budget at this fraction of the working size. Default 0.75.
+    pub signal_moderate_keep: f64,
+    /// The same for CRITICAL (and the held budget under EMERGENCY).
+    /// Default 0.5. Must satisfy 0 < critical_keep <= moderate_keep <= 1.
+    pub signal_critical_keep: f64,
+    /// A signalled level not repeated within this many milliseconds falls
+    /// back to NONE; 0 = it lasts until replaced. Default 0.
+    pub signal_decay_ms: u64,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            max_cache_bytes: 0,
+            moderate_threshold: 0.7,
+            critical_threshold: 0.9,
+            eviction_batch_size: 10,
+            strategy: EvictionStrategy::Lru,
+            event_queue_capacity: 1024,
+            signal_moderate_keep: 0.75,
+            signal_critical_keep: 0.5,
+            signal_decay_ms: 0,
+        }
+    }
+}
+
+impl MemoryConfig {
+    /// A default configuration with the given budget.
+    pub fn with_max_bytes(max_cache_bytes: u64) -> Self {
+        MemoryConfig {
+            max_cache_bytes,
+            ..Self::default()
+        }
+    }
+
+    /// Checks every field; the error names the first field out of range.
+    pub fn validate(&self) -> Result<()> {
+        let (m, c) = (self.moderate_threshold, self.critical_threshold);
+        if !m.is_finite() || !c.is_finite() {
+            return Err(Error::invalid(format!(
+                "thresholds must be finite numbers (moderate {m}, critical {c})"
+            )));
+        }
+        if !(0.0 < m && m < c && c <= 1.0) {
+            return Err(Error::invalid(format!(
+                "thresholds must satisfy 0 < moderate < critical <= 1 (moderate {m}, critical {c})"
+            )));
+        }
+        let (mk, ck) = (self.signal_moderate_keep, self.signal_critical_keep);
+        if !mk.is_finite() || !ck.is_finite() || !(0.0 < ck && ck <= mk && mk <= 1.0) {
+            return Err(Error::invalid(format!(
+                "keeps must satisfy 0 < critical_keep <= moderate_keep <= 1 \
+                 (moderate_keep {mk}, critical_keep {ck})"
+            )));
+        }
+        if self.eviction_batch_size == 0 {
+            return Err(Error::invalid("eviction_batch_size must be at least 1"));
+        }
+        if self.event_queue_capacity == 0 {
+            return Err(Error::invalid("event_queue_capacity must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The budget arithmetic for `max_cache_bytes` (which may differ from
+    /// the configured one after `set_max_bytes`).
+    pub(crate) fn limits(&self, max_cache_bytes: u64) -> Limits {
+        let max = max_cache_bytes as f64;
+        let working = scaled_ceil(max, self.moderate_threshold);
+        Limits {
+            max: max_cache_bytes,
+            moderate_at: working,
+            critical_at: scaled_ceil(max, self.critical_threshold),
+            moderate_held: scaled_floor(max * self.moderate_threshold, self.signal_moderate_keep),
+            critical_held: scaled_floor(max * self.moderate_threshold, self.signal_critical_keep),
+        }
+    }
+}
+
+fn scaled_ceil(x: f64, factor: f64) -> u64 {
+    // `as` saturates at u64::MAX and maps NaN to 0; inputs are validated.
+    (x * factor).ceil() as u64
+}
+
+fn scaled_floor(x: f64, factor: f64) -> u64 {
+    (x * factor).floor() as u64
+}
+
+/// Byte thresholds derived from a budget. All usage comparisons are made
+/// against these integers, so the rounding is defined once:
+/// MODERATE when `usage >= moderate_at` (= ceil(moderate x max), the working
+/// size), CRITICAL when `usage >= critical_at` (= ceil(critical x max)); the
+/// held budgets are floor(keep x moderate x max).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub max: u64,
+    pub moderate_at: u64,
+    pub critical_at: u64,
+    pub moderate_held: u64,
+    pub critical_held: u64,
+}
+
+impl Limits {
+    pub fn bounded(&self) -> bool {
+        self.max != 0
+    }
+
+    /// The level of `usage` against the configured budget.
+    pub fn usage_level(&self, usage: u64) -> MemoryPressureLevel {
+        if !self.bounded() {
+            MemoryPressureLevel::None
+        } else if usage >= self.critical_at {
+            MemoryPressureLevel::Critical
+        } else if usage >= self.moderate_at {
+            MemoryPressureLevel::Moderate
+        } else {
+            MemoryPressureLevel::None
+        }
+    }
+
+    /// The budget in force under a signalled level; `None` when unbounded.
+    pub fn budget_in_force(&self, signalled: MemoryPressureLevel) -> Option<u64> {
+        if !self.bounded() {
+            return None;
+        }
+        Some(match signalled {
+            MemoryPressureLevel::None => self.max,
+            MemoryPressureLevel::Moderate => self.moderate_held,
+            MemoryPressureLevel::Critical | MemoryPressureLevel::Emergency => self.critical_held,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_match_the_spec() {
+        let c = MemoryConfig::default();
+        c.validate().unwrap();
+        assert_eq!(c.max_cache_bytes, 0);
+        assert_eq!(c.moderate_threshold, 0.7);
+        assert_eq!(c.critical_threshold, 0.9);
+        assert_eq!(c.eviction_batch_size, 10);
+        assert_eq!(c.event_queue_capacity, 1024);
+        assert_eq!(
+            (c.signal_moderate_keep, c.signal_critical_keep),
+            (0.75, 0.5)
+        );
+    }
+
+    #[test]
+    fn bad_thresholds_keeps_and_sizes_are_rejected() {
+        let bad = [
+            (f64::NAN, 0.9),
+            (0.7, f64::NAN),
+            (f64::INFINITY, 0.9),
+            (-0.1, 0.9),
+            (0.0, 0.9),
+            (0.9, 0.7),
+            (0.8, 0.8),
+            (0.7, 1.01),
+        ];
+        for (m, c) in bad {
+            let cfg = MemoryConfig {
+                moderate_threshold: m,
+                critical_threshold: c,
+                ..MemoryConfig::default()
+            };
+            let e = cfg.validate().unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument, "{m} {c}");
+        }
+        for (mk, ck) in [(0.5, 0.75), (1.1, 0.5), (0.75, 0.0), (f64::NAN, 0.5)] {
+            let cfg = MemoryConfig {
+                signal_moderate_keep: mk,
+                signal_critical_keep: ck,
+                ..MemoryConfig::default()
+            };
+            assert!(cfg.validate().is_err(), "{mk} {ck}");
+        }
+        let cfg = MemoryConfig {
+            eviction_batch_size: 0,
+            ..MemoryConfig::default()
+        };
+        assert!(cfg.validate().is_err());
+        let cfg = MemoryConfig {
+            event_queue_capacity: 0,
+            ..MemoryConfig::default()
+        };
+        assert!(cfg.validate().is_err());
+        let ok = MemoryConfig {
+            critical_threshold: 1.0,
+            signal_moderate_keep: 1.0,
+            signal_critical_keep: 1.0,
+            ..MemoryConfig::default()
+        };
+        ok.validate().unwrap();
+    }
+
+    #[test]
+    fn limits_round_thresholds_up_and_held_budgets_down() {
+        let l = MemoryConfig::default().limits(1000);
+        assert_eq!((l.moderate_at, l.critical_at), (700, 900));
+        assert_eq!((l.moderate_held, l.critical_held), (525, 350));
+        assert_eq!(l.usage_level(699), MemoryPressureLevel::None);
+        assert_eq!(l.usage_level(700), MemoryPressureLevel::Moderate);
+        assert_eq!(l.usage_level(900), MemoryPressureLevel::Critical);
+        let l = MemoryConfig::default().limits(0);
+        assert_eq!(l.usage_level(u64::MAX), MemoryPressureLevel::None);
+        assert_eq!(l.budget_in_force(MemoryPressureLevel::Critical), None);
+    }
+}

@@ -1,0 +1,122 @@
+//! Sources of pressure levels.
+//!
+//! Two sources feed a store's reported level (the higher of the two):
+//! - the budget: [`BudgetPressure`] derives a level from usage against the
+//!   configured budget;
+//! - signals: a [`MemoryPressureHandler`] broadcasts levels that the OS hooks
+//!   (or the app) give it to every store subscribed to it. Every store is
+//!   subscribed to [`MemoryPressureHandler::global`], which
+//!   [`signal_pressure_all`] drives, and starts with its last level.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock, Weak};
+
+use parking_lot::Mutex;
+
+use crate::memory_config::{Limits, MemoryConfig};
+use crate::memory_pressure_level::MemoryPressureLevel;
+
+/// Something that reacts to signalled levels (a store).
+pub(crate) trait PressureSubscriber: Send + Sync {
+    fn on_signal(&self, level: MemoryPressureLevel);
+}
+
+/// A broadcaster of signalled pressure levels.
+#[derive(Clone)]
+pub struct MemoryPressureHandler {
+    inner: Arc<HandlerInner>,
+}
+
+struct HandlerInner {
+    last: AtomicU32,
+    subscribers: Mutex<Vec<Weak<dyn PressureSubscriber>>>,
+}
+
+static GLOBAL: LazyLock<MemoryPressureHandler> = LazyLock::new(MemoryPressureHandler::new);
+
+impl Default for MemoryPressureHandler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryPressureHandler {
+    /// A handler with no subscribers, at level NONE.
+    pub fn new() -> Self {
+        MemoryPressureHandler {
+            inner: Arc::new(HandlerInner {
+                last: AtomicU32::new(MemoryPressureLevel::None as u32),
+                subscribers: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The process-wide handler every store subscribes to.
+    pub fn global() -> &'static MemoryPressureHandler {
+        &GLOBAL
+    }
+
+    /// The last level signalled.
+    pub fn last_level(&self) -> MemoryPressureLevel {
+        MemoryPressureLevel::try_from(self.inner.last.load(Ordering::Acquire))
+            .unwrap_or(MemoryPressureLevel::None)
+    }
+
+    /// Signals `level` to every live subscriber, on this thread, with no
+    /// lock of the handler held while they react.
+    pub fn signal(&self, level: MemoryPressureLevel) {
+        let live: Vec<Arc<dyn PressureSubscriber>> = {
+            let mut subs = self.inner.subscribers.lock();
+            self.inner.last.store(level as u32, Ordering::Release);
+            subs.retain(|w| w.strong_count() > 0);
+            subs.iter().filter_map(Weak::upgrade).collect()
+        };
+        for s in live {
+            s.on_signal(level);
+        }
+    }
+
+    /// Adds a subscriber; returns the last level, read under the same lock
+    /// so that a concurrent signal is never missed.
+    pub(crate) fn subscribe(
+        &self,
+        subscriber: Weak<dyn PressureSubscriber>,
+    ) -> MemoryPressureLevel {
+        let mut subs = self.inner.subscribers.lock();
+        subs.retain(|w| w.strong_count() > 0);
+        subs.push(subscriber);
+        self.last_level()
+    }
+}
+
+/// Signals `level` to every live store and makes it the starting level of
+/// stores created later. What the platform hooks call.
+pub fn signal_pressure_all(level: MemoryPressureLevel) {
+    MemoryPressureHandler::global().signal(level);
+}
+
+/// The budget-based source: the level of a usage against a configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct BudgetPressure {
+    limits: Limits,
+}
+
+impl BudgetPressure {
+    /// The source for `config` (its `max_cache_bytes`).
+    pub fn new(config: &MemoryConfig) -> Self {
+        BudgetPressure {
+            limits: config.limits(config.max_cache_bytes),
+        }
+    }
+
+    /// CRITICAL at or above `critical_threshold x max`, MODERATE at or above
+    /// the working size, else NONE; always NONE when unbounded.
+    pub fn level_for(&self, usage: u64) -> MemoryPressureLevel {
+        self.limits.usage_level(usage)
+    }
+
+    /// The working size: `ceil(moderate_threshold x max_cache_bytes)`.
+    pub fn working_size(&self) -> u64 {
+        self.limits.moderate_at
+    }
+}

@@ -1,0 +1,549 @@
+//! The store users hold: a cheap-to-clone handle over one memory manager,
+//! its event queue and its callbacks. Every call locks the manager once,
+//! releases the lock, and only then runs user code: the size estimator
+//! before, the eviction listener, release actions (value drops) and the
+//! event callback after.
+
+use std::borrow::Borrow;
+use std::hash::Hash;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::callbacks::{CallbackScope, CallbackSlot, addr_of, inside_store_callback};
+use crate::clock::{Clock, MonotonicClock};
+use crate::error::{Error, ErrorKind, Result};
+use crate::event_queue::EventQueue;
+use crate::events::{Event, EventKind, EvictionReason};
+use crate::eviction_strategy::EvictionStrategy;
+use crate::loader::LoaderFn;
+use crate::memory_config::MemoryConfig;
+use crate::memory_manager::{Effects, LoadStart, MemoryManager};
+use crate::memory_metrics::MemoryMetrics;
+use crate::memory_pressure_handler::{MemoryPressureHandler, PressureSubscriber};
+use crate::memory_pressure_level::MemoryPressureLevel;
+use crate::size_estimator::{JsonSizeEstimator, SizeEstimator};
+use crate::value_handle::{Stored, ValueHandle};
+
+/// The event callback's type.
+pub type EventCallback = dyn Fn(&Event) + Send + Sync;
+/// The eviction listener's type: key, reason, charged bytes.
+pub type EvictionListener<K> = dyn Fn(&K, EvictionReason, u64) + Send + Sync;
+
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A memory-managed cache from `K` to `V`.
+///
+/// Cloning is cheap and gives another handle on the same store. Every
+/// method may be called from any thread. No user callback runs while an
+/// internal lock is held, so callbacks may call back into the store.
+///
+/// A value's release action is its `Drop`: it runs exactly once, when the
+/// entry is gone and no [`ValueHandle`] holds it, on the thread whose call
+/// ended it, after the store's lock is released.
+pub struct Store<K, V> {
+    shared: Arc<Shared<K, V>>,
+}
+
+impl<K, V> Clone for Store<K, V> {
+    fn clone(&self) -> Self {
+        Store {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+struct Shared<K, V> {
+    id: u64,
+    state: Mutex<MemoryManager<K, V>>,
+    queue: Mutex<EventQueue>,
+    sequence: Arc<AtomicU64>,
+    estimator: Box<dyn SizeEstimator<K, V>>,
+    clock: Arc<dyn Clock>,
+    event_callback: CallbackSlot<EventCallback>,
+    listener: CallbackSlot<EvictionListener<K>>,
+    loader: CallbackSlot<LoaderFn<K, V>>,
+}
+
+/// Builds a [`Store`] with a custom clock or extra pressure handlers.
+pub struct StoreBuilder<K, V> {
+    config: MemoryConfig,
+    estimator: Box<dyn SizeEstimator<K, V>>,
+    clock: Arc<dyn Clock>,
+    handlers: Vec<MemoryPressureHandler>,
+}
+
+impl<K, V> StoreBuilder<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    /// Runs the store on `clock` (timestamps and signal decay).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Subscribes the store to `handler` as well as to the global one.
+    pub fn pressure_handler(mut self, handler: &MemoryPressureHandler) -> Self {
+        self.handlers.push(handler.clone());
+        self
+    }
+
+    /// Validates the configuration and creates the store. It starts at the
+    /// last level given to [`crate::signal_pressure_all`].
+    pub fn build(self) -> Result<Store<K, V>> {
+        self.config.validate()?;
+        let sequence = Arc::new(AtomicU64::new(0));
+        let capacity = self.config.event_queue_capacity;
+        let now = self.clock.now_ns();
+        let config = self.config;
+        let estimator = self.estimator;
+        let clock = self.clock;
+        let shared = Arc::new_cyclic(|weak: &Weak<Shared<K, V>>| {
+            let weak: Weak<dyn PressureSubscriber> = weak.clone();
+            let mut level = MemoryPressureHandler::global().subscribe(weak.clone());
+            for h in &self.handlers {
+                level = level.max(h.subscribe(weak.clone()));
+            }
+            Shared {
+                id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
+                state: Mutex::new(MemoryManager::new(
+                    config,
+                    level,
+                    now,
+                    Arc::clone(&sequence),
+                    Arc::new(AtomicU64::new(0)),
+                )),
+                queue: Mutex::new(EventQueue::new(capacity)),
+                sequence,
+                estimator,
+                clock,
+                event_callback: CallbackSlot::default(),
+                listener: CallbackSlot::default(),
+                loader: CallbackSlot::default(),
+            }
+        });
+        Ok(Store { shared })
+    }
+}
+
+impl<K, V> Store<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    /// A store whose entries are charged the length of the value's
+    /// `serde_json` serialization ([`JsonSizeEstimator`]).
+    pub fn new(config: MemoryConfig) -> Result<Self>
+    where
+        V: Serialize,
+    {
+        Self::with_estimator(config, JsonSizeEstimator)
+    }
+
+    /// A store whose entries are charged by `estimator`.
+    pub fn with_estimator(
+        config: MemoryConfig,
+        estimator: impl SizeEstimator<K, V> + 'static,
+    ) -> Result<Self> {
+        Self::builder(config, estimator).build()
+    }
+
+    /// A builder, for a custom clock or pressure handlers.
+    pub fn builder(
+        config: MemoryConfig,
+        estimator: impl SizeEstimator<K, V> + 'static,
+    ) -> StoreBuilder<K, V> {
+        StoreBuilder {
+            config,
+            estimator: Box::new(estimator),
+            clock: Arc::new(MonotonicClock),
+            handlers: Vec::new(),
+        }
+    }
+
+    // ---- plumbing ----------------------------------------------------------
+
+    /// Runs `f` under the lock, then delivers what it produced.
+    fn locked<R>(
+        &self,
+        f: impl FnOnce(&mut MemoryManager<K, V>, u64, &mut Effects<K, V>) -> R,
+    ) -> R {
+        self.shared.locked(f)
+    }
+
+    fn estimate(&self, key: &K, value: &V) -> u64 {
+        let _scope = CallbackScope::enter(self.shared.id, 0);
+        self.shared.estimator.estimate(key, value)
+    }
+
+    // ---- entries -----------------------------------------------------------
+
+    /// Inserts or replaces `key`, charged what the size estimator returns
+    /// (called once, here, outside every lock).
+    ///
+    /// Errors: `TooLarge` (charge above the configured budget, or a sum
+    /// overflows), `OverBudget` (cannot fit even after evicting every
+    /// evictable entry; refused unpinned key under EMERGENCY). On error
+    /// nothing changed and `value` is dropped.
+    pub fn put(&self, key: K, value: V) -> Result<()> {
+        let charge = self.estimate(&key, &value);
+        self.put_charged(key, value, charge)
+    }
+
+    /// Inserts or replaces `key` with an explicit charge (0 is charged as 0).
+    pub fn put_charged(&self, key: K, value: V, charge: u64) -> Result<()> {
+        let stored = Stored::new(value, charge);
+        self.locked(|m, now, fx| m.put(key, stored, now, fx))
+    }
+
+    /// Inserts with an explicit charge; on error gives the value back
+    /// untouched (the C layer's "a failed put takes no ownership").
+    pub fn try_put_charged(
+        &self,
+        key: K,
+        value: V,
+        charge: u64,
+    ) -> std::result::Result<(), (Error, V)> {
+        let stored = Stored::new(value, charge);
+        let keep = Arc::clone(&stored);
+        match self.locked(|m, now, fx| m.put(key, stored, now, fx)) {
+            Ok(()) => Ok(()),
+            Err(e) => match Arc::try_unwrap(keep) {
+                Ok(s) => Err((e, s.into_value())),
+                Err(_) => unreachable!("a failed put keeps no reference"),
+            },
+        }
+    }
+
+    /// Reads `key`: a hit is an access and returns a read handle that keeps
+    /// the value alive and the entry unevictable until dropped.
+    pub fn get<Q>(&self, key: &Q) -> Option<ValueHandle<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.locked(|m, _, _| m.get(key))
+    }
+
+    /// Whether `key` is present. Not an access.
+    pub fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.locked(|m, _, _| m.contains(key))
+    }
+
+    /// Removes `key` (pinned or not; its pin stays). `NotFound` if absent.
+    pub fn remove<Q>(&self, key: &Q) -> Result<()>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.locked(|m, now, fx| m.remove(key, now, fx))
+    }
+
+    /// Removes every entry, pinned ones too; pins stay. Returns how many.
+    pub fn clear(&self) -> usize {
+        self.locked(|m, now, fx| m.clear(now, fx))
+    }
+
+    // ---- pins --------------------------------------------------------------
+
+    /// Pins `key`, present or not (the pin waits for it). Pinning again keeps
+    /// its place. A pinned entry is never evicted and lasts across every
+    /// pressure event and across `remove`.
+    pub fn pin<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized + ToOwned,
+        Q::Owned: Into<K>,
+    {
+        if self.is_pinned(key) {
+            return;
+        }
+        let owned: K = key.to_owned().into();
+        self.locked(|m, _, _| m.pin(owned));
+    }
+
+    /// Ends the pin of `key`; `NotFound` if it is not pinned. The entry
+    /// re-enters the eviction order as the most recent of its peers.
+    pub fn unpin<Q>(&self, key: &Q) -> Result<()>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.locked(|m, _, _| m.unpin(key))
+    }
+
+    /// Whether `key` is pinned (present or not).
+    pub fn is_pinned<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.locked(|m, _, _| m.is_pinned(key))
+    }
+
+    /// Every pinned key, in pin order.
+    pub fn pinned_ids(&self) -> Vec<K> {
+        self.locked(|m, _, _| m.pinned_ids())
+    }
+
+    // ---- eviction and pressure ---------------------------------------------
+
+    /// Evicts up to `count` evictable entries, least recently used first
+    /// whatever the strategy (O(n) when the strategy is not LRU).
+    pub fn evict_lru(&self, count: usize) -> usize {
+        self.locked(|m, now, fx| m.evict_lru(count, now, fx))
+    }
+
+    /// Evicts up to `count` evictable entries in the strategy's order.
+    pub fn evict(&self, count: usize) -> usize {
+        self.locked(|m, now, fx| m.evict(count, now, fx))
+    }
+
+    /// Evicts every evictable entry.
+    pub fn clear_unpinned(&self) -> usize {
+        self.locked(|m, now, fx| m.clear_unpinned(now, fx))
+    }
+
+    /// Signals `level` to this store alone.
+    pub fn signal_pressure(&self, level: MemoryPressureLevel) {
+        self.shared.signal(level);
+    }
+
+    /// The reported level: the higher of the usage level and the signalled
+    /// level.
+    pub fn pressure_level(&self) -> MemoryPressureLevel {
+        self.locked(|m, _, _| m.level())
+    }
+
+    /// Changes the configured budget (0 = unbounded), evicting down to the
+    /// budget in force. `OverBudget`, with nothing changed, if pinned and
+    /// in-use entries alone exceed `max_cache_bytes`.
+    pub fn set_max_bytes(&self, max_cache_bytes: u64) -> Result<()> {
+        self.locked(|m, now, fx| m.set_max_bytes(max_cache_bytes, now, fx))
+    }
+
+    // ---- metrics and events ------------------------------------------------
+
+    /// A snapshot of the metrics.
+    pub fn metrics(&self) -> MemoryMetrics {
+        self.locked(|m, _, _| m.metrics())
+    }
+
+    /// The metrics as a JSON object (see [`MemoryMetrics::to_json`]).
+    pub fn metrics_json(&self) -> String {
+        self.metrics().to_json()
+    }
+
+    /// Zeroes the counters and sets the peak to the current usage.
+    pub fn reset_metrics(&self) {
+        self.locked(|m, _, _| m.reset_metrics());
+    }
+
+    /// The oldest queued event (events are queued only while no event
+    /// callback is registered).
+    pub fn poll_event(&self) -> Option<Event> {
+        // Bring time-based state (signal decay) up to date first, so that
+        // its events are in the queue.
+        self.locked(|_, _, _| ());
+        self.shared.queue.lock().pop()
+    }
+
+    /// Registers (or, with `None`, unregisters) the event callback. Events go
+    /// to it on the thread whose call produced them, after the store's locks
+    /// are released. Returns after calls of the old callback on other
+    /// threads have ended; from inside it, at once. The old callback is
+    /// dropped after its last call returned.
+    pub fn set_event_callback(&self, callback: Option<Arc<EventCallback>>) {
+        self.shared.event_callback.replace(callback);
+    }
+
+    /// Registers (or unregisters) the eviction listener, called once per
+    /// entry that leaves the store, with its key, reason and charge.
+    pub fn set_eviction_listener(&self, listener: Option<Arc<EvictionListener<K>>>) {
+        self.shared.listener.replace(listener);
+    }
+
+    /// Registers (or unregisters) the loader that `get_or_load` calls on a
+    /// miss.
+    pub fn set_loader(&self, loader: Option<Arc<LoaderFn<K, V>>>) {
+        self.shared.loader.replace(loader);
+    }
+
+    /// Reads `key`, and on a miss calls the loader (outside every lock) and
+    /// caches what it returns. Concurrent misses on one key call it once and
+    /// all get its result; its error reaches every waiter and caches nothing.
+    /// Without a loader it is `get` (`NotFound` on a miss). A put or remove
+    /// of the key during the load wins: waiters get the loaded value, which
+    /// is not cached; a value that cannot be cached is still returned.
+    /// From inside the key's own loader: `Busy`.
+    pub fn get_or_load<Q>(&self, key: &Q) -> Result<ValueHandle<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized + ToOwned,
+        Q::Owned: Into<K>,
+    {
+        let Some(loader) = self.shared.loader.get() else {
+            return self
+                .get(key)
+                .ok_or_else(|| Error::not_found("no entry with this key and no loader"));
+        };
+        let slot = match self.locked(|m, _, _| m.begin_load(key))? {
+            LoadStart::Hit(h) => return Ok(h),
+            LoadStart::Wait(slot) => {
+                drop(loader);
+                let stored = slot.wait()?;
+                return Ok(self.locked(|m, _, _| m.handle_for(&stored)));
+            }
+            LoadStart::Load(slot) => slot,
+        };
+        let owned: K = key.to_owned().into();
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            let _scope = CallbackScope::enter(self.shared.id, addr_of(&loader));
+            let loaded = loader(&owned)?;
+            let charge = match loaded.charge {
+                Some(c) => c,
+                None => self.shared.estimator.estimate(&owned, &loaded.value),
+            };
+            Ok(Stored::new(loaded.value, charge))
+        }));
+        drop(loader);
+        let (result, panic_payload) = match result {
+            Ok(r) => (r, None),
+            Err(payload) => (
+                Err(Error::new(ErrorKind::Panic, "the loader panicked")),
+                Some(payload),
+            ),
+        };
+        let handle = self.locked(|m, now, fx| {
+            m.finish_load(&owned, &result, now, fx);
+            result.as_ref().ok().map(|s| m.handle_for(s))
+        });
+        slot.publish(result.clone());
+        if let Some(payload) = panic_payload {
+            panic::resume_unwind(payload);
+        }
+        match handle {
+            Some(h) => Ok(h),
+            None => Err(result
+                .err()
+                .unwrap_or_else(|| Error::new(ErrorKind::Callback, "no value"))),
+        }
+    }
+
+    // ---- introspection -------------------------------------------------------
+
+    /// The configured strategy.
+    pub fn strategy(&self) -> EvictionStrategy {
+        self.locked(|m, _, _| m.strategy())
+    }
+
+    /// The configuration in force (with the current `max_cache_bytes`).
+    pub fn config(&self) -> MemoryConfig {
+        self.locked(|m, _, _| m.config().clone())
+    }
+
+    /// Present keys in the order the strategy would evict them (pinned keys
+    /// are not in it; keys held by read handles are, and are skipped by
+    /// eviction). O(n): for tests and tools.
+    pub fn eviction_order(&self) -> Vec<K> {
+        self.locked(|m, _, _| m.eviction_order_keys())
+    }
+
+    /// (key, charge, access count, pinned) of every present entry, in no
+    /// particular order. O(n): for tests and tools. The access count is the
+    /// LFU count (1 for other strategies).
+    pub fn entries_snapshot(&self) -> Vec<(K, u64, u64, bool)> {
+        self.locked(|m, _, _| m.snapshot())
+    }
+
+    /// Whether this thread is inside one of this store's callbacks (the C
+    /// layer refuses to free a store from its own callback).
+    pub fn is_inside_own_callback(&self) -> bool {
+        inside_store_callback(self.shared.id)
+    }
+}
+
+impl<K, V> Shared<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    fn locked<R>(
+        &self,
+        f: impl FnOnce(&mut MemoryManager<K, V>, u64, &mut Effects<K, V>) -> R,
+    ) -> R {
+        let mut fx = Effects::default();
+        let r = {
+            let mut m = self.state.lock();
+            let now = self.clock.now_ns();
+            m.begin(now, &mut fx);
+            f(&mut m, now, &mut fx)
+        };
+        self.deliver(fx);
+        r
+    }
+
+    fn signal(&self, level: MemoryPressureLevel) {
+        self.locked(|m, now, fx| m.signal(level, now, fx));
+    }
+
+    /// Reports what a call produced: the listener for each removed entry,
+    /// then the values are dropped (release actions run), then the events.
+    /// Runs with no lock of the store held.
+    fn deliver(&self, fx: Effects<K, V>) {
+        if fx.removed.is_empty() && fx.events.is_empty() {
+            return;
+        }
+        let _scope = CallbackScope::enter(self.id, 0);
+        let Effects { removed, events } = fx;
+        if !removed.is_empty() {
+            if let Some(listener) = self.listener.get() {
+                let _s = CallbackScope::enter(self.id, addr_of(&listener));
+                for r in &removed {
+                    listener(&r.key, r.reason, r.stored.charge);
+                }
+            }
+            drop(removed);
+        }
+        if events.is_empty() {
+            return;
+        }
+        if let Some(callback) = self.event_callback.get() {
+            let _s = CallbackScope::enter(self.id, addr_of(&callback));
+            for e in &events {
+                callback(e);
+            }
+        } else {
+            let mut q = self.queue.lock();
+            for e in events {
+                q.push(e, || Event {
+                    kind: EventKind::Dropped,
+                    sequence: self.sequence.fetch_add(1, Ordering::Relaxed) + 1,
+                    previous_level: e.level,
+                    count: 0,
+                    bytes: 0,
+                    ..e
+                });
+            }
+        }
+    }
+}
+
+impl<K, V> PressureSubscriber for Shared<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    fn on_signal(&self, level: MemoryPressureLevel) {
+        self.signal(level);
+    }
+}
