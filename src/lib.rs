@@ -58,3 +58,8 @@ pub use size_estimator::{
 };
 pub use store::{EventCallback, EvictionListener, Store, StoreBuilder};
 pub use value_handle::ValueHandle;
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
