@@ -76,7 +76,7 @@ impl MemoryConfig {
             )));
         }
         let (mk, ck) = (self.signal_moderate_keep, self.signal_critical_keep);
-        if !mk.is_finite() || !ck.is_finite() || !(0.0 < ck && ck <= mk && mk <= 1.0) {
+        if !(mk.is_finite() && ck.is_finite() && 0.0 < ck && ck <= mk && mk <= 1.0) {
             return Err(Error::invalid(format!(
                 "keeps must satisfy 0 < critical_keep <= moderate_keep <= 1 \
                  (moderate_keep {mk}, critical_keep {ck})"
