@@ -415,7 +415,6 @@ where
             };
             Ok(Stored::new(loaded.value, charge))
         }));
-        drop(loader);
         let (result, panic_payload) = match result {
             Ok(r) => (r, None),
             Err(payload) => (
@@ -423,11 +422,17 @@ where
                 Some(payload),
             ),
         };
-        let handle = self.locked(|m, now, fx| {
+        let (handle, fx) = self.shared.lock_collect(|m, now, fx| {
             m.finish_load(&owned, &result, now, fx);
             result.as_ref().ok().map(|s| m.handle_for(s))
         });
+        // Waiters get the result before any callback runs, so a panicking
+        // listener or event callback cannot leave them waiting.
         slot.publish(result.clone());
+        // Dropped only now: if it was unregistered meanwhile, its drop (user
+        // code) runs after the waiters have their result.
+        drop(loader);
+        self.shared.deliver(fx);
         if let Some(payload) = panic_payload {
             panic::resume_unwind(payload);
         }
@@ -477,17 +482,25 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Send + Sync + 'static,
 {
+    /// Runs `f` under the lock (after bringing time-based state up to date)
+    /// and returns what it produced, to be delivered after the lock is gone.
+    fn lock_collect<R>(
+        &self,
+        f: impl FnOnce(&mut MemoryManager<K, V>, u64, &mut Effects<K, V>) -> R,
+    ) -> (R, Effects<K, V>) {
+        let mut fx = Effects::default();
+        let mut m = self.state.lock();
+        let now = self.clock.now_ns();
+        m.begin(now, &mut fx);
+        let r = f(&mut m, now, &mut fx);
+        (r, fx)
+    }
+
     fn locked<R>(
         &self,
         f: impl FnOnce(&mut MemoryManager<K, V>, u64, &mut Effects<K, V>) -> R,
     ) -> R {
-        let mut fx = Effects::default();
-        let r = {
-            let mut m = self.state.lock();
-            let now = self.clock.now_ns();
-            m.begin(now, &mut fx);
-            f(&mut m, now, &mut fx)
-        };
+        let (r, fx) = self.lock_collect(f);
         self.deliver(fx);
         r
     }
