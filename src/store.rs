@@ -43,7 +43,9 @@ static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 ///
 /// A value's release action is its `Drop`: it runs exactly once, when the
 /// entry is gone and no [`ValueHandle`] holds it, on the thread whose call
-/// ended it, after the store's lock is released.
+/// ended it, after the store's lock is released (a refused put drops its
+/// value after the lock is released too). Keys, by contrast, may be dropped
+/// under the lock: a key type's `Drop` must not call into the store.
 pub struct Store<K, V> {
     shared: Arc<Shared<K, V>>,
 }
@@ -197,8 +199,13 @@ where
 
     /// Inserts or replaces `key` with an explicit charge (0 is charged as 0).
     pub fn put_charged(&self, key: K, value: V, charge: u64) -> Result<()> {
-        let stored = Stored::new(value, charge);
-        self.locked(|m, now, fx| m.put(key, stored, now, fx))
+        // A refused value is dropped here, after the lock is released: its
+        // drop is its release action and may call back into the store.
+        self.try_put_charged(key, value, charge)
+            .map_err(|(e, value)| {
+                drop(value);
+                e
+            })
     }
 
     /// Inserts with an explicit charge; on error gives the value back
