@@ -4,7 +4,7 @@ use crate::error::Error;
 use crate::memory_pressure_level::MemoryPressureLevel;
 
 /// The kind of an [`Event`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u32)]
 pub enum EventKind {
     /// The reported level (the higher of the usage level and the signalled
@@ -18,7 +18,7 @@ pub enum EventKind {
 }
 
 /// Why an entry left the store.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u32)]
 pub enum EvictionReason {
     /// The budget: a put that had to make room or crossed a threshold, or

@@ -5,7 +5,7 @@ use crate::error::Error;
 /// The order in which evictable entries are chosen as victims.
 ///
 /// The order is exact and deterministic: tests may assert it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u32)]
 pub enum EvictionStrategy {
     /// Least recently used first. O(1) per access.

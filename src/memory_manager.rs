@@ -20,7 +20,7 @@ use crate::memory_config::{Limits, MemoryConfig};
 use crate::memory_metrics::MemoryMetrics;
 use crate::memory_pressure_level::MemoryPressureLevel;
 use crate::pin_set::PinSet;
-use crate::value_handle::{Stored, ValueHandle};
+use crate::value_handle::{InUseBytes, Stored, ValueHandle};
 
 /// An entry that left the store during a call.
 pub(crate) struct Removed<K, V> {
@@ -86,7 +86,7 @@ pub(crate) struct MemoryManager<K, V> {
     reported: MemoryPressureLevel,
     next_tick: u64,
     sequence: Arc<AtomicU64>,
-    in_use_bytes: Arc<AtomicU64>,
+    in_use_bytes: Arc<InUseBytes>,
     loads: HashMap<K, InFlight<V>, foldhash::fast::RandomState>,
 }
 
@@ -96,7 +96,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         signalled: MemoryPressureLevel,
         now: u64,
         sequence: Arc<AtomicU64>,
-        in_use_bytes: Arc<AtomicU64>,
+        in_use_bytes: Arc<InUseBytes>,
     ) -> Self {
         let limits = config.limits(config.max_cache_bytes);
         MemoryManager {
@@ -243,9 +243,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             );
             self.usage -= charge;
             self.counters.evictions += 1;
-            self.counters.evicted_bytes += charge;
+            self.counters.evicted_bytes = self.counters.evicted_bytes.saturating_add(charge);
             run.count += 1;
-            run.bytes += charge;
+            run.bytes = run.bytes.saturating_add(charge);
             fx.removed.push(Removed {
                 key: e.key,
                 stored: e.stored,
@@ -740,7 +740,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             entry_count: self.entries.len() as u64,
             pinned_count: self.pinned_count,
             pinned_bytes: self.pinned_bytes,
-            in_use_bytes: self.in_use_bytes.load(Ordering::Acquire),
+            in_use_bytes: self.in_use_bytes.get(),
             hit_count: c.hits,
             miss_count: c.misses,
             insert_count: c.inserts,

@@ -26,7 +26,7 @@ use crate::memory_metrics::MemoryMetrics;
 use crate::memory_pressure_handler::{MemoryPressureHandler, PressureSubscriber};
 use crate::memory_pressure_level::MemoryPressureLevel;
 use crate::size_estimator::{JsonSizeEstimator, SizeEstimator};
-use crate::value_handle::{Stored, ValueHandle};
+use crate::value_handle::{InUseBytes, Stored, ValueHandle};
 
 /// The event callback's type.
 pub type EventCallback = dyn Fn(&Event) + Send + Sync;
@@ -116,7 +116,7 @@ where
                     level,
                     now,
                     Arc::clone(&sequence),
-                    Arc::new(AtomicU64::new(0)),
+                    Arc::new(InUseBytes::default()),
                 )),
                 queue: Mutex::new(EventQueue::new(capacity)),
                 sequence,

@@ -7,6 +7,42 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+/// The charged bytes of the values that read handles hold. Charges are
+/// u64 and values held after removal are not bounded by the budget, so the
+/// sum can pass u64::MAX: it is kept as a wrapping low word plus a count of
+/// carries, and read saturated.
+#[derive(Debug, Default)]
+pub(crate) struct InUseBytes {
+    low: AtomicU64,
+    carries: AtomicU64,
+}
+
+impl InUseBytes {
+    fn add(&self, n: u64) {
+        let prev = self.low.fetch_add(n, Ordering::AcqRel);
+        if prev.checked_add(n).is_none() {
+            self.carries.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    fn sub(&self, n: u64) {
+        let prev = self.low.fetch_sub(n, Ordering::AcqRel);
+        if prev < n {
+            self.carries.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// The sum, saturated at u64::MAX.
+    pub fn get(&self) -> u64 {
+        let low = self.low.load(Ordering::Acquire);
+        if self.carries.load(Ordering::Acquire) == 0 {
+            low
+        } else {
+            u64::MAX
+        }
+    }
+}
+
 /// A value as the store keeps it: the value, its charge, and how many read
 /// handles hold it.
 pub(crate) struct Stored<V> {
@@ -41,13 +77,13 @@ impl<V> Stored<V> {
 /// store drops the value (runs its release action) on the dropping thread.
 pub struct ValueHandle<V> {
     stored: Arc<Stored<V>>,
-    in_use_bytes: Arc<AtomicU64>,
+    in_use_bytes: Arc<InUseBytes>,
 }
 
 impl<V> ValueHandle<V> {
-    pub(crate) fn acquire(stored: &Arc<Stored<V>>, in_use_bytes: &Arc<AtomicU64>) -> Self {
+    pub(crate) fn acquire(stored: &Arc<Stored<V>>, in_use_bytes: &Arc<InUseBytes>) -> Self {
         if stored.readers.fetch_add(1, Ordering::AcqRel) == 0 {
-            in_use_bytes.fetch_add(stored.charge, Ordering::AcqRel);
+            in_use_bytes.add(stored.charge);
         }
         ValueHandle {
             stored: Arc::clone(stored),
@@ -83,8 +119,7 @@ impl<V> Clone for ValueHandle<V> {
 impl<V> Drop for ValueHandle<V> {
     fn drop(&mut self) {
         if self.stored.readers.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.in_use_bytes
-                .fetch_sub(self.stored.charge, Ordering::AcqRel);
+            self.in_use_bytes.sub(self.stored.charge);
         }
     }
 }
