@@ -8,13 +8,14 @@
 //! Store handles go through a generation-checked table ([`handles`]);
 //! value handles and key lists are plain owned pointers.
 
-mod api_callbacks;
+// Declared in the order the header lists them.
 mod api_meta;
-mod api_metrics;
-mod api_pins;
-mod api_pressure;
 mod api_store;
 mod api_values;
+mod api_pins;
+mod api_pressure;
+mod api_metrics;
+mod api_callbacks;
 mod boundary;
 mod config;
 mod foreign;
