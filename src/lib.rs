@@ -21,7 +21,7 @@
 //! # Ok::<(), nexus_store::Error>(())
 //! ```
 //!
-//! The C ABI lives in `ffi` and is the only place with `extern "C"`.
+//! The C ABI lives in [`ffi`] and is the only place with `extern "C"`.
 
 #![warn(missing_docs)]
 
@@ -31,6 +31,7 @@ mod entry_table;
 mod error;
 mod event_queue;
 mod events;
+pub mod ffi;
 mod eviction_order;
 mod eviction_strategy;
 mod loader;

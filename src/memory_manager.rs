@@ -452,6 +452,23 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
     }
 
+    /// A read that lends the value to `f` (library code, under the lock). It
+    /// is an access only if `f` succeeds; a miss is `NOT_FOUND`.
+    pub fn peek_with<Q, R>(&mut self, key: &Q, f: impl FnOnce(&V) -> Result<R>) -> Result<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Some(i) = self.entries.find(key) else {
+            self.counters.misses += 1;
+            return Err(Error::not_found("no entry with this key"));
+        };
+        let r = f(&self.entries.get(i).stored.value)?;
+        self.counters.hits += 1;
+        self.touch(i);
+        Ok(r)
+    }
+
     fn touch(&mut self, i: u32) {
         let tick = self.tick();
         let e = self.entries.get_mut(i);

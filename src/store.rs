@@ -13,7 +13,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use crate::callbacks::{CallbackScope, CallbackSlot, addr_of, inside_store_callback};
+use crate::callbacks::{CallbackScope, CallbackSlot, addr_of};
 use crate::clock::{Clock, MonotonicClock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event_queue::EventQueue;
@@ -208,6 +208,13 @@ where
             })
     }
 
+    /// Inserts charged by the estimator; on error gives the value back
+    /// untouched.
+    pub fn try_put(&self, key: K, value: V) -> std::result::Result<(), (Error, V)> {
+        let charge = self.estimate(&key, &value);
+        self.try_put_charged(key, value, charge)
+    }
+
     /// Inserts with an explicit charge; on error gives the value back
     /// untouched (the C layer's "a failed put takes no ownership").
     pub fn try_put_charged(
@@ -235,6 +242,19 @@ where
         Q: Hash + Eq + ?Sized,
     {
         self.locked(|m, _, _| m.get(key))
+    }
+
+    /// Reads `key` by lending the value to `f` under the store's lock,
+    /// without creating a handle: for library code such as the C layer's
+    /// copy-out, never for user callbacks. `f` must not call into the store.
+    /// The read is an access (and a hit) only if `f` succeeds; a miss is
+    /// `NotFound`.
+    pub(crate) fn read_with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> Result<R>) -> Result<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.locked(|m, _, _| m.peek_with(key, f))
     }
 
     /// Whether `key` is present. Not an access.
@@ -475,12 +495,6 @@ where
     /// LFU count (1 for other strategies).
     pub fn entries_snapshot(&self) -> Vec<(K, u64, u64, bool)> {
         self.locked(|m, _, _| m.snapshot())
-    }
-
-    /// Whether this thread is inside one of this store's callbacks (the C
-    /// layer refuses to free a store from its own callback).
-    pub fn is_inside_own_callback(&self) -> bool {
-        inside_store_callback(self.shared.id)
     }
 }
 

@@ -1,0 +1,186 @@
+//! Callbacks (fn, ctx, destroy) and the loader behind `get_or_load`.
+
+use std::ffi::c_void;
+
+use super::api_store::copy_bytes;
+use super::boundary::{bytes_arg, entry, out_arg};
+use super::foreign::{self, ForeignCtx, object_value, sink_put};
+use super::handles;
+use super::types::*;
+use super::value::FfiValue;
+use crate::Loaded;
+
+/// Registers the event callback (`cb` NULL unregisters). While one is
+/// registered, events go to it instead of the queue: on the thread whose
+/// call produced them, after the store's locks are released (across threads
+/// they may arrive out of sequence). It may call back into the store.
+///
+/// Ownership: `ctx` belongs to the store from now on; `destroy(ctx)` (may
+/// be NULL) runs exactly once, after the callback's last call returned:
+/// when it is replaced or unregistered, when the store is freed, or before
+/// this call returns if it fails (also when `cb` is NULL). Replacing or
+/// unregistering returns after calls of the old callback on other threads
+/// have ended; from inside that callback it returns at once. The callback
+/// must not unwind (no C++ exceptions, no longjmp) across the library.
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL); `ERR_INVALID_HANDLE`;
+/// `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_set_event_callback(
+    store: *mut NexusStore,
+    cb: NexusEventFn,
+    ctx: *mut c_void,
+    destroy: NexusDestroyFn,
+) -> NexusStatus {
+    let owned = ForeignCtx::new(ctx, destroy);
+    entry(move || {
+        let s = handles::get(store)?;
+        s.store
+            .set_event_callback(cb.map(|f| foreign::event_callback(f, owned)));
+        Ok(())
+    })
+}
+
+/// Registers the eviction listener (`cb` NULL unregisters): called once per
+/// entry that leaves the store, with its key (valid for the call), reason
+/// (`CAPACITY`, `PRESSURE`, `MANUAL`, `REPLACED`, `REMOVED`) and charge, on
+/// the thread whose call removed it, after the store's locks are released
+/// and before the value is released. It may call back into the store.
+///
+/// Ownership and threading of `ctx` and `destroy`: as for
+/// `nexus_store_set_event_callback`.
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL); `ERR_INVALID_HANDLE`;
+/// `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_set_eviction_listener(
+    store: *mut NexusStore,
+    cb: NexusEvictionListenerFn,
+    ctx: *mut c_void,
+    destroy: NexusDestroyFn,
+) -> NexusStatus {
+    let owned = ForeignCtx::new(ctx, destroy);
+    entry(move || {
+        let s = handles::get(store)?;
+        s.store
+            .set_eviction_listener(cb.map(|f| foreign::eviction_listener(f, owned)));
+        Ok(())
+    })
+}
+
+/// Registers the loader (`loader` NULL unregisters) that
+/// `nexus_store_get_or_load` calls on a miss, outside every lock, once per
+/// key however many threads miss it at the same time (single flight). The
+/// loader gives its value through `sink` exactly once and returns
+/// `NEXUS_STATUS_OK`; returning OK without a value makes the call
+/// `ERR_CALLBACK`; any other status it returns (`NOT_FOUND` included)
+/// reaches every waiter and caches nothing (a value it gave before failing
+/// is released). The sink is valid only during that loader call.
+///
+/// Ownership and threading of `ctx` and `destroy`: as for
+/// `nexus_store_set_event_callback`.
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL); `ERR_INVALID_HANDLE`;
+/// `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_set_loader(
+    store: *mut NexusStore,
+    loader: NexusLoaderFn,
+    ctx: *mut c_void,
+    destroy: NexusDestroyFn,
+) -> NexusStatus {
+    let owned = ForeignCtx::new(ctx, destroy);
+    entry(move || {
+        let s = handles::get(store)?;
+        s.store.set_loader(loader.map(|f| foreign::loader(f, owned)));
+        Ok(())
+    })
+}
+
+/// Gives the loader's value as a copy of `value_len` bytes (NULL with
+/// length 0 is an empty value). Call it once, from inside the loader, on
+/// the sink the loader received.
+///
+/// Returns `OK`; `ERR_INVALID_ARGUMENT` (a value was already given, or a
+/// length beyond PTRDIFF_MAX); `ERR_NULL_ARGUMENT` (sink NULL, value NULL
+/// with a non-zero length); `ERR_OUT_OF_MEMORY`; `ERR_PANIC`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_load_sink_put_bytes(
+    sink: *mut NexusLoadSink,
+    value: *const u8,
+    value_len: usize,
+) -> NexusStatus {
+    entry(|| {
+        // SAFETY: the caller passes NULL or the sink its loader received,
+        // during that loader call.
+        let sink = unsafe { out_arg(sink, "sink") }?;
+        // SAFETY: the caller passes `value_len` readable bytes.
+        let value = unsafe { bytes_arg(value, value_len, "value") }?;
+        sink_put(sink, Loaded::new(FfiValue::Bytes(copy_bytes(value)?)))
+    })
+}
+
+/// Gives the loader's value as an object charged `cost` bytes (0: ask the
+/// size estimator). On success the store owns the object exactly as with
+/// `nexus_store_put_object` (its release runs once, when the value is gone
+/// and unread; also if the loader then fails, or the value is not cached
+/// and the last handle is released). On failure it takes no ownership.
+///
+/// Returns `OK`; `ERR_INVALID_ARGUMENT` (a value was already given);
+/// `ERR_NULL_ARGUMENT` (sink NULL); `ERR_PANIC`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_load_sink_put_object(
+    sink: *mut NexusLoadSink,
+    object: *mut c_void,
+    cost: usize,
+    release: NexusReleaseFn,
+    release_ctx: *mut c_void,
+) -> NexusStatus {
+    entry(|| {
+        // SAFETY: the caller passes NULL or the sink its loader received,
+        // during that loader call.
+        let sink = unsafe { out_arg(sink, "sink") }?;
+        let value = object_value(object, release, release_ctx);
+        let loaded = if cost == 0 {
+            Loaded::new(value)
+        } else {
+            Loaded::with_charge(value, cost as u64)
+        };
+        sink_put(sink, loaded)
+    })
+}
+
+/// Reads `key`; on a miss with a loader registered, calls it (outside
+/// every lock; once for all concurrent callers missing the key), caches
+/// and returns what it gives. A put or remove of the key during the load
+/// wins: waiters get the loaded value, which is not cached. A loaded value
+/// that cannot be cached (e.g. under EMERGENCY) is still returned with OK.
+/// Without a loader it is `nexus_store_get`.
+///
+/// Ownership: on success `*out` is a new `NexusValue` the caller owns
+/// (release it with `nexus_value_release`); written only on success.
+///
+/// Returns `OK`; `NOT_FOUND` (no loader and absent, or the loader said
+/// so); any other status the loader returned; `ERR_CALLBACK` (the loader
+/// returned OK without a value); `ERR_BUSY` (called from inside the
+/// loader of the same key); `ERR_NULL_ARGUMENT` (store or out NULL, key
+/// NULL with a non-zero length); `ERR_INVALID_ARGUMENT`;
+/// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_get_or_load(
+    store: *mut NexusStore,
+    key: *const u8,
+    key_len: usize,
+    out: *mut *mut NexusValue,
+) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        // SAFETY: the caller passes `key_len` readable bytes.
+        let key = unsafe { bytes_arg(key, key_len, "key") }?;
+        // SAFETY: the caller passes NULL or a writable pointer.
+        let out = unsafe { out_arg(out, "out") }?;
+        let handle = s.store.get_or_load(key)?;
+        *out = Box::into_raw(Box::new(NexusValue { handle }));
+        Ok(())
+    })
+}

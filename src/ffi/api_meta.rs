@@ -1,0 +1,53 @@
+//! Version, status strings, the last error message, config defaults.
+
+use std::ffi::c_char;
+
+use super::boundary::{entry_value, last_error_ptr, status_str};
+use super::config::default_config;
+use super::types::*;
+
+/// The library's version as "MAJOR.MINOR.PATCH", equal to the
+/// `NEXUS_VERSION_*` macros of the header it was built with.
+///
+/// Returns a static string (never free it). Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_version() -> *const c_char {
+    const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+    VERSION.as_ptr().cast()
+}
+
+/// A short English description of `status` ("ok", "not found", ...;
+/// "unknown status" for a value no status has).
+///
+/// Returns a static string (never free it). Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_status_str(status: NexusStatus) -> *const c_char {
+    status_str(status).as_ptr()
+}
+
+/// The message of the last failed call on this thread ("" before the
+/// first failure). Successful calls leave it unchanged, like `errno`.
+///
+/// Returns a thread-local string owned by the library: valid until the next
+/// call into the library on this thread; never free it. Never NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_last_error_message() -> *const c_char {
+    entry_value(c"".as_ptr(), last_error_ptr)
+}
+
+/// Fills `*config` with the defaults: `struct_size` = sizeof(NexusMemoryConfig),
+/// `max_cache_bytes` 0 (unbounded), moderate 0.7, critical 0.9, batch 10,
+/// strategy LRU, size_estimator NULL (the default estimator),
+/// event_queue_capacity 1024, keeps 0.75 and 0.5, signal_decay_ms 0.
+///
+/// `config` NULL: does nothing. Writes the whole struct: only call it on a
+/// struct of this header's size. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_memory_config_init(config: *mut NexusMemoryConfig) {
+    entry_value((), || {
+        // SAFETY: the caller passes NULL or a writable NexusMemoryConfig.
+        if let Some(c) = unsafe { config.as_mut() } {
+            *c = default_config();
+        }
+    })
+}

@@ -1,0 +1,84 @@
+//! Pins.
+
+use super::boundary::{bytes_arg, entry, out_arg};
+use super::handles;
+use super::types::*;
+
+/// Pins `key`, present or not (the pin waits for it). A pinned entry is
+/// never evicted, by any pressure level or call, and still counts against
+/// the budget. Pinning again is OK and keeps its place in
+/// `nexus_store_pinned_ids`. Pins last across `remove` and `clear`. Not an
+/// access.
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL, key NULL with a non-zero
+/// length); `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_PANIC`.
+/// Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_pin(store: *mut NexusStore, key: *const u8, key_len: usize) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        // SAFETY: the caller passes `key_len` readable bytes.
+        let key = unsafe { bytes_arg(key, key_len, "key") }?;
+        s.store.pin(key);
+        Ok(())
+    })
+}
+
+/// Ends the pin of `key` (one unpin ends it, however often it was pinned).
+/// The entry, if present, becomes evictable again as the most recently used
+/// of its peers. Not an access.
+///
+/// Returns `OK`; `NOT_FOUND` (not pinned); `ERR_NULL_ARGUMENT`;
+/// `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_unpin(store: *mut NexusStore, key: *const u8, key_len: usize) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        // SAFETY: the caller passes `key_len` readable bytes.
+        let key = unsafe { bytes_arg(key, key_len, "key") }?;
+        s.store.unpin(key)
+    })
+}
+
+/// Writes whether `key` is pinned (present or not) to `*out`. Not an
+/// access. `*out` is written only on success.
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (store or out NULL, key NULL with a
+/// non-zero length); `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`;
+/// `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_is_pinned(
+    store: *mut NexusStore,
+    key: *const u8,
+    key_len: usize,
+    out: *mut bool,
+) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        // SAFETY: the caller passes `key_len` readable bytes.
+        let key = unsafe { bytes_arg(key, key_len, "key") }?;
+        // SAFETY: the caller passes NULL or a writable pointer.
+        let out = unsafe { out_arg(out, "out") }?;
+        *out = s.store.is_pinned(key);
+        Ok(())
+    })
+}
+
+/// Every pinned key, present or not, in pin order.
+///
+/// Ownership: on success `*out` is a new list the caller owns; free it
+/// once with `nexus_key_list_free`. `*out` is written only on success.
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (store or out NULL);
+/// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_pinned_ids(store: *mut NexusStore, out: *mut *mut NexusKeyList) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        // SAFETY: the caller passes NULL or a writable pointer.
+        let out = unsafe { out_arg(out, "out") }?;
+        let keys = s.store.pinned_ids();
+        *out = Box::into_raw(Box::new(NexusKeyList { keys }));
+        Ok(())
+    })
+}

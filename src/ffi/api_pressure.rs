@@ -1,0 +1,121 @@
+//! Eviction on demand, pressure signals, the budget.
+
+use super::boundary::{entry, enum_arg, out_arg};
+use super::handles;
+use super::types::*;
+use crate::{MemoryPressureLevel, signal_pressure_all};
+
+/// Evicts up to `count` evictable entries (not pinned, not held by a read
+/// handle), least recently used first whatever the strategy, and writes how
+/// many to `*evicted`. One eviction run, reason `MANUAL`. O(n) when the
+/// strategy is not LRU.
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (store or evicted NULL);
+/// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_evict_lru(store: *mut NexusStore, count: usize, evicted: *mut usize) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        // SAFETY: the caller passes NULL or a writable pointer.
+        let evicted = unsafe { out_arg(evicted, "evicted") }?;
+        *evicted = s.store.evict_lru(count);
+        Ok(())
+    })
+}
+
+/// Evicts up to `count` evictable entries in the configured strategy's
+/// order and writes how many to `*evicted`. Reason `MANUAL`.
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (store or evicted NULL);
+/// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_evict(store: *mut NexusStore, count: usize, evicted: *mut usize) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        // SAFETY: the caller passes NULL or a writable pointer.
+        let evicted = unsafe { out_arg(evicted, "evicted") }?;
+        *evicted = s.store.evict(count);
+        Ok(())
+    })
+}
+
+/// Evicts every evictable entry and writes how many to `*evicted`. Reason
+/// `MANUAL`. Pinned entries and entries held by read handles stay.
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (store or evicted NULL);
+/// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_clear_unpinned(store: *mut NexusStore, evicted: *mut usize) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        // SAFETY: the caller passes NULL or a writable pointer.
+        let evicted = unsafe { out_arg(evicted, "evicted") }?;
+        *evicted = s.store.clear_unpinned();
+        Ok(())
+    })
+}
+
+/// Signals a pressure level to this store (what an OS hook calls). At or
+/// above the signalled level in force it sheds: MODERATE and CRITICAL evict
+/// down to keep x the usage at the signal (and the held budget) and hold
+/// the budget at keep x the working size until the signal ends; EMERGENCY
+/// evicts every evictable entry and refuses puts of unpinned keys; a
+/// repeated signal sheds again. A lower level only changes the held
+/// budget; NONE restores the configured budget.
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL); `ERR_INVALID_ARGUMENT`
+/// (level out of range); `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_signal_pressure(store: *mut NexusStore, level: NexusPressureLevel) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        let level: MemoryPressureLevel = enum_arg(level)?;
+        s.store.signal_pressure(level);
+        Ok(())
+    })
+}
+
+/// Signals a pressure level to every live store, and makes it the starting
+/// level of stores created later. Each store reacts on this thread, one
+/// after the other, with no library-wide lock held while it does.
+///
+/// Returns `OK`; `ERR_INVALID_ARGUMENT` (level out of range); `ERR_PANIC`.
+/// Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_signal_pressure_all(level: NexusPressureLevel) -> NexusStatus {
+    entry(|| {
+        let level: MemoryPressureLevel = enum_arg(level)?;
+        signal_pressure_all(level);
+        Ok(())
+    })
+}
+
+/// Writes the reported level (the higher of the usage level and the
+/// signalled level) to `*out`. `*out` is written only on success.
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (store or out NULL);
+/// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_pressure_level(store: *mut NexusStore, out: *mut NexusPressureLevel) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        // SAFETY: the caller passes NULL or a writable pointer.
+        let out = unsafe { out_arg(out, "out") }?;
+        *out = s.store.pressure_level() as u32;
+        Ok(())
+    })
+}
+
+/// Changes the configured budget (0 = unbounded) at run time, evicting down
+/// to the budget in force (reason `CAPACITY`).
+///
+/// Returns `OK`; `ERR_OVER_BUDGET` (pinned and in-use entries alone exceed
+/// `max_cache_bytes`; nothing changed); `ERR_NULL_ARGUMENT` (store NULL);
+/// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_set_max_bytes(store: *mut NexusStore, max_cache_bytes: u64) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        s.store.set_max_bytes(max_cache_bytes)
+    })
+}

@@ -1,0 +1,332 @@
+//! Creating and freeing stores; putting, reading and removing entries.
+
+use std::ffi::c_void;
+
+use super::boundary::{bytes_arg, entry, null_arg, out_arg};
+use super::config::{convert, read_config};
+use super::foreign::object_value;
+use super::handles;
+use super::store::FfiStore;
+use super::types::*;
+use super::value::FfiValue;
+use crate::{Error, ErrorKind, Store};
+
+/// Copies caller bytes into an owned allocation; `OUT_OF_MEMORY` when the
+/// allocation fails (instead of aborting).
+pub(crate) fn copy_bytes(bytes: &[u8]) -> Result<Box<[u8]>, Error> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(bytes.len()).map_err(|_| {
+        Error::new(
+            ErrorKind::OutOfMemory,
+            format!("could not allocate {} bytes", bytes.len()),
+        )
+    })?;
+    v.extend_from_slice(bytes);
+    Ok(v.into_boxed_slice())
+}
+
+/// Creates a store. `config` NULL is `ERR_NULL_ARGUMENT` (initialize one
+/// with `nexus_memory_config_init`). The store starts at the last level
+/// given to `nexus_signal_pressure_all`.
+///
+/// Ownership: on success `*out` is a new store handle; free it with
+/// `nexus_store_free`. The config is copied; the size estimator's ctx is
+/// owned by the store from now on, and its destroy runs once: when the store
+/// is freed, or before this call returns if it fails. `*out` is written only
+/// on success.
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (config or out NULL);
+/// `ERR_INVALID_ARGUMENT` (struct_size larger than this library knows or
+/// too small, thresholds not 0 < moderate < critical <= 1 or not finite,
+/// keeps not 0 < critical_keep <= moderate_keep <= 1, batch 0, queue
+/// capacity 0, strategy out of range); `ERR_OUT_OF_MEMORY` (too many live
+/// stores); `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_new(
+    config: *const NexusMemoryConfig,
+    out: *mut *mut NexusStore,
+) -> NexusStatus {
+    entry(|| {
+        if config.is_null() {
+            return Err(null_arg("config"));
+        }
+        // SAFETY: non-NULL; the caller passes an initialized config of at
+        // least `struct_size` bytes (or this header's size).
+        let (c, struct_size) = unsafe { read_config(config) };
+        // Convert first so the estimator ctx is owned (and destroyed on
+        // failure) whatever fails next.
+        let converted = convert(&c, struct_size);
+        // SAFETY: the caller passes NULL or a writable pointer.
+        let out = unsafe { out_arg(out, "out") }?;
+        let (config, estimator) = converted?;
+        let store = Store::with_estimator(config, estimator)?;
+        *out = handles::insert(FfiStore { store })?;
+        Ok(())
+    })
+}
+
+/// Frees a store: the handle is invalid at once; the call returns after
+/// calls in flight on other threads have ended; then every remaining value
+/// is released (object release callbacks run on this thread) and every
+/// registered callback's ctx is destroyed. Value handles obtained from the
+/// store stay valid until released.
+///
+/// `store` NULL: does nothing and returns `OK`. Returns `OK`;
+/// `ERR_INVALID_HANDLE` (already freed, or not a store); `ERR_BUSY` (called
+/// from inside one of this store's own callbacks, where it would wait for
+/// itself); `ERR_PANIC`. Thread-safe; freeing the same store from two
+/// threads frees it once (the other call gets `ERR_INVALID_HANDLE`).
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_free(store: *mut NexusStore) -> NexusStatus {
+    if store.is_null() {
+        return NEXUS_STATUS_OK;
+    }
+    entry(|| handles::free(store))
+}
+
+/// Inserts or replaces `key` with a copy of `value_len` bytes at `value`,
+/// charged what the size estimator returns (called once, on this thread,
+/// outside every internal lock). A put that would exceed the budget in
+/// force first evicts, in strategy order, just enough to fit.
+///
+/// NULL with length 0 is an empty key or value. The bytes are copied: the
+/// caller keeps ownership of its buffers.
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL, or key/value NULL with a
+/// non-zero length); `ERR_INVALID_ARGUMENT` (a length beyond PTRDIFF_MAX);
+/// `ERR_INVALID_HANDLE`; `ERR_TOO_LARGE` (charge above the configured
+/// budget, or usage would overflow); `ERR_OVER_BUDGET` (cannot fit even
+/// after evicting every evictable entry, or an EMERGENCY signal refuses
+/// unpinned keys); `ERR_OUT_OF_MEMORY`; `ERR_PANIC`. On failure nothing
+/// changed. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_put(
+    store: *mut NexusStore,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        // SAFETY: the caller passes `key_len`/`value_len` readable bytes.
+        let key = unsafe { bytes_arg(key, key_len, "key") }?;
+        // SAFETY: as above.
+        let value = unsafe { bytes_arg(value, value_len, "value") }?;
+        let (key, value) = (copy_bytes(key)?, copy_bytes(value)?);
+        s.store.put(key, FfiValue::Bytes(value))
+    })
+}
+
+/// Inserts or replaces `key` with an opaque object (a texture, a retained
+/// Swift object, a JNI global ref), charged `cost` bytes (`cost` 0: ask
+/// the size estimator, which sees `value` = object and `value_len` = 0).
+///
+/// Ownership: on success the store owns the object and calls
+/// `release(release_ctx, object)` exactly once, when the entry is gone and
+/// no read handle holds it (inside the call that ended it: remove, the put
+/// that replaced it, an eviction, the last `nexus_value_release`, or
+/// `nexus_store_free`), on that call's thread, never under an internal
+/// lock. `release` may be NULL (nothing to release). On failure the store
+/// takes no ownership: `release` is never called for it.
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL, key NULL with a non-zero
+/// length); `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_TOO_LARGE`;
+/// `ERR_OVER_BUDGET`; `ERR_OUT_OF_MEMORY`; `ERR_PANIC`. On failure nothing
+/// changed. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_put_object(
+    store: *mut NexusStore,
+    key: *const u8,
+    key_len: usize,
+    object: *mut c_void,
+    cost: usize,
+    release: NexusReleaseFn,
+    release_ctx: *mut c_void,
+) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        // SAFETY: the caller passes `key_len` readable bytes.
+        let key = copy_bytes(unsafe { bytes_arg(key, key_len, "key") }?)?;
+        let value = object_value(object, release, release_ctx);
+        let put = if cost == 0 {
+            s.store.try_put(key, value)
+        } else {
+            s.store.try_put_charged(key, value, cost as u64)
+        };
+        put.map_err(|(e, value)| {
+            value.disown();
+            e
+        })
+    })
+}
+
+/// Reads `key`. A hit is an access; it returns a read handle: the bytes
+/// (or object) stay valid until the handle is released, even if the entry
+/// is removed or the store is freed meanwhile, and while it is held the
+/// entry is never evicted.
+///
+/// Ownership: on success `*out` is a new `NexusValue` the caller owns;
+/// release it exactly once with `nexus_value_release` (using it after that
+/// is undefined, like `free`). `*out` is written only on success.
+///
+/// Returns `OK`; `NOT_FOUND` (absent; counted as a miss);
+/// `ERR_NULL_ARGUMENT` (store or out NULL, key NULL with a non-zero
+/// length); `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_PANIC`.
+/// Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_get(
+    store: *mut NexusStore,
+    key: *const u8,
+    key_len: usize,
+    out: *mut *mut NexusValue,
+) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        // SAFETY: the caller passes `key_len` readable bytes.
+        let key = unsafe { bytes_arg(key, key_len, "key") }?;
+        // SAFETY: the caller passes NULL or a writable pointer.
+        let out = unsafe { out_arg(out, "out") }?;
+        let handle = s
+            .store
+            .get(key)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, "no entry with this key"))?;
+        *out = Box::into_raw(Box::new(NexusValue { handle }));
+        Ok(())
+    })
+}
+
+/// Copies the bytes of `key`'s value into `buf` and writes their length to
+/// `*out_len`; no handle is created. A hit is an access.
+///
+/// Size query: with `buf_len` too small (e.g. `buf` NULL and `buf_len` 0)
+/// it returns `ERR_BUFFER_TOO_SMALL` and writes the length needed to
+/// `*out_len` (the one out-param written on failure); that is not an
+/// access and not a hit. The caller owns `buf`.
+///
+/// Returns `OK`; `NOT_FOUND` (a miss); `ERR_BUFFER_TOO_SMALL`;
+/// `ERR_INVALID_ARGUMENT` (the value is an object, or a length beyond
+/// PTRDIFF_MAX); `ERR_NULL_ARGUMENT` (store or out_len NULL, key or buf
+/// NULL with a non-zero length); `ERR_INVALID_HANDLE`; `ERR_PANIC`.
+/// Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_get_copy(
+    store: *mut NexusStore,
+    key: *const u8,
+    key_len: usize,
+    buf: *mut u8,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        // SAFETY: the caller passes `key_len` readable bytes.
+        let key = unsafe { bytes_arg(key, key_len, "key") }?;
+        // SAFETY: the caller passes NULL or a writable pointer.
+        let out_len = unsafe { out_arg(out_len, "out_len") }?;
+        if buf.is_null() && buf_len > 0 {
+            return Err(Error::new(
+                ErrorKind::NullArgument,
+                format!("`buf` is NULL but `buf_len` is {buf_len}"),
+            ));
+        }
+        if buf_len > isize::MAX as usize {
+            return Err(Error::new(ErrorKind::InvalidArgument, "`buf_len` is larger than any object can be"));
+        }
+        let mut needed = 0usize;
+        let copied = s.store.read_with(key, |value| {
+            let Some(bytes) = value.bytes() else {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    "the value is an object: read it with nexus_store_get",
+                ));
+            };
+            needed = bytes.len();
+            if bytes.len() > buf_len {
+                return Err(Error::new(
+                    ErrorKind::BufferTooSmall,
+                    format!("the value has {} bytes; the buffer has {buf_len}", bytes.len()),
+                ));
+            }
+            if !bytes.is_empty() {
+                // SAFETY: `buf` is non-NULL here (len > 0 and `buf_len >=
+                // len`) and the caller guarantees `buf_len` writable bytes
+                // that do not overlap the store's own memory.
+                unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
+            }
+            Ok(bytes.len())
+        });
+        match copied {
+            Ok(n) => {
+                *out_len = n;
+                Ok(())
+            }
+            Err(e) => {
+                if e.kind() == ErrorKind::BufferTooSmall {
+                    *out_len = needed;
+                }
+                Err(e)
+            }
+        }
+    })
+}
+
+/// Writes whether `key` is present to `*out`. Not an access: no hit, no
+/// miss, no change of order. `*out` is written only on success.
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (store or out NULL, key NULL with a
+/// non-zero length); `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`;
+/// `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_contains(
+    store: *mut NexusStore,
+    key: *const u8,
+    key_len: usize,
+    out: *mut bool,
+) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        // SAFETY: the caller passes `key_len` readable bytes.
+        let key = unsafe { bytes_arg(key, key_len, "key") }?;
+        // SAFETY: the caller passes NULL or a writable pointer.
+        let out = unsafe { out_arg(out, "out") }?;
+        *out = s.store.contains(key);
+        Ok(())
+    })
+}
+
+/// Removes `key`, pinned or not (its pin stays and waits for the key's
+/// next put). Not an eviction: the eviction listener hears `REMOVED`. An
+/// object value is released here unless a read handle still holds it.
+///
+/// Returns `OK`; `NOT_FOUND` (absent); `ERR_NULL_ARGUMENT`;
+/// `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_remove(
+    store: *mut NexusStore,
+    key: *const u8,
+    key_len: usize,
+) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        // SAFETY: the caller passes `key_len` readable bytes.
+        let key = unsafe { bytes_arg(key, key_len, "key") }?;
+        s.store.remove(key)
+    })
+}
+
+/// Removes every entry, pinned ones too (pins stay), and writes how many to
+/// `*removed`. Not an eviction (listener reason `REMOVED`).
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (store or removed NULL);
+/// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_clear(store: *mut NexusStore, removed: *mut usize) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        // SAFETY: the caller passes NULL or a writable pointer.
+        let removed = unsafe { out_arg(removed, "removed") }?;
+        *removed = s.store.clear();
+        Ok(())
+    })
+}

@@ -1,0 +1,161 @@
+//! The boundary every `extern "C"` function goes through: panics become
+//! `NEXUS_STATUS_ERR_PANIC`, errors become a status plus a thread-local
+//! message, and raw arguments are checked one by one.
+
+use std::cell::RefCell;
+use std::ffi::{CStr, CString, c_char};
+use std::panic::{self, AssertUnwindSafe};
+
+use super::types::*;
+use crate::{Error, ErrorKind};
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// The status of an error kind (the core's kinds mirror the C statuses).
+pub(crate) fn status_of(kind: ErrorKind) -> NexusStatus {
+    kind as u32
+}
+
+/// The error kind of a non-OK status from a callback (a loader), or `None`
+/// for a value no status has.
+pub(crate) fn kind_of(status: NexusStatus) -> Option<ErrorKind> {
+    ErrorKind::ALL.get((status as usize).wrapping_sub(1)).copied()
+}
+
+pub(crate) fn set_last_error(message: &str) {
+    let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+}
+
+/// The message of the last failure on this thread ("" if none yet).
+pub(crate) fn last_error_ptr() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_string()
+    }
+}
+
+/// Runs the body of an entry point: `Ok` is `NEXUS_STATUS_OK`; an error or
+/// a panic becomes its status and leaves its message for
+/// `nexus_last_error_message()`. No panic crosses the C boundary.
+pub(crate) fn entry(body: impl FnOnce() -> Result<(), Error>) -> NexusStatus {
+    match panic::catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => NEXUS_STATUS_OK,
+        Ok(Err(e)) => {
+            set_last_error(e.message());
+            status_of(e.kind())
+        }
+        Err(payload) => {
+            set_last_error(&format!("internal panic: {}", panic_message(&*payload)));
+            NEXUS_STATUS_ERR_PANIC
+        }
+    }
+}
+
+/// For entry points that return a value rather than a status: a panic
+/// gives `fallback`.
+pub(crate) fn entry_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+}
+
+pub(crate) fn null_arg(name: &str) -> Error {
+    Error::new(ErrorKind::NullArgument, format!("`{name}` is NULL"))
+}
+
+/// A byte-string argument: NULL with length 0 is empty; NULL with a
+/// non-zero length is `NULL_ARGUMENT`; a length beyond `isize::MAX` is
+/// `INVALID_ARGUMENT`.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to `len` readable bytes that stay valid and
+/// unchanged for `'a` (the caller's contract, stated in the header).
+pub(crate) unsafe fn bytes_arg<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u8], Error> {
+    if len > isize::MAX as usize {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("`{name}_len` ({len}) is larger than any object can be"),
+        ));
+    }
+    if ptr.is_null() {
+        return if len == 0 {
+            Ok(&[])
+        } else {
+            Err(Error::new(
+                ErrorKind::NullArgument,
+                format!("`{name}` is NULL but `{name}_len` is {len}"),
+            ))
+        };
+    }
+    // SAFETY: non-NULL, `len <= isize::MAX`, and the caller guarantees `len`
+    // readable bytes for the duration of the call.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// Checks an out-pointer and returns it as a mutable reference.
+///
+/// # Safety
+/// A non-NULL `ptr` must be valid for writes of `T` for the call.
+pub(crate) unsafe fn out_arg<'a, T>(ptr: *mut T, name: &str) -> Result<&'a mut T, Error> {
+    // SAFETY: the caller guarantees a non-NULL `ptr` is valid and aligned.
+    unsafe { ptr.as_mut() }.ok_or_else(|| null_arg(name))
+}
+
+/// A checked enum argument.
+pub(crate) fn enum_arg<T: TryFrom<u32, Error = Error>>(value: u32) -> Result<T, Error> {
+    T::try_from(value)
+}
+
+/// A static C string for a status.
+pub(crate) fn status_str(status: NexusStatus) -> &'static CStr {
+    match status {
+        NEXUS_STATUS_OK => c"ok",
+        NEXUS_STATUS_NOT_FOUND => c"not found",
+        NEXUS_STATUS_EMPTY => c"empty",
+        NEXUS_STATUS_ERR_NULL_ARGUMENT => c"null argument",
+        NEXUS_STATUS_ERR_INVALID_ARGUMENT => c"invalid argument",
+        NEXUS_STATUS_ERR_INVALID_HANDLE => c"invalid handle",
+        NEXUS_STATUS_ERR_TOO_LARGE => c"too large",
+        NEXUS_STATUS_ERR_OVER_BUDGET => c"over budget",
+        NEXUS_STATUS_ERR_CALLBACK => c"callback failed",
+        NEXUS_STATUS_ERR_BUFFER_TOO_SMALL => c"buffer too small",
+        NEXUS_STATUS_ERR_BUSY => c"busy",
+        NEXUS_STATUS_ERR_OUT_OF_MEMORY => c"out of memory",
+        NEXUS_STATUS_ERR_PANIC => c"panic",
+        _ => c"unknown status",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_kinds_correspond() {
+        for k in ErrorKind::ALL {
+            assert_eq!(kind_of(status_of(k)), Some(k));
+            let s = status_str(status_of(k)).to_str().unwrap();
+            assert_eq!(s, k.as_str());
+        }
+        assert_eq!(kind_of(NEXUS_STATUS_OK), None);
+        assert_eq!(kind_of(13), None);
+        assert_eq!(status_str(99).to_str().unwrap(), "unknown status");
+    }
+
+    #[test]
+    fn panics_become_a_status_with_a_message() {
+        let s = entry(|| panic!("boom"));
+        assert_eq!(s, NEXUS_STATUS_ERR_PANIC);
+        // SAFETY: the pointer is this thread's last-error string.
+        let m = unsafe { CStr::from_ptr(last_error_ptr()) };
+        assert!(m.to_str().unwrap().contains("boom"));
+    }
+}

@@ -1,0 +1,118 @@
+//! `NexusMemoryConfig`: its defaults, and reading it across versions
+//! (`struct_size`) into the core's `MemoryConfig`.
+
+use std::mem::{offset_of, size_of};
+
+use super::foreign::{ForeignCtx, ForeignEstimator};
+use super::types::*;
+use crate::{Error, ErrorKind, EvictionStrategy, MemoryConfig};
+
+/// The defaults of `nexus_memory_config_init`.
+pub(crate) fn default_config() -> NexusMemoryConfig {
+    let d = MemoryConfig::default();
+    NexusMemoryConfig {
+        struct_size: size_of::<NexusMemoryConfig>(),
+        max_cache_bytes: d.max_cache_bytes,
+        moderate_threshold: d.moderate_threshold,
+        critical_threshold: d.critical_threshold,
+        eviction_batch_size: d.eviction_batch_size,
+        strategy: d.strategy as u32,
+        size_estimator: None,
+        size_estimator_ctx: std::ptr::null_mut(),
+        size_estimator_destroy: None,
+        event_queue_capacity: d.event_queue_capacity,
+        signal_moderate_keep: d.signal_moderate_keep,
+        signal_critical_keep: d.signal_critical_keep,
+        signal_decay_ms: d.signal_decay_ms,
+    }
+}
+
+/// Reads the fields that lie wholly within `struct_size` bytes; the rest
+/// keep their defaults.
+///
+/// # Safety
+/// `ptr` must be non-NULL and point to at least `min(struct_size,
+/// sizeof(NexusMemoryConfig))` readable bytes, where `struct_size` is the
+/// first field's value.
+pub(crate) unsafe fn read_config(ptr: *const NexusMemoryConfig) -> (NexusMemoryConfig, usize) {
+    // SAFETY: the first field is always present (the caller's contract).
+    let struct_size = unsafe { ptr.cast::<usize>().read_unaligned() };
+    let readable = struct_size.min(size_of::<NexusMemoryConfig>());
+    let mut c = default_config();
+    let base = ptr.cast::<u8>();
+    macro_rules! field {
+        ($name:ident) => {
+            let offset = offset_of!(NexusMemoryConfig, $name);
+            if offset + size_of_val(&c.$name) <= readable {
+                // SAFETY: the field lies within the `readable` bytes the
+                // caller vouches for; every bit pattern is valid for these
+                // field types (integers, floats, raw and nullable fn
+                // pointers).
+                c.$name = unsafe { read_at(base, offset) };
+            }
+        };
+    }
+    field!(max_cache_bytes);
+    field!(moderate_threshold);
+    field!(critical_threshold);
+    field!(eviction_batch_size);
+    field!(strategy);
+    field!(size_estimator);
+    field!(size_estimator_ctx);
+    field!(size_estimator_destroy);
+    field!(event_queue_capacity);
+    field!(signal_moderate_keep);
+    field!(signal_critical_keep);
+    field!(signal_decay_ms);
+    (c, struct_size)
+}
+
+/// Reads a `T` at `base + offset`, unaligned.
+///
+/// # Safety
+/// `base + offset .. + size_of::<T>()` must be readable and hold a valid `T`.
+unsafe fn read_at<T>(base: *const u8, offset: usize) -> T {
+    // SAFETY: the caller's contract.
+    unsafe { base.add(offset).cast::<T>().read_unaligned() }
+}
+
+/// Converts a config read by `read_config`. The estimator's ctx is owned by
+/// the returned estimator, or destroyed at once when the config is invalid.
+pub(crate) fn convert(
+    c: &NexusMemoryConfig,
+    struct_size: usize,
+) -> Result<(MemoryConfig, ForeignEstimator), Error> {
+    let estimator = ForeignEstimator::new(
+        c.size_estimator,
+        ForeignCtx::new(c.size_estimator_ctx, c.size_estimator_destroy),
+    );
+    if struct_size > size_of::<NexusMemoryConfig>() {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "struct_size {struct_size} is larger than this library's NexusMemoryConfig ({} bytes): \
+                 the header is newer than the library",
+                size_of::<NexusMemoryConfig>()
+            ),
+        ));
+    }
+    if struct_size < size_of::<usize>() + size_of::<u64>() {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("struct_size {struct_size} is too small: call nexus_memory_config_init first"),
+        ));
+    }
+    let config = MemoryConfig {
+        max_cache_bytes: c.max_cache_bytes,
+        moderate_threshold: c.moderate_threshold,
+        critical_threshold: c.critical_threshold,
+        eviction_batch_size: c.eviction_batch_size,
+        strategy: EvictionStrategy::try_from(c.strategy)?,
+        event_queue_capacity: c.event_queue_capacity,
+        signal_moderate_keep: c.signal_moderate_keep,
+        signal_critical_keep: c.signal_critical_keep,
+        signal_decay_ms: c.signal_decay_ms,
+    };
+    config.validate()?;
+    Ok((config, estimator))
+}

@@ -1,0 +1,144 @@
+//! Adapters from C callbacks (fn, ctx, destroy) to the core's Rust
+//! callbacks. A [`ForeignCtx`] owns a ctx and destroys it exactly once,
+//! when the last holder drops it: after the callback's last call returned,
+//! or at once when registration fails.
+
+use std::ffi::c_void;
+use std::sync::Arc;
+
+use super::boundary::kind_of;
+use super::types::*;
+use super::value::{FfiValue, ForeignObject};
+use crate::{
+    ENTRY_OVERHEAD_BYTES, Error, ErrorKind, Event, EventCallback, EvictionListener, EvictionReason,
+    Loaded, LoaderFn, SizeEstimator,
+};
+
+/// A callback's ctx with its destroy function.
+pub(crate) struct ForeignCtx {
+    ctx: *mut c_void,
+    destroy: NexusDestroyFn,
+}
+
+// SAFETY: the header requires ctx and callbacks to be usable from any
+// thread (callbacks run on whichever thread's call produced them); the
+// library never dereferences ctx.
+unsafe impl Send for ForeignCtx {}
+// SAFETY: as above.
+unsafe impl Sync for ForeignCtx {}
+
+impl ForeignCtx {
+    pub fn new(ctx: *mut c_void, destroy: NexusDestroyFn) -> Self {
+        ForeignCtx { ctx, destroy }
+    }
+
+    pub fn ptr(&self) -> *mut c_void {
+        self.ctx
+    }
+}
+
+impl Drop for ForeignCtx {
+    fn drop(&mut self) {
+        if let Some(destroy) = self.destroy {
+            // SAFETY: the caller gave `destroy` for this ctx; Drop runs once.
+            unsafe { destroy(self.ctx) };
+        }
+    }
+}
+
+/// The C size estimator, or the default one when `f` is NULL.
+pub(crate) struct ForeignEstimator {
+    f: NexusSizeEstimatorFn,
+    ctx: ForeignCtx,
+}
+
+impl ForeignEstimator {
+    pub fn new(f: NexusSizeEstimatorFn, ctx: ForeignCtx) -> Self {
+        ForeignEstimator { f, ctx }
+    }
+}
+
+impl SizeEstimator<Box<[u8]>, FfiValue> for ForeignEstimator {
+    fn estimate(&self, key: &Box<[u8]>, value: &FfiValue) -> u64 {
+        let Some(f) = self.f else {
+            let value_len = value.bytes().map_or(0, <[u8]>::len) as u64;
+            return (key.len() as u64)
+                .saturating_add(value_len)
+                .saturating_add(ENTRY_OVERHEAD_BYTES);
+        };
+        let (ptr, len) = match value {
+            FfiValue::Bytes(b) => (b.as_ptr().cast::<c_void>(), b.len()),
+            FfiValue::Object(o) => (o.object.cast_const(), 0),
+        };
+        // SAFETY: the caller registered `f` with this ctx; key and value
+        // point to live memory for the duration of the call.
+        let size = unsafe { f(self.ctx.ptr(), key.as_ptr(), key.len(), ptr, len) };
+        size as u64
+    }
+}
+
+pub(crate) fn event_callback(
+    f: unsafe extern "C" fn(*mut c_void, *const NexusEvent),
+    ctx: ForeignCtx,
+) -> Arc<EventCallback> {
+    Arc::new(move |e: &Event| {
+        let event = NexusEvent::from(e);
+        // SAFETY: registered fn with its ctx; `event` lives for the call.
+        unsafe { f(ctx.ptr(), &event) };
+    })
+}
+
+pub(crate) fn eviction_listener(
+    f: unsafe extern "C" fn(*mut c_void, *const u8, usize, NexusEvictionReason, u64),
+    ctx: ForeignCtx,
+) -> Arc<EvictionListener<Box<[u8]>>> {
+    Arc::new(move |key: &Box<[u8]>, reason: EvictionReason, bytes: u64| {
+        // SAFETY: registered fn with its ctx; the key lives for the call.
+        unsafe { f(ctx.ptr(), key.as_ptr(), key.len(), reason as u32, bytes) };
+    })
+}
+
+pub(crate) fn loader(
+    f: unsafe extern "C" fn(*mut c_void, *const u8, usize, *mut NexusLoadSink) -> NexusStatus,
+    ctx: ForeignCtx,
+) -> Arc<LoaderFn<Box<[u8]>, FfiValue>> {
+    Arc::new(move |key: &Box<[u8]>| {
+        let mut sink = NexusLoadSink { loaded: None };
+        // SAFETY: registered fn with its ctx; key and sink live for the call.
+        let status = unsafe { f(ctx.ptr(), key.as_ptr(), key.len(), &mut sink) };
+        match (status, sink.loaded) {
+            (NEXUS_STATUS_OK, Some(loaded)) => Ok(loaded),
+            (NEXUS_STATUS_OK, None) => Err(Error::new(
+                ErrorKind::Callback,
+                "the loader returned NEXUS_STATUS_OK without giving a value to its sink",
+            )),
+            (status, loaded) => {
+                // A value given before a failure is ours: release it.
+                drop(loaded);
+                let kind = kind_of(status).unwrap_or(ErrorKind::Callback);
+                Err(Error::new(kind, format!("the loader returned status {status}")))
+            }
+        }
+    })
+}
+
+/// Puts a loaded value into a sink: `INVALID_ARGUMENT` on a second call.
+pub(crate) fn sink_put(sink: &mut NexusLoadSink, loaded: Loaded<FfiValue>) -> Result<(), Error> {
+    if sink.loaded.is_some() {
+        loaded.value.disown();
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "the loader already gave a value to this sink",
+        ));
+    }
+    sink.loaded = Some(loaded);
+    Ok(())
+}
+
+pub(crate) fn object_value(
+    object: *mut c_void,
+    release: NexusReleaseFn,
+    release_ctx: *mut c_void,
+) -> FfiValue {
+    FfiValue::Object(ForeignObject::new(object, release, release_ctx))
+}

@@ -1,0 +1,34 @@
+//! The C ABI: the only module with `extern "C"`, raw pointers and
+//! `catch_unwind`. `include/nexus_store.h` is generated from it by cbindgen.
+//!
+//! Every entry point runs its body through [`boundary::entry`] (panics
+//! become `NEXUS_STATUS_ERR_PANIC`, errors a status plus a thread-local
+//! message), checks each pointer argument on its own, writes out-params
+//! only on success, and converts every enum with a checked conversion.
+//! Store handles go through a generation-checked table ([`handles`]);
+//! value handles and key lists are plain owned pointers.
+
+// Declared in the order the header lists them.
+mod api_meta;
+mod api_store;
+mod api_values;
+mod api_pins;
+mod api_pressure;
+mod api_metrics;
+mod api_callbacks;
+mod boundary;
+mod config;
+mod foreign;
+mod handles;
+mod store;
+mod types;
+mod value;
+
+pub use api_callbacks::*;
+pub use api_meta::*;
+pub use api_metrics::*;
+pub use api_pins::*;
+pub use api_pressure::*;
+pub use api_store::*;
+pub use api_values::*;
+pub use types::*;

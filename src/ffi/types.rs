@@ -1,0 +1,310 @@
+//! The C types: status and enum constants (every enum crosses the ABI as
+//! `uint32_t`), the config, metrics and event structs, and the opaque
+//! handle types.
+
+use std::ffi::c_void;
+
+use crate::{Event, MemoryMetrics};
+
+/// A call's outcome. `NEXUS_STATUS_OK` is 0; every other value is a failure
+/// whose message `nexus_last_error_message()` gives.
+pub type NexusStatus = u32;
+/// Success.
+pub const NEXUS_STATUS_OK: NexusStatus = 0;
+/// The key is absent (or, for `nexus_store_unpin`, not pinned).
+pub const NEXUS_STATUS_NOT_FOUND: NexusStatus = 1;
+/// Nothing to return (`nexus_store_poll_event` on an empty queue).
+pub const NEXUS_STATUS_EMPTY: NexusStatus = 2;
+/// A required pointer was NULL (or NULL with a non-zero length).
+pub const NEXUS_STATUS_ERR_NULL_ARGUMENT: NexusStatus = 3;
+/// A value is out of range: an enum, a threshold, a keep, a size, a
+/// `struct_size`.
+pub const NEXUS_STATUS_ERR_INVALID_ARGUMENT: NexusStatus = 4;
+/// A store handle that was freed (or never was one).
+pub const NEXUS_STATUS_ERR_INVALID_HANDLE: NexusStatus = 5;
+/// The entry's charge exceeds the configured budget, or a sum overflows.
+pub const NEXUS_STATUS_ERR_TOO_LARGE: NexusStatus = 6;
+/// The entry cannot fit even after evicting every evictable entry (or an
+/// EMERGENCY signal refuses unpinned puts); nothing changed.
+pub const NEXUS_STATUS_ERR_OVER_BUDGET: NexusStatus = 7;
+/// A callback broke its contract (a loader returned OK without a value).
+pub const NEXUS_STATUS_ERR_CALLBACK: NexusStatus = 8;
+/// The buffer is too short; the size needed was written to `*out_len`.
+pub const NEXUS_STATUS_ERR_BUFFER_TOO_SMALL: NexusStatus = 9;
+/// The call would deadlock or destroy what is in use (freeing a store from
+/// its own callback; `get_or_load` of a key from inside its own loader).
+pub const NEXUS_STATUS_ERR_BUSY: NexusStatus = 10;
+/// An allocation failed.
+pub const NEXUS_STATUS_ERR_OUT_OF_MEMORY: NexusStatus = 11;
+/// A Rust panic was caught at the boundary; the store stays usable.
+pub const NEXUS_STATUS_ERR_PANIC: NexusStatus = 12;
+
+/// A pressure level, `NONE < MODERATE < CRITICAL < EMERGENCY`.
+pub type NexusPressureLevel = u32;
+/// No pressure.
+pub const NEXUS_PRESSURE_LEVEL_NONE: NexusPressureLevel = 0;
+/// Usage above the working size, or the OS warned.
+pub const NEXUS_PRESSURE_LEVEL_MODERATE: NexusPressureLevel = 1;
+/// Usage above the critical threshold, or the OS is critical.
+pub const NEXUS_PRESSURE_LEVEL_CRITICAL: NexusPressureLevel = 2;
+/// Shed everything that can go; refuse unpinned puts until it ends.
+pub const NEXUS_PRESSURE_LEVEL_EMERGENCY: NexusPressureLevel = 3;
+
+/// The eviction order.
+pub type NexusEvictionStrategy = u32;
+/// Least recently used first.
+pub const NEXUS_EVICTION_STRATEGY_LRU: NexusEvictionStrategy = 0;
+/// Fewest accesses first, ties by least recently used.
+pub const NEXUS_EVICTION_STRATEGY_LFU: NexusEvictionStrategy = 1;
+/// Largest charged size first, ties by least recently used.
+pub const NEXUS_EVICTION_STRATEGY_SIZE: NexusEvictionStrategy = 2;
+
+/// The kind of a `NexusEvent`.
+pub type NexusEventKind = u32;
+/// The reported level changed from `previous_level` to `level`.
+pub const NEXUS_EVENT_KIND_PRESSURE_CHANGED: NexusEventKind = 0;
+/// One eviction run: `count` entries, `bytes` bytes, for `reason`.
+pub const NEXUS_EVENT_KIND_EVICTION: NexusEventKind = 1;
+/// `count` events were lost because the queue was full.
+pub const NEXUS_EVENT_KIND_DROPPED: NexusEventKind = 2;
+
+/// Why entries left the store.
+pub type NexusEvictionReason = u32;
+/// The budget: a put that made room or crossed a threshold, `set_max_bytes`.
+pub const NEXUS_EVICTION_REASON_CAPACITY: NexusEvictionReason = 0;
+/// A pressure signal.
+pub const NEXUS_EVICTION_REASON_PRESSURE: NexusEvictionReason = 1;
+/// `evict`, `evict_lru`, `clear_unpinned`.
+pub const NEXUS_EVICTION_REASON_MANUAL: NexusEvictionReason = 2;
+/// A put of the same key replaced it (eviction listener only).
+pub const NEXUS_EVICTION_REASON_REPLACED: NexusEvictionReason = 3;
+/// `remove` or `clear` (eviction listener only).
+pub const NEXUS_EVICTION_REASON_REMOVED: NexusEvictionReason = 4;
+
+/// The library's version, equal to `nexus_version()` and Cargo.toml's.
+pub const NEXUS_VERSION_MAJOR: u32 = 0;
+/// Minor version.
+pub const NEXUS_VERSION_MINOR: u32 = 1;
+/// Patch version.
+pub const NEXUS_VERSION_PATCH: u32 = 0;
+
+/// Computes an entry's charge in bytes. Called once per insertion, outside
+/// every internal lock, on the inserting thread; it may call into the store.
+/// For an object entry `value` is the object and `value_len` is 0.
+pub type NexusSizeEstimatorFn = Option<
+    unsafe extern "C" fn(
+        ctx: *mut c_void,
+        key: *const u8,
+        key_len: usize,
+        value: *const c_void,
+        value_len: usize,
+    ) -> usize,
+>;
+
+/// Destroys a callback's `ctx`. Runs exactly once, after the last call of
+/// its callback returned.
+pub type NexusDestroyFn = Option<unsafe extern "C" fn(ctx: *mut c_void)>;
+
+/// Releases an object value. Runs exactly once, when the entry is gone and
+/// no read handle holds it, never under an internal lock.
+pub type NexusReleaseFn = Option<unsafe extern "C" fn(ctx: *mut c_void, object: *mut c_void)>;
+
+/// Receives an event, on the thread whose call produced it, after the
+/// store's locks are released.
+pub type NexusEventFn = Option<unsafe extern "C" fn(ctx: *mut c_void, event: *const NexusEvent)>;
+
+/// Told of every entry that leaves the store: its key, why, and its charge.
+pub type NexusEvictionListenerFn = Option<
+    unsafe extern "C" fn(
+        ctx: *mut c_void,
+        key: *const u8,
+        key_len: usize,
+        reason: NexusEvictionReason,
+        bytes: u64,
+    ),
+>;
+
+/// Loads a missing key: gives the value through `sink` exactly once
+/// (`nexus_load_sink_put_bytes` or `nexus_load_sink_put_object`) and returns
+/// `NEXUS_STATUS_OK`, or returns another status that every waiter gets.
+pub type NexusLoaderFn = Option<
+    unsafe extern "C" fn(
+        ctx: *mut c_void,
+        key: *const u8,
+        key_len: usize,
+        sink: *mut NexusLoadSink,
+    ) -> NexusStatus,
+>;
+
+/// A store's configuration. Initialize with `nexus_memory_config_init`, then
+/// set fields. `struct_size` lets the struct grow: a smaller value (from an
+/// older header) means the missing trailing fields take their defaults.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NexusMemoryConfig {
+    /// `sizeof(NexusMemoryConfig)` as the caller knows it.
+    pub struct_size: usize,
+    /// The budget in charged bytes; 0 = unbounded.
+    pub max_cache_bytes: u64,
+    /// MODERATE at or above this fraction of the budget (the working size).
+    /// Default 0.7.
+    pub moderate_threshold: f64,
+    /// CRITICAL at or above this fraction. Default 0.9.
+    /// 0 < moderate < critical <= 1.
+    pub critical_threshold: f64,
+    /// Most entries a put evicts when it leaves usage at MODERATE. >= 1.
+    /// Default 10.
+    pub eviction_batch_size: usize,
+    /// A `NEXUS_EVICTION_STRATEGY_*`. Default LRU.
+    pub strategy: NexusEvictionStrategy,
+    /// NULL = the default estimator: key length + value length +
+    /// `NEXUS_ENTRY_OVERHEAD_BYTES` (objects: key length + overhead).
+    pub size_estimator: NexusSizeEstimatorFn,
+    /// Passed to `size_estimator`.
+    pub size_estimator_ctx: *mut c_void,
+    /// Destroys `size_estimator_ctx` once, when the store is freed or
+    /// `nexus_store_new` fails. May be NULL.
+    pub size_estimator_destroy: NexusDestroyFn,
+    /// Events queued while no event callback is registered (plus one
+    /// DROPPED marker). >= 1. Default 1024.
+    pub event_queue_capacity: usize,
+    /// MODERATE signal: shed to this fraction of usage, hold the budget at
+    /// this fraction of the working size. Default 0.75.
+    pub signal_moderate_keep: f64,
+    /// The same for CRITICAL (and EMERGENCY's held budget). Default 0.5.
+    /// 0 < critical_keep <= moderate_keep <= 1.
+    pub signal_critical_keep: f64,
+    /// A signal not repeated within this many ms falls back to NONE; 0 = it
+    /// lasts until replaced. Default 0.
+    pub signal_decay_ms: u64,
+}
+
+/// A snapshot of a store's metrics (see `nexus_store_memory_metrics`).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct NexusMemoryMetrics {
+    /// Charged bytes of the present entries.
+    pub current_usage: u64,
+    /// Highest `current_usage` since creation or `nexus_store_reset_metrics`.
+    pub max_usage: u64,
+    /// Entries evicted (not removals or replacements).
+    pub eviction_count: u64,
+    /// The reported level (a `NEXUS_PRESSURE_LEVEL_*`).
+    pub pressure_level: NexusPressureLevel,
+    /// Present entries.
+    pub entry_count: u64,
+    /// Present pinned entries.
+    pub pinned_count: u64,
+    /// Charged bytes of present pinned entries.
+    pub pinned_bytes: u64,
+    /// Charged bytes of every value a live `NexusValue` holds, present or not.
+    pub in_use_bytes: u64,
+    /// Reads that found the key.
+    pub hit_count: u64,
+    /// Reads that did not.
+    pub miss_count: u64,
+    /// Successful puts (replacements included) and cached loads.
+    pub insert_count: u64,
+    /// Charged bytes evicted.
+    pub evicted_bytes: u64,
+    /// Loader calls.
+    pub load_count: u64,
+    /// Loader calls that failed.
+    pub load_failure_count: u64,
+    /// The configured budget (0 = unbounded).
+    pub max_cache_bytes: u64,
+    /// The budget in force (lower under a signal; 0 = unbounded).
+    pub effective_budget: u64,
+}
+
+/// One event. Fields that do not apply to a kind are 0.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct NexusEvent {
+    /// A `NEXUS_EVENT_KIND_*`.
+    pub kind: NexusEventKind,
+    /// Per store, from 1, assigned when produced; lost events leave gaps.
+    pub sequence: u64,
+    /// The reported level (after the change, for PRESSURE_CHANGED).
+    pub level: NexusPressureLevel,
+    /// PRESSURE_CHANGED: the level before; otherwise equal to `level`.
+    pub previous_level: NexusPressureLevel,
+    /// EVICTION: a `NEXUS_EVICTION_REASON_*`.
+    pub reason: NexusEvictionReason,
+    /// EVICTION: entries evicted; DROPPED: events lost.
+    pub count: u64,
+    /// EVICTION: charged bytes evicted.
+    pub bytes: u64,
+    /// Usage after the event.
+    pub usage_bytes: u64,
+    /// Monotonic nanoseconds.
+    pub timestamp_ns: u64,
+}
+
+/// An opaque store handle: not a pointer to memory, but a generation-checked
+/// slot number, so a freed handle is detected (`NEXUS_STATUS_ERR_INVALID_HANDLE`).
+pub struct NexusStore {
+    _opaque: [u8; 0],
+}
+
+/// A read handle on a value (see `nexus_store_get`). A plain owned pointer:
+/// release it once with `nexus_value_release`.
+pub struct NexusValue {
+    pub(crate) handle: crate::ValueHandle<super::value::FfiValue>,
+}
+
+/// A list of keys (see `nexus_store_pinned_ids`). A plain owned pointer:
+/// free it once with `nexus_key_list_free`.
+pub struct NexusKeyList {
+    pub(crate) keys: Vec<Box<[u8]>>,
+}
+
+/// Where a loader puts the value it loaded. Valid only during the loader
+/// call that received it.
+pub struct NexusLoadSink {
+    pub(crate) loaded: Option<crate::Loaded<super::value::FfiValue>>,
+}
+
+impl From<MemoryMetrics> for NexusMemoryMetrics {
+    fn from(m: MemoryMetrics) -> Self {
+        NexusMemoryMetrics {
+            current_usage: m.current_usage,
+            max_usage: m.max_usage,
+            eviction_count: m.eviction_count,
+            pressure_level: m.pressure_level as u32,
+            entry_count: m.entry_count,
+            pinned_count: m.pinned_count,
+            pinned_bytes: m.pinned_bytes,
+            in_use_bytes: m.in_use_bytes,
+            hit_count: m.hit_count,
+            miss_count: m.miss_count,
+            insert_count: m.insert_count,
+            evicted_bytes: m.evicted_bytes,
+            load_count: m.load_count,
+            load_failure_count: m.load_failure_count,
+            max_cache_bytes: m.max_cache_bytes,
+            effective_budget: m.effective_budget,
+        }
+    }
+}
+
+impl From<&Event> for NexusEvent {
+    fn from(e: &Event) -> Self {
+        NexusEvent {
+            kind: e.kind as u32,
+            sequence: e.sequence,
+            level: e.level as u32,
+            previous_level: e.previous_level as u32,
+            reason: e.reason as u32,
+            count: e.count,
+            bytes: e.bytes,
+            usage_bytes: e.usage_bytes,
+            timestamp_ns: e.timestamp_ns,
+        }
+    }
+}
+
+/// What the default estimator adds to key and value length per entry (the
+/// store's measured per-entry bookkeeping; equal to the Rust
+/// `ENTRY_OVERHEAD_BYTES`).
+pub const NEXUS_ENTRY_OVERHEAD_BYTES: u64 = 128;

@@ -1,0 +1,78 @@
+//! Values as the C layer stores them: copied bytes, or a foreign object
+//! with its release callback.
+
+use std::ffi::c_void;
+
+use super::types::NexusReleaseFn;
+
+/// A foreign object and how to release it. Dropping it calls `release`
+/// exactly once (Rust's drop runs once per value).
+pub(crate) struct ForeignObject {
+    pub object: *mut c_void,
+    release: NexusReleaseFn,
+    ctx: *mut c_void,
+}
+
+// SAFETY: the object and its ctx are opaque to the library: it only hands
+// them back to the caller's callbacks, and the header requires that objects
+// and release callbacks may be used from any thread (the release runs on
+// whichever thread ends the entry).
+unsafe impl Send for ForeignObject {}
+// SAFETY: as above; the library never dereferences either pointer.
+unsafe impl Sync for ForeignObject {}
+
+impl ForeignObject {
+    pub fn new(object: *mut c_void, release: NexusReleaseFn, ctx: *mut c_void) -> Self {
+        ForeignObject {
+            object,
+            release,
+            ctx,
+        }
+    }
+
+    /// Gives the object back without releasing it (a failed put takes no
+    /// ownership).
+    pub fn disown(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for ForeignObject {
+    fn drop(&mut self) {
+        if let Some(release) = self.release {
+            // SAFETY: the caller registered `release` for this object and
+            // ctx; it runs once, here, outside every internal lock (values
+            // are dropped only after the store's lock is released).
+            unsafe { release(self.ctx, self.object) };
+        }
+    }
+}
+
+/// A cached value.
+pub(crate) enum FfiValue {
+    Bytes(Box<[u8]>),
+    Object(ForeignObject),
+}
+
+impl FfiValue {
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            FfiValue::Bytes(b) => Some(b),
+            FfiValue::Object(_) => None,
+        }
+    }
+
+    pub fn object(&self) -> *mut c_void {
+        match self {
+            FfiValue::Bytes(_) => std::ptr::null_mut(),
+            FfiValue::Object(o) => o.object,
+        }
+    }
+
+    /// Gives back an object without releasing it; bytes are just dropped.
+    pub fn disown(self) {
+        if let FfiValue::Object(o) = self {
+            o.disown();
+        }
+    }
+}
