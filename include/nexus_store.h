@@ -548,6 +548,16 @@ const char *nexus_last_error_message(void);
 void nexus_memory_config_init(struct NexusMemoryConfig *config);
 
 /**
+ * Testing aid: panics inside the library while holding the store's lock,
+ * to show that a Rust panic never crosses the C boundary: the call returns
+ * `NEXUS_STATUS_ERR_PANIC` with a message, and the store stays usable.
+ *
+ * Returns `ERR_PANIC`; `ERR_NULL_ARGUMENT` (store NULL);
+ * `ERR_INVALID_HANDLE`. Thread-safe.
+ */
+NexusStatus nexus_store_debug_panic(struct NexusStore *store);
+
+/**
  * Creates a store. `config` NULL is `ERR_NULL_ARGUMENT` (initialize one
  * with `nexus_memory_config_init`). The store starts at the last level
  * given to `nexus_signal_pressure_all`.
@@ -597,7 +607,8 @@ NexusStatus nexus_store_free(struct NexusStore *store);
  * `ERR_INVALID_HANDLE`; `ERR_TOO_LARGE` (charge above the configured
  * budget, or usage would overflow); `ERR_OVER_BUDGET` (cannot fit even
  * after evicting every evictable entry, or an EMERGENCY signal refuses
- * unpinned keys); `ERR_OUT_OF_MEMORY`; `ERR_PANIC`. On failure nothing
+ * unpinned keys); `ERR_OUT_OF_MEMORY` (the copy could not be allocated:
+ * the allocation is made before the bytes are read); `ERR_PANIC`. On failure nothing
  * changed. Thread-safe.
  */
 NexusStatus nexus_store_put(struct NexusStore *store,

@@ -473,6 +473,13 @@ where
 
     // ---- introspection -------------------------------------------------------
 
+    /// Panics while holding the store's lock: a testing aid for the C
+    /// boundary (`nexus_store_debug_panic`), which shows that a panic is
+    /// contained and leaves the store usable.
+    pub(crate) fn panic_under_lock(&self) {
+        self.locked(|_, _, _| panic!("a deliberate panic under the store's lock"));
+    }
+
     /// The configured strategy.
     pub fn strategy(&self) -> EvictionStrategy {
         self.locked(|m, _, _| m.strategy())

@@ -2,8 +2,7 @@
 
 use std::ffi::c_void;
 
-use super::api_store::copy_bytes;
-use super::boundary::{bytes_arg, entry, out_arg};
+use super::boundary::{bytes_arg, entry, out_arg, owned_bytes_arg};
 use super::foreign::{self, ForeignCtx, object_value, sink_put};
 use super::handles;
 use super::types::*;
@@ -92,7 +91,8 @@ pub extern "C" fn nexus_store_set_loader(
     let owned = ForeignCtx::new(ctx, destroy);
     entry(move || {
         let s = handles::get(store)?;
-        s.store.set_loader(loader.map(|f| foreign::loader(f, owned)));
+        s.store
+            .set_loader(loader.map(|f| foreign::loader(f, owned)));
         Ok(())
     })
 }
@@ -115,8 +115,8 @@ pub extern "C" fn nexus_load_sink_put_bytes(
         // during that loader call.
         let sink = unsafe { out_arg(sink, "sink") }?;
         // SAFETY: the caller passes `value_len` readable bytes.
-        let value = unsafe { bytes_arg(value, value_len, "value") }?;
-        sink_put(sink, Loaded::new(FfiValue::Bytes(copy_bytes(value)?)))
+        let value = unsafe { owned_bytes_arg(value, value_len, "value") }?;
+        sink_put(sink, Loaded::new(FfiValue::Bytes(value)))
     })
 }
 

@@ -2,8 +2,9 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{entry_value, last_error_ptr, status_str};
+use super::boundary::{entry, entry_value, last_error_ptr, status_str};
 use super::config::default_config;
+use super::handles;
 use super::types::*;
 
 /// The library's version as "MAJOR.MINOR.PATCH", equal to the
@@ -49,5 +50,20 @@ pub extern "C" fn nexus_memory_config_init(config: *mut NexusMemoryConfig) {
         if let Some(c) = unsafe { config.as_mut() } {
             *c = default_config();
         }
+    })
+}
+
+/// Testing aid: panics inside the library while holding the store's lock,
+/// to show that a Rust panic never crosses the C boundary: the call returns
+/// `NEXUS_STATUS_ERR_PANIC` with a message, and the store stays usable.
+///
+/// Returns `ERR_PANIC`; `ERR_NULL_ARGUMENT` (store NULL);
+/// `ERR_INVALID_HANDLE`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_debug_panic(store: *mut NexusStore) -> NexusStatus {
+    entry(|| {
+        let s = handles::get(store)?;
+        s.store.panic_under_lock();
+        Ok(())
     })
 }

@@ -12,7 +12,10 @@ use crate::{Error, ErrorKind};
 /// Returns `OK`; `ERR_NULL_ARGUMENT` (store or out NULL);
 /// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn nexus_store_memory_metrics(store: *mut NexusStore, out: *mut NexusMemoryMetrics) -> NexusStatus {
+pub extern "C" fn nexus_store_memory_metrics(
+    store: *mut NexusStore,
+    out: *mut NexusMemoryMetrics,
+) -> NexusStatus {
     entry(|| {
         let s = handles::get(store)?;
         // SAFETY: the caller passes NULL or a writable pointer.
@@ -90,7 +93,10 @@ pub extern "C" fn nexus_store_reset_metrics(store: *mut NexusStore) -> NexusStat
 /// Returns `OK`; `EMPTY` (no event); `ERR_NULL_ARGUMENT` (store or out
 /// NULL); `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn nexus_store_poll_event(store: *mut NexusStore, out: *mut NexusEvent) -> NexusStatus {
+pub extern "C" fn nexus_store_poll_event(
+    store: *mut NexusStore,
+    out: *mut NexusEvent,
+) -> NexusStatus {
     entry(|| {
         let s = handles::get(store)?;
         // SAFETY: the caller passes NULL or a writable pointer.

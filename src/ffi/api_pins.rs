@@ -14,7 +14,11 @@ use super::types::*;
 /// length); `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_PANIC`.
 /// Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn nexus_store_pin(store: *mut NexusStore, key: *const u8, key_len: usize) -> NexusStatus {
+pub extern "C" fn nexus_store_pin(
+    store: *mut NexusStore,
+    key: *const u8,
+    key_len: usize,
+) -> NexusStatus {
     entry(|| {
         let s = handles::get(store)?;
         // SAFETY: the caller passes `key_len` readable bytes.
@@ -31,7 +35,11 @@ pub extern "C" fn nexus_store_pin(store: *mut NexusStore, key: *const u8, key_le
 /// Returns `OK`; `NOT_FOUND` (not pinned); `ERR_NULL_ARGUMENT`;
 /// `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn nexus_store_unpin(store: *mut NexusStore, key: *const u8, key_len: usize) -> NexusStatus {
+pub extern "C" fn nexus_store_unpin(
+    store: *mut NexusStore,
+    key: *const u8,
+    key_len: usize,
+) -> NexusStatus {
     entry(|| {
         let s = handles::get(store)?;
         // SAFETY: the caller passes `key_len` readable bytes.
@@ -72,7 +80,10 @@ pub extern "C" fn nexus_store_is_pinned(
 /// Returns `OK`; `ERR_NULL_ARGUMENT` (store or out NULL);
 /// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn nexus_store_pinned_ids(store: *mut NexusStore, out: *mut *mut NexusKeyList) -> NexusStatus {
+pub extern "C" fn nexus_store_pinned_ids(
+    store: *mut NexusStore,
+    out: *mut *mut NexusKeyList,
+) -> NexusStatus {
     entry(|| {
         let s = handles::get(store)?;
         // SAFETY: the caller passes NULL or a writable pointer.

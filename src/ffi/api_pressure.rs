@@ -13,7 +13,11 @@ use crate::{MemoryPressureLevel, signal_pressure_all};
 /// Returns `OK`; `ERR_NULL_ARGUMENT` (store or evicted NULL);
 /// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn nexus_store_evict_lru(store: *mut NexusStore, count: usize, evicted: *mut usize) -> NexusStatus {
+pub extern "C" fn nexus_store_evict_lru(
+    store: *mut NexusStore,
+    count: usize,
+    evicted: *mut usize,
+) -> NexusStatus {
     entry(|| {
         let s = handles::get(store)?;
         // SAFETY: the caller passes NULL or a writable pointer.
@@ -29,7 +33,11 @@ pub extern "C" fn nexus_store_evict_lru(store: *mut NexusStore, count: usize, ev
 /// Returns `OK`; `ERR_NULL_ARGUMENT` (store or evicted NULL);
 /// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn nexus_store_evict(store: *mut NexusStore, count: usize, evicted: *mut usize) -> NexusStatus {
+pub extern "C" fn nexus_store_evict(
+    store: *mut NexusStore,
+    count: usize,
+    evicted: *mut usize,
+) -> NexusStatus {
     entry(|| {
         let s = handles::get(store)?;
         // SAFETY: the caller passes NULL or a writable pointer.
@@ -45,7 +53,10 @@ pub extern "C" fn nexus_store_evict(store: *mut NexusStore, count: usize, evicte
 /// Returns `OK`; `ERR_NULL_ARGUMENT` (store or evicted NULL);
 /// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn nexus_store_clear_unpinned(store: *mut NexusStore, evicted: *mut usize) -> NexusStatus {
+pub extern "C" fn nexus_store_clear_unpinned(
+    store: *mut NexusStore,
+    evicted: *mut usize,
+) -> NexusStatus {
     entry(|| {
         let s = handles::get(store)?;
         // SAFETY: the caller passes NULL or a writable pointer.
@@ -66,7 +77,10 @@ pub extern "C" fn nexus_store_clear_unpinned(store: *mut NexusStore, evicted: *m
 /// Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL); `ERR_INVALID_ARGUMENT`
 /// (level out of range); `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn nexus_store_signal_pressure(store: *mut NexusStore, level: NexusPressureLevel) -> NexusStatus {
+pub extern "C" fn nexus_store_signal_pressure(
+    store: *mut NexusStore,
+    level: NexusPressureLevel,
+) -> NexusStatus {
     entry(|| {
         let s = handles::get(store)?;
         let level: MemoryPressureLevel = enum_arg(level)?;
@@ -96,7 +110,10 @@ pub extern "C" fn nexus_signal_pressure_all(level: NexusPressureLevel) -> NexusS
 /// Returns `OK`; `ERR_NULL_ARGUMENT` (store or out NULL);
 /// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn nexus_store_pressure_level(store: *mut NexusStore, out: *mut NexusPressureLevel) -> NexusStatus {
+pub extern "C" fn nexus_store_pressure_level(
+    store: *mut NexusStore,
+    out: *mut NexusPressureLevel,
+) -> NexusStatus {
     entry(|| {
         let s = handles::get(store)?;
         // SAFETY: the caller passes NULL or a writable pointer.
@@ -113,7 +130,10 @@ pub extern "C" fn nexus_store_pressure_level(store: *mut NexusStore, out: *mut N
 /// `max_cache_bytes`; nothing changed); `ERR_NULL_ARGUMENT` (store NULL);
 /// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn nexus_store_set_max_bytes(store: *mut NexusStore, max_cache_bytes: u64) -> NexusStatus {
+pub extern "C" fn nexus_store_set_max_bytes(
+    store: *mut NexusStore,
+    max_cache_bytes: u64,
+) -> NexusStatus {
     entry(|| {
         let s = handles::get(store)?;
         s.store.set_max_bytes(max_cache_bytes)

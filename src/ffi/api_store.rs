@@ -2,7 +2,7 @@
 
 use std::ffi::c_void;
 
-use super::boundary::{bytes_arg, entry, null_arg, out_arg};
+use super::boundary::{bytes_arg, entry, null_arg, out_arg, owned_bytes_arg};
 use super::config::{convert, read_config};
 use super::foreign::object_value;
 use super::handles;
@@ -10,20 +10,6 @@ use super::store::FfiStore;
 use super::types::*;
 use super::value::FfiValue;
 use crate::{Error, ErrorKind, Store};
-
-/// Copies caller bytes into an owned allocation; `OUT_OF_MEMORY` when the
-/// allocation fails (instead of aborting).
-pub(crate) fn copy_bytes(bytes: &[u8]) -> Result<Box<[u8]>, Error> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(bytes.len()).map_err(|_| {
-        Error::new(
-            ErrorKind::OutOfMemory,
-            format!("could not allocate {} bytes", bytes.len()),
-        )
-    })?;
-    v.extend_from_slice(bytes);
-    Ok(v.into_boxed_slice())
-}
 
 /// Creates a store. `config` NULL is `ERR_NULL_ARGUMENT` (initialize one
 /// with `nexus_memory_config_init`). The store starts at the last level
@@ -97,7 +83,8 @@ pub extern "C" fn nexus_store_free(store: *mut NexusStore) -> NexusStatus {
 /// `ERR_INVALID_HANDLE`; `ERR_TOO_LARGE` (charge above the configured
 /// budget, or usage would overflow); `ERR_OVER_BUDGET` (cannot fit even
 /// after evicting every evictable entry, or an EMERGENCY signal refuses
-/// unpinned keys); `ERR_OUT_OF_MEMORY`; `ERR_PANIC`. On failure nothing
+/// unpinned keys); `ERR_OUT_OF_MEMORY` (the copy could not be allocated:
+/// the allocation is made before the bytes are read); `ERR_PANIC`. On failure nothing
 /// changed. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_put(
@@ -109,11 +96,10 @@ pub extern "C" fn nexus_store_put(
 ) -> NexusStatus {
     entry(|| {
         let s = handles::get(store)?;
-        // SAFETY: the caller passes `key_len`/`value_len` readable bytes.
-        let key = unsafe { bytes_arg(key, key_len, "key") }?;
-        // SAFETY: as above.
-        let value = unsafe { bytes_arg(value, value_len, "value") }?;
-        let (key, value) = (copy_bytes(key)?, copy_bytes(value)?);
+        // SAFETY: the caller passes `key_len` readable bytes.
+        let key = unsafe { owned_bytes_arg(key, key_len, "key") }?;
+        // SAFETY: the caller passes `value_len` readable bytes.
+        let value = unsafe { owned_bytes_arg(value, value_len, "value") }?;
         s.store.put(key, FfiValue::Bytes(value))
     })
 }
@@ -147,7 +133,7 @@ pub extern "C" fn nexus_store_put_object(
     entry(|| {
         let s = handles::get(store)?;
         // SAFETY: the caller passes `key_len` readable bytes.
-        let key = copy_bytes(unsafe { bytes_arg(key, key_len, "key") }?)?;
+        let key = unsafe { owned_bytes_arg(key, key_len, "key") }?;
         let value = object_value(object, release, release_ctx);
         let put = if cost == 0 {
             s.store.try_put(key, value)
@@ -231,7 +217,10 @@ pub extern "C" fn nexus_store_get_copy(
             ));
         }
         if buf_len > isize::MAX as usize {
-            return Err(Error::new(ErrorKind::InvalidArgument, "`buf_len` is larger than any object can be"));
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "`buf_len` is larger than any object can be",
+            ));
         }
         let mut needed = 0usize;
         let copied = s.store.read_with(key, |value| {
@@ -245,7 +234,10 @@ pub extern "C" fn nexus_store_get_copy(
             if bytes.len() > buf_len {
                 return Err(Error::new(
                     ErrorKind::BufferTooSmall,
-                    format!("the value has {} bytes; the buffer has {buf_len}", bytes.len()),
+                    format!(
+                        "the value has {} bytes; the buffer has {buf_len}",
+                        bytes.len()
+                    ),
                 ));
             }
             if !bytes.is_empty() {

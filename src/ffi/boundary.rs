@@ -21,7 +21,9 @@ pub(crate) fn status_of(kind: ErrorKind) -> NexusStatus {
 /// The error kind of a non-OK status from a callback (a loader), or `None`
 /// for a value no status has.
 pub(crate) fn kind_of(status: NexusStatus) -> Option<ErrorKind> {
-    ErrorKind::ALL.get((status as usize).wrapping_sub(1)).copied()
+    ErrorKind::ALL
+        .get((status as usize).wrapping_sub(1))
+        .copied()
 }
 
 pub(crate) fn set_last_error(message: &str) {
@@ -78,7 +80,11 @@ pub(crate) fn null_arg(name: &str) -> Error {
 /// # Safety
 /// A non-NULL `ptr` must point to `len` readable bytes that stay valid and
 /// unchanged for `'a` (the caller's contract, stated in the header).
-pub(crate) unsafe fn bytes_arg<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u8], Error> {
+pub(crate) unsafe fn bytes_arg<'a>(
+    ptr: *const u8,
+    len: usize,
+    name: &str,
+) -> Result<&'a [u8], Error> {
     if len > isize::MAX as usize {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
@@ -98,6 +104,45 @@ pub(crate) unsafe fn bytes_arg<'a>(ptr: *const u8, len: usize, name: &str) -> Re
     // SAFETY: non-NULL, `len <= isize::MAX`, and the caller guarantees `len`
     // readable bytes for the duration of the call.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// Copies a byte-string argument into an owned allocation. The allocation
+/// is made before the caller's bytes are read, so a length no allocator can
+/// satisfy is `OUT_OF_MEMORY` (not an abort, not a read of memory that is
+/// not there). NULL/length rules as for [`bytes_arg`].
+///
+/// # Safety
+/// A non-NULL `ptr` must point to `len` readable bytes for the call.
+pub(crate) unsafe fn owned_bytes_arg(
+    ptr: *const u8,
+    len: usize,
+    name: &str,
+) -> Result<Box<[u8]>, Error> {
+    if ptr.is_null() && len > 0 {
+        return Err(Error::new(
+            ErrorKind::NullArgument,
+            format!("`{name}` is NULL but `{name}_len` is {len}"),
+        ));
+    }
+    if len > isize::MAX as usize {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("`{name}_len` ({len}) is larger than any object can be"),
+        ));
+    }
+    let mut v: Vec<u8> = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| {
+        Error::new(
+            ErrorKind::OutOfMemory,
+            format!("could not allocate {len} bytes for `{name}`"),
+        )
+    })?;
+    if len > 0 {
+        // SAFETY: non-NULL (checked), `len <= isize::MAX`, and the caller
+        // guarantees `len` readable bytes for the call.
+        v.extend_from_slice(unsafe { std::slice::from_raw_parts(ptr, len) });
+    }
+    Ok(v.into_boxed_slice())
 }
 
 /// Checks an out-pointer and returns it as a mutable reference.

@@ -116,7 +116,10 @@ pub(crate) fn loader(
                 // A value given before a failure is ours: release it.
                 drop(loaded);
                 let kind = kind_of(status).unwrap_or(ErrorKind::Callback);
-                Err(Error::new(kind, format!("the loader returned status {status}")))
+                Err(Error::new(
+                    kind,
+                    format!("the loader returned status {status}"),
+                ))
             }
         }
     })

@@ -196,6 +196,9 @@ mod tests {
             assert!(!h.is_null());
             assert_eq!(decode(h), Some((i, g)));
         }
-        assert_eq!(decode(std::ptr::without_provenance(1usize << SLOT_BITS)), None);
+        assert_eq!(
+            decode(std::ptr::without_provenance(1usize << SLOT_BITS)),
+            None
+        );
     }
 }

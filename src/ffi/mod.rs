@@ -9,13 +9,13 @@
 //! value handles and key lists are plain owned pointers.
 
 // Declared in the order the header lists them.
+mod api_callbacks;
 mod api_meta;
-mod api_store;
-mod api_values;
+mod api_metrics;
 mod api_pins;
 mod api_pressure;
-mod api_metrics;
-mod api_callbacks;
+mod api_store;
+mod api_values;
 mod boundary;
 mod config;
 mod foreign;
