@@ -60,8 +60,8 @@ static int nexus_tests_passed = 0;
 
 #define FINISH()                                                                     \
     do {                                                                             \
-        printf("%d passed, 0 failed (%d checks)\n", nexus_tests_passed,              \
-               nexus_test_checks);                                                   \
+        printf("(%d checks)\n", nexus_test_checks);                                   \
+        printf("%d passed, 0 failed\n", nexus_tests_passed);                          \
         return 0;                                                                    \
     } while (0)
 
