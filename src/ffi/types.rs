@@ -308,3 +308,71 @@ impl From<&Event> for NexusEvent {
 /// store's measured per-entry bookkeeping; equal to the Rust
 /// `ENTRY_OVERHEAD_BYTES`).
 pub const NEXUS_ENTRY_OVERHEAD_BYTES: u64 = 128;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        ENTRY_OVERHEAD_BYTES, ErrorKind, EventKind, EvictionReason, EvictionStrategy, MemoryPressureLevel,
+    };
+
+    #[test]
+    fn version_macros_match_cargo_toml() {
+        let v = |s: &str| s.parse::<u32>().unwrap();
+        assert_eq!(NEXUS_VERSION_MAJOR, v(env!("CARGO_PKG_VERSION_MAJOR")));
+        assert_eq!(NEXUS_VERSION_MINOR, v(env!("CARGO_PKG_VERSION_MINOR")));
+        assert_eq!(NEXUS_VERSION_PATCH, v(env!("CARGO_PKG_VERSION_PATCH")));
+        assert_eq!(NEXUS_ENTRY_OVERHEAD_BYTES, ENTRY_OVERHEAD_BYTES);
+    }
+
+    #[test]
+    fn c_constants_match_the_core_enums() {
+        let statuses = [
+            NEXUS_STATUS_NOT_FOUND,
+            NEXUS_STATUS_EMPTY,
+            NEXUS_STATUS_ERR_NULL_ARGUMENT,
+            NEXUS_STATUS_ERR_INVALID_ARGUMENT,
+            NEXUS_STATUS_ERR_INVALID_HANDLE,
+            NEXUS_STATUS_ERR_TOO_LARGE,
+            NEXUS_STATUS_ERR_OVER_BUDGET,
+            NEXUS_STATUS_ERR_CALLBACK,
+            NEXUS_STATUS_ERR_BUFFER_TOO_SMALL,
+            NEXUS_STATUS_ERR_BUSY,
+            NEXUS_STATUS_ERR_OUT_OF_MEMORY,
+            NEXUS_STATUS_ERR_PANIC,
+        ];
+        for (k, s) in ErrorKind::ALL.iter().zip(statuses) {
+            assert_eq!(*k as u32, s);
+        }
+        let levels = [
+            NEXUS_PRESSURE_LEVEL_NONE,
+            NEXUS_PRESSURE_LEVEL_MODERATE,
+            NEXUS_PRESSURE_LEVEL_CRITICAL,
+            NEXUS_PRESSURE_LEVEL_EMERGENCY,
+        ];
+        for (l, c) in MemoryPressureLevel::ALL.iter().zip(levels) {
+            assert_eq!(*l as u32, c);
+        }
+        let strategies = [
+            NEXUS_EVICTION_STRATEGY_LRU,
+            NEXUS_EVICTION_STRATEGY_LFU,
+            NEXUS_EVICTION_STRATEGY_SIZE,
+        ];
+        for (s, c) in EvictionStrategy::ALL.iter().zip(strategies) {
+            assert_eq!(*s as u32, c);
+        }
+        let reasons = [
+            NEXUS_EVICTION_REASON_CAPACITY,
+            NEXUS_EVICTION_REASON_PRESSURE,
+            NEXUS_EVICTION_REASON_MANUAL,
+            NEXUS_EVICTION_REASON_REPLACED,
+            NEXUS_EVICTION_REASON_REMOVED,
+        ];
+        for (r, c) in EvictionReason::ALL.iter().zip(reasons) {
+            assert_eq!(*r as u32, c);
+        }
+        assert_eq!(EventKind::PressureChanged as u32, NEXUS_EVENT_KIND_PRESSURE_CHANGED);
+        assert_eq!(EventKind::Eviction as u32, NEXUS_EVENT_KIND_EVICTION);
+        assert_eq!(EventKind::Dropped as u32, NEXUS_EVENT_KIND_DROPPED);
+    }
+}
