@@ -354,7 +354,7 @@ impl Simulation {
             }
             self.run_tick();
             let m = self.sample();
-            if (self.now_ms() / TICK_MS) % TICKS_PER_LINE == 0 {
+            if (self.now_ms() / TICK_MS).is_multiple_of(TICKS_PER_LINE) {
                 let now = self.mark(&m);
                 print_timeline_line(self.now_ms(), &m, &mark, &now);
                 mark = now;

@@ -300,10 +300,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if !self.loads.is_empty() {
-            if let Some(f) = self.loads.get_mut(key) {
-                f.superseded = true;
-            }
+        if !self.loads.is_empty()
+            && let Some(f) = self.loads.get_mut(key)
+        {
+            f.superseded = true;
         }
     }
 
@@ -346,28 +346,28 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             ));
         };
         let mut victims = Vec::new();
-        if let Some(budget) = limits.budget_in_force(self.signalled) {
-            if new_usage > budget {
-                let need = new_usage - budget;
-                let pinned_others = self.pinned_bytes - if pinned { old_charge } else { 0 };
-                let over = |detail: &str| {
-                    Error::new(
-                        ErrorKind::OverBudget,
-                        format!(
-                            "an entry charged {charge} bytes cannot fit in the budget in force \
-                             ({budget} bytes) {detail}"
-                        ),
-                    )
-                };
-                if base - pinned_others < need {
-                    return Err(over("even after evicting every unpinned entry"));
-                }
-                let (v, freed) = self.collect_victims(existing, usize::MAX, |f| f >= need);
-                if freed < need {
-                    return Err(over("even after evicting every entry not pinned or in use"));
-                }
-                victims = v;
+        if let Some(budget) = limits.budget_in_force(self.signalled)
+            && new_usage > budget
+        {
+            let need = new_usage - budget;
+            let pinned_others = self.pinned_bytes - if pinned { old_charge } else { 0 };
+            let over = |detail: &str| {
+                Error::new(
+                    ErrorKind::OverBudget,
+                    format!(
+                        "an entry charged {charge} bytes cannot fit in the budget in force \
+                         ({budget} bytes) {detail}"
+                    ),
+                )
+            };
+            if base - pinned_others < need {
+                return Err(over("even after evicting every unpinned entry"));
             }
+            let (v, freed) = self.collect_victims(existing, usize::MAX, |f| f >= need);
+            if freed < need {
+                return Err(over("even after evicting every entry not pinned or in use"));
+            }
+            victims = v;
         }
 
         // Committed from here on: nothing below fails.
@@ -678,13 +678,13 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         Q: Hash + Eq + ?Sized + ToOwned,
         Q::Owned: Into<K>,
     {
-        if let Some(f) = self.loads.get(key) {
-            if f.slot.thread == std::thread::current().id() {
-                return Err(Error::new(
-                    ErrorKind::Busy,
-                    "get_or_load of a key from inside its own loader",
-                ));
-            }
+        if let Some(f) = self.loads.get(key)
+            && f.slot.thread == std::thread::current().id()
+        {
+            return Err(Error::new(
+                ErrorKind::Busy,
+                "get_or_load of a key from inside its own loader",
+            ));
         }
         if let Some(h) = self.get(key) {
             return Ok(LoadStart::Hit(h));

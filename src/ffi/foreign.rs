@@ -3,6 +3,9 @@
 //! when the last holder drops it: after the callback's last call returned,
 //! or at once when registration fails.
 
+// The core's callbacks take `&K`, and the C layer's key type is `Box<[u8]>`.
+#![allow(clippy::borrowed_box)]
+
 use std::ffi::c_void;
 use std::sync::Arc;
 
