@@ -20,7 +20,7 @@ use crate::memory_config::{Limits, MemoryConfig};
 use crate::memory_metrics::MemoryMetrics;
 use crate::memory_pressure_level::MemoryPressureLevel;
 use crate::pin_set::PinSet;
-use crate::value_handle::{InUseBytes, Stored, ValueHandle};
+use crate::value_handle::{HandleLink, Stored, ValueHandle};
 
 /// An entry that left the store during a call.
 pub(crate) struct Removed<K, V> {
@@ -86,7 +86,7 @@ pub(crate) struct MemoryManager<K, V> {
     reported: MemoryPressureLevel,
     next_tick: u64,
     sequence: Arc<AtomicU64>,
-    in_use_bytes: Arc<InUseBytes>,
+    link: Arc<HandleLink>,
     loads: HashMap<K, InFlight<V>, foldhash::fast::RandomState>,
 }
 
@@ -96,7 +96,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         signalled: MemoryPressureLevel,
         now: u64,
         sequence: Arc<AtomicU64>,
-        in_use_bytes: Arc<InUseBytes>,
+        link: Arc<HandleLink>,
     ) -> Self {
         let limits = config.limits(config.max_cache_bytes);
         MemoryManager {
@@ -114,7 +114,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             reported: signalled,
             next_tick: 0,
             sequence,
-            in_use_bytes,
+            link,
             loads: HashMap::default(),
         }
     }
@@ -446,7 +446,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 self.touch(i);
                 Some(ValueHandle::acquire(
                     &self.entries.get(i).stored,
-                    &self.in_use_bytes,
+                    &self.link,
                 ))
             }
         }
@@ -571,7 +571,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
     }
 
-    pub fn unpin<Q>(&mut self, key: &Q) -> Result<()>
+    pub fn unpin<Q>(&mut self, key: &Q, now: u64, fx: &mut Effects<K, V>) -> Result<()>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -591,6 +591,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             self.order.relink(i, at);
             self.pinned_count -= 1;
             self.pinned_bytes -= at.charge;
+            self.enforce_budget(now, fx);
         }
         Ok(())
     }
@@ -612,6 +613,46 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     }
 
     // ---- pressure and budget -----------------------------------------------
+
+    /// Whether usage is above the budget in force (only pinned and in-use
+    /// entries can hold it there).
+    pub fn overdrawn(&self) -> bool {
+        self.limits
+            .budget_in_force(self.signalled)
+            .is_some_and(|b| self.usage > b)
+    }
+
+    /// Records, for read handles, whether usage is above the budget in force.
+    pub fn publish_overdrawn(&self) {
+        self.link
+            .overdrawn
+            .store(self.overdrawn(), Ordering::Release);
+    }
+
+    /// Evicts down to the budget in force, as far as evictable entries
+    /// allow: what keeps `usage <= budget` once a pin ends or the last read
+    /// handle of a protected entry is released. Reason PRESSURE under a
+    /// signal (the only time protected entries can hold usage above the
+    /// budget), else CAPACITY.
+    pub fn enforce_budget(&mut self, now: u64, fx: &mut Effects<K, V>) {
+        let Some(budget) = self.limits.budget_in_force(self.signalled) else {
+            return;
+        };
+        if self.usage <= budget {
+            return;
+        }
+        let usage = self.usage;
+        let reason = if self.signalled > MemoryPressureLevel::None {
+            EvictionReason::Pressure
+        } else {
+            EvictionReason::Capacity
+        };
+        let (victims, _) = self.collect_victims(None, usize::MAX, |f| usage - f <= budget);
+        let mut run = Run::default();
+        self.evict_slots(&victims, reason, &mut run, fx);
+        self.finish_run(run, reason, now, fx);
+        self.update_level(now, fx);
+    }
 
     /// A signalled level. At or above the signalled level in force it sheds;
     /// below, it only changes the held budget.
@@ -725,7 +766,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     }
 
     pub fn handle_for(&self, stored: &Arc<Stored<V>>) -> ValueHandle<V> {
-        ValueHandle::acquire(stored, &self.in_use_bytes)
+        ValueHandle::acquire(stored, &self.link)
     }
 
     // ---- metrics -----------------------------------------------------------
@@ -740,7 +781,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             entry_count: self.entries.len() as u64,
             pinned_count: self.pinned_count,
             pinned_bytes: self.pinned_bytes,
-            in_use_bytes: self.in_use_bytes.get(),
+            in_use_bytes: self.link.in_use.get(),
             hit_count: c.hits,
             miss_count: c.misses,
             insert_count: c.inserts,

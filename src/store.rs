@@ -26,7 +26,7 @@ use crate::memory_metrics::MemoryMetrics;
 use crate::memory_pressure_handler::{MemoryPressureHandler, PressureSubscriber};
 use crate::memory_pressure_level::MemoryPressureLevel;
 use crate::size_estimator::{JsonSizeEstimator, SizeEstimator};
-use crate::value_handle::{InUseBytes, Stored, ValueHandle};
+use crate::value_handle::{BudgetKeeper, HandleLink, Stored, ValueHandle};
 
 /// The event callback's type.
 pub type EventCallback = dyn Fn(&Event) + Send + Sync;
@@ -105,7 +105,10 @@ where
         let config = self.config;
         let estimator = self.estimator;
         let clock = self.clock;
+        let link = Arc::new(HandleLink::default());
         let shared = Arc::new_cyclic(|weak: &Weak<Shared<K, V>>| {
+            let keeper: Weak<dyn BudgetKeeper> = weak.clone();
+            let _ = link.store.set(keeper);
             let weak: Weak<dyn PressureSubscriber> = weak.clone();
             let mut level = MemoryPressureHandler::global().subscribe(weak.clone());
             for h in &self.handlers {
@@ -118,7 +121,7 @@ where
                     level,
                     now,
                     Arc::clone(&sequence),
-                    Arc::new(InUseBytes::default()),
+                    Arc::clone(&link),
                 )),
                 queue: Mutex::new(EventQueue::new(capacity)),
                 sequence,
@@ -299,13 +302,15 @@ where
     }
 
     /// Ends the pin of `key`; `NotFound` if it is not pinned. The entry
-    /// re-enters the eviction order as the most recent of its peers.
+    /// re-enters the eviction order as the most recent of its peers; if
+    /// usage is above the budget in force (a pin held it there under a
+    /// signal), the store evicts down to it.
     pub fn unpin<Q>(&self, key: &Q) -> Result<()>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.locked(|m, _, _| m.unpin(key))
+        self.locked(|m, now, fx| m.unpin(key, now, fx))
     }
 
     /// Whether `key` is pinned (present or not).
@@ -521,6 +526,7 @@ where
         let now = self.clock.now_ns();
         m.begin(now, &mut fx);
         let r = f(&mut m, now, &mut fx);
+        m.publish_overdrawn();
         (r, fx)
     }
 
@@ -576,6 +582,16 @@ where
                 });
             }
         }
+    }
+}
+
+impl<K, V> BudgetKeeper for Shared<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    fn enforce_budget(&self) {
+        self.locked(|m, now, fx| m.enforce_budget(now, fx));
     }
 }
 

@@ -4,8 +4,8 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 
 /// The charged bytes of the values that read handles hold. Charges are
 /// u64 and values held after removal are not bounded by the budget, so the
@@ -43,6 +43,23 @@ impl InUseBytes {
     }
 }
 
+/// A store that can evict down to its budget in force on request.
+pub(crate) trait BudgetKeeper: Send + Sync {
+    fn enforce_budget(&self);
+}
+
+/// What read handles share with their store: the in-use byte count, and the
+/// way back to the store for when releasing a handle must restore the
+/// budget (an entry a handle kept from eviction made usage exceed the budget
+/// in force; once the last handle goes, the store evicts down to it).
+#[derive(Default)]
+pub(crate) struct HandleLink {
+    pub in_use: InUseBytes,
+    /// Set at the end of every call: usage is above the budget in force.
+    pub overdrawn: AtomicBool,
+    pub store: OnceLock<Weak<dyn BudgetKeeper>>,
+}
+
 /// A value as the store keeps it: the value, its charge, and how many read
 /// handles hold it.
 pub(crate) struct Stored<V> {
@@ -75,19 +92,23 @@ impl<V> Stored<V> {
 /// is dropped meanwhile; while any handle holds it, the entry is not
 /// evicted. Dropping the last handle of a value that is no longer in the
 /// store drops the value (runs its release action) on the dropping thread.
+/// If the entry it protected held usage above the store's budget in force
+/// (under a signal), dropping the last handle evicts down to the budget, on
+/// the dropping thread (the eviction listener and release actions run
+/// there).
 pub struct ValueHandle<V> {
     stored: Arc<Stored<V>>,
-    in_use_bytes: Arc<InUseBytes>,
+    link: Arc<HandleLink>,
 }
 
 impl<V> ValueHandle<V> {
-    pub(crate) fn acquire(stored: &Arc<Stored<V>>, in_use_bytes: &Arc<InUseBytes>) -> Self {
+    pub(crate) fn acquire(stored: &Arc<Stored<V>>, link: &Arc<HandleLink>) -> Self {
         if stored.readers.fetch_add(1, Ordering::AcqRel) == 0 {
-            in_use_bytes.add(stored.charge);
+            link.in_use.add(stored.charge);
         }
         ValueHandle {
             stored: Arc::clone(stored),
-            in_use_bytes: Arc::clone(in_use_bytes),
+            link: Arc::clone(link),
         }
     }
 
@@ -112,14 +133,19 @@ impl<V> Deref for ValueHandle<V> {
 
 impl<V> Clone for ValueHandle<V> {
     fn clone(&self) -> Self {
-        ValueHandle::acquire(&self.stored, &self.in_use_bytes)
+        ValueHandle::acquire(&self.stored, &self.link)
     }
 }
 
 impl<V> Drop for ValueHandle<V> {
     fn drop(&mut self) {
         if self.stored.readers.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.in_use_bytes.sub(self.stored.charge);
+            self.link.in_use.sub(self.stored.charge);
+            if self.link.overdrawn.load(Ordering::Acquire)
+                && let Some(store) = self.link.store.get().and_then(Weak::upgrade)
+            {
+                store.enforce_budget();
+            }
         }
     }
 }

@@ -313,7 +313,8 @@ pub const NEXUS_ENTRY_OVERHEAD_BYTES: u64 = 128;
 mod tests {
     use super::*;
     use crate::{
-        ENTRY_OVERHEAD_BYTES, ErrorKind, EventKind, EvictionReason, EvictionStrategy, MemoryPressureLevel,
+        ENTRY_OVERHEAD_BYTES, ErrorKind, EventKind, EvictionReason, EvictionStrategy,
+        MemoryPressureLevel,
     };
 
     #[test]
@@ -371,7 +372,10 @@ mod tests {
         for (r, c) in EvictionReason::ALL.iter().zip(reasons) {
             assert_eq!(*r as u32, c);
         }
-        assert_eq!(EventKind::PressureChanged as u32, NEXUS_EVENT_KIND_PRESSURE_CHANGED);
+        assert_eq!(
+            EventKind::PressureChanged as u32,
+            NEXUS_EVENT_KIND_PRESSURE_CHANGED
+        );
         assert_eq!(EventKind::Eviction as u32, NEXUS_EVENT_KIND_EVICTION);
         assert_eq!(EventKind::Dropped as u32, NEXUS_EVENT_KIND_DROPPED);
     }
