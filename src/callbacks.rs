@@ -43,6 +43,11 @@ impl Drop for CallbackScope {
     }
 }
 
+/// Whether this thread is inside any callback of store `store_id`.
+pub(crate) fn inside_store_callback(store_id: u64) -> bool {
+    ACTIVE.with(|a| a.borrow().iter().any(|&(s, _)| s == store_id))
+}
+
 fn inside_callback(addr: usize) -> bool {
     ACTIVE.with(|a| a.borrow().iter().any(|&(_, c)| c == addr))
 }

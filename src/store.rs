@@ -13,7 +13,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use crate::callbacks::{CallbackScope, CallbackSlot, addr_of};
+use crate::callbacks::{CallbackScope, CallbackSlot, addr_of, inside_store_callback};
 use crate::clock::{Clock, MonotonicClock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event_queue::EventQueue;
@@ -477,6 +477,28 @@ where
     }
 
     // ---- introspection -------------------------------------------------------
+
+    /// Whether this thread is inside one of this store's callbacks (the C
+    /// layer refuses to free a store from its own callback).
+    pub(crate) fn is_inside_own_callback(&self) -> bool {
+        inside_store_callback(self.shared.id)
+    }
+
+    /// Waits until this handle is the store's only user: calls that reached
+    /// the store without it (a global pressure signal, the release of a
+    /// read handle that restores the budget) have ended. The C layer's free
+    /// calls it so that no callback of the store runs after free returns.
+    pub(crate) fn wait_until_sole_user(&self) {
+        let mut spins = 0u32;
+        while Arc::strong_count(&self.shared) > 1 {
+            if spins < 64 {
+                std::thread::yield_now();
+                spins += 1;
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(100));
+            }
+        }
+    }
 
     /// Panics while holding the store's lock: a testing aid for the C
     /// boundary (`nexus_store_debug_panic`), which shows that a panic is

@@ -18,8 +18,9 @@ use crate::{Error, ErrorKind, Store};
 /// Ownership: on success `*out` is a new store handle; free it with
 /// `nexus_store_free`. The config is copied; the size estimator's ctx is
 /// owned by the store from now on, and its destroy runs once: when the store
-/// is freed, or before this call returns if it fails. `*out` is written only
-/// on success.
+/// is freed, or before this call returns if it fails (fields beyond
+/// `struct_size` are never read, so a ctx there is not destroyed). `*out`
+/// is written only on success.
 ///
 /// Returns `OK`; `ERR_NULL_ARGUMENT` (config or out NULL);
 /// `ERR_INVALID_ARGUMENT` (struct_size larger than this library knows or

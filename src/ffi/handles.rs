@@ -160,13 +160,17 @@ pub(crate) fn get(handle: *const NexusStore) -> Result<StoreRef, Error> {
 }
 
 /// Frees a store: invalidates the handle at once, waits for calls in flight
-/// on other threads, then drops the store (entries released, callback
+/// on other threads (through the handle, and those that reached the store
+/// another way: a global pressure signal, a read handle's release), then
+/// drops the store (entries released, callback
 /// contexts destroyed) outside every lock. `BUSY` from inside one of the
 /// store's own callbacks.
 pub(crate) fn free(handle: *const NexusStore) -> Result<(), Error> {
     let (index, generation) = decode(handle).ok_or_else(invalid)?;
     let s = slot(index).ok_or_else(invalid)?;
-    if HELD.with(|h| h.borrow().contains(&index)) {
+    let busy =
+        HELD.with(|h| h.borrow().contains(&index)) || get(handle)?.store.is_inside_own_callback();
+    if busy {
         if s.generation.load(Ordering::Acquire) != generation {
             return Err(invalid());
         }
@@ -181,7 +185,10 @@ pub(crate) fn free(handle: *const NexusStore) -> Result<(), Error> {
         .map_err(|_| invalid())?;
     let store = s.store.write().take();
     table().free.lock().reusable.push_back(index);
-    drop(store);
+    if let Some(store) = store {
+        store.store.wait_until_sole_user();
+        drop(store);
+    }
     Ok(())
 }
 
