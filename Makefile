@@ -30,6 +30,8 @@ ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 VALGRIND_FLAGS := -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
 export ASAN_OPTIONS := detect_leaks=1:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS := halt_on_error=1:print_stacktrace=1
+# The panic-containment tests panic on purpose: keep their reports short.
+export RUST_BACKTRACE := 0
 
 C_TESTS  := $(basename $(notdir $(wildcard tests/c/test_*.c)))
 C_COMMON := $(wildcard tests/c/*.h)
