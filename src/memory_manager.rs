@@ -10,6 +10,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::clock::Now;
 use crate::entry_table::{Entry, EntryTable};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventKind, EvictionReason};
@@ -94,7 +95,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     pub fn new(
         config: MemoryConfig,
         signalled: MemoryPressureLevel,
-        now: u64,
+        start_ns: u64,
         sequence: Arc<AtomicU64>,
         link: Arc<HandleLink>,
     ) -> Self {
@@ -110,7 +111,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             pinned_bytes: 0,
             counters: Counters::default(),
             signalled,
-            signal_at_ns: now,
+            signal_at_ns: start_ns,
             reported: signalled,
             next_tick: 0,
             sequence,
@@ -125,7 +126,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
 
     // ---- events and levels -------------------------------------------------
 
-    fn event(&self, kind: EventKind, previous: MemoryPressureLevel, now: u64) -> Event {
+    fn event(&self, kind: EventKind, previous: MemoryPressureLevel, now: &Now<'_>) -> Event {
         Event {
             kind,
             sequence: self.sequence.fetch_add(1, Ordering::Relaxed) + 1,
@@ -135,12 +136,12 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             count: 0,
             bytes: 0,
             usage_bytes: self.usage,
-            timestamp_ns: now,
+            timestamp_ns: now.get(),
         }
     }
 
     /// Reports a change of the reported level, if any.
-    fn update_level(&mut self, now: u64, fx: &mut Effects<K, V>) {
+    fn update_level(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) {
         let level = self.limits.usage_level(self.usage).max(self.signalled);
         if level != self.reported {
             let previous = self.reported;
@@ -151,11 +152,11 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     }
 
     /// Ends a signal that was not repeated within `signal_decay_ms`.
-    fn apply_decay(&mut self, now: u64, fx: &mut Effects<K, V>) {
+    fn apply_decay(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) {
         let decay_ns = self.config.signal_decay_ms.saturating_mul(1_000_000);
         if decay_ns > 0
             && self.signalled != MemoryPressureLevel::None
-            && now.saturating_sub(self.signal_at_ns) >= decay_ns
+            && now.get().saturating_sub(self.signal_at_ns) >= decay_ns
         {
             self.signalled = MemoryPressureLevel::None;
             self.update_level(now, fx);
@@ -163,7 +164,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     }
 
     /// Every call starts here: time-based state is brought up to date.
-    pub fn begin(&mut self, now: u64, fx: &mut Effects<K, V>) {
+    pub fn begin(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) {
         self.apply_decay(now, fx);
     }
 
@@ -254,7 +255,13 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
     }
 
-    fn finish_run(&mut self, run: Run, reason: EvictionReason, now: u64, fx: &mut Effects<K, V>) {
+    fn finish_run(
+        &mut self,
+        run: Run,
+        reason: EvictionReason,
+        now: &Now<'_>,
+        fx: &mut Effects<K, V>,
+    ) {
         if run.count > 0 {
             let mut e = self.event(EventKind::Eviction, self.reported, now);
             e.reason = reason;
@@ -265,7 +272,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     }
 
     /// One manual run over `victims`.
-    fn manual_run(&mut self, victims: Vec<u32>, now: u64, fx: &mut Effects<K, V>) -> usize {
+    fn manual_run(&mut self, victims: Vec<u32>, now: &Now<'_>, fx: &mut Effects<K, V>) -> usize {
         let mut run = Run::default();
         self.evict_slots(&victims, EvictionReason::Manual, &mut run, fx);
         self.finish_run(run, EvictionReason::Manual, now, fx);
@@ -273,17 +280,17 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         victims.len()
     }
 
-    pub fn evict(&mut self, count: usize, now: u64, fx: &mut Effects<K, V>) -> usize {
+    pub fn evict(&mut self, count: usize, now: &Now<'_>, fx: &mut Effects<K, V>) -> usize {
         let victims = self.collect_victims(None, count, |_| false).0;
         self.manual_run(victims, now, fx)
     }
 
-    pub fn evict_lru(&mut self, count: usize, now: u64, fx: &mut Effects<K, V>) -> usize {
+    pub fn evict_lru(&mut self, count: usize, now: &Now<'_>, fx: &mut Effects<K, V>) -> usize {
         let victims = self.collect_lru_victims(count);
         self.manual_run(victims, now, fx)
     }
 
-    pub fn clear_unpinned(&mut self, now: u64, fx: &mut Effects<K, V>) -> usize {
+    pub fn clear_unpinned(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) -> usize {
         let victims = self.collect_victims(None, usize::MAX, |_| false).0;
         self.manual_run(victims, now, fx)
     }
@@ -312,7 +319,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         &mut self,
         key: K,
         stored: Arc<Stored<V>>,
-        now: u64,
+        now: &Now<'_>,
         fx: &mut Effects<K, V>,
     ) -> Result<()> {
         let charge = stored.charge;
@@ -516,7 +523,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     }
 
     /// Removes `key`, pinned or not (its pin stays).
-    pub fn remove<Q>(&mut self, key: &Q, now: u64, fx: &mut Effects<K, V>) -> Result<()>
+    pub fn remove<Q>(&mut self, key: &Q, now: &Now<'_>, fx: &mut Effects<K, V>) -> Result<()>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -531,7 +538,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     }
 
     /// Removes every entry, pinned too; pins stay.
-    pub fn clear(&mut self, now: u64, fx: &mut Effects<K, V>) -> usize {
+    pub fn clear(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) -> usize {
         for f in self.loads.values_mut() {
             f.superseded = true;
         }
@@ -571,7 +578,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
     }
 
-    pub fn unpin<Q>(&mut self, key: &Q, now: u64, fx: &mut Effects<K, V>) -> Result<()>
+    pub fn unpin<Q>(&mut self, key: &Q, now: &Now<'_>, fx: &mut Effects<K, V>) -> Result<()>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -622,11 +629,14 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             .is_some_and(|b| self.usage > b)
     }
 
-    /// Records, for read handles, whether usage is above the budget in force.
+    /// Records, for read handles, whether usage is above the budget in force
+    /// (written only when it changes: the flag is read by every handle
+    /// release, so it should not bounce between cores).
     pub fn publish_overdrawn(&self) {
-        self.link
-            .overdrawn
-            .store(self.overdrawn(), Ordering::Release);
+        let overdrawn = self.overdrawn();
+        if self.link.overdrawn.load(Ordering::Relaxed) != overdrawn {
+            self.link.overdrawn.store(overdrawn, Ordering::Release);
+        }
     }
 
     /// Evicts down to the budget in force, as far as evictable entries
@@ -634,7 +644,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// handle of a protected entry is released. Reason PRESSURE under a
     /// signal (the only time protected entries can hold usage above the
     /// budget), else CAPACITY.
-    pub fn enforce_budget(&mut self, now: u64, fx: &mut Effects<K, V>) {
+    pub fn enforce_budget(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) {
         let Some(budget) = self.limits.budget_in_force(self.signalled) else {
             return;
         };
@@ -656,10 +666,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
 
     /// A signalled level. At or above the signalled level in force it sheds;
     /// below, it only changes the held budget.
-    pub fn signal(&mut self, level: MemoryPressureLevel, now: u64, fx: &mut Effects<K, V>) {
+    pub fn signal(&mut self, level: MemoryPressureLevel, now: &Now<'_>, fx: &mut Effects<K, V>) {
         let previous = self.signalled;
         self.signalled = level;
-        self.signal_at_ns = now;
+        self.signal_at_ns = now.get();
         self.update_level(now, fx);
         if level < previous || level == MemoryPressureLevel::None {
             return;
@@ -684,7 +694,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         self.update_level(now, fx);
     }
 
-    pub fn set_max_bytes(&mut self, max: u64, now: u64, fx: &mut Effects<K, V>) -> Result<()> {
+    pub fn set_max_bytes(&mut self, max: u64, now: &Now<'_>, fx: &mut Effects<K, V>) -> Result<()> {
         let limits = self.config.limits(max);
         let usage = self.usage;
         let (victims, freed) = match limits.budget_in_force(self.signalled) {
@@ -752,7 +762,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         &mut self,
         key: &K,
         result: &Result<Arc<Stored<V>>>,
-        now: u64,
+        now: &Now<'_>,
         fx: &mut Effects<K, V>,
     ) {
         let superseded = self.loads.remove(key).is_none_or(|f| f.superseded);

@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::callbacks::{CallbackScope, CallbackSlot, addr_of, inside_store_callback};
-use crate::clock::{Clock, MonotonicClock};
+use crate::clock::{Clock, MonotonicClock, Now};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event_queue::EventQueue;
 use crate::events::{Event, EventKind, EvictionReason};
@@ -176,7 +176,7 @@ where
     /// Runs `f` under the lock, then delivers what it produced.
     fn locked<R>(
         &self,
-        f: impl FnOnce(&mut MemoryManager<K, V>, u64, &mut Effects<K, V>) -> R,
+        f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
     ) -> R {
         self.shared.locked(f)
     }
@@ -541,20 +541,20 @@ where
     /// and returns what it produced, to be delivered after the lock is gone.
     fn lock_collect<R>(
         &self,
-        f: impl FnOnce(&mut MemoryManager<K, V>, u64, &mut Effects<K, V>) -> R,
+        f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
     ) -> (R, Effects<K, V>) {
         let mut fx = Effects::default();
         let mut m = self.state.lock();
-        let now = self.clock.now_ns();
-        m.begin(now, &mut fx);
-        let r = f(&mut m, now, &mut fx);
+        let now = Now::new(&*self.clock);
+        m.begin(&now, &mut fx);
+        let r = f(&mut m, &now, &mut fx);
         m.publish_overdrawn();
         (r, fx)
     }
 
     fn locked<R>(
         &self,
-        f: impl FnOnce(&mut MemoryManager<K, V>, u64, &mut Effects<K, V>) -> R,
+        f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
     ) -> R {
         let (r, fx) = self.lock_collect(f);
         self.deliver(fx);
