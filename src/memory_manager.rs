@@ -187,6 +187,14 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         if max == 0 || done(0) {
             return (victims, 0);
         }
+        if self.signalled != MemoryPressureLevel::None && self.limits.bounded() {
+            // Announce, before reading any reader count, that this scan may
+            // leave usage above the held budget because of a handle. A
+            // handle released meanwhile then sees the flag and restores the
+            // budget (its count decrement and this store pair up as in
+            // Dekker's algorithm: with SeqCst, one side sees the other).
+            self.link.overdrawn.store(true, Ordering::SeqCst);
+        }
         let entries = &self.entries;
         self.order.walk(|i| {
             if Some(i) == exclude {
@@ -635,7 +643,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     pub fn publish_overdrawn(&self) {
         let overdrawn = self.overdrawn();
         if self.link.overdrawn.load(Ordering::Relaxed) != overdrawn {
-            self.link.overdrawn.store(overdrawn, Ordering::Release);
+            self.link.overdrawn.store(overdrawn, Ordering::SeqCst);
         }
     }
 

@@ -55,7 +55,9 @@ pub(crate) trait BudgetKeeper: Send + Sync {
 #[derive(Default)]
 pub(crate) struct HandleLink {
     pub in_use: InUseBytes,
-    /// Set at the end of every call: usage is above the budget in force.
+    /// Usage is (or an eviction scan in progress may leave it) above the
+    /// budget in force: set before a scan under a held budget reads reader
+    /// counts, and to the outcome at the end of every call.
     pub overdrawn: AtomicBool,
     pub store: OnceLock<Weak<dyn BudgetKeeper>>,
 }
@@ -83,7 +85,7 @@ impl<V> Stored<V> {
 
     /// Whether a live handle holds this value.
     pub fn in_use(&self) -> bool {
-        self.readers.load(Ordering::Acquire) != 0
+        self.readers.load(Ordering::SeqCst) != 0
     }
 }
 
@@ -139,9 +141,9 @@ impl<V> Clone for ValueHandle<V> {
 
 impl<V> Drop for ValueHandle<V> {
     fn drop(&mut self) {
-        if self.stored.readers.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.stored.readers.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.link.in_use.sub(self.stored.charge);
-            if self.link.overdrawn.load(Ordering::Acquire)
+            if self.link.overdrawn.load(Ordering::SeqCst)
                 && let Some(store) = self.link.store.get().and_then(Weak::upgrade)
             {
                 store.enforce_budget();
