@@ -38,7 +38,7 @@ C_COMMON := $(wildcard tests/c/*.h)
 
 .PHONY: all build lib asan-lib header check-header header-selfcontained demo test \
         fmt-check clippy cargo-test c-test c-test-asan c-test-valgrind examples \
-        pkg-config install doc clean check-cbindgen
+        pkg-config install doc clean check-cbindgen bench bench-quick
 
 all: build
 
@@ -109,17 +109,18 @@ demo:
 
 # ---- tests ----------------------------------------------------------------------
 
-test: fmt-check clippy cargo-test check-header header-selfcontained c-test examples
+test: fmt-check clippy cargo-test check-header header-selfcontained c-test examples bench-quick
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
 clippy:
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 cargo-test:
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
+	$(CARGO) test -p nexus-store-bench
 
 c-test: c-test-asan c-test-valgrind
 
@@ -156,6 +157,18 @@ examples: lib $(PC)
 	    $$(PKG_CONFIG_PATH=target/stage/lib/pkgconfig pkg-config --cflags --libs nexus_store) \
 	    -Wl,-rpath,$(CURDIR)/target/stage/lib -o $(OUT)/quickstart-pkgconfig
 	./$(OUT)/quickstart-pkgconfig > /dev/null
+
+# ---- benchmarks -----------------------------------------------------------------
+
+# The full comparison with the peers (moka, mini-moka, quick_cache, lru):
+# writes bench/results/latest.md and latest.svg. Several minutes.
+bench:
+	$(CARGO) run --release -p nexus-store-bench --bin nexus-bench
+
+# Small sizes, every workload, sanity checks only (no speed assertions);
+# writes to target/bench-quick/. Part of `make test`.
+bench-quick:
+	$(CARGO) run --release -p nexus-store-bench --bin nexus-bench -- --quick
 
 doc:
 	$(CARGO) doc --no-deps

@@ -1,0 +1,284 @@
+//! The results as markdown: machine, targets, then one section per
+//! workload with how it was measured.
+
+use std::fmt::Write;
+
+use crate::machine::Machine;
+use crate::stats::{median, percentile};
+use crate::targets::Target;
+use crate::w1_throughput::{self as w1, W1};
+use crate::w2_hit_ratio::{self as w2, W2};
+use crate::w3_memory::W3;
+use crate::w4_pressure::W4;
+
+pub struct Results<'a> {
+    pub machine: &'a Machine,
+    pub quick: bool,
+    pub command: String,
+    pub seconds: f64,
+    pub w1: Option<&'a W1>,
+    pub w2: Option<&'a W2>,
+    pub w3: Option<&'a W3>,
+    pub w4: Option<&'a W4>,
+    pub targets: &'a [Target],
+}
+
+fn met(t: &Target) -> &'static str {
+    if t.met { "met" } else { "**missed**" }
+}
+
+pub fn targets_table(targets: &[Target]) -> String {
+    let mut s = String::from("| target | measured | |\n|---|---|---|\n");
+    for t in targets {
+        let _ = writeln!(s, "| {} | {} | {} |", t.goal, t.measured, met(t));
+    }
+    s
+}
+
+pub fn markdown(r: &Results) -> String {
+    let m = r.machine;
+    let mut s = String::new();
+    let _ = writeln!(s, "# nexus_store beside its peers\n");
+    let _ = writeln!(
+        s,
+        "Measured by `{}` ({} run, {:.0} s) on {}. Every figure compares contenders \
+         measured in this one run on this machine; absolute numbers move with the \
+         machine, ratios much less.\n",
+        r.command,
+        if r.quick { "quick smoke" } else { "full" },
+        r.seconds,
+        m.date
+    );
+    let _ = writeln!(s, "| machine | |\n|---|---|");
+    let _ = writeln!(s, "| CPU | {} |", m.cpu);
+    let _ = writeln!(
+        s,
+        "| cores | {} (shared; runs are noisy, hence medians and in-round ratios) |",
+        m.cores
+    );
+    let _ = writeln!(s, "| memory | {} |", m.memory);
+    let _ = writeln!(s, "| OS | {} |", m.kernel);
+    let _ = writeln!(s, "| compiler | {} |", m.rustc);
+    let _ = writeln!(
+        s,
+        "| peers | moka 0.12 (sync), mini-moka 0.10, quick_cache 0.7, lru 0.19 behind parking_lot 0.13 Mutex |"
+    );
+    let _ = writeln!(s, "\n## Targets (issue 5)\n");
+    s.push_str(&targets_table(r.targets));
+    if let Some(w) = r.w1 {
+        w1_section(&mut s, w);
+    }
+    if let Some(w) = r.w2 {
+        w2_section(&mut s, w);
+    }
+    if let Some(w) = r.w3 {
+        w3_section(&mut s, w);
+    }
+    if let Some(w) = r.w4 {
+        w4_section(&mut s, w);
+    }
+    let _ = writeln!(
+        s,
+        "\n## Reproduce\n\n`cargo run --release -p nexus-store-bench --bin nexus-bench` \
+         (full, a few minutes; writes `bench/results/latest.md` and `latest.svg`), or with \
+         `-- --quick` (small sizes, under two minutes; writes to `target/bench-quick/`)."
+    );
+    s
+}
+
+fn w1_section(s: &mut String, w: &W1) {
+    let _ = writeln!(
+        s,
+        "\n## W1 throughput\n\n{} key slots, a scrambled Zipf(0.99) key stream of {} ops per \
+         thread (the same popular keys on every thread), caches filled first (every read \
+         hits; checked); writes replace present keys. Keys are u64 or 24-byte strings (as \
+         `Box<[u8]>` for every contender); values u64. nexus native is `Store<K, u64>` \
+         charged 1 per entry; nexus C ABI calls `nexus_store_get_copy` / `nexus_store_put` \
+         with byte keys and 8-byte values (default estimator). Peers are sized for twice the \
+         key slots. Each figure is the median of {} rounds; the contenders' order rotates \
+         each round. Mops/s counts the ops of all threads over the wall time.\n",
+        w1::SLOTS,
+        w.params.ops_per_thread,
+        w.params.rounds
+    );
+    let _ = write!(s, "| keys | mix | threads |");
+    for c in w1::CONTENDERS {
+        let _ = write!(s, " {c} |");
+    }
+    let _ = writeln!(s, "\n|---|---|---|{}", "---:|".repeat(w1::CONTENDERS.len()));
+    for c in &w.cells {
+        let _ = write!(s, "| {} | {} | {} |", c.keys, c.mix.label(), c.threads);
+        for name in w1::CONTENDERS {
+            let _ = write!(s, " {:.2} |", c.median(name));
+        }
+        let _ = writeln!(s);
+    }
+    let _ = writeln!(
+        s,
+        "\nRatios of ours to each peer (median over rounds of the in-round ratio; > 1 means \
+         nexus is faster):\n"
+    );
+    let _ = write!(s, "| keys | mix | threads | ours |");
+    for p in w1::PEERS {
+        let _ = write!(s, " / {p} |");
+    }
+    let _ = writeln!(s, "\n|---|---|---|---|{}", "---:|".repeat(w1::PEERS.len()));
+    for c in &w.cells {
+        for ours in [w1::NEXUS, w1::NEXUS_C] {
+            let _ = write!(
+                s,
+                "| {} | {} | {} | {ours} |",
+                c.keys,
+                c.mix.label(),
+                c.threads
+            );
+            for p in w1::PEERS {
+                let _ = write!(s, " {:.2}x |", c.ratio(ours, p));
+            }
+            let _ = writeln!(s);
+        }
+    }
+}
+
+fn w2_section(s: &mut String, w: &W2) {
+    let _ = writeln!(
+        s,
+        "\n## W2 hit ratio\n\n{} keys, traces of {} requests: scrambled Zipf, and a loop over \
+         {} keys in a fixed order. Caches of 1% and 10% of the keys; every entry charged 1; \
+         our budget set so the working size holds exactly the peers' capacity (entry counts \
+         checked at the end). Get, then put on a miss; hits counted over the whole trace, cold \
+         start included. Belady is the offline optimum (MIN, with bypass). Hit ratios in %.\n",
+        w.params.keys, w.params.trace_len, w.scan_len
+    );
+    let _ = write!(s, "| trace | cache |");
+    for p in w2::POLICIES {
+        let _ = write!(s, " {p} |");
+    }
+    let _ = writeln!(
+        s,
+        " LFU - best peer |\n|---|---|{}---:|",
+        "---:|".repeat(w2::POLICIES.len())
+    );
+    for r in &w.rows {
+        let _ = write!(s, "| {} | {}% ({}) |", r.trace, r.cache_pct, r.capacity);
+        let best = r.best_peer().1;
+        for (p, v) in w2::POLICIES.iter().zip(&r.ratios) {
+            let bold = w2::PEERS.contains(p) && *v == best;
+            if bold {
+                let _ = write!(s, " **{:.2}** |", v * 100.0);
+            } else {
+                let _ = write!(s, " {:.2} |", v * 100.0);
+            }
+        }
+        let _ = writeln!(s, " {:+.2} |", (r.ratio(w2::NEXUS_LFU) - best) * 100.0);
+    }
+    let _ = writeln!(
+        s,
+        "\nBold: the best peer of the row. LFU - best peer is in points."
+    );
+}
+
+fn w3_section(s: &mut String, w: &W3) {
+    let _ = writeln!(
+        s,
+        "\n## W3 memory\n\n{} u64 -> u64 entries; heap bytes counted by a global allocator \
+         (requested sizes, malloc's own headers not included) from before the cache is created \
+         to after the last insert, divided by the entries held. Capacities are the entry count \
+         (peers; quick_cache's shards may then hold a few fewer) or a budget that evicts \
+         nothing (ours).\n",
+        w.entries
+    );
+    let _ = writeln!(
+        s,
+        "| cache | entries held | heap bytes / entry | beyond key + value (16 B) |\n|---|---:|---:|---:|"
+    );
+    for r in &w.rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.1} | {:.1} |",
+            r.name,
+            r.entries,
+            r.bytes_per_entry,
+            r.overhead()
+        );
+    }
+}
+
+fn w4_section(s: &mut String, w: &W4) {
+    let p = &w.params;
+    let _ = writeln!(
+        s,
+        "\n## W4 pressure\n\n{} entries charged 256 B - 1 KiB (uniform; {:.0} MiB in all); \
+         values are `u32` charges with no heap block of that size (for every contender), so \
+         these are bookkeeping costs. Each repeat sheds {:.0} MiB (timed), then the cache is \
+         restored untimed. nexus sheds by a MODERATE signal (keep set to shed that much) or by \
+         `evict(n)` with the count the signal evicted; lru+Mutex by `resize(len - n)` (same \
+         count; lru has no weights; its resize also shrinks the map); quick_cache, weighted by \
+         charge, by `set_capacity(weight - {:.0} MiB)`. ns per evicted entry over {} quiet \
+         repeats (p99 by nearest rank: with fewer than 100 repeats, the slowest); then {} repeats with a reader thread doing random gets, whose per-get \
+         latency is recorded while a shed runs. The per-get percentiles undercount a long \
+         stall (a reader blocked 10 ms issues one get in that time); the time-weighted p99 \
+         weights each get by its latency: what a get arriving at a random instant of the \
+         shed waits; \"per shed\" is that computed within each shed, median over sheds (robust \
+         to a rare preemption of the reader on this shared machine). Every cache is read \
+         once in a random order after filling, so no recency order follows allocation \
+         order.\n",
+        p.entries,
+        w.total_bytes as f64 / (1 << 20) as f64,
+        p.shed_bytes as f64 / (1 << 20) as f64,
+        p.shed_bytes as f64 / (1 << 20) as f64,
+        p.repeats,
+        p.reader_repeats
+    );
+    let _ = writeln!(
+        s,
+        "| shed by | evicted | MiB shed | ns/entry p50 | ns/entry p99 | ns/entry p50, reader on | reader get p50 | p99 | p99.9 | max | time-weighted p99 | per shed | gets |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in &w.shed {
+        let _ = writeln!(
+            s,
+            "| {} | {:.0} | {:.1} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+            r.name,
+            median(&r.evicted),
+            median(&r.shed_bytes) / (1 << 20) as f64,
+            r.p50(),
+            r.p99(),
+            median(&r.ns_per_entry_reader),
+            ns(r.reader.p50),
+            ns(r.reader.p99),
+            ns(r.reader.p999),
+            ns(r.reader.max),
+            ns(r.reader.p99_time),
+            ns(r.reader.p99_time_per_shed),
+            r.reader.samples
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nClearing all but 1% ({} repeats; the kept keys are the same for both):\n\n| clear by | entries removed | ms p50 | ms max | ns/entry p50 |\n|---|---:|---:|---:|---:|",
+        p.clear_repeats
+    );
+    for r in &w.clear {
+        let m = median(&r.ms);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.1} | {:.1} | {:.0} |",
+            r.name,
+            r.removed,
+            m,
+            percentile(&r.ms, 100.0),
+            m * 1e6 / r.removed as f64
+        );
+    }
+}
+
+/// A latency in ns, in a readable unit.
+fn ns(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2} ms", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1} us", v / 1e3)
+    } else {
+        format!("{v:.0} ns")
+    }
+}

@@ -1,0 +1,138 @@
+//! The targets of issue 5, each with the figure measured in this run and
+//! whether it is met. Misses are listed like hits.
+
+use crate::w1_throughput::{self as w1, W1};
+use crate::w2_hit_ratio::{self as w2, W2};
+use crate::w3_memory::{self as w3, W3};
+use crate::w4_pressure::{self as w4, W4};
+
+pub struct Target {
+    pub goal: String,
+    pub measured: String,
+    pub met: bool,
+}
+
+fn throughput(w1: &W1, out: &mut Vec<Target>) {
+    let hits = w1::MIXES[0];
+    for keys in w1::KEY_KINDS {
+        let c = w1.cell(keys, hits, 1);
+        for (peer, need) in [(w1::LRU, 1.0), (w1::QUICK_CACHE, 0.8)] {
+            let r = c.ratio(w1::NEXUS_C, peer);
+            out.push(Target {
+                goal: format!(
+                    "1 thread, get hits through the C ABI ({keys} keys) >= {need:.1}x {peer}"
+                ),
+                measured: format!(
+                    "{r:.2}x ({:.1} vs {:.1} Mops/s)",
+                    c.median(w1::NEXUS_C),
+                    c.median(peer)
+                ),
+                met: r >= need,
+            });
+        }
+    }
+    for keys in w1::KEY_KINDS {
+        for mix in w1::MIXES {
+            let c = w1.cell(keys, mix, 2);
+            let r = c.ratio(w1::NEXUS, w1::LRU);
+            out.push(Target {
+                goal: format!(
+                    "2 threads total, native ({keys} keys, {} mix) >= 1.5x lru+Mutex",
+                    mix.label()
+                ),
+                measured: format!(
+                    "{r:.2}x ({:.1} vs {:.1} Mops/s)",
+                    c.median(w1::NEXUS),
+                    c.median(w1::LRU)
+                ),
+                met: r >= 1.5,
+            });
+        }
+    }
+}
+
+fn hit_ratio(w2: &W2, out: &mut Vec<Target>) {
+    for row in w2.rows.iter().filter(|r| r.zipf.is_some()) {
+        let (peer, best) = row.best_peer();
+        let lfu = row.ratio(w2::NEXUS_LFU);
+        let points = (lfu - best) * 100.0;
+        out.push(Target {
+            goal: format!(
+                "LFU hit ratio within 1 point of the best peer ({}, cache {}%)",
+                row.trace, row.cache_pct
+            ),
+            measured: format!(
+                "{points:+.2} points ({:.2}% vs {peer} {:.2}%)",
+                lfu * 100.0,
+                best * 100.0
+            ),
+            met: points >= -1.0,
+        });
+    }
+}
+
+fn memory(w3: &W3, out: &mut Vec<Target>) {
+    for name in [w3::NEXUS_LRU, w3::NEXUS_LFU] {
+        let row = w3.row(name);
+        out.push(Target {
+            goal: format!("Per-entry overhead beyond key and value <= 64 B, {name}"),
+            measured: format!(
+                "{:.1} B ({:.1} B per u64 -> u64 entry)",
+                row.overhead(),
+                row.bytes_per_entry
+            ),
+            met: row.overhead() <= 64.0,
+        });
+    }
+}
+
+fn pressure(w4: &W4, out: &mut Vec<Target>) {
+    let lru = w4.shed_row(w4::LRU_RESIZE).p50();
+    for name in [w4::NEXUS_SIGNAL, w4::NEXUS_EVICT] {
+        let ours = w4.shed_row(name).p50();
+        let r = ours / lru;
+        out.push(Target {
+            goal: format!("Shedding per evicted entry <= 0.5x lru resize, {name}"),
+            measured: format!("{r:.2}x ({ours:.0} vs {lru:.0} ns/entry, p50)"),
+            met: r <= 0.5,
+        });
+    }
+    let ours = crate::stats::median(&w4.clear_row(w4::NEXUS_CLEAR).ms);
+    let theirs = crate::stats::median(&w4.clear_row(w4::QC_RETAIN).ms);
+    out.push(Target {
+        goal: "clear_unpinned (1% pinned) <= 1.0x quick_cache retain".to_string(),
+        measured: format!("{:.2}x ({ours:.1} vs {theirs:.1} ms)", ours / theirs),
+        met: ours <= theirs,
+    });
+    let reader = &w4.shed_row(w4::NEXUS_SIGNAL).reader;
+    out.push(Target {
+        goal: "A concurrent reader's p99 stall during a shed < 1 ms (time-weighted, median over sheds)"
+            .to_string(),
+        measured: format!(
+            "{:.2} ms (pooled {:.2} ms; per-get p99 {:.1} us, max {:.2} ms, {} gets)",
+            reader.p99_time_per_shed / 1e6,
+            reader.p99_time / 1e6,
+            reader.p99 / 1e3,
+            reader.max / 1e6,
+            reader.samples
+        ),
+        met: reader.p99_time_per_shed < 1e6,
+    });
+}
+
+pub fn evaluate(w1: Option<&W1>, w2: Option<&W2>, w3: Option<&W3>, w4: Option<&W4>) -> Vec<Target> {
+    let mut out = Vec::new();
+    if let Some(w) = w1 {
+        throughput(w, &mut out);
+    }
+    if let Some(w) = w2 {
+        hit_ratio(w, &mut out);
+    }
+    if let Some(w) = w3 {
+        memory(w, &mut out);
+    }
+    if let Some(w) = w4 {
+        pressure(w, &mut out);
+    }
+    out
+}
