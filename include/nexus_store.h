@@ -81,7 +81,7 @@
  * store's measured per-entry bookkeeping; equal to the Rust
  * `ENTRY_OVERHEAD_BYTES`).
  */
-#define NEXUS_ENTRY_OVERHEAD_BYTES 128
+#define NEXUS_ENTRY_OVERHEAD_BYTES 124
 
 /**
  * A list of keys (see `nexus_store_pinned_ids`). A plain owned pointer:

@@ -4,16 +4,16 @@
 
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
-use std::sync::Arc;
 
 use hashbrown::HashTable;
 
-use crate::value_handle::Stored;
+use crate::value_handle::ValueCell;
 
 /// One present entry.
 pub(crate) struct Entry<K, V> {
     pub key: K,
-    pub stored: Arc<Stored<V>>,
+    pub cell: ValueCell<V>,
+    pub charge: u64,
     /// Recency stamp: the store's tick at the last access (or unpin).
     pub tick: u64,
     pub pinned: bool,
@@ -21,12 +21,12 @@ pub(crate) struct Entry<K, V> {
 
 impl<K, V> Entry<K, V> {
     pub fn charge(&self) -> u64 {
-        self.stored.charge
+        self.charge
     }
 
     /// Neither pinned nor held by a read handle.
     pub fn evictable(&self) -> bool {
-        !self.pinned && !self.stored.in_use()
+        !self.pinned && !self.cell.in_use()
     }
 }
 

@@ -21,13 +21,22 @@ use crate::memory_config::{Limits, MemoryConfig};
 use crate::memory_metrics::MemoryMetrics;
 use crate::memory_pressure_level::MemoryPressureLevel;
 use crate::pin_set::PinSet;
-use crate::value_handle::{HandleLink, Stored, ValueHandle};
+use crate::value_handle::{HandleLink, Stored, ValueCell, ValueHandle};
 
 /// An entry that left the store during a call.
 pub(crate) struct Removed<K, V> {
     pub key: K,
-    pub stored: Arc<Stored<V>>,
+    pub cell: ValueCell<V>,
+    pub charge: u64,
     pub reason: EvictionReason,
+}
+
+/// A put that was refused: its error, and what it was given back, to be
+/// dropped (or returned) after the lock is released.
+pub(crate) struct Rejected<K, V> {
+    pub error: Error,
+    pub key: K,
+    pub cell: ValueCell<V>,
 }
 
 /// What a call must report once the lock is released.
@@ -55,6 +64,47 @@ struct Counters {
     loads: u64,
     load_failures: u64,
     peak: u64,
+}
+
+/// What a put will do, decided before anything changes.
+struct PutPlan {
+    existing: Option<u32>,
+    pinned: bool,
+    old_charge: u64,
+    victims: Vec<u32>,
+}
+
+/// Where a long eviction run stops.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RunGoal {
+    /// Usage at or below this many bytes (a signal's shedding).
+    UsageAtMost(u64),
+    /// This many more entries (`evict(n)`).
+    Count(usize),
+    /// Every evictable entry (`clear_unpinned`).
+    All,
+}
+
+/// An eviction run done in chunks (see `MemoryManager::run_chunk`).
+pub(crate) struct LongRun {
+    goal: RunGoal,
+    reason: EvictionReason,
+    run: Run,
+}
+
+impl LongRun {
+    pub fn new(goal: RunGoal, reason: EvictionReason) -> Self {
+        LongRun {
+            goal,
+            reason,
+            run: Run::default(),
+        }
+    }
+
+    /// Entries evicted so far.
+    pub fn count(&self) -> usize {
+        self.run.count as usize
+    }
 }
 
 #[derive(Default)]
@@ -152,18 +202,20 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     }
 
     /// Ends a signal that was not repeated within `signal_decay_ms`.
+    #[inline]
     fn apply_decay(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) {
+        if self.signalled == MemoryPressureLevel::None || self.config.signal_decay_ms == 0 {
+            return;
+        }
         let decay_ns = self.config.signal_decay_ms.saturating_mul(1_000_000);
-        if decay_ns > 0
-            && self.signalled != MemoryPressureLevel::None
-            && now.get().saturating_sub(self.signal_at_ns) >= decay_ns
-        {
+        if now.get().saturating_sub(self.signal_at_ns) >= decay_ns {
             self.signalled = MemoryPressureLevel::None;
             self.update_level(now, fx);
         }
     }
 
     /// Every call starts here: time-based state is brought up to date.
+    #[inline]
     pub fn begin(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) {
         self.apply_decay(now, fx);
     }
@@ -257,7 +309,8 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             run.bytes = run.bytes.saturating_add(charge);
             fx.removed.push(Removed {
                 key: e.key,
-                stored: e.stored,
+                cell: e.cell,
+                charge,
                 reason,
             });
         }
@@ -279,28 +332,55 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
     }
 
-    /// One manual run over `victims`.
-    fn manual_run(&mut self, victims: Vec<u32>, now: &Now<'_>, fx: &mut Effects<K, V>) -> usize {
+    /// Evicts, in strategy order, at most `chunk` victims toward the run's
+    /// goal. Returns whether the run is over (goal reached or nothing left
+    /// to evict). Long runs (a signal shedding 100,000 entries) go chunk by
+    /// chunk, the store's lock released in between, so that other threads'
+    /// calls wait at most one chunk.
+    pub fn run_chunk(&mut self, run: &mut LongRun, chunk: usize, fx: &mut Effects<K, V>) -> bool {
+        let usage = self.usage;
+        let (victims, want) = match run.goal {
+            RunGoal::UsageAtMost(target) => {
+                let (v, _) = self.collect_victims(None, chunk, |f| usage - f <= target);
+                (v, chunk)
+            }
+            RunGoal::Count(remaining) => {
+                let want = remaining.min(chunk);
+                (self.collect_victims(None, want, |_| false).0, want)
+            }
+            RunGoal::All => (self.collect_victims(None, chunk, |_| false).0, chunk),
+        };
+        self.evict_slots(&victims, run.reason, &mut run.run, fx);
+        if let RunGoal::Count(remaining) = &mut run.goal {
+            *remaining -= victims.len();
+        }
+        victims.len() < want
+            || match run.goal {
+                RunGoal::UsageAtMost(target) => self.usage <= target,
+                RunGoal::Count(remaining) => remaining == 0,
+                RunGoal::All => false,
+            }
+    }
+
+    /// Ends a long run: its one EVICTION event, then the level.
+    pub fn run_finish(&mut self, run: LongRun, now: &Now<'_>, fx: &mut Effects<K, V>) {
+        self.finish_run(run.run, run.reason, now, fx);
+        self.update_level(now, fx);
+    }
+
+    /// `evict_lru` when the strategy is not LRU: one O(n) selection.
+    pub fn evict_lru_by_recency(
+        &mut self,
+        count: usize,
+        now: &Now<'_>,
+        fx: &mut Effects<K, V>,
+    ) -> usize {
+        let victims = self.collect_lru_victims(count);
         let mut run = Run::default();
         self.evict_slots(&victims, EvictionReason::Manual, &mut run, fx);
         self.finish_run(run, EvictionReason::Manual, now, fx);
         self.update_level(now, fx);
         victims.len()
-    }
-
-    pub fn evict(&mut self, count: usize, now: &Now<'_>, fx: &mut Effects<K, V>) -> usize {
-        let victims = self.collect_victims(None, count, |_| false).0;
-        self.manual_run(victims, now, fx)
-    }
-
-    pub fn evict_lru(&mut self, count: usize, now: &Now<'_>, fx: &mut Effects<K, V>) -> usize {
-        let victims = self.collect_lru_victims(count);
-        self.manual_run(victims, now, fx)
-    }
-
-    pub fn clear_unpinned(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) -> usize {
-        let victims = self.collect_victims(None, usize::MAX, |_| false).0;
-        self.manual_run(victims, now, fx)
     }
 
     // ---- entries -----------------------------------------------------------
@@ -322,15 +402,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
     }
 
-    /// Inserts or replaces `key`. On error nothing has changed.
-    pub fn put(
-        &mut self,
-        key: K,
-        stored: Arc<Stored<V>>,
-        now: &Now<'_>,
-        fx: &mut Effects<K, V>,
-    ) -> Result<()> {
-        let charge = stored.charge;
+    /// Checks whether `key` charged `charge` can be put, and which entries
+    /// must go to make room. Changes nothing.
+    fn plan_put(&self, key: &K, charge: u64) -> Result<PutPlan> {
         let limits = self.limits;
         if limits.bounded() && charge > limits.max {
             return Err(Error::new(
@@ -341,10 +415,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 ),
             ));
         }
-        let existing = self.entries.find(&key);
+        let existing = self.entries.find(key);
         let pinned = match existing {
             Some(i) => self.entries.get(i).pinned,
-            None => self.pins.contains(&key),
+            None => self.pins.contains(key),
         };
         if self.signalled == MemoryPressureLevel::Emergency && !pinned {
             return Err(Error::new(
@@ -384,6 +458,35 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             }
             victims = v;
         }
+        Ok(PutPlan {
+            existing,
+            pinned,
+            old_charge,
+            victims,
+        })
+    }
+
+    /// Inserts or replaces `key`. On error nothing has changed and the key
+    /// and value come back, to be dropped after the lock is released.
+    pub fn put(
+        &mut self,
+        key: K,
+        cell: ValueCell<V>,
+        charge: u64,
+        now: &Now<'_>,
+        fx: &mut Effects<K, V>,
+    ) -> std::result::Result<(), Rejected<K, V>> {
+        let plan = match self.plan_put(&key, charge) {
+            Ok(plan) => plan,
+            Err(error) => return Err(Rejected { error, key, cell }),
+        };
+        let PutPlan {
+            existing,
+            pinned,
+            old_charge,
+            victims,
+        } = plan;
+        let limits = self.limits;
 
         // Committed from here on: nothing below fails.
         self.supersede_load(&key);
@@ -397,7 +500,8 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                     charge: e.charge(),
                     tick: e.tick,
                 };
-                let old = std::mem::replace(&mut e.stored, stored);
+                let old = std::mem::replace(&mut e.cell, cell);
+                e.charge = charge;
                 e.tick = tick;
                 let linked = !e.pinned;
                 if e.pinned {
@@ -407,7 +511,8 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                     .touch(i, old_at, Position { charge, tick }, linked);
                 fx.removed.push(Removed {
                     key,
-                    stored: old,
+                    cell: old,
+                    charge: old_charge,
                     reason: EvictionReason::Replaced,
                 });
                 i
@@ -415,7 +520,8 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             None => {
                 let i = self.entries.insert(Entry {
                     key,
-                    stored,
+                    cell,
+                    charge,
                     tick,
                     pinned,
                 });
@@ -459,10 +565,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             Some(i) => {
                 self.counters.hits += 1;
                 self.touch(i);
-                Some(ValueHandle::acquire(
-                    &self.entries.get(i).stored,
-                    &self.link,
-                ))
+                let e = self.entries.get_mut(i);
+                let charge = e.charge;
+                Some(ValueHandle::acquire(e.cell.share(charge), &self.link))
             }
         }
     }
@@ -478,7 +583,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             self.counters.misses += 1;
             return Err(Error::not_found("no entry with this key"));
         };
-        let r = f(&self.entries.get(i).stored.value)?;
+        let r = f(self.entries.get(i).cell.value())?;
         self.counters.hits += 1;
         self.touch(i);
         Ok(r)
@@ -525,7 +630,8 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         self.usage -= charge;
         fx.removed.push(Removed {
             key: e.key,
-            stored: e.stored,
+            cell: e.cell,
+            charge: e.charge,
             reason: EvictionReason::Removed,
         });
     }
@@ -555,7 +661,8 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         fx.removed.reserve(n);
         fx.removed.extend(drained.into_iter().map(|e| Removed {
             key: e.key,
-            stored: e.stored,
+            cell: e.cell,
+            charge: e.charge,
             reason: EvictionReason::Removed,
         }));
         self.order.clear();
@@ -640,8 +747,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// Records, for read handles, whether usage is above the budget in force
     /// (written only when it changes: the flag is read by every handle
     /// release, so it should not bounce between cores).
+    #[inline]
     pub fn publish_overdrawn(&self) {
-        let overdrawn = self.overdrawn();
+        // Without a signal the configured budget always holds.
+        let overdrawn = self.signalled != MemoryPressureLevel::None && self.overdrawn();
         if self.link.overdrawn.load(Ordering::Relaxed) != overdrawn {
             self.link.overdrawn.store(overdrawn, Ordering::SeqCst);
         }
@@ -674,13 +783,20 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
 
     /// A signalled level. At or above the signalled level in force it sheds;
     /// below, it only changes the held budget.
-    pub fn signal(&mut self, level: MemoryPressureLevel, now: &Now<'_>, fx: &mut Effects<K, V>) {
+    /// Takes a signal: the level (and its event) now, and the shedding it
+    /// asks for as a long run, if any.
+    pub fn signal(
+        &mut self,
+        level: MemoryPressureLevel,
+        now: &Now<'_>,
+        fx: &mut Effects<K, V>,
+    ) -> Option<LongRun> {
         let previous = self.signalled;
         self.signalled = level;
         self.signal_at_ns = now.get();
         self.update_level(now, fx);
         if level < previous || level == MemoryPressureLevel::None {
-            return;
+            return None;
         }
         let usage = self.usage;
         let keep = |k: f64| {
@@ -695,11 +811,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             MemoryPressureLevel::Critical => keep(self.config.signal_critical_keep),
             _ => 0,
         };
-        let (victims, _) = self.collect_victims(None, usize::MAX, |f| usage - f <= target);
-        let mut run = Run::default();
-        self.evict_slots(&victims, EvictionReason::Pressure, &mut run, fx);
-        self.finish_run(run, EvictionReason::Pressure, now, fx);
-        self.update_level(now, fx);
+        Some(LongRun::new(
+            RunGoal::UsageAtMost(target),
+            EvictionReason::Pressure,
+        ))
     }
 
     pub fn set_max_bytes(&mut self, max: u64, now: &Now<'_>, fx: &mut Effects<K, V>) -> Result<()> {
@@ -776,7 +891,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         let superseded = self.loads.remove(key).is_none_or(|f| f.superseded);
         match result {
             Ok(stored) if !superseded => {
-                let _ = self.put(key.clone(), Arc::clone(stored), now, fx);
+                let cell = ValueCell::Shared(Arc::clone(stored));
+                // A loaded value that cannot be cached is still returned.
+                let _ = self.put(key.clone(), cell, stored.charge, now, fx);
             }
             Ok(_) => {}
             Err(_) => self.counters.load_failures += 1,

@@ -21,12 +21,12 @@ use crate::events::{Event, EventKind, EvictionReason};
 use crate::eviction_strategy::EvictionStrategy;
 use crate::loader::LoaderFn;
 use crate::memory_config::MemoryConfig;
-use crate::memory_manager::{Effects, LoadStart, MemoryManager};
+use crate::memory_manager::{Effects, LoadStart, LongRun, MemoryManager, RunGoal};
 use crate::memory_metrics::MemoryMetrics;
 use crate::memory_pressure_handler::{MemoryPressureHandler, PressureSubscriber};
 use crate::memory_pressure_level::MemoryPressureLevel;
 use crate::size_estimator::{JsonSizeEstimator, SizeEstimator};
-use crate::value_handle::{BudgetKeeper, HandleLink, Stored, ValueHandle};
+use crate::value_handle::{BudgetKeeper, HandleLink, Stored, ValueCell, ValueHandle};
 
 /// The event callback's type.
 pub type EventCallback = dyn Fn(&Event) + Send + Sync;
@@ -34,6 +34,11 @@ pub type EventCallback = dyn Fn(&Event) + Send + Sync;
 pub type EvictionListener<K> = dyn Fn(&K, EvictionReason, u64) + Send + Sync;
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The most entries one hold of the lock evicts in a long run (a signal's
+/// shedding, `evict`, `clear_unpinned`): a concurrent reader waits at most
+/// this many evictions.
+const EVICTION_CHUNK: usize = 256;
 
 /// A memory-managed cache from `K` to `V`.
 ///
@@ -226,15 +231,32 @@ where
         value: V,
         charge: u64,
     ) -> std::result::Result<(), (Error, V)> {
-        let stored = Stored::new(value, charge);
-        let keep = Arc::clone(&stored);
-        match self.locked(|m, now, fx| m.put(key, stored, now, fx)) {
+        let cell = ValueCell::Inline(value);
+        match self.locked(|m, now, fx| m.put(key, cell, charge, now, fx)) {
             Ok(()) => Ok(()),
-            Err(e) => match Arc::try_unwrap(keep) {
-                Ok(s) => Err((e, s.into_value())),
-                Err(_) => unreachable!("a failed put keeps no reference"),
-            },
+            Err(rejected) => {
+                let value = rejected.cell.into_value();
+                // The key too is dropped here, after the lock is released.
+                drop(rejected.key);
+                match value {
+                    Some(v) => Err((rejected.error, v)),
+                    None => unreachable!("a refused inline value has no other holder"),
+                }
+            }
         }
+    }
+
+    /// Reads `key` and returns a clone of its value, without a read handle:
+    /// the cheapest read. A hit is an access. `V::clone` runs under the
+    /// store's lock, so it must not call into the store (a `Clone` never
+    /// should).
+    pub fn get_cloned<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        self.locked(|m, _, _| m.peek_with(key, |v| Ok(v.clone())).ok())
     }
 
     /// Reads `key`: a hit is an access and returns a read handle that keeps
@@ -332,17 +354,22 @@ where
     /// Evicts up to `count` evictable entries, least recently used first
     /// whatever the strategy (O(n) when the strategy is not LRU).
     pub fn evict_lru(&self, count: usize) -> usize {
-        self.locked(|m, now, fx| m.evict_lru(count, now, fx))
+        if self.strategy() == EvictionStrategy::Lru {
+            return self.evict(count);
+        }
+        self.locked(|m, now, fx| m.evict_lru_by_recency(count, now, fx))
     }
 
     /// Evicts up to `count` evictable entries in the strategy's order.
     pub fn evict(&self, count: usize) -> usize {
-        self.locked(|m, now, fx| m.evict(count, now, fx))
+        self.shared
+            .long_run(LongRun::new(RunGoal::Count(count), EvictionReason::Manual))
     }
 
     /// Evicts every evictable entry.
     pub fn clear_unpinned(&self) -> usize {
-        self.locked(|m, now, fx| m.clear_unpinned(now, fx))
+        self.shared
+            .long_run(LongRun::new(RunGoal::All, EvictionReason::Manual))
     }
 
     /// Signals `level` to this store alone.
@@ -557,12 +584,26 @@ where
         f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
     ) -> R {
         let (r, fx) = self.lock_collect(f);
-        self.deliver(fx);
+        if !fx.removed.is_empty() || !fx.events.is_empty() {
+            self.deliver(fx);
+        }
         r
     }
 
     fn signal(&self, level: MemoryPressureLevel) {
-        self.locked(|m, now, fx| m.signal(level, now, fx));
+        if let Some(run) = self.locked(|m, now, fx| m.signal(level, now, fx)) {
+            self.long_run(run);
+        }
+    }
+
+    /// Runs a long eviction run chunk by chunk, releasing the lock (and
+    /// delivering what each chunk removed) in between; returns how many
+    /// entries it evicted.
+    fn long_run(&self, mut run: LongRun) -> usize {
+        while !self.locked(|m, _, fx| m.run_chunk(&mut run, EVICTION_CHUNK, fx)) {}
+        let evicted = run.count();
+        self.locked(|m, now, fx| m.run_finish(run, now, fx));
+        evicted
     }
 
     /// Reports what a call produced: the listener for each removed entry,
@@ -578,10 +619,13 @@ where
             if let Some(listener) = self.listener.get() {
                 let _s = CallbackScope::enter(self.id, addr_of(&listener));
                 for r in &removed {
-                    listener(&r.key, r.reason, r.stored.charge);
+                    listener(&r.key, r.reason, r.charge);
                 }
             }
-            drop(removed);
+            // Release actions: each value's drop, unless a handle holds it.
+            for r in removed {
+                drop(r.cell);
+            }
         }
         if events.is_empty() {
             return;

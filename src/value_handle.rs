@@ -89,6 +89,56 @@ impl<V> Stored<V> {
     }
 }
 
+/// A value in its entry: inline until the first read handle asks for it,
+/// then shared (an `Arc` that handles hold too). Most values are never
+/// handed out and so cost no allocation and no indirection.
+pub(crate) enum ValueCell<V> {
+    Inline(V),
+    Shared(Arc<Stored<V>>),
+    /// Only while `share` moves an inline value into its `Arc`.
+    Moving,
+}
+
+impl<V> ValueCell<V> {
+    pub fn value(&self) -> &V {
+        match self {
+            ValueCell::Inline(v) => v,
+            ValueCell::Shared(s) => &s.value,
+            ValueCell::Moving => unreachable!("a value cell is never observed while moving"),
+        }
+    }
+
+    /// Whether a live handle holds the value.
+    pub fn in_use(&self) -> bool {
+        match self {
+            ValueCell::Shared(s) => s.in_use(),
+            _ => false,
+        }
+    }
+
+    /// The shared form, made on first use.
+    pub fn share(&mut self, charge: u64) -> &Arc<Stored<V>> {
+        if let ValueCell::Inline(_) = self
+            && let ValueCell::Inline(v) = std::mem::replace(self, ValueCell::Moving)
+        {
+            *self = ValueCell::Shared(Stored::new(v, charge));
+        }
+        match self {
+            ValueCell::Shared(s) => s,
+            _ => unreachable!("just shared"),
+        }
+    }
+
+    /// The value, if no one else holds it.
+    pub fn into_value(self) -> Option<V> {
+        match self {
+            ValueCell::Inline(v) => Some(v),
+            ValueCell::Shared(s) => Arc::try_unwrap(s).ok().map(Stored::into_value),
+            ValueCell::Moving => None,
+        }
+    }
+}
+
 /// A read handle on a value. The value stays valid until the handle is
 /// dropped, even if its entry is removed, replaced or evicted, or the store
 /// is dropped meanwhile; while any handle holds it, the entry is not

@@ -402,18 +402,14 @@ fn signals_from_many_threads_while_others_put() {
                 barrier.wait();
                 for _ in 0..500 {
                     store.signal_pressure(level_of(rng.next()));
-                    // Every metrics snapshot is taken between two calls: with
-                    // no handle ever held, usage is within the budget in force.
+                    // Usage may exceed the budget in force here: another
+                    // thread's signal may be shedding (a long run releases
+                    // the lock between chunks; a call is in flight). The
+                    // invariant is checked once the signals have ended.
                     let m = store.metrics();
                     assert!(
                         [MAX, MODERATE_HELD, CRITICAL_HELD].contains(&m.effective_budget),
                         "unexpected effective budget {}",
-                        m.effective_budget
-                    );
-                    assert!(
-                        m.current_usage <= m.effective_budget,
-                        "usage {} > budget in force {}",
-                        m.current_usage,
                         m.effective_budget
                     );
                     if m.effective_budget == CRITICAL_HELD {
@@ -440,13 +436,6 @@ fn signals_from_many_threads_while_others_put() {
                         Ok(()) => {}
                         Err(e) => assert_eq!(e.kind(), ErrorKind::OverBudget, "{e}"),
                     }
-                    let m = store.metrics();
-                    assert!(
-                        m.current_usage <= m.effective_budget,
-                        "usage {} > budget in force {}",
-                        m.current_usage,
-                        m.effective_budget
-                    );
                 }
             }));
         }

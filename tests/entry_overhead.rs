@@ -5,7 +5,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use nexus_store::{ByteSizeEstimator, ENTRY_OVERHEAD_BYTES, MemoryConfig, Store};
+use nexus_store::ENTRY_OVERHEAD_BYTES;
+use nexus_store::ffi::*;
 
 struct Counting;
 
@@ -30,22 +31,27 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOC: Counting = Counting;
 
 /// Heap bytes per entry beyond key and value, over `n` entries of 16-byte
-/// keys and 32-byte values (one test thread: nothing else allocates).
+/// keys and 32-byte values put through the C ABI (what the default
+/// estimator charges for), one test thread (nothing else allocates).
 fn measured_overhead(n: usize) -> f64 {
-    let store: Store<Box<[u8]>, Box<[u8]>> =
-        Store::with_estimator(MemoryConfig::default(), ByteSizeEstimator).unwrap();
-    let keys: Vec<Box<[u8]>> = (0..n)
-        .map(|i| format!("{i:016}").into_bytes().into_boxed_slice())
+    let mut config = std::mem::MaybeUninit::<NexusMemoryConfig>::uninit();
+    nexus_memory_config_init(config.as_mut_ptr());
+    // SAFETY: initialized just above.
+    let config = unsafe { config.assume_init() };
+    let mut store = std::ptr::null_mut();
+    assert_eq!(nexus_store_new(&config, &mut store), NEXUS_STATUS_OK);
+    let keys: Vec<[u8; 16]> = (0..n)
+        .map(|i| format!("{i:016}").into_bytes().try_into().unwrap())
         .collect();
+    let value = [7u8; 32];
     let before = LIVE.load(Ordering::Relaxed);
     for k in &keys {
-        store
-            .put(k.clone(), vec![7u8; 32].into_boxed_slice())
-            .unwrap();
+        let status = nexus_store_put(store, k.as_ptr(), 16, value.as_ptr(), 32);
+        assert_eq!(status, NEXUS_STATUS_OK);
     }
     let after = LIVE.load(Ordering::Relaxed);
     let per_entry = (after - before) as f64 / n as f64;
-    drop(store);
+    assert_eq!(nexus_store_free(store), NEXUS_STATUS_OK);
     per_entry - 16.0 - 32.0
 }
 

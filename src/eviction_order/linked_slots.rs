@@ -90,6 +90,30 @@ impl LinkedSlots {
         }
     }
 
+    /// Moves a linked slot to the back (most recent), the LRU access path.
+    #[inline]
+    pub fn move_to_back(&mut self, i: u32) {
+        if self.tail == i {
+            return;
+        }
+        let Link { prev, next, .. } = self.links[i as usize];
+        // `i` is linked and not the tail, so `next` is a slot.
+        if prev == NIL {
+            self.head = next;
+        } else {
+            self.links[prev as usize].next = next;
+        }
+        self.links[next as usize].prev = prev;
+        let tail = self.tail;
+        self.links[tail as usize].next = i;
+        self.links[i as usize] = Link {
+            prev: tail,
+            next: NIL,
+            linked: true,
+        };
+        self.tail = i;
+    }
+
     pub fn unlink(&mut self, i: u32) {
         let Link { prev, next, linked } = self.links[i as usize];
         debug_assert!(linked, "slot {i} is not linked");

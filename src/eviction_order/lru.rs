@@ -18,10 +18,10 @@ impl LruOrder {
         self.list.push_back(i);
     }
 
+    #[inline]
     pub fn touch(&mut self, i: u32) {
         if self.list.is_linked(i) {
-            self.list.unlink(i);
-            self.list.push_back(i);
+            self.list.move_to_back(i);
         }
     }
 

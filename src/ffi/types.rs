@@ -307,7 +307,7 @@ impl From<&Event> for NexusEvent {
 /// What the default estimator adds to key and value length per entry (the
 /// store's measured per-entry bookkeeping; equal to the Rust
 /// `ENTRY_OVERHEAD_BYTES`).
-pub const NEXUS_ENTRY_OVERHEAD_BYTES: u64 = 128;
+pub const NEXUS_ENTRY_OVERHEAD_BYTES: u64 = 124;
 
 #[cfg(test)]
 mod tests {
