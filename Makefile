@@ -38,7 +38,7 @@ C_COMMON := $(wildcard tests/c/*.h)
 
 .PHONY: all build lib asan-lib header check-header header-selfcontained demo test \
         fmt-check clippy cargo-test c-test c-test-asan c-test-valgrind examples \
-        pkg-config install doc clean check-cbindgen bench bench-quick
+        pkg-config install doc clean check-cbindgen bench bench-quick cpp-test
 
 all: build
 
@@ -109,7 +109,7 @@ demo:
 
 # ---- tests ----------------------------------------------------------------------
 
-test: fmt-check clippy cargo-test check-header header-selfcontained c-test examples bench-quick
+test: fmt-check clippy cargo-test check-header header-selfcontained c-test examples cpp-test bench-quick
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -157,6 +157,13 @@ examples: lib $(PC)
 	    $$(PKG_CONFIG_PATH=target/stage/lib/pkgconfig pkg-config --cflags --libs nexus_store) \
 	    -Wl,-rpath,$(CURDIR)/target/stage/lib -o $(OUT)/quickstart-pkgconfig
 	./$(OUT)/quickstart-pkgconfig > /dev/null
+
+# The C++ wrapper: GoogleTest suites through CTest (static and shared library,
+# ASan+UBSan, valgrind, -fno-exceptions), two translation units, the CMake
+# package used from an outside project after `cmake --install`, pkg-config,
+# and examples/cpp/game_loop.cpp. Build trees under target/cpp/.
+cpp-test: lib
+	bindings/cpp/run_tests.sh
 
 # ---- benchmarks -----------------------------------------------------------------
 

@@ -1,0 +1,1053 @@
+// nexus/store.hpp: the C++17 API of nexus_store, a memory-pressure-aware cache.
+//
+// Header-only. Everything here calls the public C API of <nexus_store.h>
+// (see its documentation for the full semantics of every call) and adds:
+//
+//   * RAII: nexus::Store frees its store, nexus::Value releases its read
+//     handle; both are move-only. Registered callables are owned by the C
+//     library through (fn, ctx, destroy) and deleted exactly once by it.
+//   * Two error styles.
+//       - Always available (also with -fno-exceptions): the try_* calls
+//         return a nexus::Status or a nexus::Result<T>, both [[nodiscard]].
+//         Statuses the C API uses for "nothing there" stay statuses here:
+//         try_get gives status not_found, try_poll_event gives empty.
+//       - With exceptions enabled (NEXUS_CPP_EXCEPTIONS == 1): the calls
+//         without the try_ prefix throw nexus::Error (carrying the Status)
+//         on failure and turn "nothing there" into std::nullopt / false.
+//   * The callback exception rule: no C++ exception ever crosses into the
+//     C library.
+//       - A loader that throws makes get_or_load fail with
+//         StatusCode::callback (message: the exception's what()).
+//       - An event callback or eviction listener that throws is caught; the
+//         event is lost for it and Store::callback_errors() counts it.
+//       - A size estimator that throws is caught and counted; the entry is
+//         charged what the default estimator charges (key length + value
+//         length + NEXUS_ENTRY_OVERHEAD_BYTES), so the budget stays exact.
+//       - An object deleter must not throw (as for std::unique_ptr: the
+//         release callback is noexcept, a throwing deleter terminates).
+//
+// Threads: every Store member may be called from any thread at any time,
+// concurrently with any other (one Store shared by reference; only
+// destroying, moving or closing it must not race with other calls). Callbacks
+// run on the thread whose call produced them, never under a library lock,
+// and may call back into the store. A Value may be read from several
+// threads; releasing (destroying) it while another thread reads it is a
+// data race, as with any object.
+//
+// Usage:
+//
+//   #include <nexus/store.hpp>
+//
+//   nexus::Store store(nexus::MemoryConfig().max_bytes(64 << 20));
+//   store.put("logo", png_bytes);              // bytes are copied
+//   store.pin("logo");                         // never evicted
+//   store.put_object("tex:hero", std::move(texture), texture_bytes);
+//   if (std::optional<nexus::Value> v = store.get("logo")) draw(v->view());
+//   store.signal_pressure(nexus::PressureLevel::critical);
+//
+// Without exceptions:
+//
+//   nexus::Result<nexus::Store> made = nexus::Store::create(config);
+//   if (!made) { log(made.status().to_string()); return; }
+//   nexus::Store store = std::move(made).value();
+//   if (nexus::Status s = store.try_put("logo", png_bytes); !s.ok()) log(s.message());
+
+#ifndef NEXUS_STORE_HPP
+#define NEXUS_STORE_HPP
+
+#include <nexus_store.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// NEXUS_CPP_EXCEPTIONS is 1 when the throwing API exists. Define
+// NEXUS_NO_EXCEPTIONS to leave it out even when exceptions are enabled.
+#if !defined(NEXUS_NO_EXCEPTIONS) && \
+    (defined(__cpp_exceptions) || defined(__EXCEPTIONS) || defined(_CPPUNWIND))
+#define NEXUS_CPP_EXCEPTIONS 1
+#include <exception>
+#include <stdexcept>
+#else
+#define NEXUS_CPP_EXCEPTIONS 0
+#endif
+
+namespace nexus {
+
+// ---- enums: the C header's values, kept in step by static_asserts ---------
+
+/// The outcome of a call (NexusStatus).
+enum class StatusCode : std::uint32_t {
+    ok = NEXUS_STATUS_OK,
+    not_found = NEXUS_STATUS_NOT_FOUND,
+    empty = NEXUS_STATUS_EMPTY,
+    null_argument = NEXUS_STATUS_ERR_NULL_ARGUMENT,
+    invalid_argument = NEXUS_STATUS_ERR_INVALID_ARGUMENT,
+    invalid_handle = NEXUS_STATUS_ERR_INVALID_HANDLE,
+    too_large = NEXUS_STATUS_ERR_TOO_LARGE,
+    over_budget = NEXUS_STATUS_ERR_OVER_BUDGET,
+    callback = NEXUS_STATUS_ERR_CALLBACK,
+    buffer_too_small = NEXUS_STATUS_ERR_BUFFER_TOO_SMALL,
+    busy = NEXUS_STATUS_ERR_BUSY,
+    out_of_memory = NEXUS_STATUS_ERR_OUT_OF_MEMORY,
+    panic = NEXUS_STATUS_ERR_PANIC,
+};
+
+/// A pressure level, none < moderate < critical < emergency.
+enum class PressureLevel : std::uint32_t {
+    none = NEXUS_PRESSURE_LEVEL_NONE,
+    moderate = NEXUS_PRESSURE_LEVEL_MODERATE,
+    critical = NEXUS_PRESSURE_LEVEL_CRITICAL,
+    emergency = NEXUS_PRESSURE_LEVEL_EMERGENCY,
+};
+
+/// The eviction order.
+enum class EvictionStrategy : std::uint32_t {
+    lru = NEXUS_EVICTION_STRATEGY_LRU,    ///< least recently used first
+    lfu = NEXUS_EVICTION_STRATEGY_LFU,    ///< fewest accesses first, ties by LRU
+    size = NEXUS_EVICTION_STRATEGY_SIZE,  ///< largest charge first, ties by LRU
+};
+
+/// The kind of an Event.
+enum class EventKind : std::uint32_t {
+    pressure_changed = NEXUS_EVENT_KIND_PRESSURE_CHANGED,
+    eviction = NEXUS_EVENT_KIND_EVICTION,
+    dropped = NEXUS_EVENT_KIND_DROPPED,
+};
+
+/// Why entries left the store.
+enum class EvictionReason : std::uint32_t {
+    capacity = NEXUS_EVICTION_REASON_CAPACITY,
+    pressure = NEXUS_EVICTION_REASON_PRESSURE,
+    manual = NEXUS_EVICTION_REASON_MANUAL,
+    replaced = NEXUS_EVICTION_REASON_REPLACED,
+    removed = NEXUS_EVICTION_REASON_REMOVED,
+};
+
+static_assert(static_cast<std::uint32_t>(StatusCode::panic) == NEXUS_STATUS_ERR_PANIC &&
+                  NEXUS_STATUS_ERR_PANIC == 12,
+              "nexus_store.h grew a status: add it to nexus::StatusCode");
+static_assert(NEXUS_PRESSURE_LEVEL_EMERGENCY == 3, "PressureLevel out of step with the C header");
+static_assert(NEXUS_EVICTION_STRATEGY_SIZE == 2, "EvictionStrategy out of step with the C header");
+static_assert(NEXUS_EVENT_KIND_DROPPED == 2, "EventKind out of step with the C header");
+static_assert(NEXUS_EVICTION_REASON_REMOVED == 4, "EvictionReason out of step with the C header");
+static_assert(std::is_same_v<NexusStatus, std::underlying_type_t<StatusCode>> &&
+                  std::is_same_v<NexusPressureLevel, std::underlying_type_t<PressureLevel>>,
+              "the C enums cross the ABI as uint32_t");
+
+/// The library's version, "MAJOR.MINOR.PATCH".
+inline const char* version() noexcept { return nexus_version(); }
+
+/// A short English name for a status ("ok", "not found", ...).
+inline const char* to_string(StatusCode code) noexcept {
+    return nexus_status_str(static_cast<NexusStatus>(code));
+}
+
+// ---- Status, Result, Error ------------------------------------------------
+
+/// A call's outcome: a code and, on failure, the library's message (copied
+/// from nexus_last_error_message() right after the call).
+class [[nodiscard]] Status {
+public:
+    Status() = default;  ///< ok
+    Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+
+    /// The Status of a C call that just returned `status` on this thread.
+    static Status from_c(NexusStatus status) {
+        if (status == NEXUS_STATUS_OK) return Status();
+        return Status(static_cast<StatusCode>(status), nexus_last_error_message());
+    }
+
+    bool ok() const noexcept { return code_ == StatusCode::ok; }
+    StatusCode code() const noexcept { return code_; }
+    const std::string& message() const noexcept { return message_; }
+
+    /// "over budget: <message>" (or just the code's name without a message).
+    std::string to_string() const {
+        std::string out = nexus::to_string(code_);
+        if (!message_.empty()) out.append(": ").append(message_);
+        return out;
+    }
+
+    friend bool operator==(const Status& s, StatusCode c) noexcept { return s.code_ == c; }
+    friend bool operator!=(const Status& s, StatusCode c) noexcept { return s.code_ != c; }
+
+private:
+    StatusCode code_ = StatusCode::ok;
+    std::string message_;
+};
+
+#if NEXUS_CPP_EXCEPTIONS
+/// What the throwing calls throw: a failed Status. what() is
+/// Status::to_string().
+class Error : public std::runtime_error {
+public:
+    explicit Error(Status status) : std::runtime_error(status.to_string()), status_(std::move(status)) {}
+    const Status& status() const noexcept { return status_; }
+    StatusCode code() const noexcept { return status_.code(); }
+
+private:
+    Status status_;
+};
+#endif
+
+namespace detail {
+/// Throws Error(status) with exceptions on; otherwise prints it and aborts
+/// (like std::optional::value() under -fno-exceptions).
+[[noreturn]] inline void fail(const Status& status) {
+#if NEXUS_CPP_EXCEPTIONS
+    throw Error(status);
+#else
+    std::fprintf(stderr, "nexus: unchecked failure: %s\n", status.to_string().c_str());
+    std::abort();
+#endif
+}
+}  // namespace detail
+
+/// A value or the Status of why there is none.
+template <class T>
+class [[nodiscard]] Result {
+    static_assert(!std::is_reference_v<T> && !std::is_same_v<std::decay_t<T>, Status>,
+                  "Result<T> holds a value type; use Status for no value");
+
+public:
+    Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+    /// A failed Status (an ok one becomes invalid_argument: there is no value).
+    Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
+        if (status_.ok()) status_ = Status(StatusCode::invalid_argument, "Result built from an ok Status");
+    }
+
+    bool ok() const noexcept { return value_.has_value(); }
+    explicit operator bool() const noexcept { return ok(); }
+    /// Ok when there is a value.
+    const Status& status() const& noexcept { return status_; }
+    Status status() && noexcept { return std::move(status_); }
+
+    /// The value; on failure throws Error (exceptions on) or aborts (off):
+    /// check ok() first when exceptions are off.
+    T& value() & {
+        if (!ok()) detail::fail(status_);
+        return *value_;
+    }
+    const T& value() const& {
+        if (!ok()) detail::fail(status_);
+        return *value_;
+    }
+    /// By value, so that `for (auto& x : f().value())` does not dangle.
+    T value() && {
+        if (!ok()) detail::fail(status_);
+        return std::move(*value_);
+    }
+    template <class U>
+    T value_or(U&& fallback) const& {
+        return ok() ? *value_ : static_cast<T>(std::forward<U>(fallback));
+    }
+    template <class U>
+    T value_or(U&& fallback) && {
+        return ok() ? std::move(*value_) : static_cast<T>(std::forward<U>(fallback));
+    }
+
+    /// Unchecked access (ok() must be true).
+    T& operator*() & noexcept { return *value_; }
+    const T& operator*() const& noexcept { return *value_; }
+    T operator*() && { return std::move(*value_); }
+    T* operator->() noexcept { return &*value_; }
+    const T* operator->() const noexcept { return &*value_; }
+
+private:
+    std::optional<T> value_;
+    Status status_;
+};
+
+// ---- plain data -------------------------------------------------------------
+
+/// One event (NexusEvent). Fields that do not apply to a kind are 0.
+struct Event {
+    EventKind kind = EventKind::pressure_changed;
+    std::uint64_t sequence = 0;             ///< per store, from 1; lost events leave gaps
+    PressureLevel level = PressureLevel::none;           ///< the reported level (after a change)
+    PressureLevel previous_level = PressureLevel::none;  ///< pressure_changed: the level before
+    EvictionReason reason = EvictionReason::capacity;    ///< eviction: why
+    std::uint64_t count = 0;        ///< eviction: entries evicted; dropped: events lost
+    std::uint64_t bytes = 0;        ///< eviction: charged bytes evicted
+    std::uint64_t usage_bytes = 0;  ///< usage after the event
+    std::chrono::nanoseconds timestamp{0};  ///< monotonic
+
+    static Event from_c(const NexusEvent& e) noexcept {
+        Event out;
+        out.kind = static_cast<EventKind>(e.kind);
+        out.sequence = e.sequence;
+        out.level = static_cast<PressureLevel>(e.level);
+        out.previous_level = static_cast<PressureLevel>(e.previous_level);
+        out.reason = static_cast<EvictionReason>(e.reason);
+        out.count = e.count;
+        out.bytes = e.bytes;
+        out.usage_bytes = e.usage_bytes;
+        out.timestamp = std::chrono::nanoseconds(static_cast<std::chrono::nanoseconds::rep>(e.timestamp_ns));
+        return out;
+    }
+};
+
+/// A snapshot of a store's metrics (NexusMemoryMetrics; see the C header).
+struct Metrics {
+    std::uint64_t current_usage = 0;  ///< charged bytes of the present entries
+    std::uint64_t max_usage = 0;      ///< peak since creation or reset_metrics
+    std::uint64_t eviction_count = 0;
+    PressureLevel pressure_level = PressureLevel::none;  ///< the reported level
+    std::uint64_t entry_count = 0;
+    std::uint64_t pinned_count = 0;
+    std::uint64_t pinned_bytes = 0;
+    std::uint64_t in_use_bytes = 0;  ///< held by live Values, present or not
+    std::uint64_t hit_count = 0;
+    std::uint64_t miss_count = 0;
+    std::uint64_t insert_count = 0;
+    std::uint64_t evicted_bytes = 0;
+    std::uint64_t load_count = 0;
+    std::uint64_t load_failure_count = 0;
+    std::uint64_t max_cache_bytes = 0;   ///< the configured budget (0 = unbounded)
+    std::uint64_t effective_budget = 0;  ///< the budget in force
+
+    static Metrics from_c(const NexusMemoryMetrics& m) noexcept {
+        Metrics out;
+        out.current_usage = m.current_usage;
+        out.max_usage = m.max_usage;
+        out.eviction_count = m.eviction_count;
+        out.pressure_level = static_cast<PressureLevel>(m.pressure_level);
+        out.entry_count = m.entry_count;
+        out.pinned_count = m.pinned_count;
+        out.pinned_bytes = m.pinned_bytes;
+        out.in_use_bytes = m.in_use_bytes;
+        out.hit_count = m.hit_count;
+        out.miss_count = m.miss_count;
+        out.insert_count = m.insert_count;
+        out.evicted_bytes = m.evicted_bytes;
+        out.load_count = m.load_count;
+        out.load_failure_count = m.load_failure_count;
+        out.max_cache_bytes = m.max_cache_bytes;
+        out.effective_budget = m.effective_budget;
+        return out;
+    }
+};
+
+/// A non-owning view of bytes to store: a string_view, a C string, a
+/// (pointer, size) pair, or any contiguous container of 1-byte elements
+/// (std::string, std::vector<std::uint8_t>, std::array<std::byte, N>,
+/// std::span<const std::byte>, ...). The bytes are copied by the call.
+class ByteView {
+    template <class R>
+    using element_t = std::remove_pointer_t<decltype(std::data(std::declval<const R&>()))>;
+
+    template <class R, class = void>
+    struct is_byte_range : std::false_type {};
+    template <class R>
+    struct is_byte_range<R, std::void_t<decltype(std::data(std::declval<const R&>())),
+                                        decltype(std::size(std::declval<const R&>()))>>
+        : std::bool_constant<sizeof(element_t<R>) == 1 && std::is_trivially_copyable_v<element_t<R>>> {};
+
+public:
+    constexpr ByteView() noexcept = default;
+    ByteView(const void* data, std::size_t size) noexcept
+        : data_(static_cast<const std::uint8_t*>(data)), size_(size) {}
+    ByteView(std::string_view s) noexcept  // NOLINT: implicit by design
+        : ByteView(s.data(), s.size()) {}
+    /// A NUL-terminated string, without its NUL (string literals land here).
+    ByteView(const char* s) noexcept  // NOLINT: implicit by design
+        : ByteView(s, s ? std::char_traits<char>::length(s) : 0) {}
+    template <class R, std::enable_if_t<is_byte_range<R>::value, int> = 0>
+    ByteView(const R& range) noexcept  // NOLINT: implicit by design
+        : ByteView(std::data(range), std::size(range)) {}
+
+    constexpr const std::uint8_t* data() const noexcept { return data_; }
+    constexpr std::size_t size() const noexcept { return size_; }
+
+private:
+    const std::uint8_t* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+// ---- Value --------------------------------------------------------------------
+
+/// A read handle on a value (owns a NexusValue*; move-only). The bytes (or
+/// object) stay valid, and the entry unevictable, until the Value is
+/// destroyed, even if the entry is removed or the store is destroyed.
+/// A moved-from Value holds nothing (size() 0, data() and object() null).
+class Value {
+public:
+    /// Adopts a handle from the C API (nullptr: holds nothing).
+    explicit Value(NexusValue* handle) noexcept : handle_(handle) {}
+    Value(Value&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+    Value& operator=(Value&& other) noexcept {
+        if (this != &other) {
+            reset();
+            handle_ = std::exchange(other.handle_, nullptr);
+        }
+        return *this;
+    }
+    Value(const Value&) = delete;
+    Value& operator=(const Value&) = delete;
+    ~Value() { reset(); }
+
+    /// The bytes of a bytes value; nullptr for an object value.
+    const std::uint8_t* data() const noexcept { return nexus_value_data(handle_); }
+    /// The length of a bytes value; 0 for an object value.
+    std::size_t size() const noexcept { return nexus_value_len(handle_); }
+    /// The bytes as a string_view (empty for an object value).
+    std::string_view view() const noexcept {
+        const std::uint8_t* p = data();
+        return p ? std::string_view(reinterpret_cast<const char*>(p), size()) : std::string_view();
+    }
+    /// Whether this is an object value (put_object or a loader's object).
+    bool is_object() const noexcept { return nexus_value_object(handle_) != nullptr; }
+    /// The object, as the T it was stored as; nullptr for a bytes value. The
+    /// store still owns it (never delete it); every handle and the entry share
+    /// it, so mutating it needs your own synchronization.
+    template <class T>
+    T* object() const noexcept {
+        return static_cast<T*>(nexus_value_object(handle_));
+    }
+
+    NexusValue* native() const noexcept { return handle_; }
+    /// Gives up ownership of the C handle (release it with nexus_value_release).
+    [[nodiscard]] NexusValue* release() noexcept { return std::exchange(handle_, nullptr); }
+    /// Releases the handle now (an object's deleter may run here).
+    void reset() noexcept { nexus_value_release(std::exchange(handle_, nullptr)); }
+
+private:
+    NexusValue* handle_;
+};
+
+// ---- callback plumbing (internal) ---------------------------------------------
+
+namespace detail {
+
+inline const std::uint8_t* bytes_of(std::string_view s) noexcept {
+    return reinterpret_cast<const std::uint8_t*>(s.data());
+}
+inline std::string_view view_of(const std::uint8_t* p, std::size_t n) noexcept {
+    return p ? std::string_view(reinterpret_cast<const char*>(p), n) : std::string_view();
+}
+
+/// Per-store C++ state that callback contexts share with their Store.
+struct SharedState {
+    std::atomic<std::uint64_t> callback_errors{0};
+    void count_error() noexcept { callback_errors.fetch_add(1, std::memory_order_relaxed); }
+};
+
+/// A registered callable and the state it reports to. Heap-allocated, handed
+/// to the C library as ctx; destroy_ctx deletes it (the library guarantees
+/// exactly once, also when registration fails).
+template <class Fn>
+struct CallbackCtx {
+    Fn fn;
+    std::shared_ptr<SharedState> state;
+};
+
+template <class Ctx>
+void destroy_ctx(void* ctx) noexcept {
+    delete static_cast<Ctx*>(ctx);
+}
+
+/// Hands a new ctx to the C library, which owns it from the call on.
+template <class Fn>
+void* make_ctx(Fn fn, std::shared_ptr<SharedState> state) {
+    return std::make_unique<CallbackCtx<Fn>>(CallbackCtx<Fn>{std::move(fn), std::move(state)}).release();
+}
+
+/// Calls f(); returns false if it threw (nothing escapes).
+template <class F>
+bool call_guarded(F&& f) noexcept {
+#if NEXUS_CPP_EXCEPTIONS
+    try {
+        std::forward<F>(f)();
+        return true;
+    } catch (...) {
+        return false;
+    }
+#else
+    std::forward<F>(f)();
+    return true;
+#endif
+}
+
+/// The what() of the last exception a loader threw on this thread.
+inline char* loader_error_buffer() noexcept {
+    static thread_local char buffer[256];
+    return buffer;
+}
+
+inline void note_loader_error(const char* what) noexcept {
+    char* buffer = loader_error_buffer();
+    std::snprintf(buffer, 256, "the loader threw: %s", what ? what : "");
+}
+
+/// The release callback for an object whose deleter is stateless: ctx unused.
+template <class T, class D>
+void release_stateless(void*, void* object) noexcept {
+    D()(static_cast<T*>(object));
+}
+
+/// The release callback for any other deleter: ctx is a heap unique_ptr.
+template <class T, class D>
+void release_holder(void* ctx, void*) noexcept {
+    delete static_cast<std::unique_ptr<T, D>*>(ctx);
+}
+
+/// Hands `object` to `put(void* object, NexusReleaseFn, void* ctx)`. On
+/// success the C library owns it (object becomes empty); on failure the
+/// library took nothing and `object` still owns it.
+template <class T, class D, class Put>
+Status put_owned(std::unique_ptr<T, D>& object, Put&& put) {
+    static_assert(!std::is_array_v<T>, "put_object stores single objects, not arrays");
+    static_assert(std::is_pointer_v<typename std::unique_ptr<T, D>::pointer>,
+                  "put_object needs a deleter whose pointer type is a raw pointer");
+    if (!object) return Status(StatusCode::invalid_argument, "put_object: the unique_ptr is empty");
+    void* raw = const_cast<void*>(static_cast<const void*>(object.get()));
+    if constexpr (std::is_empty_v<D> && std::is_default_constructible_v<D>) {
+        Status status = put(raw, &release_stateless<T, D>, nullptr);
+        if (status.ok()) static_cast<void>(object.release());
+        return status;
+    } else {
+        auto holder = std::make_unique<std::unique_ptr<T, D>>(std::move(object));
+        Status status = put(raw, &release_holder<T, D>, holder.get());
+        if (status.ok()) {
+            static_cast<void>(holder.release());
+        } else {
+            // Give the object back. Re-constructed in place, not assigned:
+            // deleters such as lambdas are movable but not assignable.
+            std::destroy_at(std::addressof(object));
+            ::new (static_cast<void*>(std::addressof(object))) std::unique_ptr<T, D>(std::move(*holder));
+        }
+        return status;
+    }
+}
+
+}  // namespace detail
+
+// ---- MemoryConfig -------------------------------------------------------------
+
+/// A size estimator: the charge of an entry, computed once at insertion
+/// (outside every lock, on the inserting thread). For a bytes value `value`
+/// points at the bytes and `value_len` is their length; for an object value
+/// `value` is the object and `value_len` is 0.
+using SizeEstimator = std::function<std::size_t(std::string_view key, const void* value, std::size_t value_len)>;
+
+/// A builder over NexusMemoryConfig, starting from the library's defaults
+/// (unbounded, thresholds 0.7/0.9, batch 10, LRU, queue 1024, keeps
+/// 0.75/0.5, no decay). validate() checks the rules Store::create enforces.
+class MemoryConfig {
+public:
+    MemoryConfig() noexcept { nexus_memory_config_init(&config_); }
+
+    /// The budget in charged bytes (0 = unbounded).
+    MemoryConfig& max_bytes(std::uint64_t bytes) noexcept {
+        config_.max_cache_bytes = bytes;
+        return *this;
+    }
+    /// 0 < moderate < critical <= 1 (fractions of the budget).
+    MemoryConfig& thresholds(double moderate, double critical) noexcept {
+        config_.moderate_threshold = moderate;
+        config_.critical_threshold = critical;
+        return *this;
+    }
+    /// Most entries a put evicts when it leaves usage at MODERATE (>= 1).
+    MemoryConfig& eviction_batch_size(std::size_t n) noexcept {
+        config_.eviction_batch_size = n;
+        return *this;
+    }
+    MemoryConfig& strategy(EvictionStrategy s) noexcept {
+        config_.strategy = static_cast<NexusEvictionStrategy>(s);
+        return *this;
+    }
+    /// Events queued while no on_event callback is set (>= 1).
+    MemoryConfig& event_queue_capacity(std::size_t n) noexcept {
+        config_.event_queue_capacity = n;
+        return *this;
+    }
+    /// 0 < critical_keep <= moderate_keep <= 1.
+    MemoryConfig& signal_keep(double moderate_keep, double critical_keep) noexcept {
+        config_.signal_moderate_keep = moderate_keep;
+        config_.signal_critical_keep = critical_keep;
+        return *this;
+    }
+    /// A signal not repeated within `decay` falls back to NONE (0: never).
+    MemoryConfig& signal_decay(std::chrono::milliseconds decay) noexcept {
+        config_.signal_decay_ms = decay.count() < 0 ? std::numeric_limits<std::uint64_t>::max()
+                                                    : static_cast<std::uint64_t>(decay.count());
+        negative_decay_ = decay.count() < 0;
+        return *this;
+    }
+    /// A C++ estimator (empty: the default one). Each store created from this
+    /// config gets its own copy, owned by the store (the C config's ctx and
+    /// destroy) and destroyed when the store is.
+    MemoryConfig& size_estimator(SizeEstimator estimator) {
+        estimator_ = std::move(estimator);
+        return *this;
+    }
+
+    /// Ok, or invalid_argument saying which rule a field breaks.
+    Status validate() const {
+        const auto bad = [](const char* what) { return Status(StatusCode::invalid_argument, what); };
+        const NexusMemoryConfig& c = config_;
+        // Written so that NaN fails every comparison.
+        if (!(c.moderate_threshold > 0.0 && c.moderate_threshold < c.critical_threshold &&
+              c.critical_threshold <= 1.0))
+            return bad("MemoryConfig: thresholds must satisfy 0 < moderate < critical <= 1");
+        if (!(c.signal_critical_keep > 0.0 && c.signal_critical_keep <= c.signal_moderate_keep &&
+              c.signal_moderate_keep <= 1.0))
+            return bad("MemoryConfig: keeps must satisfy 0 < critical_keep <= moderate_keep <= 1");
+        if (c.eviction_batch_size == 0) return bad("MemoryConfig: eviction_batch_size must be >= 1");
+        if (c.event_queue_capacity == 0) return bad("MemoryConfig: event_queue_capacity must be >= 1");
+        if (c.strategy > NEXUS_EVICTION_STRATEGY_SIZE) return bad("MemoryConfig: strategy out of range");
+        if (negative_decay_) return bad("MemoryConfig: signal_decay must not be negative");
+        return Status();
+    }
+
+    /// The C config, without the C++ estimator (Store::create adds it).
+    const NexusMemoryConfig& native() const noexcept { return config_; }
+    const SizeEstimator& estimator() const noexcept { return estimator_; }
+
+private:
+    NexusMemoryConfig config_{};
+    SizeEstimator estimator_;
+    bool negative_decay_ = false;
+};
+
+// ---- loaders and callbacks ----------------------------------------------------
+
+/// Where a loader puts the value it loaded; valid only during the loader
+/// call that received it. Give a value exactly once.
+class LoadSink {
+public:
+    explicit LoadSink(NexusLoadSink* sink) noexcept : sink_(sink) {}
+
+    /// Gives a copy of `value`.
+    Status put(ByteView value) {
+        return Status::from_c(nexus_load_sink_put_bytes(sink_, value.data(), value.size()));
+    }
+    /// Gives an object charged `cost` bytes (0: ask the size estimator). On
+    /// success the store owns it and `object` is empty; on failure `object`
+    /// keeps it.
+    template <class T, class D>
+    Status put_object(std::unique_ptr<T, D>&& object, std::size_t cost) {
+        return detail::put_owned(object, [&](void* raw, NexusReleaseFn release, void* ctx) {
+            return Status::from_c(nexus_load_sink_put_object(sink_, raw, cost, release, ctx));
+        });
+    }
+
+    NexusLoadSink* native() const noexcept { return sink_; }
+
+private:
+    NexusLoadSink* sink_;
+};
+
+/// Loads a missing key for get_or_load: gives the value through the sink
+/// once and returns StatusCode::ok, or returns another code (not_found, ...)
+/// that every waiter gets. Returning ok without a value, or throwing, is
+/// StatusCode::callback.
+using Loader = std::function<StatusCode(std::string_view key, LoadSink& sink)>;
+/// Receives events (on the thread whose call produced them).
+using EventCallback = std::function<void(const Event& event)>;
+/// Told of every entry that leaves the store: its key (valid for the call),
+/// why, and its charge.
+using EvictionListener = std::function<void(std::string_view key, EvictionReason reason, std::uint64_t bytes)>;
+
+namespace detail {
+
+inline std::size_t estimate_trampoline(void* ctx, const std::uint8_t* key, std::size_t key_len,
+                                       const void* value, std::size_t value_len) noexcept {
+    auto* c = static_cast<CallbackCtx<SizeEstimator>*>(ctx);
+    std::size_t charge = 0;
+    if (call_guarded([&] { charge = c->fn(view_of(key, key_len), value, value_len); })) return charge;
+    c->state->count_error();
+    // What the default estimator charges, saturating.
+    constexpr std::size_t max = std::numeric_limits<std::size_t>::max();
+    const std::size_t overhead = NEXUS_ENTRY_OVERHEAD_BYTES;
+    if (key_len > max - overhead || value_len > max - overhead - key_len) return max;
+    return key_len + value_len + overhead;
+}
+
+inline void event_trampoline(void* ctx, const NexusEvent* event) noexcept {
+    auto* c = static_cast<CallbackCtx<EventCallback>*>(ctx);
+    if (!call_guarded([&] { c->fn(Event::from_c(*event)); })) c->state->count_error();
+}
+
+inline void evict_trampoline(void* ctx, const std::uint8_t* key, std::size_t key_len,
+                             NexusEvictionReason reason, std::uint64_t bytes) noexcept {
+    auto* c = static_cast<CallbackCtx<EvictionListener>*>(ctx);
+    if (!call_guarded([&] { c->fn(view_of(key, key_len), static_cast<EvictionReason>(reason), bytes); }))
+        c->state->count_error();
+}
+
+inline NexusStatus load_trampoline(void* ctx, const std::uint8_t* key, std::size_t key_len,
+                                   NexusLoadSink* sink) noexcept {
+    auto* c = static_cast<CallbackCtx<Loader>*>(ctx);
+    LoadSink s(sink);
+#if NEXUS_CPP_EXCEPTIONS
+    try {
+        return static_cast<NexusStatus>(c->fn(view_of(key, key_len), s));
+    } catch (const std::exception& e) {
+        note_loader_error(e.what());
+    } catch (...) {
+        note_loader_error("an exception not derived from std::exception");
+    }
+    c->state->count_error();
+    return NEXUS_STATUS_ERR_CALLBACK;
+#else
+    return static_cast<NexusStatus>(c->fn(view_of(key, key_len), s));
+#endif
+}
+
+}  // namespace detail
+
+// ---- Store --------------------------------------------------------------------
+
+/// A store (owns a NexusStore*; move-only; frees it in its destructor).
+///
+/// Every member is thread-safe: share one Store between threads by
+/// reference (only destroying, moving or closing it races with other
+/// threads' calls, as for any C++ object). A moved-from or closed Store
+/// holds no store: its calls fail with null_argument. Do not destroy a
+/// Store from inside one of its own callbacks: the library refuses (busy)
+/// and the store would leak; try_close reports it instead.
+class Store {
+public:
+    /// Creates a store (validates the config first).
+    static Result<Store> create(const MemoryConfig& config = MemoryConfig()) {
+        if (Status s = config.validate(); !s.ok()) return s;
+        auto state = std::make_shared<detail::SharedState>();
+        NexusMemoryConfig c = config.native();
+        if (config.estimator()) {
+            c.size_estimator = &detail::estimate_trampoline;
+            c.size_estimator_ctx = detail::make_ctx(config.estimator(), state);
+            c.size_estimator_destroy = &detail::destroy_ctx<detail::CallbackCtx<SizeEstimator>>;
+        }
+        NexusStore* handle = nullptr;
+        // On failure the library has already destroyed the estimator's ctx.
+        if (Status s = Status::from_c(nexus_store_new(&c, &handle)); !s.ok()) return s;
+        return Store(handle, std::move(state));
+    }
+
+#if NEXUS_CPP_EXCEPTIONS
+    /// Creates a store; throws Error on failure.
+    explicit Store(const MemoryConfig& config = MemoryConfig()) : Store(create(config).value()) {}
+#endif
+
+    Store(Store&& other) noexcept
+        : handle_(std::exchange(other.handle_, nullptr)), state_(std::move(other.state_)) {}
+    Store& operator=(Store&& other) noexcept {
+        if (this != &other) {
+            static_cast<void>(nexus_store_free(handle_));
+            handle_ = std::exchange(other.handle_, nullptr);
+            state_ = std::move(other.state_);
+        }
+        return *this;
+    }
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+    /// Frees the store: waits for calls in flight on other threads, releases
+    /// the remaining values and destroys every registered callable.
+    ~Store() { static_cast<void>(nexus_store_free(handle_)); }
+
+    /// Whether this Store holds a store (false once moved from or closed).
+    bool valid() const noexcept { return handle_ != nullptr; }
+    explicit operator bool() const noexcept { return valid(); }
+    NexusStore* native() const noexcept { return handle_; }
+
+    /// Frees the store now. busy (from inside one of its own callbacks):
+    /// nothing happened and this Store still holds it.
+    Status try_close() {
+        Status s = Status::from_c(nexus_store_free(handle_));
+        if (s.code() != StatusCode::busy) handle_ = nullptr;
+        return s;
+    }
+
+    // -- entries (the non-throwing API) --
+
+    /// Inserts or replaces `key` with a copy of `value`. A put that would
+    /// exceed the budget first evicts just enough; too_large, over_budget.
+    Status try_put(std::string_view key, ByteView value) {
+        return Status::from_c(
+            nexus_store_put(handle_, detail::bytes_of(key), key.size(), value.data(), value.size()));
+    }
+    Status try_put(std::string_view key, const void* data, std::size_t size) {
+        return try_put(key, ByteView(data, size));
+    }
+    /// Inserts or replaces `key` with an object charged `cost` bytes (0: ask
+    /// the size estimator). On success the store owns it (`object` becomes
+    /// empty) and runs its deleter exactly once, when the entry is gone and
+    /// no Value holds it; on failure `object` still owns it.
+    template <class T, class D>
+    Status try_put_object(std::string_view key, std::unique_ptr<T, D>&& object, std::size_t cost) {
+        return detail::put_owned(object, [&](void* raw, NexusReleaseFn release, void* ctx) {
+            return Status::from_c(
+                nexus_store_put_object(handle_, detail::bytes_of(key), key.size(), raw, cost, release, ctx));
+        });
+    }
+    /// A read handle on `key` (an access); not_found if absent.
+    Result<Value> try_get(std::string_view key) const {
+        NexusValue* out = nullptr;
+        const NexusStatus s = nexus_store_get(handle_, detail::bytes_of(key), key.size(), &out);
+        if (s != NEXUS_STATUS_OK) return Status::from_c(s);
+        return Value(out);
+    }
+    /// try_get, and on a miss the loader (set_loader), once for all threads
+    /// missing the key. not_found (no loader, or the loader said so); the
+    /// loader's own code; callback (it returned ok without a value, or threw:
+    /// then the message is its what()); busy (from inside its own load).
+    Result<Value> try_get_or_load(std::string_view key) {
+        char* const thrown = detail::loader_error_buffer();  // set if the loader throws on this thread
+        thrown[0] = '\0';
+        NexusValue* out = nullptr;
+        const NexusStatus s = nexus_store_get_or_load(handle_, detail::bytes_of(key), key.size(), &out);
+        Status status = s == NEXUS_STATUS_ERR_CALLBACK && thrown[0] != '\0' ? Status(StatusCode::callback, thrown)
+                                                                           : Status::from_c(s);
+        thrown[0] = '\0';
+        if (!status.ok()) return status;
+        return Value(out);
+    }
+    /// Whether `key` is present (not an access).
+    Result<bool> try_contains(std::string_view key) const {
+        bool out = false;
+        const NexusStatus s = nexus_store_contains(handle_, detail::bytes_of(key), key.size(), &out);
+        if (s != NEXUS_STATUS_OK) return Status::from_c(s);
+        return out;
+    }
+    /// Removes `key`, pinned or not (its pin stays); not_found if absent.
+    Status try_remove(std::string_view key) {
+        return Status::from_c(nexus_store_remove(handle_, detail::bytes_of(key), key.size()));
+    }
+    /// Removes every entry, pinned ones too (pins stay); how many.
+    Result<std::size_t> try_clear() {
+        return count_call([&](std::size_t* n) { return nexus_store_clear(handle_, n); });
+    }
+
+    // -- pins --
+
+    /// Pins `key`, present or not: never evicted, still charged.
+    Status try_pin(std::string_view key) {
+        return Status::from_c(nexus_store_pin(handle_, detail::bytes_of(key), key.size()));
+    }
+    /// Ends the pin; not_found if `key` was not pinned.
+    Status try_unpin(std::string_view key) {
+        return Status::from_c(nexus_store_unpin(handle_, detail::bytes_of(key), key.size()));
+    }
+    Result<bool> try_is_pinned(std::string_view key) const {
+        bool out = false;
+        const NexusStatus s = nexus_store_is_pinned(handle_, detail::bytes_of(key), key.size(), &out);
+        if (s != NEXUS_STATUS_OK) return Status::from_c(s);
+        return out;
+    }
+    /// Every pinned key, present or not, in pin order.
+    Result<std::vector<std::string>> try_pinned_ids() const {
+        NexusKeyList* raw = nullptr;
+        const NexusStatus s = nexus_store_pinned_ids(handle_, &raw);
+        if (s != NEXUS_STATUS_OK) return Status::from_c(s);
+        const std::unique_ptr<NexusKeyList, KeyListFree> list(raw);
+        std::vector<std::string> ids;
+        const std::size_t n = nexus_key_list_len(list.get());
+        ids.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            std::size_t len = 0;
+            const std::uint8_t* key = nexus_key_list_get(list.get(), i, &len);
+            ids.emplace_back(detail::view_of(key, len));
+        }
+        return Result<std::vector<std::string>>(std::move(ids));
+    }
+
+    // -- eviction and pressure --
+
+    /// Evicts up to `count` evictable entries, LRU first; how many.
+    Result<std::size_t> try_evict_lru(std::size_t count) {
+        return count_call([&](std::size_t* n) { return nexus_store_evict_lru(handle_, count, n); });
+    }
+    /// Evicts up to `count` evictable entries in the strategy's order.
+    Result<std::size_t> try_evict(std::size_t count) {
+        return count_call([&](std::size_t* n) { return nexus_store_evict(handle_, count, n); });
+    }
+    /// Evicts every evictable entry (not pinned, not held by a Value).
+    Result<std::size_t> try_clear_unpinned() {
+        return count_call([&](std::size_t* n) { return nexus_store_clear_unpinned(handle_, n); });
+    }
+    /// Signals a pressure level to this store (what an OS hook calls).
+    Status try_signal_pressure(PressureLevel level) {
+        return Status::from_c(nexus_store_signal_pressure(handle_, static_cast<NexusPressureLevel>(level)));
+    }
+    /// Signals a level to every live store and to stores created later.
+    static Status try_signal_pressure_all(PressureLevel level) {
+        return Status::from_c(nexus_signal_pressure_all(static_cast<NexusPressureLevel>(level)));
+    }
+    /// The reported level (the higher of the usage and the signalled level).
+    Result<PressureLevel> try_pressure_level() const {
+        NexusPressureLevel out = NEXUS_PRESSURE_LEVEL_NONE;
+        const NexusStatus s = nexus_store_pressure_level(handle_, &out);
+        if (s != NEXUS_STATUS_OK) return Status::from_c(s);
+        return static_cast<PressureLevel>(out);
+    }
+    /// Changes the configured budget, evicting down to it; over_budget if
+    /// pinned and in-use entries alone exceed it (nothing changed).
+    Status try_set_max_bytes(std::uint64_t max_bytes) {
+        return Status::from_c(nexus_store_set_max_bytes(handle_, max_bytes));
+    }
+
+    // -- metrics and events --
+
+    Result<Metrics> try_metrics() const {
+        NexusMemoryMetrics out{};
+        const NexusStatus s = nexus_store_memory_metrics(handle_, &out);
+        if (s != NEXUS_STATUS_OK) return Status::from_c(s);
+        return Metrics::from_c(out);
+    }
+    /// The metrics as one JSON object (keys are the NexusMemoryMetrics names).
+    Result<std::string> try_metrics_json() const {
+        std::string json(512, '\0');
+        for (;;) {
+            std::size_t needed = 0;
+            const NexusStatus s = nexus_store_metrics_json(handle_, json.data(), json.size(), &needed);
+            if (s == NEXUS_STATUS_OK) {
+                json.resize(needed > 0 ? needed - 1 : 0);  // drop the NUL
+                return Result<std::string>(std::move(json));
+            }
+            if (s != NEXUS_STATUS_ERR_BUFFER_TOO_SMALL) return Status::from_c(s);
+            json.resize(needed);  // it may grow again before the next call: loop
+        }
+    }
+    /// Zeroes the counters; the peak becomes the current usage.
+    Status try_reset_metrics() { return Status::from_c(nexus_store_reset_metrics(handle_)); }
+    /// The oldest queued event; empty when none (events queue only while no
+    /// on_event callback is set).
+    Result<Event> try_poll_event() {
+        NexusEvent out{};
+        const NexusStatus s = nexus_store_poll_event(handle_, &out);
+        if (s != NEXUS_STATUS_OK) return Status::from_c(s);
+        return Event::from_c(out);
+    }
+
+    // -- callbacks: an empty callable unregisters. Replacing or unregistering
+    //    returns after calls of the old one on other threads have ended; the
+    //    old callable is destroyed after its last call. Exceptions: see top. --
+
+    /// Events go to `callback` instead of the queue.
+    Status try_on_event(EventCallback callback) {
+        if (!callback) return Status::from_c(nexus_store_set_event_callback(handle_, nullptr, nullptr, nullptr));
+        return Status::from_c(nexus_store_set_event_callback(
+            handle_, &detail::event_trampoline, detail::make_ctx(std::move(callback), state_),
+            &detail::destroy_ctx<detail::CallbackCtx<EventCallback>>));
+    }
+    /// `listener` hears every entry that leaves, with its key and reason.
+    Status try_on_evict(EvictionListener listener) {
+        if (!listener) return Status::from_c(nexus_store_set_eviction_listener(handle_, nullptr, nullptr, nullptr));
+        return Status::from_c(nexus_store_set_eviction_listener(
+            handle_, &detail::evict_trampoline, detail::make_ctx(std::move(listener), state_),
+            &detail::destroy_ctx<detail::CallbackCtx<EvictionListener>>));
+    }
+    /// The loader get_or_load calls on a miss.
+    Status try_set_loader(Loader loader) {
+        if (!loader) return Status::from_c(nexus_store_set_loader(handle_, nullptr, nullptr, nullptr));
+        return Status::from_c(nexus_store_set_loader(handle_, &detail::load_trampoline,
+                                                     detail::make_ctx(std::move(loader), state_),
+                                                     &detail::destroy_ctx<detail::CallbackCtx<Loader>>));
+    }
+
+    /// How many exceptions this store's callbacks (estimator, loader, event
+    /// callback, eviction listener) threw and the wrapper caught.
+    std::uint64_t callback_errors() const noexcept {
+        return state_ ? state_->callback_errors.load(std::memory_order_relaxed) : 0;
+    }
+
+#if NEXUS_CPP_EXCEPTIONS
+    // -- the throwing API: throws Error on failure --
+
+    void close() { check(try_close()); }
+    void put(std::string_view key, ByteView value) { check(try_put(key, value)); }
+    void put(std::string_view key, const void* data, std::size_t size) { check(try_put(key, data, size)); }
+    /// On a throw, `object` still owns the object.
+    template <class T, class D>
+    void put_object(std::string_view key, std::unique_ptr<T, D>&& object, std::size_t cost) {
+        check(try_put_object(key, std::move(object), cost));
+    }
+    /// std::nullopt if absent.
+    std::optional<Value> get(std::string_view key) const { return to_optional(try_get(key), StatusCode::not_found); }
+    /// std::nullopt if absent and not loaded (no loader, or it said not_found).
+    std::optional<Value> get_or_load(std::string_view key) {
+        return to_optional(try_get_or_load(key), StatusCode::not_found);
+    }
+    bool contains(std::string_view key) const { return try_contains(key).value(); }
+    /// false if absent.
+    bool remove(std::string_view key) { return found(try_remove(key), StatusCode::not_found); }
+    std::size_t clear() { return try_clear().value(); }
+    void pin(std::string_view key) { check(try_pin(key)); }
+    /// false if `key` was not pinned.
+    bool unpin(std::string_view key) { return found(try_unpin(key), StatusCode::not_found); }
+    bool is_pinned(std::string_view key) const { return try_is_pinned(key).value(); }
+    std::vector<std::string> pinned_ids() const { return try_pinned_ids().value(); }
+    std::size_t evict_lru(std::size_t count) { return try_evict_lru(count).value(); }
+    std::size_t evict(std::size_t count) { return try_evict(count).value(); }
+    std::size_t clear_unpinned() { return try_clear_unpinned().value(); }
+    void signal_pressure(PressureLevel level) { check(try_signal_pressure(level)); }
+    static void signal_pressure_all(PressureLevel level) { check(try_signal_pressure_all(level)); }
+    PressureLevel pressure_level() const { return try_pressure_level().value(); }
+    void set_max_bytes(std::uint64_t max_bytes) { check(try_set_max_bytes(max_bytes)); }
+    Metrics metrics() const { return try_metrics().value(); }
+    std::string metrics_json() const { return try_metrics_json().value(); }
+    void reset_metrics() { check(try_reset_metrics()); }
+    /// std::nullopt when no event is queued.
+    std::optional<Event> poll_event() { return to_optional(try_poll_event(), StatusCode::empty); }
+    void on_event(EventCallback callback) { check(try_on_event(std::move(callback))); }
+    void on_evict(EvictionListener listener) { check(try_on_evict(std::move(listener))); }
+    void set_loader(Loader loader) { check(try_set_loader(std::move(loader))); }
+#endif
+
+private:
+    struct KeyListFree {
+        void operator()(NexusKeyList* list) const noexcept { nexus_key_list_free(list); }
+    };
+
+    Store(NexusStore* handle, std::shared_ptr<detail::SharedState> state) noexcept
+        : handle_(handle), state_(std::move(state)) {}
+
+    /// Runs a C call that writes a count: fn(std::size_t* out) -> NexusStatus.
+    template <class Fn>
+    static Result<std::size_t> count_call(Fn&& fn) {
+        std::size_t out = 0;
+        const NexusStatus s = std::forward<Fn>(fn)(&out);
+        if (s != NEXUS_STATUS_OK) return Status::from_c(s);
+        return out;
+    }
+
+#if NEXUS_CPP_EXCEPTIONS
+    static void check(const Status& s) {
+        if (!s.ok()) detail::fail(s);
+    }
+    static bool found(const Status& s, StatusCode absent) {
+        if (s.code() == absent) return false;
+        check(s);
+        return true;
+    }
+    template <class T>
+    static std::optional<T> to_optional(Result<T>&& r, StatusCode absent) {
+        if (r.status().code() == absent) return std::nullopt;
+        return std::move(r).value();
+    }
+#endif
+
+    NexusStore* handle_ = nullptr;
+    std::shared_ptr<detail::SharedState> state_;
+};
+
+}  // namespace nexus
+
+#endif  // NEXUS_STORE_HPP
