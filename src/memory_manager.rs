@@ -83,6 +83,9 @@ pub(crate) enum RunGoal {
     Count(usize),
     /// Every evictable entry (`clear_unpinned`).
     All,
+    /// Usage at or below the budget in force, read at each chunk (what a
+    /// released handle or pin asks for).
+    BudgetInForce,
 }
 
 /// An eviction run done in chunks (see `MemoryManager::run_chunk`).
@@ -349,6 +352,13 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 (self.collect_victims(None, want, |_| false).0, want)
             }
             RunGoal::All => (self.collect_victims(None, chunk, |_| false).0, chunk),
+            RunGoal::BudgetInForce => match self.limits.budget_in_force(self.signalled) {
+                Some(target) => {
+                    let (v, _) = self.collect_victims(None, chunk, |f| usage - f <= target);
+                    (v, chunk)
+                }
+                None => (Vec::new(), chunk),
+            },
         };
         self.evict_slots(&victims, run.reason, &mut run.run, fx);
         if let RunGoal::Count(remaining) = &mut run.goal {
@@ -359,6 +369,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 RunGoal::UsageAtMost(target) => self.usage <= target,
                 RunGoal::Count(remaining) => remaining == 0,
                 RunGoal::All => false,
+                RunGoal::BudgetInForce => !self.overdrawn(),
             }
     }
 
@@ -779,6 +790,20 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         self.evict_slots(&victims, reason, &mut run, fx);
         self.finish_run(run, reason, now, fx);
         self.update_level(now, fx);
+    }
+
+    /// The run that brings usage back within the budget in force, if it is
+    /// above it.
+    pub fn budget_run(&self) -> Option<LongRun> {
+        if !self.overdrawn() {
+            return None;
+        }
+        let reason = if self.signalled > MemoryPressureLevel::None {
+            EvictionReason::Pressure
+        } else {
+            EvictionReason::Capacity
+        };
+        Some(LongRun::new(RunGoal::BudgetInForce, reason))
     }
 
     /// A signalled level. At or above the signalled level in force it sheds;

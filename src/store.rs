@@ -7,10 +7,10 @@
 use std::borrow::Borrow;
 use std::hash::Hash;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use serde::Serialize;
 
 use crate::callbacks::{CallbackScope, CallbackSlot, addr_of, inside_store_callback};
@@ -34,6 +34,22 @@ pub type EventCallback = dyn Fn(&Event) + Send + Sync;
 pub type EvictionListener<K> = dyn Fn(&K, EvictionReason, u64) + Send + Sync;
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Counts a long run in progress for as long as it lives (unwinding too).
+struct LongRunGuard<'a>(&'a AtomicUsize);
+
+impl<'a> LongRunGuard<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        LongRunGuard(count)
+    }
+}
+
+impl Drop for LongRunGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// The most entries one hold of the lock evicts in a long run (a signal's
 /// shedding, `evict`, `clear_unpinned`): a concurrent reader waits at most
@@ -65,6 +81,10 @@ impl<K, V> Clone for Store<K, V> {
 
 struct Shared<K, V> {
     id: u64,
+    /// Shared with the read handles (in-use bytes, the budget flags).
+    link: Arc<HandleLink>,
+    /// Long eviction runs in progress (see `long_run`).
+    long_runs: AtomicUsize,
     state: Mutex<MemoryManager<K, V>>,
     queue: Mutex<EventQueue>,
     sequence: Arc<AtomicU64>,
@@ -121,6 +141,8 @@ where
             }
             Shared {
                 id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
+                link: Arc::clone(&link),
+                long_runs: AtomicUsize::new(0),
                 state: Mutex::new(MemoryManager::new(
                     config,
                     level,
@@ -570,12 +592,26 @@ where
         &self,
         f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
     ) -> (R, Effects<K, V>) {
+        self.lock_collect_with(false, f)
+    }
+
+    /// `lock_collect`, optionally handing the lock over fairly on release
+    /// (to a waiting thread rather than back to this one): what lets other
+    /// threads in between the chunks of a long eviction run.
+    fn lock_collect_with<R>(
+        &self,
+        fair: bool,
+        f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
+    ) -> (R, Effects<K, V>) {
         let mut fx = Effects::default();
         let mut m = self.state.lock();
         let now = Now::new(&*self.clock);
         m.begin(&now, &mut fx);
         let r = f(&mut m, &now, &mut fx);
         m.publish_overdrawn();
+        if fair {
+            MutexGuard::unlock_fair(m);
+        }
         (r, fx)
     }
 
@@ -600,10 +636,32 @@ where
     /// delivering what each chunk removed) in between; returns how many
     /// entries it evicted.
     fn long_run(&self, mut run: LongRun) -> usize {
-        while !self.locked(|m, _, fx| m.run_chunk(&mut run, EVICTION_CHUNK, fx)) {}
+        let in_progress = LongRunGuard::enter(&self.long_runs);
+        loop {
+            let (done, fx) =
+                self.lock_collect_with(true, |m, _, fx| m.run_chunk(&mut run, EVICTION_CHUNK, fx));
+            if !fx.removed.is_empty() || !fx.events.is_empty() {
+                self.deliver(fx);
+            }
+            if done {
+                break;
+            }
+        }
         let evicted = run.count();
         self.locked(|m, now, fx| m.run_finish(run, now, fx));
+        drop(in_progress);
+        // A handle released during the run left the budget to it.
+        if self.link.recheck.swap(false, Ordering::SeqCst) {
+            self.restore_budget();
+        }
         evicted
+    }
+
+    /// Evicts down to the budget in force, if usage is above it.
+    fn restore_budget(&self) {
+        if let Some(run) = self.locked(|m, _, _| m.budget_run()) {
+            self.long_run(run);
+        }
     }
 
     /// Reports what a call produced: the listener for each removed entry,
@@ -656,8 +714,18 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Send + Sync + 'static,
 {
+    /// Called by the release of a handle that may have held usage above the
+    /// budget (it set `link.recheck` first). A long run in progress restores
+    /// the budget when it ends, so the releasing thread does not do its work:
+    /// the run's decrement of `long_runs` and check of `recheck` pair with
+    /// the release's store of `recheck` and read of `long_runs` (SeqCst), so
+    /// one of the two always does it.
     fn enforce_budget(&self) {
-        self.locked(|m, now, fx| m.enforce_budget(now, fx));
+        if self.long_runs.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        self.link.recheck.store(false, Ordering::SeqCst);
+        self.restore_budget();
     }
 }
 

@@ -59,6 +59,9 @@ pub(crate) struct HandleLink {
     /// budget in force: set before a scan under a held budget reads reader
     /// counts, and to the outcome at the end of every call.
     pub overdrawn: AtomicBool,
+    /// A released handle asked for the budget to be restored while a long
+    /// eviction run was in progress: the run does it when it ends.
+    pub recheck: AtomicBool,
     pub store: OnceLock<Weak<dyn BudgetKeeper>>,
 }
 
@@ -193,10 +196,11 @@ impl<V> Drop for ValueHandle<V> {
     fn drop(&mut self) {
         if self.stored.readers.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.link.in_use.sub(self.stored.charge);
-            if self.link.overdrawn.load(Ordering::SeqCst)
-                && let Some(store) = self.link.store.get().and_then(Weak::upgrade)
-            {
-                store.enforce_budget();
+            if self.link.overdrawn.load(Ordering::SeqCst) {
+                self.link.recheck.store(true, Ordering::SeqCst);
+                if let Some(store) = self.link.store.get().and_then(Weak::upgrade) {
+                    store.enforce_budget();
+                }
             }
         }
     }
