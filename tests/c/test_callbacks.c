@@ -14,75 +14,13 @@
 #include <unistd.h>
 
 #include "test_util.h"
+#include "test_sync.h"
 
 /* ---- small helpers -------------------------------------------------------- */
 
-#define ALOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define ASTORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
-#define AINC(p) __atomic_add_fetch((p), 1, __ATOMIC_SEQ_CST)
-#define ADEC(p) __atomic_sub_fetch((p), 1, __ATOMIC_SEQ_CST)
-
-static void on_alarm(int sig) {
-    static const char msg[] = "watchdog: test did not finish in time (deadlock?): ";
-    (void)sig;
-    if (write(2, msg, sizeof msg - 1) < 0) {
-    }
-    if (write(2, nexus_test_name, strlen(nexus_test_name)) < 0) {
-    }
-    if (write(2, "\n", 1) < 0) {
-    }
-    _exit(3);
-}
-
 /* Fails the program instead of hanging. */
-static void watchdog(void) {
-    signal(SIGALRM, on_alarm);
-    alarm(under_valgrind() ? 120 : 20);
-}
+static void watchdog(void) { watchdog_secs(20, 120); }
 
-static void sleep_ms(long ms) {
-    struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000L;
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
-/* Waits (bounded by the watchdog) until *flag >= value. */
-static void wait_at_least(int *flag, int value) {
-    while (ALOAD(flag) < value) sleep_ms(1);
-}
-
-/* A gate threads block on until it is opened. */
-typedef struct {
-    pthread_mutex_t m;
-    pthread_cond_t c;
-    int open;
-} Gate;
-
-static void gate_init(Gate *g) {
-    pthread_mutex_init(&g->m, NULL);
-    pthread_cond_init(&g->c, NULL);
-    g->open = 0;
-}
-
-static void gate_destroy(Gate *g) {
-    pthread_mutex_destroy(&g->m);
-    pthread_cond_destroy(&g->c);
-}
-
-static void gate_wait(Gate *g) {
-    pthread_mutex_lock(&g->m);
-    while (!g->open) pthread_cond_wait(&g->c, &g->m);
-    pthread_mutex_unlock(&g->m);
-}
-
-static void gate_open(Gate *g) {
-    pthread_mutex_lock(&g->m);
-    g->open = 1;
-    pthread_cond_broadcast(&g->c);
-    pthread_mutex_unlock(&g->m);
-}
 
 /* A callback ctx that records its calls and its destruction. */
 typedef struct {

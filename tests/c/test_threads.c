@@ -14,42 +14,12 @@
 #include <unistd.h>
 
 #include "test_util.h"
+#include "test_sync.h"
 
 /* ---- helpers ----------------------------------------------------------------- */
 
-#define ALOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define ASTORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
-#define AINC(p) __atomic_add_fetch((p), 1, __ATOMIC_SEQ_CST)
-#define ADEC(p) __atomic_sub_fetch((p), 1, __ATOMIC_SEQ_CST)
+static void watchdog(void) { watchdog_secs(30, 150); }
 
-static void on_alarm(int sig) {
-    static const char msg[] = "watchdog: test did not finish in time (deadlock?): ";
-    (void)sig;
-    if (write(2, msg, sizeof msg - 1) < 0) {
-    }
-    if (write(2, nexus_test_name, strlen(nexus_test_name)) < 0) {
-    }
-    if (write(2, "\n", 1) < 0) {
-    }
-    _exit(3);
-}
-
-static void watchdog(void) {
-    signal(SIGALRM, on_alarm);
-    alarm(under_valgrind() ? 150 : 30);
-}
-
-static void sleep_ms(long ms) {
-    struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000L;
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
-static void wait_at_least(int *flag, int value) {
-    while (ALOAD(flag) < value) sleep_ms(1);
-}
 
 /* xorshift64* with a fixed seed per thread. */
 static uint64_t rnd(uint64_t *state) {
@@ -63,35 +33,6 @@ static uint64_t rnd(uint64_t *state) {
 
 static uint64_t seed_for(int id) { return 0x9E3779B97F4A7C15ULL ^ ((uint64_t)(id + 1) * 0xD1B54A32D192ED03ULL); }
 
-typedef struct {
-    pthread_mutex_t m;
-    pthread_cond_t c;
-    int open;
-} Gate;
-
-static void gate_init(Gate *g) {
-    pthread_mutex_init(&g->m, NULL);
-    pthread_cond_init(&g->c, NULL);
-    g->open = 0;
-}
-
-static void gate_destroy(Gate *g) {
-    pthread_mutex_destroy(&g->m);
-    pthread_cond_destroy(&g->c);
-}
-
-static void gate_wait(Gate *g) {
-    pthread_mutex_lock(&g->m);
-    while (!g->open) pthread_cond_wait(&g->c, &g->m);
-    pthread_mutex_unlock(&g->m);
-}
-
-static void gate_open(Gate *g) {
-    pthread_mutex_lock(&g->m);
-    g->open = 1;
-    pthread_cond_broadcast(&g->c);
-    pthread_mutex_unlock(&g->m);
-}
 
 /* Allowed-status check usable from any thread. */
 #define CHECK_ONE_OF(st, ...)                                                            \
