@@ -735,7 +735,8 @@ NexusStatus nexus_store_pin(struct NexusStore *store,
 /**
  * Ends the pin of `key` (one unpin ends it, however often it was pinned).
  * The entry, if present, becomes evictable again as the most recently used
- * of its peers. Not an access.
+ * of its peers; if the pin was what kept usage above the budget in force
+ * (under a signal), the store evicts down to it now. Not an access.
  *
  * Returns `OK`; `NOT_FOUND` (not pinned); `ERR_NULL_ARGUMENT`;
  * `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
@@ -795,7 +796,8 @@ NexusStatus nexus_store_evict(struct NexusStore *store,
 
 /**
  * Evicts every evictable entry and writes how many to `*evicted`. Reason
- * `MANUAL`. Pinned entries and entries held by read handles stay.
+ * `MANUAL`. Pinned entries and entries held by read handles stay. Runs in
+ * chunks of 256 entries per hold of the lock, like a signal's shedding.
  *
  * Returns `OK`; `ERR_NULL_ARGUMENT` (store or evicted NULL);
  * `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
@@ -810,7 +812,10 @@ NexusStatus nexus_store_clear_unpinned(struct NexusStore *store,
  * the budget at keep x the working size until the signal ends; EMERGENCY
  * evicts every evictable entry and refuses puts of unpinned keys; a
  * repeated signal sheds again. A lower level only changes the held
- * budget; NONE restores the configured budget.
+ * budget; NONE restores the configured budget. Shedding evicts at most 256
+ * entries per hold of the store's lock, handing it over in between, so
+ * other threads' calls wait at most one chunk; one EVICTION event reports
+ * the whole run.
  *
  * Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL); `ERR_INVALID_ARGUMENT`
  * (level out of range); `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
@@ -1038,6 +1043,9 @@ void *nexus_value_object(const struct NexusValue *value);
  * Releases a read handle. If its entry is gone (removed, replaced,
  * evicted, store freed) and this was the last handle on the value, the
  * value is freed here (an object's release callback runs on this thread).
+ * If this handle was what kept usage above the store's budget in force
+ * (under a signal), the store evicts down to it here, on this thread (the
+ * eviction listener and release callbacks run here too).
  *
  * NULL: does nothing. Releasing a handle twice or using it afterwards is
  * undefined, like `free`. Thread-safe for distinct handles.

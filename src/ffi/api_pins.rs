@@ -30,7 +30,8 @@ pub extern "C" fn nexus_store_pin(
 
 /// Ends the pin of `key` (one unpin ends it, however often it was pinned).
 /// The entry, if present, becomes evictable again as the most recently used
-/// of its peers. Not an access.
+/// of its peers; if the pin was what kept usage above the budget in force
+/// (under a signal), the store evicts down to it now. Not an access.
 ///
 /// Returns `OK`; `NOT_FOUND` (not pinned); `ERR_NULL_ARGUMENT`;
 /// `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.

@@ -44,6 +44,9 @@ pub extern "C" fn nexus_value_object(value: *const NexusValue) -> *mut c_void {
 /// Releases a read handle. If its entry is gone (removed, replaced,
 /// evicted, store freed) and this was the last handle on the value, the
 /// value is freed here (an object's release callback runs on this thread).
+/// If this handle was what kept usage above the store's budget in force
+/// (under a signal), the store evicts down to it here, on this thread (the
+/// eviction listener and release callbacks run here too).
 ///
 /// NULL: does nothing. Releasing a handle twice or using it afterwards is
 /// undefined, like `free`. Thread-safe for distinct handles.
