@@ -8,9 +8,11 @@ use super::linked_slots::{LinkedSlots, NIL};
 
 pub(crate) struct LfuOrder {
     list: LinkedSlots,
-    counts: Vec<u64>,
+    /// Access counts, saturating at u32::MAX (4 bytes per entry instead of
+    /// 8; a count that high only ever ties with its peers, by recency).
+    counts: Vec<u32>,
     /// count -> the most recently used linked slot with that count.
-    tails: HashMap<u64, u32, foldhash::fast::RandomState>,
+    tails: HashMap<u32, u32, foldhash::fast::RandomState>,
 }
 
 impl LfuOrder {
@@ -23,10 +25,14 @@ impl LfuOrder {
     }
 
     pub fn count(&self, i: u32) -> u64 {
+        u64::from(self.counts[i as usize])
+    }
+
+    fn raw_count(&self, i: u32) -> u32 {
         self.counts[i as usize]
     }
 
-    fn set_count(&mut self, i: u32, c: u64) {
+    fn set_count(&mut self, i: u32, c: u32) {
         let need = i as usize + 1;
         if self.counts.len() < need {
             self.counts.resize(need, 0);
@@ -45,9 +51,15 @@ impl LfuOrder {
     /// An access or a replace: count + 1, and the slot becomes the most
     /// recent of its new group.
     pub fn touch(&mut self, i: u32) {
-        let c = self.count(i);
+        let c = self.raw_count(i);
         if !self.list.is_linked(i) {
-            self.set_count(i, c + 1);
+            self.set_count(i, c.saturating_add(1));
+            return;
+        }
+        if c == u32::MAX {
+            // Saturated: the access only makes it the most recent of its group.
+            self.unlink(i);
+            self.link_at_group_end(i);
             return;
         }
         if let Some(&t) = self.tails.get(&(c + 1)) {
@@ -68,9 +80,9 @@ impl LfuOrder {
         self.tails.insert(c + 1, i);
     }
 
-    fn detach_tail(&mut self, i: u32, c: u64) {
+    fn detach_tail(&mut self, i: u32, c: u32) {
         let prev = self.list.prev(i);
-        if prev != NIL && self.count(prev) == c {
+        if prev != NIL && self.raw_count(prev) == c {
             self.tails.insert(c, prev);
         } else {
             self.tails.remove(&c);
@@ -82,7 +94,7 @@ impl LfuOrder {
         if !self.list.is_linked(i) {
             return;
         }
-        let c = self.count(i);
+        let c = self.raw_count(i);
         if self.tails.get(&c) == Some(&i) {
             self.detach_tail(i, c);
         }
@@ -92,7 +104,7 @@ impl LfuOrder {
     /// Puts an unlinked slot back as the most recent of its group (unpin).
     /// O(1) when its group exists, else O(number of distinct counts).
     pub fn link_at_group_end(&mut self, i: u32) {
-        let c = self.count(i);
+        let c = self.raw_count(i);
         let after = match self.tails.get(&c) {
             Some(&t) => t,
             None => self
@@ -165,5 +177,31 @@ mod tests {
         o.link_at_group_end(0); // count 2: after the group of 1
         o.link_at_group_end(1);
         assert_eq!(order(&o), [(2, 1), (9, 1), (0, 2), (3, 3), (1, 6)]);
+    }
+
+    #[test]
+    fn counts_saturate_and_then_order_by_recency() {
+        let mut o = LfuOrder::new();
+        for i in 0..3 {
+            o.insert(i, true);
+        }
+        o.set_count(0, u32::MAX - 1);
+        o.unlink(0);
+        o.link_at_group_end(0);
+        o.set_count(1, u32::MAX - 1);
+        o.unlink(1);
+        o.link_at_group_end(1);
+        o.touch(0); // reaches the maximum
+        o.touch(1);
+        assert_eq!(o.count(0), u64::from(u32::MAX));
+        assert_eq!(
+            order(&o),
+            [(2, 1), (0, u64::from(u32::MAX)), (1, u64::from(u32::MAX))]
+        );
+        o.touch(0); // saturated: only the recency changes
+        assert_eq!(
+            order(&o),
+            [(2, 1), (1, u64::from(u32::MAX)), (0, u64::from(u32::MAX))]
+        );
     }
 }
