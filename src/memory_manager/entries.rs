@@ -1,0 +1,355 @@
+//! Puts, reads, removals and pins.
+
+use std::borrow::Borrow;
+use std::hash::Hash;
+
+use super::*;
+
+impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
+    pub(super) fn tick(&mut self) -> u64 {
+        self.next_tick += 1;
+        self.next_tick
+    }
+
+    pub(super) fn supersede_load<Q>(&mut self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if !self.loads.is_empty()
+            && let Some(f) = self.loads.get_mut(key)
+        {
+            f.superseded = true;
+        }
+    }
+
+    /// Checks whether `key` charged `charge` can be put, and which entries
+    /// must go to make room. Changes nothing.
+    pub(super) fn plan_put(&self, key: &K, charge: u64) -> Result<PutPlan> {
+        let limits = self.limits;
+        if limits.bounded() && charge > limits.max {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "an entry charged {charge} bytes exceeds the budget of {} bytes",
+                    limits.max
+                ),
+            ));
+        }
+        let existing = self.entries.find(key);
+        let pinned = match existing {
+            Some(i) => self.entries.get(i).pinned,
+            None => self.pins.contains(key),
+        };
+        if self.signalled == MemoryPressureLevel::Emergency && !pinned {
+            return Err(Error::new(
+                ErrorKind::OverBudget,
+                "an EMERGENCY pressure signal is in force: only pinned keys may be put until it ends",
+            ));
+        }
+        let old_charge = existing.map_or(0, |i| self.entries.get(i).charge());
+        let base = self.usage - old_charge;
+        let Some(new_usage) = base.checked_add(charge) else {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!("an entry charged {charge} bytes overflows the usage of {base} bytes"),
+            ));
+        };
+        let mut victims = Vec::new();
+        if let Some(budget) = limits.budget_in_force(self.signalled)
+            && new_usage > budget
+        {
+            let need = new_usage - budget;
+            let pinned_others = self.pinned_bytes - if pinned { old_charge } else { 0 };
+            let over = |detail: &str| {
+                Error::new(
+                    ErrorKind::OverBudget,
+                    format!(
+                        "an entry charged {charge} bytes cannot fit in the budget in force \
+                         ({budget} bytes) {detail}"
+                    ),
+                )
+            };
+            if base - pinned_others < need {
+                return Err(over("even after evicting every unpinned entry"));
+            }
+            let (v, freed) = self.collect_victims(existing, usize::MAX, |f| f >= need);
+            if freed < need {
+                return Err(over("even after evicting every entry not pinned or in use"));
+            }
+            victims = v;
+        }
+        Ok(PutPlan {
+            existing,
+            pinned,
+            old_charge,
+            victims,
+        })
+    }
+
+    /// Inserts or replaces `key`. On error nothing has changed and the key
+    /// and value come back, to be dropped after the lock is released.
+    pub fn put(
+        &mut self,
+        key: K,
+        cell: ValueCell<V>,
+        charge: u64,
+        now: &Now<'_>,
+        fx: &mut Effects<K, V>,
+    ) -> std::result::Result<(), Rejected<K, V>> {
+        let plan = match self.plan_put(&key, charge) {
+            Ok(plan) => plan,
+            Err(error) => return Err(Rejected { error, key, cell }),
+        };
+        let PutPlan {
+            existing,
+            pinned,
+            old_charge,
+            victims,
+        } = plan;
+        let limits = self.limits;
+
+        // Committed from here on: nothing below fails.
+        self.supersede_load(&key);
+        let mut run = Run::default();
+        self.evict_slots(&victims, EvictionReason::Capacity, &mut run, fx);
+        let tick = self.tick();
+        let slot = match existing {
+            Some(i) => {
+                let e = self.entries.get_mut(i);
+                let old_at = Position {
+                    charge: e.charge(),
+                    tick: e.tick,
+                };
+                let old = std::mem::replace(&mut e.cell, cell);
+                e.charge = charge;
+                e.tick = tick;
+                let linked = !e.pinned;
+                if e.pinned {
+                    self.pinned_bytes = self.pinned_bytes - old_charge + charge;
+                }
+                self.order
+                    .touch(i, old_at, Position { charge, tick }, linked);
+                fx.removed.push(Removed {
+                    key,
+                    cell: old,
+                    charge: old_charge,
+                    reason: EvictionReason::Replaced,
+                });
+                i
+            }
+            None => {
+                let i = self.entries.insert(Entry {
+                    key,
+                    cell,
+                    charge,
+                    tick,
+                    pinned,
+                });
+                self.order.insert(i, Position { charge, tick }, !pinned);
+                if pinned {
+                    self.pinned_count += 1;
+                    self.pinned_bytes += charge;
+                }
+                i
+            }
+        };
+        self.usage = self.usage - old_charge + charge;
+        self.counters.inserts += 1;
+        self.counters.peak = self.counters.peak.max(self.usage);
+        self.update_level(now, fx);
+
+        let usage = self.usage;
+        let max = match limits.usage_level(usage) {
+            MemoryPressureLevel::Moderate => self.config.eviction_batch_size,
+            MemoryPressureLevel::Critical => usize::MAX,
+            _ => 0,
+        };
+        let (v, _) = self.collect_victims(Some(slot), max, |f| usage - f < limits.moderate_at);
+        self.evict_slots(&v, EvictionReason::Capacity, &mut run, fx);
+        self.finish_run(run, EvictionReason::Capacity, now, fx);
+        self.update_level(now, fx);
+        Ok(())
+    }
+
+    /// A read: a hit is an access and returns a handle.
+    pub fn get<Q>(&mut self, key: &Q) -> Option<ValueHandle<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        match self.entries.find(key) {
+            None => {
+                self.counters.misses += 1;
+                None
+            }
+            Some(i) => {
+                self.counters.hits += 1;
+                self.touch(i);
+                let e = self.entries.get_mut(i);
+                let charge = e.charge;
+                Some(ValueHandle::acquire(e.cell.share(charge), &self.link))
+            }
+        }
+    }
+
+    /// A read that lends the value to `f` (library code, under the lock). It
+    /// is an access only if `f` succeeds; a miss is `NOT_FOUND`.
+    pub fn peek_with<Q, R>(&mut self, key: &Q, f: impl FnOnce(&V) -> Result<R>) -> Result<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Some(i) = self.entries.find(key) else {
+            self.counters.misses += 1;
+            return Err(Error::not_found("no entry with this key"));
+        };
+        let r = f(self.entries.get(i).cell.value())?;
+        self.counters.hits += 1;
+        self.touch(i);
+        Ok(r)
+    }
+
+    pub(super) fn touch(&mut self, i: u32) {
+        let tick = self.tick();
+        let e = self.entries.get_mut(i);
+        let old = Position {
+            charge: e.charge(),
+            tick: e.tick,
+        };
+        e.tick = tick;
+        let new = Position {
+            charge: old.charge,
+            tick,
+        };
+        let linked = !e.pinned;
+        self.order.touch(i, old, new, linked);
+    }
+
+    pub fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.entries.find(key).is_some()
+    }
+
+    pub(super) fn remove_slot(&mut self, i: u32, fx: &mut Effects<K, V>) {
+        let e = self.entries.remove(i);
+        let charge = e.charge();
+        if e.pinned {
+            self.pinned_count -= 1;
+            self.pinned_bytes -= charge;
+        }
+        self.order.remove(
+            i,
+            Position {
+                charge,
+                tick: e.tick,
+            },
+        );
+        self.usage -= charge;
+        fx.removed.push(Removed {
+            key: e.key,
+            cell: e.cell,
+            charge: e.charge,
+            reason: EvictionReason::Removed,
+        });
+    }
+
+    /// Removes `key`, pinned or not (its pin stays).
+    pub fn remove<Q>(&mut self, key: &Q, now: &Now<'_>, fx: &mut Effects<K, V>) -> Result<()>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.supersede_load(key);
+        let Some(i) = self.entries.find(key) else {
+            return Err(Error::not_found("no entry with this key"));
+        };
+        self.remove_slot(i, fx);
+        self.update_level(now, fx);
+        Ok(())
+    }
+
+    /// Removes every entry, pinned too; pins stay.
+    pub fn clear(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) -> usize {
+        for f in self.loads.values_mut() {
+            f.superseded = true;
+        }
+        let drained = self.entries.drain();
+        let n = drained.len();
+        fx.removed.reserve(n);
+        fx.removed.extend(drained.into_iter().map(|e| Removed {
+            key: e.key,
+            cell: e.cell,
+            charge: e.charge,
+            reason: EvictionReason::Removed,
+        }));
+        self.order.clear();
+        self.usage = 0;
+        self.pinned_count = 0;
+        self.pinned_bytes = 0;
+        self.update_level(now, fx);
+        n
+    }
+
+    pub fn pin(&mut self, key: K) {
+        let present = self.entries.find(&key);
+        if !self.pins.pin(key) {
+            return;
+        }
+        if let Some(i) = present {
+            let e = self.entries.get_mut(i);
+            e.pinned = true;
+            let at = Position {
+                charge: e.charge(),
+                tick: e.tick,
+            };
+            self.order.unlink(i, at);
+            self.pinned_count += 1;
+            self.pinned_bytes += at.charge;
+        }
+    }
+
+    pub fn unpin<Q>(&mut self, key: &Q, now: &Now<'_>, fx: &mut Effects<K, V>) -> Result<()>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if !self.pins.unpin(key) {
+            return Err(Error::not_found("the key is not pinned"));
+        }
+        if let Some(i) = self.entries.find(key) {
+            let tick = self.tick();
+            let e = self.entries.get_mut(i);
+            e.pinned = false;
+            e.tick = tick;
+            let at = Position {
+                charge: e.charge(),
+                tick,
+            };
+            self.order.relink(i, at);
+            self.pinned_count -= 1;
+            self.pinned_bytes -= at.charge;
+            self.enforce_budget(now, fx);
+        }
+        Ok(())
+    }
+
+    pub fn is_pinned<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.pins.contains(key)
+    }
+
+    pub fn pinned_ids(&self) -> Vec<K> {
+        if self.pins.is_empty() {
+            Vec::new()
+        } else {
+            self.pins.keys()
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Choosing victims in strategy order and evicting them: short runs
+//! within one call, long runs in chunks.
+
+use std::hash::Hash;
+use std::sync::atomic::Ordering;
+
+use super::*;
+
+impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
+    /// Evictable entries in strategy order, skipping `exclude`, until
+    /// `done(freed)` or `max` victims. Returns the victims and their bytes.
+    pub(super) fn collect_victims(
+        &self,
+        exclude: Option<u32>,
+        max: usize,
+        mut done: impl FnMut(u64) -> bool,
+    ) -> (Vec<u32>, u64) {
+        let mut victims = Vec::new();
+        let mut freed = 0u64;
+        if max == 0 || done(0) {
+            return (victims, 0);
+        }
+        if self.signalled != MemoryPressureLevel::None && self.limits.bounded() {
+            // Announce, before reading any reader count, that this scan may
+            // leave usage above the held budget because of a handle. A
+            // handle released meanwhile then sees the flag and restores the
+            // budget (its count decrement and this store pair up as in
+            // Dekker's algorithm: with SeqCst, one side sees the other).
+            self.link.overdrawn.store(true, Ordering::SeqCst);
+        }
+        let entries = &self.entries;
+        self.order.walk(|i| {
+            if Some(i) == exclude {
+                return true;
+            }
+            let e = entries.get(i);
+            if !e.evictable() {
+                return true;
+            }
+            victims.push(i);
+            freed += e.charge();
+            !(victims.len() >= max || done(freed))
+        });
+        (victims, freed)
+    }
+
+    /// Up to `max` evictable entries, least recently used first, whatever
+    /// the strategy (O(n) when the strategy is not LRU).
+    pub(super) fn collect_lru_victims(&self, max: usize) -> Vec<u32> {
+        if matches!(self.order, EvictionOrder::Lru(_)) {
+            return self.collect_victims(None, max, |_| false).0;
+        }
+        let mut c: Vec<(u64, u32)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.evictable())
+            .map(|(i, e)| (e.tick, i))
+            .collect();
+        if max < c.len() {
+            c.select_nth_unstable(max);
+            c.truncate(max);
+        }
+        c.sort_unstable();
+        c.into_iter().map(|(_, i)| i).collect()
+    }
+
+    pub(super) fn evict_slots(
+        &mut self,
+        victims: &[u32],
+        reason: EvictionReason,
+        run: &mut Run,
+        fx: &mut Effects<K, V>,
+    ) {
+        fx.removed.reserve(victims.len());
+        for &i in victims {
+            let e = self.entries.remove(i);
+            debug_assert!(!e.pinned);
+            let charge = e.charge();
+            self.order.remove(
+                i,
+                Position {
+                    charge,
+                    tick: e.tick,
+                },
+            );
+            self.usage -= charge;
+            self.counters.evictions += 1;
+            self.counters.evicted_bytes = self.counters.evicted_bytes.saturating_add(charge);
+            run.count += 1;
+            run.bytes = run.bytes.saturating_add(charge);
+            fx.removed.push(Removed {
+                key: e.key,
+                cell: e.cell,
+                charge,
+                reason,
+            });
+        }
+    }
+
+    pub(super) fn finish_run(
+        &mut self,
+        run: Run,
+        reason: EvictionReason,
+        now: &Now<'_>,
+        fx: &mut Effects<K, V>,
+    ) {
+        if run.count > 0 {
+            let mut e = self.event(EventKind::Eviction, self.reported, now);
+            e.reason = reason;
+            e.count = run.count;
+            e.bytes = run.bytes;
+            fx.events.push(e);
+        }
+    }
+
+    /// Evicts, in strategy order, at most `chunk` victims toward the run's
+    /// goal. Returns whether the run is over (goal reached or nothing left
+    /// to evict). Long runs (a signal shedding 100,000 entries) go chunk by
+    /// chunk, the store's lock released in between, so that other threads'
+    /// calls wait at most one chunk.
+    pub fn run_chunk(&mut self, run: &mut LongRun, chunk: usize, fx: &mut Effects<K, V>) -> bool {
+        let usage = self.usage;
+        let (victims, want) = match run.goal {
+            RunGoal::UsageAtMost(target) => {
+                let (v, _) = self.collect_victims(None, chunk, |f| usage - f <= target);
+                (v, chunk)
+            }
+            RunGoal::Count(remaining) => {
+                let want = remaining.min(chunk);
+                (self.collect_victims(None, want, |_| false).0, want)
+            }
+            RunGoal::All => (self.collect_victims(None, chunk, |_| false).0, chunk),
+            RunGoal::BudgetInForce => match self.limits.budget_in_force(self.signalled) {
+                Some(target) => {
+                    let (v, _) = self.collect_victims(None, chunk, |f| usage - f <= target);
+                    (v, chunk)
+                }
+                None => (Vec::new(), chunk),
+            },
+        };
+        self.evict_slots(&victims, run.reason, &mut run.run, fx);
+        if let RunGoal::Count(remaining) = &mut run.goal {
+            *remaining -= victims.len();
+        }
+        victims.len() < want
+            || match run.goal {
+                RunGoal::UsageAtMost(target) => self.usage <= target,
+                RunGoal::Count(remaining) => remaining == 0,
+                RunGoal::All => false,
+                RunGoal::BudgetInForce => !self.overdrawn(),
+            }
+    }
+
+    /// Ends a long run: its one EVICTION event, then the level.
+    pub fn run_finish(&mut self, run: LongRun, now: &Now<'_>, fx: &mut Effects<K, V>) {
+        self.finish_run(run.run, run.reason, now, fx);
+        self.update_level(now, fx);
+    }
+
+    /// `evict_lru` when the strategy is not LRU: one O(n) selection.
+    pub fn evict_lru_by_recency(
+        &mut self,
+        count: usize,
+        now: &Now<'_>,
+        fx: &mut Effects<K, V>,
+    ) -> usize {
+        let victims = self.collect_lru_victims(count);
+        let mut run = Run::default();
+        self.evict_slots(&victims, EvictionReason::Manual, &mut run, fx);
+        self.finish_run(run, EvictionReason::Manual, now, fx);
+        self.update_level(now, fx);
+        victims.len()
+    }
+}

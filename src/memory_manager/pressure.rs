@@ -1,0 +1,128 @@
+//! Signals, the budget in force, and restoring it.
+
+use std::hash::Hash;
+use std::sync::atomic::Ordering;
+
+use super::*;
+
+impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
+    /// Whether usage is above the budget in force (only pinned and in-use
+    /// entries can hold it there).
+    pub fn overdrawn(&self) -> bool {
+        self.limits
+            .budget_in_force(self.signalled)
+            .is_some_and(|b| self.usage > b)
+    }
+
+    /// Records, for read handles, whether usage is above the budget in force
+    /// (written only when it changes: the flag is read by every handle
+    /// release, so it should not bounce between cores).
+    #[inline]
+    pub fn publish_overdrawn(&self) {
+        // Without a signal the configured budget always holds.
+        let overdrawn = self.signalled != MemoryPressureLevel::None && self.overdrawn();
+        if self.link.overdrawn.load(Ordering::Relaxed) != overdrawn {
+            self.link.overdrawn.store(overdrawn, Ordering::SeqCst);
+        }
+    }
+
+    /// Evicts down to the budget in force, as far as evictable entries
+    /// allow: what keeps `usage <= budget` once a pin ends or the last read
+    /// handle of a protected entry is released. Reason PRESSURE under a
+    /// signal (the only time protected entries can hold usage above the
+    /// budget), else CAPACITY.
+    pub fn enforce_budget(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) {
+        let Some(budget) = self.limits.budget_in_force(self.signalled) else {
+            return;
+        };
+        if self.usage <= budget {
+            return;
+        }
+        let usage = self.usage;
+        let reason = if self.signalled > MemoryPressureLevel::None {
+            EvictionReason::Pressure
+        } else {
+            EvictionReason::Capacity
+        };
+        let (victims, _) = self.collect_victims(None, usize::MAX, |f| usage - f <= budget);
+        let mut run = Run::default();
+        self.evict_slots(&victims, reason, &mut run, fx);
+        self.finish_run(run, reason, now, fx);
+        self.update_level(now, fx);
+    }
+
+    /// The run that brings usage back within the budget in force, if it is
+    /// above it.
+    pub fn budget_run(&self) -> Option<LongRun> {
+        if !self.overdrawn() {
+            return None;
+        }
+        let reason = if self.signalled > MemoryPressureLevel::None {
+            EvictionReason::Pressure
+        } else {
+            EvictionReason::Capacity
+        };
+        Some(LongRun::new(RunGoal::BudgetInForce, reason))
+    }
+
+    /// A signalled level. At or above the signalled level in force it sheds;
+    /// below, it only changes the held budget.
+    /// Takes a signal: the level (and its event) now, and the shedding it
+    /// asks for as a long run, if any.
+    pub fn signal(
+        &mut self,
+        level: MemoryPressureLevel,
+        now: &Now<'_>,
+        fx: &mut Effects<K, V>,
+    ) -> Option<LongRun> {
+        let previous = self.signalled;
+        self.signalled = level;
+        self.signal_at_ns = now.get();
+        self.update_level(now, fx);
+        if level < previous || level == MemoryPressureLevel::None {
+            return None;
+        }
+        let usage = self.usage;
+        let keep = |k: f64| {
+            let t = (usage as f64 * k).floor() as u64;
+            match self.limits.budget_in_force(level) {
+                Some(b) => t.min(b),
+                None => t,
+            }
+        };
+        let target = match level {
+            MemoryPressureLevel::Moderate => keep(self.config.signal_moderate_keep),
+            MemoryPressureLevel::Critical => keep(self.config.signal_critical_keep),
+            _ => 0,
+        };
+        Some(LongRun::new(
+            RunGoal::UsageAtMost(target),
+            EvictionReason::Pressure,
+        ))
+    }
+
+    pub fn set_max_bytes(&mut self, max: u64, now: &Now<'_>, fx: &mut Effects<K, V>) -> Result<()> {
+        let limits = self.config.limits(max);
+        let usage = self.usage;
+        let (victims, freed) = match limits.budget_in_force(self.signalled) {
+            Some(b) if usage > b => self.collect_victims(None, usize::MAX, |f| usage - f <= b),
+            _ => (Vec::new(), 0),
+        };
+        if max != 0 && usage - freed > max {
+            return Err(Error::new(
+                ErrorKind::OverBudget,
+                format!(
+                    "pinned and in-use entries alone hold {} bytes, more than the new budget of {max} bytes",
+                    usage - freed
+                ),
+            ));
+        }
+        self.config.max_cache_bytes = max;
+        self.limits = limits;
+        let mut run = Run::default();
+        self.evict_slots(&victims, EvictionReason::Capacity, &mut run, fx);
+        self.finish_run(run, EvictionReason::Capacity, now, fx);
+        self.update_level(now, fx);
+        Ok(())
+    }
+}
