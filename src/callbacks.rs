@@ -82,16 +82,22 @@ impl<F: ?Sized> CallbackSlot<F> {
         if inside_callback(addr_of(&old)) {
             return;
         }
-        let mut spins = 0u32;
-        while Arc::strong_count(&old) > 1 {
-            if spins < 64 {
-                std::thread::yield_now();
-                spins += 1;
-            } else {
-                std::thread::sleep(Duration::from_micros(100));
-            }
-        }
+        wait_while(|| Arc::strong_count(&old) > 1);
         drop(old);
+    }
+}
+
+/// Waits, yielding and then sleeping briefly, while `busy` holds: how a
+/// thread waits for calls in flight on other threads to end.
+pub(crate) fn wait_while(mut busy: impl FnMut() -> bool) {
+    let mut spins = 0u32;
+    while busy() {
+        if spins < 64 {
+            std::thread::yield_now();
+            spins += 1;
+        } else {
+            std::thread::sleep(Duration::from_micros(100));
+        }
     }
 }
 

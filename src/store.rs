@@ -13,7 +13,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::{Mutex, MutexGuard};
 use serde::Serialize;
 
-use crate::callbacks::{CallbackScope, CallbackSlot, addr_of, inside_store_callback};
+use crate::callbacks::{CallbackScope, CallbackSlot, addr_of, inside_store_callback, wait_while};
 use crate::clock::{Clock, MonotonicClock, Now};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event_queue::EventQueue;
@@ -354,7 +354,10 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.locked(|m, now, fx| m.unpin(key, now, fx))
+        if let Some(run) = self.locked(|m, _, _| m.unpin(key))? {
+            self.shared.long_run(run);
+        }
+        Ok(())
     }
 
     /// Whether `key` is pinned (present or not).
@@ -538,15 +541,7 @@ where
     /// read handle that restores the budget) have ended. The C layer's free
     /// calls it so that no callback of the store runs after free returns.
     pub(crate) fn wait_until_sole_user(&self) {
-        let mut spins = 0u32;
-        while Arc::strong_count(&self.shared) > 1 {
-            if spins < 64 {
-                std::thread::yield_now();
-                spins += 1;
-            } else {
-                std::thread::sleep(std::time::Duration::from_micros(100));
-            }
-        }
+        wait_while(|| Arc::strong_count(&self.shared) > 1);
     }
 
     /// Panics while holding the store's lock: a testing aid for the C

@@ -312,7 +312,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
     }
 
-    pub fn unpin<Q>(&mut self, key: &Q, now: &Now<'_>, fx: &mut Effects<K, V>) -> Result<()>
+    /// Ends a pin. If the pin held usage above the budget in force, returns
+    /// the run that restores it (the store runs it like any long run).
+    pub fn unpin<Q>(&mut self, key: &Q) -> Result<Option<LongRun>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -332,9 +334,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             self.order.relink(i, at);
             self.pinned_count -= 1;
             self.pinned_bytes -= at.charge;
-            self.enforce_budget(now, fx);
+            return Ok(self.budget_run());
         }
-        Ok(())
+        Ok(None)
     }
 
     pub fn is_pinned<Q>(&self, key: &Q) -> bool

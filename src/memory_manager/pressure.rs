@@ -26,33 +26,11 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
     }
 
-    /// Evicts down to the budget in force, as far as evictable entries
-    /// allow: what keeps `usage <= budget` once a pin ends or the last read
-    /// handle of a protected entry is released. Reason PRESSURE under a
+    /// The run that brings usage back within the budget in force, if it is
+    /// above it: what keeps `usage <= budget` once a pin ends or the last
+    /// read handle of a protected entry is released. Reason PRESSURE under a
     /// signal (the only time protected entries can hold usage above the
     /// budget), else CAPACITY.
-    pub fn enforce_budget(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) {
-        let Some(budget) = self.limits.budget_in_force(self.signalled) else {
-            return;
-        };
-        if self.usage <= budget {
-            return;
-        }
-        let usage = self.usage;
-        let reason = if self.signalled > MemoryPressureLevel::None {
-            EvictionReason::Pressure
-        } else {
-            EvictionReason::Capacity
-        };
-        let (victims, _) = self.collect_victims(None, usize::MAX, |f| usage - f <= budget);
-        let mut run = Run::default();
-        self.evict_slots(&victims, reason, &mut run, fx);
-        self.finish_run(run, reason, now, fx);
-        self.update_level(now, fx);
-    }
-
-    /// The run that brings usage back within the budget in force, if it is
-    /// above it.
     pub fn budget_run(&self) -> Option<LongRun> {
         if !self.overdrawn() {
             return None;
