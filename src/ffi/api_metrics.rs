@@ -2,7 +2,7 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{entry, out_arg};
+use super::boundary::{check_null_with_len, entry, out_arg};
 use super::handles;
 use super::types::*;
 use crate::{Error, ErrorKind};
@@ -47,12 +47,7 @@ pub extern "C" fn nexus_store_metrics_json(
         let s = handles::get(store)?;
         // SAFETY: the caller passes NULL or a writable pointer.
         let out_len = unsafe { out_arg(out_len, "out_len") }?;
-        if buf.is_null() && buf_len > 0 {
-            return Err(Error::new(
-                ErrorKind::NullArgument,
-                format!("`buf` is NULL but `buf_len` is {buf_len}"),
-            ));
-        }
+        check_null_with_len(buf.is_null(), buf_len, "buf")?;
         let json = s.store.metrics_json();
         let needed = json.len() + 1;
         *out_len = needed;

@@ -2,7 +2,9 @@
 
 use std::ffi::c_void;
 
-use super::boundary::{bytes_arg, entry, null_arg, out_arg, owned_bytes_arg};
+use super::boundary::{
+    bytes_arg, check_len, check_null_with_len, entry, null_arg, out_arg, owned_bytes_arg,
+};
 use super::config::{convert, read_config};
 use super::foreign::object_value;
 use super::handles;
@@ -211,18 +213,8 @@ pub extern "C" fn nexus_store_get_copy(
         let key = unsafe { bytes_arg(key, key_len, "key") }?;
         // SAFETY: the caller passes NULL or a writable pointer.
         let out_len = unsafe { out_arg(out_len, "out_len") }?;
-        if buf.is_null() && buf_len > 0 {
-            return Err(Error::new(
-                ErrorKind::NullArgument,
-                format!("`buf` is NULL but `buf_len` is {buf_len}"),
-            ));
-        }
-        if buf_len > isize::MAX as usize {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                "`buf_len` is larger than any object can be",
-            ));
-        }
+        check_null_with_len(buf.is_null(), buf_len, "buf")?;
+        check_len(buf_len, "buf")?;
         let mut needed = 0usize;
         let copied = s.store.read_with(key, |value| {
             let Some(bytes) = value.bytes() else {

@@ -85,25 +85,37 @@ pub(crate) unsafe fn bytes_arg<'a>(
     len: usize,
     name: &str,
 ) -> Result<&'a [u8], Error> {
+    check_len(len, name)?;
+    check_null_with_len(ptr.is_null(), len, name)?;
+    if len == 0 {
+        return Ok(&[]);
+    }
+    // SAFETY: non-NULL (len > 0 and checked), `len <= isize::MAX`, and the
+    // caller guarantees `len` readable bytes for the duration of the call.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// `INVALID_ARGUMENT` for a length no object can have (beyond `isize::MAX`).
+pub(crate) fn check_len(len: usize, name: &str) -> Result<(), Error> {
     if len > isize::MAX as usize {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
             format!("`{name}_len` ({len}) is larger than any object can be"),
         ));
     }
-    if ptr.is_null() {
-        return if len == 0 {
-            Ok(&[])
-        } else {
-            Err(Error::new(
-                ErrorKind::NullArgument,
-                format!("`{name}` is NULL but `{name}_len` is {len}"),
-            ))
-        };
+    Ok(())
+}
+
+/// `NULL_ARGUMENT` for a NULL pointer with a non-zero length (NULL with
+/// length 0 is an empty key, value or buffer).
+pub(crate) fn check_null_with_len(is_null: bool, len: usize, name: &str) -> Result<(), Error> {
+    if is_null && len > 0 {
+        return Err(Error::new(
+            ErrorKind::NullArgument,
+            format!("`{name}` is NULL but `{name}_len` is {len}"),
+        ));
     }
-    // SAFETY: non-NULL, `len <= isize::MAX`, and the caller guarantees `len`
-    // readable bytes for the duration of the call.
-    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+    Ok(())
 }
 
 /// Copies a byte-string argument into an owned allocation. The allocation
@@ -118,18 +130,8 @@ pub(crate) unsafe fn owned_bytes_arg(
     len: usize,
     name: &str,
 ) -> Result<Box<[u8]>, Error> {
-    if ptr.is_null() && len > 0 {
-        return Err(Error::new(
-            ErrorKind::NullArgument,
-            format!("`{name}` is NULL but `{name}_len` is {len}"),
-        ));
-    }
-    if len > isize::MAX as usize {
-        return Err(Error::new(
-            ErrorKind::InvalidArgument,
-            format!("`{name}_len` ({len}) is larger than any object can be"),
-        ));
-    }
+    check_null_with_len(ptr.is_null(), len, name)?;
+    check_len(len, name)?;
     let mut v: Vec<u8> = Vec::new();
     v.try_reserve_exact(len).map_err(|_| {
         Error::new(
