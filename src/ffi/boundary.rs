@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{self, AssertUnwindSafe};
 
+use super::store::Bytes;
 use super::types::*;
 use crate::{Error, ErrorKind};
 
@@ -129,10 +130,10 @@ pub(crate) unsafe fn owned_bytes_arg(
     ptr: *const u8,
     len: usize,
     name: &str,
-) -> Result<Box<[u8]>, Error> {
+) -> Result<Bytes, Error> {
     check_null_with_len(ptr.is_null(), len, name)?;
     check_len(len, name)?;
-    let mut v: Vec<u8> = Vec::new();
+    let mut v = Bytes::new();
     v.try_reserve_exact(len).map_err(|_| {
         Error::new(
             ErrorKind::OutOfMemory,
@@ -144,7 +145,7 @@ pub(crate) unsafe fn owned_bytes_arg(
         // guarantees `len` readable bytes for the call.
         v.extend_from_slice(unsafe { std::slice::from_raw_parts(ptr, len) });
     }
-    Ok(v.into_boxed_slice())
+    Ok(v)
 }
 
 /// Checks an out-pointer and returns it as a mutable reference.

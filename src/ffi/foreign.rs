@@ -3,13 +3,14 @@
 //! when the last holder drops it: after the callback's last call returned,
 //! or at once when registration fails.
 
-// The core's callbacks take `&K`, and the C layer's key type is `Box<[u8]>`.
+// The core's callbacks take `&K`, and the C layer's key type is `Bytes` (a small-inline byte string).
 #![allow(clippy::borrowed_box)]
 
 use std::ffi::c_void;
 use std::sync::Arc;
 
 use super::boundary::kind_of;
+use super::store::Bytes;
 use super::types::*;
 use super::value::{FfiValue, ForeignObject};
 use crate::{
@@ -61,8 +62,8 @@ impl ForeignEstimator {
     }
 }
 
-impl SizeEstimator<Box<[u8]>, FfiValue> for ForeignEstimator {
-    fn estimate(&self, key: &Box<[u8]>, value: &FfiValue) -> u64 {
+impl SizeEstimator<Bytes, FfiValue> for ForeignEstimator {
+    fn estimate(&self, key: &Bytes, value: &FfiValue) -> u64 {
         let Some(f) = self.f else {
             let value_len = value.bytes().map_or(0, <[u8]>::len) as u64;
             return (key.len() as u64)
@@ -94,8 +95,8 @@ pub(crate) fn event_callback(
 pub(crate) fn eviction_listener(
     f: unsafe extern "C" fn(*mut c_void, *const u8, usize, NexusEvictionReason, u64),
     ctx: ForeignCtx,
-) -> Arc<EvictionListener<Box<[u8]>>> {
-    Arc::new(move |key: &Box<[u8]>, reason: EvictionReason, bytes: u64| {
+) -> Arc<EvictionListener<Bytes>> {
+    Arc::new(move |key: &Bytes, reason: EvictionReason, bytes: u64| {
         // SAFETY: registered fn with its ctx; the key lives for the call.
         unsafe { f(ctx.ptr(), key.as_ptr(), key.len(), reason as u32, bytes) };
     })
@@ -104,8 +105,8 @@ pub(crate) fn eviction_listener(
 pub(crate) fn loader(
     f: unsafe extern "C" fn(*mut c_void, *const u8, usize, *mut NexusLoadSink) -> NexusStatus,
     ctx: ForeignCtx,
-) -> Arc<LoaderFn<Box<[u8]>, FfiValue>> {
-    Arc::new(move |key: &Box<[u8]>| {
+) -> Arc<LoaderFn<Bytes, FfiValue>> {
+    Arc::new(move |key: &Bytes| {
         let mut sink = NexusLoadSink { loaded: None };
         // SAFETY: registered fn with its ctx; key and sink live for the call.
         let status = unsafe { f(ctx.ptr(), key.as_ptr(), key.len(), &mut sink) };

@@ -4,6 +4,7 @@
 
 use std::ffi::c_void;
 
+use super::store::Bytes;
 use crate::{Event, MemoryMetrics};
 
 /// A call's outcome. `NEXUS_STATUS_OK` is 0; every other value is a failure
@@ -256,7 +257,7 @@ pub struct NexusValue {
 /// A list of keys (see `nexus_store_pinned_ids`). A plain owned pointer:
 /// free it once with `nexus_key_list_free`.
 pub struct NexusKeyList {
-    pub(crate) keys: Vec<Box<[u8]>>,
+    pub(crate) keys: Vec<Bytes>,
 }
 
 /// Where a loader puts the value it loaded. Valid only during the loader

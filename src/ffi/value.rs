@@ -3,6 +3,7 @@
 
 use std::ffi::c_void;
 
+use super::store::Bytes;
 use super::types::NexusReleaseFn;
 
 /// A foreign object and how to release it. Dropping it calls `release`
@@ -50,7 +51,7 @@ impl Drop for ForeignObject {
 
 /// A cached value.
 pub(crate) enum FfiValue {
-    Bytes(Box<[u8]>),
+    Bytes(Bytes),
     Object(ForeignObject),
 }
 
