@@ -84,6 +84,11 @@
 #define NEXUS_ENTRY_OVERHEAD_BYTES 124
 
 /**
+ * The most shards a store may have.
+ */
+#define MAX_SHARDS 64
+
+/**
  * A list of keys (see `nexus_store_pinned_ids`). A plain owned pointer:
  * free it once with `nexus_key_list_free`.
  */
@@ -292,6 +297,18 @@ typedef struct NexusMemoryConfig {
    * lasts until replaced. Default 0.
    */
   uint64_t signal_decay_ms;
+  /**
+   * Independent parts (each with its own lock and an equal share of the
+   * budget) for more threads at once. 1..=64. Default 1: one exact
+   * eviction order; with more, the order is exact within each shard.
+   */
+  uint32_t shards;
+  /**
+   * LFU only: evicted keys that come back resume their access count
+   * (the counts of as many evicted keys as the store holds are
+   * remembered). Default false: counts start at 1 on insert.
+   */
+  bool lfu_history;
 } NexusMemoryConfig;
 
 /**
@@ -653,7 +670,8 @@ const char *nexus_last_error_message(void);
  * Fills `*config` with the defaults: `struct_size` = sizeof(NexusMemoryConfig),
  * `max_cache_bytes` 0 (unbounded), moderate 0.7, critical 0.9, batch 10,
  * strategy LRU, size_estimator NULL (the default estimator),
- * event_queue_capacity 1024, keeps 0.75 and 0.5, signal_decay_ms 0.
+ * event_queue_capacity 1024, keeps 0.75 and 0.5, signal_decay_ms 0,
+ * shards 1, lfu_history false.
  *
  * `config` NULL: does nothing. Writes the whole struct: only call it on a
  * struct of this header's size. Thread-safe.

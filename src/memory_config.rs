@@ -4,6 +4,9 @@ use crate::error::{Error, Result};
 use crate::eviction_strategy::EvictionStrategy;
 use crate::memory_pressure_level::MemoryPressureLevel;
 
+/// The most shards a store may have.
+pub const MAX_SHARDS: u32 = 64;
+
 /// How a store keeps its memory. Build with `MemoryConfig::default()` and
 /// set fields; [`MemoryConfig::validate`] (run by every store constructor)
 /// says what is out of range.
@@ -35,6 +38,17 @@ pub struct MemoryConfig {
     /// A signalled level not repeated within this many milliseconds falls
     /// back to NONE; 0 = it lasts until replaced. Default 0.
     pub signal_decay_ms: u64,
+    /// Independent parts the store is split into, each with its own lock and
+    /// an equal share of the budget, keys spread over them by hash: more
+    /// threads can work at once. 1 (the default) keeps one exact eviction
+    /// order over the whole store; with more, the order is exact within each
+    /// shard (see the README, "Shards"). 1..=64.
+    pub shards: u32,
+    /// LFU only: remember the access counts of recently evicted keys (as
+    /// many as the store holds entries), so that a key that comes back
+    /// resumes its count instead of starting at 1. Default false (counts
+    /// start at 1 on insert, as the plain LFU order is specified).
+    pub lfu_history: bool,
 }
 
 impl Default for MemoryConfig {
@@ -49,6 +63,8 @@ impl Default for MemoryConfig {
             signal_moderate_keep: 0.75,
             signal_critical_keep: 0.5,
             signal_decay_ms: 0,
+            shards: 1,
+            lfu_history: false,
         }
     }
 }
@@ -87,6 +103,12 @@ impl MemoryConfig {
         }
         if self.event_queue_capacity == 0 {
             return Err(Error::invalid("event_queue_capacity must be at least 1"));
+        }
+        if !(1..=MAX_SHARDS).contains(&self.shards) {
+            return Err(Error::invalid(format!(
+                "shards must be between 1 and {MAX_SHARDS} (got {})",
+                self.shards
+            )));
         }
         Ok(())
     }

@@ -24,6 +24,8 @@ pub(crate) fn default_config() -> NexusMemoryConfig {
         signal_moderate_keep: d.signal_moderate_keep,
         signal_critical_keep: d.signal_critical_keep,
         signal_decay_ms: d.signal_decay_ms,
+        shards: d.shards,
+        lfu_history: d.lfu_history,
     }
 }
 
@@ -64,6 +66,15 @@ pub(crate) unsafe fn read_config(ptr: *const NexusMemoryConfig) -> (NexusMemoryC
     field!(signal_moderate_keep);
     field!(signal_critical_keep);
     field!(signal_decay_ms);
+    field!(shards);
+    // A C `bool` may hold any byte (memset, an older compiler): read the
+    // byte and compare it with 0 rather than read a Rust `bool` from it.
+    let offset = offset_of!(NexusMemoryConfig, lfu_history);
+    if offset < readable {
+        // SAFETY: the byte lies within the `readable` bytes the caller
+        // vouches for, and every bit pattern is a valid `u8`.
+        c.lfu_history = unsafe { read_at::<u8>(base, offset) } != 0;
+    }
     (c, struct_size)
 }
 
@@ -112,6 +123,8 @@ pub(crate) fn convert(
         signal_moderate_keep: c.signal_moderate_keep,
         signal_critical_keep: c.signal_critical_keep,
         signal_decay_ms: c.signal_decay_ms,
+        shards: c.shards,
+        lfu_history: c.lfu_history,
     };
     config.validate()?;
     Ok((config, estimator))

@@ -178,6 +178,14 @@ pub struct NexusMemoryConfig {
     /// A signal not repeated within this many ms falls back to NONE; 0 = it
     /// lasts until replaced. Default 0.
     pub signal_decay_ms: u64,
+    /// Independent parts (each with its own lock and an equal share of the
+    /// budget) for more threads at once. 1..=64. Default 1: one exact
+    /// eviction order; with more, the order is exact within each shard.
+    pub shards: u32,
+    /// LFU only: evicted keys that come back resume their access count
+    /// (the counts of as many evicted keys as the store holds are
+    /// remembered). Default false: counts start at 1 on insert.
+    pub lfu_history: bool,
 }
 
 /// A snapshot of a store's metrics (see `nexus_store_memory_metrics`).

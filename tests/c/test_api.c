@@ -333,6 +333,8 @@ static void test_config_init_defaults(void) {
     CHECK(c.signal_moderate_keep == 0.75);
     CHECK(c.signal_critical_keep == 0.5);
     CHECK(c.signal_decay_ms == 0);
+    CHECK(c.shards == 1);
+    CHECK(c.lfu_history == false);
     nexus_memory_config_init(NULL); /* does nothing */
 
     /* The defaults make a valid, unbounded store. */
@@ -436,6 +438,14 @@ static void test_store_new_bad_sizes_and_strategy(void) {
     expect_bad_config(c);
 
     c = config_with(1000);
+    c.shards = 0;
+    expect_bad_config(c);
+    c.shards = 65;
+    expect_bad_config(c);
+    c.shards = 64;
+    expect_good_config(c);
+
+    c = config_with(1000);
     c.strategy = 3;
     expect_bad_config(c);
     c.strategy = 0xFFFFFFFFu;
@@ -480,6 +490,7 @@ static void test_store_new_older_struct_size(void) {
     c.signal_moderate_keep = NAN;   /* invalid if it were read */
     c.signal_critical_keep = -1.0;  /* invalid if it were read */
     c.signal_decay_ms = UINT64_MAX; /* garbage */
+    c.shards = 0;                   /* invalid if it were read */
     NexusStore *s = store_from(&c);
     NexusMemoryMetrics m = metrics_of(s);
     CHECK(m.max_cache_bytes == 1000); /* fields within struct_size are read */

@@ -50,6 +50,8 @@ TEST_F(Store, ConfigDefaultsAreTheLibrarys) {
     EXPECT_EQ(n.signal_moderate_keep, c.signal_moderate_keep);
     EXPECT_EQ(n.signal_critical_keep, c.signal_critical_keep);
     EXPECT_EQ(n.signal_decay_ms, c.signal_decay_ms);
+    EXPECT_EQ(n.shards, c.shards);
+    EXPECT_EQ(n.lfu_history, c.lfu_history);
     NX_ASSERT_OK(MemoryConfig().validate());
 }
 
@@ -61,7 +63,9 @@ TEST_F(Store, ConfigBuilderSetsEveryField) {
                                     .strategy(EvictionStrategy::lfu)
                                     .event_queue_capacity(7)
                                     .signal_keep(0.6, 0.4)
-                                    .signal_decay(std::chrono::milliseconds(250));
+                                    .signal_decay(std::chrono::milliseconds(250))
+                                    .shards(4)
+                                    .lfu_history(true);
     const NexusMemoryConfig& c = config.native();
     EXPECT_EQ(c.max_cache_bytes, 4096u);
     EXPECT_EQ(c.moderate_threshold, 0.5);
@@ -72,6 +76,8 @@ TEST_F(Store, ConfigBuilderSetsEveryField) {
     EXPECT_EQ(c.signal_moderate_keep, 0.6);
     EXPECT_EQ(c.signal_critical_keep, 0.4);
     EXPECT_EQ(c.signal_decay_ms, 250u);
+    EXPECT_EQ(c.shards, 4u);
+    EXPECT_TRUE(c.lfu_history);
     NX_ASSERT_OK(config.validate());
     nexus::Store store = make_store(config);
     EXPECT_EQ(unwrap(store.try_metrics()).max_cache_bytes, 4096u);
@@ -89,6 +95,7 @@ TEST_F(Store, InvalidConfigsAreRefusedBeforeAndByTheLibrary) {
         MemoryConfig().eviction_batch_size(0), MemoryConfig().event_queue_capacity(0),
         MemoryConfig().strategy(static_cast<EvictionStrategy>(3)),
         MemoryConfig().signal_decay(std::chrono::milliseconds(-1)),
+        MemoryConfig().shards(0),              MemoryConfig().shards(65),
     };
     for (const MemoryConfig& config : bad) {
         NX_EXPECT_CODE(config.validate(), StatusCode::invalid_argument);

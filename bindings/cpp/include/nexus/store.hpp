@@ -590,6 +590,18 @@ public:
         negative_decay_ = decay.count() < 0;
         return *this;
     }
+    /// Independent parts, each with its own lock and an equal share of the
+    /// budget, for more threads at once (1..=64; 1, the default, keeps one
+    /// exact eviction order; with more it is exact within each shard).
+    MemoryConfig& shards(std::uint32_t n) noexcept {
+        config_.shards = n;
+        return *this;
+    }
+    /// LFU only: evicted keys that come back resume their access count.
+    MemoryConfig& lfu_history(bool on) noexcept {
+        config_.lfu_history = on;
+        return *this;
+    }
     /// A C++ estimator (empty: the default one). Each store created from this
     /// config gets its own copy, owned by the store (the C config's ctx and
     /// destroy) and destroyed when the store is.
@@ -612,6 +624,7 @@ public:
         if (c.eviction_batch_size == 0) return bad("MemoryConfig: eviction_batch_size must be >= 1");
         if (c.event_queue_capacity == 0) return bad("MemoryConfig: event_queue_capacity must be >= 1");
         if (c.strategy > NEXUS_EVICTION_STRATEGY_SIZE) return bad("MemoryConfig: strategy out of range");
+        if (c.shards < 1 || c.shards > 64) return bad("MemoryConfig: shards must be between 1 and 64");
         if (negative_decay_) return bad("MemoryConfig: signal_decay must not be negative");
         return Status();
     }
