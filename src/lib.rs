@@ -41,6 +41,7 @@ mod memory_metrics;
 mod memory_pressure_handler;
 mod memory_pressure_level;
 mod pin_set;
+mod shard;
 mod size_estimator;
 mod store;
 mod value_handle;

@@ -110,6 +110,20 @@ impl MemoryConfig {
                 self.shards
             )));
         }
+        self.check_shard_budget(self.max_cache_bytes)?;
+        Ok(())
+    }
+
+    /// Each shard needs a budget of at least one byte: a bounded budget
+    /// must be at least `shards` bytes.
+    pub(crate) fn check_shard_budget(&self, max_cache_bytes: u64) -> Result<()> {
+        if max_cache_bytes != 0 && max_cache_bytes < u64::from(self.shards) {
+            return Err(Error::invalid(format!(
+                "a budget of {max_cache_bytes} bytes cannot be shared by {} shards \
+                 (each needs at least 1 byte)",
+                self.shards
+            )));
+        }
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 //! event callback after.
 
 use std::borrow::Borrow;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -25,6 +25,7 @@ use crate::memory_manager::{Effects, LoadStart, LongRun, MemoryManager, RunGoal}
 use crate::memory_metrics::MemoryMetrics;
 use crate::memory_pressure_handler::{MemoryPressureHandler, PressureSubscriber};
 use crate::memory_pressure_level::MemoryPressureLevel;
+use crate::shard::{AcrossShards, ShardPlace};
 use crate::size_estimator::{JsonSizeEstimator, SizeEstimator};
 use crate::value_handle::{BudgetKeeper, HandleLink, Stored, ValueCell, ValueHandle};
 
@@ -85,7 +86,10 @@ struct Shared<K, V> {
     link: Arc<HandleLink>,
     /// Long eviction runs in progress (see `long_run`).
     long_runs: AtomicUsize,
-    state: Mutex<MemoryManager<K, V>>,
+    /// One shard by default; `MemoryConfig::shards` of them otherwise.
+    shards: Box<[Shard<K, V>]>,
+    /// Picks a key's shard (not used with one shard).
+    shard_hasher: foldhash::fast::RandomState,
     queue: Mutex<EventQueue>,
     sequence: Arc<AtomicU64>,
     estimator: Box<dyn SizeEstimator<K, V>>,
@@ -93,6 +97,13 @@ struct Shared<K, V> {
     event_callback: CallbackSlot<EventCallback>,
     listener: CallbackSlot<EvictionListener<K>>,
     loader: CallbackSlot<LoaderFn<K, V>>,
+}
+
+/// A part of the store with its own lock (aligned so that two shards' locks
+/// never share a cache line).
+#[repr(align(128))]
+struct Shard<K, V> {
+    state: Mutex<MemoryManager<K, V>>,
 }
 
 /// Builds a [`Store`] with a custom clock or extra pressure handlers.
@@ -139,17 +150,29 @@ where
             for h in &self.handlers {
                 level = level.max(h.subscribe(weak.clone()));
             }
+            let across = AcrossShards::new(config.shards, level);
+            let shards = (0..config.shards)
+                .map(|i| Shard {
+                    state: Mutex::new(MemoryManager::new(
+                        config.clone(),
+                        if config.shards == 1 {
+                            ShardPlace::whole()
+                        } else {
+                            ShardPlace::part(i, &across)
+                        },
+                        level,
+                        now,
+                        Arc::clone(&sequence),
+                        Arc::clone(&link),
+                    )),
+                })
+                .collect();
             Shared {
                 id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
                 link: Arc::clone(&link),
                 long_runs: AtomicUsize::new(0),
-                state: Mutex::new(MemoryManager::new(
-                    config,
-                    level,
-                    now,
-                    Arc::clone(&sequence),
-                    Arc::clone(&link),
-                )),
+                shards,
+                shard_hasher: foldhash::fast::RandomState::default(),
                 queue: Mutex::new(EventQueue::new(capacity)),
                 sequence,
                 estimator,
@@ -200,12 +223,15 @@ where
 
     // ---- plumbing ----------------------------------------------------------
 
-    /// Runs `f` under the lock, then delivers what it produced.
-    fn locked<R>(
+    /// Runs `f` under the lock of `key`'s shard, then delivers what it
+    /// produced.
+    fn locked<Q: Hash + ?Sized, R>(
         &self,
+        key: &Q,
         f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
     ) -> R {
-        self.shared.locked(f)
+        let shard = self.shared.shard_of(key);
+        self.shared.locked(shard, f)
     }
 
     fn estimate(&self, key: &K, value: &V) -> u64 {
@@ -254,7 +280,11 @@ where
         charge: u64,
     ) -> std::result::Result<(), (Error, V)> {
         let cell = ValueCell::Inline(value);
-        match self.locked(|m, now, fx| m.put(key, cell, charge, now, fx)) {
+        let shard = self.shared.shard_of(&key);
+        match self
+            .shared
+            .locked(shard, |m, now, fx| m.put(key, cell, charge, now, fx))
+        {
             Ok(()) => Ok(()),
             Err(rejected) => {
                 let value = rejected.cell.into_value();
@@ -278,7 +308,7 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        self.locked(|m, _, _| m.peek_with(key, |v| Ok(v.clone())).ok())
+        self.locked(key, |m, _, _| m.peek_with(key, |v| Ok(v.clone())).ok())
     }
 
     /// Reads `key`: a hit is an access and returns a read handle that keeps
@@ -288,7 +318,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.locked(|m, _, _| m.get(key))
+        self.locked(key, |m, _, _| m.get(key))
     }
 
     /// Reads `key` by lending the value to `f` under the store's lock,
@@ -301,7 +331,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.locked(|m, _, _| m.peek_with(key, f))
+        self.locked(key, |m, _, _| m.peek_with(key, f))
     }
 
     /// Whether `key` is present. Not an access.
@@ -310,7 +340,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.locked(|m, _, _| m.contains(key))
+        self.locked(key, |m, _, _| m.contains(key))
     }
 
     /// Removes `key` (pinned or not; its pin stays). `NotFound` if absent.
@@ -319,12 +349,15 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.locked(|m, now, fx| m.remove(key, now, fx))
+        self.locked(key, |m, now, fx| m.remove(key, now, fx))
     }
 
     /// Removes every entry, pinned ones too; pins stay. Returns how many.
     pub fn clear(&self) -> usize {
-        self.locked(|m, now, fx| m.clear(now, fx))
+        self.shared
+            .each(|m, now, fx| m.clear(now, fx))
+            .into_iter()
+            .sum()
     }
 
     // ---- pins --------------------------------------------------------------
@@ -342,7 +375,7 @@ where
             return;
         }
         let owned: K = key.to_owned().into();
-        self.locked(|m, _, _| m.pin(owned));
+        self.locked(key, |m, _, _| m.pin(owned));
     }
 
     /// Ends the pin of `key`; `NotFound` if it is not pinned. The entry
@@ -354,8 +387,9 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if let Some(run) = self.locked(|m, _, _| m.unpin(key))? {
-            self.shared.long_run(run);
+        let shard = self.shared.shard_of(key);
+        if let Some(run) = self.shared.locked(shard, |m, _, _| m.unpin(key))? {
+            self.shared.long_run(shard, run);
         }
         Ok(())
     }
@@ -366,12 +400,17 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.locked(|m, _, _| m.is_pinned(key))
+        self.locked(key, |m, _, _| m.is_pinned(key))
     }
 
-    /// Every pinned key, in pin order.
+    /// Every pinned key, in pin order (with several shards: shard by shard,
+    /// in pin order within each).
     pub fn pinned_ids(&self) -> Vec<K> {
-        self.locked(|m, _, _| m.pinned_ids())
+        self.shared
+            .each(|m, _, _| m.pinned_ids())
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     // ---- eviction and pressure ---------------------------------------------
@@ -382,19 +421,30 @@ where
         if self.strategy() == EvictionStrategy::Lru {
             return self.evict(count);
         }
-        self.locked(|m, now, fx| m.evict_lru_by_recency(count, now, fx))
+        self.shared.spread(count, |shard, n| {
+            self.shared
+                .locked(shard, |m, now, fx| m.evict_lru_by_recency(n, now, fx))
+        })
     }
 
     /// Evicts up to `count` evictable entries in the strategy's order.
     pub fn evict(&self, count: usize) -> usize {
-        self.shared
-            .long_run(LongRun::new(RunGoal::Count(count), EvictionReason::Manual))
+        self.shared.spread(count, |shard, n| {
+            self.shared.long_run(
+                shard,
+                LongRun::new(RunGoal::Count(n), EvictionReason::Manual),
+            )
+        })
     }
 
     /// Evicts every evictable entry.
     pub fn clear_unpinned(&self) -> usize {
-        self.shared
-            .long_run(LongRun::new(RunGoal::All, EvictionReason::Manual))
+        (0..self.shared.shards.len())
+            .map(|shard| {
+                self.shared
+                    .long_run(shard, LongRun::new(RunGoal::All, EvictionReason::Manual))
+            })
+            .sum()
     }
 
     /// Signals `level` to this store alone.
@@ -405,21 +455,52 @@ where
     /// The reported level: the higher of the usage level and the signalled
     /// level.
     pub fn pressure_level(&self) -> MemoryPressureLevel {
-        self.locked(|m, _, _| m.level())
+        // Every shard is locked in turn (and its signal decay applied); the
+        // level is the store's, read after the last.
+        self.shared
+            .each(|m, _, _| m.level())
+            .pop()
+            .unwrap_or_default()
     }
 
     /// Changes the configured budget (0 = unbounded), evicting down to the
     /// budget in force. `OverBudget`, with nothing changed, if pinned and
     /// in-use entries alone exceed `max_cache_bytes`.
     pub fn set_max_bytes(&self, max_cache_bytes: u64) -> Result<()> {
-        self.locked(|m, now, fx| m.set_max_bytes(max_cache_bytes, now, fx))
+        self.shared.set_max_bytes(max_cache_bytes)
     }
 
     // ---- metrics and events ------------------------------------------------
 
     /// A snapshot of the metrics.
+    ///
+    /// With several shards the counts and byte totals are sums over the
+    /// shards (each read under its own lock, in turn), the level is the
+    /// store's, and `max_usage` is the sum of the shards' peaks: never below
+    /// the true peak, never above the budget.
     pub fn metrics(&self) -> MemoryMetrics {
-        self.locked(|m, _, _| m.metrics())
+        let mut all = self.shared.each(|m, _, _| m.metrics()).into_iter();
+        let first = all.next().expect("a store has at least one shard");
+        let mut sum = all.fold(first, |a, b| MemoryMetrics {
+            current_usage: a.current_usage + b.current_usage,
+            max_usage: a.max_usage.saturating_add(b.max_usage),
+            eviction_count: a.eviction_count + b.eviction_count,
+            pressure_level: b.pressure_level,
+            entry_count: a.entry_count + b.entry_count,
+            pinned_count: a.pinned_count + b.pinned_count,
+            pinned_bytes: a.pinned_bytes + b.pinned_bytes,
+            in_use_bytes: b.in_use_bytes,
+            hit_count: a.hit_count + b.hit_count,
+            miss_count: a.miss_count + b.miss_count,
+            insert_count: a.insert_count + b.insert_count,
+            evicted_bytes: a.evicted_bytes.saturating_add(b.evicted_bytes),
+            load_count: a.load_count + b.load_count,
+            load_failure_count: a.load_failure_count + b.load_failure_count,
+            max_cache_bytes: b.max_cache_bytes,
+            effective_budget: a.effective_budget.saturating_add(b.effective_budget),
+        });
+        sum.max_usage = sum.max_usage.max(sum.current_usage);
+        sum
     }
 
     /// The metrics as a JSON object (see [`MemoryMetrics::to_json`]).
@@ -429,7 +510,7 @@ where
 
     /// Zeroes the counters and sets the peak to the current usage.
     pub fn reset_metrics(&self) {
-        self.locked(|m, _, _| m.reset_metrics());
+        self.shared.each(|m, _, _| m.reset_metrics());
     }
 
     /// The oldest queued event (events are queued only while no event
@@ -437,7 +518,7 @@ where
     pub fn poll_event(&self) -> Option<Event> {
         // Bring time-based state (signal decay) up to date first, so that
         // its events are in the queue.
-        self.locked(|_, _, _| ());
+        self.shared.each(|_, _, _| ());
         self.shared.queue.lock().pop()
     }
 
@@ -480,12 +561,13 @@ where
                 .get(key)
                 .ok_or_else(|| Error::not_found("no entry with this key and no loader"));
         };
-        let slot = match self.locked(|m, _, _| m.begin_load(key))? {
+        let shard = self.shared.shard_of(key);
+        let slot = match self.shared.locked(shard, |m, _, _| m.begin_load(key))? {
             LoadStart::Hit(h) => return Ok(h),
             LoadStart::Wait(slot) => {
                 drop(loader);
                 let stored = slot.wait()?;
-                return Ok(self.locked(|m, _, _| m.handle_for(&stored)));
+                return Ok(self.shared.locked(shard, |m, _, _| m.handle_for(&stored)));
             }
             LoadStart::Load(slot) => slot,
         };
@@ -506,7 +588,7 @@ where
                 Some(payload),
             ),
         };
-        let (handle, fx) = self.shared.lock_collect(|m, now, fx| {
+        let (handle, fx) = self.shared.lock_collect(shard, |m, now, fx| {
             m.finish_load(&owned, &result, now, fx);
             result.as_ref().ok().map(|s| m.handle_for(s))
         });
@@ -548,31 +630,42 @@ where
     /// boundary (`nexus_store_debug_panic`), which shows that a panic is
     /// contained and leaves the store usable.
     pub(crate) fn panic_under_lock(&self) {
-        self.locked(|_, _, _| panic!("a deliberate panic under the store's lock"));
+        self.shared.locked(0, |_, _, _| {
+            panic!("a deliberate panic under the store's lock")
+        });
     }
 
     /// The configured strategy.
     pub fn strategy(&self) -> EvictionStrategy {
-        self.locked(|m, _, _| m.strategy())
+        self.shared.locked(0, |m, _, _| m.strategy())
     }
 
     /// The configuration in force (with the current `max_cache_bytes`).
     pub fn config(&self) -> MemoryConfig {
-        self.locked(|m, _, _| m.config().clone())
+        self.shared.locked(0, |m, _, _| m.config().clone())
     }
 
     /// Present keys in the order the strategy would evict them (pinned keys
     /// are not in it; keys held by read handles are, and are skipped by
-    /// eviction). O(n): for tests and tools.
+    /// eviction). With several shards: each shard's order in turn. O(n): for
+    /// tests and tools.
     pub fn eviction_order(&self) -> Vec<K> {
-        self.locked(|m, _, _| m.eviction_order_keys())
+        self.shared
+            .each(|m, _, _| m.eviction_order_keys())
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// (key, charge, access count, pinned) of every present entry, in no
     /// particular order. O(n): for tests and tools. The access count is the
     /// LFU count (1 for other strategies).
     pub fn entries_snapshot(&self) -> Vec<(K, u64, u64, bool)> {
-        self.locked(|m, _, _| m.snapshot())
+        self.shared
+            .each(|m, _, _| m.snapshot())
+            .into_iter()
+            .flatten()
+            .collect()
     }
 }
 
@@ -585,9 +678,90 @@ where
     /// and returns what it produced, to be delivered after the lock is gone.
     fn lock_collect<R>(
         &self,
+        shard: usize,
         f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
     ) -> (R, Effects<K, V>) {
-        self.lock_collect_with(false, f)
+        self.lock_collect_with(shard, false, f)
+    }
+
+    /// The shard `key` lives in.
+    #[inline]
+    fn shard_of<Q: Hash + ?Sized>(&self, key: &Q) -> usize {
+        let n = self.shards.len();
+        if n == 1 {
+            return 0;
+        }
+        // The high bits of the product pick the shard (a fair range
+        // reduction); the shards' own tables hash with other seeds.
+        let hash = self.shard_hasher.hash_one(key);
+        ((u128::from(hash) * n as u128) >> 64) as usize
+    }
+
+    /// Runs `f` on every shard in turn (each under its own lock, its
+    /// effects delivered before the next), collecting what it returns.
+    fn each<R>(
+        &self,
+        mut f: impl FnMut(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
+    ) -> Vec<R> {
+        (0..self.shards.len())
+            .map(|shard| self.locked(shard, &mut f))
+            .collect()
+    }
+
+    /// Asks the shards for `count` of something in all (evictions): each
+    /// first for an equal part of what is still wanted, then, if some had
+    /// fewer, each in turn for all that is still wanted. `f(shard, n)`
+    /// returns how many it gave.
+    fn spread(&self, count: usize, mut f: impl FnMut(usize, usize) -> usize) -> usize {
+        let n = self.shards.len();
+        if n == 1 {
+            return f(0, count);
+        }
+        let mut done = 0;
+        for shard in 0..n {
+            let left = n - shard;
+            let want = (count - done).div_ceil(left);
+            if want > 0 {
+                done += f(shard, want);
+            }
+        }
+        for shard in 0..n {
+            if done == count {
+                break;
+            }
+            done += f(shard, count - done);
+        }
+        done
+    }
+
+    /// `set_max_bytes` over every shard at once: all are locked (in order),
+    /// each checks its share, and only if all can take it do all apply it.
+    fn set_max_bytes(&self, max: u64) -> Result<()> {
+        let config = self.shards[0].state.lock().config().clone();
+        config.check_shard_budget(max)?;
+        let mut guards: Vec<_> = self.shards.iter().map(|s| s.state.lock()).collect();
+        let now = Now::new(&*self.clock);
+        let mut all_fx = Vec::with_capacity(guards.len());
+        for m in guards.iter_mut() {
+            let mut fx = Effects::default();
+            m.begin(&now, &mut fx);
+            all_fx.push(fx);
+        }
+        let planned: Result<Vec<Vec<u32>>> = guards.iter().map(|m| m.plan_max_bytes(max)).collect();
+        if let Ok(plans) = &planned {
+            for ((m, victims), fx) in guards.iter_mut().zip(plans.clone()).zip(&mut all_fx) {
+                m.apply_max_bytes(max, victims, &now, fx);
+            }
+        }
+        for m in guards.iter_mut() {
+            m.publish_overdrawn();
+            m.publish_usage();
+        }
+        drop(guards);
+        for fx in all_fx {
+            self.deliver(fx);
+        }
+        planned.map(|_| ())
     }
 
     /// `lock_collect`, optionally handing the lock over fairly on release
@@ -595,15 +769,17 @@ where
     /// threads in between the chunks of a long eviction run.
     fn lock_collect_with<R>(
         &self,
+        shard: usize,
         fair: bool,
         f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
     ) -> (R, Effects<K, V>) {
         let mut fx = Effects::default();
-        let mut m = self.state.lock();
+        let mut m = self.shards[shard].state.lock();
         let now = Now::new(&*self.clock);
         m.begin(&now, &mut fx);
         let r = f(&mut m, &now, &mut fx);
         m.publish_overdrawn();
+        m.publish_usage();
         if fair {
             MutexGuard::unlock_fair(m);
         }
@@ -612,29 +788,34 @@ where
 
     fn locked<R>(
         &self,
+        shard: usize,
         f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
     ) -> R {
-        let (r, fx) = self.lock_collect(f);
+        let (r, fx) = self.lock_collect(shard, f);
         if !fx.removed.is_empty() || !fx.events.is_empty() {
             self.deliver(fx);
         }
         r
     }
 
+    /// A signal to every shard in turn, each shedding before the next.
     fn signal(&self, level: MemoryPressureLevel) {
-        if let Some(run) = self.locked(|m, now, fx| m.signal(level, now, fx)) {
-            self.long_run(run);
+        for shard in 0..self.shards.len() {
+            if let Some(run) = self.locked(shard, |m, now, fx| m.signal(level, now, fx)) {
+                self.long_run(shard, run);
+            }
         }
     }
 
     /// Runs a long eviction run chunk by chunk, releasing the lock (and
     /// delivering what each chunk removed) in between; returns how many
     /// entries it evicted.
-    fn long_run(&self, mut run: LongRun) -> usize {
+    fn long_run(&self, shard: usize, mut run: LongRun) -> usize {
         let in_progress = LongRunGuard::enter(&self.long_runs);
         loop {
-            let (done, fx) =
-                self.lock_collect_with(true, |m, _, fx| m.run_chunk(&mut run, EVICTION_CHUNK, fx));
+            let (done, fx) = self.lock_collect_with(shard, true, |m, _, fx| {
+                m.run_chunk(&mut run, EVICTION_CHUNK, fx)
+            });
             if !fx.removed.is_empty() || !fx.events.is_empty() {
                 self.deliver(fx);
             }
@@ -643,7 +824,7 @@ where
             }
         }
         let evicted = run.count();
-        self.locked(|m, now, fx| m.run_finish(run, now, fx));
+        self.locked(shard, |m, now, fx| m.run_finish(run, now, fx));
         drop(in_progress);
         // A handle released during the run left the budget to it.
         if self.link.recheck.swap(false, Ordering::SeqCst) {
@@ -652,10 +833,12 @@ where
         evicted
     }
 
-    /// Evicts down to the budget in force, if usage is above it.
+    /// Evicts each shard down to its budget in force, if above it.
     fn restore_budget(&self) {
-        if let Some(run) = self.locked(|m, _, _| m.budget_run()) {
-            self.long_run(run);
+        for shard in 0..self.shards.len() {
+            if let Some(run) = self.locked(shard, |m, _, _| m.budget_run()) {
+                self.long_run(shard, run);
+            }
         }
     }
 

@@ -55,10 +55,11 @@ pub(crate) trait BudgetKeeper: Send + Sync {
 #[derive(Default)]
 pub(crate) struct HandleLink {
     pub in_use: InUseBytes,
-    /// Usage is (or an eviction scan in progress may leave it) above the
-    /// budget in force: set before a scan under a held budget reads reader
-    /// counts, and to the outcome at the end of every call.
-    pub overdrawn: AtomicBool,
+    /// One bit per shard: its usage is (or an eviction scan in progress may
+    /// leave it) above its budget in force. Set before a scan under a held
+    /// budget reads reader counts, and to the outcome at the end of every
+    /// call.
+    pub overdrawn: AtomicU64,
     /// A released handle asked for the budget to be restored while a long
     /// eviction run was in progress: the run does it when it ends.
     pub recheck: AtomicBool,
@@ -196,7 +197,7 @@ impl<V> Drop for ValueHandle<V> {
     fn drop(&mut self) {
         if self.stored.readers.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.link.in_use.sub(self.stored.charge);
-            if self.link.overdrawn.load(Ordering::SeqCst) {
+            if self.link.overdrawn.load(Ordering::SeqCst) != 0 {
                 self.link.recheck.store(true, Ordering::SeqCst);
                 if let Some(store) = self.link.store.get().and_then(Weak::upgrade) {
                     store.enforce_budget();

@@ -30,10 +30,18 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         if limits.bounded() && charge > limits.max {
             return Err(Error::new(
                 ErrorKind::TooLarge,
-                format!(
-                    "an entry charged {charge} bytes exceeds the budget of {} bytes",
-                    limits.max
-                ),
+                if limits.max == self.config.max_cache_bytes {
+                    format!(
+                        "an entry charged {charge} bytes exceeds the budget of {} bytes",
+                        limits.max
+                    )
+                } else {
+                    format!(
+                        "an entry charged {charge} bytes exceeds its shard's share ({} bytes) \
+                         of the budget of {} bytes",
+                        limits.max, self.config.max_cache_bytes
+                    )
+                },
             ));
         }
         let existing = self.entries.find(key);

@@ -26,7 +26,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             // handle released meanwhile then sees the flag and restores the
             // budget (its count decrement and this store pair up as in
             // Dekker's algorithm: with SeqCst, one side sees the other).
-            self.link.overdrawn.store(true, Ordering::SeqCst);
+            self.link
+                .overdrawn
+                .fetch_or(self.shard.bit(), Ordering::SeqCst);
         }
         let entries = &self.entries;
         self.order.walk(|i| {

@@ -25,6 +25,7 @@ use crate::memory_config::{Limits, MemoryConfig};
 use crate::memory_metrics::MemoryMetrics;
 use crate::memory_pressure_level::MemoryPressureLevel;
 use crate::pin_set::PinSet;
+use crate::shard::ShardPlace;
 use crate::value_handle::{HandleLink, Stored, ValueCell, ValueHandle};
 
 /// An entry that left the store during a call.
@@ -131,7 +132,11 @@ pub(crate) enum LoadStart<V> {
 
 pub(crate) struct MemoryManager<K, V> {
     config: MemoryConfig,
+    /// The budget arithmetic of this shard's share of the budget.
     limits: Limits,
+    shard: ShardPlace,
+    /// The usage last added to the store's total (sharded stores only).
+    published_usage: u64,
     entries: EntryTable<K, V>,
     order: EvictionOrder,
     pins: PinSet<K>,
@@ -151,13 +156,16 @@ pub(crate) struct MemoryManager<K, V> {
 impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     pub fn new(
         config: MemoryConfig,
+        shard: ShardPlace,
         signalled: MemoryPressureLevel,
         start_ns: u64,
         sequence: Arc<AtomicU64>,
         link: Arc<HandleLink>,
     ) -> Self {
-        let limits = config.limits(config.max_cache_bytes);
+        let limits = config.limits(shard.share(config.max_cache_bytes));
         MemoryManager {
+            shard,
+            published_usage: 0,
             order: EvictionOrder::new(config.strategy),
             config,
             limits,
@@ -187,24 +195,57 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         Event {
             kind,
             sequence: self.sequence.fetch_add(1, Ordering::Relaxed) + 1,
-            level: self.reported,
+            level: self.level(),
             previous_level: previous,
             reason: EvictionReason::Capacity,
             count: 0,
             bytes: 0,
-            usage_bytes: self.usage,
+            usage_bytes: self.store_usage(),
             timestamp_ns: now.get(),
         }
     }
 
-    /// Reports a change of the reported level, if any.
+    /// The store's usage: this shard's, plus what the other shards last
+    /// published.
+    fn store_usage(&self) -> u64 {
+        match self.shard.across() {
+            None => self.usage,
+            Some(a) => a
+                .usage()
+                .wrapping_sub(self.published_usage)
+                .wrapping_add(self.usage),
+        }
+    }
+
+    /// Adds this shard's change of usage to the store's total (called at the
+    /// end of every call; nothing to do for a store of one shard).
+    #[inline]
+    pub fn publish_usage(&mut self) {
+        if let Some(a) = self.shard.across()
+            && self.usage != self.published_usage
+        {
+            a.add_usage(self.usage.wrapping_sub(self.published_usage));
+            self.published_usage = self.usage;
+        }
+    }
+
+    /// Reports a change of the reported level, if any. A shard's level is
+    /// its usage level against its share of the budget, or the signalled
+    /// level; the store's is the highest of its shards', and only a change
+    /// of the store's level is an event.
     fn update_level(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) {
         let level = self.limits.usage_level(self.usage).max(self.signalled);
         if level != self.reported {
             let previous = self.reported;
             self.reported = level;
-            fx.events
-                .push(self.event(EventKind::PressureChanged, previous, now));
+            let previous = match self.shard.across() {
+                None => Some(previous),
+                Some(a) => a.update(self.shard.index(), level),
+            };
+            if let Some(previous) = previous {
+                fx.events
+                    .push(self.event(EventKind::PressureChanged, previous, now));
+            }
         }
     }
 
@@ -227,8 +268,12 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         self.apply_decay(now, fx);
     }
 
+    /// The store's reported level.
     pub fn level(&self) -> MemoryPressureLevel {
-        self.reported
+        match self.shard.across() {
+            None => self.reported,
+            Some(a) => a.level(),
+        }
     }
 
     // ---- metrics -----------------------------------------------------------
@@ -239,7 +284,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             current_usage: self.usage,
             max_usage: c.peak,
             eviction_count: c.evictions,
-            pressure_level: self.reported,
+            pressure_level: self.level(),
             entry_count: self.entries.len() as u64,
             pinned_count: self.pinned_count,
             pinned_bytes: self.pinned_bytes,
@@ -250,7 +295,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             evicted_bytes: c.evicted_bytes,
             load_count: c.loads,
             load_failure_count: c.load_failures,
-            max_cache_bytes: self.limits.max,
+            max_cache_bytes: self.config.max_cache_bytes,
             effective_budget: self.limits.budget_in_force(self.signalled).unwrap_or(0),
         }
     }

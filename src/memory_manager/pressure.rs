@@ -21,8 +21,14 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     pub fn publish_overdrawn(&self) {
         // Without a signal the configured budget always holds.
         let overdrawn = self.signalled != MemoryPressureLevel::None && self.overdrawn();
-        if self.link.overdrawn.load(Ordering::Relaxed) != overdrawn {
-            self.link.overdrawn.store(overdrawn, Ordering::SeqCst);
+        let bit = self.shard.bit();
+        let flags = self.link.overdrawn.load(Ordering::Relaxed);
+        if (flags & bit != 0) != overdrawn {
+            if overdrawn {
+                self.link.overdrawn.fetch_or(bit, Ordering::SeqCst);
+            } else {
+                self.link.overdrawn.fetch_and(!bit, Ordering::SeqCst);
+            }
         }
     }
 
@@ -79,28 +85,47 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         ))
     }
 
-    pub fn set_max_bytes(&mut self, max: u64, now: &Now<'_>, fx: &mut Effects<K, V>) -> Result<()> {
-        let limits = self.config.limits(max);
+    /// Checks that the store's budget can become `max` bytes (this shard's
+    /// share of it), and which entries must go. Changes nothing.
+    pub fn plan_max_bytes(&self, max: u64) -> Result<Vec<u32>> {
+        let share = self.shard.share(max);
+        let limits = self.config.limits(share);
         let usage = self.usage;
         let (victims, freed) = match limits.budget_in_force(self.signalled) {
             Some(b) if usage > b => self.collect_victims(None, usize::MAX, |f| usage - f <= b),
             _ => (Vec::new(), 0),
         };
-        if max != 0 && usage - freed > max {
+        if max != 0 && usage - freed > share {
+            let whose = if share == max {
+                format!("the new budget of {max} bytes")
+            } else {
+                format!("this shard's share ({share} bytes) of the new budget of {max} bytes")
+            };
             return Err(Error::new(
                 ErrorKind::OverBudget,
                 format!(
-                    "pinned and in-use entries alone hold {} bytes, more than the new budget of {max} bytes",
+                    "pinned and in-use entries alone hold {} bytes, more than {whose}",
                     usage - freed
                 ),
             ));
         }
+        Ok(victims)
+    }
+
+    /// Sets the budget as planned by `plan_max_bytes` (same lock hold).
+    pub fn apply_max_bytes(
+        &mut self,
+        max: u64,
+        victims: Vec<u32>,
+        now: &Now<'_>,
+        fx: &mut Effects<K, V>,
+    ) {
+        let limits = self.config.limits(self.shard.share(max));
         self.config.max_cache_bytes = max;
         self.limits = limits;
         let mut run = Run::default();
         self.evict_slots(&victims, EvictionReason::Capacity, &mut run, fx);
         self.finish_run(run, EvictionReason::Capacity, now, fx);
         self.update_level(now, fx);
-        Ok(())
     }
 }

@@ -33,6 +33,7 @@ pub fn watchdog<T: Send + 'static>(
 }
 
 /// Waits until `cond` holds; panics after `secs` seconds.
+#[allow(dead_code)] // not every test binary that includes this module waits
 pub fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !cond() {
