@@ -84,9 +84,9 @@
 #define NEXUS_ENTRY_OVERHEAD_BYTES 124
 
 /**
- * The most shards a store may have.
+ * The most shards a store may have (`NexusMemoryConfig.shards`).
  */
-#define MAX_SHARDS 64
+#define NEXUS_MAX_SHARDS 64
 
 /**
  * A list of keys (see `nexus_store_pinned_ids`). A plain owned pointer:
@@ -299,8 +299,10 @@ typedef struct NexusMemoryConfig {
   uint64_t signal_decay_ms;
   /**
    * Independent parts (each with its own lock and an equal share of the
-   * budget) for more threads at once. 1..=64. Default 1: one exact
-   * eviction order; with more, the order is exact within each shard.
+   * budget) for more threads at once. 1..=`NEXUS_MAX_SHARDS`. Default 1:
+   * one exact eviction order; with more, the order is exact within each
+   * shard, and a put can only evict from (and fit into) its own shard's
+   * share; the README's "Shards" section lists every difference.
    */
   uint32_t shards;
   /**

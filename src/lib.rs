@@ -51,7 +51,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use events::{Event, EventKind, EvictionReason};
 pub use eviction_strategy::EvictionStrategy;
 pub use loader::{Loaded, LoaderFn};
-pub use memory_config::MemoryConfig;
+pub use memory_config::{MAX_SHARDS, MemoryConfig};
 pub use memory_metrics::MemoryMetrics;
 pub use memory_pressure_handler::{BudgetPressure, MemoryPressureHandler, signal_pressure_all};
 pub use memory_pressure_level::MemoryPressureLevel;

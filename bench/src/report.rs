@@ -93,7 +93,8 @@ fn w1_section(s: &mut String, w: &W1) {
          thread (the same popular keys on every thread), caches filled first (every read \
          hits; checked); writes replace present keys. Keys are u64 or 24-byte strings (as \
          `Box<[u8]>` for every contender); values u64. nexus native is `Store<K, u64>` \
-         charged 1 per entry; nexus C ABI calls `nexus_store_get_copy` / `nexus_store_put` \
+         charged 1 per entry; nexus 16 shards is the same with `shards: 16` (each shard \
+         exact LRU over its part of the keys); nexus C ABI calls `nexus_store_get_copy` / `nexus_store_put` \
          with byte keys and 8-byte values (default estimator). Peers are sized for twice the \
          key slots. Each figure is the median of {} rounds; the contenders' order rotates \
          each round. Mops/s counts the ops of all threads over the wall time.\n",
@@ -124,7 +125,7 @@ fn w1_section(s: &mut String, w: &W1) {
     }
     let _ = writeln!(s, "\n|---|---|---|---|{}", "---:|".repeat(w1::PEERS.len()));
     for c in &w.cells {
-        for ours in [w1::NEXUS, w1::NEXUS_C] {
+        for ours in w1::OURS {
             let _ = write!(
                 s,
                 "| {} | {} | {} | {ours} |",

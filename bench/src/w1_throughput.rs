@@ -25,11 +25,24 @@ const WRITE: u32 = 1 << 31;
 
 pub const NEXUS: &str = "nexus";
 pub const NEXUS_C: &str = "nexus C ABI";
+/// The native store in sharded mode (`MemoryConfig::shards`).
+pub const NEXUS_SHARDED: &str = "nexus 16 shards";
+pub const SHARDS: u32 = 16;
 pub const MOKA: &str = "moka";
 pub const MINI_MOKA: &str = "mini-moka";
 pub const QUICK_CACHE: &str = "quick_cache";
 pub const LRU: &str = "lru+Mutex";
-pub const CONTENDERS: [&str; 6] = [NEXUS, NEXUS_C, MOKA, MINI_MOKA, QUICK_CACHE, LRU];
+pub const CONTENDERS: [&str; 7] = [
+    NEXUS,
+    NEXUS_SHARDED,
+    NEXUS_C,
+    MOKA,
+    MINI_MOKA,
+    QUICK_CACHE,
+    LRU,
+];
+/// Ours, in the order the ratio table lists them.
+pub const OURS: [&str; 3] = [NEXUS, NEXUS_SHARDED, NEXUS_C];
 pub const PEERS: [&str; 4] = [MOKA, MINI_MOKA, QUICK_CACHE, LRU];
 
 /// Percent of reads / writes.
@@ -286,10 +299,17 @@ fn contenders<K: Key>() -> Vec<Box<dyn Runner<K>>> {
     let cap = 2 * SLOTS;
     // Charged 1 per entry: the working size (0.7 x max) holds 2 x SLOTS.
     let config = MemoryConfig::with_max_bytes(3 * cap as u64);
+    let sharded_config = MemoryConfig {
+        shards: SHARDS,
+        ..config.clone()
+    };
     let native: Store<K, u64> =
         Store::with_estimator(config, |_: &K, _: &u64| 1u64).expect("a valid config");
+    let sharded: Store<K, u64> =
+        Store::with_estimator(sharded_config, |_: &K, _: &u64| 1u64).expect("a valid config");
     vec![
         Box::new(Nexus(native)),
+        Box::new(Nexus(sharded)),
         // Default estimator (key + value + 128 bytes per entry), 1 GiB.
         Box::new(NexusC(CStore::new(1 << 30))),
         Box::new(Moka(moka::sync::Cache::new(cap as u64))),

@@ -179,8 +179,10 @@ pub struct NexusMemoryConfig {
     /// lasts until replaced. Default 0.
     pub signal_decay_ms: u64,
     /// Independent parts (each with its own lock and an equal share of the
-    /// budget) for more threads at once. 1..=64. Default 1: one exact
-    /// eviction order; with more, the order is exact within each shard.
+    /// budget) for more threads at once. 1..=`NEXUS_MAX_SHARDS`. Default 1:
+    /// one exact eviction order; with more, the order is exact within each
+    /// shard, and a put can only evict from (and fit into) its own shard's
+    /// share; the README's "Shards" section lists every difference.
     pub shards: u32,
     /// LFU only: evicted keys that come back resume their access count
     /// (the counts of as many evicted keys as the store holds are
@@ -318,6 +320,9 @@ impl From<&Event> for NexusEvent {
 /// `ENTRY_OVERHEAD_BYTES`).
 pub const NEXUS_ENTRY_OVERHEAD_BYTES: u64 = 124;
 
+/// The most shards a store may have (`NexusMemoryConfig.shards`).
+pub const NEXUS_MAX_SHARDS: u32 = 64;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,6 +338,7 @@ mod tests {
         assert_eq!(NEXUS_VERSION_MINOR, v(env!("CARGO_PKG_VERSION_MINOR")));
         assert_eq!(NEXUS_VERSION_PATCH, v(env!("CARGO_PKG_VERSION_PATCH")));
         assert_eq!(NEXUS_ENTRY_OVERHEAD_BYTES, ENTRY_OVERHEAD_BYTES);
+        assert_eq!(NEXUS_MAX_SHARDS, crate::MAX_SHARDS);
     }
 
     #[test]

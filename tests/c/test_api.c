@@ -428,6 +428,43 @@ static void test_store_new_bad_keeps(void) {
     expect_good_config(c);
 }
 
+/* shards > 1 through the C ABI: every key is found, metrics add up over the
+ * shards, an entry larger than a shard's share is TOO_LARGE, EMERGENCY keeps
+ * the pins of every shard (README, "Shards"). */
+static void test_sharded_store(void) {
+    NexusMemoryConfig c = config_with(4 * 10000);
+    c.shards = 4;
+    NexusStore *s = store_from(&c);
+    char key[16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        put_charged(s, key, 200);
+    }
+    NexusMemoryMetrics m = metrics_of(s);
+    CHECK(m.entry_count == 100);
+    CHECK(m.current_usage == 100 * 200);
+    CHECK(m.max_cache_bytes == 40000);
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        CHECK(has(s, key));
+    }
+    /* 10001 bytes exceed a shard's share of 10000. */
+    static uint8_t big[10001 - 3 - OVERHEAD];
+    CHECK_STATUS(nexus_store_put(s, KEY("big"), big, sizeof big), NEXUS_STATUS_ERR_TOO_LARGE);
+    CHECK(strstr(nexus_last_error_message(), "share") != NULL);
+    for (int i = 0; i < 100; i += 10) {
+        snprintf(key, sizeof key, "k%d", i);
+        CHECK_OK(nexus_store_pin(s, KEY(key)));
+    }
+    CHECK_OK(nexus_store_signal_pressure(s, NEXUS_PRESSURE_LEVEL_EMERGENCY));
+    m = metrics_of(s);
+    CHECK(m.entry_count == 10);
+    CHECK(m.pinned_count == 10);
+    CHECK(m.eviction_count == 90);
+    CHECK(m.pressure_level == NEXUS_PRESSURE_LEVEL_EMERGENCY);
+    CHECK_OK(nexus_store_free(s));
+}
+
 static void test_store_new_bad_sizes_and_strategy(void) {
     NexusMemoryConfig c = config_with(1000);
     c.eviction_batch_size = 0;
@@ -2224,6 +2261,7 @@ int main(void) {
     RUN(test_store_new_bad_thresholds);
     RUN(test_store_new_bad_keeps);
     RUN(test_store_new_bad_sizes_and_strategy);
+    RUN(test_sharded_store);
     RUN(test_store_new_struct_size);
     RUN(test_store_new_older_struct_size);
     RUN(test_null_store);
