@@ -1,6 +1,7 @@
 //! The one error type of the core. Its kinds mirror the C API's statuses one
 //! to one, so the FFI layer maps them without a table of special cases.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// What went wrong, as a category. Each kind has a C status of the same name
@@ -76,7 +77,9 @@ impl ErrorKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {
     kind: ErrorKind,
-    message: String,
+    /// Borrowed for the library's fixed messages, so that common outcomes
+    /// (a miss is `NotFound`) allocate nothing.
+    message: Cow<'static, str>,
 }
 
 impl Error {
@@ -84,7 +87,15 @@ impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
             kind,
-            message: message.into(),
+            message: Cow::Owned(message.into()),
+        }
+    }
+
+    /// An error with a fixed message (no allocation).
+    pub(crate) const fn fixed(kind: ErrorKind, message: &'static str) -> Self {
+        Error {
+            kind,
+            message: Cow::Borrowed(message),
         }
     }
 
@@ -98,8 +109,8 @@ impl Error {
         &self.message
     }
 
-    pub(crate) fn not_found(what: impl Into<String>) -> Self {
-        Error::new(ErrorKind::NotFound, what)
+    pub(crate) const fn not_found(what: &'static str) -> Self {
+        Error::fixed(ErrorKind::NotFound, what)
     }
 
     pub(crate) fn invalid(what: impl Into<String>) -> Self {

@@ -234,6 +234,26 @@ where
         self.shared.locked(shard, f)
     }
 
+    /// Runs a read under the lock of `key`'s shard. A read changes no usage
+    /// and reports nothing, so it skips the bookkeeping of other calls
+    /// (effects, published flags), unless a signal may have decayed (then
+    /// its event is due, and the read takes the full path).
+    #[inline]
+    fn read_locked<Q: Hash + ?Sized, R>(
+        &self,
+        key: &Q,
+        f: impl FnOnce(&mut MemoryManager<K, V>) -> R,
+    ) -> R {
+        let shard = self.shared.shard_of(key);
+        {
+            let mut m = self.shared.shards[shard].state.lock();
+            if !m.has_time_based_state() {
+                return f(&mut m);
+            }
+        }
+        self.shared.locked(shard, |m, _, _| f(m))
+    }
+
     fn estimate(&self, key: &K, value: &V) -> u64 {
         let _scope = CallbackScope::enter(self.shared.id, 0);
         self.shared.estimator.estimate(key, value)
@@ -308,7 +328,7 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        self.locked(key, |m, _, _| m.peek_with(key, |v| Ok(v.clone())).ok())
+        self.read_locked(key, |m| m.read(key, V::clone))
     }
 
     /// Reads `key`: a hit is an access and returns a read handle that keeps
@@ -318,7 +338,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.locked(key, |m, _, _| m.get(key))
+        self.read_locked(key, |m| m.get(key))
     }
 
     /// Reads `key` by lending the value to `f` under the store's lock,
@@ -331,7 +351,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.locked(key, |m, _, _| m.peek_with(key, f))
+        self.read_locked(key, |m| m.peek_with(key, f))
     }
 
     /// Whether `key` is present. Not an access.
@@ -340,7 +360,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.locked(key, |m, _, _| m.contains(key))
+        self.read_locked(key, |m| m.contains(key))
     }
 
     /// Removes `key` (pinned or not; its pin stays). `NotFound` if absent.
@@ -400,7 +420,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.locked(key, |m, _, _| m.is_pinned(key))
+        self.read_locked(key, |m| m.is_pinned(key))
     }
 
     /// Every pinned key, in pin order (with several shards: shard by shard,

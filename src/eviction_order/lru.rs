@@ -25,6 +25,13 @@ impl LruOrder {
         }
     }
 
+    /// A linked slot becomes the most recently used.
+    #[inline]
+    pub fn move_to_back(&mut self, i: u32) {
+        debug_assert!(self.list.is_linked(i), "slot {i} is not linked");
+        self.list.move_to_back(i);
+    }
+
     pub fn unlink(&mut self, i: u32) {
         if self.list.is_linked(i) {
             self.list.unlink(i);

@@ -59,6 +59,23 @@ impl EvictionOrder {
         }
     }
 
+    /// A read of the entry in slot `i` (charge unchanged; its recency stamp
+    /// goes from `old_tick` to `new_tick`); `linked` is false for a pinned
+    /// entry. The hot path of every cache hit.
+    #[inline]
+    pub fn access(&mut self, i: u32, charge: u64, old_tick: u64, new_tick: u64, linked: bool) {
+        match self {
+            // Every unpinned entry is linked in the LRU list.
+            EvictionOrder::Lru(o) if linked => o.move_to_back(i),
+            EvictionOrder::Lfu(o) => o.touch(i),
+            EvictionOrder::Size(o) if linked => {
+                o.unlink(i, charge, old_tick);
+                o.link(i, charge, new_tick);
+            }
+            _ => {}
+        }
+    }
+
     /// Takes a linked entry out of the order (pin).
     pub fn unlink(&mut self, i: u32, at: Position) {
         match self {

@@ -28,8 +28,14 @@ pub(crate) fn kind_of(status: NexusStatus) -> Option<ErrorKind> {
 }
 
 pub(crate) fn set_last_error(message: &str) {
-    let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    LAST_ERROR.with(|e| {
+        // The same message again (a run of misses): nothing to allocate.
+        if e.borrow().as_bytes() == message.as_bytes() {
+            return;
+        }
+        let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
+        *e.borrow_mut() = c;
+    });
 }
 
 /// The message of the last failure on this thread ("" if none yet).

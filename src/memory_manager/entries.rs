@@ -201,6 +201,24 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
     }
 
+    /// A read that lends the value to `f` (library code, under the lock); a
+    /// hit is an access.
+    #[inline]
+    pub fn read<Q, R>(&mut self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Some(i) = self.entries.find(key) else {
+            self.counters.misses += 1;
+            return None;
+        };
+        let r = f(self.entries.get(i).cell.value());
+        self.counters.hits += 1;
+        self.touch(i);
+        Some(r)
+    }
+
     /// A read that lends the value to `f` (library code, under the lock). It
     /// is an access only if `f` succeeds; a miss is `NOT_FOUND`.
     pub fn peek_with<Q, R>(&mut self, key: &Q, f: impl FnOnce(&V) -> Result<R>) -> Result<R>
@@ -218,20 +236,14 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         Ok(r)
     }
 
+    /// A read access of the entry in slot `i`.
+    #[inline]
     pub(super) fn touch(&mut self, i: u32) {
         let tick = self.tick();
         let e = self.entries.get_mut(i);
-        let old = Position {
-            charge: e.charge(),
-            tick: e.tick,
-        };
-        e.tick = tick;
-        let new = Position {
-            charge: old.charge,
-            tick,
-        };
-        let linked = !e.pinned;
-        self.order.touch(i, old, new, linked);
+        let old_tick = std::mem::replace(&mut e.tick, tick);
+        let (charge, linked) = (e.charge, !e.pinned);
+        self.order.access(i, charge, old_tick, tick, linked);
     }
 
     pub fn contains<Q>(&self, key: &Q) -> bool

@@ -262,6 +262,13 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
     }
 
+    /// Whether time-based state may need bringing up to date (a signal that
+    /// can decay): reads that skip `begin` must take the full path then.
+    #[inline]
+    pub fn has_time_based_state(&self) -> bool {
+        self.signalled != MemoryPressureLevel::None && self.config.signal_decay_ms != 0
+    }
+
     /// Every call starts here: time-based state is brought up to date.
     #[inline]
     pub fn begin(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) {
