@@ -10,6 +10,7 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -55,20 +56,28 @@ fn inside_callback(addr: usize) -> bool {
 /// One registered callback, or none.
 pub(crate) struct CallbackSlot<F: ?Sized> {
     current: Mutex<Option<Arc<F>>>,
+    /// Whether `current` holds a callback: lets `get` skip the lock (shared
+    /// by every thread) when none is registered, the common case.
+    present: AtomicBool,
 }
 
 impl<F: ?Sized> Default for CallbackSlot<F> {
     fn default() -> Self {
         CallbackSlot {
             current: Mutex::new(None),
+            present: AtomicBool::new(false),
         }
     }
 }
 
 impl<F: ?Sized> CallbackSlot<F> {
-    /// The current callback, if any. Cheap: one uncontended lock and an
-    /// atomic increment.
+    /// The current callback, if any. Cheap: nothing when none is
+    /// registered, else one uncontended lock and an atomic increment. A call
+    /// racing with `replace` on another thread sees the old or the new one.
     pub fn get(&self) -> Option<Arc<F>> {
+        if !self.present.load(Ordering::Acquire) {
+            return None;
+        }
         self.current.lock().clone()
     }
 
@@ -77,7 +86,11 @@ impl<F: ?Sized> CallbackSlot<F> {
     /// inside the old callback it returns at once and the old callback is
     /// dropped when that call returns.
     pub fn replace(&self, new: Option<Arc<F>>) {
-        let old = std::mem::replace(&mut *self.current.lock(), new);
+        let old = {
+            let mut current = self.current.lock();
+            self.present.store(new.is_some(), Ordering::Release);
+            std::mem::replace(&mut *current, new)
+        };
         let Some(old) = old else { return };
         if inside_callback(addr_of(&old)) {
             return;

@@ -869,7 +869,9 @@ where
         if fx.removed.is_empty() && fx.events.is_empty() {
             return;
         }
-        let _scope = CallbackScope::enter(self.id, 0);
+        // Dropping keys and values below may run user code (a `Drop`).
+        let _scope = (std::mem::needs_drop::<K>() || std::mem::needs_drop::<V>())
+            .then(|| CallbackScope::enter(self.id, 0));
         let Effects { removed, events } = fx;
         if !removed.is_empty() {
             if let Some(listener) = self.listener.get() {

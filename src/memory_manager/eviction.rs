@@ -73,6 +73,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         run: &mut Run,
         fx: &mut Effects<K, V>,
     ) {
+        if victims.is_empty() {
+            return;
+        }
         fx.removed.reserve(victims.len());
         for &i in victims {
             let e = self.entries.remove(i);

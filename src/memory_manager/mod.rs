@@ -14,6 +14,8 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use smallvec::SmallVec;
+
 use crate::clock::Now;
 use crate::entry_table::{Entry, EntryTable};
 use crate::error::{Error, ErrorKind, Result};
@@ -46,14 +48,16 @@ pub(crate) struct Rejected<K, V> {
 
 /// What a call must report once the lock is released.
 pub(crate) struct Effects<K, V> {
-    pub removed: Vec<Removed<K, V>>,
+    /// Inline room for one: the value a put replaced, the usual case, costs
+    /// no allocation.
+    pub removed: SmallVec<[Removed<K, V>; 1]>,
     pub events: Vec<Event>,
 }
 
 impl<K, V> Default for Effects<K, V> {
     fn default() -> Self {
         Effects {
-            removed: Vec::new(),
+            removed: SmallVec::new(),
             events: Vec::new(),
         }
     }
