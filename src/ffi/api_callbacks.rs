@@ -33,10 +33,11 @@ pub extern "C" fn nexus_store_set_event_callback(
 ) -> NexusStatus {
     let owned = ForeignCtx::new(ctx, destroy);
     entry(move || {
-        let s = handles::get(store)?;
-        s.store
-            .set_event_callback(cb.map(|f| foreign::event_callback(f, owned)));
-        Ok(())
+        handles::with(store, |s| {
+            s.store
+                .set_event_callback(cb.map(|f| foreign::event_callback(f, owned)));
+            Ok(())
+        })
     })
 }
 
@@ -60,10 +61,11 @@ pub extern "C" fn nexus_store_set_eviction_listener(
 ) -> NexusStatus {
     let owned = ForeignCtx::new(ctx, destroy);
     entry(move || {
-        let s = handles::get(store)?;
-        s.store
-            .set_eviction_listener(cb.map(|f| foreign::eviction_listener(f, owned)));
-        Ok(())
+        handles::with(store, |s| {
+            s.store
+                .set_eviction_listener(cb.map(|f| foreign::eviction_listener(f, owned)));
+            Ok(())
+        })
     })
 }
 
@@ -90,10 +92,11 @@ pub extern "C" fn nexus_store_set_loader(
 ) -> NexusStatus {
     let owned = ForeignCtx::new(ctx, destroy);
     entry(move || {
-        let s = handles::get(store)?;
-        s.store
-            .set_loader(loader.map(|f| foreign::loader(f, owned)));
-        Ok(())
+        handles::with(store, |s| {
+            s.store
+                .set_loader(loader.map(|f| foreign::loader(f, owned)));
+            Ok(())
+        })
     })
 }
 
@@ -174,13 +177,14 @@ pub extern "C" fn nexus_store_get_or_load(
     out: *mut *mut NexusValue,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes `key_len` readable bytes.
-        let key = unsafe { bytes_arg(key, key_len, "key") }?;
-        // SAFETY: the caller passes NULL or a writable pointer.
-        let out = unsafe { out_arg(out, "out") }?;
-        let handle = s.store.get_or_load(key)?;
-        *out = Box::into_raw(Box::new(NexusValue { handle }));
-        Ok(())
+        handles::with(store, |s| {
+            // SAFETY: the caller passes `key_len` readable bytes.
+            let key = unsafe { bytes_arg(key, key_len, "key") }?;
+            // SAFETY: the caller passes NULL or a writable pointer.
+            let out = unsafe { out_arg(out, "out") }?;
+            let handle = s.store.get_or_load(key)?;
+            *out = Box::into_raw(Box::new(NexusValue { handle }));
+            Ok(())
+        })
     })
 }

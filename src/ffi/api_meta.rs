@@ -63,8 +63,9 @@ pub extern "C" fn nexus_memory_config_init(config: *mut NexusMemoryConfig) {
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_debug_panic(store: *mut NexusStore) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        s.store.panic_under_lock();
-        Ok(())
+        handles::with(store, |s| {
+            s.store.panic_under_lock();
+            Ok(())
+        })
     })
 }

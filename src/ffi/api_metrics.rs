@@ -17,11 +17,12 @@ pub extern "C" fn nexus_store_memory_metrics(
     out: *mut NexusMemoryMetrics,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes NULL or a writable pointer.
-        let out = unsafe { out_arg(out, "out") }?;
-        *out = s.store.metrics().into();
-        Ok(())
+        handles::with(store, |s| {
+            // SAFETY: the caller passes NULL or a writable pointer.
+            let out = unsafe { out_arg(out, "out") }?;
+            *out = s.store.metrics().into();
+            Ok(())
+        })
     })
 }
 
@@ -44,26 +45,27 @@ pub extern "C" fn nexus_store_metrics_json(
     out_len: *mut usize,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes NULL or a writable pointer.
-        let out_len = unsafe { out_arg(out_len, "out_len") }?;
-        check_null_with_len(buf.is_null(), buf_len, "buf")?;
-        let json = s.store.metrics_json();
-        let needed = json.len() + 1;
-        *out_len = needed;
-        if buf_len < needed {
-            return Err(Error::new(
-                ErrorKind::BufferTooSmall,
-                format!("the JSON needs {needed} bytes with its NUL; the buffer has {buf_len}"),
-            ));
-        }
-        // SAFETY: `buf` is non-NULL (buf_len >= needed > 0) and the caller
-        // guarantees `buf_len` writable bytes.
-        unsafe {
-            std::ptr::copy_nonoverlapping(json.as_ptr(), buf.cast::<u8>(), json.len());
-            *buf.add(json.len()) = 0;
-        }
-        Ok(())
+        handles::with(store, |s| {
+            // SAFETY: the caller passes NULL or a writable pointer.
+            let out_len = unsafe { out_arg(out_len, "out_len") }?;
+            check_null_with_len(buf.is_null(), buf_len, "buf")?;
+            let json = s.store.metrics_json();
+            let needed = json.len() + 1;
+            *out_len = needed;
+            if buf_len < needed {
+                return Err(Error::new(
+                    ErrorKind::BufferTooSmall,
+                    format!("the JSON needs {needed} bytes with its NUL; the buffer has {buf_len}"),
+                ));
+            }
+            // SAFETY: `buf` is non-NULL (buf_len >= needed > 0) and the caller
+            // guarantees `buf_len` writable bytes.
+            unsafe {
+                std::ptr::copy_nonoverlapping(json.as_ptr(), buf.cast::<u8>(), json.len());
+                *buf.add(json.len()) = 0;
+            }
+            Ok(())
+        })
     })
 }
 
@@ -75,9 +77,10 @@ pub extern "C" fn nexus_store_metrics_json(
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_reset_metrics(store: *mut NexusStore) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        s.store.reset_metrics();
-        Ok(())
+        handles::with(store, |s| {
+            s.store.reset_metrics();
+            Ok(())
+        })
     })
 }
 
@@ -93,14 +96,15 @@ pub extern "C" fn nexus_store_poll_event(
     out: *mut NexusEvent,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes NULL or a writable pointer.
-        let out = unsafe { out_arg(out, "out") }?;
-        let event = s
-            .store
-            .poll_event()
-            .ok_or_else(|| Error::new(ErrorKind::Empty, "no event is queued"))?;
-        *out = NexusEvent::from(&event);
-        Ok(())
+        handles::with(store, |s| {
+            // SAFETY: the caller passes NULL or a writable pointer.
+            let out = unsafe { out_arg(out, "out") }?;
+            let event = s
+                .store
+                .poll_event()
+                .ok_or_else(|| Error::new(ErrorKind::Empty, "no event is queued"))?;
+            *out = NexusEvent::from(&event);
+            Ok(())
+        })
     })
 }

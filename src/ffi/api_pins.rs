@@ -20,11 +20,12 @@ pub extern "C" fn nexus_store_pin(
     key_len: usize,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes `key_len` readable bytes.
-        let key = unsafe { bytes_arg(key, key_len, "key") }?;
-        s.store.pin(key);
-        Ok(())
+        handles::with(store, |s| {
+            // SAFETY: the caller passes `key_len` readable bytes.
+            let key = unsafe { bytes_arg(key, key_len, "key") }?;
+            s.store.pin(key);
+            Ok(())
+        })
     })
 }
 
@@ -42,10 +43,11 @@ pub extern "C" fn nexus_store_unpin(
     key_len: usize,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes `key_len` readable bytes.
-        let key = unsafe { bytes_arg(key, key_len, "key") }?;
-        s.store.unpin(key)
+        handles::with(store, |s| {
+            // SAFETY: the caller passes `key_len` readable bytes.
+            let key = unsafe { bytes_arg(key, key_len, "key") }?;
+            s.store.unpin(key)
+        })
     })
 }
 
@@ -63,13 +65,14 @@ pub extern "C" fn nexus_store_is_pinned(
     out: *mut bool,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes `key_len` readable bytes.
-        let key = unsafe { bytes_arg(key, key_len, "key") }?;
-        // SAFETY: the caller passes NULL or a writable pointer.
-        let out = unsafe { out_arg(out, "out") }?;
-        *out = s.store.is_pinned(key);
-        Ok(())
+        handles::with(store, |s| {
+            // SAFETY: the caller passes `key_len` readable bytes.
+            let key = unsafe { bytes_arg(key, key_len, "key") }?;
+            // SAFETY: the caller passes NULL or a writable pointer.
+            let out = unsafe { out_arg(out, "out") }?;
+            *out = s.store.is_pinned(key);
+            Ok(())
+        })
     })
 }
 
@@ -86,11 +89,12 @@ pub extern "C" fn nexus_store_pinned_ids(
     out: *mut *mut NexusKeyList,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes NULL or a writable pointer.
-        let out = unsafe { out_arg(out, "out") }?;
-        let keys = s.store.pinned_ids();
-        *out = Box::into_raw(Box::new(NexusKeyList { keys }));
-        Ok(())
+        handles::with(store, |s| {
+            // SAFETY: the caller passes NULL or a writable pointer.
+            let out = unsafe { out_arg(out, "out") }?;
+            let keys = s.store.pinned_ids();
+            *out = Box::into_raw(Box::new(NexusKeyList { keys }));
+            Ok(())
+        })
     })
 }

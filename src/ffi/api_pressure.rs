@@ -19,11 +19,12 @@ pub extern "C" fn nexus_store_evict_lru(
     evicted: *mut usize,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes NULL or a writable pointer.
-        let evicted = unsafe { out_arg(evicted, "evicted") }?;
-        *evicted = s.store.evict_lru(count);
-        Ok(())
+        handles::with(store, |s| {
+            // SAFETY: the caller passes NULL or a writable pointer.
+            let evicted = unsafe { out_arg(evicted, "evicted") }?;
+            *evicted = s.store.evict_lru(count);
+            Ok(())
+        })
     })
 }
 
@@ -39,11 +40,12 @@ pub extern "C" fn nexus_store_evict(
     evicted: *mut usize,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes NULL or a writable pointer.
-        let evicted = unsafe { out_arg(evicted, "evicted") }?;
-        *evicted = s.store.evict(count);
-        Ok(())
+        handles::with(store, |s| {
+            // SAFETY: the caller passes NULL or a writable pointer.
+            let evicted = unsafe { out_arg(evicted, "evicted") }?;
+            *evicted = s.store.evict(count);
+            Ok(())
+        })
     })
 }
 
@@ -59,11 +61,12 @@ pub extern "C" fn nexus_store_clear_unpinned(
     evicted: *mut usize,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes NULL or a writable pointer.
-        let evicted = unsafe { out_arg(evicted, "evicted") }?;
-        *evicted = s.store.clear_unpinned();
-        Ok(())
+        handles::with(store, |s| {
+            // SAFETY: the caller passes NULL or a writable pointer.
+            let evicted = unsafe { out_arg(evicted, "evicted") }?;
+            *evicted = s.store.clear_unpinned();
+            Ok(())
+        })
     })
 }
 
@@ -86,10 +89,11 @@ pub extern "C" fn nexus_store_signal_pressure(
     level: NexusPressureLevel,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        let level: MemoryPressureLevel = enum_arg(level)?;
-        s.store.signal_pressure(level);
-        Ok(())
+        handles::with(store, |s| {
+            let level: MemoryPressureLevel = enum_arg(level)?;
+            s.store.signal_pressure(level);
+            Ok(())
+        })
     })
 }
 
@@ -119,11 +123,12 @@ pub extern "C" fn nexus_store_pressure_level(
     out: *mut NexusPressureLevel,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes NULL or a writable pointer.
-        let out = unsafe { out_arg(out, "out") }?;
-        *out = s.store.pressure_level() as u32;
-        Ok(())
+        handles::with(store, |s| {
+            // SAFETY: the caller passes NULL or a writable pointer.
+            let out = unsafe { out_arg(out, "out") }?;
+            *out = s.store.pressure_level() as u32;
+            Ok(())
+        })
     })
 }
 
@@ -138,8 +143,5 @@ pub extern "C" fn nexus_store_set_max_bytes(
     store: *mut NexusStore,
     max_cache_bytes: u64,
 ) -> NexusStatus {
-    entry(|| {
-        let s = handles::get(store)?;
-        s.store.set_max_bytes(max_cache_bytes)
-    })
+    entry(|| handles::with(store, |s| s.store.set_max_bytes(max_cache_bytes)))
 }

@@ -98,12 +98,13 @@ pub extern "C" fn nexus_store_put(
     value_len: usize,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes `key_len` readable bytes.
-        let key = unsafe { owned_bytes_arg(key, key_len, "key") }?;
-        // SAFETY: the caller passes `value_len` readable bytes.
-        let value = unsafe { owned_bytes_arg(value, value_len, "value") }?;
-        s.store.put(key, FfiValue::Bytes(value))
+        handles::with(store, |s| {
+            // SAFETY: the caller passes `key_len` readable bytes.
+            let key = unsafe { owned_bytes_arg(key, key_len, "key") }?;
+            // SAFETY: the caller passes `value_len` readable bytes.
+            let value = unsafe { owned_bytes_arg(value, value_len, "value") }?;
+            s.store.put(key, FfiValue::Bytes(value))
+        })
     })
 }
 
@@ -134,18 +135,19 @@ pub extern "C" fn nexus_store_put_object(
     release_ctx: *mut c_void,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes `key_len` readable bytes.
-        let key = unsafe { owned_bytes_arg(key, key_len, "key") }?;
-        let value = object_value(object, release, release_ctx);
-        let put = if cost == 0 {
-            s.store.try_put(key, value)
-        } else {
-            s.store.try_put_charged(key, value, cost as u64)
-        };
-        put.map_err(|(e, value)| {
-            value.disown();
-            e
+        handles::with(store, |s| {
+            // SAFETY: the caller passes `key_len` readable bytes.
+            let key = unsafe { owned_bytes_arg(key, key_len, "key") }?;
+            let value = object_value(object, release, release_ctx);
+            let put = if cost == 0 {
+                s.store.try_put(key, value)
+            } else {
+                s.store.try_put_charged(key, value, cost as u64)
+            };
+            put.map_err(|(e, value)| {
+                value.disown();
+                e
+            })
         })
     })
 }
@@ -171,17 +173,18 @@ pub extern "C" fn nexus_store_get(
     out: *mut *mut NexusValue,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes `key_len` readable bytes.
-        let key = unsafe { bytes_arg(key, key_len, "key") }?;
-        // SAFETY: the caller passes NULL or a writable pointer.
-        let out = unsafe { out_arg(out, "out") }?;
-        let handle = s
-            .store
-            .get(key)
-            .ok_or_else(|| Error::new(ErrorKind::NotFound, "no entry with this key"))?;
-        *out = Box::into_raw(Box::new(NexusValue { handle }));
-        Ok(())
+        handles::with(store, |s| {
+            // SAFETY: the caller passes `key_len` readable bytes.
+            let key = unsafe { bytes_arg(key, key_len, "key") }?;
+            // SAFETY: the caller passes NULL or a writable pointer.
+            let out = unsafe { out_arg(out, "out") }?;
+            let handle = s
+                .store
+                .get(key)
+                .ok_or_else(|| Error::new(ErrorKind::NotFound, "no entry with this key"))?;
+            *out = Box::into_raw(Box::new(NexusValue { handle }));
+            Ok(())
+        })
     })
 }
 
@@ -208,51 +211,52 @@ pub extern "C" fn nexus_store_get_copy(
     out_len: *mut usize,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes `key_len` readable bytes.
-        let key = unsafe { bytes_arg(key, key_len, "key") }?;
-        // SAFETY: the caller passes NULL or a writable pointer.
-        let out_len = unsafe { out_arg(out_len, "out_len") }?;
-        check_null_with_len(buf.is_null(), buf_len, "buf")?;
-        check_len(buf_len, "buf")?;
-        let mut needed = 0usize;
-        let copied = s.store.read_with(key, |value| {
-            let Some(bytes) = value.bytes() else {
-                return Err(Error::new(
-                    ErrorKind::InvalidArgument,
-                    "the value is an object: read it with nexus_store_get",
-                ));
-            };
-            needed = bytes.len();
-            if bytes.len() > buf_len {
-                return Err(Error::new(
-                    ErrorKind::BufferTooSmall,
-                    format!(
-                        "the value has {} bytes; the buffer has {buf_len}",
-                        bytes.len()
-                    ),
-                ));
-            }
-            if !bytes.is_empty() {
-                // SAFETY: `buf` is non-NULL here (len > 0 and `buf_len >=
-                // len`) and the caller guarantees `buf_len` writable bytes
-                // that do not overlap the store's own memory.
-                unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
-            }
-            Ok(bytes.len())
-        });
-        match copied {
-            Ok(n) => {
-                *out_len = n;
-                Ok(())
-            }
-            Err(e) => {
-                if e.kind() == ErrorKind::BufferTooSmall {
-                    *out_len = needed;
+        handles::with(store, |s| {
+            // SAFETY: the caller passes `key_len` readable bytes.
+            let key = unsafe { bytes_arg(key, key_len, "key") }?;
+            // SAFETY: the caller passes NULL or a writable pointer.
+            let out_len = unsafe { out_arg(out_len, "out_len") }?;
+            check_null_with_len(buf.is_null(), buf_len, "buf")?;
+            check_len(buf_len, "buf")?;
+            let mut needed = 0usize;
+            let copied = s.store.read_with(key, |value| {
+                let Some(bytes) = value.bytes() else {
+                    return Err(Error::new(
+                        ErrorKind::InvalidArgument,
+                        "the value is an object: read it with nexus_store_get",
+                    ));
+                };
+                needed = bytes.len();
+                if bytes.len() > buf_len {
+                    return Err(Error::new(
+                        ErrorKind::BufferTooSmall,
+                        format!(
+                            "the value has {} bytes; the buffer has {buf_len}",
+                            bytes.len()
+                        ),
+                    ));
                 }
-                Err(e)
+                if !bytes.is_empty() {
+                    // SAFETY: `buf` is non-NULL here (len > 0 and `buf_len >=
+                    // len`) and the caller guarantees `buf_len` writable bytes
+                    // that do not overlap the store's own memory.
+                    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
+                }
+                Ok(bytes.len())
+            });
+            match copied {
+                Ok(n) => {
+                    *out_len = n;
+                    Ok(())
+                }
+                Err(e) => {
+                    if e.kind() == ErrorKind::BufferTooSmall {
+                        *out_len = needed;
+                    }
+                    Err(e)
+                }
             }
-        }
+        })
     })
 }
 
@@ -270,13 +274,14 @@ pub extern "C" fn nexus_store_contains(
     out: *mut bool,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes `key_len` readable bytes.
-        let key = unsafe { bytes_arg(key, key_len, "key") }?;
-        // SAFETY: the caller passes NULL or a writable pointer.
-        let out = unsafe { out_arg(out, "out") }?;
-        *out = s.store.contains(key);
-        Ok(())
+        handles::with(store, |s| {
+            // SAFETY: the caller passes `key_len` readable bytes.
+            let key = unsafe { bytes_arg(key, key_len, "key") }?;
+            // SAFETY: the caller passes NULL or a writable pointer.
+            let out = unsafe { out_arg(out, "out") }?;
+            *out = s.store.contains(key);
+            Ok(())
+        })
     })
 }
 
@@ -293,10 +298,11 @@ pub extern "C" fn nexus_store_remove(
     key_len: usize,
 ) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes `key_len` readable bytes.
-        let key = unsafe { bytes_arg(key, key_len, "key") }?;
-        s.store.remove(key)
+        handles::with(store, |s| {
+            // SAFETY: the caller passes `key_len` readable bytes.
+            let key = unsafe { bytes_arg(key, key_len, "key") }?;
+            s.store.remove(key)
+        })
     })
 }
 
@@ -308,10 +314,11 @@ pub extern "C" fn nexus_store_remove(
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_clear(store: *mut NexusStore, removed: *mut usize) -> NexusStatus {
     entry(|| {
-        let s = handles::get(store)?;
-        // SAFETY: the caller passes NULL or a writable pointer.
-        let removed = unsafe { out_arg(removed, "removed") }?;
-        *removed = s.store.clear();
-        Ok(())
+        handles::with(store, |s| {
+            // SAFETY: the caller passes NULL or a writable pointer.
+            let removed = unsafe { out_arg(removed, "removed") }?;
+            *removed = s.store.clear();
+            Ok(())
+        })
     })
 }

@@ -6,23 +6,42 @@
 //! a handle whose generation no longer matches (freed, or freed twice) is
 //! `NEXUS_STATUS_ERR_INVALID_HANDLE`.
 //!
-//! A call holds its slot's read lock (recursive, so callbacks may re-enter
-//! the store) for its whole duration. `nexus_store_free` first bumps the
-//! generation (new calls fail at once), then takes the write lock, which
-//! waits for the calls in flight to end, then drops the store outside every
-//! lock. Freed slots are reused first-in first-out, so a stale handle would
-//! have to outlive 2^32 reuses of its slot (2^12 on 32-bit targets, spread
-//! over every free slot) to alias a new store.
+//! A slot holds its store's generation (or [`DEAD`] while it has no store),
+//! a count of the calls in flight through it, and the store pointer. A call
+//! ([`with`]) increments the count, then checks the generation, and backs
+//! out (count decremented, `INVALID_HANDLE`) if it does not match; it reads
+//! the store only while it is counted, and decrements the count when it
+//! ends. Calls that re-enter the store from its callbacks are simply
+//! counted again. `nexus_store_free` swaps the generation to `DEAD` (new
+//! calls fail at once), waits for the count to reach 0 (the calls in flight
+//! on every thread), takes the store pointer out and only then drops the
+//! store, outside every lock. The increment and the generation check of a
+//! call, and the swap and the count check of a free, are `SeqCst`: either
+//! the call sees `DEAD`, or the free sees the call counted and waits for it.
+//! `insert` stores the pointer before it publishes the generation, and only
+//! into a `DEAD` slot, so a call that sees its generation sees its store.
+//!
+//! From inside one of the store's own calls on the same thread (a callback,
+//! or a ctx's destroy run by a call), waiting for the count would wait for
+//! itself: each call links a frame, on its own stack, into a thread-local
+//! list, and a free that finds its slot there is `BUSY` (as is one from
+//! inside a callback the store runs outside any call through its handle: a
+//! global pressure signal, a read handle's release; the core tracks those).
+//!
+//! Freed slots are reused first-in first-out, so a stale handle would have
+//! to outlive 2^32 reuses of its slot (2^12 on 32-bit targets, spread over
+//! every free slot) to alias a new store.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
-use parking_lot::{Mutex, RecursiveRwLock, RecursiveRwLockReadGuard};
+use parking_lot::Mutex;
 
 use super::store::FfiStore;
 use super::types::NexusStore;
+use crate::callbacks::wait_while;
 use crate::{Error, ErrorKind};
 
 const SLOT_BITS: u32 = if usize::BITS >= 64 { 32 } else { 20 };
@@ -32,36 +51,52 @@ const CHUNK: usize = 256;
 const MAX_SLOTS: usize = 1 << 20;
 const MAX_CHUNKS: usize = MAX_SLOTS / CHUNK;
 
+/// The generation of a slot without a store. Above `GEN_MASK`, so no
+/// handle carries it.
+const DEAD: usize = usize::MAX;
+const _: () = assert!(DEAD > GEN_MASK);
+
+/// One cache line per slot: calls on one store do not contend with calls
+/// on its neighbours.
+#[repr(align(64))]
 struct Slot {
+    /// The live store's generation, or `DEAD`.
     generation: AtomicUsize,
-    store: RecursiveRwLock<Option<Box<FfiStore>>>,
+    /// Calls counted on the slot: the calls in flight through it, plus,
+    /// for an instant, lookups about to back out.
+    in_flight: AtomicUsize,
+    /// The store (from `Box::into_raw`); non-null from `insert` until the
+    /// free that takes it out.
+    store: AtomicPtr<FfiStore>,
 }
 
-struct Table {
-    chunks: Box<[OnceLock<Box<[Slot]>>]>,
-    free: Mutex<FreeSlots>,
+impl Slot {
+    const fn new() -> Self {
+        Slot {
+            generation: AtomicUsize::new(DEAD),
+            in_flight: AtomicUsize::new(0),
+            store: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
 }
+
+/// Chunks of slots, allocated on first use and never freed.
+static CHUNKS: [OnceLock<Box<[Slot; CHUNK]>>; MAX_CHUNKS] = [const { OnceLock::new() }; MAX_CHUNKS];
 
 struct FreeSlots {
-    reusable: VecDeque<usize>,
+    /// Freed slots, oldest first, with the generation they last had.
+    reusable: VecDeque<(usize, usize)>,
     fresh: usize,
 }
 
-static TABLE: OnceLock<Table> = OnceLock::new();
-
-fn table() -> &'static Table {
-    TABLE.get_or_init(|| Table {
-        chunks: (0..MAX_CHUNKS).map(|_| OnceLock::new()).collect(),
-        free: Mutex::new(FreeSlots {
-            reusable: VecDeque::new(),
-            fresh: 0,
-        }),
-    })
-}
+static FREE: Mutex<FreeSlots> = Mutex::new(FreeSlots {
+    reusable: VecDeque::new(),
+    fresh: 0,
+});
 
 fn slot(index: usize) -> Option<&'static Slot> {
-    let chunk = table().chunks.get(index / CHUNK)?.get()?;
-    chunk.get(index % CHUNK)
+    let chunk = CHUNKS.get(index / CHUNK)?.get()?;
+    Some(&chunk[index % CHUNK])
 }
 
 fn encode(index: usize, generation: usize) -> *mut NexusStore {
@@ -74,6 +109,10 @@ fn decode(handle: *const NexusStore) -> Option<(usize, usize)> {
     Some((index, raw >> SLOT_BITS))
 }
 
+fn next_generation(previous: usize) -> usize {
+    (previous.wrapping_add(1) & GEN_MASK).max(1)
+}
+
 fn invalid() -> Error {
     Error::new(
         ErrorKind::InvalidHandle,
@@ -83,13 +122,13 @@ fn invalid() -> Error {
 
 /// Registers a store; returns its handle.
 pub(crate) fn insert(store: FfiStore) -> Result<*mut NexusStore, Error> {
-    let index = {
-        let mut free = table().free.lock();
+    let (index, previous) = {
+        let mut free = FREE.lock();
         match free.reusable.pop_front() {
-            Some(i) => i,
+            Some(reused) => reused,
             None if free.fresh < MAX_SLOTS => {
                 free.fresh += 1;
-                free.fresh - 1
+                (free.fresh - 1, DEAD)
             }
             None => {
                 return Err(Error::new(
@@ -99,64 +138,126 @@ pub(crate) fn insert(store: FfiStore) -> Result<*mut NexusStore, Error> {
             }
         }
     };
-    let chunk = table().chunks[index / CHUNK].get_or_init(|| {
-        (0..CHUNK)
-            .map(|_| Slot {
-                generation: AtomicUsize::new(1),
-                store: RecursiveRwLock::new(None),
-            })
-            .collect()
-    });
+    let chunk = CHUNKS[index / CHUNK].get_or_init(|| Box::new([const { Slot::new() }; CHUNK]));
     let s = &chunk[index % CHUNK];
-    *s.store.write() = Some(Box::new(store));
-    Ok(encode(index, s.generation.load(Ordering::Acquire)))
+    let generation = next_generation(previous);
+    // The slot is DEAD and ours alone (taken off the free list): no call
+    // reads its pointer until the generation below is published.
+    let old = s
+        .store
+        .swap(Box::into_raw(Box::new(store)), Ordering::Relaxed);
+    debug_assert!(old.is_null(), "a free slot has no store");
+    // Publishes the pointer: a call that reads this generation sees it.
+    s.generation.store(generation, Ordering::SeqCst);
+    Ok(encode(index, generation))
+}
+
+/// A call's count on its slot; dropping it ends the call (or backs out).
+struct InFlight(&'static Slot);
+
+impl InFlight {
+    /// Counts a call on `slot` if it still holds `generation`.
+    #[inline]
+    fn enter(slot: &'static Slot, generation: usize) -> Option<InFlight> {
+        slot.in_flight.fetch_add(1, Ordering::SeqCst);
+        let counted = InFlight(slot);
+        // SeqCst with the increment above and with free's swap and count
+        // check: either this sees DEAD (or a later generation), or the free
+        // sees this call counted and waits for it.
+        (slot.generation.load(Ordering::SeqCst) == generation).then_some(counted)
+    }
+}
+
+impl Drop for InFlight {
+    #[inline]
+    fn drop(&mut self) {
+        // Release: the call's use of the store happens before a free that
+        // sees the count at 0 drops it.
+        self.0.in_flight.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// A call in progress on this thread, on the stack of [`with`]: the
+/// thread's calls form a list, innermost first.
+struct CallFrame {
+    index: usize,
+    outer: *const CallFrame,
 }
 
 thread_local! {
-    /// Slots this thread is inside a call of (innermost last). User code
-    /// that runs during such a call (a callback) and frees that store gets
-    /// `BUSY`: waiting for the call to end would wait for itself.
-    static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// The innermost call in progress on this thread, or null.
+    static CALLS: Cell<*const CallFrame> = const { Cell::new(std::ptr::null()) };
 }
 
-/// A live store, held for the duration of a call.
-pub(crate) struct StoreRef {
-    guard: RecursiveRwLockReadGuard<'static, Option<Box<FfiStore>>>,
+/// Keeps a frame linked into `CALLS` while it lives (unwinding too).
+struct Linked<'a>(&'a CallFrame);
+
+impl<'a> Linked<'a> {
+    #[inline]
+    fn push(frame: &'a CallFrame) -> Self {
+        CALLS.set(frame);
+        Linked(frame)
+    }
 }
 
-impl Drop for StoreRef {
+impl Drop for Linked<'_> {
+    #[inline]
     fn drop(&mut self) {
-        HELD.with(|h| {
-            h.borrow_mut().pop();
-        });
+        CALLS.set(self.0.outer);
     }
 }
 
-impl std::ops::Deref for StoreRef {
-    type Target = FfiStore;
-
-    fn deref(&self) -> &FfiStore {
-        self.guard.as_deref().expect("checked in get()")
+/// Whether this thread is inside a call through slot `index`.
+fn inside_call_of(index: usize) -> bool {
+    let mut next = CALLS.get();
+    // SAFETY: every pointer in the list is a `CallFrame` of a `with` still
+    // running on this thread: `Linked` links a frame that outlives it (the
+    // borrow) and unlinks it when dropped, in reverse order of linking,
+    // before the frame goes out of scope (also when unwinding). Frames are
+    // never written after linking, and only this thread reads the list.
+    while let Some(frame) = unsafe { next.as_ref() } {
+        if frame.index == index {
+            return true;
+        }
+        next = frame.outer;
     }
+    false
 }
 
-/// Looks a handle up: `NULL_ARGUMENT` for NULL, `INVALID_HANDLE` for a
-/// freed or unknown one.
-pub(crate) fn get(handle: *const NexusStore) -> Result<StoreRef, Error> {
+/// Runs `f` on the live store behind `handle`, counted as a call in flight
+/// for its whole duration: `NULL_ARGUMENT` for NULL, `INVALID_HANDLE` for a
+/// freed or unknown handle (without calling `f`).
+#[inline]
+pub(crate) fn with<R>(
+    handle: *const NexusStore,
+    f: impl FnOnce(&FfiStore) -> Result<R, Error>,
+) -> Result<R, Error> {
     if handle.is_null() {
         return Err(super::boundary::null_arg("store"));
     }
     let (index, generation) = decode(handle).ok_or_else(invalid)?;
     let s = slot(index).ok_or_else(invalid)?;
-    if s.generation.load(Ordering::Acquire) != generation {
+    let _counted = InFlight::enter(s, generation).ok_or_else(invalid)?;
+    let ptr = s.store.load(Ordering::Acquire);
+    if ptr.is_null() {
         return Err(invalid());
     }
-    let guard = s.store.read();
-    if s.generation.load(Ordering::Acquire) != generation || guard.is_none() {
-        return Err(invalid());
-    }
-    HELD.with(|h| h.borrow_mut().push(index));
-    Ok(StoreRef { guard })
+    // SAFETY: `ptr` is the store `insert` boxed for this generation (it
+    // stored the pointer before publishing the generation, which the load
+    // in `InFlight::enter` read, so this load sees it). The only way it is
+    // freed is `free`, which first swaps the generation to DEAD and then
+    // waits for the count to reach 0; this call was counted before it read
+    // the generation, so that free waits until `_counted` is dropped, after
+    // the last use of the reference (`f` cannot keep it: its lifetime is
+    // this call's). Stores are only read through `&`, and `FfiStore` is
+    // `Sync`.
+    let store = unsafe { &*ptr };
+    let frame = CallFrame {
+        index,
+        outer: CALLS.get(),
+    };
+    let _linked = Linked::push(&frame);
+    f(store)
 }
 
 /// Frees a store: invalidates the handle at once, waits for calls in flight
@@ -164,12 +265,12 @@ pub(crate) fn get(handle: *const NexusStore) -> Result<StoreRef, Error> {
 /// another way: a global pressure signal, a read handle's release), then
 /// drops the store (entries released, callback
 /// contexts destroyed) outside every lock. `BUSY` from inside one of the
-/// store's own callbacks.
+/// store's own calls or callbacks on this thread.
 pub(crate) fn free(handle: *const NexusStore) -> Result<(), Error> {
     let (index, generation) = decode(handle).ok_or_else(invalid)?;
     let s = slot(index).ok_or_else(invalid)?;
     let busy =
-        HELD.with(|h| h.borrow().contains(&index)) || get(handle)?.store.is_inside_own_callback();
+        inside_call_of(index) || with(handle, |store| Ok(store.store.is_inside_own_callback()))?;
     if busy {
         if s.generation.load(Ordering::Acquire) != generation {
             return Err(invalid());
@@ -179,13 +280,20 @@ pub(crate) fn free(handle: *const NexusStore) -> Result<(), Error> {
             "a store cannot be freed from inside its own callback",
         ));
     }
-    let next = ((generation + 1) & GEN_MASK).max(1);
     s.generation
-        .compare_exchange(generation, next, Ordering::AcqRel, Ordering::Acquire)
+        .compare_exchange(generation, DEAD, Ordering::SeqCst, Ordering::SeqCst)
         .map_err(|_| invalid())?;
-    let store = s.store.write().take();
-    table().free.lock().reusable.push_back(index);
-    if let Some(store) = store {
+    // Calls counted before the swap end; later ones see DEAD and back out.
+    wait_while(|| s.in_flight.load(Ordering::SeqCst) != 0);
+    let store = s.store.swap(std::ptr::null_mut(), Ordering::Acquire);
+    FREE.lock().reusable.push_back((index, generation));
+    if !store.is_null() {
+        // SAFETY: `store` came from `Box::into_raw` in `insert`; the swap
+        // made this free its only owner, and no call holds a reference to
+        // it: the generation is DEAD and the count reached 0 (acquired from
+        // every call's release of its count), so every call that read the
+        // pointer has ended and no new one will read it.
+        let store = unsafe { Box::from_raw(store) };
         store.store.wait_until_sole_user();
         drop(store);
     }
@@ -207,5 +315,15 @@ mod tests {
             decode(std::ptr::without_provenance(1usize << SLOT_BITS)),
             None
         );
+    }
+
+    #[test]
+    fn no_handle_carries_the_dead_generation() {
+        // The largest generation a handle can encode is GEN_MASK < DEAD.
+        let (_, g) = decode(std::ptr::without_provenance(usize::MAX)).unwrap();
+        assert_eq!(g, GEN_MASK);
+        assert_eq!(next_generation(DEAD), 1);
+        assert_eq!(next_generation(1), 2);
+        assert_eq!(next_generation(GEN_MASK), 1);
     }
 }

@@ -583,6 +583,114 @@ static void test_free_from_own_callback_is_busy(void) {
     }
 }
 
+/* ---- a ctx destroy run by one of the store's calls that frees the store ------- */
+
+/* A destroy is user code too: when a call of the store runs it (replacing or
+ * unregistering a callback, a registration with a NULL callback, the last
+ * drop of a loader that unregistered itself during its load), freeing the
+ * store from it would wait for that very call. No callback scope of the core
+ * covers these; the handle table's record of this thread's calls does. */
+
+static void fr_destroy(void *ctx) {
+    (void)ctx;
+    free_own_store();
+}
+
+static int g_unreg_loads;
+
+static NexusStatus fr_self_unregistering_loader(void *ctx, const uint8_t *key, size_t key_len,
+                                                NexusLoadSink *sink) {
+    (void)ctx;
+    AINC(&g_unreg_loads);
+    /* From inside: returns at once; the loader is dropped (its destroy runs)
+     * when this load's get_or_load lets go of it. */
+    CHECK_OK(nexus_store_set_loader(g_fr.s, NULL, NULL, NULL));
+    return nexus_load_sink_put_bytes(sink, key, key_len);
+}
+
+enum { DF_REPLACE, DF_UNREGISTER, DF_NULL_CALLBACK, DF_LOADER_AFTER_LOAD, DF_KINDS };
+
+static void test_free_from_destroy_run_by_a_call_is_busy(void) {
+    watchdog();
+    for (int kind = 0; kind < DF_KINDS; kind++) {
+        NexusStore *s = new_store(0);
+        memset(&g_fr, 0, sizeof g_fr);
+        g_fr.s = s;
+        CHECK_OK(nexus_store_put(s, KEY("keep"), KEY("kept")));
+        NexusValue *v = NULL;
+        switch (kind) {
+        case DF_REPLACE:
+            CHECK_OK(nexus_store_set_event_callback(s, fr_event, NULL, fr_destroy));
+            g_fr.armed = 1;
+            CHECK_OK(nexus_store_set_event_callback(s, fr_event, NULL, NULL));
+            break;
+        case DF_UNREGISTER:
+            CHECK_OK(nexus_store_set_eviction_listener(s, fr_listener, NULL, fr_destroy));
+            g_fr.armed = 1;
+            CHECK_OK(nexus_store_set_eviction_listener(s, NULL, NULL, NULL));
+            break;
+        case DF_NULL_CALLBACK:
+            g_fr.armed = 1;
+            CHECK_OK(nexus_store_set_loader(s, NULL, NULL, fr_destroy));
+            break;
+        default:
+            g_unreg_loads = 0;
+            CHECK_OK(nexus_store_set_loader(s, fr_self_unregistering_loader, NULL, fr_destroy));
+            g_fr.armed = 1;
+            CHECK_OK(nexus_store_get_or_load(s, KEY("load"), &v));
+            CHECK(nexus_value_len(v) == 4);
+            nexus_value_release(v);
+            CHECK(g_unreg_loads == 1);
+            /* Unregistered: a miss is NOT_FOUND now. */
+            CHECK_STATUS(nexus_store_get_or_load(s, KEY("other"), &v), NEXUS_STATUS_NOT_FOUND);
+            break;
+        }
+        expect_busy_and_usable(s);
+        CHECK_OK(nexus_store_free(s));
+        CHECK_STATUS(nexus_store_put(s, KEY("x"), KEY("y")), NEXUS_STATUS_ERR_INVALID_HANDLE);
+    }
+}
+
+/* ---- a callback of one store may free another store -------------------------- */
+
+/* BUSY is only for the store whose call this thread is inside: freeing
+ * another store from a callback frees it (waiting for its own calls). */
+
+static struct {
+    NexusStore *other;
+    NexusStatus status;
+    int calls;
+} g_fo;
+
+static void fo_listener(void *ctx, const uint8_t *key, size_t key_len, NexusEvictionReason reason,
+                        uint64_t bytes) {
+    (void)ctx;
+    (void)key;
+    (void)key_len;
+    (void)reason;
+    (void)bytes;
+    if (g_fo.calls++ == 0) g_fo.status = nexus_store_free(g_fo.other);
+}
+
+static void test_callback_may_free_another_store(void) {
+    watchdog();
+    NexusStore *a = new_store(0);
+    NexusStore *b = new_store(0);
+    memset(&g_fo, 0, sizeof g_fo);
+    g_fo.other = b;
+    CHECK_OK(nexus_store_put(b, KEY("k"), KEY("v")));
+    CHECK_OK(nexus_store_put(a, KEY("gone"), KEY("g")));
+    CHECK_OK(nexus_store_set_eviction_listener(a, fo_listener, NULL, NULL));
+    CHECK_OK(nexus_store_remove(a, KEY("gone")));
+    CHECK(g_fo.calls == 1);
+    CHECK(g_fo.status == NEXUS_STATUS_OK);
+    bool b_has = false;
+    CHECK_STATUS(nexus_store_contains(b, KEY("k"), &b_has), NEXUS_STATUS_ERR_INVALID_HANDLE);
+    CHECK_OK(nexus_store_put(a, KEY("after"), KEY("ok")));
+    check_value(a, "after", "ok");
+    CHECK_OK(nexus_store_free(a));
+}
+
 /* ---- unregistering while another thread is inside the callback ----------- */
 
 typedef struct {
@@ -1491,6 +1599,8 @@ int main(void) {
     RUN(test_estimator_ctx_destroyed_once);
     RUN(test_reentrant_callbacks);
     RUN(test_free_from_own_callback_is_busy);
+    RUN(test_free_from_destroy_run_by_a_call_is_busy);
+    RUN(test_callback_may_free_another_store);
     RUN(test_unregister_waits_for_running_call);
     RUN(test_unregister_from_inside_returns_at_once);
     RUN(test_slow_callback_does_not_block_others);

@@ -1,6 +1,7 @@
 /* Threads: many threads mixing every call on one store; a store freed while
  * other threads call into it; free waiting for a slow callback; double
- * free; pressure signals from many threads at once.
+ * free; pressure signals from many threads at once; free waiting for calls
+ * nested inside one another on one thread.
  *
  * Randomness comes from a fixed-seed xorshift generator per thread, so a
  * run is reproducible up to thread scheduling. Every test arms a watchdog
@@ -1078,6 +1079,69 @@ static void test_free_waits_for_callback_run_by_signal_all(void) {
     CHECK(f.t.destroy_while_active == 0);
 }
 
+/* ---- 7. free waits for calls nested inside one another on one thread --------- */
+
+/* A signal's event callback re-enters the store with get_or_load, whose loader
+ * blocks: two calls of the store in flight on one thread. A free on another
+ * thread invalidates the handle at once (the loader's own later call fails)
+ * and returns only after both calls returned. */
+static int g_nested_entered;
+static NexusStatus g_nested_status;
+
+static void nested_event(void *ctx, const NexusEvent *e) {
+    SlowFree *f = ctx;
+    (void)e;
+    if (AINC(&g_nested_entered) != 1) return;
+    NexusValue *v = NULL;
+    g_nested_status = nexus_store_get_or_load(f->s, KEY("nested"), &v);
+    if (g_nested_status == NEXUS_STATUS_OK) {
+        CHECK(nexus_value_len(v) == strlen("nested"));
+        nexus_value_release(v);
+    }
+}
+
+static void test_free_waits_for_nested_calls(void) {
+    watchdog();
+    SlowFree f;
+    memset(&f, 0, sizeof f);
+    gate_init(&f.gate);
+    f.kind = 0; /* the caller signals MODERATE */
+    f.s = new_store(0);
+    g_nested_entered = 0;
+    g_nested_status = NEXUS_STATUS_ERR_PANIC;
+    CHECK_OK(nexus_store_set_loader(f.s, slow_loader, &f, slow_destroy));
+    CHECK_OK(nexus_store_set_event_callback(f.s, nested_event, &f, NULL));
+    pthread_t caller, freer;
+    CHECK(pthread_create(&caller, NULL, slow_caller, &f) == 0);
+    wait_at_least(&f.inside, 1);
+    CHECK(pthread_create(&freer, NULL, slow_freer, &f) == 0);
+    for (;;) {
+        bool b = false;
+        NexusStatus st = nexus_store_contains(f.s, KEY("x"), &b);
+        CHECK_ONE_OF(st, NEXUS_STATUS_OK, NEXUS_STATUS_ERR_INVALID_HANDLE);
+        if (st == NEXUS_STATUS_ERR_INVALID_HANDLE) break;
+        sleep_ms(1);
+    }
+    sleep_ms(under_valgrind() ? 300 : 100);
+    int early = ALOAD(&f.free_done);
+    int destroyed_early = ALOAD(&f.t.destroyed);
+    gate_open(&f.gate);
+    CHECK(pthread_join(caller, NULL) == 0);
+    CHECK(pthread_join(freer, NULL) == 0);
+    CHECK(early == 0);
+    CHECK(destroyed_early == 0);
+    CHECK(f.free_status == NEXUS_STATUS_OK);
+    CHECK(f.free_saw_returned == 1);
+    CHECK(f.outer_status == NEXUS_STATUS_OK);
+    CHECK(g_nested_status == NEXUS_STATUS_OK);
+    CHECK(f.inner_status == NEXUS_STATUS_ERR_INVALID_HANDLE);
+    CHECK(f.free_saw_destroyed == 1);
+    CHECK(f.t.destroyed == 1);
+    CHECK(f.t.destroy_while_active == 0);
+    CHECK(f.t.call_after_destroy == 0);
+    gate_destroy(&f.gate);
+}
+
 int main(void) {
     RUN(test_every_call_many_threads);
     RUN(test_free_while_others_call);
@@ -1085,6 +1149,7 @@ int main(void) {
     RUN(test_double_free_two_threads);
     RUN(test_pressure_from_many_threads);
     RUN(test_free_waits_for_callback_run_by_signal_all);
+    RUN(test_free_waits_for_nested_calls);
     alarm(0);
     FINISH();
 }
