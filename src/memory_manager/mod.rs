@@ -20,6 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventKind, EvictionReason};
 use crate::eviction_order::{EvictionOrder, Position};
 use crate::eviction_strategy::EvictionStrategy;
+use crate::lfu_history::LfuHistory;
 use crate::loader::{InFlight, LoadSlot};
 use crate::memory_config::{Limits, MemoryConfig};
 use crate::memory_metrics::MemoryMetrics;
@@ -134,6 +135,8 @@ pub(crate) struct MemoryManager<K, V> {
     limits: Limits,
     entries: EntryTable<K, V>,
     order: EvictionOrder,
+    /// The counts of recently evicted keys: LFU with `lfu_history` only.
+    history: Option<LfuHistory>,
     pins: PinSet<K>,
     usage: u64,
     pinned_count: u64,
@@ -158,7 +161,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     ) -> Self {
         let limits = config.limits(config.max_cache_bytes);
         MemoryManager {
-            order: EvictionOrder::new(config.strategy),
+            order: EvictionOrder::new(config.strategy, config.lfu_history),
+            history: (config.strategy == EvictionStrategy::Lfu && config.lfu_history)
+                .then(LfuHistory::new),
             config,
             limits,
             entries: EntryTable::new(),
