@@ -51,6 +51,16 @@ impl<K: Hash + Eq, V> EntryTable<K, V> {
         self.index.len()
     }
 
+    /// The 64-bit hash the index files `key` under (what the LFU history
+    /// remembers instead of the key).
+    pub fn hash_of<Q>(&self, key: &Q) -> u64
+    where
+        K: Borrow<Q>,
+        Q: Hash + ?Sized,
+    {
+        self.hasher.hash_one(key)
+    }
+
     pub fn find<Q>(&self, key: &Q) -> Option<u32>
     where
         K: Borrow<Q>,

@@ -34,6 +34,7 @@ mod events;
 mod eviction_order;
 mod eviction_strategy;
 pub mod ffi;
+mod lfu_history;
 mod loader;
 mod memory_config;
 mod memory_manager;

@@ -44,10 +44,24 @@ pub struct MemoryConfig {
     /// order over the whole store; with more, the order is exact within each
     /// shard (see the README, "Shards"). 1..=64.
     pub shards: u32,
-    /// LFU only: remember the access counts of recently evicted keys (as
-    /// many as the store holds entries), so that a key that comes back
-    /// resumes its count instead of starting at 1. Default false (counts
-    /// start at 1 on insert, as the plain LFU order is specified).
+    /// LFU only (ignored for LRU and SIZE): remember the access counts of
+    /// recently evicted keys, so that a key inserted again (a put of an
+    /// absent key, or a `get_or_load` insert) starts at its remembered
+    /// count + 1 (the insert is an access), as the newest entry of that
+    /// count, instead of at 1 (the remembered count is then forgotten).
+    ///
+    /// Only evictions are remembered (reasons CAPACITY, PRESSURE, MANUAL),
+    /// not `remove`, `clear` or a replace. The history is a FIFO of at most
+    /// max(64, entries present) evicted keys, the bound taken at each
+    /// eviction with the evicted entry already gone; the oldest are
+    /// forgotten first. It keeps a 64-bit hash of each key and its count,
+    /// never the key (a few dozen bytes per remembered key); a hash
+    /// collision can only give a key a wrong starting count. An insert
+    /// with a remembered count, and an access that creates or empties a
+    /// count group, cost O(log distinct counts) in this mode.
+    ///
+    /// Default false: counts start at 1 on insert, as the plain LFU order
+    /// is specified, and nothing is kept for evicted keys.
     pub lfu_history: bool,
 }
 

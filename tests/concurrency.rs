@@ -132,8 +132,13 @@ const THREADS: usize = 8;
 const OPS: usize = 4_000;
 
 fn stress(strategy: EvictionStrategy) {
+    stress_with(strategy, false);
+}
+
+fn stress_with(strategy: EvictionStrategy, lfu_history: bool) {
     let config = MemoryConfig {
         strategy,
+        lfu_history,
         ..MemoryConfig::with_max_bytes(STRESS_MAX)
     };
     let store: Store<u32, Val> =
@@ -271,7 +276,7 @@ fn stress(strategy: EvictionStrategy) {
         }
     }
 
-    let context = format!("{strategy:?} after the stress run");
+    let context = format!("{strategy:?} (lfu_history {lfu_history}) after the stress run");
     assert_eq!(
         violations.load(Ordering::SeqCst),
         0,
@@ -347,6 +352,13 @@ fn stress_lfu_keeps_pins_and_accounting() {
 #[test]
 fn stress_size_keeps_pins_and_accounting() {
     watchdog(60, "stress-size", || stress(EvictionStrategy::Size));
+}
+
+#[test]
+fn stress_lfu_history_keeps_pins_and_accounting() {
+    watchdog(60, "stress-lfu-history", || {
+        stress_with(EvictionStrategy::Lfu, true)
+    });
 }
 
 // ---- signals from many threads --------------------------------------------

@@ -39,7 +39,24 @@
 //!   unless pinned and in-use bytes alone exceed it.
 //! - Eviction listener calls within one call are compared as a multiset
 //!   (the SPEC fixes no order between e.g. REPLACED and CAPACITY).
+//!
+//! `lfu_history` (opt-in, LFU only; set at random for every strategy, and
+//! ignored by the model for LRU and SIZE): the model keeps its own FIFO of
+//! (key, count) ghosts, the store only hashes (a collision is not modelled:
+//! among at most 256 keys, 64-bit hashes collide with a chance of about
+//! 2^-49). The rules both follow (a `get_or_load` insert is a put inside the
+//! store; the model has no loader):
+//! - Recording: every eviction (CAPACITY, PRESSURE, MANUAL; not remove,
+//!   clear or replace), one victim at a time in the order the run takes
+//!   them, appends (key, count) *after* the victim left the entries; then
+//!   the oldest ghosts are forgotten while more than
+//!   `max(HISTORY_FLOOR, entries present at that moment)` remain.
+//! - Taking: a put of an absent key that succeeds takes the key's ghost, if
+//!   any, once the put is sure to succeed and *before* its evict-to-fit
+//!   victims are recorded; the entry starts at the remembered count + 1 (as
+//!   the newest of that count). A failed put changes nothing.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use nexus_store::{
@@ -50,6 +67,9 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 const KEYS: u8 = 12;
+
+/// The fewest ghosts the store's LFU history keeps (`lfu_history`'s doc).
+const HISTORY_FLOOR: usize = 64;
 
 // ---- operations ---------------------------------------------------------------
 
@@ -119,6 +139,8 @@ struct Setup {
     thresholds: (f64, f64),
     /// (moderate, critical) signal keeps.
     keeps: (f64, f64),
+    /// `MemoryConfig::lfu_history` (only LFU stores use it).
+    lfu_history: bool,
 }
 
 /// The default configuration half of the time; otherwise other thresholds
@@ -136,12 +158,14 @@ fn setup() -> impl Strategy<Value = Setup> {
             2 => Just((0.75, 0.5)),
             1 => prop_oneof![Just((1.0, 1.0)), Just((1.0, 0.5)), Just((0.6, 0.2))],
         ],
+        any::<bool>(),
     )
-        .prop_map(|(max, batch, thresholds, keeps)| Setup {
+        .prop_map(|(max, batch, thresholds, keeps, lfu_history)| Setup {
             max,
             batch,
             thresholds,
             keeps,
+            lfu_history,
         })
 }
 
@@ -237,6 +261,8 @@ struct Model {
     events: Vec<Ev>,
     /// Eviction listener calls of the current call.
     removed: Vec<(u8, EvictionReason, u64)>,
+    /// LFU with `lfu_history`: (key, count) of evicted keys, oldest first.
+    history: Option<VecDeque<(u8, u64)>>,
 }
 
 impl Model {
@@ -264,6 +290,7 @@ impl Model {
             peak: 0,
             events: Vec::new(),
             removed: Vec::new(),
+            history: (strategy == EvictionStrategy::Lfu && setup.lfu_history).then(VecDeque::new),
         }
     }
 
@@ -396,6 +423,13 @@ impl Model {
     fn evict(&mut self, victims: &[u8], reason: EvictionReason, run: &mut Run) {
         for &k in victims {
             let e = self.entries.remove(self.find(k).unwrap());
+            if let Some(h) = &mut self.history {
+                h.push_back((k, e.count));
+                let bound = self.entries.len().max(HISTORY_FLOOR);
+                while h.len() > bound {
+                    h.pop_front();
+                }
+            }
             self.evictions += 1;
             self.evicted_bytes += e.charge;
             run.count += 1;
@@ -469,6 +503,14 @@ impl Model {
                 return Outcome::Err(ErrorKind::OverBudget);
             }
         }
+        let remembered = match &mut self.history {
+            Some(h) if old.is_none() => h
+                .iter()
+                .position(|&(g, _)| g == k)
+                .and_then(|p| h.remove(p))
+                .map(|(_, count)| count),
+            _ => None,
+        };
         let mut run = Run::default();
         self.evict(&fit, EvictionReason::Capacity, &mut run);
         let stamp = self.now();
@@ -490,7 +532,7 @@ impl Model {
                 key: k,
                 charge,
                 stamp,
-                count: 1,
+                count: remembered.map_or(1, |c| c + 1),
                 vid,
             }),
         }
@@ -749,6 +791,7 @@ impl Real {
             signal_critical_keep: setup.keeps.1,
             strategy,
             event_queue_capacity: 1 << 16,
+            lfu_history: setup.lfu_history,
             ..MemoryConfig::default()
         };
         let store = Store::<u8, u64>::with_estimator(config, |_: &u8, v: &u64| *v).unwrap();
@@ -1121,6 +1164,7 @@ fn default_setup(max: u64) -> Setup {
         batch: 10,
         thresholds: (0.7, 0.9),
         keeps: (0.75, 0.5),
+        lfu_history: false,
     }
 }
 
@@ -1159,6 +1203,120 @@ fn handle_release_under_a_held_budget_brings_usage_back_within_it() {
         Op::Release(0),
     ];
     if let Err(e) = run(EvictionStrategy::Lru, &default_setup(100), &ops) {
+        panic!("{e}");
+    }
+}
+
+// ---- lfu_history over long runs ------------------------------------------------
+
+/// Long runs over up to 256 keys, mostly small charges, with manual
+/// evictions of many entries at once: more than `HISTORY_FLOOR` ghosts, a
+/// store holding more entries than the floor (so the bound follows the
+/// entry count), and keys coming back both within the bound and after it
+/// forgot them.
+fn history_ops() -> impl Strategy<Value = Vec<Op>> {
+    let key = || prop_oneof![1 => 0..16u8, 4 => any::<u8>()];
+    let charge = || prop_oneof![12 => 0..2u64, 1 => 0..30u64];
+    let op = prop_oneof![
+        30 => (key(), charge()).prop_map(|(k, c)| Op::Put(k, c)),
+        12 => (key(), prop::bool::weighted(0.05)).prop_map(|(k, h)| Op::Get(k, h)),
+        1 => key().prop_map(Op::Remove),
+        1 => (0..30usize).prop_map(Op::Evict),
+        1 => (0..30usize).prop_map(Op::EvictLru),
+        1 => key().prop_map(Op::Pin),
+        1 => key().prop_map(Op::Unpin),
+        1 => (0..8usize).prop_map(Op::Release),
+        // Rare: signals, and what empties the store (its history bound
+        // falls to the floor).
+        1 => prop_oneof![
+            6 => Just(Op::ResetMetrics),
+            4 => level().prop_map(Op::Signal),
+            1 => Just(Op::ClearUnpinned),
+            1 => Just(Op::Clear),
+            1 => prop_oneof![Just(0u64), 60..=600u64].prop_map(Op::SetMaxBytes),
+        ],
+    ];
+    prop::collection::vec(op, 100..=500)
+}
+
+fn history_setup() -> impl Strategy<Value = Setup> {
+    (setup(), prop_oneof![1 => Just(0u64), 3 => 200..=500u64]).prop_map(|(s, max)| Setup {
+        max,
+        lfu_history: true,
+        ..s
+    })
+}
+
+/// `cases` cases, or an eighth of PROPTEST_CASES when set (these cases are
+/// several times longer than the others).
+fn long_config(cases: u32) -> ProptestConfig {
+    let mut c = config(cases);
+    if std::env::var("PROPTEST_CASES").is_ok() {
+        c.cases = (c.cases / 8).max(1);
+    }
+    c
+}
+
+proptest! {
+    #![proptest_config(long_config(64))]
+
+    #[test]
+    fn lfu_history_store_matches_the_model_over_long_runs(
+        setup in history_setup(),
+        ops in history_ops(),
+    ) {
+        run(EvictionStrategy::Lfu, &setup, &ops)?;
+    }
+}
+
+/// The history's bound follows the entry count measured right after each
+/// eviction. 200 entries of count 2 (keys 0..200), then `evict(110)`: the
+/// k-th victim (key k - 1) leaves 200 - k entries, so from the 101st on the
+/// bound is the entry count and the oldest ghosts go; after the run 90
+/// ghosts remain (keys 20..110). Keys 19, 20 and 109 come back (19 at
+/// count 1, the others at 3). Then `clear_unpinned` with key 150 pinned
+/// evicts the 92 others, one at a time down to 1 entry: the bound falls to
+/// the floor and only the newest 64 ghosts stay; 130 keys come back.
+#[test]
+fn lfu_history_bound_follows_the_entry_count() {
+    let mut ops = Vec::new();
+    for k in 0..200u8 {
+        ops.push(Op::Put(k, 0));
+        ops.push(Op::Get(k, false));
+    }
+    ops.push(Op::Evict(110));
+    ops.extend([Op::Put(19, 0), Op::Put(20, 0), Op::Put(109, 0)]);
+    // Keys 19, 20, 109 present; 110..200 and 19 (count 1) are evicted
+    // first, then 20 and 109 (count 3); one pinned key stays.
+    ops.extend([Op::Pin(150), Op::ClearUnpinned, Op::Unpin(150)]);
+    for k in (100..200u8).chain(0..30) {
+        ops.push(Op::Put(k, 0));
+    }
+    let setup = Setup {
+        lfu_history: true,
+        ..default_setup(0)
+    };
+    if let Err(e) = run(EvictionStrategy::Lfu, &setup, &ops) {
+        panic!("{e}");
+    }
+}
+
+/// A put takes its key's ghost before its evict-to-fit victims are
+/// recorded: key 200 (count 2) is the oldest of a full history (64 ghosts,
+/// floor bound); its put must evict key 100 to fit, whose ghost would push
+/// 200's out if it were recorded first. Key 200 resumes at count 3.
+#[test]
+fn lfu_history_a_put_takes_its_ghost_before_evicting_to_fit() {
+    let mut ops = vec![Op::Put(200, 0), Op::Get(200, false), Op::Evict(1)];
+    for k in 0..63u8 {
+        ops.push(Op::Put(k, 0));
+    }
+    ops.extend([Op::Evict(63), Op::Put(100, 60), Op::Put(200, 50)]);
+    let setup = Setup {
+        lfu_history: true,
+        ..default_setup(100)
+    };
+    if let Err(e) = run(EvictionStrategy::Lfu, &setup, &ops) {
         panic!("{e}");
     }
 }

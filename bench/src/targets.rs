@@ -56,17 +56,20 @@ fn throughput(w1: &W1, out: &mut Vec<Target>) {
 fn hit_ratio(w2: &W2, out: &mut Vec<Target>) {
     for row in w2.rows.iter().filter(|r| r.zipf.is_some()) {
         let (peer, best) = row.best_peer();
-        let lfu = row.ratio(w2::NEXUS_LFU);
+        // The better of nexus's LFU configurations, named in the row.
+        let (config, lfu) = row.best_nexus_lfu();
         let points = (lfu - best) * 100.0;
         out.push(Target {
             goal: format!(
-                "LFU hit ratio within 1 point of the best peer ({}, cache {}%)",
+                "LFU hit ratio within 1 point of the best peer ({}, cache {}%), \
+                 best nexus LFU configuration: {config}",
                 row.trace, row.cache_pct
             ),
             measured: format!(
-                "{points:+.2} points ({:.2}% vs {peer} {:.2}%)",
+                "{points:+.2} points ({config} {:.2}% vs {peer} {:.2}%; plain nexus LFU {:.2}%)",
                 lfu * 100.0,
-                best * 100.0
+                best * 100.0,
+                row.ratio(w2::NEXUS_LFU) * 100.0
             ),
             met: points >= -1.0,
         });

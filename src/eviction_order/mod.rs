@@ -10,7 +10,7 @@ mod size;
 
 use crate::eviction_strategy::EvictionStrategy;
 
-use lfu::LfuOrder;
+use lfu::{LfuOrder, SortedGroups};
 use lru::LruOrder;
 use size::SizeOrder;
 
@@ -24,13 +24,18 @@ pub(crate) struct Position {
 pub(crate) enum EvictionOrder {
     Lru(LruOrder),
     Lfu(LfuOrder),
+    /// LFU with `lfu_history`: the same order, with its groups also in a
+    /// sorted set so that an insert with a remembered count is O(log groups).
+    LfuHistory(LfuOrder<SortedGroups>),
     Size(SizeOrder),
 }
 
 impl EvictionOrder {
-    pub fn new(strategy: EvictionStrategy) -> Self {
+    /// `lfu_history` matters for LFU only.
+    pub fn new(strategy: EvictionStrategy, lfu_history: bool) -> Self {
         match strategy {
             EvictionStrategy::Lru => EvictionOrder::Lru(LruOrder::new()),
+            EvictionStrategy::Lfu if lfu_history => EvictionOrder::LfuHistory(LfuOrder::new()),
             EvictionStrategy::Lfu => EvictionOrder::Lfu(LfuOrder::new()),
             EvictionStrategy::Size => EvictionOrder::Size(SizeOrder::new()),
         }
@@ -41,8 +46,19 @@ impl EvictionOrder {
         match self {
             EvictionOrder::Lru(o) if linked => o.link(i),
             EvictionOrder::Lfu(o) => o.insert(i, linked),
+            EvictionOrder::LfuHistory(o) => o.insert(i, linked),
             EvictionOrder::Size(o) if linked => o.link(i, at.charge, at.tick),
             _ => {}
+        }
+    }
+
+    /// A new entry whose LFU count starts at `count` (>= 1) instead of 1
+    /// (`lfu_history`); for the other orders, the same as `insert`.
+    pub fn insert_with_count(&mut self, i: u32, at: Position, linked: bool, count: u32) {
+        match self {
+            EvictionOrder::LfuHistory(o) => o.insert_with_count(i, count, linked),
+            EvictionOrder::Lfu(o) => o.insert_with_count(i, count, linked),
+            _ => self.insert(i, at, linked),
         }
     }
 
@@ -51,6 +67,7 @@ impl EvictionOrder {
         match self {
             EvictionOrder::Lru(o) => o.touch(i),
             EvictionOrder::Lfu(o) => o.touch(i),
+            EvictionOrder::LfuHistory(o) => o.touch(i),
             EvictionOrder::Size(o) if linked => {
                 o.unlink(i, old.charge, old.tick);
                 o.link(i, new.charge, new.tick);
@@ -66,13 +83,19 @@ impl EvictionOrder {
     pub fn access(&mut self, i: u32, charge: u64, old_tick: u64, new_tick: u64, linked: bool) {
         match self {
             // Every unpinned entry is linked in the LRU list.
-            EvictionOrder::Lru(o) if linked => o.move_to_back(i),
-            EvictionOrder::Lfu(o) => o.touch(i),
-            EvictionOrder::Size(o) if linked => {
-                o.unlink(i, charge, old_tick);
-                o.link(i, charge, new_tick);
+            EvictionOrder::Lru(o) => {
+                if linked {
+                    o.move_to_back(i);
+                }
             }
-            _ => {}
+            EvictionOrder::Lfu(o) => o.touch(i),
+            EvictionOrder::LfuHistory(o) => o.touch(i),
+            EvictionOrder::Size(o) => {
+                if linked {
+                    o.unlink(i, charge, old_tick);
+                    o.link(i, charge, new_tick);
+                }
+            }
         }
     }
 
@@ -81,6 +104,7 @@ impl EvictionOrder {
         match self {
             EvictionOrder::Lru(o) => o.unlink(i),
             EvictionOrder::Lfu(o) => o.unlink(i),
+            EvictionOrder::LfuHistory(o) => o.unlink(i),
             EvictionOrder::Size(o) => o.unlink(i, at.charge, at.tick),
         }
     }
@@ -91,6 +115,7 @@ impl EvictionOrder {
         match self {
             EvictionOrder::Lru(o) => o.link(i),
             EvictionOrder::Lfu(o) => o.link_at_group_end(i),
+            EvictionOrder::LfuHistory(o) => o.link_at_group_end(i),
             EvictionOrder::Size(o) => o.link(i, at.charge, at.tick),
         }
     }
@@ -104,6 +129,7 @@ impl EvictionOrder {
     pub fn access_count(&self, i: u32) -> u64 {
         match self {
             EvictionOrder::Lfu(o) => o.count(i),
+            EvictionOrder::LfuHistory(o) => o.count(i),
             _ => 1,
         }
     }
@@ -113,6 +139,7 @@ impl EvictionOrder {
         match self {
             EvictionOrder::Lru(o) => o.walk(f),
             EvictionOrder::Lfu(o) => o.walk(f),
+            EvictionOrder::LfuHistory(o) => o.walk(f),
             EvictionOrder::Size(o) => o.walk(f),
         }
     }
@@ -121,6 +148,7 @@ impl EvictionOrder {
         match self {
             EvictionOrder::Lru(o) => o.clear(),
             EvictionOrder::Lfu(o) => o.clear(),
+            EvictionOrder::LfuHistory(o) => o.clear(),
             EvictionOrder::Size(o) => o.clear(),
         }
     }

@@ -184,9 +184,12 @@ pub struct NexusMemoryConfig {
     /// shard, and a put can only evict from (and fit into) its own shard's
     /// share; the README's "Shards" section lists every difference.
     pub shards: u32,
-    /// LFU only: evicted keys that come back resume their access count
-    /// (the counts of as many evicted keys as the store holds are
-    /// remembered). Default false: counts start at 1 on insert.
+    /// LFU only (ignored for LRU and SIZE): a key evicted recently
+    /// (CAPACITY, PRESSURE or MANUAL; not removed, cleared or replaced)
+    /// that is inserted again starts at its remembered access count + 1
+    /// instead of 1. The store remembers a 64-bit hash of the key and the
+    /// count of at most max(64, entries present) evicted keys, oldest
+    /// forgotten first. Default false: counts start at 1 on insert.
     pub lfu_history: bool,
 }
 

@@ -119,6 +119,13 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
 
         // Committed from here on: nothing below fails.
         self.supersede_load(&key);
+        // lfu_history: an absent key that was evicted recently takes its
+        // remembered count now, before this put's own evictions record
+        // theirs (which could otherwise push it out of the history).
+        let remembered = match &mut self.history {
+            Some(history) if existing.is_none() => history.take(self.entries.hash_of(&key)),
+            _ => None,
+        };
         let mut run = Run::default();
         self.evict_slots(&victims, EvictionReason::Capacity, &mut run, fx);
         let tick = self.tick();
@@ -154,7 +161,14 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                     tick,
                     pinned,
                 });
-                self.order.insert(i, Position { charge, tick }, !pinned);
+                let at = Position { charge, tick };
+                match remembered {
+                    // The insert is itself an access: remembered count + 1.
+                    Some(c) => self
+                        .order
+                        .insert_with_count(i, at, !pinned, c.saturating_add(1)),
+                    None => self.order.insert(i, at, !pinned),
+                }
                 if pinned {
                     self.pinned_count += 1;
                     self.pinned_bytes += charge;

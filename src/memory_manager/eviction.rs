@@ -81,6 +81,12 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             let e = self.entries.remove(i);
             debug_assert!(!e.pinned);
             let charge = e.charge();
+            if let Some(history) = &mut self.history {
+                // Remembered with the entries that remain (the victim has
+                // left the table) as the history's bound.
+                let count = u32::try_from(self.order.access_count(i)).unwrap_or(u32::MAX);
+                history.record(self.entries.hash_of(&e.key), count, self.entries.len());
+            }
             self.order.remove(
                 i,
                 Position {

@@ -22,6 +22,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventKind, EvictionReason};
 use crate::eviction_order::{EvictionOrder, Position};
 use crate::eviction_strategy::EvictionStrategy;
+use crate::lfu_history::LfuHistory;
 use crate::loader::{InFlight, LoadSlot};
 use crate::memory_config::{Limits, MemoryConfig};
 use crate::memory_metrics::MemoryMetrics;
@@ -143,6 +144,8 @@ pub(crate) struct MemoryManager<K, V> {
     published_usage: u64,
     entries: EntryTable<K, V>,
     order: EvictionOrder,
+    /// The counts of recently evicted keys: LFU with `lfu_history` only.
+    history: Option<LfuHistory>,
     pins: PinSet<K>,
     usage: u64,
     pinned_count: u64,
@@ -170,7 +173,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         MemoryManager {
             shard,
             published_usage: 0,
-            order: EvictionOrder::new(config.strategy),
+            order: EvictionOrder::new(config.strategy, config.lfu_history),
+            history: (config.strategy == EvictionStrategy::Lfu && config.lfu_history)
+                .then(LfuHistory::new),
             config,
             limits,
             entries: EntryTable::new(),

@@ -597,7 +597,10 @@ public:
         config_.shards = n;
         return *this;
     }
-    /// LFU only: evicted keys that come back resume their access count.
+    /// LFU only (ignored otherwise): a recently evicted key inserted again
+    /// starts at its remembered access count + 1 instead of 1 (at most
+    /// max(64, entries present) evicted keys are remembered; see
+    /// NexusMemoryConfig::lfu_history).
     MemoryConfig& lfu_history(bool on) noexcept {
         config_.lfu_history = on;
         return *this;
