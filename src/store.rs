@@ -608,7 +608,8 @@ where
                 Some(payload),
             ),
         };
-        let (handle, fx) = self.shared.lock_collect(shard, |m, now, fx| {
+        let mut fx = Effects::default();
+        let handle = self.shared.lock_collect(shard, &mut fx, |m, now, fx| {
             m.finish_load(&owned, &result, now, fx);
             result.as_ref().ok().map(|s| m.handle_for(s))
         });
@@ -618,7 +619,7 @@ where
         // Dropped only now: if it was unregistered meanwhile, its drop (user
         // code) runs after the waiters have their result.
         drop(loader);
-        self.shared.deliver(fx);
+        self.shared.deliver(&mut fx);
         if let Some(payload) = panic_payload {
             panic::resume_unwind(payload);
         }
@@ -696,12 +697,14 @@ where
 {
     /// Runs `f` under the lock (after bringing time-based state up to date)
     /// and returns what it produced, to be delivered after the lock is gone.
+    #[inline]
     fn lock_collect<R>(
         &self,
         shard: usize,
+        fx: &mut Effects<K, V>,
         f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
-    ) -> (R, Effects<K, V>) {
-        self.lock_collect_with(shard, false, f)
+    ) -> R {
+        self.lock_collect_with(shard, false, fx, f)
     }
 
     /// The shard `key` lives in.
@@ -778,8 +781,8 @@ where
             m.publish_usage();
         }
         drop(guards);
-        for fx in all_fx {
-            self.deliver(fx);
+        for mut fx in all_fx {
+            self.deliver(&mut fx);
         }
         planned.map(|_| ())
     }
@@ -791,29 +794,31 @@ where
         &self,
         shard: usize,
         fair: bool,
+        fx: &mut Effects<K, V>,
         f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
-    ) -> (R, Effects<K, V>) {
-        let mut fx = Effects::default();
+    ) -> R {
         let mut m = self.shards[shard].state.lock();
         let now = Now::new(&*self.clock);
-        m.begin(&now, &mut fx);
-        let r = f(&mut m, &now, &mut fx);
+        m.begin(&now, fx);
+        let r = f(&mut m, &now, fx);
         m.publish_overdrawn();
         m.publish_usage();
         if fair {
             MutexGuard::unlock_fair(m);
         }
-        (r, fx)
+        r
     }
 
+    #[inline]
     fn locked<R>(
         &self,
         shard: usize,
         f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
     ) -> R {
-        let (r, fx) = self.lock_collect(shard, f);
+        let mut fx = Effects::default();
+        let r = self.lock_collect(shard, &mut fx, f);
         if !fx.removed.is_empty() || !fx.events.is_empty() {
-            self.deliver(fx);
+            self.deliver(&mut fx);
         }
         r
     }
@@ -833,11 +838,12 @@ where
     fn long_run(&self, shard: usize, mut run: LongRun) -> usize {
         let in_progress = LongRunGuard::enter(&self.long_runs);
         loop {
-            let (done, fx) = self.lock_collect_with(shard, true, |m, _, fx| {
+            let mut fx = Effects::default();
+            let done = self.lock_collect_with(shard, true, &mut fx, |m, _, fx| {
                 m.run_chunk(&mut run, EVICTION_CHUNK, fx)
             });
             if !fx.removed.is_empty() || !fx.events.is_empty() {
-                self.deliver(fx);
+                self.deliver(&mut fx);
             }
             if done {
                 break;
@@ -864,38 +870,38 @@ where
 
     /// Reports what a call produced: the listener for each removed entry,
     /// then the values are dropped (release actions run), then the events.
-    /// Runs with no lock of the store held.
-    fn deliver(&self, fx: Effects<K, V>) {
+    /// Runs with no lock of the store held. Takes what it delivers out of
+    /// `fx` (if a callback panics, what is left is dropped with `fx`).
+    fn deliver(&self, fx: &mut Effects<K, V>) {
         if fx.removed.is_empty() && fx.events.is_empty() {
             return;
         }
         // Dropping keys and values below may run user code (a `Drop`).
         let _scope = (std::mem::needs_drop::<K>() || std::mem::needs_drop::<V>())
             .then(|| CallbackScope::enter(self.id, 0));
-        let Effects { removed, events } = fx;
-        if !removed.is_empty() {
+        if !fx.removed.is_empty() {
             if let Some(listener) = self.listener.get() {
                 let _s = CallbackScope::enter(self.id, addr_of(&listener));
-                for r in &removed {
+                for r in &fx.removed {
                     listener(&r.key, r.reason, r.charge);
                 }
             }
             // Release actions: each value's drop, unless a handle holds it.
-            for r in removed {
+            for r in fx.removed.drain(..) {
                 drop(r.cell);
             }
         }
-        if events.is_empty() {
+        if fx.events.is_empty() {
             return;
         }
         if let Some(callback) = self.event_callback.get() {
             let _s = CallbackScope::enter(self.id, addr_of(&callback));
-            for e in &events {
+            for e in &fx.events {
                 callback(e);
             }
         } else {
             let mut q = self.queue.lock();
-            for e in events {
+            for e in fx.events.drain(..) {
                 q.push(e, || Event {
                     kind: EventKind::Dropped,
                     sequence: self.sequence.fetch_add(1, Ordering::Relaxed) + 1,

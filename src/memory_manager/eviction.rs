@@ -66,6 +66,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         c.into_iter().map(|(_, i)| i).collect()
     }
 
+    #[inline]
     pub(super) fn evict_slots(
         &mut self,
         victims: &[u32],
@@ -73,9 +74,18 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         run: &mut Run,
         fx: &mut Effects<K, V>,
     ) {
-        if victims.is_empty() {
-            return;
+        if !victims.is_empty() {
+            self.evict_victims(victims, reason, run, fx);
         }
+    }
+
+    fn evict_victims(
+        &mut self,
+        victims: &[u32],
+        reason: EvictionReason,
+        run: &mut Run,
+        fx: &mut Effects<K, V>,
+    ) {
         fx.removed.reserve(victims.len());
         for &i in victims {
             let e = self.entries.remove(i);

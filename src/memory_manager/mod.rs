@@ -242,19 +242,24 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// its usage level against its share of the budget, or the signalled
     /// level; the store's is the highest of its shards', and only a change
     /// of the store's level is an event.
+    #[inline]
     fn update_level(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) {
         let level = self.limits.usage_level(self.usage).max(self.signalled);
         if level != self.reported {
-            let previous = self.reported;
-            self.reported = level;
-            let previous = match self.shard.across() {
-                None => Some(previous),
-                Some(a) => a.update(self.shard.index(), level),
-            };
-            if let Some(previous) = previous {
-                fx.events
-                    .push(self.event(EventKind::PressureChanged, previous, now));
-            }
+            self.level_changed(level, now, fx);
+        }
+    }
+
+    #[cold]
+    fn level_changed(&mut self, level: MemoryPressureLevel, now: &Now<'_>, fx: &mut Effects<K, V>) {
+        let previous = std::mem::replace(&mut self.reported, level);
+        let previous = match self.shard.across() {
+            None => Some(previous),
+            Some(a) => a.update(self.shard.index(), level),
+        };
+        if let Some(previous) = previous {
+            fx.events
+                .push(self.event(EventKind::PressureChanged, previous, now));
         }
     }
 
