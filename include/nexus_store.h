@@ -27,6 +27,9 @@
  *     destroy runs exactly once, after the last call returned.
  *   - Callbacks must not unwind across the library (no C++ exceptions, no
  *     longjmp): catch inside the callback.
+ *   - A store has one lock; with NexusMemoryConfig.shards = N > 1 it has N
+ *     (each key's calls take its shard's lock only), so threads working on
+ *     different keys of one store wait less for each other.
  *   - Deadlocks the library cannot see: two loaders on two threads each
  *     waiting (get_or_load) for the other's key; two threads each freeing,
  *     from a callback of one store, the other store.
@@ -782,7 +785,8 @@ NexusStatus nexus_store_is_pinned(struct NexusStore *store,
                                   bool *out);
 
 /**
- * Every pinned key, present or not, in pin order.
+ * Every pinned key, present or not, in pin order (with `shards` > 1: shard
+ * by shard, in pin order within each).
  *
  * Ownership: on success `*out` is a new list the caller owns; free it
  * once with `nexus_key_list_free`. `*out` is written only on success.
@@ -797,7 +801,8 @@ NexusStatus nexus_store_pinned_ids(struct NexusStore *store,
  * Evicts up to `count` evictable entries (not pinned, not held by a read
  * handle), least recently used first whatever the strategy, and writes how
  * many to `*evicted`. One eviction run, reason `MANUAL`. O(n) when the
- * strategy is not LRU.
+ * strategy is not LRU. With `shards` > 1: least recently used within each
+ * shard, an equal part of `count` from each first.
  *
  * Returns `OK`; `ERR_NULL_ARGUMENT` (store or evicted NULL);
  * `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
@@ -838,7 +843,8 @@ NexusStatus nexus_store_clear_unpinned(struct NexusStore *store,
  * budget; NONE restores the configured budget. Shedding evicts at most 256
  * entries per hold of the store's lock, handing it over in between, so
  * other threads' calls wait at most one chunk; one EVICTION event reports
- * the whole run.
+ * the whole run (with `shards` > 1: the shards shed one after another,
+ * one EVICTION event each).
  *
  * Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL); `ERR_INVALID_ARGUMENT`
  * (level out of range); `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.

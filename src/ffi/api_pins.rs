@@ -76,7 +76,8 @@ pub extern "C" fn nexus_store_is_pinned(
     })
 }
 
-/// Every pinned key, present or not, in pin order.
+/// Every pinned key, present or not, in pin order (with `shards` > 1: shard
+/// by shard, in pin order within each).
 ///
 /// Ownership: on success `*out` is a new list the caller owns; free it
 /// once with `nexus_key_list_free`. `*out` is written only on success.

@@ -8,7 +8,8 @@ use crate::{MemoryPressureLevel, signal_pressure_all};
 /// Evicts up to `count` evictable entries (not pinned, not held by a read
 /// handle), least recently used first whatever the strategy, and writes how
 /// many to `*evicted`. One eviction run, reason `MANUAL`. O(n) when the
-/// strategy is not LRU.
+/// strategy is not LRU. With `shards` > 1: least recently used within each
+/// shard, an equal part of `count` from each first.
 ///
 /// Returns `OK`; `ERR_NULL_ARGUMENT` (store or evicted NULL);
 /// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
@@ -79,7 +80,8 @@ pub extern "C" fn nexus_store_clear_unpinned(
 /// budget; NONE restores the configured budget. Shedding evicts at most 256
 /// entries per hold of the store's lock, handing it over in between, so
 /// other threads' calls wait at most one chunk; one EVICTION event reports
-/// the whole run.
+/// the whole run (with `shards` > 1: the shards shed one after another,
+/// one EVICTION event each).
 ///
 /// Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL); `ERR_INVALID_ARGUMENT`
 /// (level out of range); `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
