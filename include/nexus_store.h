@@ -84,7 +84,7 @@
  * store's measured per-entry bookkeeping; equal to the Rust
  * `ENTRY_OVERHEAD_BYTES`).
  */
-#define NEXUS_ENTRY_OVERHEAD_BYTES 124
+#define NEXUS_ENTRY_OVERHEAD_BYTES 120
 
 /**
  * The most shards a store may have (`NexusMemoryConfig.shards`).

@@ -203,11 +203,14 @@ fn lru_order_is_exact_within_each_shard() {
 
 #[test]
 fn pins_and_handles_survive_emergency_in_every_shard() {
-    let s = sharded(8, 8000);
+    // Shares of 10000: the 4000 bytes put (spread by a random hash) never
+    // reach a shard's working size, so nothing goes before the signal.
+    let s = sharded(8, 80_000);
     let log = listen(&s);
     for k in 0..200u32 {
         s.put(k, 20).unwrap();
     }
+    assert_eq!(s.metrics().entry_count, 200);
     for k in (0..200).step_by(10) {
         s.pin(&k);
     }
@@ -339,7 +342,7 @@ fn manual_eviction_counts_over_all_shards() {
 
 #[test]
 fn set_max_bytes_changes_every_shard_or_none() {
-    let s = sharded(4, 40_000);
+    let s = sharded(4, 80_000);
     for k in 0..400u32 {
         s.put(k, 50).unwrap();
     }
@@ -352,7 +355,7 @@ fn set_max_bytes_changes_every_shard_or_none() {
     assert_eq!(e.kind(), ErrorKind::OverBudget);
     assert!(e.message().contains("share"), "{}", e.message());
     assert_eq!(contents(&s), before);
-    assert_eq!(s.metrics().max_cache_bytes, 40_000);
+    assert_eq!(s.metrics().max_cache_bytes, 80_000);
     for k in 0..400u32 {
         s.unpin(&k).unwrap();
     }

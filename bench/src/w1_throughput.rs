@@ -310,7 +310,7 @@ fn contenders<K: Key>() -> Vec<Box<dyn Runner<K>>> {
     vec![
         Box::new(Nexus(native)),
         Box::new(Nexus(sharded)),
-        // Default estimator (key + value + 128 bytes per entry), 1 GiB.
+        // Default estimator (key + value + NEXUS_ENTRY_OVERHEAD_BYTES), 1 GiB.
         Box::new(NexusC(CStore::new(1 << 30))),
         Box::new(Moka(moka::sync::Cache::new(cap as u64))),
         Box::new(MiniMoka(mini_moka::sync::Cache::new(cap as u64))),

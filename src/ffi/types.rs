@@ -321,7 +321,7 @@ impl From<&Event> for NexusEvent {
 /// What the default estimator adds to key and value length per entry (the
 /// store's measured per-entry bookkeeping; equal to the Rust
 /// `ENTRY_OVERHEAD_BYTES`).
-pub const NEXUS_ENTRY_OVERHEAD_BYTES: u64 = 124;
+pub const NEXUS_ENTRY_OVERHEAD_BYTES: u64 = 120;
 
 /// The most shards a store may have (`NexusMemoryConfig.shards`).
 pub const NEXUS_MAX_SHARDS: u32 = 64;

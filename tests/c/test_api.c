@@ -432,7 +432,9 @@ static void test_store_new_bad_keeps(void) {
  * shards, an entry larger than a shard's share is TOO_LARGE, EMERGENCY keeps
  * the pins of every shard (README, "Shards"). */
 static void test_sharded_store(void) {
-    NexusMemoryConfig c = config_with(4 * 10000);
+    /* Shares of 100000: the 100 entries (20000 bytes, spread by a random
+     * hash) stay below every shard's working size. */
+    NexusMemoryConfig c = config_with(4 * 100000);
     c.shards = 4;
     NexusStore *s = store_from(&c);
     char key[16];
@@ -443,13 +445,13 @@ static void test_sharded_store(void) {
     NexusMemoryMetrics m = metrics_of(s);
     CHECK(m.entry_count == 100);
     CHECK(m.current_usage == 100 * 200);
-    CHECK(m.max_cache_bytes == 40000);
+    CHECK(m.max_cache_bytes == 400000);
     for (int i = 0; i < 100; i++) {
         snprintf(key, sizeof key, "k%d", i);
         CHECK(has(s, key));
     }
-    /* 10001 bytes exceed a shard's share of 10000. */
-    static uint8_t big[10001 - 3 - OVERHEAD];
+    /* 100001 bytes exceed a shard's share of 100000. */
+    static uint8_t big[100001 - 3 - OVERHEAD];
     CHECK_STATUS(nexus_store_put(s, KEY("big"), big, sizeof big), NEXUS_STATUS_ERR_TOO_LARGE);
     CHECK(strstr(nexus_last_error_message(), "share") != NULL);
     for (int i = 0; i < 100; i += 10) {
