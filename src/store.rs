@@ -93,6 +93,7 @@ struct Shared<K, V> {
     queue: Mutex<EventQueue>,
     sequence: Arc<AtomicU64>,
     estimator: Box<dyn SizeEstimator<K, V>>,
+    foreign_estimator: bool,
     clock: Arc<dyn Clock>,
     event_callback: CallbackSlot<EventCallback>,
     listener: CallbackSlot<EvictionListener<K>>,
@@ -110,6 +111,9 @@ struct Shard<K, V> {
 pub struct StoreBuilder<K, V> {
     config: MemoryConfig,
     estimator: Box<dyn SizeEstimator<K, V>>,
+    /// The estimator is foreign code (the C layer's): run it inside a
+    /// callback scope, so that a free from inside it is seen.
+    foreign_estimator: bool,
     clock: Arc<dyn Clock>,
     handlers: Vec<MemoryPressureHandler>,
 }
@@ -122,6 +126,12 @@ where
     /// Runs the store on `clock` (timestamps and signal decay).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Marks the estimator as foreign code (see `foreign_estimator`).
+    pub(crate) fn foreign_estimator(mut self) -> Self {
+        self.foreign_estimator = true;
         self
     }
 
@@ -140,6 +150,7 @@ where
         let now = self.clock.now_ns();
         let config = self.config;
         let estimator = self.estimator;
+        let foreign_estimator = self.foreign_estimator;
         let clock = self.clock;
         let link = Arc::new(HandleLink::default());
         let shared = Arc::new_cyclic(|weak: &Weak<Shared<K, V>>| {
@@ -176,6 +187,7 @@ where
                 queue: Mutex::new(EventQueue::new(capacity)),
                 sequence,
                 estimator,
+                foreign_estimator,
                 clock,
                 event_callback: CallbackSlot::default(),
                 listener: CallbackSlot::default(),
@@ -216,6 +228,7 @@ where
         StoreBuilder {
             config,
             estimator: Box::new(estimator),
+            foreign_estimator: false,
             clock: Arc::new(MonotonicClock),
             handlers: Vec::new(),
         }
@@ -255,7 +268,13 @@ where
     }
 
     fn estimate(&self, key: &K, value: &V) -> u64 {
-        let _scope = CallbackScope::enter(self.shared.id, 0);
+        // Only the C layer asks whether a thread is inside a store's
+        // callback (its free refuses with BUSY), so only a foreign estimator
+        // needs the scope.
+        let _scope = self
+            .shared
+            .foreign_estimator
+            .then(|| CallbackScope::enter(self.shared.id, 0));
         self.shared.estimator.estimate(key, value)
     }
 
@@ -886,10 +905,9 @@ where
                     listener(&r.key, r.reason, r.charge);
                 }
             }
-            // Release actions: each value's drop, unless a handle holds it.
-            for r in fx.removed.drain(..) {
-                drop(r.cell);
-            }
+            // Release actions: each value's drop (unless a handle holds it),
+            // in order; a panicking drop still lets the others run.
+            fx.removed.clear();
         }
         if fx.events.is_empty() {
             return;

@@ -48,7 +48,10 @@ pub extern "C" fn nexus_store_new(
         // SAFETY: the caller passes NULL or a writable pointer.
         let out = unsafe { out_arg(out, "out") }?;
         let (config, estimator) = converted?;
-        let store = Store::with_estimator(config, estimator)?;
+        // A C estimator runs C code: the store tracks it as a callback.
+        let store = Store::builder(config, estimator)
+            .foreign_estimator()
+            .build()?;
         *out = handles::insert(FfiStore { store })?;
         Ok(())
     })

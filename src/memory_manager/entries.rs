@@ -25,7 +25,23 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
 
     /// Checks whether `key` charged `charge` can be put, and which entries
     /// must go to make room. Changes nothing.
-    pub(super) fn plan_put(&self, key: &K, charge: u64) -> Result<PutPlan> {
+    /// Whether a put replacing the entry in slot `i` can skip the general
+    /// path: the entry is unpinned, no signal is in force, no load of the
+    /// key is in flight, and usage stays below the working size (so the put
+    /// cannot fail and evicts nothing).
+    #[inline]
+    fn replace_in_place(&self, i: u32, charge: u64) -> bool {
+        let e = self.entries.get(i);
+        if e.pinned || self.signalled != MemoryPressureLevel::None || !self.loads.is_empty() {
+            return false;
+        }
+        match (self.usage - e.charge).checked_add(charge) {
+            Some(usage) => !self.limits.bounded() || usage < self.limits.moderate_at,
+            None => false,
+        }
+    }
+
+    pub(super) fn plan_put(&self, key: &K, existing: Option<u32>, charge: u64) -> Result<PutPlan> {
         let limits = self.limits;
         if limits.bounded() && charge > limits.max {
             return Err(Error::new(
@@ -44,7 +60,6 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 },
             ));
         }
-        let existing = self.entries.find(key);
         let pinned = match existing {
             Some(i) => self.entries.get(i).pinned,
             None => self.pins.contains(key),
@@ -105,7 +120,35 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         now: &Now<'_>,
         fx: &mut Effects<K, V>,
     ) -> std::result::Result<(), Rejected<K, V>> {
-        let plan = match self.plan_put(&key, charge) {
+        let existing = self.entries.find(&key);
+        if let Some(i) = existing
+            && self.replace_in_place(i, charge)
+        {
+            // The common case, in short: the outcome of the general path
+            // below when nothing can be evicted and nothing can fail.
+            let tick = self.tick();
+            let e = self.entries.get_mut(i);
+            let old_at = Position {
+                charge: e.charge,
+                tick: e.tick,
+            };
+            let old = std::mem::replace(&mut e.cell, cell);
+            e.charge = charge;
+            e.tick = tick;
+            self.order.touch(i, old_at, Position { charge, tick }, true);
+            fx.removed.push(Removed {
+                key,
+                cell: old,
+                charge: old_at.charge,
+                reason: EvictionReason::Replaced,
+            });
+            self.usage = self.usage - old_at.charge + charge;
+            self.counters.inserts += 1;
+            self.counters.peak = self.counters.peak.max(self.usage);
+            self.update_level(now, fx);
+            return Ok(());
+        }
+        let plan = match self.plan_put(&key, existing, charge) {
             Ok(plan) => plan,
             Err(error) => return Err(Rejected { error, key, cell }),
         };

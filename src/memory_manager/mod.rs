@@ -34,6 +34,9 @@ use crate::value_handle::{HandleLink, Stored, ValueCell, ValueHandle};
 /// An entry that left the store during a call.
 pub(crate) struct Removed<K, V> {
     pub key: K,
+    /// Held only to be dropped after the lock is released (its drop is the
+    /// value's release action).
+    #[allow(dead_code)]
     pub cell: ValueCell<V>,
     pub charge: u64,
     pub reason: EvictionReason,
