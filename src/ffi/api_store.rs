@@ -49,9 +49,12 @@ pub extern "C" fn nexus_store_new(
         let out = unsafe { out_arg(out, "out") }?;
         let (config, estimator) = converted?;
         // A C estimator runs C code: the store tracks it as a callback.
-        let store = Store::builder(config, estimator)
-            .foreign_estimator()
-            .build()?;
+        let foreign = estimator.is_foreign();
+        let mut builder = Store::builder(config, estimator);
+        if foreign {
+            builder = builder.foreign_estimator();
+        }
+        let store = builder.build()?;
         *out = handles::insert(FfiStore { store })?;
         Ok(())
     })

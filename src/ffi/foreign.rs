@@ -60,6 +60,12 @@ impl ForeignEstimator {
     pub fn new(f: NexusSizeEstimatorFn, ctx: ForeignCtx) -> Self {
         ForeignEstimator { f, ctx }
     }
+
+    /// Whether estimating calls C code (a registered estimator), rather
+    /// than the default estimator.
+    pub fn is_foreign(&self) -> bool {
+        self.f.is_some()
+    }
 }
 
 impl SizeEstimator<Bytes, FfiValue> for ForeignEstimator {
