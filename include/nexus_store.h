@@ -825,7 +825,7 @@ NexusStatus nexus_store_evict(struct NexusStore *store,
 /**
  * Evicts every evictable entry and writes how many to `*evicted`. Reason
  * `MANUAL`. Pinned entries and entries held by read handles stay. Runs in
- * chunks of 256 entries per hold of the lock, like a signal's shedding.
+ * chunks of 128 entries per hold of the lock, like a signal's shedding.
  *
  * Returns `OK`; `ERR_NULL_ARGUMENT` (store or evicted NULL);
  * `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
@@ -840,7 +840,7 @@ NexusStatus nexus_store_clear_unpinned(struct NexusStore *store,
  * the budget at keep x the working size until the signal ends; EMERGENCY
  * evicts every evictable entry and refuses puts of unpinned keys; a
  * repeated signal sheds again. A lower level only changes the held
- * budget; NONE restores the configured budget. Shedding evicts at most 256
+ * budget; NONE restores the configured budget. Shedding evicts at most 128
  * entries per hold of the store's lock, handing it over in between, so
  * other threads' calls wait at most one chunk; one EVICTION event reports
  * the whole run (with `shards` > 1: the shards shed one after another,

@@ -55,7 +55,7 @@ impl Drop for LongRunGuard<'_> {
 /// The most entries one hold of the lock evicts in a long run (a signal's
 /// shedding, `evict`, `clear_unpinned`): a concurrent reader waits at most
 /// this many evictions.
-const EVICTION_CHUNK: usize = 256;
+const EVICTION_CHUNK: usize = 128;
 
 /// A memory-managed cache from `K` to `V`.
 ///

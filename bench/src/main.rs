@@ -200,7 +200,7 @@ fn main() -> ExitCode {
     let w1 = runs("W1").then(|| {
         w1_throughput::run(w1_throughput::Params {
             ops_per_thread: if q { 1 << 16 } else { 1 << 18 },
-            rounds: if q { 2 } else { 5 },
+            rounds: if q { 2 } else { 9 },
         })
     });
     let w2 = runs("W2").then(|| {
