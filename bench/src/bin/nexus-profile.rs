@@ -1,0 +1,131 @@
+//! `nexus-profile`: one operation in a loop, for an instruction count under
+//! callgrind (speed is measured by `nexus-bench`; this only shows where the
+//! instructions of one call go).
+//!
+//! ```text
+//! cargo build --release -p nexus-store-bench
+//! valgrind --tool=callgrind --callgrind-out-file=cg.out \
+//!     target/release/nexus-profile get-copy 1048576
+//! callgrind_annotate --inclusive=yes cg.out | grep nexus_store_get_copy
+//! ```
+//!
+//! Every mode fills a store (or an `lru` cache) with 32768 u64 keys, then
+//! runs `ops` calls on keys drawn from a fixed skewed stream, all hits:
+//!
+//! - `get-copy`: `nexus_store_get_copy` (C ABI, 8-byte keys and values);
+//! - `get`: `Store::get_cloned` (native, u64 -> u64);
+//! - `put`: `Store::put` replacing present keys (native);
+//! - `lru-get`: `lru::LruCache::get` behind a `parking_lot::Mutex`.
+//!
+//! Divide the inclusive count of the call by `ops` (the fill is outside it).
+
+use std::hint::black_box;
+use std::process::ExitCode;
+
+use nexus_store::ffi::{
+    NEXUS_STATUS_OK, NexusMemoryConfig, nexus_memory_config_init, nexus_store_free,
+    nexus_store_get_copy, nexus_store_new, nexus_store_put,
+};
+use nexus_store::{MemoryConfig, Store};
+
+const KEYS: u64 = 32768;
+
+fn keys(ops: usize) -> Vec<u64> {
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    (0..ops)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Cubing a uniform draw skews it toward low keys.
+            let r = (x >> 11) as f64 / (1u64 << 53) as f64;
+            (r * r * r * KEYS as f64) as u64
+        })
+        .collect()
+}
+
+fn get_copy(stream: &[u64]) {
+    let mut config = std::mem::MaybeUninit::<NexusMemoryConfig>::uninit();
+    nexus_memory_config_init(config.as_mut_ptr());
+    // SAFETY: nexus_memory_config_init wrote every field.
+    let mut config = unsafe { config.assume_init() };
+    config.max_cache_bytes = 1 << 30;
+    let mut store = std::ptr::null_mut();
+    assert_eq!(nexus_store_new(&config, &mut store), NEXUS_STATUS_OK);
+    for k in 0..KEYS {
+        let key = k.to_le_bytes();
+        let status = nexus_store_put(store, key.as_ptr(), 8, key.as_ptr(), 8);
+        assert_eq!(status, NEXUS_STATUS_OK);
+    }
+    for &k in stream {
+        let key = k.to_le_bytes();
+        let mut buf = [0u8; 8];
+        let mut len = 0usize;
+        let status = nexus_store_get_copy(
+            store,
+            key.as_ptr(),
+            8,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut len,
+        );
+        assert_eq!(status, NEXUS_STATUS_OK);
+        black_box(buf);
+    }
+    assert_eq!(nexus_store_free(store), NEXUS_STATUS_OK);
+}
+
+fn native() -> Store<u64, u64> {
+    let store = Store::with_estimator(MemoryConfig::with_max_bytes(1 << 30), |_: &u64, _: &u64| {
+        1u64
+    })
+    .expect("a valid config");
+    for k in 0..KEYS {
+        store.put(k, k).expect("room for every key");
+    }
+    store
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_default();
+    let ops: usize = match args.next().map(|a| a.parse()) {
+        None => 1 << 20,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            eprintln!("usage: nexus-profile get-copy|get|put|lru-get [ops]");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stream = keys(ops);
+    match mode.as_str() {
+        "get-copy" => get_copy(&stream),
+        "get" => {
+            let store = native();
+            for k in &stream {
+                assert!(black_box(store.get_cloned(k)).is_some());
+            }
+        }
+        "put" => {
+            let store = native();
+            for &k in &stream {
+                store.put(k, k + 1).expect("a replace fits");
+            }
+        }
+        "lru-get" => {
+            let cache = parking_lot::Mutex::new(lru::LruCache::<u64, u64>::unbounded());
+            for k in 0..KEYS {
+                cache.lock().put(k, k);
+            }
+            for k in &stream {
+                assert!(black_box(cache.lock().get(k).copied()).is_some());
+            }
+        }
+        _ => {
+            eprintln!("usage: nexus-profile get-copy|get|put|lru-get [ops]");
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("{mode}: {ops} calls");
+    ExitCode::SUCCESS
+}
