@@ -825,6 +825,36 @@ static void *slow_freer(void *arg) {
     return NULL;
 }
 
+/* Runs `f`'s slow call (slow_caller) and then a free of its store on two
+ * other threads. While the call is held, the handle must go invalid at once
+ * and the free must neither return nor destroy the ctx; then the call is let
+ * go and both threads are joined. */
+static void run_slow_call_then_free(SlowFree *f) {
+    pthread_t caller, freer;
+    CHECK(pthread_create(&caller, NULL, slow_caller, f) == 0);
+    wait_at_least(&f->inside, 1);
+    CHECK(pthread_create(&freer, NULL, slow_freer, f) == 0);
+    /* The handle becomes invalid at once, while the free waits. */
+    for (;;) {
+        bool b = false;
+        NexusStatus st = nexus_store_contains(f->s, KEY("x"), &b);
+        CHECK_ONE_OF(st, NEXUS_STATUS_OK, NEXUS_STATUS_ERR_INVALID_HANDLE);
+        if (st == NEXUS_STATUS_ERR_INVALID_HANDLE) break;
+        sleep_ms(1);
+    }
+    sleep_ms(under_valgrind() ? 300 : 100);
+    int early = ALOAD(&f->free_done);
+    int destroyed_early = ALOAD(&f->t.destroyed);
+    gate_open(&f->gate);
+    CHECK(pthread_join(caller, NULL) == 0);
+    CHECK(pthread_join(freer, NULL) == 0);
+    CHECK(early == 0);
+    CHECK(destroyed_early == 0);
+    CHECK(f->free_status == NEXUS_STATUS_OK);
+    CHECK(f->free_saw_returned == 1);
+    CHECK(f->outer_status == NEXUS_STATUS_OK);
+}
+
 static void test_free_waits_for_slow_callback(void) {
     watchdog();
     for (int kind = 0; kind < 3; kind++) {
@@ -842,29 +872,7 @@ static void test_free_waits_for_slow_callback(void) {
             g_slow_release = &f;
             CHECK_OK(nexus_store_put_object(f.s, KEY("obj"), &f.obj, 10, slow_release, NULL));
         }
-        pthread_t caller, freer;
-        CHECK(pthread_create(&caller, NULL, slow_caller, &f) == 0);
-        wait_at_least(&f.inside, 1);
-        CHECK(pthread_create(&freer, NULL, slow_freer, &f) == 0);
-        /* The handle becomes invalid at once, while the free waits. */
-        for (;;) {
-            bool b = false;
-            NexusStatus st = nexus_store_contains(f.s, KEY("x"), &b);
-            CHECK_ONE_OF(st, NEXUS_STATUS_OK, NEXUS_STATUS_ERR_INVALID_HANDLE);
-            if (st == NEXUS_STATUS_ERR_INVALID_HANDLE) break;
-            sleep_ms(1);
-        }
-        sleep_ms(under_valgrind() ? 300 : 100);
-        int early = ALOAD(&f.free_done);
-        int destroyed_early = ALOAD(&f.t.destroyed);
-        gate_open(&f.gate);
-        CHECK(pthread_join(caller, NULL) == 0);
-        CHECK(pthread_join(freer, NULL) == 0);
-        CHECK(early == 0);
-        CHECK(destroyed_early == 0);
-        CHECK(f.free_status == NEXUS_STATUS_OK);
-        CHECK(f.free_saw_returned == 1);
-        CHECK(f.outer_status == NEXUS_STATUS_OK);
+        run_slow_call_then_free(&f);
         CHECK(f.inner_status == NEXUS_STATUS_ERR_INVALID_HANDLE);
         if (kind != 2) {
             /* The ctx was destroyed by the free, after the call returned. */
@@ -1111,28 +1119,7 @@ static void test_free_waits_for_nested_calls(void) {
     g_nested_status = NEXUS_STATUS_ERR_PANIC;
     CHECK_OK(nexus_store_set_loader(f.s, slow_loader, &f, slow_destroy));
     CHECK_OK(nexus_store_set_event_callback(f.s, nested_event, &f, NULL));
-    pthread_t caller, freer;
-    CHECK(pthread_create(&caller, NULL, slow_caller, &f) == 0);
-    wait_at_least(&f.inside, 1);
-    CHECK(pthread_create(&freer, NULL, slow_freer, &f) == 0);
-    for (;;) {
-        bool b = false;
-        NexusStatus st = nexus_store_contains(f.s, KEY("x"), &b);
-        CHECK_ONE_OF(st, NEXUS_STATUS_OK, NEXUS_STATUS_ERR_INVALID_HANDLE);
-        if (st == NEXUS_STATUS_ERR_INVALID_HANDLE) break;
-        sleep_ms(1);
-    }
-    sleep_ms(under_valgrind() ? 300 : 100);
-    int early = ALOAD(&f.free_done);
-    int destroyed_early = ALOAD(&f.t.destroyed);
-    gate_open(&f.gate);
-    CHECK(pthread_join(caller, NULL) == 0);
-    CHECK(pthread_join(freer, NULL) == 0);
-    CHECK(early == 0);
-    CHECK(destroyed_early == 0);
-    CHECK(f.free_status == NEXUS_STATUS_OK);
-    CHECK(f.free_saw_returned == 1);
-    CHECK(f.outer_status == NEXUS_STATUS_OK);
+    run_slow_call_then_free(&f);
     CHECK(g_nested_status == NEXUS_STATUS_OK);
     CHECK(f.inner_status == NEXUS_STATUS_ERR_INVALID_HANDLE);
     CHECK(f.free_saw_destroyed == 1);
