@@ -21,30 +21,6 @@
 /* Fails the program instead of hanging. */
 static void watchdog(void) { watchdog_secs(20, 120); }
 
-
-/* A callback ctx that records its calls and its destruction. */
-typedef struct {
-    int active;               /* calls in progress */
-    int calls;                /* calls started */
-    int destroyed;            /* destroy calls */
-    int destroy_while_active; /* destroy ran while a call was in progress */
-    int call_after_destroy;   /* a call started after destroy */
-} Track;
-
-static void track_enter(Track *t) {
-    if (ALOAD(&t->destroyed)) AINC(&t->call_after_destroy);
-    AINC(&t->active);
-    AINC(&t->calls);
-}
-
-static void track_leave(Track *t) { ADEC(&t->active); }
-
-static void track_destroy(void *ctx) {
-    Track *t = ctx;
-    if (ALOAD(&t->active) != 0) AINC(&t->destroy_while_active);
-    AINC(&t->destroyed);
-}
-
 static void check_track_clean(const Track *t) {
     CHECK(t->destroy_while_active == 0);
     CHECK(t->call_after_destroy == 0);

@@ -54,28 +54,6 @@ static uint64_t seed_for(int id) { return 0x9E3779B97F4A7C15ULL ^ ((uint64_t)(id
 
 /* ---- tracked callback contexts ----------------------------------------------- */
 
-typedef struct {
-    int active;
-    int calls;
-    int destroyed;
-    int destroy_while_active;
-    int call_after_destroy;
-} Track;
-
-static void track_enter(Track *t) {
-    if (ALOAD(&t->destroyed)) AINC(&t->call_after_destroy);
-    AINC(&t->active);
-    AINC(&t->calls);
-}
-
-static void track_leave(Track *t) { ADEC(&t->active); }
-
-static void track_destroy(void *ctx) {
-    Track *t = ctx;
-    if (ALOAD(&t->active) != 0) AINC(&t->destroy_while_active);
-    AINC(&t->destroyed);
-}
-
 /* Every ctx handed to the library, to check after the store's free that
  * each was destroyed exactly once. */
 static struct {
