@@ -23,16 +23,8 @@ pub(crate) struct ShardPlace {
 }
 
 impl ShardPlace {
-    /// The only shard of a store.
-    pub fn whole() -> Self {
-        ShardPlace {
-            index: 0,
-            count: 1,
-            across: None,
-        }
-    }
-
-    /// Shard `index` of `across.count()` shards.
+    /// Shard `index` of `across.count()` shards (with one, it shares
+    /// nothing: the store is that shard).
     pub fn part(index: u32, across: &Arc<AcrossShards>) -> Self {
         let count = across.count();
         debug_assert!(index < count && count <= 64);
@@ -145,7 +137,10 @@ mod tests {
             let (lo, hi) = (shares.iter().min().unwrap(), shares.iter().max().unwrap());
             assert!(hi - lo <= 1, "{shares:?}");
         }
-        assert_eq!(ShardPlace::whole().share(12345), 12345);
+        let one = AcrossShards::new(1, MemoryPressureLevel::None);
+        let whole = ShardPlace::part(0, &one);
+        assert_eq!(whole.share(12345), 12345);
+        assert!(whole.across().is_none());
     }
 
     #[test]

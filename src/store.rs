@@ -166,11 +166,7 @@ where
                 .map(|i| Shard {
                     state: Mutex::new(MemoryManager::new(
                         config.clone(),
-                        if config.shards == 1 {
-                            ShardPlace::whole()
-                        } else {
-                            ShardPlace::part(i, &across)
-                        },
+                        ShardPlace::part(i, &across),
                         level,
                         now,
                         Arc::clone(&sequence),
@@ -796,8 +792,7 @@ where
             }
         }
         for m in guards.iter_mut() {
-            m.publish_overdrawn();
-            m.publish_usage();
+            m.end_call();
         }
         drop(guards);
         for mut fx in all_fx {
@@ -820,8 +815,7 @@ where
         let now = Now::new(&*self.clock);
         m.begin(&now, fx);
         let r = f(&mut m, &now, fx);
-        m.publish_overdrawn();
-        m.publish_usage();
+        m.end_call();
         if fair {
             MutexGuard::unlock_fair(m);
         }

@@ -18,13 +18,6 @@ impl LruOrder {
         self.list.push_back(i);
     }
 
-    #[inline]
-    pub fn touch(&mut self, i: u32) {
-        if self.list.is_linked(i) {
-            self.list.move_to_back(i);
-        }
-    }
-
     /// A linked slot becomes the most recently used.
     #[inline]
     pub fn move_to_back(&mut self, i: u32) {

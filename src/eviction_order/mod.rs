@@ -62,25 +62,10 @@ impl EvictionOrder {
         }
     }
 
-    /// An access or replace moved the entry from `old` to `new`.
-    pub fn touch(&mut self, i: u32, old: Position, new: Position, linked: bool) {
-        match self {
-            EvictionOrder::Lru(o) => o.touch(i),
-            EvictionOrder::Lfu(o) => o.touch(i),
-            EvictionOrder::LfuHistory(o) => o.touch(i),
-            EvictionOrder::Size(o) if linked => {
-                o.unlink(i, old.charge, old.tick);
-                o.link(i, new.charge, new.tick);
-            }
-            EvictionOrder::Size(_) => {}
-        }
-    }
-
-    /// A read of the entry in slot `i` (charge unchanged; its recency stamp
-    /// goes from `old_tick` to `new_tick`); `linked` is false for a pinned
-    /// entry. The hot path of every cache hit.
+    /// An access or replace moved the entry from `old` to `new`; `linked`
+    /// is false for a pinned entry. The hot path of every cache hit.
     #[inline]
-    pub fn access(&mut self, i: u32, charge: u64, old_tick: u64, new_tick: u64, linked: bool) {
+    pub fn touch(&mut self, i: u32, old: Position, new: Position, linked: bool) {
         match self {
             // Every unpinned entry is linked in the LRU list.
             EvictionOrder::Lru(o) => {
@@ -92,8 +77,8 @@ impl EvictionOrder {
             EvictionOrder::LfuHistory(o) => o.touch(i),
             EvictionOrder::Size(o) => {
                 if linked {
-                    o.unlink(i, charge, old_tick);
-                    o.link(i, charge, new_tick);
+                    o.unlink(i, old.charge, old.tick);
+                    o.link(i, new.charge, new.tick);
                 }
             }
         }

@@ -126,26 +126,8 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         {
             // The common case, in short: the outcome of the general path
             // below when nothing can be evicted and nothing can fail.
-            let tick = self.tick();
-            let e = self.entries.get_mut(i);
-            let old_at = Position {
-                charge: e.charge,
-                tick: e.tick,
-            };
-            let old = std::mem::replace(&mut e.cell, cell);
-            e.charge = charge;
-            e.tick = tick;
-            self.order.touch(i, old_at, Position { charge, tick }, true);
-            fx.removed.push(Removed {
-                key,
-                cell: old,
-                charge: old_at.charge,
-                reason: EvictionReason::Replaced,
-            });
-            self.usage = self.usage - old_at.charge + charge;
-            self.counters.inserts += 1;
-            self.counters.peak = self.counters.peak.max(self.usage);
-            self.update_level(now, fx);
+            let old_charge = self.replace_value(i, key, cell, charge, fx);
+            self.count_put(old_charge, charge, now, fx);
             return Ok(());
         }
         let plan = match self.plan_put(&key, existing, charge) {
@@ -171,32 +153,13 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         };
         let mut run = Run::default();
         self.evict_slots(&victims, EvictionReason::Capacity, &mut run, fx);
-        let tick = self.tick();
         let slot = match existing {
             Some(i) => {
-                let e = self.entries.get_mut(i);
-                let old_at = Position {
-                    charge: e.charge(),
-                    tick: e.tick,
-                };
-                let old = std::mem::replace(&mut e.cell, cell);
-                e.charge = charge;
-                e.tick = tick;
-                let linked = !e.pinned;
-                if e.pinned {
-                    self.pinned_bytes = self.pinned_bytes - old_charge + charge;
-                }
-                self.order
-                    .touch(i, old_at, Position { charge, tick }, linked);
-                fx.removed.push(Removed {
-                    key,
-                    cell: old,
-                    charge: old_charge,
-                    reason: EvictionReason::Replaced,
-                });
+                self.replace_value(i, key, cell, charge, fx);
                 i
             }
             None => {
+                let tick = self.tick();
                 let i = self.entries.insert(Entry {
                     key,
                     cell,
@@ -219,10 +182,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 i
             }
         };
-        self.usage = self.usage - old_charge + charge;
-        self.counters.inserts += 1;
-        self.counters.peak = self.counters.peak.max(self.usage);
-        self.update_level(now, fx);
+        self.count_put(old_charge, charge, now, fx);
 
         let usage = self.usage;
         let max = match limits.usage_level(usage) {
@@ -235,6 +195,51 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         self.finish_run(run, EvictionReason::Capacity, now, fx);
         self.update_level(now, fx);
         Ok(())
+    }
+
+    /// Replaces the value of the entry in slot `i` (a put's access): the
+    /// old value is reported `Replaced`, to be dropped after the lock.
+    /// Returns the old charge. Inlined: it is the hot part of a put.
+    #[inline(always)]
+    fn replace_value(
+        &mut self,
+        i: u32,
+        key: K,
+        cell: ValueCell<V>,
+        charge: u64,
+        fx: &mut Effects<K, V>,
+    ) -> u64 {
+        let tick = self.tick();
+        let e = self.entries.get_mut(i);
+        let old_at = Position {
+            charge: e.charge,
+            tick: e.tick,
+        };
+        let old = std::mem::replace(&mut e.cell, cell);
+        e.charge = charge;
+        e.tick = tick;
+        let linked = !e.pinned;
+        if e.pinned {
+            self.pinned_bytes = self.pinned_bytes - old_at.charge + charge;
+        }
+        self.order
+            .touch(i, old_at, Position { charge, tick }, linked);
+        fx.removed.push(Removed {
+            key,
+            cell: old,
+            charge: old_at.charge,
+            reason: EvictionReason::Replaced,
+        });
+        old_at.charge
+    }
+
+    /// A put's accounting once its entry is in: usage, counters, level.
+    #[inline]
+    fn count_put(&mut self, old_charge: u64, charge: u64, now: &Now<'_>, fx: &mut Effects<K, V>) {
+        self.usage = self.usage - old_charge + charge;
+        self.counters.inserts += 1;
+        self.counters.peak = self.counters.peak.max(self.usage);
+        self.update_level(now, fx);
     }
 
     /// A read: a hit is an access and returns a handle.
@@ -300,7 +305,11 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         let e = self.entries.get_mut(i);
         let old_tick = std::mem::replace(&mut e.tick, tick);
         let (charge, linked) = (e.charge, !e.pinned);
-        self.order.access(i, charge, old_tick, tick, linked);
+        let old = Position {
+            charge,
+            tick: old_tick,
+        };
+        self.order.touch(i, old, Position { charge, tick }, linked);
     }
 
     pub fn contains<Q>(&self, key: &Q) -> bool

@@ -232,7 +232,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// Adds this shard's change of usage to the store's total (called at the
     /// end of every call; nothing to do for a store of one shard).
     #[inline]
-    pub fn publish_usage(&mut self) {
+    fn publish_usage(&mut self) {
         if let Some(a) = self.shard.across()
             && self.usage != self.published_usage
         {

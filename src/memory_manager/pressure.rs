@@ -14,11 +14,19 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             .is_some_and(|b| self.usage > b)
     }
 
+    /// What every call does last, under the lock: publishes what other
+    /// threads read without it (the overdrawn flag, the store's usage).
+    #[inline]
+    pub fn end_call(&mut self) {
+        self.publish_overdrawn();
+        self.publish_usage();
+    }
+
     /// Records, for read handles, whether usage is above the budget in force
     /// (written only when it changes: the flag is read by every handle
     /// release, so it should not bounce between cores).
     #[inline]
-    pub fn publish_overdrawn(&self) {
+    fn publish_overdrawn(&self) {
         // Without a signal the configured budget always holds.
         let overdrawn = self.signalled != MemoryPressureLevel::None && self.overdrawn();
         let bit = self.shard.bit();
