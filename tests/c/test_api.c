@@ -786,6 +786,30 @@ static void test_lengths_near_size_max(void) {
         EXPECT(nexus_store_get_or_load(s, small, len, &v), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
     }
     CHECK(v == SENTINEL_VALUE && n == SENTINEL_SIZE && b == true);
+    /* NULL with a non-zero length is NULL_ARGUMENT in every function, checked
+     * before the length (it was INVALID_ARGUMENT in the readers). */
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        size_t len = bad[i];
+        const NexusStatus null_arg = NEXUS_STATUS_ERR_NULL_ARGUMENT;
+        EXPECT(nexus_store_put(s, NULL, len, small, 1), null_arg);
+        EXPECT(nexus_store_put(s, small, 1, NULL, len), null_arg);
+        ReleaseLog rel = {0};
+        void *obj = new_obj(3);
+        EXPECT(nexus_store_put_object(s, NULL, len, obj, 10, release_obj, &rel), null_arg);
+        CHECK(rel.released == 0);
+        free(obj);
+        EXPECT(nexus_store_get(s, NULL, len, &v), null_arg);
+        EXPECT(nexus_store_get_copy(s, NULL, len, buf, sizeof buf, &n), null_arg);
+        EXPECT(nexus_store_get_copy(s, KEY("k"), NULL, len, &n), null_arg);
+        EXPECT(nexus_store_contains(s, NULL, len, &b), null_arg);
+        EXPECT(nexus_store_remove(s, NULL, len), null_arg);
+        EXPECT(nexus_store_pin(s, NULL, len), null_arg);
+        EXPECT(nexus_store_unpin(s, NULL, len), null_arg);
+        EXPECT(nexus_store_is_pinned(s, NULL, len, &b), null_arg);
+        EXPECT(nexus_store_get_or_load(s, NULL, len, &v), null_arg);
+        EXPECT(nexus_store_metrics_json(s, NULL, len, &n), null_arg);
+    }
+    CHECK(v == SENTINEL_VALUE && n == SENTINEL_SIZE && b == true);
     NexusMemoryMetrics after = metrics_of(s);
     CHECK(same_metrics(&before, &after));
     CHECK_OK(nexus_store_free(s));
