@@ -652,16 +652,17 @@ NexusStatus nexus_load_sink_put_object(struct NexusLoadSink *sink,
  * `nexus_store_get_or_load` that ran the loader and the ones that joined
  * it) gets `status` and, from `nexus_last_error_message()`, `message`.
  * Nothing is cached. Call it from inside the loader, on the sink the loader
- * received, instead of giving a value; the loader's own return value is
- * then ignored. This is how a wrapper passes an exception's message across
- * the C library.
+ * received; the loader's own return value is then ignored. A value given
+ * to the sink before is released (as when a loader returns a failure
+ * status). This is how a wrapper passes an exception's message across the
+ * C library.
  *
  * `status`: any status but `OK` (`NOT_FOUND` included). `message`: a
  * NUL-terminated string, copied (invalid UTF-8 is replaced); NULL gives a
  * default message naming the status.
  *
- * Returns `OK`; `ERR_INVALID_ARGUMENT` (the sink already holds a value or a
- * failure, or `status` is `OK` or no status; nothing is recorded);
+ * Returns `OK`; `ERR_INVALID_ARGUMENT` (the sink already holds a failure,
+ * or `status` is `OK` or no status; nothing is recorded);
  * `ERR_NULL_ARGUMENT` (sink NULL); `ERR_OUT_OF_MEMORY`; `ERR_PANIC`.
  */
 NexusStatus nexus_load_sink_fail(struct NexusLoadSink *sink,

@@ -129,13 +129,24 @@ fn hostile_calls(s: *mut NexusStore) {
     let buf = *b"abcdefgh";
     let mut out_buf = [0u8; 8];
     for (k, klen) in byte_args(&buf) {
-        for (v, vlen) in byte_args(&buf).into_iter().chain([(buf.as_ptr(), 1usize << 62)]) {
+        for (v, vlen) in byte_args(&buf)
+            .into_iter()
+            .chain([(buf.as_ptr(), 1usize << 62)])
+        {
             call!(nexus_store_put(s, k, klen, v, vlen));
         }
         let mut obj = 0u8;
         let o = (&raw mut obj).cast::<c_void>();
         for cost in [0, 1, usize::MAX] {
-            call!(nexus_store_put_object(s, k, klen, o, cost, Some(no_release), std::ptr::null_mut()));
+            call!(nexus_store_put_object(
+                s,
+                k,
+                klen,
+                o,
+                cost,
+                Some(no_release),
+                std::ptr::null_mut()
+            ));
         }
         let mut value = std::ptr::null_mut();
         if call!(nexus_store_get(s, k, klen, &mut value)) == NEXUS_STATUS_OK {
@@ -155,7 +166,14 @@ fn hostile_calls(s: *mut NexusStore) {
             (out_buf.as_mut_ptr(), usize::MAX),
         ] {
             call!(nexus_store_get_copy(s, k, klen, b, blen, &mut n));
-            call!(nexus_store_get_copy(s, k, klen, b, blen, std::ptr::null_mut()));
+            call!(nexus_store_get_copy(
+                s,
+                k,
+                klen,
+                b,
+                blen,
+                std::ptr::null_mut()
+            ));
         }
         let mut flag = false;
         call!(nexus_store_contains(s, k, klen, &mut flag));
@@ -214,8 +232,18 @@ fn whole_store_calls(s: *mut NexusStore) {
     for max in [0u64, 1, 3, 100, 1 << 20, u64::MAX] {
         call!(nexus_store_set_max_bytes(s, max));
     }
-    call!(nexus_store_set_event_callback(s, None, std::ptr::null_mut(), None));
-    call!(nexus_store_set_eviction_listener(s, None, std::ptr::null_mut(), None));
+    call!(nexus_store_set_event_callback(
+        s,
+        None,
+        std::ptr::null_mut(),
+        None
+    ));
+    call!(nexus_store_set_eviction_listener(
+        s,
+        None,
+        std::ptr::null_mut(),
+        None
+    ));
     call!(nexus_store_set_loader(s, None, std::ptr::null_mut(), None));
     call!(nexus_store_debug_panic(s));
     call!(nexus_store_clear(s, &mut n));
@@ -228,7 +256,10 @@ fn pinned_full_store() -> *mut NexusStore {
         let k = [b'p', i];
         assert_eq!(nexus_store_pin(s, k.as_ptr(), 2), NEXUS_STATUS_OK);
         let v = [0u8; 40];
-        assert_eq!(nexus_store_put(s, k.as_ptr(), 2, v.as_ptr(), v.len()), NEXUS_STATUS_OK);
+        assert_eq!(
+            nexus_store_put(s, k.as_ptr(), 2, v.as_ptr(), v.len()),
+            NEXUS_STATUS_OK
+        );
     }
     s
 }
@@ -253,21 +284,49 @@ unsafe extern "C" fn loader_misuse(
         1 => {
             call!(nexus_load_sink_put_bytes(sink, buf.as_ptr(), 3));
             call!(nexus_load_sink_put_bytes(sink, buf.as_ptr(), 3));
-            call!(nexus_load_sink_put_object(sink, o, 5, Some(no_release), std::ptr::null_mut()));
-            call!(nexus_load_sink_fail(sink, NEXUS_STATUS_ERR_CALLBACK, std::ptr::null()));
+            call!(nexus_load_sink_put_object(
+                sink,
+                o,
+                5,
+                Some(no_release),
+                std::ptr::null_mut()
+            ));
+            call!(nexus_load_sink_fail(
+                sink,
+                NEXUS_STATUS_ERR_CALLBACK,
+                std::ptr::null()
+            ));
             NEXUS_STATUS_OK
         }
         2 => {
-            call!(nexus_load_sink_fail(sink, NEXUS_STATUS_OK, std::ptr::null()));
+            call!(nexus_load_sink_fail(
+                sink,
+                NEXUS_STATUS_OK,
+                std::ptr::null()
+            ));
             call!(nexus_load_sink_fail(sink, 999, std::ptr::null()));
             call!(nexus_load_sink_put_bytes(sink, std::ptr::null(), 1));
             call!(nexus_load_sink_put_bytes(sink, buf.as_ptr(), usize::MAX));
-            call!(nexus_load_sink_fail(sink, NEXUS_STATUS_NOT_FOUND, c"gone".as_ptr()));
+            call!(nexus_load_sink_fail(
+                sink,
+                NEXUS_STATUS_NOT_FOUND,
+                c"gone".as_ptr()
+            ));
             NEXUS_STATUS_OK
         }
         3 => {
-            call!(nexus_load_sink_put_object(sink, o, 0, Some(no_release), std::ptr::null_mut()));
-            call!(nexus_load_sink_put_bytes(std::ptr::null_mut(), buf.as_ptr(), 1));
+            call!(nexus_load_sink_put_object(
+                sink,
+                o,
+                0,
+                Some(no_release),
+                std::ptr::null_mut()
+            ));
+            call!(nexus_load_sink_put_bytes(
+                std::ptr::null_mut(),
+                buf.as_ptr(),
+                1
+            ));
             call!(nexus_load_sink_put_object(
                 std::ptr::null_mut(),
                 o,
@@ -275,7 +334,11 @@ unsafe extern "C" fn loader_misuse(
                 Some(no_release),
                 std::ptr::null_mut()
             ));
-            call!(nexus_load_sink_fail(std::ptr::null_mut(), NEXUS_STATUS_ERR_CALLBACK, std::ptr::null()));
+            call!(nexus_load_sink_fail(
+                std::ptr::null_mut(),
+                NEXUS_STATUS_ERR_CALLBACK,
+                std::ptr::null()
+            ));
             NEXUS_STATUS_OK
         }
         // Returns OK without a value: ERR_CALLBACK.
@@ -286,29 +349,55 @@ unsafe extern "C" fn loader_misuse(
 unsafe extern "C" fn event_misuse(ctx: *mut c_void, _event: *const NexusEvent) {
     let s = ctx.cast::<NexusStore>();
     call!(nexus_store_free(s));
-    call!(nexus_store_set_event_callback(s, None, std::ptr::null_mut(), None));
+    call!(nexus_store_set_event_callback(
+        s,
+        None,
+        std::ptr::null_mut(),
+        None
+    ));
 }
 
 fn callback_calls() {
     let s = live_store(1 << 20, 1);
-    call!(nexus_store_set_loader(s, Some(loader_misuse), s.cast(), None));
+    call!(nexus_store_set_loader(
+        s,
+        Some(loader_misuse),
+        s.cast(),
+        None
+    ));
     for key in [&b"a"[..], b"bb", b"ccc", b"dddd"] {
         let mut value = std::ptr::null_mut();
-        if call!(nexus_store_get_or_load(s, key.as_ptr(), key.len(), &mut value))
-            == NEXUS_STATUS_OK
+        if call!(nexus_store_get_or_load(
+            s,
+            key.as_ptr(),
+            key.len(),
+            &mut value
+        )) == NEXUS_STATUS_OK
         {
             nexus_value_release(value);
         }
     }
-    call!(nexus_store_set_event_callback(s, Some(event_misuse), s.cast(), None));
-    call!(nexus_store_signal_pressure(s, NEXUS_PRESSURE_LEVEL_MODERATE));
+    call!(nexus_store_set_event_callback(
+        s,
+        Some(event_misuse),
+        s.cast(),
+        None
+    ));
+    call!(nexus_store_signal_pressure(
+        s,
+        NEXUS_PRESSURE_LEVEL_MODERATE
+    ));
     call!(nexus_store_free(s));
 }
 
 #[test]
 fn every_status_returned_is_documented() {
     let docs = documented();
-    assert!(docs.len() >= 30, "the header parse found {} functions", docs.len());
+    assert!(
+        docs.len() >= 30,
+        "the header parse found {} functions",
+        docs.len()
+    );
 
     for s in [std::ptr::null_mut(), freed_store(), made_up_store()] {
         hostile_calls(s);
@@ -326,7 +415,10 @@ fn every_status_returned_is_documented() {
     for &s in &stores {
         hostile_calls(s);
         whole_store_calls(s);
-        call!(nexus_store_signal_pressure(s, NEXUS_PRESSURE_LEVEL_EMERGENCY));
+        call!(nexus_store_signal_pressure(
+            s,
+            NEXUS_PRESSURE_LEVEL_EMERGENCY
+        ));
         hostile_calls(s);
         call!(nexus_store_signal_pressure(s, NEXUS_PRESSURE_LEVEL_NONE));
     }
@@ -374,7 +466,10 @@ fn every_status_returned_is_documented() {
             .get(name)
             .unwrap_or_else(|| panic!("{name} is not a NexusStatus function of the header"));
         if !allowed.contains(&status) {
-            undocumented.insert(format!("{name} returned {status} ({})", status_name(status)));
+            undocumented.insert(format!(
+                "{name} returned {status} ({})",
+                status_name(status)
+            ));
         }
         exercised.entry(name).or_default().insert(status);
     }
@@ -387,7 +482,10 @@ fn every_status_returned_is_documented() {
         .keys()
         .filter(|n| !exercised.contains_key(n.as_str()))
         .collect();
-    assert!(missing.is_empty(), "functions never called here: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "functions never called here: {missing:?}"
+    );
     // The hostile calls reached the interesting statuses, not only the
     // argument checks.
     let all: BTreeSet<NexusStatus> = exercised.values().flatten().copied().collect();

@@ -196,9 +196,11 @@ static NexusStatus misusing_load(void *ctx, const uint8_t *key, size_t key_len, 
     (void)key;
     (void)key_len;
     switch (m->mode) {
-    case 0: /* value, then a failure: the failure is refused, the value stays */
-        CHECK_OK(nexus_load_sink_put_bytes(sink, KEY("loaded")));
-        m->second = nexus_load_sink_fail(sink, NEXUS_STATUS_ERR_CALLBACK, "too late");
+    case 0: /* an object, then a failure: the failure wins, the object is released */
+        CHECK_OK(nexus_load_sink_put_object(sink, &m->obj, 10, obj_release, NULL));
+        CHECK_OK(nexus_load_sink_fail(sink, NEXUS_STATUS_ERR_CALLBACK, "changed my mind"));
+        CHECK(ALOAD(&m->obj.released) == 1);
+        m->second = nexus_load_sink_fail(sink, NEXUS_STATUS_ERR_CALLBACK, "twice");
         return NEXUS_STATUS_OK;
     case 1: /* failure, then an object: the object is refused and not owned */
         CHECK_OK(nexus_load_sink_fail(sink, NEXUS_STATUS_ERR_OUT_OF_MEMORY, "no room"));
@@ -220,10 +222,11 @@ static void test_sink_fail_misuse(void) {
     NexusValue *v = NULL;
 
     m.mode = 0;
-    CHECK_OK(nexus_store_get_or_load(s, KEY("a"), &v));
-    CHECK(m.second == NEXUS_STATUS_ERR_INVALID_ARGUMENT);
-    CHECK(nexus_value_len(v) == 6 && memcmp(nexus_value_data(v), "loaded", 6) == 0);
-    nexus_value_release(v);
+    CHECK_STATUS(nexus_store_get_or_load(s, KEY("a"), &v), NEXUS_STATUS_ERR_CALLBACK);
+    CHECK(strcmp(nexus_last_error_message(), "changed my mind") == 0);
+    CHECK(m.second == NEXUS_STATUS_ERR_INVALID_ARGUMENT && m.obj.released == 1);
+    CHECK(metrics_of(s).entry_count == 0);
+    m.obj.released = 0;
 
     m.mode = 1;
     CHECK_STATUS(nexus_store_get_or_load(s, KEY("b"), &v), NEXUS_STATUS_ERR_OUT_OF_MEMORY);
