@@ -25,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+mod c_enum;
 mod callbacks;
 mod clock;
 mod entry_table;
