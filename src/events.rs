@@ -1,7 +1,7 @@
 //! What the store reports: level changes, eviction runs and lost events.
 
 use crate::c_enum::c_enum;
-use crate::memory_pressure_level::MemoryPressureLevel;
+use crate::pressure::memory_pressure_level::MemoryPressureLevel;
 
 c_enum! {
     /// The kind of an [`Event`].

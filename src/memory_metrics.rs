@@ -1,6 +1,6 @@
 //! A snapshot of what the store holds and what it has done.
 
-use crate::memory_pressure_level::MemoryPressureLevel;
+use crate::pressure::memory_pressure_level::MemoryPressureLevel;
 
 /// Metrics of one store at one moment. The field names are those of the C
 /// struct `NexusMemoryMetrics` and the keys of [`MemoryMetrics::to_json`].

@@ -977,7 +977,13 @@ fn run(strategy: EvictionStrategy, setup: &Setup, ops: &[Op]) -> Result<(), Test
         }
 
         // Present keys with their charges (and LFU counts, pin flags).
-        let snapshot = sorted(real.store.entries_snapshot());
+        let snapshot = sorted(
+            real.store
+                .entries_snapshot()
+                .into_iter()
+                .map(|e| (e.key, e.charge, e.access_count, e.pinned))
+                .collect(),
+        );
         prop_assert_eq!(&snapshot, &model.snapshot(), "entries after {}", ctx);
         for k in 0..KEYS {
             prop_assert_eq!(
