@@ -1,11 +1,11 @@
 //! The C ABI: the only module with `extern "C"`, raw pointers and
 //! `catch_unwind`. `include/nexus_store.h` is generated from it by cbindgen.
 //!
-//! Every entry point runs its body through [`boundary::entry`] (panics
+//! Every entry point runs its body through `boundary::entry` (panics
 //! become `NEXUS_STATUS_ERR_PANIC`, errors a status plus a thread-local
 //! message), checks each pointer argument on its own, writes out-params
 //! only on success, and converts every enum with a checked conversion.
-//! Store handles go through a generation-checked table ([`handles`]);
+//! Store handles go through a generation-checked table (`handles`);
 //! value handles and key lists are plain owned pointers.
 
 // The entry points take raw pointers from C and check each one (NULL,

@@ -471,27 +471,10 @@ where
     /// the true peak, never above the budget.
     pub fn metrics(&self) -> MemoryMetrics {
         let mut all = self.shared.each(|m, _, _| m.metrics()).into_iter();
-        let first = all.next().expect("a store has at least one shard");
-        let mut sum = all.fold(first, |a, b| MemoryMetrics {
-            // Shards are read one after another, so byte sums saturate
-            // (the usages themselves never add past u64::MAX).
-            current_usage: a.current_usage.saturating_add(b.current_usage),
-            max_usage: a.max_usage.saturating_add(b.max_usage),
-            eviction_count: a.eviction_count + b.eviction_count,
-            pressure_level: b.pressure_level,
-            entry_count: a.entry_count + b.entry_count,
-            pinned_count: a.pinned_count + b.pinned_count,
-            pinned_bytes: a.pinned_bytes.saturating_add(b.pinned_bytes),
-            in_use_bytes: b.in_use_bytes,
-            hit_count: a.hit_count + b.hit_count,
-            miss_count: a.miss_count + b.miss_count,
-            insert_count: a.insert_count + b.insert_count,
-            evicted_bytes: a.evicted_bytes.saturating_add(b.evicted_bytes),
-            load_count: a.load_count + b.load_count,
-            load_failure_count: a.load_failure_count + b.load_failure_count,
-            max_cache_bytes: b.max_cache_bytes,
-            effective_budget: a.effective_budget.saturating_add(b.effective_budget),
-        });
+        let mut sum = all.next().expect("a store has at least one shard");
+        for shard in all {
+            sum += shard;
+        }
         sum.max_usage = sum.max_usage.max(sum.current_usage);
         sum
     }
