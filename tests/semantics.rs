@@ -1,4 +1,4 @@
-//! SPEC section 2 ("Semantics") on the Rust core, one focused test per
+//! docs/DESIGN.md §2-§6 on the Rust core, one focused test per
 //! behaviour: eviction orders, the reactions table, errors that change
 //! nothing, read handles, events, metrics and config validation.
 //!

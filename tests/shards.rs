@@ -470,7 +470,7 @@ fn op() -> impl Strategy<Value = Op> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// Whatever the calls, a sharded store keeps the invariants the SPEC
+    /// Whatever the calls, a sharded store keeps the invariants docs/DESIGN.md
     /// states for a store: usage within the budget in force (pins and
     /// handles aside), pinned entries never evicted, metrics that match the
     /// contents, and every put either present afterwards or refused.
