@@ -555,6 +555,13 @@ typedef struct NexusMemoryMetrics {
 #define NEXUS_EVICTION_STRATEGY_SIZE 2
 
 /**
+ * W-TinyLFU: a small LRU window, then admission to a segmented LRU main
+ * region only for keys a frequency sketch has seen more often than the
+ * victim (scan-resistant, frequency-aware; deterministic).
+ */
+#define NEXUS_EVICTION_STRATEGY_TINY_LFU 3
+
+/**
  * The reported level changed from `previous_level` to `level`.
  */
 #define NEXUS_EVENT_KIND_PRESSURE_CHANGED 0
@@ -817,7 +824,8 @@ const char *nexus_status_str(NexusStatus status);
 const char *nexus_pressure_level_str(NexusPressureLevel level);
 
 /**
- * The name of an eviction strategy: "LRU", "LFU", "SIZE"; "UNKNOWN" for a
+ * The name of an eviction strategy: "LRU", "LFU", "SIZE",
+ * "TINY_LFU"; "UNKNOWN" for a
  * value no strategy has.
  *
  * Returns a static string (never free it; never NULL). Thread-safe.

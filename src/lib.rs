@@ -36,6 +36,7 @@ mod events;
 mod eviction_order;
 mod eviction_strategy;
 pub mod ffi;
+mod frequency_sketch;
 mod lfu_history;
 mod loader;
 mod memory_config;

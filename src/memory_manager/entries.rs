@@ -166,6 +166,11 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             }
             None => {
                 let tick = self.tick();
+                let key_hash = if self.order.hashes_keys() {
+                    order_hash(&key)
+                } else {
+                    0
+                };
                 let i = self.entries.insert(Entry {
                     key,
                     cell,
@@ -178,8 +183,8 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                     // The insert is itself an access: remembered count + 1.
                     Some(c) => self
                         .order
-                        .insert_with_count(i, at, !pinned, c.saturating_add(1)),
-                    None => self.order.insert(i, at, !pinned),
+                        .insert_with_count(i, at, !pinned, c.saturating_add(1), key_hash),
+                    None => self.order.insert(i, at, !pinned, key_hash),
                 }
                 if pinned {
                     self.pinned_count += 1;

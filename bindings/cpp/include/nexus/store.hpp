@@ -121,6 +121,7 @@ enum class EvictionStrategy : std::uint32_t {
     lru = NEXUS_EVICTION_STRATEGY_LRU,    ///< least recently used first
     lfu = NEXUS_EVICTION_STRATEGY_LFU,    ///< fewest accesses first, ties by LRU
     size = NEXUS_EVICTION_STRATEGY_SIZE,  ///< largest charge first, ties by LRU
+    tiny_lfu = NEXUS_EVICTION_STRATEGY_TINY_LFU,  ///< W-TinyLFU: window + frequency-sketch admission
 };
 
 /// The kind of an Event.
@@ -143,7 +144,7 @@ static_assert(static_cast<std::uint32_t>(StatusCode::panic) == NEXUS_STATUS_ERR_
                   NEXUS_STATUS_ERR_PANIC == 12,
               "nexus_store.h grew a status: add it to nexus::StatusCode");
 static_assert(NEXUS_PRESSURE_LEVEL_EMERGENCY == 3, "PressureLevel out of step with the C header");
-static_assert(NEXUS_EVICTION_STRATEGY_SIZE == 2, "EvictionStrategy out of step with the C header");
+static_assert(NEXUS_EVICTION_STRATEGY_TINY_LFU == 3, "EvictionStrategy out of step with the C header");
 static_assert(NEXUS_EVENT_KIND_DROPPED == 2, "EventKind out of step with the C header");
 static_assert(NEXUS_EVICTION_REASON_REMOVED == 4, "EvictionReason out of step with the C header");
 static_assert(std::is_same_v<NexusStatus, std::underlying_type_t<StatusCode>> &&
