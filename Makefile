@@ -38,7 +38,7 @@ C_COMMON := $(wildcard tests/c/*.h)
 
 .PHONY: all build lib asan-lib header check-header header-selfcontained demo test \
         fmt-check clippy cargo-test c-test c-test-asan c-test-valgrind examples \
-        pkg-config install doc clean check-cbindgen bench bench-quick cpp-test
+        pkg-config install doc clean check-cbindgen bench bench-setup bench-quick cpp-test
 
 all: build
 
@@ -169,8 +169,13 @@ cpp-test: lib
 
 # The full comparison with the peers (moka, mini-moka, quick_cache, lru):
 # writes bench/results/latest.md and latest.svg. Several minutes.
-bench:
+bench: bench-setup
 	$(CARGO) run --release -p nexus-store-bench --bin nexus-bench
+
+# W2's real traces and libCacheSim's algorithms, in the git-ignored bench/.data/
+# (downloaded once, reused): see bench/libcachesim/setup.sh.
+bench-setup:
+	bench/libcachesim/setup.sh
 
 # Small sizes, every workload, sanity checks only (no speed assertions);
 # writes to target/bench-quick/. Part of `make test`.

@@ -60,7 +60,9 @@ impl FrequencySketch {
 
     #[inline]
     fn slot(&self, hash: u32, k: usize) -> (usize, u32) {
-        let mut h = u64::from(hash).wrapping_add(SEEDS[k]).wrapping_mul(SEEDS[k]);
+        let mut h = u64::from(hash)
+            .wrapping_add(SEEDS[k])
+            .wrapping_mul(SEEDS[k]);
         h ^= h >> 32;
         let word = (h as usize) & (self.table.len() - 1);
         // Counter k of the word's 16 is chosen by the low bits of the hash.
@@ -156,7 +158,11 @@ mod tests {
         }
         let before = s.frequency(42);
         s.increment(h);
-        assert!(s.frequency(42) < before, "aged: {before} -> {}", s.frequency(42));
+        assert!(
+            s.frequency(42) < before,
+            "aged: {before} -> {}",
+            s.frequency(42)
+        );
     }
 
     #[test]

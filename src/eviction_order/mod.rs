@@ -74,7 +74,14 @@ impl EvictionOrder {
 
     /// A new entry whose LFU count starts at `count` (>= 1) instead of 1
     /// (`lfu_history`); for the other orders, the same as `insert`.
-    pub fn insert_with_count(&mut self, i: u32, at: Position, linked: bool, count: u32, key_hash: u64) {
+    pub fn insert_with_count(
+        &mut self,
+        i: u32,
+        at: Position,
+        linked: bool,
+        count: u32,
+        key_hash: u64,
+    ) {
         match self {
             EvictionOrder::LfuHistory(o) => o.insert_with_count(i, count, linked),
             EvictionOrder::Lfu(o) => o.insert_with_count(i, count, linked),

@@ -181,9 +181,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 let at = Position { charge, tick };
                 match remembered {
                     // The insert is itself an access: remembered count + 1.
-                    Some(c) => self
-                        .order
-                        .insert_with_count(i, at, !pinned, c.saturating_add(1), key_hash),
+                    Some(c) => {
+                        self.order
+                            .insert_with_count(i, at, !pinned, c.saturating_add(1), key_hash)
+                    }
                     None => self.order.insert(i, at, !pinned, key_hash),
                 }
                 if pinned {
