@@ -83,7 +83,8 @@ pub fn loop_scan(keys: usize, len: usize) -> Trace {
         kind: Kind::Loop,
         ids: order.iter().copied().cycle().take(len).collect(),
         keys: n,
-        population: n,
+        // Cache sizes are % of all the keys, as for the Zipf traces.
+        population: keys,
         sizes: None,
     }
 }
