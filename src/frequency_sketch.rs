@@ -64,24 +64,25 @@ impl FrequencySketch {
         }
     }
 
-    #[inline]
-    fn slot(&self, hash: u32, k: usize) -> (usize, u32) {
+    /// The word and bit offset of the key's `k`-th counter.
+    #[inline(always)]
+    fn slot(mask: usize, hash: u32, k: usize) -> (usize, u32) {
         let mut h = u64::from(hash)
             .wrapping_add(SEEDS[k])
             .wrapping_mul(SEEDS[k]);
         h ^= h >> 32;
-        let word = (h as usize) & (self.table.len() - 1);
         // Counter k of the word's 16 is chosen by the low bits of the hash.
         let counter = ((hash & 3) << 2) + k as u32;
-        (word, counter << 2)
+        ((h as usize) & mask, counter << 2)
     }
 
     /// The estimated recent access count of the key with `hash` (0..=15).
     #[inline]
     pub fn frequency(&self, hash: u32) -> u32 {
-        let mut f = u32::MAX;
+        let mask = self.table.len() - 1;
+        let mut f = 0xf;
         for k in 0..4 {
-            let (w, shift) = self.slot(hash, k);
+            let (w, shift) = Self::slot(mask, hash, k);
             f = f.min(((self.table[w] >> shift) & 0xf) as u32);
         }
         f
@@ -90,13 +91,14 @@ impl FrequencySketch {
     /// Counts one access of the key with `hash`.
     #[inline]
     pub fn increment(&mut self, hash: u32) {
+        let mask = self.table.len() - 1;
         let mut added = false;
         for k in 0..4 {
-            let (w, shift) = self.slot(hash, k);
-            if (self.table[w] >> shift) & 0xf != 0xf {
-                self.table[w] += 1 << shift;
-                added = true;
-            }
+            let (w, shift) = Self::slot(mask, hash, k);
+            let word = &mut self.table[w];
+            let full = (*word >> shift) & 0xf == 0xf;
+            *word += u64::from(!full) << shift;
+            added |= !full;
         }
         if added {
             self.additions += 1;

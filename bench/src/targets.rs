@@ -163,6 +163,17 @@ fn memory(w3: &W3, out: &mut Vec<Target>) {
             met: row.overhead() <= 64.0,
         });
     }
+    // Issue 16: TINY_LFU's bytes per entry within 16 B of LRU's.
+    let (tiny, lru) = (w3.row(w3::NEXUS_TINY_LFU), w3.row(w3::NEXUS_LRU));
+    let extra = tiny.bytes_per_entry - lru.bytes_per_entry;
+    out.push(Target {
+        goal: "TINY_LFU bytes per entry within 16 B of LRU's".into(),
+        measured: format!(
+            "{extra:+.1} B ({:.1} vs {:.1} B per entry)",
+            tiny.bytes_per_entry, lru.bytes_per_entry
+        ),
+        met: extra <= 16.0,
+    });
 }
 
 fn pressure(w4: &W4, out: &mut Vec<Target>) {

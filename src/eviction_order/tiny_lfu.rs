@@ -141,6 +141,29 @@ impl TinyLfuOrder {
         self.lists[l].len += 1;
     }
 
+    /// Moves a linked slot of list `l` (window or protected: never a
+    /// candidate) to that list's tail: the hot path of a hit.
+    #[inline]
+    fn move_to_tail(&mut self, i: u32, l: usize) {
+        let tail = self.lists[l].tail;
+        if tail == i {
+            return;
+        }
+        let Node { prev, next, .. } = self.nodes[i as usize];
+        // `i` is linked and not the tail, so `next` is a slot.
+        if prev == NIL {
+            self.lists[l].head = next;
+        } else {
+            self.nodes[prev as usize].next = next;
+        }
+        self.nodes[next as usize].prev = prev;
+        self.nodes[tail as usize].next = i;
+        let n = &mut self.nodes[i as usize];
+        n.prev = tail;
+        n.next = NIL;
+        self.lists[l].tail = i;
+    }
+
     fn push_tail(&mut self, i: u32, queue: u8) {
         self.link_before(i, queue, NIL);
     }
@@ -233,12 +256,7 @@ impl TinyLfuOrder {
         self.sketch.increment(hash);
         match queue {
             NONE => {}
-            WINDOW | PROTECTED => {
-                if self.lists[list_of(queue)].tail != i {
-                    self.detach(i);
-                    self.push_tail(i, queue);
-                }
-            }
+            WINDOW | PROTECTED => self.move_to_tail(i, list_of(queue)),
             _ => {
                 // Probation (or a candidate): promoted to protected.
                 self.detach(i);
@@ -268,11 +286,13 @@ impl TinyLfuOrder {
             return;
         }
         let c = self.first_candidate;
-        if c != NIL && c != i && self.nodes[i as usize].queue != CANDIDATE {
-            if self.freq(c) > self.freq(i) + ADMIT_MARGIN {
-                self.nodes[c as usize].queue = PROBATION;
-                self.first_candidate = self.nodes[c as usize].next;
-            }
+        if c != NIL
+            && c != i
+            && self.nodes[i as usize].queue != CANDIDATE
+            && self.freq(c) > self.freq(i) + ADMIT_MARGIN
+        {
+            self.nodes[c as usize].queue = PROBATION;
+            self.first_candidate = self.nodes[c as usize].next;
         }
         self.detach(i);
     }
@@ -291,7 +311,7 @@ impl TinyLfuOrder {
         let mut victims = Victims {
             stage: 0,
             at: self.lists[1].head,
-            winners: Vec::new(),
+            winners: Winners::new(),
             taken: 0,
         };
         if victims.at == self.first_candidate {
@@ -341,8 +361,47 @@ impl TinyLfuOrder {
 struct Victims {
     stage: u8,
     at: u32,
-    winners: Vec<u32>,
+    winners: Winners,
     taken: usize,
+}
+
+/// The candidates a walk admitted: the first few inline (a put's walk
+/// admits at most one or two), the rest on the heap.
+struct Winners {
+    inline: [u32; 4],
+    len: usize,
+    more: Vec<u32>,
+}
+
+impl Winners {
+    fn new() -> Self {
+        Winners {
+            inline: [NIL; 4],
+            len: 0,
+            more: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, i: u32) {
+        if self.len < self.inline.len() {
+            self.inline[self.len] = i;
+        } else {
+            self.more.push(i);
+        }
+        self.len += 1;
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, k: usize) -> u32 {
+        if k < self.inline.len() {
+            self.inline[k]
+        } else {
+            self.more[k - self.inline.len()]
+        }
+    }
 }
 
 impl Victims {
@@ -352,7 +411,7 @@ impl Victims {
         loop {
             match self.stage {
                 0 | 2 | 3 if self.at != NIL => return self.at,
-                1 | 4 if self.taken < self.winners.len() => return self.winners[self.taken],
+                1 | 4 if self.taken < self.winners.len() => return self.winners.get(self.taken),
                 5.. => return NIL,
                 _ => {
                     self.stage += 1;
