@@ -109,7 +109,7 @@ impl FrequencySketch {
     }
 
     /// Halves every counter.
-    fn age(&mut self) {
+    pub fn age(&mut self) {
         for w in &mut self.table {
             *w = (*w >> 1) & 0x7777_7777_7777_7777;
         }

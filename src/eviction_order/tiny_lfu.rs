@@ -84,6 +84,53 @@ pub(crate) struct TinyLfuOrder {
     /// The first candidate of probation (every entry after it is one too).
     first_candidate: u32,
     sketch: FrequencySketch,
+    shift: ShiftWatch,
+}
+
+/// Watches the hit rate over samples of `10 x entries` requests (hits:
+/// touches, misses: inserts); when a sample's rate falls by more than
+/// `SHIFT_DROP` below the previous one, the working set has moved, so the
+/// sketch ages at once (the popular keys of the old set would otherwise keep
+/// their high counts, and keep the new set out, for several samples).
+/// Deterministic: it counts calls, no clock.
+struct ShiftWatch {
+    hits: u32,
+    misses: u32,
+    previous: f64,
+}
+
+/// A fall of the hit rate, from one sample to the next, that means the
+/// working set moved.
+const SHIFT_DROP: f64 = 0.02;
+/// How many times the sketch ages at a shift (counts / 4). Measured on W2's
+/// shifting trace (100k keys, 10% cache): TINY_LFU 59.5% without the
+/// watch, 67.3% aging once, 68.2% twice, 68.2% three times (LRU 71.5%).
+const SHIFT_AGINGS: u32 = 2;
+
+impl ShiftWatch {
+    fn new() -> Self {
+        ShiftWatch {
+            hits: 0,
+            misses: 0,
+            previous: 0.0,
+        }
+    }
+
+    /// At a miss; returns whether the sketch should age now.
+    fn on_miss(&mut self, entries: usize) -> bool {
+        self.misses += 1;
+        let sample = (entries.max(64) * 10) as u64;
+        let seen = u64::from(self.hits) + u64::from(self.misses);
+        if seen < sample {
+            return false;
+        }
+        let rate = f64::from(self.hits) / seen as f64;
+        let dropped = rate + SHIFT_DROP < self.previous;
+        self.previous = rate;
+        self.hits = 0;
+        self.misses = 0;
+        dropped
+    }
 }
 
 /// Which of `lists` holds a queue's entries.
@@ -107,6 +154,7 @@ impl TinyLfuOrder {
             lists: [NO_ENDS; 3],
             first_candidate: NIL,
             sketch: FrequencySketch::new(),
+            shift: ShiftWatch::new(),
         }
     }
 
@@ -242,6 +290,11 @@ impl TinyLfuOrder {
         self.nodes[i as usize].hash = hash;
         self.sketch.ensure_capacity(self.linked_len() + 1);
         self.sketch.increment(hash);
+        if self.shift.on_miss(self.linked_len()) {
+            for _ in 0..SHIFT_AGINGS {
+                self.sketch.age();
+            }
+        }
         if linked {
             self.admit_pending();
             self.push_tail(i, WINDOW);
@@ -254,6 +307,7 @@ impl TinyLfuOrder {
     pub fn touch(&mut self, i: u32) {
         let Node { hash, queue, .. } = self.nodes[i as usize];
         self.sketch.increment(hash);
+        self.shift.hits = self.shift.hits.saturating_add(1);
         match queue {
             NONE => {}
             WINDOW | PROTECTED => self.move_to_tail(i, list_of(queue)),
@@ -352,6 +406,7 @@ impl TinyLfuOrder {
         self.lists = [NO_ENDS; 3];
         self.first_candidate = NIL;
         self.sketch.clear();
+        self.shift = ShiftWatch::new();
     }
 }
 

@@ -93,7 +93,7 @@ TEST_F(Store, InvalidConfigsAreRefusedBeforeAndByTheLibrary) {
         MemoryConfig().signal_keep(0.4, 0.6),  MemoryConfig().signal_keep(1.2, 0.5),
         MemoryConfig().signal_keep(0.5, 0.0),  MemoryConfig().signal_keep(nan, 0.5),
         MemoryConfig().eviction_batch_size(0), MemoryConfig().event_queue_capacity(0),
-        MemoryConfig().strategy(static_cast<EvictionStrategy>(3)),
+        MemoryConfig().strategy(static_cast<EvictionStrategy>(NEXUS_EVICTION_STRATEGY_TINY_LFU + 1)),
         MemoryConfig().signal_decay(std::chrono::milliseconds(-1)),
         MemoryConfig().shards(0),              MemoryConfig().shards(NEXUS_MAX_SHARDS + 1),
         MemoryConfig().shards(8).max_bytes(3),  // each shard needs a byte of budget
