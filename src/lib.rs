@@ -41,6 +41,8 @@ mod memory_manager;
 mod memory_metrics;
 mod memory_pressure_handler;
 mod memory_pressure_level;
+#[cfg(target_os = "linux")]
+pub mod os_pressure;
 mod pin_set;
 mod shard;
 mod size_estimator;

@@ -1,0 +1,278 @@
+//! The one process-wide monitor thread.
+//!
+//! - [`start_monitor`] opens the sources and starts the thread; while one
+//!   runs, a second start is `Busy` (the running one is untouched).
+//! - [`stop_monitor`] stops it and returns after the thread has ended;
+//!   called again (nothing running) it returns `false`. Called on the
+//!   monitor thread itself (from a store callback run by a signal) it
+//!   returns at once and the thread ends when that signal has returned.
+//! - Process exit with the monitor running: the thread is blocked in
+//!   `poll` or signalling stores, and ends with the process; nothing is
+//!   registered with `atexit`, so exit never waits for it.
+//!
+//! The thread sleeps in `poll(2)` on the kernel's notification fds and a
+//! stop eventfd, with the sample interval as timeout: idle, it wakes once
+//! per interval and reads a few small files. No lock is held while it
+//! signals the stores or calls `on_budget`.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{JoinHandle, ThreadId};
+
+use parking_lot::Mutex;
+
+use super::cgroup_v1::CgroupV1Source;
+use super::cgroup_v2::CgroupV2Source;
+use super::headroom::HeadroomSource;
+use super::hysteresis::Hysteresis;
+use super::psi::PsiSource;
+use super::{MonitorConfig, MonitorStatus, SourceStatus};
+use crate::error::{Error, ErrorKind};
+use crate::{Clock, MemoryPressureHandler, MemoryPressureLevel, MonotonicClock};
+
+/// Every source, read together.
+pub(crate) struct Sources {
+    psi: PsiSource,
+    v2: CgroupV2Source,
+    v1: CgroupV1Source,
+    headroom: HeadroomSource,
+}
+
+impl Sources {
+    pub fn open(config: &MonitorConfig) -> Self {
+        let root = &config.fs_root;
+        Sources {
+            psi: PsiSource::open(root, &config.psi),
+            v2: CgroupV2Source::open(root, &config.cgroup),
+            v1: CgroupV1Source::open(root, &config.cgroup),
+            headroom: HeadroomSource::open(root, &config.headroom),
+        }
+    }
+
+    /// The fds to poll and the events each one signals with.
+    fn poll_fds(&self) -> Vec<(RawFd, i16)> {
+        let pri = self.psi.poll_fds().into_iter().chain(self.v2.poll_fds());
+        pri.map(|fd| (fd, libc::POLLPRI))
+            .chain(self.v1.poll_fds().into_iter().map(|fd| (fd, libc::POLLIN)))
+            .collect()
+    }
+
+    fn on_ready(&mut self, fd: RawFd) {
+        let _ = self.psi.on_ready(fd) || self.v2.on_ready(fd) || self.v1.on_ready(fd);
+    }
+
+    /// Reads every source; the highest level read.
+    pub fn sample(&mut self, now_ns: u64) -> MemoryPressureLevel {
+        let psi = self.psi.sample(now_ns);
+        let v2 = self.v2.sample(now_ns);
+        let v1 = self.v1.sample(now_ns);
+        let limited =
+            |s: &SourceStatus| (s.limit_bytes > 0).then_some((s.usage_bytes, s.limit_bytes));
+        let cgroup = limited(self.v2.status()).or_else(|| limited(self.v1.status()));
+        let headroom = self.headroom.sample(now_ns, cgroup);
+        psi.max(v2).max(v1).max(headroom)
+    }
+
+    pub fn statuses(&self) -> Vec<SourceStatus> {
+        vec![
+            self.psi.status().clone(),
+            self.v2.status().clone(),
+            self.v1.status().clone(),
+            self.headroom.status().clone(),
+        ]
+    }
+
+    fn budget(&self) -> u64 {
+        self.headroom.status().budget_bytes
+    }
+}
+
+struct Shared {
+    status: Mutex<MonitorStatus>,
+    stop: AtomicBool,
+    wake: OwnedFd,
+}
+
+impl Shared {
+    fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from `one` to an eventfd we own.
+        let _ = unsafe { libc::write(self.wake.as_raw_fd(), (&raw const one).cast(), 8) };
+    }
+}
+
+struct Running {
+    shared: Arc<Shared>,
+    thread: JoinHandle<()>,
+    thread_id: ThreadId,
+}
+
+/// The running monitor, if any.
+static SLOT: Mutex<Option<Running>> = Mutex::new(None);
+/// The status of the last monitor started (kept after it stops).
+static LAST: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
+
+/// Starts the process-wide monitor. `InvalidArgument` for a config that
+/// breaks a rule; `Busy` when one is already running (it keeps running);
+/// `OutOfMemory` when no thread or eventfd can be made. Sources absent on
+/// this host are reported as absent in [`monitor_status`], never an error.
+pub fn start_monitor(config: MonitorConfig) -> Result<(), Error> {
+    config.validate()?;
+    let mut slot = SLOT.lock();
+    if slot.is_some() {
+        return Err(Error::new(
+            ErrorKind::Busy,
+            "the monitor is already running: stop it first",
+        ));
+    }
+    // SAFETY: eventfd takes no pointers; a non-negative result is ours.
+    let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if raw < 0 {
+        return Err(Error::new(
+            ErrorKind::OutOfMemory,
+            format!(
+                "eventfd for the monitor: {}",
+                std::io::Error::last_os_error()
+            ),
+        ));
+    }
+    // SAFETY: a fresh fd owned by nobody else.
+    let wake = unsafe { OwnedFd::from_raw_fd(raw) };
+    let sources = Sources::open(&config);
+    let shared = Arc::new(Shared {
+        status: Mutex::new(MonitorStatus {
+            running: true,
+            sources: sources.statuses(),
+            ..MonitorStatus::default()
+        }),
+        stop: AtomicBool::new(false),
+        wake,
+    });
+    let for_thread = Arc::clone(&shared);
+    let thread = std::thread::Builder::new()
+        .name("nexus-monitor".into())
+        .spawn(move || run(config, sources, for_thread))
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::OutOfMemory,
+                format!("could not start the monitor thread: {e}"),
+            )
+        })?;
+    let thread_id = thread.thread().id();
+    *LAST.lock() = Some(Arc::clone(&shared));
+    *slot = Some(Running {
+        shared,
+        thread,
+        thread_id,
+    });
+    Ok(())
+}
+
+/// Stops the monitor: `true` if one was running. Returns after its thread
+/// has ended, except on the monitor thread itself (from a store callback):
+/// then at once, and the thread ends when the signal it is sending returns.
+/// Stores keep the level last signalled (signal NONE to lift it).
+pub fn stop_monitor() -> bool {
+    let Some(running) = SLOT.lock().take() else {
+        return false;
+    };
+    running.shared.stop.store(true, Ordering::SeqCst);
+    running.shared.wake();
+    running.shared.status.lock().running = false;
+    if std::thread::current().id() != running.thread_id {
+        let _ = running.thread.join();
+    }
+    true
+}
+
+/// What the monitor saw last: `running` false and no sources before the
+/// first start; after a stop, the last readings with `running` false.
+pub fn monitor_status() -> MonitorStatus {
+    let last = LAST.lock().clone();
+    match last {
+        Some(shared) => shared.status.lock().clone(),
+        None => MonitorStatus::default(),
+    }
+}
+
+fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
+    let clock = MonotonicClock;
+    let interval_ns = config.sample_interval_ms.saturating_mul(1_000_000);
+    let mut hysteresis = Hysteresis::new(config.min_level_ms, config.resignal_ms);
+    let mut next_sample = clock.now_ns();
+    let mut last_budget = 0u64;
+    let watched = sources.poll_fds();
+    let mut fds: Vec<libc::pollfd> = std::iter::once((shared.wake.as_raw_fd(), libc::POLLIN))
+        .chain(watched)
+        .map(|(fd, events)| libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        })
+        .collect();
+    while !shared.stop.load(Ordering::SeqCst) {
+        let now = clock.now_ns();
+        let timeout_ms = next_sample.saturating_sub(now).div_ceil(1_000_000);
+        for p in &mut fds {
+            p.revents = 0;
+        }
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfds.
+        let n = unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                timeout_ms.min(i32::MAX as u64) as i32,
+            )
+        };
+        if n < 0 {
+            continue; // EINTR
+        }
+        if shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let now = clock.now_ns();
+        let mut notified = false;
+        for p in &fds[1..] {
+            if p.revents & (libc::POLLIN | libc::POLLPRI) != 0 {
+                sources.on_ready(p.fd);
+                notified = true;
+            }
+        }
+        if !notified && now < next_sample {
+            continue;
+        }
+        next_sample = now.saturating_add(interval_ns);
+        let read = sources.sample(now);
+        let decision = hysteresis.step(read, now);
+        {
+            let mut s = shared.status.lock();
+            s.raw_level = read;
+            s.level = hysteresis.level();
+            s.samples += 1;
+            s.sources = sources.statuses();
+            if notified {
+                s.notifications += 1;
+                s.last_notification_ns = now;
+            }
+        }
+        if let Some(level) = decision {
+            // A panicking Rust callback must not end the monitor.
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                MemoryPressureHandler::global().signal(level)
+            }));
+            let mut s = shared.status.lock();
+            s.signals += 1;
+            s.last_signal_ns = now;
+        }
+        let budget = sources.budget();
+        if let Some(on_budget) = &config.on_budget {
+            if budget > 0 && budget.abs_diff(last_budget) > last_budget / 16 {
+                last_budget = budget;
+                let _ = catch_unwind(AssertUnwindSafe(|| on_budget(budget)));
+            }
+        }
+    }
+    shared.status.lock().running = false;
+}
