@@ -65,6 +65,11 @@
 #include <stdint.h>
 
 /**
+ * How many sources there are.
+ */
+#define NEXUS_MONITOR_SOURCE_COUNT 4
+
+/**
  * The library's version, equal to `nexus_version()` and Cargo.toml's.
  */
 #define NEXUS_VERSION_MAJOR 0
@@ -388,6 +393,311 @@ typedef struct NexusMemoryMetrics {
    */
   uint64_t effective_budget;
 } NexusMemoryMetrics;
+
+/**
+ * Which stall a PSI trigger counts.
+ */
+typedef uint32_t NexusPsiStall;
+
+/**
+ * A PSI trigger: `stall_us` of `stall` within any `window_us`.
+ */
+typedef struct NexusPsiTrigger {
+  /**
+   * A `NEXUS_PSI_STALL_*`.
+   */
+  NexusPsiStall stall;
+  /**
+   * Stall time that fires it, microseconds. 1..=window_us.
+   */
+  uint64_t stall_us;
+  /**
+   * The window, microseconds: 500000..=10000000.
+   */
+  uint64_t window_us;
+} NexusPsiTrigger;
+
+/**
+ * Receives the headroom budget on the monitor thread, with no lock held
+ * (it may call `nexus_store_set_max_bytes` on the app's stores).
+ */
+typedef void (*NexusBudgetFn)(void *ctx,
+                              uint64_t budget_bytes);
+
+/**
+ * The monitor's configuration. Initialize with `nexus_monitor_config_init`,
+ * then set fields; `struct_size` lets the struct grow as the store's
+ * config does.
+ */
+typedef struct NexusMonitorConfig {
+  /**
+   * `sizeof(NexusMonitorConfig)` as the caller knows it.
+   */
+  size_t struct_size;
+  /**
+   * Where `/proc` and `/sys` are found (UTF-8, copied); NULL = "/".
+   * For tests against a fake tree.
+   */
+  const char *fs_root;
+  /**
+   * How often every source is read besides kernel notifications.
+   * 10..=3600000. Default 1000.
+   */
+  uint64_t sample_interval_ms;
+  /**
+   * The least time a level is kept after its pressure was last read
+   * before stepping down (to the level read, NONE included). Default 5000.
+   */
+  uint64_t min_level_ms;
+  /**
+   * While pressure lasts, the level in force is signalled again this
+   * often (every store sheds again); 0 = never. Default 5000.
+   */
+  uint64_t resignal_ms;
+  /**
+   * Read `/proc/pressure/memory`. Default true.
+   */
+  bool psi_enabled;
+  /**
+   * Do not write PSI triggers; poll the totals. Default false.
+   */
+  bool psi_poll_only;
+  /**
+   * MODERATE. Default `some` 70 ms per 2 s.
+   */
+  struct NexusPsiTrigger psi_moderate;
+  /**
+   * CRITICAL. Default `some` 100 ms per 2 s.
+   */
+  struct NexusPsiTrigger psi_critical;
+  /**
+   * EMERGENCY. Default `full` 100 ms per 2 s.
+   */
+  struct NexusPsiTrigger psi_emergency;
+  /**
+   * Read the process's cgroup (v2 or v1). Default true.
+   */
+  bool cgroup_enabled;
+  /**
+   * Usage / limit at or above which MODERATE applies. Default 0.80.
+   */
+  double cgroup_moderate;
+  /**
+   * CRITICAL. Default 0.90.
+   */
+  double cgroup_critical;
+  /**
+   * EMERGENCY. Default 0.97. 0 < moderate < critical < emergency <= 1.
+   */
+  double cgroup_emergency;
+  /**
+   * Read `/proc/meminfo`. Default true.
+   */
+  bool headroom_enabled;
+  /**
+   * Available / total at or below which MODERATE applies. Default 0.10.
+   */
+  double headroom_moderate;
+  /**
+   * CRITICAL. Default 0.05.
+   */
+  double headroom_critical;
+  /**
+   * EMERGENCY. Default 0.02. 1 >= moderate > critical > emergency > 0.
+   */
+  double headroom_emergency;
+  /**
+   * > 0: `budget_fn` receives `max(budget_floor_bytes, fraction x
+   * available)` each time it moves by more than 1/16. 0..=1. Default 0.
+   */
+  double budget_fraction;
+  /**
+   * The lowest budget proposed. Default 1 MiB.
+   */
+  uint64_t budget_floor_bytes;
+  /**
+   * May be NULL.
+   */
+  NexusBudgetFn budget_fn;
+  /**
+   * Passed to `budget_fn`.
+   */
+  void *budget_ctx;
+  /**
+   * Destroys `budget_ctx` once: after the monitor thread ended, or at
+   * once when `nexus_monitor_start` fails. Never runs when the process
+   * exits with the monitor running. May be NULL.
+   */
+  NexusDestroyFn budget_ctx_destroy;
+} NexusMonitorConfig;
+
+/**
+ * A monitor source (the index of `NexusMonitorStatus.sources`).
+ */
+typedef uint32_t NexusMonitorSourceKind;
+
+/**
+ * Whether a source works on this host.
+ */
+typedef uint32_t NexusMonitorSourceState;
+
+/**
+ * One source's last reading. Fields the source does not read are 0.
+ */
+typedef struct NexusMonitorSource {
+  /**
+   * A `NEXUS_MONITOR_SOURCE_*` kind.
+   */
+  NexusMonitorSourceKind kind;
+  /**
+   * A `NEXUS_MONITOR_SOURCE_ABSENT` .. `_FAILED` state.
+   */
+  NexusMonitorSourceState state;
+  /**
+   * The level its last reading maps to.
+   */
+  NexusPressureLevel level;
+  /**
+   * PSI: `some avg10` (percent).
+   */
+  double some_avg10;
+  /**
+   * PSI: `full avg10` (percent).
+   */
+  double full_avg10;
+  /**
+   * PSI: `some total` (microseconds of stall since boot).
+   */
+  uint64_t some_total_us;
+  /**
+   * PSI: `full total`.
+   */
+  uint64_t full_total_us;
+  /**
+   * cgroup: bytes charged to the process's cgroup.
+   */
+  uint64_t usage_bytes;
+  /**
+   * cgroup: its limit (v2: the lower of memory.high and memory.max); 0 = none.
+   */
+  uint64_t limit_bytes;
+  /**
+   * PSI: triggers fired; cgroup v2: high+max+oom+oom_kill counters;
+   * cgroup v1: pressure_level notifications.
+   */
+  uint64_t events;
+  /**
+   * Headroom: bytes still available (MemAvailable, or the cgroup's room
+   * when lower).
+   */
+  uint64_t available_bytes;
+  /**
+   * Headroom: what `available_bytes` is a fraction of.
+   */
+  uint64_t total_bytes;
+  /**
+   * Headroom with `budget_fraction` > 0: the proposed budget.
+   */
+  uint64_t budget_bytes;
+} NexusMonitorSource;
+
+/**
+ * What the monitor saw last (see `nexus_monitor_status`).
+ */
+typedef struct NexusMonitorStatus {
+  /**
+   * In: `sizeof(NexusMonitorStatus)` as the caller knows it. Out: the
+   * bytes written.
+   */
+  size_t struct_size;
+  /**
+   * The monitor thread is running.
+   */
+  bool running;
+  /**
+   * The level last signalled.
+   */
+  NexusPressureLevel level;
+  /**
+   * The highest level the sources read at the last sample.
+   */
+  NexusPressureLevel raw_level;
+  /**
+   * Signals sent to the stores since the start.
+   */
+  uint64_t signals;
+  /**
+   * Samples taken.
+   */
+  uint64_t samples;
+  /**
+   * Kernel notifications received.
+   */
+  uint64_t notifications;
+  /**
+   * When the last notification woke the monitor (monotonic ns, the
+   * clock of `NexusEvent.timestamp_ns`); 0 = none.
+   */
+  uint64_t last_notification_ns;
+  /**
+   * When the last signal was sent (same clock); 0 = none.
+   */
+  uint64_t last_signal_ns;
+  /**
+   * Indexed by `NEXUS_MONITOR_SOURCE_*`.
+   */
+  struct NexusMonitorSource sources[NEXUS_MONITOR_SOURCE_COUNT];
+} NexusMonitorStatus;
+
+/**
+ * Some task stalled on memory.
+ */
+#define NEXUS_PSI_STALL_SOME 0
+
+/**
+ * Every non-idle task stalled at once.
+ */
+#define NEXUS_PSI_STALL_FULL 1
+
+/**
+ * `/proc/pressure/memory`.
+ */
+#define NEXUS_MONITOR_SOURCE_PSI 0
+
+/**
+ * The process's cgroup v2 (`memory.events`, `memory.current`).
+ */
+#define NEXUS_MONITOR_SOURCE_CGROUP_V2 1
+
+/**
+ * The process's cgroup v1 memory controller.
+ */
+#define NEXUS_MONITOR_SOURCE_CGROUP_V1 2
+
+/**
+ * `MemAvailable` and the cgroup's remaining room.
+ */
+#define NEXUS_MONITOR_SOURCE_HEADROOM 3
+
+/**
+ * Not on this host, or disabled (`nexus_monitor_source_detail` says why).
+ */
+#define NEXUS_MONITOR_SOURCE_ABSENT 0
+
+/**
+ * Read, and notified by the kernel where it can be.
+ */
+#define NEXUS_MONITOR_SOURCE_ACTIVE 1
+
+/**
+ * Present but only polled (PSI whose triggers could not be written).
+ */
+#define NEXUS_MONITOR_SOURCE_POLLING 2
+
+/**
+ * Present but unreadable or malformed; read again each sample.
+ */
+#define NEXUS_MONITOR_SOURCE_FAILED 3
 
 /**
  * Success.
@@ -742,6 +1052,90 @@ NexusStatus nexus_store_reset_metrics(struct NexusStore *store);
  */
 NexusStatus nexus_store_poll_event(struct NexusStore *store,
                                    struct NexusEvent *out);
+
+/**
+ * Fills `*config` with the defaults: `struct_size` = sizeof(NexusMonitorConfig),
+ * fs_root NULL ("/"), sample 1000 ms, min_level 5000 ms, resignal 5000 ms,
+ * PSI on with triggers `some` 70 ms / 2 s, `some` 100 ms / 2 s, `full`
+ * 100 ms / 2 s; cgroup on at 0.80 / 0.90 / 0.97 of the limit; headroom on
+ * at 0.10 / 0.05 / 0.02 available; no budget (fraction 0, floor 1 MiB,
+ * budget_fn NULL).
+ *
+ * `config` NULL: does nothing. Writes the whole struct: only call it on a
+ * struct of this header's size. Thread-safe.
+ */
+void nexus_monitor_config_init(struct NexusMonitorConfig *config);
+
+/**
+ * Starts the process-wide monitor thread (Linux). It reads every source
+ * each `sample_interval_ms` and at once when the kernel notifies (a PSI
+ * trigger, a cgroup v1 pressure_level eventfd, cgroup v2 memory.events),
+ * and signals every live store (and the starting level of stores created
+ * later) as `nexus_signal_pressure_all` does: a higher level at once, the
+ * level in force again every `resignal_ms` while it lasts, a lower level
+ * (NONE when the pressure ends) after `min_level_ms` without the higher
+ * one. Stores react on the monitor thread, with no library lock held;
+ * their callbacks may call any function, `nexus_monitor_stop` included.
+ *
+ * A source absent on this host is not an error: it is reported as
+ * `NEXUS_MONITOR_SOURCE_ABSENT` by `nexus_monitor_status`. The config and
+ * fs_root are copied. Process exit with the monitor running is safe: the
+ * thread ends with the process (budget_ctx is then not destroyed).
+ *
+ * Returns `OK`; `ERR_NULL_ARGUMENT` (config NULL); `ERR_INVALID_ARGUMENT`
+ * (struct_size too small or larger than this library knows, a value out of
+ * the ranges in `NexusMonitorConfig`, fs_root not UTF-8); `ERR_BUSY` (a
+ * monitor is already running: it keeps running, this config is unused and
+ * its budget_ctx destroyed); `ERR_OUT_OF_MEMORY` (no thread or eventfd);
+ * `ERR_PANIC`. Thread-safe.
+ */
+NexusStatus nexus_monitor_start(const struct NexusMonitorConfig *config);
+
+/**
+ * Stops the monitor. Returns after its thread has ended, except when
+ * called on the monitor thread itself (from a store callback run by one
+ * of its signals): then at once, and the thread ends when that signal
+ * returns. Stores keep the level last signalled (signal NONE to lift it).
+ * The last readings stay readable through `nexus_monitor_status`.
+ *
+ * Returns `OK` (it was running and is stopped); `NOT_FOUND` (no monitor
+ * was running: nothing done, so stopping twice is harmless); `ERR_PANIC`.
+ * Thread-safe.
+ */
+NexusStatus nexus_monitor_stop(void);
+
+/**
+ * Writes what the monitor saw last to `*out`: whether it runs, the level
+ * last signalled, counts, and per source its state (absent, active,
+ * polling, failed), level and last reading. Before the first start every
+ * source reads ABSENT; after a stop, the last readings with `running`
+ * false. Set `out->struct_size` first: only that many bytes are written
+ * (an older header gets the fields it knows), and `out->struct_size` is
+ * set to the bytes written.
+ *
+ * Returns `OK`; `ERR_NULL_ARGUMENT` (out NULL); `ERR_INVALID_ARGUMENT`
+ * (struct_size smaller than its own field); `ERR_PANIC`. Thread-safe.
+ */
+NexusStatus nexus_monitor_status(struct NexusMonitorStatus *out);
+
+/**
+ * Writes one source's description, NUL terminated, into `buf` and its
+ * size including the NUL to `*out_len`: the file it reads (and whether
+ * kernel notifications are registered), or why it is absent, polled or
+ * failed. "" before the first start.
+ *
+ * Size query: with `buf_len` too small (e.g. `buf` NULL, `buf_len` 0) it
+ * returns `ERR_BUFFER_TOO_SMALL` and writes the size needed, NUL included,
+ * to `*out_len`; `buf` is left alone. The caller owns `buf`.
+ *
+ * Returns `OK`; `ERR_BUFFER_TOO_SMALL`; `ERR_NULL_ARGUMENT` (out_len NULL,
+ * buf NULL with a non-zero buf_len); `ERR_INVALID_ARGUMENT` (kind not a
+ * `NEXUS_MONITOR_SOURCE_*`); `ERR_PANIC`. Thread-safe.
+ */
+NexusStatus nexus_monitor_source_detail(NexusMonitorSourceKind kind,
+                                        char *buf,
+                                        size_t buf_len,
+                                        size_t *out_len);
 
 /**
  * Pins `key`, present or not (the pin waits for it). A pinned entry is

@@ -18,6 +18,8 @@
 mod api_callbacks;
 mod api_meta;
 mod api_metrics;
+#[cfg(target_os = "linux")]
+mod api_monitor;
 mod api_pins;
 mod api_pressure;
 mod api_store;
@@ -33,6 +35,8 @@ mod value;
 pub use api_callbacks::*;
 pub use api_meta::*;
 pub use api_metrics::*;
+#[cfg(target_os = "linux")]
+pub use api_monitor::*;
 pub use api_pins::*;
 pub use api_pressure::*;
 pub use api_store::*;
