@@ -574,7 +574,8 @@ typedef struct NexusMonitorSource {
    */
   uint64_t full_total_us;
   /**
-   * cgroup: bytes charged to the process's cgroup.
+   * cgroup: bytes charged to the process's cgroup less its inactive file
+   * cache (memory.stat): the working set.
    */
   uint64_t usage_bytes;
   /**

@@ -142,7 +142,8 @@ pub struct NexusMonitorSource {
     pub some_total_us: u64,
     /// PSI: `full total`.
     pub full_total_us: u64,
-    /// cgroup: bytes charged to the process's cgroup.
+    /// cgroup: bytes charged to the process's cgroup less its inactive file
+    /// cache (memory.stat): the working set.
     pub usage_bytes: u64,
     /// cgroup: its limit (v2: the lower of memory.high and memory.max); 0 = none.
     pub limit_bytes: u64,

@@ -2,14 +2,17 @@
 //! `N:...memory...:path` line), `memory.usage_in_bytes` against
 //! `memory.limit_in_bytes`, and the kernel's `memory.pressure_level`
 //! notifications through eventfds registered in `cgroup.event_control`:
-//! `low` reads MODERATE, `medium` CRITICAL, `critical` EMERGENCY.
+//! `low` reads MODERATE, `medium` CRITICAL, `critical` EMERGENCY (the
+//! kernel's own words for it: "about to out of memory"), as does a rise of
+//! `oom_kill` in `memory.oom_control`. Usage is the working set: usage
+//! minus the inactive file cache of `memory.stat`.
 
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use super::files::{ReadError, read_text, read_u64, under};
+use super::files::{ReadError, keyed_u64, read_text, read_u64, under, working_set};
 use super::{CgroupConfig, SourceKind, SourceState, SourceStatus, level_at_or_above};
 use crate::MemoryPressureLevel;
 
@@ -52,6 +55,7 @@ pub struct CgroupV1Source {
     config: CgroupConfig,
     eventfds: Vec<(OwnedFd, MemoryPressureLevel)>,
     fired: MemoryPressureLevel,
+    oom_kills: Option<u64>,
     status: SourceStatus,
 }
 
@@ -65,6 +69,7 @@ impl CgroupV1Source {
             config: config.clone(),
             eventfds: Vec::new(),
             fired: MemoryPressureLevel::None,
+            oom_kills: None,
             status: SourceStatus {
                 kind: SourceKind::CgroupV1,
                 ..SourceStatus::default()
@@ -170,6 +175,7 @@ impl CgroupV1Source {
                     self.status.detail = format!("{}: readable again", dir.display());
                 }
                 let limit = if limit >= UNLIMITED { 0 } else { limit };
+                let usage = working_set(&dir, usage);
                 self.status.usage_bytes = usage;
                 self.status.limit_bytes = limit;
                 let by_usage = if limit > 0 {
@@ -177,7 +183,7 @@ impl CgroupV1Source {
                 } else {
                     MemoryPressureLevel::None
                 };
-                by_usage.max(fired)
+                by_usage.max(fired).max(self.oom_killed(&dir))
             }
             Err(e) => {
                 self.status.state = SourceState::Failed;
@@ -187,6 +193,19 @@ impl CgroupV1Source {
         };
         self.status.level = level;
         level
+    }
+
+    /// EMERGENCY when `oom_kill` of memory.oom_control rose since the
+    /// last sample (kernels before 4.13 have no such line: never).
+    fn oom_killed(&mut self, dir: &Path) -> MemoryPressureLevel {
+        let now = read_text(&dir.join("memory.oom_control"))
+            .ok()
+            .and_then(|t| keyed_u64(&t, "oom_kill"));
+        let before = std::mem::replace(&mut self.oom_kills, now);
+        match (before, now) {
+            (Some(b), Some(n)) if n > b => MemoryPressureLevel::Emergency,
+            _ => MemoryPressureLevel::None,
+        }
     }
 
     /// The last reading.
@@ -254,6 +273,28 @@ mod tests {
         write_usage(&t, 98 << 20, 9_223_372_036_854_771_712);
         assert_eq!(s.sample(4), None);
         assert_eq!(s.status().limit_bytes, 0, "unlimited reads as no limit");
+    }
+
+    #[test]
+    fn working_set_and_oom_kills() {
+        let t = tree(95 << 20, 100 << 20);
+        t.write(
+            &format!("{CG}/memory.stat"),
+            &format!("cache 1\ntotal_inactive_file {}\n", 40u64 << 20),
+        );
+        t.write(
+            &format!("{CG}/memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+        );
+        let mut s = CgroupV1Source::open(t.root(), &CgroupConfig::default());
+        assert_eq!(s.sample(0), None, "55 MiB of working set");
+        assert_eq!(s.status().usage_bytes, 55 << 20);
+        t.write(
+            &format!("{CG}/memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
+        );
+        assert_eq!(s.sample(1), Emergency, "a kill in the cgroup");
+        assert_eq!(s.sample(2), None);
     }
 
     #[test]

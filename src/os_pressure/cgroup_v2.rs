@@ -13,7 +13,9 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use super::files::{ReadError, keyed_u64, malformed, read_limit, read_text, read_u64, under};
+use super::files::{
+    ReadError, keyed_u64, malformed, read_limit, read_text, read_u64, under, working_set,
+};
 use super::{CgroupConfig, SourceKind, SourceState, SourceStatus, level_at_or_above};
 use crate::MemoryPressureLevel;
 
@@ -143,7 +145,7 @@ impl CgroupV2Source {
     fn read(&mut self, dir: &Path) -> Result<MemoryPressureLevel, ReadError> {
         let events_path = dir.join("memory.events");
         let counters = parse_events(&events_path, &read_text(&events_path)?)?;
-        let usage = read_u64(&dir.join("memory.current"))?;
+        let usage = working_set(dir, read_u64(&dir.join("memory.current"))?);
         let high = read_limit(&dir.join("memory.high"))?;
         let max = read_limit(&dir.join("memory.max"))?;
         let limit = match (high, max) {
@@ -301,6 +303,23 @@ mod tests {
         set(&t, 0, 0, 0, 0, 95 << 20, "max", &(100u64 << 20).to_string());
         assert_eq!(s.sample(4), Critical);
         assert_eq!(s.status().state, SourceState::Active);
+    }
+
+    #[test]
+    fn inactive_file_cache_is_not_counted() {
+        let t = tree_with_cgroup();
+        set(&t, 0, 0, 0, 0, 95 << 20, "max", &(100u64 << 20).to_string());
+        t.write(
+            &format!("{CG}/memory.stat"),
+            &format!("anon 1\ninactive_file {}\n", 30u64 << 20),
+        );
+        let mut s = CgroupV2Source::open(t.root(), &CgroupConfig::default());
+        assert_eq!(
+            s.sample(0),
+            None,
+            "65 of 100 MiB once 30 MiB of cache is left out"
+        );
+        assert_eq!(s.status().usage_bytes, 65 << 20);
     }
 
     #[test]

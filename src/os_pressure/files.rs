@@ -77,6 +77,19 @@ pub(crate) fn keyed_u64(text: &str, key: &str) -> Option<u64> {
     })
 }
 
+/// Usage minus the inactive file cache of `memory.stat` (the "working
+/// set", as the kubelet counts it): page cache the kernel drops at once
+/// is not pressure. A missing or unreadable memory.stat leaves `usage`.
+pub(crate) fn working_set(dir: &Path, usage: u64) -> u64 {
+    let Ok(stat) = read_text(&dir.join("memory.stat")) else {
+        return usage;
+    };
+    let inactive = keyed_u64(&stat, "total_inactive_file")
+        .or_else(|| keyed_u64(&stat, "inactive_file"))
+        .unwrap_or(0);
+    usage.saturating_sub(inactive)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -106,7 +106,8 @@ pub struct SourceStatus {
     pub some_total_us: u64,
     /// PSI: `full total`.
     pub full_total_us: u64,
-    /// cgroup: the memory charged to the process's cgroup.
+    /// cgroup: the memory charged to the process's cgroup, less its
+    /// inactive file cache (memory.stat): the working set.
     pub usage_bytes: u64,
     /// cgroup: the limit it is measured against (v2: the lower of
     /// memory.high and memory.max; v1: memory.limit_in_bytes); 0 = none.
