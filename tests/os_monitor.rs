@@ -304,3 +304,122 @@ fn the_real_host_starts_reads_and_stops() {
     assert!(!os_pressure::monitor_status().running);
     reset();
 }
+
+/// A real cgroup with a memory limit (as root, where the host has a
+/// memory controller): a child streams file writes into it, the kernel
+/// reclaims its page cache and notifies, and the monitor reports at least
+/// MODERATE. The monitor watches the child's cgroup through a root whose
+/// `proc/self/cgroup` names it and whose `sys` and `proc/pressure` are the
+/// host's own (symlinks), so this test process stays where it is.
+#[test]
+fn a_child_under_a_real_memory_limit_raises_the_level() {
+    let _turn = TURN.lock();
+    reset();
+    let Some(cg) = RealCgroup::make(64 << 20) else {
+        return;
+    };
+    let tree = Tree::new("real");
+    tree.write("proc/self/cgroup", &cg.self_cgroup_line);
+    tree.write("proc/meminfo", &std::fs::read_to_string("/proc/meminfo").unwrap());
+    std::os::unix::fs::symlink("/proc/pressure", tree.root().join("proc/pressure")).unwrap();
+    std::fs::create_dir_all(tree.root().join("sys/fs")).unwrap();
+    std::os::unix::fs::symlink("/sys/fs/cgroup", tree.root().join("sys/fs/cgroup")).unwrap();
+    let config = MonitorConfig {
+        fs_root: tree.root().to_path_buf(),
+        sample_interval_ms: 50,
+        min_level_ms: 60_000,
+        ..MonitorConfig::default()
+    };
+    os_pressure::start_monitor(config).unwrap();
+    let kind = cg.kind;
+    let s = os_pressure::monitor_status();
+    assert_eq!(state(&s, kind), SourceState::Active, "{}", s.source(kind).unwrap().detail);
+    println!("{:?}: {}", kind, s.source(kind).unwrap().detail);
+
+    let file = std::env::temp_dir().join(format!("nexus-e2e-{}.bin", std::process::id()));
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec dd if=/dev/zero of={} bs=1M count=320 status=none",
+        cg.dir.display(),
+        file.display()
+    );
+    let mut child = std::process::Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut exited_at = None;
+    while os_pressure::monitor_status().level < MemoryPressureLevel::Moderate {
+        if exited_at.is_none() && child.try_wait().unwrap().is_some() {
+            exited_at = Some(Instant::now());
+        }
+        let late = exited_at.is_some_and(|t| t.elapsed() > Duration::from_secs(5));
+        assert!(
+            Instant::now() < deadline && !late,
+            "no level after the child wrote 320 MiB under a 64 MiB limit: {:?}",
+            os_pressure::monitor_status()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let s = os_pressure::monitor_status();
+    let src = s.source(kind).unwrap();
+    println!(
+        "level {:?} from {:?}: working set {} of {} bytes, {} kernel events, {} notifications",
+        s.level, kind, src.usage_bytes, src.limit_bytes, src.events, s.notifications
+    );
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&file);
+    reset();
+}
+
+/// A memory cgroup made for one test, removed on drop.
+struct RealCgroup {
+    dir: PathBuf,
+    kind: SourceKind,
+    self_cgroup_line: String,
+}
+
+impl RealCgroup {
+    /// `None` (with the reason printed) where the test cannot make one.
+    fn make(limit: u64) -> Option<RealCgroup> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            println!("skipped: not root, so no cgroup can be made");
+            return None;
+        }
+        let name = format!("nexus-e2e-{}", std::process::id());
+        let v1 = Path::new("/sys/fs/cgroup/memory");
+        let v2 = Path::new("/sys/fs/cgroup");
+        let v2_memory = std::fs::read_to_string(v2.join("cgroup.subtree_control"))
+            .is_ok_and(|c| c.split_whitespace().any(|w| w == "memory"));
+        let (dir, kind, line, limit_file) = if v1.join("memory.limit_in_bytes").exists() {
+            (v1.join(&name), SourceKind::CgroupV1, format!("4:memory:/{name}\n"), "memory.limit_in_bytes")
+        } else if v2_memory {
+            (v2.join(&name), SourceKind::CgroupV2, format!("0::/{name}\n"), "memory.max")
+        } else {
+            println!("skipped: no memory cgroup controller (v1 or v2) to make a cgroup with");
+            return None;
+        };
+        if let Err(e) = std::fs::create_dir(&dir) {
+            println!("skipped: cannot make {}: {e}", dir.display());
+            return None;
+        }
+        let cg = RealCgroup {
+            dir,
+            kind,
+            self_cgroup_line: line,
+        };
+        if let Err(e) = std::fs::write(cg.dir.join(limit_file), limit.to_string()) {
+            println!("skipped: cannot set {limit_file}: {e}");
+            return None;
+        }
+        Some(cg)
+    }
+}
+
+impl Drop for RealCgroup {
+    fn drop(&mut self) {
+        for _ in 0..100 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
