@@ -149,10 +149,12 @@ static void *new_obj(int tag) {
 }
 
 /* A size estimator: a fixed charge, a growing one (100, 200, ... for the
- * same input), and SIZE_MAX when `huge` is set or the key starts with "huge". */
+ * same input), and HUGE_CHARGE when `huge` is set or the key starts with
+ * "huge". */
+#define HUGE_CHARGE (SIZE_MAX - 1) /* SIZE_MAX is NEXUS_CHARGE_DEFAULT */
 typedef struct {
     bool growing;
-    bool huge; /* every estimate is SIZE_MAX */
+    bool huge; /* every estimate is HUGE_CHARGE */
     size_t fixed;
     int calls;
     int destroyed;
@@ -168,7 +170,7 @@ static size_t estimate(void *ctx, const uint8_t *key, size_t key_len, const void
     e->last_value = value;
     e->last_value_len = value_len;
     e->last_key_len = key_len;
-    if (e->huge || (key_len >= 4 && memcmp(key, "huge", 4) == 0)) return SIZE_MAX;
+    if (e->huge || (key_len >= 4 && memcmp(key, "huge", 4) == 0)) return HUGE_CHARGE;
     return e->growing ? (size_t)e->calls * 100 : e->fixed;
 }
 
@@ -784,6 +786,30 @@ static void test_lengths_near_size_max(void) {
         EXPECT(nexus_store_get_or_load(s, small, len, &v), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
     }
     CHECK(v == SENTINEL_VALUE && n == SENTINEL_SIZE && b == true);
+    /* NULL with a non-zero length is NULL_ARGUMENT in every function, checked
+     * before the length (it was INVALID_ARGUMENT in the readers). */
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        size_t len = bad[i];
+        const NexusStatus null_arg = NEXUS_STATUS_ERR_NULL_ARGUMENT;
+        EXPECT(nexus_store_put(s, NULL, len, small, 1), null_arg);
+        EXPECT(nexus_store_put(s, small, 1, NULL, len), null_arg);
+        ReleaseLog rel = {0};
+        void *obj = new_obj(3);
+        EXPECT(nexus_store_put_object(s, NULL, len, obj, 10, release_obj, &rel), null_arg);
+        CHECK(rel.released == 0);
+        free(obj);
+        EXPECT(nexus_store_get(s, NULL, len, &v), null_arg);
+        EXPECT(nexus_store_get_copy(s, NULL, len, buf, sizeof buf, &n), null_arg);
+        EXPECT(nexus_store_get_copy(s, KEY("k"), NULL, len, &n), null_arg);
+        EXPECT(nexus_store_contains(s, NULL, len, &b), null_arg);
+        EXPECT(nexus_store_remove(s, NULL, len), null_arg);
+        EXPECT(nexus_store_pin(s, NULL, len), null_arg);
+        EXPECT(nexus_store_unpin(s, NULL, len), null_arg);
+        EXPECT(nexus_store_is_pinned(s, NULL, len, &b), null_arg);
+        EXPECT(nexus_store_get_or_load(s, NULL, len, &v), null_arg);
+        EXPECT(nexus_store_metrics_json(s, NULL, len, &n), null_arg);
+    }
+    CHECK(v == SENTINEL_VALUE && n == SENTINEL_SIZE && b == true);
     NexusMemoryMetrics after = metrics_of(s);
     CHECK(same_metrics(&before, &after));
     CHECK_OK(nexus_store_free(s));
@@ -1280,14 +1306,14 @@ static void test_estimator_zero_and_object_input(void) {
     CHECK(est.destroyed == 1 && rel.released == 2);
 }
 
-static void test_estimator_size_max(void) {
+static void test_estimator_huge_charge(void) {
     Estimator est = {0};
     est.fixed = 100;
     NexusStore *s = store_with_estimator(1000, &est);
     put_str(s, "keep", "v");
     NexusMemoryMetrics before = metrics_of(s);
 
-    /* SIZE_MAX on a bounded store: TOO_LARGE, nothing changed. */
+    /* A huge charge on a bounded store: TOO_LARGE, nothing changed. */
     EXPECT(nexus_store_put(s, KEY("huge1"), (const uint8_t *)"v", 1), NEXUS_STATUS_ERR_TOO_LARGE);
     ReleaseLog rel = {0};
     void *obj = new_obj(1);
@@ -1295,7 +1321,7 @@ static void test_estimator_size_max(void) {
            NEXUS_STATUS_ERR_TOO_LARGE);
     CHECK(rel.released == 0);
     free(obj);
-    /* Replacing an existing key with a SIZE_MAX estimate keeps the old value. */
+    /* Replacing an existing key with a huge estimate keeps the old value. */
     est.huge = true;
     EXPECT(nexus_store_put(s, KEY("keep"), (const uint8_t *)"new", 3), NEXUS_STATUS_ERR_TOO_LARGE);
     est.huge = false;
@@ -1309,13 +1335,13 @@ static void test_estimator_size_max(void) {
     CHECK_OK(nexus_store_free(s));
     CHECK(est.destroyed == 1);
 
-    /* Unbounded: SIZE_MAX fits an empty store, but any further charge would
+    /* Unbounded: a huge charge fits an empty store, but any further charge would
      * overflow the usage: TOO_LARGE, nothing changed. */
     Estimator est2 = {0};
     est2.fixed = 100;
     s = store_with_estimator(0, &est2);
     put_str(s, "huge", "v");
-    CHECK(metrics_of(s).current_usage == (uint64_t)SIZE_MAX);
+    CHECK(metrics_of(s).current_usage == (uint64_t)HUGE_CHARGE);
     before = metrics_of(s);
     EXPECT(nexus_store_put(s, KEY("x"), (const uint8_t *)"v", 1), NEXUS_STATUS_ERR_TOO_LARGE);
     after = metrics_of(s);
@@ -2283,7 +2309,7 @@ int main(void) {
     RUN(test_release_runs_once_per_way_out);
     RUN(test_failed_put_object_takes_no_ownership);
     RUN(test_estimator_zero_and_object_input);
-    RUN(test_estimator_size_max);
+    RUN(test_estimator_huge_charge);
     RUN(test_estimator_first_estimate_is_kept);
     RUN(test_too_large);
     RUN(test_over_budget_everything_pinned);
