@@ -73,7 +73,9 @@ mod linux {
         let v1_line = own.lines().find_map(|l| {
             let mut p = l.splitn(3, ':');
             let (_, ctl, path) = (p.next()?, p.next()?, p.next()?);
-            ctl.split(',').any(|c| c == "memory").then(|| path.to_string())
+            ctl.split(',')
+                .any(|c| c == "memory")
+                .then(|| path.to_string())
         });
         let v1_root = Path::new("/sys/fs/cgroup/memory");
         if let Some(path) = v1_line.filter(|_| v1_root.join("memory.limit_in_bytes").exists()) {
@@ -88,18 +90,18 @@ mod linux {
         }
         // cgroup v2 with the memory controller enabled at the root.
         let v2_root = Path::new("/sys/fs/cgroup");
-        let controls = std::fs::read_to_string(v2_root.join("cgroup.subtree_control")).unwrap_or_default();
-        if let Some(path) = own.lines().find_map(|l| l.strip_prefix("0::")) {
-            if controls.split_whitespace().any(|c| c == "memory") {
-                let dir = v2_root.join(format!("nexus-demo-os-{pid}"));
-                std::fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
-                let cg = Cgroup {
-                    dir,
-                    home: v2_root.join(path.trim_start_matches('/')),
-                };
-                cg.write("memory.max", &LIMIT.to_string())?;
-                return Ok(cg);
-            }
+        let controls =
+            std::fs::read_to_string(v2_root.join("cgroup.subtree_control")).unwrap_or_default();
+        let v2_path = own.lines().find_map(|l| l.strip_prefix("0::"));
+        if let Some(path) = v2_path.filter(|_| controls.split_whitespace().any(|c| c == "memory")) {
+            let dir = v2_root.join(format!("nexus-demo-os-{pid}"));
+            std::fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+            let cg = Cgroup {
+                dir,
+                home: v2_root.join(path.trim_start_matches('/')),
+            };
+            cg.write("memory.max", &LIMIT.to_string())?;
+            return Ok(cg);
         }
         Err("no writable memory cgroup: neither a cgroup v1 memory controller at \
              /sys/fs/cgroup/memory nor cgroup v2 with `memory` in /sys/fs/cgroup/cgroup.subtree_control"
@@ -118,7 +120,10 @@ mod linux {
 
     impl Drop for Cgroup {
         fn drop(&mut self) {
-            let _ = std::fs::write(self.home.join("cgroup.procs"), std::process::id().to_string());
+            let _ = std::fs::write(
+                self.home.join("cgroup.procs"),
+                std::process::id().to_string(),
+            );
             for _ in 0..50 {
                 if std::fs::remove_dir(&self.dir).is_ok() {
                     return;
@@ -218,7 +223,9 @@ mod linux {
         )
         .expect("store");
         for i in 0..(STORE_FILL / VALUE_BYTES as u64) as u32 {
-            store.put(format!("img{i}"), vec![i as u8; VALUE_BYTES]).expect("put");
+            store
+                .put(format!("img{i}"), vec![i as u8; VALUE_BYTES])
+                .expect("put");
         }
         let sheds: Sheds = Arc::default();
         let sink = Arc::clone(&sheds);
@@ -263,7 +270,12 @@ mod linux {
     fn print_sources() {
         let s = os_pressure::monitor_status();
         for src in &s.sources {
-            println!("  {:<9} {:<8} {}", format!("{:?}", src.kind), format!("{:?}", src.state), src.detail);
+            println!(
+                "  {:<9} {:<8} {}",
+                format!("{:?}", src.kind),
+                format!("{:?}", src.state),
+                src.detail
+            );
         }
     }
 
@@ -326,7 +338,11 @@ mod linux {
                     "{:>5.1} s  {:<9} {}",
                     at_ms as f64 / 1000.0,
                     level.as_str(),
-                    if why.is_empty() { "(pressure over for the minimum time)".to_string() } else { why.join(", ") }
+                    if why.is_empty() {
+                        "(pressure over for the minimum time)".to_string()
+                    } else {
+                        why.join(", ")
+                    }
                 ));
             }
             samples.push(Sample {
@@ -362,7 +378,15 @@ mod linux {
         let psi_after = std::fs::read_to_string("/proc/pressure/memory").unwrap_or_default();
         let chart = out_dir.join("chart.svg");
         std::fs::write(&chart, render_svg(&samples)).map_err(|e| e.to_string())?;
-        summary(&status, &sheds.lock().unwrap(), &entered, &samples, &psi_before, &psi_after, &chart);
+        summary(
+            &status,
+            &sheds.lock().unwrap(),
+            &entered,
+            &samples,
+            &psi_before,
+            &psi_after,
+            &chart,
+        );
         println!("  level changes (what the sources read when the monitor's level changed):");
         for c in &causes {
             println!("    {c}");
@@ -414,8 +438,14 @@ mod linux {
                 println!("    {:<9} last reading: {reading}", format!("{:?}", s.kind));
             }
         }
-        println!("  PSI before        {}", psi_before.lines().next().unwrap_or("(none)"));
-        println!("  PSI after         {}", psi_after.lines().next().unwrap_or("(none)"));
+        println!(
+            "  PSI before        {}",
+            psi_before.lines().next().unwrap_or("(none)")
+        );
+        println!(
+            "  PSI after         {}",
+            psi_after.lines().next().unwrap_or("(none)")
+        );
         for l in MemoryPressureLevel::ALL.iter().skip(1) {
             let (n, count, bytes) = sheds
                 .iter()
@@ -430,7 +460,11 @@ mod linux {
             }
         }
         println!("  chart             {}", chart.display());
-        let distinct = entered.iter().skip(1).filter(|l| **l != MemoryPressureLevel::None).count();
+        let distinct = entered
+            .iter()
+            .skip(1)
+            .filter(|l| **l != MemoryPressureLevel::None)
+            .count();
         println!(
             "  result            the monitor moved the store through {distinct} pressure level(s) and back to {}",
             entered.last().map_or("?", |l| l.as_str())
@@ -566,7 +600,10 @@ mod linux {
             println!("latency: no run produced a kernel notification");
         }
         for (what, mut v) in [
-            ("notification -> store's level changed (PRESSURE_CHANGED)", reactions),
+            (
+                "notification -> store's level changed (PRESSURE_CHANGED)",
+                reactions,
+            ),
             ("notification -> shed done (EVICTION)", latencies),
         ] {
             if v.is_empty() {

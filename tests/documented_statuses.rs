@@ -391,6 +391,65 @@ fn callback_calls() {
 }
 
 #[test]
+/// The OS pressure monitor, against an empty root (every source absent,
+/// so it never signals the stores of the other calls).
+#[cfg(target_os = "linux")]
+fn monitor_calls() {
+    let mut c: NexusMonitorConfig = unsafe { std::mem::zeroed() };
+    nexus_monitor_config_init(&mut c);
+    let root = std::env::temp_dir().join(format!("nexus-documented-{}\0", std::process::id()));
+    c.fs_root = root.to_str().unwrap().as_ptr().cast();
+    call!(nexus_monitor_start(std::ptr::null()));
+    for bad in 0..4 {
+        let mut b = c;
+        match bad {
+            0 => b.struct_size = 1,
+            1 => b.struct_size = usize::MAX,
+            2 => b.sample_interval_ms = 0,
+            _ => b.psi_moderate.stall = 7,
+        }
+        call!(nexus_monitor_start(&b));
+    }
+    call!(nexus_monitor_start(&c));
+    call!(nexus_monitor_start(&c));
+    let mut status: NexusMonitorStatus = unsafe { std::mem::zeroed() };
+    call!(nexus_monitor_status(std::ptr::null_mut()));
+    call!(nexus_monitor_status(&mut status));
+    status.struct_size = std::mem::size_of::<NexusMonitorStatus>();
+    call!(nexus_monitor_status(&mut status));
+    let mut buf = [0 as c_char; 4];
+    let mut len = 0usize;
+    for kind in [0, 3, 4, u32::MAX] {
+        call!(nexus_monitor_source_detail(
+            kind,
+            std::ptr::null_mut(),
+            0,
+            &mut len
+        ));
+        call!(nexus_monitor_source_detail(
+            kind,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut len
+        ));
+    }
+    call!(nexus_monitor_source_detail(
+        0,
+        std::ptr::null_mut(),
+        4,
+        &mut len
+    ));
+    call!(nexus_monitor_source_detail(
+        0,
+        buf.as_mut_ptr(),
+        4,
+        std::ptr::null_mut()
+    ));
+    call!(nexus_monitor_stop());
+    call!(nexus_monitor_stop());
+}
+
+#[test]
 fn every_status_returned_is_documented() {
     let docs = documented();
     assert!(
@@ -432,6 +491,8 @@ fn every_status_returned_is_documented() {
         call!(nexus_store_free_deferred(s));
     }
     callback_calls();
+    #[cfg(target_os = "linux")]
+    monitor_calls();
 
     // Config functions and the global signal.
     let c = default_config();

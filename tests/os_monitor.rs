@@ -320,7 +320,10 @@ fn a_child_under_a_real_memory_limit_raises_the_level() {
     };
     let tree = Tree::new("real");
     tree.write("proc/self/cgroup", &cg.self_cgroup_line);
-    tree.write("proc/meminfo", &std::fs::read_to_string("/proc/meminfo").unwrap());
+    tree.write(
+        "proc/meminfo",
+        &std::fs::read_to_string("/proc/meminfo").unwrap(),
+    );
     std::os::unix::fs::symlink("/proc/pressure", tree.root().join("proc/pressure")).unwrap();
     std::fs::create_dir_all(tree.root().join("sys/fs")).unwrap();
     std::os::unix::fs::symlink("/sys/fs/cgroup", tree.root().join("sys/fs/cgroup")).unwrap();
@@ -333,7 +336,12 @@ fn a_child_under_a_real_memory_limit_raises_the_level() {
     os_pressure::start_monitor(config).unwrap();
     let kind = cg.kind;
     let s = os_pressure::monitor_status();
-    assert_eq!(state(&s, kind), SourceState::Active, "{}", s.source(kind).unwrap().detail);
+    assert_eq!(
+        state(&s, kind),
+        SourceState::Active,
+        "{}",
+        s.source(kind).unwrap().detail
+    );
     println!("{:?}: {}", kind, s.source(kind).unwrap().detail);
 
     let file = std::env::temp_dir().join(format!("nexus-e2e-{}.bin", std::process::id()));
@@ -342,7 +350,10 @@ fn a_child_under_a_real_memory_limit_raises_the_level() {
         cg.dir.display(),
         file.display()
     );
-    let mut child = std::process::Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut exited_at = None;
     while os_pressure::monitor_status().level < MemoryPressureLevel::Moderate {
@@ -389,9 +400,19 @@ impl RealCgroup {
         let v2_memory = std::fs::read_to_string(v2.join("cgroup.subtree_control"))
             .is_ok_and(|c| c.split_whitespace().any(|w| w == "memory"));
         let (dir, kind, line, limit_file) = if v1.join("memory.limit_in_bytes").exists() {
-            (v1.join(&name), SourceKind::CgroupV1, format!("4:memory:/{name}\n"), "memory.limit_in_bytes")
+            (
+                v1.join(&name),
+                SourceKind::CgroupV1,
+                format!("4:memory:/{name}\n"),
+                "memory.limit_in_bytes",
+            )
         } else if v2_memory {
-            (v2.join(&name), SourceKind::CgroupV2, format!("0::/{name}\n"), "memory.max")
+            (
+                v2.join(&name),
+                SourceKind::CgroupV2,
+                format!("0::/{name}\n"),
+                "memory.max",
+            )
         } else {
             println!("skipped: no memory cgroup controller (v1 or v2) to make a cgroup with");
             return None;

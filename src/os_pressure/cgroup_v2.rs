@@ -193,11 +193,20 @@ mod tests {
     fn tree_with_cgroup() -> TempTree {
         let t = TempTree::new();
         t.write("proc/self/cgroup", "0::/app.slice/game\n");
-        set(&t, 0, 0, 0, 0, 10 << 20, "max", &(100u64 << 20).to_string());
+        set(
+            &t,
+            [0, 0, 0, 0],
+            10 << 20,
+            "max",
+            &(100u64 << 20).to_string(),
+        );
         t
     }
 
-    fn set(t: &TempTree, high: u64, max: u64, oom: u64, kill: u64, cur: u64, hi: &str, mx: &str) {
+    /// Writes the cgroup's files: `[high, max, oom, oom_kill]` counters,
+    /// memory.current, memory.high, memory.max.
+    fn set(t: &TempTree, counters: [u64; 4], cur: u64, hi: &str, mx: &str) {
+        let [high, max, oom, kill] = counters;
         t.write(
             &format!("{CG}/memory.events"),
             &format!("low 0\nhigh {high}\nmax {max}\noom {oom}\noom_kill {kill}\n"),
@@ -234,15 +243,18 @@ mod tests {
         assert_eq!(s.sample(0), None);
         assert_eq!(s.status().usage_bytes, 10 << 20);
         assert_eq!(s.status().limit_bytes, 100 << 20);
-        set(&t, 0, 0, 0, 0, 80 << 20, "max", &(100u64 << 20).to_string());
+        set(
+            &t,
+            [0, 0, 0, 0],
+            80 << 20,
+            "max",
+            &(100u64 << 20).to_string(),
+        );
         assert_eq!(s.sample(1), Moderate);
         // memory.high below memory.max is the limit that counts.
         set(
             &t,
-            0,
-            0,
-            0,
-            0,
+            [0, 0, 0, 0],
             80 << 20,
             &(85u64 << 20).to_string(),
             &(100u64 << 20).to_string(),
@@ -250,7 +262,7 @@ mod tests {
         assert_eq!(s.sample(2), Critical, "80 of 85 MiB is 0.94");
         assert_eq!(s.status().limit_bytes, 85 << 20);
         // No limit at all: usage alone says nothing.
-        set(&t, 0, 0, 0, 0, 80 << 20, "max", "max");
+        set(&t, [0, 0, 0, 0], 80 << 20, "max", "max");
         assert_eq!(s.sample(3), None);
         assert_eq!(s.status().limit_bytes, 0);
     }
@@ -259,14 +271,14 @@ mod tests {
     fn rising_counters_read_as_levels_once() {
         let t = tree_with_cgroup();
         let mut s = CgroupV2Source::open(t.root(), &CgroupConfig::default());
-        set(&t, 5, 2, 1, 1, 1 << 20, "max", "max");
+        set(&t, [5, 2, 1, 1], 1 << 20, "max", "max");
         assert_eq!(s.sample(0), None, "the first sample is the baseline");
-        set(&t, 6, 2, 1, 1, 1 << 20, "max", "max");
+        set(&t, [6, 2, 1, 1], 1 << 20, "max", "max");
         assert_eq!(s.sample(1), Moderate);
         assert_eq!(s.sample(2), None, "no rise since");
-        set(&t, 7, 3, 1, 1, 1 << 20, "max", "max");
+        set(&t, [7, 3, 1, 1], 1 << 20, "max", "max");
         assert_eq!(s.sample(3), Critical);
-        set(&t, 7, 3, 1, 2, 1 << 20, "max", "max");
+        set(&t, [7, 3, 1, 2], 1 << 20, "max", "max");
         assert_eq!(s.sample(4), Emergency);
         assert_eq!(s.status().events, 7 + 3 + 1 + 2);
     }
@@ -300,7 +312,13 @@ mod tests {
             "{}",
             s.status().detail
         );
-        set(&t, 0, 0, 0, 0, 95 << 20, "max", &(100u64 << 20).to_string());
+        set(
+            &t,
+            [0, 0, 0, 0],
+            95 << 20,
+            "max",
+            &(100u64 << 20).to_string(),
+        );
         assert_eq!(s.sample(4), Critical);
         assert_eq!(s.status().state, SourceState::Active);
     }
@@ -308,7 +326,13 @@ mod tests {
     #[test]
     fn inactive_file_cache_is_not_counted() {
         let t = tree_with_cgroup();
-        set(&t, 0, 0, 0, 0, 95 << 20, "max", &(100u64 << 20).to_string());
+        set(
+            &t,
+            [0, 0, 0, 0],
+            95 << 20,
+            "max",
+            &(100u64 << 20).to_string(),
+        );
         t.write(
             &format!("{CG}/memory.stat"),
             &format!("anon 1\ninactive_file {}\n", 30u64 << 20),
