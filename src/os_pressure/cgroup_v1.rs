@@ -97,7 +97,11 @@ impl CgroupV1Source {
         s.status.state = SourceState::Active;
         let notes = match s.register(&dir) {
             Ok(()) => "pressure_level eventfds registered".to_string(),
-            Err(why) => format!("no pressure_level notifications ({why}); usage polled"),
+            Err(why) => {
+                // Closing an eventfd unregisters it from the kernel.
+                s.eventfds.clear();
+                format!("no pressure_level notifications ({why}); usage polled")
+            }
         };
         s.status.detail = format!("{}: {notes}", dir.display());
         s.dir = Some(dir);

@@ -12,7 +12,11 @@
 //!
 //! The thread sleeps in `poll(2)` on the kernel's notification fds and a
 //! stop eventfd, with the sample interval as timeout: idle, it wakes once
-//! per interval and reads a few small files. No lock is held while it
+//! per interval and reads a few small files. Samples driven by
+//! notifications are at least [`MIN_GAP_NS`] apart (meanwhile only the
+//! stop fd is polled), so a notification storm, or an fd that stays ready
+//! (a removed cgroup's `memory.events`), cannot make it spin; an fd the
+//! kernel calls invalid (`POLLNVAL`) is dropped. No lock is held while it
 //! signals the stores or calls `on_budget`.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -109,6 +113,10 @@ struct Running {
     thread_id: ThreadId,
 }
 
+/// The least time after a sample driven by a notification before the
+/// notification fds are watched again.
+const MIN_GAP_NS: u64 = 10_000_000;
+
 /// The running monitor, if any.
 static SLOT: Mutex<Option<Running>> = Mutex::new(None);
 /// The status of the last monitor started (kept after it stops).
@@ -202,6 +210,7 @@ fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
     let interval_ns = config.sample_interval_ms.saturating_mul(1_000_000);
     let mut hysteresis = Hysteresis::new(config.min_level_ms, config.resignal_ms);
     let mut next_sample = clock.now_ns();
+    let mut last_notified_sample = 0u64;
     let mut last_budget = 0u64;
     let watched = sources.poll_fds();
     let mut fds: Vec<libc::pollfd> = std::iter::once((shared.wake.as_raw_fd(), libc::POLLIN))
@@ -214,15 +223,22 @@ fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
         .collect();
     while !shared.stop.load(Ordering::SeqCst) {
         let now = clock.now_ns();
-        let timeout_ms = next_sample.saturating_sub(now).div_ceil(1_000_000);
+        // Right after a notified sample only the stop fd is watched.
+        let quiet_until = last_notified_sample.saturating_add(MIN_GAP_NS);
+        let (watch, wake_at) = if now < quiet_until {
+            (1, quiet_until.min(next_sample))
+        } else {
+            (fds.len(), next_sample)
+        };
+        let timeout_ms = wake_at.saturating_sub(now).div_ceil(1_000_000);
         for p in &mut fds {
             p.revents = 0;
         }
-        // SAFETY: `fds` is a valid array of `fds.len()` pollfds.
+        // SAFETY: `fds` holds at least `watch` valid pollfds.
         let n = unsafe {
             libc::poll(
                 fds.as_mut_ptr(),
-                fds.len() as libc::nfds_t,
+                watch as libc::nfds_t,
                 timeout_ms.min(i32::MAX as u64) as i32,
             )
         };
@@ -234,16 +250,21 @@ fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
         }
         let now = clock.now_ns();
         let mut notified = false;
-        for p in &fds[1..] {
+        for p in &mut fds[1..watch] {
             if p.revents & (libc::POLLIN | libc::POLLPRI) != 0 {
                 sources.on_ready(p.fd);
                 notified = true;
+            } else if p.revents & libc::POLLNVAL != 0 {
+                p.fd = -1; // poll skips negative fds
             }
         }
         if !notified && now < next_sample {
             continue;
         }
         next_sample = now.saturating_add(interval_ns);
+        if notified {
+            last_notified_sample = now;
+        }
         let read = sources.sample(now);
         let decision = hysteresis.step(read, now);
         {
