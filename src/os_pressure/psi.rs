@@ -480,4 +480,40 @@ mod tests {
             s.status().detail
         );
     }
+
+    #[test]
+    fn a_trigger_the_kernel_refuses_falls_back_to_the_totals() {
+        if !Path::new("/proc/pressure/memory").exists() {
+            println!("skipped: this kernel has no /proc/pressure/memory");
+            return;
+        }
+        // Without CAP_SYS_RESOURCE the kernel takes only windows that are a
+        // multiple of 2 s: a 1 s window is refused there.
+        let config = PsiConfig {
+            moderate: PsiTrigger::new(StallKind::Some, 50_000, 1_000_000),
+            ..PsiConfig::default()
+        };
+        let mut s = PsiSource::open(Path::new("/"), &config);
+        match s.status().state {
+            SourceState::Polling => {
+                assert!(
+                    s.status().detail.contains("some 50000 1000000"),
+                    "{}",
+                    s.status().detail
+                );
+                assert!(s.poll_fds().is_empty(), "no trigger fd is kept");
+                println!("fallback here: {}", s.status().detail);
+            }
+            SourceState::Active => println!("this host takes 1 s windows (CAP_SYS_RESOURCE)"),
+            other => panic!("unexpected state {other:?}: {}", s.status().detail),
+        }
+        s.sample(1);
+        s.sample(2_000_000_000);
+        assert_ne!(
+            s.status().state,
+            SourceState::Failed,
+            "{}",
+            s.status().detail
+        );
+    }
 }
