@@ -384,7 +384,9 @@ pub extern "C" fn nexus_monitor_start(config: *const NexusMonitorConfig) -> Nexu
 /// called on the monitor thread itself (from a store callback run by one
 /// of its signals): then at once, and the thread ends when that signal
 /// returns. Stores keep the level last signalled (signal NONE to lift it).
-/// The last readings stay readable through `nexus_monitor_status`.
+/// The last readings stay readable through `nexus_monitor_status`. It waits
+/// for a signal in progress, so do not call it while holding a lock that a
+/// store callback (or budget_fn) takes.
 ///
 /// Returns `OK` (it was running and is stopped); `NOT_FOUND` (no monitor
 /// was running: nothing done, so stopping twice is harmless); `ERR_PANIC`.
