@@ -9,6 +9,9 @@
 //! - Process exit with the monitor running: the thread is blocked in
 //!   `poll` or signalling stores, and ends with the process; nothing is
 //!   registered with `atexit`, so exit never waits for it.
+//! - `fork` with the monitor running: the child has no monitor thread; in
+//!   the child the monitor reads as not running, a stop returns `false`,
+//!   and a start starts the child's own.
 //!
 //! The thread sleeps in `poll(2)` on the kernel's notification fds and a
 //! stop eventfd, with the sample interval as timeout: idle, it wakes once
@@ -94,6 +97,8 @@ impl Sources {
 }
 
 struct Shared {
+    /// The process that started it (a forked child has no such thread).
+    pid: u32,
     status: Mutex<MonitorStatus>,
     stop: AtomicBool,
     wake: OwnedFd,
@@ -129,6 +134,7 @@ static LAST: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
 pub fn start_monitor(config: MonitorConfig) -> Result<(), Error> {
     config.validate()?;
     let mut slot = SLOT.lock();
+    forget_if_forked(&mut slot);
     if slot.is_some() {
         return Err(Error::new(
             ErrorKind::Busy,
@@ -150,6 +156,7 @@ pub fn start_monitor(config: MonitorConfig) -> Result<(), Error> {
     let wake = unsafe { OwnedFd::from_raw_fd(raw) };
     let sources = Sources::open(&config);
     let shared = Arc::new(Shared {
+        pid: std::process::id(),
         status: Mutex::new(MonitorStatus {
             running: true,
             sources: sources.statuses(),
@@ -183,7 +190,12 @@ pub fn start_monitor(config: MonitorConfig) -> Result<(), Error> {
 /// then at once, and the thread ends when the signal it is sending returns.
 /// Stores keep the level last signalled (signal NONE to lift it).
 pub fn stop_monitor() -> bool {
-    let Some(running) = SLOT.lock().take() else {
+    let taken = {
+        let mut slot = SLOT.lock();
+        forget_if_forked(&mut slot);
+        slot.take()
+    };
+    let Some(running) = taken else {
         return false;
     };
     running.shared.stop.store(true, Ordering::SeqCst);
@@ -200,8 +212,26 @@ pub fn stop_monitor() -> bool {
 pub fn monitor_status() -> MonitorStatus {
     let last = LAST.lock().clone();
     match last {
-        Some(shared) => shared.status.lock().clone(),
+        Some(shared) => {
+            let mut status = shared.status.lock().clone();
+            status.running &= shared.pid == std::process::id();
+            status
+        }
         None => MonitorStatus::default(),
+    }
+}
+
+/// Monitors of the parent, in a forked child: kept, never joined.
+static FORKED_AWAY: Mutex<Vec<Running>> = Mutex::new(Vec::new());
+
+/// In a child forked while a monitor ran, the slot names a thread that is
+/// not in this process: set it aside (joining or detaching it is undefined).
+fn forget_if_forked(slot: &mut Option<Running>) {
+    if slot
+        .as_ref()
+        .is_some_and(|r| r.shared.pid != std::process::id())
+    {
+        FORKED_AWAY.lock().extend(slot.take());
     }
 }
 
