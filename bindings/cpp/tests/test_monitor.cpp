@@ -111,6 +111,15 @@ TEST(Monitor, BudgetCallbackIsCalledAndOwned) {
     EXPECT_EQ(seen.use_count(), 1) << "deleted once the monitor stopped";
 }
 
+TEST(Monitor, BadConfigIsInvalidArgumentWithAMessage) {
+    nexus::Result<nexus::Monitor> bad = nexus::Monitor::start(
+        nexus::MonitorConfig().psi_trigger(nexus::PressureLevel::critical, false, 3s, 2s));
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.status(), nexus::StatusCode::invalid_argument);
+    EXPECT_NE(bad.status().message().find("psi.critical"), std::string::npos) << bad.status().message();
+    EXPECT_FALSE(nexus::Monitor::status().running);
+}
+
 TEST(Monitor, RealHostStartsReadsAndStops) {
     nexus::Monitor monitor = unwrap(nexus::Monitor::start(nexus::MonitorConfig().sample_interval(20ms)));
     wait_until([] { return nexus::Monitor::status().samples >= 2; });

@@ -85,6 +85,17 @@ public:
         config_.headroom_enabled = headroom;
         return *this;
     }
+    /// The PSI trigger of `level` (moderate, critical or emergency; none is
+    /// ignored): `stall` of `full` (else `some`) stall within any `window`
+    /// (500 ms .. 10 s; a multiple of 2 s without CAP_SYS_RESOURCE).
+    MonitorConfig& psi_trigger(PressureLevel level, bool full, std::chrono::microseconds stall,
+                               std::chrono::microseconds window) noexcept {
+        NexusPsiTrigger t{static_cast<NexusPsiStall>(full ? NEXUS_PSI_STALL_FULL : NEXUS_PSI_STALL_SOME), us(stall), us(window)};
+        if (level == PressureLevel::moderate) config_.psi_moderate = t;
+        if (level == PressureLevel::critical) config_.psi_critical = t;
+        if (level == PressureLevel::emergency) config_.psi_emergency = t;
+        return *this;
+    }
     MonitorConfig& psi_poll_only(bool on) noexcept {
         config_.psi_poll_only = on;
         return *this;
@@ -118,6 +129,9 @@ public:
     const BudgetCallback& callback() const noexcept { return callback_; }
 
 private:
+    static std::uint64_t us(std::chrono::microseconds v) noexcept {
+        return v.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(v.count());
+    }
     static std::uint64_t to_ms(std::chrono::milliseconds ms) noexcept {
         return ms.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(ms.count());
     }
