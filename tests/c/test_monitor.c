@@ -334,6 +334,7 @@ static void test_real_host(void) {
     }
     CHECK(s.sources[NEXUS_MONITOR_SOURCE_HEADROOM].total_bytes > 0);
     CHECK_OK(nexus_monitor_stop());
+    CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
 }
 
 /* Last: the process exits with the monitor running (ASan and valgrind

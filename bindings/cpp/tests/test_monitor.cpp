@@ -130,4 +130,6 @@ TEST(Monitor, RealHostStartsReadsAndStops) {
     }
     EXPECT_GT(s.sources[NEXUS_MONITOR_SOURCE_HEADROOM].total_bytes, 0u);
     EXPECT_TRUE(monitor.stop().ok());
+    // Whatever the host signalled, later tests' stores start at NONE.
+    EXPECT_EQ(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE), NEXUS_STATUS_OK);
 }
