@@ -328,11 +328,11 @@ mod linux {
             let level = st.level;
             if *entered.last().unwrap() != level {
                 entered.push(level);
-                let why: Vec<String> = st
-                    .sources
+                let why: Vec<String> = SourceKind::ALL
                     .iter()
-                    .filter(|s| s.level != MemoryPressureLevel::None)
-                    .map(|s| format!("{:?} reads {}", s.kind, s.level.as_str()))
+                    .zip(st.signal_levels)
+                    .filter(|(_, l)| *l != MemoryPressureLevel::None)
+                    .map(|(k, l)| format!("{k:?} read {}", l.as_str()))
                     .collect();
                 causes.push(format!(
                     "{:>5.1} s  {:<9} {}",
@@ -387,7 +387,7 @@ mod linux {
             &psi_after,
             &chart,
         );
-        println!("  level changes (what the sources read when the monitor's level changed):");
+        println!("  level changes (what each source read when the monitor signalled):");
         for c in &causes {
             println!("    {c}");
         }

@@ -667,6 +667,11 @@ typedef struct NexusMonitorStatus {
    * Indexed by `NEXUS_MONITOR_SOURCE_*`.
    */
   struct NexusMonitorSource sources[NEXUS_MONITOR_SOURCE_COUNT];
+  /**
+   * What each source read when the last signal was sent (which source
+   * caused it), indexed by `NEXUS_MONITOR_SOURCE_*`.
+   */
+  NexusPressureLevel signal_levels[NEXUS_MONITOR_SOURCE_COUNT];
 } NexusMonitorStatus;
 
 /**

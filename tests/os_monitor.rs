@@ -135,6 +135,16 @@ fn fake_cgroup_v1_usage_moves_stores_up_and_back_to_none() {
     );
     let s = os_pressure::monitor_status();
     assert_eq!(s.level, MemoryPressureLevel::Critical);
+    assert_eq!(
+        s.signal_levels,
+        [
+            MemoryPressureLevel::None,
+            MemoryPressureLevel::None,
+            MemoryPressureLevel::Critical,
+            MemoryPressureLevel::Moderate
+        ],
+        "cgroup v1 (91%) caused the signal; the headroom (9% left) reads MODERATE"
+    );
     let v1 = s.source(SourceKind::CgroupV1).unwrap();
     assert_eq!(v1.usage_bytes, 91 << 20);
     assert_eq!(v1.limit_bytes, 100 << 20);

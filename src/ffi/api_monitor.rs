@@ -185,6 +185,9 @@ pub struct NexusMonitorStatus {
     pub last_signal_ns: u64,
     /// Indexed by `NEXUS_MONITOR_SOURCE_*`.
     pub sources: [NexusMonitorSource; NEXUS_MONITOR_SOURCE_COUNT],
+    /// What each source read when the last signal was sent (which source
+    /// caused it), indexed by `NEXUS_MONITOR_SOURCE_*`.
+    pub signal_levels: [NexusPressureLevel; NEXUS_MONITOR_SOURCE_COUNT],
 }
 
 fn default_monitor_config() -> NexusMonitorConfig {
@@ -434,6 +437,7 @@ fn to_c(s: &MonitorStatus) -> NexusMonitorStatus {
         last_notification_ns: s.last_notification_ns,
         last_signal_ns: s.last_signal_ns,
         sources: Default::default(),
+        signal_levels: s.signal_levels.map(|l| l as u32),
     };
     for (i, kind) in SourceKind::ALL.into_iter().enumerate() {
         out.sources[i] = s

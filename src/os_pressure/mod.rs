@@ -361,6 +361,9 @@ pub struct MonitorStatus {
     pub last_signal_ns: u64,
     /// One per [`SourceKind`], in [`SourceKind::ALL`] order.
     pub sources: Vec<SourceStatus>,
+    /// What each source read when the last signal was sent (which source
+    /// caused it), in [`SourceKind::ALL`] order.
+    pub signal_levels: [MemoryPressureLevel; 4],
 }
 
 impl MonitorStatus {

@@ -303,6 +303,12 @@ fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
             s.level = hysteresis.level();
             s.samples += 1;
             s.sources = sources.statuses();
+            if decision.is_some() {
+                let st = &mut *s;
+                for (slot, src) in st.signal_levels.iter_mut().zip(&st.sources) {
+                    *slot = src.level;
+                }
+            }
             if notified {
                 s.notifications += 1;
                 s.last_notification_ns = now;

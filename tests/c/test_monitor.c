@@ -210,6 +210,8 @@ static void test_fake_cgroup_moves_a_store_up_and_back(void) {
     CHECK(entries_of(store) < 100);
     s = status_now();
     CHECK(s.level == NEXUS_PRESSURE_LEVEL_CRITICAL);
+    CHECK(s.signal_levels[NEXUS_MONITOR_SOURCE_CGROUP_V1] == NEXUS_PRESSURE_LEVEL_CRITICAL);
+    CHECK(s.signal_levels[NEXUS_MONITOR_SOURCE_PSI] == NEXUS_PRESSURE_LEVEL_NONE);
     CHECK(s.sources[NEXUS_MONITOR_SOURCE_CGROUP_V1].usage_bytes == 91ull << 20);
     CHECK(s.sources[NEXUS_MONITOR_SOURCE_CGROUP_V1].limit_bytes == 100ull << 20);
 
