@@ -24,14 +24,23 @@ thread_local! {
 }
 
 /// Marks this thread as inside a callback of `store_id` until dropped.
+///
+/// The record is thread-local storage, which is gone while a thread's other
+/// thread-locals are destroyed (a store freed from a thread-local's drop, a
+/// JNI detach): then nothing is recorded and every question answers "not
+/// inside", never a panic.
 pub(crate) struct CallbackScope {
+    recorded: bool,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl CallbackScope {
     pub fn enter(store_id: u64, callback_addr: usize) -> Self {
-        ACTIVE.with(|a| a.borrow_mut().push((store_id, callback_addr)));
+        let recorded = ACTIVE
+            .try_with(|a| a.borrow_mut().push((store_id, callback_addr)))
+            .is_ok();
         CallbackScope {
+            recorded,
             _not_send: std::marker::PhantomData,
         }
     }
@@ -39,20 +48,22 @@ impl CallbackScope {
 
 impl Drop for CallbackScope {
     fn drop(&mut self) {
-        ACTIVE.with(|a| {
-            a.borrow_mut().pop();
-        });
+        if self.recorded {
+            let _ = ACTIVE.try_with(|a| a.borrow_mut().pop());
+        }
     }
 }
 
 /// Whether this thread is inside any callback of store `store_id`.
 pub(crate) fn inside_store_callback(store_id: u64) -> bool {
-    ACTIVE.with(|a| a.borrow().iter().any(|&(s, _)| s == store_id))
+    ACTIVE
+        .try_with(|a| a.borrow().iter().any(|&(s, _)| s == store_id))
+        .unwrap_or(false)
 }
 
 /// Whether this thread is inside any callback of any store.
 fn inside_any_callback() -> bool {
-    ACTIVE.with(|a| !a.borrow().is_empty())
+    ACTIVE.try_with(|a| !a.borrow().is_empty()).unwrap_or(false)
 }
 
 /// One registered callback, or none.

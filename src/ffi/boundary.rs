@@ -25,8 +25,11 @@ pub(crate) fn kind_of(status: NexusStatus) -> Option<ErrorKind> {
     ErrorKind::try_from(status).ok()
 }
 
+/// Leaves `message` for `nexus_last_error_message()`. While the thread's
+/// thread-locals are being destroyed (a call from another thread-local's
+/// drop) there is nowhere to keep it, and it is dropped, never a panic.
 pub(crate) fn set_last_error(message: &str) {
-    LAST_ERROR.with(|e| {
+    let _ = LAST_ERROR.try_with(|e| {
         // The same message again (a run of misses): nothing to allocate.
         if e.borrow().as_bytes() == message.as_bytes() {
             return;
@@ -36,9 +39,12 @@ pub(crate) fn set_last_error(message: &str) {
     });
 }
 
-/// The message of the last failure on this thread ("" if none yet).
+/// The message of the last failure on this thread ("" if none yet, or while
+/// the thread's thread-locals are being destroyed).
 pub(crate) fn last_error_ptr() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    LAST_ERROR
+        .try_with(|e| e.borrow().as_ptr())
+        .unwrap_or(c"".as_ptr())
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
