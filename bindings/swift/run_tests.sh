@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Builds and tests the Swift package on Linux; exits non-zero on any failure.
+#
+#   bindings/swift/run_tests.sh [CHROOT_DIR]
+#
+#   1. makes the Debian trixie + swiftlang chroot if it is missing
+#      (scripts/swift-chroot.sh; default .swift-chroot/, git-ignored)
+#   2. stages into it the header, the host-built libnexus_store.a (built by
+#      `make lib` before this runs), this package and examples/swift/
+#      (SwiftPM's .build folders stay in the chroot, so reruns are warm)
+#   3. checks that the README's Swift example is examples/swift's
+#      readme-example, word for word
+#   4. builds and runs the example programs of examples/swift/
+#   5. `swift test` (XCTest; its "Executed N tests" line closes the output)
+# /proc is mounted in the chroot only while it runs.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+CHROOT="${1:-${SWIFT_CHROOT:-$ROOT/.swift-chroot}}"
+CHROOT_TOOL="$ROOT/bindings/swift/scripts/swift-chroot.sh"
+LIB="$ROOT/target/release/libnexus_store.a"
+STAGE=/nexus            # inside the chroot
+
+step() { printf '\n==== [%3ds] %s\n' "$SECONDS" "$*"; }
+
+[ -f "$LIB" ] || { echo "missing $LIB: run 'make lib' first" >&2; exit 1; }
+
+step "1. the Swift chroot ($CHROOT)"
+"$CHROOT_TOOL" ensure "$CHROOT"
+
+step "2. staging the header, libnexus_store.a, the package and the examples"
+stage_dir() {  # stage_dir <repo-relative dir>: replace its sources, keep .build
+  local dest="$CHROOT$STAGE/$1"
+  mkdir -p "$dest"
+  find "$dest" -mindepth 1 -maxdepth 1 ! -name .build -exec rm -rf {} +
+  tar -C "$ROOT/$1" --exclude=./.build -cf - . | tar -C "$dest" -xf -
+}
+mkdir -p "$CHROOT$STAGE/include" "$CHROOT$STAGE/lib"
+cp -p "$ROOT/include/nexus_store.h" "$CHROOT$STAGE/include/"
+# Only the .a in the -L folder, or the linker would take a .so.
+cp -p "$LIB" "$CHROOT$STAGE/lib/"
+stage_dir bindings/swift
+stage_dir examples/swift
+
+step "3. the README's Swift example is examples/swift/Sources/readme-example/main.swift"
+README_EXAMPLE="$ROOT/examples/swift/Sources/readme-example/main.swift"
+awk '/<!-- swift-readme-example -->/{f=1; next} f && /^```swift/{on=1; next} on && /^```/{exit} on{print}' \
+  "$ROOT/README.md" > "$ROOT/target/readme-example.swift"
+if ! diff -u "$README_EXAMPLE" "$ROOT/target/readme-example.swift"; then
+  echo "README.md's Swift example differs from $README_EXAMPLE" >&2; exit 1
+fi
+echo "  identical ($(wc -l < "$README_EXAMPLE") lines)"
+
+LINK="-Xlinker -L$STAGE/lib"
+step "4. the examples (examples/swift): build and run in the chroot"
+"$CHROOT_TOOL" run "$CHROOT" "set -e
+  cd $STAGE/examples/swift
+  swift build $LINK
+  echo '--- image-cache:'; .build/debug/image-cache
+  echo '--- readme-example:'; .build/debug/readme-example
+"
+
+step "5. swift test (XCTest) in the chroot"
+"$CHROOT_TOOL" run "$CHROOT" "set -e
+  cd $STAGE/bindings/swift
+  swift build --build-tests $LINK
+  swift test --skip-build --disable-swift-testing $LINK
+"
