@@ -22,9 +22,14 @@
  *   - nexus_store_free invalidates the handle at once and returns after calls
  *     in flight on other threads have ended. From inside one of the store's
  *     own callbacks it returns NEXUS_STATUS_ERR_BUSY.
+ *     nexus_store_free_deferred never waits and never fails that way (for
+ *     finalizers and garbage-collected hosts): the store is freed when its
+ *     last call in flight ends, on the thread that ends it.
  *   - Replacing or unregistering a callback returns after calls of the old
- *     one on other threads have ended (from inside it, at once); its ctx's
- *     destroy runs exactly once, after the last call returned.
+ *     one on other threads have ended (from inside any callback, at once:
+ *     two threads each replacing a callback the other is inside never wait
+ *     for each other); its ctx's destroy runs exactly once, after the last
+ *     call returned.
  *   - Callbacks must not unwind across the library (no C++ exceptions, no
  *     longjmp): catch inside the callback.
  *   - A store has one lock; with NexusMemoryConfig.shards = N > 1 it has N
@@ -65,6 +70,17 @@
 #include <stdint.h>
 
 /**
+ * What a size estimator (NexusSizeEstimatorFn) returns to have an entry
+ * charged what the default estimator charges: key length + value length
+ * (0 for an object) + NEXUS_ENTRY_OVERHEAD_BYTES. For an estimator that
+ * knows the cost of some values only, or that failed (a wrapper's estimator
+ * that threw). SIZE_MAX, which no real charge can be: no object is larger
+ * than PTRDIFF_MAX.
+ */
+#define NEXUS_CHARGE_DEFAULT SIZE_MAX
+
+
+/**
  * The library's version, equal to `nexus_version()` and Cargo.toml's.
  */
 #define NEXUS_VERSION_MAJOR 0
@@ -98,8 +114,8 @@
 typedef struct NexusKeyList NexusKeyList;
 
 /**
- * Where a loader puts the value it loaded. Valid only during the loader
- * call that received it.
+ * Where a loader puts the value it loaded, or why it failed. Valid only
+ * during the loader call that received it.
  */
 typedef struct NexusLoadSink NexusLoadSink;
 
@@ -145,7 +161,9 @@ typedef struct NexusEvent {
    */
   NexusEventKind kind;
   /**
-   * Per store, from 1, assigned when produced; lost events leave gaps.
+   * Per store, from 1. `nexus_store_poll_event` returns events in
+   * sequence order, and a gap means only lost events (see DROPPED); an
+   * event callback on several threads may see them out of order.
    */
   uint64_t sequence;
   /**
@@ -225,7 +243,8 @@ typedef uint32_t NexusEvictionStrategy;
 /**
  * Computes an entry's charge in bytes. Called once per insertion, outside
  * every internal lock, on the inserting thread; it may call into the store.
- * For an object entry `value` is the object and `value_len` is 0.
+ * For an object entry `value` is the object and `value_len` is 0. Returning
+ * `NEXUS_CHARGE_DEFAULT` charges what the default estimator would.
  */
 typedef size_t (*NexusSizeEstimatorFn)(void *ctx,
                                        const uint8_t *key,
@@ -547,8 +566,10 @@ extern "C" {
  * when it is replaced or unregistered, when the store is freed, or before
  * this call returns if it fails (also when `cb` is NULL). Replacing or
  * unregistering returns after calls of the old callback on other threads
- * have ended; from inside that callback it returns at once. The callback
- * must not unwind (no C++ exceptions, no longjmp) across the library.
+ * have ended; from inside any callback (of any store) it returns at once,
+ * and `destroy` runs when the old callback's last call returns, on that
+ * call's thread (waiting there could deadlock two threads that each
+ * replace a callback the other is inside). The callback must not unwind (no C++ exceptions, no longjmp) across the library.
  *
  * Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL); `ERR_INVALID_HANDLE`;
  * `ERR_PANIC`. Thread-safe.
@@ -627,6 +648,27 @@ NexusStatus nexus_load_sink_put_object(struct NexusLoadSink *sink,
                                        void *release_ctx);
 
 /**
+ * Fails the load, saying why: every thread waiting on it (the caller of
+ * `nexus_store_get_or_load` that ran the loader and the ones that joined
+ * it) gets `status` and, from `nexus_last_error_message()`, `message`.
+ * Nothing is cached. Call it from inside the loader, on the sink the loader
+ * received, instead of giving a value; the loader's own return value is
+ * then ignored. This is how a wrapper passes an exception's message across
+ * the C library.
+ *
+ * `status`: any status but `OK` (`NOT_FOUND` included). `message`: a
+ * NUL-terminated string, copied (invalid UTF-8 is replaced); NULL gives a
+ * default message naming the status.
+ *
+ * Returns `OK`; `ERR_INVALID_ARGUMENT` (the sink already holds a value or a
+ * failure, or `status` is `OK` or no status; nothing is recorded);
+ * `ERR_NULL_ARGUMENT` (sink NULL); `ERR_OUT_OF_MEMORY`; `ERR_PANIC`.
+ */
+NexusStatus nexus_load_sink_fail(struct NexusLoadSink *sink,
+                                 NexusStatus status,
+                                 const char *message);
+
+/**
  * Reads `key`; on a miss with a loader registered, calls it (outside
  * every lock; once for all concurrent callers missing the key), caches
  * and returns what it gives. A put or remove of the key during the load
@@ -685,6 +727,20 @@ const char *nexus_last_error_message(void);
  * struct of this header's size. Thread-safe.
  */
 void nexus_memory_config_init(struct NexusMemoryConfig *config);
+
+/**
+ * Checks `*config` exactly as `nexus_store_new` does, every rule included
+ * (`struct_size`, thresholds, keeps, batch, queue capacity, strategy,
+ * shards, and a bounded budget of at least one byte per shard), without
+ * making a store. Nothing is owned or called: the size estimator's ctx is
+ * not destroyed. Wrappers call it to report a bad config before they
+ * hand over any ctx.
+ *
+ * Returns `OK`; `ERR_NULL_ARGUMENT` (config NULL); `ERR_INVALID_ARGUMENT`
+ * (the rule the config breaks is in `nexus_last_error_message()`);
+ * `ERR_PANIC`. Thread-safe.
+ */
+NexusStatus nexus_memory_config_validate(const struct NexusMemoryConfig *config);
 
 /**
  * Testing aid: panics inside the library while holding the store's lock,
@@ -877,7 +933,9 @@ NexusStatus nexus_store_pressure_level(struct NexusStore *store,
  * to the budget in force (reason `CAPACITY`).
  *
  * Returns `OK`; `ERR_OVER_BUDGET` (pinned and in-use entries alone exceed
- * `max_cache_bytes`; nothing changed); `ERR_NULL_ARGUMENT` (store NULL);
+ * `max_cache_bytes`; nothing changed); `ERR_INVALID_ARGUMENT` (a bounded
+ * budget smaller than the store's `shards`: each shard needs at least one
+ * byte; nothing changed); `ERR_NULL_ARGUMENT` (store NULL);
  * `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
  */
 NexusStatus nexus_store_set_max_bytes(struct NexusStore *store,
@@ -899,8 +957,10 @@ NexusStatus nexus_store_set_max_bytes(struct NexusStore *store,
  * `ERR_INVALID_ARGUMENT` (struct_size larger than this library knows or
  * too small, thresholds not 0 < moderate < critical <= 1 or not finite,
  * keeps not 0 < critical_keep <= moderate_keep <= 1, batch 0, queue
- * capacity 0, strategy out of range); `ERR_OUT_OF_MEMORY` (too many live
- * stores); `ERR_PANIC`. Thread-safe.
+ * capacity 0, strategy out of range, shards not 1..=NEXUS_MAX_SHARDS, a
+ * bounded budget smaller than `shards` bytes; `nexus_memory_config_validate`
+ * checks the same rules without making a store); `ERR_OUT_OF_MEMORY` (too
+ * many live stores); `ERR_PANIC`. Thread-safe.
  */
 NexusStatus nexus_store_new(const struct NexusMemoryConfig *config,
                             struct NexusStore **out);
@@ -915,10 +975,35 @@ NexusStatus nexus_store_new(const struct NexusMemoryConfig *config,
  * `store` NULL: does nothing and returns `OK`. Returns `OK`;
  * `ERR_INVALID_HANDLE` (already freed, or not a store); `ERR_BUSY` (called
  * from inside one of this store's own callbacks, where it would wait for
- * itself); `ERR_PANIC`. Thread-safe; freeing the same store from two
- * threads frees it once (the other call gets `ERR_INVALID_HANDLE`).
+ * itself: use `nexus_store_free_deferred` there); `ERR_PANIC`.
+ * Thread-safe; freeing the same store from two threads frees it once (the
+ * other call gets `ERR_INVALID_HANDLE`).
  */
 NexusStatus nexus_store_free(struct NexusStore *store);
+
+/**
+ * Frees a store without ever waiting, for garbage-collected hosts (a
+ * finalizer, a Swift `deinit`, a Java `Cleaner`), like `sqlite3_close_v2`.
+ * The handle is invalid at once (every later call with it, this one
+ * included, is `ERR_INVALID_HANDLE`). The store is freed when its last call
+ * in flight ends, on the thread that ends it: here, before this returns, if
+ * no call is in flight; otherwise on return of the last one (possibly on
+ * another thread, possibly on the return path of the callback this was
+ * called from). Freeing is what `nexus_store_free` does: remaining values
+ * released, every callback ctx destroyed (each after its callback's last
+ * call returned). Value handles stay valid until released.
+ *
+ * Never blocks, never `ERR_BUSY`: it may be called from any thread,
+ * including inside any of the store's own callbacks (estimator, loader,
+ * release, eviction listener, event callback, a ctx's destroy).
+ * `nexus_store_free` keeps its blocking contract.
+ *
+ * `store` NULL: does nothing and returns `OK`. Returns `OK`;
+ * `ERR_INVALID_HANDLE` (already freed, or not a store); `ERR_PANIC`.
+ * Thread-safe; of two frees of one store (deferred or not) one succeeds and
+ * the other gets `ERR_INVALID_HANDLE`.
+ */
+NexusStatus nexus_store_free_deferred(struct NexusStore *store);
 
 /**
  * Inserts or replaces `key` with a copy of `value_len` bytes at `value`,
@@ -1074,7 +1159,9 @@ void *nexus_value_object(const struct NexusValue *value);
  * value is freed here (an object's release callback runs on this thread).
  * If this handle was what kept usage above the store's budget in force
  * (under a signal), the store evicts down to it here, on this thread (the
- * eviction listener and release callbacks run here too).
+ * eviction listener and release callbacks run here too). Those callbacks
+ * count as the store's own: `nexus_store_free` from inside them is
+ * `ERR_BUSY` (`nexus_store_free_deferred` works).
  *
  * NULL: does nothing. Releasing a handle twice or using it afterwards is
  * undefined, like `free`. Thread-safe for distinct handles.

@@ -3,9 +3,10 @@
 //!
 //! A slot hands out `Arc` clones of the current callback; a call runs with
 //! no internal lock held. Replacing or clearing a slot waits until every
-//! call of the old callback on other threads has returned; from inside the
-//! old callback itself it returns at once. The old callback is dropped
-//! (its destroy runs) when the last clone goes, which is after its last call
+//! call of the old callback on other threads has returned; from inside any
+//! callback (where waiting could close a cycle with another thread that
+//! waits for this one) it returns at once. The old callback is dropped (its
+//! destroy runs) when the last clone goes, which is after its last call
 //! returned: exactly once, by `Arc`'s own accounting.
 
 use std::cell::RefCell;
@@ -49,8 +50,9 @@ pub(crate) fn inside_store_callback(store_id: u64) -> bool {
     ACTIVE.with(|a| a.borrow().iter().any(|&(s, _)| s == store_id))
 }
 
-fn inside_callback(addr: usize) -> bool {
-    ACTIVE.with(|a| a.borrow().iter().any(|&(_, c)| c == addr))
+/// Whether this thread is inside any callback of any store.
+fn inside_any_callback() -> bool {
+    ACTIVE.with(|a| !a.borrow().is_empty())
 }
 
 /// One registered callback, or none.
@@ -83,8 +85,8 @@ impl<F: ?Sized> CallbackSlot<F> {
 
     /// Installs `new` (or clears the slot). Returns after calls of the old
     /// callback in flight on other threads have ended, then drops it; from
-    /// inside the old callback it returns at once and the old callback is
-    /// dropped when that call returns.
+    /// inside any callback it returns at once and the old callback is
+    /// dropped when its last call returns.
     pub fn replace(&self, new: Option<Arc<F>>) {
         let old = {
             let mut current = self.current.lock();
@@ -92,7 +94,13 @@ impl<F: ?Sized> CallbackSlot<F> {
             std::mem::replace(&mut *current, new)
         };
         let Some(old) = old else { return };
-        if inside_callback(addr_of(&old)) {
+        // From inside a callback (this one, or any other of any store), do
+        // not wait: another thread inside the old callback may be waiting,
+        // in its own replace, for the callback this thread is in (two
+        // threads swapping each other's callbacks would wait forever). The
+        // old callback is then dropped by whichever holder of it is last,
+        // after its last call returned.
+        if inside_any_callback() {
             return;
         }
         wait_while(|| Arc::strong_count(&old) > 1);

@@ -62,8 +62,10 @@ impl TryFrom<u32> for EvictionReason {
 pub struct Event {
     /// What happened.
     pub kind: EventKind,
-    /// Per store, from 1, assigned when the event is produced; lost events
-    /// leave gaps.
+    /// Per store, from 1, assigned as the event is handed on (to the
+    /// callback, or to the queue under its lock): the queue holds events in
+    /// sequence order and a gap in it means only lost events. Across
+    /// threads, callbacks may see them out of order.
     pub sequence: u64,
     /// The reported level after the event.
     pub level: MemoryPressureLevel,

@@ -113,6 +113,17 @@ impl AcrossShards {
         self.usage.fetch_add(delta, Ordering::Relaxed);
     }
 
+    /// Adds a shard's growth to the total before the shard grows (a store
+    /// with no budget, where only this keeps the sum from overflowing), or
+    /// gives the total back if the sum would overflow.
+    pub fn reserve_usage(&self, growth: u64) -> Result<(), u64> {
+        self.usage
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                t.checked_add(growth)
+            })
+            .map(|_| ())
+    }
+
     /// The sum of the usage the shards last published.
     pub fn usage(&self) -> u64 {
         self.usage.load(Ordering::Relaxed)

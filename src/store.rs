@@ -152,7 +152,11 @@ where
         let estimator = self.estimator;
         let foreign_estimator = self.foreign_estimator;
         let clock = self.clock;
-        let link = Arc::new(HandleLink::default());
+        let id = NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed);
+        let link = Arc::new(HandleLink {
+            store_id: id,
+            ..HandleLink::default()
+        });
         let shared = Arc::new_cyclic(|weak: &Weak<Shared<K, V>>| {
             let keeper: Weak<dyn BudgetKeeper> = weak.clone();
             let _ = link.store.set(keeper);
@@ -169,13 +173,12 @@ where
                         ShardPlace::part(i, &across),
                         level,
                         now,
-                        Arc::clone(&sequence),
                         Arc::clone(&link),
                     )),
                 })
                 .collect();
             Shared {
-                id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
+                id,
                 link: Arc::clone(&link),
                 long_runs: AtomicUsize::new(0),
                 shards,
@@ -517,13 +520,15 @@ where
         let mut all = self.shared.each(|m, _, _| m.metrics()).into_iter();
         let first = all.next().expect("a store has at least one shard");
         let mut sum = all.fold(first, |a, b| MemoryMetrics {
-            current_usage: a.current_usage + b.current_usage,
+            // Shards are read one after another, so byte sums saturate
+            // (the usages themselves never add past u64::MAX).
+            current_usage: a.current_usage.saturating_add(b.current_usage),
             max_usage: a.max_usage.saturating_add(b.max_usage),
             eviction_count: a.eviction_count + b.eviction_count,
             pressure_level: b.pressure_level,
             entry_count: a.entry_count + b.entry_count,
             pinned_count: a.pinned_count + b.pinned_count,
-            pinned_bytes: a.pinned_bytes + b.pinned_bytes,
+            pinned_bytes: a.pinned_bytes.saturating_add(b.pinned_bytes),
             in_use_bytes: b.in_use_bytes,
             hit_count: a.hit_count + b.hit_count,
             miss_count: a.miss_count + b.miss_count,
@@ -560,8 +565,8 @@ where
     /// Registers (or, with `None`, unregisters) the event callback. Events go
     /// to it on the thread whose call produced them, after the store's locks
     /// are released. Returns after calls of the old callback on other
-    /// threads have ended; from inside it, at once. The old callback is
-    /// dropped after its last call returned.
+    /// threads have ended; from inside any callback, at once. The old
+    /// callback is dropped after its last call returned.
     pub fn set_event_callback(&self, callback: Option<Arc<EventCallback>>) {
         self.shared.event_callback.replace(callback);
     }
@@ -906,17 +911,22 @@ where
         if fx.events.is_empty() {
             return;
         }
+        // Sequence numbers are given here, as each event is handed on: to
+        // the queue under its lock, so the queue holds them in order and a
+        // gap in it means only a loss (the lost event took its number).
         if let Some(callback) = self.event_callback.get() {
             let _s = CallbackScope::enter(self.id, addr_of(&callback));
-            for e in &fx.events {
+            for e in &mut fx.events {
+                e.sequence = self.next_sequence();
                 callback(e);
             }
         } else {
             let mut q = self.queue.lock();
-            for e in fx.events.drain(..) {
+            for mut e in fx.events.drain(..) {
+                e.sequence = self.next_sequence();
                 q.push(e, || Event {
                     kind: EventKind::Dropped,
-                    sequence: self.sequence.fetch_add(1, Ordering::Relaxed) + 1,
+                    sequence: self.next_sequence(),
                     previous_level: e.level,
                     count: 0,
                     bytes: 0,
@@ -924,6 +934,11 @@ where
                 });
             }
         }
+    }
+
+    /// The next event sequence number (from 1).
+    fn next_sequence(&self) -> u64 {
+        self.sequence.fetch_add(1, Ordering::Relaxed) + 1
     }
 }
 

@@ -64,6 +64,8 @@ pub(crate) struct HandleLink {
     /// eviction run was in progress: the run does it when it ends.
     pub recheck: AtomicBool,
     pub store: OnceLock<Weak<dyn BudgetKeeper>>,
+    /// The store's id (for the per-thread record of callbacks).
+    pub store_id: u64,
 }
 
 /// A value as the store keeps it: the value, its charge, and how many read
@@ -176,6 +178,11 @@ impl<V> ValueHandle<V> {
     /// The charge the value was given when it was inserted (or loaded).
     pub fn charge(&self) -> u64 {
         self.stored.charge
+    }
+
+    /// The id of the store the value was read from.
+    pub(crate) fn store_id(&self) -> u64 {
+        self.link.store_id
     }
 }
 

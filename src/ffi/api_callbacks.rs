@@ -1,13 +1,13 @@
 //! Callbacks (fn, ctx, destroy) and the loader behind `get_or_load`.
 
-use std::ffi::c_void;
+use std::ffi::{c_char, c_void};
 
-use super::boundary::{bytes_arg, entry, out_arg, owned_bytes_arg};
-use super::foreign::{self, ForeignCtx, object_value, sink_put};
+use super::boundary::{bytes_arg, c_str_arg, entry, kind_of, out_arg, owned_bytes_arg};
+use super::foreign::{self, ForeignCtx, object_value, sink_fail, sink_put};
 use super::handles;
 use super::types::*;
 use super::value::FfiValue;
-use crate::Loaded;
+use crate::{Error, ErrorKind, Loaded};
 
 /// Registers the event callback (`cb` NULL unregisters). While one is
 /// registered, events go to it instead of the queue: on the thread whose
@@ -19,8 +19,10 @@ use crate::Loaded;
 /// when it is replaced or unregistered, when the store is freed, or before
 /// this call returns if it fails (also when `cb` is NULL). Replacing or
 /// unregistering returns after calls of the old callback on other threads
-/// have ended; from inside that callback it returns at once. The callback
-/// must not unwind (no C++ exceptions, no longjmp) across the library.
+/// have ended; from inside any callback (of any store) it returns at once,
+/// and `destroy` runs when the old callback's last call returns, on that
+/// call's thread (waiting there could deadlock two threads that each
+/// replace a callback the other is inside). The callback must not unwind (no C++ exceptions, no longjmp) across the library.
 ///
 /// Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL); `ERR_INVALID_HANDLE`;
 /// `ERR_PANIC`. Thread-safe.
@@ -150,6 +152,46 @@ pub extern "C" fn nexus_load_sink_put_object(
             Loaded::with_charge(value, cost as u64)
         };
         sink_put(sink, loaded)
+    })
+}
+
+/// Fails the load, saying why: every thread waiting on it (the caller of
+/// `nexus_store_get_or_load` that ran the loader and the ones that joined
+/// it) gets `status` and, from `nexus_last_error_message()`, `message`.
+/// Nothing is cached. Call it from inside the loader, on the sink the loader
+/// received, instead of giving a value; the loader's own return value is
+/// then ignored. This is how a wrapper passes an exception's message across
+/// the C library.
+///
+/// `status`: any status but `OK` (`NOT_FOUND` included). `message`: a
+/// NUL-terminated string, copied (invalid UTF-8 is replaced); NULL gives a
+/// default message naming the status.
+///
+/// Returns `OK`; `ERR_INVALID_ARGUMENT` (the sink already holds a value or a
+/// failure, or `status` is `OK` or no status; nothing is recorded);
+/// `ERR_NULL_ARGUMENT` (sink NULL); `ERR_OUT_OF_MEMORY`; `ERR_PANIC`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_load_sink_fail(
+    sink: *mut NexusLoadSink,
+    status: NexusStatus,
+    message: *const c_char,
+) -> NexusStatus {
+    entry(|| {
+        // SAFETY: the caller passes NULL or the sink its loader received,
+        // during that loader call.
+        let sink = unsafe { out_arg(sink, "sink") }?;
+        let Some(kind) = kind_of(status) else {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("nexus_load_sink_fail needs a failure status, not {status}"),
+            ));
+        };
+        // SAFETY: the caller passes NULL or a NUL-terminated string.
+        let text = match unsafe { c_str_arg(message) } {
+            Some(m) => m,
+            None => format!("the loader failed ({})", kind.as_str()),
+        };
+        sink_fail(sink, Error::new(kind, text))
     })
 }
 

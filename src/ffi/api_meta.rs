@@ -2,8 +2,8 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{entry, entry_value, last_error_ptr, status_str};
-use super::config::default_config;
+use super::boundary::{entry, entry_value, last_error_ptr, null_arg, status_str};
+use super::config::{check, default_config, read_config};
 use super::handles;
 use super::types::*;
 
@@ -51,6 +51,29 @@ pub extern "C" fn nexus_memory_config_init(config: *mut NexusMemoryConfig) {
         if let Some(c) = unsafe { config.as_mut() } {
             *c = default_config();
         }
+    })
+}
+
+/// Checks `*config` exactly as `nexus_store_new` does, every rule included
+/// (`struct_size`, thresholds, keeps, batch, queue capacity, strategy,
+/// shards, and a bounded budget of at least one byte per shard), without
+/// making a store. Nothing is owned or called: the size estimator's ctx is
+/// not destroyed. Wrappers call it to report a bad config before they
+/// hand over any ctx.
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (config NULL); `ERR_INVALID_ARGUMENT`
+/// (the rule the config breaks is in `nexus_last_error_message()`);
+/// `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_memory_config_validate(config: *const NexusMemoryConfig) -> NexusStatus {
+    entry(|| {
+        if config.is_null() {
+            return Err(null_arg("config"));
+        }
+        // SAFETY: non-NULL; the caller passes an initialized config of at
+        // least `struct_size` bytes (or this header's size).
+        let (c, struct_size) = unsafe { read_config(config) };
+        check(&c, struct_size).map(|_| ())
     })
 }
 

@@ -138,7 +138,9 @@ pub extern "C" fn nexus_store_pressure_level(
 /// to the budget in force (reason `CAPACITY`).
 ///
 /// Returns `OK`; `ERR_OVER_BUDGET` (pinned and in-use entries alone exceed
-/// `max_cache_bytes`; nothing changed); `ERR_NULL_ARGUMENT` (store NULL);
+/// `max_cache_bytes`; nothing changed); `ERR_INVALID_ARGUMENT` (a bounded
+/// budget smaller than the store's `shards`: each shard needs at least one
+/// byte; nothing changed); `ERR_NULL_ARGUMENT` (store NULL);
 /// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_set_max_bytes(

@@ -28,8 +28,10 @@ use crate::{Error, ErrorKind, Store};
 /// `ERR_INVALID_ARGUMENT` (struct_size larger than this library knows or
 /// too small, thresholds not 0 < moderate < critical <= 1 or not finite,
 /// keeps not 0 < critical_keep <= moderate_keep <= 1, batch 0, queue
-/// capacity 0, strategy out of range); `ERR_OUT_OF_MEMORY` (too many live
-/// stores); `ERR_PANIC`. Thread-safe.
+/// capacity 0, strategy out of range, shards not 1..=NEXUS_MAX_SHARDS, a
+/// bounded budget smaller than `shards` bytes; `nexus_memory_config_validate`
+/// checks the same rules without making a store); `ERR_OUT_OF_MEMORY` (too
+/// many live stores); `ERR_PANIC`. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_new(
     config: *const NexusMemoryConfig,
@@ -69,14 +71,43 @@ pub extern "C" fn nexus_store_new(
 /// `store` NULL: does nothing and returns `OK`. Returns `OK`;
 /// `ERR_INVALID_HANDLE` (already freed, or not a store); `ERR_BUSY` (called
 /// from inside one of this store's own callbacks, where it would wait for
-/// itself); `ERR_PANIC`. Thread-safe; freeing the same store from two
-/// threads frees it once (the other call gets `ERR_INVALID_HANDLE`).
+/// itself: use `nexus_store_free_deferred` there); `ERR_PANIC`.
+/// Thread-safe; freeing the same store from two threads frees it once (the
+/// other call gets `ERR_INVALID_HANDLE`).
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_free(store: *mut NexusStore) -> NexusStatus {
     if store.is_null() {
         return NEXUS_STATUS_OK;
     }
     entry(|| handles::free(store))
+}
+
+/// Frees a store without ever waiting, for garbage-collected hosts (a
+/// finalizer, a Swift `deinit`, a Java `Cleaner`), like `sqlite3_close_v2`.
+/// The handle is invalid at once (every later call with it, this one
+/// included, is `ERR_INVALID_HANDLE`). The store is freed when its last call
+/// in flight ends, on the thread that ends it: here, before this returns, if
+/// no call is in flight; otherwise on return of the last one (possibly on
+/// another thread, possibly on the return path of the callback this was
+/// called from). Freeing is what `nexus_store_free` does: remaining values
+/// released, every callback ctx destroyed (each after its callback's last
+/// call returned). Value handles stay valid until released.
+///
+/// Never blocks, never `ERR_BUSY`: it may be called from any thread,
+/// including inside any of the store's own callbacks (estimator, loader,
+/// release, eviction listener, event callback, a ctx's destroy).
+/// `nexus_store_free` keeps its blocking contract.
+///
+/// `store` NULL: does nothing and returns `OK`. Returns `OK`;
+/// `ERR_INVALID_HANDLE` (already freed, or not a store); `ERR_PANIC`.
+/// Thread-safe; of two frees of one store (deferred or not) one succeeds and
+/// the other gets `ERR_INVALID_HANDLE`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_free_deferred(store: *mut NexusStore) -> NexusStatus {
+    if store.is_null() {
+        return NEXUS_STATUS_OK;
+    }
+    entry(|| handles::free_deferred(store))
 }
 
 /// Inserts or replaces `key` with a copy of `value_len` bytes at `value`,

@@ -4,6 +4,7 @@ use std::ffi::c_void;
 
 use super::boundary::entry_value;
 use super::types::*;
+use crate::callbacks::CallbackScope;
 
 /// The bytes of a bytes value (valid until the handle is released), or
 /// NULL for an object value or a NULL handle. An empty value gives a
@@ -46,7 +47,9 @@ pub extern "C" fn nexus_value_object(value: *const NexusValue) -> *mut c_void {
 /// value is freed here (an object's release callback runs on this thread).
 /// If this handle was what kept usage above the store's budget in force
 /// (under a signal), the store evicts down to it here, on this thread (the
-/// eviction listener and release callbacks run here too).
+/// eviction listener and release callbacks run here too). Those callbacks
+/// count as the store's own: `nexus_store_free` from inside them is
+/// `ERR_BUSY` (`nexus_store_free_deferred` works).
 ///
 /// NULL: does nothing. Releasing a handle twice or using it afterwards is
 /// undefined, like `free`. Thread-safe for distinct handles.
@@ -58,7 +61,12 @@ pub extern "C" fn nexus_value_release(value: *mut NexusValue) {
     entry_value((), || {
         // SAFETY: non-NULL and, by contract, a handle from nexus_store_get
         // or nexus_store_get_or_load not yet released.
-        drop(unsafe { Box::from_raw(value) });
+        let value = unsafe { Box::from_raw(value) };
+        // The value's release callback and a budget restore (the listener,
+        // other values' release callbacks) may run here: they are callbacks
+        // of the store, and a blocking free from inside them is BUSY.
+        let _scope = CallbackScope::enter(value.handle.store_id(), 0);
+        drop(value);
     })
 }
 

@@ -81,8 +81,8 @@ pub(crate) fn null_arg(name: &str) -> Error {
 }
 
 /// A byte-string argument: NULL with length 0 is empty; NULL with a
-/// non-zero length is `NULL_ARGUMENT`; a length beyond `isize::MAX` is
-/// `INVALID_ARGUMENT`.
+/// non-zero length is `NULL_ARGUMENT` (checked first, as everywhere); a
+/// length beyond `isize::MAX` is `INVALID_ARGUMENT`.
 ///
 /// # Safety
 /// A non-NULL `ptr` must point to `len` readable bytes that stay valid and
@@ -92,8 +92,8 @@ pub(crate) unsafe fn bytes_arg<'a>(
     len: usize,
     name: &str,
 ) -> Result<&'a [u8], Error> {
-    check_len(len, name)?;
     check_null_with_len(ptr.is_null(), len, name)?;
+    check_len(len, name)?;
     if len == 0 {
         return Ok(&[]);
     }
@@ -152,6 +152,23 @@ pub(crate) unsafe fn owned_bytes_arg(
         v.extend_from_slice(unsafe { std::slice::from_raw_parts(ptr, len) });
     }
     Ok(v)
+}
+
+/// An optional C string argument, copied (invalid UTF-8 replaced); `None`
+/// for NULL.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to a NUL-terminated string for the call.
+pub(crate) unsafe fn c_str_arg(ptr: *const c_char) -> Option<String> {
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: non-NULL, and the caller guarantees a NUL-terminated string.
+    Some(
+        unsafe { CStr::from_ptr(ptr) }
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 /// Checks an out-pointer and returns it as a mutable reference.

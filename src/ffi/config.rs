@@ -97,6 +97,13 @@ pub(crate) fn convert(
         c.size_estimator,
         ForeignCtx::new(c.size_estimator_ctx, c.size_estimator_destroy),
     );
+    Ok((check(c, struct_size)?, estimator))
+}
+
+/// Every rule `nexus_store_new` applies to a config read by `read_config`
+/// (the estimator's ctx is not touched): what `nexus_memory_config_validate`
+/// reports, and what `convert` enforces.
+pub(crate) fn check(c: &NexusMemoryConfig, struct_size: usize) -> Result<MemoryConfig, Error> {
     if struct_size > size_of::<NexusMemoryConfig>() {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
@@ -127,5 +134,5 @@ pub(crate) fn convert(
         lfu_history: c.lfu_history,
     };
     config.validate()?;
-    Ok((config, estimator))
+    Ok(config)
 }

@@ -71,10 +71,7 @@ impl ForeignEstimator {
 impl SizeEstimator<Bytes, FfiValue> for ForeignEstimator {
     fn estimate(&self, key: &Bytes, value: &FfiValue) -> u64 {
         let Some(f) = self.f else {
-            let value_len = value.bytes().map_or(0, <[u8]>::len) as u64;
-            return (key.len() as u64)
-                .saturating_add(value_len)
-                .saturating_add(ENTRY_OVERHEAD_BYTES);
+            return default_charge(key, value);
         };
         let (ptr, len) = match value {
             FfiValue::Bytes(b) => (b.as_ptr().cast::<c_void>(), b.len()),
@@ -83,8 +80,20 @@ impl SizeEstimator<Bytes, FfiValue> for ForeignEstimator {
         // SAFETY: the caller registered `f` with this ctx; key and value
         // point to live memory for the duration of the call.
         let size = unsafe { f(self.ctx.ptr(), key.as_ptr(), key.len(), ptr, len) };
+        if size == NEXUS_CHARGE_DEFAULT {
+            return default_charge(key, value);
+        }
         size as u64
     }
+}
+
+/// What the default estimator charges: key length + value length (0 for an
+/// object) + `ENTRY_OVERHEAD_BYTES`.
+fn default_charge(key: &Bytes, value: &FfiValue) -> u64 {
+    let value_len = value.bytes().map_or(0, <[u8]>::len) as u64;
+    (key.len() as u64)
+        .saturating_add(value_len)
+        .saturating_add(ENTRY_OVERHEAD_BYTES)
 }
 
 pub(crate) fn event_callback(
@@ -113,11 +122,14 @@ pub(crate) fn loader(
     ctx: ForeignCtx,
 ) -> Arc<LoaderFn<Bytes, FfiValue>> {
     Arc::new(move |key: &Bytes| {
-        let mut sink = NexusLoadSink { loaded: None };
+        let mut sink = NexusLoadSink { outcome: None };
         // SAFETY: registered fn with its ctx; key and sink live for the call.
         let status = unsafe { f(ctx.ptr(), key.as_ptr(), key.len(), &mut sink) };
-        match (status, sink.loaded) {
-            (NEXUS_STATUS_OK, Some(loaded)) => Ok(loaded),
+        match (status, sink.outcome) {
+            // A failure given through `nexus_load_sink_fail` wins, whatever
+            // the loader returned.
+            (_, Some(Err(failure))) => Err(failure),
+            (NEXUS_STATUS_OK, Some(Ok(loaded))) => Ok(loaded),
             (NEXUS_STATUS_OK, None) => Err(Error::new(
                 ErrorKind::Callback,
                 "the loader returned NEXUS_STATUS_OK without giving a value to its sink",
@@ -135,16 +147,31 @@ pub(crate) fn loader(
     })
 }
 
-/// Puts a loaded value into a sink: `INVALID_ARGUMENT` on a second call.
+fn sink_taken() -> Error {
+    Error::new(
+        ErrorKind::InvalidArgument,
+        "the loader already gave this sink a value or a failure",
+    )
+}
+
+/// Puts a loaded value into a sink: `INVALID_ARGUMENT` (and the value is
+/// given back, not released) if it already holds an outcome.
 pub(crate) fn sink_put(sink: &mut NexusLoadSink, loaded: Loaded<FfiValue>) -> Result<(), Error> {
-    if sink.loaded.is_some() {
+    if sink.outcome.is_some() {
         loaded.value.disown();
-        return Err(Error::new(
-            ErrorKind::InvalidArgument,
-            "the loader already gave a value to this sink",
-        ));
+        return Err(sink_taken());
     }
-    sink.loaded = Some(loaded);
+    sink.outcome = Some(Ok(loaded));
+    Ok(())
+}
+
+/// Records a loader's failure in its sink: `INVALID_ARGUMENT` if it already
+/// holds an outcome.
+pub(crate) fn sink_fail(sink: &mut NexusLoadSink, failure: Error) -> Result<(), Error> {
+    if sink.outcome.is_some() {
+        return Err(sink_taken());
+    }
+    sink.outcome = Some(Err(failure));
     Ok(())
 }
 

@@ -28,6 +28,15 @@
 //! inside a callback the store runs outside any call through its handle: a
 //! global pressure signal, a read handle's release; the core tracks those).
 //!
+//! The deferred free (`nexus_store_free_deferred`, for garbage-collected
+//! hosts) never waits: it swaps the generation to `DEAD` and sets the
+//! [`FREE_PENDING`] bit of the slot's count. Whoever then sees the count at 0
+//! with the bit set (the deferred free itself, or the call in flight that
+//! ends last) clears the bit with one compare-and-swap, and the one that
+//! wins takes the store out and drops it, on its own thread. The count and
+//! the bit share one word, so exactly one thread sees that moment, whatever
+//! lookups of stale handles do to the count meanwhile.
+//!
 //! Freed slots are reused first-in first-out, so a stale handle would have
 //! to outlive 2^32 reuses of its slot (2^12 on 32-bit targets, spread over
 //! every free slot) to alias a new store.
@@ -56,6 +65,10 @@ const MAX_CHUNKS: usize = MAX_SLOTS / CHUNK;
 const DEAD: usize = usize::MAX;
 const _: () = assert!(DEAD > GEN_MASK);
 
+/// The bit of a slot's count that says a deferred free is waiting for the
+/// calls in flight to end (far above any count of calls).
+const FREE_PENDING: usize = 1 << (usize::BITS - 1);
+
 /// One cache line per slot: calls on one store do not contend with calls
 /// on its neighbours.
 #[repr(align(64))]
@@ -63,8 +76,12 @@ struct Slot {
     /// The live store's generation, or `DEAD`.
     generation: AtomicUsize,
     /// Calls counted on the slot: the calls in flight through it, plus,
-    /// for an instant, lookups about to back out.
+    /// for an instant, lookups about to back out; and the [`FREE_PENDING`]
+    /// bit.
     in_flight: AtomicUsize,
+    /// The generation a deferred free retired (for the free list), written
+    /// before it sets `FREE_PENDING`.
+    retired: AtomicUsize,
     /// The store (from `Box::into_raw`); non-null from `insert` until the
     /// free that takes it out.
     store: AtomicPtr<FfiStore>,
@@ -75,6 +92,7 @@ impl Slot {
         Slot {
             generation: AtomicUsize::new(DEAD),
             in_flight: AtomicUsize::new(0),
+            retired: AtomicUsize::new(DEAD),
             store: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
@@ -153,14 +171,17 @@ pub(crate) fn insert(store: FfiStore) -> Result<*mut NexusStore, Error> {
 }
 
 /// A call's count on its slot; dropping it ends the call (or backs out).
-struct InFlight(&'static Slot);
+struct InFlight {
+    slot: &'static Slot,
+    index: usize,
+}
 
 impl InFlight {
     /// Counts a call on `slot` if it still holds `generation`.
     #[inline]
-    fn enter(slot: &'static Slot, generation: usize) -> Option<InFlight> {
+    fn enter(slot: &'static Slot, index: usize, generation: usize) -> Option<InFlight> {
         slot.in_flight.fetch_add(1, Ordering::SeqCst);
-        let counted = InFlight(slot);
+        let counted = InFlight { slot, index };
         // SeqCst with the increment above and with free's swap and count
         // check: either this sees DEAD (or a later generation), or the free
         // sees this call counted and waits for it.
@@ -171,9 +192,13 @@ impl InFlight {
 impl Drop for InFlight {
     #[inline]
     fn drop(&mut self) {
-        // Release: the call's use of the store happens before a free that
-        // sees the count at 0 drops it.
-        self.0.in_flight.fetch_sub(1, Ordering::Release);
+        // SeqCst (a release too): the call's use of the store happens
+        // before a free that sees the count at 0 drops it.
+        let before = self.slot.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if before == FREE_PENDING | 1 {
+            // The last call out after a deferred free.
+            finish_deferred_free(self.slot, self.index);
+        }
     }
 }
 
@@ -237,7 +262,7 @@ pub(crate) fn with<R>(
     }
     let (index, generation) = decode(handle).ok_or_else(invalid)?;
     let s = slot(index).ok_or_else(invalid)?;
-    let _counted = InFlight::enter(s, generation).ok_or_else(invalid)?;
+    let _counted = InFlight::enter(s, index, generation).ok_or_else(invalid)?;
     let ptr = s.store.load(Ordering::Acquire);
     if ptr.is_null() {
         return Err(invalid());
@@ -298,6 +323,53 @@ pub(crate) fn free(handle: *const NexusStore) -> Result<(), Error> {
         drop(store);
     }
     Ok(())
+}
+
+/// Frees a store without waiting (for garbage-collected hosts): the handle
+/// is invalid at once, and the store is dropped when its last call in flight
+/// ends, on the thread that ends it (here, if none is in flight). Never
+/// `BUSY`: from inside one of the store's own calls, that call is still in
+/// flight, so the store is dropped when it returns.
+pub(crate) fn free_deferred(handle: *const NexusStore) -> Result<(), Error> {
+    let (index, generation) = decode(handle).ok_or_else(invalid)?;
+    let s = slot(index).ok_or_else(invalid)?;
+    s.generation
+        .compare_exchange(generation, DEAD, Ordering::SeqCst, Ordering::SeqCst)
+        .map_err(|_| invalid())?;
+    s.retired.store(generation, Ordering::Relaxed);
+    // SeqCst with every call's decrement: either this sees the count at 0,
+    // or the last call to end sees the bit.
+    if s.in_flight.fetch_or(FREE_PENDING, Ordering::SeqCst) == 0 {
+        finish_deferred_free(s, index);
+    }
+    Ok(())
+}
+
+/// Drops the store of a slot whose deferred free is pending, if the count
+/// is still 0: called by whoever saw the count reach 0 with the bit set.
+/// The compare-and-swap picks one thread when several saw it (a lookup of a
+/// stale handle may count and back out meanwhile).
+fn finish_deferred_free(s: &'static Slot, index: usize) {
+    if s.in_flight
+        .compare_exchange(FREE_PENDING, 0, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        return;
+    }
+    let store = s.store.swap(std::ptr::null_mut(), Ordering::Acquire);
+    let retired = s.retired.load(Ordering::Relaxed);
+    FREE.lock().reusable.push_back((index, retired));
+    if !store.is_null() {
+        // SAFETY: `store` came from `Box::into_raw` in `insert`; the swap
+        // made this thread its only owner. No call holds a reference to it:
+        // the generation is DEAD (no call starts) and the count was 0 with
+        // the bit set (every call that read the pointer has ended: its
+        // SeqCst decrement is ordered before the compare-and-swap above).
+        // Calls that reached the store's core without the handle (a global
+        // signal, a read handle's release) hold their own `Arc` on it, so
+        // the core lives until they end.
+        drop(unsafe { Box::from_raw(store) });
+    }
 }
 
 #[cfg(test)]

@@ -91,7 +91,8 @@ pub const NEXUS_VERSION_PATCH: u32 = 0;
 
 /// Computes an entry's charge in bytes. Called once per insertion, outside
 /// every internal lock, on the inserting thread; it may call into the store.
-/// For an object entry `value` is the object and `value_len` is 0.
+/// For an object entry `value` is the object and `value_len` is 0. Returning
+/// `NEXUS_CHARGE_DEFAULT` charges what the default estimator would.
 pub type NexusSizeEstimatorFn = Option<
     unsafe extern "C" fn(
         ctx: *mut c_void,
@@ -237,7 +238,9 @@ pub struct NexusMemoryMetrics {
 pub struct NexusEvent {
     /// A `NEXUS_EVENT_KIND_*`.
     pub kind: NexusEventKind,
-    /// Per store, from 1, assigned when produced; lost events leave gaps.
+    /// Per store, from 1. `nexus_store_poll_event` returns events in
+    /// sequence order, and a gap means only lost events (see DROPPED); an
+    /// event callback on several threads may see them out of order.
     pub sequence: u64,
     /// The reported level (after the change, for PRESSURE_CHANGED).
     pub level: NexusPressureLevel,
@@ -273,10 +276,10 @@ pub struct NexusKeyList {
     pub(crate) keys: Vec<Bytes>,
 }
 
-/// Where a loader puts the value it loaded. Valid only during the loader
-/// call that received it.
+/// Where a loader puts the value it loaded, or why it failed. Valid only
+/// during the loader call that received it.
 pub struct NexusLoadSink {
-    pub(crate) loaded: Option<crate::Loaded<super::value::FfiValue>>,
+    pub(crate) outcome: Option<Result<crate::Loaded<super::value::FfiValue>, crate::Error>>,
 }
 
 impl From<MemoryMetrics> for NexusMemoryMetrics {
@@ -322,6 +325,12 @@ impl From<&Event> for NexusEvent {
 /// store's measured per-entry bookkeeping; equal to the Rust
 /// `ENTRY_OVERHEAD_BYTES`).
 pub const NEXUS_ENTRY_OVERHEAD_BYTES: u64 = 120;
+
+/// What a size estimator returns to have an entry charged what the default
+/// estimator charges. The header defines it as `SIZE_MAX` (cbindgen.toml's
+/// `after_includes`, where its doc is), which cbindgen cannot write from
+/// `usize::MAX`.
+pub const NEXUS_CHARGE_DEFAULT: usize = usize::MAX;
 
 /// The most shards a store may have (`NexusMemoryConfig.shards`).
 pub const NEXUS_MAX_SHARDS: u32 = 64;

@@ -123,6 +123,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         let existing = self.entries.find(&key);
         if let Some(i) = existing
             && self.replace_in_place(i, charge)
+            && self
+                .reserve_store_growth(self.entries.get(i).charge(), charge)
+                .is_ok()
         {
             // The common case, in short: the outcome of the general path
             // below when nothing can be evicted and nothing can fail.
@@ -130,7 +133,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             self.count_put(old_charge, charge, now, fx);
             return Ok(());
         }
-        let plan = match self.plan_put(&key, existing, charge) {
+        let plan = match self.plan_put(&key, existing, charge).and_then(|plan| {
+            self.reserve_store_growth(plan.old_charge, charge)
+                .map(|_| plan)
+        }) {
             Ok(plan) => plan,
             Err(error) => return Err(Rejected { error, key, cell }),
         };

@@ -12,7 +12,6 @@ mod pressure;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use smallvec::SmallVec;
 
@@ -158,7 +157,6 @@ pub(crate) struct MemoryManager<K, V> {
     signal_at_ns: u64,
     reported: MemoryPressureLevel,
     next_tick: u64,
-    sequence: Arc<AtomicU64>,
     link: Arc<HandleLink>,
     loads: HashMap<K, InFlight<V>, foldhash::fast::RandomState>,
 }
@@ -169,7 +167,6 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         shard: ShardPlace,
         signalled: MemoryPressureLevel,
         start_ns: u64,
-        sequence: Arc<AtomicU64>,
         link: Arc<HandleLink>,
     ) -> Self {
         let limits = config.limits(shard.share(config.max_cache_bytes));
@@ -191,7 +188,6 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             signal_at_ns: start_ns,
             reported: signalled,
             next_tick: 0,
-            sequence,
             link,
             loads: HashMap::default(),
         }
@@ -206,7 +202,8 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     fn event(&self, kind: EventKind, previous: MemoryPressureLevel, now: &Now<'_>) -> Event {
         Event {
             kind,
-            sequence: self.sequence.fetch_add(1, Ordering::Relaxed) + 1,
+            // Numbered when the store hands it on (see `Store::deliver`).
+            sequence: 0,
             level: self.level(),
             previous_level: previous,
             reason: EvictionReason::Capacity,
@@ -227,6 +224,33 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 .wrapping_sub(self.published_usage)
                 .wrapping_add(self.usage),
         }
+    }
+
+    /// Before a put grows this shard from `old_charge` to `charge`, in a
+    /// store of several shards with no budget: reserves the growth in the
+    /// store's total, so that the shards' usages never add up past u64::MAX
+    /// (`TooLarge` if they would). A bounded store needs nothing: the shares
+    /// add up to its budget. The reservation counts as published.
+    #[inline]
+    pub(super) fn reserve_store_growth(&mut self, old_charge: u64, charge: u64) -> Result<()> {
+        let Some(a) = self.shard.across() else {
+            return Ok(());
+        };
+        if self.limits.bounded() || charge <= old_charge {
+            return Ok(());
+        }
+        let growth = charge - old_charge;
+        a.reserve_usage(growth).map_err(|total| {
+            Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "an entry charged {charge} bytes would overflow the store's total usage \
+                     of {total} bytes"
+                ),
+            )
+        })?;
+        self.published_usage = self.published_usage.wrapping_add(growth);
+        Ok(())
     }
 
     /// Adds this shard's change of usage to the store's total (called at the

@@ -149,10 +149,12 @@ static void *new_obj(int tag) {
 }
 
 /* A size estimator: a fixed charge, a growing one (100, 200, ... for the
- * same input), and SIZE_MAX when `huge` is set or the key starts with "huge". */
+ * same input), and HUGE_CHARGE when `huge` is set or the key starts with
+ * "huge". */
+#define HUGE_CHARGE (SIZE_MAX - 1) /* SIZE_MAX is NEXUS_CHARGE_DEFAULT */
 typedef struct {
     bool growing;
-    bool huge; /* every estimate is SIZE_MAX */
+    bool huge; /* every estimate is HUGE_CHARGE */
     size_t fixed;
     int calls;
     int destroyed;
@@ -168,7 +170,7 @@ static size_t estimate(void *ctx, const uint8_t *key, size_t key_len, const void
     e->last_value = value;
     e->last_value_len = value_len;
     e->last_key_len = key_len;
-    if (e->huge || (key_len >= 4 && memcmp(key, "huge", 4) == 0)) return SIZE_MAX;
+    if (e->huge || (key_len >= 4 && memcmp(key, "huge", 4) == 0)) return HUGE_CHARGE;
     return e->growing ? (size_t)e->calls * 100 : e->fixed;
 }
 
@@ -1280,14 +1282,14 @@ static void test_estimator_zero_and_object_input(void) {
     CHECK(est.destroyed == 1 && rel.released == 2);
 }
 
-static void test_estimator_size_max(void) {
+static void test_estimator_huge_charge(void) {
     Estimator est = {0};
     est.fixed = 100;
     NexusStore *s = store_with_estimator(1000, &est);
     put_str(s, "keep", "v");
     NexusMemoryMetrics before = metrics_of(s);
 
-    /* SIZE_MAX on a bounded store: TOO_LARGE, nothing changed. */
+    /* A huge charge on a bounded store: TOO_LARGE, nothing changed. */
     EXPECT(nexus_store_put(s, KEY("huge1"), (const uint8_t *)"v", 1), NEXUS_STATUS_ERR_TOO_LARGE);
     ReleaseLog rel = {0};
     void *obj = new_obj(1);
@@ -1295,7 +1297,7 @@ static void test_estimator_size_max(void) {
            NEXUS_STATUS_ERR_TOO_LARGE);
     CHECK(rel.released == 0);
     free(obj);
-    /* Replacing an existing key with a SIZE_MAX estimate keeps the old value. */
+    /* Replacing an existing key with a huge estimate keeps the old value. */
     est.huge = true;
     EXPECT(nexus_store_put(s, KEY("keep"), (const uint8_t *)"new", 3), NEXUS_STATUS_ERR_TOO_LARGE);
     est.huge = false;
@@ -1309,13 +1311,13 @@ static void test_estimator_size_max(void) {
     CHECK_OK(nexus_store_free(s));
     CHECK(est.destroyed == 1);
 
-    /* Unbounded: SIZE_MAX fits an empty store, but any further charge would
+    /* Unbounded: a huge charge fits an empty store, but any further charge would
      * overflow the usage: TOO_LARGE, nothing changed. */
     Estimator est2 = {0};
     est2.fixed = 100;
     s = store_with_estimator(0, &est2);
     put_str(s, "huge", "v");
-    CHECK(metrics_of(s).current_usage == (uint64_t)SIZE_MAX);
+    CHECK(metrics_of(s).current_usage == (uint64_t)HUGE_CHARGE);
     before = metrics_of(s);
     EXPECT(nexus_store_put(s, KEY("x"), (const uint8_t *)"v", 1), NEXUS_STATUS_ERR_TOO_LARGE);
     after = metrics_of(s);
@@ -2283,7 +2285,7 @@ int main(void) {
     RUN(test_release_runs_once_per_way_out);
     RUN(test_failed_put_object_takes_no_ownership);
     RUN(test_estimator_zero_and_object_input);
-    RUN(test_estimator_size_max);
+    RUN(test_estimator_huge_charge);
     RUN(test_estimator_first_estimate_is_kept);
     RUN(test_too_large);
     RUN(test_over_budget_everything_pinned);
