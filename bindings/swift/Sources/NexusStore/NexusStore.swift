@@ -17,6 +17,8 @@ public final class NexusStore: @unchecked Sendable {
     /// Creates a store with `config`. Throws `NexusError` (`.invalidArgument`
     /// for a config breaking a rule, with the rule in the message).
     public init(config: MemoryConfig = MemoryConfig()) throws {
+        // Every rule checked before any closure context is handed over.
+        try config.validate()
         var c = try config.cConfigWithEstimator()
         var out: OpaquePointer?
         try NexusError.check(nexus_store_new(&c, &out))
