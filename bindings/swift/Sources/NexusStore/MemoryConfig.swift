@@ -102,6 +102,7 @@ private let sizeEstimatorTrampoline: NexusSizeEstimatorFn = { ctx, key, keyLen, 
     let keyBytes = UnsafeRawBufferPointer(start: key, count: key == nil ? 0 : keyLen)
     // An object entry's value is the object pointer with length 0: empty.
     let valueBytes = UnsafeRawBufferPointer(start: valueLen == 0 ? nil : value, count: valueLen)
-    guard let charge = estimator(keyBytes, valueBytes) else { return size_t.max }  // NEXUS_CHARGE_DEFAULT
-    return charge < 0 ? 0 : size_t(charge)
+    // size_t is Int in Swift: NEXUS_CHARGE_DEFAULT (SIZE_MAX) is the bit pattern of UInt.max.
+    guard let charge = estimator(keyBytes, valueBytes) else { return Int(bitPattern: UInt.max) }
+    return max(charge, 0)
 }
