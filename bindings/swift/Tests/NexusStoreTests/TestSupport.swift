@@ -73,3 +73,13 @@ func XCTAssertThrowsNexus<T>(_ code: NexusError.Code, _ body: @autoclosure () th
         XCTAssertFalse(nexus.message.isEmpty, "no message for \(code)", file: file, line: line)
     }
 }
+
+/// Runs `body` on a new thread of its own, counted in `group` (GCD's pool
+/// adds threads slowly when its threads block, as loader waiters do).
+func onNewThread(_ group: DispatchGroup, _ body: @escaping @Sendable () -> Void) {
+    group.enter()
+    Thread {
+        body()
+        group.leave()
+    }.start()
+}

@@ -1,0 +1,92 @@
+import Foundation
+import XCTest
+@testable import NexusStore
+
+final class StreamTests: XCTestCase {
+    func testEventsStreamDeliversEvictionsAndPressureChangesInOrder() async throws {
+        let store = try NexusStore(maxCacheBytes: 100_000)
+        var iterator = store.events.makeAsyncIterator()
+        for i in 0..<4 { try store.put(Data(count: 100), forKey: "k\(i)") }
+        try store.evictLeastRecentlyUsed(2)
+        try store.signalPressure(.critical)
+        try store.signalPressure(.none)
+        var kinds: [NexusEvent.Kind] = []
+        var sequences: [UInt64] = []
+        for _ in 0..<4 {
+            guard let event = await iterator.next() else { return XCTFail("stream ended early") }
+            kinds.append(event.kind)
+            sequences.append(event.sequence)
+        }
+        let charge = defaultCharge(key: 2, value: 100)
+        XCTAssertEqual(kinds, [
+            .eviction(reason: .manual, count: 2, bytes: 2 * charge),
+            .pressureChanged(from: .none, to: .critical),
+            .eviction(reason: .pressure, count: 1, bytes: charge),
+            .pressureChanged(from: .critical, to: .none),
+        ])
+        XCTAssertEqual(sequences, sequences.sorted())
+    }
+
+    func testPressureLevelsStartWithTheCurrentLevelThenFollowChanges() async throws {
+        let store = try NexusStore(maxCacheBytes: 100_000)
+        try store.signalPressure(.moderate)
+        var iterator = store.pressureLevels.makeAsyncIterator()
+        try store.signalPressure(.critical)
+        try store.signalPressure(.none)
+        var levels: [MemoryPressureLevel] = []
+        for _ in 0..<3 { levels.append(await iterator.next() ?? .emergency) }
+        XCTAssertEqual(levels, [.moderate, .critical, .none])
+    }
+
+    func testEveryStreamGetsEveryEvent() async throws {
+        let store = try NexusStore(maxCacheBytes: 100_000)
+        var first = store.pressureLevels.makeAsyncIterator()
+        var second = store.pressureLevels.makeAsyncIterator()
+        try store.signalPressure(.emergency)
+        let a = [await first.next(), await first.next()]
+        let b = [await second.next(), await second.next()]
+        XCTAssertEqual(a, [MemoryPressureLevel.none, .emergency])
+        XCTAssertEqual(b, [MemoryPressureLevel.none, .emergency])
+    }
+
+    func testStreamsEndWhenTheStoreIsFreed() async throws {
+        var store: NexusStore? = try NexusStore(maxCacheBytes: 100_000)
+        let events = store!.events
+        let levels = store!.pressureLevels
+        let reader = Task { () -> (Int, [MemoryPressureLevel]) in
+            var count = 0
+            for await _ in events { count += 1 }
+            var seen: [MemoryPressureLevel] = []
+            for await level in levels { seen.append(level) }
+            return (count, seen)
+        }
+        try store!.signalPressure(.critical)
+        store = nil  // the event callback's destroy finishes both streams
+        let (count, seen) = await reader.value
+        XCTAssertEqual(count, 1)
+        XCTAssertEqual(seen, [.none, .critical])
+    }
+
+    func testAStreamMadeAfterTheStoreIsGoneIsFinished() async throws {
+        var store: NexusStore? = try NexusStore()
+        let broadcaster = store!.broadcaster
+        store = nil
+        let sink = EventBroadcaster.Sink(receive: { _ in XCTFail("no events after the store") }, finish: {})
+        XCTAssertNil(broadcaster.add(sink))
+    }
+
+    func testACancelledReaderStopsReceivingAndOthersGoOn() async throws {
+        let store = try NexusStore(maxCacheBytes: 100_000)
+        let cancelled = Task {
+            var received = 0
+            for await _ in store.events { received += 1 }
+            return received
+        }
+        cancelled.cancel()
+        _ = await cancelled.value
+        var iterator = store.events.makeAsyncIterator()
+        try store.signalPressure(.moderate)
+        let event = await iterator.next()
+        XCTAssertEqual(event?.kind, .pressureChanged(from: .none, to: .moderate))
+    }
+}
