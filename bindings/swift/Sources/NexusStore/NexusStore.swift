@@ -201,7 +201,7 @@ public final class NexusStore: @unchecked Sendable {
         var buffer = [CChar](repeating: 0, count: needed + 64)
         var written = 0
         try call { nexus_store_metrics_json($0, &buffer, buffer.count, &written) }
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Zeroes the counters and sets the peak to the current usage.

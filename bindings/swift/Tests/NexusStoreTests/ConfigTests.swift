@@ -109,3 +109,23 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(EvictionReason.allCases.map(\.rawValue), [0, 1, 2, 3, 4])
     }
 }
+
+final class EstimatorReentryTests: XCTestCase {
+    func testASizeEstimatorMayCallIntoItsStore() throws {
+        final class StoreRef: @unchecked Sendable { weak var store: NexusStore? }
+        let ref = StoreRef()
+        let entriesSeen = Recorder<UInt64>()
+        var config = MemoryConfig(maxCacheBytes: 1 << 20)
+        config.sizeEstimator = { _, value in
+            // Re-entry from the estimator (called outside every lock).
+            entriesSeen.append((try? ref.store?.memoryMetrics.entryCount) ?? 999)
+            return value.count
+        }
+        let store = try NexusStore(config: config)
+        ref.store = store
+        try store.put(Data(count: 10), forKey: "a")
+        try store.put(Data(count: 20), forKey: "b")
+        XCTAssertEqual(entriesSeen.all, [0, 1])
+        XCTAssertEqual(try store.memoryMetrics.currentUsage, 30)
+    }
+}

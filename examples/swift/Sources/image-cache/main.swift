@@ -5,20 +5,28 @@
 import Foundation
 import NexusStore
 
-final class DecodedImage {
-    static let lock = NSLock()
-    nonisolated(unsafe) static var alive = 0
-    let name: String
-    let pixels: [UInt8]
-    init(name: String, bytes: Int) {
-        self.name = name
-        pixels = [UInt8](repeating: 0xAB, count: bytes)
-        Self.lock.lock(); Self.alive += 1; Self.lock.unlock()
-    }
-    deinit { Self.lock.lock(); Self.alive -= 1; Self.lock.unlock() }
+/// How many decoded images exist (the cache releases each exactly once).
+final class LiveCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add(_ n: Int) { lock.lock(); count += n; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }
 
-func aliveImages() -> Int { DecodedImage.lock.lock(); defer { DecodedImage.lock.unlock() }; return DecodedImage.alive }
+final class DecodedImage {
+    let name: String
+    let pixels: [UInt8]
+    let live: LiveCount
+    init(name: String, bytes: Int, live: LiveCount) {
+        self.name = name
+        self.live = live
+        pixels = [UInt8](repeating: 0xAB, count: bytes)
+        live.add(1)
+    }
+    deinit { live.add(-1) }
+}
+
+let live = LiveCount()
 
 var config = MemoryConfig(maxCacheBytes: 400_000)
 config.strategy = .lru
@@ -29,7 +37,7 @@ try images.store.setEvictionListener { _, reason, _ in evictions.add(reason) }
 
 // Thumbnails stay whatever happens.
 for i in 0..<3 {
-    try images.setObject(DecodedImage(name: "thumb\(i)", bytes: 10_000), forKey: "thumb\(i)", cost: 10_000)
+    try images.setObject(DecodedImage(name: "thumb\(i)", bytes: 10_000, live: live), forKey: "thumb\(i)", cost: 10_000)
     try images.pin("thumb\(i)")
 }
 
@@ -38,7 +46,7 @@ var decoded = 0
 for i in 0..<60 {
     _ = try images.object(forKey: "photo\(i % 12)") { key in
         decoded += 1
-        return (DecodedImage(name: key, bytes: 20_000), 20_000)
+        return (DecodedImage(name: key, bytes: 20_000, live: live), 20_000)
     }
 }
 let metrics = try images.store.memoryMetrics
@@ -54,11 +62,18 @@ if let event = await iterator.next() { print("event:", event.kind) }
 let after = try images.store.memoryMetrics
 print("after a critical warning: \(after.entryCount) images cached (3 pinned thumbnails among them), \(after.currentUsage) bytes")
 print("evictions by reason:", evictions.snapshot().sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
-print("decoded images alive: \(aliveImages()) (one per cached entry: \(after.entryCount))")
+print("decoded images alive: \(live.value) (one per cached entry: \(after.entryCount))")
 
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var counts: [EvictionReason: Int] = [:]
     func add(_ reason: EvictionReason) { lock.lock(); counts[reason, default: 0] += 1; lock.unlock() }
     func snapshot() -> [EvictionReason: Int] { lock.lock(); defer { lock.unlock() }; return counts }
+}
+
+// Every image the cache let go of was released (once): the live ones are
+// exactly the cached ones.
+if live.value != Int(after.entryCount) {
+    print("error: \(live.value) images alive for \(after.entryCount) entries")
+    exit(1)
 }
