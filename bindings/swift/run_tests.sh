@@ -12,7 +12,8 @@
 #      readme-example, word for word
 #   4. builds and runs the example programs of examples/swift/
 #   5. `swift test` under AddressSanitizer (passing tests' lines left out)
-#   6. `swift test` (XCTest; its "Executed N tests" line closes the output)
+#   6. `swift test` under ThreadSanitizer (the Swift code instrumented)
+#   7. `swift test` (XCTest; its "Executed N tests" line closes the output)
 # /proc is mounted in the chroot only while it runs.
 set -euo pipefail
 
@@ -73,7 +74,16 @@ step "5. swift test under AddressSanitizer in the chroot"
     --scratch-path .build/asan --disable-swift-testing $LINK 2>&1 | grep -v -E \"^Test Case '.*' (started|passed)\"
 "
 
-step "6. swift test (XCTest) in the chroot"
+# ThreadSanitizer over the wrapper (the Rust library is not instrumented).
+step "6. swift test under ThreadSanitizer in the chroot"
+"$CHROOT_TOOL" run "$CHROOT" "set -eo pipefail
+  cd $STAGE/bindings/swift
+  swift build --build-tests --sanitize=thread --scratch-path .build/tsan $LINK
+  TSAN_OPTIONS=halt_on_error=1 swift test --skip-build --sanitize=thread \
+    --scratch-path .build/tsan --disable-swift-testing $LINK 2>&1 | grep -v -E \"^Test Case '.*' (started|passed)\"
+"
+
+step "7. swift test (XCTest) in the chroot"
 "$CHROOT_TOOL" run "$CHROOT" "set -e
   cd $STAGE/bindings/swift
   swift build --build-tests $LINK
