@@ -26,6 +26,11 @@ STAGE=/nexus            # inside the chroot
 step() { printf '\n==== [%3ds] %s\n' "$SECONDS" "$*"; }
 
 [ -f "$LIB" ] || { echo "missing $LIB: run 'make lib' first" >&2; exit 1; }
+# Making the chroot, staging into it and chroot itself need root.
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || { echo "bindings/swift/run_tests.sh needs root (or sudo) for its chroot" >&2; exit 1; }
+  exec sudo -E "$0" "$CHROOT"
+fi
 
 step "1. the Swift chroot ($CHROOT)"
 "$CHROOT_TOOL" ensure "$CHROOT"

@@ -63,10 +63,10 @@ ensure() {
 run() {
   local dir=$1; shift
   [ -f "$dir/$READY" ] || die "no chroot at $dir (run: $0 ensure $dir)"
-  if ! is_mounted "$dir/proc"; then
-    as_root mount -t proc proc "$dir/proc"
-    trap 'unmount_proc "'"$dir"'"' EXIT
-  fi
+  # Under the lock a mounted /proc can only be left over from a killed run:
+  # use it, and unmount it after like our own.
+  is_mounted "$dir/proc" || as_root mount -t proc proc "$dir/proc"
+  trap 'unmount_proc "'"$dir"'"' EXIT
   as_root chroot "$dir" /usr/bin/env HOME=/root bash -c "$*"
 }
 
@@ -77,6 +77,8 @@ shift 2
 # One user of a chroot at a time (creation, and runs sharing /proc's mount).
 exec 9>"$dir.lock"
 flock 9
+# An interrupted run still unmounts /proc (the EXIT traps).
+trap 'exit 130' INT TERM HUP
 case $cmd in
   ensure) ensure "$dir" ;;
   run) run "$dir" "$@" ;;
