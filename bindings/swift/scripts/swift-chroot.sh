@@ -67,7 +67,9 @@ run() {
   # use it, and unmount it after like our own.
   is_mounted "$dir/proc" || as_root mount -t proc proc "$dir/proc"
   trap 'unmount_proc "'"$dir"'"' EXIT
-  as_root chroot "$dir" /usr/bin/env HOME=/root bash -c "$*"
+  # The lock stays with this script: a process left behind in the chroot
+  # must not hold it.
+  as_root chroot "$dir" /usr/bin/env HOME=/root bash -c "$*" 9>&-
 }
 
 cmd=${1:-}; dir=${2:-}

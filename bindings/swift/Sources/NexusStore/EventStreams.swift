@@ -5,7 +5,9 @@ import Foundation
 /// live `events`/`pressureLevels` stream, and finishes them all when the
 /// store's destroy releases it.
 final class EventBroadcaster: @unchecked Sendable {
-    private let lock = NSLock()
+    /// Recursive: `add`'s `start` reads the store's level, which may apply
+    /// a decayed signal and deliver its event on this thread, under `add`.
+    private let lock = NSRecursiveLock()
     private var sinks: [UInt64: Sink] = [:]
     private var nextID: UInt64 = 0
     private var finished = false

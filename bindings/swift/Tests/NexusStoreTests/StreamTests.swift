@@ -90,3 +90,22 @@ final class StreamTests: XCTestCase {
         XCTAssertEqual(event?.kind, .pressureChanged(from: .none, to: .moderate))
     }
 }
+
+final class DecayStreamTests: XCTestCase {
+    /// Reading the level may apply a decayed signal and report it through
+    /// the event callback on the reading thread: making a stream (which
+    /// reads the current level) must not wait for itself.
+    func testAStreamMadeWhenASignalHasDecayedStartsAtNone() async throws {
+        var config = MemoryConfig(maxCacheBytes: 100_000)
+        config.signalDecayMilliseconds = 1
+        let store = try NexusStore(config: config)
+        var events = store.events.makeAsyncIterator()
+        try store.signalPressure(.moderate)
+        usleep(20_000)  // the 1 ms signal is over (not a timing assertion)
+        var levels = store.pressureLevels.makeAsyncIterator()
+        let first = await levels.next()
+        XCTAssertEqual(first, MemoryPressureLevel.none)
+        let changes = [await events.next()?.kind, await events.next()?.kind]
+        XCTAssertEqual(changes, [.pressureChanged(from: .none, to: .moderate), .pressureChanged(from: .moderate, to: .none)])
+    }
+}
