@@ -1,58 +1,94 @@
 //! What the store reports: level changes, eviction runs and lost events.
 
-use crate::error::Error;
-use crate::memory_pressure_level::MemoryPressureLevel;
+use crate::c_enum::c_enum;
+use crate::pressure::memory_pressure_level::MemoryPressureLevel;
 
-/// The kind of an [`Event`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u32)]
-pub enum EventKind {
-    /// The reported level (the higher of the usage level and the signalled
-    /// level) changed from `previous_level` to `level`.
-    PressureChanged = 0,
-    /// One eviction run ended: `count` entries, `bytes` charged bytes, for
-    /// `reason`.
-    Eviction = 1,
-    /// `count` events were lost because the queue was full.
-    Dropped = 2,
+c_enum! {
+    /// The kind of an [`Event`].
+    #[derive(PartialOrd, Ord)]
+    pub enum EventKind ("event kind") {
+        /// The reported level (the higher of the usage level and the
+        /// signalled level) changed from `previous_level` to `level`.
+        PressureChanged = 0 => "PRESSURE_CHANGED",
+        /// One eviction run ended: `count` entries, `bytes` charged bytes, for
+        /// `reason`.
+        Eviction = 1 => "EVICTION",
+        /// `count` events were lost because the queue was full.
+        Dropped = 2 => "DROPPED",
+        /// The signalled level (the last one signalled, or NONE after it
+        /// decayed) changed from `previous_level` to `level`: what the OS
+        /// said, without the usage level's flips. Delivered only when the
+        /// event mask asks for it ([`EventMask::SIGNAL_CHANGED`]).
+        SignalChanged = 3 => "SIGNAL_CHANGED",
+    }
 }
 
-/// Why an entry left the store.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u32)]
-pub enum EvictionReason {
-    /// The budget: a put that had to make room or crossed a threshold, or
-    /// `set_max_bytes`.
-    Capacity = 0,
-    /// A pressure signal.
-    Pressure = 1,
-    /// `evict`, `evict_lru` or `clear_unpinned`.
-    Manual = 2,
-    /// A put of the same key replaced it (eviction listener only).
-    Replaced = 3,
-    /// `remove` or `clear` (eviction listener only).
-    Removed = 4,
+/// Which kinds of event a store hands on (to its callback or its queue).
+/// Events of other kinds are not delivered and take no sequence number.
+/// DROPPED markers are always delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EventMask(u32);
+
+impl EventMask {
+    /// PRESSURE_CHANGED events.
+    pub const PRESSURE_CHANGED: EventMask = EventMask(1 << EventKind::PressureChanged as u32);
+    /// EVICTION events.
+    pub const EVICTION: EventMask = EventMask(1 << EventKind::Eviction as u32);
+    /// SIGNAL_CHANGED events.
+    pub const SIGNAL_CHANGED: EventMask = EventMask(1 << EventKind::SignalChanged as u32);
+    /// What a store delivers unless told otherwise: PRESSURE_CHANGED and
+    /// EVICTION (and DROPPED).
+    pub const DEFAULT: EventMask = EventMask(Self::PRESSURE_CHANGED.0 | Self::EVICTION.0);
+    /// Every kind.
+    pub const ALL: EventMask = EventMask(Self::DEFAULT.0 | Self::SIGNAL_CHANGED.0);
+
+    /// The mask of these bits (`1 << kind` each); `None` if a bit names no
+    /// maskable kind.
+    pub fn from_bits(bits: u32) -> Option<EventMask> {
+        let dropped = 1 << EventKind::Dropped as u32;
+        (bits & !(Self::ALL.0 | dropped) == 0).then_some(EventMask(bits & !dropped))
+    }
+
+    /// The bits (`1 << kind` each).
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// Whether events of `kind` are delivered.
+    pub fn contains(self, kind: EventKind) -> bool {
+        kind == EventKind::Dropped || self.0 & (1 << kind as u32) != 0
+    }
 }
 
-impl EvictionReason {
-    /// Every reason, in C enum order.
-    pub const ALL: [EvictionReason; 5] = [
-        EvictionReason::Capacity,
-        EvictionReason::Pressure,
-        EvictionReason::Manual,
-        EvictionReason::Replaced,
-        EvictionReason::Removed,
-    ];
+impl Default for EventMask {
+    fn default() -> Self {
+        EventMask::DEFAULT
+    }
 }
 
-impl TryFrom<u32> for EvictionReason {
-    type Error = Error;
+impl std::ops::BitOr for EventMask {
+    type Output = EventMask;
 
-    fn try_from(value: u32) -> Result<Self, Error> {
-        Self::ALL
-            .get(value as usize)
-            .copied()
-            .ok_or_else(|| Error::invalid(format!("eviction reason {value} is out of range 0..=4")))
+    fn bitor(self, other: EventMask) -> EventMask {
+        EventMask(self.0 | other.0)
+    }
+}
+
+c_enum! {
+    /// Why an entry left the store.
+    #[derive(PartialOrd, Ord)]
+    pub enum EvictionReason ("eviction reason") {
+        /// The budget: a put that had to make room or crossed a threshold, or
+        /// `set_max_bytes`.
+        Capacity = 0 => "CAPACITY",
+        /// A pressure signal.
+        Pressure = 1 => "PRESSURE",
+        /// `evict`, `evict_lru` or `clear_unpinned`.
+        Manual = 2 => "MANUAL",
+        /// A put of the same key replaced it (eviction listener only).
+        Replaced = 3 => "REPLACED",
+        /// `remove` or `clear` (eviction listener only).
+        Removed = 4 => "REMOVED",
     }
 }
 

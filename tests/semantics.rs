@@ -1,4 +1,4 @@
-//! SPEC section 2 ("Semantics") on the Rust core, one focused test per
+//! docs/DESIGN.md §2-§6 on the Rust core, one focused test per
 //! behaviour: eviction orders, the reactions table, errors that change
 //! nothing, read handles, events, metrics and config validation.
 //!
@@ -18,7 +18,9 @@ use nexus_store::{
 use MemoryPressureLevel as L;
 
 type Charged = Store<String, u64>;
-type Log = Arc<Mutex<Vec<(String, EvictionReason, u64)>>>;
+
+mod common;
+use common::string_keys::{Log, events, evicted, listen, present, take};
 
 fn value_charge(_: &String, v: &u64) -> u64 {
     *v
@@ -65,62 +67,26 @@ fn numbered(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i:02}")).collect()
 }
 
-/// Records every entry that leaves the store (key, reason, charge).
-fn listen(s: &Charged) -> Log {
-    let log: Log = Arc::default();
-    let sink = Arc::clone(&log);
-    s.set_eviction_listener(Some(Arc::new(
-        move |k: &String, reason: EvictionReason, bytes: u64| {
-            sink.lock().unwrap().push((k.clone(), reason, bytes));
-        },
-    )));
-    log
-}
-
-fn take(log: &Log) -> Vec<(String, EvictionReason, u64)> {
-    std::mem::take(&mut *log.lock().unwrap())
-}
-
 fn taken_keys(log: &Log) -> Vec<String> {
     take(log).into_iter().map(|e| e.0).collect()
-}
-
-fn evicted(
-    keys: &[&str],
-    reason: EvictionReason,
-    bytes: u64,
-) -> Vec<(String, EvictionReason, u64)> {
-    keys.iter()
-        .map(|k| (k.to_string(), reason, bytes))
-        .collect()
-}
-
-fn events(s: &Charged) -> Vec<Event> {
-    std::iter::from_fn(|| s.poll_event()).collect()
 }
 
 fn kinds(events: &[Event]) -> Vec<EventKind> {
     events.iter().map(|e| e.kind).collect()
 }
 
-fn present(s: &Charged) -> Vec<String> {
-    let mut keys: Vec<String> = s.entries_snapshot().into_iter().map(|e| e.0).collect();
-    keys.sort();
-    keys
-}
-
 /// (charge, lfu count, pinned) of `key`.
 fn entry(s: &Charged, key: &str) -> Option<(u64, u64, bool)> {
     s.entries_snapshot()
         .into_iter()
-        .find(|e| e.0 == key)
-        .map(|(_, c, n, p)| (c, n, p))
+        .find(|e| e.key == key)
+        .map(|e| (e.charge, e.access_count, e.pinned))
 }
 
 /// Everything observable that a failed call must leave as it was.
 #[derive(Debug, PartialEq)]
 struct State {
-    entries: Vec<(String, u64, u64, bool)>,
+    entries: Vec<nexus_store::EntrySnapshot<String>>,
     order: Vec<String>,
     metrics: MemoryMetrics,
     pins: Vec<String>,

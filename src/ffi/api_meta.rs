@@ -4,8 +4,8 @@ use std::ffi::c_char;
 
 use super::boundary::{entry, entry_value, last_error_ptr, null_arg, status_str};
 use super::config::{check, default_config, read_config};
-use super::handles;
 use super::types::*;
+use crate::{EventKind, EvictionReason, EvictionStrategy, MemoryPressureLevel};
 
 /// The library's version as "MAJOR.MINOR.PATCH", equal to the
 /// `NEXUS_VERSION_*` macros of the header it was built with.
@@ -24,6 +24,58 @@ pub extern "C" fn nexus_version() -> *const c_char {
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_status_str(status: NexusStatus) -> *const c_char {
     status_str(status).as_ptr()
+}
+
+/// The name of the value `T` has for `value` (as the header spells it,
+/// without the prefix), or "UNKNOWN": a static, NUL-terminated string.
+fn name_of<T>(value: u32, name: fn(T) -> &'static str) -> *const c_char
+where
+    T: TryFrom<u32>,
+{
+    let text = T::try_from(value).map_or("UNKNOWN\0", name);
+    text.as_ptr().cast()
+}
+
+/// The name of a pressure level: "NONE", "MODERATE", "CRITICAL",
+/// "EMERGENCY"; "UNKNOWN" for a value no level has.
+///
+/// Returns a static string (never free it; never NULL). Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_pressure_level_str(level: NexusPressureLevel) -> *const c_char {
+    entry_value(c"UNKNOWN".as_ptr(), || {
+        name_of(level, MemoryPressureLevel::c_name)
+    })
+}
+
+/// The name of an eviction strategy: "LRU", "LFU", "SIZE"; "UNKNOWN" for a
+/// value no strategy has.
+///
+/// Returns a static string (never free it; never NULL). Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_eviction_strategy_str(strategy: NexusEvictionStrategy) -> *const c_char {
+    entry_value(c"UNKNOWN".as_ptr(), || {
+        name_of(strategy, EvictionStrategy::c_name)
+    })
+}
+
+/// The name of an eviction reason: "CAPACITY", "PRESSURE", "MANUAL",
+/// "REPLACED", "REMOVED"; "UNKNOWN" for a value no reason has.
+///
+/// Returns a static string (never free it; never NULL). Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_eviction_reason_str(reason: NexusEvictionReason) -> *const c_char {
+    entry_value(c"UNKNOWN".as_ptr(), || {
+        name_of(reason, EvictionReason::c_name)
+    })
+}
+
+/// The name of an event kind: "PRESSURE_CHANGED", "EVICTION", "DROPPED",
+/// "SIGNAL_CHANGED"; "UNKNOWN" for a value no kind has.
+///
+/// Returns a static string (never free it; never NULL). Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_event_kind_str(kind: NexusEventKind) -> *const c_char {
+    entry_value(c"UNKNOWN".as_ptr(), || name_of(kind, EventKind::c_name))
 }
 
 /// The message of the last failed call on this thread ("" before the
@@ -61,9 +113,14 @@ pub extern "C" fn nexus_memory_config_init(config: *mut NexusMemoryConfig) {
 /// not destroyed. Wrappers call it to report a bad config before they
 /// hand over any ctx.
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (config NULL); `ERR_INVALID_ARGUMENT`
-/// (the rule the config breaks is in `nexus_last_error_message()`);
-/// `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: config NULL
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: the rule the config breaks is in
+///   `nexus_last_error_message()`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_memory_config_validate(config: *const NexusMemoryConfig) -> NexusStatus {
     entry(|| {
@@ -74,21 +131,5 @@ pub extern "C" fn nexus_memory_config_validate(config: *const NexusMemoryConfig)
         // least `struct_size` bytes (or this header's size).
         let (c, struct_size) = unsafe { read_config(config) };
         check(&c, struct_size).map(|_| ())
-    })
-}
-
-/// Testing aid: panics inside the library while holding the store's lock,
-/// to show that a Rust panic never crosses the C boundary: the call returns
-/// `NEXUS_STATUS_ERR_PANIC` with a message, and the store stays usable.
-///
-/// Returns `ERR_PANIC`; `ERR_NULL_ARGUMENT` (store NULL);
-/// `ERR_INVALID_HANDLE`. Thread-safe.
-#[unsafe(no_mangle)]
-pub extern "C" fn nexus_store_debug_panic(store: *mut NexusStore) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            s.store.panic_under_lock();
-            Ok(())
-        })
     })
 }
