@@ -71,13 +71,14 @@ let releaseEventBroadcaster: NexusDestroyFn = { ctx in
 }
 
 extension NexusStore {
-    /// Every event of this store from now on (pressure changes, eviction
-    /// runs), in the order the callbacks ran. The stream ends when the store
+    /// Every event of this store from now on (by default pressure changes
+    /// and eviction runs: see `setDeliveredEvents`), in the order the
+    /// callbacks ran. The stream ends when the store
     /// is freed. Keeps the newest 1024 events a slow reader has not taken.
     public var events: AsyncStream<NexusEvent> {
         AsyncStream(bufferingPolicy: .bufferingNewest(1024)) { continuation in
             let sink = EventBroadcaster.Sink(
-                receive: { continuation.yield(NexusEvent($0)) },
+                receive: { if let event = NexusEvent($0) { continuation.yield(event) } },
                 finish: { continuation.finish() })
             guard let id = broadcaster.add(sink) else { return }
             continuation.onTermination = { [broadcaster] _ in broadcaster.remove(id) }
@@ -85,7 +86,7 @@ extension NexusStore {
     }
 
     /// The reported pressure level: the current one first, then each
-    /// change. The stream ends when the store is freed. Keeps the newest 64
+    /// change (while `.pressureChanged` events are delivered, as by default). The stream ends when the store is freed. Keeps the newest 64
     /// levels a slow reader has not taken.
     public var pressureLevels: AsyncStream<MemoryPressureLevel> {
         let store = self

@@ -20,10 +20,12 @@ public final class NexusObjectCache<Key: Hashable, Value: AnyObject>: @unchecked
         self.keyBytes = keyBytes
     }
 
-    /// Stores `object` under `key`, charged `cost` bytes (0: the store's size
-    /// estimator decides; by default key length + per-entry overhead).
-    /// Replaces (and releases) any previous object of the key.
-    public func setObject(_ object: Value, forKey key: Key, cost: Int = 0) throws {
+    /// Stores `object` under `key`, charged `cost` bytes: what the object
+    /// really holds, so that the byte budget stays true. `cost` 0 asks the
+    /// configuration's `sizeEstimator` (which sees an empty value); without
+    /// one it throws `.invalidArgument`. Replaces (and releases) any
+    /// previous object of the key.
+    public func setObject(_ object: Value, forKey key: Key, cost: Int) throws {
         let retained = Unmanaged<AnyObject>.passRetained(object as AnyObject).toOpaque()
         do {
             try keyBytes(key).withUnsafeBytes { k in

@@ -66,6 +66,23 @@ extension NexusStore {
         }
     }
 
+    /// The signalled level alone: the last level signalled to this store
+    /// (here, through `signalPressureAll` or an OS hook), NONE once it ended
+    /// or decayed. `pressureLevel` is the higher of it and the usage level.
+    public var signalledLevel: MemoryPressureLevel {
+        get throws {
+            var level = NexusPressureLevel(0)
+            try call { nexus_store_signalled_level($0, &level) }
+            return MemoryPressureLevel(c: level)
+        }
+    }
+
+    /// Chooses which kinds of event the store delivers to `events` from now
+    /// on (default: `.default`, pressure changes and evictions).
+    public func setDeliveredEvents(_ kinds: NexusEventKinds) throws {
+        try call { nexus_store_set_event_mask($0, kinds.rawValue) }
+    }
+
     /// Signals `level` to this store: it sheds at once (see the C header).
     public func signalPressure(_ level: MemoryPressureLevel) throws {
         try call { nexus_store_signal_pressure($0, level.rawValue) }

@@ -116,8 +116,8 @@ final class CallbackTests: XCTestCase {
         weak var weakStore: NexusStore?
         do {
             let cache = try NexusObjectCache<String, Dropper>()
-            try cache.setObject(Dropper(owner, deinits), forKey: "a")
-            try cache.setObject(Dropper(owner, deinits), forKey: "b")
+            try cache.setObject(Dropper(owner, deinits), forKey: "a", cost: 100)
+            try cache.setObject(Dropper(owner, deinits), forKey: "b", cost: 100)
             owner.cache = cache
             weakStore = cache.store
         }

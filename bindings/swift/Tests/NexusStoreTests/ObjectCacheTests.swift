@@ -30,7 +30,7 @@ final class ObjectCacheTests: XCTestCase {
     func testAnObjectReadStaysAliveAfterItsEntryAndStoreAreGone() throws {
         let deinits = Counter()
         var cache: NexusObjectCache<Int, Tracked>? = try NexusObjectCache()
-        try cache!.setObject(Tracked("kept", deinits: deinits), forKey: 7)
+        try cache!.setObject(Tracked("kept", deinits: deinits), forKey: 7, cost: 100)
         let kept = try XCTUnwrap(try cache!.object(forKey: 7))
         try cache!.removeAllObjects()
         cache = nil
@@ -53,7 +53,7 @@ final class ObjectCacheTests: XCTestCase {
         let deinits = Counter()
         let threads = Recorder<pthread_t>()
         let cache = try NexusObjectCache<String, Tracked>()
-        try cache.setObject(Tracked("x", deinits: deinits, threads: threads), forKey: "x")
+        try cache.setObject(Tracked("x", deinits: deinits, threads: threads), forKey: "x", cost: 100)
         let remover = Recorder<pthread_t>()
         let thread = Thread {
             remover.append(pthread_self())
@@ -78,20 +78,34 @@ final class ObjectCacheTests: XCTestCase {
         try cache.store.signalPressure(.none)
     }
 
-    func testCostZeroAsksTheEstimatorAndTotalCostLimitIsTheBudget() throws {
+    func testCostZeroAsksTheEstimatorAndIsRefusedWithoutOne() throws {
+        let deinits = Counter()
+        let plain = try NexusObjectCache<String, Tracked>(totalCostLimit: 50_000)
+        XCTAssertThrowsNexus(.invalidArgument, try plain.setObject(Tracked("no cost", deinits: deinits), forKey: "k", cost: 0))
+        XCTAssertEqual(deinits.value, 1)  // refused: not retained by the store
+        XCTAssertNil(try plain.object(forKey: "k"))
+
+        var config = MemoryConfig(maxCacheBytes: 50_000)
+        config.sizeEstimator = { key, value in key.count * 100 + value.count }  // an object's value is empty
+        let estimated = try NexusObjectCache<String, Tracked>(config: config)
+        try estimated.setObject(Tracked("e", deinits: deinits), forKey: "abcd", cost: 0)
+        XCTAssertEqual(try estimated.store.memoryMetrics.currentUsage, 400)
+    }
+
+    func testTotalCostLimitIsTheBudget() throws {
         let cache = try NexusObjectCache<String, Tracked>(totalCostLimit: 50_000)
         XCTAssertEqual(try cache.totalCostLimit, 50_000)
-        try cache.setObject(Tracked("e", deinits: Counter()), forKey: "abcd")
-        // The default estimator charges an object key length + overhead.
-        XCTAssertEqual(try cache.store.memoryMetrics.currentUsage, defaultCharge(key: 4, value: 0))
         try cache.setTotalCostLimit(60_000)
         XCTAssertEqual(try cache.totalCostLimit, 60_000)
+        try cache.setObject(Tracked("big", deinits: Counter()), forKey: "big", cost: 50_000)
+        try cache.setTotalCostLimit(40_000)  // evicts it
+        XCTAssertNil(try cache.object(forKey: "big"))
     }
 
     func testCustomKeyBytesForAnyHashableKey() throws {
         struct Tile: Hashable { let x: Int, y: Int }
         let cache = try NexusObjectCache<Tile, Tracked>(keyBytes: { Data("\($0.x),\($0.y)".utf8) })
-        try cache.setObject(Tracked("tile", deinits: Counter()), forKey: Tile(x: 1, y: 2))
+        try cache.setObject(Tracked("tile", deinits: Counter()), forKey: Tile(x: 1, y: 2), cost: 100)
         XCTAssertEqual(try cache.object(forKey: Tile(x: 1, y: 2))?.name, "tile")
         XCTAssertNil(try cache.object(forKey: Tile(x: 2, y: 1)))
         XCTAssertTrue(try cache.store.contains("1,2"))

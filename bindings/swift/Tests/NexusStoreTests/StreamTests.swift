@@ -109,3 +109,33 @@ final class DecayStreamTests: XCTestCase {
         XCTAssertEqual(changes, [.pressureChanged(from: .none, to: .moderate), .pressureChanged(from: .moderate, to: .none)])
     }
 }
+
+final class EventKindTests: XCTestCase {
+    func testSignalChangedEventsComeWhenAskedFor() async throws {
+        let store = try NexusStore(maxCacheBytes: 100_000)
+        var events = store.events.makeAsyncIterator()
+        try store.setDeliveredEvents([.signalChanged])
+        try store.put(Data(count: 100), forKey: "k")
+        try store.signalPressure(.emergency)  // evicts k: no EVICTION event now
+        XCTAssertEqual(try store.signalledLevel, .emergency)
+        try store.signalPressure(.none)
+        XCTAssertEqual(try store.signalledLevel, .none)
+        let kinds = [await events.next()?.kind, await events.next()?.kind]
+        XCTAssertEqual(kinds, [.signalChanged(from: .none, to: .emergency), .signalChanged(from: .emergency, to: .none)])
+    }
+
+    func testSignalledLevelIsTheSignalAloneAndPressureLevelTheHigher() throws {
+        let store = try NexusStore(maxCacheBytes: 10_000)
+        try store.put(Data(count: 9_000), forKey: "big")  // usage above the critical threshold
+        XCTAssertEqual(try store.pressureLevel, .critical)
+        XCTAssertEqual(try store.signalledLevel, .none)
+        try store.signalPressure(.moderate)
+        XCTAssertEqual(try store.signalledLevel, .moderate)
+    }
+
+    func testAnUnknownEventKindBitIsRefused() throws {
+        let store = try NexusStore()
+        XCTAssertThrowsNexus(.invalidArgument, try store.setDeliveredEvents(NexusEventKinds(rawValue: 1 << 20)))
+        XCTAssertEqual(NexusEventKinds.all, [.default, .signalChanged])
+    }
+}

@@ -12,7 +12,7 @@ final class ThreadExitTests: XCTestCase {
         weak var weakCache: NexusObjectCache<String, Tracked>?
         do {
             let cache = try NexusObjectCache<String, Tracked>()
-            for i in 0..<3 { try cache.setObject(Tracked("o\(i)", deinits: deinits), forKey: "o\(i)") }
+            for i in 0..<3 { try cache.setObject(Tracked("o\(i)", deinits: deinits), forKey: "o\(i)", cost: 100) }
             weakCache = cache
             Thread {
                 _ = try? cache.object(forKey: "o1")
