@@ -128,6 +128,46 @@ final class ObjectCacheTests: XCTestCase {
         XCTAssertEqual(deinits.value, 1)
     }
 
+    func testObjectLoaderSingleFlightHandsEveryWaiterTheSameInstance() throws {
+        let deinits = Counter()
+        let loads = Counter()
+        let got = Recorder<Tracked?>()
+        weak var weakCache: NexusObjectCache<String, Tracked>?
+        do {
+            let cache = try NexusObjectCache<String, Tracked>()
+            weakCache = cache
+            let waiters = 5
+            let started = DispatchSemaphore(value: 0)
+            let group = DispatchGroup()
+            onNewThread(group) {
+                got.append(try? cache.object(forKey: "shared") { key in
+                    loads.increment()
+                    started.signal()
+                    waitUntil("\(waiters) waiters") { ((try? cache.store.memoryMetrics.missCount) ?? 0) >= UInt64(waiters + 1) }
+                    return (Tracked(key, deinits: deinits), 64)
+                })
+            }
+            started.wait()
+            for _ in 0..<waiters {
+                onNewThread(group) {
+                    got.append(try? cache.object(forKey: "shared") { key in
+                        loads.increment()
+                        return (Tracked("second " + key, deinits: deinits), 64)
+                    })
+                }
+            }
+            group.wait()
+            XCTAssertEqual(loads.value, 1)
+            let all = got.all.compactMap { $0 }
+            XCTAssertEqual(all.count, waiters + 1)
+            XCTAssertTrue(all.allSatisfy { $0 === all[0] })
+        }
+        got.removeAll()
+        // The threads' closures hold the cache until the threads are gone.
+        waitUntil("the threads released the cache") { weakCache == nil }
+        XCTAssertEqual(deinits.value, 1)
+    }
+
     // MARK: - Codable
 
     struct Profile: Codable, Equatable {

@@ -16,6 +16,7 @@ final class Recorder<T>: @unchecked Sendable {
     private var items: [T] = []
     func append(_ item: T) { lock.lock(); items.append(item); lock.unlock() }
     var all: [T] { lock.lock(); defer { lock.unlock() }; return items }
+    func removeAll() { lock.lock(); items = []; lock.unlock() }
 }
 
 /// An object whose deinit is counted (and whose thread is recorded): tells
