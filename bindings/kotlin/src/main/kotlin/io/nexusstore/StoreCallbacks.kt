@@ -1,0 +1,82 @@
+package io.nexusstore
+
+import kotlinx.coroutines.channels.BufferOverflow
+import kotlinx.coroutines.flow.MutableSharedFlow
+import kotlinx.coroutines.flow.MutableStateFlow
+import java.util.concurrent.atomic.AtomicLong
+
+/**
+ * What the shim calls back into, on the thread whose call triggered it (a native thread is
+ * attached first). It holds no reference to its [NexusStore], so a store nobody closed can
+ * still become unreachable and be reclaimed. An exception thrown here reaches the shim, which
+ * clears it (a loader's becomes the load's failure message).
+ */
+internal class StoreCallbacks(initialLevel: MemoryPressureLevel) {
+    val levels = MutableStateFlow(initialLevel)
+    val events = MutableSharedFlow<NexusEvent>(
+        extraBufferCapacity = EVENT_BUFFER,
+        onBufferOverflow = BufferOverflow.DROP_OLDEST,
+    )
+
+    /** The highest PRESSURE_CHANGED sequence applied to [levels] (events may arrive out of order). */
+    private val levelSequence = AtomicLong(0)
+
+    @Volatile
+    var evictionListener: EvictionListener? = null
+
+    /** The loader of the getOrLoad call running on this thread (the C loader runs on it). */
+    private val loads = ThreadLocal<LoadFrame?>()
+
+    class LoadFrame(val loader: (ByteArray) -> ByteArray?, val outer: LoadFrame?) {
+        var failure: Throwable? = null
+    }
+
+    fun enterLoad(loader: (ByteArray) -> ByteArray?): LoadFrame =
+        LoadFrame(loader, loads.get()).also { loads.set(it) }
+
+    fun exitLoad(frame: LoadFrame) = loads.set(frame.outer)
+
+    // ---- called by the shim -------------------------------------------------------------
+
+    fun onEvent(
+        kind: Int, sequence: Long, level: Int, previous: Int, reason: Int, count: Long,
+        bytes: Long, usage: Long, timestampNs: Long,
+    ) {
+        val event = when (kind) {
+            KIND_PRESSURE_CHANGED -> {
+                val now = MemoryPressureLevel.fromCode(level)
+                if (levelSequence.getAndAccumulate(sequence, ::maxOf) < sequence) levels.value = now
+                NexusEvent.PressureChanged(sequence, now, MemoryPressureLevel.fromCode(previous), usage, timestampNs)
+            }
+            KIND_EVICTION -> NexusEvent.Eviction(sequence, EvictionReason.fromCode(reason), count, bytes, usage, timestampNs)
+            else -> NexusEvent.Dropped(sequence, count, usage, timestampNs)
+        }
+        events.tryEmit(event)
+    }
+
+    fun onEviction(key: ByteArray, reason: Int, bytes: Long) {
+        evictionListener?.onEviction(key, EvictionReason.fromCode(reason), bytes)
+    }
+
+    /** Runs this thread's loader; null = absent. What it throws becomes every waiter's failure. */
+    fun load(key: ByteArray): ByteArray? {
+        val frame = loads.get() ?: return null
+        try {
+            return frame.loader(key)
+        } catch (t: Throwable) {
+            frame.failure = t
+            throw t
+        }
+    }
+
+    companion object {
+        private const val KIND_PRESSURE_CHANGED = 0
+        private const val KIND_EVICTION = 1
+        private const val EVENT_BUFFER = 1024
+
+        /** A thrown loader exception's message in UTF-8 (what every waiter sees). */
+        @JvmStatic
+        fun describe(thrown: Throwable): ByteArray =
+            (thrown.message ?: thrown.toString()).encodeToByteArray()
+    }
+}
