@@ -38,7 +38,8 @@ C_COMMON := $(wildcard tests/c/*.h)
 
 .PHONY: all build lib asan-lib header check-header header-selfcontained demo test \
         fmt-check clippy cargo-test c-test c-test-asan c-test-valgrind examples \
-        pkg-config install doc clean check-cbindgen bench bench-quick cpp-test
+        pkg-config install doc clean check-cbindgen bench bench-quick cpp-test \
+        test-kotlin bench-kotlin
 
 all: build
 
@@ -109,7 +110,7 @@ demo:
 
 # ---- tests ----------------------------------------------------------------------
 
-test: fmt-check clippy cargo-test check-header header-selfcontained c-test examples cpp-test bench-quick
+test: fmt-check clippy cargo-test check-header header-selfcontained c-test examples cpp-test test-kotlin bench-quick
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -164,6 +165,21 @@ examples: lib $(PC)
 # and examples/cpp/game_loop.cpp. Build trees under target/cpp/.
 cpp-test: lib
 	bindings/cpp/run_tests.sh
+
+# The Kotlin wrapper (bindings/kotlin): Maven builds the JNI shim against the
+# release static library, runs the JUnit 5 suites under -Xcheck:jni, then the
+# Android glue under Robolectric, offline (the first run downloads Maven's
+# artifacts, Robolectric's android-all jar included, into ~/.m2).
+MVN ?= mvn
+KOTLIN_DIR := bindings/kotlin
+
+test-kotlin: lib
+	cd $(KOTLIN_DIR) && $(MVN) -B -ntp test
+
+# The JVM benchmark beside Caffeine (W1-like throughput, W2-like hit ratio);
+# not part of `make test`. About two minutes.
+bench-kotlin: lib
+	cd $(KOTLIN_DIR) && $(MVN) -B -ntp -q test-compile exec:exec@bench
 
 # ---- benchmarks -----------------------------------------------------------------
 
