@@ -117,7 +117,7 @@ int nexus_jni_bytes_get(JNIEnv *env, jbyteArray array, NexusJniBytes *out) {
   if (out->len > sizeof out->small) {
     out->data = malloc(out->len);
     if (out->data == NULL) {
-      (*env)->ThrowNew(env, (*env)->FindClass(env, "java/lang/OutOfMemoryError"), "key copy");
+      (*env)->ThrowNew(env, (*env)->FindClass(env, "java/lang/OutOfMemoryError"), "byte[] copy");
       return -1;
     }
   }

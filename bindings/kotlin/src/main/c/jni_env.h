@@ -38,14 +38,15 @@ void nexus_jni_throw_message(JNIEnv *env, NexusStatus status, const char *messag
  * callback into the JVM is followed by this: nothing is left pending across the C library. */
 int nexus_jni_clear_exception(JNIEnv *env);
 
-/* A key's bytes copied out of a Java byte[]: small keys on the stack. */
+/* A Java byte[]'s bytes copied out (GetByteArrayRegion): small ones on the stack, so a call
+ * allocates nothing for them (GetByteArrayElements would copy into a malloc'd buffer anyway). */
 typedef struct NexusJniBytes {
   uint8_t *data;
   size_t len;
-  uint8_t small[128];
+  uint8_t small[256];
 } NexusJniBytes;
 
-/* Copies `array` into `out`; 0 on success, else an exception is pending (OutOfMemoryError). */
+/* Copies `array` (not NULL) into `out`; 0 on success, else an exception is pending (OutOfMemoryError). */
 int nexus_jni_bytes_get(JNIEnv *env, jbyteArray array, NexusJniBytes *out);
 void nexus_jni_bytes_free(NexusJniBytes *bytes);
 

@@ -93,45 +93,54 @@ JNIEXPORT jint NATIVE(storeFreeDeferred)(JNIEnv *env, jclass cls, jlong store) {
 
 JNIEXPORT void NATIVE(put)(JNIEnv *env, jclass cls, jlong store, jbyteArray key, jbyteArray value) {
   (void)cls;
-  NexusJniBytes k;
+  NexusJniBytes k, v;
   if (nexus_jni_bytes_get(env, key, &k) != 0) return;
-  jsize len = (*env)->GetArrayLength(env, value);
-  jbyte *v = (*env)->GetByteArrayElements(env, value, NULL);
-  if (v == NULL) {
+  if (nexus_jni_bytes_get(env, value, &v) != 0) {
     nexus_jni_bytes_free(&k);
     return;
   }
-  NexusStatus status = nexus_store_put(nexus_jni_store(store), k.data, k.len, (const uint8_t *)v,
-                                       (size_t)len);
-  (*env)->ReleaseByteArrayElements(env, value, v, JNI_ABORT);
+  NexusStatus status = nexus_store_put(nexus_jni_store(store), k.data, k.len, v.data, v.len);
+  nexus_jni_bytes_free(&v);
   nexus_jni_bytes_free(&k);
   if (status != NEXUS_STATUS_OK) {
     nexus_jni_throw_status(env, status);
   }
 }
 
-/* null when absent; NexusException for an object value. */
+/* null when absent; NexusException for an object value. One copy-out call (no read handle):
+ * into a stack buffer, or, for a longer value, a buffer of the size the library reports. */
 JNIEXPORT jbyteArray NATIVE(get)(JNIEnv *env, jclass cls, jlong store, jbyteArray key) {
   (void)cls;
   NexusJniBytes k;
   if (nexus_jni_bytes_get(env, key, &k) != 0) return NULL;
-  NexusValue *value = NULL;
-  NexusStatus status = nexus_store_get(nexus_jni_store(store), k.data, k.len, &value);
+  uint8_t small[256];
+  uint8_t *buf = small;
+  size_t cap = sizeof small;
+  size_t len = 0;
+  NexusStatus status;
+  for (;;) {
+    status = nexus_store_get_copy(nexus_jni_store(store), k.data, k.len, buf, cap, &len);
+    if (status != NEXUS_STATUS_ERR_BUFFER_TOO_SMALL) break;
+    /* The value may grow between the size query and the copy: ask again with room. */
+    if (buf != small) free(buf);
+    cap = len;
+    buf = malloc(cap == 0 ? 1 : cap);
+    if (buf == NULL) {
+      nexus_jni_bytes_free(&k);
+      nexus_jni_throw_message(env, NEXUS_STATUS_ERR_OUT_OF_MEMORY, "value copy");
+      return NULL;
+    }
+  }
   nexus_jni_bytes_free(&k);
-  if (status == NEXUS_STATUS_NOT_FOUND) return NULL;
-  if (status != NEXUS_STATUS_OK) {
-    nexus_jni_throw_status(env, status);
-    return NULL;
-  }
   jbyteArray out = NULL;
-  const uint8_t *data = nexus_value_data(value);
-  if (data == NULL) {
-    nexus_jni_throw_message(env, NEXUS_STATUS_ERR_INVALID_ARGUMENT,
-                            "the value is an object: read it with getObject");
-  } else {
-    out = nexus_jni_new_bytes(env, data, nexus_value_len(value));
+  if (status == NEXUS_STATUS_OK) {
+    out = nexus_jni_new_bytes(env, buf, len);
+  } else if (status == NEXUS_STATUS_ERR_INVALID_ARGUMENT) {
+    nexus_jni_throw_message(env, status, "the value is an object: read it with getObject");
+  } else if (status != NEXUS_STATUS_NOT_FOUND) {
+    nexus_jni_throw_status(env, status);
   }
-  nexus_value_release(value);
+  if (buf != small) free(buf);
   return out;
 }
 

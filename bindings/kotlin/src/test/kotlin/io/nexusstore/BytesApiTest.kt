@@ -29,6 +29,18 @@ class BytesApiTest {
     }
 
     @Test
+    fun `long keys and values cross whole (past the shim's stack buffers)`() {
+        NexusStore(MemoryConfig(maxCacheBytes = 1 shl 22)).use { store ->
+            val key = ByteArray(1000) { (it * 7).toByte() }
+            val value = ByteArray(100_000) { (it * 31).toByte() }
+            store.put(key, value)
+            assertArrayEquals(value, store[key])
+            assertArrayEquals(value, store.getOrLoad(key) { error("cached: no load") })
+            assertEquals(key.size + value.size + OVERHEAD, store.memoryMetrics.currentUsage)
+        }
+    }
+
+    @Test
     fun `a value bigger than the budget is TOO_LARGE with the library's message`() {
         NexusStore(MemoryConfig(maxCacheBytes = 1000)).use { store ->
             val e = assertThrows<NexusException> { store.put("big", ByteArray(5000)) }
