@@ -3,7 +3,9 @@ package io.nexusstore
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import java.io.File
 
 /** The README's Kotlin example, verbatim between the markers. */
 class ReadmeExampleTest {
@@ -26,7 +28,7 @@ class ReadmeExampleTest {
             val thumb = store.getOrLoad("thumb:42") { key -> downloadThumbnail(key) }
 
             store.signalPressure(MemoryPressureLevel.CRITICAL)   // what onTrimMemory does
-            store.pressureLevels.first { it == MemoryPressureLevel.CRITICAL }
+            store.pressureLevels.first { it == MemoryPressureLevel.CRITICAL }   // suspends until then
             check(store["logo"] != null)                         // the pin held
             store.signalPressure(MemoryPressureLevel.NONE)       // the budget comes back
 
@@ -35,5 +37,14 @@ class ReadmeExampleTest {
         // README-END
         // CRITICAL keeps half of the usage: the least recently used entry, the texture, went.
         assertEquals(listOf("tex:hero:PRESSURE"), evicted)
+    }
+
+    @Test
+    fun `the README shows this test's example as it is`() {
+        val source = File("src/test/kotlin/io/nexusstore/ReadmeExampleTest.kt").readText()
+        val example = source.substringAfter("// README-BEGIN\n").substringBefore("        // README-END")
+            .trimEnd('\n').lines().joinToString("\n") { it.removePrefix("        ") }
+        val readme = File("../../README.md").readText()
+        assertTrue(readme.contains("```kotlin\n$example\n```"), "README.md's Kotlin example differs from ReadmeExampleTest")
     }
 }

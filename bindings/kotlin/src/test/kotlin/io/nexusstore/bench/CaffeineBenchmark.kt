@@ -16,7 +16,8 @@ import kotlin.math.ceil
  * Caffeine) and 24-byte String keys; 8-byte values. Reported per cell: the median over rounds of
  * nexus Mops/s / Caffeine Mops/s, each ratio within one round (order rotated per round). W2: hit
  * ratios of get-then-put-on-miss over scrambled Zipf traces and a looping scan, caches of 1% and
- * 10% of the keys, nexus's budget chosen so that it holds exactly that many entries.
+ * 10% of the keys, nexus's budget chosen so that it holds exactly that many entries. nexus runs
+ * with one shard and with 16 (MemoryConfig.shards) in W1; LRU, LFU and LFU with history in W2.
  */
 fun main(args: Array<String>) {
     val quick = "--quick" in args || System.getenv("NEXUS_BENCH_QUICK") == "1"
@@ -93,8 +94,8 @@ private fun w1(opsPerThread: Int, rounds: Int, say: (String) -> Unit) {
     val strKeys = Array(SLOTS) { slot -> "user:" + java.lang.Long.remainderUnsigned(mix64(slot.toLong()), 10_000_000_000_000_000_000uL.toLong()).toString().padStart(19, '0') }
     say("## W1 throughput: nexus / Caffeine (median of $rounds rounds, $opsPerThread ops per thread)")
     say("")
-    say("| keys | mix (read/write) | threads | nexus Mops/s | Caffeine Mops/s | nexus / Caffeine |")
-    say("|---|---|---|---|---|---|")
+    say("| keys | mix (read/write) | threads | nexus Mops/s | nexus 16 shards | Caffeine Mops/s | nexus / Caffeine | 16 shards / Caffeine |")
+    say("|---|---|---|---|---|---|---|---|")
     for (kind in listOf("u64", "str24")) {
         for (reads in listOf(100, 75, 0)) {
             for (threads in listOf(1, 2)) {
@@ -103,36 +104,38 @@ private fun w1(opsPerThread: Int, rounds: Int, say: (String) -> Unit) {
                     IntArray(opsPerThread) { i -> keyStreams[t][i] or (if (rng.below(100) < reads) 0 else WRITE) }
                 }
                 // Budgets with room to spare: every key stays (every read hits).
-                val store = NexusStore(MemoryConfig(maxCacheBytes = 6L * SLOTS * 200))
-                val caffeine: Contender
-                val nexus: Contender
-                if (kind == "u64") {
+                val stores = listOf(1, 16).map { NexusStore(MemoryConfig(maxCacheBytes = 6L * SLOTS * 200, shards = it)) }
+                val contenders: List<Contender> = if (kind == "u64") {
                     val boxed = Array(SLOTS) { u64Keys[it] }
-                    caffeine = CaffeineOf(Caffeine.newBuilder().maximumSize(2L * SLOTS).build(), boxed, values)
-                    nexus = NexusBytes(store, u64Bytes, values)
+                    stores.map { NexusBytes(it, u64Bytes, values) } +
+                        CaffeineOf(Caffeine.newBuilder().maximumSize(2L * SLOTS).build(), boxed, values)
                 } else {
-                    caffeine = CaffeineOf(Caffeine.newBuilder().maximumSize(2L * SLOTS).build(), strKeys, values)
-                    nexus = NexusStrings(store, strKeys, values)
+                    stores.map { NexusStrings(it, strKeys, values) } +
+                        CaffeineOf(Caffeine.newBuilder().maximumSize(2L * SLOTS).build(), strKeys, values)
                 }
-                for (c in listOf(nexus, caffeine)) {
+                for (c in contenders) {
                     for (i in 0 until SLOTS) c.put(i)
                     check((0 until SLOTS).all { c.get(it) }) { "a read missed after the fill" }
+                    runOnce(c, streams) // warm-up (JIT)
                 }
-                runOnce(nexus, streams) // warm-up (JIT)
-                runOnce(caffeine, streams)
-                val n = ArrayList<Double>()
-                val c = ArrayList<Double>()
+                val mops = contenders.map { ArrayList<Double>() }
                 repeat(rounds) { r ->
-                    if (r % 2 == 0) {
-                        n += runOnce(nexus, streams); c += runOnce(caffeine, streams)
-                    } else {
-                        c += runOnce(caffeine, streams); n += runOnce(nexus, streams)
+                    // Rotate the order each round, so drift on a shared machine hits all alike.
+                    for (k in contenders.indices) {
+                        val c = (k + r) % contenders.size
+                        mops[c] += runOnce(contenders[c], streams)
                     }
                 }
-                check(store.memoryMetrics.entryCount == SLOTS.toLong()) { "nexus lost keys" }
-                store.close()
-                val ratio = median(n.zip(c) { a, b -> a / b })
-                say("| $kind | $reads/${100 - reads} | $threads | ${"%.2f".format(median(n))} | ${"%.2f".format(median(c))} | ${"%.2f".format(ratio)} |")
+                for (store in stores) {
+                    check(store.memoryMetrics.entryCount == SLOTS.toLong()) { "nexus lost keys" }
+                    store.close()
+                }
+                val caffeine = mops[2]
+                val ratio = { m: List<Double> -> median(m.zip(caffeine) { a, b -> a / b }) }
+                say(
+                    "| $kind | $reads/${100 - reads} | $threads | ${"%.2f".format(median(mops[0]))} | ${"%.2f".format(median(mops[1]))} | " +
+                        "${"%.2f".format(median(caffeine))} | ${"%.2f".format(ratio(mops[0]))} | ${"%.2f".format(ratio(mops[1]))} |",
+                )
             }
         }
     }
@@ -151,8 +154,8 @@ private fun nexusMaxFor(capacity: Int, charge: Long): Long {
 private fun w2(keys: Int, traceLen: Int, say: (String) -> Unit) {
     say("## W2 hit ratio (get, then put on a miss; $keys keys, $traceLen accesses)")
     say("")
-    say("| trace | cache | nexus LRU | nexus LFU | Caffeine (W-TinyLFU) | best nexus / Caffeine |")
-    say("|---|---|---|---|---|---|")
+    say("| trace | cache | nexus LRU | nexus LFU | nexus LFU+history | Caffeine (W-TinyLFU) | best nexus / Caffeine |")
+    say("|---|---|---|---|---|---|---|")
     val keyBytes = Array(keys) { k -> ByteArray(8) { b -> (mix64(k + 0xABCDL) ushr (8 * b)).toByte() } }
     val boxed = Array(keys) { mix64(it + 0xABCDL) }
     val value = ByteArray(8)
@@ -164,8 +167,9 @@ private fun w2(keys: Int, traceLen: Int, say: (String) -> Unit) {
     for ((name, trace) in traces) {
         for (pct in listOf(1, 10)) {
             val capacity = keys * pct / 100
-            val ratios = EvictionStrategy.entries.filter { it != EvictionStrategy.SIZE }.map { strategy ->
-                NexusStore(MemoryConfig(maxCacheBytes = nexusMaxFor(capacity, charge), strategy = strategy)).use { store ->
+            val configs = listOf(EvictionStrategy.LRU to false, EvictionStrategy.LFU to false, EvictionStrategy.LFU to true)
+            val ratios = configs.map { (strategy, history) ->
+                NexusStore(MemoryConfig(maxCacheBytes = nexusMaxFor(capacity, charge), strategy = strategy, lfuHistory = history)).use { store ->
                     var hits = 0
                     for (id in trace) {
                         if (store[keyBytes[id]] != null) hits++ else store.put(keyBytes[id], value)
@@ -182,7 +186,8 @@ private fun w2(keys: Int, traceLen: Int, say: (String) -> Unit) {
                 if (cache.getIfPresent(boxed[id]) != null) hits++ else cache.put(boxed[id], value)
             }
             val caffeine = hits.toDouble() / trace.size
-            say("| $name | $pct% ($capacity) | ${"%.4f".format(ratios[0])} | ${"%.4f".format(ratios[1])} | ${"%.4f".format(caffeine)} | ${"%.3f".format(ratios.max() / caffeine)} |")
+            val best = if (caffeine > 0) "%.3f".format(ratios.max() / caffeine) else "-"
+            say("| $name | $pct% ($capacity) | ${ratios.joinToString(" | ") { "%.4f".format(it) }} | ${"%.4f".format(caffeine)} | $best |")
         }
     }
 }
