@@ -167,14 +167,17 @@ cpp-test: lib
 	bindings/cpp/run_tests.sh
 
 # The Kotlin wrapper (bindings/kotlin): Maven builds the JNI shim against the
-# release static library, runs the JUnit 5 suites under -Xcheck:jni, then the
-# Android glue under Robolectric, offline (the first run downloads Maven's
+# release static library, runs the JUnit 5 suites under -Xcheck:jni (whose
+# warnings fail the target), then the Android glue under Robolectric, offline (the first run downloads Maven's
 # artifacts, Robolectric's android-all jar included, into ~/.m2).
 MVN ?= mvn
 KOTLIN_DIR := bindings/kotlin
 
 test-kotlin: lib
-	cd $(KOTLIN_DIR) && $(MVN) -B -ntp test
+	@mkdir -p $(KOTLIN_DIR)/target
+	{ cd $(KOTLIN_DIR) && $(MVN) -B -ntp test 2>&1; echo $$? > target/mvn-test.rc; } | tee $(KOTLIN_DIR)/target/mvn-test.log
+	@exit $$(cat $(KOTLIN_DIR)/target/mvn-test.rc)
+	@! grep -n "in native method" $(KOTLIN_DIR)/target/mvn-test.log || { echo "-Xcheck:jni reported the lines above"; exit 1; }
 
 # The JVM benchmark beside Caffeine (W1-like throughput, W2-like hit ratio);
 # not part of `make test`. About two minutes.

@@ -24,6 +24,8 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
             callbacks = StoreCallbacks(MemoryPressureLevel.fromCode(NativeBridge.pressureLevel(h)))
             NativeBridge.setEventCallback(h, callbacks)
             NativeBridge.setLoader(h, callbacks)
+            // A change between the first read and the registration came with no event.
+            callbacks.startLevel(MemoryPressureLevel.fromCode(NativeBridge.pressureLevel(h)))
         } catch (t: Throwable) {
             NativeBridge.storeFreeDeferred(h)
             throw t

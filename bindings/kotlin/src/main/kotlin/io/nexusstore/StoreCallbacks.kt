@@ -21,6 +21,11 @@ internal class StoreCallbacks(initialLevel: MemoryPressureLevel) {
     /** The highest PRESSURE_CHANGED sequence applied to [levels] (events may arrive out of order). */
     private val levelSequence = AtomicLong(0)
 
+    /** Sets the level read after registering, unless an event has already set one. */
+    fun startLevel(level: MemoryPressureLevel) {
+        if (levelSequence.get() == 0L) levels.compareAndSet(levels.value, level)
+    }
+
     @Volatile
     var evictionListener: EvictionListener? = null
 
