@@ -28,7 +28,6 @@ android {
         externalNativeBuild {
             cmake {
                 arguments += "-DNEXUS_RUST_LIB_DIR=${rustOut.get().asFile.absolutePath}"
-                arguments += "-DANDROID_SUPPORT_FLEXIBLE_PAGE_SIZES=ON"
             }
         }
     }
@@ -53,19 +52,22 @@ android {
 }
 
 dependencies {
-    implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.11.0")
+    // StateFlow and Flow are in the public API.
+    api("org.jetbrains.kotlinx:kotlinx-coroutines-core:1.11.0")
 }
 
 // cargo builds the Rust static library for each ABI with the NDK's clang before CMake links it.
 val buildRustLibs by tasks.registering(Exec::class) {
-    val ndkDir = android.ndkDirectory
+    val ndkDir = androidComponents.sdkComponents.ndkDirectory
     inputs.dir("../../../src")
     inputs.file("../../../Cargo.toml")
     outputs.dir(rustOut)
-    commandLine(
-        "bash", file("build_rust_libs.sh").absolutePath, ndkDir.absolutePath,
-        rustOut.get().asFile.absolutePath, *rustAbis.map { "${it.key}=${it.value}" }.toTypedArray(),
-    )
+    doFirst {
+        commandLine(
+            "bash", file("build_rust_libs.sh").absolutePath, ndkDir.get().asFile.absolutePath,
+            rustOut.get().asFile.absolutePath, *rustAbis.map { "${it.key}=${it.value}" }.toTypedArray(),
+        )
+    }
 }
 
 tasks.named("preBuild") {
