@@ -7,6 +7,10 @@ import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.assertThrows
 import java.util.Collections
+import java.util.concurrent.CyclicBarrier
+import java.util.concurrent.Executors
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicLong
 
 class CallbacksTest {
     private data class Evicted(val key: String, val reason: EvictionReason, val bytes: Long)
@@ -83,5 +87,56 @@ class CallbacksTest {
         store.remove("a")
         assertTrue(store.isClosed)
         assertThrows<IllegalStateException> { store["b"] }
+    }
+
+    @Test
+    fun `a listener may call into the store, and unregister itself`() {
+        NexusStore(MemoryConfig(maxCacheBytes = 1 shl 20)).use { store ->
+            val seen = mutableListOf<String>()
+            store.setEvictionListener { key, _, _ ->
+                val k = key.decodeToString()
+                seen += "$k:${store.contains(k)}:${store.memoryMetrics.entryCount}"
+                store.put("side-effect-of-$k", ByteArray(1))
+                store.setEvictionListener(null)
+            }
+            store.put("a", ByteArray(1))
+            store.remove("a")
+            store.remove("side-effect-of-a") // unregistered: not heard
+            assertEquals(listOf("a:false:0"), seen)
+            assertFalse("side-effect-of-a" in store)
+        }
+    }
+
+    @Test
+    fun `listeners replaced while 4 threads evict are each let go once`() {
+        NexusStore(MemoryConfig(maxCacheBytes = 1 shl 20)).use { store ->
+            val heard = AtomicLong()
+            val barrier = CyclicBarrier(5)
+            val pool = Executors.newFixedThreadPool(5)
+            val workers = (0 until 4).map { t ->
+                pool.submit {
+                    barrier.await()
+                    for (i in 0 until 2000) {
+                        store.put("k$t-${i % 50}", ByteArray(8))
+                        store.remove("k$t-${(i + 25) % 50}")
+                    }
+                }
+            }
+            val toggler = pool.submit {
+                barrier.await()
+                repeat(300) { n ->
+                    store.setEvictionListener(if (n % 3 == 2) null else EvictionListener { _, _, _ -> heard.incrementAndGet() })
+                }
+            }
+            (workers + toggler).forEach { it.get(60, TimeUnit.SECONDS) }
+            pool.shutdown()
+            // Every replaced registration's global reference was deleted once (-Xcheck:jni would
+            // report a double delete), and the last registration still hears.
+            store.setEvictionListener { _, _, _ -> heard.incrementAndGet() }
+            val before = heard.get()
+            store.put("after", ByteArray(1))
+            store.remove("after")
+            assertEquals(before + 1, heard.get())
+        }
     }
 }
