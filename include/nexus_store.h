@@ -571,8 +571,13 @@ extern "C" {
  * call's thread (waiting there could deadlock two threads that each
  * replace a callback the other is inside). The callback must not unwind (no C++ exceptions, no longjmp) across the library.
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL); `ERR_INVALID_HANDLE`;
- * `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_set_event_callback(struct NexusStore *store,
                                            NexusEventFn cb,
@@ -589,8 +594,13 @@ NexusStatus nexus_store_set_event_callback(struct NexusStore *store,
  * Ownership and threading of `ctx` and `destroy`: as for
  * `nexus_store_set_event_callback`.
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL); `ERR_INVALID_HANDLE`;
- * `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_set_eviction_listener(struct NexusStore *store,
                                               NexusEvictionListenerFn cb,
@@ -610,8 +620,13 @@ NexusStatus nexus_store_set_eviction_listener(struct NexusStore *store,
  * Ownership and threading of `ctx` and `destroy`: as for
  * `nexus_store_set_event_callback`.
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL); `ERR_INVALID_HANDLE`;
- * `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_set_loader(struct NexusStore *store,
                                    NexusLoaderFn loader,
@@ -623,9 +638,14 @@ NexusStatus nexus_store_set_loader(struct NexusStore *store,
  * length 0 is an empty value). Call it once, from inside the loader, on
  * the sink the loader received.
  *
- * Returns `OK`; `ERR_INVALID_ARGUMENT` (a value was already given, or a
- * length beyond PTRDIFF_MAX); `ERR_NULL_ARGUMENT` (sink NULL, value NULL
- * with a non-zero length); `ERR_OUT_OF_MEMORY`; `ERR_PANIC`.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value was already given, or a
+ *   length beyond PTRDIFF_MAX
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL, value NULL with a non-zero
+ *   length
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
+ * - `NEXUS_STATUS_ERR_PANIC`
  */
 NexusStatus nexus_load_sink_put_bytes(struct NexusLoadSink *sink,
                                       const uint8_t *value,
@@ -638,8 +658,11 @@ NexusStatus nexus_load_sink_put_bytes(struct NexusLoadSink *sink,
  * and unread; also if the loader then fails, or the value is not cached
  * and the last handle is released). On failure it takes no ownership.
  *
- * Returns `OK`; `ERR_INVALID_ARGUMENT` (a value was already given);
- * `ERR_NULL_ARGUMENT` (sink NULL); `ERR_PANIC`.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value was already given
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
+ * - `NEXUS_STATUS_ERR_PANIC`
  */
 NexusStatus nexus_load_sink_put_object(struct NexusLoadSink *sink,
                                        void *object,
@@ -652,17 +675,22 @@ NexusStatus nexus_load_sink_put_object(struct NexusLoadSink *sink,
  * `nexus_store_get_or_load` that ran the loader and the ones that joined
  * it) gets `status` and, from `nexus_last_error_message()`, `message`.
  * Nothing is cached. Call it from inside the loader, on the sink the loader
- * received, instead of giving a value; the loader's own return value is
- * then ignored. This is how a wrapper passes an exception's message across
- * the C library.
+ * received; the loader's own return value is then ignored. A value given
+ * to the sink before is released (as when a loader returns a failure
+ * status). This is how a wrapper passes an exception's message across the
+ * C library.
  *
  * `status`: any status but `OK` (`NOT_FOUND` included). `message`: a
  * NUL-terminated string, copied (invalid UTF-8 is replaced); NULL gives a
  * default message naming the status.
  *
- * Returns `OK`; `ERR_INVALID_ARGUMENT` (the sink already holds a value or a
- * failure, or `status` is `OK` or no status; nothing is recorded);
- * `ERR_NULL_ARGUMENT` (sink NULL); `ERR_OUT_OF_MEMORY`; `ERR_PANIC`.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: the sink already holds a failure, or
+ *   `status` is `OK` or no status; nothing is recorded
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
+ * - `NEXUS_STATUS_ERR_PANIC`
  */
 NexusStatus nexus_load_sink_fail(struct NexusLoadSink *sink,
                                  NexusStatus status,
@@ -679,17 +707,38 @@ NexusStatus nexus_load_sink_fail(struct NexusLoadSink *sink,
  * Ownership: on success `*out` is a new `NexusValue` the caller owns
  * (release it with `nexus_value_release`); written only on success.
  *
- * Returns `OK`; `NOT_FOUND` (no loader and absent, or the loader said
- * so); any other status the loader returned; `ERR_CALLBACK` (the loader
- * returned OK without a value); `ERR_BUSY` (called from inside the
- * loader of the same key); `ERR_NULL_ARGUMENT` (store or out NULL, key
- * NULL with a non-zero length); `ERR_INVALID_ARGUMENT`;
- * `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_NOT_FOUND`: no loader and absent, or the loader said so
+ * - any other status the loader returned
+ * - `NEXUS_STATUS_ERR_CALLBACK`: the loader returned OK without a value
+ * - `NEXUS_STATUS_ERR_BUSY`: called from inside the loader of the same key
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL, key NULL with a
+ *   non-zero length
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_get_or_load(struct NexusStore *store,
                                     const uint8_t *key,
                                     size_t key_len,
                                     struct NexusValue **out);
+
+/**
+ * Testing aid: panics inside the library while holding the store's lock,
+ * to show that a Rust panic never crosses the C boundary: the call returns
+ * `NEXUS_STATUS_ERR_PANIC` with a message, and the store stays usable.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_ERR_PANIC`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_debug_panic(struct NexusStore *store);
 
 /**
  * The library's version as "MAJOR.MINOR.PATCH", equal to the
@@ -736,27 +785,27 @@ void nexus_memory_config_init(struct NexusMemoryConfig *config);
  * not destroyed. Wrappers call it to report a bad config before they
  * hand over any ctx.
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT` (config NULL); `ERR_INVALID_ARGUMENT`
- * (the rule the config breaks is in `nexus_last_error_message()`);
- * `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: config NULL
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: the rule the config breaks is in
+ *   `nexus_last_error_message()`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_memory_config_validate(const struct NexusMemoryConfig *config);
 
 /**
- * Testing aid: panics inside the library while holding the store's lock,
- * to show that a Rust panic never crosses the C boundary: the call returns
- * `NEXUS_STATUS_ERR_PANIC` with a message, and the store stays usable.
- *
- * Returns `ERR_PANIC`; `ERR_NULL_ARGUMENT` (store NULL);
- * `ERR_INVALID_HANDLE`. Thread-safe.
- */
-NexusStatus nexus_store_debug_panic(struct NexusStore *store);
-
-/**
  * Writes a snapshot of the metrics to `*out` (written only on success).
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT` (store or out NULL);
- * `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_memory_metrics(struct NexusStore *store,
                                        struct NexusMemoryMetrics *out);
@@ -770,9 +819,15 @@ NexusStatus nexus_store_memory_metrics(struct NexusStore *store,
  * returns `ERR_BUFFER_TOO_SMALL` and writes the size needed, NUL included,
  * to `*out_len`; `buf` is left alone. The caller owns `buf`.
  *
- * Returns `OK`; `ERR_BUFFER_TOO_SMALL`; `ERR_NULL_ARGUMENT` (store or
- * out_len NULL, buf NULL with a non-zero buf_len); `ERR_INVALID_HANDLE`;
- * `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_BUFFER_TOO_SMALL`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out_len NULL, buf NULL with a
+ *   non-zero buf_len
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_metrics_json(struct NexusStore *store,
                                      char *buf,
@@ -783,7 +838,12 @@ NexusStatus nexus_store_metrics_json(struct NexusStore *store,
  * Zeroes the counters (evictions, evicted bytes, hits, misses, inserts,
  * loads, load failures) and sets the peak to the current usage.
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_PANIC`.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
  * Thread-safe.
  */
 NexusStatus nexus_store_reset_metrics(struct NexusStore *store);
@@ -793,8 +853,14 @@ NexusStatus nexus_store_reset_metrics(struct NexusStore *store);
  * Events queue only while no event callback is registered; a full queue
  * drops new events and keeps one `DROPPED` marker counting them.
  *
- * Returns `OK`; `EMPTY` (no event); `ERR_NULL_ARGUMENT` (store or out
- * NULL); `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_EMPTY`: no event
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_poll_event(struct NexusStore *store,
                                    struct NexusEvent *out);
@@ -806,8 +872,14 @@ NexusStatus nexus_store_poll_event(struct NexusStore *store,
  * `nexus_store_pinned_ids`. Pins last across `remove` and `clear`. Not an
  * access.
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL, key NULL with a non-zero
- * length); `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_PANIC`.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL, key NULL with a non-zero
+ *   length
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
  * Thread-safe.
  */
 NexusStatus nexus_store_pin(struct NexusStore *store,
@@ -820,8 +892,15 @@ NexusStatus nexus_store_pin(struct NexusStore *store,
  * of its peers; if the pin was what kept usage above the budget in force
  * (under a signal), the store evicts down to it now. Not an access.
  *
- * Returns `OK`; `NOT_FOUND` (not pinned); `ERR_NULL_ARGUMENT`;
- * `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_NOT_FOUND`: not pinned
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_unpin(struct NexusStore *store,
                               const uint8_t *key,
@@ -831,9 +910,15 @@ NexusStatus nexus_store_unpin(struct NexusStore *store,
  * Writes whether `key` is pinned (present or not) to `*out`. Not an
  * access. `*out` is written only on success.
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT` (store or out NULL, key NULL with a
- * non-zero length); `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`;
- * `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL, key NULL with a
+ *   non-zero length
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_is_pinned(struct NexusStore *store,
                                   const uint8_t *key,
@@ -847,8 +932,13 @@ NexusStatus nexus_store_is_pinned(struct NexusStore *store,
  * Ownership: on success `*out` is a new list the caller owns; free it
  * once with `nexus_key_list_free`. `*out` is written only on success.
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT` (store or out NULL);
- * `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_pinned_ids(struct NexusStore *store,
                                    struct NexusKeyList **out);
@@ -860,8 +950,13 @@ NexusStatus nexus_store_pinned_ids(struct NexusStore *store,
  * strategy is not LRU. With `shards` > 1: least recently used within each
  * shard, an equal part of `count` from each first.
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT` (store or evicted NULL);
- * `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_evict_lru(struct NexusStore *store,
                                   size_t count,
@@ -871,8 +966,13 @@ NexusStatus nexus_store_evict_lru(struct NexusStore *store,
  * Evicts up to `count` evictable entries in the configured strategy's
  * order and writes how many to `*evicted`. Reason `MANUAL`.
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT` (store or evicted NULL);
- * `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_evict(struct NexusStore *store,
                               size_t count,
@@ -883,8 +983,13 @@ NexusStatus nexus_store_evict(struct NexusStore *store,
  * `MANUAL`. Pinned entries and entries held by read handles stay. Runs in
  * chunks of 128 entries per hold of the lock, like a signal's shedding.
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT` (store or evicted NULL);
- * `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_clear_unpinned(struct NexusStore *store,
                                        size_t *evicted);
@@ -902,8 +1007,14 @@ NexusStatus nexus_store_clear_unpinned(struct NexusStore *store,
  * the whole run (with `shards` > 1: the shards shed one after another,
  * one EVICTION event each).
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL); `ERR_INVALID_ARGUMENT`
- * (level out of range); `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: level out of range
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_signal_pressure(struct NexusStore *store,
                                         NexusPressureLevel level);
@@ -913,7 +1024,11 @@ NexusStatus nexus_store_signal_pressure(struct NexusStore *store,
  * level of stores created later. Each store reacts on this thread, one
  * after the other, with no library-wide lock held while it does.
  *
- * Returns `OK`; `ERR_INVALID_ARGUMENT` (level out of range); `ERR_PANIC`.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: level out of range
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
  * Thread-safe.
  */
 NexusStatus nexus_signal_pressure_all(NexusPressureLevel level);
@@ -922,8 +1037,13 @@ NexusStatus nexus_signal_pressure_all(NexusPressureLevel level);
  * Writes the reported level (the higher of the usage level and the
  * signalled level) to `*out`. `*out` is written only on success.
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT` (store or out NULL);
- * `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_pressure_level(struct NexusStore *store,
                                        NexusPressureLevel *out);
@@ -932,11 +1052,17 @@ NexusStatus nexus_store_pressure_level(struct NexusStore *store,
  * Changes the configured budget (0 = unbounded) at run time, evicting down
  * to the budget in force (reason `CAPACITY`).
  *
- * Returns `OK`; `ERR_OVER_BUDGET` (pinned and in-use entries alone exceed
- * `max_cache_bytes`; nothing changed); `ERR_INVALID_ARGUMENT` (a bounded
- * budget smaller than the store's `shards`: each shard needs at least one
- * byte; nothing changed); `ERR_NULL_ARGUMENT` (store NULL);
- * `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_OVER_BUDGET`: pinned and in-use entries alone exceed
+ *   `max_cache_bytes`; nothing changed
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a bounded budget smaller than the
+ *   store's `shards`: each shard needs at least one byte; nothing changed
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_set_max_bytes(struct NexusStore *store,
                                       uint64_t max_cache_bytes);
@@ -953,14 +1079,19 @@ NexusStatus nexus_store_set_max_bytes(struct NexusStore *store,
  * `struct_size` are never read, so a ctx there is not destroyed). `*out`
  * is written only on success.
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT` (config or out NULL);
- * `ERR_INVALID_ARGUMENT` (struct_size larger than this library knows or
- * too small, thresholds not 0 < moderate < critical <= 1 or not finite,
- * keeps not 0 < critical_keep <= moderate_keep <= 1, batch 0, queue
- * capacity 0, strategy out of range, shards not 1..=NEXUS_MAX_SHARDS, a
- * bounded budget smaller than `shards` bytes; `nexus_memory_config_validate`
- * checks the same rules without making a store); `ERR_OUT_OF_MEMORY` (too
- * many live stores); `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: config or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: struct_size larger than this library
+ *   knows or too small, thresholds not 0 < moderate < critical <= 1 or not
+ *   finite, keeps not 0 < critical_keep <= moderate_keep <= 1, batch 0, queue
+ *   capacity 0, strategy out of range, shards not 1..=NEXUS_MAX_SHARDS, a
+ *   bounded budget smaller than `shards` bytes; `nexus_memory_config_validate`
+ *   checks the same rules without making a store
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: too many live stores
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_new(const struct NexusMemoryConfig *config,
                             struct NexusStore **out);
@@ -972,10 +1103,16 @@ NexusStatus nexus_store_new(const struct NexusMemoryConfig *config,
  * registered callback's ctx is destroyed. Value handles obtained from the
  * store stay valid until released.
  *
- * `store` NULL: does nothing and returns `OK`. Returns `OK`;
- * `ERR_INVALID_HANDLE` (already freed, or not a store); `ERR_BUSY` (called
- * from inside one of this store's own callbacks, where it would wait for
- * itself: use `nexus_store_free_deferred` there); `ERR_PANIC`.
+ * `store` NULL: does nothing and returns `OK`.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`: already freed, or not a store
+ * - `NEXUS_STATUS_ERR_BUSY`: called from inside one of this store's own
+ *   callbacks, where it would wait for itself: use `nexus_store_free_deferred`
+ *   there
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
  * Thread-safe; freeing the same store from two threads frees it once (the
  * other call gets `ERR_INVALID_HANDLE`).
  */
@@ -998,8 +1135,13 @@ NexusStatus nexus_store_free(struct NexusStore *store);
  * release, eviction listener, event callback, a ctx's destroy).
  * `nexus_store_free` keeps its blocking contract.
  *
- * `store` NULL: does nothing and returns `OK`. Returns `OK`;
- * `ERR_INVALID_HANDLE` (already freed, or not a store); `ERR_PANIC`.
+ * `store` NULL: does nothing and returns `OK`.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`: already freed, or not a store
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
  * Thread-safe; of two frees of one store (deferred or not) one succeeds and
  * the other gets `ERR_INVALID_HANDLE`.
  */
@@ -1014,14 +1156,21 @@ NexusStatus nexus_store_free_deferred(struct NexusStore *store);
  * NULL with length 0 is an empty key or value. The bytes are copied: the
  * caller keeps ownership of its buffers.
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL, or key/value NULL with a
- * non-zero length); `ERR_INVALID_ARGUMENT` (a length beyond PTRDIFF_MAX);
- * `ERR_INVALID_HANDLE`; `ERR_TOO_LARGE` (charge above the configured
- * budget, or usage would overflow); `ERR_OVER_BUDGET` (cannot fit even
- * after evicting every evictable entry, or an EMERGENCY signal refuses
- * unpinned keys); `ERR_OUT_OF_MEMORY` (the copy could not be allocated:
- * the allocation is made before the bytes are read); `ERR_PANIC`. On failure nothing
- * changed. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL, or key/value NULL with a
+ *   non-zero length
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a length beyond PTRDIFF_MAX
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_TOO_LARGE`: charge above the configured budget, or usage
+ *   would overflow
+ * - `NEXUS_STATUS_ERR_OVER_BUDGET`: cannot fit even after evicting every
+ *   evictable entry, or an EMERGENCY signal refuses unpinned keys
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: the copy could not be allocated: the
+ *   allocation is made before the bytes are read
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * On failure nothing changed. Thread-safe.
  */
 NexusStatus nexus_store_put(struct NexusStore *store,
                             const uint8_t *key,
@@ -1042,10 +1191,18 @@ NexusStatus nexus_store_put(struct NexusStore *store,
  * lock. `release` may be NULL (nothing to release). On failure the store
  * takes no ownership: `release` is never called for it.
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL, key NULL with a non-zero
- * length); `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_TOO_LARGE`;
- * `ERR_OVER_BUDGET`; `ERR_OUT_OF_MEMORY`; `ERR_PANIC`. On failure nothing
- * changed. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL, key NULL with a non-zero
+ *   length
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_TOO_LARGE`
+ * - `NEXUS_STATUS_ERR_OVER_BUDGET`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * On failure nothing changed. Thread-safe.
  */
 NexusStatus nexus_store_put_object(struct NexusStore *store,
                                    const uint8_t *key,
@@ -1065,9 +1222,15 @@ NexusStatus nexus_store_put_object(struct NexusStore *store,
  * release it exactly once with `nexus_value_release` (using it after that
  * is undefined, like `free`). `*out` is written only on success.
  *
- * Returns `OK`; `NOT_FOUND` (absent; counted as a miss);
- * `ERR_NULL_ARGUMENT` (store or out NULL, key NULL with a non-zero
- * length); `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_PANIC`.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_NOT_FOUND`: absent; counted as a miss
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL, key NULL with a
+ *   non-zero length
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
  * Thread-safe.
  */
 NexusStatus nexus_store_get(struct NexusStore *store,
@@ -1084,10 +1247,17 @@ NexusStatus nexus_store_get(struct NexusStore *store,
  * `*out_len` (the one out-param written on failure); that is not an
  * access and not a hit. The caller owns `buf`.
  *
- * Returns `OK`; `NOT_FOUND` (a miss); `ERR_BUFFER_TOO_SMALL`;
- * `ERR_INVALID_ARGUMENT` (the value is an object, or a length beyond
- * PTRDIFF_MAX); `ERR_NULL_ARGUMENT` (store or out_len NULL, key or buf
- * NULL with a non-zero length); `ERR_INVALID_HANDLE`; `ERR_PANIC`.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_NOT_FOUND`: a miss
+ * - `NEXUS_STATUS_ERR_BUFFER_TOO_SMALL`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: the value is an object, or a length
+ *   beyond PTRDIFF_MAX
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out_len NULL, key or buf NULL
+ *   with a non-zero length
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
  * Thread-safe.
  */
 NexusStatus nexus_store_get_copy(struct NexusStore *store,
@@ -1101,9 +1271,15 @@ NexusStatus nexus_store_get_copy(struct NexusStore *store,
  * Writes whether `key` is present to `*out`. Not an access: no hit, no
  * miss, no change of order. `*out` is written only on success.
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT` (store or out NULL, key NULL with a
- * non-zero length); `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`;
- * `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL, key NULL with a
+ *   non-zero length
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_contains(struct NexusStore *store,
                                  const uint8_t *key,
@@ -1115,8 +1291,15 @@ NexusStatus nexus_store_contains(struct NexusStore *store,
  * next put). Not an eviction: the eviction listener hears `REMOVED`. An
  * object value is released here unless a read handle still holds it.
  *
- * Returns `OK`; `NOT_FOUND` (absent); `ERR_NULL_ARGUMENT`;
- * `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_NOT_FOUND`: absent
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_remove(struct NexusStore *store,
                                const uint8_t *key,
@@ -1126,8 +1309,13 @@ NexusStatus nexus_store_remove(struct NexusStore *store,
  * Removes every entry, pinned ones too (pins stay), and writes how many to
  * `*removed`. Not an eviction (listener reason `REMOVED`).
  *
- * Returns `OK`; `ERR_NULL_ARGUMENT` (store or removed NULL);
- * `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or removed NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
  */
 NexusStatus nexus_store_clear(struct NexusStore *store,
                               size_t *removed);

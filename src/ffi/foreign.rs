@@ -165,12 +165,18 @@ pub(crate) fn sink_put(sink: &mut NexusLoadSink, loaded: Loaded<FfiValue>) -> Re
     Ok(())
 }
 
-/// Records a loader's failure in its sink: `INVALID_ARGUMENT` if it already
-/// holds an outcome.
+/// Records a loader's failure in its sink, releasing a value given before
+/// (as when a loader returns a failure status): `INVALID_ARGUMENT` if it
+/// already holds a failure.
 pub(crate) fn sink_fail(sink: &mut NexusLoadSink, failure: Error) -> Result<(), Error> {
-    if sink.outcome.is_some() {
-        return Err(sink_taken());
+    if let Some(Err(_)) = sink.outcome {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "the loader already gave this sink a failure",
+        ));
     }
+    // A value given before is dropped here: its release runs now, on this
+    // thread, outside every lock (the loader runs outside them).
     sink.outcome = Some(Err(failure));
     Ok(())
 }

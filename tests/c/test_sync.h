@@ -28,12 +28,12 @@ static void on_alarm(int sig) {
 }
 
 /* Fails the program instead of hanging. */
-static void watchdog_secs(unsigned native, unsigned valgrind) {
+static inline void watchdog_secs(unsigned native, unsigned valgrind) {
     signal(SIGALRM, on_alarm);
     alarm(under_valgrind() ? valgrind : native);
 }
 
-static void sleep_ms(long ms) {
+static inline void sleep_ms(long ms) {
     struct timespec ts;
     ts.tv_sec = ms / 1000;
     ts.tv_nsec = (ms % 1000) * 1000000L;
@@ -42,7 +42,7 @@ static void sleep_ms(long ms) {
 }
 
 /* Waits (bounded by the watchdog) until *flag >= value. */
-static void wait_at_least(int *flag, int value) {
+static inline void wait_at_least(int *flag, int value) {
     while (ALOAD(flag) < value) sleep_ms(1);
 }
 
@@ -53,24 +53,24 @@ typedef struct {
     int open;
 } Gate;
 
-static void gate_init(Gate *g) {
+static inline void gate_init(Gate *g) {
     pthread_mutex_init(&g->m, NULL);
     pthread_cond_init(&g->c, NULL);
     g->open = 0;
 }
 
-static void gate_destroy(Gate *g) {
+static inline void gate_destroy(Gate *g) {
     pthread_mutex_destroy(&g->m);
     pthread_cond_destroy(&g->c);
 }
 
-static void gate_wait(Gate *g) {
+static inline void gate_wait(Gate *g) {
     pthread_mutex_lock(&g->m);
     while (!g->open) pthread_cond_wait(&g->c, &g->m);
     pthread_mutex_unlock(&g->m);
 }
 
-static void gate_open(Gate *g) {
+static inline void gate_open(Gate *g) {
     pthread_mutex_lock(&g->m);
     g->open = 1;
     pthread_cond_broadcast(&g->c);
@@ -86,15 +86,15 @@ typedef struct {
     int call_after_destroy;   /* a call started after destroy */
 } Track;
 
-static void track_enter(Track *t) {
+static inline void track_enter(Track *t) {
     if (ALOAD(&t->destroyed)) AINC(&t->call_after_destroy);
     AINC(&t->active);
     AINC(&t->calls);
 }
 
-static void track_leave(Track *t) { ADEC(&t->active); }
+static inline void track_leave(Track *t) { ADEC(&t->active); }
 
-static void track_destroy(void *ctx) {
+static inline void track_destroy(void *ctx) {
     Track *t = ctx;
     if (ALOAD(&t->active) != 0) AINC(&t->destroy_while_active);
     AINC(&t->destroyed);

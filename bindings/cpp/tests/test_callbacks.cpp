@@ -4,6 +4,7 @@
 #include "test_support.hpp"
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -86,6 +87,25 @@ TEST_F(Callbacks, CallbacksMayCallBackIntoTheStore) {
     }));
     NX_ASSERT_OK(store.try_remove("from-listener"));
     EXPECT_TRUE(store.valid());
+}
+
+TEST_F(Callbacks, DestroyingAStoreInsideItsOwnCallbackFreesItWhenTheCallReturns) {
+    std::optional<nexus::Store> store(make_store());
+    NexusStore* const raw = store->native();
+    NX_ASSERT_OK(store->try_put_object("tex", std::make_unique<Texture>(1), 100));
+    NX_ASSERT_OK(store->try_put("k", "v"));
+    int heard = 0;
+    NX_ASSERT_OK(store->try_on_evict([&](std::string_view, EvictionReason, std::uint64_t) {
+        heard++;
+        store.reset();  // the destructor, inside the store's own listener
+        EXPECT_EQ(Texture::live().load(), 1);  // not yet: the remove is in flight
+    }));
+    // The handle is still the remove's: it completes, then the store is freed.
+    EXPECT_EQ(nexus_store_remove(raw, reinterpret_cast<const std::uint8_t*>("k"), 1), NEXUS_STATUS_OK);
+    EXPECT_EQ(heard, 1);
+    EXPECT_FALSE(store.has_value());
+    EXPECT_EQ(Texture::live().load(), 0);  // released by the deferred free
+    EXPECT_EQ(nexus_store_free(raw), NEXUS_STATUS_ERR_INVALID_HANDLE);
 }
 
 TEST_F(Callbacks, TheLoaderFillsMissesOnce) {

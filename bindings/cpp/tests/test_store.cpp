@@ -95,7 +95,8 @@ TEST_F(Store, InvalidConfigsAreRefusedBeforeAndByTheLibrary) {
         MemoryConfig().eviction_batch_size(0), MemoryConfig().event_queue_capacity(0),
         MemoryConfig().strategy(static_cast<EvictionStrategy>(3)),
         MemoryConfig().signal_decay(std::chrono::milliseconds(-1)),
-        MemoryConfig().shards(0),              MemoryConfig().shards(65),
+        MemoryConfig().shards(0),              MemoryConfig().shards(NEXUS_MAX_SHARDS + 1),
+        MemoryConfig().shards(8).max_bytes(3),  // each shard needs a byte of budget
     };
     for (const MemoryConfig& config : bad) {
         NX_EXPECT_CODE(config.validate(), StatusCode::invalid_argument);
@@ -104,6 +105,7 @@ TEST_F(Store, InvalidConfigsAreRefusedBeforeAndByTheLibrary) {
         EXPECT_EQ(made.status().code(), StatusCode::invalid_argument);
         EXPECT_NE(made.status().message().find("MemoryConfig"), std::string::npos) << made.status().message();
     }
+    NX_ASSERT_OK(MemoryConfig().shards(NEXUS_MAX_SHARDS).max_bytes(NEXUS_MAX_SHARDS).validate());
     // The library's own check agrees with the wrapper's.
     NexusMemoryConfig raw = MemoryConfig().thresholds(0.9, 0.7).native();
     NexusStore* out = nullptr;

@@ -2,8 +2,11 @@
 // the Status; "nothing there" is std::nullopt / false, not an exception.
 #include "test_support.hpp"
 
+#include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 using nexus::Error;
@@ -128,6 +131,33 @@ TEST_F(Throwing, FailuresThrowTheStatus) {
         EXPECT_NE(std::string(e.what()).find("no disk"), std::string::npos) << e.what();
     }
     EXPECT_EQ(store.callback_errors(), 1u);
+
+    // The thrown message reaches every thread waiting on that load, not only
+    // the one that ran the loader.
+    std::atomic<bool> release_loader{false};
+    std::atomic<int> loader_calls{0};
+    store.set_loader([&](std::string_view, nexus::LoadSink&) -> StatusCode {
+        loader_calls.fetch_add(1);
+        while (!release_loader.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        throw std::runtime_error("disk on fire");
+    });
+    std::vector<std::string> messages(4);
+    std::vector<std::thread> waiters;
+    for (std::size_t i = 0; i < messages.size(); i++) {
+        waiters.emplace_back([&, i] {
+            try {
+                static_cast<void>(store.get_or_load("y"));
+            } catch (const Error& e) {
+                messages[i] = e.status().message();
+            }
+        });
+    }
+    while (loader_calls.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    release_loader.store(true);
+    for (std::thread& t : waiters) t.join();
+    for (const std::string& m : messages) EXPECT_EQ(m, "the loader threw: disk on fire");
+    EXPECT_EQ(store.callback_errors(), 1u + static_cast<unsigned>(loader_calls.load()));
 
     nexus::Store moved = std::move(store);
     EXPECT_EQ(thrown_code([&] { store.put("k", "v"); }), StatusCode::null_argument);  // NOLINT(bugprone-use-after-move)

@@ -17,7 +17,8 @@
 //   * The callback exception rule: no C++ exception ever crosses into the
 //     C library.
 //       - A loader that throws makes get_or_load fail with
-//         StatusCode::callback (message: the exception's what()).
+//         StatusCode::callback, with the exception's what() in the message,
+//         on every thread waiting on that load (nexus_load_sink_fail).
 //       - An event callback or eviction listener that throws is caught; the
 //         event is lost for it and Store::callback_errors() counts it.
 //       - A size estimator that throws is caught and counted; the entry is
@@ -483,17 +484,6 @@ bool call_guarded(F&& f) noexcept {
 #endif
 }
 
-/// The what() of the last exception a loader threw on this thread.
-inline char* loader_error_buffer() noexcept {
-    static thread_local char buffer[256];
-    return buffer;
-}
-
-inline void note_loader_error(const char* what) noexcept {
-    char* buffer = loader_error_buffer();
-    std::snprintf(buffer, 256, "the loader threw: %s", what ? what : "");
-}
-
 /// The release callback for an object whose deleter is stateless: ctx unused.
 template <class T, class D>
 void release_stateless(void*, void* object) noexcept {
@@ -613,23 +603,16 @@ public:
         return *this;
     }
 
-    /// Ok, or invalid_argument saying which rule a field breaks.
+    /// Ok, or invalid_argument saying which rule a field breaks: the
+    /// library's own check (nexus_memory_config_validate, the rules of
+    /// Store::create exactly), plus the one the C struct cannot express (a
+    /// negative signal_decay).
     Status validate() const {
-        const auto bad = [](const char* what) { return Status(StatusCode::invalid_argument, what); };
-        const NexusMemoryConfig& c = config_;
-        // Written so that NaN fails every comparison.
-        if (!(c.moderate_threshold > 0.0 && c.moderate_threshold < c.critical_threshold &&
-              c.critical_threshold <= 1.0))
-            return bad("MemoryConfig: thresholds must satisfy 0 < moderate < critical <= 1");
-        if (!(c.signal_critical_keep > 0.0 && c.signal_critical_keep <= c.signal_moderate_keep &&
-              c.signal_moderate_keep <= 1.0))
-            return bad("MemoryConfig: keeps must satisfy 0 < critical_keep <= moderate_keep <= 1");
-        if (c.eviction_batch_size == 0) return bad("MemoryConfig: eviction_batch_size must be >= 1");
-        if (c.event_queue_capacity == 0) return bad("MemoryConfig: event_queue_capacity must be >= 1");
-        if (c.strategy > NEXUS_EVICTION_STRATEGY_SIZE) return bad("MemoryConfig: strategy out of range");
-        if (c.shards < 1 || c.shards > 64) return bad("MemoryConfig: shards must be between 1 and 64");
-        if (negative_decay_) return bad("MemoryConfig: signal_decay must not be negative");
-        return Status();
+        if (negative_decay_)
+            return Status(StatusCode::invalid_argument, "MemoryConfig: signal_decay must not be negative");
+        Status s = Status::from_c(nexus_memory_config_validate(&config_));
+        if (s.ok()) return s;
+        return Status(s.code(), "MemoryConfig: " + s.message());
     }
 
     /// The C config, without the C++ estimator (Store::create adds it).
@@ -689,11 +672,7 @@ inline std::size_t estimate_trampoline(void* ctx, const std::uint8_t* key, std::
     std::size_t charge = 0;
     if (call_guarded([&] { charge = c->fn(view_of(key, key_len), value, value_len); })) return charge;
     c->state->count_error();
-    // What the default estimator charges, saturating.
-    constexpr std::size_t max = std::numeric_limits<std::size_t>::max();
-    const std::size_t overhead = NEXUS_ENTRY_OVERHEAD_BYTES;
-    if (key_len > max - overhead || value_len > max - overhead - key_len) return max;
-    return key_len + value_len + overhead;
+    return NEXUS_CHARGE_DEFAULT;  // the library charges what its default estimator would
 }
 
 inline void event_trampoline(void* ctx, const NexusEvent* event) noexcept {
@@ -713,15 +692,23 @@ inline NexusStatus load_trampoline(void* ctx, const std::uint8_t* key, std::size
     auto* c = static_cast<CallbackCtx<Loader>*>(ctx);
     LoadSink s(sink);
 #if NEXUS_CPP_EXCEPTIONS
+    // The exception's message reaches every thread waiting on this load
+    // through the sink (nexus_last_error_message() on each of them).
+    const auto fail = [&](const char* what) noexcept {
+        c->state->count_error();
+        char message[512];
+        std::snprintf(message, sizeof message, "the loader threw: %s", what ? what : "");
+        if (nexus_load_sink_fail(sink, NEXUS_STATUS_ERR_CALLBACK, message) == NEXUS_STATUS_OK)
+            return static_cast<NexusStatus>(NEXUS_STATUS_OK);  // ignored: the sink holds the failure
+        return static_cast<NexusStatus>(NEXUS_STATUS_ERR_CALLBACK);
+    };
     try {
         return static_cast<NexusStatus>(c->fn(view_of(key, key_len), s));
     } catch (const std::exception& e) {
-        note_loader_error(e.what());
+        return fail(e.what());
     } catch (...) {
-        note_loader_error("an exception not derived from std::exception");
+        return fail("an exception not derived from std::exception");
     }
-    c->state->count_error();
-    return NEXUS_STATUS_ERR_CALLBACK;
 #else
     return static_cast<NexusStatus>(c->fn(view_of(key, key_len), s));
 #endif
@@ -736,9 +723,9 @@ inline NexusStatus load_trampoline(void* ctx, const std::uint8_t* key, std::size
 /// Every member is thread-safe: share one Store between threads by
 /// reference (only destroying, moving or closing it races with other
 /// threads' calls, as for any C++ object). A moved-from or closed Store
-/// holds no store: its calls fail with null_argument. Do not destroy a
-/// Store from inside one of its own callbacks: the library refuses (busy)
-/// and the store would leak; try_close reports it instead.
+/// holds no store: its calls fail with null_argument. Destroying a Store
+/// from inside one of its own callbacks frees the store when that call
+/// returns (nexus_store_free_deferred); try_close reports busy there.
 class Store {
 public:
     /// Creates a store (validates the config first).
@@ -766,7 +753,7 @@ public:
         : handle_(std::exchange(other.handle_, nullptr)), state_(std::move(other.state_)) {}
     Store& operator=(Store&& other) noexcept {
         if (this != &other) {
-            static_cast<void>(nexus_store_free(handle_));
+            free_store(handle_);
             handle_ = std::exchange(other.handle_, nullptr);
             state_ = std::move(other.state_);
         }
@@ -775,8 +762,10 @@ public:
     Store(const Store&) = delete;
     Store& operator=(const Store&) = delete;
     /// Frees the store: waits for calls in flight on other threads, releases
-    /// the remaining values and destroys every registered callable.
-    ~Store() { static_cast<void>(nexus_store_free(handle_)); }
+    /// the remaining values and destroys every registered callable. From
+    /// inside one of the store's own callbacks (where waiting would wait for
+    /// itself), the store is freed when that callback's call returns.
+    ~Store() { free_store(handle_); }
 
     /// Whether this Store holds a store (false once moved from or closed).
     bool valid() const noexcept { return handle_ != nullptr; }
@@ -825,14 +814,9 @@ public:
     /// loader's own code; callback (it returned ok without a value, or threw:
     /// then the message is its what()); busy (from inside its own load).
     Result<Value> try_get_or_load(std::string_view key) {
-        char* const thrown = detail::loader_error_buffer();  // set if the loader throws on this thread
-        thrown[0] = '\0';
         NexusValue* out = nullptr;
         const NexusStatus s = nexus_store_get_or_load(handle_, detail::bytes_of(key), key.size(), &out);
-        Status status = s == NEXUS_STATUS_ERR_CALLBACK && thrown[0] != '\0' ? Status(StatusCode::callback, thrown)
-                                                                           : Status::from_c(s);
-        thrown[0] = '\0';
-        if (!status.ok()) return status;
+        if (s != NEXUS_STATUS_OK) return Status::from_c(s);
         return Value(out);
     }
     /// Whether `key` is present (not an access).
@@ -1034,6 +1018,12 @@ private:
 
     Store(NexusStore* handle, std::shared_ptr<detail::SharedState> state) noexcept
         : handle_(handle), state_(std::move(state)) {}
+
+    /// Frees `handle`, waiting for calls in flight on other threads; from
+    /// inside one of its own callbacks (busy), deferred to that call's end.
+    static void free_store(NexusStore* handle) noexcept {
+        if (nexus_store_free(handle) == NEXUS_STATUS_ERR_BUSY) static_cast<void>(nexus_store_free_deferred(handle));
+    }
 
     /// Runs a C call that writes a count: fn(std::size_t* out) -> NexusStatus.
     template <class Fn>

@@ -9,7 +9,7 @@ import org.junit.jupiter.params.ParameterizedTest
 import org.junit.jupiter.params.provider.CsvSource
 
 class TrimLevelTest {
-    /** SPEC section 4, with the named ComponentCallbacks2 levels and the values around each edge. */
+    /** The product contract's mapping (issue 13), with the named ComponentCallbacks2 levels and the values around each edge. */
     @ParameterizedTest(name = "trim level {0} -> {1}")
     @CsvSource(
         "-1, NONE", "0, NONE", "4, NONE",
