@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds libnexus_store.a for each Android ABI with cargo and the NDK's clang (the Gradle task
-# buildRustLibs runs it before CMake links the JNI shim).
+# Builds libnexus_store.a for each Android ABI with cargo (the staticlib only: the JNI shim's
+# CMake build links it with the NDK's clang); the Gradle task buildRustLibs runs it first.
 #   build_rust_libs.sh NDK_DIR OUT_DIR ABI=TRIPLE...
 set -euo pipefail
 ndk=$1
@@ -19,8 +19,8 @@ for pair in "$@"; do
   env "CARGO_TARGET_${upper}_LINKER=$toolchain/${clang_triple}${min_api}-clang" \
       "CC_${triple//-/_}=$toolchain/${clang_triple}${min_api}-clang" \
       "AR_${triple//-/_}=$toolchain/llvm-ar" \
-      cargo build --manifest-path "$root/Cargo.toml" --release --lib --target "$triple" \
-      --target-dir "$root/target/android"
+      cargo rustc --manifest-path "$root/Cargo.toml" --release --lib --crate-type staticlib \
+      --target "$triple" --target-dir "$root/target/android"
   mkdir -p "$out/$abi"
   cp "$root/target/android/$triple/release/libnexus_store.a" "$out/$abi/libnexus_store.a"
 done
