@@ -63,6 +63,11 @@ static char *describe(JNIEnv *env, jthrowable thrown) {
   return message;
 }
 
+static NexusStatus put_into_sink(void *sink, void *object, size_t cost, NexusReleaseFn release,
+                                 void *release_ctx) {
+  return nexus_load_sink_put_object(sink, object, cost, release, release_ctx);
+}
+
 static NexusStatus loader(void *ctx, const uint8_t *key, size_t key_len, NexusLoadSink *sink) {
   JNIEnv *env = nexus_jni_env();
   if (env == NULL) {
@@ -75,9 +80,9 @@ static NexusStatus loader(void *ctx, const uint8_t *key, size_t key_len, NexusLo
   }
   NexusStatus status;
   jbyteArray jkey = nexus_jni_new_bytes(env, key, key_len);
-  jbyteArray result = NULL;
+  jobject result = NULL;
   if (jkey != NULL) {
-    result = (jbyteArray)(*env)->CallObjectMethod(env, (jobject)ctx, nexus_jni.load, jkey);
+    result = (*env)->CallObjectMethod(env, (jobject)ctx, nexus_jni.load, jkey);
   }
   if ((*env)->ExceptionCheck(env)) {
     jthrowable thrown = (*env)->ExceptionOccurred(env);
@@ -89,16 +94,20 @@ static NexusStatus loader(void *ctx, const uint8_t *key, size_t key_len, NexusLo
     status = NEXUS_STATUS_ERR_CALLBACK;
   } else if (result == NULL) {
     status = NEXUS_STATUS_NOT_FOUND; /* the loader returned null: absent */
-  } else {
-    jsize len = (*env)->GetArrayLength(env, result);
-    jbyte *bytes = (*env)->GetByteArrayElements(env, result, NULL);
-    if (bytes == NULL) {
+  } else if ((*env)->IsInstanceOf(env, result, nexus_jni.byte_array)) {
+    NexusJniBytes v;
+    if (nexus_jni_bytes_get(env, (jbyteArray)result, &v) != 0) {
       nexus_jni_clear_exception(env);
       status = nexus_load_sink_fail(sink, NEXUS_STATUS_ERR_OUT_OF_MEMORY, "loaded value copy");
     } else {
-      status = nexus_load_sink_put_bytes(sink, (const uint8_t *)bytes, (size_t)len);
-      (*env)->ReleaseByteArrayElements(env, result, bytes, JNI_ABORT);
+      status = nexus_load_sink_put_bytes(sink, v.data, v.len);
+      nexus_jni_bytes_free(&v);
     }
+  } else {
+    /* A CostedObject (the Kotlin API allows nothing else). */
+    jobject object = (*env)->GetObjectField(env, result, nexus_jni.costed_value);
+    jlong cost = (*env)->GetLongField(env, result, nexus_jni.costed_cost);
+    status = nexus_jni_put_global(env, object, (size_t)cost, put_into_sink, sink);
   }
   (*env)->PopLocalFrame(env, NULL);
   return status;
@@ -165,6 +174,31 @@ JNIEXPORT jbyteArray NATIVE(getOrLoad)(JNIEnv *env, jclass cls, jlong store, jby
                             "the value is an object: read it with getObject");
   } else {
     out = nexus_jni_new_bytes(env, data, nexus_value_len(value));
+  }
+  nexus_value_release(value);
+  return out;
+}
+
+/* The loaded (or cached) object; null when the loader returned null. */
+JNIEXPORT jobject NATIVE(getOrLoadObject)(JNIEnv *env, jclass cls, jlong store, jbyteArray key) {
+  (void)cls;
+  NexusJniBytes k;
+  if (nexus_jni_bytes_get(env, key, &k) != 0) return NULL;
+  NexusValue *value = NULL;
+  NexusStatus status = nexus_store_get_or_load(nexus_jni_store(store), k.data, k.len, &value);
+  nexus_jni_bytes_free(&k);
+  if (status == NEXUS_STATUS_NOT_FOUND) return NULL;
+  if (status != NEXUS_STATUS_OK) {
+    nexus_jni_throw_status(env, status);
+    return NULL;
+  }
+  jobject out = NULL;
+  void *object = nexus_value_object(value);
+  if (object == NULL) {
+    nexus_jni_throw_message(env, NEXUS_STATUS_ERR_INVALID_ARGUMENT,
+                            "the value is bytes: read it with getOrLoad");
+  } else {
+    out = (*env)->NewLocalRef(env, (jobject)object);
   }
   nexus_value_release(value);
   return out;

@@ -67,14 +67,18 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
   if (ids.callbacks == NULL) return JNI_ERR;
   ids.on_event = (*env)->GetMethodID(env, ids.callbacks, "onEvent", "(IJIIIJJJJ)V");
   ids.on_eviction = (*env)->GetMethodID(env, ids.callbacks, "onEviction", "([BIJ)V");
-  ids.load = (*env)->GetMethodID(env, ids.callbacks, "load", "([B)[B");
+  ids.load = (*env)->GetMethodID(env, ids.callbacks, "load", "([B)Ljava/lang/Object;");
   ids.describe = (*env)->GetStaticMethodID(env, ids.callbacks, "describe", "(Ljava/lang/Throwable;)[B");
   ids.exception = global_class(env, "io/nexusstore/NexusException");
   if (ids.exception == NULL) return JNI_ERR;
   ids.exception_init = (*env)->GetMethodID(env, ids.exception, "<init>", "(I[B)V");
-  ids.illegal_state = global_class(env, "java/lang/IllegalStateException");
+  ids.byte_array = global_class(env, "[B");
+  ids.costed_object = global_class(env, "io/nexusstore/CostedObject");
+  if (ids.byte_array == NULL || ids.costed_object == NULL) return JNI_ERR;
+  ids.costed_value = (*env)->GetFieldID(env, ids.costed_object, "value", "Ljava/lang/Object;");
+  ids.costed_cost = (*env)->GetFieldID(env, ids.costed_object, "cost", "J");
   if (ids.on_event == NULL || ids.on_eviction == NULL || ids.load == NULL || ids.describe == NULL ||
-      ids.exception_init == NULL || ids.illegal_state == NULL) {
+      ids.exception_init == NULL || ids.costed_value == NULL || ids.costed_cost == NULL) {
     return JNI_ERR;
   }
   nexus_jni = ids;

@@ -15,11 +15,14 @@ typedef struct NexusJniIds {
   jclass callbacks;          /* io.nexusstore.StoreCallbacks */
   jmethodID on_event;        /* (IJIIIJJJJ)V */
   jmethodID on_eviction;     /* ([BIJ)V */
-  jmethodID load;            /* ([B)[B */
+  jmethodID load;            /* ([B)Ljava/lang/Object;: a byte[], a CostedObject or null */
   jmethodID describe;        /* static (Ljava/lang/Throwable;)[B: the message, UTF-8 */
   jclass exception;          /* io.nexusstore.NexusException */
   jmethodID exception_init;  /* (I[B)V */
-  jclass illegal_state;      /* java.lang.IllegalStateException */
+  jclass byte_array;         /* byte[] */
+  jclass costed_object;      /* io.nexusstore.CostedObject */
+  jfieldID costed_value;     /* Ljava/lang/Object; */
+  jfieldID costed_cost;      /* J */
 } NexusJniIds;
 
 extern NexusJniIds nexus_jni;
@@ -49,6 +52,14 @@ typedef struct NexusJniBytes {
 /* Copies `array` (not NULL) into `out`; 0 on success, else an exception is pending (OutOfMemoryError). */
 int nexus_jni_bytes_get(JNIEnv *env, jbyteArray array, NexusJniBytes *out);
 void nexus_jni_bytes_free(NexusJniBytes *bytes);
+
+/* Stores `object` as a JNI global reference under `key` (cost 0: the estimator), through
+ * `put` (nexus_store_put_object or nexus_load_sink_put_object's shape); on success the store
+ * owns the reference and deletes it exactly once. Returns the status. */
+typedef NexusStatus (*NexusJniPutObjectFn)(void *target, void *object, size_t cost,
+                                           NexusReleaseFn release, void *release_ctx);
+NexusStatus nexus_jni_put_global(JNIEnv *env, jobject object, size_t cost, NexusJniPutObjectFn put,
+                                 void *target);
 
 /* A new Java byte[] holding `len` bytes at `data`; NULL with an exception pending on failure. */
 jbyteArray nexus_jni_new_bytes(JNIEnv *env, const uint8_t *data, size_t len);

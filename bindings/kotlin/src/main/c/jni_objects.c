@@ -18,6 +18,35 @@ static void release_object(void *ctx, void *object) {
   }
 }
 
+NexusStatus nexus_jni_put_global(JNIEnv *env, jobject object, size_t cost, NexusJniPutObjectFn put,
+                                 void *target) {
+  jobject ref = (*env)->NewGlobalRef(env, object);
+  if (ref == NULL) {
+    nexus_jni_clear_exception(env);
+    return NEXUS_STATUS_ERR_OUT_OF_MEMORY;
+  }
+  atomic_fetch_add(&live_object_refs, 1);
+  NexusStatus status = put(target, ref, cost, release_object, NULL);
+  if (status != NEXUS_STATUS_OK) {
+    /* The store took no ownership. */
+    (*env)->DeleteGlobalRef(env, ref);
+    atomic_fetch_sub(&live_object_refs, 1);
+  }
+  return status;
+}
+
+typedef struct PutTarget {
+  NexusStore *store;
+  const uint8_t *key;
+  size_t key_len;
+} PutTarget;
+
+static NexusStatus put_into_store(void *target, void *object, size_t cost, NexusReleaseFn release,
+                                  void *release_ctx) {
+  PutTarget *t = target;
+  return nexus_store_put_object(t->store, t->key, t->key_len, object, cost, release, release_ctx);
+}
+
 JNIEXPORT void NATIVE(putObject)(JNIEnv *env, jclass cls, jlong store, jbyteArray key, jobject value,
                                  jlong cost) {
   (void)cls;
@@ -27,19 +56,10 @@ JNIEXPORT void NATIVE(putObject)(JNIEnv *env, jclass cls, jlong store, jbyteArra
   }
   NexusJniBytes k;
   if (nexus_jni_bytes_get(env, key, &k) != 0) return;
-  jobject ref = (*env)->NewGlobalRef(env, value);
-  if (ref == NULL) {
-    nexus_jni_bytes_free(&k);
-    return;
-  }
-  atomic_fetch_add(&live_object_refs, 1);
-  NexusStatus status = nexus_store_put_object(nexus_jni_store(store), k.data, k.len, ref,
-                                              (size_t)cost, release_object, NULL);
+  PutTarget target = {nexus_jni_store(store), k.data, k.len};
+  NexusStatus status = nexus_jni_put_global(env, value, (size_t)cost, put_into_store, &target);
   nexus_jni_bytes_free(&k);
   if (status != NEXUS_STATUS_OK) {
-    /* The store took no ownership. */
-    (*env)->DeleteGlobalRef(env, ref);
-    atomic_fetch_sub(&live_object_refs, 1);
     nexus_jni_throw_status(env, status);
   }
 }

@@ -58,6 +58,7 @@ internal object NativeBridge {
     @JvmStatic external fun setEvictionListener(store: Long, callbacks: StoreCallbacks?)
     @JvmStatic external fun setLoader(store: Long, callbacks: StoreCallbacks?)
     @JvmStatic external fun getOrLoad(store: Long, key: ByteArray): ByteArray?
+    @JvmStatic external fun getOrLoadObject(store: Long, key: ByteArray): Any?
 
     /** Testing aid: signals from a new native thread (callbacks run there); the status. */
     @JvmStatic external fun signalPressureFromNativeThread(store: Long, level: Int): Int

@@ -33,3 +33,10 @@ sealed class NexusEvent {
 fun interface EvictionListener {
     fun onEviction(key: ByteArray, reason: EvictionReason, bytes: Long)
 }
+
+/** What an object loader gives ([NexusStore.getOrLoadObject]): a JVM object charged [cost] bytes. */
+class CostedObject(@JvmField val value: Any, @JvmField val cost: Long) {
+    init {
+        require(cost >= 0) { "cost must be >= 0" }
+    }
+}

@@ -81,10 +81,27 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
      * (status CALLBACK) with the loader's message; the caller whose loader threw also gets it
      * as the cause. A loader may call into the store (not getOrLoad of its own key: BUSY).
      */
-    fun getOrLoad(key: ByteArray, loader: (ByteArray) -> ByteArray?): ByteArray? = call { h ->
+    fun getOrLoad(key: ByteArray, loader: (ByteArray) -> ByteArray?): ByteArray? =
+        load(loader) { NativeBridge.getOrLoad(it, key) }
+
+    fun getOrLoad(key: String, loader: (String) -> ByteArray?): ByteArray? =
+        getOrLoad(key.encodeToByteArray()) { loader(it.decodeToString()) }
+
+    /**
+     * The object stored under [key], or the one [loader] gives (with its cost), cached as by
+     * [putObject]: single flight and failures as for [getOrLoad]. Null: absent, nothing cached.
+     */
+    fun getOrLoadObject(key: ByteArray, loader: (ByteArray) -> CostedObject?): Any? =
+        load(loader) { NativeBridge.getOrLoadObject(it, key) }
+
+    fun getOrLoadObject(key: String, loader: (String) -> CostedObject?): Any? =
+        getOrLoadObject(key.encodeToByteArray()) { loader(it.decodeToString()) }
+
+    /** Runs a get_or_load with [loader] as this thread's loader; its exception becomes the cause. */
+    private inline fun <T> load(noinline loader: (ByteArray) -> Any?, getOrLoad: (Long) -> T): T = call { h ->
         val frame = callbacks.enterLoad(loader)
         try {
-            NativeBridge.getOrLoad(h, key)
+            getOrLoad(h)
         } catch (e: NexusException) {
             frame.failure?.let { if (e.cause == null) e.initCause(it) }
             throw e
@@ -92,9 +109,6 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
             callbacks.exitLoad(frame)
         }
     }
-
-    fun getOrLoad(key: String, loader: (String) -> ByteArray?): ByteArray? =
-        getOrLoad(key.encodeToByteArray()) { loader(it.decodeToString()) }
 
     /** Removes [key] (pinned or not); false if it was absent. */
     fun remove(key: ByteArray): Boolean = call { NativeBridge.remove(it, key) }

@@ -32,11 +32,12 @@ internal class StoreCallbacks(initialLevel: MemoryPressureLevel) {
     /** The loader of the getOrLoad call running on this thread (the C loader runs on it). */
     private val loads = ThreadLocal<LoadFrame?>()
 
-    class LoadFrame(val loader: (ByteArray) -> ByteArray?, val outer: LoadFrame?) {
+    /** [loader] returns a ByteArray, a [CostedObject], or null (absent). */
+    class LoadFrame(val loader: (ByteArray) -> Any?, val outer: LoadFrame?) {
         var failure: Throwable? = null
     }
 
-    fun enterLoad(loader: (ByteArray) -> ByteArray?): LoadFrame =
+    fun enterLoad(loader: (ByteArray) -> Any?): LoadFrame =
         LoadFrame(loader, loads.get()).also { loads.set(it) }
 
     fun exitLoad(frame: LoadFrame) = loads.set(frame.outer)
@@ -64,7 +65,7 @@ internal class StoreCallbacks(initialLevel: MemoryPressureLevel) {
     }
 
     /** Runs this thread's loader; null = absent. What it throws becomes every waiter's failure. */
-    fun load(key: ByteArray): ByteArray? {
+    fun load(key: ByteArray): Any? {
         val frame = loads.get() ?: return null
         try {
             return frame.loader(key)

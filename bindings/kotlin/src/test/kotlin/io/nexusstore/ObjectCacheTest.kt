@@ -7,6 +7,10 @@ import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.assertThrows
 import java.lang.ref.WeakReference
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.Executors
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicInteger
 
 class ObjectCacheTest {
     private class Bitmap(val id: Int)
@@ -66,6 +70,39 @@ class ObjectCacheTest {
             assertTrue(weak.get() != null, "the store holds it")
             store.remove("b")
             assertTrue(gcUntil { weak.get() == null }, "released after remove")
+        }
+    }
+
+    @Test
+    fun `getOrLoadObject loads one object for 8 threads and caches it at its cost`() {
+        val base = NativeBridge.liveObjectRefs()
+        NexusStore(MemoryConfig(maxCacheBytes = 1 shl 20)).use { store ->
+            val calls = AtomicInteger()
+            val arrived = CountDownLatch(8)
+            val pool = Executors.newFixedThreadPool(8)
+            val results = (0 until 8).map {
+                pool.submit<Any?> {
+                    arrived.countDown()
+                    store.getOrLoadObject("bitmap:1") {
+                        calls.incrementAndGet()
+                        arrived.await(10, TimeUnit.SECONDS)
+                        CostedObject(Bitmap(1), cost = 2048)
+                    }
+                }
+            }.map { it.get(30, TimeUnit.SECONDS) }
+            pool.shutdown()
+            assertEquals(1, calls.get())
+            results.forEach { assertSame(results[0], it) }
+            assertSame(results[0], store.getObject("bitmap:1"))
+            assertEquals(2048L, store.memoryMetrics.currentUsage)
+            assertEquals(base + 1, NativeBridge.liveObjectRefs())
+            assertNull(store.getOrLoadObject("none") { null })
+            val bad = assertThrows<NexusException> { store.getOrLoadObject("bad") { CostedObject(Bitmap(2), cost = -1) } }
+            assertEquals("cost must be >= 0", bad.message)
+            store.put("bytes", ByteArray(1))
+            assertThrows<NexusException> { store.getOrLoadObject("bytes") { error("cached") } }
+            store.remove("bitmap:1")
+            assertEquals(base, NativeBridge.liveObjectRefs())
         }
     }
 }
