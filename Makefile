@@ -168,8 +168,9 @@ cpp-test: lib
 
 # The Kotlin wrapper (bindings/kotlin): Maven builds the JNI shim against the
 # release static library, runs the JUnit 5 suites under -Xcheck:jni (whose
-# warnings fail the target), then the Android glue under Robolectric, offline (the first run downloads Maven's
-# artifacts, Robolectric's android-all jar included, into ~/.m2).
+# warnings fail the target), then the Android glue under Robolectric,
+# offline. The first run downloads Maven's artifacts (about 470 MB with
+# Robolectric's android-all jar) into ~/.m2.
 MVN ?= mvn
 KOTLIN_DIR := bindings/kotlin
 
