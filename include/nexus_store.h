@@ -81,6 +81,32 @@
 
 
 /**
+ * Bits of `nexus_store_set_event_mask`: `1 << NEXUS_EVENT_KIND_*`.
+ */
+#define NEXUS_EVENT_MASK_PRESSURE_CHANGED (1 << NEXUS_EVENT_KIND_PRESSURE_CHANGED)
+
+/**
+ * EVICTION events.
+ */
+#define NEXUS_EVENT_MASK_EVICTION (1 << NEXUS_EVENT_KIND_EVICTION)
+
+/**
+ * SIGNAL_CHANGED events.
+ */
+#define NEXUS_EVENT_MASK_SIGNAL_CHANGED (1 << NEXUS_EVENT_KIND_SIGNAL_CHANGED)
+
+/**
+ * What a store delivers until told otherwise: PRESSURE_CHANGED and
+ * EVICTION (DROPPED markers always come).
+ */
+#define NEXUS_EVENT_MASK_DEFAULT (NEXUS_EVENT_MASK_PRESSURE_CHANGED | NEXUS_EVENT_MASK_EVICTION)
+
+/**
+ * Every kind.
+ */
+#define NEXUS_EVENT_MASK_ALL (NEXUS_EVENT_MASK_DEFAULT | NEXUS_EVENT_MASK_SIGNAL_CHANGED)
+
+/**
  * The library's version, equal to `nexus_version()` and Cargo.toml's.
  */
 #define NEXUS_VERSION_MAJOR 0
@@ -106,6 +132,13 @@
  * The most shards a store may have (`NexusMemoryConfig.shards`).
  */
 #define NEXUS_MAX_SHARDS 64
+
+/**
+ * Which kinds of event a store hands on (to its callback or its queue).
+ * Events of other kinds are not delivered and take no sequence number.
+ * DROPPED markers are always delivered.
+ */
+typedef struct EventMask EventMask;
 
 /**
  * A list of keys (see `nexus_store_pinned_ids`). A plain owned pointer:
@@ -408,6 +441,16 @@ typedef struct NexusMemoryMetrics {
   uint64_t effective_budget;
 } NexusMemoryMetrics;
 
+
+
+
+
+
+
+
+
+
+
 /**
  * Success.
  */
@@ -525,6 +568,13 @@ typedef struct NexusMemoryMetrics {
  * `count` events were lost because the queue was full.
  */
 #define NEXUS_EVENT_KIND_DROPPED 2
+
+/**
+ * The signalled level (what the OS or the app last signalled; NONE once it
+ * decayed) changed from `previous_level` to `level`. Only delivered when
+ * the event mask includes `NEXUS_EVENT_MASK_SIGNAL_CHANGED`.
+ */
+#define NEXUS_EVENT_KIND_SIGNAL_CHANGED 3
 
 /**
  * The budget: a put that made room or crossed a threshold, `set_max_bytes`.
@@ -653,14 +703,16 @@ NexusStatus nexus_load_sink_put_bytes(struct NexusLoadSink *sink,
 
 /**
  * Gives the loader's value as an object charged `cost` bytes (0: ask the
- * size estimator). On success the store owns the object exactly as with
+ * size estimator; with none registered, `cost` 0 is
+ * `ERR_INVALID_ARGUMENT`, as for `nexus_store_put_object`). On success the store owns the object exactly as with
  * `nexus_store_put_object` (its release runs once, when the value is gone
  * and unread; also if the loader then fails, or the value is not cached
  * and the last handle is released). On failure it takes no ownership.
  *
  * Returns:
  * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value was already given
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value or a failure was already
+ *   given, or `cost` 0 with no size estimator registered
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
  * - `NEXUS_STATUS_ERR_PANIC`
  */
@@ -755,6 +807,38 @@ const char *nexus_version(void);
  * Returns a static string (never free it). Thread-safe.
  */
 const char *nexus_status_str(NexusStatus status);
+
+/**
+ * The name of a pressure level: "NONE", "MODERATE", "CRITICAL",
+ * "EMERGENCY"; "UNKNOWN" for a value no level has.
+ *
+ * Returns a static string (never free it; never NULL). Thread-safe.
+ */
+const char *nexus_pressure_level_str(NexusPressureLevel level);
+
+/**
+ * The name of an eviction strategy: "LRU", "LFU", "SIZE"; "UNKNOWN" for a
+ * value no strategy has.
+ *
+ * Returns a static string (never free it; never NULL). Thread-safe.
+ */
+const char *nexus_eviction_strategy_str(NexusEvictionStrategy strategy);
+
+/**
+ * The name of an eviction reason: "CAPACITY", "PRESSURE", "MANUAL",
+ * "REPLACED", "REMOVED"; "UNKNOWN" for a value no reason has.
+ *
+ * Returns a static string (never free it; never NULL). Thread-safe.
+ */
+const char *nexus_eviction_reason_str(NexusEvictionReason reason);
+
+/**
+ * The name of an event kind: "PRESSURE_CHANGED", "EVICTION", "DROPPED",
+ * "SIGNAL_CHANGED"; "UNKNOWN" for a value no kind has.
+ *
+ * Returns a static string (never free it; never NULL). Thread-safe.
+ */
+const char *nexus_event_kind_str(NexusEventKind kind);
 
 /**
  * The message of the last failed call on this thread ("" before the
@@ -864,6 +948,29 @@ NexusStatus nexus_store_reset_metrics(struct NexusStore *store);
  */
 NexusStatus nexus_store_poll_event(struct NexusStore *store,
                                    struct NexusEvent *out);
+
+/**
+ * Chooses which kinds of event the store delivers from now on, to its
+ * event callback or its queue: `mask` is an OR of `NEXUS_EVENT_MASK_*`
+ * (`1 << NEXUS_EVENT_KIND_*`). Events of other kinds are not delivered and
+ * take no sequence number, so a gap still means only a loss. DROPPED
+ * markers always come (its bit is accepted and ignored). The default is
+ * `NEXUS_EVENT_MASK_DEFAULT`; for a poller that wants only what the OS
+ * said, `NEXUS_EVENT_MASK_SIGNAL_CHANGED`.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a bit that names no event kind
+ *   (nothing changed)
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe; calls in flight on other threads may still deliver under
+ * the old mask.
+ */
+NexusStatus nexus_store_set_event_mask(struct NexusStore *store,
+                                       uint32_t mask);
 
 /**
  * Pins `key`, present or not (the pin waits for it). A pinned entry is
@@ -1049,6 +1156,24 @@ NexusStatus nexus_store_pressure_level(struct NexusStore *store,
                                        NexusPressureLevel *out);
 
 /**
+ * Writes the signalled level alone to `*out`: the last level signalled to
+ * the store (`nexus_store_signal_pressure`, `nexus_signal_pressure_all`,
+ * an OS hook), NONE once it ended or decayed; `nexus_store_pressure_level`
+ * is the higher of it and the usage level. `*out` is written only on
+ * success.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_signalled_level(struct NexusStore *store,
+                                        NexusPressureLevel *out);
+
+/**
  * Changes the configured budget (0 = unbounded) at run time, evicting down
  * to the budget in force (reason `CAPACITY`).
  *
@@ -1180,8 +1305,11 @@ NexusStatus nexus_store_put(struct NexusStore *store,
 
 /**
  * Inserts or replaces `key` with an opaque object (a texture, a retained
- * Swift object, a JNI global ref), charged `cost` bytes (`cost` 0: ask
- * the size estimator, which sees `value` = object and `value_len` = 0).
+ * Swift object, a JNI global ref), charged `cost` bytes: what the object
+ * really holds, so that the byte budget stays true. `cost` 0 asks the size
+ * estimator registered in the config (it sees `value` = object and
+ * `value_len` = 0); with no estimator registered, nothing can size an
+ * object and `cost` 0 is `ERR_INVALID_ARGUMENT`.
  *
  * Ownership: on success the store owns the object and calls
  * `release(release_ctx, object)` exactly once, when the entry is gone and
@@ -1195,7 +1323,8 @@ NexusStatus nexus_store_put(struct NexusStore *store,
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL, key NULL with a non-zero
  *   length
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: `cost` 0 with no size estimator
+ *   registered, or a key length beyond PTRDIFF_MAX
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
  * - `NEXUS_STATUS_ERR_TOO_LARGE`
  * - `NEXUS_STATUS_ERR_OVER_BUDGET`

@@ -212,6 +212,18 @@ fn whole_store_calls(s: *mut NexusStore) {
     let mut level = 0;
     call!(nexus_store_pressure_level(s, &mut level));
     call!(nexus_store_pressure_level(s, std::ptr::null_mut()));
+    call!(nexus_store_signalled_level(s, &mut level));
+    call!(nexus_store_signalled_level(s, std::ptr::null_mut()));
+    for mask in [
+        0,
+        NEXUS_EVENT_MASK_ALL,
+        1 << 2,
+        1 << 4,
+        u32::MAX,
+        NEXUS_EVENT_MASK_DEFAULT,
+    ] {
+        call!(nexus_store_set_event_mask(s, mask));
+    }
     let mut m = NexusMemoryMetrics::default();
     call!(nexus_store_memory_metrics(s, &mut m));
     call!(nexus_store_memory_metrics(s, std::ptr::null_mut()));
