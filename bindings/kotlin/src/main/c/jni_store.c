@@ -330,3 +330,15 @@ JNIEXPORT void NATIVE(debugPanic)(JNIEnv *env, jclass cls, jlong store) {
   (void)cls;
   CHECK(env, nexus_store_debug_panic(nexus_jni_store(store)), );
 }
+
+JNIEXPORT jint NATIVE(signalledLevel)(JNIEnv *env, jclass cls, jlong store) {
+  (void)cls;
+  NexusPressureLevel level = 0;
+  CHECK(env, nexus_store_signalled_level(nexus_jni_store(store), &level), 0);
+  return (jint)level;
+}
+
+JNIEXPORT void NATIVE(setEventMask)(JNIEnv *env, jclass cls, jlong store, jint mask) {
+  (void)cls;
+  CHECK(env, nexus_store_set_event_mask(nexus_jni_store(store), (uint32_t)mask), );
+}

@@ -43,6 +43,8 @@ internal object NativeBridge {
     @JvmStatic external fun signalPressure(store: Long, level: Int)
     @JvmStatic external fun signalPressureAll(level: Int)
     @JvmStatic external fun pressureLevel(store: Long): Int
+    @JvmStatic external fun signalledLevel(store: Long): Int
+    @JvmStatic external fun setEventMask(store: Long, mask: Int)
     @JvmStatic external fun setMaxBytes(store: Long, maxBytes: Long)
     @JvmStatic external fun metrics(store: Long): LongArray
     @JvmStatic external fun metricsJson(store: Long): String

@@ -1,5 +1,8 @@
 package io.nexusstore
 
+/** The kinds of [NexusEvent] (NEXUS_EVENT_KIND_*), for [NexusStore.setEventKinds]. */
+enum class NexusEventKind { PRESSURE_CHANGED, EVICTION, DROPPED, SIGNAL_CHANGED }
+
 /** What a store reports ([NexusStore.events]); [sequence] counts per store from 1. */
 sealed class NexusEvent {
     abstract val sequence: Long
@@ -19,6 +22,12 @@ sealed class NexusEvent {
     /** One eviction run: [count] entries, [bytes] charged bytes, for [reason]. */
     data class Eviction(
         override val sequence: Long, val reason: EvictionReason, val count: Long, val bytes: Long,
+        override val usageBytes: Long, override val timestampNs: Long,
+    ) : NexusEvent()
+
+    /** The signalled level alone (what the OS or the app last said) changed. Opt-in. */
+    data class SignalChanged(
+        override val sequence: Long, val level: MemoryPressureLevel, val previous: MemoryPressureLevel,
         override val usageBytes: Long, override val timestampNs: Long,
     ) : NexusEvent()
 

@@ -166,6 +166,9 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
     /** The reported level: the higher of the usage level and the signalled one. */
     val pressureLevel: MemoryPressureLevel get() = call { MemoryPressureLevel.fromCode(NativeBridge.pressureLevel(it)) }
 
+    /** The signalled level alone (NONE once the signal ended or decayed), without the usage level. */
+    val signalledLevel: MemoryPressureLevel get() = call { MemoryPressureLevel.fromCode(NativeBridge.signalledLevel(it)) }
+
     /** The configured budget (0 = unbounded); setting it evicts down to the new budget. */
     var maxCacheBytes: Long
         get() = memoryMetrics.maxCacheBytes
@@ -186,6 +189,17 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
 
     /** Pressure changes, eviction runs and drop markers, as they happen (hot; oldest dropped past 1024 buffered). */
     val events: Flow<NexusEvent> get() = callbacks.events
+
+    /**
+     * The kinds [events] carries; by default PRESSURE_CHANGED, EVICTION and DROPPED (DROPPED
+     * always comes). SIGNAL_CHANGED is opt-in. [pressureLevels] follows the level whatever is
+     * chosen here (the library keeps delivering PRESSURE_CHANGED to the wrapper for it).
+     */
+    fun setEventKinds(kinds: Set<NexusEventKind>) = call { h ->
+        val bits = kinds.fold(1 shl NexusEventKind.DROPPED.ordinal) { m, k -> m or (1 shl k.ordinal) }
+        NativeBridge.setEventMask(h, (bits or (1 shl NexusEventKind.PRESSURE_CHANGED.ordinal)) and (1 shl NexusEventKind.DROPPED.ordinal).inv())
+        callbacks.kinds = bits
+    }
 
     /**
      * Called for every entry that leaves the store, on the thread whose call removed it (after

@@ -26,6 +26,10 @@ internal class StoreCallbacks(initialLevel: MemoryPressureLevel) {
         if (levelSequence.get() == 0L) levels.compareAndSet(levels.value, level)
     }
 
+    /** The kinds [events] carries, as bits `1 << kind` (PRESSURE_CHANGED always reaches [levels]). */
+    @Volatile
+    var kinds: Int = DEFAULT_KINDS
+
     @Volatile
     var evictionListener: EvictionListener? = null
 
@@ -48,14 +52,20 @@ internal class StoreCallbacks(initialLevel: MemoryPressureLevel) {
         kind: Int, sequence: Long, level: Int, previous: Int, reason: Int, count: Long,
         bytes: Long, usage: Long, timestampNs: Long,
     ) {
-        val event = when (kind) {
-            KIND_PRESSURE_CHANGED -> {
-                val now = MemoryPressureLevel.fromCode(level)
-                if (levelSequence.getAndAccumulate(sequence, ::maxOf) < sequence) levels.value = now
-                NexusEvent.PressureChanged(sequence, now, MemoryPressureLevel.fromCode(previous), usage, timestampNs)
-            }
-            KIND_EVICTION -> NexusEvent.Eviction(sequence, EvictionReason.fromCode(reason), count, bytes, usage, timestampNs)
-            else -> NexusEvent.Dropped(sequence, count, usage, timestampNs)
+        if (kind == KIND_PRESSURE_CHANGED) {
+            val now = MemoryPressureLevel.fromCode(level)
+            if (levelSequence.getAndAccumulate(sequence, ::maxOf) < sequence) levels.value = now
+        }
+        if (kind !in 0 until NexusEventKind.entries.size || (kinds shr kind) and 1 == 0) return
+        val event = when (NexusEventKind.entries[kind]) {
+            NexusEventKind.PRESSURE_CHANGED -> NexusEvent.PressureChanged(
+                sequence, MemoryPressureLevel.fromCode(level), MemoryPressureLevel.fromCode(previous), usage, timestampNs,
+            )
+            NexusEventKind.EVICTION -> NexusEvent.Eviction(sequence, EvictionReason.fromCode(reason), count, bytes, usage, timestampNs)
+            NexusEventKind.DROPPED -> NexusEvent.Dropped(sequence, count, usage, timestampNs)
+            NexusEventKind.SIGNAL_CHANGED -> NexusEvent.SignalChanged(
+                sequence, MemoryPressureLevel.fromCode(level), MemoryPressureLevel.fromCode(previous), usage, timestampNs,
+            )
         }
         events.tryEmit(event)
     }
@@ -77,7 +87,7 @@ internal class StoreCallbacks(initialLevel: MemoryPressureLevel) {
 
     companion object {
         private const val KIND_PRESSURE_CHANGED = 0
-        private const val KIND_EVICTION = 1
+        const val DEFAULT_KINDS = 0b0111 // PRESSURE_CHANGED, EVICTION, DROPPED
         private const val EVENT_BUFFER = 1024
 
         /** A thrown loader exception's message in UTF-8 (what every waiter sees). */

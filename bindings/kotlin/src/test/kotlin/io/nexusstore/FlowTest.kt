@@ -69,4 +69,24 @@ class FlowTest {
             assertEquals(MemoryPressureLevel.CRITICAL, store.pressureLevels.value)
         }
     }
+
+    @Test
+    fun `SIGNAL_CHANGED is opt-in and the signalled level is apart from the usage level`() = runBlocking {
+        NexusStore(MemoryConfig(maxCacheBytes = 10_000)).use { store ->
+            store.put("big", ByteArray(8000)) // usage: MODERATE
+            assertEquals(MemoryPressureLevel.MODERATE, store.pressureLevel)
+            assertEquals(MemoryPressureLevel.NONE, store.signalledLevel)
+            store.setEventKinds(setOf(NexusEventKind.SIGNAL_CHANGED))
+            val collected = async(start = CoroutineStart.UNDISPATCHED) { store.events.take(2).toList() }
+            store.signalPressure(MemoryPressureLevel.CRITICAL) // sheds "big": an eviction, not delivered
+            store.signalPressure(MemoryPressureLevel.NONE)
+            val events = withTimeout(10_000) { collected.await() }
+            assertEquals(
+                listOf(MemoryPressureLevel.CRITICAL to MemoryPressureLevel.NONE, MemoryPressureLevel.NONE to MemoryPressureLevel.CRITICAL),
+                events.map { (it as NexusEvent.SignalChanged).level to it.previous },
+            )
+            assertEquals(MemoryPressureLevel.NONE, store.pressureLevels.value, "the StateFlow still follows")
+            assertEquals(MemoryPressureLevel.NONE, store.signalledLevel)
+        }
+    }
 }

@@ -55,6 +55,10 @@ class ObjectCacheTest {
         NexusStore(MemoryConfig(maxCacheBytes = 1000)).use { store ->
             assertEquals(NexusStatus.TOO_LARGE, assertThrows<NexusException> { store.putObject("x", Bitmap(0), cost = 5000) }.status)
             assertThrows<NexusException> { store.putObject("x", Bitmap(0), cost = -1) }
+            // Cost 0 asks a size estimator, and this store has none that sizes objects.
+            val zero = assertThrows<NexusException> { store.putObject("x", Bitmap(0), cost = 0) }
+            assertEquals(NexusStatus.INVALID_ARGUMENT, zero.status)
+            assertTrue(zero.message!!.contains("cost"), zero.message)
             assertEquals(base, NativeBridge.liveObjectRefs())
         }
     }
