@@ -3,6 +3,7 @@
  * C library's destroy exactly once, on whatever thread that runs. A call into the JVM runs in
  * its own local frame (native threads keep no local references), and any exception it throws
  * is cleared here: nothing is left pending across the C library. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "jni_env.h"
 
 #include <stdlib.h>
@@ -108,6 +109,13 @@ static NexusStatus loader(void *ctx, const uint8_t *key, size_t key_len, NexusLo
     jobject object = (*env)->GetObjectField(env, result, nexus_jni.costed_value);
     jlong cost = (*env)->GetLongField(env, result, nexus_jni.costed_cost);
     status = nexus_jni_put_global(env, object, (size_t)cost, put_into_sink, sink);
+  }
+  if (status != NEXUS_STATUS_OK && status != NEXUS_STATUS_NOT_FOUND &&
+      status != NEXUS_STATUS_ERR_CALLBACK) {
+    /* A put into the sink failed: every waiter gets its status and message. */
+    char *message = strdup(nexus_last_error_message());
+    nexus_load_sink_fail(sink, status, message != NULL ? message : "the loaded value was refused");
+    free(message);
   }
   (*env)->PopLocalFrame(env, NULL);
   return status;

@@ -103,6 +103,10 @@ class ObjectCacheTest {
             assertNull(store.getOrLoadObject("none") { null })
             val bad = assertThrows<NexusException> { store.getOrLoadObject("bad") { CostedObject(Bitmap(2), cost = -1) } }
             assertEquals("cost must be >= 0", bad.message)
+            // Cost 0 with no size estimator: the library refuses it, with its message, to the caller.
+            val zero = assertThrows<NexusException> { store.getOrLoadObject("zero") { CostedObject(Bitmap(3), cost = 0) } }
+            assertEquals(NexusStatus.INVALID_ARGUMENT, zero.status)
+            assertTrue(zero.message!!.contains("cost"), zero.message)
             store.put("bytes", ByteArray(1))
             assertThrows<NexusException> { store.getOrLoadObject("bytes") { error("cached") } }
             store.remove("bitmap:1")
