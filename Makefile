@@ -39,7 +39,7 @@ C_COMMON := $(wildcard tests/c/*.h)
 .PHONY: all build lib asan-lib header check-header header-selfcontained demo test \
         fmt-check clippy cargo-test c-test c-test-asan c-test-valgrind examples \
         pkg-config install doc clean check-cbindgen bench bench-quick cpp-test \
-        demo-os os-monitor-test test-swift xcframework
+        test-kotlin bench-kotlin demo-os os-monitor-test test-swift xcframework
 
 all: build
 
@@ -115,7 +115,7 @@ demo-os:
 
 # ---- tests ----------------------------------------------------------------------
 
-test: fmt-check clippy cargo-test check-header header-selfcontained c-test examples cpp-test test-swift bench-quick
+test: fmt-check clippy cargo-test check-header header-selfcontained c-test examples cpp-test test-swift test-kotlin bench-quick
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -193,6 +193,25 @@ test-swift: lib
 # static libraries; needs Apple's tools (xcodebuild) and says so elsewhere.
 xcframework:
 	bindings/swift/scripts/make-xcframework.sh
+
+# The Kotlin wrapper (bindings/kotlin): Maven builds the JNI shim against the
+# release static library, runs the JUnit 5 suites under -Xcheck:jni (whose
+# warnings fail the target), then the Android glue under Robolectric,
+# offline. The first run downloads Maven's artifacts (about 470 MB with
+# Robolectric's android-all jar) into ~/.m2.
+MVN ?= mvn
+KOTLIN_DIR := bindings/kotlin
+
+test-kotlin: lib
+	@mkdir -p $(KOTLIN_DIR)/target
+	{ cd $(KOTLIN_DIR) && $(MVN) -B -ntp test 2>&1; echo $$? > target/mvn-test.rc; } | tee $(KOTLIN_DIR)/target/mvn-test.log
+	@exit $$(cat $(KOTLIN_DIR)/target/mvn-test.rc)
+	@! grep -n "in native method" $(KOTLIN_DIR)/target/mvn-test.log || { echo "-Xcheck:jni reported the lines above"; exit 1; }
+
+# The JVM benchmark beside Caffeine (W1-like throughput, W2-like hit ratio);
+# not part of `make test`. About two minutes.
+bench-kotlin: lib
+	cd $(KOTLIN_DIR) && $(MVN) -B -ntp -q test-compile exec:exec@bench
 
 # ---- benchmarks -----------------------------------------------------------------
 
