@@ -117,3 +117,26 @@ mod tests {
         assert!(read_u64(&dir.path("nope")).unwrap_err().is_missing());
     }
 }
+
+/// The path of the process's own cgroup as `own_path` reads it from
+/// `/proc/self/cgroup`, for a cgroup source that is `enabled`; otherwise
+/// `None`, with why in `detail` ("disabled", or `missing` and the error).
+pub(crate) fn own_cgroup(
+    fs_root: &Path,
+    enabled: bool,
+    own_path: fn(&Path) -> Result<String, ReadError>,
+    missing: &str,
+    detail: &mut String,
+) -> Option<String> {
+    if !enabled {
+        *detail = "disabled".into();
+        return None;
+    }
+    match own_path(fs_root) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            *detail = format!("{missing} ({e})");
+            None
+        }
+    }
+}
