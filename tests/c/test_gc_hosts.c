@@ -229,6 +229,21 @@ static void test_sink_fail_misuse(void) {
     CHECK(m.second == NEXUS_STATUS_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(nexus_load_sink_fail(NULL, NEXUS_STATUS_ERR_CALLBACK, "x"),
                  NEXUS_STATUS_ERR_NULL_ARGUMENT);
+
+    /* A message longer than the library keeps is cut, never overrun:
+     * 3000 x "é" (2 bytes each) is cut at a character boundary. */
+    static char longest[6001];
+    for (int i = 0; i < 3000; i++) memcpy(longest + 2 * i, "\xc3\xa9", 2);
+
+    FailingLoader fl = {.status = NEXUS_STATUS_ERR_CALLBACK, .message = longest};
+    gate_init(&fl.go);
+    gate_open(&fl.go);
+    CHECK_OK(nexus_store_set_loader(s, failing_load, &fl, NULL));
+    CHECK_STATUS(nexus_store_get_or_load(s, KEY("long"), &v), NEXUS_STATUS_ERR_CALLBACK);
+    size_t kept = strlen(nexus_last_error_message());
+    CHECK(kept > 1000 && kept < 1024 && kept % 2 == 0);
+    CHECK(memcmp(nexus_last_error_message(), longest, kept) == 0);
+    gate_destroy(&fl.go);
     CHECK_OK(nexus_store_free(s));
     CHECK(m.obj.released == 0);
 }
