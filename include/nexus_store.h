@@ -80,10 +80,12 @@
 #define NEXUS_CHARGE_DEFAULT SIZE_MAX
 
 
+#if defined(__linux__)
 /**
  * How many sources there are.
  */
 #define NEXUS_MONITOR_SOURCE_COUNT 4
+#endif
 
 /**
  * Bits of `nexus_store_set_event_mask`: `1 << NEXUS_EVENT_KIND_*`.
@@ -299,11 +301,14 @@ typedef struct NexusMemoryConfig {
 typedef void (*NexusReleaseFn)(void *ctx,
                                void *object);
 
+#if defined(__linux__)
 /**
  * Which stall a PSI trigger counts.
  */
 typedef uint32_t NexusPsiStall;
+#endif
 
+#if defined(__linux__)
 /**
  * A PSI trigger: `stall_us` of `stall` within any `window_us`.
  */
@@ -321,14 +326,18 @@ typedef struct NexusPsiTrigger {
    */
   uint64_t window_us;
 } NexusPsiTrigger;
+#endif
 
+#if defined(__linux__)
 /**
  * Receives the headroom budget on the monitor thread, with no lock held
  * (it may call `nexus_store_set_max_bytes` on the app's stores).
  */
 typedef void (*NexusBudgetFn)(void *ctx,
                               uint64_t budget_bytes);
+#endif
 
+#if defined(__linux__)
 /**
  * The monitor's configuration. Initialize with `nexus_monitor_config_init`,
  * then set fields; `struct_size` lets the struct grow as the store's
@@ -435,17 +444,23 @@ typedef struct NexusMonitorConfig {
    */
   NexusDestroyFn budget_ctx_destroy;
 } NexusMonitorConfig;
+#endif
 
+#if defined(__linux__)
 /**
  * A monitor source (the index of `NexusMonitorStatus.sources`).
  */
 typedef uint32_t NexusMonitorSourceKind;
+#endif
 
+#if defined(__linux__)
 /**
  * Whether a source works on this host.
  */
 typedef uint32_t NexusMonitorSourceState;
+#endif
 
+#if defined(__linux__)
 /**
  * One source's last reading. Fields the source does not read are 0.
  */
@@ -506,7 +521,9 @@ typedef struct NexusMonitorSource {
    */
   uint64_t budget_bytes;
 } NexusMonitorSource;
+#endif
 
+#if defined(__linux__)
 /**
  * What the monitor saw last (see `nexus_monitor_status`).
  */
@@ -559,6 +576,7 @@ typedef struct NexusMonitorStatus {
    */
   NexusPressureLevel signal_levels[NEXUS_MONITOR_SOURCE_COUNT];
 } NexusMonitorStatus;
+#endif
 
 /**
  * One event. Fields that do not apply to a kind are 0.
@@ -710,55 +728,75 @@ typedef struct NexusMemoryMetrics {
 
 
 
+#if defined(__linux__)
 /**
  * Some task stalled on memory.
  */
 #define NEXUS_PSI_STALL_SOME 0
+#endif
 
+#if defined(__linux__)
 /**
  * Every non-idle task stalled at once.
  */
 #define NEXUS_PSI_STALL_FULL 1
+#endif
 
+#if defined(__linux__)
 /**
  * `/proc/pressure/memory`.
  */
 #define NEXUS_MONITOR_SOURCE_PSI 0
+#endif
 
+#if defined(__linux__)
 /**
  * The process's cgroup v2 (`memory.events`, `memory.current`).
  */
 #define NEXUS_MONITOR_SOURCE_CGROUP_V2 1
+#endif
 
+#if defined(__linux__)
 /**
  * The process's cgroup v1 memory controller.
  */
 #define NEXUS_MONITOR_SOURCE_CGROUP_V1 2
+#endif
 
+#if defined(__linux__)
 /**
  * `MemAvailable` and the cgroup's remaining room.
  */
 #define NEXUS_MONITOR_SOURCE_HEADROOM 3
+#endif
 
+#if defined(__linux__)
 /**
  * Not on this host, or disabled (`nexus_monitor_source_detail` says why).
  */
 #define NEXUS_MONITOR_SOURCE_ABSENT 0
+#endif
 
+#if defined(__linux__)
 /**
  * Read, and notified by the kernel where it can be.
  */
 #define NEXUS_MONITOR_SOURCE_ACTIVE 1
+#endif
 
+#if defined(__linux__)
 /**
  * Present but only polled (PSI whose triggers could not be written).
  */
 #define NEXUS_MONITOR_SOURCE_POLLING 2
+#endif
 
+#if defined(__linux__)
 /**
  * Present but unreadable or malformed; read again each sample.
  */
 #define NEXUS_MONITOR_SOURCE_FAILED 3
+#endif
 
 /**
  * Success.
@@ -1536,6 +1574,7 @@ NexusStatus nexus_store_signalled_level(struct NexusStore *store,
 NexusStatus nexus_store_set_max_bytes(struct NexusStore *store,
                                       uint64_t max_cache_bytes);
 
+#if defined(__linux__)
 /**
  * Fills `*config` with the defaults: `struct_size` = sizeof(NexusMonitorConfig),
  * fs_root NULL ("/"), sample 1000 ms, min_level 5000 ms, resignal 5000 ms,
@@ -1548,7 +1587,9 @@ NexusStatus nexus_store_set_max_bytes(struct NexusStore *store,
  * struct of this header's size. Thread-safe.
  */
 void nexus_monitor_config_init(struct NexusMonitorConfig *config);
+#endif
 
+#if defined(__linux__)
 /**
  * Starts the process-wide monitor thread (Linux). It reads every source
  * each `sample_interval_ms` and at once when the kernel notifies (a PSI
@@ -1573,7 +1614,9 @@ void nexus_monitor_config_init(struct NexusMonitorConfig *config);
  * `ERR_PANIC`. Thread-safe.
  */
 NexusStatus nexus_monitor_start(const struct NexusMonitorConfig *config);
+#endif
 
+#if defined(__linux__)
 /**
  * Stops the monitor. Returns after its thread has ended, except when
  * called on the monitor thread itself (from a store callback run by one
@@ -1588,7 +1631,9 @@ NexusStatus nexus_monitor_start(const struct NexusMonitorConfig *config);
  * Thread-safe.
  */
 NexusStatus nexus_monitor_stop(void);
+#endif
 
+#if defined(__linux__)
 /**
  * Writes what the monitor saw last to `*out`: whether it runs, the level
  * last signalled, counts, and per source its state (absent, active,
@@ -1602,7 +1647,9 @@ NexusStatus nexus_monitor_stop(void);
  * (struct_size smaller than its own field); `ERR_PANIC`. Thread-safe.
  */
 NexusStatus nexus_monitor_status(struct NexusMonitorStatus *out);
+#endif
 
+#if defined(__linux__)
 /**
  * Writes one source's description, NUL terminated, into `buf` and its
  * size including the NUL to `*out_len`: the file it reads (and whether
@@ -1621,6 +1668,7 @@ NexusStatus nexus_monitor_source_detail(NexusMonitorSourceKind kind,
                                         char *buf,
                                         size_t buf_len,
                                         size_t *out_len);
+#endif
 
 /**
  * Registers the event callback (`cb` NULL unregisters). While one is
