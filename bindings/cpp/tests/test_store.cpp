@@ -477,4 +477,24 @@ TEST_F(Store, ResultAccessors) {
     EXPECT_EQ(nexus::Status().to_string(), nexus::to_string(StatusCode::ok));
 }
 
+TEST_F(Store, EnumsHaveNamesAndTheEventMaskAsksForSignalChangesOnly) {
+    EXPECT_STREQ(nexus::to_string(PressureLevel::critical), "CRITICAL");
+    EXPECT_STREQ(nexus::to_string(EvictionStrategy::lfu), "LFU");
+    EXPECT_STREQ(nexus::to_string(nexus::EventKind::signal_changed), "SIGNAL_CHANGED");
+    EXPECT_STREQ(nexus::to_string(nexus::EvictionReason::replaced), "REPLACED");
+    EXPECT_STREQ(nexus::to_string(static_cast<PressureLevel>(9)), "UNKNOWN");
+
+    nexus::Store store = make_store(MemoryConfig().max_bytes(1000));
+    NX_ASSERT_OK(store.try_set_event_kinds({nexus::EventKind::signal_changed}));
+    for (int i = 0; i < 20; i++) NX_ASSERT_OK(store.try_put("k" + std::to_string(i), std::string(100, 'x')));
+    EXPECT_EQ(store.try_poll_event().status().code(), StatusCode::empty);  // usage flips: not asked for
+    NX_ASSERT_OK(store.try_signal_pressure(PressureLevel::moderate));
+    EXPECT_EQ(unwrap(store.try_signalled_level()), PressureLevel::moderate);
+    const nexus::Event e = unwrap(store.try_poll_event());
+    EXPECT_EQ(e.kind, nexus::EventKind::signal_changed);
+    EXPECT_EQ(e.level, PressureLevel::moderate);
+    EXPECT_EQ(e.previous_level, PressureLevel::none);
+}
+
+
 }  // namespace

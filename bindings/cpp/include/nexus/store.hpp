@@ -59,6 +59,7 @@
 #include <nexus_store.h>
 
 #include <atomic>
+#include <initializer_list>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -128,6 +129,7 @@ enum class EventKind : std::uint32_t {
     pressure_changed = NEXUS_EVENT_KIND_PRESSURE_CHANGED,
     eviction = NEXUS_EVENT_KIND_EVICTION,
     dropped = NEXUS_EVENT_KIND_DROPPED,
+    signal_changed = NEXUS_EVENT_KIND_SIGNAL_CHANGED,  ///< only with the event mask asking for it
 };
 
 /// Why entries left the store.
@@ -144,7 +146,7 @@ static_assert(static_cast<std::uint32_t>(StatusCode::panic) == NEXUS_STATUS_ERR_
               "nexus_store.h grew a status: add it to nexus::StatusCode");
 static_assert(NEXUS_PRESSURE_LEVEL_EMERGENCY == 3, "PressureLevel out of step with the C header");
 static_assert(NEXUS_EVICTION_STRATEGY_SIZE == 2, "EvictionStrategy out of step with the C header");
-static_assert(NEXUS_EVENT_KIND_DROPPED == 2, "EventKind out of step with the C header");
+static_assert(NEXUS_EVENT_KIND_SIGNAL_CHANGED == 3, "EventKind out of step with the C header");
 static_assert(NEXUS_EVICTION_REASON_REMOVED == 4, "EvictionReason out of step with the C header");
 static_assert(std::is_same_v<NexusStatus, std::underlying_type_t<StatusCode>> &&
                   std::is_same_v<NexusPressureLevel, std::underlying_type_t<PressureLevel>>,
@@ -156,6 +158,22 @@ inline const char* version() noexcept { return nexus_version(); }
 /// A short English name for a status ("ok", "not found", ...).
 inline const char* to_string(StatusCode code) noexcept {
     return nexus_status_str(static_cast<NexusStatus>(code));
+}
+/// "NONE", "MODERATE", "CRITICAL", "EMERGENCY" ("UNKNOWN" out of range).
+inline const char* to_string(PressureLevel level) noexcept {
+    return nexus_pressure_level_str(static_cast<NexusPressureLevel>(level));
+}
+/// "LRU", "LFU", "SIZE", ... ("UNKNOWN" out of range).
+inline const char* to_string(EvictionStrategy strategy) noexcept {
+    return nexus_eviction_strategy_str(static_cast<NexusEvictionStrategy>(strategy));
+}
+/// "PRESSURE_CHANGED", "EVICTION", "DROPPED", "SIGNAL_CHANGED".
+inline const char* to_string(EventKind kind) noexcept {
+    return nexus_event_kind_str(static_cast<NexusEventKind>(kind));
+}
+/// "CAPACITY", "PRESSURE", "MANUAL", "REPLACED", "REMOVED".
+inline const char* to_string(EvictionReason reason) noexcept {
+    return nexus_eviction_reason_str(static_cast<NexusEvictionReason>(reason));
 }
 
 // ---- Status, Result, Error ------------------------------------------------
@@ -896,6 +914,22 @@ public:
         const NexusStatus s = nexus_store_pressure_level(handle_, &out);
         if (s != NEXUS_STATUS_OK) return Status::from_c(s);
         return static_cast<PressureLevel>(out);
+    }
+    /// The signalled level alone (the last one signalled; none once it
+    /// ended or decayed), beside try_pressure_level().
+    Result<PressureLevel> try_signalled_level() const {
+        NexusPressureLevel out = NEXUS_PRESSURE_LEVEL_NONE;
+        const NexusStatus s = nexus_store_signalled_level(handle_, &out);
+        if (s != NEXUS_STATUS_OK) return Status::from_c(s);
+        return static_cast<PressureLevel>(out);
+    }
+    /// Which kinds of event are delivered from now on (to on_event's
+    /// callback or the queue), e.g. {EventKind::signal_changed} for only
+    /// what the OS said. DROPPED markers always come.
+    Status try_set_event_kinds(std::initializer_list<EventKind> kinds) {
+        std::uint32_t mask = 0;
+        for (EventKind k : kinds) mask |= 1u << static_cast<std::uint32_t>(k);
+        return Status::from_c(nexus_store_set_event_mask(handle_, mask));
     }
     /// Changes the configured budget, evicting down to it; over_budget if
     /// pinned and in-use entries alone exceed it (nothing changed).
