@@ -745,7 +745,10 @@ fn render_svg(samples: &[Sample]) -> String {
 fn write_chart(samples: &[Sample]) -> std::io::Result<PathBuf> {
     // The repository's target/ (this crate lives in demo/).
     let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = manifest_dir.parent().unwrap_or(manifest_dir).join("target/demo");
+    let dir = manifest_dir
+        .parent()
+        .unwrap_or(manifest_dir)
+        .join("target/demo");
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("usage.svg");
     std::fs::write(&path, render_svg(samples))?;
