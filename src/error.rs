@@ -4,72 +4,38 @@
 use std::borrow::Cow;
 use std::fmt;
 
-/// What went wrong, as a category. Each kind has a C status of the same name
-/// (`NEXUS_STATUS_<KIND>` in `nexus_store.h`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum ErrorKind {
-    /// The key is absent (or, for `unpin`, not pinned).
-    NotFound = 1,
-    /// Nothing to return (an empty event queue).
-    Empty = 2,
-    /// A required pointer was NULL (C API only).
-    NullArgument = 3,
-    /// A parameter is out of range: thresholds, keeps, enum values, sizes.
-    InvalidArgument = 4,
-    /// A store handle that was freed (C API only).
-    InvalidHandle = 5,
-    /// The entry's charge exceeds the configured budget or overflows a sum.
-    TooLarge = 6,
-    /// The entry cannot fit even after evicting every evictable entry, or
-    /// the store refuses unpinned puts under an EMERGENCY signal.
-    OverBudget = 7,
-    /// A user callback failed or broke its contract.
-    Callback = 8,
-    /// The caller's buffer is too small (C API only).
-    BufferTooSmall = 9,
-    /// The call would deadlock or destroy something in use (re-entrant load
-    /// of the same key, freeing a store from its own callback).
-    Busy = 10,
-    /// An allocation failed.
-    OutOfMemory = 11,
-    /// A panic was caught.
-    Panic = 12,
-}
+use crate::c_enum::c_enum;
 
-impl ErrorKind {
-    /// Every kind, in status order.
-    pub const ALL: [ErrorKind; 12] = [
-        ErrorKind::NotFound,
-        ErrorKind::Empty,
-        ErrorKind::NullArgument,
-        ErrorKind::InvalidArgument,
-        ErrorKind::InvalidHandle,
-        ErrorKind::TooLarge,
-        ErrorKind::OverBudget,
-        ErrorKind::Callback,
-        ErrorKind::BufferTooSmall,
-        ErrorKind::Busy,
-        ErrorKind::OutOfMemory,
-        ErrorKind::Panic,
-    ];
-
-    /// A short, stable, human-readable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::NotFound => "not found",
-            ErrorKind::Empty => "empty",
-            ErrorKind::NullArgument => "null argument",
-            ErrorKind::InvalidArgument => "invalid argument",
-            ErrorKind::InvalidHandle => "invalid handle",
-            ErrorKind::TooLarge => "too large",
-            ErrorKind::OverBudget => "over budget",
-            ErrorKind::Callback => "callback failed",
-            ErrorKind::BufferTooSmall => "buffer too small",
-            ErrorKind::Busy => "busy",
-            ErrorKind::OutOfMemory => "out of memory",
-            ErrorKind::Panic => "panic",
-        }
+c_enum! {
+    /// What went wrong, as a category. Each kind has a C status of the same
+    /// name (`NEXUS_STATUS_<KIND>` in `nexus_store.h`).
+    pub enum ErrorKind ("error kind") {
+        /// The key is absent (or, for `unpin`, not pinned).
+        NotFound = 1 => "not found",
+        /// Nothing to return (an empty event queue).
+        Empty = 2 => "empty",
+        /// A required pointer was NULL (C API only).
+        NullArgument = 3 => "null argument",
+        /// A parameter is out of range: thresholds, keeps, enum values, sizes.
+        InvalidArgument = 4 => "invalid argument",
+        /// A store handle that was freed (C API only).
+        InvalidHandle = 5 => "invalid handle",
+        /// The entry's charge exceeds the configured budget or overflows a sum.
+        TooLarge = 6 => "too large",
+        /// The entry cannot fit even after evicting every evictable entry, or
+        /// the store refuses unpinned puts under an EMERGENCY signal.
+        OverBudget = 7 => "over budget",
+        /// A user callback failed or broke its contract.
+        Callback = 8 => "callback failed",
+        /// The caller's buffer is too small (C API only).
+        BufferTooSmall = 9 => "buffer too small",
+        /// The call would deadlock or destroy something in use (re-entrant
+        /// load of the same key, freeing a store from its own callback).
+        Busy = 10 => "busy",
+        /// An allocation failed.
+        OutOfMemory = 11 => "out of memory",
+        /// A panic was caught.
+        Panic = 12 => "panic",
     }
 }
 

@@ -1,58 +1,38 @@
 //! What the store reports: level changes, eviction runs and lost events.
 
-use crate::error::Error;
-use crate::memory_pressure_level::MemoryPressureLevel;
+use crate::c_enum::c_enum;
+use crate::pressure::memory_pressure_level::MemoryPressureLevel;
 
-/// The kind of an [`Event`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u32)]
-pub enum EventKind {
-    /// The reported level (the higher of the usage level and the signalled
-    /// level) changed from `previous_level` to `level`.
-    PressureChanged = 0,
-    /// One eviction run ended: `count` entries, `bytes` charged bytes, for
-    /// `reason`.
-    Eviction = 1,
-    /// `count` events were lost because the queue was full.
-    Dropped = 2,
+c_enum! {
+    /// The kind of an [`Event`].
+    #[derive(PartialOrd, Ord)]
+    pub enum EventKind ("event kind") {
+        /// The reported level (the higher of the usage level and the
+        /// signalled level) changed from `previous_level` to `level`.
+        PressureChanged = 0 => "PRESSURE_CHANGED",
+        /// One eviction run ended: `count` entries, `bytes` charged bytes, for
+        /// `reason`.
+        Eviction = 1 => "EVICTION",
+        /// `count` events were lost because the queue was full.
+        Dropped = 2 => "DROPPED",
+    }
 }
 
-/// Why an entry left the store.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u32)]
-pub enum EvictionReason {
-    /// The budget: a put that had to make room or crossed a threshold, or
-    /// `set_max_bytes`.
-    Capacity = 0,
-    /// A pressure signal.
-    Pressure = 1,
-    /// `evict`, `evict_lru` or `clear_unpinned`.
-    Manual = 2,
-    /// A put of the same key replaced it (eviction listener only).
-    Replaced = 3,
-    /// `remove` or `clear` (eviction listener only).
-    Removed = 4,
-}
-
-impl EvictionReason {
-    /// Every reason, in C enum order.
-    pub const ALL: [EvictionReason; 5] = [
-        EvictionReason::Capacity,
-        EvictionReason::Pressure,
-        EvictionReason::Manual,
-        EvictionReason::Replaced,
-        EvictionReason::Removed,
-    ];
-}
-
-impl TryFrom<u32> for EvictionReason {
-    type Error = Error;
-
-    fn try_from(value: u32) -> Result<Self, Error> {
-        Self::ALL
-            .get(value as usize)
-            .copied()
-            .ok_or_else(|| Error::invalid(format!("eviction reason {value} is out of range 0..=4")))
+c_enum! {
+    /// Why an entry left the store.
+    #[derive(PartialOrd, Ord)]
+    pub enum EvictionReason ("eviction reason") {
+        /// The budget: a put that had to make room or crossed a threshold, or
+        /// `set_max_bytes`.
+        Capacity = 0 => "CAPACITY",
+        /// A pressure signal.
+        Pressure = 1 => "PRESSURE",
+        /// `evict`, `evict_lru` or `clear_unpinned`.
+        Manual = 2 => "MANUAL",
+        /// A put of the same key replaced it (eviction listener only).
+        Replaced = 3 => "REPLACED",
+        /// `remove` or `clear` (eviction listener only).
+        Removed = 4 => "REMOVED",
     }
 }
 

@@ -25,8 +25,10 @@
 
 #![warn(missing_docs)]
 
+mod c_enum;
 mod callbacks;
 mod clock;
+mod entry_snapshot;
 mod entry_table;
 mod error;
 mod event_queue;
@@ -39,23 +41,24 @@ mod loader;
 mod memory_config;
 mod memory_manager;
 mod memory_metrics;
-mod memory_pressure_handler;
-mod memory_pressure_level;
 mod pin_set;
-mod shard;
+mod pressure;
 mod size_estimator;
 mod store;
 mod value_handle;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
+pub use entry_snapshot::EntrySnapshot;
 pub use error::{Error, ErrorKind, Result};
 pub use events::{Event, EventKind, EvictionReason};
 pub use eviction_strategy::EvictionStrategy;
 pub use loader::{Loaded, LoaderFn};
 pub use memory_config::{MAX_SHARDS, MemoryConfig};
 pub use memory_metrics::MemoryMetrics;
-pub use memory_pressure_handler::{BudgetPressure, MemoryPressureHandler, signal_pressure_all};
-pub use memory_pressure_level::MemoryPressureLevel;
+pub use pressure::memory_pressure_handler::{
+    BudgetPressure, MemoryPressureHandler, signal_pressure_all,
+};
+pub use pressure::memory_pressure_level::MemoryPressureLevel;
 pub use size_estimator::{
     ByteSizeEstimator, ENTRY_OVERHEAD_BYTES, JsonSizeEstimator, SizeEstimator,
 };

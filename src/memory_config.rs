@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::eviction_strategy::EvictionStrategy;
-use crate::memory_pressure_level::MemoryPressureLevel;
+use crate::pressure::memory_pressure_level::MemoryPressureLevel;
 
 /// The most shards a store may have.
 pub const MAX_SHARDS: u32 = 64;

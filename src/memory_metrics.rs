@@ -1,6 +1,6 @@
 //! A snapshot of what the store holds and what it has done.
 
-use crate::memory_pressure_level::MemoryPressureLevel;
+use crate::pressure::memory_pressure_level::MemoryPressureLevel;
 
 /// Metrics of one store at one moment. The field names are those of the C
 /// struct `NexusMemoryMetrics` and the keys of [`MemoryMetrics::to_json`].
@@ -40,6 +40,32 @@ pub struct MemoryMetrics {
     /// The budget in force: the configured one, or the lower one held under
     /// a signal (0 = unbounded).
     pub effective_budget: u64,
+}
+
+/// Adds a later shard's metrics to a store's running sum: counts and byte
+/// totals add (byte sums saturate: shards are read one after another, so
+/// their usages may add past what the store ever held at once); the level,
+/// the in-use bytes and the configured budget are the store's, and a later
+/// shard reports them as recently as any.
+impl std::ops::AddAssign for MemoryMetrics {
+    fn add_assign(&mut self, b: MemoryMetrics) {
+        self.current_usage = self.current_usage.saturating_add(b.current_usage);
+        self.max_usage = self.max_usage.saturating_add(b.max_usage);
+        self.eviction_count += b.eviction_count;
+        self.pressure_level = b.pressure_level;
+        self.entry_count += b.entry_count;
+        self.pinned_count += b.pinned_count;
+        self.pinned_bytes = self.pinned_bytes.saturating_add(b.pinned_bytes);
+        self.in_use_bytes = b.in_use_bytes;
+        self.hit_count += b.hit_count;
+        self.miss_count += b.miss_count;
+        self.insert_count += b.insert_count;
+        self.evicted_bytes = self.evicted_bytes.saturating_add(b.evicted_bytes);
+        self.load_count += b.load_count;
+        self.load_failure_count += b.load_failure_count;
+        self.max_cache_bytes = b.max_cache_bytes;
+        self.effective_budget = self.effective_budget.saturating_add(b.effective_budget);
+    }
 }
 
 impl MemoryMetrics {

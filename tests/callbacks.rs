@@ -16,7 +16,7 @@ use std::thread;
 use std::time::Duration;
 
 mod common;
-use common::{wait_until, watchdog};
+use common::{assert_accounting, wait_until, watchdog};
 
 use nexus_store::{
     ErrorKind, Event, EventKind, EvictionReason, MemoryConfig, MemoryPressureLevel, Store,
@@ -29,32 +29,6 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_default()
-}
-
-fn assert_accounting<K, V>(store: &Store<K, V>, context: &str)
-where
-    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
-    V: Send + Sync + 'static,
-{
-    let snap = store.entries_snapshot();
-    let m = store.metrics();
-    assert_eq!(
-        m.current_usage,
-        snap.iter().map(|e| e.1).sum::<u64>(),
-        "{context}: usage vs snapshot charges"
-    );
-    assert_eq!(m.entry_count, snap.len() as u64, "{context}: entry_count");
-    let pinned: Vec<_> = snap.iter().filter(|e| e.3).collect();
-    assert_eq!(
-        m.pinned_count,
-        pinned.len() as u64,
-        "{context}: pinned_count"
-    );
-    assert_eq!(
-        m.pinned_bytes,
-        pinned.iter().map(|e| e.1).sum::<u64>(),
-        "{context}: pinned_bytes"
-    );
 }
 
 // ---- a value whose Drop is its release action ------------------------------

@@ -6,7 +6,6 @@
 //! Every test body runs under a watchdog: a deadlock fails the test instead
 //! of hanging the run.
 
-use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, RwLock};
@@ -14,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{wait_until, watchdog};
+use common::{assert_accounting, wait_until, watchdog};
 
 use nexus_store::{
     Error, ErrorKind, EvictionReason, EvictionStrategy, Loaded, LoaderFn, MemoryConfig,
@@ -50,52 +49,6 @@ fn level_of(n: u64) -> MemoryPressureLevel {
         1 => MemoryPressureLevel::Moderate,
         2 => MemoryPressureLevel::Critical,
         _ => MemoryPressureLevel::Emergency,
-    }
-}
-
-/// Checks the accounting of a quiescent store against its snapshot.
-fn assert_accounting<K, V>(store: &Store<K, V>, context: &str)
-where
-    K: std::hash::Hash + Eq + Clone + Send + Sync + std::fmt::Debug + 'static,
-    V: Send + Sync + 'static,
-{
-    let snap = store.entries_snapshot();
-    let m = store.metrics();
-    let sum: u64 = snap.iter().map(|e| e.1).sum();
-    let pinned: Vec<_> = snap.iter().filter(|e| e.3).collect();
-    assert_eq!(m.current_usage, sum, "{context}: usage vs snapshot charges");
-    assert_eq!(m.entry_count, snap.len() as u64, "{context}: entry_count");
-    assert_eq!(
-        m.pinned_count,
-        pinned.len() as u64,
-        "{context}: pinned_count"
-    );
-    assert_eq!(
-        m.pinned_bytes,
-        pinned.iter().map(|e| e.1).sum::<u64>(),
-        "{context}: pinned_bytes"
-    );
-    // The eviction order holds exactly the present unpinned keys.
-    let order = store.eviction_order();
-    let order_set: HashSet<K> = order.iter().cloned().collect();
-    assert_eq!(
-        order.len(),
-        order_set.len(),
-        "{context}: duplicate keys in the order"
-    );
-    let unpinned: HashSet<K> = snap.iter().filter(|e| !e.3).map(|e| e.0.clone()).collect();
-    assert_eq!(
-        order_set, unpinned,
-        "{context}: eviction order vs unpinned entries"
-    );
-    // Snapshot pinned flags agree with the pin set.
-    for e in &snap {
-        assert_eq!(
-            store.is_pinned(&e.0),
-            e.3,
-            "{context}: pinned flag of {:?}",
-            e.0
-        );
     }
 }
 
@@ -301,7 +254,7 @@ fn stress_with(strategy: EvictionStrategy, lfu_history: bool) {
         "{context}: live values vs entries (a value leaked or was dropped twice)"
     );
     if strategy == EvictionStrategy::Lfu {
-        assert!(store.entries_snapshot().iter().all(|e| e.2 >= 1));
+        assert!(store.entries_snapshot().iter().all(|e| e.access_count >= 1));
     }
     // With no handle held and only the reserved keys pinned, a CRITICAL
     // signal (after NONE: a lower signal than the one in force would only

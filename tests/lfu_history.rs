@@ -47,9 +47,9 @@ fn get_n(s: &Charged, key: &str, n: usize) {
 fn count(s: &Charged, key: &str) -> u64 {
     s.entries_snapshot()
         .into_iter()
-        .find(|e| e.0 == key)
+        .find(|e| e.key == key)
         .unwrap_or_else(|| panic!("{key} is not present"))
-        .2
+        .access_count
 }
 
 /// Puts `key` and evicts it (MANUAL, `evict(1)`) as the only entry.
@@ -273,7 +273,10 @@ fn the_setting_is_ignored_for_lru_and_size() {
         a.sort();
         b.sort();
         assert_eq!(a, b, "{strategy:?}");
-        assert!(a.iter().all(|e| e.2 == 1), "{strategy:?}: counts are 1");
+        assert!(
+            a.iter().all(|e| e.access_count == 1),
+            "{strategy:?}: counts are 1"
+        );
         assert!(on.config().lfu_history);
     }
 }
@@ -304,7 +307,15 @@ fn a_pinned_insert_takes_its_ghost() {
     s.pin("p");
     put(&s, "p", 0);
     let e = s.entries_snapshot();
-    assert_eq!(e, [("p".to_string(), 0, 4, true)]);
+    assert_eq!(
+        e,
+        [nexus_store::EntrySnapshot {
+            key: "p".to_string(),
+            charge: 0,
+            access_count: 4,
+            pinned: true
+        }]
+    );
     put(&s, "q", 0);
     get_n(&s, "q", 4); // 5
     put(&s, "r", 0);

@@ -1,12 +1,12 @@
 //! Model-based property test: random operation sequences run against the
 //! real `Store<u8, u64>` (the value is its own charge) and against a plain
-//! reference model written from SPEC.md section 2, compared after every step.
+//! reference model written from docs/DESIGN.md §2-§6, compared after every step.
 //!
 //! The model is deliberately naive: a `Vec` of entries with a recency stamp
 //! and an access count, eviction order computed by sorting, usage computed
 //! by summing. Nothing in it mirrors the store's data structures.
 //!
-//! Choices the SPEC leaves open, and which the implementation made (the
+//! Choices the design leaves open, and which the implementation made (the
 //! model follows them; each one was read from `src/`):
 //! - Thresholds: MODERATE when `usage >= moderate x max`, CRITICAL when
 //!   `usage >= critical x max` (compared in f64, i.e. against the ceil of
@@ -34,11 +34,11 @@
 //!   in-use bytes exceed the new `max`, not the held budget.
 //! - `unpin`, and dropping the last read handle of a value, evict down to
 //!   the budget in force when protected bytes held usage above it (reason
-//!   PRESSURE under a signal, else CAPACITY), so the SPEC's "usage <= the
+//!   PRESSURE under a signal, else CAPACITY), so the design's "usage <= the
 //!   budget in force whenever no call is in flight" holds after every step
 //!   unless pinned and in-use bytes alone exceed it.
 //! - Eviction listener calls within one call are compared as a multiset
-//!   (the SPEC fixes no order between e.g. REPLACED and CAPACITY).
+//!   (the design fixes no order between e.g. REPLACED and CAPACITY).
 //!
 //! `lfu_history` (opt-in, LFU only; set at random for every strategy, and
 //! ignored by the model for LRU and SIZE): the model keeps its own FIFO of
@@ -340,7 +340,7 @@ impl Model {
         sum
     }
 
-    // Levels and budgets, straight from the SPEC's words.
+    // Levels and budgets, straight from docs/DESIGN.md §2-§3.
 
     fn usage_level(&self, usage: u64) -> Level {
         let max = self.max as f64;
@@ -899,7 +899,7 @@ fn sorted_removals(mut v: Vec<(u8, EvictionReason, u64)>) -> Vec<(u8, EvictionRe
 }
 
 /// Runs `ops` against the store and the model, comparing after every step,
-/// and checks the SPEC's invariant "usage <= the budget in force whenever no
+/// and checks the invariant of docs/DESIGN.md §2, "usage <= the budget in force whenever no
 /// call is in flight" (unless pinned and in-use bytes alone exceed it) after
 /// every step, unpin and handle drops included.
 fn run(strategy: EvictionStrategy, setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
@@ -977,7 +977,13 @@ fn run(strategy: EvictionStrategy, setup: &Setup, ops: &[Op]) -> Result<(), Test
         }
 
         // Present keys with their charges (and LFU counts, pin flags).
-        let snapshot = sorted(real.store.entries_snapshot());
+        let snapshot = sorted(
+            real.store
+                .entries_snapshot()
+                .into_iter()
+                .map(|e| (e.key, e.charge, e.access_count, e.pinned))
+                .collect(),
+        );
         prop_assert_eq!(&snapshot, &model.snapshot(), "entries after {}", ctx);
         for k in 0..KEYS {
             prop_assert_eq!(
@@ -1144,7 +1150,7 @@ fn bounded_setup() -> impl Strategy<Value = Setup> {
 proptest! {
     #![proptest_config(config(256))]
 
-    /// SPEC section 2, Budget: "`current_usage <=` the budget in force
+    /// docs/DESIGN.md §2: "`current_usage <=` the budget in force
     /// whenever no call is in flight" (pinned and in-use entries excepted,
     /// since they are never evicted), checked after every step, including
     /// an unpin or the drop of a read handle that makes an entry evictable

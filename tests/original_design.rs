@@ -58,7 +58,7 @@ fn events<V: Send + Sync + 'static>(s: &Store<String, V>) -> Vec<Event> {
 }
 
 fn present(s: &Charged) -> Vec<String> {
-    let mut keys: Vec<String> = s.entries_snapshot().into_iter().map(|e| e.0).collect();
+    let mut keys: Vec<String> = s.entries_snapshot().into_iter().map(|e| e.key).collect();
     keys.sort();
     keys
 }
@@ -66,8 +66,8 @@ fn present(s: &Charged) -> Vec<String> {
 fn entry<V: Send + Sync + 'static>(s: &Store<String, V>, key: &str) -> Option<(u64, bool)> {
     s.entries_snapshot()
         .into_iter()
-        .find(|e| e.0 == key)
-        .map(|(_, charge, _, pinned)| (charge, pinned))
+        .find(|e| e.key == key)
+        .map(|e| (e.charge, e.pinned))
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! SPEC section 2 ("Semantics") on the Rust core, one focused test per
+//! docs/DESIGN.md §2-§6 on the Rust core, one focused test per
 //! behaviour: eviction orders, the reactions table, errors that change
 //! nothing, read handles, events, metrics and config validation.
 //!
@@ -104,7 +104,7 @@ fn kinds(events: &[Event]) -> Vec<EventKind> {
 }
 
 fn present(s: &Charged) -> Vec<String> {
-    let mut keys: Vec<String> = s.entries_snapshot().into_iter().map(|e| e.0).collect();
+    let mut keys: Vec<String> = s.entries_snapshot().into_iter().map(|e| e.key).collect();
     keys.sort();
     keys
 }
@@ -113,14 +113,14 @@ fn present(s: &Charged) -> Vec<String> {
 fn entry(s: &Charged, key: &str) -> Option<(u64, u64, bool)> {
     s.entries_snapshot()
         .into_iter()
-        .find(|e| e.0 == key)
-        .map(|(_, c, n, p)| (c, n, p))
+        .find(|e| e.key == key)
+        .map(|e| (e.charge, e.access_count, e.pinned))
 }
 
 /// Everything observable that a failed call must leave as it was.
 #[derive(Debug, PartialEq)]
 struct State {
-    entries: Vec<(String, u64, u64, bool)>,
+    entries: Vec<nexus_store::EntrySnapshot<String>>,
     order: Vec<String>,
     metrics: MemoryMetrics,
     pins: Vec<String>,

@@ -55,9 +55,9 @@ fn events(s: &Sharded) -> Arc<Mutex<Vec<Event>>> {
 /// The present keys and the sum of their charges, from the snapshot.
 fn contents(s: &Sharded) -> (HashSet<u32>, u64) {
     let snap = s.entries_snapshot();
-    let keys: HashSet<u32> = snap.iter().map(|e| e.0).collect();
+    let keys: HashSet<u32> = snap.iter().map(|e| e.key).collect();
     assert_eq!(keys.len(), snap.len(), "a key is in two shards");
-    (keys, snap.iter().map(|e| e.1).sum())
+    (keys, snap.iter().map(|e| e.charge).sum())
 }
 
 /// Metrics agree with the contents, and usage is within the budget.
@@ -470,7 +470,7 @@ fn op() -> impl Strategy<Value = Op> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// Whatever the calls, a sharded store keeps the invariants the SPEC
+    /// Whatever the calls, a sharded store keeps the invariants docs/DESIGN.md
     /// states for a store: usage within the budget in force (pins and
     /// handles aside), pinned entries never evicted, metrics that match the
     /// contents, and every put either present afterwards or refused.

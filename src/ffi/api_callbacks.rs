@@ -3,8 +3,8 @@
 use std::ffi::{c_char, c_void};
 
 use super::boundary::{bytes_arg, c_str_arg, entry, kind_of, out_arg, owned_bytes_arg};
+use super::calls::{with_store, with_store_out};
 use super::foreign::{self, ForeignCtx, object_value, sink_fail, sink_put};
-use super::handles;
 use super::types::*;
 use super::value::FfiValue;
 use crate::{Error, ErrorKind, Loaded};
@@ -24,8 +24,13 @@ use crate::{Error, ErrorKind, Loaded};
 /// call's thread (waiting there could deadlock two threads that each
 /// replace a callback the other is inside). The callback must not unwind (no C++ exceptions, no longjmp) across the library.
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL); `ERR_INVALID_HANDLE`;
-/// `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_set_event_callback(
     store: *mut NexusStore,
@@ -33,13 +38,11 @@ pub extern "C" fn nexus_store_set_event_callback(
     ctx: *mut c_void,
     destroy: NexusDestroyFn,
 ) -> NexusStatus {
+    // Owned before anything can fail: destroyed if registration does.
     let owned = ForeignCtx::new(ctx, destroy);
-    entry(move || {
-        handles::with(store, |s| {
-            s.store
-                .set_event_callback(cb.map(|f| foreign::event_callback(f, owned)));
-            Ok(())
-        })
+    with_store(store, move |s| {
+        s.set_event_callback(cb.map(|f| foreign::event_callback(f, owned)));
+        Ok(())
     })
 }
 
@@ -52,8 +55,13 @@ pub extern "C" fn nexus_store_set_event_callback(
 /// Ownership and threading of `ctx` and `destroy`: as for
 /// `nexus_store_set_event_callback`.
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL); `ERR_INVALID_HANDLE`;
-/// `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_set_eviction_listener(
     store: *mut NexusStore,
@@ -61,13 +69,11 @@ pub extern "C" fn nexus_store_set_eviction_listener(
     ctx: *mut c_void,
     destroy: NexusDestroyFn,
 ) -> NexusStatus {
+    // Owned before anything can fail: destroyed if registration does.
     let owned = ForeignCtx::new(ctx, destroy);
-    entry(move || {
-        handles::with(store, |s| {
-            s.store
-                .set_eviction_listener(cb.map(|f| foreign::eviction_listener(f, owned)));
-            Ok(())
-        })
+    with_store(store, move |s| {
+        s.set_eviction_listener(cb.map(|f| foreign::eviction_listener(f, owned)));
+        Ok(())
     })
 }
 
@@ -83,8 +89,13 @@ pub extern "C" fn nexus_store_set_eviction_listener(
 /// Ownership and threading of `ctx` and `destroy`: as for
 /// `nexus_store_set_event_callback`.
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL); `ERR_INVALID_HANDLE`;
-/// `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_set_loader(
     store: *mut NexusStore,
@@ -92,13 +103,11 @@ pub extern "C" fn nexus_store_set_loader(
     ctx: *mut c_void,
     destroy: NexusDestroyFn,
 ) -> NexusStatus {
+    // Owned before anything can fail: destroyed if registration does.
     let owned = ForeignCtx::new(ctx, destroy);
-    entry(move || {
-        handles::with(store, |s| {
-            s.store
-                .set_loader(loader.map(|f| foreign::loader(f, owned)));
-            Ok(())
-        })
+    with_store(store, move |s| {
+        s.set_loader(loader.map(|f| foreign::loader(f, owned)));
+        Ok(())
     })
 }
 
@@ -106,9 +115,14 @@ pub extern "C" fn nexus_store_set_loader(
 /// length 0 is an empty value). Call it once, from inside the loader, on
 /// the sink the loader received.
 ///
-/// Returns `OK`; `ERR_INVALID_ARGUMENT` (a value was already given, or a
-/// length beyond PTRDIFF_MAX); `ERR_NULL_ARGUMENT` (sink NULL, value NULL
-/// with a non-zero length); `ERR_OUT_OF_MEMORY`; `ERR_PANIC`.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value was already given, or a
+///   length beyond PTRDIFF_MAX
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL, value NULL with a non-zero
+///   length
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
+/// - `NEXUS_STATUS_ERR_PANIC`
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_load_sink_put_bytes(
     sink: *mut NexusLoadSink,
@@ -131,8 +145,11 @@ pub extern "C" fn nexus_load_sink_put_bytes(
 /// and unread; also if the loader then fails, or the value is not cached
 /// and the last handle is released). On failure it takes no ownership.
 ///
-/// Returns `OK`; `ERR_INVALID_ARGUMENT` (a value was already given);
-/// `ERR_NULL_ARGUMENT` (sink NULL); `ERR_PANIC`.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value was already given
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
+/// - `NEXUS_STATUS_ERR_PANIC`
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_load_sink_put_object(
     sink: *mut NexusLoadSink,
@@ -168,9 +185,13 @@ pub extern "C" fn nexus_load_sink_put_object(
 /// NUL-terminated string, copied (invalid UTF-8 is replaced); NULL gives a
 /// default message naming the status.
 ///
-/// Returns `OK`; `ERR_INVALID_ARGUMENT` (the sink already holds a failure,
-/// or `status` is `OK` or no status; nothing is recorded);
-/// `ERR_NULL_ARGUMENT` (sink NULL); `ERR_OUT_OF_MEMORY`; `ERR_PANIC`.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: the sink already holds a failure, or
+///   `status` is `OK` or no status; nothing is recorded
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
+/// - `NEXUS_STATUS_ERR_PANIC`
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_load_sink_fail(
     sink: *mut NexusLoadSink,
@@ -206,12 +227,19 @@ pub extern "C" fn nexus_load_sink_fail(
 /// Ownership: on success `*out` is a new `NexusValue` the caller owns
 /// (release it with `nexus_value_release`); written only on success.
 ///
-/// Returns `OK`; `NOT_FOUND` (no loader and absent, or the loader said
-/// so); any other status the loader returned; `ERR_CALLBACK` (the loader
-/// returned OK without a value); `ERR_BUSY` (called from inside the
-/// loader of the same key); `ERR_NULL_ARGUMENT` (store or out NULL, key
-/// NULL with a non-zero length); `ERR_INVALID_ARGUMENT`;
-/// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_NOT_FOUND`: no loader and absent, or the loader said so
+/// - any other status the loader returned
+/// - `NEXUS_STATUS_ERR_CALLBACK`: the loader returned OK without a value
+/// - `NEXUS_STATUS_ERR_BUSY`: called from inside the loader of the same key
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL, key NULL with a
+///   non-zero length
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_get_or_load(
     store: *mut NexusStore,
@@ -219,15 +247,9 @@ pub extern "C" fn nexus_store_get_or_load(
     key_len: usize,
     out: *mut *mut NexusValue,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes `key_len` readable bytes.
-            let key = unsafe { bytes_arg(key, key_len, "key") }?;
-            // SAFETY: the caller passes NULL or a writable pointer.
-            let out = unsafe { out_arg(out, "out") }?;
-            let handle = s.store.get_or_load(key)?;
-            *out = Box::into_raw(Box::new(NexusValue { handle }));
-            Ok(())
-        })
+    with_store_out(store, out, "out", |s| {
+        // SAFETY: the caller passes `key_len` readable bytes.
+        let handle = s.get_or_load(unsafe { bytes_arg(key, key_len, "key") }?)?;
+        Ok(Box::into_raw(Box::new(NexusValue { handle })))
     })
 }

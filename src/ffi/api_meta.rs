@@ -4,7 +4,6 @@ use std::ffi::c_char;
 
 use super::boundary::{entry, entry_value, last_error_ptr, null_arg, status_str};
 use super::config::{check, default_config, read_config};
-use super::handles;
 use super::types::*;
 
 /// The library's version as "MAJOR.MINOR.PATCH", equal to the
@@ -61,9 +60,14 @@ pub extern "C" fn nexus_memory_config_init(config: *mut NexusMemoryConfig) {
 /// not destroyed. Wrappers call it to report a bad config before they
 /// hand over any ctx.
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (config NULL); `ERR_INVALID_ARGUMENT`
-/// (the rule the config breaks is in `nexus_last_error_message()`);
-/// `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: config NULL
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: the rule the config breaks is in
+///   `nexus_last_error_message()`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_memory_config_validate(config: *const NexusMemoryConfig) -> NexusStatus {
     entry(|| {
@@ -74,21 +78,5 @@ pub extern "C" fn nexus_memory_config_validate(config: *const NexusMemoryConfig)
         // least `struct_size` bytes (or this header's size).
         let (c, struct_size) = unsafe { read_config(config) };
         check(&c, struct_size).map(|_| ())
-    })
-}
-
-/// Testing aid: panics inside the library while holding the store's lock,
-/// to show that a Rust panic never crosses the C boundary: the call returns
-/// `NEXUS_STATUS_ERR_PANIC` with a message, and the store stays usable.
-///
-/// Returns `ERR_PANIC`; `ERR_NULL_ARGUMENT` (store NULL);
-/// `ERR_INVALID_HANDLE`. Thread-safe.
-#[unsafe(no_mangle)]
-pub extern "C" fn nexus_store_debug_panic(store: *mut NexusStore) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            s.store.panic_under_lock();
-            Ok(())
-        })
     })
 }

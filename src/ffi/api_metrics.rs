@@ -2,28 +2,26 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{check_null_with_len, entry, out_arg};
-use super::handles;
+use super::boundary::{check_null_with_len, out_arg};
+use super::calls::{with_store, with_store_out};
 use super::types::*;
 use crate::{Error, ErrorKind};
 
 /// Writes a snapshot of the metrics to `*out` (written only on success).
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (store or out NULL);
-/// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_memory_metrics(
     store: *mut NexusStore,
     out: *mut NexusMemoryMetrics,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes NULL or a writable pointer.
-            let out = unsafe { out_arg(out, "out") }?;
-            *out = s.store.metrics().into();
-            Ok(())
-        })
-    })
+    with_store_out(store, out, "out", |s| Ok(s.metrics().into()))
 }
 
 /// Writes the metrics as one JSON object (keys are the
@@ -34,9 +32,15 @@ pub extern "C" fn nexus_store_memory_metrics(
 /// returns `ERR_BUFFER_TOO_SMALL` and writes the size needed, NUL included,
 /// to `*out_len`; `buf` is left alone. The caller owns `buf`.
 ///
-/// Returns `OK`; `ERR_BUFFER_TOO_SMALL`; `ERR_NULL_ARGUMENT` (store or
-/// out_len NULL, buf NULL with a non-zero buf_len); `ERR_INVALID_HANDLE`;
-/// `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_BUFFER_TOO_SMALL`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out_len NULL, buf NULL with a
+///   non-zero buf_len
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_metrics_json(
     store: *mut NexusStore,
@@ -44,43 +48,44 @@ pub extern "C" fn nexus_store_metrics_json(
     buf_len: usize,
     out_len: *mut usize,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes NULL or a writable pointer.
-            let out_len = unsafe { out_arg(out_len, "out_len") }?;
-            check_null_with_len(buf.is_null(), buf_len, "buf")?;
-            let json = s.store.metrics_json();
-            let needed = json.len() + 1;
-            *out_len = needed;
-            if buf_len < needed {
-                return Err(Error::new(
-                    ErrorKind::BufferTooSmall,
-                    format!("the JSON needs {needed} bytes with its NUL; the buffer has {buf_len}"),
-                ));
-            }
-            // SAFETY: `buf` is non-NULL (buf_len >= needed > 0) and the caller
-            // guarantees `buf_len` writable bytes.
-            unsafe {
-                std::ptr::copy_nonoverlapping(json.as_ptr(), buf.cast::<u8>(), json.len());
-                *buf.add(json.len()) = 0;
-            }
-            Ok(())
-        })
+    with_store(store, |s| {
+        // SAFETY: the caller passes NULL or a writable pointer.
+        let out_len = unsafe { out_arg(out_len, "out_len") }?;
+        check_null_with_len(buf.is_null(), buf_len, "buf")?;
+        let json = s.metrics_json();
+        let needed = json.len() + 1;
+        *out_len = needed;
+        if buf_len < needed {
+            return Err(Error::new(
+                ErrorKind::BufferTooSmall,
+                format!("the JSON needs {needed} bytes with its NUL; the buffer has {buf_len}"),
+            ));
+        }
+        // SAFETY: `buf` is non-NULL (buf_len >= needed > 0) and the caller
+        // guarantees `buf_len` writable bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(json.as_ptr(), buf.cast::<u8>(), json.len());
+            *buf.add(json.len()) = 0;
+        }
+        Ok(())
     })
 }
 
 /// Zeroes the counters (evictions, evicted bytes, hits, misses, inserts,
 /// loads, load failures) and sets the peak to the current usage.
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_PANIC`.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
 /// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_reset_metrics(store: *mut NexusStore) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            s.store.reset_metrics();
-            Ok(())
-        })
+    with_store(store, |s| {
+        s.reset_metrics();
+        Ok(())
     })
 }
 
@@ -88,23 +93,23 @@ pub extern "C" fn nexus_store_reset_metrics(store: *mut NexusStore) -> NexusStat
 /// Events queue only while no event callback is registered; a full queue
 /// drops new events and keeps one `DROPPED` marker counting them.
 ///
-/// Returns `OK`; `EMPTY` (no event); `ERR_NULL_ARGUMENT` (store or out
-/// NULL); `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_EMPTY`: no event
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_poll_event(
     store: *mut NexusStore,
     out: *mut NexusEvent,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes NULL or a writable pointer.
-            let out = unsafe { out_arg(out, "out") }?;
-            let event = s
-                .store
-                .poll_event()
-                .ok_or_else(|| Error::new(ErrorKind::Empty, "no event is queued"))?;
-            *out = NexusEvent::from(&event);
-            Ok(())
-        })
+    with_store_out(store, out, "out", |s| {
+        let event = s
+            .poll_event()
+            .ok_or_else(|| Error::new(ErrorKind::Empty, "no event is queued"))?;
+        Ok(NexusEvent::from(&event))
     })
 }

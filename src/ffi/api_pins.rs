@@ -1,7 +1,7 @@
 //! Pins.
 
-use super::boundary::{bytes_arg, entry, out_arg};
-use super::handles;
+use super::boundary::bytes_arg;
+use super::calls::{with_store, with_store_out};
 use super::types::*;
 
 /// Pins `key`, present or not (the pin waits for it). A pinned entry is
@@ -10,8 +10,14 @@ use super::types::*;
 /// `nexus_store_pinned_ids`. Pins last across `remove` and `clear`. Not an
 /// access.
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL, key NULL with a non-zero
-/// length); `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_PANIC`.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL, key NULL with a non-zero
+///   length
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
 /// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_pin(
@@ -19,13 +25,10 @@ pub extern "C" fn nexus_store_pin(
     key: *const u8,
     key_len: usize,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes `key_len` readable bytes.
-            let key = unsafe { bytes_arg(key, key_len, "key") }?;
-            s.store.pin(key);
-            Ok(())
-        })
+    with_store(store, |s| {
+        // SAFETY: the caller passes `key_len` readable bytes.
+        s.pin(unsafe { bytes_arg(key, key_len, "key") }?);
+        Ok(())
     })
 }
 
@@ -34,29 +37,39 @@ pub extern "C" fn nexus_store_pin(
 /// of its peers; if the pin was what kept usage above the budget in force
 /// (under a signal), the store evicts down to it now. Not an access.
 ///
-/// Returns `OK`; `NOT_FOUND` (not pinned); `ERR_NULL_ARGUMENT`;
-/// `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_NOT_FOUND`: not pinned
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_unpin(
     store: *mut NexusStore,
     key: *const u8,
     key_len: usize,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes `key_len` readable bytes.
-            let key = unsafe { bytes_arg(key, key_len, "key") }?;
-            s.store.unpin(key)
-        })
+    with_store(store, |s| {
+        // SAFETY: the caller passes `key_len` readable bytes.
+        s.unpin(unsafe { bytes_arg(key, key_len, "key") }?)
     })
 }
 
 /// Writes whether `key` is pinned (present or not) to `*out`. Not an
 /// access. `*out` is written only on success.
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (store or out NULL, key NULL with a
-/// non-zero length); `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`;
-/// `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL, key NULL with a
+///   non-zero length
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_is_pinned(
     store: *mut NexusStore,
@@ -64,15 +77,9 @@ pub extern "C" fn nexus_store_is_pinned(
     key_len: usize,
     out: *mut bool,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes `key_len` readable bytes.
-            let key = unsafe { bytes_arg(key, key_len, "key") }?;
-            // SAFETY: the caller passes NULL or a writable pointer.
-            let out = unsafe { out_arg(out, "out") }?;
-            *out = s.store.is_pinned(key);
-            Ok(())
-        })
+    with_store_out(store, out, "out", |s| {
+        // SAFETY: the caller passes `key_len` readable bytes.
+        Ok(s.is_pinned(unsafe { bytes_arg(key, key_len, "key") }?))
     })
 }
 
@@ -82,20 +89,20 @@ pub extern "C" fn nexus_store_is_pinned(
 /// Ownership: on success `*out` is a new list the caller owns; free it
 /// once with `nexus_key_list_free`. `*out` is written only on success.
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (store or out NULL);
-/// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_pinned_ids(
     store: *mut NexusStore,
     out: *mut *mut NexusKeyList,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes NULL or a writable pointer.
-            let out = unsafe { out_arg(out, "out") }?;
-            let keys = s.store.pinned_ids();
-            *out = Box::into_raw(Box::new(NexusKeyList { keys }));
-            Ok(())
-        })
+    with_store_out(store, out, "out", |s| {
+        let keys = s.pinned_ids();
+        Ok(Box::into_raw(Box::new(NexusKeyList { keys })))
     })
 }

@@ -1,7 +1,7 @@
 //! Eviction on demand, pressure signals, the budget.
 
-use super::boundary::{entry, enum_arg, out_arg};
-use super::handles;
+use super::boundary::{entry, enum_arg};
+use super::calls::{with_store, with_store_out};
 use super::types::*;
 use crate::{MemoryPressureLevel, signal_pressure_all};
 
@@ -11,64 +11,58 @@ use crate::{MemoryPressureLevel, signal_pressure_all};
 /// strategy is not LRU. With `shards` > 1: least recently used within each
 /// shard, an equal part of `count` from each first.
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (store or evicted NULL);
-/// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_evict_lru(
     store: *mut NexusStore,
     count: usize,
     evicted: *mut usize,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes NULL or a writable pointer.
-            let evicted = unsafe { out_arg(evicted, "evicted") }?;
-            *evicted = s.store.evict_lru(count);
-            Ok(())
-        })
-    })
+    with_store_out(store, evicted, "evicted", |s| Ok(s.evict_lru(count)))
 }
 
 /// Evicts up to `count` evictable entries in the configured strategy's
 /// order and writes how many to `*evicted`. Reason `MANUAL`.
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (store or evicted NULL);
-/// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_evict(
     store: *mut NexusStore,
     count: usize,
     evicted: *mut usize,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes NULL or a writable pointer.
-            let evicted = unsafe { out_arg(evicted, "evicted") }?;
-            *evicted = s.store.evict(count);
-            Ok(())
-        })
-    })
+    with_store_out(store, evicted, "evicted", |s| Ok(s.evict(count)))
 }
 
 /// Evicts every evictable entry and writes how many to `*evicted`. Reason
 /// `MANUAL`. Pinned entries and entries held by read handles stay. Runs in
 /// chunks of 128 entries per hold of the lock, like a signal's shedding.
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (store or evicted NULL);
-/// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_clear_unpinned(
     store: *mut NexusStore,
     evicted: *mut usize,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes NULL or a writable pointer.
-            let evicted = unsafe { out_arg(evicted, "evicted") }?;
-            *evicted = s.store.clear_unpinned();
-            Ok(())
-        })
-    })
+    with_store_out(store, evicted, "evicted", |s| Ok(s.clear_unpinned()))
 }
 
 /// Signals a pressure level to this store (what an OS hook calls). At or
@@ -83,19 +77,22 @@ pub extern "C" fn nexus_store_clear_unpinned(
 /// the whole run (with `shards` > 1: the shards shed one after another,
 /// one EVICTION event each).
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL); `ERR_INVALID_ARGUMENT`
-/// (level out of range); `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: level out of range
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_signal_pressure(
     store: *mut NexusStore,
     level: NexusPressureLevel,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            let level: MemoryPressureLevel = enum_arg(level)?;
-            s.store.signal_pressure(level);
-            Ok(())
-        })
+    with_store(store, |s| {
+        s.signal_pressure(enum_arg(level)?);
+        Ok(())
     })
 }
 
@@ -103,7 +100,11 @@ pub extern "C" fn nexus_store_signal_pressure(
 /// level of stores created later. Each store reacts on this thread, one
 /// after the other, with no library-wide lock held while it does.
 ///
-/// Returns `OK`; `ERR_INVALID_ARGUMENT` (level out of range); `ERR_PANIC`.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: level out of range
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
 /// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_signal_pressure_all(level: NexusPressureLevel) -> NexusStatus {
@@ -117,35 +118,39 @@ pub extern "C" fn nexus_signal_pressure_all(level: NexusPressureLevel) -> NexusS
 /// Writes the reported level (the higher of the usage level and the
 /// signalled level) to `*out`. `*out` is written only on success.
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (store or out NULL);
-/// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_pressure_level(
     store: *mut NexusStore,
     out: *mut NexusPressureLevel,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes NULL or a writable pointer.
-            let out = unsafe { out_arg(out, "out") }?;
-            *out = s.store.pressure_level() as u32;
-            Ok(())
-        })
-    })
+    with_store_out(store, out, "out", |s| Ok(s.pressure_level() as u32))
 }
 
 /// Changes the configured budget (0 = unbounded) at run time, evicting down
 /// to the budget in force (reason `CAPACITY`).
 ///
-/// Returns `OK`; `ERR_OVER_BUDGET` (pinned and in-use entries alone exceed
-/// `max_cache_bytes`; nothing changed); `ERR_INVALID_ARGUMENT` (a bounded
-/// budget smaller than the store's `shards`: each shard needs at least one
-/// byte; nothing changed); `ERR_NULL_ARGUMENT` (store NULL);
-/// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_OVER_BUDGET`: pinned and in-use entries alone exceed
+///   `max_cache_bytes`; nothing changed
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a bounded budget smaller than the
+///   store's `shards`: each shard needs at least one byte; nothing changed
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_set_max_bytes(
     store: *mut NexusStore,
     max_cache_bytes: u64,
 ) -> NexusStatus {
-    entry(|| handles::with(store, |s| s.store.set_max_bytes(max_cache_bytes)))
+    with_store(store, |s| s.set_max_bytes(max_cache_bytes))
 }

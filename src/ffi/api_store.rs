@@ -5,6 +5,7 @@ use std::ffi::c_void;
 use super::boundary::{
     bytes_arg, check_len, check_null_with_len, entry, null_arg, out_arg, owned_bytes_arg,
 };
+use super::calls::{with_store, with_store_out};
 use super::config::{convert, read_config};
 use super::foreign::object_value;
 use super::handles;
@@ -24,14 +25,19 @@ use crate::{Error, ErrorKind, Store};
 /// `struct_size` are never read, so a ctx there is not destroyed). `*out`
 /// is written only on success.
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (config or out NULL);
-/// `ERR_INVALID_ARGUMENT` (struct_size larger than this library knows or
-/// too small, thresholds not 0 < moderate < critical <= 1 or not finite,
-/// keeps not 0 < critical_keep <= moderate_keep <= 1, batch 0, queue
-/// capacity 0, strategy out of range, shards not 1..=NEXUS_MAX_SHARDS, a
-/// bounded budget smaller than `shards` bytes; `nexus_memory_config_validate`
-/// checks the same rules without making a store); `ERR_OUT_OF_MEMORY` (too
-/// many live stores); `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: config or out NULL
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: struct_size larger than this library
+///   knows or too small, thresholds not 0 < moderate < critical <= 1 or not
+///   finite, keeps not 0 < critical_keep <= moderate_keep <= 1, batch 0, queue
+///   capacity 0, strategy out of range, shards not 1..=NEXUS_MAX_SHARDS, a
+///   bounded budget smaller than `shards` bytes; `nexus_memory_config_validate`
+///   checks the same rules without making a store
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: too many live stores
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_new(
     config: *const NexusMemoryConfig,
@@ -68,10 +74,16 @@ pub extern "C" fn nexus_store_new(
 /// registered callback's ctx is destroyed. Value handles obtained from the
 /// store stay valid until released.
 ///
-/// `store` NULL: does nothing and returns `OK`. Returns `OK`;
-/// `ERR_INVALID_HANDLE` (already freed, or not a store); `ERR_BUSY` (called
-/// from inside one of this store's own callbacks, where it would wait for
-/// itself: use `nexus_store_free_deferred` there); `ERR_PANIC`.
+/// `store` NULL: does nothing and returns `OK`.
+///
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`: already freed, or not a store
+/// - `NEXUS_STATUS_ERR_BUSY`: called from inside one of this store's own
+///   callbacks, where it would wait for itself: use `nexus_store_free_deferred`
+///   there
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
 /// Thread-safe; freeing the same store from two threads frees it once (the
 /// other call gets `ERR_INVALID_HANDLE`).
 #[unsafe(no_mangle)]
@@ -98,8 +110,13 @@ pub extern "C" fn nexus_store_free(store: *mut NexusStore) -> NexusStatus {
 /// release, eviction listener, event callback, a ctx's destroy).
 /// `nexus_store_free` keeps its blocking contract.
 ///
-/// `store` NULL: does nothing and returns `OK`. Returns `OK`;
-/// `ERR_INVALID_HANDLE` (already freed, or not a store); `ERR_PANIC`.
+/// `store` NULL: does nothing and returns `OK`.
+///
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`: already freed, or not a store
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
 /// Thread-safe; of two frees of one store (deferred or not) one succeeds and
 /// the other gets `ERR_INVALID_HANDLE`.
 #[unsafe(no_mangle)]
@@ -118,14 +135,21 @@ pub extern "C" fn nexus_store_free_deferred(store: *mut NexusStore) -> NexusStat
 /// NULL with length 0 is an empty key or value. The bytes are copied: the
 /// caller keeps ownership of its buffers.
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL, or key/value NULL with a
-/// non-zero length); `ERR_INVALID_ARGUMENT` (a length beyond PTRDIFF_MAX);
-/// `ERR_INVALID_HANDLE`; `ERR_TOO_LARGE` (charge above the configured
-/// budget, or usage would overflow); `ERR_OVER_BUDGET` (cannot fit even
-/// after evicting every evictable entry, or an EMERGENCY signal refuses
-/// unpinned keys); `ERR_OUT_OF_MEMORY` (the copy could not be allocated:
-/// the allocation is made before the bytes are read); `ERR_PANIC`. On failure nothing
-/// changed. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL, or key/value NULL with a
+///   non-zero length
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a length beyond PTRDIFF_MAX
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_TOO_LARGE`: charge above the configured budget, or usage
+///   would overflow
+/// - `NEXUS_STATUS_ERR_OVER_BUDGET`: cannot fit even after evicting every
+///   evictable entry, or an EMERGENCY signal refuses unpinned keys
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: the copy could not be allocated: the
+///   allocation is made before the bytes are read
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// On failure nothing changed. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_put(
     store: *mut NexusStore,
@@ -134,14 +158,12 @@ pub extern "C" fn nexus_store_put(
     value: *const u8,
     value_len: usize,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes `key_len` readable bytes.
-            let key = unsafe { owned_bytes_arg(key, key_len, "key") }?;
-            // SAFETY: the caller passes `value_len` readable bytes.
-            let value = unsafe { owned_bytes_arg(value, value_len, "value") }?;
-            s.store.put(key, FfiValue::Bytes(value))
-        })
+    with_store(store, |s| {
+        // SAFETY: the caller passes `key_len` readable bytes.
+        let key = unsafe { owned_bytes_arg(key, key_len, "key") }?;
+        // SAFETY: the caller passes `value_len` readable bytes.
+        let value = unsafe { owned_bytes_arg(value, value_len, "value") }?;
+        s.put(key, FfiValue::Bytes(value))
     })
 }
 
@@ -157,10 +179,18 @@ pub extern "C" fn nexus_store_put(
 /// lock. `release` may be NULL (nothing to release). On failure the store
 /// takes no ownership: `release` is never called for it.
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (store NULL, key NULL with a non-zero
-/// length); `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_TOO_LARGE`;
-/// `ERR_OVER_BUDGET`; `ERR_OUT_OF_MEMORY`; `ERR_PANIC`. On failure nothing
-/// changed. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL, key NULL with a non-zero
+///   length
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_TOO_LARGE`
+/// - `NEXUS_STATUS_ERR_OVER_BUDGET`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// On failure nothing changed. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_put_object(
     store: *mut NexusStore,
@@ -171,20 +201,18 @@ pub extern "C" fn nexus_store_put_object(
     release: NexusReleaseFn,
     release_ctx: *mut c_void,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes `key_len` readable bytes.
-            let key = unsafe { owned_bytes_arg(key, key_len, "key") }?;
-            let value = object_value(object, release, release_ctx);
-            let put = if cost == 0 {
-                s.store.try_put(key, value)
-            } else {
-                s.store.try_put_charged(key, value, cost as u64)
-            };
-            put.map_err(|(e, value)| {
-                value.disown();
-                e
-            })
+    with_store(store, |s| {
+        // SAFETY: the caller passes `key_len` readable bytes.
+        let key = unsafe { owned_bytes_arg(key, key_len, "key") }?;
+        let value = object_value(object, release, release_ctx);
+        let put = if cost == 0 {
+            s.try_put(key, value)
+        } else {
+            s.try_put_charged(key, value, cost as u64)
+        };
+        put.map_err(|(e, value)| {
+            value.disown();
+            e
         })
     })
 }
@@ -198,9 +226,15 @@ pub extern "C" fn nexus_store_put_object(
 /// release it exactly once with `nexus_value_release` (using it after that
 /// is undefined, like `free`). `*out` is written only on success.
 ///
-/// Returns `OK`; `NOT_FOUND` (absent; counted as a miss);
-/// `ERR_NULL_ARGUMENT` (store or out NULL, key NULL with a non-zero
-/// length); `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_PANIC`.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_NOT_FOUND`: absent; counted as a miss
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL, key NULL with a
+///   non-zero length
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
 /// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_get(
@@ -209,19 +243,12 @@ pub extern "C" fn nexus_store_get(
     key_len: usize,
     out: *mut *mut NexusValue,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes `key_len` readable bytes.
-            let key = unsafe { bytes_arg(key, key_len, "key") }?;
-            // SAFETY: the caller passes NULL or a writable pointer.
-            let out = unsafe { out_arg(out, "out") }?;
-            let handle = s
-                .store
-                .get(key)
-                .ok_or_else(|| Error::new(ErrorKind::NotFound, "no entry with this key"))?;
-            *out = Box::into_raw(Box::new(NexusValue { handle }));
-            Ok(())
-        })
+    with_store_out(store, out, "out", |s| {
+        // SAFETY: the caller passes `key_len` readable bytes.
+        let handle = s
+            .get(unsafe { bytes_arg(key, key_len, "key") }?)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, "no entry with this key"))?;
+        Ok(Box::into_raw(Box::new(NexusValue { handle })))
     })
 }
 
@@ -233,10 +260,17 @@ pub extern "C" fn nexus_store_get(
 /// `*out_len` (the one out-param written on failure); that is not an
 /// access and not a hit. The caller owns `buf`.
 ///
-/// Returns `OK`; `NOT_FOUND` (a miss); `ERR_BUFFER_TOO_SMALL`;
-/// `ERR_INVALID_ARGUMENT` (the value is an object, or a length beyond
-/// PTRDIFF_MAX); `ERR_NULL_ARGUMENT` (store or out_len NULL, key or buf
-/// NULL with a non-zero length); `ERR_INVALID_HANDLE`; `ERR_PANIC`.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_NOT_FOUND`: a miss
+/// - `NEXUS_STATUS_ERR_BUFFER_TOO_SMALL`
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: the value is an object, or a length
+///   beyond PTRDIFF_MAX
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out_len NULL, key or buf NULL
+///   with a non-zero length
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
 /// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_get_copy(
@@ -247,62 +281,66 @@ pub extern "C" fn nexus_store_get_copy(
     buf_len: usize,
     out_len: *mut usize,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes `key_len` readable bytes.
-            let key = unsafe { bytes_arg(key, key_len, "key") }?;
-            // SAFETY: the caller passes NULL or a writable pointer.
-            let out_len = unsafe { out_arg(out_len, "out_len") }?;
-            check_null_with_len(buf.is_null(), buf_len, "buf")?;
-            check_len(buf_len, "buf")?;
-            let mut needed = 0usize;
-            let copied = s.store.read_with(key, |value| {
-                let Some(bytes) = value.bytes() else {
-                    return Err(Error::new(
-                        ErrorKind::InvalidArgument,
-                        "the value is an object: read it with nexus_store_get",
-                    ));
-                };
-                needed = bytes.len();
-                if bytes.len() > buf_len {
-                    return Err(Error::new(
-                        ErrorKind::BufferTooSmall,
-                        format!(
-                            "the value has {} bytes; the buffer has {buf_len}",
-                            bytes.len()
-                        ),
-                    ));
-                }
-                if !bytes.is_empty() {
-                    // SAFETY: `buf` is non-NULL here (len > 0 and `buf_len >=
-                    // len`) and the caller guarantees `buf_len` writable bytes
-                    // that do not overlap the store's own memory.
-                    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
-                }
-                Ok(bytes.len())
-            });
-            match copied {
-                Ok(n) => {
-                    *out_len = n;
-                    Ok(())
-                }
-                Err(e) => {
-                    if e.kind() == ErrorKind::BufferTooSmall {
-                        *out_len = needed;
-                    }
-                    Err(e)
-                }
+    with_store(store, |s| {
+        // SAFETY: the caller passes `key_len` readable bytes.
+        let key = unsafe { bytes_arg(key, key_len, "key") }?;
+        // SAFETY: the caller passes NULL or a writable pointer.
+        let out_len = unsafe { out_arg(out_len, "out_len") }?;
+        check_null_with_len(buf.is_null(), buf_len, "buf")?;
+        check_len(buf_len, "buf")?;
+        let mut needed = 0usize;
+        let copied = s.read_with(key, |value| {
+            let Some(bytes) = value.bytes() else {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    "the value is an object: read it with nexus_store_get",
+                ));
+            };
+            needed = bytes.len();
+            if bytes.len() > buf_len {
+                return Err(Error::new(
+                    ErrorKind::BufferTooSmall,
+                    format!(
+                        "the value has {} bytes; the buffer has {buf_len}",
+                        bytes.len()
+                    ),
+                ));
             }
-        })
+            if !bytes.is_empty() {
+                // SAFETY: `buf` is non-NULL here (len > 0 and `buf_len >=
+                // len`) and the caller guarantees `buf_len` writable bytes
+                // that do not overlap the store's own memory.
+                unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
+            }
+            Ok(bytes.len())
+        });
+        match copied {
+            Ok(n) => {
+                *out_len = n;
+                Ok(())
+            }
+            Err(e) => {
+                if e.kind() == ErrorKind::BufferTooSmall {
+                    *out_len = needed;
+                }
+                Err(e)
+            }
+        }
     })
 }
 
 /// Writes whether `key` is present to `*out`. Not an access: no hit, no
 /// miss, no change of order. `*out` is written only on success.
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (store or out NULL, key NULL with a
-/// non-zero length); `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`;
-/// `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL, key NULL with a
+///   non-zero length
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_contains(
     store: *mut NexusStore,
@@ -310,15 +348,9 @@ pub extern "C" fn nexus_store_contains(
     key_len: usize,
     out: *mut bool,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes `key_len` readable bytes.
-            let key = unsafe { bytes_arg(key, key_len, "key") }?;
-            // SAFETY: the caller passes NULL or a writable pointer.
-            let out = unsafe { out_arg(out, "out") }?;
-            *out = s.store.contains(key);
-            Ok(())
-        })
+    with_store_out(store, out, "out", |s| {
+        // SAFETY: the caller passes `key_len` readable bytes.
+        Ok(s.contains(unsafe { bytes_arg(key, key_len, "key") }?))
     })
 }
 
@@ -326,36 +358,38 @@ pub extern "C" fn nexus_store_contains(
 /// next put). Not an eviction: the eviction listener hears `REMOVED`. An
 /// object value is released here unless a read handle still holds it.
 ///
-/// Returns `OK`; `NOT_FOUND` (absent); `ERR_NULL_ARGUMENT`;
-/// `ERR_INVALID_ARGUMENT`; `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_NOT_FOUND`: absent
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_remove(
     store: *mut NexusStore,
     key: *const u8,
     key_len: usize,
 ) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes `key_len` readable bytes.
-            let key = unsafe { bytes_arg(key, key_len, "key") }?;
-            s.store.remove(key)
-        })
+    with_store(store, |s| {
+        // SAFETY: the caller passes `key_len` readable bytes.
+        s.remove(unsafe { bytes_arg(key, key_len, "key") }?)
     })
 }
 
 /// Removes every entry, pinned ones too (pins stay), and writes how many to
 /// `*removed`. Not an eviction (listener reason `REMOVED`).
 ///
-/// Returns `OK`; `ERR_NULL_ARGUMENT` (store or removed NULL);
-/// `ERR_INVALID_HANDLE`; `ERR_PANIC`. Thread-safe.
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or removed NULL
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_store_clear(store: *mut NexusStore, removed: *mut usize) -> NexusStatus {
-    entry(|| {
-        handles::with(store, |s| {
-            // SAFETY: the caller passes NULL or a writable pointer.
-            let removed = unsafe { out_arg(removed, "removed") }?;
-            *removed = s.store.clear();
-            Ok(())
-        })
-    })
+    with_store_out(store, removed, "removed", |s| Ok(s.clear()))
 }

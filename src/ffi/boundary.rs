@@ -22,9 +22,7 @@ pub(crate) fn status_of(kind: ErrorKind) -> NexusStatus {
 /// The error kind of a non-OK status from a callback (a loader), or `None`
 /// for a value no status has.
 pub(crate) fn kind_of(status: NexusStatus) -> Option<ErrorKind> {
-    ErrorKind::ALL
-        .get((status as usize).wrapping_sub(1))
-        .copied()
+    ErrorKind::try_from(status).ok()
 }
 
 pub(crate) fn set_last_error(message: &str) {

@@ -1,11 +1,11 @@
 //! The C ABI: the only module with `extern "C"`, raw pointers and
 //! `catch_unwind`. `include/nexus_store.h` is generated from it by cbindgen.
 //!
-//! Every entry point runs its body through [`boundary::entry`] (panics
+//! Every entry point runs its body through `boundary::entry` (panics
 //! become `NEXUS_STATUS_ERR_PANIC`, errors a status plus a thread-local
 //! message), checks each pointer argument on its own, writes out-params
 //! only on success, and converts every enum with a checked conversion.
-//! Store handles go through a generation-checked table ([`handles`]);
+//! Store handles go through a generation-checked table (`handles`);
 //! value handles and key lists are plain owned pointers.
 
 // The entry points take raw pointers from C and check each one (NULL,
@@ -14,15 +14,21 @@
 // `unsafe fn` would change nothing for C callers.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-// Declared in the order the header lists them.
+// The API modules are declared in the order the header lists them (cbindgen
+// follows it): version, statuses and config; the store's lifecycle and its
+// entries; values and key lists; pins; pressure; callbacks and the loader;
+// events and metrics; the testing aid.
 mod api_callbacks;
+mod api_debug;
 mod api_meta;
 mod api_metrics;
 mod api_pins;
 mod api_pressure;
 mod api_store;
 mod api_values;
+
 mod boundary;
+mod calls;
 mod config;
 mod foreign;
 mod handles;
@@ -31,6 +37,7 @@ mod types;
 mod value;
 
 pub use api_callbacks::*;
+pub use api_debug::*;
 pub use api_meta::*;
 pub use api_metrics::*;
 pub use api_pins::*;

@@ -23,8 +23,6 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
     }
 
-    /// Checks whether `key` charged `charge` can be put, and which entries
-    /// must go to make room. Changes nothing.
     /// Whether a put replacing the entry in slot `i` can skip the general
     /// path: the entry is unpinned, no signal is in force, no load of the
     /// key is in flight, and usage stays below the working size (so the put
@@ -41,6 +39,8 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
     }
 
+    /// Checks whether `key` charged `charge` can be put, and which entries
+    /// must go to make room. Changes nothing.
     pub(super) fn plan_put(&self, key: &K, existing: Option<u32>, charge: u64) -> Result<PutPlan> {
         let limits = self.limits;
         if limits.bounded() && charge > limits.max {

@@ -7,6 +7,7 @@
 mod entries;
 mod eviction;
 mod loads;
+pub(crate) mod placement;
 mod pressure;
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use crate::clock::Now;
+use crate::entry_snapshot::EntrySnapshot;
 use crate::entry_table::{Entry, EntryTable};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventKind, EvictionReason};
@@ -25,10 +27,10 @@ use crate::lfu_history::LfuHistory;
 use crate::loader::{InFlight, LoadSlot};
 use crate::memory_config::{Limits, MemoryConfig};
 use crate::memory_metrics::MemoryMetrics;
-use crate::memory_pressure_level::MemoryPressureLevel;
 use crate::pin_set::PinSet;
-use crate::shard::ShardPlace;
+use crate::pressure::memory_pressure_level::MemoryPressureLevel;
 use crate::value_handle::{HandleLink, Stored, ValueCell, ValueHandle};
+use placement::ShardPlace;
 
 /// An entry that left the store during a call.
 pub(crate) struct Removed<K, V> {
@@ -369,16 +371,14 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     }
 
     /// (key, charge, access count, pinned) of every present entry.
-    pub fn snapshot(&self) -> Vec<(K, u64, u64, bool)> {
+    pub fn snapshot(&self) -> Vec<EntrySnapshot<K>> {
         self.entries
             .iter()
-            .map(|(i, e)| {
-                (
-                    e.key.clone(),
-                    e.charge(),
-                    self.order.access_count(i),
-                    e.pinned,
-                )
+            .map(|(i, e)| EntrySnapshot {
+                key: e.key.clone(),
+                charge: e.charge(),
+                access_count: self.order.access_count(i),
+                pinned: e.pinned,
             })
             .collect()
     }

@@ -66,7 +66,7 @@ static int nexus_tests_passed = 0;
     } while (0)
 
 /* A bounded store with the default config and `max` bytes. */
-static NexusStore *new_store(uint64_t max) {
+static inline NexusStore *new_store(uint64_t max) {
     NexusMemoryConfig c;
     nexus_memory_config_init(&c);
     c.max_cache_bytes = max;
@@ -79,6 +79,6 @@ static NexusStore *new_store(uint64_t max) {
 }
 
 /* Whether the test runs under valgrind (slower: tests may do less work). */
-static int under_valgrind(void) { return getenv("NEXUS_TEST_UNDER_VALGRIND") != NULL; }
+static inline int under_valgrind(void) { return getenv("NEXUS_TEST_UNDER_VALGRIND") != NULL; }
 
 #endif

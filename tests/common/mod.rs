@@ -1,9 +1,12 @@
 //! Helpers shared by the threaded integration tests.
 
+use std::collections::HashSet;
 use std::panic;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use nexus_store::Store;
 
 /// Runs `f` on its own thread and fails the test if it has not finished
 /// within `secs` seconds (a deadlock). A panic inside `f` is propagated.
@@ -39,5 +42,58 @@ pub fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Checks the accounting of a quiescent store against its snapshot: usage,
+/// entry and pin counts, the eviction order (exactly the present unpinned
+/// keys) and the pin flags.
+#[allow(dead_code)] // not every test file uses it
+pub fn assert_accounting<K, V>(store: &Store<K, V>, context: &str)
+where
+    K: std::hash::Hash + Eq + Clone + Send + Sync + std::fmt::Debug + 'static,
+    V: Send + Sync + 'static,
+{
+    let snap = store.entries_snapshot();
+    let m = store.metrics();
+    let sum: u64 = snap.iter().map(|e| e.charge).sum();
+    let pinned: Vec<_> = snap.iter().filter(|e| e.pinned).collect();
+    assert_eq!(m.current_usage, sum, "{context}: usage vs snapshot charges");
+    assert_eq!(m.entry_count, snap.len() as u64, "{context}: entry_count");
+    assert_eq!(
+        m.pinned_count,
+        pinned.len() as u64,
+        "{context}: pinned_count"
+    );
+    assert_eq!(
+        m.pinned_bytes,
+        pinned.iter().map(|e| e.charge).sum::<u64>(),
+        "{context}: pinned_bytes"
+    );
+    // The eviction order holds exactly the present unpinned keys.
+    let order = store.eviction_order();
+    let order_set: HashSet<K> = order.iter().cloned().collect();
+    assert_eq!(
+        order.len(),
+        order_set.len(),
+        "{context}: duplicate keys in the order"
+    );
+    let unpinned: HashSet<K> = snap
+        .iter()
+        .filter(|e| !e.pinned)
+        .map(|e| e.key.clone())
+        .collect();
+    assert_eq!(
+        order_set, unpinned,
+        "{context}: eviction order vs unpinned entries"
+    );
+    // Snapshot pinned flags agree with the pin set.
+    for e in &snap {
+        assert_eq!(
+            store.is_pinned(&e.key),
+            e.pinned,
+            "{context}: pinned flag of {:?}",
+            e.key
+        );
     }
 }

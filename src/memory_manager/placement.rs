@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::memory_pressure_level::MemoryPressureLevel;
+use crate::pressure::memory_pressure_level::MemoryPressureLevel;
 
 /// One shard's place in its store.
 pub(crate) struct ShardPlace {

@@ -1,33 +1,51 @@
-//! The store users hold: a cheap-to-clone handle over one memory manager,
-//! its event queue and its callbacks. Every call locks the manager once,
-//! releases the lock, and only then runs user code: the size estimator
-//! before, the eviction listener, release actions (value drops) and the
-//! event callback after.
+//! The store users hold: a cheap-to-clone handle over its shards (one
+//! memory manager each), its event queue and its callbacks. Every call
+//! locks a shard, releases the lock, and only then runs user code: the size
+//! estimator before, the eviction listener, release actions (value drops)
+//! and the event callback after.
+//!
+//! One job per file:
+//! - `mod.rs`: the public API and its builder;
+//! - [`shards`]: the shard set (picking a key's shard, calls over every
+//!   shard, the budget across shards);
+//! - [`long_run`]: long eviction runs, chunk by chunk with the lock handed
+//!   over in between, and the budget restored after a read handle's release;
+//! - [`delivery`]: handing what a call produced to the listener, the release
+//!   actions and the event callback or queue, after the locks are gone;
+//! - [`foreign_hooks`]: what only the C layer uses.
 
 use std::borrow::Borrow;
-use std::hash::{BuildHasher, Hash};
+use std::hash::Hash;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 use serde::Serialize;
 
-use crate::callbacks::{CallbackScope, CallbackSlot, addr_of, inside_store_callback, wait_while};
+use crate::callbacks::{CallbackScope, CallbackSlot, addr_of};
 use crate::clock::{Clock, MonotonicClock, Now};
+use crate::entry_snapshot::EntrySnapshot;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event_queue::EventQueue;
-use crate::events::{Event, EventKind, EvictionReason};
+use crate::events::{Event, EvictionReason};
 use crate::eviction_strategy::EvictionStrategy;
 use crate::loader::LoaderFn;
 use crate::memory_config::MemoryConfig;
+use crate::memory_manager::placement::{AcrossShards, ShardPlace};
 use crate::memory_manager::{Effects, LoadStart, LongRun, MemoryManager, RunGoal};
 use crate::memory_metrics::MemoryMetrics;
-use crate::memory_pressure_handler::{MemoryPressureHandler, PressureSubscriber};
-use crate::memory_pressure_level::MemoryPressureLevel;
-use crate::shard::{AcrossShards, ShardPlace};
+use crate::pressure::memory_pressure_handler::{MemoryPressureHandler, PressureSubscriber};
+use crate::pressure::memory_pressure_level::MemoryPressureLevel;
 use crate::size_estimator::{JsonSizeEstimator, SizeEstimator};
 use crate::value_handle::{BudgetKeeper, HandleLink, Stored, ValueCell, ValueHandle};
+
+mod delivery;
+mod foreign_hooks;
+mod long_run;
+mod shards;
+
+use shards::{Shard, Shared};
 
 /// The event callback's type.
 pub type EventCallback = dyn Fn(&Event) + Send + Sync;
@@ -35,27 +53,6 @@ pub type EventCallback = dyn Fn(&Event) + Send + Sync;
 pub type EvictionListener<K> = dyn Fn(&K, EvictionReason, u64) + Send + Sync;
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
-
-/// Counts a long run in progress for as long as it lives (unwinding too).
-struct LongRunGuard<'a>(&'a AtomicUsize);
-
-impl<'a> LongRunGuard<'a> {
-    fn enter(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, Ordering::SeqCst);
-        LongRunGuard(count)
-    }
-}
-
-impl Drop for LongRunGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// The most entries one hold of the lock evicts in a long run (a signal's
-/// shedding, `evict`, `clear_unpinned`): a concurrent reader waits at most
-/// this many evictions.
-const EVICTION_CHUNK: usize = 128;
 
 /// A memory-managed cache from `K` to `V`.
 ///
@@ -80,33 +77,6 @@ impl<K, V> Clone for Store<K, V> {
     }
 }
 
-struct Shared<K, V> {
-    id: u64,
-    /// Shared with the read handles (in-use bytes, the budget flags).
-    link: Arc<HandleLink>,
-    /// Long eviction runs in progress (see `long_run`).
-    long_runs: AtomicUsize,
-    /// One shard by default; `MemoryConfig::shards` of them otherwise.
-    shards: Box<[Shard<K, V>]>,
-    /// Picks a key's shard (not used with one shard).
-    shard_hasher: foldhash::fast::RandomState,
-    queue: Mutex<EventQueue>,
-    sequence: Arc<AtomicU64>,
-    estimator: Box<dyn SizeEstimator<K, V>>,
-    foreign_estimator: bool,
-    clock: Arc<dyn Clock>,
-    event_callback: CallbackSlot<EventCallback>,
-    listener: CallbackSlot<EvictionListener<K>>,
-    loader: CallbackSlot<LoaderFn<K, V>>,
-}
-
-/// A part of the store with its own lock (aligned so that two shards' locks
-/// never share a cache line).
-#[repr(align(128))]
-struct Shard<K, V> {
-    state: Mutex<MemoryManager<K, V>>,
-}
-
 /// Builds a [`Store`] with a custom clock or extra pressure handlers.
 pub struct StoreBuilder<K, V> {
     config: MemoryConfig,
@@ -126,12 +96,6 @@ where
     /// Runs the store on `clock` (timestamps and signal decay).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
-        self
-    }
-
-    /// Marks the estimator as foreign code (see `foreign_estimator`).
-    pub(crate) fn foreign_estimator(mut self) -> Self {
-        self.foreign_estimator = true;
         self
     }
 
@@ -264,17 +228,6 @@ where
             }
         }
         self.shared.locked(shard, |m, _, _| f(m))
-    }
-
-    fn estimate(&self, key: &K, value: &V) -> u64 {
-        // Only the C layer asks whether a thread is inside a store's
-        // callback (its free refuses with BUSY), so only a foreign estimator
-        // needs the scope.
-        let _scope = self
-            .shared
-            .foreign_estimator
-            .then(|| CallbackScope::enter(self.shared.id, 0));
-        self.shared.estimator.estimate(key, value)
     }
 
     // ---- entries -----------------------------------------------------------
@@ -518,27 +471,10 @@ where
     /// the true peak, never above the budget.
     pub fn metrics(&self) -> MemoryMetrics {
         let mut all = self.shared.each(|m, _, _| m.metrics()).into_iter();
-        let first = all.next().expect("a store has at least one shard");
-        let mut sum = all.fold(first, |a, b| MemoryMetrics {
-            // Shards are read one after another, so byte sums saturate
-            // (the usages themselves never add past u64::MAX).
-            current_usage: a.current_usage.saturating_add(b.current_usage),
-            max_usage: a.max_usage.saturating_add(b.max_usage),
-            eviction_count: a.eviction_count + b.eviction_count,
-            pressure_level: b.pressure_level,
-            entry_count: a.entry_count + b.entry_count,
-            pinned_count: a.pinned_count + b.pinned_count,
-            pinned_bytes: a.pinned_bytes.saturating_add(b.pinned_bytes),
-            in_use_bytes: b.in_use_bytes,
-            hit_count: a.hit_count + b.hit_count,
-            miss_count: a.miss_count + b.miss_count,
-            insert_count: a.insert_count + b.insert_count,
-            evicted_bytes: a.evicted_bytes.saturating_add(b.evicted_bytes),
-            load_count: a.load_count + b.load_count,
-            load_failure_count: a.load_failure_count + b.load_failure_count,
-            max_cache_bytes: b.max_cache_bytes,
-            effective_budget: a.effective_budget.saturating_add(b.effective_budget),
-        });
+        let mut sum = all.next().expect("a store has at least one shard");
+        for shard in all {
+            sum += shard;
+        }
         sum.max_usage = sum.max_usage.max(sum.current_usage);
         sum
     }
@@ -651,31 +587,6 @@ where
         }
     }
 
-    // ---- introspection -------------------------------------------------------
-
-    /// Whether this thread is inside one of this store's callbacks (the C
-    /// layer refuses to free a store from its own callback).
-    pub(crate) fn is_inside_own_callback(&self) -> bool {
-        inside_store_callback(self.shared.id)
-    }
-
-    /// Waits until this handle is the store's only user: calls that reached
-    /// the store without it (a global pressure signal, the release of a
-    /// read handle that restores the budget) have ended. The C layer's free
-    /// calls it so that no callback of the store runs after free returns.
-    pub(crate) fn wait_until_sole_user(&self) {
-        wait_while(|| Arc::strong_count(&self.shared) > 1);
-    }
-
-    /// Panics while holding the store's lock: a testing aid for the C
-    /// boundary (`nexus_store_debug_panic`), which shows that a panic is
-    /// contained and leaves the store usable.
-    pub(crate) fn panic_under_lock(&self) {
-        self.shared.locked(0, |_, _, _| {
-            panic!("a deliberate panic under the store's lock")
-        });
-    }
-
     /// The configured strategy.
     pub fn strategy(&self) -> EvictionStrategy {
         self.shared.locked(0, |m, _, _| m.strategy())
@@ -698,276 +609,14 @@ where
             .collect()
     }
 
-    /// (key, charge, access count, pinned) of every present entry, in no
+    /// Every present entry (key, charge, access count, pinned), in no
     /// particular order. O(n): for tests and tools. The access count is the
     /// LFU count (1 for other strategies).
-    pub fn entries_snapshot(&self) -> Vec<(K, u64, u64, bool)> {
+    pub fn entries_snapshot(&self) -> Vec<EntrySnapshot<K>> {
         self.shared
             .each(|m, _, _| m.snapshot())
             .into_iter()
             .flatten()
             .collect()
-    }
-}
-
-impl<K, V> Shared<K, V>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Send + Sync + 'static,
-{
-    /// Runs `f` under the lock (after bringing time-based state up to date)
-    /// and returns what it produced, to be delivered after the lock is gone.
-    #[inline]
-    fn lock_collect<R>(
-        &self,
-        shard: usize,
-        fx: &mut Effects<K, V>,
-        f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
-    ) -> R {
-        self.lock_collect_with(shard, false, fx, f)
-    }
-
-    /// The shard `key` lives in.
-    #[inline]
-    fn shard_of<Q: Hash + ?Sized>(&self, key: &Q) -> usize {
-        let n = self.shards.len();
-        if n == 1 {
-            return 0;
-        }
-        // The high bits of the product pick the shard (a fair range
-        // reduction); the shards' own tables hash with other seeds.
-        let hash = self.shard_hasher.hash_one(key);
-        ((u128::from(hash) * n as u128) >> 64) as usize
-    }
-
-    /// Runs `f` on every shard in turn (each under its own lock, its
-    /// effects delivered before the next), collecting what it returns.
-    fn each<R>(
-        &self,
-        mut f: impl FnMut(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
-    ) -> Vec<R> {
-        (0..self.shards.len())
-            .map(|shard| self.locked(shard, &mut f))
-            .collect()
-    }
-
-    /// Asks the shards for `count` of something in all (evictions): each
-    /// first for an equal part of what is still wanted, then, if some had
-    /// fewer, each in turn for all that is still wanted. `f(shard, n)`
-    /// returns how many it gave.
-    fn spread(&self, count: usize, mut f: impl FnMut(usize, usize) -> usize) -> usize {
-        let n = self.shards.len();
-        if n == 1 {
-            return f(0, count);
-        }
-        let mut done = 0;
-        for shard in 0..n {
-            let left = n - shard;
-            let want = (count - done).div_ceil(left);
-            if want > 0 {
-                done += f(shard, want);
-            }
-        }
-        for shard in 0..n {
-            if done == count {
-                break;
-            }
-            done += f(shard, count - done);
-        }
-        done
-    }
-
-    /// `set_max_bytes` over every shard at once: all are locked (in order),
-    /// each checks its share, and only if all can take it do all apply it.
-    fn set_max_bytes(&self, max: u64) -> Result<()> {
-        let config = self.shards[0].state.lock().config().clone();
-        config.check_shard_budget(max)?;
-        let mut guards: Vec<_> = self.shards.iter().map(|s| s.state.lock()).collect();
-        let now = Now::new(&*self.clock);
-        let mut all_fx = Vec::with_capacity(guards.len());
-        for m in guards.iter_mut() {
-            let mut fx = Effects::default();
-            m.begin(&now, &mut fx);
-            all_fx.push(fx);
-        }
-        let planned: Result<Vec<Vec<u32>>> = guards.iter().map(|m| m.plan_max_bytes(max)).collect();
-        if let Ok(plans) = &planned {
-            for ((m, victims), fx) in guards.iter_mut().zip(plans.clone()).zip(&mut all_fx) {
-                m.apply_max_bytes(max, victims, &now, fx);
-            }
-        }
-        for m in guards.iter_mut() {
-            m.end_call();
-        }
-        drop(guards);
-        for mut fx in all_fx {
-            self.deliver(&mut fx);
-        }
-        planned.map(|_| ())
-    }
-
-    /// `lock_collect`, optionally handing the lock over fairly on release
-    /// (to a waiting thread rather than back to this one): what lets other
-    /// threads in between the chunks of a long eviction run.
-    fn lock_collect_with<R>(
-        &self,
-        shard: usize,
-        fair: bool,
-        fx: &mut Effects<K, V>,
-        f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
-    ) -> R {
-        let mut m = self.shards[shard].state.lock();
-        let now = Now::new(&*self.clock);
-        m.begin(&now, fx);
-        let r = f(&mut m, &now, fx);
-        m.end_call();
-        if fair {
-            MutexGuard::unlock_fair(m);
-        }
-        r
-    }
-
-    #[inline]
-    fn locked<R>(
-        &self,
-        shard: usize,
-        f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
-    ) -> R {
-        let mut fx = Effects::default();
-        let r = self.lock_collect(shard, &mut fx, f);
-        if !fx.removed.is_empty() || !fx.events.is_empty() {
-            self.deliver(&mut fx);
-        }
-        r
-    }
-
-    /// A signal to every shard in turn, each shedding before the next.
-    fn signal(&self, level: MemoryPressureLevel) {
-        for shard in 0..self.shards.len() {
-            if let Some(run) = self.locked(shard, |m, now, fx| m.signal(level, now, fx)) {
-                self.long_run(shard, run);
-            }
-        }
-    }
-
-    /// Runs a long eviction run chunk by chunk, releasing the lock (and
-    /// delivering what each chunk removed) in between; returns how many
-    /// entries it evicted.
-    fn long_run(&self, shard: usize, mut run: LongRun) -> usize {
-        let in_progress = LongRunGuard::enter(&self.long_runs);
-        loop {
-            let mut fx = Effects::default();
-            let done = self.lock_collect_with(shard, true, &mut fx, |m, _, fx| {
-                m.run_chunk(&mut run, EVICTION_CHUNK, fx)
-            });
-            if !fx.removed.is_empty() || !fx.events.is_empty() {
-                self.deliver(&mut fx);
-            }
-            if done {
-                break;
-            }
-        }
-        let evicted = run.count();
-        self.locked(shard, |m, now, fx| m.run_finish(run, now, fx));
-        drop(in_progress);
-        // A handle released during the run left the budget to it.
-        if self.link.recheck.swap(false, Ordering::SeqCst) {
-            self.restore_budget();
-        }
-        evicted
-    }
-
-    /// Evicts each shard down to its budget in force, if above it.
-    fn restore_budget(&self) {
-        for shard in 0..self.shards.len() {
-            if let Some(run) = self.locked(shard, |m, _, _| m.budget_run()) {
-                self.long_run(shard, run);
-            }
-        }
-    }
-
-    /// Reports what a call produced: the listener for each removed entry,
-    /// then the values are dropped (release actions run), then the events.
-    /// Runs with no lock of the store held. Takes what it delivers out of
-    /// `fx` (if a callback panics, what is left is dropped with `fx`).
-    fn deliver(&self, fx: &mut Effects<K, V>) {
-        if fx.removed.is_empty() && fx.events.is_empty() {
-            return;
-        }
-        // Dropping keys and values below may run user code (a `Drop`).
-        let _scope = (std::mem::needs_drop::<K>() || std::mem::needs_drop::<V>())
-            .then(|| CallbackScope::enter(self.id, 0));
-        if !fx.removed.is_empty() {
-            if let Some(listener) = self.listener.get() {
-                let _s = CallbackScope::enter(self.id, addr_of(&listener));
-                for r in &fx.removed {
-                    listener(&r.key, r.reason, r.charge);
-                }
-            }
-            // Release actions: each value's drop (unless a handle holds it),
-            // in order; a panicking drop still lets the others run.
-            fx.removed.clear();
-        }
-        if fx.events.is_empty() {
-            return;
-        }
-        // Sequence numbers are given here, as each event is handed on: to
-        // the queue under its lock, so the queue holds them in order and a
-        // gap in it means only a loss (the lost event took its number).
-        if let Some(callback) = self.event_callback.get() {
-            let _s = CallbackScope::enter(self.id, addr_of(&callback));
-            for e in &mut fx.events {
-                e.sequence = self.next_sequence();
-                callback(e);
-            }
-        } else {
-            let mut q = self.queue.lock();
-            for mut e in fx.events.drain(..) {
-                e.sequence = self.next_sequence();
-                q.push(e, || Event {
-                    kind: EventKind::Dropped,
-                    sequence: self.next_sequence(),
-                    previous_level: e.level,
-                    count: 0,
-                    bytes: 0,
-                    ..e
-                });
-            }
-        }
-    }
-
-    /// The next event sequence number (from 1).
-    fn next_sequence(&self) -> u64 {
-        self.sequence.fetch_add(1, Ordering::Relaxed) + 1
-    }
-}
-
-impl<K, V> BudgetKeeper for Shared<K, V>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Send + Sync + 'static,
-{
-    /// Called by the release of a handle that may have held usage above the
-    /// budget (it set `link.recheck` first). A long run in progress restores
-    /// the budget when it ends, so the releasing thread does not do its work:
-    /// the run's decrement of `long_runs` and check of `recheck` pair with
-    /// the release's store of `recheck` and read of `long_runs` (SeqCst), so
-    /// one of the two always does it.
-    fn enforce_budget(&self) {
-        if self.long_runs.load(Ordering::SeqCst) > 0 {
-            return;
-        }
-        self.link.recheck.store(false, Ordering::SeqCst);
-        self.restore_budget();
-    }
-}
-
-impl<K, V> PressureSubscriber for Shared<K, V>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Send + Sync + 'static,
-{
-    fn on_signal(&self, level: MemoryPressureLevel) {
-        self.signal(level);
     }
 }

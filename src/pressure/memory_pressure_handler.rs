@@ -14,7 +14,7 @@ use std::sync::{Arc, LazyLock, Weak};
 use parking_lot::Mutex;
 
 use crate::memory_config::{Limits, MemoryConfig};
-use crate::memory_pressure_level::MemoryPressureLevel;
+use crate::pressure::memory_pressure_level::MemoryPressureLevel;
 
 /// Something that reacts to signalled levels (a store).
 pub(crate) trait PressureSubscriber: Send + Sync {

@@ -1,0 +1,40 @@
+//! The two shapes of an entry point on a store, written once: the body runs
+//! through [`entry`] (no panic crosses, errors become a status and a
+//! message) on the live store behind the handle ([`handles::with`]), and an
+//! out-parameter is checked before the body runs and written only when it
+//! succeeds.
+
+use super::boundary::{entry, out_arg};
+use super::handles;
+use super::store::CoreStore;
+use super::types::{NexusStatus, NexusStore};
+use crate::Error;
+
+/// Runs `body` on the store behind `store`.
+#[inline]
+pub(crate) fn with_store(
+    store: *const NexusStore,
+    body: impl FnOnce(&CoreStore) -> Result<(), Error>,
+) -> NexusStatus {
+    entry(|| handles::with(store, |s| body(&s.store)))
+}
+
+/// Runs `body` on the store behind `store` and writes what it returns to
+/// `*out` (named `name` in the NULL message), only on success.
+#[inline]
+pub(crate) fn with_store_out<T>(
+    store: *const NexusStore,
+    out: *mut T,
+    name: &str,
+    body: impl FnOnce(&CoreStore) -> Result<T, Error>,
+) -> NexusStatus {
+    entry(|| {
+        handles::with(store, |s| {
+            // SAFETY: `out` is NULL or writable for a `T` (the header's
+            // contract for every out-parameter).
+            let out = unsafe { out_arg(out, name) }?;
+            *out = body(&s.store)?;
+            Ok(())
+        })
+    })
+}

@@ -1,0 +1,73 @@
+//! Delivering what a call produced, after the store's locks are released:
+//! the eviction listener for each removed entry, the release actions (the
+//! values' drops), then the events, numbered as they are handed to the
+//! event callback or to the queue.
+
+use std::hash::Hash;
+use std::sync::atomic::Ordering;
+
+use super::Shared;
+use crate::callbacks::{CallbackScope, addr_of};
+use crate::events::{Event, EventKind};
+use crate::memory_manager::Effects;
+
+impl<K, V> Shared<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    /// Reports what a call produced: the listener for each removed entry,
+    /// then the values are dropped (release actions run), then the events.
+    /// Runs with no lock of the store held. Takes what it delivers out of
+    /// `fx` (if a callback panics, what is left is dropped with `fx`).
+    pub(super) fn deliver(&self, fx: &mut Effects<K, V>) {
+        if fx.removed.is_empty() && fx.events.is_empty() {
+            return;
+        }
+        // Dropping keys and values below may run user code (a `Drop`).
+        let _scope = (std::mem::needs_drop::<K>() || std::mem::needs_drop::<V>())
+            .then(|| CallbackScope::enter(self.id, 0));
+        if !fx.removed.is_empty() {
+            if let Some(listener) = self.listener.get() {
+                let _s = CallbackScope::enter(self.id, addr_of(&listener));
+                for r in &fx.removed {
+                    listener(&r.key, r.reason, r.charge);
+                }
+            }
+            // Release actions: each value's drop (unless a handle holds it),
+            // in order; a panicking drop still lets the others run.
+            fx.removed.clear();
+        }
+        if fx.events.is_empty() {
+            return;
+        }
+        // Sequence numbers are given here, as each event is handed on: to
+        // the queue under its lock, so the queue holds them in order and a
+        // gap in it means only a loss (the lost event took its number).
+        if let Some(callback) = self.event_callback.get() {
+            let _s = CallbackScope::enter(self.id, addr_of(&callback));
+            for e in &mut fx.events {
+                e.sequence = self.next_sequence();
+                callback(e);
+            }
+        } else {
+            let mut q = self.queue.lock();
+            for mut e in fx.events.drain(..) {
+                e.sequence = self.next_sequence();
+                q.push(e, || Event {
+                    kind: EventKind::Dropped,
+                    sequence: self.next_sequence(),
+                    previous_level: e.level,
+                    count: 0,
+                    bytes: 0,
+                    ..e
+                });
+            }
+        }
+    }
+
+    /// The next event sequence number (from 1).
+    pub(super) fn next_sequence(&self) -> u64 {
+        self.sequence.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}

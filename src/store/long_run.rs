@@ -1,0 +1,94 @@
+//! Long eviction runs (a signal's shedding, `evict`, `clear_unpinned`, the
+//! budget restored after a pin or a read handle let go): chunk by chunk,
+//! with the shard's lock handed over fairly in between so that a concurrent
+//! reader waits at most one chunk.
+
+use std::hash::Hash;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::Shared;
+use crate::memory_manager::{Effects, LongRun};
+use crate::value_handle::BudgetKeeper;
+
+/// Counts a long run in progress for as long as it lives (unwinding too).
+struct LongRunGuard<'a>(&'a AtomicUsize);
+
+impl<'a> LongRunGuard<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        LongRunGuard(count)
+    }
+}
+
+impl Drop for LongRunGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The most entries one hold of the lock evicts in a long run (a signal's
+/// shedding, `evict`, `clear_unpinned`): a concurrent reader waits at most
+/// this many evictions.
+const EVICTION_CHUNK: usize = 128;
+
+impl<K, V> Shared<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    /// Runs a long eviction run chunk by chunk, releasing the lock (and
+    /// delivering what each chunk removed) in between; returns how many
+    /// entries it evicted.
+    pub(super) fn long_run(&self, shard: usize, mut run: LongRun) -> usize {
+        let in_progress = LongRunGuard::enter(&self.long_runs);
+        loop {
+            let mut fx = Effects::default();
+            let done = self.lock_collect_with(shard, true, &mut fx, |m, _, fx| {
+                m.run_chunk(&mut run, EVICTION_CHUNK, fx)
+            });
+            if !fx.removed.is_empty() || !fx.events.is_empty() {
+                self.deliver(&mut fx);
+            }
+            if done {
+                break;
+            }
+        }
+        let evicted = run.count();
+        self.locked(shard, |m, now, fx| m.run_finish(run, now, fx));
+        drop(in_progress);
+        // A handle released during the run left the budget to it.
+        if self.link.recheck.swap(false, Ordering::SeqCst) {
+            self.restore_budget();
+        }
+        evicted
+    }
+
+    /// Evicts each shard down to its budget in force, if above it.
+    pub(super) fn restore_budget(&self) {
+        for shard in 0..self.shards.len() {
+            if let Some(run) = self.locked(shard, |m, _, _| m.budget_run()) {
+                self.long_run(shard, run);
+            }
+        }
+    }
+}
+
+impl<K, V> BudgetKeeper for Shared<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    /// Called by the release of a handle that may have held usage above the
+    /// budget (it set `link.recheck` first). A long run in progress restores
+    /// the budget when it ends, so the releasing thread does not do its work:
+    /// the run's decrement of `long_runs` and check of `recheck` pair with
+    /// the release's store of `recheck` and read of `long_runs` (SeqCst), so
+    /// one of the two always does it.
+    fn enforce_budget(&self) {
+        if self.long_runs.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        self.link.recheck.store(false, Ordering::SeqCst);
+        self.restore_budget();
+    }
+}

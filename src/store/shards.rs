@@ -1,0 +1,200 @@
+//! The shard set of a store: what the shards share, picking a key's shard,
+//! running a call on one shard or on each in turn, and the budget across
+//! shards.
+
+use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+
+use parking_lot::{Mutex, MutexGuard};
+
+use super::EventCallback;
+use super::EvictionListener;
+use crate::callbacks::CallbackSlot;
+use crate::clock::{Clock, Now};
+use crate::error::Result;
+use crate::event_queue::EventQueue;
+use crate::loader::LoaderFn;
+use crate::memory_manager::{Effects, MemoryManager};
+use crate::pressure::memory_pressure_handler::PressureSubscriber;
+use crate::pressure::memory_pressure_level::MemoryPressureLevel;
+use crate::size_estimator::SizeEstimator;
+use crate::value_handle::HandleLink;
+
+pub(super) struct Shared<K, V> {
+    pub(super) id: u64,
+    /// Shared with the read handles (in-use bytes, the budget flags).
+    pub(super) link: Arc<HandleLink>,
+    /// Long eviction runs in progress (see `long_run`).
+    pub(super) long_runs: AtomicUsize,
+    /// One shard by default; `MemoryConfig::shards` of them otherwise.
+    pub(super) shards: Box<[Shard<K, V>]>,
+    /// Picks a key's shard (not used with one shard).
+    pub(super) shard_hasher: foldhash::fast::RandomState,
+    pub(super) queue: Mutex<EventQueue>,
+    pub(super) sequence: Arc<AtomicU64>,
+    pub(super) estimator: Box<dyn SizeEstimator<K, V>>,
+    pub(super) foreign_estimator: bool,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) event_callback: CallbackSlot<EventCallback>,
+    pub(super) listener: CallbackSlot<EvictionListener<K>>,
+    pub(super) loader: CallbackSlot<LoaderFn<K, V>>,
+}
+
+/// A part of the store with its own lock (aligned so that two shards' locks
+/// never share a cache line).
+#[repr(align(128))]
+pub(super) struct Shard<K, V> {
+    pub(super) state: Mutex<MemoryManager<K, V>>,
+}
+
+impl<K, V> Shared<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    /// Runs `f` under the lock (after bringing time-based state up to date)
+    /// and returns what it produced, to be delivered after the lock is gone.
+    #[inline]
+    pub(super) fn lock_collect<R>(
+        &self,
+        shard: usize,
+        fx: &mut Effects<K, V>,
+        f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
+    ) -> R {
+        self.lock_collect_with(shard, false, fx, f)
+    }
+
+    /// The shard `key` lives in.
+    #[inline]
+    pub(super) fn shard_of<Q: Hash + ?Sized>(&self, key: &Q) -> usize {
+        let n = self.shards.len();
+        if n == 1 {
+            return 0;
+        }
+        // The high bits of the product pick the shard (a fair range
+        // reduction); the shards' own tables hash with other seeds.
+        let hash = self.shard_hasher.hash_one(key);
+        ((u128::from(hash) * n as u128) >> 64) as usize
+    }
+
+    /// Runs `f` on every shard in turn (each under its own lock, its
+    /// effects delivered before the next), collecting what it returns.
+    pub(super) fn each<R>(
+        &self,
+        mut f: impl FnMut(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
+    ) -> Vec<R> {
+        (0..self.shards.len())
+            .map(|shard| self.locked(shard, &mut f))
+            .collect()
+    }
+
+    /// Asks the shards for `count` of something in all (evictions): each
+    /// first for an equal part of what is still wanted, then, if some had
+    /// fewer, each in turn for all that is still wanted. `f(shard, n)`
+    /// returns how many it gave.
+    pub(super) fn spread(&self, count: usize, mut f: impl FnMut(usize, usize) -> usize) -> usize {
+        let n = self.shards.len();
+        if n == 1 {
+            return f(0, count);
+        }
+        let mut done = 0;
+        for shard in 0..n {
+            let left = n - shard;
+            let want = (count - done).div_ceil(left);
+            if want > 0 {
+                done += f(shard, want);
+            }
+        }
+        for shard in 0..n {
+            if done == count {
+                break;
+            }
+            done += f(shard, count - done);
+        }
+        done
+    }
+
+    /// `set_max_bytes` over every shard at once: all are locked (in order),
+    /// each checks its share, and only if all can take it do all apply it.
+    pub(super) fn set_max_bytes(&self, max: u64) -> Result<()> {
+        let config = self.shards[0].state.lock().config().clone();
+        config.check_shard_budget(max)?;
+        let mut guards: Vec<_> = self.shards.iter().map(|s| s.state.lock()).collect();
+        let now = Now::new(&*self.clock);
+        let mut all_fx = Vec::with_capacity(guards.len());
+        for m in guards.iter_mut() {
+            let mut fx = Effects::default();
+            m.begin(&now, &mut fx);
+            all_fx.push(fx);
+        }
+        let planned: Result<Vec<Vec<u32>>> = guards.iter().map(|m| m.plan_max_bytes(max)).collect();
+        if let Ok(plans) = &planned {
+            for ((m, victims), fx) in guards.iter_mut().zip(plans.clone()).zip(&mut all_fx) {
+                m.apply_max_bytes(max, victims, &now, fx);
+            }
+        }
+        for m in guards.iter_mut() {
+            m.end_call();
+        }
+        drop(guards);
+        for mut fx in all_fx {
+            self.deliver(&mut fx);
+        }
+        planned.map(|_| ())
+    }
+
+    /// `lock_collect`, optionally handing the lock over fairly on release
+    /// (to a waiting thread rather than back to this one): what lets other
+    /// threads in between the chunks of a long eviction run.
+    pub(super) fn lock_collect_with<R>(
+        &self,
+        shard: usize,
+        fair: bool,
+        fx: &mut Effects<K, V>,
+        f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
+    ) -> R {
+        let mut m = self.shards[shard].state.lock();
+        let now = Now::new(&*self.clock);
+        m.begin(&now, fx);
+        let r = f(&mut m, &now, fx);
+        m.end_call();
+        if fair {
+            MutexGuard::unlock_fair(m);
+        }
+        r
+    }
+
+    #[inline]
+    pub(super) fn locked<R>(
+        &self,
+        shard: usize,
+        f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
+    ) -> R {
+        let mut fx = Effects::default();
+        let r = self.lock_collect(shard, &mut fx, f);
+        if !fx.removed.is_empty() || !fx.events.is_empty() {
+            self.deliver(&mut fx);
+        }
+        r
+    }
+
+    /// A signal to every shard in turn, each shedding before the next.
+    pub(super) fn signal(&self, level: MemoryPressureLevel) {
+        for shard in 0..self.shards.len() {
+            if let Some(run) = self.locked(shard, |m, now, fx| m.signal(level, now, fx)) {
+                self.long_run(shard, run);
+            }
+        }
+    }
+}
+
+impl<K, V> PressureSubscriber for Shared<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    fn on_signal(&self, level: MemoryPressureLevel) {
+        self.signal(level);
+    }
+}
