@@ -138,6 +138,104 @@ typedef struct NexusValue NexusValue;
 typedef uint32_t NexusStatus;
 
 /**
+ * The kind of a `NexusEvent`.
+ */
+typedef uint32_t NexusEventKind;
+
+/**
+ * A pressure level, `NONE < MODERATE < CRITICAL < EMERGENCY`.
+ */
+typedef uint32_t NexusPressureLevel;
+
+/**
+ * Why entries left the store.
+ */
+typedef uint32_t NexusEvictionReason;
+
+/**
+ * One event. Fields that do not apply to a kind are 0.
+ */
+typedef struct NexusEvent {
+  /**
+   * A `NEXUS_EVENT_KIND_*`.
+   */
+  NexusEventKind kind;
+  /**
+   * Per store, from 1. `nexus_store_poll_event` returns events in
+   * sequence order, and a gap means only lost events (see DROPPED); an
+   * event callback on several threads may see them out of order.
+   */
+  uint64_t sequence;
+  /**
+   * The reported level (after the change, for PRESSURE_CHANGED).
+   */
+  NexusPressureLevel level;
+  /**
+   * PRESSURE_CHANGED: the level before; otherwise equal to `level`.
+   */
+  NexusPressureLevel previous_level;
+  /**
+   * EVICTION: a `NEXUS_EVICTION_REASON_*`.
+   */
+  NexusEvictionReason reason;
+  /**
+   * EVICTION: entries evicted; DROPPED: events lost.
+   */
+  uint64_t count;
+  /**
+   * EVICTION: charged bytes evicted.
+   */
+  uint64_t bytes;
+  /**
+   * Usage after the event.
+   */
+  uint64_t usage_bytes;
+  /**
+   * Monotonic nanoseconds.
+   */
+  uint64_t timestamp_ns;
+} NexusEvent;
+
+/**
+ * Receives an event, on the thread whose call produced it, after the
+ * store's locks are released.
+ */
+typedef void (*NexusEventFn)(void *ctx,
+                             const struct NexusEvent *event);
+
+/**
+ * Destroys a callback's `ctx`. Runs exactly once, after the last call of
+ * its callback returned.
+ */
+typedef void (*NexusDestroyFn)(void *ctx);
+
+/**
+ * Told of every entry that leaves the store: its key, why, and its charge.
+ */
+typedef void (*NexusEvictionListenerFn)(void *ctx,
+                                        const uint8_t *key,
+                                        size_t key_len,
+                                        NexusEvictionReason reason,
+                                        uint64_t bytes);
+
+/**
+ * Loads a missing key: gives the value through `sink` exactly once
+ * (`nexus_load_sink_put_bytes` or `nexus_load_sink_put_object`) and returns
+ * `NEXUS_STATUS_OK`, or returns another status that every waiter gets.
+ */
+typedef NexusStatus (*NexusLoaderFn)(void *ctx,
+                                     const uint8_t *key,
+                                     size_t key_len,
+                                     struct NexusLoadSink *sink);
+
+/**
+ * Releases an object value. Runs exactly once, when the entry is gone and
+ * no read handle holds it, never under an internal lock.
+ */
+typedef void (*NexusReleaseFn)(void *ctx,
+                               void *object);
+
+/**
  * The eviction order.
  */
 typedef uint32_t NexusEvictionStrategy;
@@ -153,12 +251,6 @@ typedef size_t (*NexusSizeEstimatorFn)(void *ctx,
                                        size_t key_len,
                                        const void *value,
                                        size_t value_len);
-
-/**
- * Destroys a callback's `ctx`. Runs exactly once, after the last call of
- * its callback returned.
- */
-typedef void (*NexusDestroyFn)(void *ctx);
 
 /**
  * A store's configuration. Initialize with `nexus_memory_config_init`, then
@@ -245,98 +337,6 @@ typedef struct NexusMemoryConfig {
    */
   bool lfu_history;
 } NexusMemoryConfig;
-
-/**
- * Releases an object value. Runs exactly once, when the entry is gone and
- * no read handle holds it, never under an internal lock.
- */
-typedef void (*NexusReleaseFn)(void *ctx,
-                               void *object);
-
-/**
- * A pressure level, `NONE < MODERATE < CRITICAL < EMERGENCY`.
- */
-typedef uint32_t NexusPressureLevel;
-
-/**
- * The kind of a `NexusEvent`.
- */
-typedef uint32_t NexusEventKind;
-
-/**
- * Why entries left the store.
- */
-typedef uint32_t NexusEvictionReason;
-
-/**
- * One event. Fields that do not apply to a kind are 0.
- */
-typedef struct NexusEvent {
-  /**
-   * A `NEXUS_EVENT_KIND_*`.
-   */
-  NexusEventKind kind;
-  /**
-   * Per store, from 1. `nexus_store_poll_event` returns events in
-   * sequence order, and a gap means only lost events (see DROPPED); an
-   * event callback on several threads may see them out of order.
-   */
-  uint64_t sequence;
-  /**
-   * The reported level (after the change, for PRESSURE_CHANGED).
-   */
-  NexusPressureLevel level;
-  /**
-   * PRESSURE_CHANGED: the level before; otherwise equal to `level`.
-   */
-  NexusPressureLevel previous_level;
-  /**
-   * EVICTION: a `NEXUS_EVICTION_REASON_*`.
-   */
-  NexusEvictionReason reason;
-  /**
-   * EVICTION: entries evicted; DROPPED: events lost.
-   */
-  uint64_t count;
-  /**
-   * EVICTION: charged bytes evicted.
-   */
-  uint64_t bytes;
-  /**
-   * Usage after the event.
-   */
-  uint64_t usage_bytes;
-  /**
-   * Monotonic nanoseconds.
-   */
-  uint64_t timestamp_ns;
-} NexusEvent;
-
-/**
- * Receives an event, on the thread whose call produced it, after the
- * store's locks are released.
- */
-typedef void (*NexusEventFn)(void *ctx,
-                             const struct NexusEvent *event);
-
-/**
- * Told of every entry that leaves the store: its key, why, and its charge.
- */
-typedef void (*NexusEvictionListenerFn)(void *ctx,
-                                        const uint8_t *key,
-                                        size_t key_len,
-                                        NexusEvictionReason reason,
-                                        uint64_t bytes);
-
-/**
- * Loads a missing key: gives the value through `sink` exactly once
- * (`nexus_load_sink_put_bytes` or `nexus_load_sink_put_object`) and returns
- * `NEXUS_STATUS_OK`, or returns another status that every waiter gets.
- */
-typedef NexusStatus (*NexusLoaderFn)(void *ctx,
-                                     const uint8_t *key,
-                                     size_t key_len,
-                                     struct NexusLoadSink *sink);
 
 /**
  * A snapshot of a store's metrics (see `nexus_store_memory_metrics`).
@@ -556,6 +556,191 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * Registers the event callback (`cb` NULL unregisters). While one is
+ * registered, events go to it instead of the queue: on the thread whose
+ * call produced them, after the store's locks are released (across threads
+ * they may arrive out of sequence). It may call back into the store.
+ *
+ * Ownership: `ctx` belongs to the store from now on; `destroy(ctx)` (may
+ * be NULL) runs exactly once, after the callback's last call returned:
+ * when it is replaced or unregistered, when the store is freed, or before
+ * this call returns if it fails (also when `cb` is NULL). Replacing or
+ * unregistering returns after calls of the old callback on other threads
+ * have ended; from inside any callback (of any store) it returns at once,
+ * and `destroy` runs when the old callback's last call returns, on that
+ * call's thread (waiting there could deadlock two threads that each
+ * replace a callback the other is inside). The callback must not unwind (no C++ exceptions, no longjmp) across the library.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_set_event_callback(struct NexusStore *store,
+                                           NexusEventFn cb,
+                                           void *ctx,
+                                           NexusDestroyFn destroy);
+
+/**
+ * Registers the eviction listener (`cb` NULL unregisters): called once per
+ * entry that leaves the store, with its key (valid for the call), reason
+ * (`CAPACITY`, `PRESSURE`, `MANUAL`, `REPLACED`, `REMOVED`) and charge, on
+ * the thread whose call removed it, after the store's locks are released
+ * and before the value is released. It may call back into the store.
+ *
+ * Ownership and threading of `ctx` and `destroy`: as for
+ * `nexus_store_set_event_callback`.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_set_eviction_listener(struct NexusStore *store,
+                                              NexusEvictionListenerFn cb,
+                                              void *ctx,
+                                              NexusDestroyFn destroy);
+
+/**
+ * Registers the loader (`loader` NULL unregisters) that
+ * `nexus_store_get_or_load` calls on a miss, outside every lock, once per
+ * key however many threads miss it at the same time (single flight). The
+ * loader gives its value through `sink` exactly once and returns
+ * `NEXUS_STATUS_OK`; returning OK without a value makes the call
+ * `ERR_CALLBACK`; any other status it returns (`NOT_FOUND` included)
+ * reaches every waiter and caches nothing (a value it gave before failing
+ * is released). The sink is valid only during that loader call.
+ *
+ * Ownership and threading of `ctx` and `destroy`: as for
+ * `nexus_store_set_event_callback`.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_set_loader(struct NexusStore *store,
+                                   NexusLoaderFn loader,
+                                   void *ctx,
+                                   NexusDestroyFn destroy);
+
+/**
+ * Gives the loader's value as a copy of `value_len` bytes (NULL with
+ * length 0 is an empty value). Call it once, from inside the loader, on
+ * the sink the loader received.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value was already given, or a
+ *   length beyond PTRDIFF_MAX
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL, value NULL with a non-zero
+ *   length
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ */
+NexusStatus nexus_load_sink_put_bytes(struct NexusLoadSink *sink,
+                                      const uint8_t *value,
+                                      size_t value_len);
+
+/**
+ * Gives the loader's value as an object charged `cost` bytes (0: ask the
+ * size estimator). On success the store owns the object exactly as with
+ * `nexus_store_put_object` (its release runs once, when the value is gone
+ * and unread; also if the loader then fails, or the value is not cached
+ * and the last handle is released). On failure it takes no ownership.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value was already given
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
+ * - `NEXUS_STATUS_ERR_PANIC`
+ */
+NexusStatus nexus_load_sink_put_object(struct NexusLoadSink *sink,
+                                       void *object,
+                                       size_t cost,
+                                       NexusReleaseFn release,
+                                       void *release_ctx);
+
+/**
+ * Fails the load, saying why: every thread waiting on it (the caller of
+ * `nexus_store_get_or_load` that ran the loader and the ones that joined
+ * it) gets `status` and, from `nexus_last_error_message()`, `message`.
+ * Nothing is cached. Call it from inside the loader, on the sink the loader
+ * received; the loader's own return value is then ignored. A value given
+ * to the sink before is released (as when a loader returns a failure
+ * status). This is how a wrapper passes an exception's message across the
+ * C library.
+ *
+ * `status`: any status but `OK` (`NOT_FOUND` included). `message`: a
+ * NUL-terminated string, copied (invalid UTF-8 is replaced); NULL gives a
+ * default message naming the status.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: the sink already holds a failure, or
+ *   `status` is `OK` or no status; nothing is recorded
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ */
+NexusStatus nexus_load_sink_fail(struct NexusLoadSink *sink,
+                                 NexusStatus status,
+                                 const char *message);
+
+/**
+ * Reads `key`; on a miss with a loader registered, calls it (outside
+ * every lock; once for all concurrent callers missing the key), caches
+ * and returns what it gives. A put or remove of the key during the load
+ * wins: waiters get the loaded value, which is not cached. A loaded value
+ * that cannot be cached (e.g. under EMERGENCY) is still returned with OK.
+ * Without a loader it is `nexus_store_get`.
+ *
+ * Ownership: on success `*out` is a new `NexusValue` the caller owns
+ * (release it with `nexus_value_release`); written only on success.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_NOT_FOUND`: no loader and absent, or the loader said so
+ * - any other status the loader returned
+ * - `NEXUS_STATUS_ERR_CALLBACK`: the loader returned OK without a value
+ * - `NEXUS_STATUS_ERR_BUSY`: called from inside the loader of the same key
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL, key NULL with a
+ *   non-zero length
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_get_or_load(struct NexusStore *store,
+                                    const uint8_t *key,
+                                    size_t key_len,
+                                    struct NexusValue **out);
+
+/**
+ * Testing aid: panics inside the library while holding the store's lock,
+ * to show that a Rust panic never crosses the C boundary: the call returns
+ * `NEXUS_STATUS_ERR_PANIC` with a message, and the store stays usable.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_ERR_PANIC`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_debug_panic(struct NexusStore *store);
+
+/**
  * The library's version as "MAJOR.MINOR.PATCH", equal to the
  * `NEXUS_VERSION_*` macros of the header it was built with.
  *
@@ -610,6 +795,277 @@ void nexus_memory_config_init(struct NexusMemoryConfig *config);
  * Thread-safe.
  */
 NexusStatus nexus_memory_config_validate(const struct NexusMemoryConfig *config);
+
+/**
+ * Writes a snapshot of the metrics to `*out` (written only on success).
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_memory_metrics(struct NexusStore *store,
+                                       struct NexusMemoryMetrics *out);
+
+/**
+ * Writes the metrics as one JSON object (keys are the
+ * `NexusMemoryMetrics` field names; the level is an integer), NUL
+ * terminated, into `buf`, and its size including the NUL to `*out_len`.
+ *
+ * Size query: with `buf_len` too small (e.g. `buf` NULL, `buf_len` 0) it
+ * returns `ERR_BUFFER_TOO_SMALL` and writes the size needed, NUL included,
+ * to `*out_len`; `buf` is left alone. The caller owns `buf`.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_BUFFER_TOO_SMALL`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out_len NULL, buf NULL with a
+ *   non-zero buf_len
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_metrics_json(struct NexusStore *store,
+                                     char *buf,
+                                     size_t buf_len,
+                                     size_t *out_len);
+
+/**
+ * Zeroes the counters (evictions, evicted bytes, hits, misses, inserts,
+ * loads, load failures) and sets the peak to the current usage.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_reset_metrics(struct NexusStore *store);
+
+/**
+ * Takes the oldest queued event into `*out` (written only on success).
+ * Events queue only while no event callback is registered; a full queue
+ * drops new events and keeps one `DROPPED` marker counting them.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_EMPTY`: no event
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_poll_event(struct NexusStore *store,
+                                   struct NexusEvent *out);
+
+/**
+ * Pins `key`, present or not (the pin waits for it). A pinned entry is
+ * never evicted, by any pressure level or call, and still counts against
+ * the budget. Pinning again is OK and keeps its place in
+ * `nexus_store_pinned_ids`. Pins last across `remove` and `clear`. Not an
+ * access.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL, key NULL with a non-zero
+ *   length
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_pin(struct NexusStore *store,
+                            const uint8_t *key,
+                            size_t key_len);
+
+/**
+ * Ends the pin of `key` (one unpin ends it, however often it was pinned).
+ * The entry, if present, becomes evictable again as the most recently used
+ * of its peers; if the pin was what kept usage above the budget in force
+ * (under a signal), the store evicts down to it now. Not an access.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_NOT_FOUND`: not pinned
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_unpin(struct NexusStore *store,
+                              const uint8_t *key,
+                              size_t key_len);
+
+/**
+ * Writes whether `key` is pinned (present or not) to `*out`. Not an
+ * access. `*out` is written only on success.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL, key NULL with a
+ *   non-zero length
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_is_pinned(struct NexusStore *store,
+                                  const uint8_t *key,
+                                  size_t key_len,
+                                  bool *out);
+
+/**
+ * Every pinned key, present or not, in pin order (with `shards` > 1: shard
+ * by shard, in pin order within each).
+ *
+ * Ownership: on success `*out` is a new list the caller owns; free it
+ * once with `nexus_key_list_free`. `*out` is written only on success.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_pinned_ids(struct NexusStore *store,
+                                   struct NexusKeyList **out);
+
+/**
+ * Evicts up to `count` evictable entries (not pinned, not held by a read
+ * handle), least recently used first whatever the strategy, and writes how
+ * many to `*evicted`. One eviction run, reason `MANUAL`. O(n) when the
+ * strategy is not LRU. With `shards` > 1: least recently used within each
+ * shard, an equal part of `count` from each first.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_evict_lru(struct NexusStore *store,
+                                  size_t count,
+                                  size_t *evicted);
+
+/**
+ * Evicts up to `count` evictable entries in the configured strategy's
+ * order and writes how many to `*evicted`. Reason `MANUAL`.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_evict(struct NexusStore *store,
+                              size_t count,
+                              size_t *evicted);
+
+/**
+ * Evicts every evictable entry and writes how many to `*evicted`. Reason
+ * `MANUAL`. Pinned entries and entries held by read handles stay. Runs in
+ * chunks of 128 entries per hold of the lock, like a signal's shedding.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_clear_unpinned(struct NexusStore *store,
+                                       size_t *evicted);
+
+/**
+ * Signals a pressure level to this store (what an OS hook calls). At or
+ * above the signalled level in force it sheds: MODERATE and CRITICAL evict
+ * down to keep x the usage at the signal (and the held budget) and hold
+ * the budget at keep x the working size until the signal ends; EMERGENCY
+ * evicts every evictable entry and refuses puts of unpinned keys; a
+ * repeated signal sheds again. A lower level only changes the held
+ * budget; NONE restores the configured budget. Shedding evicts at most 128
+ * entries per hold of the store's lock, handing it over in between, so
+ * other threads' calls wait at most one chunk; one EVICTION event reports
+ * the whole run (with `shards` > 1: the shards shed one after another,
+ * one EVICTION event each).
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: level out of range
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_signal_pressure(struct NexusStore *store,
+                                        NexusPressureLevel level);
+
+/**
+ * Signals a pressure level to every live store, and makes it the starting
+ * level of stores created later. Each store reacts on this thread, one
+ * after the other, with no library-wide lock held while it does.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: level out of range
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_signal_pressure_all(NexusPressureLevel level);
+
+/**
+ * Writes the reported level (the higher of the usage level and the
+ * signalled level) to `*out`. `*out` is written only on success.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_pressure_level(struct NexusStore *store,
+                                       NexusPressureLevel *out);
+
+/**
+ * Changes the configured budget (0 = unbounded) at run time, evicting down
+ * to the budget in force (reason `CAPACITY`).
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_OVER_BUDGET`: pinned and in-use entries alone exceed
+ *   `max_cache_bytes`; nothing changed
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a bounded budget smaller than the
+ *   store's `shards`: each shard needs at least one byte; nothing changed
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_set_max_bytes(struct NexusStore *store,
+                                      uint64_t max_cache_bytes);
 
 /**
  * Creates a store. `config` NULL is `ERR_NULL_ARGUMENT` (initialize one
@@ -920,462 +1376,6 @@ const uint8_t *nexus_key_list_get(const struct NexusKeyList *list,
  * afterwards is undefined, like `free`.
  */
 void nexus_key_list_free(struct NexusKeyList *list);
-
-/**
- * Pins `key`, present or not (the pin waits for it). A pinned entry is
- * never evicted, by any pressure level or call, and still counts against
- * the budget. Pinning again is OK and keeps its place in
- * `nexus_store_pinned_ids`. Pins last across `remove` and `clear`. Not an
- * access.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL, key NULL with a non-zero
- *   length
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_pin(struct NexusStore *store,
-                            const uint8_t *key,
-                            size_t key_len);
-
-/**
- * Ends the pin of `key` (one unpin ends it, however often it was pinned).
- * The entry, if present, becomes evictable again as the most recently used
- * of its peers; if the pin was what kept usage above the budget in force
- * (under a signal), the store evicts down to it now. Not an access.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_NOT_FOUND`: not pinned
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_unpin(struct NexusStore *store,
-                              const uint8_t *key,
-                              size_t key_len);
-
-/**
- * Writes whether `key` is pinned (present or not) to `*out`. Not an
- * access. `*out` is written only on success.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL, key NULL with a
- *   non-zero length
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_is_pinned(struct NexusStore *store,
-                                  const uint8_t *key,
-                                  size_t key_len,
-                                  bool *out);
-
-/**
- * Every pinned key, present or not, in pin order (with `shards` > 1: shard
- * by shard, in pin order within each).
- *
- * Ownership: on success `*out` is a new list the caller owns; free it
- * once with `nexus_key_list_free`. `*out` is written only on success.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_pinned_ids(struct NexusStore *store,
-                                   struct NexusKeyList **out);
-
-/**
- * Evicts up to `count` evictable entries (not pinned, not held by a read
- * handle), least recently used first whatever the strategy, and writes how
- * many to `*evicted`. One eviction run, reason `MANUAL`. O(n) when the
- * strategy is not LRU. With `shards` > 1: least recently used within each
- * shard, an equal part of `count` from each first.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_evict_lru(struct NexusStore *store,
-                                  size_t count,
-                                  size_t *evicted);
-
-/**
- * Evicts up to `count` evictable entries in the configured strategy's
- * order and writes how many to `*evicted`. Reason `MANUAL`.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_evict(struct NexusStore *store,
-                              size_t count,
-                              size_t *evicted);
-
-/**
- * Evicts every evictable entry and writes how many to `*evicted`. Reason
- * `MANUAL`. Pinned entries and entries held by read handles stay. Runs in
- * chunks of 128 entries per hold of the lock, like a signal's shedding.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_clear_unpinned(struct NexusStore *store,
-                                       size_t *evicted);
-
-/**
- * Signals a pressure level to this store (what an OS hook calls). At or
- * above the signalled level in force it sheds: MODERATE and CRITICAL evict
- * down to keep x the usage at the signal (and the held budget) and hold
- * the budget at keep x the working size until the signal ends; EMERGENCY
- * evicts every evictable entry and refuses puts of unpinned keys; a
- * repeated signal sheds again. A lower level only changes the held
- * budget; NONE restores the configured budget. Shedding evicts at most 128
- * entries per hold of the store's lock, handing it over in between, so
- * other threads' calls wait at most one chunk; one EVICTION event reports
- * the whole run (with `shards` > 1: the shards shed one after another,
- * one EVICTION event each).
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: level out of range
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_signal_pressure(struct NexusStore *store,
-                                        NexusPressureLevel level);
-
-/**
- * Signals a pressure level to every live store, and makes it the starting
- * level of stores created later. Each store reacts on this thread, one
- * after the other, with no library-wide lock held while it does.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: level out of range
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_signal_pressure_all(NexusPressureLevel level);
-
-/**
- * Writes the reported level (the higher of the usage level and the
- * signalled level) to `*out`. `*out` is written only on success.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_pressure_level(struct NexusStore *store,
-                                       NexusPressureLevel *out);
-
-/**
- * Changes the configured budget (0 = unbounded) at run time, evicting down
- * to the budget in force (reason `CAPACITY`).
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_OVER_BUDGET`: pinned and in-use entries alone exceed
- *   `max_cache_bytes`; nothing changed
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a bounded budget smaller than the
- *   store's `shards`: each shard needs at least one byte; nothing changed
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_set_max_bytes(struct NexusStore *store,
-                                      uint64_t max_cache_bytes);
-
-/**
- * Registers the event callback (`cb` NULL unregisters). While one is
- * registered, events go to it instead of the queue: on the thread whose
- * call produced them, after the store's locks are released (across threads
- * they may arrive out of sequence). It may call back into the store.
- *
- * Ownership: `ctx` belongs to the store from now on; `destroy(ctx)` (may
- * be NULL) runs exactly once, after the callback's last call returned:
- * when it is replaced or unregistered, when the store is freed, or before
- * this call returns if it fails (also when `cb` is NULL). Replacing or
- * unregistering returns after calls of the old callback on other threads
- * have ended; from inside any callback (of any store) it returns at once,
- * and `destroy` runs when the old callback's last call returns, on that
- * call's thread (waiting there could deadlock two threads that each
- * replace a callback the other is inside). The callback must not unwind (no C++ exceptions, no longjmp) across the library.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_set_event_callback(struct NexusStore *store,
-                                           NexusEventFn cb,
-                                           void *ctx,
-                                           NexusDestroyFn destroy);
-
-/**
- * Registers the eviction listener (`cb` NULL unregisters): called once per
- * entry that leaves the store, with its key (valid for the call), reason
- * (`CAPACITY`, `PRESSURE`, `MANUAL`, `REPLACED`, `REMOVED`) and charge, on
- * the thread whose call removed it, after the store's locks are released
- * and before the value is released. It may call back into the store.
- *
- * Ownership and threading of `ctx` and `destroy`: as for
- * `nexus_store_set_event_callback`.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_set_eviction_listener(struct NexusStore *store,
-                                              NexusEvictionListenerFn cb,
-                                              void *ctx,
-                                              NexusDestroyFn destroy);
-
-/**
- * Registers the loader (`loader` NULL unregisters) that
- * `nexus_store_get_or_load` calls on a miss, outside every lock, once per
- * key however many threads miss it at the same time (single flight). The
- * loader gives its value through `sink` exactly once and returns
- * `NEXUS_STATUS_OK`; returning OK without a value makes the call
- * `ERR_CALLBACK`; any other status it returns (`NOT_FOUND` included)
- * reaches every waiter and caches nothing (a value it gave before failing
- * is released). The sink is valid only during that loader call.
- *
- * Ownership and threading of `ctx` and `destroy`: as for
- * `nexus_store_set_event_callback`.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_set_loader(struct NexusStore *store,
-                                   NexusLoaderFn loader,
-                                   void *ctx,
-                                   NexusDestroyFn destroy);
-
-/**
- * Gives the loader's value as a copy of `value_len` bytes (NULL with
- * length 0 is an empty value). Call it once, from inside the loader, on
- * the sink the loader received.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value was already given, or a
- *   length beyond PTRDIFF_MAX
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL, value NULL with a non-zero
- *   length
- * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
- * - `NEXUS_STATUS_ERR_PANIC`
- */
-NexusStatus nexus_load_sink_put_bytes(struct NexusLoadSink *sink,
-                                      const uint8_t *value,
-                                      size_t value_len);
-
-/**
- * Gives the loader's value as an object charged `cost` bytes (0: ask the
- * size estimator). On success the store owns the object exactly as with
- * `nexus_store_put_object` (its release runs once, when the value is gone
- * and unread; also if the loader then fails, or the value is not cached
- * and the last handle is released). On failure it takes no ownership.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value was already given
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
- * - `NEXUS_STATUS_ERR_PANIC`
- */
-NexusStatus nexus_load_sink_put_object(struct NexusLoadSink *sink,
-                                       void *object,
-                                       size_t cost,
-                                       NexusReleaseFn release,
-                                       void *release_ctx);
-
-/**
- * Fails the load, saying why: every thread waiting on it (the caller of
- * `nexus_store_get_or_load` that ran the loader and the ones that joined
- * it) gets `status` and, from `nexus_last_error_message()`, `message`.
- * Nothing is cached. Call it from inside the loader, on the sink the loader
- * received; the loader's own return value is then ignored. A value given
- * to the sink before is released (as when a loader returns a failure
- * status). This is how a wrapper passes an exception's message across the
- * C library.
- *
- * `status`: any status but `OK` (`NOT_FOUND` included). `message`: a
- * NUL-terminated string, copied (invalid UTF-8 is replaced); NULL gives a
- * default message naming the status.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: the sink already holds a failure, or
- *   `status` is `OK` or no status; nothing is recorded
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
- * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
- * - `NEXUS_STATUS_ERR_PANIC`
- */
-NexusStatus nexus_load_sink_fail(struct NexusLoadSink *sink,
-                                 NexusStatus status,
-                                 const char *message);
-
-/**
- * Reads `key`; on a miss with a loader registered, calls it (outside
- * every lock; once for all concurrent callers missing the key), caches
- * and returns what it gives. A put or remove of the key during the load
- * wins: waiters get the loaded value, which is not cached. A loaded value
- * that cannot be cached (e.g. under EMERGENCY) is still returned with OK.
- * Without a loader it is `nexus_store_get`.
- *
- * Ownership: on success `*out` is a new `NexusValue` the caller owns
- * (release it with `nexus_value_release`); written only on success.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_NOT_FOUND`: no loader and absent, or the loader said so
- * - any other status the loader returned
- * - `NEXUS_STATUS_ERR_CALLBACK`: the loader returned OK without a value
- * - `NEXUS_STATUS_ERR_BUSY`: called from inside the loader of the same key
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL, key NULL with a
- *   non-zero length
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_get_or_load(struct NexusStore *store,
-                                    const uint8_t *key,
-                                    size_t key_len,
-                                    struct NexusValue **out);
-
-/**
- * Writes a snapshot of the metrics to `*out` (written only on success).
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_memory_metrics(struct NexusStore *store,
-                                       struct NexusMemoryMetrics *out);
-
-/**
- * Writes the metrics as one JSON object (keys are the
- * `NexusMemoryMetrics` field names; the level is an integer), NUL
- * terminated, into `buf`, and its size including the NUL to `*out_len`.
- *
- * Size query: with `buf_len` too small (e.g. `buf` NULL, `buf_len` 0) it
- * returns `ERR_BUFFER_TOO_SMALL` and writes the size needed, NUL included,
- * to `*out_len`; `buf` is left alone. The caller owns `buf`.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_BUFFER_TOO_SMALL`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out_len NULL, buf NULL with a
- *   non-zero buf_len
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_metrics_json(struct NexusStore *store,
-                                     char *buf,
-                                     size_t buf_len,
-                                     size_t *out_len);
-
-/**
- * Zeroes the counters (evictions, evicted bytes, hits, misses, inserts,
- * loads, load failures) and sets the peak to the current usage.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_reset_metrics(struct NexusStore *store);
-
-/**
- * Takes the oldest queued event into `*out` (written only on success).
- * Events queue only while no event callback is registered; a full queue
- * drops new events and keeps one `DROPPED` marker counting them.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_EMPTY`: no event
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_poll_event(struct NexusStore *store,
-                                   struct NexusEvent *out);
-
-/**
- * Testing aid: panics inside the library while holding the store's lock,
- * to show that a Rust panic never crosses the C boundary: the call returns
- * `NEXUS_STATUS_ERR_PANIC` with a message, and the store stays usable.
- *
- * Returns:
- * - `NEXUS_STATUS_ERR_PANIC`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_debug_panic(struct NexusStore *store);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -249,7 +249,8 @@ pub extern "C" fn nexus_store_get_or_load(
 ) -> NexusStatus {
     with_store_out(store, out, "out", |s| {
         // SAFETY: the caller passes `key_len` readable bytes.
-        let handle = s.get_or_load(unsafe { bytes_arg(key, key_len, "key") }?)?;
-        Ok(Box::into_raw(Box::new(NexusValue { handle })))
+        Ok(NexusValue::new_raw(
+            s.get_or_load(unsafe { bytes_arg(key, key_len, "key") }?)?,
+        ))
     })
 }

@@ -245,10 +245,11 @@ pub extern "C" fn nexus_store_get(
 ) -> NexusStatus {
     with_store_out(store, out, "out", |s| {
         // SAFETY: the caller passes `key_len` readable bytes.
+        let key = unsafe { bytes_arg(key, key_len, "key") }?;
         let handle = s
-            .get(unsafe { bytes_arg(key, key_len, "key") }?)
+            .get(key)
             .ok_or_else(|| Error::new(ErrorKind::NotFound, "no entry with this key"))?;
-        Ok(Box::into_raw(Box::new(NexusValue { handle })))
+        Ok(NexusValue::new_raw(handle))
     })
 }
 

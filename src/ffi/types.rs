@@ -270,6 +270,13 @@ pub struct NexusValue {
     pub(crate) handle: crate::ValueHandle<super::value::FfiValue>,
 }
 
+impl NexusValue {
+    /// A new C value handle owning `handle` (released by `nexus_value_release`).
+    pub(crate) fn new_raw(handle: crate::ValueHandle<super::value::FfiValue>) -> *mut NexusValue {
+        Box::into_raw(Box::new(NexusValue { handle }))
+    }
+}
+
 /// A list of keys (see `nexus_store_pinned_ids`). A plain owned pointer:
 /// free it once with `nexus_key_list_free`.
 pub struct NexusKeyList {
