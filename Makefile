@@ -170,10 +170,10 @@ examples: lib $(PC)
 	    -Wl,-rpath,$(CURDIR)/target/stage/lib -o $(OUT)/quickstart-pkgconfig
 	./$(OUT)/quickstart-pkgconfig > /dev/null
 
-# The C++ wrapper: GoogleTest suites through CTest (static and shared library,
-# ASan+UBSan, valgrind, -fno-exceptions), two translation units, the CMake
-# package used from an outside project after `cmake --install`, pkg-config,
-# and examples/cpp/game_loop.cpp. Build trees under target/cpp/.
+# The C++ wrapper, built by the root CMake project against target/release's
+# libraries: GoogleTest suites through CTest (static and shared library,
+# ASan+UBSan, valgrind, -fno-exceptions), two translation units, the header
+# alone, and examples/cpp/game_loop.cpp. Build trees under target/cpp/.
 cpp-test: lib
 	bindings/cpp/run_tests.sh
 
