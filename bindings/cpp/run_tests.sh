@@ -65,6 +65,6 @@ for std in c++17 c++20; do
 done
 
 step "4. examples/cpp/game_loop"
-"$OUT/plain/game_loop"
+"$OUT/plain/bindings/cpp/game_loop"
 
 step "C++ wrapper: all passed"
