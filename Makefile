@@ -46,7 +46,7 @@ C_COMMON := $(wildcard tests/c/*.h)
 .PHONY: all build lib asan-lib header check-header header-selfcontained demo test \
         fmt-check clippy cargo-test c-test c-test-asan c-test-valgrind examples \
         pkg-config install doc doc-check clean tools bench bench-quick cpp-test \
-        integration-test setup-test
+        integration-test setup-test demo-os os-monitor-test
 
 all: build
 
@@ -118,6 +118,11 @@ install: lib $(PC) $(CMAKE_CONFIG)
 demo:
 	$(CARGO) run --release -p nexus-store-demo
 
+# The OS pressure monitor on real kernel readings: as root, a child allocating
+# under a memory cgroup made for the run (else it says why it cannot run here).
+demo-os:
+	$(CARGO) run --release --example demo_os
+
 # ---- tests ----------------------------------------------------------------------
 
 test: tools setup-test fmt-check clippy cargo-test doc-check check-header header-selfcontained \
@@ -135,6 +140,16 @@ cargo-test:
 	$(CARGO) test -p nexus-store-bench
 
 c-test: c-test-asan c-test-valgrind
+
+# The OS pressure sources and monitor alone (`test` runs all of these through
+# cargo-test, c-test and cpp-test).
+os-monitor-test: lib
+	$(CARGO) test --lib os_pressure
+	$(CARGO) test --lib api_monitor
+	$(CARGO) test --test os_monitor
+	@mkdir -p $(OUT)
+	$(CC) $(C_TEST_FLAGS) tests/c/test_monitor.c $(LIB_A) $(SYS_LIBS) -o $(OUT)/test_monitor.static
+	./$(OUT)/test_monitor.static
 
 # Each C test, against the static and the shared library, under ASan+UBSan.
 c-test-asan: asan-lib lib

@@ -1,6 +1,6 @@
 //! The shape every enum that crosses the C ABI shares, written once: a
 //! `#[repr(u32)]` enum with its variants in C order (`ALL`), a stable name
-//! for each (`as_str`), and the checked conversion from the `uint32_t` the
+//! for each (`as_str`, and `c_name` with its NUL), and the checked conversion from the `uint32_t` the
 //! C side passes (`TryFrom<u32>`: a value no variant has is
 //! `InvalidArgument`, never undefined behaviour).
 
@@ -33,8 +33,15 @@ macro_rules! c_enum {
             /// A short, stable name (the one the C API's `*_str` function
             /// returns).
             pub fn as_str(self) -> &'static str {
+                let name = self.c_name();
+                &name[..name.len() - 1]
+            }
+
+            /// The same name with a terminating NUL, for the C API.
+            #[allow(dead_code)] // not every enum's name crosses the ABI
+            pub(crate) fn c_name(self) -> &'static str {
                 match self {
-                    $($name::$variant => $text,)+
+                    $($name::$variant => concat!($text, "\0"),)+
                 }
             }
         }

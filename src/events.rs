@@ -15,6 +15,62 @@ c_enum! {
         Eviction = 1 => "EVICTION",
         /// `count` events were lost because the queue was full.
         Dropped = 2 => "DROPPED",
+        /// The signalled level (the last one signalled, or NONE after it
+        /// decayed) changed from `previous_level` to `level`: what the OS
+        /// said, without the usage level's flips. Delivered only when the
+        /// event mask asks for it ([`EventMask::SIGNAL_CHANGED`]).
+        SignalChanged = 3 => "SIGNAL_CHANGED",
+    }
+}
+
+/// Which kinds of event a store hands on (to its callback or its queue).
+/// Events of other kinds are not delivered and take no sequence number.
+/// DROPPED markers are always delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EventMask(u32);
+
+impl EventMask {
+    /// PRESSURE_CHANGED events.
+    pub const PRESSURE_CHANGED: EventMask = EventMask(1 << EventKind::PressureChanged as u32);
+    /// EVICTION events.
+    pub const EVICTION: EventMask = EventMask(1 << EventKind::Eviction as u32);
+    /// SIGNAL_CHANGED events.
+    pub const SIGNAL_CHANGED: EventMask = EventMask(1 << EventKind::SignalChanged as u32);
+    /// What a store delivers unless told otherwise: PRESSURE_CHANGED and
+    /// EVICTION (and DROPPED).
+    pub const DEFAULT: EventMask = EventMask(Self::PRESSURE_CHANGED.0 | Self::EVICTION.0);
+    /// Every kind.
+    pub const ALL: EventMask = EventMask(Self::DEFAULT.0 | Self::SIGNAL_CHANGED.0);
+
+    /// The mask of these bits (`1 << kind` each); `None` if a bit names no
+    /// maskable kind.
+    pub fn from_bits(bits: u32) -> Option<EventMask> {
+        let dropped = 1 << EventKind::Dropped as u32;
+        (bits & !(Self::ALL.0 | dropped) == 0).then_some(EventMask(bits & !dropped))
+    }
+
+    /// The bits (`1 << kind` each).
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// Whether events of `kind` are delivered.
+    pub fn contains(self, kind: EventKind) -> bool {
+        kind == EventKind::Dropped || self.0 & (1 << kind as u32) != 0
+    }
+}
+
+impl Default for EventMask {
+    fn default() -> Self {
+        EventMask::DEFAULT
+    }
+}
+
+impl std::ops::BitOr for EventMask {
+    type Output = EventMask;
+
+    fn bitor(self, other: EventMask) -> EventMask {
+        EventMask(self.0 | other.0)
     }
 }
 

@@ -41,6 +41,8 @@ mod loader;
 mod memory_config;
 mod memory_manager;
 mod memory_metrics;
+#[cfg(target_os = "linux")]
+pub mod os_pressure;
 mod pin_set;
 mod pressure;
 mod size_estimator;
@@ -50,7 +52,7 @@ mod value_handle;
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use entry_snapshot::EntrySnapshot;
 pub use error::{Error, ErrorKind, Result};
-pub use events::{Event, EventKind, EvictionReason};
+pub use events::{Event, EventKind, EventMask, EvictionReason};
 pub use eviction_strategy::EvictionStrategy;
 pub use loader::{Loaded, LoaderFn};
 pub use memory_config::{MAX_SHARDS, MemoryConfig};

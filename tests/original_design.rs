@@ -4,17 +4,19 @@
 //! Most tests use a `Store<String, u64>` whose estimator charges the value
 //! itself, so every byte figure below is exact.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use nexus_store::{
-    ByteSizeEstimator, ENTRY_OVERHEAD_BYTES, ErrorKind, Event, EventKind, EvictionReason,
-    MemoryConfig, MemoryMetrics, MemoryPressureLevel, Store,
+    ByteSizeEstimator, ENTRY_OVERHEAD_BYTES, ErrorKind, EventKind, EvictionReason, MemoryConfig,
+    MemoryMetrics, MemoryPressureLevel, Store,
 };
 use serde::Serialize;
 
 type Charged = Store<String, u64>;
-type Log = Arc<Mutex<Vec<(String, EvictionReason, u64)>>>;
+
+mod common;
+use common::string_keys::{events, evicted, listen, present, take};
 
 /// A store whose entries are charged their value.
 fn charged(config: MemoryConfig) -> Charged {
@@ -24,43 +26,6 @@ fn charged(config: MemoryConfig) -> Charged {
 fn put(s: &Charged, key: &str, charge: u64) {
     s.put(key.to_string(), charge)
         .unwrap_or_else(|e| panic!("put {key} ({charge}): {e}"));
-}
-
-/// Records every entry that leaves the store (key, reason, charge).
-fn listen<V: Send + Sync + 'static>(s: &Store<String, V>) -> Log {
-    let log: Log = Arc::default();
-    let sink = Arc::clone(&log);
-    s.set_eviction_listener(Some(Arc::new(
-        move |k: &String, reason: EvictionReason, bytes: u64| {
-            sink.lock().unwrap().push((k.clone(), reason, bytes));
-        },
-    )));
-    log
-}
-
-/// The keys that left since the last call, with their reason and charge.
-fn take(log: &Log) -> Vec<(String, EvictionReason, u64)> {
-    std::mem::take(&mut *log.lock().unwrap())
-}
-
-fn evicted(
-    keys: &[&str],
-    reason: EvictionReason,
-    bytes: u64,
-) -> Vec<(String, EvictionReason, u64)> {
-    keys.iter()
-        .map(|k| (k.to_string(), reason, bytes))
-        .collect()
-}
-
-fn events<V: Send + Sync + 'static>(s: &Store<String, V>) -> Vec<Event> {
-    std::iter::from_fn(|| s.poll_event()).collect()
-}
-
-fn present(s: &Charged) -> Vec<String> {
-    let mut keys: Vec<String> = s.entries_snapshot().into_iter().map(|e| e.key).collect();
-    keys.sort();
-    keys
 }
 
 fn entry<V: Send + Sync + 'static>(s: &Store<String, V>, key: &str) -> Option<(u64, bool)> {

@@ -18,7 +18,9 @@ use nexus_store::{
 use MemoryPressureLevel as L;
 
 type Charged = Store<String, u64>;
-type Log = Arc<Mutex<Vec<(String, EvictionReason, u64)>>>;
+
+mod common;
+use common::string_keys::{Log, events, evicted, listen, present, take};
 
 fn value_charge(_: &String, v: &u64) -> u64 {
     *v
@@ -65,48 +67,12 @@ fn numbered(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i:02}")).collect()
 }
 
-/// Records every entry that leaves the store (key, reason, charge).
-fn listen(s: &Charged) -> Log {
-    let log: Log = Arc::default();
-    let sink = Arc::clone(&log);
-    s.set_eviction_listener(Some(Arc::new(
-        move |k: &String, reason: EvictionReason, bytes: u64| {
-            sink.lock().unwrap().push((k.clone(), reason, bytes));
-        },
-    )));
-    log
-}
-
-fn take(log: &Log) -> Vec<(String, EvictionReason, u64)> {
-    std::mem::take(&mut *log.lock().unwrap())
-}
-
 fn taken_keys(log: &Log) -> Vec<String> {
     take(log).into_iter().map(|e| e.0).collect()
 }
 
-fn evicted(
-    keys: &[&str],
-    reason: EvictionReason,
-    bytes: u64,
-) -> Vec<(String, EvictionReason, u64)> {
-    keys.iter()
-        .map(|k| (k.to_string(), reason, bytes))
-        .collect()
-}
-
-fn events(s: &Charged) -> Vec<Event> {
-    std::iter::from_fn(|| s.poll_event()).collect()
-}
-
 fn kinds(events: &[Event]) -> Vec<EventKind> {
     events.iter().map(|e| e.kind).collect()
-}
-
-fn present(s: &Charged) -> Vec<String> {
-    let mut keys: Vec<String> = s.entries_snapshot().into_iter().map(|e| e.key).collect();
-    keys.sort();
-    keys
 }
 
 /// (charge, lfu count, pinned) of `key`.

@@ -19,8 +19,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use nexus_store::{
-    Clock, Error, ErrorKind, Event, EventKind, EvictionReason, Loaded, ManualClock, MemoryConfig,
-    MemoryMetrics, MemoryPressureLevel, Store, ValueHandle,
+    Clock, Error, ErrorKind, Event, EventKind, EventMask, EvictionReason, Loaded, ManualClock,
+    MemoryConfig, MemoryMetrics, MemoryPressureLevel, Store, ValueHandle,
 };
 
 // ---- the scenario -----------------------------------------------------------
@@ -197,6 +197,7 @@ struct EventTally {
     evicted_by_reason: [u64; EvictionReason::ALL.len()],
     eviction_runs: u64,
     level_changes: u64,
+    signal_changes: u64,
 }
 
 impl EventTally {
@@ -207,6 +208,7 @@ impl EventTally {
                 self.eviction_runs += 1;
             }
             EventKind::PressureChanged => self.level_changes += 1,
+            EventKind::SignalChanged => self.signal_changes += 1,
             EventKind::Dropped => {}
         }
     }
@@ -225,6 +227,7 @@ type SharedTally = Arc<Mutex<EventTally>>;
 fn install_event_counter(store: &ImageStore) -> SharedTally {
     let tally = SharedTally::default();
     let sink = Arc::clone(&tally);
+    store.set_event_mask(EventMask::ALL);
     store.set_event_callback(Some(Arc::new(move |event: &Event| {
         sink.lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -520,11 +523,14 @@ fn print_summary(sim: &Simulation, chart: &std::path::Path) {
     .map(|&r| format!("{} {}", reason_name(r), tally.evicted_for(r)))
     .collect();
     println!(
-        "  evictions         {} in {} runs: {}; {} level changes",
+        "  evictions         {} in {} runs: {}",
         tally.evicted(),
         tally.eviction_runs,
         by_reason.join(", "),
-        tally.level_changes
+    );
+    println!(
+        "  level changes     {} of the reported level (usage or signal), {} of the signalled level",
+        tally.level_changes, tally.signal_changes
     );
     println!("  metrics_json      {}", sim.store.metrics_json());
     println!("  chart             {}", chart.display());

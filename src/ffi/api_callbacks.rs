@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_void};
 
 use super::boundary::{bytes_arg, c_str_arg, entry, kind_of, out_arg, owned_bytes_arg};
 use super::calls::{with_store, with_store_out};
-use super::foreign::{self, ForeignCtx, object_value, sink_fail, sink_put};
+use super::foreign::{self, ForeignCtx, check_object_cost, object_value, sink_fail, sink_put};
 use super::types::*;
 use super::value::FfiValue;
 use crate::{Error, ErrorKind, Loaded};
@@ -106,7 +106,8 @@ pub extern "C" fn nexus_store_set_loader(
     // Owned before anything can fail: destroyed if registration does.
     let owned = ForeignCtx::new(ctx, destroy);
     with_store(store, move |s| {
-        s.set_loader(loader.map(|f| foreign::loader(f, owned)));
+        let objects_need_cost = !s.has_foreign_estimator();
+        s.set_loader(loader.map(|f| foreign::loader(f, owned, objects_need_cost)));
         Ok(())
     })
 }
@@ -140,14 +141,16 @@ pub extern "C" fn nexus_load_sink_put_bytes(
 }
 
 /// Gives the loader's value as an object charged `cost` bytes (0: ask the
-/// size estimator). On success the store owns the object exactly as with
+/// size estimator; with none registered, `cost` 0 is
+/// `ERR_INVALID_ARGUMENT`, as for `nexus_store_put_object`). On success the store owns the object exactly as with
 /// `nexus_store_put_object` (its release runs once, when the value is gone
 /// and unread; also if the loader then fails, or the value is not cached
 /// and the last handle is released). On failure it takes no ownership.
 ///
 /// Returns:
 /// - `NEXUS_STATUS_OK`
-/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value was already given
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value or a failure was already
+///   given, or `cost` 0 with no size estimator registered
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
 /// - `NEXUS_STATUS_ERR_PANIC`
 #[unsafe(no_mangle)]
@@ -162,6 +165,7 @@ pub extern "C" fn nexus_load_sink_put_object(
         // SAFETY: the caller passes NULL or the sink its loader received,
         // during that loader call.
         let sink = unsafe { out_arg(sink, "sink") }?;
+        check_object_cost(cost, !sink.objects_need_cost)?;
         let value = object_value(object, release, release_ctx);
         let loaded = if cost == 0 {
             Loaded::new(value)

@@ -5,6 +5,7 @@ use std::ffi::c_char;
 use super::boundary::{entry, entry_value, last_error_ptr, null_arg, status_str};
 use super::config::{check, default_config, read_config};
 use super::types::*;
+use crate::{EventKind, EvictionReason, EvictionStrategy, MemoryPressureLevel};
 
 /// The library's version as "MAJOR.MINOR.PATCH", equal to the
 /// `NEXUS_VERSION_*` macros of the header it was built with.
@@ -23,6 +24,58 @@ pub extern "C" fn nexus_version() -> *const c_char {
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_status_str(status: NexusStatus) -> *const c_char {
     status_str(status).as_ptr()
+}
+
+/// The name of the value `T` has for `value` (as the header spells it,
+/// without the prefix), or "UNKNOWN": a static, NUL-terminated string.
+fn name_of<T>(value: u32, name: fn(T) -> &'static str) -> *const c_char
+where
+    T: TryFrom<u32>,
+{
+    let text = T::try_from(value).map_or("UNKNOWN\0", name);
+    text.as_ptr().cast()
+}
+
+/// The name of a pressure level: "NONE", "MODERATE", "CRITICAL",
+/// "EMERGENCY"; "UNKNOWN" for a value no level has.
+///
+/// Returns a static string (never free it; never NULL). Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_pressure_level_str(level: NexusPressureLevel) -> *const c_char {
+    entry_value(c"UNKNOWN".as_ptr(), || {
+        name_of(level, MemoryPressureLevel::c_name)
+    })
+}
+
+/// The name of an eviction strategy: "LRU", "LFU", "SIZE"; "UNKNOWN" for a
+/// value no strategy has.
+///
+/// Returns a static string (never free it; never NULL). Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_eviction_strategy_str(strategy: NexusEvictionStrategy) -> *const c_char {
+    entry_value(c"UNKNOWN".as_ptr(), || {
+        name_of(strategy, EvictionStrategy::c_name)
+    })
+}
+
+/// The name of an eviction reason: "CAPACITY", "PRESSURE", "MANUAL",
+/// "REPLACED", "REMOVED"; "UNKNOWN" for a value no reason has.
+///
+/// Returns a static string (never free it; never NULL). Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_eviction_reason_str(reason: NexusEvictionReason) -> *const c_char {
+    entry_value(c"UNKNOWN".as_ptr(), || {
+        name_of(reason, EvictionReason::c_name)
+    })
+}
+
+/// The name of an event kind: "PRESSURE_CHANGED", "EVICTION", "DROPPED",
+/// "SIGNAL_CHANGED"; "UNKNOWN" for a value no kind has.
+///
+/// Returns a static string (never free it; never NULL). Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_event_kind_str(kind: NexusEventKind) -> *const c_char {
+    entry_value(c"UNKNOWN".as_ptr(), || name_of(kind, EventKind::c_name))
 }
 
 /// The message of the last failed call on this thread ("" before the

@@ -5,7 +5,7 @@ use std::ffi::c_char;
 use super::boundary::{check_null_with_len, out_arg};
 use super::calls::{with_store, with_store_out};
 use super::types::*;
-use crate::{Error, ErrorKind};
+use crate::{Error, ErrorKind, EventMask};
 
 /// Writes a snapshot of the metrics to `*out` (written only on success).
 ///
@@ -111,5 +111,37 @@ pub extern "C" fn nexus_store_poll_event(
             .poll_event()
             .ok_or_else(|| Error::new(ErrorKind::Empty, "no event is queued"))?;
         Ok(NexusEvent::from(&event))
+    })
+}
+
+/// Chooses which kinds of event the store delivers from now on, to its
+/// event callback or its queue: `mask` is an OR of `NEXUS_EVENT_MASK_*`
+/// (`1 << NEXUS_EVENT_KIND_*`). Events of other kinds are not delivered and
+/// take no sequence number, so a gap still means only a loss. DROPPED
+/// markers always come (its bit is accepted and ignored). The default is
+/// `NEXUS_EVENT_MASK_DEFAULT`; for a poller that wants only what the OS
+/// said, `NEXUS_EVENT_MASK_SIGNAL_CHANGED`.
+///
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a bit that names no event kind
+///   (nothing changed)
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe; calls in flight on other threads may still deliver under
+/// the old mask.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_set_event_mask(store: *mut NexusStore, mask: u32) -> NexusStatus {
+    with_store(store, |s| {
+        let mask = EventMask::from_bits(mask).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!("event mask {mask:#x} has bits beyond NEXUS_EVENT_MASK_ALL"),
+            )
+        })?;
+        s.set_event_mask(mask);
+        Ok(())
     })
 }

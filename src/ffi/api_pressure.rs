@@ -133,6 +133,27 @@ pub extern "C" fn nexus_store_pressure_level(
     with_store_out(store, out, "out", |s| Ok(s.pressure_level() as u32))
 }
 
+/// Writes the signalled level alone to `*out`: the last level signalled to
+/// the store (`nexus_store_signal_pressure`, `nexus_signal_pressure_all`,
+/// an OS hook), NONE once it ended or decayed; `nexus_store_pressure_level`
+/// is the higher of it and the usage level. `*out` is written only on
+/// success.
+///
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_signalled_level(
+    store: *mut NexusStore,
+    out: *mut NexusPressureLevel,
+) -> NexusStatus {
+    with_store_out(store, out, "out", |s| Ok(s.signalled_level() as u32))
+}
+
 /// Changes the configured budget (0 = unbounded) at run time, evicting down
 /// to the budget in force (reason `CAPACITY`).
 ///

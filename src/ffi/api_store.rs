@@ -7,7 +7,7 @@ use super::boundary::{
 };
 use super::calls::{with_store, with_store_out};
 use super::config::{convert, read_config};
-use super::foreign::object_value;
+use super::foreign::{check_object_cost, object_value};
 use super::handles;
 use super::store::FfiStore;
 use super::types::*;
@@ -168,8 +168,11 @@ pub extern "C" fn nexus_store_put(
 }
 
 /// Inserts or replaces `key` with an opaque object (a texture, a retained
-/// Swift object, a JNI global ref), charged `cost` bytes (`cost` 0: ask
-/// the size estimator, which sees `value` = object and `value_len` = 0).
+/// Swift object, a JNI global ref), charged `cost` bytes: what the object
+/// really holds, so that the byte budget stays true. `cost` 0 asks the size
+/// estimator registered in the config (it sees `value` = object and
+/// `value_len` = 0); with no estimator registered, nothing can size an
+/// object and `cost` 0 is `ERR_INVALID_ARGUMENT`.
 ///
 /// Ownership: on success the store owns the object and calls
 /// `release(release_ctx, object)` exactly once, when the entry is gone and
@@ -183,7 +186,8 @@ pub extern "C" fn nexus_store_put(
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL, key NULL with a non-zero
 ///   length
-/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: `cost` 0 with no size estimator
+///   registered, or a key length beyond PTRDIFF_MAX
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
 /// - `NEXUS_STATUS_ERR_TOO_LARGE`
 /// - `NEXUS_STATUS_ERR_OVER_BUDGET`
@@ -204,6 +208,7 @@ pub extern "C" fn nexus_store_put_object(
     with_store(store, |s| {
         // SAFETY: the caller passes `key_len` readable bytes.
         let key = unsafe { owned_bytes_arg(key, key_len, "key") }?;
+        check_object_cost(cost, s.has_foreign_estimator())?;
         let value = object_value(object, release, release_ctx);
         let put = if cost == 0 {
             s.try_put(key, value)

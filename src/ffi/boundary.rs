@@ -183,24 +183,15 @@ pub(crate) fn enum_arg<T: TryFrom<u32, Error = Error>>(value: u32) -> Result<T, 
     T::try_from(value)
 }
 
-/// A static C string for a status.
+/// A static C string for a status: its error kind's name, "ok" for `OK`,
+/// "unknown status" for a value no status has.
 pub(crate) fn status_str(status: NexusStatus) -> &'static CStr {
-    match status {
-        NEXUS_STATUS_OK => c"ok",
-        NEXUS_STATUS_NOT_FOUND => c"not found",
-        NEXUS_STATUS_EMPTY => c"empty",
-        NEXUS_STATUS_ERR_NULL_ARGUMENT => c"null argument",
-        NEXUS_STATUS_ERR_INVALID_ARGUMENT => c"invalid argument",
-        NEXUS_STATUS_ERR_INVALID_HANDLE => c"invalid handle",
-        NEXUS_STATUS_ERR_TOO_LARGE => c"too large",
-        NEXUS_STATUS_ERR_OVER_BUDGET => c"over budget",
-        NEXUS_STATUS_ERR_CALLBACK => c"callback failed",
-        NEXUS_STATUS_ERR_BUFFER_TOO_SMALL => c"buffer too small",
-        NEXUS_STATUS_ERR_BUSY => c"busy",
-        NEXUS_STATUS_ERR_OUT_OF_MEMORY => c"out of memory",
-        NEXUS_STATUS_ERR_PANIC => c"panic",
-        _ => c"unknown status",
-    }
+    let name = match kind_of(status) {
+        Some(kind) => kind.c_name(),
+        None if status == NEXUS_STATUS_OK => "ok\0",
+        None => "unknown status\0",
+    };
+    CStr::from_bytes_with_nul(name.as_bytes()).unwrap_or_default()
 }
 
 #[cfg(test)]

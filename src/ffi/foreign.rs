@@ -120,9 +120,13 @@ pub(crate) fn eviction_listener(
 pub(crate) fn loader(
     f: unsafe extern "C" fn(*mut c_void, *const u8, usize, *mut NexusLoadSink) -> NexusStatus,
     ctx: ForeignCtx,
+    objects_need_cost: bool,
 ) -> Arc<LoaderFn<Bytes, FfiValue>> {
     Arc::new(move |key: &Bytes| {
-        let mut sink = NexusLoadSink { outcome: None };
+        let mut sink = NexusLoadSink {
+            outcome: None,
+            objects_need_cost,
+        };
         // SAFETY: registered fn with its ctx; key and sink live for the call.
         let status = unsafe { f(ctx.ptr(), key.as_ptr(), key.len(), &mut sink) };
         match (status, sink.outcome) {
@@ -178,6 +182,20 @@ pub(crate) fn sink_fail(sink: &mut NexusLoadSink, failure: Error) -> Result<(), 
     // A value given before is dropped here: its release runs now, on this
     // thread, outside every lock (the loader runs outside them).
     sink.outcome = Some(Err(failure));
+    Ok(())
+}
+
+/// `INVALID_ARGUMENT` for an object put with cost 0 where no size estimator
+/// is registered: nothing could size it, and a silent default charge would
+/// make the byte budget fiction.
+pub(crate) fn check_object_cost(cost: usize, has_estimator: bool) -> Result<(), Error> {
+    if cost == 0 && !has_estimator {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "an object's cost is 0 and the store has no size estimator to size it: pass the \
+             object's size in bytes as `cost` (or register a size estimator in NexusMemoryConfig)",
+        ));
+    }
     Ok(())
 }
 

@@ -68,6 +68,23 @@ pub const NEXUS_EVENT_KIND_PRESSURE_CHANGED: NexusEventKind = 0;
 pub const NEXUS_EVENT_KIND_EVICTION: NexusEventKind = 1;
 /// `count` events were lost because the queue was full.
 pub const NEXUS_EVENT_KIND_DROPPED: NexusEventKind = 2;
+/// The signalled level (what the OS or the app last signalled; NONE once it
+/// decayed) changed from `previous_level` to `level`. Only delivered when
+/// the event mask includes `NEXUS_EVENT_MASK_SIGNAL_CHANGED`.
+pub const NEXUS_EVENT_KIND_SIGNAL_CHANGED: NexusEventKind = 3;
+
+/// Bits of `nexus_store_set_event_mask`: `1 << NEXUS_EVENT_KIND_*`.
+pub const NEXUS_EVENT_MASK_PRESSURE_CHANGED: u32 = 1 << NEXUS_EVENT_KIND_PRESSURE_CHANGED;
+/// EVICTION events.
+pub const NEXUS_EVENT_MASK_EVICTION: u32 = 1 << NEXUS_EVENT_KIND_EVICTION;
+/// SIGNAL_CHANGED events.
+pub const NEXUS_EVENT_MASK_SIGNAL_CHANGED: u32 = 1 << NEXUS_EVENT_KIND_SIGNAL_CHANGED;
+/// What a store delivers until told otherwise: PRESSURE_CHANGED and
+/// EVICTION (DROPPED markers always come).
+pub const NEXUS_EVENT_MASK_DEFAULT: u32 =
+    NEXUS_EVENT_MASK_PRESSURE_CHANGED | NEXUS_EVENT_MASK_EVICTION;
+/// Every kind.
+pub const NEXUS_EVENT_MASK_ALL: u32 = NEXUS_EVENT_MASK_DEFAULT | NEXUS_EVENT_MASK_SIGNAL_CHANGED;
 
 /// Why entries left the store.
 pub type NexusEvictionReason = u32;
@@ -287,6 +304,8 @@ pub struct NexusKeyList {
 /// during the loader call that received it.
 pub struct NexusLoadSink {
     pub(crate) outcome: Option<Result<crate::Loaded<super::value::FfiValue>, crate::Error>>,
+    /// No size estimator is registered: an object needs its cost.
+    pub(crate) objects_need_cost: bool,
 }
 
 impl From<MemoryMetrics> for NexusMemoryMetrics {
@@ -412,5 +431,11 @@ mod tests {
         );
         assert_eq!(EventKind::Eviction as u32, NEXUS_EVENT_KIND_EVICTION);
         assert_eq!(EventKind::Dropped as u32, NEXUS_EVENT_KIND_DROPPED);
+        assert_eq!(
+            EventKind::SignalChanged as u32,
+            NEXUS_EVENT_KIND_SIGNAL_CHANGED
+        );
+        assert_eq!(crate::EventMask::DEFAULT.bits(), NEXUS_EVENT_MASK_DEFAULT);
+        assert_eq!(crate::EventMask::ALL.bits(), NEXUS_EVENT_MASK_ALL);
     }
 }

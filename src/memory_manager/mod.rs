@@ -300,9 +300,25 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
         let decay_ns = self.config.signal_decay_ms.saturating_mul(1_000_000);
         if now.get().saturating_sub(self.signal_at_ns) >= decay_ns {
-            self.signalled = MemoryPressureLevel::None;
+            self.set_signalled(MemoryPressureLevel::None, now, fx);
             self.update_level(now, fx);
         }
+    }
+
+    /// Sets the signalled level, reporting a change (once per store: by its
+    /// first shard, which every signal reaches).
+    fn set_signalled(&mut self, level: MemoryPressureLevel, now: &Now<'_>, fx: &mut Effects<K, V>) {
+        let previous = std::mem::replace(&mut self.signalled, level);
+        if previous != level && self.shard.index() == 0 {
+            let mut e = self.event(EventKind::SignalChanged, previous, now);
+            e.level = level;
+            fx.events.push(e);
+        }
+    }
+
+    /// The signalled level (NONE once it decayed).
+    pub fn signalled(&self) -> MemoryPressureLevel {
+        self.signalled
     }
 
     /// Whether time-based state may need bringing up to date (a signal that

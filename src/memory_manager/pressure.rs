@@ -68,7 +68,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         fx: &mut Effects<K, V>,
     ) -> Option<LongRun> {
         let previous = self.signalled;
-        self.signalled = level;
+        self.set_signalled(level, now, fx);
         self.signal_at_ns = now.get();
         self.update_level(now, fx);
         if level < previous || level == MemoryPressureLevel::None {

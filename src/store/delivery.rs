@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use super::Shared;
 use crate::callbacks::{CallbackScope, addr_of};
-use crate::events::{Event, EventKind};
+use crate::events::{Event, EventKind, EventMask};
 use crate::memory_manager::Effects;
 
 impl<K, V> Shared<K, V>
@@ -37,6 +37,12 @@ where
             // Release actions: each value's drop (unless a handle holds it),
             // in order; a panicking drop still lets the others run.
             fx.removed.clear();
+        }
+        // Kinds the mask leaves out are not delivered (and take no number).
+        let mask = self.event_mask.load(Ordering::Relaxed);
+        if mask != EventMask::ALL.bits() {
+            let mask = EventMask::from_bits(mask).unwrap_or_default();
+            fx.events.retain(|e| mask.contains(e.kind));
         }
         if fx.events.is_empty() {
             return;

@@ -28,6 +28,12 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Send + Sync + 'static,
 {
+    /// Whether a foreign (C) size estimator is registered: without one,
+    /// nothing can size an opaque object, so the C layer requires its cost.
+    pub(crate) fn has_foreign_estimator(&self) -> bool {
+        self.shared.foreign_estimator
+    }
+
     pub(super) fn estimate(&self, key: &K, value: &V) -> u64 {
         // Only the C layer asks whether a thread is inside a store's
         // callback (its free refuses with BUSY), so only a foreign estimator

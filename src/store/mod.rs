@@ -17,7 +17,7 @@
 use std::borrow::Borrow;
 use std::hash::Hash;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
@@ -28,7 +28,7 @@ use crate::clock::{Clock, MonotonicClock, Now};
 use crate::entry_snapshot::EntrySnapshot;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event_queue::EventQueue;
-use crate::events::{Event, EvictionReason};
+use crate::events::{Event, EventMask, EvictionReason};
 use crate::eviction_strategy::EvictionStrategy;
 use crate::loader::LoaderFn;
 use crate::memory_config::MemoryConfig;
@@ -148,6 +148,7 @@ where
                 shards,
                 shard_hasher: foldhash::fast::RandomState::default(),
                 queue: Mutex::new(EventQueue::new(capacity)),
+                event_mask: AtomicU32::new(EventMask::DEFAULT.bits()),
                 sequence,
                 estimator,
                 foreign_estimator,
@@ -487,6 +488,30 @@ where
     /// Zeroes the counters and sets the peak to the current usage.
     pub fn reset_metrics(&self) {
         self.shared.each(|m, _, _| m.reset_metrics());
+    }
+
+    /// Chooses which kinds of event are delivered from now on (to the
+    /// callback or the queue); the others are not delivered and take no
+    /// sequence number. Default [`EventMask::DEFAULT`]; DROPPED markers
+    /// always come.
+    pub fn set_event_mask(&self, mask: EventMask) {
+        self.shared.event_mask.store(mask.bits(), Ordering::Relaxed);
+    }
+
+    /// The kinds of event delivered.
+    pub fn event_mask(&self) -> EventMask {
+        EventMask::from_bits(self.shared.event_mask.load(Ordering::Relaxed)).unwrap_or_default()
+    }
+
+    /// The signalled level alone (the last one signalled, NONE once it
+    /// decayed or ended), beside [`Store::pressure_level`], the higher of it
+    /// and the usage level.
+    pub fn signalled_level(&self) -> MemoryPressureLevel {
+        self.shared
+            .each(|m, _, _| m.signalled())
+            .into_iter()
+            .max()
+            .unwrap_or_default()
     }
 
     /// The oldest queued event (events are queued only while no event

@@ -4,7 +4,7 @@
 
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
 
 use parking_lot::{Mutex, MutexGuard};
 
@@ -32,6 +32,8 @@ pub(super) struct Shared<K, V> {
     /// Picks a key's shard (not used with one shard).
     pub(super) shard_hasher: foldhash::fast::RandomState,
     pub(super) queue: Mutex<EventQueue>,
+    /// The kinds of event delivered (`EventMask` bits).
+    pub(super) event_mask: AtomicU32,
     pub(super) sequence: Arc<AtomicU64>,
     pub(super) estimator: Box<dyn SizeEstimator<K, V>>,
     pub(super) foreign_estimator: bool,

@@ -43,19 +43,6 @@ static inline NexusMemoryConfig config_with(uint64_t max) {
     return c;
 }
 
-static inline NexusStore *store_from(const NexusMemoryConfig *c) {
-    NexusStore *s = NULL;
-    CHECK_OK(nexus_store_new(c, &s));
-    CHECK(s != NULL);
-    return s;
-}
-
-static inline NexusMemoryMetrics metrics_of(NexusStore *s) {
-    NexusMemoryMetrics m;
-    CHECK_OK(nexus_store_memory_metrics(s, &m));
-    return m;
-}
-
 static inline int same_metrics(const NexusMemoryMetrics *a, const NexusMemoryMetrics *b) {
     return a->current_usage == b->current_usage && a->max_usage == b->max_usage &&
            a->eviction_count == b->eviction_count && a->pressure_level == b->pressure_level &&

@@ -17,6 +17,34 @@ static void test_version(void) {
     CHECK(nexus_version() == nexus_version()); /* static */
 }
 
+static void test_enum_names(void) {
+    CHECK(strcmp(nexus_pressure_level_str(NEXUS_PRESSURE_LEVEL_NONE), "NONE") == 0);
+    CHECK(strcmp(nexus_pressure_level_str(NEXUS_PRESSURE_LEVEL_MODERATE), "MODERATE") == 0);
+    CHECK(strcmp(nexus_pressure_level_str(NEXUS_PRESSURE_LEVEL_CRITICAL), "CRITICAL") == 0);
+    CHECK(strcmp(nexus_pressure_level_str(NEXUS_PRESSURE_LEVEL_EMERGENCY), "EMERGENCY") == 0);
+    CHECK(strcmp(nexus_eviction_strategy_str(NEXUS_EVICTION_STRATEGY_LRU), "LRU") == 0);
+    CHECK(strcmp(nexus_eviction_strategy_str(NEXUS_EVICTION_STRATEGY_LFU), "LFU") == 0);
+    CHECK(strcmp(nexus_eviction_strategy_str(NEXUS_EVICTION_STRATEGY_SIZE), "SIZE") == 0);
+    CHECK(strcmp(nexus_eviction_reason_str(NEXUS_EVICTION_REASON_CAPACITY), "CAPACITY") == 0);
+    CHECK(strcmp(nexus_eviction_reason_str(NEXUS_EVICTION_REASON_PRESSURE), "PRESSURE") == 0);
+    CHECK(strcmp(nexus_eviction_reason_str(NEXUS_EVICTION_REASON_MANUAL), "MANUAL") == 0);
+    CHECK(strcmp(nexus_eviction_reason_str(NEXUS_EVICTION_REASON_REPLACED), "REPLACED") == 0);
+    CHECK(strcmp(nexus_eviction_reason_str(NEXUS_EVICTION_REASON_REMOVED), "REMOVED") == 0);
+    CHECK(strcmp(nexus_event_kind_str(NEXUS_EVENT_KIND_PRESSURE_CHANGED), "PRESSURE_CHANGED") == 0);
+    CHECK(strcmp(nexus_event_kind_str(NEXUS_EVENT_KIND_EVICTION), "EVICTION") == 0);
+    CHECK(strcmp(nexus_event_kind_str(NEXUS_EVENT_KIND_DROPPED), "DROPPED") == 0);
+    CHECK(strcmp(nexus_event_kind_str(NEXUS_EVENT_KIND_SIGNAL_CHANGED), "SIGNAL_CHANGED") == 0);
+    /* Out of range: a name, never NULL. */
+    const uint32_t bad[] = {4, 5, 77, UINT32_MAX};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(strcmp(nexus_pressure_level_str(bad[i]), "UNKNOWN") == 0);
+        CHECK(strcmp(nexus_eviction_strategy_str(bad[i]), "UNKNOWN") == 0);
+        CHECK(strcmp(nexus_event_kind_str(bad[i]), "UNKNOWN") == 0);
+        if (bad[i] > 4) CHECK(strcmp(nexus_eviction_reason_str(bad[i]), "UNKNOWN") == 0);
+    }
+    CHECK(strcmp(nexus_eviction_strategy_str(3), "UNKNOWN") == 0);
+}
+
 static void test_status_str(void) {
     static const struct {
         NexusStatus status;
@@ -448,6 +476,7 @@ static void test_made_up_handles(void) {
 
 int main(void) {
     RUN(test_version);
+    RUN(test_enum_names);
     RUN(test_status_str);
     RUN(test_last_error_message);
     RUN(test_config_init_defaults);

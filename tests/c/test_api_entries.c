@@ -134,10 +134,17 @@ static void test_object_values(void) {
     CHECK(metrics_of(s).current_usage == 4096); /* charged `cost` */
     CHECK(rel.released == 0);
 
-    /* Default estimator for an object (cost 0): key length + overhead. */
+    /* Cost 0 and no size estimator: nothing could size the object, so it is
+     * refused with a message saying what to pass (no silent default charge),
+     * and the caller keeps it. */
     ReleaseLog rel2 = {0};
-    CHECK_OK(nexus_store_put_object(s, KEY("obj0"), new_obj(8), 0, release_obj, &rel2));
-    CHECK(metrics_of(s).current_usage == 4096 + charge_of("obj0", 0));
+    void *obj0 = new_obj(8);
+    EXPECT(nexus_store_put_object(s, KEY("obj0"), obj0, 0, release_obj, &rel2),
+           NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(nexus_last_error_message(), "cost") != NULL);
+    CHECK(rel2.released == 0 && !has(s, "obj0"));
+    CHECK(metrics_of(s).current_usage == 4096);
+    free(obj0);
 
     /* A NULL release function: nothing to release. */
     static int not_owned = 9;
@@ -155,7 +162,7 @@ static void test_object_values(void) {
 
     CHECK_OK(nexus_store_free(s));
     CHECK(rel.released == 1 && rel.last == obj);
-    CHECK(rel2.released == 1);
+    CHECK(rel2.released == 0); /* never taken */
 }
 
 static void test_release_runs_once_per_way_out(void) {

@@ -4,6 +4,8 @@
  * left for nexus_last_error_message(). */
 #define _POSIX_C_SOURCE 200809L
 
+#include <time.h>
+
 #include "api_support.h"
 
 /* ---- metrics --------------------------------------------------------------------- */
@@ -40,6 +42,66 @@ static NexusEvent poll_ok(NexusStore *s) {
     memset(&e, 0xEE, sizeof e);
     CHECK_OK(nexus_store_poll_event(s, &e));
     return e;
+}
+
+/* A poller that wants only what the OS said: the signalled level's changes,
+ * without the usage level's flips or the evictions. */
+static void test_event_mask_and_signalled_level(void) {
+    NexusStore *s = new_store(1000); /* MODERATE at 700 */
+    NexusEvent e;
+    NexusPressureLevel level = 77;
+    CHECK_OK(nexus_store_signalled_level(s, &level));
+    CHECK(level == NEXUS_PRESSURE_LEVEL_NONE);
+
+    /* Default mask: usage flips and evictions, no SIGNAL_CHANGED. */
+    fill(s, 5); /* 1000: crosses MODERATE and CRITICAL, evicts */
+    int kinds[4] = {0};
+    while (nexus_store_poll_event(s, &e) == NEXUS_STATUS_OK) kinds[e.kind]++;
+    CHECK(kinds[NEXUS_EVENT_KIND_PRESSURE_CHANGED] > 0 && kinds[NEXUS_EVENT_KIND_EVICTION] > 0);
+    CHECK(kinds[NEXUS_EVENT_KIND_SIGNAL_CHANGED] == 0);
+
+    EXPECT(nexus_store_set_event_mask(s, 1u << 9), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK_OK(nexus_store_set_event_mask(s, NEXUS_EVENT_MASK_SIGNAL_CHANGED));
+    CHECK_OK(nexus_store_clear_unpinned(s, &(size_t){0}));
+    fill(s, 5); /* usage flips and evictions again: not delivered */
+    EXPECT(nexus_store_poll_event(s, &e), NEXUS_STATUS_EMPTY);
+
+    CHECK_OK(nexus_store_signal_pressure(s, NEXUS_PRESSURE_LEVEL_CRITICAL));
+    CHECK_OK(nexus_store_signalled_level(s, &level));
+    CHECK(level == NEXUS_PRESSURE_LEVEL_CRITICAL);
+    CHECK_OK(nexus_store_poll_event(s, &e));
+    CHECK(e.kind == NEXUS_EVENT_KIND_SIGNAL_CHANGED);
+    CHECK(e.previous_level == NEXUS_PRESSURE_LEVEL_NONE && e.level == NEXUS_PRESSURE_LEVEL_CRITICAL);
+    uint64_t first = e.sequence;
+    /* A repeat sheds again but is no change. */
+    CHECK_OK(nexus_store_signal_pressure(s, NEXUS_PRESSURE_LEVEL_CRITICAL));
+    EXPECT(nexus_store_poll_event(s, &e), NEXUS_STATUS_EMPTY);
+    CHECK_OK(nexus_store_signal_pressure(s, NEXUS_PRESSURE_LEVEL_NONE));
+    CHECK_OK(nexus_store_poll_event(s, &e));
+    CHECK(e.kind == NEXUS_EVENT_KIND_SIGNAL_CHANGED && e.level == NEXUS_PRESSURE_LEVEL_NONE);
+    CHECK(e.previous_level == NEXUS_PRESSURE_LEVEL_CRITICAL);
+    /* Masked-out events take no sequence number: no gap. */
+    CHECK(e.sequence == first + 1);
+    CHECK_OK(nexus_store_signalled_level(s, &level));
+    CHECK(level == NEXUS_PRESSURE_LEVEL_NONE);
+    EXPECT(nexus_store_signalled_level(s, NULL), NEXUS_STATUS_ERR_NULL_ARGUMENT);
+    CHECK_OK(nexus_store_free(s));
+
+    /* Decay ends a signal: a SIGNAL_CHANGED to NONE, and the getter agrees. */
+    NexusMemoryConfig c = config_with(0);
+    c.signal_decay_ms = 1;
+    s = store_from(&c);
+    CHECK_OK(nexus_store_set_event_mask(s, NEXUS_EVENT_MASK_ALL));
+    CHECK_OK(nexus_store_signal_pressure(s, NEXUS_PRESSURE_LEVEL_MODERATE));
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    CHECK_OK(nexus_store_signalled_level(s, &level));
+    CHECK(level == NEXUS_PRESSURE_LEVEL_NONE);
+    int signal_changes = 0;
+    while (nexus_store_poll_event(s, &e) == NEXUS_STATUS_OK)
+        if (e.kind == NEXUS_EVENT_KIND_SIGNAL_CHANGED) signal_changes++;
+    CHECK(signal_changes == 2);
+    CHECK_OK(nexus_store_free(s));
 }
 
 static void test_poll_event_sequence(void) {
@@ -462,20 +524,24 @@ static void test_loader_objects(void) {
     NexusStore *s = store_with_loader(0, &l);
     NexusValue *v = NULL;
 
-    /* An object with cost 0: charged by the (default) estimator. */
+    /* An object with cost 0 and no size estimator: the sink refuses it (the
+     * loader keeps it) and the load fails with that status. */
     l.mode = LOAD_OBJECT;
     l.cost = 0;
-    CHECK_OK(nexus_store_get_or_load(s, KEY("o1"), &v));
-    CHECK(l.got[0] == NEXUS_STATUS_OK);
-    CHECK(nexus_value_object(v) == l.object && nexus_value_data(v) == NULL);
-    CHECK(metrics_of(s).current_usage == charge_of("o1", 0));
-    CHECK_OK(nexus_store_remove(s, KEY("o1")));
-    CHECK(l.rel.released == 0); /* the handle holds it */
-    nexus_value_release(v);
-    CHECK(l.rel.released == 1);
+    v = SENTINEL_VALUE;
+    EXPECT(nexus_store_get_or_load(s, KEY("o1"), &v), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(l.got[0] == NEXUS_STATUS_ERR_INVALID_ARGUMENT && v == SENTINEL_VALUE);
+    CHECK(l.rel.released == 0 && !has(s, "o1"));
+    free(l.object);
 
     /* An explicit cost. */
     l.cost = 777;
+    CHECK_OK(nexus_store_get_or_load(s, KEY("o2"), &v));
+    CHECK(nexus_value_object(v) == l.object && nexus_value_data(v) == NULL);
+    CHECK_OK(nexus_store_remove(s, KEY("o2")));
+    CHECK(l.rel.released == 0); /* the handle holds it */
+    nexus_value_release(v);
+    CHECK(l.rel.released == 1);
     CHECK_OK(nexus_store_get_or_load(s, KEY("o2"), &v));
     nexus_value_release(v);
     CHECK(metrics_of(s).current_usage == 777 && l.rel.released == 1);
@@ -493,6 +559,7 @@ static void test_loader_objects(void) {
 
 int main(void) {
     RUN(test_reset_metrics);
+    RUN(test_event_mask_and_signalled_level);
     RUN(test_poll_event_sequence);
     RUN(test_event_queue_dropped_marker);
     RUN(test_event_callback);

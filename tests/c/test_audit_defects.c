@@ -21,18 +21,6 @@
 
 static void watchdog(void) { watchdog_secs(30, 300); }
 
-static NexusStore *store_from(const NexusMemoryConfig *c) {
-    NexusStore *s = NULL;
-    CHECK_OK(nexus_store_new(c, &s));
-    return s;
-}
-
-static NexusMemoryMetrics metrics_of(NexusStore *s) {
-    NexusMemoryMetrics m;
-    CHECK_OK(nexus_store_memory_metrics(s, &m));
-    return m;
-}
-
 /* ---- crosswise callback replacement ------------------------------------------ */
 
 /* Thread A is inside the event callback and unregisters the eviction

@@ -27,13 +27,6 @@ static void check_track_clean(const Track *t) {
     CHECK(t->active == 0);
 }
 
-static NexusStore *new_store_cfg(const NexusMemoryConfig *c) {
-    NexusStore *s = NULL;
-    CHECK_OK(nexus_store_new(c, &s));
-    CHECK(s != NULL);
-    return s;
-}
-
 static uint64_t misses(NexusStore *s) {
     NexusMemoryMetrics m;
     CHECK_OK(nexus_store_memory_metrics(s, &m));
@@ -243,7 +236,7 @@ static void test_estimator_ctx_destroyed_once(void) {
     c.size_estimator = est_plain;
     c.size_estimator_ctx = &t;
     c.size_estimator_destroy = track_destroy;
-    NexusStore *s = new_store_cfg(&c);
+    NexusStore *s = store_from(&c);
     CHECK_OK(nexus_store_put(s, KEY("k"), KEY("vv")));
     CHECK(t.calls == 1);
     CHECK(t.destroyed == 0);
@@ -360,7 +353,7 @@ static void test_reentrant_callbacks(void) {
     nexus_memory_config_init(&c);
     c.max_cache_bytes = RE_BUDGET;
     c.size_estimator = re_estimator;
-    NexusStore *s = new_store_cfg(&c);
+    NexusStore *s = store_from(&c);
     g_re.s = s;
     CHECK_OK(nexus_store_put(s, KEY("re:base"), KEY("base")));
     CHECK_OK(nexus_store_pin(s, KEY("re:base")));
@@ -514,7 +507,7 @@ static void test_free_from_own_callback_is_busy(void) {
         NexusMemoryConfig c;
         nexus_memory_config_init(&c);
         if (kind == RE_ESTIMATOR) c.size_estimator = fr_estimator;
-        NexusStore *s = new_store_cfg(&c);
+        NexusStore *s = store_from(&c);
         memset(&g_fr, 0, sizeof g_fr);
         g_fr.s = s;
         CHECK_OK(nexus_store_put(s, KEY("keep"), KEY("kept")));
@@ -985,7 +978,7 @@ static void test_slow_callback_does_not_block_others(void) {
         NexusMemoryConfig c;
         nexus_memory_config_init(&c);
         c.size_estimator = sl_estimator;
-        NexusStore *s = new_store_cfg(&c);
+        NexusStore *s = store_from(&c);
         g_sl.s = s;
         CHECK_OK(nexus_store_put(s, KEY("base"), KEY("b")));
         CHECK_OK(nexus_store_pin(s, KEY("base")));

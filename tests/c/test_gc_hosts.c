@@ -16,18 +16,6 @@
 
 static void watchdog(void) { watchdog_secs(20, 180); }
 
-static NexusStore *store_from(const NexusMemoryConfig *c) {
-    NexusStore *s = NULL;
-    CHECK_OK(nexus_store_new(c, &s));
-    return s;
-}
-
-static NexusMemoryMetrics metrics_of(NexusStore *s) {
-    NexusMemoryMetrics m;
-    CHECK_OK(nexus_store_memory_metrics(s, &m));
-    return m;
-}
-
 /* Objects with a counting release that records the releasing thread. */
 typedef struct {
     int released;

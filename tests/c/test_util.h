@@ -78,6 +78,21 @@ static inline NexusStore *new_store(uint64_t max) {
     return s;
 }
 
+/* A store made from `c` (which must be valid). */
+static inline NexusStore *store_from(const NexusMemoryConfig *c) {
+    NexusStore *s = NULL;
+    CHECK_OK(nexus_store_new(c, &s));
+    CHECK(s != NULL);
+    return s;
+}
+
+/* The store's metrics. */
+static inline NexusMemoryMetrics metrics_of(NexusStore *s) {
+    NexusMemoryMetrics m;
+    CHECK_OK(nexus_store_memory_metrics(s, &m));
+    return m;
+}
+
 /* Whether the test runs under valgrind (slower: tests may do less work). */
 static inline int under_valgrind(void) { return getenv("NEXUS_TEST_UNDER_VALGRIND") != NULL; }
 

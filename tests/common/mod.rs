@@ -1,4 +1,8 @@
-//! Helpers shared by the threaded integration tests.
+//! Helpers shared by the integration tests (each test binary uses some).
+
+#![allow(dead_code)]
+
+pub mod string_keys;
 
 use std::collections::HashSet;
 use std::panic;
