@@ -747,7 +747,8 @@ public:
     Status put(ByteView value) {
         return Status::from_c(nexus_load_sink_put_bytes(sink_, value.data(), value.size()));
     }
-    /// Gives an object charged `cost` bytes (0: ask the size estimator). On
+    /// Gives an object charged `cost` bytes (0: ask the size estimator; with
+    /// none, 0 is invalid_argument: pass the bytes the object holds). On
     /// success the store owns it and `object` is empty; on failure `object`
     /// keeps it.
     template <class T, class D>
@@ -756,8 +757,8 @@ public:
             return Status::from_c(nexus_load_sink_put_object(sink_, raw, cost, release, ctx));
         });
     }
-    /// Gives a copy of a shared object charged `cost` bytes; the store
-    /// releases its copy exactly once.
+    /// Gives a copy of a shared object charged `cost` bytes (as above); the
+    /// store releases its copy exactly once.
     template <class T>
     Status put_object(const std::shared_ptr<T>& object, std::size_t cost) {
         return detail::put_shared(object, [&](void* raw, NexusReleaseFn release, void* ctx) {
@@ -920,7 +921,8 @@ public:
         return try_put(key, ByteView(data, size));
     }
     /// Inserts or replaces `key` with an object charged `cost` bytes (0: ask
-    /// the size estimator). On success the store owns it (`object` becomes
+    /// the size estimator; with none, 0 is invalid_argument: pass the bytes
+    /// the object holds). On success the store owns it (`object` becomes
     /// empty) and runs its deleter exactly once, when the entry is gone and
     /// no Value holds it; on failure `object` still owns it.
     template <class T, class D>
@@ -931,10 +933,11 @@ public:
                 nexus_store_put_object(handle_, detail::bytes_of(key), key.size(), raw, cost, release, ctx));
         });
     }
-    /// Inserts or replaces `key` with a shared object charged `cost` bytes:
-    /// the store keeps its own copy of the shared_ptr and releases it exactly
-    /// once, when the entry is gone and no Value holds it (the object lives
-    /// on while other copies do). On failure the store keeps no copy.
+    /// Inserts or replaces `key` with a shared object charged `cost` bytes
+    /// (0 as above): the store keeps its own copy of the shared_ptr and
+    /// releases it exactly once, when the entry is gone and no Value holds it
+    /// (the object lives on while other copies do). On failure the store
+    /// keeps no copy.
     template <class T>
     Status try_put_object(std::string_view key, const std::shared_ptr<T>& object, std::size_t cost) {
         if (!handle_) return no_store("put_object");
