@@ -46,7 +46,8 @@ C_COMMON := $(wildcard tests/c/*.h)
 .PHONY: all build lib asan-lib header check-header header-selfcontained demo test \
         fmt-check clippy cargo-test c-test c-test-asan c-test-valgrind examples \
         pkg-config install doc doc-check clean tools bench bench-quick cpp-test \
-        integration-test setup-test demo-os os-monitor-test
+        integration-test setup-test test-kotlin bench-kotlin demo-os os-monitor-test \
+        test-swift xcframework
 
 all: build
 
@@ -126,7 +127,7 @@ demo-os:
 # ---- tests ----------------------------------------------------------------------
 
 test: tools setup-test fmt-check clippy cargo-test doc-check check-header header-selfcontained \
-      c-test examples cpp-test integration-test bench-quick
+      c-test examples cpp-test integration-test test-swift test-kotlin bench-quick
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -202,6 +203,38 @@ integration-test: lib
 # the demo's dependency tree, the install's file list.
 setup-test:
 	tests/setup/run.sh
+
+# The Swift package (bindings/swift) and examples/swift: `swift test` (XCTest)
+# in a Debian trixie chroot with swiftlang, made once under $(SWIFT_CHROOT)
+# (about 3.5 minutes and 2 GB; git-ignored) and reused; the Rust static
+# library is built here and copied in.
+SWIFT_CHROOT ?= $(CURDIR)/.swift-chroot
+test-swift: lib
+	bindings/swift/run_tests.sh $(SWIFT_CHROOT)
+
+# NexusStore.xcframework (iOS device, iOS simulator, macOS) from the Rust
+# static libraries; needs Apple's tools (xcodebuild) and says so elsewhere.
+xcframework:
+	bindings/swift/scripts/make-xcframework.sh
+
+# The Kotlin wrapper (bindings/kotlin): Maven builds the JNI shim against the
+# release static library, runs the JUnit 5 suites under -Xcheck:jni (whose
+# warnings fail the target), then the Android glue under Robolectric,
+# offline. The first run downloads Maven's artifacts (about 470 MB with
+# Robolectric's android-all jar) into ~/.m2.
+MVN ?= mvn
+KOTLIN_DIR := bindings/kotlin
+
+test-kotlin: lib
+	@mkdir -p $(KOTLIN_DIR)/target
+	{ cd $(KOTLIN_DIR) && $(MVN) -B -ntp test 2>&1; echo $$? > target/mvn-test.rc; } | tee $(KOTLIN_DIR)/target/mvn-test.log
+	@exit $$(cat $(KOTLIN_DIR)/target/mvn-test.rc)
+	@! grep -n "in native method" $(KOTLIN_DIR)/target/mvn-test.log || { echo "-Xcheck:jni reported the lines above"; exit 1; }
+
+# The JVM benchmark beside Caffeine (W1-like throughput, W2-like hit ratio);
+# not part of `make test`. About two minutes.
+bench-kotlin: lib
+	cd $(KOTLIN_DIR) && $(MVN) -B -ntp -q test-compile exec:exec@bench
 
 # ---- benchmarks -----------------------------------------------------------------
 

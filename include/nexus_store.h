@@ -139,13 +139,6 @@
 #define NEXUS_MAX_SHARDS 64
 
 /**
- * Which kinds of event a store hands on (to its callback or its queue).
- * Events of other kinds are not delivered and take no sequence number.
- * DROPPED markers are always delivered.
- */
-typedef struct EventMask EventMask;
-
-/**
  * A list of keys (see `nexus_store_pinned_ids`). A plain owned pointer:
  * free it once with `nexus_key_list_free`.
  */

@@ -14,7 +14,8 @@
 #                     half a second)
 #   clippy, rustfmt   `rustup component add` when rustup is there
 #   system packages   C/C++ compilers, CMake, Ninja, GoogleTest, valgrind,
-#                     pkg-config: `apt-get install` when running as root, else
+#                     pkg-config, debootstrap (the Swift chroot), a JDK and
+#                     Maven: `apt-get install` when running as root, else
 #                     one line naming the command to run, and a failure
 set -euo pipefail
 
@@ -72,6 +73,9 @@ missing_system_packages() {
   command -v valgrind >/dev/null || echo valgrind
   command -v git >/dev/null || echo git
   [[ -f /usr/include/gtest/gtest.h || -f /usr/local/include/gtest/gtest.h ]] || echo libgtest-dev
+  command -v debootstrap >/dev/null || echo debootstrap          # test-swift's chroot
+  command -v javac >/dev/null || echo openjdk-17-jdk-headless     # test-kotlin
+  command -v mvn >/dev/null || echo maven                         # test-kotlin
 }
 
 ensure_system_packages() {

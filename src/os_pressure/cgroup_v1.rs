@@ -12,7 +12,7 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use super::files::{ReadError, keyed_u64, read_text, read_u64, under, working_set};
+use super::files::{ReadError, keyed_u64, own_cgroup, read_text, read_u64, under, working_set};
 use super::{CgroupConfig, SourceKind, SourceState, SourceStatus, level_at_or_above};
 use crate::MemoryPressureLevel;
 
@@ -75,16 +75,14 @@ impl CgroupV1Source {
                 ..SourceStatus::default()
             },
         };
-        if !config.enabled {
-            s.status.detail = "disabled".into();
+        let Some(rel) = own_cgroup(
+            fs_root,
+            config.enabled,
+            own_path,
+            "no memory controller line in /proc/self/cgroup",
+            &mut s.status.detail,
+        ) else {
             return s;
-        }
-        let rel = match own_path(fs_root) {
-            Ok(p) => p,
-            Err(e) => {
-                s.status.detail = format!("no memory controller line in /proc/self/cgroup ({e})");
-                return s;
-            }
         };
         let dir = under(fs_root, "/sys/fs/cgroup/memory").join(rel.trim_start_matches('/'));
         if !dir.join("memory.usage_in_bytes").exists() {

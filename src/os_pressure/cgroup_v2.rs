@@ -14,7 +14,8 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use super::files::{
-    ReadError, keyed_u64, malformed, read_limit, read_text, read_u64, under, working_set,
+    ReadError, keyed_u64, malformed, own_cgroup, read_limit, read_text, read_u64, under,
+    working_set,
 };
 use super::{CgroupConfig, SourceKind, SourceState, SourceStatus, level_at_or_above};
 use crate::MemoryPressureLevel;
@@ -72,16 +73,14 @@ impl CgroupV2Source {
                 ..SourceStatus::default()
             },
         };
-        if !config.enabled {
-            s.status.detail = "disabled".into();
+        let Some(rel) = own_cgroup(
+            fs_root,
+            config.enabled,
+            own_path,
+            "no cgroup v2 line (0::) in /proc/self/cgroup",
+            &mut s.status.detail,
+        ) else {
             return s;
-        }
-        let rel = match own_path(fs_root) {
-            Ok(p) => p,
-            Err(e) => {
-                s.status.detail = format!("no cgroup v2 line (0::) in /proc/self/cgroup ({e})");
-                return s;
-            }
         };
         let candidates = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
             .map(|m| under(fs_root, m).join(rel.trim_start_matches('/')));

@@ -90,6 +90,29 @@ pub(crate) fn working_set(dir: &Path, usage: u64) -> u64 {
     usage.saturating_sub(inactive)
 }
 
+/// The path of the process's own cgroup as `own_path` reads it from
+/// `/proc/self/cgroup`, for a cgroup source that is `enabled`; otherwise
+/// `None`, with why in `detail` ("disabled", or `missing` and the error).
+pub(crate) fn own_cgroup(
+    fs_root: &Path,
+    enabled: bool,
+    own_path: fn(&Path) -> Result<String, ReadError>,
+    missing: &str,
+    detail: &mut String,
+) -> Option<String> {
+    if !enabled {
+        *detail = "disabled".into();
+        return None;
+    }
+    match own_path(fs_root) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            *detail = format!("{missing} ({e})");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
