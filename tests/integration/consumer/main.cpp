@@ -1,5 +1,5 @@
-// A tiny program against the installed C++ header and library; built by the
-// consumer CMake project (find_package) and through pkg-config.
+// A tiny C++ program using nexus_store, built by the consumer project in each
+// way a project takes the library, and through pkg-config.
 #include <nexus/store.hpp>
 
 #include <cstdio>

@@ -1,5 +1,6 @@
 //! The main demo of nexus_store (`make demo`, i.e.
-//! `cargo run --release --example demo`).
+//! `cargo run --release -p nexus-store-demo`). Its own crate, so running it
+//! builds the library and nothing of the tests' dependencies.
 //!
 //! It simulates an app's image cache for 60 seconds of simulated time: a
 //! catalogue of 10,000 images of varied sizes, read with a Zipf-skewed
@@ -748,7 +749,12 @@ fn render_svg(samples: &[Sample]) -> String {
 }
 
 fn write_chart(samples: &[Sample]) -> std::io::Result<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/demo");
+    // The repository's target/ (this crate lives in demo/).
+    let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = manifest_dir
+        .parent()
+        .unwrap_or(manifest_dir)
+        .join("target/demo");
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("usage.svg");
     std::fs::write(&path, render_svg(samples))?;
