@@ -42,6 +42,8 @@ mod loader;
 mod memory_config;
 mod memory_manager;
 mod memory_metrics;
+#[cfg(target_os = "linux")]
+pub mod os_pressure;
 mod pin_set;
 mod pressure;
 mod size_estimator;

@@ -3,15 +3,23 @@
 //! message, and raw arguments are checked one by one.
 
 use std::cell::RefCell;
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CStr, c_char};
 use std::panic::{self, AssertUnwindSafe};
 
 use super::store::Bytes;
 use super::types::*;
 use crate::{Error, ErrorKind};
 
+/// The longest message kept, NUL included (longer ones are cut at a
+/// character boundary).
+const MESSAGE_CAPACITY: usize = 1024;
+
+// A fixed buffer, with no heap and nothing to drop: it never registers a
+// thread-exit destructor, so a call made while the thread's other
+// thread-locals are destroyed (a pthread key's destructor, a JNI detach)
+// still has it, and setting a message never allocates.
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    static LAST_ERROR: RefCell<[u8; MESSAGE_CAPACITY]> = const { RefCell::new([0; MESSAGE_CAPACITY]) };
 }
 
 /// The status of an error kind (the core's kinds mirror the C statuses).
@@ -25,20 +33,33 @@ pub(crate) fn kind_of(status: NexusStatus) -> Option<ErrorKind> {
     ErrorKind::try_from(status).ok()
 }
 
+/// Leaves `message` for `nexus_last_error_message()`: copied into this
+/// thread's buffer (NUL bytes become spaces; beyond `MESSAGE_CAPACITY - 1`
+/// bytes it is cut at a character boundary).
 pub(crate) fn set_last_error(message: &str) {
+    let mut end = message.len().min(MESSAGE_CAPACITY - 1);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let text = &message.as_bytes()[..end];
     LAST_ERROR.with(|e| {
-        // The same message again (a run of misses): nothing to allocate.
-        if e.borrow().as_bytes() == message.as_bytes() {
+        let mut buf = e.borrow_mut();
+        // The same message again (a run of misses): nothing to write.
+        if buf[..end] == *text && buf[end] == 0 {
             return;
         }
-        let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
-        *e.borrow_mut() = c;
+        for (b, &c) in buf.iter_mut().zip(text) {
+            *b = if c == 0 { b' ' } else { c };
+        }
+        buf[end] = 0;
     });
 }
 
-/// The message of the last failure on this thread ("" if none yet).
+/// The message of the last failure on this thread ("" if none yet), NUL
+/// terminated, in this thread's buffer (valid while the thread lives; the
+/// header says until the next call on this thread).
 pub(crate) fn last_error_ptr() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    LAST_ERROR.with(|e| e.as_ptr().cast::<c_char>().cast_const())
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
