@@ -27,6 +27,9 @@ public enum EvictionStrategy: UInt32, CaseIterable, Sendable {
     case lfu = 1
     /// Largest charged size first, ties by least recently used.
     case size = 2
+    /// W-TinyLFU: a small LRU window, then admission by a frequency sketch
+    /// into a segmented main region: scan resistant (see the README).
+    case tinyLfu = 3
 }
 
 /// Why entries left a store.

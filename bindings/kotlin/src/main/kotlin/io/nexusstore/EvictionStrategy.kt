@@ -9,7 +9,10 @@ enum class EvictionStrategy {
     LFU,
 
     /** Largest charged size first, ties by least recently used. */
-    SIZE;
+    SIZE,
+
+    /** W-TinyLFU: a small LRU window, then admission by a frequency sketch into a segmented main region: scan resistant. */
+    TINY_LFU;
 
     internal val code: Int get() = ordinal
 }
