@@ -1,3 +1,4 @@
+import CNexusStore
 import Foundation
 import XCTest
 @testable import NexusStore
@@ -105,7 +106,8 @@ final class ConfigTests: XCTestCase {
     func testEnumsMatchTheCConstants() {
         XCTAssertEqual(MemoryPressureLevel.allCases.map(\.rawValue), [0, 1, 2, 3])
         XCTAssertTrue(MemoryPressureLevel.none < .moderate && .moderate < .critical && .critical < .emergency)
-        XCTAssertEqual(EvictionStrategy.allCases.map(\.rawValue), [0, 1, 2])
+        XCTAssertEqual(EvictionStrategy.allCases.map(\.rawValue), [0, 1, 2, 3])
+        XCTAssertEqual(EvictionStrategy.tinyLfu.rawValue, UInt32(NEXUS_EVICTION_STRATEGY_TINY_LFU))
         XCTAssertEqual(EvictionReason.allCases.map(\.rawValue), [0, 1, 2, 3, 4])
     }
 }
