@@ -36,6 +36,7 @@ export RUST_BACKTRACE := 0
 C_TESTS  := $(basename $(notdir $(wildcard tests/c/test_*.c)))
 C_COMMON := $(wildcard tests/c/*.h)
 
+.PHONY: fuzz fuzz-smoke alloc-failure schedules soak soak-short hardening
 .PHONY: all build lib asan-lib header check-header header-selfcontained demo test \
         fmt-check clippy cargo-test c-test c-test-asan c-test-valgrind examples \
         pkg-config install doc clean check-cbindgen bench bench-quick cpp-test
@@ -109,7 +110,7 @@ demo:
 
 # ---- tests ----------------------------------------------------------------------
 
-test: fmt-check clippy cargo-test check-header header-selfcontained c-test examples cpp-test bench-quick
+test: fmt-check clippy cargo-test check-header header-selfcontained c-test examples cpp-test bench-quick hardening
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -182,3 +183,42 @@ doc:
 
 clean:
 	$(CARGO) clean
+
+# ---- hardening (docs/TESTING.md) --------------------------------------------------
+
+FUZZ_SECONDS       ?= 600
+FUZZ_SMOKE_SECONDS ?= 60
+SOAK_SECONDS       ?= 600
+SOAK_SHORT_SECONDS ?= 30
+
+# What `make test` runs of it: fuzz smoke, every allocation failing, the
+# model-checked schedules, a 30-second soak.
+hardening: fuzz-smoke alloc-failure schedules soak-short
+
+# Every fuzz target for FUZZ_SECONDS each (cargo-fuzz on stable through
+# RUSTC_BOOTSTRAP; installs cargo-fuzz if missing). Prints executions and
+# executions per second of each.
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	fuzz/run.sh $(FUZZ_SMOKE_SECONDS)
+
+# The Nth allocation inside the C calls fails, for every N (transient and
+# persistent): tests/alloc_failure_every_point.rs, built in target/oom.
+alloc-failure:
+	RUSTC_BOOTSTRAP=1 RUSTFLAGS="--cfg nexus_oom_panic" CARGO_TARGET_DIR=target/oom \
+	    $(CARGO) test --release --test alloc_failure_every_point
+
+# shuttle-explored schedules of the handle table, the callback slots and the
+# event queue: tests/schedules.rs, built in target/shuttle.
+schedules:
+	RUSTFLAGS="--cfg nexus_shuttle" CARGO_TARGET_DIR=target/shuttle \
+	    $(CARGO) test --release --test schedules
+
+# 8 threads of random C calls and pressure signals for SOAK_SECONDS.
+soak:
+	NEXUS_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --release --test soak -- --nocapture
+
+soak-short:
+	NEXUS_SOAK_SECONDS=$(SOAK_SHORT_SECONDS) $(CARGO) test --release --test soak -- --nocapture

@@ -10,11 +10,9 @@
 //! returned: exactly once, by `Arc`'s own accounting.
 
 use std::cell::RefCell;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use crate::sync::{Arc, AtomicBool, Mutex, Ordering, sleep, thread_local, yield_now};
 
 thread_local! {
     /// (store id, callback address) of every callback this thread is inside,
@@ -114,10 +112,10 @@ pub(crate) fn wait_while(mut busy: impl FnMut() -> bool) {
     let mut spins = 0u32;
     while busy() {
         if spins < 64 {
-            std::thread::yield_now();
+            yield_now();
             spins += 1;
         } else {
-            std::thread::sleep(Duration::from_micros(100));
+            sleep(Duration::from_micros(100));
         }
     }
 }

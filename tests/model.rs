@@ -61,8 +61,8 @@ mod reference_model;
 use std::sync::{Arc, Mutex};
 
 use nexus_store::{
-    EventKind, EvictionReason, EvictionStrategy, MemoryConfig, MemoryPressureLevel as Level,
-    Store, ValueHandle,
+    EventKind, EvictionReason, EvictionStrategy, MemoryConfig, MemoryPressureLevel as Level, Store,
+    ValueHandle,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -688,4 +688,3 @@ fn lfu_history_a_put_takes_its_ghost_before_evicting_to_fit() {
         panic!("{e}");
     }
 }
-

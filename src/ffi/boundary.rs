@@ -11,8 +11,13 @@ use super::types::*;
 use crate::{Error, ErrorKind};
 
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// This thread's last error message; `None` when it could not be
+    /// allocated (then [`OUT_OF_MEMORY_MESSAGE`] is shown).
+    static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
 }
+
+/// The message when a message could not be allocated (or before any error).
+const OUT_OF_MEMORY_MESSAGE: &CStr = c"out of memory (the error message could not be allocated)";
 
 /// The status of an error kind (the core's kinds mirror the C statuses).
 pub(crate) fn status_of(kind: ErrorKind) -> NexusStatus {
@@ -22,33 +27,72 @@ pub(crate) fn status_of(kind: ErrorKind) -> NexusStatus {
 /// The error kind of a non-OK status from a callback (a loader), or `None`
 /// for a value no status has.
 pub(crate) fn kind_of(status: NexusStatus) -> Option<ErrorKind> {
-    ErrorKind::try_from(status).ok()
+    ErrorKind::from_u32(status)
 }
 
 pub(crate) fn set_last_error(message: &str) {
+    set_last_error_parts(&[message]);
+}
+
+/// Sets the message to the concatenation of `parts`, without an
+/// allocation that could fail the call: if the buffer cannot be allocated
+/// the message becomes [`OUT_OF_MEMORY_MESSAGE`] (the error path must work
+/// when allocations fail: tests/alloc_failure_every_point.rs).
+fn set_last_error_parts(parts: &[&str]) {
     LAST_ERROR.with(|e| {
-        // The same message again (a run of misses): nothing to allocate.
-        if e.borrow().as_bytes() == message.as_bytes() {
+        let mut e = e.borrow_mut();
+        let same = e.as_ref().is_some_and(|c| {
+            let mut rest = c.as_bytes();
+            parts.iter().all(|p| match rest.strip_prefix(p.as_bytes()) {
+                Some(r) => {
+                    rest = r;
+                    true
+                }
+                None => false,
+            }) && rest.is_empty()
+        });
+        if same {
             return;
         }
-        let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
-        *e.borrow_mut() = c;
+        *e = None;
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut v = Vec::new();
+        if v.try_reserve_exact(len + 1).is_err() {
+            return;
+        }
+        for p in parts {
+            v.extend(p.bytes().map(|b| if b == 0 { b' ' } else { b }));
+        }
+        // SAFETY: NULs were replaced above; the capacity is exact, so no
+        // reallocation happens here.
+        *e = Some(unsafe { CString::from_vec_unchecked(v) });
     });
 }
 
 /// The message of the last failure on this thread ("" if none yet).
 pub(crate) fn last_error_ptr() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    LAST_ERROR.with(|e| {
+        e.borrow()
+            .as_deref()
+            .unwrap_or(OUT_OF_MEMORY_MESSAGE)
+            .as_ptr()
+    })
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
     if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
+        s
     } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
+        s
     } else {
-        "unknown panic payload".to_string()
+        "unknown panic payload"
     }
+}
+
+/// Whether a panic is a failed allocation turned into a panic (a build with
+/// `-Zoom=panic`, as the allocation-failure tests use): std's message.
+fn is_allocation_failure(message: &str) -> bool {
+    message.starts_with("memory allocation of ") && message.ends_with(" bytes failed")
 }
 
 /// Runs the body of an entry point: `Ok` is `NEXUS_STATUS_OK`; an error or
@@ -62,8 +106,14 @@ pub(crate) fn entry(body: impl FnOnce() -> Result<(), Error>) -> NexusStatus {
             status_of(e.kind())
         }
         Err(payload) => {
-            set_last_error(&format!("internal panic: {}", panic_message(&*payload)));
-            NEXUS_STATUS_ERR_PANIC
+            let message = panic_message(&*payload);
+            if is_allocation_failure(message) {
+                set_last_error_parts(&["out of memory: ", message]);
+                NEXUS_STATUS_ERR_OUT_OF_MEMORY
+            } else {
+                set_last_error_parts(&["internal panic: ", message]);
+                NEXUS_STATUS_ERR_PANIC
+            }
         }
     }
 }

@@ -658,4 +658,3 @@ impl Model {
         v
     }
 }
-
