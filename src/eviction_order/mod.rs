@@ -42,6 +42,17 @@ impl EvictionOrder {
     }
 
     /// A new entry; `linked` is false for a pinned one.
+    /// Makes room for slot `i`, before an insert commits (what the SIZE
+    /// order's B-tree allocates cannot be reserved).
+    pub fn reserve(&mut self, i: u32) {
+        match self {
+            EvictionOrder::Lru(o) => o.reserve(i),
+            EvictionOrder::Lfu(o) => o.reserve(i),
+            EvictionOrder::LfuHistory(o) => o.reserve(i),
+            EvictionOrder::Size(_) => {}
+        }
+    }
+
     pub fn insert(&mut self, i: u32, at: Position, linked: bool) {
         match self {
             EvictionOrder::Lru(o) if linked => o.link(i),

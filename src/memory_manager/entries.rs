@@ -147,6 +147,13 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             victims,
         } = plan;
         let limits = self.limits;
+        // What the insert below allocates, reserved while nothing changed:
+        // committed from here on, nothing below fails (even where a failed
+        // allocation unwinds: tests/alloc_failure_every_point.rs).
+        if existing.is_none() {
+            self.entries.reserve_one();
+            self.order.reserve(self.entries.next_slot());
+        }
 
         // Committed from here on: nothing below fails.
         self.supersede_load(&key);
