@@ -18,7 +18,7 @@
 //!
 //! Built only with `--cfg nexus_shuttle` (`make schedules`, in
 //! target/shuttle); SHUTTLE_ITERATIONS sets the schedules per test and
-//! scheduler (default 1000).
+//! scheduler (default 10,000).
 
 #![cfg(nexus_shuttle)]
 #![allow(dead_code, unused_imports)]
@@ -146,7 +146,7 @@ fn iterations() -> usize {
     std::env::var("SHUTTLE_ITERATIONS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1000)
+        .unwrap_or(10_000)
 }
 
 /// Runs `f` under PCT (depth 3) and the random scheduler, `iterations()`
@@ -154,13 +154,16 @@ fn iterations() -> usize {
 fn explore(name: &str, f: impl Fn() + Send + Sync + 'static) {
     let f = Arc::new(f);
     let n = iterations();
-    let schedulers: Vec<Box<dyn Scheduler>> = vec![
+    let schedulers: Vec<Box<dyn Scheduler + Send>> = vec![
         Box::new(PctScheduler::new(3, n)),
         Box::new(RandomScheduler::new(n)),
     ];
     for scheduler in schedulers {
         let mut config = Config::new();
         config.max_steps = MaxSteps::FailAfter(20_000);
+        // The handle table allocates a chunk of 256 slots (16 KiB) through
+        // the stack.
+        config.stack_size = 1 << 20;
         let f = Arc::clone(&f);
         Runner::new(scheduler, config).run(move || f());
         EXPLORED.fetch_add(n, Ordering::SeqCst);
