@@ -216,9 +216,10 @@ schedules:
 	RUSTFLAGS="--cfg nexus_shuttle" CARGO_TARGET_DIR=target/shuttle \
 	    $(CARGO) test --release --test schedules
 
-# 8 threads of random C calls and pressure signals for SOAK_SECONDS.
+# 8 threads of random C calls and pressure signals for SOAK_SECONDS (and the
+# 16-thread pin/unpin/evict/signal race): tests/soak.rs.
 soak:
-	NEXUS_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --release --test soak -- --nocapture
+	NEXUS_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --release --test soak -- --nocapture --test-threads=1
 
 soak-short:
-	NEXUS_SOAK_SECONDS=$(SOAK_SHORT_SECONDS) $(CARGO) test --release --test soak -- --nocapture
+	NEXUS_SOAK_SECONDS=$(SOAK_SHORT_SECONDS) $(CARGO) test --release --test soak -- --nocapture --test-threads=1

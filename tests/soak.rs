@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 use nexus_store::ffi::*;
 
 const THREADS: usize = 8;
+
+/// The tests here run one at a time (the soak measures the process's RSS).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const KEYS: u32 = 2048;
 const MAGIC: u64 = 0x5eed_cafe_f00d_d00d;
 
@@ -300,6 +303,7 @@ fn usage_against_charges(s: *mut NexusStore) {
 
 #[test]
 fn eight_threads_of_random_calls_and_signals() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let seconds: u64 = std::env::var("NEXUS_SOAK_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -387,4 +391,99 @@ fn eight_threads_of_random_calls_and_signals() {
         TAKEN.load(Ordering::SeqCst),
         "every object taken is released exactly once"
     );
+}
+
+/// 16 threads racing pin, unpin, evict, clear_unpinned, signals and puts
+/// on 64 keys for 2 seconds (NEXUS_RACE_SECONDS), while keys 0..8 stay
+/// pinned throughout: those are never evicted (still present, with their
+/// values), and afterwards usage equals the sum of the present entries'
+/// charges and the store still takes puts.
+#[test]
+fn sixteen_threads_race_pin_unpin_evict_signal() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let seconds: u64 = std::env::var("NEXUS_RACE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    let mut c = std::mem::MaybeUninit::<NexusMemoryConfig>::uninit();
+    nexus_memory_config_init(c.as_mut_ptr());
+    // SAFETY: initialized above.
+    let mut c = unsafe { c.assume_init() };
+    c.max_cache_bytes = 8 * 1024;
+    c.size_estimator = Some(estimator);
+    let mut s = ptr::null_mut();
+    assert_eq!(nexus_store_new(&c, &mut s), NEXUS_STATUS_OK);
+    let value = [7u8; 256];
+    for k in 0..8u32 {
+        let kb = key_bytes(k);
+        assert_eq!(nexus_store_pin(s, kb.as_ptr(), 2), NEXUS_STATUS_OK);
+        assert_eq!(
+            nexus_store_put(s, kb.as_ptr(), 2, value.as_ptr(), 100),
+            NEXUS_STATUS_OK
+        );
+    }
+    let store = Handle(s.addr());
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..16u64)
+        .map(|t| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let s = store.get();
+                let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ (t + 1) * 0x9e37_79b9);
+                let value = [1u8; 256];
+                while !stop.load(Ordering::Relaxed) {
+                    let k = key_bytes(8 + rng.below(56) as u32);
+                    let mut n = 0;
+                    let st = match rng.below(7) {
+                        0 => nexus_store_pin(s, k.as_ptr(), 2),
+                        1 => nexus_store_unpin(s, k.as_ptr(), 2),
+                        2 => nexus_store_evict(s, 1 + rng.below(4) as usize, &mut n),
+                        3 => nexus_store_clear_unpinned(s, &mut n),
+                        4 => nexus_store_signal_pressure(s, rng.below(4) as u32),
+                        _ => nexus_store_put(
+                            s,
+                            k.as_ptr(),
+                            2,
+                            value.as_ptr(),
+                            1 + rng.below(256) as usize,
+                        ),
+                    };
+                    assert!(
+                        matches!(
+                            st,
+                            NEXUS_STATUS_OK | NEXUS_STATUS_NOT_FOUND | NEXUS_STATUS_ERR_OVER_BUDGET
+                        ),
+                        "status {st}"
+                    );
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(seconds));
+    stop.store(true, Ordering::SeqCst);
+    for t in threads {
+        t.join().unwrap();
+    }
+    for k in 0..8u32 {
+        let kb = key_bytes(k);
+        let mut buf = [0u8; 256];
+        let mut n = 0;
+        assert_eq!(
+            nexus_store_get_copy(s, kb.as_ptr(), 2, buf.as_mut_ptr(), buf.len(), &mut n),
+            NEXUS_STATUS_OK,
+            "pinned key {k} was evicted"
+        );
+        assert_eq!(n, 100);
+    }
+    assert_eq!(
+        nexus_store_signal_pressure(s, NEXUS_PRESSURE_LEVEL_NONE),
+        NEXUS_STATUS_OK
+    );
+    usage_against_charges(s);
+    let kb = key_bytes(100);
+    assert_eq!(
+        nexus_store_put(s, kb.as_ptr(), 2, value.as_ptr(), 10),
+        NEXUS_STATUS_OK
+    );
+    assert_eq!(nexus_store_free(s), NEXUS_STATUS_OK);
 }
