@@ -204,17 +204,20 @@ fuzz:
 fuzz-smoke:
 	fuzz/run.sh $(FUZZ_SMOKE_SECONDS)
 
-# The Nth allocation inside the C calls fails, for every N (transient and
-# persistent): tests/alloc_failure_every_point.rs, built in target/oom.
-alloc-failure:
-	RUSTC_BOOTSTRAP=1 RUSTFLAGS="--cfg nexus_oom_panic" CARGO_TARGET_DIR=target/oom \
-	    $(CARGO) test --release --test alloc_failure_every_point
+# The allocation-failure loop and the schedules share one build (target/hardening):
+# both cfgs on, RUSTC_BOOTSTRAP for the allocation error hook.
+HARDENING_CARGO := RUSTC_BOOTSTRAP=1 RUSTFLAGS="--cfg nexus_oom_panic --cfg nexus_shuttle" \
+    CARGO_TARGET_DIR=target/hardening $(CARGO)
 
-# shuttle-explored schedules of the handle table, the callback slots and the
-# event queue: tests/schedules.rs, built in target/shuttle.
+# The Nth allocation inside the C calls fails, for every N (transient and
+# persistent): tests/alloc_failure_every_point.rs.
+alloc-failure:
+	$(HARDENING_CARGO) test --release --test alloc_failure_every_point
+
+# shuttle-explored schedules of the handle table and the callback slots:
+# tests/schedules.rs (SHUTTLE_ITERATIONS schedules per test and scheduler).
 schedules:
-	RUSTFLAGS="--cfg nexus_shuttle" CARGO_TARGET_DIR=target/shuttle \
-	    $(CARGO) test --release --test schedules
+	$(HARDENING_CARGO) test --release --test schedules -- --test-threads=1
 
 # 8 threads of random C calls and pressure signals for SOAK_SECONDS (and the
 # 16-thread pin/unpin/evict/signal race): tests/soak.rs.

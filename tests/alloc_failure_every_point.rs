@@ -12,7 +12,7 @@
 //! allocation error hook (nightly `alloc_error_hook`, through
 //! RUSTC_BOOTSTRAP) that panics with std's `-Zoom=panic` message instead,
 //! which the boundary turns into `ERR_OUT_OF_MEMORY`. `make alloc-failure`
-//! builds it with `--cfg nexus_oom_panic`, in target/oom; without that cfg
+//! builds it with `--cfg nexus_oom_panic`, in target/hardening; without that cfg
 //! the test only says it was skipped.
 //! It runs without the libtest harness (no other threads allocate) and
 //! prints libtest's closing line.

@@ -17,7 +17,7 @@
 //!   step bound fails: a deadlock or a livelock).
 //!
 //! Built only with `--cfg nexus_shuttle` (`make schedules`, in
-//! target/shuttle); SHUTTLE_ITERATIONS sets the schedules per test and
+//! target/hardening); SHUTTLE_ITERATIONS sets the schedules per test and
 //! scheduler (default 10,000).
 
 #![cfg(nexus_shuttle)]

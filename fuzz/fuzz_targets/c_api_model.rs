@@ -28,7 +28,9 @@ use libfuzzer_sys::fuzz_target;
 use nexus_store::ffi::*;
 use nexus_store::{EventKind, EvictionReason, EvictionStrategy, MemoryPressureLevel as Level};
 use nexus_store_fuzz::reference_model::{Ev, KEYS, Model, Op, Outcome, Setup};
-use nexus_store_fuzz::{Input, default_config, kind_of, last_message, metrics, poll_all, take_keys};
+use nexus_store_fuzz::{
+    Input, default_config, kind_of, last_message, metrics, poll_all, take_keys,
+};
 
 /// An object value: its charge, and which object it is.
 struct Obj {
@@ -120,7 +122,9 @@ unsafe extern "C" fn listener(
     if s != NEXUS_STATUS_OK {
         problems.push(format!("contains from the listener: status {s}"));
     } else if present != (reason == EvictionReason::Replaced) {
-        problems.push(format!("key {k} present={present} in the listener ({reason:?})"));
+        problems.push(format!(
+            "key {k} present={present} in the listener ({reason:?})"
+        ));
     }
     let mut pinned = false;
     let s = nexus_store_is_pinned(store, key, 1, &mut pinned);
@@ -162,10 +166,10 @@ fn setup_of(input: &mut Input) -> Setup {
         _ => 120 + u64::from(input.u8()),
     };
     let batch = [1, 2, 3, 10][input.below(4) as usize];
-    let thresholds = [(0.7, 0.9), (0.7, 0.9), (0.5, 1.0), (0.6, 0.75), (0.3, 0.9)]
-        [input.below(5) as usize];
-    let keeps = [(0.75, 0.5), (0.75, 0.5), (1.0, 1.0), (1.0, 0.5), (0.6, 0.2)]
-        [input.below(5) as usize];
+    let thresholds =
+        [(0.7, 0.9), (0.7, 0.9), (0.5, 1.0), (0.6, 0.75), (0.3, 0.9)][input.below(5) as usize];
+    let keeps =
+        [(0.75, 0.5), (0.75, 0.5), (1.0, 1.0), (1.0, 0.5), (0.6, 0.2)][input.below(5) as usize];
     Setup {
         max,
         batch,
@@ -182,7 +186,11 @@ fn key_of(input: &mut Input) -> u8 {
 
 fn charge_of(input: &mut Input) -> u64 {
     let b = input.u8();
-    if b & 0x80 == 0 { u64::from(b % 10) } else { u64::from(b % 40) }
+    if b & 0x80 == 0 {
+        u64::from(b % 10)
+    } else {
+        u64::from(b % 40)
+    }
 }
 
 /// One operation, and how the C side runs it (a variant flag).
@@ -344,9 +352,7 @@ impl Real {
                 let mut e = 0;
                 Self::count(nexus_store_clear_unpinned(s, &mut e), e, "clear_unpinned")
             }
-            Op::Signal(level) => {
-                Self::unit(nexus_store_signal_pressure(s, level as u32), "signal")
-            }
+            Op::Signal(level) => Self::unit(nexus_store_signal_pressure(s, level as u32), "signal"),
             Op::SetMaxBytes(m) => outcome_of(nexus_store_set_max_bytes(s, m)),
             Op::ResetMetrics => Self::unit(nexus_store_reset_metrics(s), "reset_metrics"),
             Op::Release(i) => {
@@ -404,7 +410,12 @@ fn run(data: &[u8]) {
     config.lfu_history = setup.lfu_history;
     config.size_estimator = Some(estimator);
     let mut store = ptr::null_mut();
-    assert_eq!(nexus_store_new(&config, &mut store), NEXUS_STATUS_OK, "{}", last_message());
+    assert_eq!(
+        nexus_store_new(&config, &mut store),
+        NEXUS_STATUS_OK,
+        "{}",
+        last_message()
+    );
 
     // Freed at the end, once the store and every value are gone.
     let shared_box = Box::into_raw(Box::<Shared>::default());
@@ -458,9 +469,19 @@ fn run(data: &[u8]) {
         );
         for k in 0..KEYS {
             let (mut present, mut pinned) = (false, false);
-            assert_eq!(nexus_store_contains(store, &k, 1, &mut present), NEXUS_STATUS_OK);
-            assert_eq!(nexus_store_is_pinned(store, &k, 1, &mut pinned), NEXUS_STATUS_OK);
-            assert_eq!(present, model.find(k).is_some(), "contains({k}) after {ctx}");
+            assert_eq!(
+                nexus_store_contains(store, &k, 1, &mut present),
+                NEXUS_STATUS_OK
+            );
+            assert_eq!(
+                nexus_store_is_pinned(store, &k, 1, &mut pinned),
+                NEXUS_STATUS_OK
+            );
+            assert_eq!(
+                present,
+                model.find(k).is_some(),
+                "contains({k}) after {ctx}"
+            );
             assert_eq!(pinned, model.is_pinned(k), "is_pinned({k}) after {ctx}");
         }
         let mut list = ptr::null_mut();
@@ -468,12 +489,18 @@ fn run(data: &[u8]) {
         let pins: Vec<Vec<u8>> = model.pins.iter().map(|&k| vec![k]).collect();
         assert_eq!(take_keys(list), pins, "pinned_ids after {ctx}");
         let mut level = 0;
-        assert_eq!(nexus_store_pressure_level(store, &mut level), NEXUS_STATUS_OK);
+        assert_eq!(
+            nexus_store_pressure_level(store, &mut level),
+            NEXUS_STATUS_OK
+        );
         assert_eq!(level, model.reported as u32, "level after {ctx}");
         let m = metrics(store);
         assert_eq!(m, model.metrics(), "metrics after {ctx}");
         if model.max != 0 {
-            assert!(m.current_usage <= model.max, "{ctx}: usage above the budget");
+            assert!(
+                m.current_usage <= model.max,
+                "{ctx}: usage above the budget"
+            );
         }
         if let Some(budget) = model.budget() {
             assert!(
@@ -503,8 +530,15 @@ fn run(data: &[u8]) {
         NEXUS_STATUS_ERR_INVALID_HANDLE,
         "a freed handle"
     );
-    assert_eq!(nexus_store_free(store), NEXUS_STATUS_ERR_INVALID_HANDLE, "a double free");
-    assert_eq!(nexus_store_free_deferred(store), NEXUS_STATUS_ERR_INVALID_HANDLE);
+    assert_eq!(
+        nexus_store_free(store),
+        NEXUS_STATUS_ERR_INVALID_HANDLE,
+        "a double free"
+    );
+    assert_eq!(
+        nexus_store_free_deferred(store),
+        NEXUS_STATUS_ERR_INVALID_HANDLE
+    );
     for (v, charge) in real.handles.drain(..) {
         assert_eq!(read_charge(v), charge, "a value held across the free");
         nexus_value_release(v);

@@ -58,8 +58,16 @@ fn expected_valid(c: &NexusMemoryConfig, struct_size: usize) -> bool {
 fn f64_of(input: &mut Input) -> f64 {
     match input.below(8) {
         0 => f64::from_bits(input.u64()),
-        1 => [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0, 1.0, -1.0, f64::MIN_POSITIVE]
-            [input.below(8) as usize],
+        1 => [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            0.0,
+            1.0,
+            -1.0,
+            f64::MIN_POSITIVE,
+        ][input.below(8) as usize],
         _ => f64::from(input.u8()) / 200.0,
     }
 }
@@ -86,12 +94,20 @@ fuzz_target!(|data: &[u8]| {
     c.moderate_threshold = f64_of(&mut input);
     c.critical_threshold = f64_of(&mut input);
     c.eviction_batch_size = u64_of(&mut input) as usize;
-    c.strategy = if input.bool() { input.u32() } else { input.below(4) };
+    c.strategy = if input.bool() {
+        input.u32()
+    } else {
+        input.below(4)
+    };
     c.event_queue_capacity = u64_of(&mut input) as usize;
     c.signal_moderate_keep = f64_of(&mut input);
     c.signal_critical_keep = f64_of(&mut input);
     c.signal_decay_ms = u64_of(&mut input);
-    c.shards = if input.bool() { input.u32() } else { input.below(70) };
+    c.shards = if input.bool() {
+        input.u32()
+    } else {
+        input.below(70)
+    };
     c.lfu_history = input.bool();
     if input.bool() {
         c.size_estimator = Some(estimator);
@@ -110,9 +126,20 @@ fuzz_target!(|data: &[u8]| {
         )*};
     }
     within!(
-        max_cache_bytes, moderate_threshold, critical_threshold, eviction_batch_size, strategy,
-        size_estimator, size_estimator_ctx, size_estimator_destroy, event_queue_capacity,
-        signal_moderate_keep, signal_critical_keep, signal_decay_ms, shards, lfu_history
+        max_cache_bytes,
+        moderate_threshold,
+        critical_threshold,
+        eviction_batch_size,
+        strategy,
+        size_estimator,
+        size_estimator_ctx,
+        size_estimator_destroy,
+        event_queue_capacity,
+        signal_moderate_keep,
+        signal_critical_keep,
+        signal_decay_ms,
+        shards,
+        lfu_history
     );
     let expected = expected_valid(&seen, struct_size);
     // The destroy runs only if it lies within struct_size.
@@ -120,7 +147,11 @@ fuzz_target!(|data: &[u8]| {
 
     let before = DESTROYED.load(Ordering::SeqCst);
     let validated = nexus_memory_config_validate(&c);
-    assert_eq!(DESTROYED.load(Ordering::SeqCst), before, "validate destroyed the ctx");
+    assert_eq!(
+        DESTROYED.load(Ordering::SeqCst),
+        before,
+        "validate destroyed the ctx"
+    );
     assert!(
         validated == NEXUS_STATUS_OK || validated == NEXUS_STATUS_ERR_INVALID_ARGUMENT,
         "validate: status {validated}: {}",
@@ -138,10 +169,19 @@ fuzz_target!(|data: &[u8]| {
 
     let mut store = ptr::null_mut();
     let created = nexus_store_new(&c, &mut store);
-    assert_eq!(created, validated, "new and validate disagree: {}", last_message());
+    assert_eq!(
+        created,
+        validated,
+        "new and validate disagree: {}",
+        last_message()
+    );
     if created != NEXUS_STATUS_OK {
         assert!(store.is_null(), "out written on failure");
-        assert_eq!(DESTROYED.load(Ordering::SeqCst), before + destroys, "ctx destroyed once");
+        assert_eq!(
+            DESTROYED.load(Ordering::SeqCst),
+            before + destroys,
+            "ctx destroyed once"
+        );
         return;
     }
 
@@ -165,10 +205,18 @@ fuzz_target!(|data: &[u8]| {
         if input.bool() {
             let level = input.below(5);
             let s = nexus_store_signal_pressure(store, level);
-            assert_eq!(s == NEXUS_STATUS_OK, level < 4, "signal {level}: {}", last_message());
+            assert_eq!(
+                s == NEXUS_STATUS_OK,
+                level < 4,
+                "signal {level}: {}",
+                last_message()
+            );
         }
         let mut level = 0;
-        assert_eq!(nexus_store_pressure_level(store, &mut level), NEXUS_STATUS_OK);
+        assert_eq!(
+            nexus_store_pressure_level(store, &mut level),
+            NEXUS_STATUS_OK
+        );
     }
     if input.bool() {
         let max = u64_of(&mut input);
@@ -179,7 +227,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let m = metrics(store);
     if m.max_cache_bytes != 0 {
-        assert!(m.current_usage <= m.max_cache_bytes, "usage above the budget");
+        assert!(
+            m.current_usage <= m.max_cache_bytes,
+            "usage above the budget"
+        );
     }
     assert_eq!(nexus_store_free(store), NEXUS_STATUS_OK);
     assert_eq!(

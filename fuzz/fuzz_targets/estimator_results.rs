@@ -45,7 +45,10 @@ unsafe extern "C" fn listener(
     bytes: u64,
 ) {
     // SAFETY: one-byte keys, valid for the call.
-    REMOVED.lock().unwrap().push((unsafe { *key }, reason, bytes));
+    REMOVED
+        .lock()
+        .unwrap()
+        .push((unsafe { *key }, reason, bytes));
 }
 
 fn estimate(input: &mut Input, max: u64) -> usize {
@@ -78,7 +81,12 @@ fuzz_target!(|data: &[u8]| {
     c.size_estimator = Some(estimator);
     c.event_queue_capacity = 4;
     let mut store = ptr::null_mut();
-    assert_eq!(nexus_store_new(&c, &mut store), NEXUS_STATUS_OK, "{}", last_message());
+    assert_eq!(
+        nexus_store_new(&c, &mut store),
+        NEXUS_STATUS_OK,
+        "{}",
+        last_message()
+    );
     assert_eq!(
         nexus_store_set_eviction_listener(store, Some(listener), ptr::null_mut(), None),
         NEXUS_STATUS_OK
@@ -106,13 +114,24 @@ fuzz_target!(|data: &[u8]| {
                 put_charge = Some(charge);
                 let s = if object {
                     // A static object: nothing to release.
-                    nexus_store_put_object(store, &k, 1, ptr::dangling_mut(), 0, None, ptr::null_mut())
+                    nexus_store_put_object(
+                        store,
+                        &k,
+                        1,
+                        ptr::dangling_mut(),
+                        0,
+                        None,
+                        ptr::null_mut(),
+                    )
                 } else {
                     let v = vec![k; len];
                     nexus_store_put(store, &k, 1, v.as_ptr(), len)
                 };
                 assert!(
-                    matches!(s, NEXUS_STATUS_OK | NEXUS_STATUS_ERR_TOO_LARGE | NEXUS_STATUS_ERR_OVER_BUDGET),
+                    matches!(
+                        s,
+                        NEXUS_STATUS_OK | NEXUS_STATUS_ERR_TOO_LARGE | NEXUS_STATUS_ERR_OVER_BUDGET
+                    ),
                     "put of charge {charge}: status {s}: {}",
                     last_message()
                 );
@@ -146,11 +165,19 @@ fuzz_target!(|data: &[u8]| {
                 continue;
             }
             let charged = charges.remove(&key);
-            assert_eq!(charged, Some(bytes), "key {key} left with charge {bytes} ({reason})");
+            assert_eq!(
+                charged,
+                Some(bytes),
+                "key {key} left with charge {bytes} ({reason})"
+            );
         }
         let m = metrics(store);
         let sum: u128 = charges.values().map(|&c| u128::from(c)).sum();
-        assert_eq!(u128::from(m.current_usage), sum, "usage == the sum of the charges");
+        assert_eq!(
+            u128::from(m.current_usage),
+            sum,
+            "usage == the sum of the charges"
+        );
         assert_eq!(m.entry_count, charges.len() as u64);
         if max != 0 {
             assert!(m.current_usage <= max, "usage above the budget");

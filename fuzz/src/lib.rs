@@ -117,7 +117,11 @@ pub fn poll_all(store: *mut NexusStore, last_sequence: &mut u64) -> Vec<NexusEve
             s => panic!("poll_event: status {s}: {}", last_message()),
         }
         assert_ne!(e.kind, NEXUS_EVENT_KIND_DROPPED, "an event was dropped");
-        assert_eq!(e.sequence, *last_sequence + 1, "sequence numbers go up by 1");
+        assert_eq!(
+            e.sequence,
+            *last_sequence + 1,
+            "sequence numbers go up by 1"
+        );
         *last_sequence = e.sequence;
         out.push(e);
     }
