@@ -68,6 +68,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use reference_model::*;
 
+/// Keys with a hot subset, so that gets hit and pins meet present entries.
 fn key() -> impl Strategy<Value = u8> {
     prop_oneof![1 => 0..4u8, 3 => 0..KEYS]
 }
@@ -105,6 +106,8 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// The default configuration half of the time; otherwise other thresholds
+/// and keeps (a wide MODERATE band with a small batch leaves the store above
 /// the working size, where a signal's cap at the held budget matters).
 fn setup() -> impl Strategy<Value = Setup> {
     (
@@ -129,7 +132,6 @@ fn setup() -> impl Strategy<Value = Setup> {
         })
 }
 
-/// What a call returned, comparable between the store and the model.
 // ---- the real store -------------------------------------------------------------
 
 type Removals = Arc<Mutex<Vec<(u8, EvictionReason, u64)>>>;

@@ -429,7 +429,7 @@ fn sixteen_threads_race_pin_unpin_evict_signal() {
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
                 let s = store.get();
-                let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ (t + 1) * 0x9e37_79b9);
+                let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ ((t + 1) * 0x9e37_79b9));
                 let value = [1u8; 256];
                 while !stop.load(Ordering::Relaxed) {
                     let k = key_bytes(8 + rng.below(56) as u32);

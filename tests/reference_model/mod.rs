@@ -44,8 +44,7 @@ pub enum Op {
     Release(usize),
 }
 
-/// Keys with a hot subset, so that gets hit and pins meet present entries.
-
+/// A store's configuration as the model sees it.
 #[derive(Clone, Debug)]
 pub struct Setup {
     pub max: u64,
@@ -58,9 +57,7 @@ pub struct Setup {
     pub lfu_history: bool,
 }
 
-/// The default configuration half of the time; otherwise other thresholds
-/// and keeps (a wide MODERATE band with a small batch leaves the store above
-
+/// What a call returned, comparable between the store and the model.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Ok,
