@@ -616,9 +616,10 @@ mod every_point {
                 "{released} object releases for {taken} objects put (+1 loaded)"
             ));
         } else if released > taken + 1 {
-            // KNOWN (docs/TESTING.md): an allocation failing inside
-            // put_object's store call unwinds past the object it was given,
-            // and its release runs although the call fails.
+            // KNOWN (docs/TESTING.md): an allocation failing after a put
+            // committed (the threshold reaction's victim list, the delivery)
+            // makes put_object return OUT_OF_MEMORY although the store kept
+            // the object, and releases it later.
             KNOWN.fetch_add(1, Ordering::SeqCst);
         }
         same_message();
@@ -681,7 +682,7 @@ mod every_point {
         println!(
             "allocation-failure points exercised: {points} ({total} allocations per script, transient and persistent); \
              {} failures spared because they were BTree node allocations; \
-             {} points where put_object's object was released although the call failed (known)",
+             {} points where put_object returned OUT_OF_MEMORY after the store took the object (known)",
             BTREE_SPARED.load(Ordering::SeqCst),
             KNOWN.load(Ordering::SeqCst)
         );

@@ -154,6 +154,8 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             self.entries.reserve_one();
             self.order.reserve(self.entries.next_slot());
         }
+        // The events a put reports: level changes around its run, the run.
+        fx.events.reserve(4);
 
         // Committed from here on: nothing below fails.
         self.supersede_load(&key);
