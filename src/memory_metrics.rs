@@ -150,5 +150,8 @@ mod tests {
         assert_eq!(o["pressure_level"], 2);
         assert_eq!(o["load_failure_count"], 13);
         assert_eq!(o["effective_budget"].as_u64(), Some(u64::MAX));
+        // Byte for byte what serde_json writes for the same object (the
+        // text before it was written by hand).
+        assert_eq!(m.to_json(), v.to_string());
     }
 }

@@ -210,8 +210,10 @@ mod every_point {
         }
     }
 
-    /// Failures of a known kind (reported, not failing the test).
+    /// Failures of a known kind (reported; failing only above
+    /// `KNOWN_AT_MOST`).
     static KNOWN: AtomicUsize = AtomicUsize::new(0);
+    const KNOWN_AT_MOST: usize = 3;
 
     /// Objects the store took (each must be released once).
     static TAKEN: AtomicUsize = AtomicUsize::new(0);
@@ -688,6 +690,15 @@ mod every_point {
         );
         for f in &failures {
             println!("  {f}");
+        }
+        // The known case may only shrink (it was 15 points before the
+        // object being put was kept from release while its put unwinds).
+        let known = KNOWN.load(Ordering::SeqCst);
+        if known > KNOWN_AT_MOST {
+            failures.push(format!(
+                "{known} points where put_object returned OUT_OF_MEMORY after the store took the object \
+                 (at most {KNOWN_AT_MOST} known)"
+            ));
         }
         let failed = usize::from(!failures.is_empty());
         println!(
