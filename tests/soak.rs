@@ -325,7 +325,13 @@ fn eight_threads_of_random_calls_and_signals() {
     let workers: Vec<_> = (0..THREADS)
         .map(|i| {
             let stop = Arc::clone(&stop);
-            std::thread::spawn(move || worker(store, 0x9e37_79b9_7f4a_7c15 * (i as u64 + 1), &stop))
+            std::thread::spawn(move || {
+                worker(
+                    store,
+                    0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i as u64 + 1),
+                    &stop,
+                )
+            })
         })
         .collect();
     let poll = {
