@@ -50,7 +50,7 @@ fn expected_valid(c: &NexusMemoryConfig, struct_size: usize) -> bool {
         && mk <= 1.0
         && c.eviction_batch_size >= 1
         && c.event_queue_capacity >= 1
-        && c.strategy < 3
+        && (c.strategy as usize) < nexus_store::EvictionStrategy::ALL.len()
         && (1..=NEXUS_MAX_SHARDS).contains(&c.shards)
         && (c.max_cache_bytes == 0 || c.max_cache_bytes >= u64::from(c.shards))
 }
