@@ -1,15 +1,20 @@
 # nexus_store — build, demo and test entry points.
-#   make demo    builds what it needs and runs the main demo
-#   make test    everything: format, clippy, Rust tests, header drift and
-#                self-containment, C tests (static + shared library, under
-#                AddressSanitizer+UBSan and under valgrind), the examples
-#   make build   release libraries + header + nexus_store.pc
+#   make demo    builds what it needs and runs the main demo (demo/)
+#   make test    checks its tools first and installs what is missing
+#                (scripts/tools.sh), then everything: format, clippy, Rust
+#                tests, docs, header drift and self-containment, C tests
+#                (static + shared library, under AddressSanitizer+UBSan and
+#                under valgrind), the examples, C++, the integration routes
+#   make build   release libraries + nexus_store.pc (no cbindgen needed)
+#   make install PREFIX=...   C and C++ headers, both libraries, pkg-config
+#                file and CMake package (no cbindgen needed)
 
 CARGO    ?= cargo
 CC       ?= cc
 CXX      ?= c++
-CBINDGEN ?= cbindgen
-CBINDGEN_VERSION := 0.29.2
+# A cbindgen of the pinned version (scripts/tools.sh); only the header
+# targets use it. Expanded when used, so it installs one at most once.
+CBINDGEN ?= $(shell scripts/tools.sh cbindgen)
 VALGRIND ?= valgrind
 PREFIX   ?= /usr/local
 
@@ -20,7 +25,9 @@ LIB_SO   := $(REL)/libnexus_store.so
 ASAN_TARGET := x86_64-unknown-linux-gnu
 ASAN_LIB_A  := target/asan/$(ASAN_TARGET)/release/libnexus_store.a
 HEADER   := include/nexus_store.h
+CPP_HEADERS := $(wildcard bindings/cpp/include/nexus/*.hpp)
 PC       := $(REL)/nexus_store.pc
+CMAKE_CONFIG := $(REL)/cmake/nexus_storeConfig.cmake $(REL)/cmake/nexus_storeConfigVersion.cmake
 OUT      := target/c
 SYS_LIBS := -lpthread -ldl -lm
 
@@ -39,7 +46,9 @@ C_COMMON := $(wildcard tests/c/*.h)
 .PHONY: fuzz fuzz-smoke alloc-failure schedules soak soak-short hardening
 .PHONY: all build lib asan-lib header check-header header-selfcontained demo test \
         fmt-check clippy cargo-test c-test c-test-asan c-test-valgrind examples \
-        pkg-config install doc clean check-cbindgen bench bench-quick cpp-test
+        pkg-config install doc doc-check clean tools bench bench-setup bench-quick cpp-test \
+        integration-test setup-test test-kotlin bench-kotlin demo-os os-monitor-test \
+        test-swift xcframework
 
 all: build
 
@@ -48,7 +57,7 @@ all: build
 lib:
 	$(CARGO) build --release --lib
 
-build: lib check-header $(PC)
+build: lib $(PC)
 
 # The sanitizer build: the Rust code itself instrumented with ASan, linked
 # into C tests compiled with gcc's ASan+UBSan (the runtimes are compatible).
@@ -56,14 +65,14 @@ asan-lib:
 	RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=address" $(CARGO) build --release --lib \
 	    --target $(ASAN_TARGET) --target-dir target/asan
 
-check-cbindgen:
-	@$(CBINDGEN) --version 2>/dev/null | grep -q " $(CBINDGEN_VERSION)$$" || { \
-	  echo "cbindgen $(CBINDGEN_VERSION) is required: cargo install --locked cbindgen@$(CBINDGEN_VERSION)"; exit 1; }
+# Checks the tools of `make test` and installs the missing ones.
+tools:
+	@scripts/tools.sh
 
-header: check-cbindgen
+header:
 	$(CBINDGEN) --config cbindgen.toml --crate nexus-store --output $(HEADER) --quiet
 
-check-header: check-cbindgen
+check-header:
 	@mkdir -p target
 	$(CBINDGEN) --config cbindgen.toml --crate nexus-store --output target/nexus_store.h.check --quiet
 	@diff -u $(HEADER) target/nexus_store.h.check || { \
@@ -77,40 +86,49 @@ header-selfcontained:
 	$(CC) -std=c11 $(C_WARN) -Iinclude -c $(OUT)/header_alone.c -o $(OUT)/header_alone_c11.o
 	$(CXX) -x c++ -std=c++17 $(C_WARN) -Iinclude -c $(OUT)/header_alone.c -o $(OUT)/header_alone_cxx.o
 
-define PC_TEXT
-prefix=$(1)
-libdir=$${prefix}/lib
-includedir=$${prefix}/include
+# nexus_store.pc and the CMake package come from the templates in cmake/,
+# the same files the CMake install writes: relocatable (each finds its prefix
+# from its own place), so one copy serves target/release and every PREFIX.
+TEMPLATE_VARS := -e 's|@NEXUS_PC_UP@|../..|' -e 's|@NEXUS_CONFIG_UP@|../../..|' \
+                 -e 's|@CMAKE_INSTALL_LIBDIR@|lib|' -e 's|@CMAKE_INSTALL_INCLUDEDIR@|include|' \
+                 -e 's|@PROJECT_VERSION@|$(VERSION)|'
 
-Name: nexus_store
-Description: Memory-pressure-aware native cache
-Version: $(VERSION)
-Cflags: -I$${includedir}
-Libs: -L$${libdir} -lnexus_store
-Libs.private: $(SYS_LIBS)
-endef
+$(PC): cmake/nexus_store.pc.in Cargo.toml
+	@mkdir -p $(@D)
+	sed $(TEMPLATE_VARS) $< > $@
 
-$(PC): Cargo.toml Makefile
-	@mkdir -p $(REL)
-	$(file >$@,$(call PC_TEXT,$(PREFIX)))
+$(REL)/cmake/%: cmake/%.in Cargo.toml
+	@mkdir -p $(@D)
+	sed $(TEMPLATE_VARS) $< > $@
 
 pkg-config: $(PC)
 
-install: lib check-header $(PC)
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+install: lib $(PC) $(CMAKE_CONFIG)
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/lib/cmake/nexus_store \
+	    $(DESTDIR)$(PREFIX)/include/nexus
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(HEADER) $(DESTDIR)$(PREFIX)/include/
-	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(PC) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nexus_store.pc
+	install -m 644 $(CPP_HEADERS) $(DESTDIR)$(PREFIX)/include/nexus/
+	install -m 644 $(PC) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 644 $(CMAKE_CONFIG) $(DESTDIR)$(PREFIX)/lib/cmake/nexus_store/
 
 # ---- demo -----------------------------------------------------------------------
 
+# The demo is its own crate (demo/): it builds the library and none of the
+# tests' dependencies.
 demo:
-	$(CARGO) run --release --example demo
+	$(CARGO) run --release -p nexus-store-demo
+
+# The OS pressure monitor on real kernel readings: as root, a child allocating
+# under a memory cgroup made for the run (else it says why it cannot run here).
+demo-os:
+	$(CARGO) run --release --example demo_os
 
 # ---- tests ----------------------------------------------------------------------
 
-test: fmt-check clippy cargo-test check-header header-selfcontained c-test examples cpp-test bench-quick hardening
+test: tools setup-test fmt-check clippy cargo-test doc-check check-header header-selfcontained \
+      c-test examples cpp-test integration-test test-swift test-kotlin bench-quick hardening
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -124,6 +142,16 @@ cargo-test:
 	$(CARGO) test -p nexus-store-bench
 
 c-test: c-test-asan c-test-valgrind
+
+# The OS pressure sources and monitor alone (`test` runs all of these through
+# cargo-test, c-test and cpp-test).
+os-monitor-test: lib
+	$(CARGO) test --lib os_pressure
+	$(CARGO) test --lib api_monitor
+	$(CARGO) test --test os_monitor
+	@mkdir -p $(OUT)
+	$(CC) $(C_TEST_FLAGS) tests/c/test_monitor.c $(LIB_A) $(SYS_LIBS) -o $(OUT)/test_monitor.static
+	./$(OUT)/test_monitor.static
 
 # Each C test, against the static and the shared library, under ASan+UBSan.
 c-test-asan: asan-lib lib
@@ -159,19 +187,67 @@ examples: lib $(PC)
 	    -Wl,-rpath,$(CURDIR)/target/stage/lib -o $(OUT)/quickstart-pkgconfig
 	./$(OUT)/quickstart-pkgconfig > /dev/null
 
-# The C++ wrapper: GoogleTest suites through CTest (static and shared library,
-# ASan+UBSan, valgrind, -fno-exceptions), two translation units, the CMake
-# package used from an outside project after `cmake --install`, pkg-config,
-# and examples/cpp/game_loop.cpp. Build trees under target/cpp/.
+# The C++ wrapper, built by the root CMake project against target/release's
+# libraries: GoogleTest suites through CTest (static and shared library,
+# ASan+UBSan, valgrind, -fno-exceptions), two translation units, the header
+# alone, and examples/cpp/game_loop.cpp. Build trees under target/cpp/.
 cpp-test: lib
 	bindings/cpp/run_tests.sh
+
+# The four ways a C/C++ project takes nexus_store (tests/integration/):
+# add_subdirectory of the repository root, FetchContent, find_package after
+# `make install`, pkg-config with the shared library. Each builds and runs.
+integration-test: lib
+	tests/integration/run.sh
+
+# The set-up itself: scripts/tools.sh's choices (faked tools, no install),
+# the demo's dependency tree, the install's file list.
+setup-test:
+	tests/setup/run.sh
+
+# The Swift package (bindings/swift) and examples/swift: `swift test` (XCTest)
+# in a Debian trixie chroot with swiftlang, made once under $(SWIFT_CHROOT)
+# (about 3.5 minutes and 2 GB; git-ignored) and reused; the Rust static
+# library is built here and copied in.
+SWIFT_CHROOT ?= $(CURDIR)/.swift-chroot
+test-swift: lib
+	bindings/swift/run_tests.sh $(SWIFT_CHROOT)
+
+# NexusStore.xcframework (iOS device, iOS simulator, macOS) from the Rust
+# static libraries; needs Apple's tools (xcodebuild) and says so elsewhere.
+xcframework:
+	bindings/swift/scripts/make-xcframework.sh
+
+# The Kotlin wrapper (bindings/kotlin): Maven builds the JNI shim against the
+# release static library, runs the JUnit 5 suites under -Xcheck:jni (whose
+# warnings fail the target), then the Android glue under Robolectric,
+# offline. The first run downloads Maven's artifacts (about 470 MB with
+# Robolectric's android-all jar) into ~/.m2.
+MVN ?= mvn
+KOTLIN_DIR := bindings/kotlin
+
+test-kotlin: lib
+	@mkdir -p $(KOTLIN_DIR)/target
+	{ cd $(KOTLIN_DIR) && $(MVN) -B -ntp test 2>&1; echo $$? > target/mvn-test.rc; } | tee $(KOTLIN_DIR)/target/mvn-test.log
+	@exit $$(cat $(KOTLIN_DIR)/target/mvn-test.rc)
+	@! grep -n "in native method" $(KOTLIN_DIR)/target/mvn-test.log || { echo "-Xcheck:jni reported the lines above"; exit 1; }
+
+# The JVM benchmark beside Caffeine (W1-like throughput, W2-like hit ratio);
+# not part of `make test`. About two minutes.
+bench-kotlin: lib
+	cd $(KOTLIN_DIR) && $(MVN) -B -ntp -q test-compile exec:exec@bench
 
 # ---- benchmarks -----------------------------------------------------------------
 
 # The full comparison with the peers (moka, mini-moka, quick_cache, lru):
 # writes bench/results/latest.md and latest.svg. Several minutes.
-bench:
+bench: bench-setup
 	$(CARGO) run --release -p nexus-store-bench --bin nexus-bench
+
+# W2's real traces and libCacheSim's algorithms, in the git-ignored bench/.data/
+# (downloaded once, reused): see bench/libcachesim/setup.sh.
+bench-setup:
+	bench/libcachesim/setup.sh
 
 # Small sizes, every workload, sanity checks only (no speed assertions);
 # writes to target/bench-quick/. Part of `make test`.
@@ -180,6 +256,10 @@ bench-quick:
 
 doc:
 	$(CARGO) doc --no-deps
+
+# The API docs build without a warning (broken or private intra-doc links).
+doc-check:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
 
 clean:
 	$(CARGO) clean

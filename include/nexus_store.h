@@ -80,6 +80,13 @@
 #define NEXUS_CHARGE_DEFAULT SIZE_MAX
 
 
+#if defined(__linux__)
+/**
+ * How many sources there are.
+ */
+#define NEXUS_MONITOR_SOURCE_COUNT 4
+#endif
+
 /**
  * Bits of `nexus_store_set_event_mask`: `1 << NEXUS_EVENT_KIND_*`.
  */
@@ -134,13 +141,6 @@
 #define NEXUS_MAX_SHARDS 64
 
 /**
- * Which kinds of event a store hands on (to its callback or its queue).
- * Events of other kinds are not delivered and take no sequence number.
- * DROPPED markers are always delivered.
- */
-typedef struct EventMask EventMask;
-
-/**
  * A list of keys (see `nexus_store_pinned_ids`). A plain owned pointer:
  * free it once with `nexus_key_list_free`.
  */
@@ -171,14 +171,14 @@ typedef struct NexusValue NexusValue;
 typedef uint32_t NexusStatus;
 
 /**
- * The kind of a `NexusEvent`.
- */
-typedef uint32_t NexusEventKind;
-
-/**
  * A pressure level, `NONE < MODERATE < CRITICAL < EMERGENCY`.
  */
 typedef uint32_t NexusPressureLevel;
+
+/**
+ * The eviction order.
+ */
+typedef uint32_t NexusEvictionStrategy;
 
 /**
  * Why entries left the store.
@@ -186,92 +186,9 @@ typedef uint32_t NexusPressureLevel;
 typedef uint32_t NexusEvictionReason;
 
 /**
- * One event. Fields that do not apply to a kind are 0.
+ * The kind of a `NexusEvent`.
  */
-typedef struct NexusEvent {
-  /**
-   * A `NEXUS_EVENT_KIND_*`.
-   */
-  NexusEventKind kind;
-  /**
-   * Per store, from 1. `nexus_store_poll_event` returns events in
-   * sequence order, and a gap means only lost events (see DROPPED); an
-   * event callback on several threads may see them out of order.
-   */
-  uint64_t sequence;
-  /**
-   * The reported level (after the change, for PRESSURE_CHANGED).
-   */
-  NexusPressureLevel level;
-  /**
-   * PRESSURE_CHANGED: the level before; otherwise equal to `level`.
-   */
-  NexusPressureLevel previous_level;
-  /**
-   * EVICTION: a `NEXUS_EVICTION_REASON_*`.
-   */
-  NexusEvictionReason reason;
-  /**
-   * EVICTION: entries evicted; DROPPED: events lost.
-   */
-  uint64_t count;
-  /**
-   * EVICTION: charged bytes evicted.
-   */
-  uint64_t bytes;
-  /**
-   * Usage after the event.
-   */
-  uint64_t usage_bytes;
-  /**
-   * Monotonic nanoseconds.
-   */
-  uint64_t timestamp_ns;
-} NexusEvent;
-
-/**
- * Receives an event, on the thread whose call produced it, after the
- * store's locks are released.
- */
-typedef void (*NexusEventFn)(void *ctx,
-                             const struct NexusEvent *event);
-
-/**
- * Destroys a callback's `ctx`. Runs exactly once, after the last call of
- * its callback returned.
- */
-typedef void (*NexusDestroyFn)(void *ctx);
-
-/**
- * Told of every entry that leaves the store: its key, why, and its charge.
- */
-typedef void (*NexusEvictionListenerFn)(void *ctx,
-                                        const uint8_t *key,
-                                        size_t key_len,
-                                        NexusEvictionReason reason,
-                                        uint64_t bytes);
-
-/**
- * Loads a missing key: gives the value through `sink` exactly once
- * (`nexus_load_sink_put_bytes` or `nexus_load_sink_put_object`) and returns
- * `NEXUS_STATUS_OK`, or returns another status that every waiter gets.
- */
-typedef NexusStatus (*NexusLoaderFn)(void *ctx,
-                                     const uint8_t *key,
-                                     size_t key_len,
-                                     struct NexusLoadSink *sink);
-
-/**
- * Releases an object value. Runs exactly once, when the entry is gone and
- * no read handle holds it, never under an internal lock.
- */
-typedef void (*NexusReleaseFn)(void *ctx,
-                               void *object);
-
-/**
- * The eviction order.
- */
-typedef uint32_t NexusEvictionStrategy;
+typedef uint32_t NexusEventKind;
 
 /**
  * Computes an entry's charge in bytes. Called once per insertion, outside
@@ -284,6 +201,12 @@ typedef size_t (*NexusSizeEstimatorFn)(void *ctx,
                                        size_t key_len,
                                        const void *value,
                                        size_t value_len);
+
+/**
+ * Destroys a callback's `ctx`. Runs exactly once, after the last call of
+ * its callback returned.
+ */
+typedef void (*NexusDestroyFn)(void *ctx);
 
 /**
  * A store's configuration. Initialize with `nexus_memory_config_init`, then
@@ -372,6 +295,360 @@ typedef struct NexusMemoryConfig {
 } NexusMemoryConfig;
 
 /**
+ * Releases an object value. Runs exactly once, when the entry is gone and
+ * no read handle holds it, never under an internal lock.
+ */
+typedef void (*NexusReleaseFn)(void *ctx,
+                               void *object);
+
+#if defined(__linux__)
+/**
+ * Which stall a PSI trigger counts.
+ */
+typedef uint32_t NexusPsiStall;
+#endif
+
+#if defined(__linux__)
+/**
+ * A PSI trigger: `stall_us` of `stall` within any `window_us`.
+ */
+typedef struct NexusPsiTrigger {
+  /**
+   * A `NEXUS_PSI_STALL_*`.
+   */
+  NexusPsiStall stall;
+  /**
+   * Stall time that fires it, microseconds. 1..=window_us.
+   */
+  uint64_t stall_us;
+  /**
+   * The window, microseconds: 500000..=10000000.
+   */
+  uint64_t window_us;
+} NexusPsiTrigger;
+#endif
+
+#if defined(__linux__)
+/**
+ * Receives the headroom budget on the monitor thread, with no lock held
+ * (it may call `nexus_store_set_max_bytes` on the app's stores).
+ */
+typedef void (*NexusBudgetFn)(void *ctx,
+                              uint64_t budget_bytes);
+#endif
+
+#if defined(__linux__)
+/**
+ * The monitor's configuration. Initialize with `nexus_monitor_config_init`,
+ * then set fields; `struct_size` lets the struct grow as the store's
+ * config does.
+ */
+typedef struct NexusMonitorConfig {
+  /**
+   * `sizeof(NexusMonitorConfig)` as the caller knows it.
+   */
+  size_t struct_size;
+  /**
+   * Where `/proc` and `/sys` are found (UTF-8, copied); NULL = "/".
+   * For tests against a fake tree.
+   */
+  const char *fs_root;
+  /**
+   * How often every source is read besides kernel notifications.
+   * 10..=3600000. Default 1000.
+   */
+  uint64_t sample_interval_ms;
+  /**
+   * The least time a level is kept after its pressure was last read
+   * before stepping down (to the level read, NONE included). Default 5000.
+   */
+  uint64_t min_level_ms;
+  /**
+   * While pressure lasts, the level in force is signalled again this
+   * often (every store sheds again); 0 = never. Default 5000.
+   */
+  uint64_t resignal_ms;
+  /**
+   * Read `/proc/pressure/memory`. Default true.
+   */
+  bool psi_enabled;
+  /**
+   * Do not write PSI triggers; poll the totals. Default false.
+   */
+  bool psi_poll_only;
+  /**
+   * MODERATE. Default `some` 70 ms per 2 s.
+   */
+  struct NexusPsiTrigger psi_moderate;
+  /**
+   * CRITICAL. Default `some` 100 ms per 2 s.
+   */
+  struct NexusPsiTrigger psi_critical;
+  /**
+   * EMERGENCY. Default `full` 100 ms per 2 s.
+   */
+  struct NexusPsiTrigger psi_emergency;
+  /**
+   * Read the process's cgroup (v2 or v1). Default true.
+   */
+  bool cgroup_enabled;
+  /**
+   * Usage / limit at or above which MODERATE applies. Default 0.80.
+   */
+  double cgroup_moderate;
+  /**
+   * CRITICAL. Default 0.90.
+   */
+  double cgroup_critical;
+  /**
+   * EMERGENCY. Default 0.97. 0 < moderate < critical < emergency <= 1.
+   */
+  double cgroup_emergency;
+  /**
+   * Read `/proc/meminfo`. Default true.
+   */
+  bool headroom_enabled;
+  /**
+   * Available / total at or below which MODERATE applies. Default 0.10.
+   */
+  double headroom_moderate;
+  /**
+   * CRITICAL. Default 0.05.
+   */
+  double headroom_critical;
+  /**
+   * EMERGENCY. Default 0.02. 1 >= moderate > critical > emergency > 0.
+   */
+  double headroom_emergency;
+  /**
+   * > 0: `budget_fn` receives `max(budget_floor_bytes, fraction x
+   * available)` each time it moves by more than 1/16. 0..=1. Default 0.
+   */
+  double budget_fraction;
+  /**
+   * The lowest budget proposed. Default 1 MiB.
+   */
+  uint64_t budget_floor_bytes;
+  /**
+   * May be NULL.
+   */
+  NexusBudgetFn budget_fn;
+  /**
+   * Passed to `budget_fn`.
+   */
+  void *budget_ctx;
+  /**
+   * Destroys `budget_ctx` once: after the monitor thread ended, or at
+   * once when `nexus_monitor_start` fails. Never runs when the process
+   * exits with the monitor running. May be NULL.
+   */
+  NexusDestroyFn budget_ctx_destroy;
+} NexusMonitorConfig;
+#endif
+
+#if defined(__linux__)
+/**
+ * A monitor source (the index of `NexusMonitorStatus.sources`).
+ */
+typedef uint32_t NexusMonitorSourceKind;
+#endif
+
+#if defined(__linux__)
+/**
+ * Whether a source works on this host.
+ */
+typedef uint32_t NexusMonitorSourceState;
+#endif
+
+#if defined(__linux__)
+/**
+ * One source's last reading. Fields the source does not read are 0.
+ */
+typedef struct NexusMonitorSource {
+  /**
+   * A `NEXUS_MONITOR_SOURCE_*` kind.
+   */
+  NexusMonitorSourceKind kind;
+  /**
+   * A `NEXUS_MONITOR_SOURCE_ABSENT` .. `_FAILED` state.
+   */
+  NexusMonitorSourceState state;
+  /**
+   * The level its last reading maps to.
+   */
+  NexusPressureLevel level;
+  /**
+   * PSI: `some avg10` (percent).
+   */
+  double some_avg10;
+  /**
+   * PSI: `full avg10` (percent).
+   */
+  double full_avg10;
+  /**
+   * PSI: `some total` (microseconds of stall since boot).
+   */
+  uint64_t some_total_us;
+  /**
+   * PSI: `full total`.
+   */
+  uint64_t full_total_us;
+  /**
+   * cgroup: bytes charged to the process's cgroup less its inactive file
+   * cache (memory.stat): the working set.
+   */
+  uint64_t usage_bytes;
+  /**
+   * cgroup: its limit (v2: the lower of memory.high and memory.max); 0 = none.
+   */
+  uint64_t limit_bytes;
+  /**
+   * PSI: triggers fired; cgroup v2: high+max+oom+oom_kill counters;
+   * cgroup v1: pressure_level notifications.
+   */
+  uint64_t events;
+  /**
+   * Headroom: bytes still available (MemAvailable, or the cgroup's room
+   * when lower).
+   */
+  uint64_t available_bytes;
+  /**
+   * Headroom: what `available_bytes` is a fraction of.
+   */
+  uint64_t total_bytes;
+  /**
+   * Headroom with `budget_fraction` > 0: the proposed budget.
+   */
+  uint64_t budget_bytes;
+} NexusMonitorSource;
+#endif
+
+#if defined(__linux__)
+/**
+ * What the monitor saw last (see `nexus_monitor_status`).
+ */
+typedef struct NexusMonitorStatus {
+  /**
+   * In: `sizeof(NexusMonitorStatus)` as the caller knows it. Out: the
+   * bytes written.
+   */
+  size_t struct_size;
+  /**
+   * The monitor thread is running.
+   */
+  bool running;
+  /**
+   * The level last signalled.
+   */
+  NexusPressureLevel level;
+  /**
+   * The highest level the sources read at the last sample.
+   */
+  NexusPressureLevel raw_level;
+  /**
+   * Signals sent to the stores since the start.
+   */
+  uint64_t signals;
+  /**
+   * Samples taken.
+   */
+  uint64_t samples;
+  /**
+   * Kernel notifications received.
+   */
+  uint64_t notifications;
+  /**
+   * When the last notification woke the monitor (monotonic ns, the
+   * clock of `NexusEvent.timestamp_ns`); 0 = none.
+   */
+  uint64_t last_notification_ns;
+  /**
+   * When the last signal was sent (same clock); 0 = none.
+   */
+  uint64_t last_signal_ns;
+  /**
+   * Indexed by `NEXUS_MONITOR_SOURCE_*`.
+   */
+  struct NexusMonitorSource sources[NEXUS_MONITOR_SOURCE_COUNT];
+  /**
+   * What each source read when the last signal was sent (which source
+   * caused it), indexed by `NEXUS_MONITOR_SOURCE_*`.
+   */
+  NexusPressureLevel signal_levels[NEXUS_MONITOR_SOURCE_COUNT];
+} NexusMonitorStatus;
+#endif
+
+/**
+ * One event. Fields that do not apply to a kind are 0.
+ */
+typedef struct NexusEvent {
+  /**
+   * A `NEXUS_EVENT_KIND_*`.
+   */
+  NexusEventKind kind;
+  /**
+   * Per store, from 1. `nexus_store_poll_event` returns events in
+   * sequence order, and a gap means only lost events (see DROPPED); an
+   * event callback on several threads may see them out of order.
+   */
+  uint64_t sequence;
+  /**
+   * The reported level (after the change, for PRESSURE_CHANGED).
+   */
+  NexusPressureLevel level;
+  /**
+   * PRESSURE_CHANGED: the level before; otherwise equal to `level`.
+   */
+  NexusPressureLevel previous_level;
+  /**
+   * EVICTION: a `NEXUS_EVICTION_REASON_*`.
+   */
+  NexusEvictionReason reason;
+  /**
+   * EVICTION: entries evicted; DROPPED: events lost.
+   */
+  uint64_t count;
+  /**
+   * EVICTION: charged bytes evicted.
+   */
+  uint64_t bytes;
+  /**
+   * Usage after the event.
+   */
+  uint64_t usage_bytes;
+  /**
+   * Monotonic nanoseconds.
+   */
+  uint64_t timestamp_ns;
+} NexusEvent;
+
+/**
+ * Receives an event, on the thread whose call produced it, after the
+ * store's locks are released.
+ */
+typedef void (*NexusEventFn)(void *ctx,
+                             const struct NexusEvent *event);
+
+/**
+ * Told of every entry that leaves the store: its key, why, and its charge.
+ */
+typedef void (*NexusEvictionListenerFn)(void *ctx,
+                                        const uint8_t *key,
+                                        size_t key_len,
+                                        NexusEvictionReason reason,
+                                        uint64_t bytes);
+
+/**
+ * Loads a missing key: gives the value through `sink` exactly once
+ * (`nexus_load_sink_put_bytes` or `nexus_load_sink_put_object`) and returns
+ * `NEXUS_STATUS_OK`, or returns another status that every waiter gets.
+ */
+typedef NexusStatus (*NexusLoaderFn)(void *ctx,
+                                     const uint8_t *key,
+                                     size_t key_len,
+                                     struct NexusLoadSink *sink);
+
+/**
  * A snapshot of a store's metrics (see `nexus_store_memory_metrics`).
  */
 typedef struct NexusMemoryMetrics {
@@ -450,6 +727,76 @@ typedef struct NexusMemoryMetrics {
 
 
 
+
+#if defined(__linux__)
+/**
+ * Some task stalled on memory.
+ */
+#define NEXUS_PSI_STALL_SOME 0
+#endif
+
+#if defined(__linux__)
+/**
+ * Every non-idle task stalled at once.
+ */
+#define NEXUS_PSI_STALL_FULL 1
+#endif
+
+#if defined(__linux__)
+/**
+ * `/proc/pressure/memory`.
+ */
+#define NEXUS_MONITOR_SOURCE_PSI 0
+#endif
+
+#if defined(__linux__)
+/**
+ * The process's cgroup v2 (`memory.events`, `memory.current`).
+ */
+#define NEXUS_MONITOR_SOURCE_CGROUP_V2 1
+#endif
+
+#if defined(__linux__)
+/**
+ * The process's cgroup v1 memory controller.
+ */
+#define NEXUS_MONITOR_SOURCE_CGROUP_V1 2
+#endif
+
+#if defined(__linux__)
+/**
+ * `MemAvailable` and the cgroup's remaining room.
+ */
+#define NEXUS_MONITOR_SOURCE_HEADROOM 3
+#endif
+
+#if defined(__linux__)
+/**
+ * Not on this host, or disabled (`nexus_monitor_source_detail` says why).
+ */
+#define NEXUS_MONITOR_SOURCE_ABSENT 0
+#endif
+
+#if defined(__linux__)
+/**
+ * Read, and notified by the kernel where it can be.
+ */
+#define NEXUS_MONITOR_SOURCE_ACTIVE 1
+#endif
+
+#if defined(__linux__)
+/**
+ * Present but only polled (PSI whose triggers could not be written).
+ */
+#define NEXUS_MONITOR_SOURCE_POLLING 2
+#endif
+
+#if defined(__linux__)
+/**
+ * Present but unreadable or malformed; read again each sample.
+ */
+#define NEXUS_MONITOR_SOURCE_FAILED 3
+#endif
 
 /**
  * Success.
@@ -555,6 +902,13 @@ typedef struct NexusMemoryMetrics {
 #define NEXUS_EVICTION_STRATEGY_SIZE 2
 
 /**
+ * W-TinyLFU: a small LRU window, then admission to a segmented LRU main
+ * region only for keys a frequency sketch has seen more often than the
+ * victim (scan-resistant, frequency-aware; deterministic).
+ */
+#define NEXUS_EVICTION_STRATEGY_TINY_LFU 3
+
+/**
  * The reported level changed from `previous_level` to `level`.
  */
 #define NEXUS_EVENT_KIND_PRESSURE_CHANGED 0
@@ -606,193 +960,6 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * Registers the event callback (`cb` NULL unregisters). While one is
- * registered, events go to it instead of the queue: on the thread whose
- * call produced them, after the store's locks are released (across threads
- * they may arrive out of sequence). It may call back into the store.
- *
- * Ownership: `ctx` belongs to the store from now on; `destroy(ctx)` (may
- * be NULL) runs exactly once, after the callback's last call returned:
- * when it is replaced or unregistered, when the store is freed, or before
- * this call returns if it fails (also when `cb` is NULL). Replacing or
- * unregistering returns after calls of the old callback on other threads
- * have ended; from inside any callback (of any store) it returns at once,
- * and `destroy` runs when the old callback's last call returns, on that
- * call's thread (waiting there could deadlock two threads that each
- * replace a callback the other is inside). The callback must not unwind (no C++ exceptions, no longjmp) across the library.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_set_event_callback(struct NexusStore *store,
-                                           NexusEventFn cb,
-                                           void *ctx,
-                                           NexusDestroyFn destroy);
-
-/**
- * Registers the eviction listener (`cb` NULL unregisters): called once per
- * entry that leaves the store, with its key (valid for the call), reason
- * (`CAPACITY`, `PRESSURE`, `MANUAL`, `REPLACED`, `REMOVED`) and charge, on
- * the thread whose call removed it, after the store's locks are released
- * and before the value is released. It may call back into the store.
- *
- * Ownership and threading of `ctx` and `destroy`: as for
- * `nexus_store_set_event_callback`.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_set_eviction_listener(struct NexusStore *store,
-                                              NexusEvictionListenerFn cb,
-                                              void *ctx,
-                                              NexusDestroyFn destroy);
-
-/**
- * Registers the loader (`loader` NULL unregisters) that
- * `nexus_store_get_or_load` calls on a miss, outside every lock, once per
- * key however many threads miss it at the same time (single flight). The
- * loader gives its value through `sink` exactly once and returns
- * `NEXUS_STATUS_OK`; returning OK without a value makes the call
- * `ERR_CALLBACK`; any other status it returns (`NOT_FOUND` included)
- * reaches every waiter and caches nothing (a value it gave before failing
- * is released). The sink is valid only during that loader call.
- *
- * Ownership and threading of `ctx` and `destroy`: as for
- * `nexus_store_set_event_callback`.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_set_loader(struct NexusStore *store,
-                                   NexusLoaderFn loader,
-                                   void *ctx,
-                                   NexusDestroyFn destroy);
-
-/**
- * Gives the loader's value as a copy of `value_len` bytes (NULL with
- * length 0 is an empty value). Call it once, from inside the loader, on
- * the sink the loader received.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value was already given, or a
- *   length beyond PTRDIFF_MAX
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL, value NULL with a non-zero
- *   length
- * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
- * - `NEXUS_STATUS_ERR_PANIC`
- */
-NexusStatus nexus_load_sink_put_bytes(struct NexusLoadSink *sink,
-                                      const uint8_t *value,
-                                      size_t value_len);
-
-/**
- * Gives the loader's value as an object charged `cost` bytes (0: ask the
- * size estimator; with none registered, `cost` 0 is
- * `ERR_INVALID_ARGUMENT`, as for `nexus_store_put_object`). On success the store owns the object exactly as with
- * `nexus_store_put_object` (its release runs once, when the value is gone
- * and unread; also if the loader then fails, or the value is not cached
- * and the last handle is released). On failure it takes no ownership.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value or a failure was already
- *   given, or `cost` 0 with no size estimator registered
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
- * - `NEXUS_STATUS_ERR_PANIC`
- */
-NexusStatus nexus_load_sink_put_object(struct NexusLoadSink *sink,
-                                       void *object,
-                                       size_t cost,
-                                       NexusReleaseFn release,
-                                       void *release_ctx);
-
-/**
- * Fails the load, saying why: every thread waiting on it (the caller of
- * `nexus_store_get_or_load` that ran the loader and the ones that joined
- * it) gets `status` and, from `nexus_last_error_message()`, `message`.
- * Nothing is cached. Call it from inside the loader, on the sink the loader
- * received; the loader's own return value is then ignored. A value given
- * to the sink before is released (as when a loader returns a failure
- * status). This is how a wrapper passes an exception's message across the
- * C library.
- *
- * `status`: any status but `OK` (`NOT_FOUND` included). `message`: a
- * NUL-terminated string, copied (invalid UTF-8 is replaced); NULL gives a
- * default message naming the status.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: the sink already holds a failure, or
- *   `status` is `OK` or no status; nothing is recorded
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
- * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
- * - `NEXUS_STATUS_ERR_PANIC`
- */
-NexusStatus nexus_load_sink_fail(struct NexusLoadSink *sink,
-                                 NexusStatus status,
-                                 const char *message);
-
-/**
- * Reads `key`; on a miss with a loader registered, calls it (outside
- * every lock; once for all concurrent callers missing the key), caches
- * and returns what it gives. A put or remove of the key during the load
- * wins: waiters get the loaded value, which is not cached. A loaded value
- * that cannot be cached (e.g. under EMERGENCY) is still returned with OK.
- * Without a loader it is `nexus_store_get`.
- *
- * Ownership: on success `*out` is a new `NexusValue` the caller owns
- * (release it with `nexus_value_release`); written only on success.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_NOT_FOUND`: no loader and absent, or the loader said so
- * - any other status the loader returned
- * - `NEXUS_STATUS_ERR_CALLBACK`: the loader returned OK without a value
- * - `NEXUS_STATUS_ERR_BUSY`: called from inside the loader of the same key
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL, key NULL with a
- *   non-zero length
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_get_or_load(struct NexusStore *store,
-                                    const uint8_t *key,
-                                    size_t key_len,
-                                    struct NexusValue **out);
-
-/**
- * Testing aid: panics inside the library while holding the store's lock,
- * to show that a Rust panic never crosses the C boundary: the call returns
- * `NEXUS_STATUS_ERR_PANIC` with a message, and the store stays usable.
- *
- * Returns:
- * - `NEXUS_STATUS_ERR_PANIC`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_debug_panic(struct NexusStore *store);
-
-/**
  * The library's version as "MAJOR.MINOR.PATCH", equal to the
  * `NEXUS_VERSION_*` macros of the header it was built with.
  *
@@ -817,7 +984,8 @@ const char *nexus_status_str(NexusStatus status);
 const char *nexus_pressure_level_str(NexusPressureLevel level);
 
 /**
- * The name of an eviction strategy: "LRU", "LFU", "SIZE"; "UNKNOWN" for a
+ * The name of an eviction strategy: "LRU", "LFU", "SIZE",
+ * "TINY_LFU"; "UNKNOWN" for a
  * value no strategy has.
  *
  * Returns a static string (never free it; never NULL). Thread-safe.
@@ -879,318 +1047,6 @@ void nexus_memory_config_init(struct NexusMemoryConfig *config);
  * Thread-safe.
  */
 NexusStatus nexus_memory_config_validate(const struct NexusMemoryConfig *config);
-
-/**
- * Writes a snapshot of the metrics to `*out` (written only on success).
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_memory_metrics(struct NexusStore *store,
-                                       struct NexusMemoryMetrics *out);
-
-/**
- * Writes the metrics as one JSON object (keys are the
- * `NexusMemoryMetrics` field names; the level is an integer), NUL
- * terminated, into `buf`, and its size including the NUL to `*out_len`.
- *
- * Size query: with `buf_len` too small (e.g. `buf` NULL, `buf_len` 0) it
- * returns `ERR_BUFFER_TOO_SMALL` and writes the size needed, NUL included,
- * to `*out_len`; `buf` is left alone. The caller owns `buf`.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_BUFFER_TOO_SMALL`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out_len NULL, buf NULL with a
- *   non-zero buf_len
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_metrics_json(struct NexusStore *store,
-                                     char *buf,
-                                     size_t buf_len,
-                                     size_t *out_len);
-
-/**
- * Zeroes the counters (evictions, evicted bytes, hits, misses, inserts,
- * loads, load failures) and sets the peak to the current usage.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_reset_metrics(struct NexusStore *store);
-
-/**
- * Takes the oldest queued event into `*out` (written only on success).
- * Events queue only while no event callback is registered; a full queue
- * drops new events and keeps one `DROPPED` marker counting them.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_EMPTY`: no event
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_poll_event(struct NexusStore *store,
-                                   struct NexusEvent *out);
-
-/**
- * Chooses which kinds of event the store delivers from now on, to its
- * event callback or its queue: `mask` is an OR of `NEXUS_EVENT_MASK_*`
- * (`1 << NEXUS_EVENT_KIND_*`). Events of other kinds are not delivered and
- * take no sequence number, so a gap still means only a loss. DROPPED
- * markers always come (its bit is accepted and ignored). The default is
- * `NEXUS_EVENT_MASK_DEFAULT`; for a poller that wants only what the OS
- * said, `NEXUS_EVENT_MASK_SIGNAL_CHANGED`.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a bit that names no event kind
- *   (nothing changed)
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe; calls in flight on other threads may still deliver under
- * the old mask.
- */
-NexusStatus nexus_store_set_event_mask(struct NexusStore *store,
-                                       uint32_t mask);
-
-/**
- * Pins `key`, present or not (the pin waits for it). A pinned entry is
- * never evicted, by any pressure level or call, and still counts against
- * the budget. Pinning again is OK and keeps its place in
- * `nexus_store_pinned_ids`. Pins last across `remove` and `clear`. Not an
- * access.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL, key NULL with a non-zero
- *   length
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_pin(struct NexusStore *store,
-                            const uint8_t *key,
-                            size_t key_len);
-
-/**
- * Ends the pin of `key` (one unpin ends it, however often it was pinned).
- * The entry, if present, becomes evictable again as the most recently used
- * of its peers; if the pin was what kept usage above the budget in force
- * (under a signal), the store evicts down to it now. Not an access.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_NOT_FOUND`: not pinned
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_unpin(struct NexusStore *store,
-                              const uint8_t *key,
-                              size_t key_len);
-
-/**
- * Writes whether `key` is pinned (present or not) to `*out`. Not an
- * access. `*out` is written only on success.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL, key NULL with a
- *   non-zero length
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_is_pinned(struct NexusStore *store,
-                                  const uint8_t *key,
-                                  size_t key_len,
-                                  bool *out);
-
-/**
- * Every pinned key, present or not, in pin order (with `shards` > 1: shard
- * by shard, in pin order within each).
- *
- * Ownership: on success `*out` is a new list the caller owns; free it
- * once with `nexus_key_list_free`. `*out` is written only on success.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_pinned_ids(struct NexusStore *store,
-                                   struct NexusKeyList **out);
-
-/**
- * Evicts up to `count` evictable entries (not pinned, not held by a read
- * handle), least recently used first whatever the strategy, and writes how
- * many to `*evicted`. One eviction run, reason `MANUAL`. O(n) when the
- * strategy is not LRU. With `shards` > 1: least recently used within each
- * shard, an equal part of `count` from each first.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_evict_lru(struct NexusStore *store,
-                                  size_t count,
-                                  size_t *evicted);
-
-/**
- * Evicts up to `count` evictable entries in the configured strategy's
- * order and writes how many to `*evicted`. Reason `MANUAL`.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_evict(struct NexusStore *store,
-                              size_t count,
-                              size_t *evicted);
-
-/**
- * Evicts every evictable entry and writes how many to `*evicted`. Reason
- * `MANUAL`. Pinned entries and entries held by read handles stay. Runs in
- * chunks of 128 entries per hold of the lock, like a signal's shedding.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_clear_unpinned(struct NexusStore *store,
-                                       size_t *evicted);
-
-/**
- * Signals a pressure level to this store (what an OS hook calls). At or
- * above the signalled level in force it sheds: MODERATE and CRITICAL evict
- * down to keep x the usage at the signal (and the held budget) and hold
- * the budget at keep x the working size until the signal ends; EMERGENCY
- * evicts every evictable entry and refuses puts of unpinned keys; a
- * repeated signal sheds again. A lower level only changes the held
- * budget; NONE restores the configured budget. Shedding evicts at most 128
- * entries per hold of the store's lock, handing it over in between, so
- * other threads' calls wait at most one chunk; one EVICTION event reports
- * the whole run (with `shards` > 1: the shards shed one after another,
- * one EVICTION event each).
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: level out of range
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_signal_pressure(struct NexusStore *store,
-                                        NexusPressureLevel level);
-
-/**
- * Signals a pressure level to every live store, and makes it the starting
- * level of stores created later. Each store reacts on this thread, one
- * after the other, with no library-wide lock held while it does.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: level out of range
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_signal_pressure_all(NexusPressureLevel level);
-
-/**
- * Writes the reported level (the higher of the usage level and the
- * signalled level) to `*out`. `*out` is written only on success.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_pressure_level(struct NexusStore *store,
-                                       NexusPressureLevel *out);
-
-/**
- * Writes the signalled level alone to `*out`: the last level signalled to
- * the store (`nexus_store_signal_pressure`, `nexus_signal_pressure_all`,
- * an OS hook), NONE once it ended or decayed; `nexus_store_pressure_level`
- * is the higher of it and the usage level. `*out` is written only on
- * success.
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_signalled_level(struct NexusStore *store,
-                                        NexusPressureLevel *out);
-
-/**
- * Changes the configured budget (0 = unbounded) at run time, evicting down
- * to the budget in force (reason `CAPACITY`).
- *
- * Returns:
- * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_ERR_OVER_BUDGET`: pinned and in-use entries alone exceed
- *   `max_cache_bytes`; nothing changed
- * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a bounded budget smaller than the
- *   store's `shards`: each shard needs at least one byte; nothing changed
- * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
- * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_PANIC`
- *
- * Thread-safe.
- */
-NexusStatus nexus_store_set_max_bytes(struct NexusStore *store,
-                                      uint64_t max_cache_bytes);
 
 /**
  * Creates a store. `config` NULL is `ERR_NULL_ARGUMENT` (initialize one
@@ -1505,6 +1361,601 @@ const uint8_t *nexus_key_list_get(const struct NexusKeyList *list,
  * afterwards is undefined, like `free`.
  */
 void nexus_key_list_free(struct NexusKeyList *list);
+
+/**
+ * Pins `key`, present or not (the pin waits for it). A pinned entry is
+ * never evicted, by any pressure level or call, and still counts against
+ * the budget. Pinning again is OK and keeps its place in
+ * `nexus_store_pinned_ids`. Pins last across `remove` and `clear`. Not an
+ * access.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL, key NULL with a non-zero
+ *   length
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_pin(struct NexusStore *store,
+                            const uint8_t *key,
+                            size_t key_len);
+
+/**
+ * Ends the pin of `key` (one unpin ends it, however often it was pinned).
+ * The entry, if present, becomes evictable again as the most recently used
+ * of its peers; if the pin was what kept usage above the budget in force
+ * (under a signal), the store evicts down to it now. Not an access.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_NOT_FOUND`: not pinned
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_unpin(struct NexusStore *store,
+                              const uint8_t *key,
+                              size_t key_len);
+
+/**
+ * Writes whether `key` is pinned (present or not) to `*out`. Not an
+ * access. `*out` is written only on success.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL, key NULL with a
+ *   non-zero length
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_is_pinned(struct NexusStore *store,
+                                  const uint8_t *key,
+                                  size_t key_len,
+                                  bool *out);
+
+/**
+ * Every pinned key, present or not, in pin order (with `shards` > 1: shard
+ * by shard, in pin order within each).
+ *
+ * Ownership: on success `*out` is a new list the caller owns; free it
+ * once with `nexus_key_list_free`. `*out` is written only on success.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_pinned_ids(struct NexusStore *store,
+                                   struct NexusKeyList **out);
+
+/**
+ * Evicts up to `count` evictable entries (not pinned, not held by a read
+ * handle), least recently used first whatever the strategy, and writes how
+ * many to `*evicted`. One eviction run, reason `MANUAL`. O(n) when the
+ * strategy is not LRU. With `shards` > 1: least recently used within each
+ * shard, an equal part of `count` from each first.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_evict_lru(struct NexusStore *store,
+                                  size_t count,
+                                  size_t *evicted);
+
+/**
+ * Evicts up to `count` evictable entries in the configured strategy's
+ * order and writes how many to `*evicted`. Reason `MANUAL`.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_evict(struct NexusStore *store,
+                              size_t count,
+                              size_t *evicted);
+
+/**
+ * Evicts every evictable entry and writes how many to `*evicted`. Reason
+ * `MANUAL`. Pinned entries and entries held by read handles stay. Runs in
+ * chunks of 128 entries per hold of the lock, like a signal's shedding.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_clear_unpinned(struct NexusStore *store,
+                                       size_t *evicted);
+
+/**
+ * Signals a pressure level to this store (what an OS hook calls). At or
+ * above the signalled level in force it sheds: MODERATE and CRITICAL evict
+ * down to keep x the usage at the signal (and the held budget) and hold
+ * the budget at keep x the working size until the signal ends; EMERGENCY
+ * evicts every evictable entry and refuses puts of unpinned keys; a
+ * repeated signal sheds again. A lower level only changes the held
+ * budget; NONE restores the configured budget. Shedding evicts at most 128
+ * entries per hold of the store's lock, handing it over in between, so
+ * other threads' calls wait at most one chunk; one EVICTION event reports
+ * the whole run (with `shards` > 1: the shards shed one after another,
+ * one EVICTION event each).
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: level out of range
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_signal_pressure(struct NexusStore *store,
+                                        NexusPressureLevel level);
+
+/**
+ * Signals a pressure level to every live store, and makes it the starting
+ * level of stores created later. Each store reacts on this thread, one
+ * after the other, with no library-wide lock held while it does.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: level out of range
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_signal_pressure_all(NexusPressureLevel level);
+
+/**
+ * Writes the reported level (the higher of the usage level and the
+ * signalled level) to `*out`. `*out` is written only on success.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_pressure_level(struct NexusStore *store,
+                                       NexusPressureLevel *out);
+
+/**
+ * Writes the signalled level alone to `*out`: the last level signalled to
+ * the store (`nexus_store_signal_pressure`, `nexus_signal_pressure_all`,
+ * an OS hook), NONE once it ended or decayed; `nexus_store_pressure_level`
+ * is the higher of it and the usage level. `*out` is written only on
+ * success.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_signalled_level(struct NexusStore *store,
+                                        NexusPressureLevel *out);
+
+/**
+ * Changes the configured budget (0 = unbounded) at run time, evicting down
+ * to the budget in force (reason `CAPACITY`).
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_OVER_BUDGET`: pinned and in-use entries alone exceed
+ *   `max_cache_bytes`; nothing changed
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a bounded budget smaller than the
+ *   store's `shards`: each shard needs at least one byte; nothing changed
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_set_max_bytes(struct NexusStore *store,
+                                      uint64_t max_cache_bytes);
+
+#if defined(__linux__)
+/**
+ * Fills `*config` with the defaults: `struct_size` = sizeof(NexusMonitorConfig),
+ * fs_root NULL ("/"), sample 1000 ms, min_level 5000 ms, resignal 5000 ms,
+ * PSI on with triggers `some` 70 ms / 2 s, `some` 100 ms / 2 s, `full`
+ * 100 ms / 2 s; cgroup on at 0.80 / 0.90 / 0.97 of the limit; headroom on
+ * at 0.10 / 0.05 / 0.02 available; no budget (fraction 0, floor 1 MiB,
+ * budget_fn NULL).
+ *
+ * `config` NULL: does nothing. Writes the whole struct: only call it on a
+ * struct of this header's size. Thread-safe.
+ */
+void nexus_monitor_config_init(struct NexusMonitorConfig *config);
+#endif
+
+#if defined(__linux__)
+/**
+ * Starts the process-wide monitor thread (Linux). It reads every source
+ * each `sample_interval_ms` and at once when the kernel notifies (a PSI
+ * trigger, a cgroup v1 pressure_level eventfd, cgroup v2 memory.events),
+ * and signals every live store (and the starting level of stores created
+ * later) as `nexus_signal_pressure_all` does: a higher level at once, the
+ * level in force again every `resignal_ms` while it lasts, a lower level
+ * (NONE when the pressure ends) after `min_level_ms` without the higher
+ * one. Stores react on the monitor thread, with no library lock held;
+ * their callbacks may call any function, `nexus_monitor_stop` included.
+ *
+ * A source absent on this host is not an error: it is reported as
+ * `NEXUS_MONITOR_SOURCE_ABSENT` by `nexus_monitor_status`. The config and
+ * fs_root are copied. Process exit with the monitor running is safe: the
+ * thread ends with the process (budget_ctx is then not destroyed).
+ *
+ * Returns `OK`; `ERR_NULL_ARGUMENT` (config NULL); `ERR_INVALID_ARGUMENT`
+ * (struct_size too small or larger than this library knows, a value out of
+ * the ranges in `NexusMonitorConfig`, fs_root not UTF-8); `ERR_BUSY` (a
+ * monitor is already running: it keeps running, this config is unused and
+ * its budget_ctx destroyed); `ERR_OUT_OF_MEMORY` (no thread or eventfd);
+ * `ERR_PANIC`. Thread-safe.
+ */
+NexusStatus nexus_monitor_start(const struct NexusMonitorConfig *config);
+#endif
+
+#if defined(__linux__)
+/**
+ * Stops the monitor. Returns after its thread has ended, except when
+ * called on the monitor thread itself (from a store callback run by one
+ * of its signals): then at once, and the thread ends when that signal
+ * returns. Stores keep the level last signalled (signal NONE to lift it).
+ * The last readings stay readable through `nexus_monitor_status`. It waits
+ * for a signal in progress, so do not call it while holding a lock that a
+ * store callback (or budget_fn) takes.
+ *
+ * Returns `OK` (it was running and is stopped); `NOT_FOUND` (no monitor
+ * was running: nothing done, so stopping twice is harmless); `ERR_PANIC`.
+ * Thread-safe.
+ */
+NexusStatus nexus_monitor_stop(void);
+#endif
+
+#if defined(__linux__)
+/**
+ * Writes what the monitor saw last to `*out`: whether it runs, the level
+ * last signalled, counts, and per source its state (absent, active,
+ * polling, failed), level and last reading. Before the first start every
+ * source reads ABSENT; after a stop, the last readings with `running`
+ * false. Set `out->struct_size` first: only that many bytes are written
+ * (an older header gets the fields it knows), and `out->struct_size` is
+ * set to the bytes written.
+ *
+ * Returns `OK`; `ERR_NULL_ARGUMENT` (out NULL); `ERR_INVALID_ARGUMENT`
+ * (struct_size smaller than its own field); `ERR_PANIC`. Thread-safe.
+ */
+NexusStatus nexus_monitor_status(struct NexusMonitorStatus *out);
+#endif
+
+#if defined(__linux__)
+/**
+ * Writes one source's description, NUL terminated, into `buf` and its
+ * size including the NUL to `*out_len`: the file it reads (and whether
+ * kernel notifications are registered), or why it is absent, polled or
+ * failed. "" before the first start.
+ *
+ * Size query: with `buf_len` too small (e.g. `buf` NULL, `buf_len` 0) it
+ * returns `ERR_BUFFER_TOO_SMALL` and writes the size needed, NUL included,
+ * to `*out_len`; `buf` is left alone. The caller owns `buf`.
+ *
+ * Returns `OK`; `ERR_BUFFER_TOO_SMALL`; `ERR_NULL_ARGUMENT` (out_len NULL,
+ * buf NULL with a non-zero buf_len); `ERR_INVALID_ARGUMENT` (kind not a
+ * `NEXUS_MONITOR_SOURCE_*`); `ERR_PANIC`. Thread-safe.
+ */
+NexusStatus nexus_monitor_source_detail(NexusMonitorSourceKind kind,
+                                        char *buf,
+                                        size_t buf_len,
+                                        size_t *out_len);
+#endif
+
+/**
+ * Registers the event callback (`cb` NULL unregisters). While one is
+ * registered, events go to it instead of the queue: on the thread whose
+ * call produced them, after the store's locks are released (across threads
+ * they may arrive out of sequence). It may call back into the store.
+ *
+ * Ownership: `ctx` belongs to the store from now on; `destroy(ctx)` (may
+ * be NULL) runs exactly once, after the callback's last call returned:
+ * when it is replaced or unregistered, when the store is freed, or before
+ * this call returns if it fails (also when `cb` is NULL). Replacing or
+ * unregistering returns after calls of the old callback on other threads
+ * have ended; from inside any callback (of any store) it returns at once,
+ * and `destroy` runs when the old callback's last call returns, on that
+ * call's thread (waiting there could deadlock two threads that each
+ * replace a callback the other is inside). The callback must not unwind (no C++ exceptions, no longjmp) across the library.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_set_event_callback(struct NexusStore *store,
+                                           NexusEventFn cb,
+                                           void *ctx,
+                                           NexusDestroyFn destroy);
+
+/**
+ * Registers the eviction listener (`cb` NULL unregisters): called once per
+ * entry that leaves the store, with its key (valid for the call), reason
+ * (`CAPACITY`, `PRESSURE`, `MANUAL`, `REPLACED`, `REMOVED`) and charge, on
+ * the thread whose call removed it, after the store's locks are released
+ * and before the value is released. It may call back into the store.
+ *
+ * Ownership and threading of `ctx` and `destroy`: as for
+ * `nexus_store_set_event_callback`.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_set_eviction_listener(struct NexusStore *store,
+                                              NexusEvictionListenerFn cb,
+                                              void *ctx,
+                                              NexusDestroyFn destroy);
+
+/**
+ * Registers the loader (`loader` NULL unregisters) that
+ * `nexus_store_get_or_load` calls on a miss, outside every lock, once per
+ * key however many threads miss it at the same time (single flight). The
+ * loader gives its value through `sink` exactly once and returns
+ * `NEXUS_STATUS_OK`; returning OK without a value makes the call
+ * `ERR_CALLBACK`; any other status it returns (`NOT_FOUND` included)
+ * reaches every waiter and caches nothing (a value it gave before failing
+ * is released). The sink is valid only during that loader call.
+ *
+ * Ownership and threading of `ctx` and `destroy`: as for
+ * `nexus_store_set_event_callback`.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_set_loader(struct NexusStore *store,
+                                   NexusLoaderFn loader,
+                                   void *ctx,
+                                   NexusDestroyFn destroy);
+
+/**
+ * Gives the loader's value as a copy of `value_len` bytes (NULL with
+ * length 0 is an empty value). Call it once, from inside the loader, on
+ * the sink the loader received.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value was already given, or a
+ *   length beyond PTRDIFF_MAX
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL, value NULL with a non-zero
+ *   length
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ */
+NexusStatus nexus_load_sink_put_bytes(struct NexusLoadSink *sink,
+                                      const uint8_t *value,
+                                      size_t value_len);
+
+/**
+ * Gives the loader's value as an object charged `cost` bytes (0: ask the
+ * size estimator; with none registered, `cost` 0 is
+ * `ERR_INVALID_ARGUMENT`, as for `nexus_store_put_object`). On success the store owns the object exactly as with
+ * `nexus_store_put_object` (its release runs once, when the value is gone
+ * and unread; also if the loader then fails, or the value is not cached
+ * and the last handle is released). On failure it takes no ownership.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value or a failure was already
+ *   given, or `cost` 0 with no size estimator registered
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
+ * - `NEXUS_STATUS_ERR_PANIC`
+ */
+NexusStatus nexus_load_sink_put_object(struct NexusLoadSink *sink,
+                                       void *object,
+                                       size_t cost,
+                                       NexusReleaseFn release,
+                                       void *release_ctx);
+
+/**
+ * Fails the load, saying why: every thread waiting on it (the caller of
+ * `nexus_store_get_or_load` that ran the loader and the ones that joined
+ * it) gets `status` and, from `nexus_last_error_message()`, `message`.
+ * Nothing is cached. Call it from inside the loader, on the sink the loader
+ * received; the loader's own return value is then ignored. A value given
+ * to the sink before is released (as when a loader returns a failure
+ * status). This is how a wrapper passes an exception's message across the
+ * C library.
+ *
+ * `status`: any status but `OK` (`NOT_FOUND` included). `message`: a
+ * NUL-terminated string, copied (invalid UTF-8 is replaced); NULL gives a
+ * default message naming the status.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: the sink already holds a failure, or
+ *   `status` is `OK` or no status; nothing is recorded
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ */
+NexusStatus nexus_load_sink_fail(struct NexusLoadSink *sink,
+                                 NexusStatus status,
+                                 const char *message);
+
+/**
+ * Reads `key`; on a miss with a loader registered, calls it (outside
+ * every lock; once for all concurrent callers missing the key), caches
+ * and returns what it gives. A put or remove of the key during the load
+ * wins: waiters get the loaded value, which is not cached. A loaded value
+ * that cannot be cached (e.g. under EMERGENCY) is still returned with OK.
+ * Without a loader it is `nexus_store_get`.
+ *
+ * Ownership: on success `*out` is a new `NexusValue` the caller owns
+ * (release it with `nexus_value_release`); written only on success.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_NOT_FOUND`: no loader and absent, or the loader said so
+ * - any other status the loader returned
+ * - `NEXUS_STATUS_ERR_CALLBACK`: the loader returned OK without a value
+ * - `NEXUS_STATUS_ERR_BUSY`: called from inside the loader of the same key
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL, key NULL with a
+ *   non-zero length
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_get_or_load(struct NexusStore *store,
+                                    const uint8_t *key,
+                                    size_t key_len,
+                                    struct NexusValue **out);
+
+/**
+ * Writes a snapshot of the metrics to `*out` (written only on success).
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_memory_metrics(struct NexusStore *store,
+                                       struct NexusMemoryMetrics *out);
+
+/**
+ * Writes the metrics as one JSON object (keys are the
+ * `NexusMemoryMetrics` field names; the level is an integer), NUL
+ * terminated, into `buf`, and its size including the NUL to `*out_len`.
+ *
+ * Size query: with `buf_len` too small (e.g. `buf` NULL, `buf_len` 0) it
+ * returns `ERR_BUFFER_TOO_SMALL` and writes the size needed, NUL included,
+ * to `*out_len`; `buf` is left alone. The caller owns `buf`.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_BUFFER_TOO_SMALL`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out_len NULL, buf NULL with a
+ *   non-zero buf_len
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_metrics_json(struct NexusStore *store,
+                                     char *buf,
+                                     size_t buf_len,
+                                     size_t *out_len);
+
+/**
+ * Zeroes the counters (evictions, evicted bytes, hits, misses, inserts,
+ * loads, load failures) and sets the peak to the current usage.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_reset_metrics(struct NexusStore *store);
+
+/**
+ * Takes the oldest queued event into `*out` (written only on success).
+ * Events queue only while no event callback is registered; a full queue
+ * drops new events and keeps one `DROPPED` marker counting them.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_EMPTY`: no event
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_poll_event(struct NexusStore *store,
+                                   struct NexusEvent *out);
+
+/**
+ * Chooses which kinds of event the store delivers from now on, to its
+ * event callback or its queue: `mask` is an OR of `NEXUS_EVENT_MASK_*`
+ * (`1 << NEXUS_EVENT_KIND_*`). Events of other kinds are not delivered and
+ * take no sequence number, so a gap still means only a loss. DROPPED
+ * markers always come (its bit is accepted and ignored). The default is
+ * `NEXUS_EVENT_MASK_DEFAULT`; for a poller that wants only what the OS
+ * said, `NEXUS_EVENT_MASK_SIGNAL_CHANGED`.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a bit that names no event kind
+ *   (nothing changed)
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe; calls in flight on other threads may still deliver under
+ * the old mask.
+ */
+NexusStatus nexus_store_set_event_mask(struct NexusStore *store,
+                                       uint32_t mask);
+
+/**
+ * Testing aid: panics inside the library while holding the store's lock,
+ * to show that a Rust panic never crosses the C boundary: the call returns
+ * `NEXUS_STATUS_ERR_PANIC` with a message, and the store stays usable.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_ERR_PANIC`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_debug_panic(struct NexusStore *store);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -9,27 +9,41 @@
 //! destroy runs) when the last clone goes, which is after its last call
 //! returned: exactly once, by `Arc`'s own accounting.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::time::Duration;
 
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering, sleep, thread_local, yield_now};
 
+/// How many nested callbacks a thread's record keeps the store of.
+const RECORDED: usize = 16;
+
+// The per-thread record holds no heap and nothing to drop, so it never
+// registers a thread-exit destructor: calls made while a thread's other
+// thread-locals are destroyed (a pthread key's destructor, a JNI detach)
+// find it intact.
 thread_local! {
-    /// (store id, callback address) of every callback this thread is inside,
-    /// innermost last. The address is 0 for scopes that are not a slot call
-    /// (release actions, estimator calls).
-    static ACTIVE: RefCell<Vec<(u64, usize)>> = const { RefCell::new(Vec::new()) };
+    /// How many callbacks this thread is inside, nested.
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+    /// The store of each of the outermost `RECORDED` of them.
+    static STORES: [Cell<u64>; RECORDED] = const { [const { Cell::new(0) }; RECORDED] };
 }
 
 /// Marks this thread as inside a callback of `store_id` until dropped.
 pub(crate) struct CallbackScope {
+    /// The depth before this scope: restored when it ends.
+    outer: usize,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl CallbackScope {
-    pub fn enter(store_id: u64, callback_addr: usize) -> Self {
-        ACTIVE.with(|a| a.borrow_mut().push((store_id, callback_addr)));
+    pub fn enter(store_id: u64) -> Self {
+        let outer = DEPTH.with(Cell::get);
+        if outer < RECORDED {
+            STORES.with(|s| s[outer].set(store_id));
+        }
+        DEPTH.with(|d| d.set(outer + 1));
         CallbackScope {
+            outer,
             _not_send: std::marker::PhantomData,
         }
     }
@@ -37,20 +51,21 @@ impl CallbackScope {
 
 impl Drop for CallbackScope {
     fn drop(&mut self) {
-        ACTIVE.with(|a| {
-            a.borrow_mut().pop();
-        });
+        DEPTH.with(|d| d.set(self.outer));
     }
 }
 
-/// Whether this thread is inside any callback of store `store_id`.
+/// Whether this thread is inside any callback of store `store_id`. Deeper
+/// than `RECORDED` nested callbacks, it answers yes (a free from there is
+/// refused rather than risk waiting for itself).
 pub(crate) fn inside_store_callback(store_id: u64) -> bool {
-    ACTIVE.with(|a| a.borrow().iter().any(|&(s, _)| s == store_id))
+    let depth = DEPTH.with(Cell::get);
+    depth > RECORDED || STORES.with(|s| s[..depth].iter().any(|c| c.get() == store_id))
 }
 
 /// Whether this thread is inside any callback of any store.
 fn inside_any_callback() -> bool {
-    ACTIVE.with(|a| !a.borrow().is_empty())
+    DEPTH.with(Cell::get) > 0
 }
 
 /// One registered callback, or none.
@@ -118,9 +133,4 @@ pub(crate) fn wait_while(mut busy: impl FnMut() -> bool) {
             sleep(Duration::from_micros(100));
         }
     }
-}
-
-/// The identity of a callback, for the per-thread record.
-pub(crate) fn addr_of<F: ?Sized>(f: &Arc<F>) -> usize {
-    Arc::as_ptr(f).cast::<()>() as usize
 }

@@ -36,11 +36,14 @@ mod events;
 mod eviction_order;
 mod eviction_strategy;
 pub mod ffi;
+mod frequency_sketch;
 mod lfu_history;
 mod loader;
 mod memory_config;
 mod memory_manager;
 mod memory_metrics;
+#[cfg(target_os = "linux")]
+pub mod os_pressure;
 mod pin_set;
 mod pressure;
 mod size_estimator;

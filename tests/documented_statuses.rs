@@ -403,6 +403,104 @@ fn callback_calls() {
 }
 
 #[test]
+/// The OS pressure monitor, against an empty root (every source absent,
+/// so it never signals the stores of the other calls).
+#[cfg(target_os = "linux")]
+fn monitor_calls() {
+    let mut c: NexusMonitorConfig = unsafe { std::mem::zeroed() };
+    nexus_monitor_config_init(&mut c);
+    let root = std::env::temp_dir().join(format!("nexus-documented-{}\0", std::process::id()));
+    c.fs_root = root.to_str().unwrap().as_ptr().cast();
+    call!(nexus_monitor_start(std::ptr::null()));
+    for bad in 0..4 {
+        let mut b = c;
+        match bad {
+            0 => b.struct_size = 1,
+            1 => b.struct_size = usize::MAX,
+            2 => b.sample_interval_ms = 0,
+            _ => b.psi_moderate.stall = 7,
+        }
+        call!(nexus_monitor_start(&b));
+    }
+    call!(nexus_monitor_start(&c));
+    call!(nexus_monitor_start(&c));
+    let mut status: NexusMonitorStatus = unsafe { std::mem::zeroed() };
+    call!(nexus_monitor_status(std::ptr::null_mut()));
+    call!(nexus_monitor_status(&mut status));
+    status.struct_size = std::mem::size_of::<NexusMonitorStatus>();
+    call!(nexus_monitor_status(&mut status));
+    let mut buf = [0 as c_char; 4];
+    let mut len = 0usize;
+    for kind in [0, 3, 4, u32::MAX] {
+        call!(nexus_monitor_source_detail(
+            kind,
+            std::ptr::null_mut(),
+            0,
+            &mut len
+        ));
+        call!(nexus_monitor_source_detail(
+            kind,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut len
+        ));
+    }
+    call!(nexus_monitor_source_detail(
+        0,
+        std::ptr::null_mut(),
+        4,
+        &mut len
+    ));
+    call!(nexus_monitor_source_detail(
+        0,
+        buf.as_mut_ptr(),
+        4,
+        std::ptr::null_mut()
+    ));
+    call!(nexus_monitor_stop());
+    call!(nexus_monitor_stop());
+}
+
+#[test]
+fn the_header_reads_in_the_order_a_user_learns_it() {
+    let header = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/include/nexus_store.h"
+    ))
+    .expect("the header is readable");
+    // The line of a function's declaration (not of a doc comment).
+    let at = |name: &str| {
+        header
+            .lines()
+            .position(|l| !l.trim_start().starts_with('*') && l.contains(&format!("{name}(")))
+            .unwrap_or_else(|| panic!("{name} is not declared"))
+    };
+    let order = [
+        "nexus_version",
+        "nexus_memory_config_init",
+        "nexus_store_new",
+        "nexus_store_free",
+        "nexus_store_put",
+        "nexus_store_get",
+        "nexus_value_release",
+        "nexus_store_pin",
+        "nexus_store_signal_pressure",
+        "nexus_store_set_event_callback",
+        "nexus_store_get_or_load",
+        "nexus_store_memory_metrics",
+        "nexus_store_poll_event",
+    ];
+    for pair in order.windows(2) {
+        assert!(
+            at(pair[0]) < at(pair[1]),
+            "{} should come before {}",
+            pair[0],
+            pair[1]
+        );
+    }
+}
+
+#[test]
 fn every_status_returned_is_documented() {
     let docs = documented();
     assert!(
@@ -444,6 +542,8 @@ fn every_status_returned_is_documented() {
         call!(nexus_store_free_deferred(s));
     }
     callback_calls();
+    #[cfg(target_os = "linux")]
+    monitor_calls();
 
     // Config functions and the global signal.
     let c = default_config();

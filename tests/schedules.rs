@@ -133,7 +133,7 @@ pub enum ErrorKind {
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use callbacks::{CallbackScope, CallbackSlot, addr_of};
+use callbacks::{CallbackScope, CallbackSlot};
 use shuttle::scheduler::{PctScheduler, RandomScheduler, Scheduler};
 use shuttle::{Config, MaxSteps, Runner};
 use store::{Core, FfiStore, Probe};
@@ -351,7 +351,7 @@ fn counted(inside: &Arc<AtomicUsize>, destroyed: &Arc<AtomicUsize>) -> Arc<Cb> {
 /// inside a callback scope, no lock held.
 fn invoke(slot: &CallbackSlot<Cb>, store_id: u64) {
     if let Some(cb) = slot.get() {
-        let _scope = CallbackScope::enter(store_id, addr_of(&cb));
+        let _scope = CallbackScope::enter(store_id);
         cb();
     }
 }

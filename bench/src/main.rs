@@ -4,8 +4,9 @@
 //! `nexus-bench` runs the full benchmark and writes `bench/results/latest.md`
 //! and `latest.svg`; `nexus-bench --quick` runs small sizes (a smoke run that
 //! asserts nothing about speed, only that every workload ran and gave sane
-//! numbers) and writes to `target/bench-quick/`. At the end it prints each
-//! target of the issue with the measured figure and whether it is met.
+//! numbers) and writes to `target/bench-quick/`. At the end a full run prints
+//! each target of the issue with the measured figure and whether it is met; a
+//! quick run says it is a sanity run and judges no target.
 
 mod alloc;
 mod cabi;
@@ -18,6 +19,8 @@ mod svg;
 mod targets;
 mod w1_throughput;
 mod w2_hit_ratio;
+mod w2_libcachesim;
+mod w2_traces;
 mod w3_memory;
 mod w4_pressure;
 
@@ -108,22 +111,29 @@ fn sanity(
     }
     if let Some(w) = w2 {
         for r in &w.rows {
-            let opt = r.ratio(w2_hit_ratio::BELADY);
-            for (p, &v) in w2_hit_ratio::POLICIES.iter().zip(&r.ratios) {
+            let opt = r.belady();
+            let ours_and_peers = w2_hit_ratio::POLICIES.iter().zip(&r.ratios);
+            let theirs = w2_libcachesim::ALGORITHMS.iter().zip(&r.lcs);
+            for (p, &v) in ours_and_peers.chain(theirs) {
+                if v.is_nan() && (r.sized || !w2_hit_ratio::PEERS.contains(p)) {
+                    continue; // does not apply (count-only policy on a sized trace)
+                }
                 if !(0.0..=1.0).contains(&v) {
                     bad.push(format!(
                         "W2 {} {}%: {p} hit ratio {v} not in [0, 1]",
                         r.trace, r.cache_pct
                     ));
                 }
-                if v > opt + 1e-12 {
+                // Belady is the bound for count traces; with sizes it is not
+                // the optimum for bytes.
+                if !r.sized && *p != "Belady" && opt.is_finite() && v > opt + 1e-12 {
                     bad.push(format!(
                         "W2 {} {}%: {p} ({v}) beats Belady ({opt})",
                         r.trace, r.cache_pct
                     ));
                 }
             }
-            if r.nexus_entries.iter().any(|&n| n != r.capacity as u64) {
+            if !r.sized && r.nexus_entries.iter().any(|&n| n != r.capacity) {
                 bad.push(format!(
                     "W2 {} {}%: our stores held {:?} entries, not {}",
                     r.trace, r.cache_pct, r.nexus_entries, r.capacity
@@ -207,6 +217,7 @@ fn main() -> ExitCode {
         w2_hit_ratio::run(w2_hit_ratio::Params {
             keys: if q { 10_000 } else { 100_000 },
             trace_len: if q { 100_000 } else { 1_000_000 },
+            extended: !q,
         })
     });
     let w3 = runs("W3").then(|| w3_memory::run(if q { 100_000 } else { 1_000_000 }));
@@ -248,14 +259,14 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    println!("\nTargets of issue 5 (measured in this run):\n");
-    print!("{}", report::targets_table(&targets));
-    let met = targets.iter().filter(|t| t.met).count();
-    println!(
-        "\n{met} of {} targets met. Results: {} (and latest.svg), {:.0} s in all.",
-        targets.len(),
-        opts.out.join("latest.md").display(),
-        started.elapsed().as_secs_f64()
+    print!(
+        "{}",
+        report::closing(
+            q,
+            &targets,
+            &opts.out.join("latest.md").display().to_string(),
+            started.elapsed().as_secs_f64()
+        )
     );
 
     let bad = sanity(w1.as_ref(), w2.as_ref(), w3.as_ref(), w4.as_ref());

@@ -146,8 +146,8 @@ const W1_COLORS: [&str; 7] = [
     "#1f77b4", "#17becf", "#7fb8e6", "#ff7f0e", "#ffbb78", "#2ca02c", "#d62728",
 ];
 const W2_COLORS: [&str; w2::POLICIES.len()] = [
-    "#1f77b4", "#08306b", "#9467bd", "#7fb8e6", "#ff7f0e", "#ffbb78", "#2ca02c", "#d62728",
-    "#7f7f7f",
+    "#1f77b4", "#08306b", "#9467bd", "#7fb8e6", "#e377c2", "#ff7f0e", "#ffbb78", "#2ca02c",
+    "#d62728", "#7f7f7f",
 ];
 
 fn w1_panel(w: &W1) -> Panel<'static> {
@@ -184,10 +184,7 @@ fn w2_panel(w: &W2) -> Panel<'static> {
             .rows
             .iter()
             .map(|r| {
-                let t = match r.zipf {
-                    Some(s) => format!("zipf {s}"),
-                    None => "loop scan".to_string(),
-                };
+                let t = r.trace.split(" (").next().unwrap_or(&r.trace).to_string();
                 (t, format!("cache {}%", r.cache_pct))
             })
             .collect(),
@@ -195,7 +192,12 @@ fn w2_panel(w: &W2) -> Panel<'static> {
         values: w
             .rows
             .iter()
-            .map(|r| r.ratios.iter().map(|v| v * 100.0).collect())
+            .map(|r| {
+                r.ratios
+                    .iter()
+                    .map(|v| if v.is_finite() { v * 100.0 } else { 0.0 })
+                    .collect()
+            })
             .collect(),
         y_max: Some(100.0),
     }

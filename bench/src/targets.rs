@@ -54,7 +54,7 @@ fn throughput(w1: &W1, out: &mut Vec<Target>) {
 }
 
 fn hit_ratio(w2: &W2, out: &mut Vec<Target>) {
-    for row in w2.rows.iter().filter(|r| r.zipf.is_some()) {
+    for row in w2.rows.iter().filter(|r| r.zipf().is_some()) {
         let (peer, best) = row.best_peer();
         // The better of nexus's LFU configurations, named in the row.
         let (config, lfu) = row.best_nexus_lfu();
@@ -76,6 +76,80 @@ fn hit_ratio(w2: &W2, out: &mut Vec<Target>) {
     }
 }
 
+/// Issue 16's targets for TINY_LFU, row by row.
+fn tiny_lfu(w2: &W2, out: &mut Vec<Target>) {
+    use crate::w2_traces::Kind;
+    for row in &w2.rows {
+        let tiny = row.ratio(w2::NEXUS_TINY_LFU);
+        let (peer, best) = row.best_peer();
+        let at = format!("{}, cache {}%", row.trace, row.cache_pct);
+        let vs_peer = (tiny - best) * 100.0;
+        let peer_text = format!(
+            "{vs_peer:+.2} vs {peer} ({:.2}% vs {:.2}%)",
+            tiny * 100.0,
+            best * 100.0
+        );
+        match row.kind {
+            Kind::Zipf(_) => {
+                let lcs = row.best_lcs();
+                let vs_lcs = lcs.map(|(_, v)| (tiny - v) * 100.0);
+                out.push(Target {
+                    goal: format!(
+                        "TINY_LFU >= the best peer and >= libCacheSim's best - 0.5 ({at})"
+                    ),
+                    measured: match lcs {
+                        Some((a, v)) => format!(
+                            "{peer_text}; {:+.2} vs libCacheSim {a} ({:.2}%)",
+                            vs_lcs.unwrap_or(f64::NAN),
+                            v * 100.0
+                        ),
+                        None => format!("{peer_text}; libCacheSim not run"),
+                    },
+                    met: vs_peer >= 0.0 && vs_lcs.is_some_and(|d| d >= -0.5),
+                });
+            }
+            Kind::Loop => {
+                let opt = row.belady();
+                out.push(Target {
+                    goal: format!("TINY_LFU >= the best peer and within 1 point of Belady ({at})"),
+                    measured: format!("{peer_text}; Belady {:.2}%", opt * 100.0),
+                    met: vs_peer >= 0.0 && (opt - tiny) * 100.0 <= 1.0,
+                });
+            }
+            Kind::ScanMix | Kind::Shifting | Kind::Sized => {
+                out.push(Target {
+                    goal: format!("TINY_LFU >= the best peer ({at})"),
+                    measured: peer_text,
+                    met: vs_peer >= 0.0,
+                });
+            }
+            Kind::Real => {
+                let w = row.lcs_ratio("W-TinyLFU");
+                let s3 = row.lcs_ratio("S3-FIFO");
+                let best = row.best_lcs();
+                out.push(Target {
+                    goal: format!(
+                        "TINY_LFU >= libCacheSim's W-TinyLFU and S3-FIFO, within 1 point of \
+                         its best ({at})"
+                    ),
+                    measured: match best {
+                        Some((a, b)) => format!(
+                            "{:.2}% vs W-TinyLFU {:.2}%, S3-FIFO {:.2}%, best {a} {:.2}%",
+                            tiny * 100.0,
+                            w * 100.0,
+                            s3 * 100.0,
+                            b * 100.0
+                        ),
+                        None => "libCacheSim not run".into(),
+                    },
+                    met: best
+                        .is_some_and(|(_, b)| tiny >= w && tiny >= s3 && (b - tiny) * 100.0 <= 1.0),
+                });
+            }
+        }
+    }
+}
+
 fn memory(w3: &W3, out: &mut Vec<Target>) {
     for name in [w3::NEXUS_LRU, w3::NEXUS_LFU] {
         let row = w3.row(name);
@@ -89,6 +163,17 @@ fn memory(w3: &W3, out: &mut Vec<Target>) {
             met: row.overhead() <= 64.0,
         });
     }
+    // Issue 16: TINY_LFU's bytes per entry within 16 B of LRU's.
+    let (tiny, lru) = (w3.row(w3::NEXUS_TINY_LFU), w3.row(w3::NEXUS_LRU));
+    let extra = tiny.bytes_per_entry - lru.bytes_per_entry;
+    out.push(Target {
+        goal: "TINY_LFU bytes per entry within 16 B of LRU's".into(),
+        measured: format!(
+            "{extra:+.1} B ({:.1} vs {:.1} B per entry)",
+            tiny.bytes_per_entry, lru.bytes_per_entry
+        ),
+        met: extra <= 16.0,
+    });
 }
 
 fn pressure(w4: &W4, out: &mut Vec<Target>) {
@@ -132,6 +217,7 @@ pub fn evaluate(w1: Option<&W1>, w2: Option<&W2>, w3: Option<&W3>, w4: Option<&W
     }
     if let Some(w) = w2 {
         hit_ratio(w, &mut out);
+        tiny_lfu(w, &mut out);
     }
     if let Some(w) = w3 {
         memory(w, &mut out);

@@ -17,6 +17,7 @@ use crate::rng::mix64;
 
 pub const NEXUS_LRU: &str = "nexus (LRU)";
 pub const NEXUS_LFU: &str = "nexus (LFU)";
+pub const NEXUS_TINY_LFU: &str = "nexus (TINY_LFU)";
 pub const NEXUS_C: &str = "nexus C ABI (8-byte keys and values)";
 const PAYLOAD: f64 = 16.0;
 
@@ -61,9 +62,12 @@ fn nexus(strategy: EvictionStrategy, keys: &[u64]) -> (Box<dyn Any>, u64) {
     (Box::new(s), n)
 }
 
-const BUILDS: [(&str, Build); 7] = [
+const BUILDS: [(&str, Build); 8] = [
     (NEXUS_LRU, |keys| nexus(EvictionStrategy::Lru, keys)),
     (NEXUS_LFU, |keys| nexus(EvictionStrategy::Lfu, keys)),
+    (NEXUS_TINY_LFU, |keys| {
+        nexus(EvictionStrategy::TinyLfu, keys)
+    }),
     (NEXUS_C, |keys| {
         let s = CStore::new(1 << 40);
         for (i, &k) in keys.iter().enumerate() {

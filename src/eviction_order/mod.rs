@@ -7,12 +7,22 @@ mod lfu;
 mod linked_slots;
 mod lru;
 mod size;
+mod tiny_lfu;
+
+use std::hash::{BuildHasher, Hash};
 
 use crate::eviction_strategy::EvictionStrategy;
+
+/// The key hash an order that remembers keys uses (W-TinyLFU's sketch): a
+/// fixed seed, so the same calls give the same order in every process.
+pub(crate) fn order_hash<K: Hash + ?Sized>(key: &K) -> u64 {
+    foldhash::fast::FixedState::with_seed(0x6e65_7875_735f_7331).hash_one(key)
+}
 
 use lfu::{LfuOrder, SortedGroups};
 use lru::LruOrder;
 use size::SizeOrder;
+use tiny_lfu::TinyLfuOrder;
 
 /// Where an entry stands: what the SIZE index keys on.
 #[derive(Clone, Copy, Debug)]
@@ -28,6 +38,8 @@ pub(crate) enum EvictionOrder {
     /// sorted set so that an insert with a remembered count is O(log groups).
     LfuHistory(LfuOrder<SortedGroups>),
     Size(SizeOrder),
+    /// W-TinyLFU: window, admission by a frequency sketch, segmented main.
+    TinyLfu(Box<TinyLfuOrder>),
 }
 
 impl EvictionOrder {
@@ -38,23 +50,31 @@ impl EvictionOrder {
             EvictionStrategy::Lfu if lfu_history => EvictionOrder::LfuHistory(LfuOrder::new()),
             EvictionStrategy::Lfu => EvictionOrder::Lfu(LfuOrder::new()),
             EvictionStrategy::Size => EvictionOrder::Size(SizeOrder::new()),
+            EvictionStrategy::TinyLfu => EvictionOrder::TinyLfu(Box::new(TinyLfuOrder::new())),
         }
     }
 
-    /// A new entry; `linked` is false for a pinned one.
     /// Makes room for slot `i`, before an insert commits (what the SIZE
-    /// order's B-tree allocates cannot be reserved).
+    /// order's B-tree and TINY_LFU's structures allocate is not reserved).
     pub fn reserve(&mut self, i: u32) {
         match self {
             EvictionOrder::Lru(o) => o.reserve(i),
             EvictionOrder::Lfu(o) => o.reserve(i),
             EvictionOrder::LfuHistory(o) => o.reserve(i),
-            EvictionOrder::Size(_) => {}
+            EvictionOrder::Size(_) | EvictionOrder::TinyLfu(_) => {}
         }
     }
 
-    pub fn insert(&mut self, i: u32, at: Position, linked: bool) {
+    /// Whether `insert` needs the key's hash (`key_hash`); the others take 0.
+    pub fn hashes_keys(&self) -> bool {
+        matches!(self, EvictionOrder::TinyLfu(_))
+    }
+
+    /// A new entry; `linked` is false for a pinned one. `key_hash` is a
+    /// fixed-seed hash of the key when `hashes_keys()`, else ignored.
+    pub fn insert(&mut self, i: u32, at: Position, linked: bool, key_hash: u64) {
         match self {
+            EvictionOrder::TinyLfu(o) => o.insert(i, key_hash, linked),
             EvictionOrder::Lru(o) if linked => o.link(i),
             EvictionOrder::Lfu(o) => o.insert(i, linked),
             EvictionOrder::LfuHistory(o) => o.insert(i, linked),
@@ -65,11 +85,18 @@ impl EvictionOrder {
 
     /// A new entry whose LFU count starts at `count` (>= 1) instead of 1
     /// (`lfu_history`); for the other orders, the same as `insert`.
-    pub fn insert_with_count(&mut self, i: u32, at: Position, linked: bool, count: u32) {
+    pub fn insert_with_count(
+        &mut self,
+        i: u32,
+        at: Position,
+        linked: bool,
+        count: u32,
+        key_hash: u64,
+    ) {
         match self {
             EvictionOrder::LfuHistory(o) => o.insert_with_count(i, count, linked),
             EvictionOrder::Lfu(o) => o.insert_with_count(i, count, linked),
-            _ => self.insert(i, at, linked),
+            _ => self.insert(i, at, linked, key_hash),
         }
     }
 
@@ -92,6 +119,7 @@ impl EvictionOrder {
                     o.link(i, new.charge, new.tick);
                 }
             }
+            EvictionOrder::TinyLfu(o) => o.touch(i),
         }
     }
 
@@ -102,6 +130,7 @@ impl EvictionOrder {
             EvictionOrder::Lfu(o) => o.unlink(i),
             EvictionOrder::LfuHistory(o) => o.unlink(i),
             EvictionOrder::Size(o) => o.unlink(i, at.charge, at.tick),
+            EvictionOrder::TinyLfu(o) => o.unlink(i),
         }
     }
 
@@ -113,12 +142,22 @@ impl EvictionOrder {
             EvictionOrder::Lfu(o) => o.link_at_group_end(i),
             EvictionOrder::LfuHistory(o) => o.link_at_group_end(i),
             EvictionOrder::Size(o) => o.link(i, at.charge, at.tick),
+            EvictionOrder::TinyLfu(o) => o.relink(i),
         }
     }
 
     /// The entry leaves the store.
     pub fn remove(&mut self, i: u32, at: Position) {
         self.unlink(i, at);
+    }
+
+    /// The entry leaves the store as a victim of `walk`, in the walk's order
+    /// (orders that decide as they walk, W-TinyLFU, learn the outcome).
+    pub fn evict(&mut self, i: u32, at: Position) {
+        match self {
+            EvictionOrder::TinyLfu(o) => o.evict(i),
+            _ => self.unlink(i, at),
+        }
     }
 
     /// The LFU access count of an entry (1 for other strategies).
@@ -137,6 +176,7 @@ impl EvictionOrder {
             EvictionOrder::Lfu(o) => o.walk(f),
             EvictionOrder::LfuHistory(o) => o.walk(f),
             EvictionOrder::Size(o) => o.walk(f),
+            EvictionOrder::TinyLfu(o) => o.walk(f),
         }
     }
 
@@ -146,6 +186,7 @@ impl EvictionOrder {
             EvictionOrder::Lfu(o) => o.clear(),
             EvictionOrder::LfuHistory(o) => o.clear(),
             EvictionOrder::Size(o) => o.clear(),
+            EvictionOrder::TinyLfu(o) => o.clear(),
         }
     }
 }

@@ -53,7 +53,8 @@ pub extern "C" fn nexus_pressure_level_str(level: NexusPressureLevel) -> *const 
     })
 }
 
-/// The name of an eviction strategy: "LRU", "LFU", "SIZE"; "UNKNOWN" for a
+/// The name of an eviction strategy: "LRU", "LFU", "SIZE",
+/// "TINY_LFU"; "UNKNOWN" for a
 /// value no strategy has.
 ///
 /// Returns a static string (never free it; never NULL). Thread-safe.

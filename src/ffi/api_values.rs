@@ -65,7 +65,7 @@ pub extern "C" fn nexus_value_release(value: *mut NexusValue) {
         // The value's release callback and a budget restore (the listener,
         // other values' release callbacks) may run here: they are callbacks
         // of the store, and a blocking free from inside them is BUSY.
-        let _scope = CallbackScope::enter(value.handle.store_id(), 0);
+        let _scope = CallbackScope::enter(value.handle.store_id());
         drop(value);
     })
 }

@@ -3,21 +3,24 @@
 //! message, and raw arguments are checked one by one.
 
 use std::cell::RefCell;
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CStr, c_char};
 use std::panic::{self, AssertUnwindSafe};
 
 use super::store::Bytes;
 use super::types::*;
 use crate::{Error, ErrorKind};
 
-thread_local! {
-    /// This thread's last error message; `None` when it could not be
-    /// allocated (then [`OUT_OF_MEMORY_MESSAGE`] is shown).
-    static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
-}
+/// The longest message kept, NUL included (longer ones are cut at a
+/// character boundary).
+const MESSAGE_CAPACITY: usize = 1024;
 
-/// The message when a message could not be allocated (or before any error).
-const OUT_OF_MEMORY_MESSAGE: &CStr = c"out of memory (the error message could not be allocated)";
+// A fixed buffer, with no heap and nothing to drop: it never registers a
+// thread-exit destructor, so a call made while the thread's other
+// thread-locals are destroyed (a pthread key's destructor, a JNI detach)
+// still has it, and setting a message never allocates.
+thread_local! {
+    static LAST_ERROR: RefCell<[u8; MESSAGE_CAPACITY]> = const { RefCell::new([0; MESSAGE_CAPACITY]) };
+}
 
 /// The status of an error kind (the core's kinds mirror the C statuses).
 pub(crate) fn status_of(kind: ErrorKind) -> NexusStatus {
@@ -30,53 +33,54 @@ pub(crate) fn kind_of(status: NexusStatus) -> Option<ErrorKind> {
     ErrorKind::from_u32(status)
 }
 
+/// Leaves `message` for `nexus_last_error_message()`: copied into this
+/// thread's buffer (NUL bytes become spaces; beyond `MESSAGE_CAPACITY - 1`
+/// bytes it is cut at a character boundary).
 pub(crate) fn set_last_error(message: &str) {
-    set_last_error_parts(&[message]);
-}
-
-/// Sets the message to the concatenation of `parts`, without an
-/// allocation that could fail the call: if the buffer cannot be allocated
-/// the message becomes [`OUT_OF_MEMORY_MESSAGE`] (the error path must work
-/// when allocations fail: tests/alloc_failure_every_point.rs).
-fn set_last_error_parts(parts: &[&str]) {
+    let mut end = message.len().min(MESSAGE_CAPACITY - 1);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let text = &message.as_bytes()[..end];
     LAST_ERROR.with(|e| {
-        let mut e = e.borrow_mut();
-        let same = e.as_ref().is_some_and(|c| {
-            let mut rest = c.as_bytes();
-            parts.iter().all(|p| match rest.strip_prefix(p.as_bytes()) {
-                Some(r) => {
-                    rest = r;
-                    true
-                }
-                None => false,
-            }) && rest.is_empty()
-        });
-        if same {
+        let mut buf = e.borrow_mut();
+        // The same message again (a run of misses): nothing to write.
+        if buf[..end] == *text && buf[end] == 0 {
             return;
         }
-        *e = None;
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        let mut v = Vec::new();
-        if v.try_reserve_exact(len + 1).is_err() {
-            return;
+        for (b, &c) in buf.iter_mut().zip(text) {
+            *b = if c == 0 { b' ' } else { c };
         }
-        for p in parts {
-            v.extend(p.bytes().map(|b| if b == 0 { b' ' } else { b }));
-        }
-        // SAFETY: NULs were replaced above; the capacity is exact, so no
-        // reallocation happens here.
-        *e = Some(unsafe { CString::from_vec_unchecked(v) });
+        buf[end] = 0;
     });
 }
 
-/// The message of the last failure on this thread ("" if none yet).
-pub(crate) fn last_error_ptr() -> *const c_char {
+/// Leaves the concatenation of `parts` (a panic's prefix and message), as
+/// `set_last_error` does: in the fixed buffer, never allocating, so it works
+/// when allocations fail (tests/alloc_failure_every_point.rs).
+fn set_last_error_parts(parts: &[&str]) {
     LAST_ERROR.with(|e| {
-        e.borrow()
-            .as_deref()
-            .unwrap_or(OUT_OF_MEMORY_MESSAGE)
-            .as_ptr()
-    })
+        let mut buf = e.borrow_mut();
+        let mut at = 0;
+        for p in parts {
+            let mut end = p.len().min(MESSAGE_CAPACITY - 1 - at);
+            while !p.is_char_boundary(end) {
+                end -= 1;
+            }
+            for (b, &c) in buf[at..].iter_mut().zip(&p.as_bytes()[..end]) {
+                *b = if c == 0 { b' ' } else { c };
+            }
+            at += end;
+        }
+        buf[at] = 0;
+    });
+}
+
+/// The message of the last failure on this thread ("" if none yet), NUL
+/// terminated, in this thread's buffer (valid while the thread lives; the
+/// header says until the next call on this thread).
+pub(crate) fn last_error_ptr() -> *const c_char {
+    LAST_ERROR.with(|e| e.as_ptr().cast::<c_char>().cast_const())
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {

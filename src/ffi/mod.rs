@@ -15,17 +15,28 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 // The API modules are declared in the order the header lists them (cbindgen
-// follows it): version, statuses and config; the store's lifecycle and its
-// entries; values and key lists; pins; pressure; callbacks and the loader;
-// events and metrics; the testing aid.
-mod api_callbacks;
-mod api_debug;
+// follows it; a blank line between them keeps rustfmt from sorting them):
+// version, statuses and config; the store's lifecycle and its entries;
+// values and key lists; pins; pressure and the OS monitor; callbacks and the
+// loader; events and metrics; the testing aid.
 mod api_meta;
-mod api_metrics;
-mod api_pins;
-mod api_pressure;
+
 mod api_store;
+
 mod api_values;
+
+mod api_pins;
+
+mod api_pressure;
+
+#[cfg(target_os = "linux")]
+mod api_monitor;
+
+mod api_callbacks;
+
+mod api_metrics;
+
+mod api_debug;
 
 mod boundary;
 mod calls;
@@ -40,6 +51,8 @@ pub use api_callbacks::*;
 pub use api_debug::*;
 pub use api_meta::*;
 pub use api_metrics::*;
+#[cfg(target_os = "linux")]
+pub use api_monitor::*;
 pub use api_pins::*;
 pub use api_pressure::*;
 pub use api_store::*;

@@ -59,6 +59,10 @@ pub const NEXUS_EVICTION_STRATEGY_LRU: NexusEvictionStrategy = 0;
 pub const NEXUS_EVICTION_STRATEGY_LFU: NexusEvictionStrategy = 1;
 /// Largest charged size first, ties by least recently used.
 pub const NEXUS_EVICTION_STRATEGY_SIZE: NexusEvictionStrategy = 2;
+/// W-TinyLFU: a small LRU window, then admission to a segmented LRU main
+/// region only for keys a frequency sketch has seen more often than the
+/// victim (scan-resistant, frequency-aware; deterministic).
+pub const NEXUS_EVICTION_STRATEGY_TINY_LFU: NexusEvictionStrategy = 3;
 
 /// The kind of a `NexusEvent`.
 pub type NexusEventKind = u32;
@@ -411,7 +415,9 @@ mod tests {
             NEXUS_EVICTION_STRATEGY_LRU,
             NEXUS_EVICTION_STRATEGY_LFU,
             NEXUS_EVICTION_STRATEGY_SIZE,
+            NEXUS_EVICTION_STRATEGY_TINY_LFU,
         ];
+        assert_eq!(EvictionStrategy::ALL.len(), strategies.len());
         for (s, c) in EvictionStrategy::ALL.iter().zip(strategies) {
             assert_eq!(*s as u32, c);
         }

@@ -175,6 +175,11 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             }
             None => {
                 let tick = self.tick();
+                let key_hash = if self.order.hashes_keys() {
+                    order_hash(&key)
+                } else {
+                    0
+                };
                 let i = self.entries.insert(Entry {
                     key,
                     cell,
@@ -185,10 +190,11 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 let at = Position { charge, tick };
                 match remembered {
                     // The insert is itself an access: remembered count + 1.
-                    Some(c) => self
-                        .order
-                        .insert_with_count(i, at, !pinned, c.saturating_add(1)),
-                    None => self.order.insert(i, at, !pinned),
+                    Some(c) => {
+                        self.order
+                            .insert_with_count(i, at, !pinned, c.saturating_add(1), key_hash)
+                    }
+                    None => self.order.insert(i, at, !pinned, key_hash),
                 }
                 if pinned {
                     self.pinned_count += 1;

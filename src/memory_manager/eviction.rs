@@ -97,7 +97,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 let count = u32::try_from(self.order.access_count(i)).unwrap_or(u32::MAX);
                 history.record(self.entries.hash_of(&e.key), count, self.entries.len());
             }
-            self.order.remove(
+            self.order.evict(
                 i,
                 Position {
                     charge,

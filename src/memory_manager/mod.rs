@@ -21,7 +21,7 @@ use crate::entry_snapshot::EntrySnapshot;
 use crate::entry_table::{Entry, EntryTable};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventKind, EvictionReason};
-use crate::eviction_order::{EvictionOrder, Position};
+use crate::eviction_order::{EvictionOrder, Position, order_hash};
 use crate::eviction_strategy::EvictionStrategy;
 use crate::lfu_history::LfuHistory;
 use crate::loader::{InFlight, LoadSlot};

@@ -7,7 +7,7 @@ use std::hash::Hash;
 use std::sync::atomic::Ordering;
 
 use super::Shared;
-use crate::callbacks::{CallbackScope, addr_of};
+use crate::callbacks::CallbackScope;
 use crate::events::{Event, EventKind, EventMask};
 use crate::memory_manager::Effects;
 
@@ -26,10 +26,10 @@ where
         }
         // Dropping keys and values below may run user code (a `Drop`).
         let _scope = (std::mem::needs_drop::<K>() || std::mem::needs_drop::<V>())
-            .then(|| CallbackScope::enter(self.id, 0));
+            .then(|| CallbackScope::enter(self.id));
         if !fx.removed.is_empty() {
             if let Some(listener) = self.listener.get() {
-                let _s = CallbackScope::enter(self.id, addr_of(&listener));
+                let _s = CallbackScope::enter(self.id);
                 for r in &fx.removed {
                     listener(&r.key, r.reason, r.charge);
                 }
@@ -51,7 +51,7 @@ where
         // the queue under its lock, so the queue holds them in order and a
         // gap in it means only a loss (the lost event took its number).
         if let Some(callback) = self.event_callback.get() {
-            let _s = CallbackScope::enter(self.id, addr_of(&callback));
+            let _s = CallbackScope::enter(self.id);
             for e in &mut fx.events {
                 e.sequence = self.next_sequence();
                 callback(e);

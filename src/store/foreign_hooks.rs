@@ -41,7 +41,7 @@ where
         let _scope = self
             .shared
             .foreign_estimator
-            .then(|| CallbackScope::enter(self.shared.id, 0));
+            .then(|| CallbackScope::enter(self.shared.id));
         self.shared.estimator.estimate(key, value)
     }
 

@@ -23,7 +23,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use crate::callbacks::{CallbackScope, CallbackSlot, addr_of};
+use crate::callbacks::{CallbackScope, CallbackSlot};
 use crate::clock::{Clock, MonotonicClock, Now};
 use crate::entry_snapshot::EntrySnapshot;
 use crate::error::{Error, ErrorKind, Result};
@@ -574,7 +574,7 @@ where
         };
         let owned: K = key.to_owned().into();
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
-            let _scope = CallbackScope::enter(self.shared.id, addr_of(&loader));
+            let _scope = CallbackScope::enter(self.shared.id);
             let loaded = loader(&owned)?;
             let charge = match loaded.charge {
                 Some(c) => c,

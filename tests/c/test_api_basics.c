@@ -25,6 +25,7 @@ static void test_enum_names(void) {
     CHECK(strcmp(nexus_eviction_strategy_str(NEXUS_EVICTION_STRATEGY_LRU), "LRU") == 0);
     CHECK(strcmp(nexus_eviction_strategy_str(NEXUS_EVICTION_STRATEGY_LFU), "LFU") == 0);
     CHECK(strcmp(nexus_eviction_strategy_str(NEXUS_EVICTION_STRATEGY_SIZE), "SIZE") == 0);
+    CHECK(strcmp(nexus_eviction_strategy_str(NEXUS_EVICTION_STRATEGY_TINY_LFU), "TINY_LFU") == 0);
     CHECK(strcmp(nexus_eviction_reason_str(NEXUS_EVICTION_REASON_CAPACITY), "CAPACITY") == 0);
     CHECK(strcmp(nexus_eviction_reason_str(NEXUS_EVICTION_REASON_PRESSURE), "PRESSURE") == 0);
     CHECK(strcmp(nexus_eviction_reason_str(NEXUS_EVICTION_REASON_MANUAL), "MANUAL") == 0);
@@ -286,12 +287,12 @@ static void test_store_new_bad_sizes_and_strategy(void) {
     expect_good_config(c);
 
     c = config_with(1000);
-    c.strategy = 3;
+    c.strategy = NEXUS_EVICTION_STRATEGY_TINY_LFU + 1;
     expect_bad_config(c);
     c.strategy = 0xFFFFFFFFu;
     expect_bad_config(c);
 
-    for (NexusEvictionStrategy st = NEXUS_EVICTION_STRATEGY_LRU; st <= NEXUS_EVICTION_STRATEGY_SIZE;
+    for (NexusEvictionStrategy st = NEXUS_EVICTION_STRATEGY_LRU; st <= NEXUS_EVICTION_STRATEGY_TINY_LFU;
          st++) {
         c = config_with(1000);
         c.strategy = st;

@@ -229,6 +229,21 @@ static void test_sink_fail_misuse(void) {
     CHECK(m.second == NEXUS_STATUS_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(nexus_load_sink_fail(NULL, NEXUS_STATUS_ERR_CALLBACK, "x"),
                  NEXUS_STATUS_ERR_NULL_ARGUMENT);
+
+    /* A message longer than the library keeps is cut, never overrun:
+     * 3000 x "é" (2 bytes each) is cut at a character boundary. */
+    static char longest[6001];
+    for (int i = 0; i < 3000; i++) memcpy(longest + 2 * i, "\xc3\xa9", 2);
+
+    FailingLoader fl = {.status = NEXUS_STATUS_ERR_CALLBACK, .message = longest};
+    gate_init(&fl.go);
+    gate_open(&fl.go);
+    CHECK_OK(nexus_store_set_loader(s, failing_load, &fl, NULL));
+    CHECK_STATUS(nexus_store_get_or_load(s, KEY("long"), &v), NEXUS_STATUS_ERR_CALLBACK);
+    size_t kept = strlen(nexus_last_error_message());
+    CHECK(kept > 1000 && kept < 1024 && kept % 2 == 0);
+    CHECK(memcmp(nexus_last_error_message(), longest, kept) == 0);
+    gate_destroy(&fl.go);
     CHECK_OK(nexus_store_free(s));
     CHECK(m.obj.released == 0);
 }
@@ -609,9 +624,10 @@ static void test_free_deferred_under_load(void) {
     CHECK_OK(nexus_store_free_deferred(s));
     sleep_ms(10);
     ASTORE(&stop, 1);
+    /* Every thread first: the store is freed by whichever call ends last. */
+    for (int i = 0; i < HAMMER_THREADS; i++) CHECK(pthread_join(t[i], NULL) == 0);
     int taken = 0;
     for (int i = 0; i < HAMMER_THREADS; i++) {
-        CHECK(pthread_join(t[i], NULL) == 0);
         CHECK(h[i].bad == 0);
         for (int k = 0; k < HAMMER_KEYS; k++) {
             CHECK(ALOAD(&h[i].objs[k].released) == (h[i].fate[k] == TAKEN ? 1 : 0));
@@ -619,6 +635,41 @@ static void test_free_deferred_under_load(void) {
         }
     }
     CHECK(taken > 0);
+}
+
+/* A store freed from a thread's exit path (a pthread key's destructor, as a
+ * JNI detach or a Swift thread-local would): the library's own thread-locals
+ * may be gone by then; the free still works and nothing panics. */
+static pthread_key_t exit_key;
+static NexusStatus freed_at_exit = 99;
+static NexusStatus put_at_exit = 99;
+
+static void free_at_thread_exit(void *store) {
+    put_at_exit = nexus_store_put(store, KEY("late"), KEY("v"));
+    freed_at_exit = nexus_store_free(store);
+}
+
+static void *thread_that_exits(void *store) {
+    CHECK_OK(nexus_store_put(store, KEY("k"), KEY("v"))); /* the library's thread-locals exist */
+    NexusValue *v = NULL;
+    CHECK_STATUS(nexus_store_get(store, KEY("absent"), &v), NEXUS_STATUS_NOT_FOUND);
+    CHECK(pthread_setspecific(exit_key, store) == 0);
+    return NULL;
+}
+
+static void test_free_from_a_thread_exit_destructor(void) {
+    watchdog();
+    CHECK(pthread_key_create(&exit_key, free_at_thread_exit) == 0);
+    NexusStore *s = new_store(0);
+    Obj o = {0};
+    CHECK_OK(nexus_store_put_object(s, KEY("o"), &o, 10, obj_release, NULL));
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, thread_that_exits, s) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK(put_at_exit == NEXUS_STATUS_OK && freed_at_exit == NEXUS_STATUS_OK);
+    CHECK(o.released == 1);
+    CHECK_STATUS(nexus_store_free(s), NEXUS_STATUS_ERR_INVALID_HANDLE);
+    CHECK(pthread_key_delete(exit_key) == 0);
 }
 
 int main(void) {
@@ -632,5 +683,6 @@ int main(void) {
     RUN(test_free_from_budget_restore_run_by_value_release);
     RUN(test_free_deferred_while_a_call_is_in_flight);
     RUN(test_free_deferred_under_load);
+    RUN(test_free_from_a_thread_exit_destructor);
     FINISH();
 }

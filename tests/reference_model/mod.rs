@@ -151,6 +151,12 @@ pub struct Model {
     pub removed: Vec<(u8, EvictionReason, u64)>,
     /// LFU with `lfu_history`: (key, count) of evicted keys, oldest first.
     pub history: Option<VecDeque<(u8, u64)>>,
+    /// TINY_LFU, whose order depends on a frequency sketch the model does
+    /// not replay: the store's victims of the current step, in order, then
+    /// the store's order after it. The model takes victims in that order,
+    /// so every other rule (which entries may go, how many, the budget,
+    /// events, metrics, the listener) is still checked exactly.
+    pub oracle: Vec<u8>,
 }
 
 impl Model {
@@ -179,6 +185,7 @@ impl Model {
             events: Vec::new(),
             removed: Vec::new(),
             history: (strategy == EvictionStrategy::Lfu && setup.lfu_history).then(VecDeque::new),
+            oracle: Vec::new(),
         }
     }
 
@@ -271,6 +278,17 @@ impl Model {
             EvictionStrategy::Lru => v.sort_by_key(|e| e.stamp),
             EvictionStrategy::Lfu => v.sort_by_key(|e| (e.count, e.stamp)),
             EvictionStrategy::Size => v.sort_by_key(|e| (std::cmp::Reverse(e.charge), e.stamp)),
+            EvictionStrategy::TinyLfu => {
+                // The oracle's order; keys it does not list (none, when the
+                // store is right) last, by recency.
+                let rank = |k: u8| {
+                    self.oracle
+                        .iter()
+                        .position(|&o| o == k)
+                        .unwrap_or(usize::MAX)
+                };
+                v.sort_by_key(|e| (rank(e.key), e.stamp));
+            }
         }
         v.into_iter().map(|e| e.key).collect()
     }

@@ -15,9 +15,19 @@
 //! - `get-copy`: `nexus_store_get_copy` (C ABI, 8-byte keys and values);
 //! - `get`: `Store::get_cloned` (native, u64 -> u64);
 //! - `put`: `Store::put` replacing present keys (native);
+//! - `put-new`: `Store::put` of new keys into a store full at 32768
+//!   entries, so each put also evicts one (native);
 //! - `lru-get`: `lru::LruCache::get` behind a `parking_lot::Mutex`.
 //!
 //! Divide the inclusive count of the call by `ops` (the fill is outside it).
+//! The native modes take the strategy as a third argument (`lru`, `lfu`,
+//! `size`, `tiny_lfu`; default `lru`), to compare strategies' costs:
+//!
+//! ```text
+//! valgrind --tool=callgrind --callgrind-out-file=cg.tiny \
+//!     target/release/nexus-profile get 1048576 tiny_lfu
+//! callgrind_annotate --inclusive=yes cg.tiny | grep 'Store<K,V>>::get_cloned'
+//! ```
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -26,7 +36,7 @@ use nexus_store::ffi::{
     NEXUS_STATUS_OK, NexusMemoryConfig, nexus_memory_config_init, nexus_store_free,
     nexus_store_get_copy, nexus_store_new, nexus_store_put,
 };
-use nexus_store::{MemoryConfig, Store};
+use nexus_store::{EvictionStrategy, MemoryConfig, Store};
 
 const KEYS: u64 = 32768;
 
@@ -75,11 +85,20 @@ fn get_copy(stream: &[u64]) {
     assert_eq!(nexus_store_free(store), NEXUS_STATUS_OK);
 }
 
-fn native() -> Store<u64, u64> {
-    let store = Store::with_estimator(MemoryConfig::with_max_bytes(1 << 30), |_: &u64, _: &u64| {
-        1u64
-    })
-    .expect("a valid config");
+/// A store of `KEYS` entries charged 1. `full`: its budget's working size
+/// holds exactly `KEYS` (a put of a new key evicts one), else 1 GiB.
+fn native(strategy: EvictionStrategy, full: bool) -> Store<u64, u64> {
+    // Working size ceil(0.7 x max) = KEYS + 1 (see nexus-bench's W2).
+    let max = if full {
+        ((KEYS + 1) as f64 / 0.7).floor() as u64
+    } else {
+        1 << 30
+    };
+    let config = MemoryConfig {
+        strategy,
+        ..MemoryConfig::with_max_bytes(max)
+    };
+    let store = Store::with_estimator(config, |_: &u64, _: &u64| 1u64).expect("a valid config");
     for k in 0..KEYS {
         store.put(k, k).expect("room for every key");
     }
@@ -93,7 +112,17 @@ fn main() -> ExitCode {
         None => 1 << 20,
         Some(Ok(n)) => n,
         Some(Err(_)) => {
-            eprintln!("usage: nexus-profile get-copy|get|put|lru-get [ops]");
+            eprintln!("usage: nexus-profile get-copy|get|put|put-new|lru-get [ops] [strategy]");
+            return ExitCode::FAILURE;
+        }
+    };
+    let strategy = match args.next().as_deref() {
+        None | Some("lru") => EvictionStrategy::Lru,
+        Some("lfu") => EvictionStrategy::Lfu,
+        Some("size") => EvictionStrategy::Size,
+        Some("tiny_lfu") => EvictionStrategy::TinyLfu,
+        Some(other) => {
+            eprintln!("unknown strategy {other}: lru, lfu, size or tiny_lfu");
             return ExitCode::FAILURE;
         }
     };
@@ -101,16 +130,27 @@ fn main() -> ExitCode {
     match mode.as_str() {
         "get-copy" => get_copy(&stream),
         "get" => {
-            let store = native();
+            let store = native(strategy, false);
             for k in &stream {
                 assert!(black_box(store.get_cloned(k)).is_some());
             }
         }
         "put" => {
-            let store = native();
+            let store = native(strategy, false);
             for &k in &stream {
                 store.put(k, k + 1).expect("a replace fits");
             }
+        }
+        "put-new" => {
+            let store = native(strategy, true);
+            assert_eq!(store.metrics().entry_count, KEYS);
+            for (i, &k) in stream.iter().enumerate() {
+                // New keys, mostly (a skewed stream over a growing range).
+                store
+                    .put(KEYS + k + i as u64 / 4, k)
+                    .expect("a put evicts to fit");
+            }
+            assert_eq!(store.metrics().entry_count, KEYS);
         }
         "lru-get" => {
             let cache = parking_lot::Mutex::new(lru::LruCache::<u64, u64>::unbounded());
@@ -122,7 +162,7 @@ fn main() -> ExitCode {
             }
         }
         _ => {
-            eprintln!("usage: nexus-profile get-copy|get|put|lru-get [ops]");
+            eprintln!("usage: nexus-profile get-copy|get|put|put-new|lru-get [ops] [strategy]");
             return ExitCode::FAILURE;
         }
     }

@@ -202,9 +202,9 @@ TEST_F(Callbacks, EveryCallableIsDestroyedExactlyOnce) {
 
         nexus::Store moved_from = make_store();
         nexus::Store keeper = std::move(moved_from);
-        // Registration fails on a moved-from store: the library still destroys the callable.
+        // Registration fails on a moved-from store: the callable is still destroyed.
         NX_EXPECT_CODE(moved_from.try_on_event([token](const nexus::Event&) {}),  // NOLINT(bugprone-use-after-move)
-                       StatusCode::null_argument);
+                       StatusCode::invalid_handle);
         EXPECT_EQ(holders(), 3);
         // A failed create destroys its estimator too.
         EXPECT_FALSE(nexus::Store::create(MemoryConfig().eviction_batch_size(0).size_estimator(

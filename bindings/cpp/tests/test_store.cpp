@@ -93,7 +93,7 @@ TEST_F(Store, InvalidConfigsAreRefusedBeforeAndByTheLibrary) {
         MemoryConfig().signal_keep(0.4, 0.6),  MemoryConfig().signal_keep(1.2, 0.5),
         MemoryConfig().signal_keep(0.5, 0.0),  MemoryConfig().signal_keep(nan, 0.5),
         MemoryConfig().eviction_batch_size(0), MemoryConfig().event_queue_capacity(0),
-        MemoryConfig().strategy(static_cast<EvictionStrategy>(3)),
+        MemoryConfig().strategy(static_cast<EvictionStrategy>(NEXUS_EVICTION_STRATEGY_TINY_LFU + 1)),
         MemoryConfig().signal_decay(std::chrono::milliseconds(-1)),
         MemoryConfig().shards(0),              MemoryConfig().shards(NEXUS_MAX_SHARDS + 1),
         MemoryConfig().shards(8).max_bytes(3),  // each shard needs a byte of budget
@@ -445,9 +445,16 @@ TEST_F(Store, AMovedFromOrClosedStoreFailsCleanly) {
     EXPECT_FALSE(store.valid());  // NOLINT(bugprone-use-after-move): the point of the test
     EXPECT_FALSE(static_cast<bool>(store));
     EXPECT_EQ(store.native(), nullptr);
-    NX_EXPECT_CODE(store.try_put("k", "v"), StatusCode::null_argument);
-    EXPECT_EQ(store.try_get("k").status().code(), StatusCode::null_argument);
-    EXPECT_EQ(store.try_metrics().status().code(), StatusCode::null_argument);
+    // Said in C++ terms: which call, and that the Store was moved from.
+    const nexus::Status put = store.try_put("k", "v");
+    NX_EXPECT_CODE(put, StatusCode::invalid_handle);
+    EXPECT_EQ(put.message(), "nexus::Store::put: this Store was moved from; it holds no store");
+    EXPECT_EQ(store.try_get("k").status().message(), "nexus::Store::get: this Store was moved from; it holds no store");
+    EXPECT_EQ(store.try_metrics().status().code(), StatusCode::invalid_handle);
+    EXPECT_EQ(store.try_put_object("t", std::make_unique<Texture>(1), 8).message(),
+              "nexus::Store::put_object: this Store was moved from; it holds no store");
+    EXPECT_EQ(store.try_on_event(nullptr).code(), StatusCode::invalid_handle);
+    EXPECT_EQ(store.try_reset_metrics().code(), StatusCode::invalid_handle);
     EXPECT_EQ(store.callback_errors(), 0u);
     NX_ASSERT_OK(store.try_close());  // closing nothing is fine
 
@@ -456,7 +463,15 @@ TEST_F(Store, AMovedFromOrClosedStoreFailsCleanly) {
     NexusStore* const freed = other.native();
     NX_ASSERT_OK(other.try_close());
     EXPECT_FALSE(other.valid());
-    NX_EXPECT_CODE(other.try_pin("k"), StatusCode::null_argument);
+    const nexus::Status pin = other.try_pin("k");
+    NX_EXPECT_CODE(pin, StatusCode::invalid_handle);
+    EXPECT_EQ(pin.message(), "nexus::Store::pin: this Store was closed; it holds no store");
+    NX_ASSERT_OK(other.try_close());  // closing twice is fine
+    // Moving a closed Store moves the state: the target says closed, the source moved from.
+    nexus::Store third = std::move(other);
+    EXPECT_EQ(third.try_pin("k").message(), "nexus::Store::pin: this Store was closed; it holds no store");
+    EXPECT_EQ(other.try_pin("k").message(),  // NOLINT(bugprone-use-after-move)
+              "nexus::Store::pin: this Store was moved from; it holds no store");
     // The C handle is generation-checked: the old handle is detected.
     EXPECT_EQ(nexus_store_pin(freed, nullptr, 0), NEXUS_STATUS_ERR_INVALID_HANDLE);
 }
@@ -476,5 +491,25 @@ TEST_F(Store, ResultAccessors) {
     EXPECT_TRUE(nexus::Status() == StatusCode::ok);
     EXPECT_EQ(nexus::Status().to_string(), nexus::to_string(StatusCode::ok));
 }
+
+TEST_F(Store, EnumsHaveNamesAndTheEventMaskAsksForSignalChangesOnly) {
+    EXPECT_STREQ(nexus::to_string(PressureLevel::critical), "CRITICAL");
+    EXPECT_STREQ(nexus::to_string(EvictionStrategy::lfu), "LFU");
+    EXPECT_STREQ(nexus::to_string(nexus::EventKind::signal_changed), "SIGNAL_CHANGED");
+    EXPECT_STREQ(nexus::to_string(nexus::EvictionReason::replaced), "REPLACED");
+    EXPECT_STREQ(nexus::to_string(static_cast<PressureLevel>(9)), "UNKNOWN");
+
+    nexus::Store store = make_store(MemoryConfig().max_bytes(1000));
+    NX_ASSERT_OK(store.try_set_event_kinds({nexus::EventKind::signal_changed}));
+    for (int i = 0; i < 20; i++) NX_ASSERT_OK(store.try_put("k" + std::to_string(i), std::string(100, 'x')));
+    EXPECT_EQ(store.try_poll_event().status().code(), StatusCode::empty);  // usage flips: not asked for
+    NX_ASSERT_OK(store.try_signal_pressure(PressureLevel::moderate));
+    EXPECT_EQ(unwrap(store.try_signalled_level()), PressureLevel::moderate);
+    const nexus::Event e = unwrap(store.try_poll_event());
+    EXPECT_EQ(e.kind, nexus::EventKind::signal_changed);
+    EXPECT_EQ(e.level, PressureLevel::moderate);
+    EXPECT_EQ(e.previous_level, PressureLevel::none);
+}
+
 
 }  // namespace

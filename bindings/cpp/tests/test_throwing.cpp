@@ -160,9 +160,15 @@ TEST_F(Throwing, FailuresThrowTheStatus) {
     EXPECT_EQ(store.callback_errors(), 1u + static_cast<unsigned>(loader_calls.load()));
 
     nexus::Store moved = std::move(store);
-    EXPECT_EQ(thrown_code([&] { store.put("k", "v"); }), StatusCode::null_argument);  // NOLINT(bugprone-use-after-move)
-    EXPECT_EQ(thrown_code([&] { static_cast<void>(store.get("k")); }), StatusCode::null_argument);
-    EXPECT_EQ(thrown_code([&] { static_cast<void>(store.metrics()); }), StatusCode::null_argument);
+    EXPECT_EQ(thrown_code([&] { store.put("k", "v"); }), StatusCode::invalid_handle);  // NOLINT(bugprone-use-after-move)
+    EXPECT_EQ(thrown_code([&] { static_cast<void>(store.get("k")); }), StatusCode::invalid_handle);
+    EXPECT_EQ(thrown_code([&] { static_cast<void>(store.metrics()); }), StatusCode::invalid_handle);
+    try {
+        store.put("k", "v");
+        ADD_FAILURE() << "no throw";
+    } catch (const nexus::Error& e) {
+        EXPECT_STREQ(e.what(), "invalid handle: nexus::Store::put: this Store was moved from; it holds no store");
+    }
 
     // Result::value() throws the same way.
     const nexus::Result<nexus::Value> missing = moved.try_get("nope");

@@ -59,6 +59,7 @@
 #include <nexus_store.h>
 
 #include <atomic>
+#include <initializer_list>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -68,11 +69,13 @@
 #include <iterator>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -121,6 +124,7 @@ enum class EvictionStrategy : std::uint32_t {
     lru = NEXUS_EVICTION_STRATEGY_LRU,    ///< least recently used first
     lfu = NEXUS_EVICTION_STRATEGY_LFU,    ///< fewest accesses first, ties by LRU
     size = NEXUS_EVICTION_STRATEGY_SIZE,  ///< largest charge first, ties by LRU
+    tiny_lfu = NEXUS_EVICTION_STRATEGY_TINY_LFU,  ///< W-TinyLFU: window + frequency-sketch admission
 };
 
 /// The kind of an Event.
@@ -128,6 +132,7 @@ enum class EventKind : std::uint32_t {
     pressure_changed = NEXUS_EVENT_KIND_PRESSURE_CHANGED,
     eviction = NEXUS_EVENT_KIND_EVICTION,
     dropped = NEXUS_EVENT_KIND_DROPPED,
+    signal_changed = NEXUS_EVENT_KIND_SIGNAL_CHANGED,  ///< only with the event mask asking for it
 };
 
 /// Why entries left the store.
@@ -143,8 +148,8 @@ static_assert(static_cast<std::uint32_t>(StatusCode::panic) == NEXUS_STATUS_ERR_
                   NEXUS_STATUS_ERR_PANIC == 12,
               "nexus_store.h grew a status: add it to nexus::StatusCode");
 static_assert(NEXUS_PRESSURE_LEVEL_EMERGENCY == 3, "PressureLevel out of step with the C header");
-static_assert(NEXUS_EVICTION_STRATEGY_SIZE == 2, "EvictionStrategy out of step with the C header");
-static_assert(NEXUS_EVENT_KIND_DROPPED == 2, "EventKind out of step with the C header");
+static_assert(NEXUS_EVICTION_STRATEGY_TINY_LFU == 3, "EvictionStrategy out of step with the C header");
+static_assert(NEXUS_EVENT_KIND_SIGNAL_CHANGED == 3, "EventKind out of step with the C header");
 static_assert(NEXUS_EVICTION_REASON_REMOVED == 4, "EvictionReason out of step with the C header");
 static_assert(std::is_same_v<NexusStatus, std::underlying_type_t<StatusCode>> &&
                   std::is_same_v<NexusPressureLevel, std::underlying_type_t<PressureLevel>>,
@@ -156,6 +161,22 @@ inline const char* version() noexcept { return nexus_version(); }
 /// A short English name for a status ("ok", "not found", ...).
 inline const char* to_string(StatusCode code) noexcept {
     return nexus_status_str(static_cast<NexusStatus>(code));
+}
+/// "NONE", "MODERATE", "CRITICAL", "EMERGENCY" ("UNKNOWN" out of range).
+inline const char* to_string(PressureLevel level) noexcept {
+    return nexus_pressure_level_str(static_cast<NexusPressureLevel>(level));
+}
+/// "LRU", "LFU", "SIZE", ... ("UNKNOWN" out of range).
+inline const char* to_string(EvictionStrategy strategy) noexcept {
+    return nexus_eviction_strategy_str(static_cast<NexusEvictionStrategy>(strategy));
+}
+/// "PRESSURE_CHANGED", "EVICTION", "DROPPED", "SIGNAL_CHANGED".
+inline const char* to_string(EventKind kind) noexcept {
+    return nexus_event_kind_str(static_cast<NexusEventKind>(kind));
+}
+/// "CAPACITY", "PRESSURE", "MANUAL", "REPLACED", "REMOVED".
+inline const char* to_string(EvictionReason reason) noexcept {
+    return nexus_eviction_reason_str(static_cast<NexusEvictionReason>(reason));
 }
 
 // ---- Status, Result, Error ------------------------------------------------
@@ -380,6 +401,62 @@ private:
     std::size_t size_ = 0;
 };
 
+// ---- object types (internal) ---------------------------------------------------
+
+namespace detail {
+
+/// A per-type tag without RTTI (one address per type in the whole program).
+template <class T>
+struct TypeTag {
+    static constexpr char id = 0;
+};
+template <class T>
+const void* type_tag() noexcept {
+    return &TypeTag<std::remove_cv_t<T>>::id;
+}
+
+/// The type each object the C++ wrapper handed to the library was put as
+/// (object address -> type tag), so that Value::object<T>() can refuse a
+/// wrong T. Registered before the put, removed by the release callback
+/// before the deleter runs (or at once if the put failed). Objects put
+/// through the C API are unknown here and unchecked; so is one address put
+/// as two types at once (a struct and its first member).
+class ObjectTypes {
+public:
+    /// Never destroyed: release callbacks may run during static destruction.
+    static ObjectTypes& instance() {
+        static ObjectTypes* const types = new ObjectTypes();
+        return *types;
+    }
+    void add(const void* object, const void* tag) {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        Entry& e = map_[object];
+        e.tag = e.count == 0 || e.tag == tag ? tag : nullptr;  // nullptr: ambiguous, unchecked
+        ++e.count;
+    }
+    void remove(const void* object) noexcept {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        const auto it = map_.find(object);
+        if (it != map_.end() && --it->second.count == 0) map_.erase(it);
+    }
+    /// false only when `object` is known to have been put as another type.
+    bool may_be(const void* object, const void* tag) const noexcept {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        const auto it = map_.find(object);
+        return it == map_.end() || it->second.tag == nullptr || it->second.tag == tag;
+    }
+
+private:
+    struct Entry {
+        const void* tag = nullptr;
+        std::size_t count = 0;
+    };
+    mutable std::mutex mutex_;
+    std::unordered_map<const void*, Entry> map_;
+};
+
+}  // namespace detail
+
 // ---- Value --------------------------------------------------------------------
 
 /// A read handle on a value (owns a NexusValue*; move-only). The bytes (or
@@ -413,12 +490,31 @@ public:
     }
     /// Whether this is an object value (put_object or a loader's object).
     bool is_object() const noexcept { return nexus_value_object(handle_) != nullptr; }
-    /// The object, as the T it was stored as; nullptr for a bytes value. The
-    /// store still owns it (never delete it); every handle and the entry share
-    /// it, so mutating it needs your own synchronization.
+    /// The object, as the T it was stored as; nullptr for a bytes value, for
+    /// no value, and for an object the C++ wrapper put (put_object, a
+    /// LoadSink's put_object) as another type than T (const aside: exact
+    /// types, not bases). An object put through the C API carries no type:
+    /// for it a wrong T is not detected. The store still owns the object
+    /// (never delete it); every handle and the entry share it, so mutating it
+    /// needs your own synchronization.
     template <class T>
     T* object() const noexcept {
-        return static_cast<T*>(nexus_value_object(handle_));
+        void* const p = nexus_value_object(handle_);
+        if (p == nullptr || !detail::ObjectTypes::instance().may_be(p, detail::type_tag<T>())) return nullptr;
+        return static_cast<T*>(p);
+    }
+    /// object<T>() with the reason when there is no T: no value held, a bytes
+    /// value, or an object put as another type (all invalid_argument).
+    template <class T>
+    Result<T*> try_object() const {
+        if (handle_ == nullptr)
+            return Status(StatusCode::invalid_argument, "Value::object: this Value holds no value (moved from or reset)");
+        void* const p = nexus_value_object(handle_);
+        if (p == nullptr)
+            return Status(StatusCode::invalid_argument, "Value::object: a bytes value, not an object: read it with view() or data()");
+        if (!detail::ObjectTypes::instance().may_be(p, detail::type_tag<T>()))
+            return Status(StatusCode::invalid_argument, "Value::object<T>: the object was put as another type than T");
+        return static_cast<T*>(p);
     }
 
     NexusValue* native() const noexcept { return handle_; }
@@ -487,13 +583,22 @@ bool call_guarded(F&& f) noexcept {
 /// The release callback for an object whose deleter is stateless: ctx unused.
 template <class T, class D>
 void release_stateless(void*, void* object) noexcept {
+    ObjectTypes::instance().remove(object);
     D()(static_cast<T*>(object));
 }
 
 /// The release callback for any other deleter: ctx is a heap unique_ptr.
 template <class T, class D>
-void release_holder(void* ctx, void*) noexcept {
+void release_holder(void* ctx, void* object) noexcept {
+    ObjectTypes::instance().remove(object);
     delete static_cast<std::unique_ptr<T, D>*>(ctx);
+}
+
+/// The release callback for a shared_ptr: ctx is the store's heap copy.
+template <class T>
+void release_shared(void* ctx, void* object) noexcept {
+    ObjectTypes::instance().remove(object);
+    delete static_cast<std::shared_ptr<T>*>(ctx);
 }
 
 /// Hands `object` to `put(void* object, NexusReleaseFn, void* ctx)`. On
@@ -506,9 +611,14 @@ Status put_owned(std::unique_ptr<T, D>& object, Put&& put) {
                   "put_object needs a deleter whose pointer type is a raw pointer");
     if (!object) return Status(StatusCode::invalid_argument, "put_object: the unique_ptr is empty");
     void* raw = const_cast<void*>(static_cast<const void*>(object.get()));
+    ObjectTypes::instance().add(raw, type_tag<T>());
     if constexpr (std::is_empty_v<D> && std::is_default_constructible_v<D>) {
         Status status = put(raw, &release_stateless<T, D>, nullptr);
-        if (status.ok()) static_cast<void>(object.release());
+        if (status.ok()) {
+            static_cast<void>(object.release());
+        } else {
+            ObjectTypes::instance().remove(raw);
+        }
         return status;
     } else {
         auto holder = std::make_unique<std::unique_ptr<T, D>>(std::move(object));
@@ -516,6 +626,7 @@ Status put_owned(std::unique_ptr<T, D>& object, Put&& put) {
         if (status.ok()) {
             static_cast<void>(holder.release());
         } else {
+            ObjectTypes::instance().remove(raw);
             // Give the object back. Re-constructed in place, not assigned:
             // deleters such as lambdas are movable but not assignable.
             std::destroy_at(std::addressof(object));
@@ -523,6 +634,24 @@ Status put_owned(std::unique_ptr<T, D>& object, Put&& put) {
         }
         return status;
     }
+}
+
+/// Hands the library a copy of `object` (released exactly once, when the
+/// entry is gone and no Value holds it); on failure no copy is kept.
+template <class T, class Put>
+Status put_shared(const std::shared_ptr<T>& object, Put&& put) {
+    static_assert(!std::is_array_v<T>, "put_object stores single objects, not arrays");
+    if (!object) return Status(StatusCode::invalid_argument, "put_object: the shared_ptr is empty");
+    void* raw = const_cast<void*>(static_cast<const void*>(object.get()));
+    auto copy = std::make_unique<std::shared_ptr<T>>(object);
+    ObjectTypes::instance().add(raw, type_tag<T>());
+    Status status = put(raw, &release_shared<T>, copy.get());
+    if (status.ok()) {
+        static_cast<void>(copy.release());
+    } else {
+        ObjectTypes::instance().remove(raw);
+    }
+    return status;
 }
 
 }  // namespace detail
@@ -637,12 +766,21 @@ public:
     Status put(ByteView value) {
         return Status::from_c(nexus_load_sink_put_bytes(sink_, value.data(), value.size()));
     }
-    /// Gives an object charged `cost` bytes (0: ask the size estimator). On
+    /// Gives an object charged `cost` bytes (0: ask the size estimator; with
+    /// none, 0 is invalid_argument: pass the bytes the object holds). On
     /// success the store owns it and `object` is empty; on failure `object`
     /// keeps it.
     template <class T, class D>
     Status put_object(std::unique_ptr<T, D>&& object, std::size_t cost) {
         return detail::put_owned(object, [&](void* raw, NexusReleaseFn release, void* ctx) {
+            return Status::from_c(nexus_load_sink_put_object(sink_, raw, cost, release, ctx));
+        });
+    }
+    /// Gives a copy of a shared object charged `cost` bytes (as above); the
+    /// store releases its copy exactly once.
+    template <class T>
+    Status put_object(const std::shared_ptr<T>& object, std::size_t cost) {
+        return detail::put_shared(object, [&](void* raw, NexusReleaseFn release, void* ctx) {
             return Status::from_c(nexus_load_sink_put_object(sink_, raw, cost, release, ctx));
         });
     }
@@ -723,7 +861,9 @@ inline NexusStatus load_trampoline(void* ctx, const std::uint8_t* key, std::size
 /// Every member is thread-safe: share one Store between threads by
 /// reference (only destroying, moving or closing it races with other
 /// threads' calls, as for any C++ object). A moved-from or closed Store
-/// holds no store: its calls fail with null_argument. Destroying a Store
+/// holds no store: its calls fail with invalid_handle and a message saying
+/// which ("nexus::Store::put: this Store was moved from; it holds no store");
+/// closing it again is ok. Destroying a Store
 /// from inside one of its own callbacks frees the store when that call
 /// returns (nexus_store_free_deferred); try_close reports busy there.
 class Store {
@@ -750,12 +890,15 @@ public:
 #endif
 
     Store(Store&& other) noexcept
-        : handle_(std::exchange(other.handle_, nullptr)), state_(std::move(other.state_)) {}
+        : handle_(std::exchange(other.handle_, nullptr)),
+          state_(std::move(other.state_)),
+          emptied_(std::exchange(other.emptied_, Emptied::moved_from)) {}
     Store& operator=(Store&& other) noexcept {
         if (this != &other) {
             free_store(handle_);
             handle_ = std::exchange(other.handle_, nullptr);
             state_ = std::move(other.state_);
+            emptied_ = std::exchange(other.emptied_, Emptied::moved_from);
         }
         return *this;
     }
@@ -775,8 +918,12 @@ public:
     /// Frees the store now. busy (from inside one of its own callbacks):
     /// nothing happened and this Store still holds it.
     Status try_close() {
+        if (!handle_) return Status();  // closing nothing is fine
         Status s = Status::from_c(nexus_store_free(handle_));
-        if (s.code() != StatusCode::busy) handle_ = nullptr;
+        if (s.code() != StatusCode::busy) {
+            handle_ = nullptr;
+            emptied_ = Emptied::closed;
+        }
         return s;
     }
 
@@ -785,6 +932,7 @@ public:
     /// Inserts or replaces `key` with a copy of `value`. A put that would
     /// exceed the budget first evicts just enough; too_large, over_budget.
     Status try_put(std::string_view key, ByteView value) {
+        if (!handle_) return no_store("put");
         return Status::from_c(
             nexus_store_put(handle_, detail::bytes_of(key), key.size(), value.data(), value.size()));
     }
@@ -792,18 +940,34 @@ public:
         return try_put(key, ByteView(data, size));
     }
     /// Inserts or replaces `key` with an object charged `cost` bytes (0: ask
-    /// the size estimator). On success the store owns it (`object` becomes
+    /// the size estimator; with none, 0 is invalid_argument: pass the bytes
+    /// the object holds). On success the store owns it (`object` becomes
     /// empty) and runs its deleter exactly once, when the entry is gone and
     /// no Value holds it; on failure `object` still owns it.
     template <class T, class D>
     Status try_put_object(std::string_view key, std::unique_ptr<T, D>&& object, std::size_t cost) {
+        if (!handle_) return no_store("put_object");
         return detail::put_owned(object, [&](void* raw, NexusReleaseFn release, void* ctx) {
+            return Status::from_c(
+                nexus_store_put_object(handle_, detail::bytes_of(key), key.size(), raw, cost, release, ctx));
+        });
+    }
+    /// Inserts or replaces `key` with a shared object charged `cost` bytes
+    /// (0 as above): the store keeps its own copy of the shared_ptr and
+    /// releases it exactly once, when the entry is gone and no Value holds it
+    /// (the object lives on while other copies do). On failure the store
+    /// keeps no copy.
+    template <class T>
+    Status try_put_object(std::string_view key, const std::shared_ptr<T>& object, std::size_t cost) {
+        if (!handle_) return no_store("put_object");
+        return detail::put_shared(object, [&](void* raw, NexusReleaseFn release, void* ctx) {
             return Status::from_c(
                 nexus_store_put_object(handle_, detail::bytes_of(key), key.size(), raw, cost, release, ctx));
         });
     }
     /// A read handle on `key` (an access); not_found if absent.
     Result<Value> try_get(std::string_view key) const {
+        if (!handle_) return no_store("get");
         NexusValue* out = nullptr;
         const NexusStatus s = nexus_store_get(handle_, detail::bytes_of(key), key.size(), &out);
         if (s != NEXUS_STATUS_OK) return Status::from_c(s);
@@ -814,6 +978,7 @@ public:
     /// loader's own code; callback (it returned ok without a value, or threw:
     /// then the message is its what()); busy (from inside its own load).
     Result<Value> try_get_or_load(std::string_view key) {
+        if (!handle_) return no_store("get_or_load");
         NexusValue* out = nullptr;
         const NexusStatus s = nexus_store_get_or_load(handle_, detail::bytes_of(key), key.size(), &out);
         if (s != NEXUS_STATUS_OK) return Status::from_c(s);
@@ -821,6 +986,7 @@ public:
     }
     /// Whether `key` is present (not an access).
     Result<bool> try_contains(std::string_view key) const {
+        if (!handle_) return no_store("contains");
         bool out = false;
         const NexusStatus s = nexus_store_contains(handle_, detail::bytes_of(key), key.size(), &out);
         if (s != NEXUS_STATUS_OK) return Status::from_c(s);
@@ -828,10 +994,12 @@ public:
     }
     /// Removes `key`, pinned or not (its pin stays); not_found if absent.
     Status try_remove(std::string_view key) {
+        if (!handle_) return no_store("remove");
         return Status::from_c(nexus_store_remove(handle_, detail::bytes_of(key), key.size()));
     }
     /// Removes every entry, pinned ones too (pins stay); how many.
     Result<std::size_t> try_clear() {
+        if (!handle_) return no_store("clear");
         return count_call([&](std::size_t* n) { return nexus_store_clear(handle_, n); });
     }
 
@@ -839,13 +1007,16 @@ public:
 
     /// Pins `key`, present or not: never evicted, still charged.
     Status try_pin(std::string_view key) {
+        if (!handle_) return no_store("pin");
         return Status::from_c(nexus_store_pin(handle_, detail::bytes_of(key), key.size()));
     }
     /// Ends the pin; not_found if `key` was not pinned.
     Status try_unpin(std::string_view key) {
+        if (!handle_) return no_store("unpin");
         return Status::from_c(nexus_store_unpin(handle_, detail::bytes_of(key), key.size()));
     }
     Result<bool> try_is_pinned(std::string_view key) const {
+        if (!handle_) return no_store("is_pinned");
         bool out = false;
         const NexusStatus s = nexus_store_is_pinned(handle_, detail::bytes_of(key), key.size(), &out);
         if (s != NEXUS_STATUS_OK) return Status::from_c(s);
@@ -853,6 +1024,7 @@ public:
     }
     /// Every pinned key, present or not, in pin order.
     Result<std::vector<std::string>> try_pinned_ids() const {
+        if (!handle_) return no_store("pinned_ids");
         NexusKeyList* raw = nullptr;
         const NexusStatus s = nexus_store_pinned_ids(handle_, &raw);
         if (s != NEXUS_STATUS_OK) return Status::from_c(s);
@@ -872,18 +1044,22 @@ public:
 
     /// Evicts up to `count` evictable entries, LRU first; how many.
     Result<std::size_t> try_evict_lru(std::size_t count) {
+        if (!handle_) return no_store("evict_lru");
         return count_call([&](std::size_t* n) { return nexus_store_evict_lru(handle_, count, n); });
     }
     /// Evicts up to `count` evictable entries in the strategy's order.
     Result<std::size_t> try_evict(std::size_t count) {
+        if (!handle_) return no_store("evict");
         return count_call([&](std::size_t* n) { return nexus_store_evict(handle_, count, n); });
     }
     /// Evicts every evictable entry (not pinned, not held by a Value).
     Result<std::size_t> try_clear_unpinned() {
+        if (!handle_) return no_store("clear_unpinned");
         return count_call([&](std::size_t* n) { return nexus_store_clear_unpinned(handle_, n); });
     }
     /// Signals a pressure level to this store (what an OS hook calls).
     Status try_signal_pressure(PressureLevel level) {
+        if (!handle_) return no_store("signal_pressure");
         return Status::from_c(nexus_store_signal_pressure(handle_, static_cast<NexusPressureLevel>(level)));
     }
     /// Signals a level to every live store and to stores created later.
@@ -892,20 +1068,39 @@ public:
     }
     /// The reported level (the higher of the usage and the signalled level).
     Result<PressureLevel> try_pressure_level() const {
+        if (!handle_) return no_store("pressure_level");
         NexusPressureLevel out = NEXUS_PRESSURE_LEVEL_NONE;
         const NexusStatus s = nexus_store_pressure_level(handle_, &out);
         if (s != NEXUS_STATUS_OK) return Status::from_c(s);
         return static_cast<PressureLevel>(out);
     }
+    /// The signalled level alone (the last one signalled; none once it
+    /// ended or decayed), beside try_pressure_level().
+    Result<PressureLevel> try_signalled_level() const {
+        NexusPressureLevel out = NEXUS_PRESSURE_LEVEL_NONE;
+        const NexusStatus s = nexus_store_signalled_level(handle_, &out);
+        if (s != NEXUS_STATUS_OK) return Status::from_c(s);
+        return static_cast<PressureLevel>(out);
+    }
+    /// Which kinds of event are delivered from now on (to on_event's
+    /// callback or the queue), e.g. {EventKind::signal_changed} for only
+    /// what the OS said. DROPPED markers always come.
+    Status try_set_event_kinds(std::initializer_list<EventKind> kinds) {
+        std::uint32_t mask = 0;
+        for (EventKind k : kinds) mask |= 1u << static_cast<std::uint32_t>(k);
+        return Status::from_c(nexus_store_set_event_mask(handle_, mask));
+    }
     /// Changes the configured budget, evicting down to it; over_budget if
     /// pinned and in-use entries alone exceed it (nothing changed).
     Status try_set_max_bytes(std::uint64_t max_bytes) {
+        if (!handle_) return no_store("set_max_bytes");
         return Status::from_c(nexus_store_set_max_bytes(handle_, max_bytes));
     }
 
     // -- metrics and events --
 
     Result<Metrics> try_metrics() const {
+        if (!handle_) return no_store("metrics");
         NexusMemoryMetrics out{};
         const NexusStatus s = nexus_store_memory_metrics(handle_, &out);
         if (s != NEXUS_STATUS_OK) return Status::from_c(s);
@@ -913,6 +1108,7 @@ public:
     }
     /// The metrics as one JSON object (keys are the NexusMemoryMetrics names).
     Result<std::string> try_metrics_json() const {
+        if (!handle_) return no_store("metrics_json");
         std::string json(512, '\0');
         for (;;) {
             std::size_t needed = 0;
@@ -926,10 +1122,14 @@ public:
         }
     }
     /// Zeroes the counters; the peak becomes the current usage.
-    Status try_reset_metrics() { return Status::from_c(nexus_store_reset_metrics(handle_)); }
+    Status try_reset_metrics() {
+        if (!handle_) return no_store("reset_metrics");
+        return Status::from_c(nexus_store_reset_metrics(handle_));
+    }
     /// The oldest queued event; empty when none (events queue only while no
     /// on_event callback is set).
     Result<Event> try_poll_event() {
+        if (!handle_) return no_store("poll_event");
         NexusEvent out{};
         const NexusStatus s = nexus_store_poll_event(handle_, &out);
         if (s != NEXUS_STATUS_OK) return Status::from_c(s);
@@ -942,6 +1142,7 @@ public:
 
     /// Events go to `callback` instead of the queue.
     Status try_on_event(EventCallback callback) {
+        if (!handle_) return no_store("on_event");
         if (!callback) return Status::from_c(nexus_store_set_event_callback(handle_, nullptr, nullptr, nullptr));
         return Status::from_c(nexus_store_set_event_callback(
             handle_, &detail::event_trampoline, detail::make_ctx(std::move(callback), state_),
@@ -949,6 +1150,7 @@ public:
     }
     /// `listener` hears every entry that leaves, with its key and reason.
     Status try_on_evict(EvictionListener listener) {
+        if (!handle_) return no_store("on_evict");
         if (!listener) return Status::from_c(nexus_store_set_eviction_listener(handle_, nullptr, nullptr, nullptr));
         return Status::from_c(nexus_store_set_eviction_listener(
             handle_, &detail::evict_trampoline, detail::make_ctx(std::move(listener), state_),
@@ -956,6 +1158,7 @@ public:
     }
     /// The loader get_or_load calls on a miss.
     Status try_set_loader(Loader loader) {
+        if (!handle_) return no_store("set_loader");
         if (!loader) return Status::from_c(nexus_store_set_loader(handle_, nullptr, nullptr, nullptr));
         return Status::from_c(nexus_store_set_loader(handle_, &detail::load_trampoline,
                                                      detail::make_ctx(std::move(loader), state_),
@@ -978,6 +1181,10 @@ public:
     template <class T, class D>
     void put_object(std::string_view key, std::unique_ptr<T, D>&& object, std::size_t cost) {
         check(try_put_object(key, std::move(object), cost));
+    }
+    template <class T>
+    void put_object(std::string_view key, const std::shared_ptr<T>& object, std::size_t cost) {
+        check(try_put_object(key, object, cost));
     }
     /// std::nullopt if absent.
     std::optional<Value> get(std::string_view key) const { return to_optional(try_get(key), StatusCode::not_found); }
@@ -1050,8 +1257,19 @@ private:
     }
 #endif
 
+    /// Why a Store holds no store (for the message of its calls).
+    enum class Emptied : unsigned char { no, moved_from, closed };
+
+    /// The failure of call `name` on a Store that holds no store.
+    Status no_store(const char* name) const {
+        std::string message = std::string("nexus::Store::") + name + ": this Store was " +
+                              (emptied_ == Emptied::closed ? "closed" : "moved from") + "; it holds no store";
+        return Status(StatusCode::invalid_handle, std::move(message));
+    }
+
     NexusStore* handle_ = nullptr;
     std::shared_ptr<detail::SharedState> state_;
+    Emptied emptied_ = Emptied::no;
 };
 
 }  // namespace nexus

@@ -1,0 +1,72 @@
+/* The JVM side of the shim: the JavaVM, a JNIEnv for any thread (native threads are attached
+ * on first use and detached when they end), the classes and methods the shim calls, and the
+ * conversions every entry point shares (keys, exceptions). */
+#ifndef NEXUS_JNI_ENV_H
+#define NEXUS_JNI_ENV_H
+
+#include <jni.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nexus_store.h"
+
+/* Classes and methods, resolved once in JNI_OnLoad (global references). */
+typedef struct NexusJniIds {
+  jclass callbacks;          /* io.nexusstore.StoreCallbacks */
+  jmethodID on_event;        /* (IJIIIJJJJ)V */
+  jmethodID on_eviction;     /* ([BIJ)V */
+  jmethodID load;            /* ([B)Ljava/lang/Object;: a byte[], a CostedObject or null */
+  jmethodID describe;        /* static (Ljava/lang/Throwable;)[B: the message, UTF-8 */
+  jclass exception;          /* io.nexusstore.NexusException */
+  jmethodID exception_init;  /* (I[B)V */
+  jclass byte_array;         /* byte[] */
+  jclass costed_object;      /* io.nexusstore.CostedObject */
+  jfieldID costed_value;     /* Ljava/lang/Object; */
+  jfieldID costed_cost;      /* J */
+} NexusJniIds;
+
+extern NexusJniIds nexus_jni;
+
+/* A JNIEnv for this thread; attaches a native thread (as a daemon) on first use, and a
+ * pthread key's destructor detaches it when the thread ends. NULL if attaching failed. */
+JNIEnv *nexus_jni_env(void);
+
+/* Throws io.nexusstore.NexusException(status, nexus_last_error_message()). */
+void nexus_jni_throw_status(JNIEnv *env, NexusStatus status);
+
+/* Throws io.nexusstore.NexusException(status, message). */
+void nexus_jni_throw_message(JNIEnv *env, NexusStatus status, const char *message);
+
+/* Clears a pending exception, if any, and returns 1 if there was one. Every call from a
+ * callback into the JVM is followed by this: nothing is left pending across the C library. */
+int nexus_jni_clear_exception(JNIEnv *env);
+
+/* A Java byte[]'s bytes copied out (GetByteArrayRegion): small ones on the stack, so a call
+ * allocates nothing for them (GetByteArrayElements would copy into a malloc'd buffer anyway). */
+typedef struct NexusJniBytes {
+  uint8_t *data;
+  size_t len;
+  uint8_t small[256];
+} NexusJniBytes;
+
+/* Copies `array` (not NULL) into `out`; 0 on success, else an exception is pending (OutOfMemoryError). */
+int nexus_jni_bytes_get(JNIEnv *env, jbyteArray array, NexusJniBytes *out);
+void nexus_jni_bytes_free(NexusJniBytes *bytes);
+
+/* Stores `object` as a JNI global reference under `key` (cost 0: the estimator), through
+ * `put` (nexus_store_put_object or nexus_load_sink_put_object's shape); on success the store
+ * owns the reference and deletes it exactly once. Returns the status. */
+typedef NexusStatus (*NexusJniPutObjectFn)(void *target, void *object, size_t cost,
+                                           NexusReleaseFn release, void *release_ctx);
+NexusStatus nexus_jni_put_global(JNIEnv *env, jobject object, size_t cost, NexusJniPutObjectFn put,
+                                 void *target);
+
+/* A new Java byte[] holding `len` bytes at `data`; NULL with an exception pending on failure. */
+jbyteArray nexus_jni_new_bytes(JNIEnv *env, const uint8_t *data, size_t len);
+
+/* A store handle as the Kotlin side holds it. */
+static inline NexusStore *nexus_jni_store(jlong handle) {
+  return (NexusStore *)(intptr_t)handle;
+}
+
+#endif

@@ -1,0 +1,227 @@
+package io.nexusstore
+
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.StateFlow
+import java.util.concurrent.atomic.AtomicLong
+
+/**
+ * A memory-pressure-aware cache in native memory: byte values and JVM objects under a byte
+ * budget, shed in steps when pressure is signalled, pinned entries never evicted.
+ *
+ * Every method may be called from any thread. After [close] (which may be called any number of
+ * times, from any thread, even inside the store's own callbacks) every call throws
+ * [IllegalStateException]. A store that is never closed is freed after it becomes unreachable.
+ * Failures throw [NexusException] with the library's status and message.
+ */
+class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConfig()) : AutoCloseable {
+    private val handle = AtomicLong(0)
+    private val callbacks: StoreCallbacks
+    private val reclaimable: Reclaimable
+
+    init {
+        val h = config.createStore()
+        try {
+            callbacks = StoreCallbacks(MemoryPressureLevel.fromCode(NativeBridge.pressureLevel(h)))
+            NativeBridge.setEventCallback(h, callbacks)
+            NativeBridge.setLoader(h, callbacks)
+            // A change between the first read and the registration came with no event.
+            callbacks.startLevel(MemoryPressureLevel.fromCode(NativeBridge.pressureLevel(h)))
+        } catch (t: Throwable) {
+            NativeBridge.storeFreeDeferred(h)
+            throw t
+        }
+        handle.set(h)
+        reclaimable = Reclaimer.default.register(this, h)
+    }
+
+    /** Runs [block] with the live handle; closed -> IllegalStateException. */
+    private inline fun <T> call(block: (Long) -> T): T {
+        val h = handle.get()
+        check(h != 0L) { CLOSED }
+        try {
+            return block(h)
+        } catch (e: NexusException) {
+            // close() on another thread won the race: the handle went stale during the call.
+            if (e.status == NexusStatus.INVALID_HANDLE && handle.get() == 0L) throw IllegalStateException(CLOSED, e)
+            throw e
+        } finally {
+            Fence.keepAlive(this)
+        }
+    }
+
+    /** True once [close] ran. */
+    val isClosed: Boolean get() = handle.get() == 0L
+
+    /**
+     * Frees the store (nexus_store_free_deferred: never blocks; calls in flight on other threads
+     * finish first). Remaining objects are released. A second close does nothing.
+     */
+    override fun close() {
+        if (handle.getAndSet(0L) != 0L) reclaimable.reclaim()
+    }
+
+    // ---- bytes ---------------------------------------------------------------------------
+
+    /** Inserts or replaces [key] with a copy of [value]. */
+    fun put(key: ByteArray, value: ByteArray) = call { NativeBridge.put(it, key, value) }
+    fun put(key: String, value: ByteArray) = put(key.encodeToByteArray(), value)
+
+    /** A copy of the value, or null if absent. A hit is an access. */
+    operator fun get(key: ByteArray): ByteArray? = call { NativeBridge.get(it, key) }
+    operator fun get(key: String): ByteArray? = get(key.encodeToByteArray())
+
+    /** Whether [key] is present (not an access). */
+    operator fun contains(key: ByteArray): Boolean = call { NativeBridge.contains(it, key) }
+    operator fun contains(key: String): Boolean = contains(key.encodeToByteArray())
+
+    /**
+     * The value of [key], or what [loader] returns for it, cached (null: absent, nothing
+     * cached). Single flight: callers missing the same key at once share one loader call (the
+     * first caller's). If the loader throws, every waiting caller gets a [NexusException]
+     * (status CALLBACK) with the loader's message; the caller whose loader threw also gets it
+     * as the cause. A loader may call into the store (not getOrLoad of its own key: BUSY).
+     */
+    fun getOrLoad(key: ByteArray, loader: (ByteArray) -> ByteArray?): ByteArray? =
+        load(loader) { NativeBridge.getOrLoad(it, key) }
+
+    fun getOrLoad(key: String, loader: (String) -> ByteArray?): ByteArray? =
+        getOrLoad(key.encodeToByteArray()) { loader(it.decodeToString()) }
+
+    /**
+     * The object stored under [key], or the one [loader] gives (with its cost), cached as by
+     * [putObject]: single flight and failures as for [getOrLoad]. Null: absent, nothing cached.
+     */
+    fun getOrLoadObject(key: ByteArray, loader: (ByteArray) -> CostedObject?): Any? =
+        load(loader) { NativeBridge.getOrLoadObject(it, key) }
+
+    fun getOrLoadObject(key: String, loader: (String) -> CostedObject?): Any? =
+        getOrLoadObject(key.encodeToByteArray()) { loader(it.decodeToString()) }
+
+    /** Runs a get_or_load with [loader] as this thread's loader; its exception becomes the cause. */
+    private inline fun <T> load(noinline loader: (ByteArray) -> Any?, getOrLoad: (Long) -> T): T = call { h ->
+        val frame = callbacks.enterLoad(loader)
+        try {
+            getOrLoad(h)
+        } catch (e: NexusException) {
+            frame.failure?.let { if (e.cause == null) e.initCause(it) }
+            throw e
+        } finally {
+            callbacks.exitLoad(frame)
+        }
+    }
+
+    /** Removes [key] (pinned or not); false if it was absent. */
+    fun remove(key: ByteArray): Boolean = call { NativeBridge.remove(it, key) }
+    fun remove(key: String): Boolean = remove(key.encodeToByteArray())
+
+    /** Removes every entry, pinned ones too (pins stay); how many. */
+    fun clear(): Long = call { NativeBridge.clear(it) }
+
+    // ---- objects -------------------------------------------------------------------------
+
+    /**
+     * Stores a JVM object charged [cost] bytes. The store holds it (a JNI global reference)
+     * until the entry is gone and unread, then lets it go exactly once.
+     */
+    fun putObject(key: ByteArray, value: Any, cost: Long) = call { NativeBridge.putObject(it, key, value, cost) }
+    fun putObject(key: String, value: Any, cost: Long) = putObject(key.encodeToByteArray(), value, cost)
+
+    /** The object stored under [key], or null if absent. A hit is an access. */
+    fun getObject(key: ByteArray): Any? = call { NativeBridge.getObject(it, key) }
+    fun getObject(key: String): Any? = getObject(key.encodeToByteArray())
+
+    // ---- pins ----------------------------------------------------------------------------
+
+    /** Pins [key], present or not: never evicted, still counted. */
+    fun pin(key: ByteArray) = call { NativeBridge.pin(it, key) }
+    fun pin(key: String) = pin(key.encodeToByteArray())
+
+    /** Ends the pin; false if [key] was not pinned. */
+    fun unpin(key: ByteArray): Boolean = call { NativeBridge.unpin(it, key) }
+    fun unpin(key: String): Boolean = unpin(key.encodeToByteArray())
+
+    fun isPinned(key: ByteArray): Boolean = call { NativeBridge.isPinned(it, key) }
+    fun isPinned(key: String): Boolean = isPinned(key.encodeToByteArray())
+
+    /** Every pinned key, present or not, in pin order. */
+    val pinnedKeyBytes: List<ByteArray> get() = call { NativeBridge.pinnedKeys(it).toList() }
+
+    /** [pinnedKeyBytes] decoded as UTF-8. */
+    val pinnedKeys: List<String> get() = pinnedKeyBytes.map { it.decodeToString() }
+
+    // ---- eviction and pressure -----------------------------------------------------------
+
+    /** Evicts up to [count] evictable entries, least recently used first; how many. */
+    fun evictLeastRecentlyUsed(count: Long): Long = call { NativeBridge.evictLru(it, count) }
+
+    /** Evicts up to [count] evictable entries in the strategy's order; how many. */
+    fun evict(count: Long): Long = call { NativeBridge.evict(it, count) }
+
+    /** Evicts every entry that is neither pinned nor being read; how many. */
+    fun clearUnpinnedCache(): Long = call { NativeBridge.clearUnpinned(it) }
+
+    /** Signals a level to this store (what an OS hook does); NONE ends the signal. */
+    fun signalPressure(level: MemoryPressureLevel) = call { NativeBridge.signalPressure(it, level.code) }
+
+    /** The reported level: the higher of the usage level and the signalled one. */
+    val pressureLevel: MemoryPressureLevel get() = call { MemoryPressureLevel.fromCode(NativeBridge.pressureLevel(it)) }
+
+    /** The signalled level alone (NONE once the signal ended or decayed), without the usage level. */
+    val signalledLevel: MemoryPressureLevel get() = call { MemoryPressureLevel.fromCode(NativeBridge.signalledLevel(it)) }
+
+    /** The configured budget (0 = unbounded); setting it evicts down to the new budget. */
+    var maxCacheBytes: Long
+        get() = memoryMetrics.maxCacheBytes
+        set(value) = call { NativeBridge.setMaxBytes(it, value) }
+
+    val memoryMetrics: MemoryMetrics get() = call { MemoryMetrics.fromNative(NativeBridge.metrics(it)) }
+
+    /** The metrics as one JSON object (NexusMemoryMetrics field names). */
+    val metricsJson: String get() = call { NativeBridge.metricsJson(it) }
+
+    /** Zeroes the counters and sets the peak to the current usage. */
+    fun resetMetrics() = call { NativeBridge.resetMetrics(it) }
+
+    // ---- what the store reports ----------------------------------------------------------
+
+    /** The reported level as it changes (a StateFlow: the current level first). */
+    val pressureLevels: StateFlow<MemoryPressureLevel> get() = callbacks.levels
+
+    /** Pressure changes, eviction runs and drop markers, as they happen (hot; oldest dropped past 1024 buffered). */
+    val events: Flow<NexusEvent> get() = callbacks.events
+
+    /**
+     * The kinds [events] carries; by default PRESSURE_CHANGED, EVICTION and DROPPED (DROPPED
+     * always comes). SIGNAL_CHANGED is opt-in. [pressureLevels] follows the level whatever is
+     * chosen here (the library keeps delivering PRESSURE_CHANGED to the wrapper for it).
+     */
+    fun setEventKinds(kinds: Set<NexusEventKind>) = call { h ->
+        val bits = kinds.fold(1 shl NexusEventKind.DROPPED.ordinal) { m, k -> m or (1 shl k.ordinal) }
+        NativeBridge.setEventMask(h, (bits or (1 shl NexusEventKind.PRESSURE_CHANGED.ordinal)) and (1 shl NexusEventKind.DROPPED.ordinal).inv())
+        callbacks.kinds = bits
+    }
+
+    /**
+     * Called for every entry that leaves the store, on the thread whose call removed it (after
+     * the store's locks are released); null unregisters. It may call into the store. An
+     * exception it throws is caught and dropped (the store goes on).
+     */
+    fun setEvictionListener(listener: EvictionListener?) = call { h ->
+        callbacks.evictionListener = listener
+        NativeBridge.setEvictionListener(h, if (listener == null) null else callbacks)
+    }
+
+    internal fun handleForTesting(): Long = handle.get()
+
+    companion object {
+        private const val CLOSED = "the store is closed"
+
+        /** The native library's version ("MAJOR.MINOR.PATCH"). */
+        @JvmStatic
+        val version: String get() = NativeBridge.version()
+
+        /** Signals a level to every live store, and to stores created later. */
+        @JvmStatic
+        fun signalPressureAll(level: MemoryPressureLevel) = NativeBridge.signalPressureAll(level.code)
+    }
+}

@@ -1,0 +1,83 @@
+package io.nexusstore
+
+import java.lang.ref.PhantomReference
+import java.lang.ref.ReferenceQueue
+import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.atomic.AtomicBoolean
+
+/** Frees the native store of an owner that became unreachable without being closed. */
+internal interface Reclaimer {
+    /** [Reclaimable.reclaim] frees [handle] at most once: on close, or after [owner] is gone. */
+    fun register(owner: Any, handle: Long): Reclaimable
+
+    companion object {
+        /** java.lang.ref.Cleaner where it exists (JVM 9+, Android API 33+), else a phantom queue. */
+        val default: Reclaimer by lazy {
+            val hasCleaner = try {
+                Class.forName("java.lang.ref.Cleaner")
+                true
+            } catch (_: ClassNotFoundException) {
+                false
+            }
+            if (hasCleaner) CleanerReclaimer() else PhantomReclaimer()
+        }
+    }
+}
+
+internal fun interface Reclaimable {
+    fun reclaim()
+}
+
+/** The static clean action: it holds only the handle, never the store. */
+private class FreeStore(private val handle: Long) : Runnable {
+    override fun run() {
+        NativeBridge.storeFreeDeferred(handle)
+    }
+}
+
+/** java.lang.ref.Cleaner (only loaded where that class exists). */
+internal class CleanerReclaimer : Reclaimer {
+    private val cleaner = java.lang.ref.Cleaner.create()
+
+    override fun register(owner: Any, handle: Long): Reclaimable {
+        val cleanable = cleaner.register(owner, FreeStore(handle))
+        return Reclaimable { cleanable.clean() }
+    }
+}
+
+/** The fallback below Android API 33: phantom references drained by one daemon thread. */
+internal class PhantomReclaimer : Reclaimer {
+    private val queue = ReferenceQueue<Any>()
+    private val live: MutableSet<StorePhantom> = ConcurrentHashMap.newKeySet()
+
+    private inner class StorePhantom(owner: Any, private val handle: Long) :
+        PhantomReference<Any>(owner, queue), Reclaimable {
+        private val done = AtomicBoolean(false)
+
+        override fun reclaim() {
+            if (done.compareAndSet(false, true)) {
+                live.remove(this)
+                clear()
+                FreeStore(handle).run()
+            }
+        }
+    }
+
+    init {
+        Thread({
+            while (true) {
+                try {
+                    (queue.remove() as? Reclaimable)?.reclaim()
+                } catch (_: InterruptedException) {
+                    // keep draining: the thread lives as long as the process
+                }
+            }
+        }, "nexus-store-reclaimer").apply {
+            isDaemon = true
+            start()
+        }
+    }
+
+    override fun register(owner: Any, handle: Long): Reclaimable =
+        StorePhantom(owner, handle).also { live.add(it) }
+}

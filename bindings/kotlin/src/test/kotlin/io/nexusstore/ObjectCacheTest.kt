@@ -1,0 +1,116 @@
+package io.nexusstore
+
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertNull
+import org.junit.jupiter.api.Assertions.assertSame
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.assertThrows
+import java.lang.ref.WeakReference
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.Executors
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicInteger
+
+class ObjectCacheTest {
+    private class Bitmap(val id: Int)
+
+    @Test
+    fun `objects come back as the same instance and are charged their cost`() {
+        NexusStore(MemoryConfig(maxCacheBytes = 1 shl 20)).use { store ->
+            val bitmap = Bitmap(1)
+            store.putObject("b", bitmap, cost = 4096)
+            assertSame(bitmap, store.getObject("b"))
+            assertNull(store.getObject("absent"))
+            assertEquals(4096L, store.memoryMetrics.currentUsage)
+            store.put("bytes", ByteArray(1))
+            assertEquals(NexusStatus.INVALID_ARGUMENT, assertThrows<NexusException> { store.getObject("bytes") }.status)
+            assertEquals(NexusStatus.INVALID_ARGUMENT, assertThrows<NexusException> { store["b"] }.status)
+        }
+    }
+
+    @Test
+    fun `every way out releases the global reference exactly once`() {
+        val base = NativeBridge.liveObjectRefs()
+        val store = NexusStore(MemoryConfig(maxCacheBytes = 1 shl 20))
+        for (i in 0 until 6) store.putObject("o$i", Bitmap(i), cost = 100)
+        assertEquals(base + 6, NativeBridge.liveObjectRefs())
+        store.putObject("o0", Bitmap(10), cost = 100) // replace
+        assertEquals(base + 6, NativeBridge.liveObjectRefs())
+        store.remove("o1")
+        store.evictLeastRecentlyUsed(1)
+        assertEquals(base + 4, NativeBridge.liveObjectRefs())
+        // Released on a thread the shim attaches (the signal runs on a new pthread).
+        assertEquals(0, NativeBridge.signalPressureFromNativeThread(store.handleForTesting(), MemoryPressureLevel.EMERGENCY.ordinal))
+        assertEquals(base, NativeBridge.liveObjectRefs())
+        store.signalPressure(MemoryPressureLevel.NONE)
+        store.putObject("kept", Bitmap(20), cost = 100)
+        store.close() // the free releases the rest
+        assertEquals(base, NativeBridge.liveObjectRefs())
+    }
+
+    @Test
+    fun `a failed put takes no reference`() {
+        val base = NativeBridge.liveObjectRefs()
+        NexusStore(MemoryConfig(maxCacheBytes = 1000)).use { store ->
+            assertEquals(NexusStatus.TOO_LARGE, assertThrows<NexusException> { store.putObject("x", Bitmap(0), cost = 5000) }.status)
+            assertThrows<NexusException> { store.putObject("x", Bitmap(0), cost = -1) }
+            // Cost 0 asks a size estimator, and this store has none that sizes objects.
+            val zero = assertThrows<NexusException> { store.putObject("x", Bitmap(0), cost = 0) }
+            assertEquals(NexusStatus.INVALID_ARGUMENT, zero.status)
+            assertTrue(zero.message!!.contains("cost"), zero.message)
+            assertEquals(base, NativeBridge.liveObjectRefs())
+        }
+    }
+
+    @Test
+    fun `an object let go by the store can be collected`() {
+        NexusStore(MemoryConfig(maxCacheBytes = 1 shl 20)).use { store ->
+            var bitmap: Bitmap? = Bitmap(7)
+            val weak = WeakReference(bitmap)
+            store.putObject("b", bitmap!!, cost = 10)
+            bitmap = null
+            System.gc()
+            assertTrue(weak.get() != null, "the store holds it")
+            store.remove("b")
+            assertTrue(gcUntil { weak.get() == null }, "released after remove")
+        }
+    }
+
+    @Test
+    fun `getOrLoadObject loads one object for 8 threads and caches it at its cost`() {
+        val base = NativeBridge.liveObjectRefs()
+        NexusStore(MemoryConfig(maxCacheBytes = 1 shl 20)).use { store ->
+            val calls = AtomicInteger()
+            val arrived = CountDownLatch(8)
+            val pool = Executors.newFixedThreadPool(8)
+            val results = (0 until 8).map {
+                pool.submit<Any?> {
+                    arrived.countDown()
+                    store.getOrLoadObject("bitmap:1") {
+                        calls.incrementAndGet()
+                        arrived.await(10, TimeUnit.SECONDS)
+                        CostedObject(Bitmap(1), cost = 2048)
+                    }
+                }
+            }.map { it.get(30, TimeUnit.SECONDS) }
+            pool.shutdown()
+            assertEquals(1, calls.get())
+            results.forEach { assertSame(results[0], it) }
+            assertSame(results[0], store.getObject("bitmap:1"))
+            assertEquals(2048L, store.memoryMetrics.currentUsage)
+            assertEquals(base + 1, NativeBridge.liveObjectRefs())
+            assertNull(store.getOrLoadObject("none") { null })
+            val bad = assertThrows<NexusException> { store.getOrLoadObject("bad") { CostedObject(Bitmap(2), cost = -1) } }
+            assertEquals("cost must be >= 0", bad.message)
+            // Cost 0 with no size estimator: the library refuses it, with its message, to the caller.
+            val zero = assertThrows<NexusException> { store.getOrLoadObject("zero") { CostedObject(Bitmap(3), cost = 0) } }
+            assertEquals(NexusStatus.INVALID_ARGUMENT, zero.status)
+            assertTrue(zero.message!!.contains("cost"), zero.message)
+            store.put("bytes", ByteArray(1))
+            assertThrows<NexusException> { store.getOrLoadObject("bytes") { error("cached") } }
+            store.remove("bitmap:1")
+            assertEquals(base, NativeBridge.liveObjectRefs())
+        }
+    }
+}

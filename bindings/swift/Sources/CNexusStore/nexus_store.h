@@ -1,0 +1,1 @@
+../../../../include/nexus_store.h

@@ -1,0 +1,98 @@
+import CNexusStore
+import Foundation
+
+/// One `get_or_load` call in progress on this thread: what the store's loader
+/// trampoline runs if the library asks this thread to load.
+///
+/// The C loader is registered once per store; the library calls it on the
+/// thread whose `nexus_store_get_or_load` missed (single flight: one thread
+/// per key loads, the others wait for its result). So the closure of the
+/// call is found in a per-thread stack (loaders may nest across keys and
+/// stores).
+final class LoadFrame {
+    /// Gives the value through the sink; returns the C status for the load.
+    let load: (UnsafeRawBufferPointer, OpaquePointer) throws -> NexusStatus
+    /// The Swift error the closure threw, rethrown as is to its caller.
+    var thrown: Error?
+
+    init(_ load: @escaping (UnsafeRawBufferPointer, OpaquePointer) throws -> NexusStatus) {
+        self.load = load
+    }
+}
+
+/// The per-thread stack of `LoadFrame`s.
+enum LoadFrames {
+    private static let key = "org.nexus_store.swift.load-frames"
+
+    static var stack: [LoadFrame] {
+        get { Thread.current.threadDictionary[key] as? [LoadFrame] ?? [] }
+        set { Thread.current.threadDictionary[key] = newValue }
+    }
+
+    static func with<R>(_ frame: LoadFrame, _ body: () throws -> R) rethrows -> R {
+        stack.append(frame)
+        defer { stack.removeLast() }
+        return try body()
+    }
+}
+
+/// The store's loader context (one per store; it holds nothing: the
+/// closure is the calling thread's top `LoadFrame`).
+final class LoaderContext {}
+
+let loaderTrampoline: NexusLoaderFn = { _, key, keyLength, sink in
+    guard let sink, let frame = LoadFrames.stack.last else { return statusNotFound }
+    let keyBytes = UnsafeRawBufferPointer(start: keyLength == 0 ? nil : key, count: keyLength)
+    do {
+        return try frame.load(keyBytes, sink)
+    } catch {
+        frame.thrown = error
+        let code = (error as? NexusError)?.code.rawValue ?? NexusStatus(NEXUS_STATUS_ERR_CALLBACK)
+        let message = (error as? NexusError)?.message ?? "loader threw \(error)"
+        // Every waiter gets `code` and this message.
+        let failed = nexus_load_sink_fail(sink, code, message)
+        return failed == statusOK ? code : failed
+    }
+}
+
+extension NexusStore {
+    /// Runs `nexus_store_get_or_load` with `load` as this call's loader.
+    /// Returns the read handle, or nil when the loader said "absent".
+    func getOrLoad(_ key: UnsafeRawBufferPointer,
+                   _ load: @escaping (UnsafeRawBufferPointer, OpaquePointer) throws -> NexusStatus) throws -> NexusValue? {
+        let frame = LoadFrame(load)
+        var out: OpaquePointer?
+        let status = LoadFrames.with(frame) {
+            withExtendedLifetime(self) { nexus_store_get_or_load(handle, key.cBytes, key.count, &out) }
+        }
+        if let thrown = frame.thrown { throw thrown }
+        if status == statusNotFound { return nil }
+        try NexusError.check(status)
+        return NexusValue(out!)
+    }
+
+    /// `key`'s bytes; on a miss `loader` makes them (return nil for "absent":
+    /// the call returns nil and caches nothing). Single flight: while one
+    /// caller's loader runs for a key, other callers of that key wait for
+    /// its value (their own loaders are not called). An error the loader
+    /// throws is rethrown as is to its own caller; waiters on other threads
+    /// get a `NexusError` with its code (`.callback` unless it was a
+    /// `NexusError`) and description. The loader runs on the calling thread
+    /// with no lock held: it may use the store (the same key gives `.busy`).
+    public func value(forKey key: some NexusKeyConvertible,
+                      loader: (_ key: Data) throws -> Data?) throws -> Data? {
+        try withoutActuallyEscaping(loader) { loader in
+            try key.withNexusKeyBytes { k in
+                try getOrLoad(k) { keyBytes, sink in
+                    guard let value = try loader(Data(keyBytes)) else { return statusNotFound }
+                    return value.withUnsafeBytes { v in nexus_load_sink_put_bytes(sink, v.cBytes, v.count) }
+                }?.data
+            }
+        }
+    }
+
+    @_disfavoredOverload
+    public func value(forKey key: some DataProtocol, loader: (_ key: Data) throws -> Data?) throws -> Data? {
+        try value(forKey: DataProtocolKey(data: key), loader: loader)
+    }
+}

@@ -1,0 +1,56 @@
+import CNexusStore
+
+/// A failed call: the C status and the library's message for it.
+///
+/// Every failing call of this package throws one. `code` says what kind of
+/// failure it was; `message` is the text `nexus_last_error_message()` gave
+/// on the failing thread.
+public struct NexusError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// A C status (`NEXUS_STATUS_*`) other than OK.
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+        public static let notFound = Code(rawValue: UInt32(NEXUS_STATUS_NOT_FOUND))
+        public static let empty = Code(rawValue: UInt32(NEXUS_STATUS_EMPTY))
+        public static let nullArgument = Code(rawValue: UInt32(NEXUS_STATUS_ERR_NULL_ARGUMENT))
+        public static let invalidArgument = Code(rawValue: UInt32(NEXUS_STATUS_ERR_INVALID_ARGUMENT))
+        public static let invalidHandle = Code(rawValue: UInt32(NEXUS_STATUS_ERR_INVALID_HANDLE))
+        public static let tooLarge = Code(rawValue: UInt32(NEXUS_STATUS_ERR_TOO_LARGE))
+        public static let overBudget = Code(rawValue: UInt32(NEXUS_STATUS_ERR_OVER_BUDGET))
+        public static let callback = Code(rawValue: UInt32(NEXUS_STATUS_ERR_CALLBACK))
+        public static let bufferTooSmall = Code(rawValue: UInt32(NEXUS_STATUS_ERR_BUFFER_TOO_SMALL))
+        public static let busy = Code(rawValue: UInt32(NEXUS_STATUS_ERR_BUSY))
+        public static let outOfMemory = Code(rawValue: UInt32(NEXUS_STATUS_ERR_OUT_OF_MEMORY))
+        public static let panic = Code(rawValue: UInt32(NEXUS_STATUS_ERR_PANIC))
+
+        /// The library's short description ("not found", "over budget", ...).
+        public var description: String { String(cString: nexus_status_str(rawValue)) }
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String {
+        message.isEmpty ? "NexusError(\(code))" : "NexusError(\(code)): \(message)"
+    }
+
+    /// The error for `status`, with this thread's last error message. Call
+    /// it right after the failing call, on the same thread.
+    static func last(_ status: NexusStatus) -> NexusError {
+        NexusError(Code(rawValue: status), message: String(cString: nexus_last_error_message()))
+    }
+
+    /// Throws unless `status` is OK.
+    static func check(_ status: NexusStatus) throws {
+        if status != NexusStatus(NEXUS_STATUS_OK) { throw last(status) }
+    }
+}
+
+let statusOK = NexusStatus(NEXUS_STATUS_OK)
+let statusNotFound = NexusStatus(NEXUS_STATUS_NOT_FOUND)

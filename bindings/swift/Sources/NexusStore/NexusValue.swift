@@ -1,0 +1,33 @@
+import CNexusStore
+import Foundation
+
+/// A read handle on a cached value (`NexusStore.valueHandle(forKey:)`):
+/// its bytes stay valid, and its entry is never evicted, until the handle
+/// is deinitialized, even after the entry is removed or the store is gone.
+public final class NexusValue: @unchecked Sendable {
+    let handle: OpaquePointer
+
+    init(_ handle: OpaquePointer) { self.handle = handle }
+
+    deinit { nexus_value_release(handle) }
+
+    /// The value's length in bytes (0 for an object value).
+    public var count: Int { nexus_value_len(handle) }
+
+    /// Calls `body` with the bytes, without copying them.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(self) {
+            try body(UnsafeRawBufferPointer(start: nexus_value_data(handle), count: nexus_value_len(handle)))
+        }
+    }
+
+    /// A copy of the bytes.
+    public var data: Data { withUnsafeBytes { Data($0) } }
+
+    /// The object of an object value (retained for the caller), else nil.
+    var object: AnyObject? {
+        withExtendedLifetime(self) {
+            nexus_value_object(handle).map { Unmanaged<AnyObject>.fromOpaque($0).takeUnretainedValue() }
+        }
+    }
+}

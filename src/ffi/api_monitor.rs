@@ -1,0 +1,603 @@
+//! The process-wide OS pressure monitor (Linux): PSI, cgroup v2, cgroup
+//! v1 and the memory headroom, read by one thread that signals every store
+//! as `nexus_signal_pressure_all` does.
+
+use std::ffi::{CStr, c_char, c_void};
+use std::mem::size_of;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::boundary::{check_null_with_len, entry, entry_value, null_arg, out_arg};
+use super::foreign::ForeignCtx;
+use super::types::*;
+use crate::os_pressure::{
+    self, LevelThresholds, MonitorConfig, MonitorStatus, PsiTrigger, SourceKind, SourceStatus,
+    StallKind,
+};
+use crate::{Error, ErrorKind};
+
+/// Which stall a PSI trigger counts.
+pub type NexusPsiStall = u32;
+/// Some task stalled on memory.
+pub const NEXUS_PSI_STALL_SOME: NexusPsiStall = 0;
+/// Every non-idle task stalled at once.
+pub const NEXUS_PSI_STALL_FULL: NexusPsiStall = 1;
+
+/// A monitor source (the index of `NexusMonitorStatus.sources`).
+pub type NexusMonitorSourceKind = u32;
+/// `/proc/pressure/memory`.
+pub const NEXUS_MONITOR_SOURCE_PSI: NexusMonitorSourceKind = 0;
+/// The process's cgroup v2 (`memory.events`, `memory.current`).
+pub const NEXUS_MONITOR_SOURCE_CGROUP_V2: NexusMonitorSourceKind = 1;
+/// The process's cgroup v1 memory controller.
+pub const NEXUS_MONITOR_SOURCE_CGROUP_V1: NexusMonitorSourceKind = 2;
+/// `MemAvailable` and the cgroup's remaining room.
+pub const NEXUS_MONITOR_SOURCE_HEADROOM: NexusMonitorSourceKind = 3;
+/// How many sources there are.
+pub const NEXUS_MONITOR_SOURCE_COUNT: usize = 4;
+
+/// Whether a source works on this host.
+pub type NexusMonitorSourceState = u32;
+/// Not on this host, or disabled (`nexus_monitor_source_detail` says why).
+pub const NEXUS_MONITOR_SOURCE_ABSENT: NexusMonitorSourceState = 0;
+/// Read, and notified by the kernel where it can be.
+pub const NEXUS_MONITOR_SOURCE_ACTIVE: NexusMonitorSourceState = 1;
+/// Present but only polled (PSI whose triggers could not be written).
+pub const NEXUS_MONITOR_SOURCE_POLLING: NexusMonitorSourceState = 2;
+/// Present but unreadable or malformed; read again each sample.
+pub const NEXUS_MONITOR_SOURCE_FAILED: NexusMonitorSourceState = 3;
+
+/// A PSI trigger: `stall_us` of `stall` within any `window_us`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NexusPsiTrigger {
+    /// A `NEXUS_PSI_STALL_*`.
+    pub stall: NexusPsiStall,
+    /// Stall time that fires it, microseconds. 1..=window_us.
+    pub stall_us: u64,
+    /// The window, microseconds: 500000..=10000000.
+    pub window_us: u64,
+}
+
+/// Receives the headroom budget on the monitor thread, with no lock held
+/// (it may call `nexus_store_set_max_bytes` on the app's stores).
+pub type NexusBudgetFn = Option<unsafe extern "C" fn(ctx: *mut c_void, budget_bytes: u64)>;
+
+/// The monitor's configuration. Initialize with `nexus_monitor_config_init`,
+/// then set fields; `struct_size` lets the struct grow as the store's
+/// config does.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NexusMonitorConfig {
+    /// `sizeof(NexusMonitorConfig)` as the caller knows it.
+    pub struct_size: usize,
+    /// Where `/proc` and `/sys` are found (UTF-8, copied); NULL = "/".
+    /// For tests against a fake tree.
+    pub fs_root: *const c_char,
+    /// How often every source is read besides kernel notifications.
+    /// 10..=3600000. Default 1000.
+    pub sample_interval_ms: u64,
+    /// The least time a level is kept after its pressure was last read
+    /// before stepping down (to the level read, NONE included). Default 5000.
+    pub min_level_ms: u64,
+    /// While pressure lasts, the level in force is signalled again this
+    /// often (every store sheds again); 0 = never. Default 5000.
+    pub resignal_ms: u64,
+    /// Read `/proc/pressure/memory`. Default true.
+    pub psi_enabled: bool,
+    /// Do not write PSI triggers; poll the totals. Default false.
+    pub psi_poll_only: bool,
+    /// MODERATE. Default `some` 70 ms per 2 s.
+    pub psi_moderate: NexusPsiTrigger,
+    /// CRITICAL. Default `some` 100 ms per 2 s.
+    pub psi_critical: NexusPsiTrigger,
+    /// EMERGENCY. Default `full` 100 ms per 2 s.
+    pub psi_emergency: NexusPsiTrigger,
+    /// Read the process's cgroup (v2 or v1). Default true.
+    pub cgroup_enabled: bool,
+    /// Usage / limit at or above which MODERATE applies. Default 0.80.
+    pub cgroup_moderate: f64,
+    /// CRITICAL. Default 0.90.
+    pub cgroup_critical: f64,
+    /// EMERGENCY. Default 0.97. 0 < moderate < critical < emergency <= 1.
+    pub cgroup_emergency: f64,
+    /// Read `/proc/meminfo`. Default true.
+    pub headroom_enabled: bool,
+    /// Available / total at or below which MODERATE applies. Default 0.10.
+    pub headroom_moderate: f64,
+    /// CRITICAL. Default 0.05.
+    pub headroom_critical: f64,
+    /// EMERGENCY. Default 0.02. 1 >= moderate > critical > emergency > 0.
+    pub headroom_emergency: f64,
+    /// > 0: `budget_fn` receives `max(budget_floor_bytes, fraction x
+    /// available)` each time it moves by more than 1/16. 0..=1. Default 0.
+    pub budget_fraction: f64,
+    /// The lowest budget proposed. Default 1 MiB.
+    pub budget_floor_bytes: u64,
+    /// May be NULL.
+    pub budget_fn: NexusBudgetFn,
+    /// Passed to `budget_fn`.
+    pub budget_ctx: *mut c_void,
+    /// Destroys `budget_ctx` once: after the monitor thread ended, or at
+    /// once when `nexus_monitor_start` fails. Never runs when the process
+    /// exits with the monitor running. May be NULL.
+    pub budget_ctx_destroy: NexusDestroyFn,
+}
+
+/// One source's last reading. Fields the source does not read are 0.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct NexusMonitorSource {
+    /// A `NEXUS_MONITOR_SOURCE_*` kind.
+    pub kind: NexusMonitorSourceKind,
+    /// A `NEXUS_MONITOR_SOURCE_ABSENT` .. `_FAILED` state.
+    pub state: NexusMonitorSourceState,
+    /// The level its last reading maps to.
+    pub level: NexusPressureLevel,
+    /// PSI: `some avg10` (percent).
+    pub some_avg10: f64,
+    /// PSI: `full avg10` (percent).
+    pub full_avg10: f64,
+    /// PSI: `some total` (microseconds of stall since boot).
+    pub some_total_us: u64,
+    /// PSI: `full total`.
+    pub full_total_us: u64,
+    /// cgroup: bytes charged to the process's cgroup less its inactive file
+    /// cache (memory.stat): the working set.
+    pub usage_bytes: u64,
+    /// cgroup: its limit (v2: the lower of memory.high and memory.max); 0 = none.
+    pub limit_bytes: u64,
+    /// PSI: triggers fired; cgroup v2: high+max+oom+oom_kill counters;
+    /// cgroup v1: pressure_level notifications.
+    pub events: u64,
+    /// Headroom: bytes still available (MemAvailable, or the cgroup's room
+    /// when lower).
+    pub available_bytes: u64,
+    /// Headroom: what `available_bytes` is a fraction of.
+    pub total_bytes: u64,
+    /// Headroom with `budget_fraction` > 0: the proposed budget.
+    pub budget_bytes: u64,
+}
+
+/// What the monitor saw last (see `nexus_monitor_status`).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct NexusMonitorStatus {
+    /// In: `sizeof(NexusMonitorStatus)` as the caller knows it. Out: the
+    /// bytes written.
+    pub struct_size: usize,
+    /// The monitor thread is running.
+    pub running: bool,
+    /// The level last signalled.
+    pub level: NexusPressureLevel,
+    /// The highest level the sources read at the last sample.
+    pub raw_level: NexusPressureLevel,
+    /// Signals sent to the stores since the start.
+    pub signals: u64,
+    /// Samples taken.
+    pub samples: u64,
+    /// Kernel notifications received.
+    pub notifications: u64,
+    /// When the last notification woke the monitor (monotonic ns, the
+    /// clock of `NexusEvent.timestamp_ns`); 0 = none.
+    pub last_notification_ns: u64,
+    /// When the last signal was sent (same clock); 0 = none.
+    pub last_signal_ns: u64,
+    /// Indexed by `NEXUS_MONITOR_SOURCE_*`.
+    pub sources: [NexusMonitorSource; NEXUS_MONITOR_SOURCE_COUNT],
+    /// What each source read when the last signal was sent (which source
+    /// caused it), indexed by `NEXUS_MONITOR_SOURCE_*`.
+    pub signal_levels: [NexusPressureLevel; NEXUS_MONITOR_SOURCE_COUNT],
+}
+
+fn default_monitor_config() -> NexusMonitorConfig {
+    let d = MonitorConfig::default();
+    let trigger = |t: PsiTrigger| NexusPsiTrigger {
+        stall: t.kind as u32,
+        stall_us: t.stall_us,
+        window_us: t.window_us,
+    };
+    NexusMonitorConfig {
+        struct_size: size_of::<NexusMonitorConfig>(),
+        fs_root: std::ptr::null(),
+        sample_interval_ms: d.sample_interval_ms,
+        min_level_ms: d.min_level_ms,
+        resignal_ms: d.resignal_ms,
+        psi_enabled: d.psi.enabled,
+        psi_poll_only: d.psi.poll_only,
+        psi_moderate: trigger(d.psi.moderate),
+        psi_critical: trigger(d.psi.critical),
+        psi_emergency: trigger(d.psi.emergency),
+        cgroup_enabled: d.cgroup.enabled,
+        cgroup_moderate: d.cgroup.usage.moderate,
+        cgroup_critical: d.cgroup.usage.critical,
+        cgroup_emergency: d.cgroup.usage.emergency,
+        headroom_enabled: d.headroom.enabled,
+        headroom_moderate: d.headroom.available.moderate,
+        headroom_critical: d.headroom.available.critical,
+        headroom_emergency: d.headroom.available.emergency,
+        budget_fraction: d.headroom.budget_fraction,
+        budget_floor_bytes: d.headroom.budget_floor_bytes,
+        budget_fn: None,
+        budget_ctx: std::ptr::null_mut(),
+        budget_ctx_destroy: None,
+    }
+}
+
+/// Reads the caller's config: the first `min(struct_size, ours)` bytes over
+/// the defaults; every bool byte is normalized before it is read as a bool.
+///
+/// # Safety
+/// `ptr` non-NULL, with `struct_size` (its first field) readable bytes.
+unsafe fn read_monitor_config(ptr: *const NexusMonitorConfig) -> (NexusMonitorConfig, usize) {
+    // SAFETY: the first field is always present (the caller's contract).
+    let struct_size = unsafe { ptr.cast::<usize>().read_unaligned() };
+    let mut c = default_monitor_config();
+    let n = struct_size.min(size_of::<NexusMonitorConfig>());
+    let dst = (&raw mut c).cast::<u8>();
+    // SAFETY: `n` bytes are readable at `ptr` (the caller's contract) and
+    // writable in `c`; the regions do not overlap.
+    unsafe { std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), dst, n) };
+    for flag in [
+        (&raw mut c.psi_enabled).cast::<u8>(),
+        (&raw mut c.psi_poll_only).cast::<u8>(),
+        (&raw mut c.cgroup_enabled).cast::<u8>(),
+        (&raw mut c.headroom_enabled).cast::<u8>(),
+    ] {
+        // SAFETY: each points to one byte of `c`; read and written as u8.
+        unsafe { *flag = u8::from(*flag != 0) };
+    }
+    (c, struct_size)
+}
+
+fn invalid(message: String) -> Error {
+    Error::new(ErrorKind::InvalidArgument, message)
+}
+
+fn trigger(t: &NexusPsiTrigger, name: &str) -> Result<PsiTrigger, Error> {
+    let kind = match t.stall {
+        NEXUS_PSI_STALL_SOME => StallKind::Some,
+        NEXUS_PSI_STALL_FULL => StallKind::Full,
+        other => {
+            return Err(invalid(format!(
+                "{name}.stall {other} is not a NEXUS_PSI_STALL_*"
+            )));
+        }
+    };
+    Ok(PsiTrigger::new(kind, t.stall_us, t.window_us))
+}
+
+/// Converts a config read by `read_monitor_config`. The budget ctx is
+/// owned by the result, or destroyed at once on an error.
+fn convert(c: &NexusMonitorConfig, struct_size: usize) -> Result<MonitorConfig, Error> {
+    let ctx = Arc::new(ForeignCtx::new(c.budget_ctx, c.budget_ctx_destroy));
+    if struct_size > size_of::<NexusMonitorConfig>() {
+        return Err(invalid(format!(
+            "struct_size {struct_size} is larger than this library's NexusMonitorConfig ({} bytes): \
+             the header is newer than the library",
+            size_of::<NexusMonitorConfig>()
+        )));
+    }
+    if struct_size < size_of::<usize>() + size_of::<*const c_char>() {
+        return Err(invalid(format!(
+            "struct_size {struct_size} is too small: call nexus_monitor_config_init first"
+        )));
+    }
+    let fs_root = if c.fs_root.is_null() {
+        PathBuf::from("/")
+    } else {
+        // SAFETY: a non-NULL fs_root is a NUL-terminated string (the
+        // header's contract), read during this call only.
+        let s = unsafe { CStr::from_ptr(c.fs_root) };
+        PathBuf::from(
+            s.to_str()
+                .map_err(|_| invalid("fs_root is not UTF-8".to_string()))?,
+        )
+    };
+    let mut config = MonitorConfig {
+        fs_root,
+        sample_interval_ms: c.sample_interval_ms,
+        min_level_ms: c.min_level_ms,
+        resignal_ms: c.resignal_ms,
+        ..MonitorConfig::default()
+    };
+    config.psi.enabled = c.psi_enabled;
+    config.psi.poll_only = c.psi_poll_only;
+    config.psi.moderate = trigger(&c.psi_moderate, "psi_moderate")?;
+    config.psi.critical = trigger(&c.psi_critical, "psi_critical")?;
+    config.psi.emergency = trigger(&c.psi_emergency, "psi_emergency")?;
+    config.cgroup.enabled = c.cgroup_enabled;
+    config.cgroup.usage = LevelThresholds {
+        moderate: c.cgroup_moderate,
+        critical: c.cgroup_critical,
+        emergency: c.cgroup_emergency,
+    };
+    config.headroom.enabled = c.headroom_enabled;
+    config.headroom.available = LevelThresholds {
+        moderate: c.headroom_moderate,
+        critical: c.headroom_critical,
+        emergency: c.headroom_emergency,
+    };
+    config.headroom.budget_fraction = c.budget_fraction;
+    config.headroom.budget_floor_bytes = c.budget_floor_bytes;
+    if let Some(f) = c.budget_fn {
+        config.on_budget = Some(Arc::new(move |bytes| {
+            // SAFETY: the caller's callback with its own ctx, which lives
+            // until `ctx` (owned by this closure) is dropped.
+            unsafe { f(ctx.ptr(), bytes) }
+        }));
+    }
+    Ok(config)
+}
+
+/// Fills `*config` with the defaults: `struct_size` = sizeof(NexusMonitorConfig),
+/// fs_root NULL ("/"), sample 1000 ms, min_level 5000 ms, resignal 5000 ms,
+/// PSI on with triggers `some` 70 ms / 2 s, `some` 100 ms / 2 s, `full`
+/// 100 ms / 2 s; cgroup on at 0.80 / 0.90 / 0.97 of the limit; headroom on
+/// at 0.10 / 0.05 / 0.02 available; no budget (fraction 0, floor 1 MiB,
+/// budget_fn NULL).
+///
+/// `config` NULL: does nothing. Writes the whole struct: only call it on a
+/// struct of this header's size. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_monitor_config_init(config: *mut NexusMonitorConfig) {
+    entry_value((), || {
+        // SAFETY: the caller passes NULL or a writable NexusMonitorConfig.
+        if let Some(c) = unsafe { config.as_mut() } {
+            *c = default_monitor_config();
+        }
+    })
+}
+
+/// Starts the process-wide monitor thread (Linux). It reads every source
+/// each `sample_interval_ms` and at once when the kernel notifies (a PSI
+/// trigger, a cgroup v1 pressure_level eventfd, cgroup v2 memory.events),
+/// and signals every live store (and the starting level of stores created
+/// later) as `nexus_signal_pressure_all` does: a higher level at once, the
+/// level in force again every `resignal_ms` while it lasts, a lower level
+/// (NONE when the pressure ends) after `min_level_ms` without the higher
+/// one. Stores react on the monitor thread, with no library lock held;
+/// their callbacks may call any function, `nexus_monitor_stop` included.
+///
+/// A source absent on this host is not an error: it is reported as
+/// `NEXUS_MONITOR_SOURCE_ABSENT` by `nexus_monitor_status`. The config and
+/// fs_root are copied. Process exit with the monitor running is safe: the
+/// thread ends with the process (budget_ctx is then not destroyed).
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (config NULL); `ERR_INVALID_ARGUMENT`
+/// (struct_size too small or larger than this library knows, a value out of
+/// the ranges in `NexusMonitorConfig`, fs_root not UTF-8); `ERR_BUSY` (a
+/// monitor is already running: it keeps running, this config is unused and
+/// its budget_ctx destroyed); `ERR_OUT_OF_MEMORY` (no thread or eventfd);
+/// `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_monitor_start(config: *const NexusMonitorConfig) -> NexusStatus {
+    entry(|| {
+        if config.is_null() {
+            return Err(null_arg("config"));
+        }
+        // SAFETY: non-NULL; the caller passes an initialized config of at
+        // least `struct_size` bytes (or this header's size).
+        let (c, struct_size) = unsafe { read_monitor_config(config) };
+        os_pressure::start_monitor(convert(&c, struct_size)?)
+    })
+}
+
+/// Stops the monitor. Returns after its thread has ended, except when
+/// called on the monitor thread itself (from a store callback run by one
+/// of its signals): then at once, and the thread ends when that signal
+/// returns. Stores keep the level last signalled (signal NONE to lift it).
+/// The last readings stay readable through `nexus_monitor_status`. It waits
+/// for a signal in progress, so do not call it while holding a lock that a
+/// store callback (or budget_fn) takes.
+///
+/// Returns `OK` (it was running and is stopped); `NOT_FOUND` (no monitor
+/// was running: nothing done, so stopping twice is harmless); `ERR_PANIC`.
+/// Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_monitor_stop() -> NexusStatus {
+    entry(|| {
+        if os_pressure::stop_monitor() {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorKind::NotFound, "no monitor is running"))
+        }
+    })
+}
+
+impl From<&SourceStatus> for NexusMonitorSource {
+    fn from(s: &SourceStatus) -> Self {
+        NexusMonitorSource {
+            kind: s.kind as u32,
+            state: s.state as u32,
+            level: s.level as u32,
+            some_avg10: s.some_avg10,
+            full_avg10: s.full_avg10,
+            some_total_us: s.some_total_us,
+            full_total_us: s.full_total_us,
+            usage_bytes: s.usage_bytes,
+            limit_bytes: s.limit_bytes,
+            events: s.events,
+            available_bytes: s.available_bytes,
+            total_bytes: s.total_bytes,
+            budget_bytes: s.budget_bytes,
+        }
+    }
+}
+
+fn to_c(s: &MonitorStatus) -> NexusMonitorStatus {
+    let mut out = NexusMonitorStatus {
+        struct_size: size_of::<NexusMonitorStatus>(),
+        running: s.running,
+        level: s.level as u32,
+        raw_level: s.raw_level as u32,
+        signals: s.signals,
+        samples: s.samples,
+        notifications: s.notifications,
+        last_notification_ns: s.last_notification_ns,
+        last_signal_ns: s.last_signal_ns,
+        sources: Default::default(),
+        signal_levels: s.signal_levels.map(|l| l as u32),
+    };
+    for (i, kind) in SourceKind::ALL.into_iter().enumerate() {
+        out.sources[i] = s
+            .source(kind)
+            .map(Into::into)
+            .unwrap_or(NexusMonitorSource {
+                kind: kind as u32,
+                ..NexusMonitorSource::default()
+            });
+    }
+    out
+}
+
+/// Writes what the monitor saw last to `*out`: whether it runs, the level
+/// last signalled, counts, and per source its state (absent, active,
+/// polling, failed), level and last reading. Before the first start every
+/// source reads ABSENT; after a stop, the last readings with `running`
+/// false. Set `out->struct_size` first: only that many bytes are written
+/// (an older header gets the fields it knows), and `out->struct_size` is
+/// set to the bytes written.
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (out NULL); `ERR_INVALID_ARGUMENT`
+/// (struct_size smaller than its own field); `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_monitor_status(out: *mut NexusMonitorStatus) -> NexusStatus {
+    entry(|| {
+        if out.is_null() {
+            return Err(null_arg("out"));
+        }
+        // SAFETY: non-NULL; its first field is readable (the contract).
+        let size = unsafe { out.cast::<usize>().read_unaligned() };
+        if size < size_of::<usize>() {
+            return Err(invalid(format!(
+                "struct_size {size} is too small: set it to sizeof(NexusMonitorStatus)"
+            )));
+        }
+        let n = size.min(size_of::<NexusMonitorStatus>());
+        let mut status = to_c(&os_pressure::monitor_status());
+        status.struct_size = n;
+        // SAFETY: the caller vouches for `size` >= `n` writable bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping((&raw const status).cast::<u8>(), out.cast::<u8>(), n)
+        };
+        Ok(())
+    })
+}
+
+/// Writes one source's description, NUL terminated, into `buf` and its
+/// size including the NUL to `*out_len`: the file it reads (and whether
+/// kernel notifications are registered), or why it is absent, polled or
+/// failed. "" before the first start.
+///
+/// Size query: with `buf_len` too small (e.g. `buf` NULL, `buf_len` 0) it
+/// returns `ERR_BUFFER_TOO_SMALL` and writes the size needed, NUL included,
+/// to `*out_len`; `buf` is left alone. The caller owns `buf`.
+///
+/// Returns `OK`; `ERR_BUFFER_TOO_SMALL`; `ERR_NULL_ARGUMENT` (out_len NULL,
+/// buf NULL with a non-zero buf_len); `ERR_INVALID_ARGUMENT` (kind not a
+/// `NEXUS_MONITOR_SOURCE_*`); `ERR_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_monitor_source_detail(
+    kind: NexusMonitorSourceKind,
+    buf: *mut c_char,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> NexusStatus {
+    entry(|| {
+        // SAFETY: the caller passes NULL or a writable pointer.
+        let out_len = unsafe { out_arg(out_len, "out_len") }?;
+        check_null_with_len(buf.is_null(), buf_len, "buf")?;
+        let kind = *SourceKind::ALL
+            .get(kind as usize)
+            .ok_or_else(|| invalid(format!("source kind {kind} is out of range 0..=3")))?;
+        let status = os_pressure::monitor_status();
+        let detail = status
+            .source(kind)
+            .map(|s| s.detail.replace('\0', " "))
+            .unwrap_or_default();
+        let needed = detail.len() + 1;
+        *out_len = needed;
+        if buf_len < needed {
+            return Err(Error::new(
+                ErrorKind::BufferTooSmall,
+                format!("the description needs {needed} bytes, buf_len is {buf_len}"),
+            ));
+        }
+        // SAFETY: `buf` holds `buf_len` >= `needed` writable bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(detail.as_ptr(), buf.cast::<u8>(), detail.len());
+            *buf.add(detail.len()) = 0;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_constants_match_the_core() {
+        assert_eq!(StallKind::Some as u32, NEXUS_PSI_STALL_SOME);
+        assert_eq!(StallKind::Full as u32, NEXUS_PSI_STALL_FULL);
+        let kinds = [
+            NEXUS_MONITOR_SOURCE_PSI,
+            NEXUS_MONITOR_SOURCE_CGROUP_V2,
+            NEXUS_MONITOR_SOURCE_CGROUP_V1,
+            NEXUS_MONITOR_SOURCE_HEADROOM,
+        ];
+        for (k, c) in SourceKind::ALL.iter().zip(kinds) {
+            assert_eq!(*k as u32, c);
+        }
+        use crate::os_pressure::SourceState;
+        let states = [
+            (SourceState::Absent, NEXUS_MONITOR_SOURCE_ABSENT),
+            (SourceState::Active, NEXUS_MONITOR_SOURCE_ACTIVE),
+            (SourceState::Polling, NEXUS_MONITOR_SOURCE_POLLING),
+            (SourceState::Failed, NEXUS_MONITOR_SOURCE_FAILED),
+        ];
+        for (s, c) in states {
+            assert_eq!(s as u32, c);
+        }
+        assert_eq!(SourceKind::ALL.len(), NEXUS_MONITOR_SOURCE_COUNT);
+    }
+
+    #[test]
+    fn an_older_struct_keeps_the_defaults_of_what_it_lacks() {
+        let mut c = default_monitor_config();
+        c.sample_interval_ms = 77;
+        c.headroom_enabled = false;
+        c.struct_size = std::mem::offset_of!(NexusMonitorConfig, min_level_ms);
+        // SAFETY: a whole struct is readable.
+        let (read, size) = unsafe { read_monitor_config(&c) };
+        assert_eq!(size, c.struct_size);
+        assert_eq!(read.sample_interval_ms, 77);
+        assert!(read.headroom_enabled, "beyond struct_size: the default");
+        let config = convert(&read, size).unwrap();
+        assert_eq!(config.sample_interval_ms, 77);
+        assert_eq!(config.fs_root, PathBuf::from("/"));
+    }
+
+    #[test]
+    fn sizes_and_values_out_of_range_are_refused() {
+        let mut c = default_monitor_config();
+        c.struct_size = size_of::<NexusMonitorConfig>() + 8;
+        assert!(
+            convert(&c, c.struct_size)
+                .unwrap_err()
+                .message()
+                .contains("newer")
+        );
+        c.struct_size = 4;
+        assert!(convert(&c, 4).unwrap_err().message().contains("too small"));
+        let mut c = default_monitor_config();
+        c.psi_critical.stall = 7;
+        let e = convert(&c, c.struct_size).unwrap_err();
+        assert!(
+            e.message().contains("psi_critical.stall"),
+            "{}",
+            e.message()
+        );
+    }
+}

@@ -1,0 +1,336 @@
+//! The one process-wide monitor thread.
+//!
+//! - [`start_monitor`] opens the sources and starts the thread; while one
+//!   runs, a second start is `Busy` (the running one is untouched).
+//! - [`stop_monitor`] stops it and returns after the thread has ended;
+//!   called again (nothing running) it returns `false`. Called on the
+//!   monitor thread itself (from a store callback run by a signal) it
+//!   returns at once and the thread ends when that signal has returned.
+//! - Process exit with the monitor running: the thread is blocked in
+//!   `poll` or signalling stores, and ends with the process; nothing is
+//!   registered with `atexit`, so exit never waits for it.
+//! - `fork` with the monitor running: the child has no monitor thread; in
+//!   the child the monitor reads as not running, a stop returns `false`,
+//!   and a start starts the child's own.
+//!
+//! The thread sleeps in `poll(2)` on the kernel's notification fds and a
+//! stop eventfd, with the sample interval as timeout: idle, it wakes once
+//! per interval and reads a few small files. Samples driven by
+//! notifications are at least [`MIN_GAP_NS`] apart (meanwhile only the
+//! stop fd is polled), so a notification storm, or an fd that stays ready
+//! (a removed cgroup's `memory.events`), cannot make it spin; an fd the
+//! kernel calls invalid (`POLLNVAL`) is dropped. No lock is held while it
+//! signals the stores or calls `on_budget`.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{JoinHandle, ThreadId};
+
+use parking_lot::Mutex;
+
+use super::cgroup_v1::CgroupV1Source;
+use super::cgroup_v2::CgroupV2Source;
+use super::headroom::HeadroomSource;
+use super::hysteresis::Hysteresis;
+use super::psi::PsiSource;
+use super::{MonitorConfig, MonitorStatus, SourceStatus};
+use crate::error::{Error, ErrorKind};
+use crate::{Clock, MemoryPressureHandler, MemoryPressureLevel, MonotonicClock};
+
+/// Every source, read together.
+pub(crate) struct Sources {
+    psi: PsiSource,
+    v2: CgroupV2Source,
+    v1: CgroupV1Source,
+    headroom: HeadroomSource,
+}
+
+impl Sources {
+    pub fn open(config: &MonitorConfig) -> Self {
+        let root = &config.fs_root;
+        Sources {
+            psi: PsiSource::open(root, &config.psi),
+            v2: CgroupV2Source::open(root, &config.cgroup),
+            v1: CgroupV1Source::open(root, &config.cgroup),
+            headroom: HeadroomSource::open(root, &config.headroom),
+        }
+    }
+
+    /// The fds to poll and the events each one signals with.
+    fn poll_fds(&self) -> Vec<(RawFd, i16)> {
+        let pri = self.psi.poll_fds().into_iter().chain(self.v2.poll_fds());
+        pri.map(|fd| (fd, libc::POLLPRI))
+            .chain(self.v1.poll_fds().into_iter().map(|fd| (fd, libc::POLLIN)))
+            .collect()
+    }
+
+    fn on_ready(&mut self, fd: RawFd) {
+        let _ = self.psi.on_ready(fd) || self.v2.on_ready(fd) || self.v1.on_ready(fd);
+    }
+
+    /// Reads every source; the highest level read.
+    pub fn sample(&mut self, now_ns: u64) -> MemoryPressureLevel {
+        let psi = self.psi.sample(now_ns);
+        let v2 = self.v2.sample(now_ns);
+        let v1 = self.v1.sample(now_ns);
+        let limited =
+            |s: &SourceStatus| (s.limit_bytes > 0).then_some((s.usage_bytes, s.limit_bytes));
+        let cgroup = limited(self.v2.status()).or_else(|| limited(self.v1.status()));
+        let headroom = self.headroom.sample(now_ns, cgroup);
+        psi.max(v2).max(v1).max(headroom)
+    }
+
+    pub fn statuses(&self) -> Vec<SourceStatus> {
+        vec![
+            self.psi.status().clone(),
+            self.v2.status().clone(),
+            self.v1.status().clone(),
+            self.headroom.status().clone(),
+        ]
+    }
+
+    fn budget(&self) -> u64 {
+        self.headroom.status().budget_bytes
+    }
+}
+
+struct Shared {
+    /// The process that started it (a forked child has no such thread).
+    pid: u32,
+    status: Mutex<MonitorStatus>,
+    stop: AtomicBool,
+    wake: OwnedFd,
+}
+
+impl Shared {
+    fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from `one` to an eventfd we own.
+        let _ = unsafe { libc::write(self.wake.as_raw_fd(), (&raw const one).cast(), 8) };
+    }
+}
+
+struct Running {
+    shared: Arc<Shared>,
+    thread: JoinHandle<()>,
+    thread_id: ThreadId,
+}
+
+/// The least time after a sample driven by a notification before the
+/// notification fds are watched again.
+const MIN_GAP_NS: u64 = 10_000_000;
+
+/// The running monitor, if any.
+static SLOT: Mutex<Option<Running>> = Mutex::new(None);
+/// The status of the last monitor started (kept after it stops).
+static LAST: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
+
+/// Starts the process-wide monitor. `InvalidArgument` for a config that
+/// breaks a rule; `Busy` when one is already running (it keeps running);
+/// `OutOfMemory` when no thread or eventfd can be made. Sources absent on
+/// this host are reported as absent in [`monitor_status`], never an error.
+pub fn start_monitor(config: MonitorConfig) -> Result<(), Error> {
+    config.validate()?;
+    let mut slot = SLOT.lock();
+    forget_if_forked(&mut slot);
+    if slot.is_some() {
+        return Err(Error::new(
+            ErrorKind::Busy,
+            "the monitor is already running: stop it first",
+        ));
+    }
+    // SAFETY: eventfd takes no pointers; a non-negative result is ours.
+    let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if raw < 0 {
+        return Err(Error::new(
+            ErrorKind::OutOfMemory,
+            format!(
+                "eventfd for the monitor: {}",
+                std::io::Error::last_os_error()
+            ),
+        ));
+    }
+    // SAFETY: a fresh fd owned by nobody else.
+    let wake = unsafe { OwnedFd::from_raw_fd(raw) };
+    let sources = Sources::open(&config);
+    let shared = Arc::new(Shared {
+        pid: std::process::id(),
+        status: Mutex::new(MonitorStatus {
+            running: true,
+            sources: sources.statuses(),
+            ..MonitorStatus::default()
+        }),
+        stop: AtomicBool::new(false),
+        wake,
+    });
+    let for_thread = Arc::clone(&shared);
+    let thread = std::thread::Builder::new()
+        .name("nexus-monitor".into())
+        .spawn(move || run(config, sources, for_thread))
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::OutOfMemory,
+                format!("could not start the monitor thread: {e}"),
+            )
+        })?;
+    let thread_id = thread.thread().id();
+    *LAST.lock() = Some(Arc::clone(&shared));
+    *slot = Some(Running {
+        shared,
+        thread,
+        thread_id,
+    });
+    Ok(())
+}
+
+/// Stops the monitor: `true` if one was running. Returns after its thread
+/// has ended, except on the monitor thread itself (from a store callback):
+/// then at once, and the thread ends when the signal it is sending returns.
+/// Stores keep the level last signalled (signal NONE to lift it).
+pub fn stop_monitor() -> bool {
+    let taken = {
+        let mut slot = SLOT.lock();
+        forget_if_forked(&mut slot);
+        slot.take()
+    };
+    let Some(running) = taken else {
+        return false;
+    };
+    running.shared.stop.store(true, Ordering::SeqCst);
+    running.shared.wake();
+    running.shared.status.lock().running = false;
+    if std::thread::current().id() != running.thread_id {
+        let _ = running.thread.join();
+    }
+    true
+}
+
+/// What the monitor saw last: `running` false and no sources before the
+/// first start; after a stop, the last readings with `running` false.
+pub fn monitor_status() -> MonitorStatus {
+    let last = LAST.lock().clone();
+    match last {
+        Some(shared) => {
+            let mut status = shared.status.lock().clone();
+            status.running &= shared.pid == std::process::id();
+            status
+        }
+        None => MonitorStatus::default(),
+    }
+}
+
+/// Monitors of the parent, in a forked child: kept, never joined.
+static FORKED_AWAY: Mutex<Vec<Running>> = Mutex::new(Vec::new());
+
+/// In a child forked while a monitor ran, the slot names a thread that is
+/// not in this process: set it aside (joining or detaching it is undefined).
+fn forget_if_forked(slot: &mut Option<Running>) {
+    if slot
+        .as_ref()
+        .is_some_and(|r| r.shared.pid != std::process::id())
+    {
+        FORKED_AWAY.lock().extend(slot.take());
+    }
+}
+
+fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
+    let clock = MonotonicClock;
+    let interval_ns = config.sample_interval_ms.saturating_mul(1_000_000);
+    let mut hysteresis = Hysteresis::new(config.min_level_ms, config.resignal_ms);
+    let mut next_sample = clock.now_ns();
+    let mut last_notified_sample = 0u64;
+    let mut last_budget = 0u64;
+    let watched = sources.poll_fds();
+    let mut fds: Vec<libc::pollfd> = std::iter::once((shared.wake.as_raw_fd(), libc::POLLIN))
+        .chain(watched)
+        .map(|(fd, events)| libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        })
+        .collect();
+    while !shared.stop.load(Ordering::SeqCst) {
+        let now = clock.now_ns();
+        // Right after a notified sample only the stop fd is watched.
+        let quiet_until = last_notified_sample.saturating_add(MIN_GAP_NS);
+        let (watch, wake_at) = if now < quiet_until {
+            (1, quiet_until.min(next_sample))
+        } else {
+            (fds.len(), next_sample)
+        };
+        let timeout_ms = wake_at.saturating_sub(now).div_ceil(1_000_000);
+        for p in &mut fds {
+            p.revents = 0;
+        }
+        // SAFETY: `fds` holds at least `watch` valid pollfds.
+        let n = unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                watch as libc::nfds_t,
+                timeout_ms.min(i32::MAX as u64) as i32,
+            )
+        };
+        if n < 0 {
+            continue; // EINTR
+        }
+        if shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let now = clock.now_ns();
+        let mut notified = false;
+        for p in &mut fds[1..watch] {
+            if p.revents & (libc::POLLIN | libc::POLLPRI) != 0 {
+                sources.on_ready(p.fd);
+                notified = true;
+            } else if p.revents & libc::POLLNVAL != 0 {
+                p.fd = -1; // poll skips negative fds
+            }
+        }
+        if !notified && now < next_sample {
+            continue;
+        }
+        next_sample = now.saturating_add(interval_ns);
+        if notified {
+            last_notified_sample = now;
+        }
+        let read = sources.sample(now);
+        let decision = hysteresis.step(read, now);
+        {
+            let mut s = shared.status.lock();
+            s.raw_level = read;
+            s.level = hysteresis.level();
+            s.samples += 1;
+            s.sources = sources.statuses();
+            if decision.is_some() {
+                let st = &mut *s;
+                for (slot, src) in st.signal_levels.iter_mut().zip(&st.sources) {
+                    *slot = src.level;
+                }
+            }
+            if notified {
+                s.notifications += 1;
+                s.last_notification_ns = now;
+            }
+        }
+        if let Some(level) = decision {
+            // A panicking Rust callback must not end the monitor.
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                MemoryPressureHandler::global().signal(level)
+            }));
+            let mut s = shared.status.lock();
+            s.signals += 1;
+            s.last_signal_ns = now;
+        }
+        let budget = sources.budget();
+        if let Some(on_budget) = &config.on_budget
+            && budget > 0
+            && budget.abs_diff(last_budget) > last_budget / 16
+        {
+            last_budget = budget;
+            let _ = catch_unwind(AssertUnwindSafe(|| on_budget(budget)));
+        }
+    }
+    shared.status.lock().running = false;
+}

@@ -1,0 +1,376 @@
+/* The process-wide OS pressure monitor through the C API: config checks,
+ * start twice / stop twice, a fake cgroup v1 tree (in a temp folder) that
+ * moves a store to CRITICAL and back to NONE, stop from a store callback on
+ * the monitor thread, the budget callback and its ctx, the real host's
+ * files, and process exit with the monitor still running. */
+#define _XOPEN_SOURCE 700
+#include "test_util.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ALOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define ASTORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define AINC(p) __atomic_add_fetch((p), 1, __ATOMIC_SEQ_CST)
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+/* A wait that never ends fails the program instead of hanging it. */
+static void on_alarm(int sig) {
+    static const char msg[] = "watchdog: test_monitor did not finish in time\n";
+    (void)sig;
+    if (write(2, msg, sizeof msg - 1) < 0) {
+    }
+    _exit(3);
+}
+
+static char tree[256];
+
+static void put_file(const char *rel, const char *text) {
+    char path[512], tmp[520];
+    snprintf(path, sizeof path, "%s/%s", tree, rel);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    CHECK(f != NULL);
+    fputs(text, f);
+    fclose(f);
+    CHECK(rename(tmp, path) == 0); /* the monitor never reads half a file */
+}
+
+static void make_dirs(void) {
+    const char *dirs[] = {"proc", "proc/self", "sys", "sys/fs", "sys/fs/cgroup",
+                          "sys/fs/cgroup/memory", "sys/fs/cgroup/memory/job"};
+    char path[512];
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", tree, dirs[i]);
+        CHECK(mkdir(path, 0755) == 0 || errno == EEXIST);
+    }
+}
+
+static void set_usage_mib(unsigned mib) {
+    char text[64];
+    snprintf(text, sizeof text, "%llu\n", (unsigned long long)mib << 20);
+    put_file("sys/fs/cgroup/memory/job/memory.usage_in_bytes", text);
+}
+
+/* A fake host: cgroup v1 with a 100 MiB limit, plenty of RAM, no PSI. */
+static void fake_host(unsigned usage_mib) {
+    make_dirs();
+    put_file("proc/self/cgroup", "4:memory:/job\n0::/\n");
+    put_file("proc/meminfo", "MemTotal: 16000000 kB\nMemAvailable: 15000000 kB\n");
+    put_file("sys/fs/cgroup/memory/job/memory.limit_in_bytes", "104857600\n");
+    set_usage_mib(usage_mib);
+}
+
+static NexusMonitorConfig fast_config(void) {
+    NexusMonitorConfig c;
+    nexus_monitor_config_init(&c);
+    c.fs_root = tree;
+    c.sample_interval_ms = 10;
+    c.min_level_ms = 50;
+    c.resignal_ms = 0;
+    return c;
+}
+
+static NexusMonitorStatus status_now(void) {
+    NexusMonitorStatus s;
+    memset(&s, 0, sizeof s);
+    s.struct_size = sizeof s;
+    CHECK_OK(nexus_monitor_status(&s));
+    CHECK(s.struct_size == sizeof s);
+    return s;
+}
+
+static NexusPressureLevel level_of(NexusStore *store) {
+    NexusPressureLevel l = 99;
+    CHECK_OK(nexus_store_pressure_level(store, &l));
+    return l;
+}
+
+static uint64_t entries_of(NexusStore *store) {
+    NexusMemoryMetrics m;
+    CHECK_OK(nexus_store_memory_metrics(store, &m));
+    return m.entry_count;
+}
+
+static void fill(NexusStore *store, int n) {
+    char key[32], value[1000];
+    memset(value, 'v', sizeof value);
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        CHECK_OK(nexus_store_put(store, KEY(key), (const uint8_t *)value, sizeof value));
+    }
+}
+
+static int destroyed = 0;
+static void count_destroy(void *ctx) {
+    (void)ctx;
+    AINC(&destroyed);
+}
+
+static void test_config_checks(void) {
+    NexusMonitorConfig c;
+    nexus_monitor_config_init(&c);
+    CHECK(c.struct_size == sizeof c);
+    CHECK(c.sample_interval_ms == 1000 && c.min_level_ms == 5000 && c.resignal_ms == 5000);
+    CHECK(c.psi_enabled && !c.psi_poll_only && c.cgroup_enabled && c.headroom_enabled);
+    CHECK(c.psi_moderate.stall == NEXUS_PSI_STALL_SOME && c.psi_moderate.stall_us == 70000);
+    CHECK(c.psi_emergency.stall == NEXUS_PSI_STALL_FULL && c.psi_emergency.window_us == 2000000);
+    CHECK(c.fs_root == NULL && c.budget_fn == NULL);
+    nexus_monitor_config_init(NULL); /* does nothing */
+
+    CHECK_STATUS(nexus_monitor_start(NULL), NEXUS_STATUS_ERR_NULL_ARGUMENT);
+    c.sample_interval_ms = 0;
+    c.budget_ctx = &destroyed;
+    c.budget_ctx_destroy = count_destroy;
+    destroyed = 0;
+    CHECK_STATUS(nexus_monitor_start(&c), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(nexus_last_error_message(), "sample_interval_ms") != NULL);
+    CHECK(ALOAD(&destroyed) == 1); /* a failed start destroys the ctx at once */
+    nexus_monitor_config_init(&c);
+    c.struct_size = 3;
+    CHECK_STATUS(nexus_monitor_start(&c), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(nexus_last_error_message(), "too small") != NULL);
+    nexus_monitor_config_init(&c);
+    c.cgroup_critical = 0.5; /* below moderate */
+    CHECK_STATUS(nexus_monitor_start(&c), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    nexus_monitor_config_init(&c);
+    c.psi_critical.stall = 9;
+    CHECK_STATUS(nexus_monitor_start(&c), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(nexus_monitor_stop(), NEXUS_STATUS_NOT_FOUND);
+
+    NexusMonitorStatus s;
+    CHECK_STATUS(nexus_monitor_status(NULL), NEXUS_STATUS_ERR_NULL_ARGUMENT);
+    s.struct_size = 0;
+    CHECK_STATUS(nexus_monitor_status(&s), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    size_t len = 0;
+    CHECK_STATUS(nexus_monitor_source_detail(7, NULL, 0, &len), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(nexus_monitor_source_detail(0, NULL, 0, NULL), NEXUS_STATUS_ERR_NULL_ARGUMENT);
+}
+
+static void test_start_twice_stop_twice(void) {
+    fake_host(1);
+    NexusMonitorConfig c = fast_config();
+    CHECK_OK(nexus_monitor_start(&c));
+    destroyed = 0;
+    c.budget_ctx = &destroyed;
+    c.budget_ctx_destroy = count_destroy;
+    CHECK_STATUS(nexus_monitor_start(&c), NEXUS_STATUS_ERR_BUSY);
+    CHECK(strstr(nexus_last_error_message(), "already running") != NULL);
+    CHECK(ALOAD(&destroyed) == 1);
+    CHECK(status_now().running);
+    CHECK_OK(nexus_monitor_stop());
+    CHECK_STATUS(nexus_monitor_stop(), NEXUS_STATUS_NOT_FOUND);
+    NexusMonitorStatus s = status_now();
+    CHECK(!s.running);
+    /* An older header's smaller struct gets only what it knows. */
+    NexusMonitorStatus small;
+    memset(&small, 0xAB, sizeof small);
+    small.struct_size = offsetof(NexusMonitorStatus, signals);
+    CHECK_OK(nexus_monitor_status(&small));
+    CHECK(small.struct_size == offsetof(NexusMonitorStatus, signals));
+    CHECK(small.running == false);
+    CHECK(small.samples == 0xABABABABABABABABull); /* untouched */
+}
+
+static void test_fake_cgroup_moves_a_store_up_and_back(void) {
+    fake_host(10);
+    NexusStore *store = new_store(64u << 20);
+    fill(store, 100);
+    NexusMonitorConfig c = fast_config();
+    CHECK_OK(nexus_monitor_start(&c));
+    NexusMonitorStatus s = status_now();
+    CHECK(s.running);
+    CHECK(s.sources[NEXUS_MONITOR_SOURCE_PSI].state == NEXUS_MONITOR_SOURCE_ABSENT);
+    CHECK(s.sources[NEXUS_MONITOR_SOURCE_CGROUP_V2].state == NEXUS_MONITOR_SOURCE_ABSENT);
+    CHECK(s.sources[NEXUS_MONITOR_SOURCE_CGROUP_V1].state == NEXUS_MONITOR_SOURCE_ACTIVE);
+    CHECK(s.sources[NEXUS_MONITOR_SOURCE_HEADROOM].state == NEXUS_MONITOR_SOURCE_ACTIVE);
+
+    size_t len = 0;
+    CHECK_STATUS(nexus_monitor_source_detail(NEXUS_MONITOR_SOURCE_PSI, NULL, 0, &len),
+                 NEXUS_STATUS_ERR_BUFFER_TOO_SMALL);
+    char detail[512];
+    CHECK(len > 1 && len <= sizeof detail);
+    CHECK_OK(nexus_monitor_source_detail(NEXUS_MONITOR_SOURCE_PSI, detail, sizeof detail, &len));
+    CHECK(strstr(detail, "missing") != NULL);
+
+    set_usage_mib(91);
+    while (level_of(store) != NEXUS_PRESSURE_LEVEL_CRITICAL) sleep_ms(2);
+    CHECK(entries_of(store) < 100);
+    s = status_now();
+    CHECK(s.level == NEXUS_PRESSURE_LEVEL_CRITICAL);
+    CHECK(s.signal_levels[NEXUS_MONITOR_SOURCE_CGROUP_V1] == NEXUS_PRESSURE_LEVEL_CRITICAL);
+    CHECK(s.signal_levels[NEXUS_MONITOR_SOURCE_PSI] == NEXUS_PRESSURE_LEVEL_NONE);
+    CHECK(s.sources[NEXUS_MONITOR_SOURCE_CGROUP_V1].usage_bytes == 91ull << 20);
+    CHECK(s.sources[NEXUS_MONITOR_SOURCE_CGROUP_V1].limit_bytes == 100ull << 20);
+
+    set_usage_mib(5);
+    while (level_of(store) != NEXUS_PRESSURE_LEVEL_NONE) sleep_ms(2);
+    CHECK(status_now().signals >= 2);
+    CHECK_OK(nexus_monitor_stop());
+    CHECK_OK(nexus_store_free(store));
+}
+
+static int stop_status = -1;
+static void stop_on_pressure_eviction(void *ctx, const NexusEvent *e) {
+    (void)ctx;
+    if (e->kind == NEXUS_EVENT_KIND_EVICTION && e->reason == NEXUS_EVICTION_REASON_PRESSURE &&
+        ALOAD(&stop_status) == -1) {
+        ASTORE(&stop_status, (int)nexus_monitor_stop());
+    }
+}
+
+static void test_stop_from_a_callback(void) {
+    fake_host(1);
+    NexusStore *store = new_store(64u << 20);
+    fill(store, 10);
+    stop_status = -1;
+    CHECK_OK(nexus_store_set_event_callback(store, stop_on_pressure_eviction, NULL, NULL));
+    NexusMonitorConfig c = fast_config();
+    CHECK_OK(nexus_monitor_start(&c));
+    set_usage_mib(99);
+    while (ALOAD(&stop_status) == -1) sleep_ms(2);
+    CHECK(ALOAD(&stop_status) == NEXUS_STATUS_OK);
+    while (status_now().running) sleep_ms(2);
+    CHECK_STATUS(nexus_monitor_stop(), NEXUS_STATUS_NOT_FOUND);
+    CHECK(level_of(store) == NEXUS_PRESSURE_LEVEL_EMERGENCY);
+    CHECK_OK(nexus_store_free(store));
+    CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
+}
+
+static uint64_t last_budget = 0;
+static void on_budget(void *ctx, uint64_t bytes) {
+    (void)ctx;
+    __atomic_store_n(&last_budget, bytes, __ATOMIC_SEQ_CST);
+}
+
+static void test_budget_callback_and_its_ctx(void) {
+    fake_host(60);
+    NexusMonitorConfig c = fast_config();
+    c.budget_fraction = 0.5;
+    c.budget_floor_bytes = 4u << 20;
+    c.budget_fn = on_budget;
+    c.budget_ctx = &destroyed;
+    c.budget_ctx_destroy = count_destroy;
+    destroyed = 0;
+    last_budget = 0;
+    CHECK_OK(nexus_monitor_start(&c));
+    while (__atomic_load_n(&last_budget, __ATOMIC_SEQ_CST) != 20u << 20) sleep_ms(2);
+    set_usage_mib(98);
+    while (__atomic_load_n(&last_budget, __ATOMIC_SEQ_CST) != 4u << 20) sleep_ms(2);
+    CHECK(ALOAD(&destroyed) == 0);
+    CHECK_OK(nexus_monitor_stop());
+    CHECK(ALOAD(&destroyed) == 1); /* after the thread ended */
+}
+
+/* A child forked while the monitor runs has no monitor thread: it reads as
+ * stopped there, and the child may start its own. The parent's runs on.
+ * The child reports through a pipe and ends by exec'ing /bin/true: the
+ * parent's monitor thread's memory is unreachable in a forked child by
+ * nature, and a leak check at the child's exit (ASan, valgrind) would
+ * count it; an exec runs none. */
+static void test_fork_while_running(void) {
+    fake_host(1);
+    NexusMonitorConfig c = fast_config();
+    CHECK_OK(nexus_monitor_start(&c));
+    fflush(stdout);
+    int report[2];
+    CHECK(pipe(report) == 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        NexusMonitorStatus s;
+        memset(&s, 0, sizeof s);
+        s.struct_size = sizeof s;
+        int ok = nexus_monitor_status(&s) == NEXUS_STATUS_OK && !s.running &&
+                 nexus_monitor_stop() == NEXUS_STATUS_NOT_FOUND &&
+                 nexus_monitor_start(&c) == NEXUS_STATUS_OK &&
+                 nexus_monitor_stop() == NEXUS_STATUS_OK;
+        char verdict = ok ? 'y' : 'n';
+        if (write(report[1], &verdict, 1) != 1) {
+        }
+        execl("/bin/true", "true", (char *)NULL);
+        _exit(1);
+    }
+    close(report[1]);
+    char verdict = 0;
+    CHECK(read(report[0], &verdict, 1) == 1);
+    close(report[0]);
+    CHECK(verdict == 'y');
+    int wstatus = 0;
+    CHECK(waitpid(pid, &wstatus, 0) == pid);
+    CHECK(status_now().running);
+    CHECK_OK(nexus_monitor_stop());
+}
+
+static void test_real_host(void) {
+    NexusMonitorConfig c;
+    nexus_monitor_config_init(&c);
+    c.sample_interval_ms = 20;
+    CHECK_OK(nexus_monitor_start(&c));
+    while (status_now().samples < 2) sleep_ms(2);
+    NexusMonitorStatus s = status_now();
+    static const char *states[] = {"absent", "active", "polling", "failed"};
+    for (unsigned k = 0; k < NEXUS_MONITOR_SOURCE_COUNT; k++) {
+        char detail[1024];
+        size_t len = 0;
+        CHECK_OK(nexus_monitor_source_detail(k, detail, sizeof detail, &len));
+        CHECK(s.sources[k].state != NEXUS_MONITOR_SOURCE_FAILED);
+        printf("  source %u: %s (%s)\n", k, states[s.sources[k].state], detail);
+    }
+    struct stat st;
+    if (stat("/proc/pressure/memory", &st) == 0) {
+        unsigned psi = s.sources[NEXUS_MONITOR_SOURCE_PSI].state;
+        CHECK(psi == NEXUS_MONITOR_SOURCE_ACTIVE || psi == NEXUS_MONITOR_SOURCE_POLLING);
+    }
+    CHECK(s.sources[NEXUS_MONITOR_SOURCE_HEADROOM].total_bytes > 0);
+    CHECK_OK(nexus_monitor_stop());
+    CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
+}
+
+/* Last: the process exits with the monitor running (ASan and valgrind
+ * check that nothing leaks or faults on the way out). */
+static void test_exit_with_the_monitor_running(void) {
+    NexusMonitorConfig c = fast_config();
+    CHECK_OK(nexus_monitor_start(&c));
+    CHECK(status_now().running);
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void remove_tree(void) { nftw(tree, remove_one, 16, FTW_DEPTH | FTW_PHYS); }
+
+int main(void) {
+    signal(SIGALRM, on_alarm);
+    alarm(under_valgrind() ? 300 : 60);
+    snprintf(tree, sizeof tree, "/tmp/nexus-monitor-c-XXXXXX");
+    CHECK(mkdtemp(tree) != NULL);
+    atexit(remove_tree);
+    RUN(test_config_checks);
+    RUN(test_start_twice_stop_twice);
+    RUN(test_fake_cgroup_moves_a_store_up_and_back);
+    RUN(test_stop_from_a_callback);
+    RUN(test_budget_callback_and_its_ctx);
+    RUN(test_fork_while_running);
+    RUN(test_real_host);
+    RUN(test_exit_with_the_monitor_running);
+    alarm(0);
+    /* The fake tree goes at exit; the running monitor may see it vanish. */
+    FINISH();
+}
