@@ -43,7 +43,7 @@ static void test_enum_names(void) {
         CHECK(strcmp(nexus_event_kind_str(bad[i]), "UNKNOWN") == 0);
         if (bad[i] > 4) CHECK(strcmp(nexus_eviction_reason_str(bad[i]), "UNKNOWN") == 0);
     }
-    CHECK(strcmp(nexus_eviction_strategy_str(3), "UNKNOWN") == 0);
+    CHECK(strcmp(nexus_eviction_strategy_str(NEXUS_EVICTION_STRATEGY_TINY_LFU), "TINY_LFU") == 0);
 }
 
 static void test_status_str(void) {
