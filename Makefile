@@ -43,6 +43,7 @@ export RUST_BACKTRACE := 0
 C_TESTS  := $(basename $(notdir $(wildcard tests/c/test_*.c)))
 C_COMMON := $(wildcard tests/c/*.h)
 
+.PHONY: fuzz fuzz-smoke alloc-failure schedules soak soak-short hardening
 .PHONY: all build lib asan-lib header check-header header-selfcontained demo test \
         fmt-check clippy cargo-test c-test c-test-asan c-test-valgrind examples \
         pkg-config install doc doc-check clean tools bench bench-setup bench-quick cpp-test \
@@ -127,7 +128,7 @@ demo-os:
 # ---- tests ----------------------------------------------------------------------
 
 test: tools setup-test fmt-check clippy cargo-test doc-check check-header header-selfcontained \
-      c-test examples cpp-test integration-test test-swift test-kotlin bench-quick
+      c-test examples cpp-test integration-test test-swift test-kotlin bench-quick hardening
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -262,3 +263,46 @@ doc-check:
 
 clean:
 	$(CARGO) clean
+
+# ---- hardening (docs/TESTING.md) --------------------------------------------------
+
+FUZZ_SECONDS       ?= 600
+FUZZ_SMOKE_SECONDS ?= 60
+SOAK_SECONDS       ?= 600
+SOAK_SHORT_SECONDS ?= 30
+
+# What `make test` runs of it: fuzz smoke, every allocation failing, the
+# model-checked schedules, a 30-second soak.
+hardening: fuzz-smoke alloc-failure schedules soak-short
+
+# Every fuzz target for FUZZ_SECONDS each (cargo-fuzz on stable through
+# RUSTC_BOOTSTRAP; installs cargo-fuzz if missing). Prints executions and
+# executions per second of each.
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	fuzz/run.sh $(FUZZ_SMOKE_SECONDS)
+
+# The allocation-failure loop and the schedules share one build (target/hardening):
+# both cfgs on, RUSTC_BOOTSTRAP for the allocation error hook.
+HARDENING_CARGO := RUSTC_BOOTSTRAP=1 RUSTFLAGS="--cfg nexus_oom_panic --cfg nexus_shuttle" \
+    CARGO_TARGET_DIR=target/hardening $(CARGO)
+
+# The Nth allocation inside the C calls fails, for every N (transient and
+# persistent): tests/alloc_failure_every_point.rs.
+alloc-failure:
+	$(HARDENING_CARGO) test --release --test alloc_failure_every_point
+
+# shuttle-explored schedules of the handle table and the callback slots:
+# tests/schedules.rs (SHUTTLE_ITERATIONS schedules per test and scheduler).
+schedules:
+	$(HARDENING_CARGO) test --release --test schedules -- --test-threads=1
+
+# 8 threads of random C calls and pressure signals for SOAK_SECONDS (and the
+# 16-thread pin/unpin/evict/signal race): tests/soak.rs.
+soak:
+	NEXUS_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --release --test soak -- --nocapture --test-threads=1
+
+soak-short:
+	NEXUS_SOAK_SECONDS=$(SOAK_SHORT_SECONDS) $(CARGO) test --release --test soak -- --nocapture --test-threads=1

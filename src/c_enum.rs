@@ -46,14 +46,20 @@ macro_rules! c_enum {
             }
         }
 
+        impl $name {
+            /// The value for `value`, if any; allocates nothing (the C
+            /// names and statuses must work when allocations fail).
+            #[allow(dead_code)] // not every enum's value crosses the ABI
+            pub(crate) fn from_u32(value: u32) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| *v as u32 == value)
+            }
+        }
+
         impl TryFrom<u32> for $name {
             type Error = $crate::error::Error;
 
             fn try_from(value: u32) -> ::std::result::Result<Self, Self::Error> {
-                Self::ALL
-                    .iter()
-                    .copied()
-                    .find(|v| *v as u32 == value)
+                Self::from_u32(value)
                     .ok_or_else(|| {
                         $crate::error::Error::invalid(format!(
                             "{} {value} is out of range {}..={}",

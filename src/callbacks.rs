@@ -10,11 +10,9 @@
 //! returned: exactly once, by `Arc`'s own accounting.
 
 use std::cell::Cell;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use crate::sync::{Arc, AtomicBool, Mutex, Ordering, sleep, thread_local, yield_now};
 
 /// How many nested callbacks a thread's record keeps the store of.
 const RECORDED: usize = 16;
@@ -39,11 +37,11 @@ pub(crate) struct CallbackScope {
 
 impl CallbackScope {
     pub fn enter(store_id: u64) -> Self {
-        let outer = DEPTH.get();
+        let outer = DEPTH.with(Cell::get);
         if outer < RECORDED {
             STORES.with(|s| s[outer].set(store_id));
         }
-        DEPTH.set(outer + 1);
+        DEPTH.with(|d| d.set(outer + 1));
         CallbackScope {
             outer,
             _not_send: std::marker::PhantomData,
@@ -53,7 +51,7 @@ impl CallbackScope {
 
 impl Drop for CallbackScope {
     fn drop(&mut self) {
-        DEPTH.set(self.outer);
+        DEPTH.with(|d| d.set(self.outer));
     }
 }
 
@@ -61,13 +59,13 @@ impl Drop for CallbackScope {
 /// than `RECORDED` nested callbacks, it answers yes (a free from there is
 /// refused rather than risk waiting for itself).
 pub(crate) fn inside_store_callback(store_id: u64) -> bool {
-    let depth = DEPTH.get();
+    let depth = DEPTH.with(Cell::get);
     depth > RECORDED || STORES.with(|s| s[..depth].iter().any(|c| c.get() == store_id))
 }
 
 /// Whether this thread is inside any callback of any store.
 fn inside_any_callback() -> bool {
-    DEPTH.get() > 0
+    DEPTH.with(Cell::get) > 0
 }
 
 /// One registered callback, or none.
@@ -129,10 +127,10 @@ pub(crate) fn wait_while(mut busy: impl FnMut() -> bool) {
     let mut spins = 0u32;
     while busy() {
         if spins < 64 {
-            std::thread::yield_now();
+            yield_now();
             spins += 1;
         } else {
-            std::thread::sleep(Duration::from_micros(100));
+            sleep(Duration::from_micros(100));
         }
     }
 }

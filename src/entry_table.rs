@@ -73,9 +73,33 @@ impl<K: Hash + Eq, V> EntryTable<K, V> {
             .copied()
     }
 
+    /// Room for one more entry (a slot and its index), so that `insert`
+    /// allocates nothing.
+    pub fn reserve_one(&mut self) {
+        if self.free.is_empty() {
+            self.slots.reserve(1);
+        }
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index
+            .reserve(1, |&j| hasher.hash_one(&slot(slots, j).key));
+    }
+
+    /// The slot the next `insert` takes.
+    pub fn next_slot(&self) -> u32 {
+        self.free
+            .last()
+            .copied()
+            .unwrap_or(u32::try_from(self.slots.len()).unwrap_or(u32::MAX))
+    }
+
     /// Inserts an entry whose key is absent; returns its slot.
+    ///
+    /// What it may allocate is reserved before anything changes, so a failed
+    /// allocation (a panic, where allocation failures unwind) leaves the
+    /// table as it was (tests/alloc_failure_every_point.rs).
     pub fn insert(&mut self, entry: Entry<K, V>) -> u32 {
         let hash = self.hasher.hash_one(&entry.key);
+        self.reserve_one();
         let i = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = Some(entry);
@@ -95,6 +119,8 @@ impl<K: Hash + Eq, V> EntryTable<K, V> {
 
     /// Removes the entry in slot `i` (which must be occupied).
     pub fn remove(&mut self, i: u32) -> Entry<K, V> {
+        // Room on the free list first: nothing changes if it fails.
+        self.free.reserve(1);
         let hash = self.hasher.hash_one(&slot(&self.slots, i).key);
         match self.index.find_entry(hash, |&j| j == i) {
             Ok(e) => {

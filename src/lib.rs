@@ -48,6 +48,7 @@ mod pin_set;
 mod pressure;
 mod size_estimator;
 mod store;
+mod sync;
 mod value_handle;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};

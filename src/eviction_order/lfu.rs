@@ -140,6 +140,14 @@ impl<G: Groups> LfuOrder<G> {
         self.counts[i as usize] = c;
     }
 
+    /// Makes room for slot `i` before an insert commits.
+    pub fn reserve(&mut self, i: u32) {
+        self.list.reserve(i);
+        if self.counts.len() <= i as usize {
+            self.counts.resize(i as usize + 1, 0);
+        }
+    }
+
     /// A new entry: count 1; linked unless pinned.
     pub fn insert(&mut self, i: u32, linked: bool) {
         self.set_count(i, 1);

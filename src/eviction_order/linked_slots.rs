@@ -32,6 +32,12 @@ impl LinkedSlots {
         }
     }
 
+    /// Makes room for slot `i` (new slots unlinked), so that linking it
+    /// later allocates nothing.
+    pub fn reserve(&mut self, i: u32) {
+        self.ensure(i);
+    }
+
     fn ensure(&mut self, i: u32) {
         let need = i as usize + 1;
         if self.links.len() < need {

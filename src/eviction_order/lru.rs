@@ -13,6 +13,11 @@ impl LruOrder {
         }
     }
 
+    /// Makes room for slot `i` before an insert commits.
+    pub fn reserve(&mut self, i: u32) {
+        self.list.reserve(i);
+    }
+
     /// Links `i` as the most recently used.
     pub fn link(&mut self, i: u32) {
         self.list.push_back(i);

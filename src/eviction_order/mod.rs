@@ -54,6 +54,17 @@ impl EvictionOrder {
         }
     }
 
+    /// Makes room for slot `i`, before an insert commits (what the SIZE
+    /// order's B-tree and TINY_LFU's structures allocate is not reserved).
+    pub fn reserve(&mut self, i: u32) {
+        match self {
+            EvictionOrder::Lru(o) => o.reserve(i),
+            EvictionOrder::Lfu(o) => o.reserve(i),
+            EvictionOrder::LfuHistory(o) => o.reserve(i),
+            EvictionOrder::Size(_) | EvictionOrder::TinyLfu(_) => {}
+        }
+    }
+
     /// Whether `insert` needs the key's hash (`key_hash`); the others take 0.
     pub fn hashes_keys(&self) -> bool {
         matches!(self, EvictionOrder::TinyLfu(_))

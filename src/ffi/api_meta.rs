@@ -23,16 +23,18 @@ pub extern "C" fn nexus_version() -> *const c_char {
 /// Returns a static string (never free it). Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_status_str(status: NexusStatus) -> *const c_char {
-    status_str(status).as_ptr()
+    entry_value(c"unknown status".as_ptr(), || status_str(status).as_ptr())
 }
 
 /// The name of the value `T` has for `value` (as the header spells it,
 /// without the prefix), or "UNKNOWN": a static, NUL-terminated string.
-fn name_of<T>(value: u32, name: fn(T) -> &'static str) -> *const c_char
-where
-    T: TryFrom<u32>,
-{
-    let text = T::try_from(value).map_or("UNKNOWN\0", name);
+/// Allocates nothing (`from_u32`), so it works when allocations fail.
+fn name_of<T>(
+    value: u32,
+    from_u32: fn(u32) -> Option<T>,
+    name: fn(T) -> &'static str,
+) -> *const c_char {
+    let text = from_u32(value).map_or("UNKNOWN\0", name);
     text.as_ptr().cast()
 }
 
@@ -43,7 +45,11 @@ where
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_pressure_level_str(level: NexusPressureLevel) -> *const c_char {
     entry_value(c"UNKNOWN".as_ptr(), || {
-        name_of(level, MemoryPressureLevel::c_name)
+        name_of(
+            level,
+            MemoryPressureLevel::from_u32,
+            MemoryPressureLevel::c_name,
+        )
     })
 }
 
@@ -55,7 +61,11 @@ pub extern "C" fn nexus_pressure_level_str(level: NexusPressureLevel) -> *const 
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_eviction_strategy_str(strategy: NexusEvictionStrategy) -> *const c_char {
     entry_value(c"UNKNOWN".as_ptr(), || {
-        name_of(strategy, EvictionStrategy::c_name)
+        name_of(
+            strategy,
+            EvictionStrategy::from_u32,
+            EvictionStrategy::c_name,
+        )
     })
 }
 
@@ -66,7 +76,7 @@ pub extern "C" fn nexus_eviction_strategy_str(strategy: NexusEvictionStrategy) -
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_eviction_reason_str(reason: NexusEvictionReason) -> *const c_char {
     entry_value(c"UNKNOWN".as_ptr(), || {
-        name_of(reason, EvictionReason::c_name)
+        name_of(reason, EvictionReason::from_u32, EvictionReason::c_name)
     })
 }
 
@@ -76,7 +86,9 @@ pub extern "C" fn nexus_eviction_reason_str(reason: NexusEvictionReason) -> *con
 /// Returns a static string (never free it; never NULL). Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_event_kind_str(kind: NexusEventKind) -> *const c_char {
-    entry_value(c"UNKNOWN".as_ptr(), || name_of(kind, EventKind::c_name))
+    entry_value(c"UNKNOWN".as_ptr(), || {
+        name_of(kind, EventKind::from_u32, EventKind::c_name)
+    })
 }
 
 /// The message of the last failed call on this thread ("" before the

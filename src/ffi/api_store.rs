@@ -11,7 +11,7 @@ use super::foreign::{check_object_cost, object_value};
 use super::handles;
 use super::store::FfiStore;
 use super::types::*;
-use super::value::FfiValue;
+use super::value::{FfiValue, Putting};
 use crate::{Error, ErrorKind, Store};
 
 /// Creates a store. `config` NULL is `ERR_NULL_ARGUMENT` (initialize one
@@ -209,6 +209,7 @@ pub extern "C" fn nexus_store_put_object(
         // SAFETY: the caller passes `key_len` readable bytes.
         let key = unsafe { owned_bytes_arg(key, key_len, "key") }?;
         check_object_cost(cost, s.has_foreign_estimator())?;
+        let _putting = Putting::new(object);
         let value = object_value(object, release, release_ctx);
         let put = if cost == 0 {
             s.try_put(key, value)

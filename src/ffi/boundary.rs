@@ -30,7 +30,7 @@ pub(crate) fn status_of(kind: ErrorKind) -> NexusStatus {
 /// The error kind of a non-OK status from a callback (a loader), or `None`
 /// for a value no status has.
 pub(crate) fn kind_of(status: NexusStatus) -> Option<ErrorKind> {
-    ErrorKind::try_from(status).ok()
+    ErrorKind::from_u32(status)
 }
 
 /// Leaves `message` for `nexus_last_error_message()`: copied into this
@@ -55,6 +55,27 @@ pub(crate) fn set_last_error(message: &str) {
     });
 }
 
+/// Leaves the concatenation of `parts` (a panic's prefix and message), as
+/// `set_last_error` does: in the fixed buffer, never allocating, so it works
+/// when allocations fail (tests/alloc_failure_every_point.rs).
+fn set_last_error_parts(parts: &[&str]) {
+    LAST_ERROR.with(|e| {
+        let mut buf = e.borrow_mut();
+        let mut at = 0;
+        for p in parts {
+            let mut end = p.len().min(MESSAGE_CAPACITY - 1 - at);
+            while !p.is_char_boundary(end) {
+                end -= 1;
+            }
+            for (b, &c) in buf[at..].iter_mut().zip(&p.as_bytes()[..end]) {
+                *b = if c == 0 { b' ' } else { c };
+            }
+            at += end;
+        }
+        buf[at] = 0;
+    });
+}
+
 /// The message of the last failure on this thread ("" if none yet), NUL
 /// terminated, in this thread's buffer (valid while the thread lives; the
 /// header says until the next call on this thread).
@@ -62,14 +83,20 @@ pub(crate) fn last_error_ptr() -> *const c_char {
     LAST_ERROR.with(|e| e.as_ptr().cast::<c_char>().cast_const())
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
     if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
+        s
     } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
+        s
     } else {
-        "unknown panic payload".to_string()
+        "unknown panic payload"
     }
+}
+
+/// Whether a panic is a failed allocation turned into a panic (a build with
+/// `-Zoom=panic`, as the allocation-failure tests use): std's message.
+fn is_allocation_failure(message: &str) -> bool {
+    message.starts_with("memory allocation of ") && message.ends_with(" bytes failed")
 }
 
 /// Runs the body of an entry point: `Ok` is `NEXUS_STATUS_OK`; an error or
@@ -83,8 +110,14 @@ pub(crate) fn entry(body: impl FnOnce() -> Result<(), Error>) -> NexusStatus {
             status_of(e.kind())
         }
         Err(payload) => {
-            set_last_error(&format!("internal panic: {}", panic_message(&*payload)));
-            NEXUS_STATUS_ERR_PANIC
+            let message = panic_message(&*payload);
+            if is_allocation_failure(message) {
+                set_last_error_parts(&["out of memory: ", message]);
+                NEXUS_STATUS_ERR_OUT_OF_MEMORY
+            } else {
+                set_last_error_parts(&["internal panic: ", message]);
+                NEXUS_STATUS_ERR_PANIC
+            }
         }
     }
 }

@@ -43,10 +43,8 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
-use parking_lot::Mutex;
+use crate::sync::{AtomicPtr, AtomicUsize, Mutex, OnceLock, Ordering, thread_local};
 
 use super::store::FfiStore;
 use super::types::NexusStore;
@@ -220,7 +218,7 @@ struct Linked<'a>(&'a CallFrame);
 impl<'a> Linked<'a> {
     #[inline]
     fn push(frame: &'a CallFrame) -> Self {
-        CALLS.set(frame);
+        CALLS.with(|c| c.set(frame));
         Linked(frame)
     }
 }
@@ -228,13 +226,13 @@ impl<'a> Linked<'a> {
 impl Drop for Linked<'_> {
     #[inline]
     fn drop(&mut self) {
-        CALLS.set(self.0.outer);
+        CALLS.with(|c| c.set(self.0.outer));
     }
 }
 
 /// Whether this thread is inside a call through slot `index`.
 fn inside_call_of(index: usize) -> bool {
-    let mut next = CALLS.get();
+    let mut next = CALLS.with(Cell::get);
     // SAFETY: every pointer in the list is a `CallFrame` of a `with` still
     // running on this thread: `Linked` links a frame that outlives it (the
     // borrow) and unlinks it when dropped, in reverse order of linking,
@@ -279,7 +277,7 @@ pub(crate) fn with<R>(
     let store = unsafe { &*ptr };
     let frame = CallFrame {
         index,
-        outer: CALLS.get(),
+        outer: CALLS.with(Cell::get),
     };
     let _linked = Linked::push(&frame);
     f(store)

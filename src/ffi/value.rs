@@ -38,8 +38,38 @@ impl ForeignObject {
     }
 }
 
+thread_local! {
+    /// The object a `nexus_store_put_object` on this thread is putting.
+    static PUTTING: std::cell::Cell<*mut c_void> = const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
+/// While it lives, the object being put is not released if the put
+/// unwinds (a failed allocation where those unwind, a panic): the call then
+/// fails, and a failed put takes no ownership (tests/alloc_failure_every_point.rs).
+pub(crate) struct Putting {
+    outer: *mut c_void,
+}
+
+impl Putting {
+    pub fn new(object: *mut c_void) -> Self {
+        Putting {
+            outer: PUTTING.replace(object),
+        }
+    }
+}
+
+impl Drop for Putting {
+    fn drop(&mut self) {
+        PUTTING.set(self.outer);
+    }
+}
+
 impl Drop for ForeignObject {
     fn drop(&mut self) {
+        if std::thread::panicking() && !self.object.is_null() && PUTTING.get() == self.object {
+            // Dropped while its own put unwinds: still the caller's.
+            return;
+        }
         if let Some(release) = self.release {
             // SAFETY: the caller registered `release` for this object and
             // ctx; it runs once, here, outside every internal lock (values

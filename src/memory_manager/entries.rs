@@ -147,6 +147,15 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             victims,
         } = plan;
         let limits = self.limits;
+        // What the insert below allocates, reserved while nothing changed:
+        // committed from here on, nothing below fails (even where a failed
+        // allocation unwinds: tests/alloc_failure_every_point.rs).
+        if existing.is_none() {
+            self.entries.reserve_one();
+            self.order.reserve(self.entries.next_slot());
+        }
+        // The events a put reports: level changes around its run, the run.
+        fx.events.reserve(4);
 
         // Committed from here on: nothing below fails.
         self.supersede_load(&key);

@@ -28,7 +28,30 @@ pub fn watchdog<T: Send + 'static>(
             r
         })
         .expect("spawn the test body");
-    match rx.recv_timeout(Duration::from_secs(secs)) {
+    // While waiting: parking_lot's deadlock detection (the dev-dependency
+    // switches it on) names a cycle of the library's locks at once.
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let finished = loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {
+                let cycles = parking_lot::deadlock::check_deadlock();
+                if !cycles.is_empty() {
+                    let threads: Vec<String> = cycles
+                        .iter()
+                        .flatten()
+                        .map(|t| format!("thread {:?}:\n{:?}", t.thread_id(), t.backtrace()))
+                        .collect();
+                    panic!(
+                        "watchdog: `{name}`: parking_lot found {} deadlock cycle(s)\n{}",
+                        cycles.len(),
+                        threads.join("\n")
+                    );
+                }
+            }
+            r => break r,
+        }
+    };
+    match finished {
         Err(RecvTimeoutError::Timeout) => {
             panic!("watchdog: `{name}` did not finish within {secs} s (deadlock?)")
         }

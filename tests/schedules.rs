@@ -1,0 +1,427 @@
+//! Schedules explored, not hoped for (docs/TESTING.md): the real handle
+//! table (`src/ffi/handles.rs`) and callback slots (`src/callbacks.rs`),
+//! compiled here against shuttle's model-checked atomics, mutex, thread
+//! locals and yields (both files take their primitives from `crate::sync`,
+//! which here is the module below), run under shuttle's PCT and random
+//! schedulers. Each schedule checks that
+//! - a call counted on a slot never sees its store dropped, the store is
+//!   dropped exactly once, and a blocking free returns only after it was;
+//! - the deferred free drops the store exactly once, after the last call in
+//!   flight, on whichever thread ends last, also while lookups of the stale
+//!   handle count and back out, and when it races a blocking free;
+//! - a callback replaced while another thread is inside it is destroyed
+//!   exactly once, after that call returned, and the replacing thread (not
+//!   itself inside a callback) returns only after that;
+//! - two threads, each inside a callback, replacing each other's callback
+//!   never wait for each other (a schedule that does not finish within the
+//!   step bound fails: a deadlock or a livelock).
+//!
+//! Built only with `--cfg nexus_shuttle` (`make schedules`, in
+//! target/hardening); SHUTTLE_ITERATIONS sets the schedules per test and
+//! scheduler (default 10,000).
+
+#![cfg(nexus_shuttle)]
+#![allow(dead_code, unused_imports)]
+
+/// shuttle's primitives under the names `crate::sync` gives in the library.
+mod sync {
+    pub use shuttle::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+    pub use shuttle::thread::{sleep, yield_now};
+    pub use shuttle::thread_local;
+    pub use std::sync::{Arc, OnceLock};
+
+    /// parking_lot's API (no poisoning) over shuttle's mutex.
+    #[derive(Default)]
+    pub struct Mutex<T>(shuttle::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub const fn new(value: T) -> Self {
+            Mutex(shuttle::sync::Mutex::new(value))
+        }
+
+        pub fn lock(&self) -> shuttle::sync::MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+}
+
+#[path = "../src/callbacks.rs"]
+mod callbacks;
+
+#[path = "../src/ffi/handles.rs"]
+mod handles;
+
+/// What `handles.rs` needs of the library (its `super::`), reduced to a
+/// probe.
+mod ffi_stubs {
+
+    pub mod types {
+        pub struct NexusStore {
+            _opaque: [u8; 0],
+        }
+    }
+
+    pub mod boundary {
+        pub fn null_arg(name: &str) -> crate::Error {
+            crate::Error::new(crate::ErrorKind::NullArgument, name)
+        }
+    }
+
+    pub mod store {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        /// What the tests observe of a store.
+        #[derive(Default)]
+        pub struct Probe {
+            /// Calls inside the store right now.
+            pub inside: AtomicUsize,
+            pub drops: AtomicUsize,
+        }
+
+        pub struct Core {
+            pub probe: Arc<Probe>,
+        }
+
+        impl Core {
+            pub fn is_inside_own_callback(&self) -> bool {
+                false
+            }
+
+            pub fn wait_until_sole_user(&self) {}
+        }
+
+        pub struct FfiStore {
+            pub store: Core,
+        }
+
+        impl Drop for FfiStore {
+            fn drop(&mut self) {
+                let p = &self.store.probe;
+                assert_eq!(p.inside.load(Ordering::SeqCst), 0, "dropped during a call");
+                assert_eq!(p.drops.fetch_add(1, Ordering::SeqCst), 0, "dropped twice");
+            }
+        }
+    }
+}
+
+use ffi_stubs::{boundary, store, types};
+
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, _message: impl Into<String>) -> Self {
+        Error { kind }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    NullArgument,
+    InvalidHandle,
+    OutOfMemory,
+    Busy,
+}
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use callbacks::{CallbackScope, CallbackSlot};
+use shuttle::scheduler::{PctScheduler, RandomScheduler, Scheduler};
+use shuttle::{Config, MaxSteps, Runner};
+use store::{Core, FfiStore, Probe};
+use types::NexusStore;
+
+/// Schedules explored so far, over every test (printed at the end of each).
+static EXPLORED: AtomicUsize = AtomicUsize::new(0);
+
+fn iterations() -> usize {
+    std::env::var("SHUTTLE_ITERATIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000)
+}
+
+/// Runs `f` under PCT (depth 3) and the random scheduler, `iterations()`
+/// schedules each; a schedule longer than 20,000 steps fails.
+fn explore(name: &str, f: impl Fn() + Send + Sync + 'static) {
+    let f = Arc::new(f);
+    let n = iterations();
+    let schedulers: Vec<Box<dyn Scheduler + Send>> = vec![
+        Box::new(PctScheduler::new(3, n)),
+        Box::new(RandomScheduler::new(n)),
+    ];
+    for scheduler in schedulers {
+        let mut config = Config::new();
+        config.max_steps = MaxSteps::FailAfter(20_000);
+        // The handle table allocates a chunk of 256 slots (16 KiB) through
+        // the stack.
+        config.stack_size = 1 << 20;
+        let f = Arc::clone(&f);
+        Runner::new(scheduler, config).run(move || f());
+        EXPLORED.fetch_add(n, Ordering::SeqCst);
+    }
+    println!(
+        "{name}: {} schedules explored (PCT depth 3 and random)",
+        2 * n
+    );
+}
+
+fn new_store() -> (*mut NexusStore, Arc<Probe>) {
+    let probe = Arc::new(Probe::default());
+    let store = FfiStore {
+        store: Core {
+            probe: Arc::clone(&probe),
+        },
+    };
+    (handles::insert(store).expect("a slot"), probe)
+}
+
+/// A handle shared with shuttle threads (it is a number, not a pointer).
+#[derive(Clone, Copy)]
+struct H(usize);
+
+impl H {
+    fn of(h: *mut NexusStore) -> Self {
+        H(h.addr())
+    }
+
+    fn get(self) -> *mut NexusStore {
+        std::ptr::without_provenance_mut(self.0)
+    }
+}
+
+/// One call through the handle: inside the store for a few steps.
+fn call(h: H) -> Result<(), ErrorKind> {
+    handles::with(h.get(), |s| {
+        let p = &s.store.probe;
+        p.inside.fetch_add(1, Ordering::SeqCst);
+        shuttle::thread::yield_now();
+        assert_eq!(
+            p.drops.load(Ordering::SeqCst),
+            0,
+            "a call saw its store dropped"
+        );
+        p.inside.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    })
+    .map_err(|e| e.kind())
+}
+
+#[test]
+fn calls_in_flight_against_the_blocking_free() {
+    explore("calls vs blocking free", || {
+        let (h, probe) = new_store();
+        let h = H::of(h);
+        let callers: Vec<_> = (0..2)
+            .map(|_| {
+                shuttle::thread::spawn(move || {
+                    for _ in 0..2 {
+                        match call(h) {
+                            Ok(()) | Err(ErrorKind::InvalidHandle) => {}
+                            Err(e) => panic!("call: {e:?}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles::free(h.get()).expect("free");
+        assert_eq!(
+            probe.drops.load(Ordering::SeqCst),
+            1,
+            "free returned before the drop"
+        );
+        assert_eq!(call(h), Err(ErrorKind::InvalidHandle));
+        for c in callers {
+            c.join().unwrap();
+        }
+        assert_eq!(probe.drops.load(Ordering::SeqCst), 1);
+    });
+}
+
+#[test]
+fn the_deferred_free_with_calls_and_stale_lookups() {
+    explore("calls vs deferred free", || {
+        let (h, probe) = new_store();
+        let h = H::of(h);
+        let caller = shuttle::thread::spawn(move || {
+            for _ in 0..2 {
+                let _ = call(h);
+            }
+        });
+        // Lookups of the handle once it is stale: they count and back out.
+        let stale = shuttle::thread::spawn(move || {
+            for _ in 0..3 {
+                let _ = handles::with(h.get(), |_| Ok(()));
+            }
+        });
+        handles::free_deferred(h.get()).expect("deferred free");
+        assert_eq!(
+            handles::free_deferred(h.get()).map_err(|e| e.kind()),
+            Err(ErrorKind::InvalidHandle)
+        );
+        caller.join().unwrap();
+        stale.join().unwrap();
+        assert_eq!(
+            probe.drops.load(Ordering::SeqCst),
+            1,
+            "dropped once, after the last call"
+        );
+    });
+}
+
+#[test]
+fn a_deferred_free_from_inside_a_call() {
+    explore("deferred free inside a call", || {
+        let (h, probe) = new_store();
+        let h = H::of(h);
+        let other = shuttle::thread::spawn(move || {
+            let _ = call(h);
+        });
+        // The deferred free from inside a call through the handle: the
+        // store outlives this call, and is dropped by whoever ends last.
+        let r = handles::with(h.get(), |s| {
+            handles::free_deferred(h.get())?;
+            shuttle::thread::yield_now();
+            assert_eq!(s.store.probe.drops.load(Ordering::SeqCst), 0);
+            Ok(())
+        });
+        assert!(r.is_ok());
+        other.join().unwrap();
+        assert_eq!(probe.drops.load(Ordering::SeqCst), 1);
+    });
+}
+
+#[test]
+fn blocking_and_deferred_frees_race() {
+    explore("free vs deferred free", || {
+        let (h, probe) = new_store();
+        let h = H::of(h);
+        let caller = shuttle::thread::spawn(move || {
+            let _ = call(h);
+        });
+        let deferred = shuttle::thread::spawn(move || handles::free_deferred(h.get()).is_ok());
+        let blocking = handles::free(h.get()).is_ok();
+        let deferred = deferred.join().unwrap();
+        caller.join().unwrap();
+        assert!(blocking ^ deferred, "exactly one free succeeds");
+        assert_eq!(probe.drops.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// A callback that counts its calls and its destroy.
+struct Counted {
+    inside: Arc<AtomicUsize>,
+    destroyed: Arc<AtomicUsize>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        assert_eq!(
+            self.inside.load(Ordering::SeqCst),
+            0,
+            "destroyed during its call"
+        );
+        self.destroyed.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+type Cb = dyn Fn() + Send + Sync;
+
+fn counted(inside: &Arc<AtomicUsize>, destroyed: &Arc<AtomicUsize>) -> Arc<Cb> {
+    let c = Counted {
+        inside: Arc::clone(inside),
+        destroyed: Arc::clone(destroyed),
+    };
+    Arc::new(move || {
+        c.inside.fetch_add(1, Ordering::SeqCst);
+        shuttle::thread::yield_now();
+        c.inside.fetch_sub(1, Ordering::SeqCst);
+    })
+}
+
+/// Calls the slot's callback the way the store does: a clone, called
+/// inside a callback scope, no lock held.
+fn invoke(slot: &CallbackSlot<Cb>, store_id: u64) {
+    if let Some(cb) = slot.get() {
+        let _scope = CallbackScope::enter(store_id);
+        cb();
+    }
+}
+
+#[test]
+fn a_callback_replaced_while_in_flight() {
+    explore("callback replaced while in flight", || {
+        let slot: Arc<CallbackSlot<Cb>> = Arc::default();
+        let inside = Arc::new(AtomicUsize::new(0));
+        let destroyed = Arc::new(AtomicUsize::new(0));
+        slot.replace(Some(counted(&inside, &destroyed)));
+        let s2 = Arc::clone(&slot);
+        let caller = shuttle::thread::spawn(move || {
+            invoke(&s2, 1);
+            invoke(&s2, 1);
+        });
+        let (inside2, destroyed2) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        slot.replace(Some(counted(&inside2, &destroyed2)));
+        // Not inside a callback: the old one's calls have ended and it is
+        // destroyed when replace returns.
+        assert_eq!(
+            destroyed.load(Ordering::SeqCst),
+            1,
+            "replace returned before the destroy"
+        );
+        caller.join().unwrap();
+        slot.replace(None);
+        assert_eq!(destroyed.load(Ordering::SeqCst), 1);
+        assert_eq!(destroyed2.load(Ordering::SeqCst), 1);
+    });
+}
+
+#[test]
+fn two_threads_replace_each_others_callbacks_from_inside_them() {
+    explore("crosswise replacement from inside callbacks", || {
+        let a: Arc<CallbackSlot<Cb>> = Arc::default();
+        let b: Arc<CallbackSlot<Cb>> = Arc::default();
+        let counters: Vec<_> = (0..4)
+            .map(|_| (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0))))
+            .collect();
+        // a's callback replaces b's; b's replaces a's.
+        let replacer = |target: &Arc<CallbackSlot<Cb>>,
+                        c: &(Arc<AtomicUsize>, Arc<AtomicUsize>),
+                        n: &(Arc<AtomicUsize>, Arc<AtomicUsize>)|
+         -> Arc<Cb> {
+            let target = Arc::clone(target);
+            let counted_inner = counted(&c.0, &c.1);
+            let (ni, nd) = (Arc::clone(&n.0), Arc::clone(&n.1));
+            Arc::new(move || {
+                counted_inner();
+                target.replace(Some(counted(&ni, &nd)));
+            })
+        };
+        a.replace(Some(replacer(&b, &counters[0], &counters[2])));
+        b.replace(Some(replacer(&a, &counters[1], &counters[3])));
+        let (a2, b2) = (Arc::clone(&a), Arc::clone(&b));
+        let t = shuttle::thread::spawn(move || invoke(&a2, 1));
+        invoke(&b2, 2);
+        t.join().unwrap();
+        a.replace(None);
+        b.replace(None);
+        // Every callback that was installed was destroyed exactly once.
+        for (i, (inside, destroyed)) in counters.iter().enumerate() {
+            assert_eq!(inside.load(Ordering::SeqCst), 0);
+            assert!(
+                destroyed.load(Ordering::SeqCst) <= 1,
+                "callback {i} destroyed twice"
+            );
+        }
+        assert_eq!(counters[0].1.load(Ordering::SeqCst), 1);
+        assert_eq!(counters[1].1.load(Ordering::SeqCst), 1);
+    });
+}
