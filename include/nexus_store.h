@@ -443,6 +443,15 @@ typedef struct NexusMonitorConfig {
    * exits with the monitor running. May be NULL.
    */
   NexusDestroyFn budget_ctx_destroy;
+  /**
+   * With `budget_fraction` > 0: the monitor also sets every store's
+   * budget to the headroom budget each time it moves
+   * (`nexus_store_set_max_bytes`, on the monitor thread), so the cache
+   * follows the room the OS has left; a store that cannot take it
+   * (pinned and in-use entries alone above it) keeps its own. Default
+   * false: only `budget_fn` hears it.
+   */
+  bool budget_apply_to_stores;
 } NexusMonitorConfig;
 #endif
 

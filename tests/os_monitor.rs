@@ -281,6 +281,29 @@ fn headroom_budget_reaches_on_budget() {
 }
 
 #[test]
+fn headroom_budget_can_drive_the_stores_budgets() {
+    let _turn = TURN.lock();
+    reset();
+    let tree = Tree::v1_host("budget-apply", 60);
+    let store: Store<String, Vec<u8>> =
+        Store::with_estimator(MemoryConfig::with_max_bytes(64 << 20), ByteSizeEstimator).unwrap();
+    let mut c = fast(tree.root());
+    c.headroom.budget_fraction = 0.5;
+    c.headroom.budget_floor_bytes = 4 << 20;
+    c.headroom.apply_budget = true;
+    os_pressure::start_monitor(c).unwrap();
+    wait_until("the store at half of the 40 MiB room", || {
+        store.config().max_cache_bytes == 20 << 20
+    });
+    tree.set_usage(98);
+    wait_until("the store at the floor", || {
+        store.config().max_cache_bytes == 4 << 20
+    });
+    assert_eq!(store.metrics().max_cache_bytes, 4 << 20);
+    reset();
+}
+
+#[test]
 fn the_real_host_starts_reads_and_stops() {
     let _turn = TURN.lock();
     reset();

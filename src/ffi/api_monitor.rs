@@ -122,6 +122,13 @@ pub struct NexusMonitorConfig {
     /// once when `nexus_monitor_start` fails. Never runs when the process
     /// exits with the monitor running. May be NULL.
     pub budget_ctx_destroy: NexusDestroyFn,
+    /// With `budget_fraction` > 0: the monitor also sets every store's
+    /// budget to the headroom budget each time it moves
+    /// (`nexus_store_set_max_bytes`, on the monitor thread), so the cache
+    /// follows the room the OS has left; a store that cannot take it
+    /// (pinned and in-use entries alone above it) keeps its own. Default
+    /// false: only `budget_fn` hears it.
+    pub budget_apply_to_stores: bool,
 }
 
 /// One source's last reading. Fields the source does not read are 0.
@@ -221,6 +228,7 @@ fn default_monitor_config() -> NexusMonitorConfig {
         budget_fn: None,
         budget_ctx: std::ptr::null_mut(),
         budget_ctx_destroy: None,
+        budget_apply_to_stores: d.headroom.apply_budget,
     }
 }
 
@@ -243,6 +251,7 @@ unsafe fn read_monitor_config(ptr: *const NexusMonitorConfig) -> (NexusMonitorCo
         (&raw mut c.psi_poll_only).cast::<u8>(),
         (&raw mut c.cgroup_enabled).cast::<u8>(),
         (&raw mut c.headroom_enabled).cast::<u8>(),
+        (&raw mut c.budget_apply_to_stores).cast::<u8>(),
     ] {
         // SAFETY: each points to one byte of `c`; read and written as u8.
         unsafe { *flag = u8::from(*flag != 0) };
@@ -320,6 +329,7 @@ fn convert(c: &NexusMonitorConfig, struct_size: usize) -> Result<MonitorConfig, 
     };
     config.headroom.budget_fraction = c.budget_fraction;
     config.headroom.budget_floor_bytes = c.budget_floor_bytes;
+    config.headroom.apply_budget = c.budget_apply_to_stores;
     if let Some(f) = c.budget_fn {
         config.on_budget = Some(Arc::new(move |bytes| {
             // SAFETY: the caller's callback with its own ctx, which lives

@@ -202,6 +202,12 @@ pub struct HeadroomConfig {
     pub budget_fraction: f64,
     /// The lowest budget it proposes. Default 1 MiB.
     pub budget_floor_bytes: u64,
+    /// With `budget_fraction` > 0: the monitor also sets every store's
+    /// budget to it (`set_max_bytes`) each time it moves, so the cache
+    /// follows the room the OS has left. A store that cannot take it
+    /// (pinned and in-use entries alone above it, or fewer bytes than its
+    /// shards) keeps its budget. Default false (only `on_budget` hears it).
+    pub apply_budget: bool,
 }
 
 impl Default for HeadroomConfig {
@@ -215,6 +221,7 @@ impl Default for HeadroomConfig {
             },
             budget_fraction: 0.0,
             budget_floor_bytes: 1 << 20,
+            apply_budget: false,
         }
     }
 }

@@ -324,12 +324,19 @@ fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
             s.last_signal_ns = now;
         }
         let budget = sources.budget();
-        if let Some(on_budget) = &config.on_budget
+        if (config.on_budget.is_some() || config.headroom.apply_budget)
             && budget > 0
             && budget.abs_diff(last_budget) > last_budget / 16
         {
             last_budget = budget;
-            let _ = catch_unwind(AssertUnwindSafe(|| on_budget(budget)));
+            if config.headroom.apply_budget {
+                let _ = catch_unwind(AssertUnwindSafe(|| {
+                    MemoryPressureHandler::global().set_budget_all(budget)
+                }));
+            }
+            if let Some(on_budget) = &config.on_budget {
+                let _ = catch_unwind(AssertUnwindSafe(|| on_budget(budget)));
+            }
         }
     }
     shared.status.lock().running = false;

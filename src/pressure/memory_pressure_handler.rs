@@ -19,6 +19,9 @@ use crate::pressure::memory_pressure_level::MemoryPressureLevel;
 /// Something that reacts to signalled levels (a store).
 pub(crate) trait PressureSubscriber: Send + Sync {
     fn on_signal(&self, level: MemoryPressureLevel);
+
+    /// A new budget for the subscriber (the OS monitor's headroom budget).
+    fn on_budget(&self, max_cache_bytes: u64);
 }
 
 /// A broadcaster of signalled pressure levels.
@@ -73,6 +76,19 @@ impl MemoryPressureHandler {
         };
         for s in live {
             s.on_signal(level);
+        }
+    }
+
+    /// Gives every live subscriber a new budget, on this thread, with no
+    /// lock of the handler held while they apply it.
+    pub(crate) fn set_budget_all(&self, max_cache_bytes: u64) {
+        let live: Vec<Arc<dyn PressureSubscriber>> = {
+            let mut subs = self.inner.subscribers.lock();
+            subs.retain(|w| w.strong_count() > 0);
+            subs.iter().filter_map(Weak::upgrade).collect()
+        };
+        for s in live {
+            s.on_budget(max_cache_bytes);
         }
     }
 

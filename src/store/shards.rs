@@ -199,4 +199,10 @@ where
     fn on_signal(&self, level: MemoryPressureLevel) {
         self.signal(level);
     }
+
+    /// A store that cannot take the budget (pinned and in-use entries alone
+    /// above it, or fewer bytes than shards) keeps its own.
+    fn on_budget(&self, max_cache_bytes: u64) {
+        let _ = self.set_max_bytes(max_cache_bytes);
+    }
 }

@@ -127,7 +127,7 @@ static void test_config_checks(void) {
     CHECK(c.psi_enabled && !c.psi_poll_only && c.cgroup_enabled && c.headroom_enabled);
     CHECK(c.psi_moderate.stall == NEXUS_PSI_STALL_SOME && c.psi_moderate.stall_us == 70000);
     CHECK(c.psi_emergency.stall == NEXUS_PSI_STALL_FULL && c.psi_emergency.window_us == 2000000);
-    CHECK(c.fs_root == NULL && c.budget_fn == NULL);
+    CHECK(c.fs_root == NULL && c.budget_fn == NULL && !c.budget_apply_to_stores);
     nexus_monitor_config_init(NULL); /* does nothing */
 
     CHECK_STATUS(nexus_monitor_start(NULL), NEXUS_STATUS_ERR_NULL_ARGUMENT);
@@ -274,6 +274,29 @@ static void test_budget_callback_and_its_ctx(void) {
     CHECK(ALOAD(&destroyed) == 1); /* after the thread ended */
 }
 
+/* With budget_apply_to_stores the monitor sets the stores' budgets itself. */
+static void test_budget_applied_to_stores(void) {
+    fake_host(60);
+    NexusStore *s = new_store(64u << 20);
+    NexusMonitorConfig c = fast_config();
+    c.budget_fraction = 0.5;
+    c.budget_floor_bytes = 4u << 20;
+    c.budget_apply_to_stores = true;
+    CHECK_OK(nexus_monitor_start(&c));
+    NexusMemoryMetrics m;
+    do {
+        sleep_ms(2);
+        CHECK_OK(nexus_store_memory_metrics(s, &m));
+    } while (m.max_cache_bytes != 20u << 20); /* half of the 40 MiB room */
+    set_usage_mib(98);
+    do {
+        sleep_ms(2);
+        CHECK_OK(nexus_store_memory_metrics(s, &m));
+    } while (m.max_cache_bytes != 4u << 20); /* the floor */
+    CHECK_OK(nexus_monitor_stop());
+    CHECK_OK(nexus_store_free(s));
+}
+
 /* A child forked while the monitor runs has no monitor thread: it reads as
  * stopped there, and the child may start its own. The parent's runs on.
  * The child reports through a pipe and ends by exec'ing /bin/true: the
@@ -367,6 +390,7 @@ int main(void) {
     RUN(test_fake_cgroup_moves_a_store_up_and_back);
     RUN(test_stop_from_a_callback);
     RUN(test_budget_callback_and_its_ctx);
+    RUN(test_budget_applied_to_stores);
     RUN(test_fork_while_running);
     RUN(test_real_host);
     RUN(test_exit_with_the_monitor_running);

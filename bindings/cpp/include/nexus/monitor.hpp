@@ -122,6 +122,15 @@ public:
         callback_ = std::move(callback);
         return *this;
     }
+    /// The monitor sets every store's budget to max(floor_bytes, fraction x
+    /// available) itself, each time it moves by more than 1/16 (a store
+    /// that cannot take it keeps its own).
+    MonitorConfig& budget_for_stores(double fraction, std::uint64_t floor_bytes) noexcept {
+        config_.budget_fraction = fraction;
+        config_.budget_floor_bytes = floor_bytes;
+        config_.budget_apply_to_stores = true;
+        return *this;
+    }
     /// The C config (fs_root, budget callback: see Monitor::start).
     NexusMonitorConfig& native() noexcept { return config_; }
     const NexusMonitorConfig& native() const noexcept { return config_; }
