@@ -195,19 +195,5 @@ JNIEXPORT jobject NATIVE(getOrLoadObject)(JNIEnv *env, jclass cls, jlong store, 
   NexusValue *value = NULL;
   NexusStatus status = nexus_store_get_or_load(nexus_jni_store(store), k.data, k.len, &value);
   nexus_jni_bytes_free(&k);
-  if (status == NEXUS_STATUS_NOT_FOUND) return NULL;
-  if (status != NEXUS_STATUS_OK) {
-    nexus_jni_throw_status(env, status);
-    return NULL;
-  }
-  jobject out = NULL;
-  void *object = nexus_value_object(value);
-  if (object == NULL) {
-    nexus_jni_throw_message(env, NEXUS_STATUS_ERR_INVALID_ARGUMENT,
-                            "the value is bytes: read it with getOrLoad");
-  } else {
-    out = (*env)->NewLocalRef(env, (jobject)object);
-  }
-  nexus_value_release(value);
-  return out;
+  return nexus_jni_object_of(env, status, value, "getOrLoad");
 }

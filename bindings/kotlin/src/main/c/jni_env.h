@@ -53,6 +53,14 @@ typedef struct NexusJniBytes {
 int nexus_jni_bytes_get(JNIEnv *env, jbyteArray array, NexusJniBytes *out);
 void nexus_jni_bytes_free(NexusJniBytes *bytes);
 
+/* The object a read (get or get_or_load) returned with `status` and
+ * `value`: a new local reference (the entry may be released the moment the
+ * handle is), NULL when absent (NOT_FOUND), or NULL with a NexusException
+ * pending for another failure or a bytes value (`bytes_reader` names the
+ * call that reads bytes). Releases `value`. */
+jobject nexus_jni_object_of(JNIEnv *env, NexusStatus status, NexusValue *value,
+                            const char *bytes_reader);
+
 /* Stores `object` as a JNI global reference under `key` (cost 0: the estimator), through
  * `put` (nexus_store_put_object or nexus_load_sink_put_object's shape); on success the store
  * owns the reference and deletes it exactly once. Returns the status. */

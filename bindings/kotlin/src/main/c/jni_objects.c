@@ -3,6 +3,7 @@
 #include "jni_env.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 
 #define NATIVE(name) JNICALL Java_io_nexusstore_NativeBridge_##name
 
@@ -72,6 +73,11 @@ JNIEXPORT jobject NATIVE(getObject)(JNIEnv *env, jclass cls, jlong store, jbyteA
   NexusValue *value = NULL;
   NexusStatus status = nexus_store_get(nexus_jni_store(store), k.data, k.len, &value);
   nexus_jni_bytes_free(&k);
+  return nexus_jni_object_of(env, status, value, "get");
+}
+
+jobject nexus_jni_object_of(JNIEnv *env, NexusStatus status, NexusValue *value,
+                            const char *bytes_reader) {
   if (status == NEXUS_STATUS_NOT_FOUND) return NULL;
   if (status != NEXUS_STATUS_OK) {
     nexus_jni_throw_status(env, status);
@@ -80,8 +86,9 @@ JNIEXPORT jobject NATIVE(getObject)(JNIEnv *env, jclass cls, jlong store, jbyteA
   jobject out = NULL;
   void *object = nexus_value_object(value);
   if (object == NULL) {
-    nexus_jni_throw_message(env, NEXUS_STATUS_ERR_INVALID_ARGUMENT,
-                            "the value is bytes: read it with get");
+    char message[96];
+    snprintf(message, sizeof message, "the value is bytes: read it with %s", bytes_reader);
+    nexus_jni_throw_message(env, NEXUS_STATUS_ERR_INVALID_ARGUMENT, message);
   } else {
     /* A local reference of our own: the entry may be released the moment the handle is. */
     out = (*env)->NewLocalRef(env, (jobject)object);
