@@ -37,22 +37,16 @@ pub(crate) fn kind_of(status: NexusStatus) -> Option<ErrorKind> {
 /// thread's buffer (NUL bytes become spaces; beyond `MESSAGE_CAPACITY - 1`
 /// bytes it is cut at a character boundary).
 pub(crate) fn set_last_error(message: &str) {
-    let mut end = message.len().min(MESSAGE_CAPACITY - 1);
-    while !message.is_char_boundary(end) {
-        end -= 1;
+    // The same message again (a run of misses): nothing to write.
+    let n = message.len();
+    let unchanged = n < MESSAGE_CAPACITY
+        && LAST_ERROR.with(|e| {
+            let buf = e.borrow();
+            buf[..n] == *message.as_bytes() && buf[n] == 0
+        });
+    if !unchanged {
+        set_last_error_parts(&[message]);
     }
-    let text = &message.as_bytes()[..end];
-    LAST_ERROR.with(|e| {
-        let mut buf = e.borrow_mut();
-        // The same message again (a run of misses): nothing to write.
-        if buf[..end] == *text && buf[end] == 0 {
-            return;
-        }
-        for (b, &c) in buf.iter_mut().zip(text) {
-            *b = if c == 0 { b' ' } else { c };
-        }
-        buf[end] = 0;
-    });
 }
 
 /// Leaves the concatenation of `parts` (a panic's prefix and message), as
