@@ -43,6 +43,8 @@ mod calls;
 mod config;
 mod foreign;
 mod handles;
+mod key;
+mod short_bytes;
 mod store;
 mod types;
 mod value;

@@ -243,8 +243,12 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         if e.pinned {
             self.pinned_bytes = self.pinned_bytes - old_at.charge + charge;
         }
-        self.order
-            .touch(i, old_at, Position { charge, tick }, linked);
+        match &mut self.order {
+            // As in `touch`: the LRU list alone keeps recency.
+            EvictionOrder::Lru(o) if linked => o.move_to_back(i),
+            EvictionOrder::Lru(_) => {}
+            order => order.touch(i, old_at, Position { charge, tick }, linked),
+        }
         fx.removed.push(Removed {
             key,
             cell: old,
@@ -304,6 +308,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
 
     /// A read that lends the value to `f` (library code, under the lock). It
     /// is an access only if `f` succeeds; a miss is `NOT_FOUND`.
+    #[inline]
     pub fn peek_with<Q, R>(&mut self, key: &Q, f: impl FnOnce(&V) -> Result<R>) -> Result<R>
     where
         K: Borrow<Q>,
@@ -322,6 +327,14 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// A read access of the entry in slot `i`.
     #[inline]
     pub(super) fn touch(&mut self, i: u32) {
+        if let EvictionOrder::Lru(o) = &mut self.order {
+            // The LRU list alone keeps recency: no tick to stamp (ticks
+            // order the other strategies' entries by recency).
+            if !self.entries.get(i).pinned {
+                o.move_to_back(i);
+            }
+            return;
+        }
         let tick = self.tick();
         let e = self.entries.get_mut(i);
         let old_tick = std::mem::replace(&mut e.tick, tick);

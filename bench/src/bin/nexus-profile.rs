@@ -13,6 +13,8 @@
 //! runs `ops` calls on keys drawn from a fixed skewed stream, all hits:
 //!
 //! - `get-copy`: `nexus_store_get_copy` (C ABI, 8-byte keys and values);
+//! - `put-copy`: `nexus_store_put` replacing present keys (C ABI, 8-byte
+//!   keys and values, default estimator);
 //! - `get`: `Store::get_cloned` (native, u64 -> u64);
 //! - `put`: `Store::put` replacing present keys (native);
 //! - `put-new`: `Store::put` of new keys into a store full at 32768
@@ -54,7 +56,8 @@ fn keys(ops: usize) -> Vec<u64> {
         .collect()
 }
 
-fn get_copy(stream: &[u64]) {
+/// A C ABI store (default estimator, 1 GiB) filled with `KEYS` 8-byte keys.
+fn c_store() -> *mut nexus_store::ffi::NexusStore {
     let mut config = std::mem::MaybeUninit::<NexusMemoryConfig>::uninit();
     nexus_memory_config_init(config.as_mut_ptr());
     // SAFETY: nexus_memory_config_init wrote every field.
@@ -67,6 +70,11 @@ fn get_copy(stream: &[u64]) {
         let status = nexus_store_put(store, key.as_ptr(), 8, key.as_ptr(), 8);
         assert_eq!(status, NEXUS_STATUS_OK);
     }
+    store
+}
+
+fn get_copy(stream: &[u64]) {
+    let store = c_store();
     for &k in stream {
         let key = k.to_le_bytes();
         let mut buf = [0u8; 8];
@@ -81,6 +89,17 @@ fn get_copy(stream: &[u64]) {
         );
         assert_eq!(status, NEXUS_STATUS_OK);
         black_box(buf);
+    }
+    assert_eq!(nexus_store_free(store), NEXUS_STATUS_OK);
+}
+
+fn put_copy(stream: &[u64]) {
+    let store = c_store();
+    for &k in stream {
+        let key = k.to_le_bytes();
+        let value = (k + 1).to_le_bytes();
+        let status = nexus_store_put(store, key.as_ptr(), 8, value.as_ptr(), 8);
+        assert_eq!(status, NEXUS_STATUS_OK);
     }
     assert_eq!(nexus_store_free(store), NEXUS_STATUS_OK);
 }
@@ -112,7 +131,9 @@ fn main() -> ExitCode {
         None => 1 << 20,
         Some(Ok(n)) => n,
         Some(Err(_)) => {
-            eprintln!("usage: nexus-profile get-copy|get|put|put-new|lru-get [ops] [strategy]");
+            eprintln!(
+                "usage: nexus-profile get-copy|put-copy|get|put|put-new|lru-get [ops] [strategy]"
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -129,6 +150,7 @@ fn main() -> ExitCode {
     let stream = keys(ops);
     match mode.as_str() {
         "get-copy" => get_copy(&stream),
+        "put-copy" => put_copy(&stream),
         "get" => {
             let store = native(strategy, false);
             for k in &stream {
@@ -162,7 +184,9 @@ fn main() -> ExitCode {
             }
         }
         _ => {
-            eprintln!("usage: nexus-profile get-copy|get|put|put-new|lru-get [ops] [strategy]");
+            eprintln!(
+                "usage: nexus-profile get-copy|put-copy|get|put|put-new|lru-get [ops] [strategy]"
+            );
             return ExitCode::FAILURE;
         }
     }
