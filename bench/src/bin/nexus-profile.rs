@@ -21,7 +21,15 @@
 //!   entries, so each put also evicts one (native);
 //! - `lru-get`: `lru::LruCache::get` behind a `parking_lot::Mutex`.
 //!
-//! Divide the inclusive count of the call by `ops` (the fill is outside it).
+//! Divide the inclusive count of the call by `ops` (the fill is outside it),
+//! or count only inside `measured` (what `nexus-bench` does for its
+//! instruction-count table):
+//!
+//! ```text
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     --toggle-collect='nexus_profile::measured*' \
+//!     target/release/nexus-profile put-copy 100000
+//! ```
 //! The native modes take the strategy as a third argument (`lru`, `lfu`,
 //! `size`, `tiny_lfu`; default `lru`), to compare strategies' costs:
 //!
@@ -41,6 +49,15 @@ use nexus_store::ffi::{
 use nexus_store::{EvictionStrategy, MemoryConfig, Store};
 
 const KEYS: u64 = 32768;
+
+/// One measured call: `nexus-bench` counts the instructions inside this
+/// function only (`valgrind --tool=callgrind
+/// --toggle-collect=nexus_profile::measured*`), so the fill and the loop
+/// are left out.
+#[inline(never)]
+fn measured<R>(call: impl FnOnce() -> R) -> R {
+    call()
+}
 
 fn keys(ops: usize) -> Vec<u64> {
     let mut x = 0x2545_F491_4F6C_DD1Du64;
@@ -79,14 +96,16 @@ fn get_copy(stream: &[u64]) {
         let key = k.to_le_bytes();
         let mut buf = [0u8; 8];
         let mut len = 0usize;
-        let status = nexus_store_get_copy(
-            store,
-            key.as_ptr(),
-            8,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut len,
-        );
+        let status = measured(|| {
+            nexus_store_get_copy(
+                store,
+                key.as_ptr(),
+                8,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut len,
+            )
+        });
         assert_eq!(status, NEXUS_STATUS_OK);
         black_box(buf);
     }
@@ -98,7 +117,7 @@ fn put_copy(stream: &[u64]) {
     for &k in stream {
         let key = k.to_le_bytes();
         let value = (k + 1).to_le_bytes();
-        let status = nexus_store_put(store, key.as_ptr(), 8, value.as_ptr(), 8);
+        let status = measured(|| nexus_store_put(store, key.as_ptr(), 8, value.as_ptr(), 8));
         assert_eq!(status, NEXUS_STATUS_OK);
     }
     assert_eq!(nexus_store_free(store), NEXUS_STATUS_OK);
@@ -154,13 +173,13 @@ fn main() -> ExitCode {
         "get" => {
             let store = native(strategy, false);
             for k in &stream {
-                assert!(black_box(store.get_cloned(k)).is_some());
+                assert!(black_box(measured(|| store.get_cloned(k))).is_some());
             }
         }
         "put" => {
             let store = native(strategy, false);
             for &k in &stream {
-                store.put(k, k + 1).expect("a replace fits");
+                measured(|| store.put(k, k + 1)).expect("a replace fits");
             }
         }
         "put-new" => {
@@ -168,9 +187,7 @@ fn main() -> ExitCode {
             assert_eq!(store.metrics().entry_count, KEYS);
             for (i, &k) in stream.iter().enumerate() {
                 // New keys, mostly (a skewed stream over a growing range).
-                store
-                    .put(KEYS + k + i as u64 / 4, k)
-                    .expect("a put evicts to fit");
+                measured(|| store.put(KEYS + k + i as u64 / 4, k)).expect("a put evicts to fit");
             }
             assert_eq!(store.metrics().entry_count, KEYS);
         }
@@ -180,7 +197,7 @@ fn main() -> ExitCode {
                 cache.lock().put(k, k);
             }
             for k in &stream {
-                assert!(black_box(cache.lock().get(k).copied()).is_some());
+                assert!(black_box(measured(|| cache.lock().get(k).copied())).is_some());
             }
         }
         _ => {
