@@ -120,6 +120,17 @@ impl<K: Hash + Eq, V> EntryTable<K, V> {
         i
     }
 
+    /// Makes room for `n` removals: until then `remove` allocates nothing.
+    pub fn reserve_removals(&mut self, n: usize) {
+        self.free.reserve(n);
+    }
+
+    /// `reserve_removals` that fails instead of unwinding: false if an
+    /// allocation failed.
+    pub fn try_reserve_removals(&mut self, n: usize) -> bool {
+        self.free.try_reserve(n).is_ok()
+    }
+
     /// Removes the entry in slot `i` (which must be occupied).
     pub fn remove(&mut self, i: u32) -> Entry<K, V> {
         // Room on the free list first: nothing changes if it fails.

@@ -8,6 +8,11 @@ use crate::events::{Event, EventKind};
 /// drops the incoming event and adds it to the marker, which sums the losses
 /// until it is polled; events that arrive after a poll made room queue up
 /// behind the marker.
+///
+/// Queuing never fails: events are delivered after the call that made them
+/// committed. While there is no marker the queue keeps room for one
+/// (`events.len() < events.capacity()`), and an event it cannot get room
+/// for (a failed allocation) is lost like one that finds the queue full.
 #[derive(Debug)]
 pub(crate) struct EventQueue {
     capacity: usize,
@@ -23,7 +28,8 @@ impl EventQueue {
     pub fn new(capacity: usize) -> Self {
         EventQueue {
             capacity,
-            events: VecDeque::new(),
+            // The marker's room.
+            events: VecDeque::with_capacity(1),
             marker_at: None,
             head_at: 0,
         }
@@ -36,7 +42,8 @@ impl EventQueue {
     /// Queues `event`, or counts it as lost. `marker` builds a fresh DROPPED
     /// event (it takes a sequence number) when there is no marker yet.
     pub fn push(&mut self, event: Event, marker: impl FnOnce() -> Event) {
-        if self.regular_len() < self.capacity {
+        // Room for the event and, after it, for a marker.
+        if self.regular_len() < self.capacity && self.events.try_reserve(2).is_ok() {
             self.events.push_back(event);
             return;
         }
@@ -54,6 +61,7 @@ impl EventQueue {
                 debug_assert_eq!(m.kind, EventKind::Dropped);
                 m.count = 1;
                 self.marker_at = Some(self.head_at + self.events.len() as u64);
+                debug_assert!(self.events.len() < self.events.capacity());
                 self.events.push_back(m);
             }
         }

@@ -58,6 +58,31 @@ impl LfuHistory {
         self.index.len()
     }
 
+    /// Makes room for `n` more ghosts: until then `record` allocates
+    /// nothing.
+    pub fn reserve(&mut self, n: usize) {
+        self.fifo.reserve(n);
+        let (fifo, front) = (&self.fifo, self.front);
+        self.index
+            .reserve(n, |&p| fifo[(p - front) as usize].hash);
+    }
+
+    /// Makes room for as many of `n` more ghosts as it can without failing;
+    /// returns how many (n, or 0 when an allocation failed).
+    pub fn try_reserve(&mut self, n: usize) -> usize {
+        if self.fifo.try_reserve(n).is_err() {
+            return 0;
+        }
+        let (fifo, front) = (&self.fifo, self.front);
+        match self
+            .index
+            .try_reserve(n, |&p| fifo[(p - front) as usize].hash)
+        {
+            Ok(()) => n,
+            Err(_) => 0,
+        }
+    }
+
     /// Remembers that the key with `hash` was evicted with `count`, then
     /// forgets the oldest ghosts while more than `max(HISTORY_FLOOR,
     /// entries)` remain (`entries`: the entries present after the

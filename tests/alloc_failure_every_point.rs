@@ -3,7 +3,9 @@
 //! call, for every N, over a script that makes every kind of C call once:
 //! transient (only the Nth fails) and persistent (the Nth and every later
 //! one, until the script ends). Each call must return its usual status or
-//! `ERR_OUT_OF_MEMORY` (never `ERR_PANIC`, never an abort); afterwards,
+//! `ERR_OUT_OF_MEMORY` (never `ERR_PANIC`, never an abort); a put that
+//! returns `ERR_OUT_OF_MEMORY` changed nothing (the key stays absent, usage,
+//! counters, listener and releases as before); afterwards,
 //! with allocations succeeding again: usage equals the sum of the charges
 //! of the present entries, the store still takes puts and reads, every
 //! object and ctx is released exactly once, and no byte leaked.
@@ -13,7 +15,9 @@
 //! RUSTC_BOOTSTRAP) that panics with std's `-Zoom=panic` message instead,
 //! which the boundary turns into `ERR_OUT_OF_MEMORY`. `make alloc-failure`
 //! builds it with `--cfg nexus_oom_panic`, in target/hardening; without that cfg
-//! the test only says it was skipped.
+//! the test only says it was skipped. The script runs once per eviction
+//! strategy (LRU, LFU, LFU with `lfu_history`, SIZE, TINY_LFU).
+//! `NEXUS_OOM_AT=N` runs only the points failing allocation N.
 //! It runs without the libtest harness (no other threads allocate) and
 //! prints libtest's closing line.
 
@@ -55,8 +59,9 @@ mod every_point {
         let fail = at != 0 && (n == at || (PERSISTENT.load(Ordering::Relaxed) != 0 && n > at));
         if fail && inside_btree() {
             // std's BTreeMap/BTreeSet abort the process when a node
-            // allocation fails, even when failed allocations unwind: a
-            // known limit (docs/TESTING.md), counted, not failed.
+            // allocation fails, even when failed allocations unwind: the
+            // library uses none (pin set, SIZE and LFU groups are Vec-backed
+            // now); one found is spared, counted, and fails the test.
             BTREE_SPARED.fetch_add(1, Ordering::Relaxed);
             return false;
         }
@@ -94,8 +99,8 @@ mod every_point {
         let frames: Vec<&str> = trace
             .split("fn: \"")
             .filter_map(|f| f.split('"').next())
-            .filter(|f| f.contains("nexus_store::") && !f.contains("::ffi::"))
-            .take(3)
+            .filter(|f| f.contains("nexus_store::"))
+            .take(4)
             .collect();
         SITES.lock().unwrap().push(frames.join(" <- "));
         INSTRUMENTING.with(|i| i.set(false));
@@ -210,10 +215,66 @@ mod every_point {
         }
     }
 
-    /// Failures of a known kind (reported; failing only above
-    /// `KNOWN_AT_MOST`).
+    /// Points where a put returned OUT_OF_MEMORY after it changed the store
+    /// (the kind once known: an allocation after the put committed).
     static KNOWN: AtomicUsize = AtomicUsize::new(0);
-    const KNOWN_AT_MOST: usize = 3;
+
+    /// The eviction strategy (and `lfu_history`) of the store the script
+    /// makes.
+    static STRATEGY: AtomicUsize = AtomicUsize::new(0);
+    const STRATEGIES: [(u32, bool, &str); 5] = [
+        (NEXUS_EVICTION_STRATEGY_LRU, false, "LRU"),
+        (NEXUS_EVICTION_STRATEGY_LFU, false, "LFU"),
+        (NEXUS_EVICTION_STRATEGY_LFU, true, "LFU+history"),
+        (NEXUS_EVICTION_STRATEGY_SIZE, false, "SIZE"),
+        (NEXUS_EVICTION_STRATEGY_TINY_LFU, false, "TINY_LFU"),
+    ];
+
+    /// What a put that fails must leave as it was: presence of its key,
+    /// usage, entries, evictions, inserts, listener calls, releases.
+    fn put_state(s: *mut NexusStore, key: &[u8]) -> [u64; 7] {
+        let mut b = false;
+        assert_eq!(
+            nexus_store_contains(s, key.as_ptr(), key.len(), &mut b),
+            NEXUS_STATUS_OK
+        );
+        let m = metrics(s);
+        [
+            u64::from(b),
+            m.current_usage,
+            m.entry_count,
+            m.eviction_count,
+            m.insert_count,
+            LISTENED.load(Ordering::SeqCst) as u64,
+            RELEASED.load(Ordering::SeqCst) as u64,
+        ]
+    }
+
+    /// Runs a put armed: its status must be OK or OUT_OF_MEMORY, and
+    /// OUT_OF_MEMORY must mean nothing changed.
+    fn put_checked(
+        what: &str,
+        s: *mut NexusStore,
+        key: &[u8],
+        log: &mut Vec<String>,
+        put: impl FnOnce() -> NexusStatus,
+    ) -> NexusStatus {
+        let before = put_state(s, key);
+        let status = armed(put);
+        check(what, status, OK, log);
+        if status == NEXUS_STATUS_ERR_OUT_OF_MEMORY {
+            let after = put_state(s, key);
+            if after != before {
+                KNOWN.fetch_add(1, Ordering::SeqCst);
+                log.push(format!(
+                    "{what}: OUT_OF_MEMORY after the put changed the store \
+                     ([present, usage, entries, evictions, inserts, listened, released] \
+                     {before:?} -> {after:?})"
+                ));
+            }
+        }
+        status
+    }
 
     /// Objects the store took (each must be released once).
     static TAKEN: AtomicUsize = AtomicUsize::new(0);
@@ -245,6 +306,9 @@ mod every_point {
         c.size_estimator = Some(estimator);
         c.size_estimator_destroy = Some(destroy);
         c.event_queue_capacity = 2;
+        let (strategy, lfu_history, _) = STRATEGIES[STRATEGY.load(Ordering::SeqCst)];
+        c.strategy = strategy;
+        c.lfu_history = lfu_history;
         check(
             "validate",
             armed(|| nexus_memory_config_validate(&c)),
@@ -280,14 +344,11 @@ mod every_point {
         );
         for (key, len) in [(b"a", 300usize), (b"c", 200), (b"d", 150)] {
             let v = vec![1u8; len];
-            check(
-                "put",
-                armed(|| nexus_store_put(s, key.as_ptr(), 1, v.as_ptr(), len)),
-                OK,
-                log,
-            );
+            put_checked("put", s, key, log, || {
+                nexus_store_put(s, key.as_ptr(), 1, v.as_ptr(), len)
+            });
         }
-        let st = armed(|| {
+        let st = put_checked("put_object", s, b"x", log, || {
             nexus_store_put_object(
                 s,
                 b"x".as_ptr(),
@@ -298,11 +359,10 @@ mod every_point {
                 ptr::null_mut(),
             )
         });
-        check("put_object", st, OK, log);
         if st == NEXUS_STATUS_OK {
             TAKEN.fetch_add(1, Ordering::SeqCst);
         }
-        let st = armed(|| {
+        let st = put_checked("put_object (estimated)", s, b"y", log, || {
             nexus_store_put_object(
                 s,
                 b"y".as_ptr(),
@@ -313,7 +373,6 @@ mod every_point {
                 ptr::null_mut(),
             )
         });
-        check("put_object (estimated)", st, OK, log);
         if st == NEXUS_STATUS_OK {
             TAKEN.fetch_add(1, Ordering::SeqCst);
         }
@@ -451,12 +510,9 @@ mod every_point {
             log,
         );
         let v2 = [2u8; 50];
-        check(
-            "put (event callback)",
-            armed(|| nexus_store_put(s, b"e".as_ptr(), 1, v2.as_ptr(), 50)),
-            OK,
-            log,
-        );
+        put_checked("put (event callback)", s, b"e", log, || {
+            nexus_store_put(s, b"e".as_ptr(), 1, v2.as_ptr(), 50)
+        });
         check(
             "remove",
             armed(|| nexus_store_remove(s, b"d".as_ptr(), 1)),
@@ -475,12 +531,9 @@ mod every_point {
             OK,
             log,
         );
-        check(
-            "put (after)",
-            armed(|| nexus_store_put(s, b"f".as_ptr(), 1, v2.as_ptr(), 50)),
-            OK,
-            log,
-        );
+        put_checked("put (after)", s, b"f", log, || {
+            nexus_store_put(s, b"f".as_ptr(), 1, v2.as_ptr(), 50)
+        });
         check(
             "debug_panic",
             armed(|| nexus_store_debug_panic(s)),
@@ -618,11 +671,13 @@ mod every_point {
                 "{released} object releases for {taken} objects put (+1 loaded)"
             ));
         } else if released > taken + 1 {
-            // KNOWN (docs/TESTING.md): an allocation failing after a put
-            // committed (the threshold reaction's victim list, the delivery)
-            // makes put_object return OUT_OF_MEMORY although the store kept
-            // the object, and releases it later.
+            // put_object returned OUT_OF_MEMORY although the store kept the
+            // object, and released it later.
             KNOWN.fetch_add(1, Ordering::SeqCst);
+            log.push(format!(
+                "{released} object releases for {taken} objects put (+1 loaded): \
+                 a put_object that returned OUT_OF_MEMORY kept its object"
+            ));
         }
         same_message();
         // The log's own strings are the only bytes this run may keep.
@@ -652,52 +707,65 @@ mod every_point {
                 "a clean run failed: {log:?}"
             );
         }
-        let (total, log) = run(0, false);
-        assert!(log.is_empty(), "a clean run: {log:?}");
+        let only: Option<usize> = std::env::var("NEXUS_OOM_AT")
+            .ok()
+            .and_then(|v| v.parse().ok());
         let mut points = 0;
+        let mut known_points = 0;
+        let mut totals = Vec::new();
         let mut failures = Vec::new();
-        for persistent in [false, true] {
-            let mut at = 1;
-            loop {
-                let (counted, log) = run(at, persistent);
-                points += 1;
-                let sites = std::mem::take(&mut *SITES.lock().unwrap());
-                if !log.is_empty() && !sites.is_empty() {
-                    println!("  at allocation {at}: {}", sites[0]);
+        for (k, &(_, _, name)) in STRATEGIES.iter().enumerate() {
+            STRATEGY.store(k, Ordering::SeqCst);
+            let (total, log) = run(0, false);
+            assert!(log.is_empty(), "a clean run ({name}): {log:?}");
+            totals.push(format!("{name} {total}"));
+            for persistent in [false, true] {
+                let mut at = only.unwrap_or(1);
+                loop {
+                    KNOWN.store(0, Ordering::SeqCst);
+                    let (counted, log) = run(at, persistent);
+                    points += 1;
+                    known_points += usize::from(KNOWN.load(Ordering::SeqCst) != 0);
+                    let sites = std::mem::take(&mut *SITES.lock().unwrap());
+                    if !log.is_empty() && !sites.is_empty() {
+                        println!("  {name} at allocation {at}: {}", sites[0]);
+                    }
+                    for l in log {
+                        failures.push(format!(
+                            "{name}: {} failure at allocation {at}: {l}",
+                            if persistent {
+                                "persistent"
+                            } else {
+                                "transient"
+                            }
+                        ));
+                    }
+                    if counted < at || only.is_some() {
+                        break;
+                    }
+                    at += 1;
                 }
-                for l in log {
-                    failures.push(format!(
-                        "{} failure at allocation {at}: {l}",
-                        if persistent {
-                            "persistent"
-                        } else {
-                            "transient"
-                        }
-                    ));
-                }
-                if counted < at {
-                    break;
-                }
-                at += 1;
             }
         }
+        let spared = BTREE_SPARED.load(Ordering::SeqCst);
         println!(
-            "allocation-failure points exercised: {points} ({total} allocations per script, transient and persistent); \
-             {} failures spared because they were BTree node allocations; \
-             {} points where put_object returned OUT_OF_MEMORY after the store took the object (known)",
-            BTREE_SPARED.load(Ordering::SeqCst),
-            KNOWN.load(Ordering::SeqCst)
+            "allocation-failure points exercised: {points} (allocations per script: {}; transient and persistent); \
+             {spared} failures spared because they were BTree node allocations; \
+             {known_points} points where a put returned OUT_OF_MEMORY after it changed the store (known)",
+            totals.join(", ")
         );
         for f in &failures {
             println!("  {f}");
         }
-        // The known case may only shrink (it was 15 points before the
-        // object being put was kept from release while its put unwinds).
-        let known = KNOWN.load(Ordering::SeqCst);
-        if known > KNOWN_AT_MOST {
+        // Both kinds were once known limits; none is left.
+        if spared != 0 {
             failures.push(format!(
-                "{known} points where put_object returned OUT_OF_MEMORY after the store took the object \
-                 (at most {KNOWN_AT_MOST} known)"
+                "{spared} allocations spared: a BTreeMap/BTreeSet allocates inside a call"
+            ));
+        }
+        if known_points != 0 {
+            failures.push(format!(
+                "{known_points} points where a put returned OUT_OF_MEMORY after it changed the store"
             ));
         }
         let failed = usize::from(!failures.is_empty());

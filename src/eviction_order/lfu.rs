@@ -10,10 +10,14 @@
 //! keeps the counts in a sorted set, so that search is O(log groups) and
 //! an access stays O(1) hash work plus O(log groups) only when it creates
 //! or empties a group.
+//!
+//! A change that may create a group reserves its room first
+//! (`Groups::reserve_one`), so a failed allocation changes nothing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use super::linked_slots::{LinkedSlots, NIL};
+use super::ordered_groups::OrderedGroups;
 
 type Tails = HashMap<u32, u32, foldhash::fast::RandomState>;
 
@@ -28,6 +32,8 @@ pub(crate) trait Groups: Default {
     fn remove(&mut self, c: u32);
     /// The tail of the highest group below `c`, or NIL if there is none.
     fn tail_below(&self, c: u32) -> u32;
+    /// Makes room for one more group: the next `set_tail` allocates nothing.
+    fn reserve_one(&mut self);
     fn clear(&mut self);
 }
 
@@ -60,6 +66,11 @@ impl Groups for HashGroups {
             .map_or(NIL, |(_, &t)| t)
     }
 
+    #[inline]
+    fn reserve_one(&mut self) {
+        self.0.reserve(1);
+    }
+
     fn clear(&mut self) {
         self.0.clear();
     }
@@ -70,7 +81,7 @@ impl Groups for HashGroups {
 #[derive(Default)]
 pub(crate) struct SortedGroups {
     tails: Tails,
-    counts: BTreeSet<u32>,
+    counts: OrderedGroups<()>,
 }
 
 impl Groups for SortedGroups {
@@ -82,22 +93,27 @@ impl Groups for SortedGroups {
     #[inline]
     fn set_tail(&mut self, c: u32, i: u32) {
         if self.tails.insert(c, i).is_none() {
-            self.counts.insert(c);
+            self.counts.insert(u64::from(c), ());
         }
     }
 
     #[inline]
     fn remove(&mut self, c: u32) {
         if self.tails.remove(&c).is_some() {
-            self.counts.remove(&c);
+            self.counts.remove(u64::from(c));
         }
     }
 
     fn tail_below(&self, c: u32) -> u32 {
         self.counts
-            .range(..c)
-            .next_back()
-            .map_or(NIL, |k| self.tails[k])
+            .below(u64::from(c))
+            .map_or(NIL, |(k, ())| self.tails[&(k as u32)])
+    }
+
+    #[inline]
+    fn reserve_one(&mut self) {
+        self.tails.reserve(1);
+        self.counts.reserve(1);
     }
 
     fn clear(&mut self) {
@@ -140,12 +156,14 @@ impl<G: Groups> LfuOrder<G> {
         self.counts[i as usize] = c;
     }
 
-    /// Makes room for slot `i` before an insert commits.
+    /// Makes room for linking slot `i` (in a new group) before an insert
+    /// or an unpin commits.
     pub fn reserve(&mut self, i: u32) {
         self.list.reserve(i);
         if self.counts.len() <= i as usize {
             self.counts.resize(i as usize + 1, 0);
         }
+        self.tails.reserve_one();
     }
 
     /// A new entry: count 1; linked unless pinned.
@@ -175,6 +193,8 @@ impl<G: Groups> LfuOrder<G> {
             self.set_count(i, c.saturating_add(1));
             return;
         }
+        // Group c + 1 may be new: its room first, while nothing changed.
+        self.tails.reserve_one();
         if c == u32::MAX {
             // Saturated: the access only makes it the most recent of its group.
             self.unlink(i);
@@ -227,6 +247,7 @@ impl<G: Groups> LfuOrder<G> {
     /// O(1) when its group exists, else `G::tail_below` (O(number of
     /// distinct counts) for `HashGroups`, O(log) for `SortedGroups`).
     pub fn link_at_group_end(&mut self, i: u32) {
+        self.reserve(i);
         let c = self.raw_count(i);
         let after = match self.tails.tail(c) {
             Some(t) => t,
@@ -432,8 +453,8 @@ mod tests {
                 assert_eq!(b.tails.tail(c) == Some(i), last);
                 assert_eq!(a.tails.tail(c) == Some(i), last);
             }
-            let groups: Vec<u32> = b.tails.counts.iter().copied().collect();
-            let mut want: Vec<u32> = v.iter().map(|&(_, c)| c as u32).collect();
+            let groups: Vec<u64> = b.tails.counts.keys();
+            let mut want: Vec<u64> = v.iter().map(|&(_, c)| c).collect();
             want.dedup();
             assert_eq!(groups, want);
         }

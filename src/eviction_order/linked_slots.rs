@@ -63,6 +63,10 @@ impl LinkedSlots {
         self.links[i as usize].prev
     }
 
+    pub fn next(&self, i: u32) -> u32 {
+        self.links[i as usize].next
+    }
+
     pub fn push_back(&mut self, i: u32) {
         self.insert_after(self.tail, i);
     }

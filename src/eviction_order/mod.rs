@@ -6,6 +6,7 @@
 mod lfu;
 mod linked_slots;
 mod lru;
+mod ordered_groups;
 mod size;
 mod tiny_lfu;
 
@@ -54,14 +55,15 @@ impl EvictionOrder {
         }
     }
 
-    /// Makes room for slot `i`, before an insert commits (what the SIZE
-    /// order's B-tree and TINY_LFU's structures allocate is not reserved).
+    /// Makes room for linking slot `i`, before an insert or an unpin
+    /// commits.
     pub fn reserve(&mut self, i: u32) {
         match self {
             EvictionOrder::Lru(o) => o.reserve(i),
             EvictionOrder::Lfu(o) => o.reserve(i),
             EvictionOrder::LfuHistory(o) => o.reserve(i),
-            EvictionOrder::Size(_) | EvictionOrder::TinyLfu(_) => {}
+            EvictionOrder::Size(o) => o.reserve(i),
+            EvictionOrder::TinyLfu(o) => o.reserve(i),
         }
     }
 
@@ -115,8 +117,7 @@ impl EvictionOrder {
             EvictionOrder::LfuHistory(o) => o.touch(i),
             EvictionOrder::Size(o) => {
                 if linked {
-                    o.unlink(i, old.charge, old.tick);
-                    o.link(i, new.charge, new.tick);
+                    o.touch(i, old.charge, new.charge, new.tick);
                 }
             }
             EvictionOrder::TinyLfu(o) => o.touch(i),

@@ -158,6 +158,16 @@ impl TinyLfuOrder {
         }
     }
 
+    /// Makes room for inserting slot `i` before the insert commits: its
+    /// node, and the sketch sized for one more entry.
+    pub fn reserve(&mut self, i: u32) {
+        let need = i as usize + 1;
+        if self.nodes.len() < need {
+            self.nodes.resize(need, EMPTY);
+        }
+        self.sketch.ensure_capacity(self.linked_len() + 1);
+    }
+
     fn linked_len(&self) -> usize {
         self.lists.iter().map(|l| l.len).sum()
     }

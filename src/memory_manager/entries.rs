@@ -30,7 +30,13 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     #[inline]
     fn replace_in_place(&self, i: u32, charge: u64) -> bool {
         let e = self.entries.get(i);
-        if e.pinned || self.signalled != MemoryPressureLevel::None || !self.loads.is_empty() {
+        // A level that changes reports an event, which allocates: that put
+        // takes the general path, where the room is reserved.
+        if e.pinned
+            || self.signalled != MemoryPressureLevel::None
+            || self.reported != MemoryPressureLevel::None
+            || !self.loads.is_empty()
+        {
             return false;
         }
         match (self.usage - e.charge).checked_add(charge) {
@@ -156,6 +162,14 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
         // The events a put reports: level changes around its run, the run.
         fx.events.reserve(4);
+        // What its evictions and the replaced value report, what lfu_history
+        // records (the threshold reaction below reserves its own, or evicts
+        // less).
+        fx.removed.reserve(victims.len() + 1);
+        self.entries.reserve_removals(victims.len());
+        if let Some(history) = &mut self.history {
+            history.reserve(victims.len());
+        }
 
         // Committed from here on: nothing below fails.
         self.supersede_load(&key);
@@ -211,8 +225,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             MemoryPressureLevel::Critical => usize::MAX,
             _ => 0,
         };
-        let (v, _) = self.collect_victims(Some(slot), max, |f| usage - f < limits.moderate_at);
-        self.evict_slots(&v, EvictionReason::Capacity, &mut run, fx);
+        self.threshold_reaction(slot, max, |f| usage - f < limits.moderate_at, &mut run, fx);
         self.finish_run(run, EvictionReason::Capacity, now, fx);
         self.update_level(now, fx);
         Ok(())
@@ -439,10 +452,15 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        let present = self.entries.find(key);
+        if let Some(i) = present {
+            // Relinking below allocates nothing.
+            self.order.reserve(i);
+        }
         if !self.pins.unpin(key) {
             return Err(Error::not_found("the key is not pinned"));
         }
-        if let Some(i) = self.entries.find(key) {
+        if let Some(i) = present {
             let tick = self.tick();
             let e = self.entries.get_mut(i);
             e.pinned = false;

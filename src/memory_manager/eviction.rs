@@ -66,6 +66,54 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         c.into_iter().map(|(_, i)| i).collect()
     }
 
+    /// A put's threshold reaction, after the put committed, so it must not
+    /// fail: victims as `collect_victims(Some(slot), max, done)` would pick,
+    /// but only as many as the room it can get (fallibly) to record and
+    /// report them; a failed allocation makes it evict fewer (the first in
+    /// order), never unwind. Usage stays within the budget either way (the
+    /// put's plan made room before it committed).
+    pub(super) fn threshold_reaction(
+        &mut self,
+        slot: u32,
+        max: usize,
+        mut done: impl FnMut(u64) -> bool,
+        run: &mut Run,
+        fx: &mut Effects<K, V>,
+    ) {
+        if max == 0 || done(0) {
+            return;
+        }
+        let mut victims: Vec<u32> = Vec::new();
+        let mut freed = 0u64;
+        let entries = &self.entries;
+        self.order.walk(|i| {
+            if i == slot {
+                return true;
+            }
+            let e = entries.get(i);
+            if !e.evictable() {
+                return true;
+            }
+            if victims.len() == victims.capacity() && victims.try_reserve(1).is_err() {
+                return false;
+            }
+            victims.push(i);
+            freed += e.charge();
+            !(victims.len() >= max || done(freed))
+        });
+        let mut n = victims.len();
+        if fx.removed.try_reserve(n).is_err() {
+            n = fx.removed.capacity() - fx.removed.len();
+        }
+        if !self.entries.try_reserve_removals(n) {
+            n = 0;
+        }
+        if let Some(history) = &mut self.history {
+            n = history.try_reserve(n);
+        }
+        self.evict_slots(&victims[..n.min(victims.len())], EvictionReason::Capacity, run, fx);
+    }
+
     #[inline]
     pub(super) fn evict_slots(
         &mut self,
@@ -86,7 +134,13 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         run: &mut Run,
         fx: &mut Effects<K, V>,
     ) {
+        // Room first: an allocation failing below would leave a victim half
+        // removed.
         fx.removed.reserve(victims.len());
+        self.entries.reserve_removals(victims.len());
+        if let Some(history) = &mut self.history {
+            history.reserve(victims.len());
+        }
         for &i in victims {
             let e = self.entries.remove(i);
             debug_assert!(!e.pinned);
