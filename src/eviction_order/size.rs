@@ -74,7 +74,11 @@ impl SizeOrder {
         }
     }
 
+    /// Takes `i` out of the order, if it is in (a pinned entry is not).
     pub fn unlink(&mut self, i: u32, charge: u64, _tick: u64) {
+        if !self.list.is_linked(i) {
+            return;
+        }
         let k = key(charge);
         let g = self
             .groups
@@ -178,6 +182,18 @@ mod tests {
             });
             let want: Vec<u32> = model.iter().map(|&(_, _, i)| i).collect();
             assert_eq!(got, want, "step {step}");
+        }
+        // A slot not in the order (a pinned entry's) is left alone.
+        let absent = (0..64).find(|&i| at[i as usize].is_none());
+        if let Some(i) = absent {
+            let before = model.len();
+            o.unlink(i, 7, 0);
+            let mut n = 0;
+            o.walk(|_| {
+                n += 1;
+                true
+            });
+            assert_eq!(n, before);
         }
         o.clear();
         let mut n = 0;
