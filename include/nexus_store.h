@@ -1223,6 +1223,7 @@ NexusStatus nexus_store_put_object(struct NexusStore *store,
  *   non-zero length
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1291,6 +1292,9 @@ NexusStatus nexus_store_contains(struct NexusStore *store,
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the call may
+ *   have done part of its work (usage still equals the charges of what
+ *   is present)
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1307,6 +1311,9 @@ NexusStatus nexus_store_remove(struct NexusStore *store,
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or removed NULL
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the call may
+ *   have done part of its work (usage still equals the charges of what
+ *   is present)
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1384,6 +1391,7 @@ void nexus_key_list_free(struct NexusKeyList *list);
  *   length
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; nothing changed
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1404,6 +1412,9 @@ NexusStatus nexus_store_pin(struct NexusStore *store,
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the call may
+ *   have done part of its work (usage still equals the charges of what
+ *   is present)
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1442,6 +1453,7 @@ NexusStatus nexus_store_is_pinned(struct NexusStore *store,
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1460,6 +1472,9 @@ NexusStatus nexus_store_pinned_ids(struct NexusStore *store,
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the call may
+ *   have done part of its work (usage still equals the charges of what
+ *   is present)
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1476,6 +1491,9 @@ NexusStatus nexus_store_evict_lru(struct NexusStore *store,
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the call may
+ *   have done part of its work (usage still equals the charges of what
+ *   is present)
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1493,6 +1511,9 @@ NexusStatus nexus_store_evict(struct NexusStore *store,
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the call may
+ *   have done part of its work (usage still equals the charges of what
+ *   is present)
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1518,6 +1539,9 @@ NexusStatus nexus_store_clear_unpinned(struct NexusStore *store,
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: level out of range
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the call may
+ *   have done part of its work (usage still equals the charges of what
+ *   is present)
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1533,6 +1557,9 @@ NexusStatus nexus_store_signal_pressure(struct NexusStore *store,
  * Returns:
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: level out of range
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the call may
+ *   have done part of its work (usage still equals the charges of what
+ *   is present)
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1547,6 +1574,7 @@ NexusStatus nexus_signal_pressure_all(NexusPressureLevel level);
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1565,6 +1593,7 @@ NexusStatus nexus_store_pressure_level(struct NexusStore *store,
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1584,6 +1613,9 @@ NexusStatus nexus_store_signalled_level(struct NexusStore *store,
  *   store's `shards`: each shard needs at least one byte; nothing changed
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the call may
+ *   have done part of its work (usage still equals the charges of what
+ *   is present)
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1707,6 +1739,7 @@ NexusStatus nexus_monitor_source_detail(NexusMonitorSourceKind kind,
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1730,6 +1763,7 @@ NexusStatus nexus_store_set_event_callback(struct NexusStore *store,
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1756,6 +1790,7 @@ NexusStatus nexus_store_set_eviction_listener(struct NexusStore *store,
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1851,6 +1886,7 @@ NexusStatus nexus_load_sink_fail(struct NexusLoadSink *sink,
  *   non-zero length
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1867,6 +1903,7 @@ NexusStatus nexus_store_get_or_load(struct NexusStore *store,
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1889,6 +1926,7 @@ NexusStatus nexus_store_memory_metrics(struct NexusStore *store,
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out_len NULL, buf NULL with a
  *   non-zero buf_len
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -1922,6 +1960,7 @@ NexusStatus nexus_store_reset_metrics(struct NexusStore *store);
  * - `NEXUS_STATUS_EMPTY`: no event
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.

@@ -167,6 +167,56 @@ mod every_point {
         r
     }
 
+    /// The functions that returned OUT_OF_MEMORY (no allocation: the test
+    /// counts allocations), to be checked against the header's docs.
+    static OOM_FROM: std::sync::Mutex<[&str; 64]> = std::sync::Mutex::new([""; 64]);
+
+    /// Runs a C call that returns a status armed, noting an OUT_OF_MEMORY.
+    fn armed_status(name: &'static str, f: impl FnOnce() -> NexusStatus) -> NexusStatus {
+        note_status(name, armed(f))
+    }
+
+    /// Notes an OUT_OF_MEMORY from `name`; returns `status`.
+    fn note_status(name: &'static str, status: NexusStatus) -> NexusStatus {
+        if status == NEXUS_STATUS_ERR_OUT_OF_MEMORY {
+            let mut from = OOM_FROM.lock().unwrap();
+            if !from.contains(&name) {
+                let free = from.iter().position(|n| n.is_empty()).expect("room");
+                from[free] = name;
+            }
+        }
+        status
+    }
+
+    /// The functions whose doc comment in the header does not list
+    /// `NEXUS_STATUS_ERR_OUT_OF_MEMORY` (each function's comment is the
+    /// `/** ... */` right before its declaration).
+    fn oom_undocumented(names: &[&str]) -> Vec<String> {
+        let header = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/include/nexus_store.h"
+        ))
+        .expect("the header is readable");
+        let mut doc = String::new();
+        let mut missing = Vec::new();
+        for line in header.lines() {
+            let t = line.trim();
+            if t.starts_with("/**") {
+                doc.clear();
+            }
+            doc.push_str(t);
+            doc.push('\n');
+            if let Some(rest) = t.strip_prefix("NexusStatus ") {
+                let name = rest.split('(').next().unwrap_or("");
+                if names.contains(&name) && !doc.contains("ERR_OUT_OF_MEMORY") {
+                    missing.push(name.to_string());
+                }
+                doc.clear();
+            }
+        }
+        missing
+    }
+
     // ---- callbacks (they must not allocate: an extern "C" fn cannot unwind)
 
     static RELEASED: AtomicUsize = AtomicUsize::new(0);
@@ -203,15 +253,24 @@ mod every_point {
     ) -> NexusStatus {
         // SAFETY: a one-byte key.
         match unsafe { *key } {
-            b'b' => nexus_load_sink_put_bytes(sink, [7u8; 16].as_ptr(), 16),
-            b'o' => nexus_load_sink_put_object(
-                sink,
-                ptr::dangling_mut(),
-                50,
-                Some(release),
-                ptr::null_mut(),
+            b'b' => note_status(
+                "nexus_load_sink_put_bytes",
+                nexus_load_sink_put_bytes(sink, [7u8; 16].as_ptr(), 16),
             ),
-            _ => nexus_load_sink_fail(sink, NEXUS_STATUS_NOT_FOUND, c"no such key".as_ptr()),
+            b'o' => note_status(
+                "nexus_load_sink_put_object",
+                nexus_load_sink_put_object(
+                    sink,
+                    ptr::dangling_mut(),
+                    50,
+                    Some(release),
+                    ptr::null_mut(),
+                ),
+            ),
+            _ => note_status(
+                "nexus_load_sink_fail",
+                nexus_load_sink_fail(sink, NEXUS_STATUS_NOT_FOUND, c"no such key".as_ptr()),
+            ),
         }
     }
 
@@ -260,7 +319,12 @@ mod every_point {
         put: impl FnOnce() -> NexusStatus,
     ) -> NexusStatus {
         let before = put_state(s, key);
-        let status = armed(put);
+        let name = if what.starts_with("put_object") {
+            "nexus_store_put_object"
+        } else {
+            "nexus_store_put"
+        };
+        let status = armed_status(name, put);
         check(what, status, OK, log);
         if status == NEXUS_STATUS_ERR_OUT_OF_MEMORY {
             let after = put_state(s, key);
@@ -311,12 +375,12 @@ mod every_point {
         c.lfu_history = lfu_history;
         check(
             "validate",
-            armed(|| nexus_memory_config_validate(&c)),
+            armed_status("nexus_memory_config_validate", || nexus_memory_config_validate(&c)),
             OK,
             log,
         );
         let mut s = ptr::null_mut();
-        let status = armed(|| nexus_store_new(&c, &mut s));
+        let status = armed_status("nexus_store_new", || nexus_store_new(&c, &mut s));
         check("new", status, OK, log);
         if status != NEXUS_STATUS_OK {
             return ptr::null_mut();
@@ -324,7 +388,7 @@ mod every_point {
         let k = |b: &'static [u8]| (b.as_ptr(), b.len());
         check(
             "set_eviction_listener",
-            armed(|| {
+            armed_status("nexus_store_set_eviction_listener", || {
                 nexus_store_set_eviction_listener(s, Some(listener), ptr::null_mut(), Some(destroy))
             }),
             OK,
@@ -332,13 +396,13 @@ mod every_point {
         );
         check(
             "set_loader",
-            armed(|| nexus_store_set_loader(s, Some(loader), ptr::null_mut(), Some(destroy))),
+            armed_status("nexus_store_set_loader", || nexus_store_set_loader(s, Some(loader), ptr::null_mut(), Some(destroy))),
             OK,
             log,
         );
         check(
             "set_event_mask",
-            armed(|| nexus_store_set_event_mask(s, 0b1011)),
+            armed_status("nexus_store_set_event_mask", || nexus_store_set_event_mask(s, 0b1011)),
             OK,
             log,
         );
@@ -378,13 +442,13 @@ mod every_point {
         }
         let mut v = ptr::null_mut();
         let (kp, kl) = k(b"a");
-        let held = armed(|| nexus_store_get(s, kp, kl, &mut v));
+        let held = armed_status("nexus_store_get", || nexus_store_get(s, kp, kl, &mut v));
         check("get", held, &[NEXUS_STATUS_OK, NEXUS_STATUS_NOT_FOUND], log);
         let mut buf = [0u8; 400];
         let mut n = 0usize;
         check(
             "get_copy",
-            armed(|| {
+            armed_status("nexus_store_get_copy", || {
                 nexus_store_get_copy(s, b"c".as_ptr(), 1, buf.as_mut_ptr(), buf.len(), &mut n)
             }),
             &[NEXUS_STATUS_OK, NEXUS_STATUS_NOT_FOUND],
@@ -392,7 +456,7 @@ mod every_point {
         );
         for key in [b"b", b"o", b"z"] {
             let mut lv = ptr::null_mut();
-            let st = armed(|| nexus_store_get_or_load(s, key.as_ptr(), 1, &mut lv));
+            let st = armed_status("nexus_store_get_or_load", || nexus_store_get_or_load(s, key.as_ptr(), 1, &mut lv));
             check(
                 "get_or_load",
                 st,
@@ -406,30 +470,30 @@ mod every_point {
         let mut b = false;
         check(
             "contains",
-            armed(|| nexus_store_contains(s, b"a".as_ptr(), 1, &mut b)),
+            armed_status("nexus_store_contains", || nexus_store_contains(s, b"a".as_ptr(), 1, &mut b)),
             OK,
             log,
         );
         check(
             "pin",
-            armed(|| nexus_store_pin(s, b"c".as_ptr(), 1)),
+            armed_status("nexus_store_pin", || nexus_store_pin(s, b"c".as_ptr(), 1)),
             OK,
             log,
         );
         check(
             "pin (absent)",
-            armed(|| nexus_store_pin(s, b"q".as_ptr(), 1)),
+            armed_status("nexus_store_pin", || nexus_store_pin(s, b"q".as_ptr(), 1)),
             OK,
             log,
         );
         check(
             "is_pinned",
-            armed(|| nexus_store_is_pinned(s, b"c".as_ptr(), 1, &mut b)),
+            armed_status("nexus_store_is_pinned", || nexus_store_is_pinned(s, b"c".as_ptr(), 1, &mut b)),
             OK,
             log,
         );
         let mut list = ptr::null_mut();
-        if armed(|| nexus_store_pinned_ids(s, &mut list)) == NEXUS_STATUS_OK {
+        if armed_status("nexus_store_pinned_ids", || nexus_store_pinned_ids(s, &mut list)) == NEXUS_STATUS_OK {
             let mut len = 0;
             armed(|| nexus_key_list_get(list, 0, &mut len));
             armed(|| nexus_key_list_len(list));
@@ -438,72 +502,72 @@ mod every_point {
         let mut e = 0usize;
         check(
             "evict_lru",
-            armed(|| nexus_store_evict_lru(s, 1, &mut e)),
+            armed_status("nexus_store_evict_lru", || nexus_store_evict_lru(s, 1, &mut e)),
             OK,
             log,
         );
-        check("evict", armed(|| nexus_store_evict(s, 1, &mut e)), OK, log);
+        check("evict", armed_status("nexus_store_evict", || nexus_store_evict(s, 1, &mut e)), OK, log);
         check(
             "signal",
-            armed(|| nexus_store_signal_pressure(s, NEXUS_PRESSURE_LEVEL_MODERATE)),
+            armed_status("nexus_store_signal_pressure", || nexus_store_signal_pressure(s, NEXUS_PRESSURE_LEVEL_MODERATE)),
             OK,
             log,
         );
         check(
             "signal_all",
-            armed(|| nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE)),
+            armed_status("nexus_signal_pressure_all", || nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE)),
             OK,
             log,
         );
         let mut level = 0;
         check(
             "pressure_level",
-            armed(|| nexus_store_pressure_level(s, &mut level)),
+            armed_status("nexus_store_pressure_level", || nexus_store_pressure_level(s, &mut level)),
             OK,
             log,
         );
         check(
             "signalled_level",
-            armed(|| nexus_store_signalled_level(s, &mut level)),
+            armed_status("nexus_store_signalled_level", || nexus_store_signalled_level(s, &mut level)),
             OK,
             log,
         );
         check(
             "unpin",
-            armed(|| nexus_store_unpin(s, b"c".as_ptr(), 1)),
+            armed_status("nexus_store_unpin", || nexus_store_unpin(s, b"c".as_ptr(), 1)),
             &[NEXUS_STATUS_OK, NEXUS_STATUS_NOT_FOUND],
             log,
         );
         check(
             "set_max_bytes",
-            armed(|| nexus_store_set_max_bytes(s, 800)),
+            armed_status("nexus_store_set_max_bytes", || nexus_store_set_max_bytes(s, 800)),
             OK,
             log,
         );
         let mut m = NexusMemoryMetrics::default();
         check(
             "metrics",
-            armed(|| nexus_store_memory_metrics(s, &mut m)),
+            armed_status("nexus_store_memory_metrics", || nexus_store_memory_metrics(s, &mut m)),
             OK,
             log,
         );
         let mut json = [0 as std::ffi::c_char; 1024];
         check(
             "metrics_json",
-            armed(|| nexus_store_metrics_json(s, json.as_mut_ptr(), json.len(), &mut n)),
+            armed_status("nexus_store_metrics_json", || nexus_store_metrics_json(s, json.as_mut_ptr(), json.len(), &mut n)),
             OK,
             log,
         );
         let mut ev = NexusEvent::default();
         check(
             "poll_event",
-            armed(|| nexus_store_poll_event(s, &mut ev)),
+            armed_status("nexus_store_poll_event", || nexus_store_poll_event(s, &mut ev)),
             &[NEXUS_STATUS_OK, NEXUS_STATUS_EMPTY],
             log,
         );
         check(
             "set_event_callback",
-            armed(|| {
+            armed_status("nexus_store_set_event_callback", || {
                 nexus_store_set_event_callback(s, Some(on_event), ptr::null_mut(), Some(destroy))
             }),
             OK,
@@ -515,19 +579,19 @@ mod every_point {
         });
         check(
             "remove",
-            armed(|| nexus_store_remove(s, b"d".as_ptr(), 1)),
+            armed_status("nexus_store_remove", || nexus_store_remove(s, b"d".as_ptr(), 1)),
             &[NEXUS_STATUS_OK, NEXUS_STATUS_NOT_FOUND],
             log,
         );
         check(
             "reset_metrics",
-            armed(|| nexus_store_reset_metrics(s)),
+            armed_status("nexus_store_reset_metrics", || nexus_store_reset_metrics(s)),
             OK,
             log,
         );
         check(
             "clear_unpinned",
-            armed(|| nexus_store_clear_unpinned(s, &mut e)),
+            armed_status("nexus_store_clear_unpinned", || nexus_store_clear_unpinned(s, &mut e)),
             OK,
             log,
         );
@@ -536,7 +600,7 @@ mod every_point {
         });
         check(
             "debug_panic",
-            armed(|| nexus_store_debug_panic(s)),
+            armed_status("nexus_store_debug_panic", || nexus_store_debug_panic(s)),
             &[NEXUS_STATUS_ERR_PANIC],
             log,
         );
@@ -754,8 +818,21 @@ mod every_point {
              {known_points} points where a put returned OUT_OF_MEMORY after it changed the store (known)",
             totals.join(", ")
         );
-        for f in &failures {
-            println!("  {f}");
+        let from: Vec<&str> = OOM_FROM
+            .lock()
+            .unwrap()
+            .iter()
+            .copied()
+            .filter(|n| !n.is_empty())
+            .collect();
+        println!(
+            "functions that returned OUT_OF_MEMORY: {} (each must say so in its doc comment)",
+            from.len()
+        );
+        for name in oom_undocumented(&from) {
+            failures.push(format!(
+                "{name} returned NEXUS_STATUS_ERR_OUT_OF_MEMORY, which its doc comment does not list"
+            ));
         }
         // Both kinds were once known limits; none is left.
         if spared != 0 {
@@ -767,6 +844,9 @@ mod every_point {
             failures.push(format!(
                 "{known_points} points where a put returned OUT_OF_MEMORY after it changed the store"
             ));
+        }
+        for f in &failures {
+            println!("  {f}");
         }
         let failed = usize::from(!failures.is_empty());
         println!(

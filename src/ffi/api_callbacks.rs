@@ -28,6 +28,7 @@ use crate::{Error, ErrorKind, Loaded};
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.
@@ -59,6 +60,7 @@ pub extern "C" fn nexus_store_set_event_callback(
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.
@@ -93,6 +95,7 @@ pub extern "C" fn nexus_store_set_eviction_listener(
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.
@@ -241,6 +244,7 @@ pub extern "C" fn nexus_load_sink_fail(
 ///   non-zero length
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.

@@ -13,6 +13,7 @@ use crate::{Error, ErrorKind, EventMask};
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.
@@ -38,6 +39,7 @@ pub extern "C" fn nexus_store_memory_metrics(
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out_len NULL, buf NULL with a
 ///   non-zero buf_len
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.
@@ -98,6 +100,7 @@ pub extern "C" fn nexus_store_reset_metrics(store: *mut NexusStore) -> NexusStat
 /// - `NEXUS_STATUS_EMPTY`: no event
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.

@@ -16,6 +16,7 @@ use super::types::*;
 ///   length
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; nothing changed
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.
@@ -43,6 +44,9 @@ pub extern "C" fn nexus_store_pin(
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the call may
+///   have done part of its work (usage still equals the charges of what
+///   is present)
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.
@@ -93,6 +97,7 @@ pub extern "C" fn nexus_store_is_pinned(
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.

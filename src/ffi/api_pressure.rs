@@ -15,6 +15,9 @@ use crate::{MemoryPressureLevel, signal_pressure_all};
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the call may
+///   have done part of its work (usage still equals the charges of what
+///   is present)
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.
@@ -34,6 +37,9 @@ pub extern "C" fn nexus_store_evict_lru(
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the call may
+///   have done part of its work (usage still equals the charges of what
+///   is present)
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.
@@ -54,6 +60,9 @@ pub extern "C" fn nexus_store_evict(
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or evicted NULL
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the call may
+///   have done part of its work (usage still equals the charges of what
+///   is present)
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.
@@ -82,6 +91,9 @@ pub extern "C" fn nexus_store_clear_unpinned(
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: level out of range
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the call may
+///   have done part of its work (usage still equals the charges of what
+///   is present)
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.
@@ -103,6 +115,9 @@ pub extern "C" fn nexus_store_signal_pressure(
 /// Returns:
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: level out of range
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the call may
+///   have done part of its work (usage still equals the charges of what
+///   is present)
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.
@@ -122,6 +137,7 @@ pub extern "C" fn nexus_signal_pressure_all(level: NexusPressureLevel) -> NexusS
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.
@@ -143,6 +159,7 @@ pub extern "C" fn nexus_store_pressure_level(
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.
@@ -165,6 +182,9 @@ pub extern "C" fn nexus_store_signalled_level(
 ///   store's `shards`: each shard needs at least one byte; nothing changed
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the call may
+///   have done part of its work (usage still equals the charges of what
+///   is present)
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.

@@ -241,6 +241,7 @@ pub extern "C" fn nexus_store_put_object(
 ///   non-zero length
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.
@@ -371,6 +372,9 @@ pub extern "C" fn nexus_store_contains(
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the call may
+///   have done part of its work (usage still equals the charges of what
+///   is present)
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.
@@ -393,6 +397,9 @@ pub extern "C" fn nexus_store_remove(
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or removed NULL
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the call may
+///   have done part of its work (usage still equals the charges of what
+///   is present)
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.
