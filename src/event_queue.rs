@@ -3,6 +3,36 @@
 use std::collections::VecDeque;
 
 use crate::events::{Event, EventKind};
+use crate::sync::{AtomicU64, Mutex, Ordering};
+
+/// The next event sequence number of a store (from 1).
+pub(crate) fn next_sequence(sequence: &AtomicU64) -> u64 {
+    sequence.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+/// Numbers `events` as they are queued, under the queue's lock, so that
+/// with any number of producers the queue holds them in sequence order and
+/// a gap in it means only a loss (a lost event took its number; the
+/// DROPPED marker takes one too). Explored under shuttle with several
+/// producers and a poller (tests/schedules.rs).
+pub(crate) fn queue_numbered(
+    queue: &Mutex<EventQueue>,
+    sequence: &AtomicU64,
+    events: impl IntoIterator<Item = Event>,
+) {
+    let mut q = queue.lock();
+    for mut e in events {
+        e.sequence = next_sequence(sequence);
+        q.push(e, || Event {
+            kind: EventKind::Dropped,
+            sequence: next_sequence(sequence),
+            previous_level: e.level,
+            count: 0,
+            bytes: 0,
+            ..e
+        });
+    }
+}
 
 /// Holds at most `capacity` events plus one DROPPED marker. A full queue
 /// drops the incoming event and adds it to the marker, which sums the losses

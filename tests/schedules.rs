@@ -14,7 +14,12 @@
 //!   itself inside a callback) returns only after that;
 //! - two threads, each inside a callback, replacing each other's callback
 //!   never wait for each other (a schedule that does not finish within the
-//!   step bound fails: a deadlock or a livelock).
+//!   step bound fails: a deadlock or a livelock);
+//! - events queued by several producers (the real `src/event_queue.rs`,
+//!   numbered under the queue's lock) while a poller drains the queue come
+//!   out in strictly increasing sequence order, each producer's in the
+//!   order it made them, and every number is accounted for: polled, a
+//!   DROPPED marker, or counted as lost by one.
 //!
 //! Built only with `--cfg nexus_shuttle` (`make schedules`, in
 //! target/hardening); SHUTTLE_ITERATIONS sets the schedules per test and
@@ -25,7 +30,7 @@
 
 /// shuttle's primitives under the names `crate::sync` gives in the library.
 mod sync {
-    pub use shuttle::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+    pub use shuttle::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
     pub use shuttle::thread::{sleep, yield_now};
     pub use shuttle::thread_local;
     pub use std::sync::{Arc, OnceLock};
@@ -50,6 +55,30 @@ mod callbacks;
 
 #[path = "../src/ffi/handles.rs"]
 mod handles;
+
+#[path = "../src/event_queue.rs"]
+mod event_queue;
+
+/// What `event_queue.rs` needs of the library: the real event types.
+#[path = "../src/events.rs"]
+mod events;
+
+#[path = "../src/c_enum.rs"]
+mod c_enum;
+
+#[path = "../src/pressure/memory_pressure_level.rs"]
+mod memory_pressure_level;
+
+mod pressure {
+    pub(crate) use crate::memory_pressure_level;
+}
+
+mod error {
+    pub use crate::Error;
+}
+
+pub use events::EvictionReason;
+pub use memory_pressure_level::MemoryPressureLevel;
 
 /// What `handles.rs` needs of the library (its `super::`), reduced to a
 /// probe.
@@ -120,6 +149,12 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
+
+    pub fn invalid(_message: impl Into<String>) -> Self {
+        Error {
+            kind: ErrorKind::InvalidArgument,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +163,7 @@ pub enum ErrorKind {
     InvalidHandle,
     OutOfMemory,
     Busy,
+    InvalidArgument,
 }
 
 use std::sync::Arc;
@@ -423,5 +459,99 @@ fn two_threads_replace_each_others_callbacks_from_inside_them() {
         }
         assert_eq!(counters[0].1.load(Ordering::SeqCst), 1);
         assert_eq!(counters[1].1.load(Ordering::SeqCst), 1);
+    });
+}
+
+// ---- the event queue's sequence order with several producers ------------
+
+/// An event from producer `p`, its `k`th (in `bytes`, to tell them apart).
+fn produced(p: u64, k: u64) -> events::Event {
+    events::Event {
+        kind: events::EventKind::Eviction,
+        sequence: 0,
+        level: MemoryPressureLevel::None,
+        previous_level: MemoryPressureLevel::None,
+        reason: EvictionReason::Capacity,
+        count: p,
+        bytes: k,
+        usage_bytes: 0,
+        timestamp_ns: 0,
+    }
+}
+
+/// Three producers each queue two batches of two events (numbered under
+/// the queue's lock, as a store's delivery does) into a queue of 2 while a
+/// poller drains it; then the rest is drained. Polled sequence numbers only
+/// go up, each producer's events come out in the order it made them, and
+/// polled events + markers + the losses markers count = the numbers given.
+#[test]
+fn several_producers_queue_in_sequence_order() {
+    use event_queue::{EventQueue, queue_numbered};
+    use events::{Event, EventKind};
+    explore("event queue: 3 producers, 1 poller", || {
+        let queue = Arc::new(sync::Mutex::new(EventQueue::new(2)));
+        let sequence = Arc::new(sync::AtomicU64::new(0));
+        let producers: Vec<_> = (0..3u64)
+            .map(|p| {
+                let (queue, sequence) = (Arc::clone(&queue), Arc::clone(&sequence));
+                shuttle::thread::spawn(move || {
+                    for batch in 0..2u64 {
+                        let events = [produced(p, 2 * batch), produced(p, 2 * batch + 1)];
+                        queue_numbered(&queue, &sequence, events);
+                    }
+                })
+            })
+            .collect();
+        let poller = {
+            let queue = Arc::clone(&queue);
+            shuttle::thread::spawn(move || {
+                let mut polled = Vec::new();
+                for _ in 0..6 {
+                    if let Some(e) = queue.lock().pop() {
+                        polled.push(e);
+                    }
+                    shuttle::thread::yield_now();
+                }
+                polled
+            })
+        };
+        for t in producers {
+            t.join().unwrap();
+        }
+        let mut polled: Vec<Event> = poller.join().unwrap();
+        while let Some(e) = queue.lock().pop() {
+            polled.push(e);
+        }
+        let seqs: Vec<u64> = polled.iter().map(|e| e.sequence).collect();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "polled out of sequence order: {seqs:?}"
+        );
+        for p in 0..3 {
+            let ks: Vec<u64> = polled
+                .iter()
+                .filter(|e| e.kind == EventKind::Eviction && e.count == p)
+                .map(|e| e.bytes)
+                .collect();
+            assert!(
+                ks.windows(2).all(|w| w[0] < w[1]),
+                "producer {p}'s events out of order: {ks:?}"
+            );
+        }
+        let lost: u64 = polled
+            .iter()
+            .filter(|e| e.kind == EventKind::Dropped)
+            .map(|e| e.count)
+            .sum();
+        let regular = polled
+            .iter()
+            .filter(|e| e.kind == EventKind::Eviction)
+            .count() as u64;
+        assert_eq!(regular + lost, 12, "every event polled or counted lost");
+        assert_eq!(
+            polled.len() as u64 + lost,
+            sequence.load(sync::Ordering::SeqCst),
+            "every number polled or counted lost"
+        );
     });
 }

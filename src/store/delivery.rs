@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering;
 
 use super::Shared;
 use crate::callbacks::CallbackScope;
-use crate::events::{Event, EventKind, EventMask};
+use crate::event_queue::{next_sequence, queue_numbered};
+use crate::events::EventMask;
 use crate::memory_manager::Effects;
 
 impl<K, V> Shared<K, V>
@@ -57,23 +58,12 @@ where
                 callback(e);
             }
         } else {
-            let mut q = self.queue.lock();
-            for mut e in fx.events.drain(..) {
-                e.sequence = self.next_sequence();
-                q.push(e, || Event {
-                    kind: EventKind::Dropped,
-                    sequence: self.next_sequence(),
-                    previous_level: e.level,
-                    count: 0,
-                    bytes: 0,
-                    ..e
-                });
-            }
+            queue_numbered(&self.queue, &self.sequence, fx.events.drain(..));
         }
     }
 
     /// The next event sequence number (from 1).
     pub(super) fn next_sequence(&self) -> u64 {
-        self.sequence.fetch_add(1, Ordering::Relaxed) + 1
+        next_sequence(&self.sequence)
     }
 }
