@@ -170,7 +170,8 @@ fn tiny_lfu(w2: &W2, out: &mut Vec<Target>) {
 }
 
 fn memory(w3: &W3, out: &mut Vec<Target>) {
-    for name in [w3::NEXUS_LRU, w3::NEXUS_LFU] {
+    // The native stores (issue 5) and, issue 15, the C ABI store.
+    for name in [w3::NEXUS_LRU, w3::NEXUS_LFU, w3::NEXUS_C] {
         let row = w3.row(name);
         out.push(Target {
             goal: format!("Per-entry overhead beyond key and value <= 64 B, {name}"),

@@ -1,45 +1,57 @@
-//! The store handle table.
+//! The handle tables: stores (`NexusStore *`) and governors
+//! (`NexusGovernor *`) alike, one [`HandleTable`] each.
 //!
-//! A `NexusStore *` is not a pointer to memory: it encodes a slot number
-//! and the slot's generation. Slots live in chunks that are allocated once
-//! and never freed, so looking a handle up never touches freed memory, and
-//! a handle whose generation no longer matches (freed, or freed twice) is
+//! A handle is not a pointer to memory: it encodes a slot number and the
+//! slot's generation. Slots live in chunks that are allocated once and
+//! never freed, so looking a handle up never touches freed memory, and a
+//! handle whose generation no longer matches (freed, or freed twice) is
 //! `NEXUS_STATUS_ERR_INVALID_HANDLE`.
 //!
-//! A slot holds its store's generation (or [`DEAD`] while it has no store),
-//! a count of the calls in flight through it, and the store pointer. A call
-//! ([`with`]) increments the count, then checks the generation, and backs
-//! out (count decremented, `INVALID_HANDLE`) if it does not match; it reads
-//! the store only while it is counted, and decrements the count when it
-//! ends. Calls that re-enter the store from its callbacks are simply
-//! counted again. `nexus_store_free` swaps the generation to `DEAD` (new
-//! calls fail at once), waits for the count to reach 0 (the calls in flight
-//! on every thread), takes the store pointer out and only then drops the
-//! store, outside every lock. The increment and the generation check of a
-//! call, and the swap and the count check of a free, are `SeqCst`: either
-//! the call sees `DEAD`, or the free sees the call counted and waits for it.
-//! `insert` stores the pointer before it publishes the generation, and only
-//! into a `DEAD` slot, so a call that sees its generation sees its store.
+//! A slot holds its object's generation (or [`DEAD`] while it has none), a
+//! count of the calls in flight through it, and the object pointer. A call
+//! ([`HandleTable::with`]) increments the count, then checks the
+//! generation, and backs out (count decremented, `INVALID_HANDLE`) if it
+//! does not match; it reads the object only while it is counted, and
+//! decrements the count when it ends. The count is striped: [`STRIPES`]
+//! counters on cache lines of their own, each thread counting on one of
+//! them (picked once per thread), so that two threads calling into one
+//! object (a store with several shards) do not write the same cache line
+//! on every call; "the count" is their sum, read only by frees. Calls that re-enter the object from
+//! its callbacks are simply counted again. A free swaps the generation to
+//! `DEAD` (new calls fail at once), waits for the count to reach 0 (the
+//! calls in flight on every thread), takes the pointer out and only then
+//! drops the object, outside every lock. The increment and the generation
+//! check of a call, and the swap and the count check of a free, are
+//! `SeqCst`: either the call sees `DEAD`, or the free sees the call counted
+//! and waits for it. `insert` stores the pointer before it publishes the
+//! generation, and only into a `DEAD` slot, so a call that sees its
+//! generation sees its object.
 //!
-//! From inside one of the store's own calls on the same thread (a callback,
-//! or a ctx's destroy run by a call), waiting for the count would wait for
-//! itself: each call links a frame, on its own stack, into a thread-local
-//! list, and a free that finds its slot there is `BUSY` (as is one from
-//! inside a callback the store runs outside any call through its handle: a
-//! global pressure signal, a read handle's release; the core tracks those).
+//! From inside one of the object's own calls on the same thread (a
+//! callback, or a ctx's destroy run by a call), waiting for the count would
+//! wait for itself: each call links a frame, on its own stack, into a
+//! thread-local list, and a free that finds its slot there is `BUSY` (as is
+//! one from inside a callback the object runs outside any call through its
+//! handle: a global pressure signal, a read handle's release; the core
+//! tracks those, see [`HandleTarget`]).
 //!
 //! The deferred free (`nexus_store_free_deferred`, for garbage-collected
-//! hosts) never waits: it swaps the generation to `DEAD` and sets the
-//! [`FREE_PENDING`] bit of the slot's count. Whoever then sees the count at 0
-//! with the bit set (the deferred free itself, or the call in flight that
-//! ends last) clears the bit with one compare-and-swap, and the one that
-//! wins takes the store out and drops it, on its own thread. The count and
-//! the bit share one word, so exactly one thread sees that moment, whatever
-//! lookups of stale handles do to the count meanwhile.
+//! hosts) never waits: it swaps the generation to `DEAD`, sets the slot's
+//! `pending` flag, and frees the object itself if the count is 0. Every
+//! call, after its decrement, reads the flag and, if set, the count: the
+//! decrements, the flag's store and these reads are `SeqCst`, so the thread
+//! whose decrement is last (or the deferred free, if it comes after the
+//! last) sees a count of 0 with the flag set. Whoever sees that clears the
+//! flag with one compare-and-swap, and the one that wins takes the object
+//! out and drops it, on its own thread; lookups of stale handles that count
+//! and back out meanwhile may see it too, and lose the swap.
 //!
 //! Freed slots are reused first-in first-out, so a stale handle would have
 //! to outlive 2^32 reuses of its slot (2^12 on 32-bit targets, spread over
-//! every free slot) to alias a new store.
+//! every free slot) to alias a new object.
+//!
+//! The store table's free functions ([`insert`], [`with`], [`free`],
+//! [`free_deferred`]) are the store handles' entry points.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -58,46 +70,104 @@ const CHUNK: usize = 256;
 const MAX_SLOTS: usize = 1 << 20;
 const MAX_CHUNKS: usize = MAX_SLOTS / CHUNK;
 
-/// The generation of a slot without a store. Above `GEN_MASK`, so no
+/// The generation of a slot without an object. Above `GEN_MASK`, so no
 /// handle carries it.
 const DEAD: usize = usize::MAX;
 const _: () = assert!(DEAD > GEN_MASK);
 
-/// The bit of a slot's count that says a deferred free is waiting for the
-/// calls in flight to end (far above any count of calls).
-const FREE_PENDING: usize = 1 << (usize::BITS - 1);
+/// How many counters a slot's count of calls is striped over.
+const STRIPES: usize = 4;
 
-/// One cache line per slot: calls on one store do not contend with calls
-/// on its neighbours.
-#[repr(align(64))]
-struct Slot {
-    /// The live store's generation, or `DEAD`.
-    generation: AtomicUsize,
-    /// Calls counted on the slot: the calls in flight through it, plus,
-    /// for an instant, lookups about to back out; and the [`FREE_PENDING`]
-    /// bit.
-    in_flight: AtomicUsize,
-    /// The generation a deferred free retired (for the free list), written
-    /// before it sets `FREE_PENDING`.
-    retired: AtomicUsize,
-    /// The store (from `Box::into_raw`); non-null from `insert` until the
-    /// free that takes it out.
-    store: AtomicPtr<FfiStore>,
+/// What a table's objects tell its blocking free.
+pub(crate) trait HandleTarget: Send + Sync + 'static {
+    /// Whether this thread is inside one of the object's callbacks (a
+    /// blocking free from there would wait for itself: `BUSY`).
+    fn is_inside_own_callback(&self) -> bool;
+
+    /// Waits until calls that reached the object without its handle have
+    /// ended (run by the blocking free before it drops the object).
+    fn wait_until_sole_user(&self);
 }
 
-impl Slot {
-    const fn new() -> Self {
-        Slot {
-            generation: AtomicUsize::new(DEAD),
-            in_flight: AtomicUsize::new(0),
-            retired: AtomicUsize::new(DEAD),
-            store: AtomicPtr::new(std::ptr::null_mut()),
-        }
+impl HandleTarget for FfiStore {
+    fn is_inside_own_callback(&self) -> bool {
+        self.store.is_inside_own_callback()
+    }
+
+    fn wait_until_sole_user(&self) {
+        self.store.wait_until_sole_user();
     }
 }
 
-/// Chunks of slots, allocated on first use and never freed.
-static CHUNKS: [OnceLock<Box<[Slot; CHUNK]>>; MAX_CHUNKS] = [const { OnceLock::new() }; MAX_CHUNKS];
+/// A slot: a cache line that calls only read (written by insert and the
+/// frees), then the striped count, a cache line per stripe. Calls on one
+/// object do not contend with calls on its neighbours, nor, on different
+/// threads, with each other.
+struct Slot<T> {
+    head: SlotHead<T>,
+    in_flight: [Stripe; STRIPES],
+}
+
+#[repr(align(64))]
+struct SlotHead<T> {
+    /// The live object's generation, or `DEAD`.
+    generation: AtomicUsize,
+    /// While a deferred free waits for the calls in flight to end: the
+    /// generation it retired (never 0), else 0. Carrying the generation, a
+    /// thread that saw the count at 0 for one object cannot, late, claim
+    /// the deferred free of the next object in the slot.
+    pending: AtomicUsize,
+    /// The object (from `Box::into_raw`); non-null from `insert` until the
+    /// free that takes it out.
+    object: AtomicPtr<T>,
+}
+
+/// Calls counted by the threads of one stripe: the calls in flight, plus,
+/// for an instant, lookups about to back out.
+#[repr(align(64))]
+struct Stripe(AtomicUsize);
+
+impl<T> Slot<T> {
+    const fn new() -> Self {
+        Slot {
+            head: SlotHead {
+                generation: AtomicUsize::new(DEAD),
+                pending: AtomicUsize::new(0),
+                object: AtomicPtr::new(std::ptr::null_mut()),
+            },
+            in_flight: [const { Stripe(AtomicUsize::new(0)) }; STRIPES],
+        }
+    }
+
+    /// The calls counted on the slot, over every stripe.
+    fn count(&self) -> usize {
+        self.in_flight
+            .iter()
+            .map(|s| s.0.load(Ordering::SeqCst))
+            .fold(0, usize::wrapping_add)
+    }
+}
+
+thread_local! {
+    /// This thread's stripe, picked on its first call (`STRIPES` = none yet).
+    static STRIPE: Cell<usize> = const { Cell::new(STRIPES) };
+}
+
+/// The next thread's stripe: threads take them in turn.
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+#[inline]
+fn my_stripe() -> usize {
+    STRIPE.with(|s| {
+        let mine = s.get();
+        if mine < STRIPES {
+            return mine;
+        }
+        let picked = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        s.set(picked);
+        picked
+    })
+}
 
 struct FreeSlots {
     /// Freed slots, oldest first, with the generation they last had.
@@ -105,21 +175,25 @@ struct FreeSlots {
     fresh: usize,
 }
 
-static FREE: Mutex<FreeSlots> = Mutex::new(FreeSlots {
-    reusable: VecDeque::new(),
-    fresh: 0,
-});
-
-fn slot(index: usize) -> Option<&'static Slot> {
-    let chunk = CHUNKS.get(index / CHUNK)?.get()?;
-    Some(&chunk[index % CHUNK])
+/// The handles of one kind of object `T`, whose C handle type is `H`: a
+/// `static`, never dropped.
+pub(crate) struct HandleTable<T, H> {
+    /// Chunks of slots, allocated on first use and never freed.
+    chunks: [OnceLock<Box<[Slot<T>; CHUNK]>>; MAX_CHUNKS],
+    free: Mutex<FreeSlots>,
+    /// What a handle of this table is, for messages ("store", "governor").
+    what: &'static str,
+    _handle: std::marker::PhantomData<fn() -> H>,
 }
 
-fn encode(index: usize, generation: usize) -> *mut NexusStore {
+/// The store handles.
+static STORES: HandleTable<FfiStore, NexusStore> = HandleTable::new("store");
+
+fn encode<H>(index: usize, generation: usize) -> *mut H {
     std::ptr::without_provenance_mut((generation << SLOT_BITS) | (index + 1))
 }
 
-fn decode(handle: *const NexusStore) -> Option<(usize, usize)> {
+fn decode<H>(handle: *const H) -> Option<(usize, usize)> {
     let raw = handle.addr();
     let index = (raw & ((1usize << SLOT_BITS) - 1)).checked_sub(1)?;
     Some((index, raw >> SLOT_BITS))
@@ -129,80 +203,60 @@ fn next_generation(previous: usize) -> usize {
     (previous.wrapping_add(1) & GEN_MASK).max(1)
 }
 
-fn invalid() -> Error {
-    Error::new(
-        ErrorKind::InvalidHandle,
-        "the store handle is not a live store (freed, or never created)",
-    )
-}
-
-/// Registers a store; returns its handle.
-pub(crate) fn insert(store: FfiStore) -> Result<*mut NexusStore, Error> {
-    let (index, previous) = {
-        let mut free = FREE.lock();
-        match free.reusable.pop_front() {
-            Some(reused) => reused,
-            None if free.fresh < MAX_SLOTS => {
-                free.fresh += 1;
-                (free.fresh - 1, DEAD)
-            }
-            None => {
-                return Err(Error::new(
-                    ErrorKind::OutOfMemory,
-                    format!("more than {MAX_SLOTS} stores alive at once"),
-                ));
-            }
-        }
-    };
-    let chunk = CHUNKS[index / CHUNK].get_or_init(|| Box::new([const { Slot::new() }; CHUNK]));
-    let s = &chunk[index % CHUNK];
-    let generation = next_generation(previous);
-    // The slot is DEAD and ours alone (taken off the free list): no call
-    // reads its pointer until the generation below is published.
-    let old = s
-        .store
-        .swap(Box::into_raw(Box::new(store)), Ordering::Relaxed);
-    debug_assert!(old.is_null(), "a free slot has no store");
-    // Publishes the pointer: a call that reads this generation sees it.
-    s.generation.store(generation, Ordering::SeqCst);
-    Ok(encode(index, generation))
-}
-
 /// A call's count on its slot; dropping it ends the call (or backs out).
-struct InFlight {
-    slot: &'static Slot,
+struct InFlight<'t, T, H: 'static> {
+    table: &'t HandleTable<T, H>,
+    slot: &'t Slot<T>,
     index: usize,
+    stripe: usize,
 }
 
-impl InFlight {
+impl<'t, T: HandleTarget, H> InFlight<'t, T, H> {
     /// Counts a call on `slot` if it still holds `generation`.
     #[inline]
-    fn enter(slot: &'static Slot, index: usize, generation: usize) -> Option<InFlight> {
-        slot.in_flight.fetch_add(1, Ordering::SeqCst);
-        let counted = InFlight { slot, index };
+    fn enter(
+        table: &'t HandleTable<T, H>,
+        slot: &'t Slot<T>,
+        index: usize,
+        generation: usize,
+    ) -> Option<Self> {
+        let stripe = my_stripe();
+        slot.in_flight[stripe].0.fetch_add(1, Ordering::SeqCst);
+        let counted = InFlight {
+            table,
+            slot,
+            index,
+            stripe,
+        };
         // SeqCst with the increment above and with free's swap and count
         // check: either this sees DEAD (or a later generation), or the free
         // sees this call counted and waits for it.
-        (slot.generation.load(Ordering::SeqCst) == generation).then_some(counted)
+        (slot.head.generation.load(Ordering::SeqCst) == generation).then_some(counted)
     }
 }
 
-impl Drop for InFlight {
+impl<T, H: 'static> Drop for InFlight<'_, T, H> {
     #[inline]
     fn drop(&mut self) {
-        // SeqCst (a release too): the call's use of the store happens
+        // SeqCst (a release too): the call's use of the object happens
         // before a free that sees the count at 0 drops it.
-        let before = self.slot.in_flight.fetch_sub(1, Ordering::SeqCst);
-        if before == FREE_PENDING | 1 {
+        self.slot.in_flight[self.stripe]
+            .0
+            .fetch_sub(1, Ordering::SeqCst);
+        let pending = self.slot.head.pending.load(Ordering::SeqCst);
+        if pending != 0 && self.slot.count() == 0 {
             // The last call out after a deferred free.
-            finish_deferred_free(self.slot, self.index);
+            self.table
+                .finish_deferred_free(self.slot, self.index, pending);
         }
     }
 }
 
-/// A call in progress on this thread, on the stack of [`with`]: the
-/// thread's calls form a list, innermost first.
+/// A call in progress on this thread, on the stack of
+/// [`HandleTable::with`]: the thread's calls form a list, innermost first.
 struct CallFrame {
+    /// The table (its address), so that slot numbers of two tables differ.
+    table: usize,
     index: usize,
     outer: *const CallFrame,
 }
@@ -230,8 +284,8 @@ impl Drop for Linked<'_> {
     }
 }
 
-/// Whether this thread is inside a call through slot `index`.
-fn inside_call_of(index: usize) -> bool {
+/// Whether this thread is inside a call through slot `index` of `table`.
+fn inside_call_of(table: usize, index: usize) -> bool {
     let mut next = CALLS.with(Cell::get);
     // SAFETY: every pointer in the list is a `CallFrame` of a `with` still
     // running on this thread: `Linked` links a frame that outlives it (the
@@ -239,7 +293,7 @@ fn inside_call_of(index: usize) -> bool {
     // before the frame goes out of scope (also when unwinding). Frames are
     // never written after linking, and only this thread reads the list.
     while let Some(frame) = unsafe { next.as_ref() } {
-        if frame.index == index {
+        if frame.table == table && frame.index == index {
             return true;
         }
         next = frame.outer;
@@ -247,127 +301,231 @@ fn inside_call_of(index: usize) -> bool {
     false
 }
 
-/// Runs `f` on the live store behind `handle`, counted as a call in flight
-/// for its whole duration: `NULL_ARGUMENT` for NULL, `INVALID_HANDLE` for a
-/// freed or unknown handle (without calling `f`).
+impl<T: HandleTarget, H: 'static> HandleTable<T, H> {
+    /// An empty table; `what` names its handles in messages.
+    pub(crate) const fn new(what: &'static str) -> Self {
+        HandleTable {
+            chunks: [const { OnceLock::new() }; MAX_CHUNKS],
+            free: Mutex::new(FreeSlots {
+                reusable: VecDeque::new(),
+                fresh: 0,
+            }),
+            what,
+            _handle: std::marker::PhantomData,
+        }
+    }
+
+    fn id(&self) -> usize {
+        std::ptr::from_ref(self).addr()
+    }
+
+    fn slot(&self, index: usize) -> Option<&Slot<T>> {
+        let chunk = self.chunks.get(index / CHUNK)?.get()?;
+        Some(&chunk[index % CHUNK])
+    }
+
+    fn invalid(&self) -> Error {
+        Error::new(
+            ErrorKind::InvalidHandle,
+            format!(
+                "the {0} handle is not a live {0} (freed, or never created)",
+                self.what
+            ),
+        )
+    }
+
+    /// Registers an object; returns its handle.
+    pub(crate) fn insert(&self, object: T) -> Result<*mut H, Error> {
+        let (index, previous) = {
+            let mut free = self.free.lock();
+            match free.reusable.pop_front() {
+                Some(reused) => reused,
+                None if free.fresh < MAX_SLOTS => {
+                    free.fresh += 1;
+                    (free.fresh - 1, DEAD)
+                }
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::OutOfMemory,
+                        format!("more than {MAX_SLOTS} {}s alive at once", self.what),
+                    ));
+                }
+            }
+        };
+        let chunk =
+            self.chunks[index / CHUNK].get_or_init(|| Box::new([const { Slot::new() }; CHUNK]));
+        let s = &chunk[index % CHUNK];
+        let generation = next_generation(previous);
+        // The slot is DEAD and ours alone (taken off the free list): no call
+        // reads its pointer until the generation below is published.
+        let old = s
+            .head
+            .object
+            .swap(Box::into_raw(Box::new(object)), Ordering::Relaxed);
+        debug_assert!(old.is_null(), "a free slot has no object");
+        // Publishes the pointer: a call that reads this generation sees it.
+        s.head.generation.store(generation, Ordering::SeqCst);
+        Ok(encode(index, generation))
+    }
+
+    /// Runs `f` on the live object behind `handle`, counted as a call in
+    /// flight for its whole duration: `NULL_ARGUMENT` for NULL,
+    /// `INVALID_HANDLE` for a freed or unknown handle (without calling `f`).
+    #[inline]
+    pub(crate) fn with<R>(
+        &self,
+        handle: *const H,
+        f: impl FnOnce(&T) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        if handle.is_null() {
+            return Err(super::boundary::null_arg(self.what));
+        }
+        let (index, generation) = decode(handle).ok_or_else(|| self.invalid())?;
+        let s = self.slot(index).ok_or_else(|| self.invalid())?;
+        let _counted = InFlight::enter(self, s, index, generation).ok_or_else(|| self.invalid())?;
+        let ptr = s.head.object.load(Ordering::Acquire);
+        if ptr.is_null() {
+            return Err(self.invalid());
+        }
+        // SAFETY: `ptr` is the object `insert` boxed for this generation (it
+        // stored the pointer before publishing the generation, which the
+        // load in `InFlight::enter` read, so this load sees it). The only
+        // way it is freed is a free, which first swaps the generation to
+        // DEAD and then waits for the count to reach 0; this call was
+        // counted before it read the generation, so that free waits until
+        // `_counted` is dropped, after the last use of the reference (`f`
+        // cannot keep it: its lifetime is this call's). Objects are only
+        // read through `&`, and `T` is `Sync`.
+        let object = unsafe { &*ptr };
+        let frame = CallFrame {
+            table: self.id(),
+            index,
+            outer: CALLS.with(Cell::get),
+        };
+        let _linked = Linked::push(&frame);
+        f(object)
+    }
+
+    /// Frees an object: invalidates the handle at once, waits for calls in
+    /// flight on other threads (through the handle, and those that reached
+    /// the object another way: a global pressure signal, a read handle's
+    /// release), then drops the object (entries released, callback
+    /// contexts destroyed) outside every lock. `BUSY` from inside one of
+    /// the object's own calls or callbacks on this thread.
+    pub(crate) fn free(&self, handle: *const H) -> Result<(), Error> {
+        let (index, generation) = decode(handle).ok_or_else(|| self.invalid())?;
+        let s = self.slot(index).ok_or_else(|| self.invalid())?;
+        let busy = inside_call_of(self.id(), index)
+            || self.with(handle, |o| Ok(o.is_inside_own_callback()))?;
+        if busy {
+            if s.head.generation.load(Ordering::Acquire) != generation {
+                return Err(self.invalid());
+            }
+            return Err(Error::new(
+                ErrorKind::Busy,
+                format!(
+                    "a {0} cannot be freed from inside its own callback",
+                    self.what
+                ),
+            ));
+        }
+        s.head
+            .generation
+            .compare_exchange(generation, DEAD, Ordering::SeqCst, Ordering::SeqCst)
+            .map_err(|_| self.invalid())?;
+        // Calls counted before the swap end; later ones see DEAD and back out.
+        wait_while(|| s.count() != 0);
+        let object = s.head.object.swap(std::ptr::null_mut(), Ordering::Acquire);
+        self.free.lock().reusable.push_back((index, generation));
+        if !object.is_null() {
+            // SAFETY: `object` came from `Box::into_raw` in `insert`; the
+            // swap made this free its only owner, and no call holds a
+            // reference to it: the generation is DEAD and the count reached
+            // 0 (acquired from every call's release of its count), so every
+            // call that read the pointer has ended and no new one will read
+            // it.
+            let object = unsafe { Box::from_raw(object) };
+            object.wait_until_sole_user();
+            drop(object);
+        }
+        Ok(())
+    }
+
+    /// Frees an object without waiting (for garbage-collected hosts): the
+    /// handle is invalid at once, and the object is dropped when its last
+    /// call in flight ends, on the thread that ends it (here, if none is in
+    /// flight). Never `BUSY`: from inside one of the object's own calls,
+    /// that call is still in flight, so the object is dropped when it
+    /// returns.
+    pub(crate) fn free_deferred(&self, handle: *const H) -> Result<(), Error> {
+        let (index, generation) = decode(handle).ok_or_else(|| self.invalid())?;
+        let s = self.slot(index).ok_or_else(|| self.invalid())?;
+        s.head
+            .generation
+            .compare_exchange(generation, DEAD, Ordering::SeqCst, Ordering::SeqCst)
+            .map_err(|_| self.invalid())?;
+        // SeqCst with every call's decrement and its read of the flag:
+        // either this sees the count at 0, or the last call to end sees the
+        // flag.
+        s.head.pending.store(generation, Ordering::SeqCst);
+        if s.count() == 0 {
+            self.finish_deferred_free(s, index, generation);
+        }
+        Ok(())
+    }
+}
+
+impl<T, H> HandleTable<T, H> {
+    /// Drops the object of a slot whose deferred free is pending: called
+    /// by whoever saw the count at 0 with the flag set. The
+    /// compare-and-swap picks one thread when several saw it (a lookup of a
+    /// stale handle may count and back out meanwhile).
+    fn finish_deferred_free(&self, s: &Slot<T>, index: usize, retired: usize) {
+        if s.head
+            .pending
+            .compare_exchange(retired, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return;
+        }
+        let object = s.head.object.swap(std::ptr::null_mut(), Ordering::Acquire);
+        self.free.lock().reusable.push_back((index, retired));
+        if !object.is_null() {
+            // SAFETY: `object` came from `Box::into_raw` in `insert`; the
+            // swap made this thread its only owner. No call holds a
+            // reference to it: the generation is DEAD (no call starts) and
+            // the count was 0 with the flag set (every call that read the
+            // pointer has ended: its SeqCst decrement is ordered before the
+            // reads of the count that saw 0). Calls that reached the object's core
+            // without the handle (a global signal, a read handle's release)
+            // hold their own `Arc` on it, so the core lives until they end.
+            drop(unsafe { Box::from_raw(object) });
+        }
+    }
+}
+
+/// Registers a store; returns its handle.
+pub(crate) fn insert(store: FfiStore) -> Result<*mut NexusStore, Error> {
+    STORES.insert(store)
+}
+
+/// Runs `f` on the live store behind `handle` (see [`HandleTable::with`]).
 #[inline]
 pub(crate) fn with<R>(
     handle: *const NexusStore,
     f: impl FnOnce(&FfiStore) -> Result<R, Error>,
 ) -> Result<R, Error> {
-    if handle.is_null() {
-        return Err(super::boundary::null_arg("store"));
-    }
-    let (index, generation) = decode(handle).ok_or_else(invalid)?;
-    let s = slot(index).ok_or_else(invalid)?;
-    let _counted = InFlight::enter(s, index, generation).ok_or_else(invalid)?;
-    let ptr = s.store.load(Ordering::Acquire);
-    if ptr.is_null() {
-        return Err(invalid());
-    }
-    // SAFETY: `ptr` is the store `insert` boxed for this generation (it
-    // stored the pointer before publishing the generation, which the load
-    // in `InFlight::enter` read, so this load sees it). The only way it is
-    // freed is `free`, which first swaps the generation to DEAD and then
-    // waits for the count to reach 0; this call was counted before it read
-    // the generation, so that free waits until `_counted` is dropped, after
-    // the last use of the reference (`f` cannot keep it: its lifetime is
-    // this call's). Stores are only read through `&`, and `FfiStore` is
-    // `Sync`.
-    let store = unsafe { &*ptr };
-    let frame = CallFrame {
-        index,
-        outer: CALLS.with(Cell::get),
-    };
-    let _linked = Linked::push(&frame);
-    f(store)
+    STORES.with(handle, f)
 }
 
-/// Frees a store: invalidates the handle at once, waits for calls in flight
-/// on other threads (through the handle, and those that reached the store
-/// another way: a global pressure signal, a read handle's release), then
-/// drops the store (entries released, callback
-/// contexts destroyed) outside every lock. `BUSY` from inside one of the
-/// store's own calls or callbacks on this thread.
+/// Frees a store (see [`HandleTable::free`]).
 pub(crate) fn free(handle: *const NexusStore) -> Result<(), Error> {
-    let (index, generation) = decode(handle).ok_or_else(invalid)?;
-    let s = slot(index).ok_or_else(invalid)?;
-    let busy =
-        inside_call_of(index) || with(handle, |store| Ok(store.store.is_inside_own_callback()))?;
-    if busy {
-        if s.generation.load(Ordering::Acquire) != generation {
-            return Err(invalid());
-        }
-        return Err(Error::new(
-            ErrorKind::Busy,
-            "a store cannot be freed from inside its own callback",
-        ));
-    }
-    s.generation
-        .compare_exchange(generation, DEAD, Ordering::SeqCst, Ordering::SeqCst)
-        .map_err(|_| invalid())?;
-    // Calls counted before the swap end; later ones see DEAD and back out.
-    wait_while(|| s.in_flight.load(Ordering::SeqCst) != 0);
-    let store = s.store.swap(std::ptr::null_mut(), Ordering::Acquire);
-    FREE.lock().reusable.push_back((index, generation));
-    if !store.is_null() {
-        // SAFETY: `store` came from `Box::into_raw` in `insert`; the swap
-        // made this free its only owner, and no call holds a reference to
-        // it: the generation is DEAD and the count reached 0 (acquired from
-        // every call's release of its count), so every call that read the
-        // pointer has ended and no new one will read it.
-        let store = unsafe { Box::from_raw(store) };
-        store.store.wait_until_sole_user();
-        drop(store);
-    }
-    Ok(())
+    STORES.free(handle)
 }
 
-/// Frees a store without waiting (for garbage-collected hosts): the handle
-/// is invalid at once, and the store is dropped when its last call in flight
-/// ends, on the thread that ends it (here, if none is in flight). Never
-/// `BUSY`: from inside one of the store's own calls, that call is still in
-/// flight, so the store is dropped when it returns.
+/// Frees a store without waiting (see [`HandleTable::free_deferred`]).
 pub(crate) fn free_deferred(handle: *const NexusStore) -> Result<(), Error> {
-    let (index, generation) = decode(handle).ok_or_else(invalid)?;
-    let s = slot(index).ok_or_else(invalid)?;
-    s.generation
-        .compare_exchange(generation, DEAD, Ordering::SeqCst, Ordering::SeqCst)
-        .map_err(|_| invalid())?;
-    s.retired.store(generation, Ordering::Relaxed);
-    // SeqCst with every call's decrement: either this sees the count at 0,
-    // or the last call to end sees the bit.
-    if s.in_flight.fetch_or(FREE_PENDING, Ordering::SeqCst) == 0 {
-        finish_deferred_free(s, index);
-    }
-    Ok(())
-}
-
-/// Drops the store of a slot whose deferred free is pending, if the count
-/// is still 0: called by whoever saw the count reach 0 with the bit set.
-/// The compare-and-swap picks one thread when several saw it (a lookup of a
-/// stale handle may count and back out meanwhile).
-fn finish_deferred_free(s: &'static Slot, index: usize) {
-    if s.in_flight
-        .compare_exchange(FREE_PENDING, 0, Ordering::SeqCst, Ordering::SeqCst)
-        .is_err()
-    {
-        return;
-    }
-    let store = s.store.swap(std::ptr::null_mut(), Ordering::Acquire);
-    let retired = s.retired.load(Ordering::Relaxed);
-    FREE.lock().reusable.push_back((index, retired));
-    if !store.is_null() {
-        // SAFETY: `store` came from `Box::into_raw` in `insert`; the swap
-        // made this thread its only owner. No call holds a reference to it:
-        // the generation is DEAD (no call starts) and the count was 0 with
-        // the bit set (every call that read the pointer has ended: its
-        // SeqCst decrement is ordered before the compare-and-swap above).
-        // Calls that reached the store's core without the handle (a global
-        // signal, a read handle's release) hold their own `Arc` on it, so
-        // the core lives until they end.
-        drop(unsafe { Box::from_raw(store) });
-    }
+    STORES.free_deferred(handle)
 }
 
 #[cfg(test)]
@@ -377,20 +535,72 @@ mod tests {
     #[test]
     fn encoding_round_trips_and_never_makes_null() {
         for (i, g) in [(0, 1), (5, 7), (MAX_SLOTS - 1, GEN_MASK)] {
-            let h = encode(i, g);
+            let h: *mut NexusStore = encode(i, g);
             assert!(!h.is_null());
             assert_eq!(decode(h), Some((i, g)));
         }
         assert_eq!(
-            decode(std::ptr::without_provenance(1usize << SLOT_BITS)),
+            decode::<NexusStore>(std::ptr::without_provenance(1usize << SLOT_BITS)),
             None
         );
+    }
+
+    /// An object that counts its drops.
+    struct Dropped(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    impl HandleTarget for Dropped {
+        fn is_inside_own_callback(&self) -> bool {
+            false
+        }
+
+        fn wait_until_sole_user(&self) {}
+    }
+
+    // Outside shuttle's runner its primitives cannot run (tests/schedules.rs
+    // builds this file with them).
+    #[cfg(not(nexus_shuttle))]
+    #[test]
+    fn a_late_claim_of_a_reused_slots_deferred_free_fails() {
+        struct Handle;
+        let table: &'static HandleTable<Dropped, Handle> =
+            Box::leak(Box::new(HandleTable::new("test object")));
+        let drops = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // The first object: freed at once (nothing in flight).
+        let h1 = table.insert(Dropped(drops.clone())).unwrap();
+        let (index, g1) = decode(h1).unwrap();
+        table.free_deferred(h1).unwrap();
+        assert_eq!(drops.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // The second takes the same slot; a call is in flight on it when
+        // its deferred free comes.
+        let h2 = table.insert(Dropped(drops.clone())).unwrap();
+        let (index2, g2) = decode(h2).unwrap();
+        assert_eq!(index2, index, "the freed slot is reused");
+        let slot = table.slot(index).unwrap();
+        let call = InFlight::enter(table, slot, index, g2).expect("a live handle");
+        table.free_deferred(h2).unwrap();
+        // A thread that saw the first object's count at 0, late: its claim
+        // names the first generation and fails.
+        table.finish_deferred_free(slot, index, g1);
+        assert_eq!(
+            drops.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the second object was dropped under a call in flight"
+        );
+        // The call ends last: it drops the second object.
+        drop(call);
+        assert_eq!(drops.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[test]
     fn no_handle_carries_the_dead_generation() {
         // The largest generation a handle can encode is GEN_MASK < DEAD.
-        let (_, g) = decode(std::ptr::without_provenance(usize::MAX)).unwrap();
+        let (_, g) = decode::<NexusStore>(std::ptr::without_provenance(usize::MAX)).unwrap();
         assert_eq!(g, GEN_MASK);
         assert_eq!(next_generation(DEAD), 1);
         assert_eq!(next_generation(1), 2);

@@ -313,9 +313,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             self.counters.misses += 1;
             return None;
         };
-        let r = f(self.entries.get(i).cell.value());
+        let e = self.entries.get(i);
+        let (r, pinned) = (f(e.cell.value()), e.pinned);
         self.counters.hits += 1;
-        self.touch(i);
+        self.touch_read(i, pinned);
         Some(r)
     }
 
@@ -331,10 +332,22 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             self.counters.misses += 1;
             return Err(Error::not_found("no entry with this key"));
         };
-        let r = f(self.entries.get(i).cell.value())?;
+        let e = self.entries.get(i);
+        let (r, pinned) = (f(e.cell.value())?, e.pinned);
         self.counters.hits += 1;
-        self.touch(i);
+        self.touch_read(i, pinned);
         Ok(r)
+    }
+
+    /// `touch` for a read that has just looked at the entry (and so knows
+    /// whether it is pinned): an LRU hit then costs the list move alone.
+    #[inline(always)]
+    fn touch_read(&mut self, i: u32, pinned: bool) {
+        match &mut self.order {
+            EvictionOrder::Lru(o) if !pinned => o.move_to_back(i),
+            EvictionOrder::Lru(_) => {}
+            _ => self.touch(i),
+        }
     }
 
     /// A read access of the entry in slot `i`.

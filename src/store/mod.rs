@@ -240,12 +240,14 @@ where
     /// overflows), `OverBudget` (cannot fit even after evicting every
     /// evictable entry; refused unpinned key under EMERGENCY). On error
     /// nothing changed and `value` is dropped.
+    #[inline]
     pub fn put(&self, key: K, value: V) -> Result<()> {
         let charge = self.estimate(&key, &value);
         self.put_charged(key, value, charge)
     }
 
     /// Inserts or replaces `key` with an explicit charge (0 is charged as 0).
+    #[inline]
     pub fn put_charged(&self, key: K, value: V, charge: u64) -> Result<()> {
         // A refused value is dropped here, after the lock is released: its
         // drop is its release action and may call back into the store.
@@ -265,6 +267,7 @@ where
 
     /// Inserts with an explicit charge; on error gives the value back
     /// untouched (the C layer's "a failed put takes no ownership").
+    #[inline]
     pub fn try_put_charged(
         &self,
         key: K,
@@ -430,12 +433,27 @@ where
         })
     }
 
-    /// Evicts every evictable entry.
+    /// Evicts every evictable entry (reason MANUAL). For LRU and SIZE, when
+    /// every entry that stays is pinned, one pass over each shard's entries
+    /// under its lock (victims reported in storage order); otherwise in
+    /// chunks like any long run (docs/DESIGN.md section 3).
     pub fn clear_unpinned(&self) -> usize {
         (0..self.shared.shards.len())
             .map(|shard| {
-                self.shared
-                    .long_run(shard, LongRun::new(RunGoal::All, EvictionReason::Manual))
+                // One pass over the shard's storage where that applies
+                // (LRU or SIZE, every entry that stays pinned), else in
+                // chunks like any long run.
+                let report = self.shared.listener.get().is_some()
+                    || std::mem::needs_drop::<K>()
+                    || std::mem::needs_drop::<V>();
+                match self.shared.locked(shard, |m, now, fx| {
+                    m.clear_unpinned_in_one_pass(report, now, fx)
+                }) {
+                    Some(n) => n,
+                    None => self
+                        .shared
+                        .long_run(shard, LongRun::new(RunGoal::All, EvictionReason::Manual)),
+                }
             })
             .sum()
     }
