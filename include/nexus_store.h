@@ -1835,6 +1835,8 @@ NexusStatus nexus_load_sink_put_bytes(struct NexusLoadSink *sink,
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value or a failure was already
  *   given, or `cost` 0 with no size estimator registered
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the object is
+ *   still the caller's
  * - `NEXUS_STATUS_ERR_PANIC`
  */
 NexusStatus nexus_load_sink_put_object(struct NexusLoadSink *sink,

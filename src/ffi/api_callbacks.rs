@@ -6,7 +6,7 @@ use super::boundary::{c_str_arg, entry, key_arg, kind_of, out_arg, owned_bytes_a
 use super::calls::{with_store, with_store_out};
 use super::foreign::{self, ForeignCtx, check_object_cost, object_value, sink_fail, sink_put};
 use super::types::*;
-use super::value::FfiValue;
+use super::value::{FfiValue, Putting};
 use crate::{Error, ErrorKind, Loaded};
 
 /// Registers the event callback (`cb` NULL unregisters). While one is
@@ -155,6 +155,8 @@ pub extern "C" fn nexus_load_sink_put_bytes(
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value or a failure was already
 ///   given, or `cost` 0 with no size estimator registered
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the object is
+///   still the caller's
 /// - `NEXUS_STATUS_ERR_PANIC`
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_load_sink_put_object(
@@ -169,6 +171,9 @@ pub extern "C" fn nexus_load_sink_put_object(
         // during that loader call.
         let sink = unsafe { out_arg(sink, "sink") }?;
         check_object_cost(cost, !sink.objects_need_cost)?;
+        // A failed allocation unwinding from here leaves the object the
+        // caller's (as for nexus_store_put_object).
+        let _putting = Putting::new(object);
         let value = object_value(object, release, release_ctx);
         let loaded = if cost == 0 {
             Loaded::new(value)
