@@ -184,12 +184,12 @@ impl<K: Hash + Eq, V> EntryTable<K, V> {
 
     /// Removes every entry, in slot order.
     pub fn drain(&mut self) -> Vec<Entry<K, V>> {
+        // The room first: nothing changes if it fails.
+        let mut out = Vec::with_capacity(self.len());
         self.index.clear();
         self.free.clear();
-        std::mem::take(&mut self.slots)
-            .into_iter()
-            .flatten()
-            .collect()
+        out.extend(std::mem::take(&mut self.slots).into_iter().flatten());
+        out
     }
 
     #[inline]

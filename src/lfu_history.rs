@@ -63,8 +63,7 @@ impl LfuHistory {
     pub fn reserve(&mut self, n: usize) {
         self.fifo.reserve(n);
         let (fifo, front) = (&self.fifo, self.front);
-        self.index
-            .reserve(n, |&p| fifo[(p - front) as usize].hash);
+        self.index.reserve(n, |&p| fifo[(p - front) as usize].hash);
     }
 
     /// Makes room for as many of `n` more ghosts as it can without failing;

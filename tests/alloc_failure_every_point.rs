@@ -380,7 +380,9 @@ mod every_point {
         c.lfu_history = lfu_history;
         check(
             "validate",
-            armed_status("nexus_memory_config_validate", || nexus_memory_config_validate(&c)),
+            armed_status("nexus_memory_config_validate", || {
+                nexus_memory_config_validate(&c)
+            }),
             OK,
             log,
         );
@@ -401,13 +403,17 @@ mod every_point {
         );
         check(
             "set_loader",
-            armed_status("nexus_store_set_loader", || nexus_store_set_loader(s, Some(loader), ptr::null_mut(), Some(destroy))),
+            armed_status("nexus_store_set_loader", || {
+                nexus_store_set_loader(s, Some(loader), ptr::null_mut(), Some(destroy))
+            }),
             OK,
             log,
         );
         check(
             "set_event_mask",
-            armed_status("nexus_store_set_event_mask", || nexus_store_set_event_mask(s, 0b1011)),
+            armed_status("nexus_store_set_event_mask", || {
+                nexus_store_set_event_mask(s, 0b1011)
+            }),
             OK,
             log,
         );
@@ -461,7 +467,9 @@ mod every_point {
         );
         for key in [b"b", b"o", b"z"] {
             let mut lv = ptr::null_mut();
-            let st = armed_status("nexus_store_get_or_load", || nexus_store_get_or_load(s, key.as_ptr(), 1, &mut lv));
+            let st = armed_status("nexus_store_get_or_load", || {
+                nexus_store_get_or_load(s, key.as_ptr(), 1, &mut lv)
+            });
             check(
                 "get_or_load",
                 st,
@@ -475,7 +483,9 @@ mod every_point {
         let mut b = false;
         check(
             "contains",
-            armed_status("nexus_store_contains", || nexus_store_contains(s, b"a".as_ptr(), 1, &mut b)),
+            armed_status("nexus_store_contains", || {
+                nexus_store_contains(s, b"a".as_ptr(), 1, &mut b)
+            }),
             OK,
             log,
         );
@@ -493,12 +503,17 @@ mod every_point {
         );
         check(
             "is_pinned",
-            armed_status("nexus_store_is_pinned", || nexus_store_is_pinned(s, b"c".as_ptr(), 1, &mut b)),
+            armed_status("nexus_store_is_pinned", || {
+                nexus_store_is_pinned(s, b"c".as_ptr(), 1, &mut b)
+            }),
             OK,
             log,
         );
         let mut list = ptr::null_mut();
-        if armed_status("nexus_store_pinned_ids", || nexus_store_pinned_ids(s, &mut list)) == NEXUS_STATUS_OK {
+        if armed_status("nexus_store_pinned_ids", || {
+            nexus_store_pinned_ids(s, &mut list)
+        }) == NEXUS_STATUS_OK
+        {
             let mut len = 0;
             armed(|| nexus_key_list_get(list, 0, &mut len));
             armed(|| nexus_key_list_len(list));
@@ -507,66 +522,91 @@ mod every_point {
         let mut e = 0usize;
         check(
             "evict_lru",
-            armed_status("nexus_store_evict_lru", || nexus_store_evict_lru(s, 1, &mut e)),
+            armed_status("nexus_store_evict_lru", || {
+                nexus_store_evict_lru(s, 1, &mut e)
+            }),
             OK,
             log,
         );
-        check("evict", armed_status("nexus_store_evict", || nexus_store_evict(s, 1, &mut e)), OK, log);
+        check(
+            "evict",
+            armed_status("nexus_store_evict", || nexus_store_evict(s, 1, &mut e)),
+            OK,
+            log,
+        );
         check(
             "signal",
-            armed_status("nexus_store_signal_pressure", || nexus_store_signal_pressure(s, NEXUS_PRESSURE_LEVEL_MODERATE)),
+            armed_status("nexus_store_signal_pressure", || {
+                nexus_store_signal_pressure(s, NEXUS_PRESSURE_LEVEL_MODERATE)
+            }),
             OK,
             log,
         );
         check(
             "signal_all",
-            armed_status("nexus_signal_pressure_all", || nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE)),
+            armed_status("nexus_signal_pressure_all", || {
+                nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE)
+            }),
             OK,
             log,
         );
         let mut level = 0;
         check(
             "pressure_level",
-            armed_status("nexus_store_pressure_level", || nexus_store_pressure_level(s, &mut level)),
+            armed_status("nexus_store_pressure_level", || {
+                nexus_store_pressure_level(s, &mut level)
+            }),
             OK,
             log,
         );
         check(
             "signalled_level",
-            armed_status("nexus_store_signalled_level", || nexus_store_signalled_level(s, &mut level)),
+            armed_status("nexus_store_signalled_level", || {
+                nexus_store_signalled_level(s, &mut level)
+            }),
             OK,
             log,
         );
         check(
             "unpin",
-            armed_status("nexus_store_unpin", || nexus_store_unpin(s, b"c".as_ptr(), 1)),
+            armed_status("nexus_store_unpin", || {
+                nexus_store_unpin(s, b"c".as_ptr(), 1)
+            }),
             &[NEXUS_STATUS_OK, NEXUS_STATUS_NOT_FOUND],
             log,
         );
         check(
             "set_max_bytes",
-            armed_status("nexus_store_set_max_bytes", || nexus_store_set_max_bytes(s, 800)),
+            armed_status("nexus_store_set_max_bytes", || {
+                nexus_store_set_max_bytes(s, 800)
+            }),
             OK,
             log,
         );
         let mut m = NexusMemoryMetrics::default();
         check(
             "metrics",
-            armed_status("nexus_store_memory_metrics", || nexus_store_memory_metrics(s, &mut m)),
+            armed_status("nexus_store_memory_metrics", || {
+                nexus_store_memory_metrics(s, &mut m)
+            }),
             OK,
             log,
         );
         let mut json = [0 as std::ffi::c_char; 1024];
         check(
             "metrics_json",
-            armed_status("nexus_store_metrics_json", || nexus_store_metrics_json(s, json.as_mut_ptr(), json.len(), &mut n)),
+            armed_status("nexus_store_metrics_json", || {
+                nexus_store_metrics_json(s, json.as_mut_ptr(), json.len(), &mut n)
+            }),
             OK,
             log,
         );
         let mut ev = NexusEvent::default();
         check(
             "poll_event",
-            armed_status("nexus_store_poll_event", || nexus_store_poll_event(s, &mut ev)),
+            armed_status("nexus_store_poll_event", || {
+                nexus_store_poll_event(s, &mut ev)
+            }),
             &[NEXUS_STATUS_OK, NEXUS_STATUS_EMPTY],
             log,
         );
@@ -584,7 +624,9 @@ mod every_point {
         });
         check(
             "remove",
-            armed_status("nexus_store_remove", || nexus_store_remove(s, b"d".as_ptr(), 1)),
+            armed_status("nexus_store_remove", || {
+                nexus_store_remove(s, b"d".as_ptr(), 1)
+            }),
             &[NEXUS_STATUS_OK, NEXUS_STATUS_NOT_FOUND],
             log,
         );
@@ -596,7 +638,15 @@ mod every_point {
         );
         check(
             "clear_unpinned",
-            armed_status("nexus_store_clear_unpinned", || nexus_store_clear_unpinned(s, &mut e)),
+            armed_status("nexus_store_clear_unpinned", || {
+                nexus_store_clear_unpinned(s, &mut e)
+            }),
+            OK,
+            log,
+        );
+        check(
+            "clear",
+            armed_status("nexus_store_clear", || nexus_store_clear(s, &mut e)),
             OK,
             log,
         );

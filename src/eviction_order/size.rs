@@ -99,12 +99,7 @@ impl SizeOrder {
     /// An access or replace moved slot `i` from (`old_charge`, an older
     /// tick) to (`charge`, `tick`, the newest).
     pub fn touch(&mut self, i: u32, old_charge: u64, charge: u64, tick: u64) {
-        if old_charge == charge
-            && self
-                .groups
-                .get(key(charge))
-                .is_some_and(|g| g.tail == i)
-        {
+        if old_charge == charge && self.groups.get(key(charge)).is_some_and(|g| g.tail == i) {
             // Already the most recent of its group.
             #[cfg(debug_assertions)]
             {

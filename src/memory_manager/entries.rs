@@ -423,9 +423,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         for f in self.loads.values_mut() {
             f.superseded = true;
         }
+        // The room first: nothing changes if it fails.
+        fx.removed.reserve(self.entries.len());
         let drained = self.entries.drain();
         let n = drained.len();
-        fx.removed.reserve(n);
         fx.removed.extend(drained.into_iter().map(|e| Removed {
             key: e.key,
             cell: e.cell,

@@ -111,7 +111,12 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         if let Some(history) = &mut self.history {
             n = history.try_reserve(n);
         }
-        self.evict_slots(&victims[..n.min(victims.len())], EvictionReason::Capacity, run, fx);
+        self.evict_slots(
+            &victims[..n.min(victims.len())],
+            EvictionReason::Capacity,
+            run,
+            fx,
+        );
     }
 
     #[inline]
