@@ -5,7 +5,9 @@
 //! one, until the script ends). Each call must return its usual status or
 //! `ERR_OUT_OF_MEMORY` (never `ERR_PANIC`, never an abort); a put that
 //! returns `ERR_OUT_OF_MEMORY` changed nothing (the key stays absent, usage,
-//! counters, listener and releases as before); afterwards,
+//! counters, listener and releases as before); a function that returns
+//! `ERR_OUT_OF_MEMORY` lists it in its doc comment in the header; no
+//! allocation is spared for being a B-tree node's; afterwards,
 //! with allocations succeeding again: usage equals the sum of the charges
 //! of the present entries, the store still takes puts and reads, every
 //! object and ctx is released exactly once, and no byte leaked.
