@@ -89,6 +89,9 @@ c_enum! {
         Replaced = 3 => "REPLACED",
         /// `remove` or `clear` (eviction listener only).
         Removed = 4 => "REMOVED",
+        /// A budget governor took memory from the store (see
+        /// [`crate::Governor`]).
+        Governor = 5 => "GOVERNOR",
     }
 }
 

@@ -324,8 +324,7 @@ impl<T: HandleTarget, H: 'static> HandleTable<T, H> {
         }
         let (index, generation) = decode(handle).ok_or_else(|| self.invalid())?;
         let s = self.slot(index).ok_or_else(|| self.invalid())?;
-        let _counted =
-            InFlight::enter(self, s, index, generation).ok_or_else(|| self.invalid())?;
+        let _counted = InFlight::enter(self, s, index, generation).ok_or_else(|| self.invalid())?;
         let ptr = s.object.load(Ordering::Acquire);
         if ptr.is_null() {
             return Err(self.invalid());
@@ -366,7 +365,10 @@ impl<T: HandleTarget, H: 'static> HandleTable<T, H> {
             }
             return Err(Error::new(
                 ErrorKind::Busy,
-                format!("a {0} cannot be freed from inside its own callback", self.what),
+                format!(
+                    "a {0} cannot be freed from inside its own callback",
+                    self.what
+                ),
             ));
         }
         s.generation

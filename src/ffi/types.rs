@@ -102,6 +102,8 @@ pub const NEXUS_EVICTION_REASON_MANUAL: NexusEvictionReason = 2;
 pub const NEXUS_EVICTION_REASON_REPLACED: NexusEvictionReason = 3;
 /// `remove` or `clear` (eviction listener only).
 pub const NEXUS_EVICTION_REASON_REMOVED: NexusEvictionReason = 4;
+/// A budget governor took memory from the store (`nexus_governor_*`).
+pub const NEXUS_EVICTION_REASON_GOVERNOR: NexusEvictionReason = 5;
 
 /// The library's version, equal to `nexus_version()` and Cargo.toml's.
 pub const NEXUS_VERSION_MAJOR: u32 = 0;
@@ -427,7 +429,9 @@ mod tests {
             NEXUS_EVICTION_REASON_MANUAL,
             NEXUS_EVICTION_REASON_REPLACED,
             NEXUS_EVICTION_REASON_REMOVED,
+            NEXUS_EVICTION_REASON_GOVERNOR,
         ];
+        assert_eq!(EvictionReason::ALL.len(), reasons.len());
         for (r, c) in EvictionReason::ALL.iter().zip(reasons) {
             assert_eq!(*r as u32, c);
         }

@@ -46,6 +46,31 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         (victims, freed)
     }
 
+    /// A governor's victims (`RunGoal::Shed`): evictable entries in strategy
+    /// order, at most `max`, until `freed + victims` reaches `need`; stops
+    /// before the first victim that would take `freed + victims` past `cap`.
+    fn collect_shed_victims(&self, max: usize, freed: u64, need: u64, cap: u64) -> Vec<u32> {
+        let mut victims = Vec::new();
+        let mut total = freed;
+        if total >= need {
+            return victims;
+        }
+        let entries = &self.entries;
+        self.order.walk(|i| {
+            let e = entries.get(i);
+            if !e.evictable() {
+                return true;
+            }
+            match total.checked_add(e.charge()) {
+                Some(t) if t <= cap => total = t,
+                _ => return false,
+            }
+            victims.push(i);
+            victims.len() < max && total < need
+        });
+        victims
+    }
+
     /// Up to `max` evictable entries, least recently used first, whatever
     /// the strategy (O(n) when the strategy is not LRU).
     pub(super) fn collect_lru_victims(&self, max: usize) -> Vec<u32> {
@@ -158,6 +183,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 }
                 None => (Vec::new(), chunk),
             },
+            RunGoal::Shed { need, cap } => (
+                self.collect_shed_victims(chunk, run.run.bytes, need, cap),
+                chunk,
+            ),
         };
         self.evict_slots(&victims, run.reason, &mut run.run, fx);
         if let RunGoal::Count(remaining) = &mut run.goal {
@@ -169,6 +198,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 RunGoal::Count(remaining) => remaining == 0,
                 RunGoal::All => false,
                 RunGoal::BudgetInForce => !self.overdrawn(),
+                RunGoal::Shed { need, .. } => run.run.bytes >= need,
             }
     }
 

@@ -100,6 +100,9 @@ pub(crate) enum RunGoal {
     /// Usage at or below the budget in force, read at each chunk (what a
     /// released handle or pin asks for).
     BudgetInForce,
+    /// A governor's shedding: `need` bytes freed in all, never more than
+    /// `cap` (the run stops at the first victim that would pass it).
+    Shed { need: u64, cap: u64 },
 }
 
 /// An eviction run done in chunks (see `MemoryManager::run_chunk`).
@@ -121,6 +124,11 @@ impl LongRun {
     /// Entries evicted so far.
     pub fn count(&self) -> usize {
         self.run.count as usize
+    }
+
+    /// Charged bytes evicted so far.
+    pub fn bytes(&self) -> u64 {
+        self.run.bytes
     }
 }
 

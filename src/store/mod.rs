@@ -30,6 +30,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::event_queue::EventQueue;
 use crate::events::{Event, EventMask, EvictionReason};
 use crate::eviction_strategy::EvictionStrategy;
+use crate::governor::Membership;
 use crate::loader::LoaderFn;
 use crate::memory_config::MemoryConfig;
 use crate::memory_manager::placement::{AcrossShards, ShardPlace};
@@ -42,6 +43,7 @@ use crate::value_handle::{BudgetKeeper, HandleLink, Stored, ValueCell, ValueHand
 
 mod delivery;
 mod foreign_hooks;
+mod governed;
 mod long_run;
 mod shards;
 
@@ -156,6 +158,7 @@ where
                 event_callback: CallbackSlot::default(),
                 listener: CallbackSlot::default(),
                 loader: CallbackSlot::default(),
+                governor: Membership::new(id),
             }
         });
         Ok(Store { shared })
@@ -277,7 +280,10 @@ where
             .shared
             .locked(shard, |m, now, fx| m.put(key, cell, charge, now, fx))
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.shared.after_growth();
+                Ok(())
+            }
             Err(rejected) => {
                 let value = rejected.cell.into_value();
                 // The key too is dropped here, after the lock is released.
@@ -601,6 +607,7 @@ where
         // code) runs after the waiters have their result.
         drop(loader);
         self.shared.deliver(&mut fx);
+        self.shared.after_growth();
         if let Some(payload) = panic_payload {
             panic::resume_unwind(payload);
         }
