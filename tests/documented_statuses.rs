@@ -507,6 +507,11 @@ fn governor_calls() {
     call!(nexus_governor_free(g));
     call!(nexus_governor_free(g));
     call!(nexus_governor_free(made_up_g));
+    let mut d = std::ptr::null_mut();
+    call!(nexus_governor_new(&gc, &mut d));
+    call!(nexus_governor_free_deferred(d));
+    call!(nexus_governor_free_deferred(d));
+    call!(nexus_governor_free_deferred(std::ptr::null_mut()));
     call!(nexus_store_free(store));
     call!(nexus_store_free(store2));
 }

@@ -112,6 +112,28 @@ pub extern "C" fn nexus_governor_free(governor: *mut NexusGovernor) -> NexusStat
     entry(|| GOVERNORS.free(governor))
 }
 
+/// Frees a governor without ever waiting (for finalizers and garbage-collected
+/// hosts, and C++ destructors that may run inside a callback): the handle is
+/// invalid at once, and the governor is freed when its last call in flight
+/// ends, on the thread that ends it (here, if none is in flight). Never
+/// `ERR_BUSY`. Members stay stores, in no governor.
+///
+/// `governor` NULL: does nothing and returns `OK`.
+///
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`: already freed, or not a governor
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_governor_free_deferred(governor: *mut NexusGovernor) -> NexusStatus {
+    if governor.is_null() {
+        return NEXUS_STATUS_OK;
+    }
+    entry(|| GOVERNORS.free_deferred(governor))
+}
+
 /// Adds `store` to the governor with `member`'s terms, then enforces the
 /// budget at once (the store's usage may take the total over it). A store
 /// is in at most one governor; it leaves when it is freed.

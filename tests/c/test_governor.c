@@ -270,7 +270,10 @@ static void test_bad_input(void) {
     CHECK_STATUS(nexus_governor_metrics(g, NULL), NEXUS_STATUS_ERR_NULL_ARGUMENT);
     CHECK_STATUS(nexus_governor_metrics(NULL, NULL), NEXUS_STATUS_ERR_NULL_ARGUMENT);
     CHECK_OK(nexus_governor_free(NULL));
-    CHECK_OK(nexus_governor_free(other));
+    CHECK_OK(nexus_governor_free_deferred(NULL));
+    CHECK_OK(nexus_governor_free_deferred(other));
+    CHECK_STATUS(nexus_governor_free_deferred(other), NEXUS_STATUS_ERR_INVALID_HANDLE);
+    CHECK_STATUS(nexus_governor_free(other), NEXUS_STATUS_ERR_INVALID_HANDLE);
     CHECK_OK(nexus_governor_free(g));
     CHECK_OK(nexus_store_free(s));
 }

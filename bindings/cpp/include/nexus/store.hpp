@@ -142,6 +142,7 @@ enum class EvictionReason : std::uint32_t {
     manual = NEXUS_EVICTION_REASON_MANUAL,
     replaced = NEXUS_EVICTION_REASON_REPLACED,
     removed = NEXUS_EVICTION_REASON_REMOVED,
+    governor = NEXUS_EVICTION_REASON_GOVERNOR,  ///< a nexus::Governor took it (<nexus/governor.hpp>)
 };
 
 static_assert(static_cast<std::uint32_t>(StatusCode::panic) == NEXUS_STATUS_ERR_PANIC &&
@@ -150,7 +151,7 @@ static_assert(static_cast<std::uint32_t>(StatusCode::panic) == NEXUS_STATUS_ERR_
 static_assert(NEXUS_PRESSURE_LEVEL_EMERGENCY == 3, "PressureLevel out of step with the C header");
 static_assert(NEXUS_EVICTION_STRATEGY_TINY_LFU == 3, "EvictionStrategy out of step with the C header");
 static_assert(NEXUS_EVENT_KIND_SIGNAL_CHANGED == 3, "EventKind out of step with the C header");
-static_assert(NEXUS_EVICTION_REASON_REMOVED == 4, "EvictionReason out of step with the C header");
+static_assert(NEXUS_EVICTION_REASON_GOVERNOR == 5, "EvictionReason out of step with the C header");
 static_assert(std::is_same_v<NexusStatus, std::underlying_type_t<StatusCode>> &&
                   std::is_same_v<NexusPressureLevel, std::underlying_type_t<PressureLevel>>,
               "the C enums cross the ABI as uint32_t");
@@ -914,6 +915,13 @@ public:
     bool valid() const noexcept { return handle_ != nullptr; }
     explicit operator bool() const noexcept { return valid(); }
     NexusStore* native() const noexcept { return handle_; }
+    /// The store's id, unique in the process (the store_id of governor
+    /// events and metrics); 0 when this Store holds no store.
+    std::uint64_t id() const noexcept {
+        std::uint64_t out = 0;
+        if (handle_) static_cast<void>(nexus_store_id(handle_, &out));
+        return out;
+    }
 
     /// Frees the store now. busy (from inside one of its own callbacks):
     /// nothing happened and this Store still holds it.
