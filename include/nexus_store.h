@@ -298,6 +298,16 @@ typedef struct NexusMemoryConfig {
    * forgotten first. Default false: counts start at 1 on insert.
    */
   bool lfu_history;
+  /**
+   * The most entries the store holds, beside the byte budget (like
+   * NSCache's countLimit); 0 = no limit (the default). Pinned and in-use
+   * entries count and are never evicted; a put of a new key into a full
+   * store evicts in strategy order (reason CAPACITY), or is
+   * `ERR_OVER_BUDGET` when pinned and in-use entries alone fill it. With
+   * shards, each has an equal share: 0 or at least `shards`. Appended:
+   * read only when `struct_size` covers it.
+   */
+  uint64_t max_entries;
 } NexusMemoryConfig;
 
 /**
@@ -1298,7 +1308,7 @@ const char *nexus_last_error_message(void);
  * `max_cache_bytes` 0 (unbounded), moderate 0.7, critical 0.9, batch 10,
  * strategy LRU, size_estimator NULL (the default estimator),
  * event_queue_capacity 1024, keeps 0.75 and 0.5, signal_decay_ms 0,
- * shards 1, lfu_history false.
+ * shards 1, lfu_history false, max_entries 0 (no entry-count limit).
  *
  * `config` NULL: does nothing. Writes the whole struct: only call it on a
  * struct of this header's size. Thread-safe.

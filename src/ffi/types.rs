@@ -215,6 +215,14 @@ pub struct NexusMemoryConfig {
     /// count of at most max(64, entries present) evicted keys, oldest
     /// forgotten first. Default false: counts start at 1 on insert.
     pub lfu_history: bool,
+    /// The most entries the store holds, beside the byte budget (like
+    /// NSCache's countLimit); 0 = no limit (the default). Pinned and in-use
+    /// entries count and are never evicted; a put of a new key into a full
+    /// store evicts in strategy order (reason CAPACITY), or is
+    /// `ERR_OVER_BUDGET` when pinned and in-use entries alone fill it. With
+    /// shards, each has an equal share: 0 or at least `shards`. Appended:
+    /// read only when `struct_size` covers it.
+    pub max_entries: u64,
 }
 
 /// A snapshot of a store's metrics (see `nexus_store_memory_metrics`).

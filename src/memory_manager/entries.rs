@@ -102,6 +102,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             }
             victims = v;
         }
+        let victims = self.fit_entry_limit(existing, victims)?;
         Ok(PutPlan {
             existing,
             pinned,

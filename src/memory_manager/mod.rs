@@ -5,6 +5,7 @@
 //! [`Effects`] for the store to deliver after the lock is released.
 
 mod entries;
+mod entry_limit;
 mod eviction;
 mod loads;
 pub(crate) mod placement;

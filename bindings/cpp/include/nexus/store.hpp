@@ -725,6 +725,14 @@ public:
         config_.lfu_history = on;
         return *this;
     }
+    /// The most entries the store holds, beside the byte budget (like
+    /// NSCache's countLimit; 0, the default: no limit). Pinned and in-use
+    /// entries count and are never evicted; a put of a new key into a full
+    /// store evicts in strategy order, or is over_budget when they fill it.
+    MemoryConfig& max_entries(std::uint64_t n) noexcept {
+        config_.max_entries = n;
+        return *this;
+    }
     /// A C++ estimator (empty: the default one). Each store created from this
     /// config gets its own copy, owned by the store (the C config's ctx and
     /// destroy) and destroyed when the store is.
