@@ -78,10 +78,18 @@ fn pinned_and_in_use_entries_count_and_are_never_evicted() {
     let e = s.put("x".to_string(), 1).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::OverBudget);
     assert!(e.to_string().contains("limit of 3 entries"), "{e}");
-    assert_eq!(keys(&s), ["held", "newer", "pinned"], "a refused put changes nothing");
+    assert_eq!(
+        keys(&s),
+        ["held", "newer", "pinned"],
+        "a refused put changes nothing"
+    );
     drop(handle);
     put(&s, "x", 1);
-    assert_eq!(keys(&s), ["newer", "pinned", "x"], "released, `held` could go");
+    assert_eq!(
+        keys(&s),
+        ["newer", "pinned", "x"],
+        "released, `held` could go"
+    );
 }
 
 #[test]

@@ -122,14 +122,18 @@ fn setup() -> impl Strategy<Value = Setup> {
             1 => prop_oneof![Just((1.0, 1.0)), Just((1.0, 0.5)), Just((0.6, 0.2))],
         ],
         any::<bool>(),
+        prop_oneof![3 => Just(0u64), 1 => 1..=8u64],
     )
-        .prop_map(|(max, batch, thresholds, keeps, lfu_history)| Setup {
-            max,
-            batch,
-            thresholds,
-            keeps,
-            lfu_history,
-        })
+        .prop_map(
+            |(max, batch, thresholds, keeps, lfu_history, max_entries)| Setup {
+                max,
+                batch,
+                thresholds,
+                keeps,
+                lfu_history,
+                max_entries,
+            },
+        )
 }
 
 // ---- the real store -------------------------------------------------------------
@@ -156,6 +160,7 @@ impl Real {
             strategy,
             event_queue_capacity: 1 << 16,
             lfu_history: setup.lfu_history,
+            max_entries: setup.max_entries,
             ..MemoryConfig::default()
         };
         let store = Store::<u8, u64>::with_estimator(config, |_: &u8, v: &u64| *v).unwrap();
@@ -577,6 +582,7 @@ fn default_setup(max: u64) -> Setup {
         thresholds: (0.7, 0.9),
         keeps: (0.75, 0.5),
         lfu_history: false,
+        max_entries: 0,
     }
 }
 
