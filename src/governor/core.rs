@@ -266,14 +266,13 @@ impl GovernorCore {
         });
         let mut sheds: Vec<(u64, ShedCause, Shed, u64)> = Vec::new();
         let mut take = |m: &mut Seen, need: u64, cause: ShedCause| {
-            let cap = m.usage.saturating_sub(m.config.floor_bytes);
-            if need == 0 || cap == 0 {
+            if need == 0 || m.usage <= m.config.floor_bytes {
                 return 0;
             }
             let Some(store) = m.store.upgrade() else {
                 return 0;
             };
-            let shed = store.shed(need, cap);
+            let shed = store.shed(need, m.config.floor_bytes);
             drop(store);
             m.usage -= shed.bytes.min(m.usage);
             if shed.count > 0 {

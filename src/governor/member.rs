@@ -31,10 +31,11 @@ pub(crate) trait Governed: Send + Sync {
     fn usage(&self) -> (u64, u64);
 
     /// Evicts in strategy order, reason GOVERNOR, until `need` bytes are
-    /// freed, never more than `cap` bytes (it stops at the first victim
-    /// that would pass it). Pinned and in-use entries are skipped. Runs
-    /// with no governor lock held; the store delivers its own effects.
-    fn shed(&self, need: u64, cap: u64) -> Shed;
+    /// freed, never taking the store's usage below `floor` (it stops at
+    /// the first victim that would, checked under the store's lock).
+    /// Pinned and in-use entries are skipped. Runs with no governor lock
+    /// held; the store delivers its own effects.
+    fn shed(&self, need: u64, floor: u64) -> Shed;
 
     /// The store's side of the link.
     fn membership(&self) -> &Membership;

@@ -48,10 +48,12 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
 
     /// A governor's victims (`RunGoal::Shed`): evictable entries in strategy
     /// order, at most `max`, until `freed + victims` reaches `need`; stops
-    /// before the first victim that would take `freed + victims` past `cap`.
-    fn collect_shed_victims(&self, max: usize, freed: u64, need: u64, cap: u64) -> Vec<u32> {
+    /// before the first victim whose removal would take the store's usage
+    /// (this shard's, plus the others' as last published) below `floor`.
+    fn collect_shed_victims(&self, max: usize, freed: u64, need: u64, floor: u64) -> Vec<u32> {
         let mut victims = Vec::new();
         let mut total = freed;
+        let mut usage = self.store_usage();
         if total >= need {
             return victims;
         }
@@ -61,10 +63,11 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             if !e.evictable() {
                 return true;
             }
-            match total.checked_add(e.charge()) {
-                Some(t) if t <= cap => total = t,
+            match usage.checked_sub(e.charge()) {
+                Some(left) if left >= floor => usage = left,
                 _ => return false,
             }
+            total = total.saturating_add(e.charge());
             victims.push(i);
             victims.len() < max && total < need
         });
@@ -183,8 +186,8 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 }
                 None => (Vec::new(), chunk),
             },
-            RunGoal::Shed { need, cap } => (
-                self.collect_shed_victims(chunk, run.run.bytes, need, cap),
+            RunGoal::Shed { need, floor } => (
+                self.collect_shed_victims(chunk, run.run.bytes, need, floor),
                 chunk,
             ),
         };

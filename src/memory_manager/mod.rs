@@ -101,9 +101,10 @@ pub(crate) enum RunGoal {
     /// Usage at or below the budget in force, read at each chunk (what a
     /// released handle or pin asks for).
     BudgetInForce,
-    /// A governor's shedding: `need` bytes freed in all, never more than
-    /// `cap` (the run stops at the first victim that would pass it).
-    Shed { need: u64, cap: u64 },
+    /// A governor's shedding: `need` bytes freed in all, never taking the
+    /// store's usage below `floor` (the run stops at the first victim that
+    /// would).
+    Shed { need: u64, floor: u64 },
 }
 
 /// An eviction run done in chunks (see `MemoryManager::run_chunk`).

@@ -58,9 +58,9 @@ where
         .fold((0, 0), |(b, n), (sb, sn)| (b.saturating_add(sb), n + sn))
     }
 
-    /// Shard by shard, each asked for what is still needed within what is
-    /// still allowed.
-    fn shed(&self, need: u64, cap: u64) -> Shed {
+    /// Shard by shard, each asked for what is still needed; each checks
+    /// the floor against the store's usage under its own lock.
+    fn shed(&self, need: u64, floor: u64) -> Shed {
         let mut shed = Shed::default();
         for shard in 0..self.shards.len() {
             if shed.bytes >= need {
@@ -68,7 +68,7 @@ where
             }
             let goal = RunGoal::Shed {
                 need: need - shed.bytes,
-                cap: cap - shed.bytes,
+                floor,
             };
             let (count, bytes) =
                 self.long_run_measured(shard, LongRun::new(goal, EvictionReason::Governor));
