@@ -249,6 +249,7 @@ bench-kotlin: lib
 # The full comparison with the peers (moka, mini-moka, quick_cache, lru):
 # writes bench/results/latest.md and latest.svg. Several minutes.
 bench: bench-setup
+	$(CARGO) build --release -p nexus-store-bench --bins
 	$(CARGO) run --release -p nexus-store-bench --bin nexus-bench
 
 # W2's real traces and libCacheSim's algorithms, in the git-ignored bench/.data/
@@ -259,6 +260,7 @@ bench-setup:
 # Small sizes, every workload, sanity checks only (no speed assertions);
 # writes to target/bench-quick/. Part of `make test`.
 bench-quick:
+	$(CARGO) build --release -p nexus-store-bench --bins
 	$(CARGO) run --release -p nexus-store-bench --bin nexus-bench -- --quick
 
 doc:

@@ -106,6 +106,7 @@ pub(crate) enum ValueCell<V> {
 }
 
 impl<V> ValueCell<V> {
+    #[inline]
     pub fn value(&self) -> &V {
         match self {
             ValueCell::Inline(v) => v,

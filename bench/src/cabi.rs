@@ -23,11 +23,17 @@ impl CStore {
     /// A store with the default configuration and size estimator (key +
     /// value + NEXUS_ENTRY_OVERHEAD_BYTES) and the given budget.
     pub fn new(max_cache_bytes: u64) -> Self {
+        Self::with_shards(max_cache_bytes, 1)
+    }
+
+    /// As [`CStore::new`], with `shards` locks (`NexusMemoryConfig.shards`).
+    pub fn with_shards(max_cache_bytes: u64, shards: u32) -> Self {
         let mut config = std::mem::MaybeUninit::<NexusMemoryConfig>::uninit();
         nexus_memory_config_init(config.as_mut_ptr());
         // SAFETY: nexus_memory_config_init wrote every field.
         let mut config = unsafe { config.assume_init() };
         config.max_cache_bytes = max_cache_bytes;
+        config.shards = shards;
         let mut handle = std::ptr::null_mut();
         let status = nexus_store_new(&config, &mut handle);
         assert_eq!(status, NEXUS_STATUS_OK, "nexus_store_new failed");

@@ -10,6 +10,7 @@
 
 mod alloc;
 mod cabi;
+mod instructions;
 mod machine;
 mod progress;
 mod report;
@@ -31,13 +32,14 @@ use std::time::Instant;
 #[global_allocator]
 static ALLOC: alloc::Counting = alloc::Counting;
 
-const USAGE: &str = "usage: nexus-bench [--quick] [--out DIR] [--only W1,W2,W3,W4]
+const USAGE: &str = "usage: nexus-bench [--quick] [--out DIR] [--only W1,W2,W3,W4,IC]
 
   --quick   small sizes (under two minutes); checks only that every workload
             ran and produced sane numbers; writes to target/bench-quick/
   --out     where to write latest.md and latest.svg
             (default: bench/results, or target/bench-quick with --quick)
-  --only    run only these workloads";
+  --only    run only these workloads (IC: instructions per call, under
+            callgrind; needs valgrind and nexus-profile built beside)";
 
 struct Options {
     quick: bool,
@@ -48,7 +50,13 @@ struct Options {
 fn parse_args() -> Result<Options, String> {
     let mut quick = false;
     let mut out = None;
-    let mut only = vec!["W1".into(), "W2".into(), "W3".into(), "W4".into()];
+    let mut only = vec![
+        "W1".into(),
+        "W2".into(),
+        "W3".into(),
+        "W4".into(),
+        "IC".into(),
+    ];
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -63,7 +71,7 @@ fn parse_args() -> Result<Options, String> {
                     .collect();
                 if let Some(bad) = only
                     .iter()
-                    .find(|w| !["W1", "W2", "W3", "W4"].contains(&w.as_str()))
+                    .find(|w| !["W1", "W2", "W3", "W4", "IC"].contains(&w.as_str()))
                 {
                     return Err(format!("unknown workload {bad}"));
                 }
@@ -233,7 +241,19 @@ fn main() -> ExitCode {
         })
     });
 
-    let targets = targets::evaluate(w1.as_ref(), w2.as_ref(), w3.as_ref(), w4.as_ref());
+    let ic = if runs("IC") {
+        instructions::run(if q { 20_000 } else { 100_000 })
+    } else {
+        None
+    };
+
+    let targets = targets::evaluate(
+        w1.as_ref(),
+        w2.as_ref(),
+        w3.as_ref(),
+        w4.as_ref(),
+        ic.as_ref(),
+    );
     let results = report::Results {
         machine: &machine,
         quick: q,
@@ -247,6 +267,7 @@ fn main() -> ExitCode {
         w2: w2.as_ref(),
         w3: w3.as_ref(),
         w4: w4.as_ref(),
+        ic: ic.as_ref(),
         targets: &targets,
     };
     let md = report::markdown(&results);

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use crate::instructions::Ic;
 use crate::machine::Machine;
 use crate::stats::{median, percentile};
 use crate::targets::Target;
@@ -21,6 +22,7 @@ pub struct Results<'a> {
     pub w2: Option<&'a W2>,
     pub w3: Option<&'a W3>,
     pub w4: Option<&'a W4>,
+    pub ic: Option<&'a Ic>,
     pub targets: &'a [Target],
 }
 
@@ -111,6 +113,9 @@ pub fn markdown(r: &Results) -> String {
     }
     if let Some(w) = r.w4 {
         w4_section(&mut s, w);
+    }
+    if let Some(ic) = r.ic {
+        ic_section(&mut s, ic);
     }
     let _ = writeln!(
         s,
@@ -257,6 +262,29 @@ fn w2_section(s: &mut String, w: &W2) {
          own implementation (its Python wheel, run by bench/libcachesim/run_algorithms.py \
          on the same trace). Differences in points."
     );
+}
+
+fn ic_section(s: &mut String, ic: &Ic) {
+    let _ = writeln!(
+        s,
+        "\n## Instructions per call\n\nCounted by callgrind (exact and repeatable, unlike \
+         timings on this shared machine): `nexus-profile MODE {} STRATEGY` under `valgrind \
+         --tool=callgrind --toggle-collect='nexus_profile::measured*'`, which counts only inside \
+         the wrapper around each call (the fill and the loop left out). 32768 u64 keys (8-byte \
+         keys through the C ABI), a skewed stream of hits or replaces of present keys.\n",
+        ic.ops
+    );
+    let _ = writeln!(
+        s,
+        "| call | nexus-profile mode | strategy | instructions / call |\n|---|---|---|---:|"
+    );
+    for r in &ic.rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.0} |",
+            r.call, r.mode, r.strategy, r.per_call
+        );
+    }
 }
 
 fn w3_section(s: &mut String, w: &W3) {

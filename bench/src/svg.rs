@@ -142,8 +142,8 @@ fn panel(out: &mut String, y0: f64, p: &Panel) {
     );
 }
 
-const W1_COLORS: [&str; 7] = [
-    "#1f77b4", "#17becf", "#7fb8e6", "#ff7f0e", "#ffbb78", "#2ca02c", "#d62728",
+const W1_COLORS: [&str; w1::CONTENDERS.len()] = [
+    "#1f77b4", "#17becf", "#7fb8e6", "#08306b", "#ff7f0e", "#ffbb78", "#2ca02c", "#d62728",
 ];
 const W2_COLORS: [&str; w2::POLICIES.len()] = [
     "#1f77b4", "#08306b", "#9467bd", "#7fb8e6", "#e377c2", "#ff7f0e", "#ffbb78", "#2ca02c",

@@ -1,6 +1,7 @@
 //! The targets of issue 5, each with the figure measured in this run and
 //! whether it is met. Misses are listed like hits.
 
+use crate::instructions::Ic;
 use crate::w1_throughput::{self as w1, W1};
 use crate::w2_hit_ratio::{self as w2, W2};
 use crate::w3_memory::{self as w3, W3};
@@ -50,6 +51,24 @@ fn throughput(w1: &W1, out: &mut Vec<Target>) {
                 met: r >= 1.5,
             });
         }
+    }
+    // Issue 15: two threads through the C ABI, 16 shards, every mix.
+    for mix in w1::MIXES {
+        let c = w1.cell("u64", mix, 2);
+        let r = c.ratio(w1::NEXUS_C_SHARDED, w1::LRU);
+        out.push(Target {
+            goal: format!(
+                "2 threads total, C ABI with {} shards (u64 keys, {} mix) >= 1.5x lru+Mutex",
+                w1::SHARDS,
+                mix.label()
+            ),
+            measured: format!(
+                "{r:.2}x ({:.1} vs {:.1} Mops/s)",
+                c.median(w1::NEXUS_C_SHARDED),
+                c.median(w1::LRU)
+            ),
+            met: r >= 1.5,
+        });
     }
 }
 
@@ -151,7 +170,8 @@ fn tiny_lfu(w2: &W2, out: &mut Vec<Target>) {
 }
 
 fn memory(w3: &W3, out: &mut Vec<Target>) {
-    for name in [w3::NEXUS_LRU, w3::NEXUS_LFU] {
+    // The native stores (issue 5) and, issue 15, the C ABI store.
+    for name in [w3::NEXUS_LRU, w3::NEXUS_LFU, w3::NEXUS_C] {
         let row = w3.row(name);
         out.push(Target {
             goal: format!("Per-entry overhead beyond key and value <= 64 B, {name}"),
@@ -210,7 +230,46 @@ fn pressure(w4: &W4, out: &mut Vec<Target>) {
     });
 }
 
-pub fn evaluate(w1: Option<&W1>, w2: Option<&W2>, w3: Option<&W3>, w4: Option<&W4>) -> Vec<Target> {
+/// Issue 15's instruction-count targets.
+fn instructions(ic: &Ic, out: &mut Vec<Target>) {
+    for (mode, strategy, goal, limit) in [
+        (
+            "get-copy",
+            "lru",
+            "instructions per nexus_store_get_copy hit (8-byte key and value)",
+            200.0,
+        ),
+        (
+            "get",
+            "lru",
+            "instructions per native get_cloned hit",
+            120.0,
+        ),
+        (
+            "put-copy",
+            "lru",
+            "instructions per C ABI put replacing a present key (8-byte key and value)",
+            400.0,
+        ),
+    ] {
+        let Some(r) = ic.row(mode, strategy) else {
+            continue;
+        };
+        out.push(Target {
+            goal: format!("{goal} <= {limit:.0}"),
+            measured: format!("{:.0}", r.per_call),
+            met: r.per_call <= limit,
+        });
+    }
+}
+
+pub fn evaluate(
+    w1: Option<&W1>,
+    w2: Option<&W2>,
+    w3: Option<&W3>,
+    w4: Option<&W4>,
+    ic: Option<&Ic>,
+) -> Vec<Target> {
     let mut out = Vec::new();
     if let Some(w) = w1 {
         throughput(w, &mut out);
@@ -224,6 +283,9 @@ pub fn evaluate(w1: Option<&W1>, w2: Option<&W2>, w3: Option<&W3>, w4: Option<&W
     }
     if let Some(w) = w4 {
         pressure(w, &mut out);
+    }
+    if let Some(ic) = ic {
+        instructions(ic, &mut out);
     }
     out
 }

@@ -25,6 +25,8 @@ const WRITE: u32 = 1 << 31;
 
 pub const NEXUS: &str = "nexus";
 pub const NEXUS_C: &str = "nexus C ABI";
+/// The C ABI store with `SHARDS` shards.
+pub const NEXUS_C_SHARDED: &str = "nexus C ABI 16 shards";
 /// The native store in sharded mode (`MemoryConfig::shards`).
 pub const NEXUS_SHARDED: &str = "nexus 16 shards";
 pub const SHARDS: u32 = 16;
@@ -32,17 +34,18 @@ pub const MOKA: &str = "moka";
 pub const MINI_MOKA: &str = "mini-moka";
 pub const QUICK_CACHE: &str = "quick_cache";
 pub const LRU: &str = "lru+Mutex";
-pub const CONTENDERS: [&str; 7] = [
+pub const CONTENDERS: [&str; 8] = [
     NEXUS,
     NEXUS_SHARDED,
     NEXUS_C,
+    NEXUS_C_SHARDED,
     MOKA,
     MINI_MOKA,
     QUICK_CACHE,
     LRU,
 ];
 /// Ours, in the order the ratio table lists them.
-pub const OURS: [&str; 3] = [NEXUS, NEXUS_SHARDED, NEXUS_C];
+pub const OURS: [&str; 4] = [NEXUS, NEXUS_SHARDED, NEXUS_C, NEXUS_C_SHARDED];
 pub const PEERS: [&str; 4] = [MOKA, MINI_MOKA, QUICK_CACHE, LRU];
 
 /// Percent of reads / writes.
@@ -312,6 +315,7 @@ fn contenders<K: Key>() -> Vec<Box<dyn Runner<K>>> {
         Box::new(Nexus(sharded)),
         // Default estimator (key + value + NEXUS_ENTRY_OVERHEAD_BYTES), 1 GiB.
         Box::new(NexusC(CStore::new(1 << 30))),
+        Box::new(NexusC(CStore::with_shards(1 << 30, SHARDS))),
         Box::new(Moka(moka::sync::Cache::new(cap as u64))),
         Box::new(MiniMoka(mini_moka::sync::Cache::new(cap as u64))),
         Box::new(Quick(quick_cache::sync::Cache::new(cap))),

@@ -3,17 +3,26 @@
 
 pub(crate) const NIL: u32 = u32::MAX;
 
+/// The `prev` of a slot that is not in the list (no slot has this index:
+/// the entry table stops below it).
+const DETACHED: u32 = u32::MAX - 1;
+
+/// Eight bytes a slot: whether it is linked is in `prev`.
 #[derive(Clone, Copy, Debug)]
 struct Link {
     prev: u32,
     next: u32,
-    linked: bool,
+}
+
+impl Link {
+    fn linked(self) -> bool {
+        self.prev != DETACHED
+    }
 }
 
 const UNLINKED: Link = Link {
-    prev: NIL,
+    prev: DETACHED,
     next: NIL,
-    linked: false,
 };
 
 #[derive(Debug)]
@@ -39,6 +48,7 @@ impl LinkedSlots {
     }
 
     fn ensure(&mut self, i: u32) {
+        assert!(i < DETACHED, "slot index {i} out of range");
         let need = i as usize + 1;
         if self.links.len() < need {
             self.links.resize(need, UNLINKED);
@@ -46,7 +56,7 @@ impl LinkedSlots {
     }
 
     pub fn is_linked(&self, i: u32) -> bool {
-        self.links.get(i as usize).is_some_and(|l| l.linked)
+        self.links.get(i as usize).is_some_and(|l| l.linked())
     }
 
     pub fn prev(&self, i: u32) -> u32 {
@@ -59,12 +69,11 @@ impl LinkedSlots {
 
     pub fn push_front(&mut self, i: u32) {
         self.ensure(i);
-        debug_assert!(!self.links[i as usize].linked);
+        debug_assert!(!self.links[i as usize].linked());
         let old = self.head;
         self.links[i as usize] = Link {
             prev: NIL,
             next: old,
-            linked: true,
         };
         if old == NIL {
             self.tail = i;
@@ -81,13 +90,9 @@ impl LinkedSlots {
         }
         let at = if at == NIL { self.tail } else { at };
         self.ensure(i);
-        debug_assert!(!self.links[i as usize].linked);
+        debug_assert!(!self.links[i as usize].linked());
         let next = self.links[at as usize].next;
-        self.links[i as usize] = Link {
-            prev: at,
-            next,
-            linked: true,
-        };
+        self.links[i as usize] = Link { prev: at, next };
         self.links[at as usize].next = i;
         if next == NIL {
             self.tail = i;
@@ -102,7 +107,7 @@ impl LinkedSlots {
         if self.tail == i {
             return;
         }
-        let Link { prev, next, .. } = self.links[i as usize];
+        let Link { prev, next } = self.links[i as usize];
         // `i` is linked and not the tail, so `next` is a slot.
         if prev == NIL {
             self.head = next;
@@ -115,14 +120,13 @@ impl LinkedSlots {
         self.links[i as usize] = Link {
             prev: tail,
             next: NIL,
-            linked: true,
         };
         self.tail = i;
     }
 
     pub fn unlink(&mut self, i: u32) {
-        let Link { prev, next, linked } = self.links[i as usize];
-        debug_assert!(linked, "slot {i} is not linked");
+        let Link { prev, next } = self.links[i as usize];
+        debug_assert!(prev != DETACHED, "slot {i} is not linked");
         if prev == NIL {
             self.head = next;
         } else {

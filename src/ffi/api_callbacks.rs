@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_void};
 
-use super::boundary::{bytes_arg, c_str_arg, entry, kind_of, out_arg, owned_bytes_arg};
+use super::boundary::{c_str_arg, entry, key_arg, kind_of, out_arg, owned_bytes_arg};
 use super::calls::{with_store, with_store_out};
 use super::foreign::{self, ForeignCtx, check_object_cost, object_value, sink_fail, sink_put};
 use super::types::*;
@@ -254,7 +254,7 @@ pub extern "C" fn nexus_store_get_or_load(
     with_store_out(store, out, "out", |s| {
         // SAFETY: the caller passes `key_len` readable bytes.
         Ok(NexusValue::new_raw(
-            s.get_or_load(unsafe { bytes_arg(key, key_len, "key") }?)?,
+            s.get_or_load(unsafe { key_arg(key, key_len) }?)?,
         ))
     })
 }

@@ -1,6 +1,6 @@
 //! Pins.
 
-use super::boundary::bytes_arg;
+use super::boundary::key_arg;
 use super::calls::{with_store, with_store_out};
 use super::types::*;
 
@@ -27,7 +27,7 @@ pub extern "C" fn nexus_store_pin(
 ) -> NexusStatus {
     with_store(store, |s| {
         // SAFETY: the caller passes `key_len` readable bytes.
-        s.pin(unsafe { bytes_arg(key, key_len, "key") }?);
+        s.pin(unsafe { key_arg(key, key_len) }?);
         Ok(())
     })
 }
@@ -54,7 +54,7 @@ pub extern "C" fn nexus_store_unpin(
 ) -> NexusStatus {
     with_store(store, |s| {
         // SAFETY: the caller passes `key_len` readable bytes.
-        s.unpin(unsafe { bytes_arg(key, key_len, "key") }?)
+        s.unpin(unsafe { key_arg(key, key_len) }?)
     })
 }
 
@@ -79,7 +79,7 @@ pub extern "C" fn nexus_store_is_pinned(
 ) -> NexusStatus {
     with_store_out(store, out, "out", |s| {
         // SAFETY: the caller passes `key_len` readable bytes.
-        Ok(s.is_pinned(unsafe { bytes_arg(key, key_len, "key") }?))
+        Ok(s.is_pinned(unsafe { key_arg(key, key_len) }?))
     })
 }
 

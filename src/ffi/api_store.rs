@@ -3,12 +3,14 @@
 use std::ffi::c_void;
 
 use super::boundary::{
-    bytes_arg, check_len, check_null_with_len, entry, null_arg, out_arg, owned_bytes_arg,
+    check_len, check_null_with_len, entry, key_arg, null_arg, out_arg, owned_bytes_arg,
+    owned_key_arg,
 };
 use super::calls::{with_store, with_store_out};
 use super::config::{convert, read_config};
 use super::foreign::{check_object_cost, object_value};
 use super::handles;
+use super::short_bytes::copy_out;
 use super::store::FfiStore;
 use super::types::*;
 use super::value::{FfiValue, Putting};
@@ -160,7 +162,7 @@ pub extern "C" fn nexus_store_put(
 ) -> NexusStatus {
     with_store(store, |s| {
         // SAFETY: the caller passes `key_len` readable bytes.
-        let key = unsafe { owned_bytes_arg(key, key_len, "key") }?;
+        let key = unsafe { owned_key_arg(key, key_len) }?;
         // SAFETY: the caller passes `value_len` readable bytes.
         let value = unsafe { owned_bytes_arg(value, value_len, "value") }?;
         s.put(key, FfiValue::Bytes(value))
@@ -207,7 +209,7 @@ pub extern "C" fn nexus_store_put_object(
 ) -> NexusStatus {
     with_store(store, |s| {
         // SAFETY: the caller passes `key_len` readable bytes.
-        let key = unsafe { owned_bytes_arg(key, key_len, "key") }?;
+        let key = unsafe { owned_key_arg(key, key_len) }?;
         check_object_cost(cost, s.has_foreign_estimator())?;
         let _putting = Putting::new(object);
         let value = object_value(object, release, release_ctx);
@@ -251,7 +253,7 @@ pub extern "C" fn nexus_store_get(
 ) -> NexusStatus {
     with_store_out(store, out, "out", |s| {
         // SAFETY: the caller passes `key_len` readable bytes.
-        let key = unsafe { bytes_arg(key, key_len, "key") }?;
+        let key = unsafe { key_arg(key, key_len) }?;
         let handle = s
             .get(key)
             .ok_or_else(|| Error::new(ErrorKind::NotFound, "no entry with this key"))?;
@@ -290,7 +292,7 @@ pub extern "C" fn nexus_store_get_copy(
 ) -> NexusStatus {
     with_store(store, |s| {
         // SAFETY: the caller passes `key_len` readable bytes.
-        let key = unsafe { bytes_arg(key, key_len, "key") }?;
+        let key = unsafe { key_arg(key, key_len) }?;
         // SAFETY: the caller passes NULL or a writable pointer.
         let out_len = unsafe { out_arg(out_len, "out_len") }?;
         check_null_with_len(buf.is_null(), buf_len, "buf")?;
@@ -313,12 +315,10 @@ pub extern "C" fn nexus_store_get_copy(
                     ),
                 ));
             }
-            if !bytes.is_empty() {
-                // SAFETY: `buf` is non-NULL here (len > 0 and `buf_len >=
-                // len`) and the caller guarantees `buf_len` writable bytes
-                // that do not overlap the store's own memory.
-                unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
-            }
+            // SAFETY: `buf_len >= len`, so `buf` is non-NULL when len > 0
+            // (checked above), and the caller guarantees `buf_len` writable
+            // bytes that do not overlap the store's own memory.
+            unsafe { copy_out(bytes, buf) };
             Ok(bytes.len())
         });
         match copied {
@@ -357,7 +357,7 @@ pub extern "C" fn nexus_store_contains(
 ) -> NexusStatus {
     with_store_out(store, out, "out", |s| {
         // SAFETY: the caller passes `key_len` readable bytes.
-        Ok(s.contains(unsafe { bytes_arg(key, key_len, "key") }?))
+        Ok(s.contains(unsafe { key_arg(key, key_len) }?))
     })
 }
 
@@ -382,7 +382,7 @@ pub extern "C" fn nexus_store_remove(
 ) -> NexusStatus {
     with_store(store, |s| {
         // SAFETY: the caller passes `key_len` readable bytes.
-        s.remove(unsafe { bytes_arg(key, key_len, "key") }?)
+        s.remove(unsafe { key_arg(key, key_len) }?)
     })
 }
 

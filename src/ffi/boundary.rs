@@ -6,6 +6,8 @@ use std::cell::RefCell;
 use std::ffi::{CStr, c_char};
 use std::panic::{self, AssertUnwindSafe};
 
+use super::key::{Key, KeyBytes};
+use super::short_bytes::to_bytes;
 use super::store::Bytes;
 use super::types::*;
 use crate::{Error, ErrorKind};
@@ -96,6 +98,7 @@ fn is_allocation_failure(message: &str) -> bool {
 /// Runs the body of an entry point: `Ok` is `NEXUS_STATUS_OK`; an error or
 /// a panic becomes its status and leaves its message for
 /// `nexus_last_error_message()`. No panic crosses the C boundary.
+#[inline]
 pub(crate) fn entry(body: impl FnOnce() -> Result<(), Error>) -> NexusStatus {
     match panic::catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => NEXUS_STATUS_OK,
@@ -122,6 +125,8 @@ pub(crate) fn entry_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
     panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
 }
 
+#[cold]
+#[inline(never)]
 pub(crate) fn null_arg(name: &str) -> Error {
     Error::new(ErrorKind::NullArgument, format!("`{name}` is NULL"))
 }
@@ -133,6 +138,7 @@ pub(crate) fn null_arg(name: &str) -> Error {
 /// # Safety
 /// A non-NULL `ptr` must point to `len` readable bytes that stay valid and
 /// unchanged for `'a` (the caller's contract, stated in the header).
+#[inline]
 pub(crate) unsafe fn bytes_arg<'a>(
     ptr: *const u8,
     len: usize,
@@ -148,27 +154,61 @@ pub(crate) unsafe fn bytes_arg<'a>(
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
+/// A key argument (see [`bytes_arg`]), as lookups take it.
+///
+/// # Safety
+/// As for [`bytes_arg`].
+#[inline]
+pub(crate) unsafe fn key_arg<'a>(ptr: *const u8, len: usize) -> Result<&'a KeyBytes, Error> {
+    // SAFETY: the caller's contract is `bytes_arg`'s.
+    unsafe { bytes_arg(ptr, len, "key") }.map(KeyBytes::new)
+}
+
+/// A key argument copied into an owned key (see [`owned_bytes_arg`]).
+///
+/// # Safety
+/// As for [`owned_bytes_arg`].
+pub(crate) unsafe fn owned_key_arg(ptr: *const u8, len: usize) -> Result<Key, Error> {
+    // SAFETY: the caller's contract is `owned_bytes_arg`'s.
+    unsafe { owned_bytes_arg(ptr, len, "key") }.map(Key::new)
+}
+
 /// `INVALID_ARGUMENT` for a length no object can have (beyond `isize::MAX`).
+#[inline]
 pub(crate) fn check_len(len: usize, name: &str) -> Result<(), Error> {
     if len > isize::MAX as usize {
-        return Err(Error::new(
-            ErrorKind::InvalidArgument,
-            format!("`{name}_len` ({len}) is larger than any object can be"),
-        ));
+        return Err(too_long(len, name));
     }
     Ok(())
 }
 
+// The messages are made out of line, so the checks inline to a compare.
+#[cold]
+#[inline(never)]
+fn too_long(len: usize, name: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidArgument,
+        format!("`{name}_len` ({len}) is larger than any object can be"),
+    )
+}
+
 /// `NULL_ARGUMENT` for a NULL pointer with a non-zero length (NULL with
 /// length 0 is an empty key, value or buffer).
+#[inline]
 pub(crate) fn check_null_with_len(is_null: bool, len: usize, name: &str) -> Result<(), Error> {
     if is_null && len > 0 {
-        return Err(Error::new(
-            ErrorKind::NullArgument,
-            format!("`{name}` is NULL but `{name}_len` is {len}"),
-        ));
+        return Err(null_with_len(len, name));
     }
     Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn null_with_len(len: usize, name: &str) -> Error {
+    Error::new(
+        ErrorKind::NullArgument,
+        format!("`{name}` is NULL but `{name}_len` is {len}"),
+    )
 }
 
 /// Copies a byte-string argument into an owned allocation. The allocation
@@ -178,6 +218,7 @@ pub(crate) fn check_null_with_len(is_null: bool, len: usize, name: &str) -> Resu
 ///
 /// # Safety
 /// A non-NULL `ptr` must point to `len` readable bytes for the call.
+#[inline]
 pub(crate) unsafe fn owned_bytes_arg(
     ptr: *const u8,
     len: usize,
@@ -185,6 +226,10 @@ pub(crate) unsafe fn owned_bytes_arg(
 ) -> Result<Bytes, Error> {
     check_null_with_len(ptr.is_null(), len, name)?;
     check_len(len, name)?;
+    if len <= 16 {
+        // SAFETY: as in `bytes_arg` (same contract, lengths checked).
+        return Ok(to_bytes(unsafe { bytes_arg(ptr, len, name) }?));
+    }
     let mut v = Bytes::new();
     v.try_reserve_exact(len).map_err(|_| {
         Error::new(

@@ -10,7 +10,7 @@ use std::ffi::c_void;
 use std::sync::Arc;
 
 use super::boundary::kind_of;
-use super::store::Bytes;
+use super::key::Key;
 use super::types::*;
 use super::value::{FfiValue, ForeignObject};
 use crate::{
@@ -68,8 +68,8 @@ impl ForeignEstimator {
     }
 }
 
-impl SizeEstimator<Bytes, FfiValue> for ForeignEstimator {
-    fn estimate(&self, key: &Bytes, value: &FfiValue) -> u64 {
+impl SizeEstimator<Key, FfiValue> for ForeignEstimator {
+    fn estimate(&self, key: &Key, value: &FfiValue) -> u64 {
         let Some(f) = self.f else {
             return default_charge(key, value);
         };
@@ -89,7 +89,7 @@ impl SizeEstimator<Bytes, FfiValue> for ForeignEstimator {
 
 /// What the default estimator charges: key length + value length (0 for an
 /// object) + `ENTRY_OVERHEAD_BYTES`.
-fn default_charge(key: &Bytes, value: &FfiValue) -> u64 {
+fn default_charge(key: &Key, value: &FfiValue) -> u64 {
     let value_len = value.bytes().map_or(0, <[u8]>::len) as u64;
     (key.len() as u64)
         .saturating_add(value_len)
@@ -110,8 +110,8 @@ pub(crate) fn event_callback(
 pub(crate) fn eviction_listener(
     f: unsafe extern "C" fn(*mut c_void, *const u8, usize, NexusEvictionReason, u64),
     ctx: ForeignCtx,
-) -> Arc<EvictionListener<Bytes>> {
-    Arc::new(move |key: &Bytes, reason: EvictionReason, bytes: u64| {
+) -> Arc<EvictionListener<Key>> {
+    Arc::new(move |key: &Key, reason: EvictionReason, bytes: u64| {
         // SAFETY: registered fn with its ctx; the key lives for the call.
         unsafe { f(ctx.ptr(), key.as_ptr(), key.len(), reason as u32, bytes) };
     })
@@ -121,8 +121,8 @@ pub(crate) fn loader(
     f: unsafe extern "C" fn(*mut c_void, *const u8, usize, *mut NexusLoadSink) -> NexusStatus,
     ctx: ForeignCtx,
     objects_need_cost: bool,
-) -> Arc<LoaderFn<Bytes, FfiValue>> {
-    Arc::new(move |key: &Bytes| {
+) -> Arc<LoaderFn<Key, FfiValue>> {
+    Arc::new(move |key: &Key| {
         let mut sink = NexusLoadSink {
             outcome: None,
             objects_need_cost,

@@ -12,7 +12,11 @@
 //! ([`HandleTable::with`]) increments the count, then checks the
 //! generation, and backs out (count decremented, `INVALID_HANDLE`) if it
 //! does not match; it reads the object only while it is counted, and
-//! decrements the count when it ends. Calls that re-enter the object from
+//! decrements the count when it ends. The count is striped: [`STRIPES`]
+//! counters on cache lines of their own, each thread counting on one of
+//! them (picked once per thread), so that two threads calling into one
+//! object (a store with several shards) do not write the same cache line
+//! on every call; "the count" is their sum, read only by frees. Calls that re-enter the object from
 //! its callbacks are simply counted again. A free swaps the generation to
 //! `DEAD` (new calls fail at once), waits for the count to reach 0 (the
 //! calls in flight on every thread), takes the pointer out and only then
@@ -32,13 +36,15 @@
 //! tracks those, see [`HandleTarget`]).
 //!
 //! The deferred free (`nexus_store_free_deferred`, for garbage-collected
-//! hosts) never waits: it swaps the generation to `DEAD` and sets the
-//! [`FREE_PENDING`] bit of the slot's count. Whoever then sees the count at 0
-//! with the bit set (the deferred free itself, or the call in flight that
-//! ends last) clears the bit with one compare-and-swap, and the one that
-//! wins takes the object out and drops it, on its own thread. The count and
-//! the bit share one word, so exactly one thread sees that moment, whatever
-//! lookups of stale handles do to the count meanwhile.
+//! hosts) never waits: it swaps the generation to `DEAD`, sets the slot's
+//! `pending` flag, and frees the object itself if the count is 0. Every
+//! call, after its decrement, reads the flag and, if set, the count: the
+//! decrements, the flag's store and these reads are `SeqCst`, so the thread
+//! whose decrement is last (or the deferred free, if it comes after the
+//! last) sees a count of 0 with the flag set. Whoever sees that clears the
+//! flag with one compare-and-swap, and the one that wins takes the object
+//! out and drops it, on its own thread; lookups of stale handles that count
+//! and back out meanwhile may see it too, and lose the swap.
 //!
 //! Freed slots are reused first-in first-out, so a stale handle would have
 //! to outlive 2^32 reuses of its slot (2^12 on 32-bit targets, spread over
@@ -69,9 +75,8 @@ const MAX_CHUNKS: usize = MAX_SLOTS / CHUNK;
 const DEAD: usize = usize::MAX;
 const _: () = assert!(DEAD > GEN_MASK);
 
-/// The bit of a slot's count that says a deferred free is waiting for the
-/// calls in flight to end (far above any count of calls).
-const FREE_PENDING: usize = 1 << (usize::BITS - 1);
+/// How many counters a slot's count of calls is striped over.
+const STRIPES: usize = 4;
 
 /// What a table's objects tell its blocking free.
 pub(crate) trait HandleTarget: Send + Sync + 'static {
@@ -94,33 +99,74 @@ impl HandleTarget for FfiStore {
     }
 }
 
-/// One cache line per slot: calls on one object do not contend with calls
-/// on its neighbours.
-#[repr(align(64))]
+/// A slot: a cache line that calls only read (written by insert and the
+/// frees), then the striped count, a cache line per stripe. Calls on one
+/// object do not contend with calls on its neighbours, nor, on different
+/// threads, with each other.
 struct Slot<T> {
+    head: SlotHead<T>,
+    in_flight: [Stripe; STRIPES],
+}
+
+#[repr(align(64))]
+struct SlotHead<T> {
     /// The live object's generation, or `DEAD`.
     generation: AtomicUsize,
-    /// Calls counted on the slot: the calls in flight through it, plus,
-    /// for an instant, lookups about to back out; and the [`FREE_PENDING`]
-    /// bit.
-    in_flight: AtomicUsize,
-    /// The generation a deferred free retired (for the free list), written
-    /// before it sets `FREE_PENDING`.
-    retired: AtomicUsize,
+    /// While a deferred free waits for the calls in flight to end: the
+    /// generation it retired (never 0), else 0. Carrying the generation, a
+    /// thread that saw the count at 0 for one object cannot, late, claim
+    /// the deferred free of the next object in the slot.
+    pending: AtomicUsize,
     /// The object (from `Box::into_raw`); non-null from `insert` until the
     /// free that takes it out.
     object: AtomicPtr<T>,
 }
 
+/// Calls counted by the threads of one stripe: the calls in flight, plus,
+/// for an instant, lookups about to back out.
+#[repr(align(64))]
+struct Stripe(AtomicUsize);
+
 impl<T> Slot<T> {
     const fn new() -> Self {
         Slot {
-            generation: AtomicUsize::new(DEAD),
-            in_flight: AtomicUsize::new(0),
-            retired: AtomicUsize::new(DEAD),
-            object: AtomicPtr::new(std::ptr::null_mut()),
+            head: SlotHead {
+                generation: AtomicUsize::new(DEAD),
+                pending: AtomicUsize::new(0),
+                object: AtomicPtr::new(std::ptr::null_mut()),
+            },
+            in_flight: [const { Stripe(AtomicUsize::new(0)) }; STRIPES],
         }
     }
+
+    /// The calls counted on the slot, over every stripe.
+    fn count(&self) -> usize {
+        self.in_flight
+            .iter()
+            .map(|s| s.0.load(Ordering::SeqCst))
+            .fold(0, usize::wrapping_add)
+    }
+}
+
+thread_local! {
+    /// This thread's stripe, picked on its first call (`STRIPES` = none yet).
+    static STRIPE: Cell<usize> = const { Cell::new(STRIPES) };
+}
+
+/// The next thread's stripe: threads take them in turn.
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+#[inline]
+fn my_stripe() -> usize {
+    STRIPE.with(|s| {
+        let mine = s.get();
+        if mine < STRIPES {
+            return mine;
+        }
+        let picked = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        s.set(picked);
+        picked
+    })
 }
 
 struct FreeSlots {
@@ -162,6 +208,7 @@ struct InFlight<'t, T, H: 'static> {
     table: &'t HandleTable<T, H>,
     slot: &'t Slot<T>,
     index: usize,
+    stripe: usize,
 }
 
 impl<'t, T: HandleTarget, H> InFlight<'t, T, H> {
@@ -173,12 +220,18 @@ impl<'t, T: HandleTarget, H> InFlight<'t, T, H> {
         index: usize,
         generation: usize,
     ) -> Option<Self> {
-        slot.in_flight.fetch_add(1, Ordering::SeqCst);
-        let counted = InFlight { table, slot, index };
+        let stripe = my_stripe();
+        slot.in_flight[stripe].0.fetch_add(1, Ordering::SeqCst);
+        let counted = InFlight {
+            table,
+            slot,
+            index,
+            stripe,
+        };
         // SeqCst with the increment above and with free's swap and count
         // check: either this sees DEAD (or a later generation), or the free
         // sees this call counted and waits for it.
-        (slot.generation.load(Ordering::SeqCst) == generation).then_some(counted)
+        (slot.head.generation.load(Ordering::SeqCst) == generation).then_some(counted)
     }
 }
 
@@ -187,10 +240,14 @@ impl<T, H: 'static> Drop for InFlight<'_, T, H> {
     fn drop(&mut self) {
         // SeqCst (a release too): the call's use of the object happens
         // before a free that sees the count at 0 drops it.
-        let before = self.slot.in_flight.fetch_sub(1, Ordering::SeqCst);
-        if before == FREE_PENDING | 1 {
+        self.slot.in_flight[self.stripe]
+            .0
+            .fetch_sub(1, Ordering::SeqCst);
+        let pending = self.slot.head.pending.load(Ordering::SeqCst);
+        if pending != 0 && self.slot.count() == 0 {
             // The last call out after a deferred free.
-            self.table.finish_deferred_free(self.slot, self.index);
+            self.table
+                .finish_deferred_free(self.slot, self.index, pending);
         }
     }
 }
@@ -302,11 +359,12 @@ impl<T: HandleTarget, H: 'static> HandleTable<T, H> {
         // The slot is DEAD and ours alone (taken off the free list): no call
         // reads its pointer until the generation below is published.
         let old = s
+            .head
             .object
             .swap(Box::into_raw(Box::new(object)), Ordering::Relaxed);
         debug_assert!(old.is_null(), "a free slot has no object");
         // Publishes the pointer: a call that reads this generation sees it.
-        s.generation.store(generation, Ordering::SeqCst);
+        s.head.generation.store(generation, Ordering::SeqCst);
         Ok(encode(index, generation))
     }
 
@@ -325,7 +383,7 @@ impl<T: HandleTarget, H: 'static> HandleTable<T, H> {
         let (index, generation) = decode(handle).ok_or_else(|| self.invalid())?;
         let s = self.slot(index).ok_or_else(|| self.invalid())?;
         let _counted = InFlight::enter(self, s, index, generation).ok_or_else(|| self.invalid())?;
-        let ptr = s.object.load(Ordering::Acquire);
+        let ptr = s.head.object.load(Ordering::Acquire);
         if ptr.is_null() {
             return Err(self.invalid());
         }
@@ -360,7 +418,7 @@ impl<T: HandleTarget, H: 'static> HandleTable<T, H> {
         let busy = inside_call_of(self.id(), index)
             || self.with(handle, |o| Ok(o.is_inside_own_callback()))?;
         if busy {
-            if s.generation.load(Ordering::Acquire) != generation {
+            if s.head.generation.load(Ordering::Acquire) != generation {
                 return Err(self.invalid());
             }
             return Err(Error::new(
@@ -371,12 +429,13 @@ impl<T: HandleTarget, H: 'static> HandleTable<T, H> {
                 ),
             ));
         }
-        s.generation
+        s.head
+            .generation
             .compare_exchange(generation, DEAD, Ordering::SeqCst, Ordering::SeqCst)
             .map_err(|_| self.invalid())?;
         // Calls counted before the swap end; later ones see DEAD and back out.
-        wait_while(|| s.in_flight.load(Ordering::SeqCst) != 0);
-        let object = s.object.swap(std::ptr::null_mut(), Ordering::Acquire);
+        wait_while(|| s.count() != 0);
+        let object = s.head.object.swap(std::ptr::null_mut(), Ordering::Acquire);
         self.free.lock().reusable.push_back((index, generation));
         if !object.is_null() {
             // SAFETY: `object` came from `Box::into_raw` in `insert`; the
@@ -401,41 +460,43 @@ impl<T: HandleTarget, H: 'static> HandleTable<T, H> {
     pub(crate) fn free_deferred(&self, handle: *const H) -> Result<(), Error> {
         let (index, generation) = decode(handle).ok_or_else(|| self.invalid())?;
         let s = self.slot(index).ok_or_else(|| self.invalid())?;
-        s.generation
+        s.head
+            .generation
             .compare_exchange(generation, DEAD, Ordering::SeqCst, Ordering::SeqCst)
             .map_err(|_| self.invalid())?;
-        s.retired.store(generation, Ordering::Relaxed);
-        // SeqCst with every call's decrement: either this sees the count at
-        // 0, or the last call to end sees the bit.
-        if s.in_flight.fetch_or(FREE_PENDING, Ordering::SeqCst) == 0 {
-            self.finish_deferred_free(s, index);
+        // SeqCst with every call's decrement and its read of the flag:
+        // either this sees the count at 0, or the last call to end sees the
+        // flag.
+        s.head.pending.store(generation, Ordering::SeqCst);
+        if s.count() == 0 {
+            self.finish_deferred_free(s, index, generation);
         }
         Ok(())
     }
 }
 
 impl<T, H> HandleTable<T, H> {
-    /// Drops the object of a slot whose deferred free is pending, if the
-    /// count is still 0: called by whoever saw the count reach 0 with the
-    /// bit set. The compare-and-swap picks one thread when several saw it
-    /// (a lookup of a stale handle may count and back out meanwhile).
-    fn finish_deferred_free(&self, s: &Slot<T>, index: usize) {
-        if s.in_flight
-            .compare_exchange(FREE_PENDING, 0, Ordering::SeqCst, Ordering::SeqCst)
+    /// Drops the object of a slot whose deferred free is pending: called
+    /// by whoever saw the count at 0 with the flag set. The
+    /// compare-and-swap picks one thread when several saw it (a lookup of a
+    /// stale handle may count and back out meanwhile).
+    fn finish_deferred_free(&self, s: &Slot<T>, index: usize, retired: usize) {
+        if s.head
+            .pending
+            .compare_exchange(retired, 0, Ordering::SeqCst, Ordering::SeqCst)
             .is_err()
         {
             return;
         }
-        let object = s.object.swap(std::ptr::null_mut(), Ordering::Acquire);
-        let retired = s.retired.load(Ordering::Relaxed);
+        let object = s.head.object.swap(std::ptr::null_mut(), Ordering::Acquire);
         self.free.lock().reusable.push_back((index, retired));
         if !object.is_null() {
             // SAFETY: `object` came from `Box::into_raw` in `insert`; the
             // swap made this thread its only owner. No call holds a
             // reference to it: the generation is DEAD (no call starts) and
-            // the count was 0 with the bit set (every call that read the
+            // the count was 0 with the flag set (every call that read the
             // pointer has ended: its SeqCst decrement is ordered before the
-            // compare-and-swap above). Calls that reached the object's core
+            // reads of the count that saw 0). Calls that reached the object's core
             // without the handle (a global signal, a read handle's release)
             // hold their own `Arc` on it, so the core lives until they end.
             drop(unsafe { Box::from_raw(object) });

@@ -46,6 +46,8 @@ mod config;
 mod foreign;
 mod governor;
 mod handles;
+mod key;
+mod short_bytes;
 mod store;
 mod types;
 mod value;

@@ -2,6 +2,7 @@
 
 use smallvec::SmallVec;
 
+use super::key::Key;
 use super::value::FfiValue;
 use crate::Store;
 
@@ -12,7 +13,7 @@ use crate::Store;
 pub(crate) type Bytes = SmallVec<[u8; 16]>;
 
 /// The core store as the C layer uses it.
-pub(crate) type CoreStore = Store<Bytes, FfiValue>;
+pub(crate) type CoreStore = Store<Key, FfiValue>;
 
 /// What a handle owns.
 pub(crate) struct FfiStore {

@@ -4,7 +4,7 @@
 
 use std::ffi::c_void;
 
-use super::store::Bytes;
+use super::key::Key;
 use crate::{Event, MemoryMetrics};
 
 /// A call's outcome. `NEXUS_STATUS_OK` is 0; every other value is a failure
@@ -311,7 +311,7 @@ impl NexusValue {
 /// A list of keys (see `nexus_store_pinned_ids`). A plain owned pointer:
 /// free it once with `nexus_key_list_free`.
 pub struct NexusKeyList {
-    pub(crate) keys: Vec<Bytes>,
+    pub(crate) keys: Vec<Key>,
 }
 
 /// Where a loader puts the value it loaded, or why it failed. Valid only

@@ -244,8 +244,12 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         if e.pinned {
             self.pinned_bytes = self.pinned_bytes - old_at.charge + charge;
         }
-        self.order
-            .touch(i, old_at, Position { charge, tick }, linked);
+        match &mut self.order {
+            // As in `touch`: the LRU list alone keeps recency.
+            EvictionOrder::Lru(o) if linked => o.move_to_back(i),
+            EvictionOrder::Lru(_) => {}
+            order => order.touch(i, old_at, Position { charge, tick }, linked),
+        }
         fx.removed.push(Removed {
             key,
             cell: old,
@@ -297,14 +301,16 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             self.counters.misses += 1;
             return None;
         };
-        let r = f(self.entries.get(i).cell.value());
+        let e = self.entries.get(i);
+        let (r, pinned) = (f(e.cell.value()), e.pinned);
         self.counters.hits += 1;
-        self.touch(i);
+        self.touch_read(i, pinned);
         Some(r)
     }
 
     /// A read that lends the value to `f` (library code, under the lock). It
     /// is an access only if `f` succeeds; a miss is `NOT_FOUND`.
+    #[inline]
     pub fn peek_with<Q, R>(&mut self, key: &Q, f: impl FnOnce(&V) -> Result<R>) -> Result<R>
     where
         K: Borrow<Q>,
@@ -314,15 +320,35 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             self.counters.misses += 1;
             return Err(Error::not_found("no entry with this key"));
         };
-        let r = f(self.entries.get(i).cell.value())?;
+        let e = self.entries.get(i);
+        let (r, pinned) = (f(e.cell.value())?, e.pinned);
         self.counters.hits += 1;
-        self.touch(i);
+        self.touch_read(i, pinned);
         Ok(r)
+    }
+
+    /// `touch` for a read that has just looked at the entry (and so knows
+    /// whether it is pinned): an LRU hit then costs the list move alone.
+    #[inline(always)]
+    fn touch_read(&mut self, i: u32, pinned: bool) {
+        match &mut self.order {
+            EvictionOrder::Lru(o) if !pinned => o.move_to_back(i),
+            EvictionOrder::Lru(_) => {}
+            _ => self.touch(i),
+        }
     }
 
     /// A read access of the entry in slot `i`.
     #[inline]
     pub(super) fn touch(&mut self, i: u32) {
+        if let EvictionOrder::Lru(o) = &mut self.order {
+            // The LRU list alone keeps recency: no tick to stamp (ticks
+            // order the other strategies' entries by recency).
+            if !self.entries.get(i).pinned {
+                o.move_to_back(i);
+            }
+            return;
+        }
         let tick = self.tick();
         let e = self.entries.get_mut(i);
         let old_tick = std::mem::replace(&mut e.tick, tick);

@@ -324,6 +324,7 @@ where
     /// copy-out, never for user callbacks. `f` must not call into the store.
     /// The read is an access (and a hit) only if `f` succeeds; a miss is
     /// `NotFound`.
+    #[inline]
     pub(crate) fn read_with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> Result<R>) -> Result<R>
     where
         K: Borrow<Q>,

@@ -13,13 +13,23 @@
 //! runs `ops` calls on keys drawn from a fixed skewed stream, all hits:
 //!
 //! - `get-copy`: `nexus_store_get_copy` (C ABI, 8-byte keys and values);
+//! - `put-copy`: `nexus_store_put` replacing present keys (C ABI, 8-byte
+//!   keys and values, default estimator);
 //! - `get`: `Store::get_cloned` (native, u64 -> u64);
 //! - `put`: `Store::put` replacing present keys (native);
 //! - `put-new`: `Store::put` of new keys into a store full at 32768
 //!   entries, so each put also evicts one (native);
 //! - `lru-get`: `lru::LruCache::get` behind a `parking_lot::Mutex`.
 //!
-//! Divide the inclusive count of the call by `ops` (the fill is outside it).
+//! Divide the inclusive count of the call by `ops` (the fill is outside it),
+//! or count only inside `measured` (what `nexus-bench` does for its
+//! instruction-count table):
+//!
+//! ```text
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     --toggle-collect='nexus_profile::measured*' \
+//!     target/release/nexus-profile put-copy 100000
+//! ```
 //! The native modes take the strategy as a third argument (`lru`, `lfu`,
 //! `size`, `tiny_lfu`; default `lru`), to compare strategies' costs:
 //!
@@ -40,6 +50,15 @@ use nexus_store::{EvictionStrategy, MemoryConfig, Store};
 
 const KEYS: u64 = 32768;
 
+/// One measured call: `nexus-bench` counts the instructions inside this
+/// function only (`valgrind --tool=callgrind
+/// --toggle-collect=nexus_profile::measured*`), so the fill and the loop
+/// are left out.
+#[inline(never)]
+fn measured<R>(call: impl FnOnce() -> R) -> R {
+    call()
+}
+
 fn keys(ops: usize) -> Vec<u64> {
     let mut x = 0x2545_F491_4F6C_DD1Du64;
     (0..ops)
@@ -54,7 +73,8 @@ fn keys(ops: usize) -> Vec<u64> {
         .collect()
 }
 
-fn get_copy(stream: &[u64]) {
+/// A C ABI store (default estimator, 1 GiB) filled with `KEYS` 8-byte keys.
+fn c_store() -> *mut nexus_store::ffi::NexusStore {
     let mut config = std::mem::MaybeUninit::<NexusMemoryConfig>::uninit();
     nexus_memory_config_init(config.as_mut_ptr());
     // SAFETY: nexus_memory_config_init wrote every field.
@@ -67,20 +87,38 @@ fn get_copy(stream: &[u64]) {
         let status = nexus_store_put(store, key.as_ptr(), 8, key.as_ptr(), 8);
         assert_eq!(status, NEXUS_STATUS_OK);
     }
+    store
+}
+
+fn get_copy(stream: &[u64]) {
+    let store = c_store();
     for &k in stream {
         let key = k.to_le_bytes();
         let mut buf = [0u8; 8];
         let mut len = 0usize;
-        let status = nexus_store_get_copy(
-            store,
-            key.as_ptr(),
-            8,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut len,
-        );
+        let status = measured(|| {
+            nexus_store_get_copy(
+                store,
+                key.as_ptr(),
+                8,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut len,
+            )
+        });
         assert_eq!(status, NEXUS_STATUS_OK);
         black_box(buf);
+    }
+    assert_eq!(nexus_store_free(store), NEXUS_STATUS_OK);
+}
+
+fn put_copy(stream: &[u64]) {
+    let store = c_store();
+    for &k in stream {
+        let key = k.to_le_bytes();
+        let value = (k + 1).to_le_bytes();
+        let status = measured(|| nexus_store_put(store, key.as_ptr(), 8, value.as_ptr(), 8));
+        assert_eq!(status, NEXUS_STATUS_OK);
     }
     assert_eq!(nexus_store_free(store), NEXUS_STATUS_OK);
 }
@@ -112,7 +150,9 @@ fn main() -> ExitCode {
         None => 1 << 20,
         Some(Ok(n)) => n,
         Some(Err(_)) => {
-            eprintln!("usage: nexus-profile get-copy|get|put|put-new|lru-get [ops] [strategy]");
+            eprintln!(
+                "usage: nexus-profile get-copy|put-copy|get|put|put-new|lru-get [ops] [strategy]"
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -129,16 +169,17 @@ fn main() -> ExitCode {
     let stream = keys(ops);
     match mode.as_str() {
         "get-copy" => get_copy(&stream),
+        "put-copy" => put_copy(&stream),
         "get" => {
             let store = native(strategy, false);
             for k in &stream {
-                assert!(black_box(store.get_cloned(k)).is_some());
+                assert!(black_box(measured(|| store.get_cloned(k))).is_some());
             }
         }
         "put" => {
             let store = native(strategy, false);
             for &k in &stream {
-                store.put(k, k + 1).expect("a replace fits");
+                measured(|| store.put(k, k + 1)).expect("a replace fits");
             }
         }
         "put-new" => {
@@ -146,9 +187,7 @@ fn main() -> ExitCode {
             assert_eq!(store.metrics().entry_count, KEYS);
             for (i, &k) in stream.iter().enumerate() {
                 // New keys, mostly (a skewed stream over a growing range).
-                store
-                    .put(KEYS + k + i as u64 / 4, k)
-                    .expect("a put evicts to fit");
+                measured(|| store.put(KEYS + k + i as u64 / 4, k)).expect("a put evicts to fit");
             }
             assert_eq!(store.metrics().entry_count, KEYS);
         }
@@ -158,11 +197,13 @@ fn main() -> ExitCode {
                 cache.lock().put(k, k);
             }
             for k in &stream {
-                assert!(black_box(cache.lock().get(k).copied()).is_some());
+                assert!(black_box(measured(|| cache.lock().get(k).copied())).is_some());
             }
         }
         _ => {
-            eprintln!("usage: nexus-profile get-copy|get|put|put-new|lru-get [ops] [strategy]");
+            eprintln!(
+                "usage: nexus-profile get-copy|put-copy|get|put|put-new|lru-get [ops] [strategy]"
+            );
             return ExitCode::FAILURE;
         }
     }

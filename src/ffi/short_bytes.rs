@@ -1,0 +1,102 @@
+//! Short byte strings (keys and values of up to 16 bytes: a u64 id, a GUID)
+//! compared, copied in and copied out as whole words, without calls to
+//! memcmp or memcpy, which cost more than the work on strings this short.
+
+use super::store::Bytes;
+
+/// `a == b`, comparing short strings as (overlapping) whole words.
+#[inline]
+pub(crate) fn equal_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
+    let half = |s: &[u8], at: usize| u32::from_ne_bytes(s[at..at + 4].try_into().unwrap_or([0; 4]));
+    match n {
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        _ => a == b,
+    }
+}
+
+/// The owned copy of `src`: inline (no allocation) up to 16 bytes.
+#[inline]
+pub(crate) fn to_bytes(src: &[u8]) -> Bytes {
+    let n = src.len();
+    let mut buf = [0u8; 16];
+    match n {
+        8..=16 => {
+            buf[..8].copy_from_slice(&src[..8]);
+            buf[n - 8..n].copy_from_slice(&src[n - 8..]);
+        }
+        0..=7 => {
+            for (b, &s) in buf.iter_mut().zip(src) {
+                *b = s;
+            }
+        }
+        _ => return Bytes::from_slice(src),
+    }
+    Bytes::from_buf_and_len(buf, n)
+}
+
+/// Copies `src` to `dst`; values of 8 to 16 bytes (a u64, a GUID) as two
+/// (overlapping) words, without a call to memcpy.
+///
+/// # Safety
+/// `dst` must be valid for writes of `src.len()` bytes that do not overlap
+/// `src` (it may be NULL only when `src` is empty).
+#[inline]
+pub(crate) unsafe fn copy_out(src: &[u8], dst: *mut u8) {
+    let n = src.len();
+    if (8..=16).contains(&n) {
+        let word = |at: usize| u64::from_ne_bytes(src[at..at + 8].try_into().unwrap_or([0; 8]));
+        let (first, last) = (word(0), word(n - 8));
+        // SAFETY: bytes 0..8 and n-8..n lie within the `n` writable bytes
+        // at `dst` (n >= 8); unaligned writes need no alignment.
+        unsafe {
+            dst.cast::<u64>().write_unaligned(first);
+            dst.add(n - 8).cast::<u64>().write_unaligned(last);
+        }
+    } else if n > 0 {
+        // SAFETY: the caller's contract; `dst` is non-NULL since n > 0.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, n) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_bytes_agrees_with_slice_equality() {
+        // Every length up to 20, equal and differing at each position.
+        for n in 0..=20usize {
+            let a: Vec<u8> = (0..n as u8).collect();
+            assert!(equal_bytes(&a, &a.clone()));
+            for at in 0..n {
+                let mut b = a.clone();
+                b[at] ^= 0x80;
+                assert!(!equal_bytes(&a, &b), "length {n}, byte {at}");
+            }
+            let mut longer = a.clone();
+            longer.push(0);
+            assert!(!equal_bytes(&a, &longer));
+        }
+    }
+
+    #[test]
+    fn copies_in_and_out_keep_every_byte() {
+        for n in 0..=40usize {
+            let src: Vec<u8> = (1..=n as u8).collect();
+            let owned = to_bytes(&src);
+            assert_eq!(&owned[..], &src[..], "length {n}");
+            assert_eq!(owned.spilled(), n > 16);
+            let mut out = vec![0xAAu8; n + 8];
+            // SAFETY: `out` has n + 8 writable bytes, not overlapping `src`.
+            unsafe { copy_out(&src, out.as_mut_ptr()) };
+            assert_eq!(&out[..n], &src[..]);
+            assert!(out[n..].iter().all(|&b| b == 0xAA), "wrote past {n} bytes");
+        }
+    }
+}
