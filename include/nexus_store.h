@@ -308,6 +308,20 @@ typedef struct NexusMemoryConfig {
    * read only when `struct_size` covers it.
    */
   uint64_t max_entries;
+  /**
+   * Time to live of every entry, in ms, on the store's clock; 0 = none
+   * (the default). `nexus_store_put_ttl` sets an entry's own. An expired
+   * entry is never returned (a read of it is a miss); it is removed
+   * (reason `NEXUS_EVICTION_REASON_EXPIRED`) by the next call after a
+   * read saw it, or by `nexus_store_sweep_expired`. A pinned entry
+   * expires only once unpinned. Appended, like `max_entries`.
+   */
+  uint64_t ttl_ms;
+  /**
+   * Time to idle, in ms: an entry not read for this long expires (each
+   * hit starts it again; a TTL still caps it); 0 = none (the default).
+   */
+  uint64_t tti_ms;
 } NexusMemoryConfig;
 
 /**
@@ -1241,6 +1255,12 @@ typedef void (*NexusGovernorEventFn)(void *ctx,
  */
 #define NEXUS_EVICTION_REASON_GOVERNOR 5
 
+/**
+ * Its time to live or time to idle ran out (eviction listener, and EVICTION
+ * events of the removals).
+ */
+#define NEXUS_EVICTION_REASON_EXPIRED 6
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1308,7 +1328,8 @@ const char *nexus_last_error_message(void);
  * `max_cache_bytes` 0 (unbounded), moderate 0.7, critical 0.9, batch 10,
  * strategy LRU, size_estimator NULL (the default estimator),
  * event_queue_capacity 1024, keeps 0.75 and 0.5, signal_decay_ms 0,
- * shards 1, lfu_history false, max_entries 0 (no entry-count limit).
+ * shards 1, lfu_history false, max_entries 0 (no entry-count limit),
+ * ttl_ms and tti_ms 0 (no expiry).
  *
  * `config` NULL: does nothing. Writes the whole struct: only call it on a
  * struct of this header's size. Thread-safe.
@@ -1590,6 +1611,50 @@ NexusStatus nexus_store_remove(struct NexusStore *store,
  */
 NexusStatus nexus_store_clear(struct NexusStore *store,
                               size_t *removed);
+
+/**
+ * `nexus_store_put` with this entry's own time to live of `ttl_ms`
+ * milliseconds on the store's clock (instead of the config's `ttl_ms`).
+ * Turns expiry on for the store if its config had none. A later put of the
+ * key without a TTL gives it the store's own again.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL, or key/value NULL with a
+ *   non-zero length
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: `ttl_ms` 0, a length beyond
+ *   PTRDIFF_MAX
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_TOO_LARGE`: as for `nexus_store_put`
+ * - `NEXUS_STATUS_ERR_OVER_BUDGET`: as for `nexus_store_put`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: the copy could not be allocated
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * On failure nothing changed. Thread-safe.
+ */
+NexusStatus nexus_store_put_ttl(struct NexusStore *store,
+                                const uint8_t *key,
+                                size_t key_len,
+                                const uint8_t *value,
+                                size_t value_len,
+                                uint64_t ttl_ms);
+
+/**
+ * Removes every expired entry now (reason `NEXUS_EVICTION_REASON_EXPIRED`,
+ * one EVICTION event per shard that removed any) and writes how many to
+ * `*out_count` (written only on success). Reads never return an expired
+ * entry whether or not a sweep ran; the sweep gives their memory back.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out_count NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_sweep_expired(struct NexusStore *store,
+                                      size_t *out_count);
 
 /**
  * The bytes of a bytes value (valid until the handle is released), or

@@ -74,6 +74,17 @@ pub struct MemoryConfig {
     /// equal share (the remainder one each to the first), so it must be 0
     /// or at least `shards`. The count does not change the pressure level.
     pub max_entries: u64,
+    /// Time to live of every entry, in milliseconds, on the store's clock
+    /// (`StoreBuilder::clock`); 0 (the default) = none. `Store::put_with_ttl`
+    /// sets an entry's own. An expired entry is never returned (a read of it
+    /// is a miss) and is removed, reason EXPIRED: by the next call after a
+    /// read saw it, or by `Store::sweep_expired`. A pinned entry expires only
+    /// once unpinned; a put of its key starts its time again.
+    pub ttl_ms: u64,
+    /// Time to idle, in milliseconds: an entry not read for this long
+    /// expires (each hit starts it again; a TTL still caps it); 0 (the
+    /// default) = none.
+    pub tti_ms: u64,
 }
 
 impl Default for MemoryConfig {
@@ -91,6 +102,8 @@ impl Default for MemoryConfig {
             shards: 1,
             lfu_history: false,
             max_entries: 0,
+            ttl_ms: 0,
+            tti_ms: 0,
         }
     }
 }

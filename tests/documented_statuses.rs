@@ -402,6 +402,50 @@ fn callback_calls() {
     call!(nexus_store_free(s));
 }
 
+/// Expiry: the put with a TTL and the sweep, hostile and correct.
+fn expiry_calls() {
+    let buf = *b"abcdefgh";
+    let mut n = 0usize;
+    let live = live_store(0, 1);
+    for s in [std::ptr::null_mut(), freed_store(), made_up_store(), live] {
+        for (k, klen) in byte_args(&buf) {
+            for ttl in [0, 1, u64::MAX] {
+                call!(nexus_store_put_ttl(s, k, klen, buf.as_ptr(), 3, ttl));
+            }
+        }
+        call!(nexus_store_put_ttl(
+            s,
+            buf.as_ptr(),
+            3,
+            buf.as_ptr(),
+            1usize << 62,
+            5
+        ));
+        call!(nexus_store_sweep_expired(s, &mut n));
+        call!(nexus_store_sweep_expired(s, std::ptr::null_mut()));
+    }
+    let full = live_store(64, 1);
+    call!(nexus_store_put_ttl(
+        full,
+        buf.as_ptr(),
+        3,
+        buf.as_ptr(),
+        8,
+        1000
+    ));
+    call!(nexus_store_pin(full, buf.as_ptr(), 3));
+    call!(nexus_store_put_ttl(
+        full,
+        buf.as_ptr(),
+        2,
+        buf.as_ptr(),
+        8,
+        1000
+    ));
+    call!(nexus_store_free(full));
+    call!(nexus_store_free(live));
+}
+
 /// The budget governor: every function, with NULL, freed and made-up
 /// handles, bad terms, and correctly.
 fn governor_calls() {
@@ -657,6 +701,7 @@ fn every_status_returned_is_documented() {
     }
     callback_calls();
     governor_calls();
+    expiry_calls();
     #[cfg(target_os = "linux")]
     monitor_calls();
 

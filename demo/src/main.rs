@@ -248,6 +248,7 @@ fn reason_name(reason: EvictionReason) -> &'static str {
         EvictionReason::Replaced => "replaced",
         EvictionReason::Removed => "removed",
         EvictionReason::Governor => "governor",
+        EvictionReason::Expired => "expired",
     }
 }
 

@@ -27,6 +27,8 @@ pub(crate) fn default_config() -> NexusMemoryConfig {
         shards: d.shards,
         lfu_history: d.lfu_history,
         max_entries: d.max_entries,
+        ttl_ms: d.ttl_ms,
+        tti_ms: d.tti_ms,
     }
 }
 
@@ -77,6 +79,8 @@ pub(crate) unsafe fn read_config(ptr: *const NexusMemoryConfig) -> (NexusMemoryC
         c.lfu_history = unsafe { read_at::<u8>(base, offset) } != 0;
     }
     field!(max_entries);
+    field!(ttl_ms);
+    field!(tti_ms);
     (c, struct_size)
 }
 
@@ -135,6 +139,8 @@ pub(crate) fn check(c: &NexusMemoryConfig, struct_size: usize) -> Result<MemoryC
         shards: c.shards,
         lfu_history: c.lfu_history,
         max_entries: c.max_entries,
+        ttl_ms: c.ttl_ms,
+        tti_ms: c.tti_ms,
     };
     config.validate()?;
     Ok(config)

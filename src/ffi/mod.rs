@@ -23,6 +23,8 @@ mod api_meta;
 
 mod api_store;
 
+mod api_expiry;
+
 mod api_values;
 
 mod api_pins;
@@ -54,6 +56,7 @@ mod value;
 
 pub use api_callbacks::*;
 pub use api_debug::*;
+pub use api_expiry::*;
 pub use api_governor::*;
 pub use api_meta::*;
 pub use api_metrics::*;

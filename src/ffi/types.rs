@@ -104,6 +104,9 @@ pub const NEXUS_EVICTION_REASON_REPLACED: NexusEvictionReason = 3;
 pub const NEXUS_EVICTION_REASON_REMOVED: NexusEvictionReason = 4;
 /// A budget governor took memory from the store (`nexus_governor_*`).
 pub const NEXUS_EVICTION_REASON_GOVERNOR: NexusEvictionReason = 5;
+/// Its time to live or time to idle ran out (eviction listener, and EVICTION
+/// events of the removals).
+pub const NEXUS_EVICTION_REASON_EXPIRED: NexusEvictionReason = 6;
 
 /// The library's version, equal to `nexus_version()` and Cargo.toml's.
 pub const NEXUS_VERSION_MAJOR: u32 = 0;
@@ -223,6 +226,16 @@ pub struct NexusMemoryConfig {
     /// shards, each has an equal share: 0 or at least `shards`. Appended:
     /// read only when `struct_size` covers it.
     pub max_entries: u64,
+    /// Time to live of every entry, in ms, on the store's clock; 0 = none
+    /// (the default). `nexus_store_put_ttl` sets an entry's own. An expired
+    /// entry is never returned (a read of it is a miss); it is removed
+    /// (reason `NEXUS_EVICTION_REASON_EXPIRED`) by the next call after a
+    /// read saw it, or by `nexus_store_sweep_expired`. A pinned entry
+    /// expires only once unpinned. Appended, like `max_entries`.
+    pub ttl_ms: u64,
+    /// Time to idle, in ms: an entry not read for this long expires (each
+    /// hit starts it again; a TTL still caps it); 0 = none (the default).
+    pub tti_ms: u64,
 }
 
 /// A snapshot of a store's metrics (see `nexus_store_memory_metrics`).
@@ -438,6 +451,7 @@ mod tests {
             NEXUS_EVICTION_REASON_REPLACED,
             NEXUS_EVICTION_REASON_REMOVED,
             NEXUS_EVICTION_REASON_GOVERNOR,
+            NEXUS_EVICTION_REASON_EXPIRED,
         ];
         assert_eq!(EvictionReason::ALL.len(), reasons.len());
         for (r, c) in EvictionReason::ALL.iter().zip(reasons) {

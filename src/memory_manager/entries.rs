@@ -131,6 +131,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             // The common case, in short: the outcome of the general path
             // below when nothing can be evicted and nothing can fail.
             let old_charge = self.replace_value(i, key, cell, charge, fx);
+            self.stamp_expiry(i);
             self.count_put(old_charge, charge, now, fx);
             return Ok(());
         }
@@ -204,6 +205,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 i
             }
         };
+        self.stamp_expiry(slot);
         self.count_put(old_charge, charge, now, fx);
 
         let usage = self.usage;
@@ -279,6 +281,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 self.counters.misses += 1;
                 None
             }
+            Some(i) if self.expiry_on() && self.expired_on_read(i) => {
+                self.counters.misses += 1;
+                None
+            }
             Some(i) => {
                 self.counters.hits += 1;
                 self.touch(i);
@@ -301,6 +307,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             self.counters.misses += 1;
             return None;
         };
+        if self.expiry_on() && self.expired_on_read(i) {
+            self.counters.misses += 1;
+            return None;
+        }
         let e = self.entries.get(i);
         let (r, pinned) = (f(e.cell.value()), e.pinned);
         self.counters.hits += 1;
@@ -320,6 +330,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             self.counters.misses += 1;
             return Err(Error::not_found("no entry with this key"));
         };
+        if self.expiry_on() && self.expired_on_read(i) {
+            self.counters.misses += 1;
+            return Err(Error::not_found("the entry with this key expired"));
+        }
         let e = self.entries.get(i);
         let (r, pinned) = (f(e.cell.value())?, e.pinned);
         self.counters.hits += 1;
@@ -365,7 +379,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.entries.find(key).is_some()
+        self.entries.find(key).is_some_and(|i| !self.expired_now(i))
     }
 
     pub(super) fn remove_slot(&mut self, i: u32, fx: &mut Effects<K, V>) {

@@ -42,6 +42,7 @@ use crate::size_estimator::{JsonSizeEstimator, SizeEstimator};
 use crate::value_handle::{BudgetKeeper, HandleLink, Stored, ValueCell, ValueHandle};
 
 mod delivery;
+mod expiry;
 mod foreign_hooks;
 mod governed;
 mod long_run;

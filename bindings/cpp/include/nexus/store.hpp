@@ -143,6 +143,7 @@ enum class EvictionReason : std::uint32_t {
     replaced = NEXUS_EVICTION_REASON_REPLACED,
     removed = NEXUS_EVICTION_REASON_REMOVED,
     governor = NEXUS_EVICTION_REASON_GOVERNOR,  ///< a nexus::Governor took it (<nexus/governor.hpp>)
+    expired = NEXUS_EVICTION_REASON_EXPIRED,    ///< its time to live or to idle ran out
 };
 
 static_assert(static_cast<std::uint32_t>(StatusCode::panic) == NEXUS_STATUS_ERR_PANIC &&
@@ -151,7 +152,7 @@ static_assert(static_cast<std::uint32_t>(StatusCode::panic) == NEXUS_STATUS_ERR_
 static_assert(NEXUS_PRESSURE_LEVEL_EMERGENCY == 3, "PressureLevel out of step with the C header");
 static_assert(NEXUS_EVICTION_STRATEGY_TINY_LFU == 3, "EvictionStrategy out of step with the C header");
 static_assert(NEXUS_EVENT_KIND_SIGNAL_CHANGED == 3, "EventKind out of step with the C header");
-static_assert(NEXUS_EVICTION_REASON_GOVERNOR == 5, "EvictionReason out of step with the C header");
+static_assert(NEXUS_EVICTION_REASON_EXPIRED == 6, "EvictionReason out of step with the C header");
 static_assert(std::is_same_v<NexusStatus, std::underlying_type_t<StatusCode>> &&
                   std::is_same_v<NexusPressureLevel, std::underlying_type_t<PressureLevel>>,
               "the C enums cross the ABI as uint32_t");
