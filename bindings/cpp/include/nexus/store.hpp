@@ -734,6 +734,18 @@ public:
         config_.max_entries = n;
         return *this;
     }
+    /// Time to live of every entry (0: none, the default); Store::put_ttl
+    /// sets an entry's own. Expired entries are never returned; they are
+    /// removed (reason expired) lazily and by Store::sweep_expired.
+    MemoryConfig& ttl(std::chrono::milliseconds ttl) noexcept {
+        config_.ttl_ms = ttl.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(ttl.count());
+        return *this;
+    }
+    /// Time to idle: an entry not read for this long expires (0: none).
+    MemoryConfig& tti(std::chrono::milliseconds tti) noexcept {
+        config_.tti_ms = tti.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(tti.count());
+        return *this;
+    }
     /// A C++ estimator (empty: the default one). Each store created from this
     /// config gets its own copy, owned by the store (the C config's ctx and
     /// destroy) and destroyed when the store is.
@@ -955,6 +967,19 @@ public:
     }
     Status try_put(std::string_view key, const void* data, std::size_t size) {
         return try_put(key, ByteView(data, size));
+    }
+    /// try_put with this entry's own time to live (instead of the config's
+    /// ttl); a ttl of 0 is invalid_argument.
+    Status try_put_ttl(std::string_view key, ByteView value, std::chrono::milliseconds ttl) {
+        if (!handle_) return no_store("put_ttl");
+        const auto ms = ttl.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(ttl.count());
+        return Status::from_c(nexus_store_put_ttl(handle_, detail::bytes_of(key), key.size(), value.data(),
+                                                  value.size(), ms));
+    }
+    /// Removes every expired entry now (reason expired); how many.
+    Result<std::size_t> try_sweep_expired() {
+        if (!handle_) return no_store("sweep_expired");
+        return count_call([&](std::size_t* n) { return nexus_store_sweep_expired(handle_, n); });
     }
     /// Inserts or replaces `key` with an object charged `cost` bytes (0: ask
     /// the size estimator; with none, 0 is invalid_argument: pass the bytes
@@ -1193,6 +1218,10 @@ public:
 
     void close() { check(try_close()); }
     void put(std::string_view key, ByteView value) { check(try_put(key, value)); }
+    void put_ttl(std::string_view key, ByteView value, std::chrono::milliseconds ttl) {
+        check(try_put_ttl(key, value, ttl));
+    }
+    std::size_t sweep_expired() { return try_sweep_expired().value(); }
     void put(std::string_view key, const void* data, std::size_t size) { check(try_put(key, data, size)); }
     /// On a throw, `object` still owns the object.
     template <class T, class D>
