@@ -542,3 +542,52 @@ fn ties_go_to_the_member_with_most_above_its_floor() {
         "b had more above its floor"
     );
 }
+
+#[test]
+fn threads_put_join_leave_drop_and_signal_at_once() {
+    let g = governor(2_000);
+    let stable: Vec<Charged> = (0..3).map(|_| store()).collect();
+    for (i, s) in stable.iter().enumerate() {
+        g.join(s, member(i as u32, 100)).unwrap();
+    }
+    std::thread::scope(|scope| {
+        for (t, s) in stable.iter().enumerate() {
+            let s = s.clone();
+            scope.spawn(move || {
+                for k in 0..2_000u64 {
+                    s.put(format!("{t}-{}", k % 300), 1 + k % 17).unwrap();
+                }
+            });
+        }
+        let g2 = g.clone();
+        scope.spawn(move || {
+            for round in 0..200u32 {
+                // A store that joins, takes puts, and is dropped while a member.
+                let s = store();
+                g2.join(&s, member(round % 4, 0)).unwrap();
+                for k in 0..20u64 {
+                    s.put(format!("x{k}"), 10).unwrap();
+                }
+                if round % 2 == 0 {
+                    g2.leave(&s).unwrap();
+                }
+                drop(s);
+                let level = [
+                    MemoryPressureLevel::Moderate,
+                    MemoryPressureLevel::None,
+                    MemoryPressureLevel::Critical,
+                    MemoryPressureLevel::None,
+                ][round as usize % 4];
+                g2.signal_pressure(level);
+            }
+        });
+    });
+    g.signal_pressure(MemoryPressureLevel::None);
+    g.enforce();
+    let m = g.metrics();
+    assert_eq!(m.members.len(), 3, "the dropped stores left");
+    assert!(m.total_usage <= 2_000 || m.unmet_bytes > 0, "{m:?}");
+    for (s, mm) in stable.iter().zip(&m.members) {
+        assert_eq!(usage(s), mm.usage_bytes);
+    }
+}
