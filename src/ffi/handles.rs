@@ -545,6 +545,58 @@ mod tests {
         );
     }
 
+    /// An object that counts its drops.
+    struct Dropped(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    impl HandleTarget for Dropped {
+        fn is_inside_own_callback(&self) -> bool {
+            false
+        }
+
+        fn wait_until_sole_user(&self) {}
+    }
+
+    // Outside shuttle's runner its primitives cannot run (tests/schedules.rs
+    // builds this file with them).
+    #[cfg(not(nexus_shuttle))]
+    #[test]
+    fn a_late_claim_of_a_reused_slots_deferred_free_fails() {
+        struct Handle;
+        let table: &'static HandleTable<Dropped, Handle> =
+            Box::leak(Box::new(HandleTable::new("test object")));
+        let drops = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // The first object: freed at once (nothing in flight).
+        let h1 = table.insert(Dropped(drops.clone())).unwrap();
+        let (index, g1) = decode(h1).unwrap();
+        table.free_deferred(h1).unwrap();
+        assert_eq!(drops.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // The second takes the same slot; a call is in flight on it when
+        // its deferred free comes.
+        let h2 = table.insert(Dropped(drops.clone())).unwrap();
+        let (index2, g2) = decode(h2).unwrap();
+        assert_eq!(index2, index, "the freed slot is reused");
+        let slot = table.slot(index).unwrap();
+        let call = InFlight::enter(table, slot, index, g2).expect("a live handle");
+        table.free_deferred(h2).unwrap();
+        // A thread that saw the first object's count at 0, late: its claim
+        // names the first generation and fails.
+        table.finish_deferred_free(slot, index, g1);
+        assert_eq!(
+            drops.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the second object was dropped under a call in flight"
+        );
+        // The call ends last: it drops the second object.
+        drop(call);
+        assert_eq!(drops.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
     #[test]
     fn no_handle_carries_the_dead_generation() {
         // The largest generation a handle can encode is GEN_MASK < DEAD.

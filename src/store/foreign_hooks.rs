@@ -34,6 +34,7 @@ where
         self.shared.foreign_estimator
     }
 
+    #[inline]
     pub(super) fn estimate(&self, key: &K, value: &V) -> u64 {
         // Only the C layer asks whether a thread is inside a store's
         // callback (its free refuses with BUSY), so only a foreign estimator

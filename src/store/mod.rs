@@ -244,12 +244,14 @@ where
     /// overflows), `OverBudget` (cannot fit even after evicting every
     /// evictable entry; refused unpinned key under EMERGENCY). On error
     /// nothing changed and `value` is dropped.
+    #[inline]
     pub fn put(&self, key: K, value: V) -> Result<()> {
         let charge = self.estimate(&key, &value);
         self.put_charged(key, value, charge)
     }
 
     /// Inserts or replaces `key` with an explicit charge (0 is charged as 0).
+    #[inline]
     pub fn put_charged(&self, key: K, value: V, charge: u64) -> Result<()> {
         // A refused value is dropped here, after the lock is released: its
         // drop is its release action and may call back into the store.
@@ -269,6 +271,7 @@ where
 
     /// Inserts with an explicit charge; on error gives the value back
     /// untouched (the C layer's "a failed put takes no ownership").
+    #[inline]
     pub fn try_put_charged(
         &self,
         key: K,
