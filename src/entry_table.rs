@@ -136,6 +136,41 @@ impl<K: Hash + Eq, V> EntryTable<K, V> {
         entry
     }
 
+    /// Takes out every entry `take` picks, in slot order, handing each to
+    /// `sink`, then rebuilds the index from the entries that stay: one pass
+    /// over the storage, rather than one index removal per entry. Survivors
+    /// keep their slots. `count` is how many `take` will pick (room on the
+    /// free list is made for them first, so a failed allocation changes
+    /// nothing); `sink` must not fail.
+    pub fn take_each(
+        &mut self,
+        count: usize,
+        mut take: impl FnMut(&Entry<K, V>) -> bool,
+        mut sink: impl FnMut(u32, Entry<K, V>),
+    ) {
+        self.free.reserve(count);
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            if s.as_ref().is_some_and(&mut take)
+                && let Some(e) = s.take()
+            {
+                self.free.push(i as u32);
+                sink(i as u32, e);
+            }
+        }
+        // The index keeps its capacity: re-inserting fewer entries than it
+        // held allocates nothing.
+        self.index.clear();
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        for (i, s) in slots.iter().enumerate() {
+            if let Some(e) = s {
+                self.index
+                    .insert_unique(hasher.hash_one(&e.key), i as u32, |&j| {
+                        hasher.hash_one(&slot(slots, j).key)
+                    });
+            }
+        }
+    }
+
     /// Removes every entry, in slot order.
     pub fn drain(&mut self) -> Vec<Entry<K, V>> {
         self.index.clear();

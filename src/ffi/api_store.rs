@@ -8,7 +8,7 @@ use super::boundary::{
 };
 use super::calls::{with_store, with_store_out};
 use super::config::{convert, read_config};
-use super::foreign::{check_object_cost, object_value};
+use super::foreign::{check_object_cost, default_charge, object_value};
 use super::handles;
 use super::short_bytes::copy_out;
 use super::store::FfiStore;
@@ -164,8 +164,15 @@ pub extern "C" fn nexus_store_put(
         // SAFETY: the caller passes `key_len` readable bytes.
         let key = unsafe { owned_key_arg(key, key_len) }?;
         // SAFETY: the caller passes `value_len` readable bytes.
-        let value = unsafe { owned_bytes_arg(value, value_len, "value") }?;
-        s.put(key, FfiValue::Bytes(value))
+        let value = FfiValue::Bytes(unsafe { owned_bytes_arg(value, value_len, "value") }?);
+        if s.has_foreign_estimator() {
+            s.put(key, value)
+        } else {
+            // What the default estimator charges, without the call through
+            // the store's estimator.
+            let charge = default_charge(&key, &value);
+            s.put_charged(key, value, charge)
+        }
     })
 }
 

@@ -89,7 +89,8 @@ impl SizeEstimator<Key, FfiValue> for ForeignEstimator {
 
 /// What the default estimator charges: key length + value length (0 for an
 /// object) + `ENTRY_OVERHEAD_BYTES`.
-fn default_charge(key: &Key, value: &FfiValue) -> u64 {
+#[inline]
+pub(crate) fn default_charge(key: &Key, value: &FfiValue) -> u64 {
     let value_len = value.bytes().map_or(0, <[u8]>::len) as u64;
     (key.len() as u64)
         .saturating_add(value_len)

@@ -4,6 +4,7 @@
 //! user code: it records what to report (events, removed entries) in
 //! [`Effects`] for the store to deliver after the lock is released.
 
+mod bulk_clear;
 mod entries;
 mod entry_limit;
 mod eviction;

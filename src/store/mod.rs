@@ -440,12 +440,27 @@ where
         })
     }
 
-    /// Evicts every evictable entry.
+    /// Evicts every evictable entry (reason MANUAL). For LRU and SIZE, when
+    /// every entry that stays is pinned, one pass over each shard's entries
+    /// under its lock (victims reported in storage order); otherwise in
+    /// chunks like any long run (docs/DESIGN.md section 3).
     pub fn clear_unpinned(&self) -> usize {
         (0..self.shared.shards.len())
             .map(|shard| {
-                self.shared
-                    .long_run(shard, LongRun::new(RunGoal::All, EvictionReason::Manual))
+                // One pass over the shard's storage where that applies
+                // (LRU or SIZE, every entry that stays pinned), else in
+                // chunks like any long run.
+                let report = self.shared.listener.get().is_some()
+                    || std::mem::needs_drop::<K>()
+                    || std::mem::needs_drop::<V>();
+                match self.shared.locked(shard, |m, now, fx| {
+                    m.clear_unpinned_in_one_pass(report, now, fx)
+                }) {
+                    Some(n) => n,
+                    None => self
+                        .shared
+                        .long_run(shard, LongRun::new(RunGoal::All, EvictionReason::Manual)),
+                }
             })
             .sum()
     }

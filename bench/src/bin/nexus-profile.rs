@@ -151,7 +151,7 @@ fn main() -> ExitCode {
         Some(Ok(n)) => n,
         Some(Err(_)) => {
             eprintln!(
-                "usage: nexus-profile get-copy|put-copy|get|put|put-new|lru-get [ops] [strategy]"
+                "usage: nexus-profile get-copy|put-copy|get|put|put-new|clear|lru-get [ops] [strategy]"
             );
             return ExitCode::FAILURE;
         }
@@ -191,6 +191,29 @@ fn main() -> ExitCode {
             }
             assert_eq!(store.metrics().entry_count, KEYS);
         }
+        "clear" => {
+            // `ops` entries read once in a scrambled order (no recency
+            // follows allocation), 1% pinned, then one clear_unpinned:
+            // divide by the entries it evicts.
+            let config = MemoryConfig {
+                strategy,
+                ..MemoryConfig::with_max_bytes(1 << 40)
+            };
+            let store = Store::with_estimator(config, |_: &u64, _: &u64| 1u64).expect("valid");
+            let n = ops as u64;
+            for k in 0..n {
+                store.put(k, k).expect("room");
+            }
+            for i in 0..n {
+                let k = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % n;
+                black_box(store.get_cloned(&k));
+            }
+            for k in (0..n).step_by(100) {
+                store.pin(&k);
+            }
+            let evicted = measured(|| store.clear_unpinned());
+            println!("clear: {evicted} evicted");
+        }
         "lru-get" => {
             let cache = parking_lot::Mutex::new(lru::LruCache::<u64, u64>::unbounded());
             for k in 0..KEYS {
@@ -202,7 +225,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: nexus-profile get-copy|put-copy|get|put|put-new|lru-get [ops] [strategy]"
+                "usage: nexus-profile get-copy|put-copy|get|put|put-new|clear|lru-get [ops] [strategy]"
             );
             return ExitCode::FAILURE;
         }
