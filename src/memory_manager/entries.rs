@@ -131,7 +131,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             // The common case, in short: the outcome of the general path
             // below when nothing can be evicted and nothing can fail.
             let old_charge = self.replace_value(i, key, cell, charge, fx);
-            self.stamp_expiry(i);
+            if self.expiry_on() {
+                self.stamp_expiry(i);
+            }
             self.count_put(old_charge, charge, now, fx);
             return Ok(());
         }
@@ -205,7 +207,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 i
             }
         };
-        self.stamp_expiry(slot);
+        if self.expiry_on() {
+            self.stamp_expiry(slot);
+        }
         self.count_put(old_charge, charge, now, fx);
 
         let usage = self.usage;

@@ -58,6 +58,7 @@ impl Expiry {
 
 impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// Whether the store uses expiry (configured, or a `put_with_ttl`).
+    #[inline(always)]
     pub(super) fn expiry_on(&self) -> bool {
         self.expiry.is_some()
     }
@@ -93,7 +94,8 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         self.remove_expired(seen, now, fx);
     }
 
-    /// Sets slot `i`'s deadlines after a put filled it.
+    /// Sets slot `i`'s deadlines after a put filled it (expiry on).
+    #[cold]
     pub(super) fn stamp_expiry(&mut self, i: u32) {
         let Some(x) = &mut self.expiry else {
             return;
