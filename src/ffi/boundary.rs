@@ -7,7 +7,7 @@ use std::ffi::{CStr, c_char};
 use std::panic::{self, AssertUnwindSafe};
 
 use super::key::{Key, KeyBytes};
-use super::short_bytes::to_bytes;
+use super::short_bytes::INLINE;
 use super::store::Bytes;
 use super::types::*;
 use crate::{Error, ErrorKind};
@@ -168,6 +168,7 @@ pub(crate) unsafe fn key_arg<'a>(ptr: *const u8, len: usize) -> Result<&'a KeyBy
 ///
 /// # Safety
 /// As for [`owned_bytes_arg`].
+#[inline]
 pub(crate) unsafe fn owned_key_arg(ptr: *const u8, len: usize) -> Result<Key, Error> {
     // SAFETY: the caller's contract is `owned_bytes_arg`'s.
     unsafe { owned_bytes_arg(ptr, len, "key") }.map(Key::new)
@@ -226,23 +227,22 @@ pub(crate) unsafe fn owned_bytes_arg(
 ) -> Result<Bytes, Error> {
     check_null_with_len(ptr.is_null(), len, name)?;
     check_len(len, name)?;
-    if len <= 16 {
-        // SAFETY: as in `bytes_arg` (same contract, lengths checked).
-        return Ok(to_bytes(unsafe { bytes_arg(ptr, len, name) }?));
+    if len <= INLINE {
+        // SAFETY: the caller's contract is `bytes_arg`'s (checked above).
+        return Ok(Bytes::from_slice(unsafe { bytes_arg(ptr, len, name) }?));
     }
-    let mut v = Bytes::new();
+    let mut v = Vec::new();
     v.try_reserve_exact(len).map_err(|_| {
         Error::new(
             ErrorKind::OutOfMemory,
             format!("could not allocate {len} bytes for `{name}`"),
         )
     })?;
-    if len > 0 {
-        // SAFETY: non-NULL (checked), `len <= isize::MAX`, and the caller
-        // guarantees `len` readable bytes for the call.
-        v.extend_from_slice(unsafe { std::slice::from_raw_parts(ptr, len) });
-    }
-    Ok(v)
+    // SAFETY: non-NULL (len > 0 and checked), `len <= isize::MAX`, and the
+    // caller guarantees `len` readable bytes for the call; read only now
+    // that the allocation succeeded.
+    v.extend_from_slice(unsafe { std::slice::from_raw_parts(ptr, len) });
+    Ok(Bytes::heap(v))
 }
 
 /// An optional C string argument, copied (invalid UTF-8 replaced); `None`

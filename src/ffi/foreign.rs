@@ -205,5 +205,5 @@ pub(crate) fn object_value(
     release: NexusReleaseFn,
     release_ctx: *mut c_void,
 ) -> FfiValue {
-    FfiValue::Object(ForeignObject::new(object, release, release_ctx))
+    FfiValue::Object(Box::new(ForeignObject::new(object, release, release_ctx)))
 }

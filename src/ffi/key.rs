@@ -1,7 +1,7 @@
-//! C keys: owned bytes kept inline up to 16 ([`Key`]), looked up by
+//! C keys: owned bytes kept inline up to 22 ([`Key`]), looked up by
 //! borrowed bytes ([`KeyBytes`]). Both hash only the bytes (no length
 //! prefix: a key is never part of a composite hash) and compare lengths,
-//! then whole words for keys of up to 16 bytes, without a call to memcmp:
+//! then whole words for keys of up to 24 bytes, without a call to memcmp:
 //! every lookup of a hit compares one key, and the common keys (a u64 id,
 //! a GUID, a short path hash) are that short.
 
@@ -12,8 +12,8 @@ use std::ops::Deref;
 use super::short_bytes::equal_bytes;
 use super::store::Bytes;
 
-/// An owned key.
-#[derive(Clone, Default, Debug)]
+/// An owned key (inline up to 22 bytes).
+#[derive(Clone, Debug)]
 pub(crate) struct Key(Bytes);
 
 impl Key {

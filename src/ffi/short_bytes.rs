@@ -1,8 +1,7 @@
-//! Short byte strings (keys and values of up to 16 bytes: a u64 id, a GUID)
-//! compared, copied in and copied out as whole words, without calls to
-//! memcmp or memcpy, which cost more than the work on strings this short.
-
-use super::store::Bytes;
+//! Short byte strings (keys and values of up to 22 bytes: a u64 id, a
+//! GUID, a SHA-1): kept inline in 24 bytes ([`ShortBytes`]), compared,
+//! copied in and copied out as whole words, without calls to memcmp or
+//! memcpy, which cost more than the work on strings this short.
 
 /// `a == b`, comparing short strings as (overlapping) whole words.
 #[inline]
@@ -15,29 +14,89 @@ pub(crate) fn equal_bytes(a: &[u8], b: &[u8]) -> bool {
     let half = |s: &[u8], at: usize| u32::from_ne_bytes(s[at..at + 4].try_into().unwrap_or([0; 4]));
     match n {
         8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        17..=24 => {
+            word(a, 0) == word(b, 0) && word(a, 8) == word(b, 8) && word(a, n - 8) == word(b, n - 8)
+        }
         4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
         _ => a == b,
     }
 }
 
-/// The owned copy of `src`: inline (no allocation) up to 16 bytes.
-#[inline]
-pub(crate) fn to_bytes(src: &[u8]) -> Bytes {
-    let n = src.len();
-    let mut buf = [0u8; 16];
-    match n {
-        8..=16 => {
-            buf[..8].copy_from_slice(&src[..8]);
-            buf[n - 8..n].copy_from_slice(&src[n - 8..]);
-        }
-        0..=7 => {
-            for (b, &s) in buf.iter_mut().zip(src) {
-                *b = s;
+/// An owned byte string in 24 bytes: up to [`INLINE`] bytes inline (no
+/// allocation: a u64 id, a GUID, a SHA-1), longer ones on the heap. Its
+/// tag byte leaves room for the variants of the enums that hold it (the
+/// value cell, a C value), so those stay 24 bytes too.
+#[derive(Clone)]
+pub(crate) enum ShortBytes {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+/// The most bytes kept inline.
+pub(crate) const INLINE: usize = 22;
+
+impl ShortBytes {
+    /// A copy of `src`: inline up to [`INLINE`] bytes, copied as words.
+    #[inline]
+    pub fn from_slice(src: &[u8]) -> Self {
+        let n = src.len();
+        let mut bytes = [0u8; INLINE];
+        match n {
+            0..=7 => {
+                for (b, &s) in bytes.iter_mut().zip(src) {
+                    *b = s;
+                }
             }
+            8..=16 => {
+                bytes[..8].copy_from_slice(&src[..8]);
+                bytes[n - 8..n].copy_from_slice(&src[n - 8..]);
+            }
+            17..=INLINE => {
+                bytes[..16].copy_from_slice(&src[..16]);
+                bytes[n - 8..n].copy_from_slice(&src[n - 8..]);
+            }
+            _ => return ShortBytes::Heap(Box::from(src)),
         }
-        _ => return Bytes::from_slice(src),
+        ShortBytes::Inline {
+            len: n as u8,
+            bytes,
+        }
     }
-    Bytes::from_buf_and_len(buf, n)
+
+    /// Bytes already on the heap (capacity equal to length: no
+    /// reallocation).
+    pub fn heap(v: Vec<u8>) -> Self {
+        ShortBytes::Heap(v.into_boxed_slice())
+    }
+
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            ShortBytes::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            ShortBytes::Heap(b) => b,
+        }
+    }
+
+    /// Whether the bytes are on the heap.
+    #[cfg(test)]
+    pub fn spilled(&self) -> bool {
+        matches!(self, ShortBytes::Heap(_))
+    }
+}
+
+impl std::ops::Deref for ShortBytes {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl std::fmt::Debug for ShortBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ShortBytes").field(&self.as_slice()).finish()
+    }
 }
 
 /// Copies `src` to `dst`; values of 8 to 16 bytes (a u64, a GUID) as two
@@ -69,9 +128,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn short_bytes_and_the_enums_around_them_are_24_bytes() {
+        use crate::value_handle::ValueCell;
+        assert_eq!(std::mem::size_of::<ShortBytes>(), 24);
+        assert_eq!(std::mem::size_of::<Option<ShortBytes>>(), 24);
+        assert_eq!(std::mem::size_of::<super::super::value::FfiValue>(), 24);
+        assert_eq!(
+            std::mem::size_of::<ValueCell<super::super::value::FfiValue>>(),
+            24
+        );
+    }
+
+    #[test]
     fn equal_bytes_agrees_with_slice_equality() {
         // Every length up to 20, equal and differing at each position.
-        for n in 0..=20usize {
+        for n in 0..=30usize {
             let a: Vec<u8> = (0..n as u8).collect();
             assert!(equal_bytes(&a, &a.clone()));
             for at in 0..n {
@@ -89,9 +160,11 @@ mod tests {
     fn copies_in_and_out_keep_every_byte() {
         for n in 0..=40usize {
             let src: Vec<u8> = (1..=n as u8).collect();
-            let owned = to_bytes(&src);
+            let owned = ShortBytes::from_slice(&src);
             assert_eq!(&owned[..], &src[..], "length {n}");
-            assert_eq!(owned.spilled(), n > 16);
+            assert_eq!(owned.spilled(), n > INLINE);
+            let heap = ShortBytes::heap(src.clone());
+            assert_eq!(&heap[..], &src[..]);
             let mut out = vec![0xAAu8; n + 8];
             // SAFETY: `out` has n + 8 writable bytes, not overlapping `src`.
             unsafe { copy_out(&src, out.as_mut_ptr()) };

@@ -79,10 +79,11 @@ impl Drop for ForeignObject {
     }
 }
 
-/// A cached value.
+/// A cached value: 24 bytes (an object's three pointers are boxed, so
+/// that bytes up to 22 long stay inline and every entry is smaller).
 pub(crate) enum FfiValue {
     Bytes(Bytes),
-    Object(ForeignObject),
+    Object(Box<ForeignObject>),
 }
 
 impl FfiValue {
@@ -103,7 +104,7 @@ impl FfiValue {
     /// Gives back an object without releasing it; bytes are just dropped.
     pub fn disown(self) {
         if let FfiValue::Object(o) = self {
-            o.disown();
+            (*o).disown();
         }
     }
 }
