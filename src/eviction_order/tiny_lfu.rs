@@ -766,4 +766,61 @@ mod tests {
         o.insert(9, h(9), true); // 8 a candidate, freq 1 vs 1 (key 1)
         assert_eq!(order(&o)[0], 8);
     }
+
+    /// A cache of `cap` entries over slots = key ids, serving `stream`
+    /// (get, then insert and evict one on a miss); returns the hits.
+    fn serve(o: &mut TinyLfuOrder, cap: usize, stream: impl Iterator<Item = u32>) -> usize {
+        let mut present = std::collections::HashSet::new();
+        let mut hits = 0;
+        for k in stream {
+            if present.contains(&k) {
+                o.touch(k);
+                hits += 1;
+                continue;
+            }
+            o.insert(k, h(k), true);
+            present.insert(k);
+            if present.len() > cap {
+                let mut victim = None;
+                o.walk(|j| {
+                    victim = Some(j);
+                    false
+                });
+                let v = victim.unwrap();
+                o.evict(v);
+                present.remove(&v);
+            }
+        }
+        hits
+    }
+
+    /// Keys that come back soon after being rejected grow the window (and
+    /// are then hits); a hot set among one-hit keys keeps it at its start.
+    #[test]
+    fn the_window_grows_for_quick_returns_and_not_for_a_hot_set() {
+        let cap = 1000;
+        let mut o = TinyLfuOrder::new();
+        // A warm main region of keys used often (never touched again).
+        let warm = (0..cap as u32).flat_map(|k| [k, k, k]);
+        serve(&mut o, cap, warm);
+        let start = o.window_share;
+        // Each new key returns once, 40 new keys later: beyond a window of
+        // a few entries, so it is rejected first, then found in the ghosts.
+        let returning = (0..20_000u32).flat_map(|i| {
+            let k = 100_000 + i;
+            if i >= 40 { vec![k, k - 40] } else { vec![k] }
+        });
+        let hits = serve(&mut o, cap, returning);
+        assert!(
+            o.window_share > start * 4.0,
+            "window {start} -> {}",
+            o.window_share
+        );
+        assert!(hits > 10_000, "{hits} returns hit");
+
+        let mut o = TinyLfuOrder::new();
+        let hot_and_once = (0..40_000u32).map(|i| if i % 2 == 0 { i % 200 } else { 1_000_000 + i });
+        serve(&mut o, cap / 4, hot_and_once);
+        assert!(o.window_share <= WINDOW_START, "window {}", o.window_share);
+    }
 }
