@@ -5,7 +5,7 @@
 //! - A new entry enters the window (at least one entry; its share of the
 //!   entries adapts, see below). The window's oldest entries overflow into
 //!   probation as **candidates**.
-//! - A hit in probation promotes the entry to protected (80% of main); the
+//! - A hit in probation promotes the entry to protected (85% of main); the
 //!   protected region's oldest go back to probation.
 //! - Choosing victims compares the oldest candidate with the probation
 //!   head (the **victim**): the one the sketch has seen less often is
