@@ -47,7 +47,7 @@ C_COMMON := $(wildcard tests/c/*.h)
 .PHONY: all build lib asan-lib header check-header header-selfcontained demo test \
         fmt-check clippy cargo-test c-test c-test-asan c-test-valgrind examples \
         pkg-config install doc doc-check clean tools bench bench-setup bench-quick cpp-test \
-        integration-test setup-test test-kotlin bench-kotlin demo-os os-monitor-test \
+        integration-test setup-test test-kotlin bench-kotlin demo-os demo-governor os-monitor-test \
         test-swift xcframework
 
 all: build
@@ -120,6 +120,12 @@ install: lib $(PC) $(CMAKE_CONFIG)
 demo:
 	$(CARGO) run --release -p nexus-store-demo
 
+# The budget governor: three stores of different priorities share one budget
+# through a pressure sequence; prints a timeline, a text chart and checks
+# (lowest priority gives first, floors hold), failing if one does not hold.
+demo-governor:
+	$(CARGO) run --release -p nexus-store-demo --bin demo-governor
+
 # The OS pressure monitor on real kernel readings: as root, a child allocating
 # under a memory cgroup made for the run (else it says why it cannot run here).
 demo-os:
@@ -128,7 +134,8 @@ demo-os:
 # ---- tests ----------------------------------------------------------------------
 
 test: tools setup-test fmt-check clippy cargo-test doc-check check-header header-selfcontained \
-      c-test examples cpp-test integration-test test-swift test-kotlin bench-quick hardening
+      c-test examples cpp-test integration-test test-swift test-kotlin bench-quick hardening \
+      demo-governor
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

@@ -141,6 +141,12 @@
 #define NEXUS_MAX_SHARDS 64
 
 /**
+ * An opaque governor handle: a generation-checked slot number like a
+ * store's, so a freed handle is detected (`NEXUS_STATUS_ERR_INVALID_HANDLE`).
+ */
+typedef struct NexusGovernor NexusGovernor;
+
+/**
  * A list of keys (see `nexus_store_pinned_ids`). A plain owned pointer:
  * free it once with `nexus_key_list_free`.
  */
@@ -292,6 +298,30 @@ typedef struct NexusMemoryConfig {
    * forgotten first. Default false: counts start at 1 on insert.
    */
   bool lfu_history;
+  /**
+   * The most entries the store holds, beside the byte budget (like
+   * NSCache's countLimit); 0 = no limit (the default). Pinned and in-use
+   * entries count and are never evicted; a put of a new key into a full
+   * store evicts in strategy order (reason CAPACITY), or is
+   * `ERR_OVER_BUDGET` when pinned and in-use entries alone fill it. With
+   * shards, each has an equal share: 0 or at least `shards`. Appended:
+   * read only when `struct_size` covers it.
+   */
+  uint64_t max_entries;
+  /**
+   * Time to live of every entry, in ms, on the store's clock; 0 = none
+   * (the default). `nexus_store_put_ttl` sets an entry's own. An expired
+   * entry is never returned (a read of it is a miss); it is removed
+   * (reason `NEXUS_EVICTION_REASON_EXPIRED`) by the next call after a
+   * read saw it, or by `nexus_store_sweep_expired`. A pinned entry
+   * expires only once unpinned. Appended, like `max_entries`.
+   */
+  uint64_t ttl_ms;
+  /**
+   * Time to idle, in ms: an entry not read for this long expires (each
+   * hit starts it again; a TTL still caps it); 0 = none (the default).
+   */
+  uint64_t tti_ms;
 } NexusMemoryConfig;
 
 /**
@@ -727,6 +757,218 @@ typedef struct NexusMemoryMetrics {
   uint64_t effective_budget;
 } NexusMemoryMetrics;
 
+/**
+ * A governor's configuration. Initialize with `nexus_governor_config_init`,
+ * then set fields; `struct_size` lets the struct grow as `NexusMemoryConfig`
+ * does (fields are only appended; fields beyond a caller's `struct_size`
+ * keep their defaults).
+ */
+typedef struct NexusGovernorConfig {
+  /**
+   * `sizeof(NexusGovernorConfig)` as the caller knows it.
+   */
+  size_t struct_size;
+  /**
+   * The budget the members share, in charged bytes. >= 1, and at least
+   * the members' floors.
+   */
+  uint64_t budget_bytes;
+  /**
+   * A MODERATE signal to the governor sheds the members' total to this
+   * fraction of itself and holds the budget at this fraction. Default 0.75.
+   */
+  double signal_moderate_keep;
+  /**
+   * The same for CRITICAL. Default 0.5. 0 < critical_keep <= moderate_keep
+   * <= 1. EMERGENCY takes every member down to its floor.
+   */
+  double signal_critical_keep;
+  /**
+   * Events kept for `nexus_governor_poll_event` while no callback is
+   * registered (the oldest is dropped beyond). >= 1. Default 1024.
+   */
+  size_t event_queue_capacity;
+} NexusGovernorConfig;
+
+/**
+ * A member's terms. Initialize with `nexus_governor_member_init` (priority
+ * 0, no floor, no ceiling), then set fields; versioned by `struct_size` as
+ * `NexusGovernorConfig`.
+ */
+typedef struct NexusGovernorMember {
+  /**
+   * `sizeof(NexusGovernorMember)` as the caller knows it.
+   */
+  size_t struct_size;
+  /**
+   * Higher is kept longer: the governor takes from the lowest first.
+   */
+  uint32_t priority;
+  /**
+   * Charged bytes the governor never takes the store below.
+   */
+  uint64_t floor_bytes;
+  /**
+   * The store is shed down to this whenever above it; 0 = no ceiling.
+   * At least `floor_bytes`.
+   */
+  uint64_t ceiling_bytes;
+} NexusGovernorMember;
+
+/**
+ * A governor's figures (see `nexus_governor_metrics`).
+ */
+typedef struct NexusGovernorMetrics {
+  /**
+   * The configured budget.
+   */
+  uint64_t budget_bytes;
+  /**
+   * The budget in force (lower while a signal lasts).
+   */
+  uint64_t budget_in_force;
+  /**
+   * The signalled level (a `NEXUS_PRESSURE_LEVEL_*`).
+   */
+  NexusPressureLevel level;
+  /**
+   * The members' total usage, each read in turn.
+   */
+  uint64_t total_usage;
+  /**
+   * Charged bytes taken from members since creation.
+   */
+  uint64_t shed_bytes;
+  /**
+   * Entries taken from members since creation.
+   */
+  uint64_t shed_entries;
+  /**
+   * Bytes the total stayed above the target after the last check.
+   */
+  uint64_t unmet_bytes;
+  /**
+   * Members now.
+   */
+  uint64_t member_count;
+} NexusGovernorMetrics;
+
+/**
+ * One member's figures (see `nexus_governor_member_metrics`).
+ */
+typedef struct NexusGovernorMemberMetrics {
+  /**
+   * The store (`nexus_store_id`).
+   */
+  uint64_t store_id;
+  /**
+   * Its priority.
+   */
+  uint32_t priority;
+  /**
+   * Its floor.
+   */
+  uint64_t floor_bytes;
+  /**
+   * Its ceiling (0 = none).
+   */
+  uint64_t ceiling_bytes;
+  /**
+   * Its usage.
+   */
+  uint64_t usage_bytes;
+  /**
+   * Its entries.
+   */
+  uint64_t entry_count;
+  /**
+   * Charged bytes taken from it since it joined, cause OVER_BUDGET.
+   */
+  uint64_t shed_bytes_over_budget;
+  /**
+   * The same, cause PRESSURE.
+   */
+  uint64_t shed_bytes_pressure;
+  /**
+   * The same, cause CEILING.
+   */
+  uint64_t shed_bytes_ceiling;
+  /**
+   * Entries taken from it since it joined.
+   */
+  uint64_t shed_entries;
+} NexusGovernorMemberMetrics;
+
+/**
+ * The kind of a `NexusGovernorEvent`.
+ */
+typedef uint32_t NexusGovernorEventKind;
+
+/**
+ * Why a governor took memory from a store.
+ */
+typedef uint32_t NexusShedCause;
+
+/**
+ * One governor event; fields that do not apply to its kind are 0.
+ */
+typedef struct NexusGovernorEvent {
+  /**
+   * A `NEXUS_GOVERNOR_EVENT_KIND_*`.
+   */
+  NexusGovernorEventKind kind;
+  /**
+   * Per governor, from 1.
+   */
+  uint64_t sequence;
+  /**
+   * The store concerned (`nexus_store_id`); 0 for UNMET, LEVEL_CHANGED.
+   */
+  uint64_t store_id;
+  /**
+   * SHED, UNMET: a `NEXUS_SHED_CAUSE_*`.
+   */
+  NexusShedCause cause;
+  /**
+   * SHED: charged bytes taken; UNMET: bytes still above the target.
+   */
+  uint64_t bytes;
+  /**
+   * SHED: entries taken.
+   */
+  uint64_t count;
+  /**
+   * SHED, JOINED: the store's usage after the event.
+   */
+  uint64_t store_usage;
+  /**
+   * The members' total usage after the event (as last read).
+   */
+  uint64_t total_usage;
+  /**
+   * The budget in force after the event.
+   */
+  uint64_t budget_in_force;
+  /**
+   * The governor's signalled level (a `NEXUS_PRESSURE_LEVEL_*`).
+   */
+  NexusPressureLevel level;
+  /**
+   * LEVEL_CHANGED: the level before; otherwise equal to `level`.
+   */
+  NexusPressureLevel previous_level;
+  /**
+   * The governor clock's time, in nanoseconds.
+   */
+  uint64_t timestamp_ns;
+} NexusGovernorEvent;
+
+/**
+ * Told of each governor event.
+ */
+typedef void (*NexusGovernorEventFn)(void *ctx,
+                                     const struct NexusGovernorEvent *event);
+
 
 
 
@@ -806,6 +1048,50 @@ typedef struct NexusMemoryMetrics {
  */
 #define NEXUS_MONITOR_SOURCE_FAILED 3
 #endif
+
+/**
+ * The members' total was above the governor's budget.
+ */
+#define NEXUS_SHED_CAUSE_OVER_BUDGET 0
+
+/**
+ * A pressure signal to the governor (or the lower budget it holds while
+ * the signal lasts).
+ */
+#define NEXUS_SHED_CAUSE_PRESSURE 1
+
+/**
+ * The store was above its own ceiling.
+ */
+#define NEXUS_SHED_CAUSE_CEILING 2
+
+/**
+ * The governor took `bytes` (`count` entries) from store `store_id`, for
+ * `cause`.
+ */
+#define NEXUS_GOVERNOR_EVENT_KIND_SHED 0
+
+/**
+ * The total stayed `bytes` above the target after the governor took all
+ * it could (floors, pinned and in-use entries hold the rest); reported
+ * once until the total is back within the target.
+ */
+#define NEXUS_GOVERNOR_EVENT_KIND_UNMET 1
+
+/**
+ * Store `store_id` joined.
+ */
+#define NEXUS_GOVERNOR_EVENT_KIND_JOINED 2
+
+/**
+ * Store `store_id` left (`nexus_governor_leave`, or the store was freed).
+ */
+#define NEXUS_GOVERNOR_EVENT_KIND_LEFT 3
+
+/**
+ * The governor's signalled level changed from `previous_level` to `level`.
+ */
+#define NEXUS_GOVERNOR_EVENT_KIND_LEVEL_CHANGED 4
 
 /**
  * Success.
@@ -964,6 +1250,17 @@ typedef struct NexusMemoryMetrics {
  */
 #define NEXUS_EVICTION_REASON_REMOVED 4
 
+/**
+ * A budget governor took memory from the store (`nexus_governor_*`).
+ */
+#define NEXUS_EVICTION_REASON_GOVERNOR 5
+
+/**
+ * Its time to live or time to idle ran out (eviction listener, and EVICTION
+ * events of the removals).
+ */
+#define NEXUS_EVICTION_REASON_EXPIRED 6
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1031,7 +1328,8 @@ const char *nexus_last_error_message(void);
  * `max_cache_bytes` 0 (unbounded), moderate 0.7, critical 0.9, batch 10,
  * strategy LRU, size_estimator NULL (the default estimator),
  * event_queue_capacity 1024, keeps 0.75 and 0.5, signal_decay_ms 0,
- * shards 1, lfu_history false.
+ * shards 1, lfu_history false, max_entries 0 (no entry-count limit),
+ * ttl_ms and tti_ms 0 (no expiry).
  *
  * `config` NULL: does nothing. Writes the whole struct: only call it on a
  * struct of this header's size. Thread-safe.
@@ -1320,6 +1618,50 @@ NexusStatus nexus_store_remove(struct NexusStore *store,
  */
 NexusStatus nexus_store_clear(struct NexusStore *store,
                               size_t *removed);
+
+/**
+ * `nexus_store_put` with this entry's own time to live of `ttl_ms`
+ * milliseconds on the store's clock (instead of the config's `ttl_ms`).
+ * Turns expiry on for the store if its config had none. A later put of the
+ * key without a TTL gives it the store's own again.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL, or key/value NULL with a
+ *   non-zero length
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: `ttl_ms` 0, a length beyond
+ *   PTRDIFF_MAX
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_TOO_LARGE`: as for `nexus_store_put`
+ * - `NEXUS_STATUS_ERR_OVER_BUDGET`: as for `nexus_store_put`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: the copy could not be allocated
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * On failure nothing changed. Thread-safe.
+ */
+NexusStatus nexus_store_put_ttl(struct NexusStore *store,
+                                const uint8_t *key,
+                                size_t key_len,
+                                const uint8_t *value,
+                                size_t value_len,
+                                uint64_t ttl_ms);
+
+/**
+ * Removes every expired entry now (reason `NEXUS_EVICTION_REASON_EXPIRED`,
+ * one EVICTION event per shard that removed any) and writes how many to
+ * `*out_count` (written only on success). Reads never return an expired
+ * entry whether or not a sweep ran; the sweep gives their memory back.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out_count NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_sweep_expired(struct NexusStore *store,
+                                      size_t *out_count);
 
 /**
  * The bytes of a bytes value (valid until the handle is released), or
@@ -1996,6 +2338,290 @@ NexusStatus nexus_store_poll_event(struct NexusStore *store,
  */
 NexusStatus nexus_store_set_event_mask(struct NexusStore *store,
                                        uint32_t mask);
+
+/**
+ * Fills `*config` with the defaults: `struct_size` = sizeof(NexusGovernorConfig),
+ * budget 0 (set one: a governor needs a budget of at least 1 byte), keeps
+ * 0.75 and 0.5, a queue of 1024 events. NULL: does nothing.
+ *
+ * Thread-safe.
+ */
+void nexus_governor_config_init(struct NexusGovernorConfig *config);
+
+/**
+ * Fills `*member` with the defaults: `struct_size` =
+ * sizeof(NexusGovernorMember), priority 0, no floor, no ceiling. NULL: does
+ * nothing.
+ *
+ * Thread-safe.
+ */
+void nexus_governor_member_init(struct NexusGovernorMember *member);
+
+/**
+ * Creates a governor with no members.
+ *
+ * Ownership: on success `*out` is a new governor handle; free it with
+ * `nexus_governor_free`. The config is copied. `*out` is written only on
+ * success.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: config or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: struct_size larger than this library
+ *   knows or too small, budget 0, keeps not 0 < critical_keep <= moderate_keep
+ *   <= 1, queue capacity 0
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: too many live governors
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_governor_new(const struct NexusGovernorConfig *config,
+                               struct NexusGovernor **out);
+
+/**
+ * Frees a governor: the handle is invalid at once; the call returns after
+ * calls in flight on other threads have ended (including a member's put
+ * that is enforcing the budget); its members stay stores, in no governor;
+ * the event callback's ctx is destroyed.
+ *
+ * `governor` NULL: does nothing and returns `OK`.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`: already freed, or not a governor
+ * - `NEXUS_STATUS_ERR_BUSY`: called from inside the governor's own event
+ *   callback, or from a callback a member store runs while the governor takes
+ *   memory from it
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_governor_free(struct NexusGovernor *governor);
+
+/**
+ * Frees a governor without ever waiting (for finalizers and garbage-collected
+ * hosts, and C++ destructors that may run inside a callback): the handle is
+ * invalid at once, and the governor is freed when its last call in flight
+ * ends, on the thread that ends it (here, if none is in flight). Never
+ * `ERR_BUSY`. Members stay stores, in no governor.
+ *
+ * `governor` NULL: does nothing and returns `OK`.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`: already freed, or not a governor
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_governor_free_deferred(struct NexusGovernor *governor);
+
+/**
+ * Adds `store` to the governor with `member`'s terms, then enforces the
+ * budget at once (the store's usage may take the total over it). A store
+ * is in at most one governor; it leaves when it is freed.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: governor, store or member NULL
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: struct_size larger than this library
+ *   knows or too small, ceiling below the floor, the members' floors would
+ *   exceed the budget
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`: governor or store freed
+ * - `NEXUS_STATUS_ERR_BUSY`: the store is in a governor already (this or
+ *   another)
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_governor_join(struct NexusGovernor *governor,
+                                struct NexusStore *store,
+                                const struct NexusGovernorMember *member);
+
+/**
+ * Changes a member's terms, then enforces the budget at once.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_NOT_FOUND`: the store is not a member of this governor
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: governor, store or member NULL
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: as for `nexus_governor_join`
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`: governor or store freed
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_governor_set_member(struct NexusGovernor *governor,
+                                      struct NexusStore *store,
+                                      const struct NexusGovernorMember *member);
+
+/**
+ * Removes `store` from the governor; the store is governed no more.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_NOT_FOUND`: the store is not a member of this governor
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: governor or store NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`: governor or store freed
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_governor_leave(struct NexusGovernor *governor,
+                                 struct NexusStore *store);
+
+/**
+ * Changes the budget, then enforces it at once.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: governor NULL
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: 0, or below the members' floors
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_governor_set_budget(struct NexusGovernor *governor,
+                                      uint64_t budget_bytes);
+
+/**
+ * A pressure signal to the governor: a level at or above the one in force
+ * sheds the members' total to its keep fraction (MODERATE, CRITICAL) or
+ * every member to its floor (EMERGENCY), lowest priority first, and holds
+ * the budget at that fraction (0 under EMERGENCY) until NONE. The members'
+ * own levels do not change (a signal to a store itself still sheds it below
+ * its floor).
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: governor NULL
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: level out of range
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_governor_signal_pressure(struct NexusGovernor *governor,
+                                           NexusPressureLevel level);
+
+/**
+ * Checks the budget and the ceilings now (a member changed by other means,
+ * such as its own `nexus_store_set_max_bytes`, is otherwise seen at its next
+ * put).
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: governor NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_governor_enforce(struct NexusGovernor *governor);
+
+/**
+ * Writes the governor's figures to `*out` (written only on success).
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: governor or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_governor_metrics(struct NexusGovernor *governor,
+                                   struct NexusGovernorMetrics *out);
+
+/**
+ * Writes one member's figures to `*out` (written only on success): its
+ * terms, usage, and what the governor took from it, by cause.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_NOT_FOUND`: the store is not a member of this governor
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: governor, store or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`: governor or store freed
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_governor_member_metrics(struct NexusGovernor *governor,
+                                          struct NexusStore *store,
+                                          struct NexusGovernorMemberMetrics *out);
+
+/**
+ * Pops the oldest queued governor event into `*out`. Events are queued
+ * only while no event callback is registered; when the queue is full the
+ * oldest is dropped.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_EMPTY`: no event queued (`*out` untouched)
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: governor or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_governor_poll_event(struct NexusGovernor *governor,
+                                      struct NexusGovernorEvent *out);
+
+/**
+ * Registers the governor's event callback (`cb` NULL unregisters). While
+ * one is registered, events go to it instead of the queue, on the thread
+ * whose call produced them (a member's put, a signal, a join), with no lock
+ * of the governor or of any store held. It may call into the governor and
+ * its stores (freeing the governor from there is `ERR_BUSY`).
+ *
+ * Ownership and threading of `ctx` and `destroy`: as for
+ * `nexus_store_set_event_callback` (destroyed once, after the last call;
+ * also when the governor is freed, or before this returns if it fails).
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: governor NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_governor_set_event_callback(struct NexusGovernor *governor,
+                                              NexusGovernorEventFn cb,
+                                              void *ctx,
+                                              NexusDestroyFn destroy);
+
+/**
+ * Writes the store's id to `*out`: unique in the process, the `store_id`
+ * of governor events and member metrics. Written only on success.
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe.
+ */
+NexusStatus nexus_store_id(struct NexusStore *store,
+                           uint64_t *out);
+
+/**
+ * The name of a shed cause: "OVER_BUDGET", "PRESSURE", "CEILING";
+ * "UNKNOWN" for a value no cause has.
+ *
+ * Returns a static string (never free it; never NULL). Thread-safe.
+ */
+const char *nexus_shed_cause_str(NexusShedCause cause);
+
+/**
+ * The name of a governor event kind: "SHED", "UNMET", "JOINED", "LEFT",
+ * "LEVEL_CHANGED"; "UNKNOWN" for a value no kind has.
+ *
+ * Returns a static string (never free it; never NULL). Thread-safe.
+ */
+const char *nexus_governor_event_kind_str(NexusGovernorEventKind kind);
 
 /**
  * Testing aid: panics inside the library while holding the store's lock,

@@ -202,6 +202,11 @@ impl<K: Hash + Eq, V> EntryTable<K, V> {
         self.slots[i as usize].as_mut().expect("occupied slot")
     }
 
+    /// Whether slot `i` holds an entry.
+    pub fn is_occupied(&self, i: u32) -> bool {
+        self.slots.get(i as usize).is_some_and(Option::is_some)
+    }
+
     /// Occupied slots with their index.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Entry<K, V>)> {
         self.slots

@@ -89,6 +89,13 @@ c_enum! {
         Replaced = 3 => "REPLACED",
         /// `remove` or `clear` (eviction listener only).
         Removed = 4 => "REMOVED",
+        /// A budget governor took memory from the store (see
+        /// [`crate::Governor`]).
+        Governor = 5 => "GOVERNOR",
+        /// Its time to live or time to idle ran out (`MemoryConfig::ttl_ms`,
+        /// `tti_ms`, `Store::put_with_ttl`): removed when a read saw it, by
+        /// the next call after that, or by `Store::sweep_expired`.
+        Expired = 6 => "EXPIRED",
     }
 }
 

@@ -19,7 +19,8 @@ c_enum! {
         /// per access (an ordered index).
         Size = 2 => "SIZE",
         /// W-TinyLFU (as in Caffeine): new entries enter a small LRU window
-        /// (1% of the entries); leaving it, an entry is admitted to the main
+        /// (0.1-25% of the entries, adapted to the traffic); leaving it, an
+        /// entry is admitted to the main
         /// region (segmented LRU: probation, protected) only if a frequency
         /// sketch has seen its key more often than the main region's victim,
         /// so scans and one-hit keys do not push out frequent ones, and an

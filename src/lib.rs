@@ -37,6 +37,7 @@ mod eviction_order;
 mod eviction_strategy;
 pub mod ffi;
 mod frequency_sketch;
+mod governor;
 mod lfu_history;
 mod loader;
 mod memory_config;
@@ -56,6 +57,10 @@ pub use entry_snapshot::EntrySnapshot;
 pub use error::{Error, ErrorKind, Result};
 pub use events::{Event, EventKind, EventMask, EvictionReason};
 pub use eviction_strategy::EvictionStrategy;
+pub use governor::{
+    Governor, GovernorConfig, GovernorEvent, GovernorEventCallback, GovernorEventKind,
+    GovernorMetrics, MemberConfig, MemberMetrics, ShedCause,
+};
 pub use loader::{Loaded, LoaderFn};
 pub use memory_config::{MAX_SHARDS, MemoryConfig};
 pub use memory_metrics::MemoryMetrics;

@@ -63,6 +63,28 @@ pub struct MemoryConfig {
     /// Default false: counts start at 1 on insert, as the plain LFU order
     /// is specified, and nothing is kept for evicted keys.
     pub lfu_history: bool,
+    /// The most entries the store holds (like NSCache's `countLimit`),
+    /// beside the byte budget; 0 (the default) = no limit. Counted by the
+    /// rules of the bytes: pinned entries and entries held by a read handle
+    /// count and are never evicted. A put of a new key into a full store
+    /// first evicts, in strategy order (reason CAPACITY), just enough
+    /// entries (those the byte budget asks for included); if pinned and
+    /// in-use entries alone fill it, the put is `OverBudget`. Replacing a
+    /// key's value never changes the count. With several shards each has an
+    /// equal share (the remainder one each to the first), so it must be 0
+    /// or at least `shards`. The count does not change the pressure level.
+    pub max_entries: u64,
+    /// Time to live of every entry, in milliseconds, on the store's clock
+    /// (`StoreBuilder::clock`); 0 (the default) = none. `Store::put_with_ttl`
+    /// sets an entry's own. An expired entry is never returned (a read of it
+    /// is a miss) and is removed, reason EXPIRED: by the next call after a
+    /// read saw it, or by `Store::sweep_expired`. A pinned entry expires only
+    /// once unpinned; a put of its key starts its time again.
+    pub ttl_ms: u64,
+    /// Time to idle, in milliseconds: an entry not read for this long
+    /// expires (each hit starts it again; a TTL still caps it); 0 (the
+    /// default) = none.
+    pub tti_ms: u64,
 }
 
 impl Default for MemoryConfig {
@@ -79,6 +101,9 @@ impl Default for MemoryConfig {
             signal_decay_ms: 0,
             shards: 1,
             lfu_history: false,
+            max_entries: 0,
+            ttl_ms: 0,
+            tti_ms: 0,
         }
     }
 }
@@ -125,6 +150,12 @@ impl MemoryConfig {
             )));
         }
         self.check_shard_budget(self.max_cache_bytes)?;
+        if self.max_entries != 0 && self.max_entries < u64::from(self.shards) {
+            return Err(Error::invalid(format!(
+                "max_entries {} cannot be shared by {} shards (each needs at least 1 entry)",
+                self.max_entries, self.shards
+            )));
+        }
         Ok(())
     }
 

@@ -402,6 +402,164 @@ fn callback_calls() {
     call!(nexus_store_free(s));
 }
 
+/// Expiry: the put with a TTL and the sweep, hostile and correct.
+fn expiry_calls() {
+    let buf = *b"abcdefgh";
+    let mut n = 0usize;
+    let live = live_store(0, 1);
+    for s in [std::ptr::null_mut(), freed_store(), made_up_store(), live] {
+        for (k, klen) in byte_args(&buf) {
+            for ttl in [0, 1, u64::MAX] {
+                call!(nexus_store_put_ttl(s, k, klen, buf.as_ptr(), 3, ttl));
+            }
+        }
+        call!(nexus_store_put_ttl(
+            s,
+            buf.as_ptr(),
+            3,
+            buf.as_ptr(),
+            1usize << 62,
+            5
+        ));
+        call!(nexus_store_sweep_expired(s, &mut n));
+        call!(nexus_store_sweep_expired(s, std::ptr::null_mut()));
+    }
+    let full = live_store(64, 1);
+    call!(nexus_store_put_ttl(
+        full,
+        buf.as_ptr(),
+        3,
+        buf.as_ptr(),
+        8,
+        1000
+    ));
+    call!(nexus_store_pin(full, buf.as_ptr(), 3));
+    call!(nexus_store_put_ttl(
+        full,
+        buf.as_ptr(),
+        2,
+        buf.as_ptr(),
+        8,
+        1000
+    ));
+    call!(nexus_store_free(full));
+    call!(nexus_store_free(live));
+}
+
+/// The budget governor: every function, with NULL, freed and made-up
+/// handles, bad terms, and correctly.
+fn governor_calls() {
+    let mut gc: NexusGovernorConfig = unsafe { std::mem::zeroed() };
+    nexus_governor_config_init(&mut gc);
+    let mut out = std::ptr::null_mut();
+    call!(nexus_governor_new(std::ptr::null(), &mut out));
+    call!(nexus_governor_new(&gc, &mut out)); // budget 0
+    gc.budget_bytes = 100;
+    call!(nexus_governor_new(&gc, std::ptr::null_mut()));
+    for bad in 0..4 {
+        let mut b = gc;
+        match bad {
+            0 => b.struct_size = 1,
+            1 => b.struct_size = usize::MAX,
+            2 => b.signal_critical_keep = 2.0,
+            _ => b.event_queue_capacity = 0,
+        }
+        call!(nexus_governor_new(&b, &mut out));
+    }
+    let mut g = std::ptr::null_mut();
+    assert_eq!(call!(nexus_governor_new(&gc, &mut g)), NEXUS_STATUS_OK);
+    let mut freed_g = std::ptr::null_mut();
+    call!(nexus_governor_new(&gc, &mut freed_g));
+    call!(nexus_governor_free(freed_g));
+    let made_up_g: *mut NexusGovernor = std::ptr::without_provenance_mut(0x7_0000_4321);
+    let store = live_store(0, 1);
+    let store2 = live_store(0, 2);
+    let mut m: NexusGovernorMember = unsafe { std::mem::zeroed() };
+    nexus_governor_member_init(&mut m);
+    let mut bad_m = m;
+    bad_m.floor_bytes = 50;
+    bad_m.ceiling_bytes = 10;
+    let mut huge_floor = m;
+    huge_floor.floor_bytes = 1000;
+    let mut short = m;
+    short.struct_size = 2;
+    let mut metrics = NexusGovernorMetrics::default();
+    let mut mm = NexusGovernorMemberMetrics::default();
+    let mut ev = NexusGovernorEvent::default();
+    let mut id = 0u64;
+    let buf = *b"abcdefgh";
+    for gv in [std::ptr::null_mut(), freed_g, made_up_g, g] {
+        for s in [std::ptr::null_mut(), freed_store(), made_up_store(), store] {
+            for mem in [
+                std::ptr::null(),
+                &m as *const _,
+                &bad_m,
+                &huge_floor,
+                &short,
+            ] {
+                call!(nexus_governor_join(gv, s, mem));
+                call!(nexus_governor_set_member(gv, s, mem));
+            }
+            call!(nexus_governor_member_metrics(gv, s, &mut mm));
+            call!(nexus_governor_member_metrics(gv, s, std::ptr::null_mut()));
+            call!(nexus_governor_leave(gv, s));
+            call!(nexus_governor_leave(gv, s));
+            call!(nexus_store_id(s, &mut id));
+            call!(nexus_store_id(s, std::ptr::null_mut()));
+        }
+        call!(nexus_governor_join(gv, store2, &m));
+        call!(nexus_store_put(store2, buf.as_ptr(), 3, buf.as_ptr(), 8));
+        for budget in [0, 1, 100] {
+            call!(nexus_governor_set_budget(gv, budget));
+        }
+        for level in [3, 0, 4, u32::MAX] {
+            call!(nexus_governor_signal_pressure(gv, level));
+        }
+        call!(nexus_governor_enforce(gv));
+        call!(nexus_governor_metrics(gv, &mut metrics));
+        call!(nexus_governor_metrics(gv, std::ptr::null_mut()));
+        while call!(nexus_governor_poll_event(gv, &mut ev)) == NEXUS_STATUS_OK {}
+        call!(nexus_governor_poll_event(gv, std::ptr::null_mut()));
+        call!(nexus_governor_set_event_callback(
+            gv,
+            None,
+            std::ptr::null_mut(),
+            None
+        ));
+    }
+    // From inside its own event callback, freeing the governor is BUSY.
+    unsafe extern "C" fn free_self(ctx: *mut c_void, _e: *const NexusGovernorEvent) {
+        let g = ctx.cast::<NexusGovernor>();
+        call!(nexus_governor_free(g));
+    }
+    call!(nexus_governor_set_event_callback(
+        g,
+        Some(free_self),
+        g.cast(),
+        None
+    ));
+    call!(nexus_governor_signal_pressure(
+        g,
+        NEXUS_PRESSURE_LEVEL_MODERATE
+    ));
+    call!(nexus_governor_set_event_callback(
+        g,
+        None,
+        std::ptr::null_mut(),
+        None
+    ));
+    call!(nexus_governor_free(g));
+    call!(nexus_governor_free(g));
+    call!(nexus_governor_free(made_up_g));
+    let mut d = std::ptr::null_mut();
+    call!(nexus_governor_new(&gc, &mut d));
+    call!(nexus_governor_free_deferred(d));
+    call!(nexus_governor_free_deferred(d));
+    call!(nexus_governor_free_deferred(std::ptr::null_mut()));
+    call!(nexus_store_free(store));
+    call!(nexus_store_free(store2));
+}
+
 #[test]
 /// The OS pressure monitor, against an empty root (every source absent,
 /// so it never signals the stores of the other calls).
@@ -542,6 +700,8 @@ fn every_status_returned_is_documented() {
         call!(nexus_store_free_deferred(s));
     }
     callback_calls();
+    governor_calls();
+    expiry_calls();
     #[cfg(target_os = "linux")]
     monitor_calls();
 

@@ -261,6 +261,18 @@ fn instructions(ic: &Ic, out: &mut Vec<Target>) {
             met: r.per_call <= limit,
         });
     }
+    // Issue 16: TINY_LFU's hit and replacing put within 1.3x of LRU's.
+    for (mode, what) in [("get", "get_cloned hit"), ("put", "put replacing a key")] {
+        let (Some(tiny), Some(lru)) = (ic.row(mode, "tiny_lfu"), ic.row(mode, "lru")) else {
+            continue;
+        };
+        let r = tiny.per_call / lru.per_call;
+        out.push(Target {
+            goal: format!("TINY_LFU {what} instructions <= 1.3x LRU's"),
+            measured: format!("{r:.2}x ({:.0} vs {:.0})", tiny.per_call, lru.per_call),
+            met: r <= 1.3,
+        });
+    }
 }
 
 pub fn evaluate(

@@ -283,7 +283,7 @@ fn strategy_of(policy: &str) -> Option<(EvictionStrategy, bool)> {
 
 /// One policy's hit ratio on `trace` with a cache of `capacity`; for ours,
 /// also the entries held at the end.
-fn measure(policy: &str, trace: &Trace, keys: &[u64], capacity: u64) -> (f64, Option<u64>) {
+pub fn measure(policy: &str, trace: &Trace, keys: &[u64], capacity: u64) -> (f64, Option<u64>) {
     let sized = trace.sizes.is_some();
     if let Some((strategy, history)) = strategy_of(policy) {
         let mut c = Nexus(nexus_store(strategy, history, capacity));
@@ -378,7 +378,7 @@ pub fn belady(trace: &[u32], n_keys: usize, capacity: usize) -> f64 {
 /// The traces of a run: the synthetic ones, then (extended) the real ones.
 /// The scan mix depends on the cache size, so each trace comes with the
 /// cache sizes it runs at.
-fn traces(params: &Params) -> Vec<(Rc<Trace>, f64)> {
+pub fn traces(params: &Params) -> Vec<(Rc<Trace>, f64)> {
     let (n, len) = (params.keys, params.trace_len);
     let mut base = Vec::new();
     for (i, &s) in ZIPF_S.iter().enumerate() {

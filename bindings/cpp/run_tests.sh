@@ -57,7 +57,7 @@ ctest --test-dir "$OUT/asan" --output-on-failure -j "$JOBS"
 step "3. the header alone: C++17 and C++20, with and without exceptions"
 for std in c++17 c++20; do
   for eh in -fexceptions -fno-exceptions; do
-    printf '#include <nexus/store.hpp>\n#include <nexus/monitor.hpp>\n#include <nexus/store.hpp>\n' |
+    printf '#include <nexus/store.hpp>\n#include <nexus/monitor.hpp>\n#include <nexus/governor.hpp>\n#include <nexus/store.hpp>\n' |
       "$CXX" -std="$std" "$eh" -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow -Werror \
         -I"$ROOT/bindings/cpp/include" -I"$ROOT/include" -x c++ -fsyntax-only -
     echo "  ok: -std=$std $eh"

@@ -247,6 +247,8 @@ fn reason_name(reason: EvictionReason) -> &'static str {
         EvictionReason::Manual => "manual",
         EvictionReason::Replaced => "replaced",
         EvictionReason::Removed => "removed",
+        EvictionReason::Governor => "governor",
+        EvictionReason::Expired => "expired",
     }
 }
 

@@ -176,6 +176,7 @@ fn setup_of(input: &mut Input) -> Setup {
         thresholds,
         keeps,
         lfu_history: input.bool(),
+        max_entries: [0, 0, 0, 1, 3, 8][input.below(6) as usize],
     }
 }
 
@@ -408,6 +409,7 @@ fn run(data: &[u8]) {
     config.strategy = strategy as u32;
     config.event_queue_capacity = 1 << 16;
     config.lfu_history = setup.lfu_history;
+    config.max_entries = setup.max_entries;
     config.size_estimator = Some(estimator);
     let mut store = ptr::null_mut();
     assert_eq!(

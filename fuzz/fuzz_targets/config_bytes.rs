@@ -53,6 +53,7 @@ fn expected_valid(c: &NexusMemoryConfig, struct_size: usize) -> bool {
         && (c.strategy as usize) < nexus_store::EvictionStrategy::ALL.len()
         && (1..=NEXUS_MAX_SHARDS).contains(&c.shards)
         && (c.max_cache_bytes == 0 || c.max_cache_bytes >= u64::from(c.shards))
+        && (c.max_entries == 0 || c.max_entries >= u64::from(c.shards))
 }
 
 fn f64_of(input: &mut Input) -> f64 {
@@ -109,6 +110,7 @@ fuzz_target!(|data: &[u8]| {
         input.below(70)
     };
     c.lfu_history = input.bool();
+    c.max_entries = if input.bool() { 0 } else { u64_of(&mut input) };
     if input.bool() {
         c.size_estimator = Some(estimator);
     }
@@ -139,7 +141,8 @@ fuzz_target!(|data: &[u8]| {
         signal_critical_keep,
         signal_decay_ms,
         shards,
-        lfu_history
+        lfu_history,
+        max_entries
     );
     let expected = expected_valid(&seen, struct_size);
     // The destroy runs only if it lies within struct_size.

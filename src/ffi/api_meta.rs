@@ -105,7 +105,8 @@ pub extern "C" fn nexus_last_error_message() -> *const c_char {
 /// `max_cache_bytes` 0 (unbounded), moderate 0.7, critical 0.9, batch 10,
 /// strategy LRU, size_estimator NULL (the default estimator),
 /// event_queue_capacity 1024, keeps 0.75 and 0.5, signal_decay_ms 0,
-/// shards 1, lfu_history false.
+/// shards 1, lfu_history false, max_entries 0 (no entry-count limit),
+/// ttl_ms and tti_ms 0 (no expiry).
 ///
 /// `config` NULL: does nothing. Writes the whole struct: only call it on a
 /// struct of this header's size. Thread-safe.

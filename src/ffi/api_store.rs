@@ -8,8 +8,9 @@ use super::boundary::{
 };
 use super::calls::{with_store, with_store_out};
 use super::config::{convert, read_config};
-use super::foreign::{check_object_cost, default_charge, object_value};
+use super::foreign::{check_object_cost, default_charge_of, object_value};
 use super::handles;
+use super::key::KeyBytes;
 use super::short_bytes::copy_out;
 use super::store::FfiStore;
 use super::types::*;
@@ -161,18 +162,23 @@ pub extern "C" fn nexus_store_put(
     value_len: usize,
 ) -> NexusStatus {
     with_store(store, |s| {
+        if s.has_foreign_estimator() {
+            // The estimator sees the owned key and value.
+            // SAFETY: the caller passes `key_len` readable bytes.
+            let key = unsafe { owned_key_arg(key, key_len) }?;
+            // SAFETY: the caller passes `value_len` readable bytes.
+            let value = unsafe { owned_bytes_arg(value, value_len, "value") }?;
+            return s.put(key, FfiValue::Bytes(value));
+        }
         // SAFETY: the caller passes `key_len` readable bytes.
-        let key = unsafe { owned_key_arg(key, key_len) }?;
+        let key = unsafe { key_arg(key, key_len) }?;
         // SAFETY: the caller passes `value_len` readable bytes.
         let value = FfiValue::Bytes(unsafe { owned_bytes_arg(value, value_len, "value") }?);
-        if s.has_foreign_estimator() {
-            s.put(key, value)
-        } else {
-            // What the default estimator charges, without the call through
-            // the store's estimator.
-            let charge = default_charge(&key, &value);
-            s.put_charged(key, value, charge)
-        }
+        // What the default estimator charges, without the call through the
+        // store's estimator; the key is copied only if it is not present.
+        let charge = default_charge_of(key_len, &value);
+        s.try_put_borrowed(key, value, charge, KeyBytes::try_to_owned)
+            .map_err(|(e, _bytes)| e)
     })
 }
 

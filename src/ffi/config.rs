@@ -26,6 +26,9 @@ pub(crate) fn default_config() -> NexusMemoryConfig {
         signal_decay_ms: d.signal_decay_ms,
         shards: d.shards,
         lfu_history: d.lfu_history,
+        max_entries: d.max_entries,
+        ttl_ms: d.ttl_ms,
+        tti_ms: d.tti_ms,
     }
 }
 
@@ -75,6 +78,9 @@ pub(crate) unsafe fn read_config(ptr: *const NexusMemoryConfig) -> (NexusMemoryC
         // vouches for, and every bit pattern is a valid `u8`.
         c.lfu_history = unsafe { read_at::<u8>(base, offset) } != 0;
     }
+    field!(max_entries);
+    field!(ttl_ms);
+    field!(tti_ms);
     (c, struct_size)
 }
 
@@ -132,6 +138,9 @@ pub(crate) fn check(c: &NexusMemoryConfig, struct_size: usize) -> Result<MemoryC
         signal_decay_ms: c.signal_decay_ms,
         shards: c.shards,
         lfu_history: c.lfu_history,
+        max_entries: c.max_entries,
+        ttl_ms: c.ttl_ms,
+        tti_ms: c.tti_ms,
     };
     config.validate()?;
     Ok(config)

@@ -91,8 +91,14 @@ impl SizeEstimator<Key, FfiValue> for ForeignEstimator {
 /// object) + `ENTRY_OVERHEAD_BYTES`.
 #[inline]
 pub(crate) fn default_charge(key: &Key, value: &FfiValue) -> u64 {
+    default_charge_of(key.len(), value)
+}
+
+/// [`default_charge`] for a key of `key_len` bytes.
+#[inline]
+pub(crate) fn default_charge_of(key_len: usize, value: &FfiValue) -> u64 {
     let value_len = value.bytes().map_or(0, <[u8]>::len) as u64;
-    (key.len() as u64)
+    (key_len as u64)
         .saturating_add(value_len)
         .saturating_add(ENTRY_OVERHEAD_BYTES)
 }

@@ -52,6 +52,18 @@ impl Borrow<KeyBytes> for Key {
     }
 }
 
+impl KeyBytes {
+    /// The owned key; a heap allocation that fails is `OUT_OF_MEMORY`.
+    pub fn try_to_owned(&self) -> Result<Key, crate::Error> {
+        Bytes::try_from_slice(&self.0).map(Key).map_err(|_| {
+            crate::Error::new(
+                crate::ErrorKind::OutOfMemory,
+                format!("could not allocate {} bytes for `key`", self.0.len()),
+            )
+        })
+    }
+}
+
 impl ToOwned for KeyBytes {
     type Owned = Key;
 

@@ -18,10 +18,12 @@
 // follows it; a blank line between them keeps rustfmt from sorting them):
 // version, statuses and config; the store's lifecycle and its entries;
 // values and key lists; pins; pressure and the OS monitor; callbacks and the
-// loader; events and metrics; the testing aid.
+// loader; events and metrics; the budget governor; the testing aid.
 mod api_meta;
 
 mod api_store;
+
+mod api_expiry;
 
 mod api_values;
 
@@ -36,12 +38,15 @@ mod api_callbacks;
 
 mod api_metrics;
 
+mod api_governor;
+
 mod api_debug;
 
 mod boundary;
 mod calls;
 mod config;
 mod foreign;
+mod governor;
 mod handles;
 mod key;
 mod short_bytes;
@@ -51,6 +56,8 @@ mod value;
 
 pub use api_callbacks::*;
 pub use api_debug::*;
+pub use api_expiry::*;
+pub use api_governor::*;
 pub use api_meta::*;
 pub use api_metrics::*;
 #[cfg(target_os = "linux")]
@@ -59,4 +66,12 @@ pub use api_pins::*;
 pub use api_pressure::*;
 pub use api_store::*;
 pub use api_values::*;
+pub use governor::{
+    NEXUS_GOVERNOR_EVENT_KIND_JOINED, NEXUS_GOVERNOR_EVENT_KIND_LEFT,
+    NEXUS_GOVERNOR_EVENT_KIND_LEVEL_CHANGED, NEXUS_GOVERNOR_EVENT_KIND_SHED,
+    NEXUS_GOVERNOR_EVENT_KIND_UNMET, NEXUS_SHED_CAUSE_CEILING, NEXUS_SHED_CAUSE_OVER_BUDGET,
+    NEXUS_SHED_CAUSE_PRESSURE, NexusGovernor, NexusGovernorConfig, NexusGovernorEvent,
+    NexusGovernorEventFn, NexusGovernorEventKind, NexusGovernorMember, NexusGovernorMemberMetrics,
+    NexusGovernorMetrics, NexusShedCause,
+};
 pub use types::*;

@@ -63,6 +63,18 @@ impl ShortBytes {
         }
     }
 
+    /// As [`ShortBytes::from_slice`], but a heap allocation that fails is
+    /// an error, not an abort.
+    pub fn try_from_slice(src: &[u8]) -> Result<Self, std::collections::TryReserveError> {
+        if src.len() <= INLINE {
+            return Ok(Self::from_slice(src));
+        }
+        let mut v = Vec::new();
+        v.try_reserve_exact(src.len())?;
+        v.extend_from_slice(src);
+        Ok(Self::heap(v))
+    }
+
     /// Bytes already on the heap (capacity equal to length: no
     /// reallocation).
     pub fn heap(v: Vec<u8>) -> Self {
@@ -165,6 +177,8 @@ mod tests {
             assert_eq!(owned.spilled(), n > INLINE);
             let heap = ShortBytes::heap(src.clone());
             assert_eq!(&heap[..], &src[..]);
+            let tried = ShortBytes::try_from_slice(&src).unwrap();
+            assert_eq!(&tried[..], &src[..]);
             let mut out = vec![0xAAu8; n + 8];
             // SAFETY: `out` has n + 8 writable bytes, not overlapping `src`.
             unsafe { copy_out(&src, out.as_mut_ptr()) };

@@ -102,6 +102,11 @@ pub const NEXUS_EVICTION_REASON_MANUAL: NexusEvictionReason = 2;
 pub const NEXUS_EVICTION_REASON_REPLACED: NexusEvictionReason = 3;
 /// `remove` or `clear` (eviction listener only).
 pub const NEXUS_EVICTION_REASON_REMOVED: NexusEvictionReason = 4;
+/// A budget governor took memory from the store (`nexus_governor_*`).
+pub const NEXUS_EVICTION_REASON_GOVERNOR: NexusEvictionReason = 5;
+/// Its time to live or time to idle ran out (eviction listener, and EVICTION
+/// events of the removals).
+pub const NEXUS_EVICTION_REASON_EXPIRED: NexusEvictionReason = 6;
 
 /// The library's version, equal to `nexus_version()` and Cargo.toml's.
 pub const NEXUS_VERSION_MAJOR: u32 = 0;
@@ -213,6 +218,24 @@ pub struct NexusMemoryConfig {
     /// count of at most max(64, entries present) evicted keys, oldest
     /// forgotten first. Default false: counts start at 1 on insert.
     pub lfu_history: bool,
+    /// The most entries the store holds, beside the byte budget (like
+    /// NSCache's countLimit); 0 = no limit (the default). Pinned and in-use
+    /// entries count and are never evicted; a put of a new key into a full
+    /// store evicts in strategy order (reason CAPACITY), or is
+    /// `ERR_OVER_BUDGET` when pinned and in-use entries alone fill it. With
+    /// shards, each has an equal share: 0 or at least `shards`. Appended:
+    /// read only when `struct_size` covers it.
+    pub max_entries: u64,
+    /// Time to live of every entry, in ms, on the store's clock; 0 = none
+    /// (the default). `nexus_store_put_ttl` sets an entry's own. An expired
+    /// entry is never returned (a read of it is a miss); it is removed
+    /// (reason `NEXUS_EVICTION_REASON_EXPIRED`) by the next call after a
+    /// read saw it, or by `nexus_store_sweep_expired`. A pinned entry
+    /// expires only once unpinned. Appended, like `max_entries`.
+    pub ttl_ms: u64,
+    /// Time to idle, in ms: an entry not read for this long expires (each
+    /// hit starts it again; a TTL still caps it); 0 = none (the default).
+    pub tti_ms: u64,
 }
 
 /// A snapshot of a store's metrics (see `nexus_store_memory_metrics`).
@@ -427,7 +450,10 @@ mod tests {
             NEXUS_EVICTION_REASON_MANUAL,
             NEXUS_EVICTION_REASON_REPLACED,
             NEXUS_EVICTION_REASON_REMOVED,
+            NEXUS_EVICTION_REASON_GOVERNOR,
+            NEXUS_EVICTION_REASON_EXPIRED,
         ];
+        assert_eq!(EvictionReason::ALL.len(), reasons.len());
         for (r, c) in EvictionReason::ALL.iter().zip(reasons) {
             assert_eq!(*r as u32, c);
         }

@@ -108,6 +108,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             }
             victims = v;
         }
+        let victims = self.fit_entry_limit(existing, victims)?;
         Ok(PutPlan {
             existing,
             pinned,
@@ -136,6 +137,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             // The common case, in short: the outcome of the general path
             // below when nothing can be evicted and nothing can fail.
             let old_charge = self.replace_value(i, key, cell, charge, fx);
+            if self.expiry_on() {
+                self.stamp_expiry(i);
+            }
             self.count_put(old_charge, charge, now, fx);
             return Ok(());
         }
@@ -217,6 +221,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 i
             }
         };
+        if self.expiry_on() {
+            self.stamp_expiry(slot);
+        }
         self.count_put(old_charge, charge, now, fx);
 
         let usage = self.usage;
@@ -243,6 +250,20 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         charge: u64,
         fx: &mut Effects<K, V>,
     ) -> u64 {
+        let (old, old_charge) = self.swap_value(i, cell, charge);
+        fx.removed.push(Removed {
+            key,
+            cell: old,
+            charge: old_charge,
+            reason: EvictionReason::Replaced,
+        });
+        old_charge
+    }
+
+    /// The entry in slot `i` takes `cell` charged `charge` (an access in
+    /// the order); returns the old cell and charge.
+    #[inline(always)]
+    fn swap_value(&mut self, i: u32, cell: ValueCell<V>, charge: u64) -> (ValueCell<V>, u64) {
         let tick = self.tick();
         let e = self.entries.get_mut(i);
         let old_at = Position {
@@ -262,13 +283,50 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             EvictionOrder::Lru(_) => {}
             order => order.touch(i, old_at, Position { charge, tick }, linked),
         }
-        fx.removed.push(Removed {
-            key,
-            cell: old,
-            charge: old_at.charge,
-            reason: EvictionReason::Replaced,
-        });
-        old_at.charge
+        (old, old_at.charge)
+    }
+
+    /// A put that replaces a present key's value when it can neither fail,
+    /// evict, report an event nor touch a load in flight (what the general
+    /// put would then do, without its bookkeeping of effects): the value is
+    /// swapped in and the old one comes back with its charge, to be
+    /// reported and dropped after the lock. For a caller that holds the key
+    /// only borrowed. `Err` gives the value back with nothing changed: the
+    /// caller then takes the general path. The caller has checked there is
+    /// no time-based state to bring up to date (`has_time_based_state`).
+    pub fn replace_present<Q>(
+        &mut self,
+        key: &Q,
+        cell: ValueCell<V>,
+        charge: u64,
+    ) -> std::result::Result<(ValueCell<V>, u64), ValueCell<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Some(i) = self.entries.find(key) else {
+            return Err(cell);
+        };
+        if !self.replace_in_place(i, charge) {
+            return Err(cell);
+        }
+        let old_charge = self.entries.get(i).charge();
+        let usage = self.usage - old_charge + charge;
+        // The general path would report a change of level: let it.
+        if self.limits.usage_level(usage).max(self.signalled) != self.reported
+            || self.reserve_store_growth(old_charge, charge).is_err()
+        {
+            return Err(cell);
+        }
+        let (old, old_charge) = self.swap_value(i, cell, charge);
+        if self.expiry_on() {
+            self.stamp_expiry(i);
+        }
+        self.usage = usage;
+        self.counters.inserts += 1;
+        self.counters.peak = self.counters.peak.max(usage);
+        self.end_call();
+        Ok((old, old_charge))
     }
 
     /// A put's accounting once its entry is in: usage, counters, level.
@@ -288,6 +346,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     {
         match self.entries.find(key) {
             None => {
+                self.counters.misses += 1;
+                None
+            }
+            Some(i) if self.expiry_on() && self.expired_on_read(i) => {
                 self.counters.misses += 1;
                 None
             }
@@ -313,6 +375,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             self.counters.misses += 1;
             return None;
         };
+        if self.expiry_on() && self.expired_on_read(i) {
+            self.counters.misses += 1;
+            return None;
+        }
         let e = self.entries.get(i);
         let (r, pinned) = (f(e.cell.value()), e.pinned);
         self.counters.hits += 1;
@@ -332,6 +398,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             self.counters.misses += 1;
             return Err(Error::not_found("no entry with this key"));
         };
+        if self.expiry_on() && self.expired_on_read(i) {
+            self.counters.misses += 1;
+            return Err(Error::not_found("the entry with this key expired"));
+        }
         let e = self.entries.get(i);
         let (r, pinned) = (f(e.cell.value())?, e.pinned);
         self.counters.hits += 1;
@@ -377,7 +447,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.entries.find(key).is_some()
+        self.entries.find(key).is_some_and(|i| !self.expired_now(i))
     }
 
     pub(super) fn remove_slot(&mut self, i: u32, fx: &mut Effects<K, V>) {

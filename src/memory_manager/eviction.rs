@@ -46,6 +46,34 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         (victims, freed)
     }
 
+    /// A governor's victims (`RunGoal::Shed`): evictable entries in strategy
+    /// order, at most `max`, until `freed + victims` reaches `need`; stops
+    /// before the first victim whose removal would take the store's usage
+    /// (this shard's, plus the others' as last published) below `floor`.
+    fn collect_shed_victims(&self, max: usize, freed: u64, need: u64, floor: u64) -> Vec<u32> {
+        let mut victims = Vec::new();
+        let mut total = freed;
+        let mut usage = self.store_usage();
+        if total >= need {
+            return victims;
+        }
+        let entries = &self.entries;
+        self.order.walk(|i| {
+            let e = entries.get(i);
+            if !e.evictable() {
+                return true;
+            }
+            match usage.checked_sub(e.charge()) {
+                Some(left) if left >= floor => usage = left,
+                _ => return false,
+            }
+            total = total.saturating_add(e.charge());
+            victims.push(i);
+            victims.len() < max && total < need
+        });
+        victims
+    }
+
     /// Up to `max` evictable entries, least recently used first, whatever
     /// the strategy (O(n) when the strategy is not LRU).
     pub(super) fn collect_lru_victims(&self, max: usize) -> Vec<u32> {
@@ -217,6 +245,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 }
                 None => (Vec::new(), chunk),
             },
+            RunGoal::Shed { need, floor } => (
+                self.collect_shed_victims(chunk, run.run.bytes, need, floor),
+                chunk,
+            ),
         };
         self.evict_slots(&victims, run.reason, &mut run.run, fx);
         if let RunGoal::Count(remaining) = &mut run.goal {
@@ -228,6 +260,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 RunGoal::Count(remaining) => remaining == 0,
                 RunGoal::All => false,
                 RunGoal::BudgetInForce => !self.overdrawn(),
+                RunGoal::Shed { need, .. } => run.run.bytes >= need,
             }
     }
 

@@ -6,7 +6,9 @@
 
 mod bulk_clear;
 mod entries;
+mod entry_limit;
 mod eviction;
+mod expiry;
 mod loads;
 pub(crate) mod placement;
 mod pressure;
@@ -101,6 +103,10 @@ pub(crate) enum RunGoal {
     /// Usage at or below the budget in force, read at each chunk (what a
     /// released handle or pin asks for).
     BudgetInForce,
+    /// A governor's shedding: `need` bytes freed in all, never taking the
+    /// store's usage below `floor` (the run stops at the first victim that
+    /// would).
+    Shed { need: u64, floor: u64 },
 }
 
 /// An eviction run done in chunks (see `MemoryManager::run_chunk`).
@@ -122,6 +128,11 @@ impl LongRun {
     /// Entries evicted so far.
     pub fn count(&self) -> usize {
         self.run.count as usize
+    }
+
+    /// Charged bytes evicted so far.
+    pub fn bytes(&self) -> u64 {
+        self.run.bytes
     }
 }
 
@@ -162,6 +173,8 @@ pub(crate) struct MemoryManager<K, V> {
     next_tick: u64,
     link: Arc<HandleLink>,
     loads: HashMap<K, InFlight<V>, foldhash::fast::RandomState>,
+    /// Time to live / to idle, for stores that use them (`expiry`).
+    expiry: Option<Box<expiry::Expiry>>,
 }
 
 impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
@@ -173,7 +186,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         link: Arc<HandleLink>,
     ) -> Self {
         let limits = config.limits(shard.share(config.max_cache_bytes));
+        let expiry = (config.ttl_ms != 0 || config.tti_ms != 0)
+            .then(|| Box::new(expiry::Expiry::new(&config, start_ns)));
         MemoryManager {
+            expiry,
             shard,
             published_usage: 0,
             order: EvictionOrder::new(config.strategy, config.lfu_history),
@@ -326,13 +342,17 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// can decay): reads that skip `begin` must take the full path then.
     #[inline]
     pub fn has_time_based_state(&self) -> bool {
-        self.signalled != MemoryPressureLevel::None && self.config.signal_decay_ms != 0
+        (self.signalled != MemoryPressureLevel::None && self.config.signal_decay_ms != 0)
+            || self.expiry.is_some()
     }
 
     /// Every call starts here: time-based state is brought up to date.
     #[inline]
     pub fn begin(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) {
         self.apply_decay(now, fx);
+        if self.expiry.is_some() {
+            self.begin_expiry(now, fx);
+        }
     }
 
     /// The store's reported level.

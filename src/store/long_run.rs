@@ -39,7 +39,12 @@ where
     /// Runs a long eviction run chunk by chunk, releasing the lock (and
     /// delivering what each chunk removed) in between; returns how many
     /// entries it evicted.
-    pub(super) fn long_run(&self, shard: usize, mut run: LongRun) -> usize {
+    pub(super) fn long_run(&self, shard: usize, run: LongRun) -> usize {
+        self.long_run_measured(shard, run).0
+    }
+
+    /// `long_run`, returning the entries and the charged bytes it evicted.
+    pub(super) fn long_run_measured(&self, shard: usize, mut run: LongRun) -> (usize, u64) {
         let in_progress = LongRunGuard::enter(&self.long_runs);
         loop {
             let mut fx = Effects::default();
@@ -53,7 +58,7 @@ where
                 break;
             }
         }
-        let evicted = run.count();
+        let evicted = (run.count(), run.bytes());
         self.locked(shard, |m, now, fx| m.run_finish(run, now, fx));
         drop(in_progress);
         // A handle released during the run left the budget to it.

@@ -30,6 +30,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::event_queue::EventQueue;
 use crate::events::{Event, EventMask, EvictionReason};
 use crate::eviction_strategy::EvictionStrategy;
+use crate::governor::Membership;
 use crate::loader::LoaderFn;
 use crate::memory_config::MemoryConfig;
 use crate::memory_manager::placement::{AcrossShards, ShardPlace};
@@ -41,7 +42,9 @@ use crate::size_estimator::{JsonSizeEstimator, SizeEstimator};
 use crate::value_handle::{BudgetKeeper, HandleLink, Stored, ValueCell, ValueHandle};
 
 mod delivery;
+mod expiry;
 mod foreign_hooks;
+mod governed;
 mod long_run;
 mod shards;
 
@@ -156,6 +159,7 @@ where
                 event_callback: CallbackSlot::default(),
                 listener: CallbackSlot::default(),
                 loader: CallbackSlot::default(),
+                governor: Membership::new(id),
             }
         });
         Ok(Store { shared })
@@ -274,13 +278,19 @@ where
         value: V,
         charge: u64,
     ) -> std::result::Result<(), (Error, V)> {
-        let cell = ValueCell::Inline(value);
+        let cell = match self.replace_fast(&key, ValueCell::Inline(value), charge) {
+            Ok(()) => return Ok(()),
+            Err(cell) => cell,
+        };
         let shard = self.shared.shard_of(&key);
         match self
             .shared
             .locked(shard, |m, now, fx| m.put(key, cell, charge, now, fx))
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.shared.after_growth();
+                Ok(())
+            }
             Err(rejected) => {
                 let value = rejected.cell.into_value();
                 // The key too is dropped here, after the lock is released.
@@ -290,6 +300,74 @@ where
                     None => unreachable!("a refused inline value has no other holder"),
                 }
             }
+        }
+    }
+
+    /// The short path of a put that replaces a present key's value
+    /// (`MemoryManager::replace_present`): no effects collected, the old
+    /// value dropped after the lock, as a callback of the store (its drop
+    /// may be a release action). Not taken with an eviction listener (it
+    /// reports the replaced entry by its owned key) or time-based state to
+    /// bring up to date; `Err` gives the value back with nothing changed.
+    #[inline]
+    fn replace_fast<Q>(
+        &self,
+        key: &Q,
+        cell: ValueCell<V>,
+        charge: u64,
+    ) -> std::result::Result<(), ValueCell<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.shared.listener.get().is_some() {
+            return Err(cell);
+        }
+        let shard = self.shared.shard_of(key);
+        let replaced = {
+            let mut m = self.shared.shards[shard].state.lock();
+            if m.has_time_based_state() {
+                Err(cell)
+            } else {
+                m.replace_present(key, cell, charge)
+            }
+        };
+        let (old, _) = replaced?;
+        let _scope = std::mem::needs_drop::<V>().then(|| CallbackScope::enter(self.shared.id));
+        drop(old);
+        self.shared.after_growth();
+        Ok(())
+    }
+
+    /// `try_put_charged` for a caller that holds the key borrowed (the C
+    /// layer): replacing the value of a present key takes a short path that
+    /// builds no owned key and collects no effects, when it can neither
+    /// fail, evict nor report an event and no eviction listener is
+    /// registered (it would need the owned key); otherwise `owned` builds the
+    /// key and the general put runs. The old value is dropped after the
+    /// lock, as a callback of the store (its drop may be a release action).
+    pub(crate) fn try_put_borrowed<Q>(
+        &self,
+        key: &Q,
+        value: V,
+        charge: u64,
+        owned: impl FnOnce(&Q) -> Result<K>,
+    ) -> std::result::Result<(), (Error, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let cell = match self.replace_fast(key, ValueCell::Inline(value), charge) {
+            Ok(()) => return Ok(()),
+            Err(cell) => cell,
+        };
+        let value = match cell.into_value() {
+            Some(v) => v,
+            None => unreachable!("an inline value given back has no other holder"),
+        };
+        match owned(key) {
+            Ok(key) => self.try_put_charged(key, value, charge),
+            Err(e) => Err((e, value)),
         }
     }
 
@@ -620,6 +698,7 @@ where
         // code) runs after the waiters have their result.
         drop(loader);
         self.shared.deliver(&mut fx);
+        self.shared.after_growth();
         if let Some(payload) = panic_payload {
             panic::resume_unwind(payload);
         }

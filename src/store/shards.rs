@@ -14,6 +14,7 @@ use crate::callbacks::CallbackSlot;
 use crate::clock::{Clock, Now};
 use crate::error::Result;
 use crate::event_queue::EventQueue;
+use crate::governor::Membership;
 use crate::loader::LoaderFn;
 use crate::memory_manager::{Effects, MemoryManager};
 use crate::pressure::memory_pressure_handler::PressureSubscriber;
@@ -41,6 +42,8 @@ pub(super) struct Shared<K, V> {
     pub(super) event_callback: CallbackSlot<EventCallback>,
     pub(super) listener: CallbackSlot<EvictionListener<K>>,
     pub(super) loader: CallbackSlot<LoaderFn<K, V>>,
+    /// Its budget governor, if it is in one (see `governed`).
+    pub(super) governor: Membership,
 }
 
 /// A part of the store with its own lock (aligned so that two shards' locks

@@ -31,6 +31,8 @@ static void test_enum_names(void) {
     CHECK(strcmp(nexus_eviction_reason_str(NEXUS_EVICTION_REASON_MANUAL), "MANUAL") == 0);
     CHECK(strcmp(nexus_eviction_reason_str(NEXUS_EVICTION_REASON_REPLACED), "REPLACED") == 0);
     CHECK(strcmp(nexus_eviction_reason_str(NEXUS_EVICTION_REASON_REMOVED), "REMOVED") == 0);
+    CHECK(strcmp(nexus_eviction_reason_str(NEXUS_EVICTION_REASON_GOVERNOR), "GOVERNOR") == 0);
+    CHECK(strcmp(nexus_eviction_reason_str(NEXUS_EVICTION_REASON_EXPIRED), "EXPIRED") == 0);
     CHECK(strcmp(nexus_event_kind_str(NEXUS_EVENT_KIND_PRESSURE_CHANGED), "PRESSURE_CHANGED") == 0);
     CHECK(strcmp(nexus_event_kind_str(NEXUS_EVENT_KIND_EVICTION), "EVICTION") == 0);
     CHECK(strcmp(nexus_event_kind_str(NEXUS_EVENT_KIND_DROPPED), "DROPPED") == 0);
@@ -41,7 +43,7 @@ static void test_enum_names(void) {
         CHECK(strcmp(nexus_pressure_level_str(bad[i]), "UNKNOWN") == 0);
         CHECK(strcmp(nexus_eviction_strategy_str(bad[i]), "UNKNOWN") == 0);
         CHECK(strcmp(nexus_event_kind_str(bad[i]), "UNKNOWN") == 0);
-        if (bad[i] > 4) CHECK(strcmp(nexus_eviction_reason_str(bad[i]), "UNKNOWN") == 0);
+        if (bad[i] > 6) CHECK(strcmp(nexus_eviction_reason_str(bad[i]), "UNKNOWN") == 0);
     }
     CHECK(strcmp(nexus_eviction_strategy_str(NEXUS_EVICTION_STRATEGY_TINY_LFU), "TINY_LFU") == 0);
 }

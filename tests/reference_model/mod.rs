@@ -55,6 +55,8 @@ pub struct Setup {
     pub keeps: (f64, f64),
     /// `MemoryConfig::lfu_history` (only LFU stores use it).
     pub lfu_history: bool,
+    /// `MemoryConfig::max_entries` (0 = no entry-count limit).
+    pub max_entries: u64,
 }
 
 /// What a call returned, comparable between the store and the model.
@@ -157,6 +159,8 @@ pub struct Model {
     /// so every other rule (which entries may go, how many, the budget,
     /// events, metrics, the listener) is still checked exactly.
     pub oracle: Vec<u8>,
+    /// `Setup::max_entries`.
+    pub max_entries: u64,
 }
 
 impl Model {
@@ -186,6 +190,7 @@ impl Model {
             removed: Vec::new(),
             history: (strategy == EvictionStrategy::Lfu && setup.lfu_history).then(VecDeque::new),
             oracle: Vec::new(),
+            max_entries: setup.max_entries,
         }
     }
 
@@ -407,6 +412,17 @@ impl Model {
                 .sum();
             if new_usage - freed > budget {
                 return Outcome::Err(ErrorKind::OverBudget);
+            }
+        }
+        // The entry-count limit: a new key into a full store takes the first
+        // `need` evictable entries in order (a superset of the byte victims).
+        if self.max_entries != 0 && old.is_none() {
+            let need = (self.entries.len() as u64 + 1).saturating_sub(self.max_entries) as usize;
+            if fit.len() < need {
+                fit = self.pick(self.order(), Some(k), need, |_| false);
+                if fit.len() < need {
+                    return Outcome::Err(ErrorKind::OverBudget);
+                }
             }
         }
         let remembered = match &mut self.history {

@@ -142,6 +142,8 @@ enum class EvictionReason : std::uint32_t {
     manual = NEXUS_EVICTION_REASON_MANUAL,
     replaced = NEXUS_EVICTION_REASON_REPLACED,
     removed = NEXUS_EVICTION_REASON_REMOVED,
+    governor = NEXUS_EVICTION_REASON_GOVERNOR,  ///< a nexus::Governor took it (<nexus/governor.hpp>)
+    expired = NEXUS_EVICTION_REASON_EXPIRED,    ///< its time to live or to idle ran out
 };
 
 static_assert(static_cast<std::uint32_t>(StatusCode::panic) == NEXUS_STATUS_ERR_PANIC &&
@@ -150,7 +152,7 @@ static_assert(static_cast<std::uint32_t>(StatusCode::panic) == NEXUS_STATUS_ERR_
 static_assert(NEXUS_PRESSURE_LEVEL_EMERGENCY == 3, "PressureLevel out of step with the C header");
 static_assert(NEXUS_EVICTION_STRATEGY_TINY_LFU == 3, "EvictionStrategy out of step with the C header");
 static_assert(NEXUS_EVENT_KIND_SIGNAL_CHANGED == 3, "EventKind out of step with the C header");
-static_assert(NEXUS_EVICTION_REASON_REMOVED == 4, "EvictionReason out of step with the C header");
+static_assert(NEXUS_EVICTION_REASON_EXPIRED == 6, "EvictionReason out of step with the C header");
 static_assert(std::is_same_v<NexusStatus, std::underlying_type_t<StatusCode>> &&
                   std::is_same_v<NexusPressureLevel, std::underlying_type_t<PressureLevel>>,
               "the C enums cross the ABI as uint32_t");
@@ -724,6 +726,26 @@ public:
         config_.lfu_history = on;
         return *this;
     }
+    /// The most entries the store holds, beside the byte budget (like
+    /// NSCache's countLimit; 0, the default: no limit). Pinned and in-use
+    /// entries count and are never evicted; a put of a new key into a full
+    /// store evicts in strategy order, or is over_budget when they fill it.
+    MemoryConfig& max_entries(std::uint64_t n) noexcept {
+        config_.max_entries = n;
+        return *this;
+    }
+    /// Time to live of every entry (0: none, the default); Store::put_ttl
+    /// sets an entry's own. Expired entries are never returned; they are
+    /// removed (reason expired) lazily and by Store::sweep_expired.
+    MemoryConfig& ttl(std::chrono::milliseconds ttl) noexcept {
+        config_.ttl_ms = ttl.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(ttl.count());
+        return *this;
+    }
+    /// Time to idle: an entry not read for this long expires (0: none).
+    MemoryConfig& tti(std::chrono::milliseconds tti) noexcept {
+        config_.tti_ms = tti.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(tti.count());
+        return *this;
+    }
     /// A C++ estimator (empty: the default one). Each store created from this
     /// config gets its own copy, owned by the store (the C config's ctx and
     /// destroy) and destroyed when the store is.
@@ -914,6 +936,13 @@ public:
     bool valid() const noexcept { return handle_ != nullptr; }
     explicit operator bool() const noexcept { return valid(); }
     NexusStore* native() const noexcept { return handle_; }
+    /// The store's id, unique in the process (the store_id of governor
+    /// events and metrics); 0 when this Store holds no store.
+    std::uint64_t id() const noexcept {
+        std::uint64_t out = 0;
+        if (handle_) static_cast<void>(nexus_store_id(handle_, &out));
+        return out;
+    }
 
     /// Frees the store now. busy (from inside one of its own callbacks):
     /// nothing happened and this Store still holds it.
@@ -938,6 +967,19 @@ public:
     }
     Status try_put(std::string_view key, const void* data, std::size_t size) {
         return try_put(key, ByteView(data, size));
+    }
+    /// try_put with this entry's own time to live (instead of the config's
+    /// ttl); a ttl of 0 is invalid_argument.
+    Status try_put_ttl(std::string_view key, ByteView value, std::chrono::milliseconds ttl) {
+        if (!handle_) return no_store("put_ttl");
+        const auto ms = ttl.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(ttl.count());
+        return Status::from_c(nexus_store_put_ttl(handle_, detail::bytes_of(key), key.size(), value.data(),
+                                                  value.size(), ms));
+    }
+    /// Removes every expired entry now (reason expired); how many.
+    Result<std::size_t> try_sweep_expired() {
+        if (!handle_) return no_store("sweep_expired");
+        return count_call([&](std::size_t* n) { return nexus_store_sweep_expired(handle_, n); });
     }
     /// Inserts or replaces `key` with an object charged `cost` bytes (0: ask
     /// the size estimator; with none, 0 is invalid_argument: pass the bytes
@@ -1176,6 +1218,10 @@ public:
 
     void close() { check(try_close()); }
     void put(std::string_view key, ByteView value) { check(try_put(key, value)); }
+    void put_ttl(std::string_view key, ByteView value, std::chrono::milliseconds ttl) {
+        check(try_put_ttl(key, value, ttl));
+    }
+    std::size_t sweep_expired() { return try_sweep_expired().value(); }
     void put(std::string_view key, const void* data, std::size_t size) { check(try_put(key, data, size)); }
     /// On a throw, `object` still owns the object.
     template <class T, class D>

@@ -1,0 +1,54 @@
+//! `nexus-w2-tune`: W2's hit ratios for a few policies alone (default: nexus
+//! TINY_LFU), on the same traces and budgets as `nexus-bench --only W2`,
+//! without the peers and libCacheSim: a quick loop for tuning a strategy.
+//!
+//! ```text
+//! cargo run --release -p nexus-store-bench --bin nexus-w2-tune -- [ROW-FILTER] [POLICY...]
+//! ```
+//!
+//! ROW-FILTER keeps the rows whose trace name contains it (`all`: every
+//! row); each POLICY is a W2 column name ("nexus TINY_LFU", "nexus LRU", ...).
+//! Prints one tab-separated line per row: trace, cache %, then each ratio.
+
+#![allow(dead_code)]
+
+#[path = "../progress.rs"]
+mod progress;
+#[path = "../rng.rs"]
+mod rng;
+#[path = "../w2_hit_ratio.rs"]
+mod w2_hit_ratio;
+#[path = "../w2_libcachesim.rs"]
+mod w2_libcachesim;
+#[path = "../w2_traces.rs"]
+mod w2_traces;
+
+use crate::rng::mix64;
+use crate::w2_hit_ratio::{NEXUS_TINY_LFU, Params, measure, traces};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let filter = args.next().unwrap_or_else(|| "all".into());
+    let mut policies: Vec<String> = args.collect();
+    if policies.is_empty() {
+        policies.push(NEXUS_TINY_LFU.into());
+    }
+    let params = Params {
+        keys: 100_000,
+        trace_len: 1_000_000,
+        extended: true,
+    };
+    for (trace, pct) in traces(&params) {
+        if filter != "all" && !trace.name.contains(filter.as_str()) {
+            continue;
+        }
+        let keys: Vec<u64> = (0..trace.keys as u64).map(|i| mix64(i + 0xABCD)).collect();
+        let capacity = trace.capacity(pct);
+        let mut line = format!("{}\t{pct}", trace.name);
+        for p in &policies {
+            let (r, _) = measure(p, &trace, &keys, capacity);
+            line.push_str(&format!("\t{:.2}", r * 100.0));
+        }
+        println!("{line}");
+    }
+}

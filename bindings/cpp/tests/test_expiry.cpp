@@ -1,0 +1,35 @@
+// Expiry through the C++ wrapper: MemoryConfig::ttl / tti, Store::try_put_ttl,
+// try_sweep_expired. The C API runs on the monotonic clock: entries meant to
+// live get an hour, entries meant to expire 1 ms and a 20 ms sleep.
+#include "test_support.hpp"
+
+#include <chrono>
+#include <thread>
+
+using nexus_test::status_is;
+using nexus_test::unwrap;
+using namespace std::chrono_literals;
+
+TEST(Expiry, PutTtlExpiresAndTheSweepRemovesWithReasonExpired) {
+    auto s = nexus_test::make_store(nexus::MemoryConfig().ttl(std::chrono::hours(1)));
+    int expired = 0;
+    auto listener = [&](std::string_view, nexus::EvictionReason r, std::uint64_t) {
+        if (r == nexus::EvictionReason::expired) ++expired;
+    };
+    ASSERT_TRUE(s.try_on_evict(listener).ok());
+    ASSERT_TRUE(s.try_put("lives", std::string_view("1")).ok());
+    ASSERT_TRUE(s.try_put_ttl("brief", std::string_view("2"), 1ms).ok());
+    std::this_thread::sleep_for(20ms);
+    EXPECT_TRUE(unwrap(s.try_contains("lives")));
+    EXPECT_FALSE(unwrap(s.try_contains("brief")));
+    EXPECT_EQ(unwrap(s.try_sweep_expired()), 1u);
+    EXPECT_EQ(expired, 1);
+    EXPECT_TRUE(status_is(s.try_put_ttl("zero", std::string_view("3"), 0ms), nexus::StatusCode::invalid_argument));
+}
+
+TEST(Expiry, TimeToIdle) {
+    auto s = nexus_test::make_store(nexus::MemoryConfig().tti(1ms));
+    ASSERT_TRUE(s.try_put("idle", std::string_view("1")).ok());
+    std::this_thread::sleep_for(20ms);
+    EXPECT_FALSE(unwrap(s.try_contains("idle")));
+}

@@ -1,0 +1,438 @@
+//! The governor's state and its one algorithm: after a member grows, after
+//! a signal, a budget change or a join, bring every member within its
+//! ceiling, then the members' total within the budget in force, taking
+//! from the lowest priority first and never below a member's floor.
+//!
+//! Locks: the state lock is held only to read or record (never while a
+//! store is called or a callback runs). Stores are called one at a time,
+//! each upgraded from its weak link just for that call, so the governor
+//! never keeps a store alive and a store dropped meanwhile simply leaves.
+//! One thread enforces at a time; a thread that finds another enforcing
+//! leaves it a note (`pending`) and returns, and the enforcing thread runs
+//! another pass for it (this is also what a put from inside a callback run
+//! by a shed does). Events are delivered after the state lock is released.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+
+use super::member::{Governed, Shed};
+use super::report::{
+    GovernorEvent, GovernorEventKind, GovernorMetrics, GovernorQueue, MemberMetrics, ShedCause,
+};
+use super::{GovernorConfig, GovernorEventCallback, MemberConfig};
+use crate::callbacks::{CallbackScope, CallbackSlot};
+use crate::clock::Clock;
+use crate::error::{Error, ErrorKind, Result};
+use crate::pressure::memory_pressure_level::MemoryPressureLevel;
+
+/// Governor ids, for callback scopes: far from store ids (which count from
+/// 1), so "inside this governor's callback" never matches a store.
+static NEXT_GOVERNOR_ID: AtomicU64 = AtomicU64::new(1 << 62);
+
+pub(super) struct Member {
+    pub store: Weak<dyn Governed>,
+    pub id: u64,
+    pub config: MemberConfig,
+    pub shed_bytes: [u64; 3],
+    pub shed_entries: u64,
+}
+
+pub(super) struct State {
+    pub config: GovernorConfig,
+    pub level: MemoryPressureLevel,
+    /// A signal's shedding, still to be done by the next pass.
+    pub signal_due: bool,
+    /// In join order.
+    pub members: Vec<Member>,
+    pub shed_bytes: u64,
+    pub shed_entries: u64,
+    pub unmet: u64,
+    pub last_total: u64,
+}
+
+impl State {
+    /// The budget held under the signalled level: the configured budget,
+    /// its keep fractions under MODERATE and CRITICAL, 0 under EMERGENCY
+    /// (every member down to its floor).
+    pub fn budget_in_force(&self) -> u64 {
+        let b = self.config.budget_bytes;
+        match self.level {
+            MemoryPressureLevel::None => b,
+            MemoryPressureLevel::Moderate => scaled(b, self.config.signal_moderate_keep),
+            MemoryPressureLevel::Critical => scaled(b, self.config.signal_critical_keep),
+            MemoryPressureLevel::Emergency => 0,
+        }
+    }
+
+    fn keep(&self) -> f64 {
+        match self.level {
+            MemoryPressureLevel::None => 1.0,
+            MemoryPressureLevel::Moderate => self.config.signal_moderate_keep,
+            MemoryPressureLevel::Critical => self.config.signal_critical_keep,
+            MemoryPressureLevel::Emergency => 0.0,
+        }
+    }
+
+    fn floors(&self) -> u64 {
+        self.members
+            .iter()
+            .fold(0u64, |s, m| s.saturating_add(m.config.floor_bytes))
+    }
+
+    pub fn position(&self, store_id: u64) -> Option<usize> {
+        self.members.iter().position(|m| m.id == store_id)
+    }
+}
+
+fn scaled(x: u64, keep: f64) -> u64 {
+    (x as f64 * keep).floor() as u64
+}
+
+pub(crate) struct GovernorCore {
+    pub(super) id: u64,
+    pub(super) state: Mutex<State>,
+    enforcing: AtomicBool,
+    pending: AtomicBool,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) callback: CallbackSlot<GovernorEventCallback>,
+    pub(super) queue: Mutex<GovernorQueue>,
+    sequence: AtomicU64,
+}
+
+/// One member as a pass sees it.
+struct Seen {
+    store: Weak<dyn Governed>,
+    id: u64,
+    config: MemberConfig,
+    order: usize,
+    usage: u64,
+}
+
+impl GovernorCore {
+    pub(super) fn new(config: GovernorConfig, clock: Arc<dyn Clock>) -> Self {
+        let capacity = config.event_queue_capacity;
+        GovernorCore {
+            id: NEXT_GOVERNOR_ID.fetch_add(1, Ordering::Relaxed),
+            state: Mutex::new(State {
+                config,
+                level: MemoryPressureLevel::None,
+                signal_due: false,
+                members: Vec::new(),
+                shed_bytes: 0,
+                shed_entries: 0,
+                unmet: 0,
+                last_total: 0,
+            }),
+            enforcing: AtomicBool::new(false),
+            pending: AtomicBool::new(false),
+            clock,
+            callback: CallbackSlot::default(),
+            queue: Mutex::new(GovernorQueue::new(capacity)),
+            sequence: AtomicU64::new(0),
+        }
+    }
+
+    /// An event of `kind` stamped now, with the state's level and budget.
+    pub(super) fn event(&self, kind: GovernorEventKind, s: &State) -> GovernorEvent {
+        GovernorEvent {
+            kind,
+            sequence: 0,
+            store_id: 0,
+            cause: ShedCause::OverBudget,
+            bytes: 0,
+            count: 0,
+            store_usage: 0,
+            total_usage: s.last_total,
+            budget_in_force: s.budget_in_force(),
+            level: s.level,
+            previous_level: s.level,
+            timestamp_ns: self.clock.now_ns(),
+        }
+    }
+
+    /// Hands events on, numbered, to the callback or the queue. No lock of
+    /// the governor is held.
+    pub(super) fn deliver(&self, events: Vec<GovernorEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        if let Some(callback) = self.callback.get() {
+            let _s = CallbackScope::enter(self.id);
+            for mut e in events {
+                e.sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
+                callback(&e);
+            }
+        } else {
+            let mut q = self.queue.lock();
+            for mut e in events {
+                e.sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
+                q.push(e);
+            }
+        }
+    }
+
+    /// Checks that floors and ceilings fit the budget with `member` in
+    /// place of store `store_id`'s (or added).
+    pub(super) fn check_member(s: &State, store_id: u64, member: &MemberConfig) -> Result<()> {
+        member.validate()?;
+        let others = s
+            .members
+            .iter()
+            .filter(|m| m.id != store_id)
+            .fold(0u64, |a, m| a.saturating_add(m.config.floor_bytes));
+        let floors = others.saturating_add(member.floor_bytes);
+        if floors > s.config.budget_bytes {
+            return Err(Error::invalid(format!(
+                "the members' floors would add up to {floors} bytes, above the governor's \
+                 budget of {} bytes",
+                s.config.budget_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// A new budget; `InvalidArgument` below the members' floors.
+    pub(super) fn check_budget(s: &State, budget: u64) -> Result<()> {
+        let floors = s.floors();
+        if budget < floors {
+            return Err(Error::invalid(format!(
+                "a budget of {budget} bytes is below the members' floors ({floors} bytes)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A member grew: enforce, unless a pass is in progress (it runs again).
+    pub(crate) fn enforce_after_growth(&self, _store_id: u64) {
+        self.enforce();
+    }
+
+    /// Runs passes until no one asked for another.
+    pub(super) fn enforce(&self) {
+        self.pending.store(true, Ordering::SeqCst);
+        loop {
+            if self
+                .enforcing
+                .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+            {
+                // The enforcing thread sees `pending` before it stops.
+                return;
+            }
+            let mut events = Vec::new();
+            while self.pending.swap(false, Ordering::SeqCst) {
+                // Callbacks run inside a pass (a store's listener, a value's
+                // drop) see themselves inside this governor: freeing it
+                // from there is refused instead of waiting for itself.
+                let _scope = CallbackScope::enter(self.id);
+                self.pass(&mut events);
+                self.deliver(std::mem::take(&mut events));
+            }
+            self.enforcing.store(false, Ordering::SeqCst);
+            if !self.pending.load(Ordering::SeqCst) {
+                return;
+            }
+        }
+    }
+
+    /// One pass: ceilings, then the budget; records and reports.
+    fn pass(&self, events: &mut Vec<GovernorEvent>) {
+        let (mut seen, target_of, signal) = {
+            let mut s = self.state.lock();
+            let signal = std::mem::take(&mut s.signal_due);
+            let seen: Vec<Seen> = s
+                .members
+                .iter()
+                .enumerate()
+                .map(|(order, m)| Seen {
+                    store: m.store.clone(),
+                    id: m.id,
+                    config: m.config,
+                    order,
+                    usage: 0,
+                })
+                .collect();
+            (seen, (s.budget_in_force(), s.keep(), s.level), signal)
+        };
+        // Usages, one store at a time, no governor lock held.
+        seen.retain_mut(|m| match m.store.upgrade() {
+            Some(store) => {
+                m.usage = store.usage().0;
+                true
+            }
+            None => false,
+        });
+        let mut sheds: Vec<(u64, ShedCause, Shed, u64)> = Vec::new();
+        let mut take = |m: &mut Seen, need: u64, cause: ShedCause| {
+            if need == 0 || m.usage <= m.config.floor_bytes {
+                return 0;
+            }
+            let Some(store) = m.store.upgrade() else {
+                return 0;
+            };
+            let shed = store.shed(need, m.config.floor_bytes);
+            drop(store);
+            m.usage -= shed.bytes.min(m.usage);
+            if shed.count > 0 {
+                sheds.push((m.id, cause, shed, m.usage));
+            }
+            shed.bytes
+        };
+        // Ceilings first: a member above its own is shed down to it.
+        for m in seen.iter_mut() {
+            if let Some(ceiling) = m.config.ceiling_bytes
+                && m.usage > ceiling
+            {
+                let need = m.usage - ceiling;
+                take(m, need, ShedCause::Ceiling);
+            }
+        }
+        // Then the total, lowest priority first; among equals, the member
+        // with the most above its floor first, then the earliest joined.
+        let (held, keep, level) = target_of;
+        let total: u64 = seen.iter().fold(0u64, |a, m| a.saturating_add(m.usage));
+        let target = if signal {
+            held.min(scaled(total, keep))
+        } else {
+            held
+        };
+        let cause = if level == MemoryPressureLevel::None && !signal {
+            ShedCause::OverBudget
+        } else {
+            ShedCause::Pressure
+        };
+        let mut over = total.saturating_sub(target);
+        if over > 0 {
+            let mut order: Vec<usize> = (0..seen.len()).collect();
+            order.sort_by_key(|&i| {
+                let m = &seen[i];
+                (
+                    m.config.priority,
+                    std::cmp::Reverse(m.usage.saturating_sub(m.config.floor_bytes)),
+                    m.order,
+                )
+            });
+            for i in order {
+                if over == 0 {
+                    break;
+                }
+                let freed = take(&mut seen[i], over, cause);
+                over -= freed.min(over);
+            }
+        }
+        let total: u64 = seen.iter().fold(0u64, |a, m| a.saturating_add(m.usage));
+        // Record, then report.
+        let mut s = self.state.lock();
+        s.last_total = total;
+        for &(id, cause, shed, usage) in &sheds {
+            s.shed_bytes = s.shed_bytes.saturating_add(shed.bytes);
+            s.shed_entries += shed.count;
+            if let Some(p) = s.position(id) {
+                let m = &mut s.members[p];
+                m.shed_bytes[cause as usize] =
+                    m.shed_bytes[cause as usize].saturating_add(shed.bytes);
+                m.shed_entries += shed.count;
+            }
+            let mut e = self.event(GovernorEventKind::Shed, &s);
+            e.store_id = id;
+            e.cause = cause;
+            e.bytes = shed.bytes;
+            e.count = shed.count;
+            e.store_usage = usage;
+            events.push(e);
+        }
+        let was_unmet = s.unmet > 0;
+        s.unmet = over;
+        if over > 0 && !was_unmet {
+            let mut e = self.event(GovernorEventKind::Unmet, &s);
+            e.cause = cause;
+            e.bytes = over;
+            events.push(e);
+        }
+    }
+
+    /// Removes store `store_id` (dropped: its weak link is dead) and
+    /// reports it.
+    pub(crate) fn forget_dropped(&self, store_id: u64) {
+        let event = {
+            let mut s = self.state.lock();
+            let Some(p) = s.position(store_id) else {
+                return;
+            };
+            // The member's weak link is dead: dropping it runs no store code.
+            s.members.remove(p);
+            let mut e = self.event(GovernorEventKind::Left, &s);
+            e.store_id = store_id;
+            e
+        };
+        self.deliver(vec![event]);
+    }
+
+    /// The metrics, reading each member's usage with no governor lock held.
+    pub(super) fn metrics(&self) -> GovernorMetrics {
+        let (mut m, stores) = {
+            let s = self.state.lock();
+            let members = s
+                .members
+                .iter()
+                .map(|m| MemberMetrics {
+                    store_id: m.id,
+                    priority: m.config.priority,
+                    floor_bytes: m.config.floor_bytes,
+                    ceiling_bytes: m.config.ceiling_bytes.unwrap_or(0),
+                    usage_bytes: 0,
+                    entry_count: 0,
+                    shed_bytes_by_cause: m.shed_bytes,
+                    shed_entries: m.shed_entries,
+                })
+                .collect();
+            let stores: Vec<Weak<dyn Governed>> =
+                s.members.iter().map(|m| m.store.clone()).collect();
+            (
+                GovernorMetrics {
+                    budget_bytes: s.config.budget_bytes,
+                    budget_in_force: s.budget_in_force(),
+                    level: s.level,
+                    total_usage: 0,
+                    shed_bytes: s.shed_bytes,
+                    shed_entries: s.shed_entries,
+                    unmet_bytes: s.unmet,
+                    members,
+                },
+                stores,
+            )
+        };
+        for (mm, w) in m.members.iter_mut().zip(stores) {
+            if let Some(store) = w.upgrade() {
+                (mm.usage_bytes, mm.entry_count) = store.usage();
+            }
+            m.total_usage = m.total_usage.saturating_add(mm.usage_bytes);
+        }
+        m
+    }
+
+    pub(super) fn not_member(store_id: u64) -> Error {
+        Error::new(
+            ErrorKind::NotFound,
+            format!("store {store_id} is not a member of this governor"),
+        )
+    }
+}
+
+impl Drop for GovernorCore {
+    /// Members stay stores: each is unlinked (no store refers to a gone
+    /// governor). Dropping an upgraded store here may drop the store, whose
+    /// link then finds this governor gone.
+    fn drop(&mut self) {
+        let me: *const GovernorCore = self;
+        for m in std::mem::take(&mut self.state.get_mut().members) {
+            if let Some(store) = m.store.upgrade()
+                && store.membership().is_linked_to(me)
+            {
+                store.membership().unlink();
+            }
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Expiry (opt-in): time to live per store and per put, time to idle per
+//! store, on the store's clock. Kept beside the entries, only by stores that
+//! use it: a slot's deadlines are set whenever a put fills the slot, so a
+//! slot reused by another entry never inherits them, and the check on the
+//! read path of a store without expiry is one test (`expiry.is_some()`).
+//!
+//! A read that finds an expired entry treats it as a miss and notes its
+//! slot; the next call's `begin` removes it (reason EXPIRED), after checking
+//! again that the slot still holds an expired entry. `sweep_expired` removes
+//! every expired entry at once. Pinned entries never expire while pinned.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use super::*;
+
+#[derive(Clone, Copy, Debug)]
+struct Deadline {
+    /// The time to live's end (`u64::MAX`: none).
+    hard: u64,
+    /// The last access (the put, or the last hit).
+    last_access: u64,
+}
+
+pub(crate) struct Expiry {
+    ttl_ns: u64,
+    tti_ns: u64,
+    /// The current call's time, set by `begin`.
+    now: u64,
+    /// The TTL of the put in progress (`Store::put_with_ttl`).
+    next_ttl_ns: Option<u64>,
+    deadlines: HashMap<u32, Deadline, foldhash::fast::RandomState>,
+    /// Slots a read found expired, removed by the next call's `begin`.
+    seen: Vec<u32>,
+}
+
+impl Expiry {
+    pub fn new(config: &MemoryConfig, now: u64) -> Self {
+        Expiry {
+            ttl_ns: config.ttl_ms.saturating_mul(1_000_000),
+            tti_ns: config.tti_ms.saturating_mul(1_000_000),
+            now,
+            next_ttl_ns: None,
+            deadlines: HashMap::default(),
+            seen: Vec::new(),
+        }
+    }
+
+    fn expired(&self, d: &Deadline) -> bool {
+        self.now >= d.hard
+            || (self.tti_ns != 0 && self.now.saturating_sub(d.last_access) >= self.tti_ns)
+    }
+
+    fn is_expired(&self, i: u32) -> bool {
+        self.deadlines.get(&i).is_some_and(|d| self.expired(d))
+    }
+}
+
+impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
+    /// Whether the store uses expiry (configured, or a `put_with_ttl`).
+    #[inline(always)]
+    pub(super) fn expiry_on(&self) -> bool {
+        self.expiry.is_some()
+    }
+
+    /// Turns expiry on (the first `put_with_ttl` of a store without a
+    /// configured TTL or TTI) and sets the TTL of the next put.
+    pub fn set_next_ttl(&mut self, ttl_ns: u64, now: &Now<'_>) {
+        let expiry = self
+            .expiry
+            .get_or_insert_with(|| Box::new(Expiry::new(&self.config, now.get())));
+        expiry.now = now.get();
+        expiry.next_ttl_ns = Some(ttl_ns);
+    }
+
+    /// Forgets a `set_next_ttl` whose put failed.
+    pub fn clear_next_ttl(&mut self) {
+        if let Some(x) = &mut self.expiry {
+            x.next_ttl_ns = None;
+        }
+    }
+
+    /// `begin`'s part: the call's time, and the removal of what reads saw
+    /// expired.
+    pub(super) fn begin_expiry(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) {
+        let Some(x) = &mut self.expiry else {
+            return;
+        };
+        x.now = now.get();
+        if x.seen.is_empty() {
+            return;
+        }
+        let seen = std::mem::take(&mut x.seen);
+        self.remove_expired(seen, now, fx);
+    }
+
+    /// Sets slot `i`'s deadlines after a put filled it (expiry on).
+    #[cold]
+    pub(super) fn stamp_expiry(&mut self, i: u32) {
+        let Some(x) = &mut self.expiry else {
+            return;
+        };
+        let ttl = x.next_ttl_ns.take().unwrap_or(x.ttl_ns);
+        let hard = if ttl == 0 {
+            u64::MAX
+        } else {
+            x.now.saturating_add(ttl)
+        };
+        if hard == u64::MAX && x.tti_ns == 0 {
+            x.deadlines.remove(&i);
+        } else {
+            x.deadlines.insert(
+                i,
+                Deadline {
+                    hard,
+                    last_access: x.now,
+                },
+            );
+        }
+    }
+
+    /// On a read of slot `i` (expiry on): whether it is expired (then the
+    /// read is a miss, and the slot is noted for removal); otherwise a hit
+    /// starts its time to idle again.
+    #[cold]
+    pub(super) fn expired_on_read(&mut self, i: u32) -> bool {
+        let pinned = self.entries.get(i).pinned;
+        let Some(x) = &mut self.expiry else {
+            return false;
+        };
+        let now = x.now;
+        let expired = match x.deadlines.get(&i) {
+            None => false,
+            Some(d) => x.expired(d),
+        };
+        if expired && !pinned {
+            x.seen.push(i);
+            return true;
+        }
+        if let Some(d) = x.deadlines.get_mut(&i) {
+            d.last_access = now;
+        }
+        false
+    }
+
+    /// Whether slot `i` is expired (a read that changes nothing).
+    pub(super) fn expired_now(&self, i: u32) -> bool {
+        self.expiry
+            .as_ref()
+            .is_some_and(|x| !self.entries.get(i).pinned && x.is_expired(i))
+    }
+
+    /// Removes the expired, unpinned entries among `slots` (reason
+    /// EXPIRED, one EVICTION event); forgets the deadlines of empty slots.
+    fn remove_expired(&mut self, slots: Vec<u32>, now: &Now<'_>, fx: &mut Effects<K, V>) -> usize {
+        let mut run = Run::default();
+        for i in slots {
+            if !self.entries.is_occupied(i) {
+                if let Some(x) = &mut self.expiry {
+                    x.deadlines.remove(&i);
+                }
+                continue;
+            }
+            if !self.expired_now(i) {
+                continue;
+            }
+            if let Some(x) = &mut self.expiry {
+                x.deadlines.remove(&i);
+            }
+            let charge = self.entries.get(i).charge();
+            self.remove_slot(i, fx);
+            if let Some(r) = fx.removed.last_mut() {
+                r.reason = EvictionReason::Expired;
+            }
+            run.count += 1;
+            run.bytes = run.bytes.saturating_add(charge);
+        }
+        let n = run.count as usize;
+        self.finish_run(run, EvictionReason::Expired, now, fx);
+        if n > 0 {
+            self.update_level(now, fx);
+        }
+        n
+    }
+
+    /// Removes every expired entry now; returns how many.
+    pub fn sweep_expired(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) -> usize {
+        let Some(x) = &mut self.expiry else {
+            return 0;
+        };
+        x.now = now.get();
+        x.seen.clear();
+        let slots: Vec<u32> = x.deadlines.keys().copied().collect();
+        self.remove_expired(slots, now, fx)
+    }
+}

@@ -1,0 +1,84 @@
+//! The store as a member of a budget governor (`crate::governor`): its id,
+//! its usage and the governor's shedding, and the check after a call that
+//! may have grown it.
+
+use std::hash::Hash;
+use std::sync::Arc;
+
+use super::{Shared, Store};
+use crate::events::EvictionReason;
+use crate::governor::{Governed, Membership, Shed};
+use crate::memory_manager::{LongRun, RunGoal};
+
+impl<K, V> Store<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    /// The store's id: unique in the process, the `store_id` of governor
+    /// events and metrics.
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// The store's core as a governor sees it.
+    pub(crate) fn governed(&self) -> Arc<dyn Governed> {
+        self.shared.clone()
+    }
+}
+
+impl<K, V> Shared<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    /// After a call that may have grown the store, with no lock held: its
+    /// governor, if any, checks its budget (one load if none).
+    #[inline]
+    pub(super) fn after_growth(&self) {
+        self.governor.after_growth();
+    }
+}
+
+impl<K, V> Governed for Shared<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    fn store_id(&self) -> u64 {
+        self.id
+    }
+
+    fn usage(&self) -> (u64, u64) {
+        self.each(|m, _, _| {
+            let metrics = m.metrics();
+            (metrics.current_usage, metrics.entry_count)
+        })
+        .into_iter()
+        .fold((0, 0), |(b, n), (sb, sn)| (b.saturating_add(sb), n + sn))
+    }
+
+    /// Shard by shard, each asked for what is still needed; each checks
+    /// the floor against the store's usage under its own lock.
+    fn shed(&self, need: u64, floor: u64) -> Shed {
+        let mut shed = Shed::default();
+        for shard in 0..self.shards.len() {
+            if shed.bytes >= need {
+                break;
+            }
+            let goal = RunGoal::Shed {
+                need: need - shed.bytes,
+                floor,
+            };
+            let (count, bytes) =
+                self.long_run_measured(shard, LongRun::new(goal, EvictionReason::Governor));
+            shed.count += count as u64;
+            shed.bytes += bytes;
+        }
+        shed
+    }
+
+    fn membership(&self) -> &Membership {
+        &self.governor
+    }
+}

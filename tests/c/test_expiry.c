@@ -1,0 +1,138 @@
+/* Expiry through the C API: the config's ttl_ms / tti_ms (appended to
+ * NexusMemoryConfig), nexus_store_put_ttl and nexus_store_sweep_expired.
+ * The C API runs on the monotonic clock: entries meant to live use a TTL of
+ * an hour, entries meant to expire a TTL of 1 ms followed by a sleep of
+ * 20 ms (the clock is monotonic, so they have expired whatever the load). */
+#define _POSIX_C_SOURCE 199309L
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "test_util.h"
+
+#define HOUR_MS 3600000u
+
+static void sleep_ms(long ms) {
+    struct timespec t = {0, ms * 1000000L};
+    while (nanosleep(&t, &t) != 0) {
+    }
+}
+
+static NexusStore *store_with(uint64_t ttl_ms, uint64_t tti_ms) {
+    NexusMemoryConfig c;
+    nexus_memory_config_init(&c);
+    c.ttl_ms = ttl_ms;
+    c.tti_ms = tti_ms;
+    NexusStore *s = NULL;
+    CHECK_OK(nexus_store_new(&c, &s));
+    return s;
+}
+
+static bool has(NexusStore *s, const char *key) {
+    bool present = false;
+    CHECK_OK(nexus_store_contains(s, KEY(key), &present));
+    return present;
+}
+
+typedef struct {
+    int expired;
+    int other;
+} Heard;
+
+static void on_evict(void *ctx, const uint8_t *key, size_t key_len, NexusEvictionReason reason,
+                     uint64_t bytes) {
+    (void)key;
+    (void)key_len;
+    (void)bytes;
+    Heard *h = ctx;
+    if (reason == NEXUS_EVICTION_REASON_EXPIRED) h->expired++;
+    else h->other++;
+}
+
+static void test_put_ttl_expires_and_the_sweep_removes(void) {
+    NexusStore *s = store_with(HOUR_MS, 0);
+    Heard heard = {0, 0};
+    CHECK_OK(nexus_store_set_eviction_listener(s, on_evict, &heard, NULL));
+    const uint8_t v[3] = {1, 2, 3};
+    CHECK_OK(nexus_store_put(s, KEY("lives"), v, 3));
+    CHECK_OK(nexus_store_put_ttl(s, KEY("brief"), v, 3, 1));
+    CHECK_OK(nexus_store_put_ttl(s, KEY("brief2"), v, 3, 1));
+    sleep_ms(20);
+    CHECK(has(s, "lives"));
+    CHECK(!has(s, "brief"));
+    NexusValue *out = NULL;
+    CHECK_STATUS(nexus_store_get(s, KEY("brief"), &out), NEXUS_STATUS_NOT_FOUND);
+    CHECK(out == NULL);
+    size_t n = 99;
+    CHECK_OK(nexus_store_sweep_expired(s, &n));
+    /* The get saw "brief" and the sweep's own call removed it first. */
+    CHECK(n == 1);
+    CHECK(heard.expired == 2 && heard.other == 0);
+    NexusMemoryMetrics m;
+    CHECK_OK(nexus_store_memory_metrics(s, &m));
+    CHECK(m.entry_count == 1);
+    CHECK_OK(nexus_store_sweep_expired(s, &n));
+    CHECK(n == 0);
+    CHECK_STATUS(nexus_store_put_ttl(s, KEY("zero"), v, 3, 0), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(nexus_store_sweep_expired(s, NULL), NEXUS_STATUS_ERR_NULL_ARGUMENT);
+    CHECK_OK(nexus_store_free(s));
+}
+
+static void test_config_ttl_and_tti(void) {
+    NexusStore *s = store_with(1, 0);
+    const uint8_t v[1] = {7};
+    CHECK_OK(nexus_store_put(s, KEY("a"), v, 1));
+    CHECK_OK(nexus_store_put_ttl(s, KEY("b"), v, 1, HOUR_MS));
+    sleep_ms(20);
+    CHECK(!has(s, "a") && has(s, "b"));
+    CHECK_OK(nexus_store_free(s));
+    s = store_with(0, 1);
+    CHECK_OK(nexus_store_put(s, KEY("idle"), v, 1));
+    sleep_ms(20);
+    CHECK(!has(s, "idle"));
+    CHECK_OK(nexus_store_free(s));
+    s = store_with(0, HOUR_MS);
+    CHECK_OK(nexus_store_put(s, KEY("read"), v, 1));
+    CHECK(has(s, "read"));
+    CHECK_OK(nexus_store_free(s));
+}
+
+static void test_pinned_expire_once_unpinned(void) {
+    NexusStore *s = store_with(1, 0);
+    const uint8_t v[1] = {7};
+    CHECK_OK(nexus_store_put(s, KEY("p"), v, 1));
+    CHECK_OK(nexus_store_pin(s, KEY("p")));
+    sleep_ms(20);
+    CHECK(has(s, "p"));
+    size_t n = 0;
+    CHECK_OK(nexus_store_sweep_expired(s, &n));
+    CHECK(n == 0);
+    CHECK_OK(nexus_store_unpin(s, KEY("p")));
+    CHECK_OK(nexus_store_sweep_expired(s, &n));
+    CHECK(n == 1 && !has(s, "p"));
+    CHECK_OK(nexus_store_free(s));
+}
+
+static void test_older_config_has_no_expiry(void) {
+    NexusMemoryConfig c;
+    nexus_memory_config_init(&c);
+    CHECK(c.ttl_ms == 0 && c.tti_ms == 0);
+    c.ttl_ms = 1;
+    c.struct_size = offsetof(NexusMemoryConfig, ttl_ms);
+    NexusStore *s = NULL;
+    CHECK_OK(nexus_store_new(&c, &s));
+    const uint8_t v[1] = {7};
+    CHECK_OK(nexus_store_put(s, KEY("a"), v, 1));
+    sleep_ms(20);
+    CHECK(has(s, "a"));
+    CHECK_OK(nexus_store_free(s));
+}
+
+int main(void) {
+    RUN(test_put_ttl_expires_and_the_sweep_removes);
+    RUN(test_config_ttl_and_tti);
+    RUN(test_pinned_expire_once_unpinned);
+    RUN(test_older_config_has_no_expiry);
+    FINISH();
+}

@@ -1,0 +1,206 @@
+//! Expiry: time to live per store and per put, time to idle per store, on a
+//! manual clock, rule by rule.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nexus_store::{ErrorKind, EventKind, EvictionReason, ManualClock, MemoryConfig, Store};
+
+type Charged = Store<String, u64>;
+
+fn store(ttl_ms: u64, tti_ms: u64) -> (Charged, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(1_000));
+    let config = MemoryConfig {
+        ttl_ms,
+        tti_ms,
+        ..MemoryConfig::default()
+    };
+    let s = Store::builder(config, |_: &String, v: &u64| *v)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    (s, clock)
+}
+
+fn put(s: &Charged, key: &str, charge: u64) {
+    s.put(key.to_string(), charge).unwrap();
+}
+
+type Heard = Arc<Mutex<Vec<(String, EvictionReason)>>>;
+
+fn listen(s: &Charged) -> Heard {
+    let heard: Heard = Arc::default();
+    let h = Arc::clone(&heard);
+    s.set_eviction_listener(Some(Arc::new(move |k: &String, r, _| {
+        h.lock().unwrap().push((k.clone(), r));
+    })));
+    heard
+}
+
+#[test]
+fn an_entry_expires_at_its_ttl_and_is_never_returned_after() {
+    let (s, clock) = store(100, 0);
+    let heard = listen(&s);
+    put(&s, "a", 5);
+    clock.advance_ms(99);
+    assert_eq!(s.get_cloned("a"), Some(5), "alive 1 ms before its end");
+    clock.advance_ms(1);
+    assert_eq!(s.get_cloned("a"), None, "expired at 100 ms");
+    assert!(!s.contains("a"));
+    assert!(s.get("a").is_none());
+    // The read saw it; the next call removed it, reason EXPIRED.
+    assert_eq!(
+        *heard.lock().unwrap(),
+        vec![("a".to_string(), EvictionReason::Expired)]
+    );
+    assert_eq!(s.metrics().current_usage, 0);
+    assert_eq!(
+        s.metrics().miss_count,
+        2,
+        "get_cloned and get; contains is no read"
+    );
+}
+
+#[test]
+fn a_put_starts_the_time_again_and_per_put_ttls_override_the_stores() {
+    let (s, clock) = store(100, 0);
+    put(&s, "a", 1);
+    clock.advance_ms(60);
+    put(&s, "a", 2); // replaced: a new 100 ms
+    s.put_with_ttl("short".to_string(), 3, Duration::from_millis(10))
+        .unwrap();
+    s.put_with_ttl("long".to_string(), 4, Duration::from_secs(10))
+        .unwrap();
+    clock.advance_ms(60);
+    assert_eq!(s.get_cloned("a"), Some(2));
+    assert_eq!(s.get_cloned("short"), None);
+    clock.advance_ms(1_000);
+    assert_eq!(s.get_cloned("a"), None);
+    assert_eq!(s.get_cloned("long"), Some(4), "its own 10 s");
+    assert_eq!(
+        s.put_with_ttl("z".to_string(), 1, Duration::ZERO)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidArgument
+    );
+}
+
+#[test]
+fn a_store_without_a_ttl_expires_only_what_put_with_ttl_says() {
+    let (s, clock) = store(0, 0);
+    put(&s, "forever", 1);
+    s.put_with_ttl("brief".to_string(), 2, Duration::from_millis(5))
+        .unwrap();
+    put(&s, "forever-too", 3); // after expiry was turned on: still no TTL
+    clock.advance_ms(3_600_000);
+    assert_eq!(s.get_cloned("forever"), Some(1));
+    assert_eq!(s.get_cloned("forever-too"), Some(3));
+    assert_eq!(s.get_cloned("brief"), None);
+}
+
+#[test]
+fn time_to_idle_runs_from_the_last_hit_and_a_ttl_still_caps_it() {
+    let (s, clock) = store(0, 50);
+    put(&s, "hot", 1);
+    put(&s, "cold", 1);
+    for _ in 0..5 {
+        clock.advance_ms(40);
+        assert_eq!(
+            s.get_cloned("hot"),
+            Some(1),
+            "each hit starts the idle time again"
+        );
+    }
+    assert_eq!(s.get_cloned("cold"), None, "200 ms without a read");
+    let (t, clock) = store(100, 50);
+    put(&t, "hot", 1);
+    for _ in 0..2 {
+        clock.advance_ms(40);
+        assert_eq!(t.get_cloned("hot"), Some(1));
+    }
+    clock.advance_ms(20);
+    assert_eq!(t.get_cloned("hot"), None, "the TTL caps the idle time");
+}
+
+#[test]
+fn pinned_entries_expire_only_once_unpinned() {
+    let (s, clock) = store(10, 0);
+    let heard = listen(&s);
+    put(&s, "p", 1);
+    s.pin("p");
+    clock.advance_ms(1_000);
+    assert_eq!(s.get_cloned("p"), Some(1));
+    assert_eq!(s.sweep_expired(), 0);
+    s.unpin("p").unwrap();
+    assert_eq!(s.get_cloned("p"), None);
+    s.sweep_expired();
+    assert_eq!(
+        *heard.lock().unwrap(),
+        vec![("p".to_string(), EvictionReason::Expired)]
+    );
+}
+
+#[test]
+fn the_sweep_removes_every_expired_entry_with_one_event() {
+    let (s, clock) = store(100, 0);
+    let heard = listen(&s);
+    for k in 0..10 {
+        put(&s, &format!("k{k}"), 10);
+    }
+    clock.advance_ms(50);
+    for k in 10..15 {
+        put(&s, &format!("k{k}"), 10);
+    }
+    clock.advance_ms(60);
+    std::iter::from_fn(|| s.poll_event()).for_each(drop);
+    assert_eq!(s.sweep_expired(), 10);
+    assert_eq!(s.metrics().entry_count, 5);
+    assert_eq!(s.metrics().current_usage, 50);
+    assert_eq!(heard.lock().unwrap().len(), 10);
+    let ev: Vec<_> = std::iter::from_fn(|| s.poll_event())
+        .filter(|e| e.kind == EventKind::Eviction)
+        .collect();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(
+        (ev[0].reason, ev[0].count, ev[0].bytes),
+        (EvictionReason::Expired, 10, 100)
+    );
+    assert_eq!(s.sweep_expired(), 0);
+}
+
+#[test]
+fn a_read_handle_keeps_the_value_but_not_the_entry() {
+    let (s, clock) = store(10, 0);
+    put(&s, "a", 7);
+    let h = s.get("a").unwrap();
+    clock.advance_ms(20);
+    assert_eq!(s.sweep_expired(), 1);
+    assert_eq!(*h, 7, "the handle still reads its value");
+    assert!(!s.contains("a"));
+}
+
+#[test]
+fn expiry_on_a_sharded_store_and_a_slot_reused_starts_clean() {
+    let clock = Arc::new(ManualClock::new(0));
+    let config = MemoryConfig {
+        ttl_ms: 10,
+        shards: 4,
+        ..MemoryConfig::default()
+    };
+    let s: Charged = Store::builder(config, |_: &String, v: &u64| *v)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    for k in 0..40 {
+        put(&s, &format!("k{k}"), 1);
+    }
+    clock.advance_ms(10);
+    assert_eq!(s.sweep_expired(), 40);
+    // The freed slots are reused by new entries, with their own time.
+    for k in 0..40 {
+        put(&s, &format!("n{k}"), 1);
+    }
+    clock.advance_ms(9);
+    assert_eq!(s.sweep_expired(), 0);
+    assert_eq!(s.metrics().entry_count, 40);
+}
