@@ -67,6 +67,23 @@ impl EvictionOrder {
         }
     }
 
+    /// Makes room for what evicting allocates (TINY_LFU's ghosts), before
+    /// the first victim leaves.
+    pub fn reserve_evictions(&mut self) {
+        if let EvictionOrder::TinyLfu(o) = self {
+            o.reserve_evictions();
+        }
+    }
+
+    /// `reserve_evictions` that fails instead: false if an allocation
+    /// failed (nothing changed).
+    pub fn try_reserve_evictions(&mut self) -> bool {
+        match self {
+            EvictionOrder::TinyLfu(o) => o.try_reserve_evictions(),
+            _ => true,
+        }
+    }
+
     /// Whether `insert` needs the key's hash (`key_hash`); the others take 0.
     pub fn hashes_keys(&self) -> bool {
         matches!(self, EvictionOrder::TinyLfu(_))

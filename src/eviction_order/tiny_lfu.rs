@@ -352,14 +352,41 @@ impl TinyLfuOrder {
         }
     }
 
-    /// Remembers an evicted key: a rejected candidate or another victim.
-    fn remember(&mut self, hash: u32, rejected: bool) {
-        let want = ((self.linked_len() as f64 * GHOSTS_PER_ENTRY) as usize)
+    /// The ghost table's size for the entries linked now.
+    fn ghosts_wanted(&self) -> usize {
+        ((self.linked_len() as f64 * GHOSTS_PER_ENTRY) as usize)
             .max(16)
-            .next_power_of_two();
+            .next_power_of_two()
+    }
+
+    /// Grows the ghost table before evictions change anything (while they
+    /// run, fewer entries are linked: `remember` then allocates nothing);
+    /// false if the allocation failed (nothing changed).
+    pub fn try_reserve_evictions(&mut self) -> bool {
+        let want = self.ghosts_wanted();
+        if self.ghosts.len() >= want {
+            return true;
+        }
+        let mut ghosts = Vec::new();
+        if ghosts.try_reserve_exact(want).is_err() {
+            return false;
+        }
+        ghosts.resize(want, 0);
+        self.ghosts = ghosts;
+        true
+    }
+
+    /// `try_reserve_evictions` whose failed allocation unwinds (or aborts).
+    pub fn reserve_evictions(&mut self) {
+        let want = self.ghosts_wanted();
         if self.ghosts.len() < want {
             self.ghosts = vec![0; want];
         }
+    }
+
+    /// Remembers an evicted key: a rejected candidate or another victim.
+    fn remember(&mut self, hash: u32, rejected: bool) {
+        self.reserve_evictions();
         let filed = if rejected { hash | 1 } else { hash & !1 };
         let slot = filed as usize & (self.ghosts.len() - 1);
         self.ghosts[slot] = filed;

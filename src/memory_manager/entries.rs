@@ -171,6 +171,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         // less).
         fx.removed.reserve(victims.len() + 1);
         self.entries.reserve_removals(victims.len());
+        if !victims.is_empty() {
+            self.order.reserve_evictions();
+        }
         if let Some(history) = &mut self.history {
             history.reserve(victims.len());
         }

@@ -133,7 +133,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         if fx.removed.try_reserve(n).is_err() {
             n = fx.removed.capacity() - fx.removed.len();
         }
-        if !self.entries.try_reserve_removals(n) {
+        if !self.entries.try_reserve_removals(n) || !self.order.try_reserve_evictions() {
             n = 0;
         }
         if let Some(history) = &mut self.history {
@@ -171,6 +171,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         // removed.
         fx.removed.reserve(victims.len());
         self.entries.reserve_removals(victims.len());
+        self.order.reserve_evictions();
         if let Some(history) = &mut self.history {
             history.reserve(victims.len());
         }
