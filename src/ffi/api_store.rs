@@ -11,6 +11,7 @@ use super::config::{convert, read_config};
 use super::foreign::{check_object_cost, default_charge_of, object_value};
 use super::handles;
 use super::key::KeyBytes;
+use super::short_bytes::INLINE;
 use super::short_bytes::copy_out;
 use super::store::FfiStore;
 use super::types::*;
@@ -162,14 +163,22 @@ pub extern "C" fn nexus_store_put(
     value_len: usize,
 ) -> NexusStatus {
     with_store(store, |s| {
-        if s.has_foreign_estimator() {
-            // The estimator sees the owned key and value.
+        if s.has_foreign_estimator() || key_len > INLINE {
+            // The owned key first: the estimator sees it, and a key longer
+            // than the inline size is allocated before its bytes are read
+            // (so an absurd length is OUT_OF_MEMORY, not a read past the
+            // caller's buffer).
             // SAFETY: the caller passes `key_len` readable bytes.
             let key = unsafe { owned_key_arg(key, key_len) }?;
             // SAFETY: the caller passes `value_len` readable bytes.
-            let value = unsafe { owned_bytes_arg(value, value_len, "value") }?;
-            return s.put(key, FfiValue::Bytes(value));
+            let value = FfiValue::Bytes(unsafe { owned_bytes_arg(value, value_len, "value") }?);
+            if s.has_foreign_estimator() {
+                return s.put(key, value);
+            }
+            let charge = default_charge_of(key_len, &value);
+            return s.put_charged(key, value, charge);
         }
+        // A short key, looked up borrowed.
         // SAFETY: the caller passes `key_len` readable bytes.
         let key = unsafe { key_arg(key, key_len) }?;
         // SAFETY: the caller passes `value_len` readable bytes.
