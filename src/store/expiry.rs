@@ -55,20 +55,7 @@ where
             m.clear_next_ttl();
             r
         });
-        match result {
-            Ok(()) => {
-                self.shared.after_growth();
-                Ok(())
-            }
-            Err(rejected) => {
-                let value = rejected.cell.into_value();
-                drop(rejected.key);
-                match value {
-                    Some(v) => Err((rejected.error, v)),
-                    None => unreachable!("a refused inline value has no other holder"),
-                }
-            }
-        }
+        self.finish_put(result)
     }
 
     /// Removes every expired entry now (reason EXPIRED); returns how many.

@@ -34,7 +34,7 @@ use crate::governor::Membership;
 use crate::loader::LoaderFn;
 use crate::memory_config::MemoryConfig;
 use crate::memory_manager::placement::{AcrossShards, ShardPlace};
-use crate::memory_manager::{Effects, LoadStart, LongRun, MemoryManager, RunGoal};
+use crate::memory_manager::{Effects, LoadStart, LongRun, MemoryManager, Rejected, RunGoal};
 use crate::memory_metrics::MemoryMetrics;
 use crate::pressure::memory_pressure_handler::{MemoryPressureHandler, PressureSubscriber};
 use crate::pressure::memory_pressure_level::MemoryPressureLevel;
@@ -283,17 +283,26 @@ where
             Err(cell) => cell,
         };
         let shard = self.shared.shard_of(&key);
-        match self
+        let result = self
             .shared
-            .locked(shard, |m, now, fx| m.put(key, cell, charge, now, fx))
-        {
+            .locked(shard, |m, now, fx| m.put(key, cell, charge, now, fx));
+        self.finish_put(result)
+    }
+
+    /// After a put's lock is released: the governor hears of the growth, or
+    /// a refused put gives its value back (its key dropped here, outside the
+    /// lock).
+    pub(super) fn finish_put(
+        &self,
+        result: std::result::Result<(), Rejected<K, V>>,
+    ) -> std::result::Result<(), (Error, V)> {
+        match result {
             Ok(()) => {
                 self.shared.after_growth();
                 Ok(())
             }
             Err(rejected) => {
                 let value = rejected.cell.into_value();
-                // The key too is dropped here, after the lock is released.
                 drop(rejected.key);
                 match value {
                     Some(v) => Err((rejected.error, v)),

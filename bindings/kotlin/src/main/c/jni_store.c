@@ -28,6 +28,12 @@ JNIEXPORT jstring NATIVE(version)(JNIEnv *env, jclass cls) {
   return (*env)->NewStringUTF(env, nexus_version());
 }
 
+JNIEXPORT jlong NATIVE(entryOverheadBytes)(JNIEnv *env, jclass cls) {
+  (void)env;
+  (void)cls;
+  return (jlong)NEXUS_ENTRY_OVERHEAD_BYTES;
+}
+
 static int fill_config(JNIEnv *env, NexusMemoryConfig *config, jlong max_bytes, jdouble moderate,
                        jdouble critical, jlong batch, jint strategy, jlong queue_capacity,
                        jdouble moderate_keep, jdouble critical_keep, jlong decay_ms, jint shards,

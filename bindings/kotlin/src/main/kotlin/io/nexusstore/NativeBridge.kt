@@ -13,6 +13,8 @@ internal object NativeBridge {
 
     @JvmStatic external fun version(): String
 
+    @JvmStatic external fun entryOverheadBytes(): Long
+
     @JvmStatic external fun validateConfig(
         maxBytes: Long, moderate: Double, critical: Double, batch: Long, strategy: Int,
         queueCapacity: Long, moderateKeep: Double, criticalKeep: Double, decayMs: Long,

@@ -220,6 +220,13 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
         @JvmStatic
         val version: String get() = NativeBridge.version()
 
+        /**
+         * What the default size estimator charges per entry beyond key and value bytes
+         * (`NEXUS_ENTRY_OVERHEAD_BYTES`): an entry is charged key + value + this.
+         */
+        @JvmStatic
+        val entryOverheadBytes: Long get() = NativeBridge.entryOverheadBytes()
+
         /** Signals a level to every live store, and to stores created later. */
         @JvmStatic
         fun signalPressureAll(level: MemoryPressureLevel) = NativeBridge.signalPressureAll(level.code)

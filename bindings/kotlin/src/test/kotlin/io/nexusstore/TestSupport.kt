@@ -1,7 +1,7 @@
 package io.nexusstore
 
 /** Entry charge under the default estimator: key + value + NEXUS_ENTRY_OVERHEAD_BYTES. */
-const val OVERHEAD = 120L
+val OVERHEAD: Long = NexusStore.entryOverheadBytes
 
 fun charge(key: String, valueLen: Int): Long = key.encodeToByteArray().size + valueLen + OVERHEAD
 

@@ -159,7 +159,7 @@ private fun w2(keys: Int, traceLen: Int, say: (String) -> Unit) {
     val keyBytes = Array(keys) { k -> ByteArray(8) { b -> (mix64(k + 0xABCDL) ushr (8 * b)).toByte() } }
     val boxed = Array(keys) { mix64(it + 0xABCDL) }
     val value = ByteArray(8)
-    val charge = 8L + 8 + 104 // key + value + NEXUS_ENTRY_OVERHEAD_BYTES
+    val charge = 8L + 8 + NexusStore.entryOverheadBytes // key + value + overhead
     // As bench/src/w2_hit_ratio.rs: the same seeds, and a loop over a fifth of the keys in a
     // fixed shuffled order (larger than both caches).
     val traces = listOf(0.7, 0.9, 0.99, 1.2).mapIndexed { i, s -> "Zipf $s" to ScrambledZipf(keys, s, 77L + i).stream(traceLen, 99L + i) } +
