@@ -278,10 +278,20 @@ where
         value: V,
         charge: u64,
     ) -> std::result::Result<(), (Error, V)> {
-        let cell = match self.replace_fast(&key, ValueCell::Inline(value), charge) {
-            Ok(()) => return Ok(()),
-            Err(cell) => cell,
-        };
+        match self.replace_fast(&key, ValueCell::Inline(value), charge) {
+            Ok(()) => Ok(()),
+            Err(cell) => self.put_general(key, cell, charge),
+        }
+    }
+
+    /// The general put (after the short path declined): under the lock,
+    /// with its effects delivered after it.
+    fn put_general(
+        &self,
+        key: K,
+        cell: ValueCell<V>,
+        charge: u64,
+    ) -> std::result::Result<(), (Error, V)> {
         let shard = self.shared.shard_of(&key);
         let result = self
             .shared
@@ -302,12 +312,8 @@ where
                 Ok(())
             }
             Err(rejected) => {
-                let value = rejected.cell.into_value();
                 drop(rejected.key);
-                match value {
-                    Some(v) => Err((rejected.error, v)),
-                    None => unreachable!("a refused inline value has no other holder"),
-                }
+                Err((rejected.error, inline_value(rejected.cell)))
             }
         }
     }
@@ -370,13 +376,11 @@ where
             Ok(()) => return Ok(()),
             Err(cell) => cell,
         };
-        let value = match cell.into_value() {
-            Some(v) => v,
-            None => unreachable!("an inline value given back has no other holder"),
-        };
+        // The short path declined: straight to the general put (not
+        // `try_put_charged`, which would try the short path again).
         match owned(key) {
-            Ok(key) => self.try_put_charged(key, value, charge),
-            Err(e) => Err((e, value)),
+            Ok(key) => self.put_general(key, cell, charge),
+            Err(e) => Err((e, inline_value(cell))),
         }
     }
 
@@ -750,5 +754,13 @@ where
             .into_iter()
             .flatten()
             .collect()
+    }
+}
+
+/// The value of a cell a put gives back (inline: never shared).
+fn inline_value<V>(cell: ValueCell<V>) -> V {
+    match cell.into_value() {
+        Some(v) => v,
+        None => unreachable!("a refused inline value has no other holder"),
     }
 }
