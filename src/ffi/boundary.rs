@@ -232,17 +232,23 @@ pub(crate) unsafe fn owned_bytes_arg(
         return Ok(Bytes::from_slice(unsafe { bytes_arg(ptr, len, name) }?));
     }
     let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| {
-        Error::new(
-            ErrorKind::OutOfMemory,
-            format!("could not allocate {len} bytes for `{name}`"),
-        )
-    })?;
+    v.try_reserve_exact(len)
+        .map_err(|_| copy_out_of_memory(len, name))?;
     // SAFETY: non-NULL (len > 0 and checked), `len <= isize::MAX`, and the
     // caller guarantees `len` readable bytes for the call; read only now
     // that the allocation succeeded.
     v.extend_from_slice(unsafe { std::slice::from_raw_parts(ptr, len) });
     Ok(Bytes::heap(v))
+}
+
+/// `OUT_OF_MEMORY` for a copy of `len` bytes of argument `name` that could
+/// not be allocated.
+#[cold]
+pub(crate) fn copy_out_of_memory(len: usize, name: &str) -> Error {
+    Error::new(
+        ErrorKind::OutOfMemory,
+        format!("could not allocate {len} bytes for `{name}`"),
+    )
 }
 
 /// An optional C string argument, copied (invalid UTF-8 replaced); `None`

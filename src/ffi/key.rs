@@ -55,12 +55,9 @@ impl Borrow<KeyBytes> for Key {
 impl KeyBytes {
     /// The owned key; a heap allocation that fails is `OUT_OF_MEMORY`.
     pub fn try_to_owned(&self) -> Result<Key, crate::Error> {
-        Bytes::try_from_slice(&self.0).map(Key).map_err(|_| {
-            crate::Error::new(
-                crate::ErrorKind::OutOfMemory,
-                format!("could not allocate {} bytes for `key`", self.0.len()),
-            )
-        })
+        Bytes::try_from_slice(&self.0)
+            .map(Key)
+            .map_err(|_| super::boundary::copy_out_of_memory(self.0.len(), "key"))
     }
 }
 
