@@ -208,13 +208,7 @@ mod tests {
     fn matches_a_plain_fifo() {
         let mut h = LfuHistory::new();
         let mut model: VecDeque<(u64, u32)> = VecDeque::new();
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = crate::test_rng::xorshift();
         for step in 0..200_000u32 {
             let key = next(400);
             if next(3) == 0 {

@@ -50,6 +50,8 @@ mod pressure;
 mod size_estimator;
 mod store;
 mod sync;
+#[cfg(test)]
+mod test_rng;
 mod value_handle;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};

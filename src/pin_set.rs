@@ -108,13 +108,8 @@ mod tests {
     fn keeps_pin_order_like_a_list() {
         let mut p = PinSet::<u32>::new();
         let mut model: Vec<u32> = Vec::new();
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n) as u32
-        };
+        let mut draw = crate::test_rng::xorshift();
+        let mut next = |n: u64| draw(n) as u32;
         for step in 0..100_000 {
             // Phases of mostly pins and mostly unpins.
             let key = next(if (step / 5000) % 2 == 0 { 300 } else { 40 });

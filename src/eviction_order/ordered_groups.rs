@@ -258,13 +258,7 @@ mod tests {
     fn matches_a_btree_map() {
         let mut g = OrderedGroups::<u32>::new();
         let mut model = BTreeMap::new();
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = crate::test_rng::xorshift();
         for step in 0..100_000u32 {
             // Small keys collide often; the extremes are keys too.
             let key = match next(10) {

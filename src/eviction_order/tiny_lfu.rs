@@ -691,13 +691,8 @@ mod tests {
         let mut o = TinyLfuOrder::new();
         let mut linked = [false; 64];
         let mut present = [false; 64];
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n) as u32
-        };
+        let mut draw = crate::test_rng::xorshift();
+        let mut next = |n: u64| draw(n) as u32;
         for _ in 0..30_000 {
             let i = next(64);
             let u = i as usize;
