@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "test_util.h"
+#include "api_support.h"
 
 static NexusStore *store_with_limit(uint64_t max_entries, uint32_t shards) {
     NexusMemoryConfig c;
@@ -14,12 +14,6 @@ static NexusStore *store_with_limit(uint64_t max_entries, uint32_t shards) {
     NexusStore *s = NULL;
     CHECK_OK(nexus_store_new(&c, &s));
     return s;
-}
-
-static bool has(NexusStore *s, const char *key) {
-    bool present = false;
-    CHECK_OK(nexus_store_contains(s, KEY(key), &present));
-    return present;
 }
 
 static uint64_t entries(NexusStore *s) {

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "test_util.h"
+#include "api_support.h"
 
 #define HOUR_MS 3600000u
 
@@ -27,12 +27,6 @@ static NexusStore *store_with(uint64_t ttl_ms, uint64_t tti_ms) {
     NexusStore *s = NULL;
     CHECK_OK(nexus_store_new(&c, &s));
     return s;
-}
-
-static bool has(NexusStore *s, const char *key) {
-    bool present = false;
-    CHECK_OK(nexus_store_contains(s, KEY(key), &present));
-    return present;
 }
 
 typedef struct {
