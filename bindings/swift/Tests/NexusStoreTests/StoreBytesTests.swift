@@ -173,7 +173,9 @@ final class StoreBytesTests: XCTestCase {
     func testMaxCacheBytesCanBeChangedAndEvictsDownToIt() throws {
         let store = try NexusStore(maxCacheBytes: 10_000)
         XCTAssertEqual(try store.maxCacheBytes, 10_000)
-        for i in 0..<10 { try store.put(Data(count: 378), forKey: "k\(i)") }  // 500 bytes each
+        // Each entry charges key (2 bytes) + value + the fixed overhead: 500 bytes.
+        let valueLength = 500 - 2 - MemoryConfig.entryOverheadBytes
+        for i in 0..<10 { try store.put(Data(count: valueLength), forKey: "k\(i)") }
         XCTAssertEqual(try store.memoryMetrics.currentUsage, 5_000)
         try store.setMaxCacheBytes(2_000)
         XCTAssertEqual(try store.maxCacheBytes, 2_000)
