@@ -44,7 +44,14 @@ public enum EvictionReason: UInt32, CaseIterable, Sendable {
     case replaced = 3
     /// `removeValue(forKey:)` or `removeAll()` (eviction listener only).
     case removed = 4
+    /// A budget governor took memory from the store.
+    case governor = 5
+    /// Its time to live or time to idle ran out (`MemoryConfig.ttl`/`tti`,
+    /// `put(_:forKey:ttl:)`, `sweepExpired()`).
+    case expired = 6
 
+    /// A reason this wrapper does not know (from a newer library) reads as
+    /// `.manual`.
     init(c: NexusEvictionReason) {
         self = EvictionReason(rawValue: c) ?? .manual
     }

@@ -108,7 +108,11 @@ final class ConfigTests: XCTestCase {
         XCTAssertTrue(MemoryPressureLevel.none < .moderate && .moderate < .critical && .critical < .emergency)
         XCTAssertEqual(EvictionStrategy.allCases.map(\.rawValue), [0, 1, 2, 3])
         XCTAssertEqual(EvictionStrategy.tinyLfu.rawValue, UInt32(NEXUS_EVICTION_STRATEGY_TINY_LFU))
-        XCTAssertEqual(EvictionReason.allCases.map(\.rawValue), [0, 1, 2, 3, 4])
+        XCTAssertEqual(EvictionReason.allCases.map(\.rawValue), [0, 1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(EvictionReason.governor.rawValue, UInt32(NEXUS_EVICTION_REASON_GOVERNOR))
+        XCTAssertEqual(EvictionReason.expired.rawValue, UInt32(NEXUS_EVICTION_REASON_EXPIRED))
+        XCTAssertEqual(EvictionReason(c: NexusEvictionReason(NEXUS_EVICTION_REASON_EXPIRED)), .expired)
+        XCTAssertEqual(EvictionReason(c: 99), .manual)  // a newer library's reason
     }
 }
 

@@ -17,7 +17,13 @@ enum class EvictionReason {
     /** remove or clear (eviction listener only). */
     REMOVED,
 
-    /** A reason this wrapper does not know (a newer library). */
+    /** A budget governor took memory from the store (NEXUS_EVICTION_REASON_GOVERNOR). */
+    GOVERNOR,
+
+    /** Its time to live or time to idle ran out (ttlMs/ttiMs, put with a TTL, sweepExpired). */
+    EXPIRED,
+
+    /** A reason this wrapper does not know (a newer library). Keep it last: [fromCode] maps by ordinal. */
     UNKNOWN;
 
     companion object {
