@@ -1,4 +1,5 @@
 import CNexusStore
+import Foundation
 
 /// Computes an entry's charge in bytes from its key and value bytes (an
 /// object entry's value is empty). Return `nil` for the library's default
@@ -37,6 +38,21 @@ public struct MemoryConfig: Sendable {
     public var shards: Int
     /// LFU only: a recently evicted key comes back with its remembered count. Default false.
     public var lfuHistory: Bool
+    /// The most entries the store holds, beside the byte budget (like
+    /// NSCache's `countLimit`); 0 = no limit (the default). Pinned and
+    /// in-use entries count and are never evicted for it; a put of a new key
+    /// into a full store evicts in strategy order (reason `.capacity`), or
+    /// throws `.overBudget` when pinned and in-use entries alone fill it.
+    /// With shards: 0 or at least `shards`.
+    public var maxEntries: UInt64
+    /// Time to live of every entry, in seconds from its put; 0 = none (the
+    /// default). `put(_:forKey:ttl:)` sets an entry's own. Rounded up to
+    /// whole milliseconds; negative, NaN or too large throws `.invalidArgument`.
+    public var ttl: TimeInterval
+    /// Time to idle, in seconds: an entry not read for this long expires
+    /// (each hit starts it again; a TTL still caps it); 0 = none (the default).
+    /// Rounded and checked as `ttl`.
+    public var tti: TimeInterval
 
     /// The library's defaults, with the budget `maxCacheBytes` (0 = unbounded).
     public init(maxCacheBytes: UInt64 = 0) {
@@ -54,6 +70,9 @@ public struct MemoryConfig: Sendable {
         signalDecayMilliseconds = c.signal_decay_ms
         shards = Int(c.shards)
         lfuHistory = c.lfu_history
+        maxEntries = c.max_entries
+        ttl = TimeInterval(c.ttl_ms) / 1000
+        tti = TimeInterval(c.tti_ms) / 1000
     }
 
     /// Checks every rule `NexusStore(config:)` checks, without making a store.
@@ -81,6 +100,9 @@ public struct MemoryConfig: Sendable {
         c.signal_decay_ms = signalDecayMilliseconds
         c.shards = shardCount
         c.lfu_history = lfuHistory
+        c.max_entries = maxEntries
+        c.ttl_ms = try milliseconds(ttl, "ttl")
+        c.tti_ms = try milliseconds(tti, "tti")
         return c
     }
 
@@ -95,6 +117,18 @@ public struct MemoryConfig: Sendable {
         }
         return c
     }
+}
+
+/// Whole milliseconds (rounded up, so that a positive duration never becomes
+/// 0, which means "none") of `seconds`; `.invalidArgument` for a negative,
+/// NaN or infinite duration or one beyond `UInt64.max` ms.
+func milliseconds(_ seconds: TimeInterval, _ what: String) throws -> UInt64 {
+    let ms = (seconds * 1000).rounded(.up)
+    // 2^64 is exactly representable; UInt64.max is not (it rounds up to 2^64).
+    guard seconds >= 0, ms < 18_446_744_073_709_551_616.0, let whole = UInt64(exactly: ms) else {
+        throw NexusError(.invalidArgument, message: "\(what) must be a finite number of seconds >= 0 and at most UInt64.max ms (got \(seconds))")
+    }
+    return whole
 }
 
 private let sizeEstimatorTrampoline: NexusSizeEstimatorFn = { ctx, key, keyLen, value, valueLen in

@@ -13,6 +13,32 @@ extension NexusStore {
         }
     }
 
+    /// Inserts or replaces `key` with a copy of `value` that expires `ttl`
+    /// seconds from now (instead of after the configuration's `ttl`; rounded
+    /// up to whole milliseconds). Turns expiry on for the store if its
+    /// configuration had none; a later `put` without a TTL gives the key the
+    /// store's own again. Throws `.invalidArgument` for a `ttl` that is not
+    /// positive and finite (or beyond `UInt64.max` ms), and what `put` throws.
+    public func put(_ value: some DataProtocol, forKey key: some NexusKeyConvertible, ttl: TimeInterval) throws {
+        let ms = try milliseconds(ttl, "ttl")
+        guard ms > 0 else { throw NexusError(.invalidArgument, message: "ttl must be > 0 (got \(ttl))") }
+        try DataProtocolKey(data: value).withNexusKeyBytes { v in
+            try key.withNexusKeyBytes { k in
+                try call { nexus_store_put_ttl($0, k.cBytes, k.count, v.cBytes, v.count, ms) }
+            }
+        }
+    }
+
+    /// Removes every expired entry now (eviction reason `.expired`) and
+    /// returns how many. Reads never return an expired entry whether or not
+    /// a sweep ran; the sweep gives their memory back.
+    @discardableResult
+    public func sweepExpired() throws -> Int {
+        var count = 0
+        try call { nexus_store_sweep_expired($0, &count) }
+        return count
+    }
+
     /// A copy of `key`'s bytes, or `nil` when absent. A hit is an access.
     public func value(forKey key: some NexusKeyConvertible) throws -> Data? {
         try valueHandle(forKey: key).map { $0.data }
@@ -57,6 +83,10 @@ extension NexusStore {
     @_disfavoredOverload
     public func put(_ value: some DataProtocol, forKey key: some DataProtocol) throws {
         try put(value, forKey: DataProtocolKey(data: key))
+    }
+    @_disfavoredOverload
+    public func put(_ value: some DataProtocol, forKey key: some DataProtocol, ttl: TimeInterval) throws {
+        try put(value, forKey: DataProtocolKey(data: key), ttl: ttl)
     }
     @_disfavoredOverload
     public func value(forKey key: some DataProtocol) throws -> Data? {
