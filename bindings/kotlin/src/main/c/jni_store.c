@@ -37,13 +37,16 @@ JNIEXPORT jlong NATIVE(entryOverheadBytes)(JNIEnv *env, jclass cls) {
 static int fill_config(JNIEnv *env, NexusMemoryConfig *config, jlong max_bytes, jdouble moderate,
                        jdouble critical, jlong batch, jint strategy, jlong queue_capacity,
                        jdouble moderate_keep, jdouble critical_keep, jlong decay_ms, jint shards,
-                       jboolean lfu_history) {
+                       jboolean lfu_history, jlong max_entries, jlong ttl_ms, jlong tti_ms) {
   if (!non_negative(env, max_bytes, "maxCacheBytes must be >= 0") ||
       !non_negative(env, batch, "evictionBatchSize must be >= 1") ||
       !non_negative(env, queue_capacity, "eventQueueCapacity must be >= 1") ||
       !non_negative(env, decay_ms, "signalDecayMs must be >= 0") ||
       !non_negative(env, shards, "shards must be >= 1") ||
-      !non_negative(env, strategy, "unknown eviction strategy")) {
+      !non_negative(env, strategy, "unknown eviction strategy") ||
+      !non_negative(env, max_entries, "maxEntries must be >= 0") ||
+      !non_negative(env, ttl_ms, "ttlMs must be >= 0") ||
+      !non_negative(env, tti_ms, "ttiMs must be >= 0")) {
     return 0;
   }
   nexus_memory_config_init(config);
@@ -58,6 +61,9 @@ static int fill_config(JNIEnv *env, NexusMemoryConfig *config, jlong max_bytes, 
   config->signal_decay_ms = (uint64_t)decay_ms;
   config->shards = (uint32_t)shards;
   config->lfu_history = lfu_history == JNI_TRUE;
+  config->max_entries = (uint64_t)max_entries;
+  config->ttl_ms = (uint64_t)ttl_ms;
+  config->tti_ms = (uint64_t)tti_ms;
   return 1;
 }
 
@@ -65,11 +71,13 @@ JNIEXPORT void NATIVE(validateConfig)(JNIEnv *env, jclass cls, jlong max_bytes, 
                                       jdouble critical, jlong batch, jint strategy,
                                       jlong queue_capacity, jdouble moderate_keep,
                                       jdouble critical_keep, jlong decay_ms, jint shards,
-                                      jboolean lfu_history) {
+                                      jboolean lfu_history, jlong max_entries, jlong ttl_ms,
+                                      jlong tti_ms) {
   (void)cls;
   NexusMemoryConfig config;
   if (!fill_config(env, &config, max_bytes, moderate, critical, batch, strategy, queue_capacity,
-                   moderate_keep, critical_keep, decay_ms, shards, lfu_history)) {
+                   moderate_keep, critical_keep, decay_ms, shards, lfu_history, max_entries,
+                   ttl_ms, tti_ms)) {
     return;
   }
   CHECK(env, nexus_memory_config_validate(&config), );
@@ -78,11 +86,13 @@ JNIEXPORT void NATIVE(validateConfig)(JNIEnv *env, jclass cls, jlong max_bytes, 
 JNIEXPORT jlong NATIVE(storeNew)(JNIEnv *env, jclass cls, jlong max_bytes, jdouble moderate,
                                  jdouble critical, jlong batch, jint strategy, jlong queue_capacity,
                                  jdouble moderate_keep, jdouble critical_keep, jlong decay_ms,
-                                 jint shards, jboolean lfu_history) {
+                                 jint shards, jboolean lfu_history, jlong max_entries,
+                                 jlong ttl_ms, jlong tti_ms) {
   (void)cls;
   NexusMemoryConfig config;
   if (!fill_config(env, &config, max_bytes, moderate, critical, batch, strategy, queue_capacity,
-                   moderate_keep, critical_keep, decay_ms, shards, lfu_history)) {
+                   moderate_keep, critical_keep, decay_ms, shards, lfu_history, max_entries,
+                   ttl_ms, tti_ms)) {
     return 0;
   }
   NexusStore *store = NULL;
@@ -111,6 +121,33 @@ JNIEXPORT void NATIVE(put)(JNIEnv *env, jclass cls, jlong store, jbyteArray key,
   if (status != NEXUS_STATUS_OK) {
     nexus_jni_throw_status(env, status);
   }
+}
+
+/* nexus_store_put_ttl: ttl_ms < 0 is refused here, 0 by the library (both INVALID_ARGUMENT). */
+JNIEXPORT void NATIVE(putTtl)(JNIEnv *env, jclass cls, jlong store, jbyteArray key, jbyteArray value,
+                              jlong ttl_ms) {
+  (void)cls;
+  if (!non_negative(env, ttl_ms, "ttlMs must be > 0")) return;
+  NexusJniBytes k, v;
+  if (nexus_jni_bytes_get(env, key, &k) != 0) return;
+  if (nexus_jni_bytes_get(env, value, &v) != 0) {
+    nexus_jni_bytes_free(&k);
+    return;
+  }
+  NexusStatus status =
+      nexus_store_put_ttl(nexus_jni_store(store), k.data, k.len, v.data, v.len, (uint64_t)ttl_ms);
+  nexus_jni_bytes_free(&v);
+  nexus_jni_bytes_free(&k);
+  if (status != NEXUS_STATUS_OK) {
+    nexus_jni_throw_status(env, status);
+  }
+}
+
+JNIEXPORT jlong NATIVE(sweepExpired)(JNIEnv *env, jclass cls, jlong store) {
+  (void)cls;
+  size_t removed = 0;
+  CHECK(env, nexus_store_sweep_expired(nexus_jni_store(store), &removed), 0);
+  return (jlong)removed;
 }
 
 /* null when absent; NexusException for an object value. One copy-out call (no read handle):

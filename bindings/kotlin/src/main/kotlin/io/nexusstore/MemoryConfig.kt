@@ -26,17 +26,30 @@ data class MemoryConfig(
     val shards: Int = 1,
     /** LFU only: evicted keys that come back resume their access count. */
     val lfuHistory: Boolean = false,
+    /**
+     * The most entries the store holds, beside the byte budget; 0 = no limit. Pinned and in-use
+     * entries count and are never evicted for it: a put of a new key into a full store evicts in
+     * strategy order (reason CAPACITY), or is OVER_BUDGET when they alone fill it. With shards:
+     * 0 or at least [shards]. >= 0.
+     */
+    val maxEntries: Long = 0,
+    /** Time to live of every entry, in ms from its put; 0 = none. [NexusStore.put] with a ttl sets an entry's own. >= 0. */
+    val ttlMs: Long = 0,
+    /** Time to idle in ms: an entry not read for this long expires (a hit starts it again); 0 = none. >= 0. */
+    val ttiMs: Long = 0,
 ) {
     /** Throws [NexusException] (INVALID_ARGUMENT, with the rule broken) if a store would refuse it. */
     fun validate() {
         NativeBridge.validateConfig(
             maxCacheBytes, moderateThreshold, criticalThreshold, evictionBatchSize, strategy.code,
             eventQueueCapacity, signalModerateKeep, signalCriticalKeep, signalDecayMs, shards, lfuHistory,
+            maxEntries, ttlMs, ttiMs,
         )
     }
 
     internal fun createStore(): Long = NativeBridge.storeNew(
         maxCacheBytes, moderateThreshold, criticalThreshold, evictionBatchSize, strategy.code,
         eventQueueCapacity, signalModerateKeep, signalCriticalKeep, signalDecayMs, shards, lfuHistory,
+        maxEntries, ttlMs, ttiMs,
     )
 }

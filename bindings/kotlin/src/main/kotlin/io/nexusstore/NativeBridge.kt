@@ -18,19 +18,21 @@ internal object NativeBridge {
     @JvmStatic external fun validateConfig(
         maxBytes: Long, moderate: Double, critical: Double, batch: Long, strategy: Int,
         queueCapacity: Long, moderateKeep: Double, criticalKeep: Double, decayMs: Long,
-        shards: Int, lfuHistory: Boolean,
+        shards: Int, lfuHistory: Boolean, maxEntries: Long, ttlMs: Long, ttiMs: Long,
     )
 
     @JvmStatic external fun storeNew(
         maxBytes: Long, moderate: Double, critical: Double, batch: Long, strategy: Int,
         queueCapacity: Long, moderateKeep: Double, criticalKeep: Double, decayMs: Long,
-        shards: Int, lfuHistory: Boolean,
+        shards: Int, lfuHistory: Boolean, maxEntries: Long, ttlMs: Long, ttiMs: Long,
     ): Long
 
     /** nexus_store_free_deferred: never blocks, never throws; returns the status. */
     @JvmStatic external fun storeFreeDeferred(store: Long): Int
 
     @JvmStatic external fun put(store: Long, key: ByteArray, value: ByteArray)
+    @JvmStatic external fun putTtl(store: Long, key: ByteArray, value: ByteArray, ttlMs: Long)
+    @JvmStatic external fun sweepExpired(store: Long): Long
     @JvmStatic external fun get(store: Long, key: ByteArray): ByteArray?
     @JvmStatic external fun contains(store: Long, key: ByteArray): Boolean
     @JvmStatic external fun remove(store: Long, key: ByteArray): Boolean

@@ -66,6 +66,21 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
     fun put(key: ByteArray, value: ByteArray) = call { NativeBridge.put(it, key, value) }
     fun put(key: String, value: ByteArray) = put(key.encodeToByteArray(), value)
 
+    /**
+     * Inserts or replaces [key] with a copy of [value] that expires [ttlMs] milliseconds from now
+     * (instead of after the config's [MemoryConfig.ttlMs]). Turns expiry on for the store if its
+     * config had none; a later put of the key without a TTL gives it the store's own again.
+     * [ttlMs] must be > 0 (else INVALID_ARGUMENT, nothing changed).
+     */
+    fun put(key: ByteArray, value: ByteArray, ttlMs: Long) = call { NativeBridge.putTtl(it, key, value, ttlMs) }
+    fun put(key: String, value: ByteArray, ttlMs: Long) = put(key.encodeToByteArray(), value, ttlMs)
+
+    /**
+     * Removes every expired entry now (eviction reason EXPIRED); how many. Reads never return an
+     * expired entry whether or not a sweep ran; the sweep gives their memory back.
+     */
+    fun sweepExpired(): Long = call { NativeBridge.sweepExpired(it) }
+
     /** A copy of the value, or null if absent. A hit is an access. */
     operator fun get(key: ByteArray): ByteArray? = call { NativeBridge.get(it, key) }
     operator fun get(key: String): ByteArray? = get(key.encodeToByteArray())
