@@ -7,9 +7,9 @@ use std::ffi::{CStr, c_char};
 use std::panic::{self, AssertUnwindSafe};
 
 use super::key::{Key, KeyBytes};
-use super::short_bytes::INLINE;
-use super::store::Bytes;
+use super::short_bytes::ShortBytes;
 use super::types::*;
+use super::value_bytes::ValueBytes;
 use crate::{Error, ErrorKind};
 
 /// The longest message kept, NUL included (longer ones are cut at a
@@ -212,6 +212,37 @@ fn null_with_len(len: usize, name: &str) -> Error {
     )
 }
 
+/// An owned byte string an argument is copied into: a key
+/// ([`ShortBytes`]) or a value ([`ValueBytes`]).
+pub(crate) trait OwnedBytes: Sized {
+    /// The most bytes kept inline (no allocation).
+    const INLINE: usize;
+    /// A copy of at most [`OwnedBytes::INLINE`] bytes, inline.
+    fn copy_short(src: &[u8]) -> Self;
+    /// Bytes already on the heap.
+    fn from_heap(v: Vec<u8>) -> Self;
+}
+
+impl OwnedBytes for ShortBytes {
+    const INLINE: usize = super::short_bytes::INLINE;
+    fn copy_short(src: &[u8]) -> Self {
+        ShortBytes::from_slice(src)
+    }
+    fn from_heap(v: Vec<u8>) -> Self {
+        ShortBytes::heap(v)
+    }
+}
+
+impl OwnedBytes for ValueBytes {
+    const INLINE: usize = super::value_bytes::VALUE_INLINE;
+    fn copy_short(src: &[u8]) -> Self {
+        ValueBytes::from_slice(src)
+    }
+    fn from_heap(v: Vec<u8>) -> Self {
+        ValueBytes::heap(v)
+    }
+}
+
 /// Copies a byte-string argument into an owned allocation. The allocation
 /// is made before the caller's bytes are read, so a length no allocator can
 /// satisfy is `OUT_OF_MEMORY` (not an abort, not a read of memory that is
@@ -220,16 +251,16 @@ fn null_with_len(len: usize, name: &str) -> Error {
 /// # Safety
 /// A non-NULL `ptr` must point to `len` readable bytes for the call.
 #[inline]
-pub(crate) unsafe fn owned_bytes_arg(
+pub(crate) unsafe fn owned_bytes_arg<B: OwnedBytes>(
     ptr: *const u8,
     len: usize,
     name: &str,
-) -> Result<Bytes, Error> {
+) -> Result<B, Error> {
     check_null_with_len(ptr.is_null(), len, name)?;
     check_len(len, name)?;
-    if len <= INLINE {
+    if len <= B::INLINE {
         // SAFETY: the caller's contract is `bytes_arg`'s (checked above).
-        return Ok(Bytes::from_slice(unsafe { bytes_arg(ptr, len, name) }?));
+        return Ok(B::copy_short(unsafe { bytes_arg(ptr, len, name) }?));
     }
     let mut v = Vec::new();
     v.try_reserve_exact(len)
@@ -238,7 +269,7 @@ pub(crate) unsafe fn owned_bytes_arg(
     // caller guarantees `len` readable bytes for the call; read only now
     // that the allocation succeeded.
     v.extend_from_slice(unsafe { std::slice::from_raw_parts(ptr, len) });
-    Ok(Bytes::heap(v))
+    Ok(B::from_heap(v))
 }
 
 /// `OUT_OF_MEMORY` for a copy of `len` bytes of argument `name` that could

@@ -1,7 +1,8 @@
-//! Short byte strings (keys and values of up to 22 bytes: a u64 id, a
-//! GUID, a SHA-1): kept inline in 24 bytes ([`ShortBytes`]), compared,
-//! copied in and copied out as whole words, without calls to memcmp or
-//! memcpy, which cost more than the work on strings this short.
+//! Short byte strings (keys of up to 22 bytes: a u64 id, a GUID, a
+//! SHA-1): kept inline in 24 bytes ([`ShortBytes`]), compared, copied in
+//! and copied out as whole words, without calls to memcmp or memcpy, which
+//! cost more than the work on strings this short. (Values are kept in 16
+//! bytes: `super::value_bytes`.)
 
 /// `a == b`, comparing short strings as (overlapping) whole words.
 #[inline]
@@ -24,8 +25,8 @@ pub(crate) fn equal_bytes(a: &[u8], b: &[u8]) -> bool {
 
 /// An owned byte string in 24 bytes: up to [`INLINE`] bytes inline (no
 /// allocation: a u64 id, a GUID, a SHA-1), longer ones on the heap. Its
-/// tag byte leaves room for the variants of the enums that hold it (the
-/// value cell, a C value), so those stay 24 bytes too.
+/// tag byte leaves room for `Option`'s `None`, which marks a free slot of
+/// the entry table.
 #[derive(Clone)]
 pub(crate) enum ShortBytes {
     Inline { len: u8, bytes: [u8; INLINE] },
@@ -140,15 +141,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn short_bytes_and_the_enums_around_them_are_24_bytes() {
-        use crate::value_handle::ValueCell;
+    fn short_bytes_and_an_option_of_them_are_24_bytes() {
         assert_eq!(std::mem::size_of::<ShortBytes>(), 24);
         assert_eq!(std::mem::size_of::<Option<ShortBytes>>(), 24);
-        assert_eq!(std::mem::size_of::<super::super::value::FfiValue>(), 24);
-        assert_eq!(
-            std::mem::size_of::<ValueCell<super::super::value::FfiValue>>(),
-            24
-        );
     }
 
     #[test]
