@@ -44,6 +44,7 @@ impl ValueBytes {
     /// words), else on the heap (an allocation failure aborts, as `Box`'s
     /// does: arguments are copied by `boundary::owned_bytes_arg`, which
     /// allocates fallibly and calls [`ValueBytes::heap`]).
+    #[inline]
     pub fn from_slice(src: &[u8]) -> Self {
         Self::inline(src).unwrap_or_else(|| Self::heap(src.to_vec()))
     }
