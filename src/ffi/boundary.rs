@@ -225,6 +225,7 @@ pub(crate) trait OwnedBytes: Sized {
 
 impl OwnedBytes for ShortBytes {
     const INLINE: usize = super::short_bytes::INLINE;
+    #[inline(always)]
     fn copy_short(src: &[u8]) -> Self {
         ShortBytes::from_slice(src)
     }
@@ -235,8 +236,9 @@ impl OwnedBytes for ShortBytes {
 
 impl OwnedBytes for ValueBytes {
     const INLINE: usize = super::value_bytes::VALUE_INLINE;
+    #[inline(always)]
     fn copy_short(src: &[u8]) -> Self {
-        ValueBytes::from_slice(src)
+        ValueBytes::inline(src).unwrap_or_else(|| ValueBytes::from_slice(src))
     }
     fn from_heap(v: Vec<u8>) -> Self {
         ValueBytes::heap(v)
@@ -246,12 +248,36 @@ impl OwnedBytes for ValueBytes {
 /// Copies a byte-string argument into an owned allocation. The allocation
 /// is made before the caller's bytes are read, so a length no allocator can
 /// satisfy is `OUT_OF_MEMORY` (not an abort, not a read of memory that is
-/// not there). NULL/length rules as for [`bytes_arg`].
+/// not there). NULL/length rules as for [`bytes_arg`]. The short copy is
+/// inlined into the caller; NULL, length errors and the heap copy are out
+/// of line.
 ///
 /// # Safety
 /// A non-NULL `ptr` must point to `len` readable bytes for the call.
-#[inline]
+#[inline(always)]
 pub(crate) unsafe fn owned_bytes_arg<B: OwnedBytes>(
+    ptr: *const u8,
+    len: usize,
+    name: &str,
+) -> Result<B, Error> {
+    if len <= B::INLINE && !ptr.is_null() {
+        // SAFETY: non-NULL, `len` is small (so within isize::MAX), and the
+        // caller guarantees `len` readable bytes for the call.
+        return Ok(B::copy_short(unsafe {
+            std::slice::from_raw_parts(ptr, len)
+        }));
+    }
+    // SAFETY: the caller's contract, passed on.
+    unsafe { owned_bytes_arg_other(ptr, len, name) }
+}
+
+/// [`owned_bytes_arg`] for NULL (valid with length 0) and for lengths
+/// beyond the inline size.
+///
+/// # Safety
+/// As for [`owned_bytes_arg`].
+#[inline(never)]
+unsafe fn owned_bytes_arg_other<B: OwnedBytes>(
     ptr: *const u8,
     len: usize,
     name: &str,

@@ -72,7 +72,7 @@ where
 
     /// The shard `key` lives in. A store of one shard (the default)
     /// neither hashes nor indexes.
-    #[inline]
+    #[inline(always)]
     pub(super) fn shard_for<Q: Hash + ?Sized>(&self, key: &Q) -> &Shard<K, V> {
         if let [only] = &self.shards[..] {
             return only;
