@@ -133,7 +133,7 @@
  * store's measured per-entry bookkeeping; equal to the Rust
  * `ENTRY_OVERHEAD_BYTES`).
  */
-#define NEXUS_ENTRY_OVERHEAD_BYTES 104
+#define NEXUS_ENTRY_OVERHEAD_BYTES 81
 
 /**
  * The most shards a store may have (`NexusMemoryConfig.shards`).

@@ -21,11 +21,21 @@ const RECORDED: usize = 16;
 // registers a thread-exit destructor: calls made while a thread's other
 // thread-locals are destroyed (a pthread key's destructor, a JNI detach)
 // find it intact.
-thread_local! {
+/// This thread's record: one thread-local (one lookup per use).
+struct Record {
     /// How many callbacks this thread is inside, nested.
-    static DEPTH: Cell<usize> = const { Cell::new(0) };
+    depth: Cell<usize>,
     /// The store of each of the outermost `RECORDED` of them.
-    static STORES: [Cell<u64>; RECORDED] = const { [const { Cell::new(0) }; RECORDED] };
+    stores: [Cell<u64>; RECORDED],
+}
+
+thread_local! {
+    static RECORD: Record = const {
+        Record {
+            depth: Cell::new(0),
+            stores: [const { Cell::new(0) }; RECORDED],
+        }
+    };
 }
 
 /// Marks this thread as inside a callback of `store_id` until dropped.
@@ -37,11 +47,14 @@ pub(crate) struct CallbackScope {
 
 impl CallbackScope {
     pub fn enter(store_id: u64) -> Self {
-        let outer = DEPTH.with(Cell::get);
-        if outer < RECORDED {
-            STORES.with(|s| s[outer].set(store_id));
-        }
-        DEPTH.with(|d| d.set(outer + 1));
+        let outer = RECORD.with(|r| {
+            let outer = r.depth.get();
+            if let Some(slot) = r.stores.get(outer) {
+                slot.set(store_id);
+            }
+            r.depth.set(outer + 1);
+            outer
+        });
         CallbackScope {
             outer,
             _not_send: std::marker::PhantomData,
@@ -51,7 +64,7 @@ impl CallbackScope {
 
 impl Drop for CallbackScope {
     fn drop(&mut self) {
-        DEPTH.with(|d| d.set(self.outer));
+        RECORD.with(|r| r.depth.set(self.outer));
     }
 }
 
@@ -59,13 +72,15 @@ impl Drop for CallbackScope {
 /// than `RECORDED` nested callbacks, it answers yes (a free from there is
 /// refused rather than risk waiting for itself).
 pub(crate) fn inside_store_callback(store_id: u64) -> bool {
-    let depth = DEPTH.with(Cell::get);
-    depth > RECORDED || STORES.with(|s| s[..depth].iter().any(|c| c.get() == store_id))
+    RECORD.with(|r| {
+        let depth = r.depth.get();
+        depth > RECORDED || r.stores[..depth].iter().any(|c| c.get() == store_id)
+    })
 }
 
 /// Whether this thread is inside any callback of any store.
 fn inside_any_callback() -> bool {
-    DEPTH.with(Cell::get) > 0
+    RECORD.with(|r| r.depth.get()) > 0
 }
 
 /// One registered callback, or none.

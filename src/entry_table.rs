@@ -14,19 +14,61 @@ pub(crate) struct Entry<K, V> {
     pub key: K,
     pub cell: ValueCell<V>,
     pub charge: u64,
-    /// Recency stamp: the store's tick at the last access (or unpin).
-    pub tick: u64,
-    pub pinned: bool,
+    /// The recency stamp (the store's tick at the last access or unpin) in
+    /// the low 63 bits, and whether the entry is pinned in the top bit: one
+    /// word where a `bool` beside the tick took a padded word of its own
+    /// (8 bytes of every entry). Ticks count accesses from 1 and never
+    /// reach 2^63.
+    stamp: u64,
 }
 
+/// The pinned bit of [`Entry::stamp`].
+const PINNED: u64 = 1 << 63;
+
 impl<K, V> Entry<K, V> {
+    pub fn new(key: K, cell: ValueCell<V>, charge: u64, tick: u64, pinned: bool) -> Self {
+        debug_assert!(tick < PINNED, "ticks never reach 2^63");
+        Entry {
+            key,
+            cell,
+            charge,
+            stamp: tick | if pinned { PINNED } else { 0 },
+        }
+    }
+
     pub fn charge(&self) -> u64 {
         self.charge
     }
 
+    /// The store's tick at the entry's last access (or unpin).
+    #[inline]
+    pub fn tick(&self) -> u64 {
+        self.stamp & !PINNED
+    }
+
+    #[inline]
+    pub fn set_tick(&mut self, tick: u64) {
+        debug_assert!(tick < PINNED, "ticks never reach 2^63");
+        self.stamp = (self.stamp & PINNED) | tick;
+    }
+
+    #[inline]
+    pub fn pinned(&self) -> bool {
+        self.stamp & PINNED != 0
+    }
+
+    #[inline]
+    pub fn set_pinned(&mut self, pinned: bool) {
+        self.stamp = if pinned {
+            self.stamp | PINNED
+        } else {
+            self.stamp & !PINNED
+        };
+    }
+
     /// Neither pinned nor held by a read handle.
     pub fn evictable(&self) -> bool {
-        !self.pinned && !self.cell.in_use()
+        !self.pinned() && !self.cell.in_use()
     }
 }
 

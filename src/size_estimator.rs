@@ -16,7 +16,7 @@ use serde::Serialize;
 /// powers of two, so the figure is a mean across a doubling; requested bytes,
 /// malloc's own headers not included). The default byte estimator adds it to
 /// every entry.
-pub const ENTRY_OVERHEAD_BYTES: u64 = 104;
+pub const ENTRY_OVERHEAD_BYTES: u64 = 81;
 
 /// Computes the charge of an entry. Called once per insertion, outside every
 /// internal lock (it may call back into the store).

@@ -7,9 +7,9 @@ use std::ffi::{CStr, c_char};
 use std::panic::{self, AssertUnwindSafe};
 
 use super::key::{Key, KeyBytes};
-use super::short_bytes::INLINE;
-use super::store::Bytes;
+use super::short_bytes::ShortBytes;
 use super::types::*;
+use super::value_bytes::ValueBytes;
 use crate::{Error, ErrorKind};
 
 /// The longest message kept, NUL included (longer ones are cut at a
@@ -212,24 +212,81 @@ fn null_with_len(len: usize, name: &str) -> Error {
     )
 }
 
+/// An owned byte string an argument is copied into: a key
+/// ([`ShortBytes`]) or a value ([`ValueBytes`]).
+pub(crate) trait OwnedBytes: Sized {
+    /// The most bytes kept inline (no allocation).
+    const INLINE: usize;
+    /// A copy of at most [`OwnedBytes::INLINE`] bytes, inline.
+    fn copy_short(src: &[u8]) -> Self;
+    /// Bytes already on the heap.
+    fn from_heap(v: Vec<u8>) -> Self;
+}
+
+impl OwnedBytes for ShortBytes {
+    const INLINE: usize = super::short_bytes::INLINE;
+    #[inline(always)]
+    fn copy_short(src: &[u8]) -> Self {
+        ShortBytes::from_slice(src)
+    }
+    fn from_heap(v: Vec<u8>) -> Self {
+        ShortBytes::heap(v)
+    }
+}
+
+impl OwnedBytes for ValueBytes {
+    const INLINE: usize = super::value_bytes::VALUE_INLINE;
+    #[inline(always)]
+    fn copy_short(src: &[u8]) -> Self {
+        ValueBytes::inline(src).unwrap_or_else(|| ValueBytes::from_slice(src))
+    }
+    fn from_heap(v: Vec<u8>) -> Self {
+        ValueBytes::heap(v)
+    }
+}
+
 /// Copies a byte-string argument into an owned allocation. The allocation
 /// is made before the caller's bytes are read, so a length no allocator can
 /// satisfy is `OUT_OF_MEMORY` (not an abort, not a read of memory that is
-/// not there). NULL/length rules as for [`bytes_arg`].
+/// not there). NULL/length rules as for [`bytes_arg`]. The short copy is
+/// inlined into the caller; NULL, length errors and the heap copy are out
+/// of line.
 ///
 /// # Safety
 /// A non-NULL `ptr` must point to `len` readable bytes for the call.
-#[inline]
-pub(crate) unsafe fn owned_bytes_arg(
+#[inline(always)]
+pub(crate) unsafe fn owned_bytes_arg<B: OwnedBytes>(
     ptr: *const u8,
     len: usize,
     name: &str,
-) -> Result<Bytes, Error> {
+) -> Result<B, Error> {
+    if len <= B::INLINE && !ptr.is_null() {
+        // SAFETY: non-NULL, `len` is small (so within isize::MAX), and the
+        // caller guarantees `len` readable bytes for the call.
+        return Ok(B::copy_short(unsafe {
+            std::slice::from_raw_parts(ptr, len)
+        }));
+    }
+    // SAFETY: the caller's contract, passed on.
+    unsafe { owned_bytes_arg_other(ptr, len, name) }
+}
+
+/// [`owned_bytes_arg`] for NULL (valid with length 0) and for lengths
+/// beyond the inline size.
+///
+/// # Safety
+/// As for [`owned_bytes_arg`].
+#[inline(never)]
+unsafe fn owned_bytes_arg_other<B: OwnedBytes>(
+    ptr: *const u8,
+    len: usize,
+    name: &str,
+) -> Result<B, Error> {
     check_null_with_len(ptr.is_null(), len, name)?;
     check_len(len, name)?;
-    if len <= INLINE {
+    if len <= B::INLINE {
         // SAFETY: the caller's contract is `bytes_arg`'s (checked above).
-        return Ok(Bytes::from_slice(unsafe { bytes_arg(ptr, len, name) }?));
+        return Ok(B::copy_short(unsafe { bytes_arg(ptr, len, name) }?));
     }
     let mut v = Vec::new();
     v.try_reserve_exact(len)
@@ -238,7 +295,7 @@ pub(crate) unsafe fn owned_bytes_arg(
     // caller guarantees `len` readable bytes for the call; read only now
     // that the allocation succeeded.
     v.extend_from_slice(unsafe { std::slice::from_raw_parts(ptr, len) });
-    Ok(Bytes::heap(v))
+    Ok(B::from_heap(v))
 }
 
 /// `OUT_OF_MEMORY` for a copy of `len` bytes of argument `name` that could

@@ -53,6 +53,7 @@ mod short_bytes;
 mod store;
 mod types;
 mod value;
+mod value_bytes;
 
 pub use api_callbacks::*;
 pub use api_debug::*;

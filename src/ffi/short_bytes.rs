@@ -1,19 +1,36 @@
-//! Short byte strings (keys and values of up to 22 bytes: a u64 id, a
-//! GUID, a SHA-1): kept inline in 24 bytes ([`ShortBytes`]), compared,
-//! copied in and copied out as whole words, without calls to memcmp or
-//! memcpy, which cost more than the work on strings this short.
+//! Short byte strings (keys of up to 22 bytes: a u64 id, a GUID, a
+//! SHA-1): kept inline in 24 bytes ([`ShortBytes`]), compared, copied in
+//! and copied out as whole words, without calls to memcmp or memcpy, which
+//! cost more than the work on strings this short. (Values are kept in 16
+//! bytes: `super::value_bytes`.)
 
-/// `a == b`, comparing short strings as (overlapping) whole words.
-#[inline]
+/// `a == b`, comparing short strings as (overlapping) whole words. Small
+/// enough to be inlined into the hash table's probe (keys of 8 to 16
+/// bytes here, every other length out of line).
+#[inline(always)]
 pub(crate) fn equal_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
     }
-    let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
+    if (8..=16).contains(&n) {
+        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+    }
+    equal_bytes_of_other_lengths(a, b)
+}
+
+/// Bytes `at..at + 8` of `s` as a word (`at + 8 <= s.len()`).
+#[inline(always)]
+fn word(s: &[u8], at: usize) -> u64 {
+    u64::from_ne_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]))
+}
+
+/// [`equal_bytes`] for lengths other than 8 to 16 (equal lengths).
+#[inline(never)]
+fn equal_bytes_of_other_lengths(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
     let half = |s: &[u8], at: usize| u32::from_ne_bytes(s[at..at + 4].try_into().unwrap_or([0; 4]));
     match n {
-        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
         17..=24 => {
             word(a, 0) == word(b, 0) && word(a, 8) == word(b, 8) && word(a, n - 8) == word(b, n - 8)
         }
@@ -24,8 +41,8 @@ pub(crate) fn equal_bytes(a: &[u8], b: &[u8]) -> bool {
 
 /// An owned byte string in 24 bytes: up to [`INLINE`] bytes inline (no
 /// allocation: a u64 id, a GUID, a SHA-1), longer ones on the heap. Its
-/// tag byte leaves room for the variants of the enums that hold it (the
-/// value cell, a C value), so those stay 24 bytes too.
+/// tag byte leaves room for `Option`'s `None`, which marks a free slot of
+/// the entry table.
 #[derive(Clone)]
 pub(crate) enum ShortBytes {
     Inline { len: u8, bytes: [u8; INLINE] },
@@ -81,10 +98,13 @@ impl ShortBytes {
         ShortBytes::Heap(v.into_boxed_slice())
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn as_slice(&self) -> &[u8] {
         match self {
-            ShortBytes::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            // `len <= INLINE` always: `get` rather than indexing leaves out
+            // a panic path that would keep the probe's comparison from
+            // being inlined.
+            ShortBytes::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or(&[]),
             ShortBytes::Heap(b) => b,
         }
     }
@@ -140,15 +160,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn short_bytes_and_the_enums_around_them_are_24_bytes() {
-        use crate::value_handle::ValueCell;
+    fn short_bytes_and_an_option_of_them_are_24_bytes() {
         assert_eq!(std::mem::size_of::<ShortBytes>(), 24);
         assert_eq!(std::mem::size_of::<Option<ShortBytes>>(), 24);
-        assert_eq!(std::mem::size_of::<super::super::value::FfiValue>(), 24);
-        assert_eq!(
-            std::mem::size_of::<ValueCell<super::super::value::FfiValue>>(),
-            24
-        );
     }
 
     #[test]

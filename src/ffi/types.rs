@@ -377,7 +377,7 @@ impl From<&Event> for NexusEvent {
 /// What the default estimator adds to key and value length per entry (the
 /// store's measured per-entry bookkeeping; equal to the Rust
 /// `ENTRY_OVERHEAD_BYTES`).
-pub const NEXUS_ENTRY_OVERHEAD_BYTES: u64 = 104;
+pub const NEXUS_ENTRY_OVERHEAD_BYTES: u64 = 81;
 
 /// What a size estimator returns to have an entry charged what the default
 /// estimator charges. The header defines it as `SIZE_MAX` (cbindgen.toml's

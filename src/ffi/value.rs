@@ -3,8 +3,8 @@
 
 use std::ffi::c_void;
 
-use super::store::Bytes;
 use super::types::NexusReleaseFn;
+use super::value_bytes::ValueBytes;
 
 /// A foreign object and how to release it. Dropping it calls `release`
 /// exactly once (Rust's drop runs once per value).
@@ -79,14 +79,15 @@ impl Drop for ForeignObject {
     }
 }
 
-/// A cached value: 24 bytes (an object's three pointers are boxed, so
-/// that bytes up to 22 long stay inline and every entry is smaller).
+/// A cached value: 16 bytes (an object's three pointers are boxed, so
+/// that bytes up to 14 long stay inline and every entry is smaller).
 pub(crate) enum FfiValue {
-    Bytes(Bytes),
+    Bytes(ValueBytes),
     Object(Box<ForeignObject>),
 }
 
 impl FfiValue {
+    #[inline]
     pub fn bytes(&self) -> Option<&[u8]> {
         match self {
             FfiValue::Bytes(b) => Some(b),

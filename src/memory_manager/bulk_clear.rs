@@ -33,7 +33,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
         let mut count = 0usize;
         for (_, e) in self.entries.iter() {
-            if !e.pinned {
+            if !e.pinned() {
                 if e.cell.in_use() {
                     return None;
                 }
@@ -52,7 +52,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         let (usage, counters) = (&mut self.usage, &mut self.counters);
         self.entries.take_each(
             count,
-            |e| !e.pinned,
+            |e| !e.pinned(),
             |_, e| {
                 let charge = e.charge();
                 *usage -= charge;

@@ -32,7 +32,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         let e = self.entries.get(i);
         // A level that changes reports an event, which allocates: that put
         // takes the general path, where the room is reserved.
-        if e.pinned
+        if e.pinned()
             || self.signalled != MemoryPressureLevel::None
             || self.reported != MemoryPressureLevel::None
             || !self.loads.is_empty()
@@ -67,7 +67,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             ));
         }
         let pinned = match existing {
-            Some(i) => self.entries.get(i).pinned,
+            Some(i) => self.entries.get(i).pinned(),
             None => self.pins.contains(key),
         };
         if self.signalled == MemoryPressureLevel::Emergency && !pinned {
@@ -201,13 +201,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 } else {
                     0
                 };
-                let i = self.entries.insert(Entry {
-                    key,
-                    cell,
-                    charge,
-                    tick,
-                    pinned,
-                });
+                let i = self
+                    .entries
+                    .insert(Entry::new(key, cell, charge, tick, pinned));
                 let at = Position { charge, tick };
                 match remembered {
                     // The insert is itself an access: remembered count + 1.
@@ -271,13 +267,13 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         let e = self.entries.get_mut(i);
         let old_at = Position {
             charge: e.charge,
-            tick: e.tick,
+            tick: e.tick(),
         };
         let old = std::mem::replace(&mut e.cell, cell);
         e.charge = charge;
-        e.tick = tick;
-        let linked = !e.pinned;
-        if e.pinned {
+        e.set_tick(tick);
+        let linked = !e.pinned();
+        if e.pinned() {
             self.pinned_bytes = self.pinned_bytes - old_at.charge + charge;
         }
         match &mut self.order {
@@ -383,7 +379,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             return None;
         }
         let e = self.entries.get(i);
-        let (r, pinned) = (f(e.cell.value()), e.pinned);
+        let (r, pinned) = (f(e.cell.value()), e.pinned());
         self.counters.hits += 1;
         self.touch_read(i, pinned);
         Some(r)
@@ -406,7 +402,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             return Err(Error::not_found("the entry with this key expired"));
         }
         let e = self.entries.get(i);
-        let (r, pinned) = (f(e.cell.value())?, e.pinned);
+        let (r, pinned) = (f(e.cell.value())?, e.pinned());
         self.counters.hits += 1;
         self.touch_read(i, pinned);
         Ok(r)
@@ -429,15 +425,19 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         if let EvictionOrder::Lru(o) = &mut self.order {
             // The LRU list alone keeps recency: no tick to stamp (ticks
             // order the other strategies' entries by recency).
-            if !self.entries.get(i).pinned {
+            if !self.entries.get(i).pinned() {
                 o.move_to_back(i);
             }
             return;
         }
         let tick = self.tick();
         let e = self.entries.get_mut(i);
-        let old_tick = std::mem::replace(&mut e.tick, tick);
-        let (charge, linked) = (e.charge, !e.pinned);
+        let old_tick = {
+            let old = e.tick();
+            e.set_tick(tick);
+            old
+        };
+        let (charge, linked) = (e.charge, !e.pinned());
         let old = Position {
             charge,
             tick: old_tick,
@@ -456,7 +456,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     pub(super) fn remove_slot(&mut self, i: u32, fx: &mut Effects<K, V>) {
         let e = self.entries.remove(i);
         let charge = e.charge();
-        if e.pinned {
+        if e.pinned() {
             self.pinned_count -= 1;
             self.pinned_bytes -= charge;
         }
@@ -464,7 +464,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             i,
             Position {
                 charge,
-                tick: e.tick,
+                tick: e.tick(),
             },
         );
         self.usage -= charge;
@@ -521,10 +521,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
         if let Some(i) = present {
             let e = self.entries.get_mut(i);
-            e.pinned = true;
+            e.set_pinned(true);
             let at = Position {
                 charge: e.charge(),
-                tick: e.tick,
+                tick: e.tick(),
             };
             self.order.unlink(i, at);
             self.pinned_count += 1;
@@ -550,8 +550,8 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         if let Some(i) = present {
             let tick = self.tick();
             let e = self.entries.get_mut(i);
-            e.pinned = false;
-            e.tick = tick;
+            e.set_pinned(false);
+            e.set_tick(tick);
             let at = Position {
                 charge: e.charge(),
                 tick,

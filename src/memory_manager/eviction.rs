@@ -84,7 +84,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             .entries
             .iter()
             .filter(|(_, e)| e.evictable())
-            .map(|(i, e)| (e.tick, i))
+            .map(|(i, e)| (e.tick(), i))
             .collect();
         if max < c.len() {
             c.select_nth_unstable(max);
@@ -177,7 +177,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
         for &i in victims {
             let e = self.entries.remove(i);
-            debug_assert!(!e.pinned);
+            debug_assert!(!e.pinned());
             let charge = e.charge();
             if let Some(history) = &mut self.history {
                 // Remembered with the entries that remain (the victim has
@@ -189,7 +189,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 i,
                 Position {
                     charge,
-                    tick: e.tick,
+                    tick: e.tick(),
                 },
             );
             self.usage -= charge;

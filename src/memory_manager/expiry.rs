@@ -124,7 +124,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// starts its time to idle again.
     #[cold]
     pub(super) fn expired_on_read(&mut self, i: u32) -> bool {
-        let pinned = self.entries.get(i).pinned;
+        let pinned = self.entries.get(i).pinned();
         let Some(x) = &mut self.expiry else {
             return false;
         };
@@ -147,7 +147,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     pub(super) fn expired_now(&self, i: u32) -> bool {
         self.expiry
             .as_ref()
-            .is_some_and(|x| !self.entries.get(i).pinned && x.is_expired(i))
+            .is_some_and(|x| !self.entries.get(i).pinned() && x.is_expired(i))
     }
 
     /// Removes the expired, unpinned entries among `slots` (reason

@@ -415,7 +415,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 key: e.key.clone(),
                 charge: e.charge(),
                 access_count: self.order.access_count(i),
-                pinned: e.pinned,
+                pinned: e.pinned(),
             })
             .collect()
     }

@@ -225,14 +225,14 @@ where
         key: &Q,
         f: impl FnOnce(&mut MemoryManager<K, V>) -> R,
     ) -> R {
-        let shard = self.shared.shard_of(key);
         {
-            let mut m = self.shared.shards[shard].state.lock();
+            let mut m = self.shared.shard_for(key).state.lock();
             if !m.has_time_based_state() {
                 return f(&mut m);
             }
         }
-        self.shared.locked(shard, |m, _, _| f(m))
+        self.shared
+            .locked(self.shared.shard_of(key), |m, _, _| f(m))
     }
 
     // ---- entries -----------------------------------------------------------
@@ -338,9 +338,8 @@ where
         if self.shared.listener.get().is_some() {
             return Err(cell);
         }
-        let shard = self.shared.shard_of(key);
         let replaced = {
-            let mut m = self.shared.shards[shard].state.lock();
+            let mut m = self.shared.shard_for(key).state.lock();
             if m.has_time_based_state() {
                 Err(cell)
             } else {

@@ -70,6 +70,16 @@ where
         self.lock_collect_with(shard, false, fx, f)
     }
 
+    /// The shard `key` lives in. A store of one shard (the default)
+    /// neither hashes nor indexes.
+    #[inline(always)]
+    pub(super) fn shard_for<Q: Hash + ?Sized>(&self, key: &Q) -> &Shard<K, V> {
+        if let [only] = &self.shards[..] {
+            return only;
+        }
+        &self.shards[self.shard_of(key)]
+    }
+
     /// The shard `key` lives in.
     #[inline]
     pub(super) fn shard_of<Q: Hash + ?Sized>(&self, key: &Q) -> usize {
