@@ -95,6 +95,8 @@ TEST_F(Store, InvalidConfigsAreRefusedBeforeAndByTheLibrary) {
         MemoryConfig().eviction_batch_size(0), MemoryConfig().event_queue_capacity(0),
         MemoryConfig().strategy(static_cast<EvictionStrategy>(NEXUS_EVICTION_STRATEGY_TINY_LFU + 1)),
         MemoryConfig().signal_decay(std::chrono::milliseconds(-1)),
+        MemoryConfig().ttl(std::chrono::milliseconds(-1)),
+        MemoryConfig().tti(std::chrono::milliseconds(-5)),
         MemoryConfig().shards(0),              MemoryConfig().shards(NEXUS_MAX_SHARDS + 1),
         MemoryConfig().shards(8).max_bytes(3),  // each shard needs a byte of budget
     };

@@ -737,13 +737,17 @@ public:
     /// Time to live of every entry (0: none, the default); Store::put_ttl
     /// sets an entry's own. Expired entries are never returned; they are
     /// removed (reason expired) lazily and by Store::sweep_expired.
+    /// A negative ttl makes validate() and Store::create invalid_argument.
     MemoryConfig& ttl(std::chrono::milliseconds ttl) noexcept {
         config_.ttl_ms = ttl.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(ttl.count());
+        negative_ttl_ = ttl.count() < 0;
         return *this;
     }
-    /// Time to idle: an entry not read for this long expires (0: none).
+    /// Time to idle: an entry not read for this long expires (0: none). A
+    /// negative tti makes validate() and Store::create invalid_argument.
     MemoryConfig& tti(std::chrono::milliseconds tti) noexcept {
         config_.tti_ms = tti.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(tti.count());
+        negative_tti_ = tti.count() < 0;
         return *this;
     }
     /// A C++ estimator (empty: the default one). Each store created from this
@@ -757,10 +761,12 @@ public:
     /// Ok, or invalid_argument saying which rule a field breaks: the
     /// library's own check (nexus_memory_config_validate, the rules of
     /// Store::create exactly), plus the one the C struct cannot express (a
-    /// negative signal_decay).
+    /// negative signal_decay, ttl or tti).
     Status validate() const {
         if (negative_decay_)
             return Status(StatusCode::invalid_argument, "MemoryConfig: signal_decay must not be negative");
+        if (negative_ttl_) return Status(StatusCode::invalid_argument, "MemoryConfig: ttl must not be negative");
+        if (negative_tti_) return Status(StatusCode::invalid_argument, "MemoryConfig: tti must not be negative");
         Status s = Status::from_c(nexus_memory_config_validate(&config_));
         if (s.ok()) return s;
         return Status(s.code(), "MemoryConfig: " + s.message());
@@ -774,6 +780,8 @@ private:
     NexusMemoryConfig config_{};
     SizeEstimator estimator_;
     bool negative_decay_ = false;
+    bool negative_ttl_ = false;
+    bool negative_tti_ = false;
 };
 
 // ---- loaders and callbacks ----------------------------------------------------
