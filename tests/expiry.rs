@@ -204,3 +204,21 @@ fn expiry_on_a_sharded_store_and_a_slot_reused_starts_clean() {
     assert_eq!(s.sweep_expired(), 0);
     assert_eq!(s.metrics().entry_count, 40);
 }
+
+#[test]
+fn a_sweep_counts_the_expired_entries_reads_had_found() {
+    let (s, clock) = store(100, 0);
+    let heard = listen(&s);
+    for k in ["a", "b", "c"] {
+        put(&s, k, 10);
+    }
+    clock.advance_ms(150);
+    // The read finds "a" expired (a miss); the sweep's own call removes it
+    // before it sweeps, and counts it with "b" and "c".
+    assert!(s.get("a").is_none());
+    assert_eq!(heard.lock().unwrap().len(), 0, "a read removes nothing");
+    assert_eq!(s.sweep_expired(), 3);
+    assert_eq!(heard.lock().unwrap().len(), 3);
+    assert_eq!(s.metrics().entry_count, 0);
+    assert_eq!(s.sweep_expired(), 0);
+}

@@ -32,6 +32,9 @@ pub(crate) struct Expiry {
     deadlines: HashMap<u32, Deadline, foldhash::fast::RandomState>,
     /// Slots a read found expired, removed by the next call's `begin`.
     seen: Vec<u32>,
+    /// How many entries the current call's `begin` removed (a sweep counts
+    /// them as its own: they went in the sweep's call).
+    removed_by_begin: usize,
 }
 
 impl Expiry {
@@ -43,6 +46,7 @@ impl Expiry {
             next_ttl_ns: None,
             deadlines: HashMap::default(),
             seen: Vec::new(),
+            removed_by_begin: 0,
         }
     }
 
@@ -87,11 +91,15 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             return;
         };
         x.now = now.get();
+        x.removed_by_begin = 0;
         if x.seen.is_empty() {
             return;
         }
         let seen = std::mem::take(&mut x.seen);
-        self.remove_expired(seen, now, fx);
+        let removed = self.remove_expired(seen, now, fx);
+        if let Some(x) = &mut self.expiry {
+            x.removed_by_begin = removed;
+        }
     }
 
     /// Sets slot `i`'s deadlines after a put filled it (expiry on).
@@ -183,14 +191,17 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         n
     }
 
-    /// Removes every expired entry now; returns how many.
+    /// Removes every expired entry now; returns how many this call removed
+    /// (those reads had found expired, which the call's `begin` removed
+    /// first, included).
     pub fn sweep_expired(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) -> usize {
         let Some(x) = &mut self.expiry else {
             return 0;
         };
         x.now = now.get();
         x.seen.clear();
+        let earlier = std::mem::take(&mut x.removed_by_begin);
         let slots: Vec<u32> = x.deadlines.keys().copied().collect();
-        self.remove_expired(slots, now, fx)
+        earlier + self.remove_expired(slots, now, fx)
     }
 }

@@ -58,8 +58,10 @@ where
         self.finish_put(result)
     }
 
-    /// Removes every expired entry now (reason EXPIRED); returns how many.
-    /// Reads never return an expired entry whether or not a sweep ran.
+    /// Removes every expired entry now (reason EXPIRED); returns how many
+    /// this call removed, those that earlier reads had found expired
+    /// included. Reads never return an expired entry whether or not a
+    /// sweep ran.
     pub fn sweep_expired(&self) -> usize {
         self.shared
             .each(|m, now, fx| m.sweep_expired(now, fx))
