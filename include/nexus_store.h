@@ -1647,6 +1647,39 @@ NexusStatus nexus_store_put_ttl(struct NexusStore *store,
                                 uint64_t ttl_ms);
 
 /**
+ * `nexus_store_put_object` with this entry's own time to live of `ttl_ms`
+ * milliseconds on the store's clock (instead of the config's `ttl_ms`), as
+ * `nexus_store_put_ttl` gives a bytes value. An expired object is released
+ * like any other that leaves the store: exactly once, when the entry is
+ * gone and no read handle holds it.
+ *
+ * Ownership: as for `nexus_store_put_object`: on success the store owns
+ * the object; on failure it takes none (`release` is never called for it).
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL, key NULL with a non-zero
+ *   length
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: `ttl_ms` 0, `cost` 0 with no size
+ *   estimator registered, or a key length beyond PTRDIFF_MAX
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+ * - `NEXUS_STATUS_ERR_TOO_LARGE`
+ * - `NEXUS_STATUS_ERR_OVER_BUDGET`
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * On failure nothing changed. Thread-safe.
+ */
+NexusStatus nexus_store_put_object_ttl(struct NexusStore *store,
+                                       const uint8_t *key,
+                                       size_t key_len,
+                                       void *object,
+                                       size_t cost,
+                                       NexusReleaseFn release,
+                                       void *release_ctx,
+                                       uint64_t ttl_ms);
+
+/**
  * Removes every expired entry now (reason `NEXUS_EVICTION_REASON_EXPIRED`,
  * one EVICTION event per shard that removed any) and writes how many to
  * `*out_count` (written only on success): every expired entry this call

@@ -411,6 +411,20 @@ fn expiry_calls() {
         for (k, klen) in byte_args(&buf) {
             for ttl in [0, 1, u64::MAX] {
                 call!(nexus_store_put_ttl(s, k, klen, buf.as_ptr(), 3, ttl));
+                let mut obj = 0u8;
+                let o = (&raw mut obj).cast::<c_void>();
+                for cost in [0, 1, usize::MAX] {
+                    call!(nexus_store_put_object_ttl(
+                        s,
+                        k,
+                        klen,
+                        o,
+                        cost,
+                        Some(no_release),
+                        std::ptr::null_mut(),
+                        ttl
+                    ));
+                }
             }
         }
         call!(nexus_store_put_ttl(

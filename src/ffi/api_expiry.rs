@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
+use std::ffi::c_void;
+
 use super::boundary::{owned_bytes_arg, owned_key_arg};
 use super::calls::{with_store, with_store_out};
+use super::foreign::{check_object_cost, object_value};
 use super::types::*;
-use super::value::FfiValue;
+use super::value::{FfiValue, Putting};
 
 /// `nexus_store_put` with this entry's own time to live of `ttl_ms`
 /// milliseconds on the store's clock (instead of the config's `ttl_ms`).
@@ -41,6 +44,65 @@ pub extern "C" fn nexus_store_put_ttl(
         // SAFETY: the caller passes `value_len` readable bytes.
         let value = unsafe { owned_bytes_arg(value, value_len, "value") }?;
         s.put_with_ttl(key, FfiValue::Bytes(value), Duration::from_millis(ttl_ms))
+    })
+}
+
+/// `nexus_store_put_object` with this entry's own time to live of `ttl_ms`
+/// milliseconds on the store's clock (instead of the config's `ttl_ms`), as
+/// `nexus_store_put_ttl` gives a bytes value. An expired object is released
+/// like any other that leaves the store: exactly once, when the entry is
+/// gone and no read handle holds it.
+///
+/// Ownership: as for `nexus_store_put_object`: on success the store owns
+/// the object; on failure it takes none (`release` is never called for it).
+///
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL, key NULL with a non-zero
+///   length
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: `ttl_ms` 0, `cost` 0 with no size
+///   estimator registered, or a key length beyond PTRDIFF_MAX
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
+/// - `NEXUS_STATUS_ERR_TOO_LARGE`
+/// - `NEXUS_STATUS_ERR_OVER_BUDGET`
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
+/// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// On failure nothing changed. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_store_put_object_ttl(
+    store: *mut NexusStore,
+    key: *const u8,
+    key_len: usize,
+    object: *mut c_void,
+    cost: usize,
+    release: NexusReleaseFn,
+    release_ctx: *mut c_void,
+    ttl_ms: u64,
+) -> NexusStatus {
+    with_store(store, |s| {
+        // SAFETY: the caller passes `key_len` readable bytes.
+        let key = unsafe { owned_key_arg(key, key_len) }?;
+        check_object_cost(cost, s.has_foreign_estimator())?;
+        if ttl_ms == 0 {
+            // Checked before the object is wrapped (and before an estimator
+            // could be called for it).
+            return Err(crate::Error::invalid(
+                "a time to live of zero: use nexus_store_put_object for the store's own",
+            ));
+        }
+        let _putting = Putting::new(object);
+        let value = object_value(object, release, release_ctx);
+        let ttl = Duration::from_millis(ttl_ms);
+        let put = if cost == 0 {
+            s.try_put_with_ttl(key, value, ttl)
+        } else {
+            s.try_put_charged_with_ttl(key, value, cost as u64, ttl)
+        };
+        put.map_err(|(e, value)| {
+            value.disown();
+            e
+        })
     })
 }
 

@@ -31,6 +31,18 @@ where
             })
     }
 
+    /// `put_with_ttl` that gives the value back untouched on error (the C
+    /// layer's "a failed put takes no ownership").
+    pub(crate) fn try_put_with_ttl(
+        &self,
+        key: K,
+        value: V,
+        ttl: Duration,
+    ) -> std::result::Result<(), (Error, V)> {
+        let charge = self.estimate(&key, &value);
+        self.try_put_charged_with_ttl(key, value, charge, ttl)
+    }
+
     /// `try_put_charged` with this entry's own time to live; on error the
     /// value comes back untouched.
     pub fn try_put_charged_with_ttl(

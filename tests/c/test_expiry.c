@@ -1,5 +1,6 @@
 /* Expiry through the C API: the config's ttl_ms / tti_ms (appended to
- * NexusMemoryConfig), nexus_store_put_ttl and nexus_store_sweep_expired.
+ * NexusMemoryConfig), nexus_store_put_ttl, nexus_store_put_object_ttl and
+ * nexus_store_sweep_expired.
  * The C API runs on the monotonic clock: entries meant to live use a TTL of
  * an hour, entries meant to expire a TTL of 1 ms followed by a sleep of
  * 20 ms (the clock is monotonic, so they have expired whatever the load). */
@@ -109,6 +110,44 @@ static void test_pinned_expire_once_unpinned(void) {
     CHECK_OK(nexus_store_free(s));
 }
 
+static int released;
+
+static void count_release(void *ctx, void *object) {
+    (void)ctx;
+    (void)object;
+    released++;
+}
+
+static void test_put_object_ttl(void) {
+    NexusStore *s = store_with(0, 0);
+    Heard heard = {0, 0};
+    CHECK_OK(nexus_store_set_eviction_listener(s, on_evict, &heard, NULL));
+    static int brief, lasting, refused;
+    released = 0;
+    CHECK_OK(nexus_store_put_object_ttl(s, KEY("brief"), &brief, 100, count_release, NULL, 1));
+    CHECK_OK(nexus_store_put_object_ttl(s, KEY("lasting"), &lasting, 100, count_release, NULL, HOUR_MS));
+    /* Refused calls take no ownership: the object is not released. */
+    CHECK_STATUS(nexus_store_put_object_ttl(s, KEY("zero"), &refused, 100, count_release, NULL, 0),
+                 NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(nexus_store_put_object_ttl(s, KEY("free"), &refused, 0, count_release, NULL, HOUR_MS),
+                 NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(nexus_store_put_object_ttl(NULL, KEY("x"), &refused, 100, count_release, NULL, 1),
+                 NEXUS_STATUS_ERR_NULL_ARGUMENT);
+    CHECK(released == 0);
+    sleep_ms(20);
+    NexusValue *out = NULL;
+    CHECK_STATUS(nexus_store_get(s, KEY("brief"), &out), NEXUS_STATUS_NOT_FOUND);
+    CHECK(released == 0); /* the read removes nothing; the next call does */
+    size_t n = 99;
+    CHECK_OK(nexus_store_sweep_expired(s, &n));
+    CHECK(n == 1 && released == 1 && heard.expired == 1 && heard.other == 0);
+    CHECK_OK(nexus_store_get(s, KEY("lasting"), &out));
+    CHECK(nexus_value_object(out) == &lasting);
+    nexus_value_release(out);
+    CHECK_OK(nexus_store_free(s));
+    CHECK(released == 2);
+}
+
 static void test_older_config_has_no_expiry(void) {
     NexusMemoryConfig c;
     nexus_memory_config_init(&c);
@@ -128,6 +167,7 @@ int main(void) {
     RUN(test_put_ttl_expires_and_the_sweep_removes);
     RUN(test_config_ttl_and_tti);
     RUN(test_pinned_expire_once_unpinned);
+    RUN(test_put_object_ttl);
     RUN(test_older_config_has_no_expiry);
     FINISH();
 }

@@ -1,5 +1,5 @@
 // Expiry through the C++ wrapper: MemoryConfig::ttl / tti, Store::try_put_ttl,
-// try_sweep_expired. The C API runs on the monotonic clock: entries meant to
+// try_put_object_ttl, try_sweep_expired. The C API runs on the monotonic clock: entries meant to
 // live get an hour, entries meant to expire 1 ms and a 20 ms sleep.
 #include "test_support.hpp"
 
@@ -25,6 +25,30 @@ TEST(Expiry, PutTtlExpiresAndTheSweepRemovesWithReasonExpired) {
     EXPECT_EQ(unwrap(s.try_sweep_expired()), 1u);
     EXPECT_EQ(expired, 1);
     EXPECT_TRUE(status_is(s.try_put_ttl("zero", std::string_view("3"), 0ms), nexus::StatusCode::invalid_argument));
+}
+
+TEST(Expiry, ObjectsPutWithATtlExpireAndAreReleasedOnce) {
+    auto s = nexus_test::make_store(nexus::MemoryConfig());
+    auto counted = std::make_shared<int>(7);
+    ASSERT_TRUE(s.try_put_object_ttl("brief", counted, 100, 1ms).ok());
+    EXPECT_EQ(counted.use_count(), 2);
+    auto owned = std::make_unique<int>(8);
+    ASSERT_TRUE(s.try_put_object_ttl("lasting", std::move(owned), 100, std::chrono::hours(1)).ok());
+    EXPECT_EQ(owned, nullptr);
+    // Refused: the store keeps nothing, the caller keeps the object.
+    auto refused = std::make_unique<int>(9);
+    EXPECT_TRUE(status_is(s.try_put_object_ttl("zero", std::move(refused), 100, 0ms),
+                          nexus::StatusCode::invalid_argument));
+    ASSERT_NE(refused, nullptr);
+    EXPECT_EQ(*refused, 9);
+    EXPECT_TRUE(status_is(s.try_put_object_ttl("negative", counted, 100, -5ms),
+                          nexus::StatusCode::invalid_argument));
+    EXPECT_EQ(counted.use_count(), 2);
+    std::this_thread::sleep_for(20ms);
+    EXPECT_FALSE(unwrap(s.try_contains("brief")));
+    EXPECT_EQ(unwrap(s.try_sweep_expired()), 1u);
+    EXPECT_EQ(counted.use_count(), 1) << "the expired object's copy was released";
+    EXPECT_TRUE(unwrap(s.try_contains("lasting")));
 }
 
 TEST(Expiry, TimeToIdle) {

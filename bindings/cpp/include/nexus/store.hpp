@@ -1015,6 +1015,30 @@ public:
                 nexus_store_put_object(handle_, detail::bytes_of(key), key.size(), raw, cost, release, ctx));
         });
     }
+    /// try_put_object with this entry's own time to live (instead of the
+    /// config's ttl); a ttl of 0 (or negative) is invalid_argument. An
+    /// expired object is released like any other that leaves the store.
+    template <class T, class D>
+    Status try_put_object_ttl(std::string_view key, std::unique_ptr<T, D>&& object, std::size_t cost,
+                              std::chrono::milliseconds ttl) {
+        if (!handle_) return no_store("put_object_ttl");
+        const auto ms = ttl.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(ttl.count());
+        return detail::put_owned(object, [&](void* raw, NexusReleaseFn release, void* ctx) {
+            return Status::from_c(nexus_store_put_object_ttl(handle_, detail::bytes_of(key), key.size(), raw, cost,
+                                                             release, ctx, ms));
+        });
+    }
+    /// try_put_object (shared) with this entry's own time to live.
+    template <class T>
+    Status try_put_object_ttl(std::string_view key, const std::shared_ptr<T>& object, std::size_t cost,
+                              std::chrono::milliseconds ttl) {
+        if (!handle_) return no_store("put_object_ttl");
+        const auto ms = ttl.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(ttl.count());
+        return detail::put_shared(object, [&](void* raw, NexusReleaseFn release, void* ctx) {
+            return Status::from_c(nexus_store_put_object_ttl(handle_, detail::bytes_of(key), key.size(), raw, cost,
+                                                             release, ctx, ms));
+        });
+    }
     /// A read handle on `key` (an access); not_found if absent.
     Result<Value> try_get(std::string_view key) const {
         if (!handle_) return no_store("get");
@@ -1239,6 +1263,17 @@ public:
     template <class T>
     void put_object(std::string_view key, const std::shared_ptr<T>& object, std::size_t cost) {
         check(try_put_object(key, object, cost));
+    }
+    /// On a throw, `object` still owns the object.
+    template <class T, class D>
+    void put_object_ttl(std::string_view key, std::unique_ptr<T, D>&& object, std::size_t cost,
+                        std::chrono::milliseconds ttl) {
+        check(try_put_object_ttl(key, std::move(object), cost, ttl));
+    }
+    template <class T>
+    void put_object_ttl(std::string_view key, const std::shared_ptr<T>& object, std::size_t cost,
+                        std::chrono::milliseconds ttl) {
+        check(try_put_object_ttl(key, object, cost, ttl));
     }
     /// std::nullopt if absent.
     std::optional<Value> get(std::string_view key) const { return to_optional(try_get(key), StatusCode::not_found); }
