@@ -7,8 +7,9 @@
 //!   probation as **candidates**.
 //! - A hit in probation marks the entry (`PROBATION_HIT`) and leaves it in
 //!   place; once it reaches probation's head it moves to protected (85% of
-//!   main) at the next insert, and the protected region's oldest go back to
-//!   probation. Victims are taken from probation's unmarked entries first.
+//!   main), at the eviction or insert that finds it there, and the protected
+//!   region's oldest go back to probation. Victims are taken from
+//!   probation's unmarked entries first.
 //! - Choosing victims compares the oldest candidate with the probation
 //!   head (the **victim**): the one the sketch has seen less often is
 //!   evicted (unless the candidate leads by more than `ADMIT_MARGIN`, the
@@ -47,8 +48,9 @@ const PROTECTED: u8 = 3;
 /// A probation entry that came from the window and is not yet judged.
 const CANDIDATE: u8 = 4;
 /// A probation entry hit since it entered probation: it stays where it is
-/// until it reaches probation's head, then moves to protected (at the next
-/// insert); the walk passes over it until probation's others are taken.
+/// until it reaches probation's head, then moves to protected (at the
+/// eviction or insert that finds it there); the walk passes over it until
+/// probation's others are taken.
 const PROBATION_HIT: u8 = 5;
 
 /// The window's share of the linked entries: at the start, and its bounds.
@@ -542,7 +544,11 @@ impl TinyLfuOrder {
     }
 
     /// The slot is evicted, in the walk's order: if it lost to the oldest
-    /// candidate, that candidate is admitted (as the walk assumed).
+    /// candidate, that candidate is admitted (as the walk assumed). Marked
+    /// entries it leaves at probation's head move to protected now, so that
+    /// a long run (walked again chunk by chunk) does not pass over them
+    /// again at each chunk. The batch's other victims were chosen already
+    /// and are evicted all the same (`evict` takes any linked slot).
     pub fn evict(&mut self, i: u32) {
         if !self.is_linked(i) {
             return;
@@ -555,6 +561,7 @@ impl TinyLfuOrder {
             self.first_candidate = self.nodes[c as usize].next;
         }
         self.detach(i);
+        self.promote_hit_heads();
     }
 
     /// Puts an unlinked slot back as the newest of the window (unpin).
@@ -864,7 +871,8 @@ mod tests {
 
     /// A hit in probation marks the entry and leaves it in place: the walk
     /// takes probation's unmarked entries first, and the entry moves to
-    /// protected at the first insert after it reaches probation's head.
+    /// protected once it is probation's head (here: at the eviction that
+    /// leaves it there).
     #[test]
     fn a_probation_hit_is_promoted_when_it_reaches_the_head() {
         let mut o = TinyLfuOrder::new();
@@ -893,6 +901,33 @@ mod tests {
         let at = |k: u32| walked.iter().position(|&j| j == k).unwrap();
         assert_eq!(walked.len(), 9);
         assert!(at(3) > at(10) && at(3) < at(11), "{walked:?}");
+    }
+
+    /// Marked entries before a victim move to protected when it is evicted,
+    /// so the next walk (a long run's next chunk) starts at an unmarked one.
+    #[test]
+    fn evicting_past_marked_entries_promotes_them() {
+        let mut o = TinyLfuOrder::new();
+        for i in 0..10 {
+            o.insert(i, h(i), true);
+        }
+        for i in 0..3 {
+            o.touch(i);
+        }
+        let mut first = None;
+        o.walk(|j| {
+            if o.nodes[j as usize].queue == CANDIDATE {
+                return true;
+            }
+            first = Some(j);
+            false
+        });
+        assert_eq!(first, Some(3));
+        o.evict(3);
+        for i in 0..3 {
+            assert_eq!(o.nodes[i].queue, PROTECTED, "entry {i}");
+        }
+        assert_eq!(o.lists[1].head, 4);
     }
 
     /// A cache of `cap` entries over slots = key ids, serving `stream`
