@@ -47,7 +47,7 @@ fn main() {
         let mut line = format!("{}\t{pct}", trace.name);
         for p in &policies {
             let (r, _) = measure(p, &trace, &keys, capacity);
-            line.push_str(&format!("\t{:.2}", r * 100.0));
+            line.push_str(&format!("\t{:.4}", r * 100.0));
         }
         println!("{line}");
     }
