@@ -96,6 +96,9 @@ pub(crate) struct GovernorCore {
     enforcing: AtomicBool,
     pending: AtomicBool,
     pub(super) clock: Arc<dyn Clock>,
+    /// What the budget in force leaves the members to grow by, shared among
+    /// them (`member.rs`: room).
+    pub(super) room: Arc<AtomicU64>,
     pub(super) callback: CallbackSlot<GovernorEventCallback>,
     pub(super) queue: Mutex<GovernorQueue>,
     sequence: AtomicU64,
@@ -127,6 +130,7 @@ impl GovernorCore {
             }),
             enforcing: AtomicBool::new(false),
             pending: AtomicBool::new(false),
+            room: Arc::new(AtomicU64::new(0)),
             clock,
             callback: CallbackSlot::default(),
             queue: Mutex::new(GovernorQueue::new(capacity)),
@@ -239,6 +243,9 @@ impl GovernorCore {
 
     /// One pass: ceilings, then the budget; records and reports.
     fn pass(&self, events: &mut Vec<GovernorEvent>) {
+        // Before any usage is read: a put landing from here on asks for
+        // another pass (`member.rs`: room).
+        self.room.store(0, Ordering::SeqCst);
         let (mut seen, target_of, signal) = {
             let mut s = self.state.lock();
             let signal = std::mem::take(&mut s.signal_due);
@@ -259,6 +266,7 @@ impl GovernorCore {
         // Usages, one store at a time, no governor lock held.
         seen.retain_mut(|m| match m.store.upgrade() {
             Some(store) => {
+                store.membership().close_room();
                 m.usage = store.usage().0;
                 true
             }
@@ -323,6 +331,27 @@ impl GovernorCore {
             }
         }
         let total: u64 = seen.iter().fold(0u64, |a, m| a.saturating_add(m.usage));
+        // The room the next puts may grow by without a pass: what each
+        // member's ceiling leaves, and what the target leaves them all. None
+        // (0) while anything is left unmet (the total over its target, a
+        // member over its ceiling: pins or floors held it): then every put
+        // into any member runs a pass, as an unpin or a released handle may
+        // have made room to shed.
+        let mut unmet = total > target;
+        for m in &seen {
+            if let Some(store) = m.store.upgrade() {
+                let room = match m.config.ceiling_bytes {
+                    Some(c) => {
+                        unmet |= m.usage > c;
+                        c.saturating_sub(m.usage)
+                    }
+                    None => u64::MAX,
+                };
+                store.membership().open_room(room);
+            }
+        }
+        let room = if unmet { 0 } else { target - total };
+        self.room.store(room, Ordering::SeqCst);
         // Record, then report.
         let mut s = self.state.lock();
         s.last_total = total;

@@ -7,9 +7,19 @@
 //! with no lock of its own held. The store holds its [`Membership`]: a weak
 //! link back, read after each call that may grow it, and the store's leave
 //! when it is dropped (a store freed while in a governor leaves it).
+//!
+//! Room: after each pass the governor gives every member the bytes it may
+//! still grow by before the pass could shed anything (`room`: what its
+//! ceiling leaves) and shares what the budget leaves among all of them
+//! (`Link::room`). A put into a member takes its growth from both and
+//! skips the pass when both had it (growth is counted, shrinking is not, so
+//! the room only errs low); when either is short or closed (0), the pass
+//! runs and sets both again. A pass closes a member's room (0) before it reads the
+//! member's usage and the shared room before it reads any, so a put that
+//! lands while a pass runs finds no room and asks for another pass.
 
-use std::sync::Weak;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
@@ -48,7 +58,16 @@ pub(crate) struct Membership {
     /// Whether the store is in a governor: the one check on the put path
     /// when it is not.
     active: AtomicBool,
-    governor: Mutex<Option<Weak<GovernorCore>>>,
+    governor: Mutex<Option<Link>>,
+    /// The bytes the store may grow by before its ceiling could be passed
+    /// (see the module doc).
+    room: AtomicU64,
+}
+
+/// The store's governor and the room it shares among its members.
+struct Link {
+    core: Weak<GovernorCore>,
+    room: Arc<AtomicU64>,
 }
 
 impl Membership {
@@ -58,17 +77,23 @@ impl Membership {
             store_id,
             active: AtomicBool::new(false),
             governor: Mutex::new(None),
+            room: AtomicU64::new(0),
         }
     }
 
     /// Links the store to `governor`; false if it already is in one (a
     /// governor since dropped does not count).
-    pub(super) fn link(&self, governor: Weak<GovernorCore>) -> bool {
+    pub(super) fn link(&self, governor: Weak<GovernorCore>, room: Arc<AtomicU64>) -> bool {
         let mut g = self.governor.lock();
-        if g.as_ref().is_some_and(|w| w.strong_count() > 0) {
+        if g.as_ref().is_some_and(|l| l.core.strong_count() > 0) {
             return false;
         }
-        *g = Some(governor);
+        // No room until the governor's next pass measures the store.
+        self.room.store(0, Ordering::SeqCst);
+        *g = Some(Link {
+            core: governor,
+            room,
+        });
         self.active.store(true, Ordering::Release);
         true
     }
@@ -84,24 +109,56 @@ impl Membership {
         self.governor
             .lock()
             .as_ref()
-            .is_some_and(|w| std::ptr::eq(w.as_ptr(), core))
+            .is_some_and(|l| std::ptr::eq(l.core.as_ptr(), core))
     }
 
-    /// Called after a call that may have grown the store (a put, a cached
-    /// load), with no lock of the store held: the governor checks its
-    /// budget and the store's ceiling. One relaxed load when the store is
-    /// in no governor.
+    /// No room until the pass that calls this sets it again (before it
+    /// reads the store's usage).
+    pub(super) fn close_room(&self) {
+        self.room.store(0, Ordering::SeqCst);
+    }
+
+    /// The room a pass leaves the store (what its ceiling allows).
+    pub(super) fn open_room(&self, room: u64) {
+        self.room.store(room, Ordering::SeqCst);
+    }
+
+    /// Called after a call that may have grown the store by at most
+    /// `growth` bytes (a put, a cached load), with no lock of the store
+    /// held: unless the room the last pass left covers it, the governor
+    /// checks its budget and the store's ceiling. One relaxed load when the
+    /// store is in no governor.
     #[inline]
-    pub(crate) fn after_growth(&self) {
+    pub(crate) fn after_growth(&self, growth: u64) {
         if !self.active.load(Ordering::Relaxed) {
+            return;
+        }
+        if self.take_room(growth) {
             return;
         }
         self.notify();
     }
 
+    /// Takes `growth` from the store's room and the shared room; false if
+    /// either is short or closed (0: a pass is running; the last one left
+    /// the total at its target or the store at its ceiling; or it left
+    /// something unmet, which closes the shared room: then every put into
+    /// any member runs a pass, even one that grew nothing, since an unpin
+    /// or a released handle may have made room to shed).
+    /// What was taken stays taken: the next pass measures again.
+    fn take_room(&self, growth: u64) -> bool {
+        let take = |room: &AtomicU64| {
+            room.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| {
+                if r == 0 { None } else { r.checked_sub(growth) }
+            })
+            .is_ok()
+        };
+        take(&self.room) && self.governor.lock().as_ref().is_some_and(|l| take(&l.room))
+    }
+
     #[cold]
     fn notify(&self) {
-        let governor = self.governor.lock().as_ref().and_then(Weak::upgrade);
+        let governor = self.governor.lock().as_ref().and_then(|l| l.core.upgrade());
         if let Some(g) = governor {
             g.enforce_after_growth(self.store_id);
         }
@@ -111,7 +168,11 @@ impl Membership {
 impl Drop for Membership {
     /// A store dropped while in a governor leaves it.
     fn drop(&mut self) {
-        let governor = self.governor.get_mut().take().and_then(|w| w.upgrade());
+        let governor = self
+            .governor
+            .get_mut()
+            .take()
+            .and_then(|l| l.core.upgrade());
         if let Some(g) = governor {
             g.forget_dropped(self.store_id);
         }

@@ -67,7 +67,7 @@ where
             m.clear_next_ttl();
             r
         });
-        self.finish_put(result)
+        self.finish_put(result, charge)
     }
 
     /// Removes every expired entry now (reason EXPIRED); returns how many

@@ -32,11 +32,12 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Send + Sync + 'static,
 {
-    /// After a call that may have grown the store, with no lock held: its
-    /// governor, if any, checks its budget (one load if none).
+    /// After a call that may have grown the store by at most `growth`
+    /// bytes, with no lock held: its governor, if any, checks its budget
+    /// unless its last pass left room for it (one load if none).
     #[inline]
-    pub(super) fn after_growth(&self) {
-        self.governor.after_growth();
+    pub(super) fn after_growth(&self, growth: u64) {
+        self.governor.after_growth(growth);
     }
 }
 

@@ -296,19 +296,20 @@ where
         let result = self
             .shared
             .locked(shard, |m, now, fx| m.put(key, cell, charge, now, fx));
-        self.finish_put(result)
+        self.finish_put(result, charge)
     }
 
-    /// After a put's lock is released: the governor hears of the growth, or
-    /// a refused put gives its value back (its key dropped here, outside the
-    /// lock).
+    /// After a put's lock is released: the governor hears of the growth
+    /// (at most the entry's `charge`), or a refused put gives its value back
+    /// (its key dropped here, outside the lock).
     pub(super) fn finish_put(
         &self,
         result: std::result::Result<(), Rejected<K, V>>,
+        charge: u64,
     ) -> std::result::Result<(), (Error, V)> {
         match result {
             Ok(()) => {
-                self.shared.after_growth();
+                self.shared.after_growth(charge);
                 Ok(())
             }
             Err(rejected) => {
@@ -346,10 +347,10 @@ where
                 m.replace_present(key, cell, charge)
             }
         };
-        let (old, _) = replaced?;
+        let (old, old_charge) = replaced?;
         let _scope = std::mem::needs_drop::<V>().then(|| CallbackScope::enter(self.shared.id));
         drop(old);
-        self.shared.after_growth();
+        self.shared.after_growth(charge.saturating_sub(old_charge));
         Ok(())
     }
 
@@ -698,6 +699,8 @@ where
                 Some(payload),
             ),
         };
+        // What caching the loaded value can add to usage, at most.
+        let growth = result.as_ref().map_or(0, |s| s.charge);
         let mut fx = Effects::default();
         let handle = self.shared.lock_collect(shard, &mut fx, |m, now, fx| {
             m.finish_load(&owned, &result, now, fx);
@@ -710,7 +713,7 @@ where
         // code) runs after the waiters have their result.
         drop(loader);
         self.shared.deliver(&mut fx);
-        self.shared.after_growth();
+        self.shared.after_growth(growth);
         if let Some(payload) = panic_payload {
             panic::resume_unwind(payload);
         }

@@ -17,6 +17,8 @@
 //!   keys and values, default estimator);
 //! - `get`: `Store::get_cloned` (native, u64 -> u64);
 //! - `put`: `Store::put` replacing present keys (native);
+//! - `put-governed`: `put` as above, the store in a governor with two other
+//!   stores (4 shards each) under a budget that holds them all;
 //! - `put-new`: `Store::put` of new keys into a store full at 32768
 //!   entries, so each put also evicts one (native);
 //! - `lru-get`: `lru::LruCache::get` behind a `parking_lot::Mutex`.
@@ -46,7 +48,7 @@ use nexus_store::ffi::{
     NEXUS_STATUS_OK, NexusMemoryConfig, nexus_memory_config_init, nexus_store_free,
     nexus_store_get_copy, nexus_store_new, nexus_store_put,
 };
-use nexus_store::{EvictionStrategy, MemoryConfig, Store};
+use nexus_store::{EvictionStrategy, Governor, GovernorConfig, MemberConfig, MemoryConfig, Store};
 
 const KEYS: u64 = 32768;
 
@@ -151,7 +153,7 @@ fn main() -> ExitCode {
         Some(Ok(n)) => n,
         Some(Err(_)) => {
             eprintln!(
-                "usage: nexus-profile get-copy|put-copy|get|put|put-new|clear|lru-get [ops] [strategy]"
+                "usage: nexus-profile get-copy|put-copy|get|put|put-governed|put-new|clear|lru-get [ops] [strategy]"
             );
             return ExitCode::FAILURE;
         }
@@ -178,6 +180,34 @@ fn main() -> ExitCode {
         }
         "put" => {
             let store = native(strategy, false);
+            for &k in &stream {
+                measured(|| store.put(k, k + 1)).expect("a replace fits");
+            }
+        }
+        "put-governed" => {
+            // The store and two others (4 shards each, 100 entries each)
+            // in one governor whose budget holds them all: a put sheds
+            // nothing, the governor only checks.
+            let governor = Governor::new(GovernorConfig::with_budget(1 << 40)).expect("valid");
+            let store = native(strategy, false);
+            let others: Vec<Store<u64, u64>> = (0..2)
+                .map(|_| {
+                    let config = MemoryConfig {
+                        shards: 4,
+                        ..MemoryConfig::with_max_bytes(1 << 30)
+                    };
+                    let s = Store::with_estimator(config, |_: &u64, _: &u64| 1u64).expect("valid");
+                    for k in 0..100 {
+                        s.put(k, k).expect("room");
+                    }
+                    s
+                })
+                .collect();
+            for (i, s) in std::iter::once(&store).chain(&others).enumerate() {
+                governor
+                    .join(s, MemberConfig::with_priority(i as u32))
+                    .expect("joins");
+            }
             for &k in &stream {
                 measured(|| store.put(k, k + 1)).expect("a replace fits");
             }
@@ -225,7 +255,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: nexus-profile get-copy|put-copy|get|put|put-new|clear|lru-get [ops] [strategy]"
+                "usage: nexus-profile get-copy|put-copy|get|put|put-governed|put-new|clear|lru-get [ops] [strategy]"
             );
             return ExitCode::FAILURE;
         }
