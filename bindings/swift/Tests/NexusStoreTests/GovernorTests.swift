@@ -275,4 +275,17 @@ final class GovernorTests: XCTestCase {
         }, ["SHED", "UNMET", "JOINED", "LEFT", "LEVEL_CHANGED"])
         XCTAssertEqual(GovernorEventKind(c: 99), .unknown)
     }
+
+    /// README.md's Swift governor example, as written there.
+    func testTheReadmeGovernorExampleRuns() throws {
+        let governor = try Governor(budgetBytes: 48 << 20)  // or Governor(config: GovernorConfig(...))
+        let thumbnails = try NexusStore(), audio = try NexusStore()
+        try governor.join(thumbnails, priority: 1, floorBytes: 4 << 20)  // shed first, never below 4 MB
+        try governor.join(audio, priority: 9, ceilingBytes: 32 << 20)     // kept longest, never above 32 MB
+        try governor.signalPressure(.critical)  // the total to half, held until .none
+        print(try governor.metrics.totalUsage, try governor.memberMetrics(for: audio)?.shedBytesCeiling ?? 0)
+        while let event = try governor.pollEvent() { print(event.kind, event.storeID, event.bytes) }
+        XCTAssertEqual(try governor.metrics.memberCount, 2)
+        XCTAssertEqual(try governor.metrics.budgetInForce, 24 << 20)
+    }
 }

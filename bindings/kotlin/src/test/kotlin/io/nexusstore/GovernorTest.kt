@@ -336,4 +336,22 @@ class GovernorTest {
             assertTrue(freed, "the unclosed governor was freed")
         }
     }
+
+    /** README.md's Kotlin governor example, as written there (the lines between the braces of use). */
+    @Test
+    fun `the README's governor example runs`() {
+        NexusStore().use { thumbnails ->
+            NexusStore().use { audio ->
+                Governor(GovernorConfig(budgetBytes = 48L shl 20)).use { governor ->
+                    governor.join(thumbnails, priority = 1, floorBytes = 4L shl 20)   // shed first, never below 4 MB
+                    governor.join(audio, priority = 9, ceilingBytes = 32L shl 20)     // kept longest, never above 32 MB
+                    governor.signalPressure(MemoryPressureLevel.CRITICAL)             // the total to half, until NONE
+                    println("${governor.metrics.totalUsage} ${governor.memberMetrics(audio)?.shedBytesCeiling}")
+                    governor.drainEvents().forEach { println("${it.kind} ${it.storeId} ${it.bytes}") }
+                    assertEquals(2L, governor.metrics.memberCount)
+                    assertEquals(24L shl 20, governor.metrics.budgetInForce)
+                }
+            }
+        }
+    }
 }
