@@ -288,4 +288,32 @@ final class GovernorTests: XCTestCase {
         XCTAssertEqual(try governor.metrics.memberCount, 2)
         XCTAssertEqual(try governor.metrics.budgetInForce, 24 << 20)
     }
+
+    func testPutsFromFourThreadsIntoFourMembersEndWithinTheBudgetWithExactAccounting() throws {
+        let gov = try Governor(budgetBytes: 100 * E)
+        let stores = try (0..<4).map { _ in try plainStore() }
+        for (i, store) in stores.enumerated() { try gov.join(store, priority: UInt32(i + 1)) }
+        let group = DispatchGroup()
+        let failures = Recorder<Error>()
+        for store in stores {
+            onNewThread(group) {
+                do {
+                    for i in 0..<300 { try store.put(value, forKey: String(format: "%03d", i)) }  // each charged E
+                } catch { failures.append(error) }
+            }
+        }
+        group.wait()
+        XCTAssertEqual(failures.all.count, 0)
+        let m = try gov.metrics
+        let usages = try stores.map { try $0.memoryMetrics.currentUsage }
+        XCTAssertEqual(usages.reduce(0, +), m.totalUsage)
+        XCTAssertLessThanOrEqual(m.totalUsage, 100 * E)
+        XCTAssertEqual(m.unmetBytes, 0)
+        // Everything put is either still there or was taken by the governor.
+        XCTAssertEqual(m.shedBytes, 1200 * E - m.totalUsage)
+        XCTAssertEqual(m.shedEntries, 1200 - (try stores.map { try entries($0) }.reduce(0, +)))
+        let members = try stores.map { try XCTUnwrap(try gov.memberMetrics(for: $0)) }
+        XCTAssertEqual(members.map(\.shedBytesOverBudget).reduce(0, +), m.shedBytes)
+        XCTAssertEqual(members.map(\.usageBytes), usages)
+    }
 }

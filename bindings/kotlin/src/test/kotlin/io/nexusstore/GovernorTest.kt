@@ -8,6 +8,9 @@ import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.assertThrows
 import java.util.Collections
+import java.util.concurrent.CyclicBarrier
+import java.util.concurrent.Executors
+import java.util.concurrent.TimeUnit
 
 /** Every entry of these tests: a 3-byte key ("k00".."k99") and a 100-byte value. */
 private val VALUE = ByteArray(100) { 7 }
@@ -352,6 +355,58 @@ class GovernorTest {
                     assertEquals(24L shl 20, governor.metrics.budgetInForce)
                 }
             }
+        }
+    }
+
+    @Test
+    fun `puts from 4 threads into 4 members end within the budget with exact accounting`() {
+        Governor(100 * E).use { gov ->
+            val stores = (0 until 4).map { plainStore() }
+            try {
+                stores.forEachIndexed { i, store -> gov.join(store, priority = i + 1) }
+                val barrier = CyclicBarrier(4)
+                val pool = Executors.newFixedThreadPool(4)
+                val done = stores.map { store ->
+                    pool.submit {
+                        barrier.await()
+                        for (i in 0 until 300) store.put("%03d".format(i), VALUE) // every entry charged E
+                    }
+                }
+                done.forEach { it.get(60, TimeUnit.SECONDS) }
+                pool.shutdown()
+                val m = gov.metrics
+                val usages = stores.map { it.memoryMetrics.currentUsage }
+                assertEquals(usages.sum(), m.totalUsage)
+                assertTrue(m.totalUsage <= 100 * E, "total ${m.totalUsage} over the budget ${100 * E}")
+                assertEquals(0L, m.unmetBytes)
+                // Everything put is either still there or was taken by the governor.
+                assertEquals(1200 * E - m.totalUsage, m.shedBytes)
+                assertEquals(1200L - stores.sumOf { entries(it) }, m.shedEntries)
+                val members = stores.map { gov.memberMetrics(it)!! }
+                assertEquals(m.shedBytes, members.sumOf { it.shedBytesOverBudget })
+                assertEquals(usages, members.map { it.usageBytes })
+            } finally {
+                stores.forEach { it.close() }
+            }
+        }
+    }
+
+    @Test
+    fun `the phantom fallback frees an unreachable governor`() {
+        plainStore().use { store ->
+            val handle = NativeBridge.governorNew(2 * E, 0.75, 0.5, 16)
+            NativeBridge.governorJoin(handle, store.handleForTesting(), 0, 0, 0)
+            val reclaimable = PhantomReclaimer().register(Any(), handle, NativeKind.GOVERNOR) // unreachable at once
+            assertTrue(gcUntil {
+                try {
+                    NativeBridge.governorEnforce(handle); false
+                } catch (e: NexusException) {
+                    e.status == NexusStatus.INVALID_HANDLE
+                }
+            })
+            reclaimable.reclaim() // already done: nothing happens
+            fill(store, 10)
+            assertEquals(10L, entries(store)) // its member is governed no more
         }
     }
 }
