@@ -66,6 +66,28 @@ internal object NativeBridge {
     @JvmStatic external fun getOrLoad(store: Long, key: ByteArray): ByteArray?
     @JvmStatic external fun getOrLoadObject(store: Long, key: ByteArray): Any?
 
+    @JvmStatic external fun storeId(store: Long): Long
+
+    // ---- the budget governor (jni_governor.c); a governor is its handle as a store is ----
+
+    @JvmStatic external fun governorNew(budgetBytes: Long, moderateKeep: Double, criticalKeep: Double, queueCapacity: Long): Long
+
+    /** nexus_governor_free_deferred: never blocks, never throws; returns the status. */
+    @JvmStatic external fun governorFreeDeferred(governor: Long): Int
+
+    @JvmStatic external fun governorJoin(governor: Long, store: Long, priority: Int, floorBytes: Long, ceilingBytes: Long)
+    @JvmStatic external fun governorSetMember(governor: Long, store: Long, priority: Int, floorBytes: Long, ceilingBytes: Long)
+    /** False when the store was not a member (NOT_FOUND). */
+    @JvmStatic external fun governorLeave(governor: Long, store: Long): Boolean
+    @JvmStatic external fun governorSetBudget(governor: Long, budgetBytes: Long)
+    @JvmStatic external fun governorSignalPressure(governor: Long, level: Int)
+    @JvmStatic external fun governorEnforce(governor: Long)
+    @JvmStatic external fun governorMetrics(governor: Long): LongArray
+    /** Null when the store is not a member (NOT_FOUND). */
+    @JvmStatic external fun governorMemberMetrics(governor: Long, store: Long): LongArray?
+    /** Null when no event is queued (EMPTY). */
+    @JvmStatic external fun governorPollEvent(governor: Long): LongArray?
+
     /** Testing aid: signals from a new native thread (callbacks run there); the status. */
     @JvmStatic external fun signalPressureFromNativeThread(store: Long, level: Int): Int
 }

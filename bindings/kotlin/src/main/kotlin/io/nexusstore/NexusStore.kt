@@ -49,6 +49,15 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
         }
     }
 
+    /** Runs [block] with the live handle (for [Governor]); closed -> IllegalStateException. */
+    internal fun <T> withHandle(block: (Long) -> T): T = call(block)
+
+    /**
+     * The store's id, unique in the process (nexus_store_id): the [GovernorEvent.storeId] and
+     * [GovernorMemberMetrics.storeId] that name this store.
+     */
+    val id: Long get() = call { NativeBridge.storeId(it) }
+
     /** True once [close] ran. */
     val isClosed: Boolean get() = handle.get() == 0L
 

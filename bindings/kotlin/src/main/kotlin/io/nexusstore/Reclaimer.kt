@@ -5,10 +5,13 @@ import java.lang.ref.ReferenceQueue
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicBoolean
 
-/** Frees the native store of an owner that became unreachable without being closed. */
+/** Frees the native store (or governor) of an owner that became unreachable without being closed. */
 internal interface Reclaimer {
-    /** [Reclaimable.reclaim] frees [handle] at most once: on close, or after [owner] is gone. */
-    fun register(owner: Any, handle: Long): Reclaimable
+    /**
+     * [Reclaimable.reclaim] frees [handle] (a store, or a governor for [NativeKind.GOVERNOR]) at
+     * most once: on close, or after [owner] is gone.
+     */
+    fun register(owner: Any, handle: Long, kind: NativeKind = NativeKind.STORE): Reclaimable
 
     companion object {
         /** java.lang.ref.Cleaner where it exists (JVM 9+, Android API 33+), else a phantom queue. */
@@ -28,10 +31,16 @@ internal fun interface Reclaimable {
     fun reclaim()
 }
 
-/** The static clean action: it holds only the handle, never the store. */
-private class FreeStore(private val handle: Long) : Runnable {
+/** What a handle is: the free call differs. */
+internal enum class NativeKind { STORE, GOVERNOR }
+
+/** The static clean action: it holds only the handle, never its owner. */
+private class FreeHandle(private val handle: Long, private val kind: NativeKind) : Runnable {
     override fun run() {
-        NativeBridge.storeFreeDeferred(handle)
+        when (kind) {
+            NativeKind.STORE -> NativeBridge.storeFreeDeferred(handle)
+            NativeKind.GOVERNOR -> NativeBridge.governorFreeDeferred(handle)
+        }
     }
 }
 
@@ -39,8 +48,8 @@ private class FreeStore(private val handle: Long) : Runnable {
 internal class CleanerReclaimer : Reclaimer {
     private val cleaner = java.lang.ref.Cleaner.create()
 
-    override fun register(owner: Any, handle: Long): Reclaimable {
-        val cleanable = cleaner.register(owner, FreeStore(handle))
+    override fun register(owner: Any, handle: Long, kind: NativeKind): Reclaimable {
+        val cleanable = cleaner.register(owner, FreeHandle(handle, kind))
         return Reclaimable { cleanable.clean() }
     }
 }
@@ -50,7 +59,7 @@ internal class PhantomReclaimer : Reclaimer {
     private val queue = ReferenceQueue<Any>()
     private val live: MutableSet<StorePhantom> = ConcurrentHashMap.newKeySet()
 
-    private inner class StorePhantom(owner: Any, private val handle: Long) :
+    private inner class StorePhantom(owner: Any, private val handle: Long, private val kind: NativeKind) :
         PhantomReference<Any>(owner, queue), Reclaimable {
         private val done = AtomicBoolean(false)
 
@@ -58,7 +67,7 @@ internal class PhantomReclaimer : Reclaimer {
             if (done.compareAndSet(false, true)) {
                 live.remove(this)
                 clear()
-                FreeStore(handle).run()
+                FreeHandle(handle, kind).run()
             }
         }
     }
@@ -78,6 +87,6 @@ internal class PhantomReclaimer : Reclaimer {
         }
     }
 
-    override fun register(owner: Any, handle: Long): Reclaimable =
-        StorePhantom(owner, handle).also { live.add(it) }
+    override fun register(owner: Any, handle: Long, kind: NativeKind): Reclaimable =
+        StorePhantom(owner, handle, kind).also { live.add(it) }
 }

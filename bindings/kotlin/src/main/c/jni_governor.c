@@ -1,0 +1,167 @@
+/* The budget governor: io.nexusstore.NativeBridge's governor natives over nexus_governor_*.
+ * A governor is its handle (a Long) as a store is; events are polled (no callback into the JVM). */
+#include "jni_env.h"
+
+#define NATIVE(name) JNICALL Java_io_nexusstore_NativeBridge_##name
+
+static inline NexusGovernor *governor_of(jlong handle) {
+  return (NexusGovernor *)(intptr_t)handle;
+}
+
+/* Throws NexusException(INVALID_ARGUMENT, what) and returns 0 when value < 0. */
+static int non_negative(JNIEnv *env, jlong value, const char *what) {
+  if (value < 0) {
+    nexus_jni_throw_message(env, NEXUS_STATUS_ERR_INVALID_ARGUMENT, what);
+    return 0;
+  }
+  return 1;
+}
+
+/* Runs `call`; on failure throws NexusException and returns from the native. */
+#define CHECK(env, call, fail_value)                \
+  do {                                              \
+    NexusStatus check_status_ = (call);             \
+    if (check_status_ != NEXUS_STATUS_OK) {         \
+      nexus_jni_throw_status((env), check_status_); \
+      return fail_value;                            \
+    }                                               \
+  } while (0)
+
+static jlongArray long_array(JNIEnv *env, const jlong *fields, jsize n) {
+  jlongArray out = (*env)->NewLongArray(env, n);
+  if (out != NULL) {
+    (*env)->SetLongArrayRegion(env, out, 0, n, fields);
+  }
+  return out;
+}
+
+JNIEXPORT jlong NATIVE(governorNew)(JNIEnv *env, jclass cls, jlong budget_bytes, jdouble moderate_keep,
+                                    jdouble critical_keep, jlong queue_capacity) {
+  (void)cls;
+  if (!non_negative(env, budget_bytes, "budgetBytes must be >= 1") ||
+      !non_negative(env, queue_capacity, "eventQueueCapacity must be >= 1")) {
+    return 0;
+  }
+  NexusGovernorConfig config;
+  nexus_governor_config_init(&config);
+  config.budget_bytes = (uint64_t)budget_bytes;
+  config.signal_moderate_keep = moderate_keep;
+  config.signal_critical_keep = critical_keep;
+  config.event_queue_capacity = (size_t)queue_capacity;
+  NexusGovernor *governor = NULL;
+  CHECK(env, nexus_governor_new(&config, &governor), 0);
+  return (jlong)(intptr_t)governor;
+}
+
+/* Never throws: the status is returned (close() and the Cleaner decide what it means). */
+JNIEXPORT jint NATIVE(governorFreeDeferred)(JNIEnv *env, jclass cls, jlong governor) {
+  (void)env;
+  (void)cls;
+  return (jint)nexus_governor_free_deferred(governor_of(governor));
+}
+
+static int fill_member(JNIEnv *env, NexusGovernorMember *member, jint priority, jlong floor_bytes,
+                       jlong ceiling_bytes) {
+  if (!non_negative(env, priority, "priority must be >= 0") ||
+      !non_negative(env, floor_bytes, "floorBytes must be >= 0") ||
+      !non_negative(env, ceiling_bytes, "ceilingBytes must be >= 0 (0 = no ceiling)")) {
+    return 0;
+  }
+  nexus_governor_member_init(member);
+  member->priority = (uint32_t)priority;
+  member->floor_bytes = (uint64_t)floor_bytes;
+  member->ceiling_bytes = (uint64_t)ceiling_bytes;
+  return 1;
+}
+
+JNIEXPORT void NATIVE(governorJoin)(JNIEnv *env, jclass cls, jlong governor, jlong store, jint priority,
+                                    jlong floor_bytes, jlong ceiling_bytes) {
+  (void)cls;
+  NexusGovernorMember member;
+  if (!fill_member(env, &member, priority, floor_bytes, ceiling_bytes)) return;
+  CHECK(env, nexus_governor_join(governor_of(governor), nexus_jni_store(store), &member), );
+}
+
+JNIEXPORT void NATIVE(governorSetMember)(JNIEnv *env, jclass cls, jlong governor, jlong store,
+                                         jint priority, jlong floor_bytes, jlong ceiling_bytes) {
+  (void)cls;
+  NexusGovernorMember member;
+  if (!fill_member(env, &member, priority, floor_bytes, ceiling_bytes)) return;
+  CHECK(env, nexus_governor_set_member(governor_of(governor), nexus_jni_store(store), &member), );
+}
+
+/* true when the store left, false when it was not a member of this governor. */
+JNIEXPORT jboolean NATIVE(governorLeave)(JNIEnv *env, jclass cls, jlong governor, jlong store) {
+  (void)cls;
+  NexusStatus status = nexus_governor_leave(governor_of(governor), nexus_jni_store(store));
+  if (status == NEXUS_STATUS_NOT_FOUND) return JNI_FALSE;
+  CHECK(env, status, JNI_FALSE);
+  return JNI_TRUE;
+}
+
+JNIEXPORT void NATIVE(governorSetBudget)(JNIEnv *env, jclass cls, jlong governor, jlong budget_bytes) {
+  (void)cls;
+  if (!non_negative(env, budget_bytes, "budgetBytes must be >= 1")) return;
+  CHECK(env, nexus_governor_set_budget(governor_of(governor), (uint64_t)budget_bytes), );
+}
+
+JNIEXPORT void NATIVE(governorSignalPressure)(JNIEnv *env, jclass cls, jlong governor, jint level) {
+  (void)cls;
+  CHECK(env, nexus_governor_signal_pressure(governor_of(governor), (NexusPressureLevel)level), );
+}
+
+JNIEXPORT void NATIVE(governorEnforce)(JNIEnv *env, jclass cls, jlong governor) {
+  (void)cls;
+  CHECK(env, nexus_governor_enforce(governor_of(governor)), );
+}
+
+/* The NexusGovernorMetrics fields in declaration order (GovernorMetrics.fromNative reads them). */
+JNIEXPORT jlongArray NATIVE(governorMetrics)(JNIEnv *env, jclass cls, jlong governor) {
+  (void)cls;
+  NexusGovernorMetrics m;
+  CHECK(env, nexus_governor_metrics(governor_of(governor), &m), NULL);
+  jlong fields[] = {
+      (jlong)m.budget_bytes, (jlong)m.budget_in_force, (jlong)m.level,       (jlong)m.total_usage,
+      (jlong)m.shed_bytes,   (jlong)m.shed_entries,    (jlong)m.unmet_bytes, (jlong)m.member_count,
+  };
+  return long_array(env, fields, (jsize)(sizeof fields / sizeof fields[0]));
+}
+
+/* The NexusGovernorMemberMetrics fields in declaration order; null when the store is not a
+ * member of this governor. */
+JNIEXPORT jlongArray NATIVE(governorMemberMetrics)(JNIEnv *env, jclass cls, jlong governor, jlong store) {
+  (void)cls;
+  NexusGovernorMemberMetrics m;
+  NexusStatus status = nexus_governor_member_metrics(governor_of(governor), nexus_jni_store(store), &m);
+  if (status == NEXUS_STATUS_NOT_FOUND) return NULL;
+  CHECK(env, status, NULL);
+  jlong fields[] = {
+      (jlong)m.store_id,    (jlong)m.priority,    (jlong)m.floor_bytes,
+      (jlong)m.ceiling_bytes, (jlong)m.usage_bytes, (jlong)m.entry_count,
+      (jlong)m.shed_bytes_over_budget, (jlong)m.shed_bytes_pressure, (jlong)m.shed_bytes_ceiling,
+      (jlong)m.shed_entries,
+  };
+  return long_array(env, fields, (jsize)(sizeof fields / sizeof fields[0]));
+}
+
+/* The oldest queued event's NexusGovernorEvent fields in declaration order; null when none. */
+JNIEXPORT jlongArray NATIVE(governorPollEvent)(JNIEnv *env, jclass cls, jlong governor) {
+  (void)cls;
+  NexusGovernorEvent e;
+  NexusStatus status = nexus_governor_poll_event(governor_of(governor), &e);
+  if (status == NEXUS_STATUS_EMPTY) return NULL;
+  CHECK(env, status, NULL);
+  jlong fields[] = {
+      (jlong)e.kind,        (jlong)e.sequence,        (jlong)e.store_id,    (jlong)e.cause,
+      (jlong)e.bytes,       (jlong)e.count,           (jlong)e.store_usage, (jlong)e.total_usage,
+      (jlong)e.budget_in_force, (jlong)e.level,       (jlong)e.previous_level, (jlong)e.timestamp_ns,
+  };
+  return long_array(env, fields, (jsize)(sizeof fields / sizeof fields[0]));
+}
+
+JNIEXPORT jlong NATIVE(storeId)(JNIEnv *env, jclass cls, jlong store) {
+  (void)cls;
+  uint64_t id = 0;
+  CHECK(env, nexus_store_id(nexus_jni_store(store), &id), 0);
+  return (jlong)id;
+}
