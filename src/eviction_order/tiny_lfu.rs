@@ -243,8 +243,12 @@ impl TinyLfuOrder {
     /// node, and the sketch sized for one more entry.
     pub fn reserve(&mut self, i: u32) {
         let need = i as usize + 1;
+        // Each array on its own: a failed allocation of the second (an
+        // unwinding OUT_OF_MEMORY) must not leave it shorter for good.
         if self.nodes.len() < need {
             self.nodes.resize(need, EMPTY);
+        }
+        if self.queues.len() < need {
             self.queues.resize(need, NONE);
         }
         self.sketch.ensure_capacity(self.linked_len() + 1);
@@ -455,8 +459,12 @@ impl TinyLfuOrder {
     /// the key); linked unless pinned. The insert counts as an access.
     pub fn insert(&mut self, i: u32, hash: u64, linked: bool) {
         let need = i as usize + 1;
+        // Each array on its own: a failed allocation of the second (an
+        // unwinding OUT_OF_MEMORY) must not leave it shorter for good.
         if self.nodes.len() < need {
             self.nodes.resize(need, EMPTY);
+        }
+        if self.queues.len() < need {
             self.queues.resize(need, NONE);
         }
         let hash = fold_hash(hash);
