@@ -7,9 +7,9 @@ use std::ffi::c_void;
 
 use super::boundary::{owned_bytes_arg, owned_key_arg};
 use super::calls::{with_store, with_store_out};
-use super::foreign::{check_object_cost, object_value};
+use super::foreign::put_object;
 use super::types::*;
-use super::value::{FfiValue, Putting};
+use super::value::FfiValue;
 
 /// `nexus_store_put` with this entry's own time to live of `ttl_ms`
 /// milliseconds on the store's clock (instead of the config's `ttl_ms`).
@@ -83,26 +83,8 @@ pub extern "C" fn nexus_store_put_object_ttl(
     with_store(store, |s| {
         // SAFETY: the caller passes `key_len` readable bytes.
         let key = unsafe { owned_key_arg(key, key_len) }?;
-        check_object_cost(cost, s.has_foreign_estimator())?;
-        if ttl_ms == 0 {
-            // Checked before the object is wrapped (and before an estimator
-            // could be called for it).
-            return Err(crate::Error::invalid(
-                "a time to live of zero: use nexus_store_put_object for the store's own",
-            ));
-        }
-        let _putting = Putting::new(object);
-        let value = object_value(object, release, release_ctx);
         let ttl = Duration::from_millis(ttl_ms);
-        let put = if cost == 0 {
-            s.try_put_with_ttl(key, value, ttl)
-        } else {
-            s.try_put_charged_with_ttl(key, value, cost as u64, ttl)
-        };
-        put.map_err(|(e, value)| {
-            value.disown();
-            e
-        })
+        put_object(s, key, object, cost, release, release_ctx, Some(ttl))
     })
 }
 

@@ -8,13 +8,13 @@ use super::boundary::{
 };
 use super::calls::{with_store, with_store_out};
 use super::config::{convert, read_config};
-use super::foreign::{check_object_cost, default_charge_of, object_value};
+use super::foreign::{default_charge_of, put_object};
 use super::handles;
 use super::key::KeyBytes;
 use super::short_bytes::{INLINE, copy_out};
 use super::store::FfiStore;
 use super::types::*;
-use super::value::{FfiValue, Putting};
+use super::value::FfiValue;
 use crate::{Error, ErrorKind, Store};
 
 /// Creates a store. `config` NULL is `ERR_NULL_ARGUMENT` (initialize one
@@ -231,18 +231,7 @@ pub extern "C" fn nexus_store_put_object(
     with_store(store, |s| {
         // SAFETY: the caller passes `key_len` readable bytes.
         let key = unsafe { owned_key_arg(key, key_len) }?;
-        check_object_cost(cost, s.has_foreign_estimator())?;
-        let _putting = Putting::new(object);
-        let value = object_value(object, release, release_ctx);
-        let put = if cost == 0 {
-            s.try_put(key, value)
-        } else {
-            s.try_put_charged(key, value, cost as u64)
-        };
-        put.map_err(|(e, value)| {
-            value.disown();
-            e
-        })
+        put_object(s, key, object, cost, release, release_ctx, None)
     })
 }
 

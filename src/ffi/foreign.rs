@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use super::boundary::kind_of;
 use super::key::Key;
+use super::store::CoreStore;
 use super::types::*;
-use super::value::{FfiValue, ForeignObject};
+use super::value::{FfiValue, ForeignObject, Putting};
 use crate::{
     ENTRY_OVERHEAD_BYTES, Error, ErrorKind, Event, EventCallback, EvictionListener, EvictionReason,
     Loaded, LoaderFn, SizeEstimator,
@@ -204,6 +205,41 @@ pub(crate) fn check_object_cost(cost: usize, has_estimator: bool) -> Result<(), 
         ));
     }
     Ok(())
+}
+
+/// The body of `nexus_store_put_object` and `nexus_store_put_object_ttl`
+/// (`ttl`: the entry's own time to live, not zero): the cost checked, the
+/// object wrapped and put; on failure the object is given back unreleased
+/// (a failed put takes no ownership), also when the put unwinds.
+pub(crate) fn put_object(
+    s: &CoreStore,
+    key: Key,
+    object: *mut c_void,
+    cost: usize,
+    release: NexusReleaseFn,
+    release_ctx: *mut c_void,
+    ttl: Option<std::time::Duration>,
+) -> Result<(), Error> {
+    check_object_cost(cost, s.has_foreign_estimator())?;
+    if ttl.is_some_and(|t| t.is_zero()) {
+        // Refused before the object is wrapped (and before an estimator
+        // could be called for it).
+        return Err(Error::invalid(
+            "a time to live of zero: use nexus_store_put_object for the store's own",
+        ));
+    }
+    let _putting = Putting::new(object);
+    let value = object_value(object, release, release_ctx);
+    let put = match (ttl, cost) {
+        (None, 0) => s.try_put(key, value),
+        (None, cost) => s.try_put_charged(key, value, cost as u64),
+        (Some(ttl), 0) => s.try_put_with_ttl(key, value, ttl),
+        (Some(ttl), cost) => s.try_put_charged_with_ttl(key, value, cost as u64, ttl),
+    };
+    put.map_err(|(e, value)| {
+        value.disown();
+        e
+    })
 }
 
 pub(crate) fn object_value(
