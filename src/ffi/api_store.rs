@@ -6,7 +6,7 @@ use super::boundary::{
     check_len, check_null_with_len, entry, key_arg, null_arg, out_arg, owned_bytes_arg,
     owned_key_arg,
 };
-use super::calls::{with_store, with_store_out};
+use super::calls::{with_store, with_store_out, with_store_read};
 use super::config::{convert, read_config};
 use super::foreign::{default_charge_of, put_object};
 use super::handles;
@@ -301,7 +301,7 @@ pub extern "C" fn nexus_store_get_copy(
     buf_len: usize,
     out_len: *mut usize,
 ) -> NexusStatus {
-    with_store(store, |s| {
+    with_store_read(store, |s| {
         // SAFETY: the caller passes `key_len` readable bytes.
         let key = unsafe { key_arg(key, key_len) }?;
         // SAFETY: the caller passes NULL or a writable pointer.

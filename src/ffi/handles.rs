@@ -371,8 +371,36 @@ impl<T: HandleTarget, H: 'static> HandleTable<T, H> {
     /// Runs `f` on the live object behind `handle`, counted as a call in
     /// flight for its whole duration: `NULL_ARGUMENT` for NULL,
     /// `INVALID_HANDLE` for a freed or unknown handle (without calling `f`).
+    /// The call is on this thread's list of calls, so that a free of the
+    /// object from user code it runs is `BUSY` (not a wait for itself).
     #[inline]
     pub(crate) fn with<R>(
+        &self,
+        handle: *const H,
+        f: impl FnOnce(&T) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.call::<true, R>(handle, f)
+    }
+
+    /// [`HandleTable::with`] for a call that runs user code only inside
+    /// the object's own callback scope (`callbacks::CallbackScope` with its
+    /// id: a store's listener, events and released values, all delivered
+    /// by the store itself), never another object's: a free from that code
+    /// is `BUSY` by the object's own record (`is_inside_own_callback`), so
+    /// the call needs no entry on this thread's list (about 10
+    /// instructions of a store read). A call that may run another object's
+    /// callbacks (a put: the governor sheds other stores) takes `with`.
+    #[inline]
+    pub(crate) fn with_own_callbacks_only<R>(
+        &self,
+        handle: *const H,
+        f: impl FnOnce(&T) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.call::<false, R>(handle, f)
+    }
+
+    #[inline(always)]
+    fn call<const LISTED: bool, R>(
         &self,
         handle: *const H,
         f: impl FnOnce(&T) -> Result<R, Error>,
@@ -397,6 +425,9 @@ impl<T: HandleTarget, H: 'static> HandleTable<T, H> {
         // cannot keep it: its lifetime is this call's). Objects are only
         // read through `&`, and `T` is `Sync`.
         let object = unsafe { &*ptr };
+        if !LISTED {
+            return f(object);
+        }
         let frame = CallFrame {
             table: self.id(),
             index,
@@ -516,6 +547,16 @@ pub(crate) fn with<R>(
     f: impl FnOnce(&FfiStore) -> Result<R, Error>,
 ) -> Result<R, Error> {
     STORES.with(handle, f)
+}
+
+/// [`with`] for a read of a store (see
+/// [`HandleTable::with_own_callbacks_only`]).
+#[inline]
+pub(crate) fn with_read<R>(
+    handle: *const NexusStore,
+    f: impl FnOnce(&FfiStore) -> Result<R, Error>,
+) -> Result<R, Error> {
+    STORES.with_own_callbacks_only(handle, f)
 }
 
 /// Frees a store (see [`HandleTable::free`]).

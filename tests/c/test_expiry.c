@@ -148,6 +148,44 @@ static void test_put_object_ttl(void) {
     CHECK(released == 2);
 }
 
+typedef struct {
+    NexusStore *store;
+    NexusStatus freed;
+    int calls;
+} FreeFromListener;
+
+static void free_from_listener(void *ctx, const uint8_t *key, size_t key_len, NexusEvictionReason reason,
+                               uint64_t bytes) {
+    (void)key;
+    (void)key_len;
+    (void)reason;
+    (void)bytes;
+    FreeFromListener *f = ctx;
+    f->calls++;
+    f->freed = nexus_store_free(f->store);
+}
+
+/* A read that removes an expired entry calls the listener; a free from
+ * there is BUSY (a read keeps no entry on the thread's list of calls: the
+ * store's own callback record refuses it). */
+static void test_free_from_a_listener_a_read_calls_is_busy(void) {
+    NexusStore *s = store_with(0, 0);
+    FreeFromListener f = {s, NEXUS_STATUS_OK, 0};
+    CHECK_OK(nexus_store_set_eviction_listener(s, free_from_listener, &f, NULL));
+    const uint8_t v[1] = {7};
+    CHECK_OK(nexus_store_put_ttl(s, KEY("a"), v, 1, 1));
+    CHECK_OK(nexus_store_put_ttl(s, KEY("b"), v, 1, 1));
+    sleep_ms(20);
+    uint8_t buf[8];
+    size_t n = 0;
+    /* The first read finds "a" expired; the second removes it first. */
+    CHECK_STATUS(nexus_store_get_copy(s, KEY("a"), buf, sizeof buf, &n), NEXUS_STATUS_NOT_FOUND);
+    CHECK(f.calls == 0);
+    CHECK_STATUS(nexus_store_get_copy(s, KEY("b"), buf, sizeof buf, &n), NEXUS_STATUS_NOT_FOUND);
+    CHECK(f.calls == 1 && f.freed == NEXUS_STATUS_ERR_BUSY);
+    CHECK_OK(nexus_store_free(s));
+}
+
 static void test_older_config_has_no_expiry(void) {
     NexusMemoryConfig c;
     nexus_memory_config_init(&c);
@@ -168,6 +206,7 @@ int main(void) {
     RUN(test_config_ttl_and_tti);
     RUN(test_pinned_expire_once_unpinned);
     RUN(test_put_object_ttl);
+    RUN(test_free_from_a_listener_a_read_calls_is_busy);
     RUN(test_older_config_has_no_expiry);
     FINISH();
 }
