@@ -239,7 +239,7 @@ impl<K: Hash + Eq, V> EntryTable<K, V> {
         slot(&self.slots, i)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn get_mut(&mut self, i: u32) -> &mut Entry<K, V> {
         self.slots[i as usize].as_mut().expect("occupied slot")
     }

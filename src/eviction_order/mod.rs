@@ -124,7 +124,7 @@ impl EvictionOrder {
 
     /// An access or replace moved the entry from `old` to `new`; `linked`
     /// is false for a pinned entry. The hot path of every cache hit.
-    #[inline]
+    #[inline(always)]
     pub fn touch(&mut self, i: u32, old: Position, new: Position, linked: bool) {
         match self {
             // Every unpinned entry is linked in the LRU list.

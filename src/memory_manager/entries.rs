@@ -293,6 +293,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// only borrowed. `Err` gives the value back with nothing changed: the
     /// caller then takes the general path. The caller has checked there is
     /// no time-based state to bring up to date (`has_time_based_state`).
+    #[inline(always)]
     pub fn replace_present<Q>(
         &mut self,
         key: &Q,

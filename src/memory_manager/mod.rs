@@ -250,7 +250,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// store's total, so that the shards' usages never add up past u64::MAX
     /// (`TooLarge` if they would). A bounded store needs nothing: the shares
     /// add up to its budget. The reservation counts as published.
-    #[inline]
+    #[inline(always)]
     pub(super) fn reserve_store_growth(&mut self, old_charge: u64, charge: u64) -> Result<()> {
         let Some(a) = self.shard.across() else {
             return Ok(());

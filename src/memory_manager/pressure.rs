@@ -16,7 +16,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
 
     /// What every call does last, under the lock: publishes what other
     /// threads read without it (the overdrawn flag, the store's usage).
-    #[inline]
+    #[inline(always)]
     pub fn end_call(&mut self) {
         self.publish_overdrawn();
         self.publish_usage();
