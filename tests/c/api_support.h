@@ -205,6 +205,13 @@ static inline bool heard(Listener *l, const char *keys, NexusEvictionReason reas
     return ok;
 }
 
+/* How many of the evictions the listener logged were for `reason`. */
+static inline int heard_for(const Listener *l, NexusEvictionReason reason) {
+    int n = 0;
+    for (int i = 0; i < l->count && i < LOG_MAX; i++) n += l->reasons[i] == reason;
+    return n;
+}
+
 typedef struct {
     int count;
     NexusEvent last;

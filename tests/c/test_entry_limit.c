@@ -22,34 +22,20 @@ static uint64_t entries(NexusStore *s) {
     return m.entry_count;
 }
 
-typedef struct {
-    int capacity;
-    int other;
-} Heard;
-
-static void on_evict(void *ctx, const uint8_t *key, size_t key_len, NexusEvictionReason reason,
-                     uint64_t bytes) {
-    (void)key;
-    (void)key_len;
-    (void)bytes;
-    Heard *h = ctx;
-    if (reason == NEXUS_EVICTION_REASON_CAPACITY) h->capacity++;
-    else h->other++;
-}
-
 static void test_lru_victim_and_reason(void) {
     NexusStore *s = store_with_limit(3, 1);
-    Heard heard = {0, 0};
-    CHECK_OK(nexus_store_set_eviction_listener(s, on_evict, &heard, NULL));
+    Listener listener = {0};
+    CHECK_OK(nexus_store_set_eviction_listener(s, on_evicted, &listener, NULL));
     const uint8_t v[4] = {1, 2, 3, 4};
     CHECK_OK(nexus_store_put(s, KEY("a"), v, 4));
     CHECK_OK(nexus_store_put(s, KEY("b"), v, 4));
     CHECK_OK(nexus_store_put(s, KEY("c"), v, 4));
     CHECK_OK(nexus_store_put(s, KEY("a"), v, 2)); /* a replace: no eviction, a is recent */
-    CHECK(heard.capacity == 0);
+    CHECK(heard_for(&listener, NEXUS_EVICTION_REASON_CAPACITY) == 0);
     CHECK_OK(nexus_store_put(s, KEY("d"), v, 4));
     CHECK(!has(s, "b") && has(s, "a") && has(s, "c") && has(s, "d"));
-    CHECK(entries(s) == 3 && heard.capacity == 1 && heard.other == 1); /* other: the REPLACED a */
+    CHECK(entries(s) == 3 && heard_for(&listener, NEXUS_EVICTION_REASON_CAPACITY) == 1 &&
+          listener.count == 2); /* the other: the REPLACED a */
     CHECK_OK(nexus_store_free(s));
 }
 

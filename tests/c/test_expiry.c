@@ -30,25 +30,10 @@ static NexusStore *store_with(uint64_t ttl_ms, uint64_t tti_ms) {
     return s;
 }
 
-typedef struct {
-    int expired;
-    int other;
-} Heard;
-
-static void on_evict(void *ctx, const uint8_t *key, size_t key_len, NexusEvictionReason reason,
-                     uint64_t bytes) {
-    (void)key;
-    (void)key_len;
-    (void)bytes;
-    Heard *h = ctx;
-    if (reason == NEXUS_EVICTION_REASON_EXPIRED) h->expired++;
-    else h->other++;
-}
-
 static void test_put_ttl_expires_and_the_sweep_removes(void) {
     NexusStore *s = store_with(HOUR_MS, 0);
-    Heard heard = {0, 0};
-    CHECK_OK(nexus_store_set_eviction_listener(s, on_evict, &heard, NULL));
+    Listener listener = {0};
+    CHECK_OK(nexus_store_set_eviction_listener(s, on_evicted, &listener, NULL));
     const uint8_t v[3] = {1, 2, 3};
     CHECK_OK(nexus_store_put(s, KEY("lives"), v, 3));
     CHECK_OK(nexus_store_put_ttl(s, KEY("brief"), v, 3, 1));
@@ -64,7 +49,7 @@ static void test_put_ttl_expires_and_the_sweep_removes(void) {
     /* The get saw "brief" and the sweep's own call removed it first: the
      * sweep counts both. */
     CHECK(n == 2);
-    CHECK(heard.expired == 2 && heard.other == 0);
+    CHECK(heard_for(&listener, NEXUS_EVICTION_REASON_EXPIRED) == 2 && listener.count == 2);
     NexusMemoryMetrics m;
     CHECK_OK(nexus_store_memory_metrics(s, &m));
     CHECK(m.entry_count == 1);
@@ -120,8 +105,8 @@ static void count_release(void *ctx, void *object) {
 
 static void test_put_object_ttl(void) {
     NexusStore *s = store_with(0, 0);
-    Heard heard = {0, 0};
-    CHECK_OK(nexus_store_set_eviction_listener(s, on_evict, &heard, NULL));
+    Listener listener = {0};
+    CHECK_OK(nexus_store_set_eviction_listener(s, on_evicted, &listener, NULL));
     static int brief, lasting, refused;
     released = 0;
     CHECK_OK(nexus_store_put_object_ttl(s, KEY("brief"), &brief, 100, count_release, NULL, 1));
@@ -140,7 +125,8 @@ static void test_put_object_ttl(void) {
     CHECK(released == 0); /* the read removes nothing; the next call does */
     size_t n = 99;
     CHECK_OK(nexus_store_sweep_expired(s, &n));
-    CHECK(n == 1 && released == 1 && heard.expired == 1 && heard.other == 0);
+    CHECK(n == 1 && released == 1 && heard_for(&listener, NEXUS_EVICTION_REASON_EXPIRED) == 1 &&
+          listener.count == 1);
     CHECK_OK(nexus_store_get(s, KEY("lasting"), &out));
     CHECK(nexus_value_object(out) == &lasting);
     nexus_value_release(out);
@@ -148,30 +134,14 @@ static void test_put_object_ttl(void) {
     CHECK(released == 2);
 }
 
-typedef struct {
-    NexusStore *store;
-    NexusStatus freed;
-    int calls;
-} FreeFromListener;
-
-static void free_from_listener(void *ctx, const uint8_t *key, size_t key_len, NexusEvictionReason reason,
-                               uint64_t bytes) {
-    (void)key;
-    (void)key_len;
-    (void)reason;
-    (void)bytes;
-    FreeFromListener *f = ctx;
-    f->calls++;
-    f->freed = nexus_store_free(f->store);
-}
-
 /* A read that removes an expired entry calls the listener; a free from
  * there is BUSY (a read keeps no entry on the thread's list of calls: the
  * store's own callback record refuses it). */
 static void test_free_from_a_listener_a_read_calls_is_busy(void) {
     NexusStore *s = store_with(0, 0);
-    FreeFromListener f = {s, NEXUS_STATUS_OK, 0};
-    CHECK_OK(nexus_store_set_eviction_listener(s, free_from_listener, &f, NULL));
+    Listener f = {0};
+    f.free_me = s;
+    CHECK_OK(nexus_store_set_eviction_listener(s, on_evicted, &f, NULL));
     const uint8_t v[1] = {7};
     CHECK_OK(nexus_store_put_ttl(s, KEY("a"), v, 1, 1));
     CHECK_OK(nexus_store_put_ttl(s, KEY("b"), v, 1, 1));
@@ -180,9 +150,9 @@ static void test_free_from_a_listener_a_read_calls_is_busy(void) {
     size_t n = 0;
     /* The first read finds "a" expired; the second removes it first. */
     CHECK_STATUS(nexus_store_get_copy(s, KEY("a"), buf, sizeof buf, &n), NEXUS_STATUS_NOT_FOUND);
-    CHECK(f.calls == 0);
+    CHECK(f.count == 0);
     CHECK_STATUS(nexus_store_get_copy(s, KEY("b"), buf, sizeof buf, &n), NEXUS_STATUS_NOT_FOUND);
-    CHECK(f.calls == 1 && f.freed == NEXUS_STATUS_ERR_BUSY);
+    CHECK(f.count == 1 && f.free_status == NEXUS_STATUS_ERR_BUSY);
     CHECK_OK(nexus_store_free(s));
 }
 
