@@ -52,31 +52,43 @@ pub(crate) enum ShortBytes {
 /// The most bytes kept inline.
 pub(crate) const INLINE: usize = 22;
 
+/// `src` in an `N`-byte array, zero padded, copied as (overlapping) words;
+/// `None` if it is longer than `N` (at most 24). Keys' and values' inline
+/// forms are both made here.
+#[inline(always)]
+pub(crate) fn copy_inline<const N: usize>(src: &[u8]) -> Option<[u8; N]> {
+    let n = src.len();
+    let mut bytes = [0u8; N];
+    match n {
+        _ if n > N => return None,
+        0..=7 => {
+            for (b, &s) in bytes.iter_mut().zip(src) {
+                *b = s;
+            }
+        }
+        8..=16 => {
+            bytes[..8].copy_from_slice(&src[..8]);
+            bytes[n - 8..n].copy_from_slice(&src[n - 8..]);
+        }
+        17..=24 => {
+            bytes[..16].copy_from_slice(&src[..16]);
+            bytes[n - 8..n].copy_from_slice(&src[n - 8..]);
+        }
+        _ => return None,
+    }
+    Some(bytes)
+}
+
 impl ShortBytes {
     /// A copy of `src`: inline up to [`INLINE`] bytes, copied as words.
     #[inline]
     pub fn from_slice(src: &[u8]) -> Self {
-        let n = src.len();
-        let mut bytes = [0u8; INLINE];
-        match n {
-            0..=7 => {
-                for (b, &s) in bytes.iter_mut().zip(src) {
-                    *b = s;
-                }
-            }
-            8..=16 => {
-                bytes[..8].copy_from_slice(&src[..8]);
-                bytes[n - 8..n].copy_from_slice(&src[n - 8..]);
-            }
-            17..=INLINE => {
-                bytes[..16].copy_from_slice(&src[..16]);
-                bytes[n - 8..n].copy_from_slice(&src[n - 8..]);
-            }
-            _ => return ShortBytes::Heap(Box::from(src)),
-        }
-        ShortBytes::Inline {
-            len: n as u8,
-            bytes,
+        match copy_inline::<INLINE>(src) {
+            Some(bytes) => ShortBytes::Inline {
+                len: src.len() as u8,
+                bytes,
+            },
+            None => ShortBytes::Heap(Box::from(src)),
         }
     }
 

@@ -8,6 +8,8 @@
 
 use std::ptr::NonNull;
 
+use super::short_bytes::copy_inline;
+
 /// The most value bytes kept inline.
 pub(crate) const VALUE_INLINE: usize = 14;
 
@@ -52,22 +54,8 @@ impl ValueBytes {
     /// `src` inline, if it fits.
     #[inline]
     pub fn inline(src: &[u8]) -> Option<Self> {
-        let n = src.len();
-        let mut bytes = [0u8; VALUE_INLINE];
-        match n {
-            0..=7 => {
-                for (b, &s) in bytes.iter_mut().zip(src) {
-                    *b = s;
-                }
-            }
-            8..=VALUE_INLINE => {
-                bytes[..8].copy_from_slice(&src[..8]);
-                bytes[n - 8..n].copy_from_slice(&src[n - 8..]);
-            }
-            _ => return None,
-        }
-        Some(ValueBytes::Inline {
-            len: n as u8,
+        copy_inline::<VALUE_INLINE>(src).map(|bytes| ValueBytes::Inline {
+            len: src.len() as u8,
             bytes,
         })
     }
