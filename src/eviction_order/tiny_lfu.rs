@@ -242,16 +242,21 @@ impl TinyLfuOrder {
     /// Makes room for inserting slot `i` before the insert commits: its
     /// node, and the sketch sized for one more entry.
     pub fn reserve(&mut self, i: u32) {
+        self.grow_to(i);
+        self.sketch.ensure_capacity(self.linked_len() + 1);
+    }
+
+    /// Room for slot `i` in the node and queue arrays. Each array grows on
+    /// its own: a failed allocation of the second (an unwinding
+    /// OUT_OF_MEMORY) must not leave it shorter for good.
+    fn grow_to(&mut self, i: u32) {
         let need = i as usize + 1;
-        // Each array on its own: a failed allocation of the second (an
-        // unwinding OUT_OF_MEMORY) must not leave it shorter for good.
         if self.nodes.len() < need {
             self.nodes.resize(need, EMPTY);
         }
         if self.queues.len() < need {
             self.queues.resize(need, NONE);
         }
-        self.sketch.ensure_capacity(self.linked_len() + 1);
     }
 
     fn linked_len(&self) -> usize {
@@ -458,15 +463,7 @@ impl TinyLfuOrder {
     /// A new entry with the key hash `hash` (any fixed-seed 64-bit hash of
     /// the key); linked unless pinned. The insert counts as an access.
     pub fn insert(&mut self, i: u32, hash: u64, linked: bool) {
-        let need = i as usize + 1;
-        // Each array on its own: a failed allocation of the second (an
-        // unwinding OUT_OF_MEMORY) must not leave it shorter for good.
-        if self.nodes.len() < need {
-            self.nodes.resize(need, EMPTY);
-        }
-        if self.queues.len() < need {
-            self.queues.resize(need, NONE);
-        }
+        self.grow_to(i);
         let hash = fold_hash(hash);
         self.promote_hit_heads();
         self.nodes[i as usize].hash = hash;
