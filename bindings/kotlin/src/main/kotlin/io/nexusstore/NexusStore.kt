@@ -35,19 +35,7 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
     }
 
     /** Runs [block] with the live handle; closed -> IllegalStateException. */
-    private inline fun <T> call(block: (Long) -> T): T {
-        val h = handle.get()
-        check(h != 0L) { CLOSED }
-        try {
-            return block(h)
-        } catch (e: NexusException) {
-            // close() on another thread won the race: the handle went stale during the call.
-            if (e.status == NexusStatus.INVALID_HANDLE && handle.get() == 0L) throw IllegalStateException(CLOSED, e)
-            throw e
-        } finally {
-            Fence.keepAlive(this)
-        }
-    }
+    private inline fun <T> call(block: (Long) -> T): T = callLive(this, handle, CLOSED, block)
 
     /** Runs [block] with the live handle (for [Governor]); closed -> IllegalStateException. */
     internal fun <T> withHandle(block: (Long) -> T): T = call(block)
