@@ -11,8 +11,11 @@ use super::calls::with_store_out;
 use super::foreign::ForeignCtx;
 use super::governor::*;
 use super::handles;
+use super::store::CoreStore;
 use super::types::*;
-use crate::{Error, ErrorKind, Governor, GovernorEvent, GovernorEventKind, ShedCause};
+use crate::{
+    Error, ErrorKind, Governor, GovernorEvent, GovernorEventKind, MemberConfig, ShedCause,
+};
 
 /// Fills `*config` with the defaults: `struct_size` = sizeof(NexusGovernorConfig),
 /// budget 0 (set one: a governor needs a budget of at least 1 byte), keeps
@@ -156,12 +159,7 @@ pub extern "C" fn nexus_governor_join(
     store: *mut NexusStore,
     member: *const NexusGovernorMember,
 ) -> NexusStatus {
-    entry(|| {
-        let m = read_member(member)?;
-        with_governor(governor, |g| {
-            handles::with(store, |s| g.join(&s.store, convert_member(&m)))
-        })
-    })
+    with_member(governor, store, member, Governor::join)
 }
 
 /// Changes a member's terms, then enforces the budget at once.
@@ -181,10 +179,22 @@ pub extern "C" fn nexus_governor_set_member(
     store: *mut NexusStore,
     member: *const NexusGovernorMember,
 ) -> NexusStatus {
+    with_member(governor, store, member, Governor::set_member)
+}
+
+/// The body of `nexus_governor_join` and `nexus_governor_set_member`: the
+/// member's terms read (and checked) first, then `f` on the live governor
+/// and store.
+fn with_member(
+    governor: *mut NexusGovernor,
+    store: *mut NexusStore,
+    member: *const NexusGovernorMember,
+    f: fn(&Governor, &CoreStore, MemberConfig) -> Result<(), Error>,
+) -> NexusStatus {
     entry(|| {
         let m = read_member(member)?;
         with_governor(governor, |g| {
-            handles::with(store, |s| g.set_member(&s.store, convert_member(&m)))
+            handles::with(store, |s| f(g, &s.store, convert_member(&m)))
         })
     })
 }
