@@ -238,7 +238,7 @@ impl OwnedBytes for ValueBytes {
     const INLINE: usize = super::value_bytes::VALUE_INLINE;
     #[inline(always)]
     fn copy_short(src: &[u8]) -> Self {
-        ValueBytes::inline(src).unwrap_or_else(|| ValueBytes::from_slice(src))
+        ValueBytes::from_slice(src)
     }
     fn from_heap(v: Vec<u8>) -> Self {
         ValueBytes::heap(v)
