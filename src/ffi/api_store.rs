@@ -6,13 +6,13 @@ use super::boundary::{
     check_len, check_null_with_len, entry, key_arg, null_arg, out_arg, owned_bytes_arg,
     owned_key_arg,
 };
-use super::calls::{with_store, with_store_out, with_store_read};
+use super::calls::{with_store, with_store_out, with_store_own_callbacks};
 use super::config::{convert, read_config};
-use super::foreign::{default_charge_of, put_object};
+use super::foreign::{default_charge_of, default_charge_of_lengths, put_object};
 use super::handles;
 use super::key::KeyBytes;
 use super::short_bytes::{INLINE, copy_out};
-use super::store::FfiStore;
+use super::store::{CoreStore, FfiStore};
 use super::types::*;
 use super::value::FfiValue;
 use crate::{Error, ErrorKind, Store};
@@ -161,21 +161,9 @@ pub extern "C" fn nexus_store_put(
     value: *const u8,
     value_len: usize,
 ) -> NexusStatus {
-    with_store(store, |s| {
+    with_store_own_callbacks(store, |s| {
         if s.has_foreign_estimator() || key_len > INLINE {
-            // The owned key first: the estimator sees it, and a key longer
-            // than the inline size is allocated before its bytes are read
-            // (so an absurd length is OUT_OF_MEMORY, not a read past the
-            // caller's buffer).
-            // SAFETY: the caller passes `key_len` readable bytes.
-            let key = unsafe { owned_key_arg(key, key_len) }?;
-            // SAFETY: the caller passes `value_len` readable bytes.
-            let value = FfiValue::Bytes(unsafe { owned_bytes_arg(value, value_len, "value") }?);
-            if s.has_foreign_estimator() {
-                return s.put(key, value);
-            }
-            let charge = default_charge_of(key_len, &value);
-            return s.put_charged(key, value, charge);
+            return put_owned_key(s, key, key_len, value, value_len);
         }
         // A short key, looked up borrowed.
         // SAFETY: the caller passes `key_len` readable bytes.
@@ -184,10 +172,40 @@ pub extern "C" fn nexus_store_put(
         let value = FfiValue::Bytes(unsafe { owned_bytes_arg(value, value_len, "value") }?);
         // What the default estimator charges, without the call through the
         // store's estimator; the key is copied only if it is not present.
-        let charge = default_charge_of(key_len, &value);
-        s.try_put_borrowed(key, value, charge, KeyBytes::try_to_owned)
-            .map_err(|(e, _bytes)| e)
+        let charge = default_charge_of_lengths(key_len, value_len);
+        s.try_put_borrowed(
+            key,
+            value,
+            charge,
+            KeyBytes::try_to_owned,
+            FfiValue::drop_bytes,
+        )
+        .map_err(|(e, _bytes)| e)
     })
+}
+
+/// `nexus_store_put` with a key copied before the put: the estimator sees
+/// it, and a key longer than the inline size is allocated before its bytes
+/// are read (so an absurd length is OUT_OF_MEMORY, not a read past the
+/// caller's buffer). Out of line: it keeps the short path small enough for
+/// the compiler to inline the probe into it.
+#[inline(never)]
+fn put_owned_key(
+    s: &CoreStore,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+) -> Result<(), Error> {
+    // SAFETY: the caller passes `key_len` readable bytes.
+    let key = unsafe { owned_key_arg(key, key_len) }?;
+    // SAFETY: the caller passes `value_len` readable bytes.
+    let value = FfiValue::Bytes(unsafe { owned_bytes_arg(value, value_len, "value") }?);
+    if s.has_foreign_estimator() {
+        return s.put(key, value);
+    }
+    let charge = default_charge_of(key_len, &value);
+    s.put_charged(key, value, charge)
 }
 
 /// Inserts or replaces `key` with an opaque object (a texture, a retained
@@ -301,7 +319,7 @@ pub extern "C" fn nexus_store_get_copy(
     buf_len: usize,
     out_len: *mut usize,
 ) -> NexusStatus {
-    with_store_read(store, |s| {
+    with_store_own_callbacks(store, |s| {
         // SAFETY: the caller passes `key_len` readable bytes.
         let key = unsafe { key_arg(key, key_len) }?;
         // SAFETY: the caller passes NULL or a writable pointer.

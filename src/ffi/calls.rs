@@ -19,17 +19,18 @@ pub(crate) fn with_store(
     entry(|| handles::with(store, |s| body(&s.store)))
 }
 
-/// [`with_store`] for a read (`get`, `get_copy`, `contains`): a call that
-/// runs user code only inside the store's own callback scope (a read that
-/// finds time-based state to bring up to date delivers its effects: the
-/// listener, events, expired values released); see
+/// [`with_store`] for a call that runs user code only inside the store's
+/// own callback scope: `get_copy` (a read that finds time-based state to
+/// bring up to date delivers its effects: the listener, events, expired
+/// values released) and the byte `put` (its effects, and a governor pass,
+/// which runs inside the store's scope); see
 /// `handles::HandleTable::with_own_callbacks_only`.
 #[inline]
-pub(crate) fn with_store_read(
+pub(crate) fn with_store_own_callbacks(
     store: *const NexusStore,
     body: impl FnOnce(&CoreStore) -> Result<(), Error>,
 ) -> NexusStatus {
-    entry(|| handles::with_read(store, |s| body(&s.store)))
+    entry(|| handles::with_own_callbacks_only(store, |s| body(&s.store)))
 }
 
 /// Runs `body` on the store behind `store` and writes what it returns to

@@ -98,9 +98,14 @@ pub(crate) fn default_charge(key: &Key, value: &FfiValue) -> u64 {
 /// [`default_charge`] for a key of `key_len` bytes.
 #[inline]
 pub(crate) fn default_charge_of(key_len: usize, value: &FfiValue) -> u64 {
-    let value_len = value.bytes().map_or(0, <[u8]>::len) as u64;
+    default_charge_of_lengths(key_len, value.bytes().map_or(0, <[u8]>::len))
+}
+
+/// [`default_charge`] for a key and a byte value of these lengths.
+#[inline]
+pub(crate) fn default_charge_of_lengths(key_len: usize, value_len: usize) -> u64 {
     (key_len as u64)
-        .saturating_add(value_len)
+        .saturating_add(value_len as u64)
         .saturating_add(ENTRY_OVERHEAD_BYTES)
 }
 

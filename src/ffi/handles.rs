@@ -388,8 +388,11 @@ impl<T: HandleTarget, H: 'static> HandleTable<T, H> {
     /// by the store itself), never another object's: a free from that code
     /// is `BUSY` by the object's own record (`is_inside_own_callback`), so
     /// the call needs no entry on this thread's list (about 10
-    /// instructions of a store read). A call that may run another object's
-    /// callbacks (a put: the governor sheds other stores) takes `with`.
+    /// instructions of a store read). A put qualifies too: the governor
+    /// pass it may run (shedding other stores, the governor's event
+    /// callback) runs inside the putting store's scope
+    /// (`governor::member::Membership::notify`). A call that may run
+    /// another object's callbacks outside such a scope takes `with`.
     #[inline]
     pub(crate) fn with_own_callbacks_only<R>(
         &self,
@@ -549,10 +552,10 @@ pub(crate) fn with<R>(
     STORES.with(handle, f)
 }
 
-/// [`with`] for a read of a store (see
-/// [`HandleTable::with_own_callbacks_only`]).
+/// [`with`] for a call that runs user code only inside the store's own
+/// callback scope (see [`HandleTable::with_own_callbacks_only`]).
 #[inline]
-pub(crate) fn with_read<R>(
+pub(crate) fn with_own_callbacks_only<R>(
     handle: *const NexusStore,
     f: impl FnOnce(&FfiStore) -> Result<R, Error>,
 ) -> Result<R, Error> {

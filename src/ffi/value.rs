@@ -87,6 +87,17 @@ pub(crate) enum FfiValue {
 }
 
 impl FfiValue {
+    /// Drops a byte string here (its drop frees memory and runs no user
+    /// code); gives an object back, to be dropped (released) as a callback
+    /// of its store.
+    #[inline]
+    pub fn drop_bytes(self) -> Option<Self> {
+        match self {
+            FfiValue::Bytes(_) => None,
+            object => Some(object),
+        }
+    }
+
     #[inline]
     pub fn bytes(&self) -> Option<&[u8]> {
         match self {

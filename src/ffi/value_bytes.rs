@@ -108,6 +108,7 @@ fn heap_len(high: u16, low: u32) -> usize {
 }
 
 impl Drop for ValueBytes {
+    #[inline]
     fn drop(&mut self) {
         if let ValueBytes::Heap {
             len_high,

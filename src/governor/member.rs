@@ -24,6 +24,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 
 use super::core::GovernorCore;
+use crate::callbacks::CallbackScope;
 
 /// What one shed took from a store.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -156,10 +157,17 @@ impl Membership {
         take(&self.room) && self.governor.lock().as_ref().is_some_and(|l| take(&l.room))
     }
 
+    /// Runs the pass, inside a callback scope of the store that grew: the
+    /// pass may run user code of other stores (their listeners, released
+    /// values) and the governor's event callback, and a free of this store
+    /// from there must be refused (`BUSY`), not wait for the call it runs
+    /// inside. The C layer relies on this to keep puts off its list of calls
+    /// (`ffi::handles::HandleTable::with_own_callbacks_only`).
     #[cold]
     fn notify(&self) {
         let governor = self.governor.lock().as_ref().and_then(|l| l.core.upgrade());
         if let Some(g) = governor {
+            let _scope = CallbackScope::enter(self.store_id);
             g.enforce_after_growth(self.store_id);
         }
     }

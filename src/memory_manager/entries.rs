@@ -263,26 +263,35 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// the order); returns the old cell and charge.
     #[inline(always)]
     fn swap_value(&mut self, i: u32, cell: ValueCell<V>, charge: u64) -> (ValueCell<V>, u64) {
-        let tick = self.tick();
         let e = self.entries.get_mut(i);
-        let old_at = Position {
-            charge: e.charge,
-            tick: e.tick(),
-        };
+        let old_charge = e.charge;
         let old = std::mem::replace(&mut e.cell, cell);
         e.charge = charge;
-        e.set_tick(tick);
         let linked = !e.pinned();
-        if e.pinned() {
-            self.pinned_bytes = self.pinned_bytes - old_at.charge + charge;
+        if !linked {
+            self.pinned_bytes = self.pinned_bytes - old_charge + charge;
         }
         match &mut self.order {
-            // As in `touch`: the LRU list alone keeps recency.
-            EvictionOrder::Lru(o) if linked => o.move_to_back(i),
-            EvictionOrder::Lru(_) => {}
-            order => order.touch(i, old_at, Position { charge, tick }, linked),
+            // As in `touch`: the LRU list alone keeps recency (an LRU
+            // store's entries keep the tick of their insert, unused).
+            EvictionOrder::Lru(o) => {
+                if linked {
+                    o.move_to_back(i);
+                }
+            }
+            _ => {
+                let tick = self.tick();
+                let e = self.entries.get_mut(i);
+                let old_at = Position {
+                    charge: old_charge,
+                    tick: e.tick(),
+                };
+                e.set_tick(tick);
+                self.order
+                    .touch(i, old_at, Position { charge, tick }, linked);
+            }
         }
-        (old, old_at.charge)
+        (old, old_charge)
     }
 
     /// A put that replaces a present key's value when it can neither fail,

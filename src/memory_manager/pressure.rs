@@ -25,7 +25,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// Records, for read handles, whether usage is above the budget in force
     /// (written only when it changes: the flag is read by every handle
     /// release, so it should not bounce between cores).
-    #[inline]
+    #[inline(always)]
     fn publish_overdrawn(&self) {
         // Without a signal the configured budget always holds.
         let overdrawn = self.signalled != MemoryPressureLevel::None && self.overdrawn();

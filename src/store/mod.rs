@@ -278,7 +278,7 @@ where
         value: V,
         charge: u64,
     ) -> std::result::Result<(), (Error, V)> {
-        match self.replace_fast(&key, ValueCell::Inline(value), charge) {
+        match self.replace_fast(&key, ValueCell::Inline(value), charge, Some) {
             Ok(()) => Ok(()),
             Err(cell) => self.put_general(key, cell, charge),
         }
@@ -286,6 +286,7 @@ where
 
     /// The general put (after the short path declined): under the lock,
     /// with its effects delivered after it.
+    #[inline(never)]
     fn put_general(
         &self,
         key: K,
@@ -325,12 +326,15 @@ where
     /// may be a release action). Not taken with an eviction listener (it
     /// reports the replaced entry by its owned key) or time-based state to
     /// bring up to date; `Err` gives the value back with nothing changed.
+    /// `dispose` may drop an old value whose drop runs no user code (the C
+    /// layer's bytes) without the scope; what it gives back is dropped in it.
     #[inline]
     fn replace_fast<Q>(
         &self,
         key: &Q,
         cell: ValueCell<V>,
         charge: u64,
+        dispose: impl FnOnce(V) -> Option<V>,
     ) -> std::result::Result<(), ValueCell<V>>
     where
         K: Borrow<Q>,
@@ -348,8 +352,16 @@ where
             }
         };
         let (old, old_charge) = replaced?;
-        let _scope = std::mem::needs_drop::<V>().then(|| CallbackScope::enter(self.shared.id));
-        drop(old);
+        if std::mem::needs_drop::<V>() {
+            let old = match old {
+                ValueCell::Inline(v) => dispose(v).map(ValueCell::Inline),
+                shared => Some(shared),
+            };
+            if old.is_some() {
+                let _scope = CallbackScope::enter(self.shared.id);
+                drop(old);
+            }
+        }
         self.shared.after_growth(charge.saturating_sub(old_charge));
         Ok(())
     }
@@ -360,19 +372,21 @@ where
     /// fail, evict nor report an event and no eviction listener is
     /// registered (it would need the owned key); otherwise `owned` builds the
     /// key and the general put runs. The old value is dropped after the
-    /// lock, as a callback of the store (its drop may be a release action).
+    /// lock, as a callback of the store (its drop may be a release action),
+    /// unless `dispose` drops it (a value whose drop runs no user code).
     pub(crate) fn try_put_borrowed<Q>(
         &self,
         key: &Q,
         value: V,
         charge: u64,
         owned: impl FnOnce(&Q) -> Result<K>,
+        dispose: impl FnOnce(V) -> Option<V>,
     ) -> std::result::Result<(), (Error, V)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let cell = match self.replace_fast(key, ValueCell::Inline(value), charge) {
+        let cell = match self.replace_fast(key, ValueCell::Inline(value), charge, dispose) {
             Ok(()) => return Ok(()),
             Err(cell) => cell,
         };

@@ -307,6 +307,51 @@ static void on_event(void *ctx, const NexusGovernorEvent *e) {
 
 static void on_destroy(void *ctx) { ((Heard *)ctx)->destroyed++; }
 
+/* A put into `putter` makes the governor shed `shed`, whose listener then
+ * tries to free `putter`: that free would wait for the put it runs inside,
+ * so it is refused with BUSY (and the put completes). The deferred free is
+ * always possible from there. */
+typedef struct {
+    NexusStore *putter;
+    NexusStatus free_status;
+    NexusStatus deferred_status;
+    int calls;
+} FreesPutter;
+
+static void free_putter_on_evict(void *ctx, const uint8_t *key, size_t key_len,
+                                 NexusEvictionReason reason, uint64_t bytes) {
+    (void)key;
+    (void)key_len;
+    (void)bytes;
+    FreesPutter *f = ctx;
+    if (reason != NEXUS_EVICTION_REASON_GOVERNOR) return;
+    if (f->calls++ == 0) {
+        f->free_status = nexus_store_free(f->putter);
+        f->deferred_status = nexus_store_free_deferred(f->putter);
+    }
+}
+
+static void test_free_of_the_putting_store_from_a_shed_listener_is_busy(void) {
+    NexusGovernor *g = new_governor(4 * ENTRY);
+    NexusStore *shed = new_store(0), *putter = new_store(0);
+    FreesPutter f = {putter, NEXUS_STATUS_OK, NEXUS_STATUS_ERR_PANIC, 0};
+    CHECK_OK(nexus_store_set_eviction_listener(shed, free_putter_on_evict, &f, NULL));
+    join(g, shed, 1, 0);
+    join(g, putter, 2, 0);
+    for (int k = 0; k < 4; k++) put(shed, k);
+    drain(g);
+    put(putter, 0); /* sheds one entry of `shed`: the listener runs */
+    CHECK(f.calls == 1);
+    CHECK_STATUS(f.free_status, NEXUS_STATUS_ERR_BUSY);
+    CHECK_OK(f.deferred_status);
+    CHECK(usage(shed) == 3 * ENTRY);
+    /* The deferred free took effect once the put returned. */
+    CHECK_STATUS(nexus_store_put(putter, (const uint8_t *)"k001", 4, value, VALUE_LEN),
+                 NEXUS_STATUS_ERR_INVALID_HANDLE);
+    CHECK_OK(nexus_governor_free(g));
+    CHECK_OK(nexus_store_free(shed));
+}
+
 static void test_event_callback(void) {
     NexusGovernor *g = new_governor(10 * ENTRY);
     NexusStore *a = new_store(0), *b = new_store(0);
@@ -385,6 +430,7 @@ int main(void) {
     RUN(test_a_freed_store_leaves);
     RUN(test_bad_input);
     RUN(test_event_callback);
+    RUN(test_free_of_the_putting_store_from_a_shed_listener_is_busy);
     RUN(test_threads_share_one_budget);
     FINISH();
 }
