@@ -106,7 +106,8 @@ impl LinkedSlots {
     }
 
     /// Moves a linked slot to the back (most recent), the LRU access path.
-    #[inline]
+    /// Always inlined: a call costs a fifth of the move (the C put).
+    #[inline(always)]
     pub fn move_to_back(&mut self, i: u32) {
         if self.tail == i {
             return;

@@ -4,7 +4,7 @@ use std::ffi::c_void;
 
 use super::boundary::{
     check_len, check_null_with_len, entry, key_arg, null_arg, out_arg, owned_bytes_arg,
-    owned_key_arg,
+    owned_bytes_arg_other, owned_key_arg, short_bytes_arg,
 };
 use super::calls::{with_store, with_store_out, with_store_own_callbacks};
 use super::config::{convert, read_config};
@@ -168,8 +168,11 @@ pub extern "C" fn nexus_store_put(
         // A short key, looked up borrowed.
         // SAFETY: the caller passes `key_len` readable bytes.
         let key = unsafe { key_arg(key, key_len) }?;
-        // SAFETY: the caller passes `value_len` readable bytes.
-        let value = FfiValue::Bytes(unsafe { owned_bytes_arg(value, value_len, "value") }?);
+        // SAFETY (both): the caller passes `value_len` readable bytes.
+        let value = FfiValue::Bytes(match unsafe { short_bytes_arg(value, value_len) } {
+            Some(short) => short,
+            None => unsafe { owned_bytes_arg_other(value, value_len, "value") }?,
+        });
         // What the default estimator charges, without the call through the
         // store's estimator; the key is copied only if it is not present.
         let charge = default_charge_of_lengths(key_len, value_len);
@@ -320,49 +323,80 @@ pub extern "C" fn nexus_store_get_copy(
     out_len: *mut usize,
 ) -> NexusStatus {
     with_store_own_callbacks(store, |s| {
-        // SAFETY: the caller passes `key_len` readable bytes.
-        let key = unsafe { key_arg(key, key_len) }?;
-        // SAFETY: the caller passes NULL or a writable pointer.
-        let out_len = unsafe { out_arg(out_len, "out_len") }?;
-        check_null_with_len(buf.is_null(), buf_len, "buf")?;
-        check_len(buf_len, "buf")?;
-        let mut needed = 0usize;
-        let copied = s.read_with(key, |value| {
+        // Every rule in one test (a well-formed call pays one branch); the
+        // cold path finds which rule failed, in the documented order.
+        if (key.is_null() && key_len != 0)
+            | out_len.is_null()
+            | (buf.is_null() && buf_len != 0)
+            | ((key_len | buf_len) > isize::MAX as usize)
+        {
+            return Err(get_copy_argument_error(key, key_len, out_len, buf, buf_len));
+        }
+        let key = KeyBytes::new(if key_len == 0 {
+            &[]
+        } else {
+            // SAFETY: non-NULL (checked above, with a non-zero length),
+            // `key_len <= isize::MAX`, and the caller passes `key_len`
+            // readable bytes for the call.
+            unsafe { std::slice::from_raw_parts(key, key_len) }
+        });
+        // SAFETY: checked non-NULL above; the caller passes a writable pointer.
+        let out_len = unsafe { &mut *out_len };
+        s.read_with(key, move |value| {
             let Some(bytes) = value.bytes() else {
                 return Err(Error::new(
                     ErrorKind::InvalidArgument,
                     "the value is an object: read it with nexus_store_get",
                 ));
             };
-            needed = bytes.len();
+            // The length is written on success and, as the length needed,
+            // on BUFFER_TOO_SMALL.
+            *out_len = bytes.len();
             if bytes.len() > buf_len {
-                return Err(Error::new(
-                    ErrorKind::BufferTooSmall,
-                    format!(
-                        "the value has {} bytes; the buffer has {buf_len}",
-                        bytes.len()
-                    ),
-                ));
+                return Err(buffer_too_small(bytes.len(), buf_len));
             }
             // SAFETY: `buf_len >= len`, so `buf` is non-NULL when len > 0
             // (checked above), and the caller guarantees `buf_len` writable
             // bytes that do not overlap the store's own memory.
             unsafe { copy_out(bytes, buf) };
-            Ok(bytes.len())
-        });
-        match copied {
-            Ok(n) => {
-                *out_len = n;
-                Ok(())
-            }
-            Err(e) => {
-                if e.kind() == ErrorKind::BufferTooSmall {
-                    *out_len = needed;
-                }
-                Err(e)
-            }
-        }
+            Ok(())
+        })
     })
+}
+
+#[cold]
+#[inline(never)]
+fn buffer_too_small(len: usize, buf_len: usize) -> Error {
+    Error::new(
+        ErrorKind::BufferTooSmall,
+        format!("the value has {len} bytes; the buffer has {buf_len}"),
+    )
+}
+
+/// Which of `nexus_store_get_copy`'s argument rules a call broke, checked
+/// in the documented order (the key, `out_len`, then the buffer).
+#[cold]
+#[inline(never)]
+fn get_copy_argument_error(
+    key: *const u8,
+    key_len: usize,
+    out_len: *mut usize,
+    buf: *mut u8,
+    buf_len: usize,
+) -> Error {
+    let check = || -> Result<(), Error> {
+        check_null_with_len(key.is_null(), key_len, "key")?;
+        check_len(key_len, "key")?;
+        if out_len.is_null() {
+            return Err(null_arg("out_len"));
+        }
+        check_null_with_len(buf.is_null(), buf_len, "buf")?;
+        check_len(buf_len, "buf")
+    };
+    match check() {
+        Err(e) => e,
+        Ok(()) => unreachable!("get_copy_argument_error is called only for a broken rule"),
+    }
 }
 
 /// Writes whether `key` is present to `*out`. Not an access: no hit, no

@@ -260,15 +260,31 @@ pub(crate) unsafe fn owned_bytes_arg<B: OwnedBytes>(
     len: usize,
     name: &str,
 ) -> Result<B, Error> {
+    // SAFETY: the caller's contract, passed on.
+    match unsafe { short_bytes_arg(ptr, len) } {
+        Some(b) => Ok(b),
+        // SAFETY: the caller's contract, passed on.
+        None => unsafe { owned_bytes_arg_other(ptr, len, name) },
+    }
+}
+
+/// [`owned_bytes_arg`]'s inline copy alone: `None` for NULL and for lengths
+/// beyond the inline size (then [`owned_bytes_arg_other`] copies or fails).
+/// A caller that takes the two apart builds the short value in place, with
+/// no `Result` to move it through.
+///
+/// # Safety
+/// As for [`owned_bytes_arg`].
+#[inline(always)]
+pub(crate) unsafe fn short_bytes_arg<B: OwnedBytes>(ptr: *const u8, len: usize) -> Option<B> {
     if len <= B::INLINE && !ptr.is_null() {
         // SAFETY: non-NULL, `len` is small (so within isize::MAX), and the
         // caller guarantees `len` readable bytes for the call.
-        return Ok(B::copy_short(unsafe {
+        return Some(B::copy_short(unsafe {
             std::slice::from_raw_parts(ptr, len)
         }));
     }
-    // SAFETY: the caller's contract, passed on.
-    unsafe { owned_bytes_arg_other(ptr, len, name) }
+    None
 }
 
 /// [`owned_bytes_arg`] for NULL (valid with length 0) and for lengths
@@ -277,7 +293,7 @@ pub(crate) unsafe fn owned_bytes_arg<B: OwnedBytes>(
 /// # Safety
 /// As for [`owned_bytes_arg`].
 #[inline(never)]
-unsafe fn owned_bytes_arg_other<B: OwnedBytes>(
+pub(crate) unsafe fn owned_bytes_arg_other<B: OwnedBytes>(
     ptr: *const u8,
     len: usize,
     name: &str,
