@@ -118,6 +118,28 @@ impl<K: Hash + Eq, V> EntryTable<K, V> {
             .copied()
     }
 
+    /// [`EntryTable::find`] with the entry found (the read path: the
+    /// probe's match already holds it).
+    #[inline(always)]
+    pub fn find_entry<Q>(&self, key: &Q) -> Option<(u32, &Entry<K, V>)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        let mut found = None;
+        self.index.find(hash, |&i| {
+            let e = slot(slots, i);
+            let equal = e.key.borrow() == key;
+            if equal {
+                found = Some((i, e));
+            }
+            equal
+        })?;
+        found
+    }
+
     /// Room for one more entry (a slot and its index), so that `insert`
     /// allocates nothing.
     pub fn reserve_one(&mut self) {

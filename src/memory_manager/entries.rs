@@ -403,15 +403,19 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let Some(i) = self.entries.find(key) else {
+        let Some((i, e)) = self.entries.find_entry(key) else {
             self.counters.misses += 1;
             return Err(Error::not_found("no entry with this key"));
         };
-        if self.expiry_on() && self.expired_on_read(i) {
-            self.counters.misses += 1;
-            return Err(Error::not_found("the entry with this key expired"));
-        }
-        let e = self.entries.get(i);
+        let e = if self.expiry_on() {
+            if self.expired_on_read(i) {
+                self.counters.misses += 1;
+                return Err(Error::not_found("the entry with this key expired"));
+            }
+            self.entries.get(i)
+        } else {
+            e
+        };
         let (r, pinned) = (f(e.cell.value())?, e.pinned());
         self.counters.hits += 1;
         self.touch_read(i, pinned);
