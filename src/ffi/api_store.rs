@@ -340,8 +340,6 @@ pub extern "C" fn nexus_store_get_copy(
             // readable bytes for the call.
             unsafe { std::slice::from_raw_parts(key, key_len) }
         });
-        // SAFETY: checked non-NULL above; the caller passes a writable pointer.
-        let out_len = unsafe { &mut *out_len };
         s.read_with(key, move |value| {
             let Some(bytes) = value.bytes() else {
                 return Err(Error::new(
@@ -350,15 +348,22 @@ pub extern "C" fn nexus_store_get_copy(
                 ));
             };
             // The length is written on success and, as the length needed,
-            // on BUFFER_TOO_SMALL.
-            *out_len = bytes.len();
+            // on BUFFER_TOO_SMALL; after the copy (`out_len` may point into
+            // `buf`: the length is what the caller reads last).
+            // Written through the raw pointer: no `&mut` to memory that the
+            // copy may also write.
             if bytes.len() > buf_len {
+                // SAFETY: checked non-NULL above; the caller passes a
+                // writable, aligned pointer.
+                unsafe { out_len.write(bytes.len()) };
                 return Err(buffer_too_small(bytes.len(), buf_len));
             }
             // SAFETY: `buf_len >= len`, so `buf` is non-NULL when len > 0
             // (checked above), and the caller guarantees `buf_len` writable
             // bytes that do not overlap the store's own memory.
             unsafe { copy_out(bytes, buf) };
+            // SAFETY: as above.
+            unsafe { out_len.write(bytes.len()) };
             Ok(())
         })
     })

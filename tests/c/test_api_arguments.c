@@ -262,6 +262,17 @@ static void test_get_copy(void) {
            NEXUS_STATUS_ERR_INVALID_ARGUMENT);
     EXPECT(nexus_store_get_copy(s, KEY("obj"), NULL, 0, &n), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
     CHECK(n == SENTINEL_SIZE);
+
+    /* `out_len` inside `buf` (a careless caller): the length is written
+     * after the copy, so it is what the caller finds there. */
+    union {
+        size_t len;
+        uint8_t bytes[16];
+    } shared;
+    put_str(s, "eight", "ABCDEFGH");
+    memset(shared.bytes, '#', sizeof shared.bytes);
+    CHECK_OK(nexus_store_get_copy(s, KEY("eight"), shared.bytes, sizeof shared.bytes, &shared.len));
+    CHECK(shared.len == 8);
     CHECK_OK(nexus_store_free(s));
     CHECK(rel.released == 1);
 }
