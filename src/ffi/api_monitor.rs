@@ -7,7 +7,7 @@ use std::mem::size_of;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::boundary::{check_null_with_len, entry, entry_value, null_arg, out_arg};
+use super::boundary::{check_null_with_len, entry, entry_value, null_arg};
 use super::foreign::ForeignCtx;
 use super::types::*;
 use crate::os_pressure::{
@@ -515,8 +515,12 @@ pub extern "C" fn nexus_monitor_source_detail(
     out_len: *mut usize,
 ) -> NexusStatus {
     entry(|| {
-        // SAFETY: the caller passes NULL or a writable pointer.
-        let out_len = unsafe { out_arg(out_len, "out_len") }?;
+        // The length is written through the raw pointer, after the copy:
+        // no `&mut` to memory the copy may write (a careless caller's
+        // `out_len` inside `buf`), and the length is what it finds there.
+        if out_len.is_null() {
+            return Err(null_arg("out_len"));
+        }
         check_null_with_len(buf.is_null(), buf_len, "buf")?;
         let kind = *SourceKind::ALL
             .get(kind as usize)
@@ -527,17 +531,22 @@ pub extern "C" fn nexus_monitor_source_detail(
             .map(|s| s.detail.replace('\0', " "))
             .unwrap_or_default();
         let needed = detail.len() + 1;
-        *out_len = needed;
         if buf_len < needed {
+            // SAFETY: non-NULL (checked above); the caller passes a
+            // writable, aligned pointer.
+            unsafe { out_len.write(needed) };
             return Err(Error::new(
                 ErrorKind::BufferTooSmall,
                 format!("the description needs {needed} bytes, buf_len is {buf_len}"),
             ));
         }
-        // SAFETY: `buf` holds `buf_len` >= `needed` writable bytes.
+        // SAFETY: `buf` is non-NULL (buf_len >= needed > 0) and the caller
+        // guarantees `buf_len` writable bytes; `out_len` was checked
+        // non-NULL and is writable and aligned (the caller's contract).
         unsafe {
             std::ptr::copy_nonoverlapping(detail.as_ptr(), buf.cast::<u8>(), detail.len());
             *buf.add(detail.len()) = 0;
+            out_len.write(needed);
         }
         Ok(())
     })

@@ -350,6 +350,14 @@ static void test_metrics_json(void) {
     n = 0;
     CHECK_OK(nexus_store_metrics_json(s, big, sizeof big, &n));
     CHECK(n == needed && strcmp(big, buf) == 0);
+
+    /* `out_len` inside the buffer: the size is written after the JSON. */
+    union {
+        size_t len;
+        char text[4096];
+    } shared;
+    CHECK_OK(nexus_store_metrics_json(s, shared.text, sizeof shared.text, &shared.len));
+    CHECK(shared.len == needed);
     free(buf);
     CHECK_OK(nexus_store_free(s));
 }
