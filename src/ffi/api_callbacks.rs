@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_void};
 
-use super::boundary::{c_str_arg, entry, key_arg, kind_of, out_arg, owned_bytes_arg};
+use super::boundary::{c_str_arg, entry, in_out_arg, key_arg, kind_of, owned_bytes_arg};
 use super::calls::{with_store, with_store_out};
 use super::foreign::{self, ForeignCtx, check_object_cost, object_value, sink_fail, sink_put};
 use super::types::*;
@@ -136,7 +136,7 @@ pub extern "C" fn nexus_load_sink_put_bytes(
     entry(|| {
         // SAFETY: the caller passes NULL or the sink its loader received,
         // during that loader call.
-        let sink = unsafe { out_arg(sink, "sink") }?;
+        let sink = unsafe { in_out_arg(sink, "sink") }?;
         // SAFETY: the caller passes `value_len` readable bytes.
         let value = unsafe { owned_bytes_arg(value, value_len, "value") }?;
         sink_put(sink, Loaded::new(FfiValue::Bytes(value)))
@@ -169,7 +169,7 @@ pub extern "C" fn nexus_load_sink_put_object(
     entry(|| {
         // SAFETY: the caller passes NULL or the sink its loader received,
         // during that loader call.
-        let sink = unsafe { out_arg(sink, "sink") }?;
+        let sink = unsafe { in_out_arg(sink, "sink") }?;
         check_object_cost(cost, !sink.objects_need_cost)?;
         // A failed allocation unwinding from here leaves the object the
         // caller's (as for nexus_store_put_object).
@@ -213,7 +213,7 @@ pub extern "C" fn nexus_load_sink_fail(
     entry(|| {
         // SAFETY: the caller passes NULL or the sink its loader received,
         // during that loader call.
-        let sink = unsafe { out_arg(sink, "sink") }?;
+        let sink = unsafe { in_out_arg(sink, "sink") }?;
         let Some(kind) = kind_of(status) else {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,

@@ -86,7 +86,7 @@ pub extern "C" fn nexus_governor_new(
         // SAFETY: the caller passes NULL or a writable pointer.
         let out = unsafe { out_arg(out, "out") }?;
         let governor = Governor::new(convert_config(&c))?;
-        *out = GOVERNORS.insert(FfiGovernor { governor })?;
+        out.set(GOVERNORS.insert(FfiGovernor { governor })?);
         Ok(())
     })
 }
@@ -302,7 +302,7 @@ pub extern "C" fn nexus_governor_metrics(
         with_governor(governor, |g| {
             // SAFETY: the caller passes NULL or a writable pointer.
             let out = unsafe { out_arg(out, "out") }?;
-            *out = (&g.metrics()).into();
+            out.set((&g.metrics()).into());
             Ok(())
         })
     })
@@ -337,7 +337,7 @@ pub extern "C" fn nexus_governor_member_metrics(
                     format!("store {id} is not a member of this governor"),
                 )
             })?;
-            *out = member.into();
+            out.set(member.into());
             Ok(())
         })
     })
@@ -367,7 +367,7 @@ pub extern "C" fn nexus_governor_poll_event(
             let e = g
                 .poll_event()
                 .ok_or_else(|| Error::new(ErrorKind::Empty, "no governor event queued"))?;
-            *out = (&e).into();
+            out.set((&e).into());
             Ok(())
         })
     })

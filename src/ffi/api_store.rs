@@ -66,7 +66,7 @@ pub extern "C" fn nexus_store_new(
             builder = builder.foreign_estimator();
         }
         let store = builder.build()?;
-        *out = handles::insert(FfiStore { store })?;
+        out.set(handles::insert(FfiStore { store })?);
         Ok(())
     })
 }

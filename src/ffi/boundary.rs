@@ -341,13 +341,43 @@ pub(crate) unsafe fn c_str_arg(ptr: *const c_char) -> Option<String> {
     )
 }
 
-/// Checks an out-pointer and returns it as a mutable reference.
+/// An out-pointer checked non-NULL, written once at the end of a call that
+/// succeeds. It stays a raw pointer until then: a careless caller's out
+/// pointer may point into an argument the call still reads (a key buffer),
+/// and no `&mut` to that memory may live while it is read.
+pub(crate) struct OutParam<T>(std::ptr::NonNull<T>);
+
+impl<T> OutParam<T> {
+    /// Writes `value` (the old contents are not dropped: they are the
+    /// caller's, possibly uninitialized).
+    #[inline]
+    pub fn set(self, value: T) {
+        // SAFETY: non-NULL (checked by `out_arg`), and valid and aligned
+        // for writes of `T` for the call (`out_arg`'s contract).
+        unsafe { self.0.as_ptr().write(value) }
+    }
+}
+
+/// Checks a pointer to an object the call reads and updates (a load's
+/// sink) and returns it as a mutable reference.
 ///
 /// # Safety
-/// A non-NULL `ptr` must be valid for writes of `T` for the call.
-pub(crate) unsafe fn out_arg<'a, T>(ptr: *mut T, name: &str) -> Result<&'a mut T, Error> {
+/// A non-NULL `ptr` must be valid, aligned and not aliased for the call.
+pub(crate) unsafe fn in_out_arg<'a, T>(ptr: *mut T, name: &str) -> Result<&'a mut T, Error> {
     // SAFETY: the caller guarantees a non-NULL `ptr` is valid and aligned.
     unsafe { ptr.as_mut() }.ok_or_else(|| null_arg(name))
+}
+
+/// Checks an out-pointer (`NULL_ARGUMENT` when NULL).
+///
+/// # Safety
+/// A non-NULL `ptr` must be valid and aligned for writes of `T` for the
+/// call.
+#[inline]
+pub(crate) unsafe fn out_arg<T>(ptr: *mut T, name: &str) -> Result<OutParam<T>, Error> {
+    std::ptr::NonNull::new(ptr)
+        .map(OutParam)
+        .ok_or_else(|| null_arg(name))
 }
 
 /// A checked enum argument.

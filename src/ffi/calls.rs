@@ -47,7 +47,7 @@ pub(crate) fn with_store_out<T>(
             // SAFETY: `out` is NULL or writable for a `T` (the header's
             // contract for every out-parameter).
             let out = unsafe { out_arg(out, name) }?;
-            *out = body(&s.store)?;
+            out.set(body(&s.store)?);
             Ok(())
         })
     })
