@@ -208,7 +208,8 @@ struct InFlight<'t, T, H: 'static> {
     table: &'t HandleTable<T, H>,
     slot: &'t Slot<T>,
     index: usize,
-    stripe: usize,
+    /// This thread's stripe of the slot's count.
+    counter: &'t AtomicUsize,
 }
 
 impl<'t, T: HandleTarget, H> InFlight<'t, T, H> {
@@ -220,13 +221,13 @@ impl<'t, T: HandleTarget, H> InFlight<'t, T, H> {
         index: usize,
         generation: usize,
     ) -> Option<Self> {
-        let stripe = my_stripe();
-        slot.in_flight[stripe].0.fetch_add(1, Ordering::SeqCst);
+        let counter = &slot.in_flight[my_stripe()].0;
+        counter.fetch_add(1, Ordering::SeqCst);
         let counted = InFlight {
             table,
             slot,
             index,
-            stripe,
+            counter,
         };
         // SeqCst with the increment above and with free's swap and count
         // check: either this sees DEAD (or a later generation), or the free
@@ -240,9 +241,7 @@ impl<T, H: 'static> Drop for InFlight<'_, T, H> {
     fn drop(&mut self) {
         // SeqCst (a release too): the call's use of the object happens
         // before a free that sees the count at 0 drops it.
-        self.slot.in_flight[self.stripe]
-            .0
-            .fetch_sub(1, Ordering::SeqCst);
+        self.counter.fetch_sub(1, Ordering::SeqCst);
         let pending = self.slot.head.pending.load(Ordering::SeqCst);
         if pending != 0 && self.slot.count() == 0 {
             // The last call out after a deferred free.
