@@ -25,6 +25,10 @@
 //!   small (3% of the entries), so only quick returns count: recency-heavy
 //!   traffic (twitter's trace) grows the window to several percent, Zipf
 //!   keeps it near its floor (0.1%).
+//! - When the working set moves (the hit rate falls sharply after steady
+//!   samples, `StaleWatch`), protected's entries not hit during the last
+//!   sample go back to probation, so the new set's keys need not wait for
+//!   promotions to push the old set out.
 //!
 //! The order is a walk that makes those comparisons without changing
 //! anything (`walk`); the memory manager then evicts the walk's prefix,
