@@ -59,10 +59,6 @@ const CANDIDATE: u8 = 4;
 /// eviction or insert that finds it there); the walk passes over it until
 /// probation's others are taken.
 const PROBATION_HIT: u8 = 5;
-/// A protected entry not hit since the stale watch's last sample ended
-/// (`StaleWatch`): if that sample shows the working set moved, it goes back
-/// to probation. A hit makes it `PROTECTED` again.
-const PROTECTED_STALE: u8 = 6;
 
 /// The window's share of the linked entries: at the start, and its bounds.
 /// Measured with `nexus-w2-tune`: before probation hits were marked,
@@ -147,6 +143,13 @@ pub(crate) struct TinyLfuOrder {
     sketch: FrequencySketch,
     shift: ShiftWatch,
     stale: StaleWatch,
+    /// The newest protected entry not hit since the stale watch's last
+    /// sample ended, or NIL: protected's entries from its head to this one
+    /// (a hit moves an entry to the tail, a promotion adds it there, so
+    /// those not hit since form a prefix). If the next sample shows the
+    /// working set moved, they go back to probation. Kept as one index,
+    /// not a mark on each entry, so a sample's end costs O(1).
+    stale_last: u32,
     /// The window's share of the linked entries (`WINDOW_MIN..=WINDOW_MAX`).
     window_share: f64,
     /// Recently rejected candidates and evicted victims, by key hash, in one
@@ -229,7 +232,7 @@ impl ShiftWatch {
 /// (from `ShiftWatch`'s counts) for a working set that moved: a sample
 /// whose rate is more than `STALE_DROP` below the previous one, when the
 /// two samples before it were within `STALE_STEADY` of each other. Then
-/// the protected entries not hit during that sample (`PROTECTED_STALE`)
+/// the protected entries not hit during that sample (`stale_last`)
 /// are the old set's: they go back to probation, where the new set's keys
 /// can take their place (protected otherwise turns over only as fast as
 /// probation's entries are promoted: on W2's shifting trace, 100,000
@@ -300,7 +303,7 @@ enum Ghost {
 fn list_of(queue: u8) -> usize {
     match queue {
         WINDOW => 0,
-        PROTECTED | PROTECTED_STALE => 2,
+        PROTECTED => 2,
         _ => 1,
     }
 }
@@ -320,6 +323,7 @@ impl TinyLfuOrder {
             sketch: FrequencySketch::new(),
             shift: ShiftWatch::new(),
             stale: StaleWatch::new(),
+            stale_last: NIL,
             window_share: WINDOW_START,
             ghosts: Vec::new(),
         }
@@ -380,11 +384,15 @@ impl TinyLfuOrder {
     /// candidate) to that list's tail: the hot path of a hit.
     #[inline]
     fn move_to_tail(&mut self, i: u32, l: usize) {
+        let Node { prev, next, .. } = self.nodes[i as usize];
+        if i == self.stale_last {
+            // Hit: it leaves the stale prefix (see `stale_last`).
+            self.stale_last = prev;
+        }
         let tail = self.lists[l].tail;
         if tail == i {
             return;
         }
-        let Node { prev, next, .. } = self.nodes[i as usize];
         // `i` is linked and not the tail, so `next` is a slot.
         if prev == NIL {
             self.lists[l].head = next;
@@ -411,6 +419,9 @@ impl TinyLfuOrder {
         let l = list_of(queue);
         if self.first_candidate == i {
             self.first_candidate = next;
+        }
+        if self.stale_last == i {
+            self.stale_last = prev;
         }
         if prev == NIL {
             self.lists[l].head = next;
@@ -602,15 +613,8 @@ impl TinyLfuOrder {
     /// small where it is inlined): counted in the sketch, then moved. A
     /// probation entry is only marked (`PROBATION_HIT`): it moves to
     /// protected when it reaches probation's head (`promote_hit_heads`).
-    /// A stale protected entry is protected again, moved as any protected
-    /// hit, not counted.
     #[inline(never)]
     fn touch_other(&mut self, i: u32, queue: u8) {
-        if queue == PROTECTED_STALE {
-            self.queues[i as usize] = PROTECTED;
-            self.move_to_tail(i, 2);
-            return;
-        }
         self.sketch.increment(self.nodes[i as usize].hash);
         match queue {
             WINDOW => self.move_to_tail(i, 0),
@@ -640,23 +644,19 @@ impl TinyLfuOrder {
     /// during the last sample (its oldest: a hit moves an entry to its
     /// tail) go back to probation, as admitted entries, oldest first.
     fn demote_stale(&mut self) {
-        loop {
+        while self.stale_last != NIL {
+            // The stale prefix starts at the head; detaching its last
+            // entry ends it (`detach` moves `stale_last` to its prev: NIL).
             let d = self.lists[2].head;
-            if d == NIL || self.queues[d as usize] != PROTECTED_STALE {
-                return;
-            }
             self.detach(d);
             self.link_before(d, PROBATION, self.first_candidate);
         }
     }
 
-    /// A stale sample starts: every protected entry is stale until hit.
+    /// A stale sample starts: every protected entry is stale until hit
+    /// (O(1): the prefix is everything up to protected's newest).
     fn mark_protected_stale(&mut self) {
-        let mut p = self.lists[2].head;
-        while p != NIL {
-            self.queues[p as usize] = PROTECTED_STALE;
-            p = self.nodes[p as usize].next;
-        }
+        self.stale_last = self.lists[2].tail;
     }
 
     /// Promotes the entries at probation's head that were hit there.
@@ -769,6 +769,7 @@ impl TinyLfuOrder {
         self.sketch.clear();
         self.shift = ShiftWatch::new();
         self.stale = StaleWatch::new();
+        self.stale_last = NIL;
         self.window_share = WINDOW_START;
         self.ghosts.clear();
     }
