@@ -648,6 +648,11 @@ impl TinyLfuOrder {
             // The stale prefix starts at the head; detaching its last
             // entry ends it (`detach` moves `stale_last` to its prev: NIL).
             let d = self.lists[2].head;
+            debug_assert!(d != NIL, "a stale prefix in an empty protected list");
+            if d == NIL {
+                self.stale_last = NIL;
+                return;
+            }
             self.detach(d);
             self.link_before(d, PROBATION, self.first_candidate);
         }
@@ -1153,6 +1158,54 @@ mod tests {
         let mut walked = order(&o);
         walked.sort_unstable();
         assert_eq!(walked, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 18, 19]);
+    }
+
+    /// The stale prefix follows its last entry when that entry is hit,
+    /// unlinked (a pin) or evicted: it ends at the entry before it.
+    #[test]
+    fn the_stale_prefix_follows_its_last_entry() {
+        let mut o = TinyLfuOrder::new();
+        for i in 0..20 {
+            o.insert(i, h(i), true);
+        }
+        for i in 0..10 {
+            o.touch(i);
+        }
+        for i in 10..18 {
+            o.evict(i);
+        }
+        let protected = |o: &TinyLfuOrder| {
+            let mut v = Vec::new();
+            let mut p = o.lists[2].head;
+            while p != NIL {
+                v.push(p);
+                p = o.nodes[p as usize].next;
+            }
+            v
+        };
+        assert_eq!(protected(&o), (0..10).collect::<Vec<u32>>());
+        o.mark_protected_stale();
+        assert_eq!(o.stale_last, 9);
+        o.touch(9); // hit: the prefix ends at 8
+        assert_eq!(o.stale_last, 8);
+        o.unlink(8); // a pin: the prefix ends at 7
+        assert_eq!(o.stale_last, 7);
+        o.touch(0); // a hit inside the prefix: the end stays
+        assert_eq!(o.stale_last, 7);
+        o.demote_stale();
+        assert_eq!(o.stale_last, NIL);
+        // 1..=7 went back to probation; 0 and 9 (hit) stay protected.
+        assert_eq!(protected(&o), [9, 0]);
+        for i in 1..8 {
+            assert_eq!(o.queues[i], PROBATION, "entry {i}");
+        }
+        // A sample with every entry hit demotes nothing.
+        o.mark_protected_stale();
+        o.touch(9);
+        o.touch(0);
+        assert_eq!(o.stale_last, NIL);
+        o.demote_stale();
+        assert_eq!(protected(&o), [9, 0]);
     }
 
     /// Served end to end: after a steady hot set moves to new keys, the old
