@@ -174,6 +174,7 @@ pub(crate) struct TinyLfuOrder {
 /// sketch ages at once (the popular keys of the old set would otherwise keep
 /// their high counts, and keep the new set out, for several samples).
 /// Deterministic: it counts calls, no clock.
+#[derive(Default)]
 struct ShiftWatch {
     hits: u64,
     misses: u64,
@@ -194,16 +195,6 @@ const SHIFT_DROP: f64 = 0.02;
 const SHIFT_AGINGS: u32 = 3;
 
 impl ShiftWatch {
-    fn new() -> Self {
-        ShiftWatch {
-            hits: 0,
-            misses: 0,
-            previous: 0.0,
-            done_hits: 0,
-            done_requests: 0,
-        }
-    }
-
     /// At a miss; returns whether the sketch should age now.
     fn on_miss(&mut self, entries: usize) -> bool {
         self.misses += 1;
@@ -242,6 +233,7 @@ impl ShiftWatch {
 /// requests after each shift at a 1% cache). A scan does not demote the
 /// hot keys (they are hit during the sample); the steady condition keeps
 /// a trace whose rate swings (cloudPhysics) from being taken for a shift.
+#[derive(Default)]
 struct StaleWatch {
     /// The totals when the current sample started.
     hits: u64,
@@ -272,15 +264,6 @@ const STALE_STEADY: f64 = 0.03;
 const DEMOTE_CHUNK: usize = 256;
 
 impl StaleWatch {
-    fn new() -> Self {
-        StaleWatch {
-            hits: 0,
-            requests: 0,
-            previous: 0.0,
-            before: 0.0,
-        }
-    }
-
     /// At a miss, with `ShiftWatch::totals`: `None` inside a sample; at its
     /// end, whether the working set moved.
     fn on_miss(&mut self, (hits, requests): (u64, u64), entries: usize) -> Option<bool> {
@@ -331,8 +314,8 @@ impl TinyLfuOrder {
             lists: [NO_ENDS; 3],
             first_candidate: NIL,
             sketch: FrequencySketch::new(),
-            shift: ShiftWatch::new(),
-            stale: StaleWatch::new(),
+            shift: ShiftWatch::default(),
+            stale: StaleWatch::default(),
             stale_last: NIL,
             demoting: false,
             window_share: WINDOW_START,
@@ -799,8 +782,8 @@ impl TinyLfuOrder {
         self.lists = [NO_ENDS; 3];
         self.first_candidate = NIL;
         self.sketch.clear();
-        self.shift = ShiftWatch::new();
-        self.stale = StaleWatch::new();
+        self.shift = ShiftWatch::default();
+        self.stale = StaleWatch::default();
         self.stale_last = NIL;
         self.demoting = false;
         self.window_share = WINDOW_START;
@@ -1129,7 +1112,7 @@ mod tests {
     /// after a swing is not, nor is a small fall.
     #[test]
     fn the_stale_watch_sees_a_fall_after_steady_samples() {
-        let mut w = StaleWatch::new();
+        let mut w = StaleWatch::default();
         let (mut hits, mut requests) = (0, 0);
         // Samples of 5 x 64 requests (the floor of 64 entries).
         let mut sample = |w: &mut StaleWatch, rate: u64| {
