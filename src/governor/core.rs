@@ -96,9 +96,6 @@ pub(crate) struct GovernorCore {
     enforcing: AtomicBool,
     pending: AtomicBool,
     pub(super) clock: Arc<dyn Clock>,
-    /// What the budget in force leaves the members to grow by, shared among
-    /// them (`member.rs`: room).
-    pub(super) room: Arc<AtomicU64>,
     pub(super) callback: CallbackSlot<GovernorEventCallback>,
     pub(super) queue: Mutex<GovernorQueue>,
     sequence: AtomicU64,
@@ -130,7 +127,6 @@ impl GovernorCore {
             }),
             enforcing: AtomicBool::new(false),
             pending: AtomicBool::new(false),
-            room: Arc::new(AtomicU64::new(0)),
             clock,
             callback: CallbackSlot::default(),
             queue: Mutex::new(GovernorQueue::new(capacity)),
@@ -243,9 +239,6 @@ impl GovernorCore {
 
     /// One pass: ceilings, then the budget; records and reports.
     fn pass(&self, events: &mut Vec<GovernorEvent>) {
-        // Before any usage is read: a put landing from here on asks for
-        // another pass (`member.rs`: room).
-        self.room.store(0, Ordering::SeqCst);
         let (mut seen, target_of, signal) = {
             let mut s = self.state.lock();
             let signal = std::mem::take(&mut s.signal_due);
@@ -263,10 +256,16 @@ impl GovernorCore {
                 .collect();
             (seen, (s.budget_in_force(), s.keep(), s.level), signal)
         };
-        // Usages, one store at a time, no governor lock held.
+        // Every member's room closed before any usage is read: a put
+        // landing from here on asks for another pass (`member.rs`: room).
+        // Then the usages, one store at a time, no governor lock held.
+        for m in &seen {
+            if let Some(store) = m.store.upgrade() {
+                store.membership().close_room();
+            }
+        }
         seen.retain_mut(|m| match m.store.upgrade() {
             Some(store) => {
-                store.membership().close_room();
                 m.usage = store.usage().0;
                 true
             }
@@ -331,27 +330,31 @@ impl GovernorCore {
             }
         }
         let total: u64 = seen.iter().fold(0u64, |a, m| a.saturating_add(m.usage));
-        // The room the next puts may grow by without a pass: what each
-        // member's ceiling leaves, and what the target leaves them all. None
+        // The room the next puts into each member may grow by without a
+        // pass: what its ceiling leaves, and an equal share of what the
+        // target leaves them all (the shares add up to at most that). None
         // (0) while anything is left unmet (the total over its target, a
         // member over its ceiling: pins or floors held it): then every put
         // into any member runs a pass, as an unpin or a released handle may
         // have made room to shed.
-        let mut unmet = total > target;
+        let unmet = total > target
+            || seen
+                .iter()
+                .any(|m| m.config.ceiling_bytes.is_some_and(|c| m.usage > c));
+        let share = if unmet || seen.is_empty() {
+            0
+        } else {
+            (target - total) / seen.len() as u64
+        };
         for m in &seen {
             if let Some(store) = m.store.upgrade() {
-                let room = match m.config.ceiling_bytes {
-                    Some(c) => {
-                        unmet |= m.usage > c;
-                        c.saturating_sub(m.usage)
-                    }
-                    None => u64::MAX,
-                };
-                store.membership().open_room(room);
+                let ceiling_room = m
+                    .config
+                    .ceiling_bytes
+                    .map_or(u64::MAX, |c| c.saturating_sub(m.usage));
+                store.membership().open_room(ceiling_room.min(share));
             }
         }
-        let room = if unmet { 0 } else { target - total };
-        self.room.store(room, Ordering::SeqCst);
         // Record, then report.
         let mut s = self.state.lock();
         s.last_total = total;

@@ -9,17 +9,18 @@
 //! when it is dropped (a store freed while in a governor leaves it).
 //!
 //! Room: after each pass the governor gives every member the bytes it may
-//! still grow by before the pass could shed anything (`room`: what its
-//! ceiling leaves) and shares what the budget leaves among all of them
-//! (`Link::room`). A put into a member takes its growth from both and
-//! skips the pass when both had it (growth is counted, shrinking is not, so
-//! the room only errs low); when either is short or closed (0), the pass
-//! runs and sets both again. A pass closes a member's room (0) before it reads the
-//! member's usage and the shared room before it reads any, so a put that
-//! lands while a pass runs finds no room and asks for another pass.
+//! still grow by before the pass could shed anything (`room`): the least of
+//! what its ceiling leaves and an equal share of what the budget leaves
+//! (the shares add up to at most that). A put into a member takes its
+//! growth from its room and skips the pass when the room had it (growth is
+//! counted, shrinking is not, so the room only errs low); when it is short
+//! or closed (0), the pass runs and sets every room again. A pass closes
+//! every member's room (0) before it reads any usage, so a put that lands
+//! while a pass runs finds no room and asks for another pass. One atomic
+//! on the put's path, no lock.
 
+use std::sync::Weak;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
@@ -65,10 +66,9 @@ pub(crate) struct Membership {
     room: AtomicU64,
 }
 
-/// The store's governor and the room it shares among its members.
+/// The store's governor.
 struct Link {
     core: Weak<GovernorCore>,
-    room: Arc<AtomicU64>,
 }
 
 impl Membership {
@@ -84,17 +84,14 @@ impl Membership {
 
     /// Links the store to `governor`; false if it already is in one (a
     /// governor since dropped does not count).
-    pub(super) fn link(&self, governor: Weak<GovernorCore>, room: Arc<AtomicU64>) -> bool {
+    pub(super) fn link(&self, governor: Weak<GovernorCore>) -> bool {
         let mut g = self.governor.lock();
         if g.as_ref().is_some_and(|l| l.core.strong_count() > 0) {
             return false;
         }
         // No room until the governor's next pass measures the store.
         self.room.store(0, Ordering::SeqCst);
-        *g = Some(Link {
-            core: governor,
-            room,
-        });
+        *g = Some(Link { core: governor });
         self.active.store(true, Ordering::Release);
         true
     }
@@ -119,7 +116,14 @@ impl Membership {
         self.room.store(0, Ordering::SeqCst);
     }
 
-    /// The room a pass leaves the store (what its ceiling allows).
+    /// The bytes the store may grow by before its next put runs a pass.
+    #[cfg(test)]
+    pub(crate) fn room(&self) -> u64 {
+        self.room.load(Ordering::SeqCst)
+    }
+
+    /// The room a pass leaves the store (what its ceiling and its share of
+    /// the budget allow).
     pub(super) fn open_room(&self, room: u64) {
         self.room.store(room, Ordering::SeqCst);
     }
@@ -140,21 +144,20 @@ impl Membership {
         self.notify();
     }
 
-    /// Takes `growth` from the store's room and the shared room; false if
-    /// either is short or closed (0: a pass is running; the last one left
-    /// the total at its target or the store at its ceiling; or it left
-    /// something unmet, which closes the shared room: then every put into
-    /// any member runs a pass, even one that grew nothing, since an unpin
-    /// or a released handle may have made room to shed).
-    /// What was taken stays taken: the next pass measures again.
+    /// Takes `growth` from the store's room; false if it is short or closed
+    /// (0: a pass is running; the last one left the total at its target or
+    /// the store at its ceiling; or it left something unmet, which closes
+    /// every room: then every put into any member runs a pass, even one
+    /// that grew nothing, since an unpin or a released handle may have made
+    /// room to shed). What was taken stays taken: the next pass measures
+    /// again.
+    #[inline]
     fn take_room(&self, growth: u64) -> bool {
-        let take = |room: &AtomicU64| {
-            room.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| {
+        self.room
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| {
                 if r == 0 { None } else { r.checked_sub(growth) }
             })
             .is_ok()
-        };
-        take(&self.room) && self.governor.lock().as_ref().is_some_and(|l| take(&l.room))
     }
 
     /// Runs the pass, inside a callback scope of the store that grew: the
@@ -184,5 +187,57 @@ impl Drop for Membership {
         if let Some(g) = governor {
             g.forget_dropped(self.store_id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Governor, GovernorConfig, MemberConfig, MemoryConfig, Store};
+
+    type Charged = Store<String, u64>;
+
+    fn store() -> Charged {
+        Store::with_estimator(MemoryConfig::default(), |_: &String, v: &u64| *v).unwrap()
+    }
+
+    fn room(s: &Charged) -> u64 {
+        s.governed().membership().room()
+    }
+
+    /// Each pass leaves every member the least of what its ceiling leaves
+    /// and an equal share of what the budget leaves; a put that fits its
+    /// room takes from it and runs no pass (the rooms stay as they were);
+    /// one that does not runs a pass, which shares the budget again.
+    #[test]
+    fn each_member_gets_its_share_of_what_the_budget_leaves() {
+        let g = Governor::new(GovernorConfig::with_budget(1000)).unwrap();
+        let (a, b) = (store(), store());
+        g.join(&a, MemberConfig::with_priority(0)).unwrap();
+        let capped = MemberConfig {
+            ceiling_bytes: Some(300),
+            ..MemberConfig::with_priority(1)
+        };
+        g.join(&b, capped).unwrap();
+        assert_eq!((room(&a), room(&b)), (500, 300));
+        a.put("x".into(), 200).unwrap();
+        assert_eq!((room(&a), room(&b)), (300, 300), "taken, no pass");
+        a.put("y".into(), 400).unwrap();
+        // Short: a pass with the total at 600 shares the 400 left.
+        assert_eq!((room(&a), room(&b)), (200, 200));
+        b.put("z".into(), 150).unwrap();
+        assert_eq!((room(&a), room(&b)), (200, 50));
+        // Short again, and over `b`'s ceiling: the pass sheds `b` alone
+        // (its oldest, "z") to 200; the total, 800, leaves 100 each.
+        b.put("w".into(), 200).unwrap();
+        assert_eq!(a.metrics().current_usage, 600);
+        assert_eq!(b.metrics().current_usage, 200);
+        assert!(!b.contains("z"));
+        assert_eq!((room(&a), room(&b)), (100, 100));
+        // Over the budget (1,100): `a` (lowest priority) gives its oldest
+        // ("x", 200); the 100 left are shared.
+        a.put("v".into(), 300).unwrap();
+        assert_eq!(a.metrics().current_usage, 700);
+        assert!(!a.contains("x"));
+        assert_eq!((room(&a), room(&b)), (50, 50));
     }
 }

@@ -176,11 +176,7 @@ impl Governor {
         let event = {
             let mut s = self.core.state.lock();
             GovernorCore::check_member(&s, id, &member)?;
-            if s.position(id).is_some()
-                || !store
-                    .membership()
-                    .link(Arc::downgrade(&self.core), self.core.room.clone())
-            {
+            if s.position(id).is_some() || !store.membership().link(Arc::downgrade(&self.core)) {
                 return Err(Error::new(
                     ErrorKind::Busy,
                     format!("store {id} is a member of a governor already (leave it first)"),
