@@ -2,7 +2,7 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{check_null_with_len, null_arg};
+use super::boundary::{c_string_out_args, write_c_string};
 use super::calls::{with_store, with_store_out};
 use super::types::*;
 use crate::{Error, ErrorKind, EventMask};
@@ -51,33 +51,9 @@ pub extern "C" fn nexus_store_metrics_json(
     out_len: *mut usize,
 ) -> NexusStatus {
     with_store(store, |s| {
-        // The length is written through the raw pointer, after the copy:
-        // no `&mut` to memory the copy may write (a careless caller's
-        // `out_len` inside `buf`), and the length is what it finds there.
-        if out_len.is_null() {
-            return Err(null_arg("out_len"));
-        }
-        check_null_with_len(buf.is_null(), buf_len, "buf")?;
-        let json = s.metrics_json();
-        let needed = json.len() + 1;
-        if buf_len < needed {
-            // SAFETY: non-NULL (checked above); the caller passes a
-            // writable, aligned pointer.
-            unsafe { out_len.write(needed) };
-            return Err(Error::new(
-                ErrorKind::BufferTooSmall,
-                format!("the JSON needs {needed} bytes with its NUL; the buffer has {buf_len}"),
-            ));
-        }
-        // SAFETY: `buf` is non-NULL (buf_len >= needed > 0) and the caller
-        // guarantees `buf_len` writable bytes; `out_len` was checked
-        // non-NULL and is writable and aligned (the caller's contract).
-        unsafe {
-            std::ptr::copy_nonoverlapping(json.as_ptr(), buf.cast::<u8>(), json.len());
-            *buf.add(json.len()) = 0;
-            out_len.write(needed);
-        }
-        Ok(())
+        c_string_out_args(buf, buf_len, out_len)?;
+        // SAFETY: checked just above; the caller's contract for the rest.
+        unsafe { write_c_string(&s.metrics_json(), buf, buf_len, out_len, "JSON") }
     })
 }
 

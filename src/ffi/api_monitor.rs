@@ -7,7 +7,7 @@ use std::mem::size_of;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::boundary::{check_null_with_len, entry, entry_value, null_arg};
+use super::boundary::{c_string_out_args, entry, entry_value, null_arg, write_c_string};
 use super::foreign::ForeignCtx;
 use super::types::*;
 use crate::os_pressure::{
@@ -515,13 +515,7 @@ pub extern "C" fn nexus_monitor_source_detail(
     out_len: *mut usize,
 ) -> NexusStatus {
     entry(|| {
-        // The length is written through the raw pointer, after the copy:
-        // no `&mut` to memory the copy may write (a careless caller's
-        // `out_len` inside `buf`), and the length is what it finds there.
-        if out_len.is_null() {
-            return Err(null_arg("out_len"));
-        }
-        check_null_with_len(buf.is_null(), buf_len, "buf")?;
+        c_string_out_args(buf, buf_len, out_len)?;
         let kind = *SourceKind::ALL
             .get(kind as usize)
             .ok_or_else(|| invalid(format!("source kind {kind} is out of range 0..=3")))?;
@@ -530,25 +524,8 @@ pub extern "C" fn nexus_monitor_source_detail(
             .source(kind)
             .map(|s| s.detail.replace('\0', " "))
             .unwrap_or_default();
-        let needed = detail.len() + 1;
-        if buf_len < needed {
-            // SAFETY: non-NULL (checked above); the caller passes a
-            // writable, aligned pointer.
-            unsafe { out_len.write(needed) };
-            return Err(Error::new(
-                ErrorKind::BufferTooSmall,
-                format!("the description needs {needed} bytes, buf_len is {buf_len}"),
-            ));
-        }
-        // SAFETY: `buf` is non-NULL (buf_len >= needed > 0) and the caller
-        // guarantees `buf_len` writable bytes; `out_len` was checked
-        // non-NULL and is writable and aligned (the caller's contract).
-        unsafe {
-            std::ptr::copy_nonoverlapping(detail.as_ptr(), buf.cast::<u8>(), detail.len());
-            *buf.add(detail.len()) = 0;
-            out_len.write(needed);
-        }
-        Ok(())
+        // SAFETY: checked above; the caller's contract for the rest.
+        unsafe { write_c_string(&detail, buf, buf_len, out_len, "description") }
     })
 }
 

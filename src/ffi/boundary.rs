@@ -380,6 +380,59 @@ pub(crate) unsafe fn out_arg<T>(ptr: *mut T, name: &str) -> Result<OutParam<T>, 
         .ok_or_else(|| null_arg(name))
 }
 
+/// The arguments of a call that writes a NUL-terminated string into
+/// `(buf, buf_len)` and its size to `*out_len`, checked in the documented
+/// order: `out_len` NULL, then `buf` NULL with a non-zero length.
+pub(crate) fn c_string_out_args(
+    buf: *const c_char,
+    buf_len: usize,
+    out_len: *const usize,
+) -> Result<(), Error> {
+    if out_len.is_null() {
+        return Err(null_arg("out_len"));
+    }
+    check_null_with_len(buf.is_null(), buf_len, "buf")
+}
+
+/// Writes `text` and a NUL into `buf`, and the size (NUL included) to
+/// `*out_len`; with `buf_len` too small, only the size, and
+/// `BUFFER_TOO_SMALL` naming `what`. The size is written last, through the
+/// raw pointer: no `&mut` to memory the copy may write (a careless
+/// caller's `out_len` inside `buf`), and the size is what it finds there.
+/// `text` holds no NUL (callers replace or never produce one).
+///
+/// # Safety
+/// The arguments passed [`c_string_out_args`]; `buf` points to `buf_len`
+/// writable bytes and `out_len` is writable and aligned (the caller's
+/// contract).
+pub(crate) unsafe fn write_c_string(
+    text: &str,
+    buf: *mut c_char,
+    buf_len: usize,
+    out_len: *mut usize,
+    what: &str,
+) -> Result<(), Error> {
+    let needed = text.len() + 1;
+    if buf_len < needed {
+        // SAFETY: non-NULL (checked by `c_string_out_args`), writable and
+        // aligned (the caller's contract).
+        unsafe { out_len.write(needed) };
+        return Err(Error::new(
+            ErrorKind::BufferTooSmall,
+            format!("the {what} needs {needed} bytes with its NUL; the buffer has {buf_len}"),
+        ));
+    }
+    // SAFETY: `buf` is non-NULL (buf_len >= needed > 0, checked by
+    // `c_string_out_args`) and holds `buf_len` writable bytes; `out_len` as
+    // above.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), text.len());
+        *buf.add(text.len()) = 0;
+        out_len.write(needed);
+    }
+    Ok(())
+}
+
 /// A checked enum argument.
 pub(crate) fn enum_arg<T: TryFrom<u32, Error = Error>>(value: u32) -> Result<T, Error> {
     T::try_from(value)
