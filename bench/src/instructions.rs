@@ -32,10 +32,15 @@ impl Ic {
     }
 }
 
-pub const CALLS: [(&str, &str, &str); 8] = [
+pub const CALLS: [(&str, &str, &str); 10] = [
     (
         "nexus_store_get_copy hit (C ABI, 8-byte key and value)",
         "get-copy",
+        "lru",
+    ),
+    (
+        "nexus_store_get_copy hit (C ABI, 24-byte key as W1's str24, 8-byte value)",
+        "get-copy-str24",
         "lru",
     ),
     (
@@ -71,6 +76,11 @@ pub const CALLS: [(&str, &str, &str); 8] = [
     (
         "lru::LruCache::get behind a parking_lot::Mutex",
         "lru-get",
+        "lru",
+    ),
+    (
+        "lru::LruCache::get behind a parking_lot::Mutex, 24-byte `Box<[u8]>` keys",
+        "lru-get-str24",
         "lru",
     ),
 ];

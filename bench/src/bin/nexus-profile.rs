@@ -21,7 +21,10 @@
 //!   stores (4 shards each) under a budget that holds them all;
 //! - `put-new`: `Store::put` of new keys into a store full at 32768
 //!   entries, so each put also evicts one (native);
-//! - `lru-get`: `lru::LruCache::get` behind a `parking_lot::Mutex`.
+//! - `get-copy-str24`: `get-copy` with 24-byte keys ("user:" and 19
+//!   digits, as in W1);
+//! - `lru-get`: `lru::LruCache::get` behind a `parking_lot::Mutex`;
+//! - `lru-get-str24`: `lru-get` with those 24-byte keys (`Box<[u8]>`).
 //!
 //! Divide the inclusive count of the call by `ops` (the fill is outside it),
 //! or count only inside `measured` (what `nexus-bench` does for its
@@ -75,8 +78,24 @@ fn keys(ops: usize) -> Vec<u64> {
         .collect()
 }
 
+/// The 24-byte key of `k` in the `-str24` modes: "user:" and 19 digits, as
+/// in `nexus-bench`'s W1.
+fn str24(k: u64) -> [u8; 24] {
+    let s = format!(
+        "user:{:019}",
+        k.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 10_000_000_000_000_000_000
+    );
+    s.into_bytes().try_into().expect("24 bytes")
+}
+
 /// A C ABI store (default estimator, 1 GiB) filled with `KEYS` 8-byte keys.
 fn c_store() -> *mut nexus_store::ffi::NexusStore {
+    c_store_of(|k| k.to_le_bytes().to_vec())
+}
+
+/// A C ABI store (default estimator, 1 GiB) filled with the `KEYS` keys
+/// `key` makes, each with an 8-byte value.
+fn c_store_of(key: impl Fn(u64) -> Vec<u8>) -> *mut nexus_store::ffi::NexusStore {
     let mut config = std::mem::MaybeUninit::<NexusMemoryConfig>::uninit();
     nexus_memory_config_init(config.as_mut_ptr());
     // SAFETY: nexus_memory_config_init wrote every field.
@@ -85,8 +104,9 @@ fn c_store() -> *mut nexus_store::ffi::NexusStore {
     let mut store = std::ptr::null_mut();
     assert_eq!(nexus_store_new(&config, &mut store), NEXUS_STATUS_OK);
     for k in 0..KEYS {
-        let key = k.to_le_bytes();
-        let status = nexus_store_put(store, key.as_ptr(), 8, key.as_ptr(), 8);
+        let key = key(k);
+        let value = k.to_le_bytes();
+        let status = nexus_store_put(store, key.as_ptr(), key.len(), value.as_ptr(), 8);
         assert_eq!(status, NEXUS_STATUS_OK);
     }
     store
@@ -103,6 +123,28 @@ fn get_copy(stream: &[u64]) {
                 store,
                 key.as_ptr(),
                 8,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut len,
+            )
+        });
+        assert_eq!(status, NEXUS_STATUS_OK);
+        black_box(buf);
+    }
+    assert_eq!(nexus_store_free(store), NEXUS_STATUS_OK);
+}
+
+fn get_copy_str24(stream: &[u64]) {
+    let store = c_store_of(|k| str24(k).to_vec());
+    let keys: Vec<[u8; 24]> = stream.iter().map(|&k| str24(k)).collect();
+    for key in &keys {
+        let mut buf = [0u8; 8];
+        let mut len = 0usize;
+        let status = measured(|| {
+            nexus_store_get_copy(
+                store,
+                key.as_ptr(),
+                key.len(),
                 buf.as_mut_ptr(),
                 buf.len(),
                 &mut len,
@@ -153,7 +195,7 @@ fn main() -> ExitCode {
         Some(Ok(n)) => n,
         Some(Err(_)) => {
             eprintln!(
-                "usage: nexus-profile get-copy|put-copy|get|put|put-governed|put-new|clear|lru-get [ops] [strategy]"
+                "usage: nexus-profile get-copy|get-copy-str24|put-copy|get|put|put-governed|put-new|clear|lru-get|lru-get-str24 [ops] [strategy]"
             );
             return ExitCode::FAILURE;
         }
@@ -171,6 +213,7 @@ fn main() -> ExitCode {
     let stream = keys(ops);
     match mode.as_str() {
         "get-copy" => get_copy(&stream),
+        "get-copy-str24" => get_copy_str24(&stream),
         "put-copy" => put_copy(&stream),
         "get" => {
             let store = native(strategy, false);
@@ -253,9 +296,21 @@ fn main() -> ExitCode {
                 assert!(black_box(measured(|| cache.lock().get(k).copied())).is_some());
             }
         }
+        "lru-get-str24" => {
+            // As the W1 peer: `Box<[u8]>` keys, looked up by `&[u8]`.
+            let cache = parking_lot::Mutex::new(lru::LruCache::<Box<[u8]>, u64>::unbounded());
+            for k in 0..KEYS {
+                cache.lock().put(Box::from(&str24(k)[..]), k);
+            }
+            let keys: Vec<[u8; 24]> = stream.iter().map(|&k| str24(k)).collect();
+            for key in &keys {
+                let key: &[u8] = key;
+                assert!(black_box(measured(|| cache.lock().get(key).copied())).is_some());
+            }
+        }
         _ => {
             eprintln!(
-                "usage: nexus-profile get-copy|put-copy|get|put|put-governed|put-new|clear|lru-get [ops] [strategy]"
+                "usage: nexus-profile get-copy|get-copy-str24|put-copy|get|put|put-governed|put-new|clear|lru-get|lru-get-str24 [ops] [strategy]"
             );
             return ExitCode::FAILURE;
         }
