@@ -110,6 +110,16 @@ fn sanity(
                     c.failures
                 ));
             }
+            // CPU time cannot exceed the threads' share of the wall time
+            // (a little slack for the clocks' granularity).
+            let limit = c.threads as f64 * 1.05 + 0.05;
+            if !c.together.iter().all(|&v| positive(v) && v <= limit) {
+                bad.push(format!(
+                    "W1 {}: threads at once {:?}, not in (0, {limit}]",
+                    c.label(),
+                    c.together
+                ));
+            }
             for (name, runs) in w1_throughput::CONTENDERS.iter().zip(&c.mops) {
                 if runs.len() != w.params.rounds || !runs.iter().all(|&v| positive(v)) {
                     bad.push(format!("W1 {} {name}: bad throughput {runs:?}", c.label()));

@@ -137,18 +137,32 @@ fn w1_section(s: &mut String, w: &W1) {
          exact LRU over its part of the keys); nexus C ABI calls `nexus_store_get_copy` / `nexus_store_put` \
          with byte keys and 8-byte values (default estimator). Peers are sized for twice the \
          key slots. Each figure is the median of {} rounds; the contenders' order rotates \
-         each round. Mops/s counts the ops of all threads over the wall time.\n",
+         each round. Mops/s counts the ops of all threads over the wall time. \"At once\" \
+         is the threads' CPU time over the wall time (median over the cell's runs): 2.0 when \
+         the two threads ran side by side throughout, near 1.0 when they took turns on one \
+         core (a busy machine), and then a 2-thread figure measures no contention.\n",
         w1::SLOTS,
         w.params.ops_per_thread,
         w.params.rounds
     );
-    let _ = write!(s, "| keys | mix | threads |");
+    let _ = write!(s, "| keys | mix | threads | at once |");
     for c in w1::CONTENDERS {
         let _ = write!(s, " {c} |");
     }
-    let _ = writeln!(s, "\n|---|---|---|{}", "---:|".repeat(w1::CONTENDERS.len()));
+    let _ = writeln!(
+        s,
+        "\n|---|---|---|---:|{}",
+        "---:|".repeat(w1::CONTENDERS.len())
+    );
     for c in &w.cells {
-        let _ = write!(s, "| {} | {} | {} |", c.keys, c.mix.label(), c.threads);
+        let _ = write!(
+            s,
+            "| {} | {} | {} | {:.2} |",
+            c.keys,
+            c.mix.label(),
+            c.threads,
+            c.together()
+        );
         for name in w1::CONTENDERS {
             let _ = write!(s, " {:.2} |", c.median(name));
         }

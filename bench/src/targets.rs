@@ -43,10 +43,11 @@ fn throughput(w1: &W1, out: &mut Vec<Target>) {
                     mix.label()
                 ),
                 measured: format!(
-                    "{r:.2}x ({:.1} vs {:.1} Mops/s; 1 shard {:.2}x)",
+                    "{r:.2}x ({:.1} vs {:.1} Mops/s; 1 shard {:.2}x; threads at once {:.2})",
                     c.median(w1::NEXUS_SHARDED),
                     c.median(w1::LRU),
-                    c.ratio(w1::NEXUS, w1::LRU)
+                    c.ratio(w1::NEXUS, w1::LRU),
+                    c.together()
                 ),
                 met: r >= 1.5,
             });
@@ -63,9 +64,10 @@ fn throughput(w1: &W1, out: &mut Vec<Target>) {
                 mix.label()
             ),
             measured: format!(
-                "{r:.2}x ({:.1} vs {:.1} Mops/s)",
+                "{r:.2}x ({:.1} vs {:.1} Mops/s; threads at once {:.2})",
                 c.median(w1::NEXUS_C_SHARDED),
-                c.median(w1::LRU)
+                c.median(w1::LRU),
+                c.together()
             ),
             met: r >= 1.5,
         });

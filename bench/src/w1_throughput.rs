@@ -78,6 +78,9 @@ pub struct Cell {
     /// Reads that missed (every read should hit) and refused writes.
     pub misses: u64,
     pub failures: u64,
+    /// Per timed run, the threads' CPU time over the wall time: how many
+    /// of them ran at once on average (see `Timed`).
+    pub together: Vec<f64>,
 }
 
 impl Cell {
@@ -103,6 +106,11 @@ impl Cell {
 
     pub fn label(&self) -> String {
         format!("{} {} {}t", self.keys, self.mix.label(), self.threads)
+    }
+
+    /// The median over the cell's runs of how many threads ran at once.
+    pub fn together(&self) -> f64 {
+        median(&self.together)
     }
 }
 
@@ -327,20 +335,43 @@ fn contenders<K: Key>() -> Vec<Box<dyn Runner<K>>> {
 
 // ---- measuring --------------------------------------------------------------
 
+/// The calling thread's CPU time, in seconds.
+fn thread_cpu_secs() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "CLOCK_THREAD_CPUTIME_ID is available on Linux");
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// One timed run: total Mops/s, reads that missed, refused writes, and how
+/// many threads ran at once on average (their CPU time over the wall time:
+/// 2.0 when two threads ran side by side throughout, 1.0 when they took
+/// turns on one core).
+struct Timed {
+    mops: f64,
+    misses: u64,
+    failures: u64,
+    together: f64,
+}
+
 /// Runs `streams` (one per thread) on `runner`: total Mops/s over the wall
 /// time from the first thread's start to the last thread's end.
-fn timed<K: Key>(runner: &dyn Runner<K>, keys: &[K], streams: &[Vec<u32>]) -> (f64, u64, u64) {
+fn timed<K: Key>(runner: &dyn Runner<K>, keys: &[K], streams: &[Vec<u32>]) -> Timed {
     let barrier = Barrier::new(streams.len());
-    let results: Vec<(Instant, Instant, (u64, u64))> = std::thread::scope(|s| {
+    let results: Vec<(Instant, Instant, (u64, u64), f64)> = std::thread::scope(|s| {
         let handles: Vec<_> = streams
             .iter()
             .map(|ops| {
                 let barrier = &barrier;
                 s.spawn(move || {
                     barrier.wait();
-                    let t0 = Instant::now();
+                    let (t0, cpu0) = (Instant::now(), thread_cpu_secs());
                     let r = runner.run(keys, ops);
-                    (t0, Instant::now(), r)
+                    (t0, Instant::now(), r, thread_cpu_secs() - cpu0)
                 })
             })
             .collect();
@@ -353,9 +384,12 @@ fn timed<K: Key>(runner: &dyn Runner<K>, keys: &[K], streams: &[Vec<u32>]) -> (f
     let end = results.iter().map(|r| r.1).max().expect("a thread");
     let ops: usize = streams.iter().map(Vec::len).sum();
     let secs = (end - start).as_secs_f64().max(1e-9);
-    let misses = results.iter().map(|r| r.2.0).sum();
-    let failures = results.iter().map(|r| r.2.1).sum();
-    (ops as f64 / secs / 1e6, misses, failures)
+    Timed {
+        mops: ops as f64 / secs / 1e6,
+        misses: results.iter().map(|r| r.2.0).sum(),
+        failures: results.iter().map(|r| r.2.1).sum(),
+        together: results.iter().map(|r| r.3).sum::<f64>() / secs,
+    }
 }
 
 /// Per-thread op streams for a mix: key ids with the write bit set on
@@ -396,6 +430,7 @@ fn run_kind<K: Key>(
                 mops: vec![Vec::new(); CONTENDERS.len()],
                 misses: 0,
                 failures: 0,
+                together: Vec::new(),
             };
             for r in &runners {
                 let (m, f) = r.fill(&keys);
@@ -414,10 +449,11 @@ fn run_kind<K: Key>(
                         round + 1,
                         params.rounds
                     ));
-                    let (mops, m, f) = timed(runners[c].as_ref(), &keys, &streams);
-                    cell.mops[c].push(mops);
-                    cell.misses += m;
-                    cell.failures += f;
+                    let t = timed(runners[c].as_ref(), &keys, &streams);
+                    cell.mops[c].push(t.mops);
+                    cell.misses += t.misses;
+                    cell.failures += t.failures;
+                    cell.together.push(t.together);
                 }
             }
             cells.push(cell);
