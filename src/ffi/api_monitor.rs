@@ -120,7 +120,9 @@ pub struct NexusMonitorConfig {
     pub budget_ctx: *mut c_void,
     /// Destroys `budget_ctx` once: after the monitor thread ended, or at
     /// once when `nexus_monitor_start` fails. Never runs when the process
-    /// exits with the monitor running. May be NULL.
+    /// exits with the monitor running, nor when `struct_size` does not
+    /// cover this field (fields beyond `struct_size` are never read: an
+    /// older caller's struct may end before them). May be NULL.
     pub budget_ctx_destroy: NexusDestroyFn,
     /// With `budget_fraction` > 0: the monitor also sets every store's
     /// budget to the headroom budget each time it moves

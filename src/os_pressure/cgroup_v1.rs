@@ -33,7 +33,7 @@ pub(crate) fn own_path(fs_root: &Path) -> Result<String, ReadError> {
                 .any(|c| c == "memory")
                 .then(|| path.to_string())
         })
-        .ok_or(ReadError::Missing(file))
+        .ok_or(ReadError::NoLine(file))
 }
 
 const CGROUP_SUPER_MAGIC: i64 = 0x27e0eb;
@@ -252,6 +252,23 @@ mod tests {
         assert_eq!(own_path(t.root()), Ok("/a/b".to_string()));
         t.write("proc/self/cgroup", "3:memoryx:/a\n0::/\n");
         assert!(own_path(t.root()).unwrap_err().is_missing());
+    }
+
+    /// A cgroup-v2-only host: the file is there, without a memory line,
+    /// and the detail says so (not that the file is missing).
+    #[test]
+    fn a_host_without_a_memory_line_is_told_apart_from_a_missing_file() {
+        let t = TempTree::new();
+        t.write("proc/self/cgroup", "0::/user.slice\n");
+        let s = CgroupV1Source::open(t.root(), &CgroupConfig::default());
+        assert_eq!(s.status().state, SourceState::Absent);
+        assert_eq!(
+            s.status().detail,
+            "no memory controller line in /proc/self/cgroup"
+        );
+        let empty = TempTree::new();
+        let s = CgroupV1Source::open(empty.root(), &CgroupConfig::default());
+        assert!(s.status().detail.ends_with("/proc/self/cgroup is missing)"));
     }
 
     #[test]

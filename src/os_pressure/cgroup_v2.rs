@@ -46,7 +46,7 @@ pub(crate) fn own_path(fs_root: &Path) -> Result<String, ReadError> {
     let text = read_text(&file)?;
     text.lines()
         .find_map(|l| l.strip_prefix("0::").map(str::to_string))
-        .ok_or(ReadError::Missing(file))
+        .ok_or(ReadError::NoLine(file))
 }
 
 /// The cgroup v2 source.

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 pub(crate) enum ReadError {
     /// Not there: the source is absent.
     Missing(PathBuf),
+    /// There, but without the line looked for (`/proc/self/cgroup` with no
+    /// memory controller, or no cgroup v2 line): the source is absent too.
+    NoLine(PathBuf),
     /// There but not readable (permission denied, another I/O error).
     Denied(PathBuf, String),
     /// Read, but not what the kernel writes.
@@ -19,7 +22,7 @@ pub(crate) enum ReadError {
 
 impl ReadError {
     pub fn is_missing(&self) -> bool {
-        matches!(self, ReadError::Missing(_))
+        matches!(self, ReadError::Missing(_) | ReadError::NoLine(_))
     }
 }
 
@@ -27,6 +30,7 @@ impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReadError::Missing(p) => write!(f, "{} is missing", p.display()),
+            ReadError::NoLine(p) => write!(f, "{} has no such line", p.display()),
             ReadError::Denied(p, e) => write!(f, "{} cannot be read: {e}", p.display()),
             ReadError::Malformed(p, e) => write!(f, "{} is malformed: {e}", p.display()),
         }
@@ -106,6 +110,12 @@ pub(crate) fn own_cgroup(
     }
     match own_path(fs_root) {
         Ok(p) => Some(p),
+        // The file is there but says nothing of this version: `missing`
+        // says it all (the file's name is in it).
+        Err(ReadError::NoLine(_)) => {
+            *detail = missing.into();
+            None
+        }
         Err(e) => {
             *detail = format!("{missing} ({e})");
             None
