@@ -470,7 +470,9 @@ typedef struct NexusMonitorConfig {
   /**
    * Destroys `budget_ctx` once: after the monitor thread ended, or at
    * once when `nexus_monitor_start` fails. Never runs when the process
-   * exits with the monitor running. May be NULL.
+   * exits with the monitor running, nor when `struct_size` does not
+   * cover this field (fields beyond `struct_size` are never read: an
+   * older caller's struct may end before them). May be NULL.
    */
   NexusDestroyFn budget_ctx_destroy;
   /**
@@ -1300,7 +1302,8 @@ const char *nexus_eviction_strategy_str(NexusEvictionStrategy strategy);
 
 /**
  * The name of an eviction reason: "CAPACITY", "PRESSURE", "MANUAL",
- * "REPLACED", "REMOVED"; "UNKNOWN" for a value no reason has.
+ * "REPLACED", "REMOVED", "GOVERNOR", "EXPIRED"; "UNKNOWN" for a value no
+ * reason has.
  *
  * Returns a static string (never free it; never NULL). Thread-safe.
  */
@@ -2133,7 +2136,8 @@ NexusStatus nexus_store_set_event_callback(struct NexusStore *store,
 /**
  * Registers the eviction listener (`cb` NULL unregisters): called once per
  * entry that leaves the store, with its key (valid for the call), reason
- * (`CAPACITY`, `PRESSURE`, `MANUAL`, `REPLACED`, `REMOVED`) and charge, on
+ * (a `NEXUS_EVICTION_REASON_*`: `CAPACITY`, `PRESSURE`, `MANUAL`,
+ * `REPLACED`, `REMOVED`, `GOVERNOR`, `EXPIRED`) and charge, on
  * the thread whose call removed it, after the store's locks are released
  * and before the value is released. It may call back into the store.
  *

@@ -49,7 +49,8 @@ pub extern "C" fn nexus_store_set_event_callback(
 
 /// Registers the eviction listener (`cb` NULL unregisters): called once per
 /// entry that leaves the store, with its key (valid for the call), reason
-/// (`CAPACITY`, `PRESSURE`, `MANUAL`, `REPLACED`, `REMOVED`) and charge, on
+/// (a `NEXUS_EVICTION_REASON_*`: `CAPACITY`, `PRESSURE`, `MANUAL`,
+/// `REPLACED`, `REMOVED`, `GOVERNOR`, `EXPIRED`) and charge, on
 /// the thread whose call removed it, after the store's locks are released
 /// and before the value is released. It may call back into the store.
 ///

@@ -70,7 +70,8 @@ pub extern "C" fn nexus_eviction_strategy_str(strategy: NexusEvictionStrategy) -
 }
 
 /// The name of an eviction reason: "CAPACITY", "PRESSURE", "MANUAL",
-/// "REPLACED", "REMOVED"; "UNKNOWN" for a value no reason has.
+/// "REPLACED", "REMOVED", "GOVERNOR", "EXPIRED"; "UNKNOWN" for a value no
+/// reason has.
 ///
 /// Returns a static string (never free it; never NULL). Thread-safe.
 #[unsafe(no_mangle)]
