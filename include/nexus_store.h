@@ -658,7 +658,11 @@ typedef struct NexusEvent {
    */
   uint64_t usage_bytes;
   /**
-   * Monotonic nanoseconds.
+   * When it happened, in nanoseconds of the OS's monotonic clock:
+   * `CLOCK_MONOTONIC` on Linux and Android (compare with the app's own
+   * `clock_gettime(CLOCK_MONOTONIC)`), `CLOCK_UPTIME_RAW` on Apple
+   * platforms (`clock_gettime_nsec_np(CLOCK_UPTIME_RAW)`); elsewhere
+   * from the library's first clock reading in the process.
    */
   uint64_t timestamp_ns;
 } NexusEvent;
@@ -960,7 +964,8 @@ typedef struct NexusGovernorEvent {
    */
   NexusPressureLevel previous_level;
   /**
-   * The governor clock's time, in nanoseconds.
+   * When it happened, in nanoseconds on the clock of
+   * `NexusEvent.timestamp_ns` (the OS's monotonic clock).
    */
   uint64_t timestamp_ns;
 } NexusGovernorEvent;

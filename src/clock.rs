@@ -16,16 +16,54 @@ pub trait Clock: Send + Sync {
     fn now_ns(&self) -> u64;
 }
 
-static PROCESS_EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+/// The first reading: an `Instant`, and what the OS clock of the same
+/// source read then (0 where none is used).
+static PROCESS_EPOCH: LazyLock<(Instant, u64)> =
+    LazyLock::new(|| (Instant::now(), os_monotonic_ns()));
 
-/// The default clock: `std::time::Instant`, counted from the first use of
-/// the library in the process.
+/// The OS clock that `Instant` reads, in nanoseconds from its own origin,
+/// so that the store's timestamps line up with the app's:
+/// `CLOCK_MONOTONIC` on Linux and Android, `CLOCK_UPTIME_RAW`
+/// (`mach_absolute_time` in nanoseconds) on Apple platforms.
+#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+fn os_monotonic_ns() -> u64 {
+    #[cfg(target_vendor = "apple")]
+    const CLOCK: libc::clockid_t = libc::CLOCK_UPTIME_RAW;
+    #[cfg(not(target_vendor = "apple"))]
+    const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call; the clock
+    // id is one the platform defines.
+    if unsafe { libc::clock_gettime(CLOCK, &mut ts) } != 0 {
+        return 0;
+    }
+    u64::try_from(ts.tv_sec)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::try_from(ts.tv_nsec).unwrap_or(0))
+}
+
+/// Elsewhere the origin is the library's first clock reading.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+fn os_monotonic_ns() -> u64 {
+    0
+}
+
+/// The default clock: `std::time::Instant` on the OS's monotonic clock's
+/// scale (`CLOCK_MONOTONIC` on Linux and Android, `CLOCK_UPTIME_RAW` on
+/// Apple platforms; elsewhere from the first use of the library in the
+/// process).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MonotonicClock;
 
 impl Clock for MonotonicClock {
     fn now_ns(&self) -> u64 {
-        u64::try_from(PROCESS_EPOCH.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        let (epoch, base) = *PROCESS_EPOCH;
+        let elapsed = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        base.saturating_add(elapsed)
     }
 }
 
@@ -91,5 +129,28 @@ impl<'a> Now<'a> {
                 t
             }
         }
+    }
+}
+
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+mod tests {
+    use super::*;
+
+    /// The default clock reads on CLOCK_MONOTONIC's scale: an app's own
+    /// reading of that clock brackets it.
+    #[test]
+    fn the_default_clock_lines_up_with_clock_monotonic() {
+        for _ in 0..3 {
+            let before = os_monotonic_ns();
+            let ours = MonotonicClock.now_ns();
+            let after = os_monotonic_ns();
+            // A microsecond of slack: the epoch's two readings are not at
+            // one instant.
+            assert!(
+                before.saturating_sub(1_000) <= ours && ours <= after + 1_000,
+                "{before} <= {ours} <= {after}"
+            );
+        }
+        assert!(os_monotonic_ns() > 0);
     }
 }

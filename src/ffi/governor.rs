@@ -109,7 +109,8 @@ pub struct NexusGovernorEvent {
     pub level: NexusPressureLevel,
     /// LEVEL_CHANGED: the level before; otherwise equal to `level`.
     pub previous_level: NexusPressureLevel,
-    /// The governor clock's time, in nanoseconds.
+    /// When it happened, in nanoseconds on the clock of
+    /// `NexusEvent.timestamp_ns` (the OS's monotonic clock).
     pub timestamp_ns: u64,
 }
 

@@ -298,7 +298,11 @@ pub struct NexusEvent {
     pub bytes: u64,
     /// Usage after the event.
     pub usage_bytes: u64,
-    /// Monotonic nanoseconds.
+    /// When it happened, in nanoseconds of the OS's monotonic clock:
+    /// `CLOCK_MONOTONIC` on Linux and Android (compare with the app's own
+    /// `clock_gettime(CLOCK_MONOTONIC)`), `CLOCK_UPTIME_RAW` on Apple
+    /// platforms (`clock_gettime_nsec_np(CLOCK_UPTIME_RAW)`); elsewhere
+    /// from the library's first clock reading in the process.
     pub timestamp_ns: u64,
 }
 
