@@ -171,7 +171,12 @@ pub extern "C" fn nexus_store_put(
         // SAFETY (both): the caller passes `value_len` readable bytes.
         let value = FfiValue::Bytes(match unsafe { short_bytes_arg(value, value_len) } {
             Some(short) => short,
-            None => unsafe { owned_bytes_arg_other(value, value_len, "value") }?,
+            None => {
+                if value_len > CHECKED_BEFORE_COPY {
+                    fits_the_budget(s, value.is_null(), value_len, key_len)?;
+                }
+                unsafe { owned_bytes_arg_other(value, value_len, "value") }?
+            }
         });
         // What the default estimator charges, without the call through the
         // store's estimator; the key is copied only if it is not present.
@@ -200,6 +205,11 @@ fn put_owned_key(
     value: *const u8,
     value_len: usize,
 ) -> Result<(), Error> {
+    if !s.has_foreign_estimator() && key_len.saturating_add(value_len) > CHECKED_BEFORE_COPY {
+        check_null_with_len(key.is_null(), key_len, "key")?;
+        check_len(key_len, "key")?;
+        fits_the_budget(s, value.is_null(), value_len, key_len)?;
+    }
     // SAFETY: the caller passes `key_len` readable bytes.
     let key = unsafe { owned_key_arg(key, key_len) }?;
     // SAFETY: the caller passes `value_len` readable bytes.
@@ -209,6 +219,37 @@ fn put_owned_key(
     }
     let charge = default_charge_of(key_len, &value);
     s.put_charged(key, value, charge)
+}
+
+/// Lengths above which a put checks the default charge against the budget
+/// before it copies (below, the copy costs less than the check's lock).
+const CHECKED_BEFORE_COPY: usize = 64 << 10;
+
+/// Before a long key or value is copied (default estimator: the charge
+/// follows from the lengths): `TOO_LARGE` for an entry whose charge is above
+/// the whole budget, as the put would find after the copy, so that an
+/// absurd length is refused without an allocation of that size. The value's
+/// argument rules come first, in the documented order (the key's were
+/// checked by the caller).
+#[cold]
+#[inline(never)]
+fn fits_the_budget(
+    s: &CoreStore,
+    value_is_null: bool,
+    value_len: usize,
+    key_len: usize,
+) -> Result<(), Error> {
+    check_null_with_len(value_is_null, value_len, "value")?;
+    check_len(value_len, "value")?;
+    let charge = default_charge_of_lengths(key_len, value_len);
+    let max = s.config().max_cache_bytes;
+    if max != 0 && charge > max {
+        return Err(Error::new(
+            ErrorKind::TooLarge,
+            format!("an entry charged {charge} bytes exceeds the budget of {max} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 /// Inserts or replaces `key` with an opaque object (a texture, a retained

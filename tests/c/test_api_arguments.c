@@ -168,6 +168,42 @@ static void test_huge_length_out_of_memory(void) {
     CHECK_OK(nexus_store_free(s));
 }
 
+/* In a bounded store with the default estimator the charge follows from the
+ * lengths: an entry above the whole budget is TOO_LARGE, as any too-large
+ * put, before anything of that size is allocated or read (the argument
+ * rules first, in the documented order). Nothing is lost. */
+static void test_huge_length_in_a_bounded_store_is_too_large(void) {
+    NexusStore *s = new_store(1 << 20);
+    put_str(s, "k", "value");
+    NexusMemoryMetrics before = metrics_of(s);
+    const uint8_t small[8] = "smallbuf";
+
+    EXPECT(nexus_store_put(s, KEY("k"), small, HUGE_LEN), NEXUS_STATUS_ERR_TOO_LARGE);
+    CHECK(strstr(nexus_last_error_message(), "exceeds the budget of 1048576 bytes") != NULL);
+    EXPECT(nexus_store_put(s, KEY("other"), small, HUGE_LEN), NEXUS_STATUS_ERR_TOO_LARGE);
+    EXPECT(nexus_store_put(s, small, HUGE_LEN, small, 1), NEXUS_STATUS_ERR_TOO_LARGE);
+    EXPECT(nexus_store_put(s, small, HUGE_LEN, small, HUGE_LEN), NEXUS_STATUS_ERR_TOO_LARGE);
+    /* A bit over the budget, long enough to be checked before the copy. */
+    size_t over = (1 << 20) + 1;
+    uint8_t *big = calloc(1, over);
+    CHECK(big != NULL);
+    EXPECT(nexus_store_put(s, KEY("big"), big, over), NEXUS_STATUS_ERR_TOO_LARGE);
+    EXPECT(nexus_store_put(s, big, 100000, big, 1000000), NEXUS_STATUS_ERR_TOO_LARGE);
+    free(big);
+    /* The argument rules still come first. */
+    EXPECT(nexus_store_put(s, KEY("other"), NULL, HUGE_LEN), NEXUS_STATUS_ERR_NULL_ARGUMENT);
+    EXPECT(nexus_store_put(s, NULL, HUGE_LEN, small, HUGE_LEN), NEXUS_STATUS_ERR_NULL_ARGUMENT);
+    EXPECT(nexus_store_put(s, small, HUGE_LEN, NULL, HUGE_LEN), NEXUS_STATUS_ERR_NULL_ARGUMENT);
+    EXPECT(nexus_store_put(s, small, SIZE_MAX, small, 1), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    EXPECT(nexus_store_put(s, KEY("other"), small, SIZE_MAX), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+
+    NexusMemoryMetrics after = metrics_of(s);
+    CHECK(same_metrics(&before, &after));
+    CHECK(has(s, "k"));
+    CHECK(!has(s, "other"));
+    CHECK_OK(nexus_store_free(s));
+}
+
 /* ---- out-pointers ------------------------------------------------------------ */
 
 static void test_null_out_pointers(void) {
@@ -367,6 +403,7 @@ int main(void) {
     RUN(test_empty_key_and_value);
     RUN(test_lengths_near_size_max);
     RUN(test_huge_length_out_of_memory);
+    RUN(test_huge_length_in_a_bounded_store_is_too_large);
     RUN(test_null_out_pointers);
     RUN(test_out_params_on_other_failures);
     RUN(test_get_copy);
