@@ -449,6 +449,32 @@ fn bad_terms_are_refused_with_what_to_fix() {
     );
 }
 
+/// Floors near u64::MAX add up exactly: u64::MAX and 1 do not fit a
+/// budget of u64::MAX (a saturating sum would say they do).
+#[test]
+fn floors_that_add_up_past_u64_max_do_not_fit() {
+    let g = governor(u64::MAX);
+    let (a, b) = (store(), store());
+    g.join(&a, member(1, u64::MAX)).unwrap();
+    let e = g.join(&b, member(1, 1)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(
+        e.to_string()
+            .contains("floors would add up to 18446744073709551616"),
+        "{e}"
+    );
+    assert!(!g.is_member(b.id()));
+    g.join(&b, member(1, 0)).unwrap();
+    assert_eq!(
+        g.set_member(&b, member(1, 1)).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        g.set_budget(u64::MAX - 1).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+}
+
 #[test]
 fn changing_terms_and_budget_enforces_at_once() {
     let g = governor(200);

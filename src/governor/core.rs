@@ -75,10 +75,13 @@ impl State {
         }
     }
 
-    fn floors(&self) -> u64 {
+    /// The members' floors added up, exactly (u128: floors near u64::MAX
+    /// must not saturate into a sum that fits the budget).
+    fn floors(&self) -> u128 {
         self.members
             .iter()
-            .fold(0u64, |s, m| s.saturating_add(m.config.floor_bytes))
+            .map(|m| u128::from(m.config.floor_bytes))
+            .sum()
     }
 
     pub fn position(&self, store_id: u64) -> Option<usize> {
@@ -177,13 +180,14 @@ impl GovernorCore {
     /// place of store `store_id`'s (or added).
     pub(super) fn check_member(s: &State, store_id: u64, member: &MemberConfig) -> Result<()> {
         member.validate()?;
-        let others = s
+        let others: u128 = s
             .members
             .iter()
             .filter(|m| m.id != store_id)
-            .fold(0u64, |a, m| a.saturating_add(m.config.floor_bytes));
-        let floors = others.saturating_add(member.floor_bytes);
-        if floors > s.config.budget_bytes {
+            .map(|m| u128::from(m.config.floor_bytes))
+            .sum();
+        let floors = others + u128::from(member.floor_bytes);
+        if floors > u128::from(s.config.budget_bytes) {
             return Err(Error::invalid(format!(
                 "the members' floors would add up to {floors} bytes, above the governor's \
                  budget of {} bytes",
@@ -196,7 +200,7 @@ impl GovernorCore {
     /// A new budget; `InvalidArgument` below the members' floors.
     pub(super) fn check_budget(s: &State, budget: u64) -> Result<()> {
         let floors = s.floors();
-        if budget < floors {
+        if u128::from(budget) < floors {
             return Err(Error::invalid(format!(
                 "a budget of {budget} bytes is below the members' floors ({floors} bytes)"
             )));
