@@ -52,6 +52,7 @@ mod store;
 mod sync;
 #[cfg(test)]
 mod test_rng;
+mod thread_number;
 mod value_handle;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};

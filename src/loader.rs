@@ -2,11 +2,11 @@
 //! single-flight slot that the callers missing one key share.
 
 use std::sync::Arc;
-use std::thread::ThreadId;
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::Result;
+use crate::thread_number::thread_number;
 use crate::value_handle::Stored;
 
 /// What a loader gives back: the value, and its charge if the loader knows
@@ -50,7 +50,8 @@ pub type LoaderFn<K, V> = dyn Fn(&K) -> Result<Loaded<V>> + Send + Sync;
 /// One load in flight: the thread running the loader, and where its result
 /// is published to the callers waiting for it.
 pub(crate) struct LoadSlot<V> {
-    pub thread: ThreadId,
+    /// The loading thread (`thread_number`).
+    pub thread: u64,
     result: Mutex<Option<Result<Arc<Stored<V>>>>>,
     done: Condvar,
 }
@@ -58,7 +59,7 @@ pub(crate) struct LoadSlot<V> {
 impl<V> LoadSlot<V> {
     pub fn new() -> Arc<Self> {
         Arc::new(LoadSlot {
-            thread: std::thread::current().id(),
+            thread: thread_number(),
             result: Mutex::new(None),
             done: Condvar::new(),
         })

@@ -16,7 +16,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         Q::Owned: Into<K>,
     {
         if let Some(f) = self.loads.get(key)
-            && f.slot.thread == std::thread::current().id()
+            && f.slot.thread == crate::thread_number::thread_number()
         {
             return Err(Error::new(
                 ErrorKind::Busy,

@@ -25,8 +25,8 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::{JoinHandle, ThreadId};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
 
 use parking_lot::Mutex;
 
@@ -37,6 +37,7 @@ use super::hysteresis::Hysteresis;
 use super::psi::PsiSource;
 use super::{MonitorConfig, MonitorStatus, SourceStatus};
 use crate::error::{Error, ErrorKind};
+use crate::thread_number::thread_number;
 use crate::{Clock, MemoryPressureHandler, MemoryPressureLevel, MonotonicClock};
 
 /// Every source, read together.
@@ -102,6 +103,8 @@ struct Shared {
     status: Mutex<MonitorStatus>,
     stop: AtomicBool,
     wake: OwnedFd,
+    /// The monitor thread's `thread_number` (0 until it runs).
+    thread_number: AtomicU64,
 }
 
 impl Shared {
@@ -115,7 +118,6 @@ impl Shared {
 struct Running {
     shared: Arc<Shared>,
     thread: JoinHandle<()>,
-    thread_id: ThreadId,
 }
 
 /// The least time after a sample driven by a notification before the
@@ -164,24 +166,25 @@ pub fn start_monitor(config: MonitorConfig) -> Result<(), Error> {
         }),
         stop: AtomicBool::new(false),
         wake,
+        thread_number: AtomicU64::new(0),
     });
     let for_thread = Arc::clone(&shared);
     let thread = std::thread::Builder::new()
         .name("nexus-monitor".into())
-        .spawn(move || run(config, sources, for_thread))
+        .spawn(move || {
+            for_thread
+                .thread_number
+                .store(thread_number(), Ordering::SeqCst);
+            run(config, sources, for_thread)
+        })
         .map_err(|e| {
             Error::new(
                 ErrorKind::OutOfMemory,
                 format!("could not start the monitor thread: {e}"),
             )
         })?;
-    let thread_id = thread.thread().id();
     *LAST.lock() = Some(Arc::clone(&shared));
-    *slot = Some(Running {
-        shared,
-        thread,
-        thread_id,
-    });
+    *slot = Some(Running { shared, thread });
     Ok(())
 }
 
@@ -201,7 +204,9 @@ pub fn stop_monitor() -> bool {
     running.shared.stop.store(true, Ordering::SeqCst);
     running.shared.wake();
     running.shared.status.lock().running = false;
-    if std::thread::current().id() != running.thread_id {
+    // The monitor thread sets its number before it runs any store code,
+    // so a stop from its own callbacks finds it.
+    if thread_number() != running.shared.thread_number.load(Ordering::SeqCst) {
         let _ = running.thread.join();
     }
     true
