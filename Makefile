@@ -5,7 +5,7 @@
 #                tests, docs, header drift and self-containment, C tests
 #                (static + shared library, under AddressSanitizer+UBSan and
 #                under valgrind), the examples, C++, the integration routes
-#   make build   release libraries + nexus_store.pc (no cbindgen needed)
+#   make build   release libraries + nexus_store.pc and nexus_store-static.pc (no cbindgen needed)
 #   make install PREFIX=...   C and C++ headers, both libraries, pkg-config
 #                file and CMake package (no cbindgen needed)
 
@@ -26,7 +26,7 @@ ASAN_TARGET := x86_64-unknown-linux-gnu
 ASAN_LIB_A  := target/asan/$(ASAN_TARGET)/release/libnexus_store.a
 HEADER   := include/nexus_store.h
 CPP_HEADERS := $(wildcard bindings/cpp/include/nexus/*.hpp)
-PC       := $(REL)/nexus_store.pc
+PC       := $(REL)/nexus_store.pc $(REL)/nexus_store-static.pc
 CMAKE_CONFIG := $(REL)/cmake/nexus_storeConfig.cmake $(REL)/cmake/nexus_storeConfigVersion.cmake
 OUT      := target/c
 SYS_LIBS := -lpthread -ldl -lm
@@ -34,7 +34,13 @@ SYS_LIBS := -lpthread -ldl -lm
 C_WARN   := -Wall -Wextra -Werror -pedantic
 C_TEST_FLAGS := -std=c99 $(C_WARN) -g -O1 -Iinclude -Itests/c
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-VALGRIND_FLAGS := -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
+# Valgrind's default leak kinds (definite and possible): a C host running
+# its own program under valgrind sees no report from the library.
+VALGRIND_FLAGS := -q --error-exitcode=99 --leak-check=full
+# test_monitor ends its process with the monitor thread running (on
+# purpose: that exit is safe), and glibc's stack of a live thread is
+# "possibly lost": there only definite and indirect leaks fail.
+VALGRIND_FLAGS_LIVE_THREAD := $(VALGRIND_FLAGS) --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
 export ASAN_OPTIONS := detect_leaks=1:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS := halt_on_error=1:print_stacktrace=1
 # The panic-containment tests panic on purpose: keep their reports short.
@@ -93,7 +99,7 @@ TEMPLATE_VARS := -e 's|@NEXUS_PC_UP@|../..|' -e 's|@NEXUS_CONFIG_UP@|../../..|' 
                  -e 's|@CMAKE_INSTALL_LIBDIR@|lib|' -e 's|@CMAKE_INSTALL_INCLUDEDIR@|include|' \
                  -e 's|@PROJECT_VERSION@|$(VERSION)|'
 
-$(PC): cmake/nexus_store.pc.in Cargo.toml
+$(REL)/%.pc: cmake/%.pc.in Cargo.toml
 	@mkdir -p $(@D)
 	sed $(TEMPLATE_VARS) $< > $@
 
@@ -176,9 +182,10 @@ c-test-valgrind: lib
 	@mkdir -p $(OUT)
 	@set -e; for t in $(C_TESTS); do \
 	  $(CC) $(C_TEST_FLAGS) tests/c/$$t.c $(LIB_A) $(SYS_LIBS) -o $(OUT)/$$t.static; \
-	  echo "  VALGRIND static  $$t"; NEXUS_TEST_UNDER_VALGRIND=1 $(VALGRIND) $(VALGRIND_FLAGS) ./$(OUT)/$$t.static; \
+	  flags="$(VALGRIND_FLAGS)"; [ $$t != test_monitor ] || flags="$(VALGRIND_FLAGS_LIVE_THREAD)"; \
+	  echo "  VALGRIND static  $$t"; NEXUS_TEST_UNDER_VALGRIND=1 $(VALGRIND) $$flags ./$(OUT)/$$t.static; \
 	  $(CC) $(C_TEST_FLAGS) tests/c/$$t.c -L$(REL) -lnexus_store $(SYS_LIBS) -o $(OUT)/$$t.shared; \
-	  echo "  VALGRIND shared  $$t"; NEXUS_TEST_UNDER_VALGRIND=1 LD_LIBRARY_PATH=$(REL) $(VALGRIND) $(VALGRIND_FLAGS) ./$(OUT)/$$t.shared; \
+	  echo "  VALGRIND shared  $$t"; NEXUS_TEST_UNDER_VALGRIND=1 LD_LIBRARY_PATH=$(REL) $(VALGRIND) $$flags ./$(OUT)/$$t.shared; \
 	done
 
 # The C examples compile warning-free, link through pkg-config's flags, and run.

@@ -758,7 +758,11 @@ typedef struct NexusMemoryMetrics {
    */
   uint64_t max_cache_bytes;
   /**
-   * The budget in force (lower under a signal; 0 = unbounded).
+   * The budget in force (lower under a signal). 0 = unbounded when
+   * `max_cache_bytes` is 0; in a bounded store 0 is a held budget that
+   * rounded down to 0 bytes (a tiny budget or keep fraction): then only
+   * pinned and in-use entries stay, and puts of unpinned keys are
+   * refused.
    */
   uint64_t effective_budget;
 } NexusMemoryMetrics;
@@ -1324,7 +1328,9 @@ const char *nexus_event_kind_str(NexusEventKind kind);
 
 /**
  * The message of the last failed call on this thread ("" before the
- * first failure). Successful calls leave it unchanged, like `errno`.
+ * first failure). Successful calls leave it unchanged, like `errno`. At
+ * most 1023 bytes: a longer message (a loader's own, through
+ * `nexus_load_sink_fail`) is cut at a UTF-8 character boundary.
  *
  * Returns a thread-local string owned by the library: valid until the next
  * call into the library on this thread; never free it. Never NULL.
@@ -2069,6 +2075,38 @@ NexusStatus nexus_monitor_start(const struct NexusMonitorConfig *config);
  * Thread-safe.
  */
 NexusStatus nexus_monitor_stop(void);
+#endif
+
+#if defined(__linux__)
+/**
+ * `nexus_monitor_start`, and on success writes the run's number to
+ * `*out_run` (1 for the first run in the process, then counting up; never
+ * 0). Give it to `nexus_monitor_stop_run` to stop this run only: an owner
+ * (such as the C++ `nexus::Monitor`) whose run someone else may have
+ * stopped, and someone restarted, then never stops the newer run.
+ *
+ * `*out_run` is written only on success; `budget_ctx` is destroyed on
+ * failure, as by `nexus_monitor_start`.
+ *
+ * Returns `OK`; `ERR_NULL_ARGUMENT` (config or out_run NULL; the config's
+ * budget_ctx is then destroyed when config is not NULL);
+ * `ERR_INVALID_ARGUMENT`, `ERR_BUSY`, `ERR_OUT_OF_MEMORY`, `ERR_PANIC` as
+ * for `nexus_monitor_start`. Thread-safe.
+ */
+NexusStatus nexus_monitor_start_run(const struct NexusMonitorConfig *config,
+                                    uint64_t *out_run);
+#endif
+
+#if defined(__linux__)
+/**
+ * `nexus_monitor_stop` if the running monitor is run `run` (from
+ * `nexus_monitor_start_run`); otherwise nothing is done.
+ *
+ * Returns `OK` (run `run` was running and is stopped); `NOT_FOUND` (no
+ * monitor is running, or another run is: it keeps running); `ERR_PANIC`.
+ * Thread-safe.
+ */
+NexusStatus nexus_monitor_stop_run(uint64_t run);
 #endif
 
 #if defined(__linux__)

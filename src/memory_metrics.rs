@@ -38,7 +38,8 @@ pub struct MemoryMetrics {
     /// The configured budget (0 = unbounded).
     pub max_cache_bytes: u64,
     /// The budget in force: the configured one, or the lower one held under
-    /// a signal (0 = unbounded).
+    /// a signal. 0 = unbounded when `max_cache_bytes` is 0; in a bounded
+    /// store 0 is a held budget that rounded down to 0 bytes.
     pub effective_budget: u64,
 }
 

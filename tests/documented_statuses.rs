@@ -631,6 +631,17 @@ fn monitor_calls() {
     ));
     call!(nexus_monitor_stop());
     call!(nexus_monitor_stop());
+    let mut run = 0u64;
+    call!(nexus_monitor_start_run(std::ptr::null(), &mut run));
+    call!(nexus_monitor_start_run(&c, std::ptr::null_mut()));
+    let mut b = c;
+    b.sample_interval_ms = 0;
+    call!(nexus_monitor_start_run(&b, &mut run));
+    call!(nexus_monitor_start_run(&c, &mut run));
+    call!(nexus_monitor_start_run(&c, &mut run));
+    call!(nexus_monitor_stop_run(run + 1));
+    call!(nexus_monitor_stop_run(run));
+    call!(nexus_monitor_stop_run(run));
 }
 
 #[test]

@@ -93,7 +93,9 @@ pub extern "C" fn nexus_event_kind_str(kind: NexusEventKind) -> *const c_char {
 }
 
 /// The message of the last failed call on this thread ("" before the
-/// first failure). Successful calls leave it unchanged, like `errno`.
+/// first failure). Successful calls leave it unchanged, like `errno`. At
+/// most 1023 bytes: a longer message (a loader's own, through
+/// `nexus_load_sink_fail`) is cut at a UTF-8 character boundary.
 ///
 /// Returns a thread-local string owned by the library: valid until the next
 /// call into the library on this thread; never free it. Never NULL.

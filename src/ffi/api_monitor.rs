@@ -7,7 +7,7 @@ use std::mem::size_of;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::boundary::{c_string_out_args, entry, entry_value, null_arg, write_c_string};
+use super::boundary::{c_string_out_args, entry, entry_value, null_arg, out_arg, write_c_string};
 use super::foreign::ForeignCtx;
 use super::types::*;
 use crate::os_pressure::{
@@ -413,6 +413,62 @@ pub extern "C" fn nexus_monitor_stop() -> NexusStatus {
             Ok(())
         } else {
             Err(Error::new(ErrorKind::NotFound, "no monitor is running"))
+        }
+    })
+}
+
+/// `nexus_monitor_start`, and on success writes the run's number to
+/// `*out_run` (1 for the first run in the process, then counting up; never
+/// 0). Give it to `nexus_monitor_stop_run` to stop this run only: an owner
+/// (such as the C++ `nexus::Monitor`) whose run someone else may have
+/// stopped, and someone restarted, then never stops the newer run.
+///
+/// `*out_run` is written only on success; `budget_ctx` is destroyed on
+/// failure, as by `nexus_monitor_start`.
+///
+/// Returns `OK`; `ERR_NULL_ARGUMENT` (config or out_run NULL; the config's
+/// budget_ctx is then destroyed when config is not NULL);
+/// `ERR_INVALID_ARGUMENT`, `ERR_BUSY`, `ERR_OUT_OF_MEMORY`, `ERR_PANIC` as
+/// for `nexus_monitor_start`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_monitor_start_run(
+    config: *const NexusMonitorConfig,
+    out_run: *mut u64,
+) -> NexusStatus {
+    entry(|| {
+        if config.is_null() {
+            return Err(null_arg("config"));
+        }
+        // SAFETY: non-NULL; the caller passes an initialized config of at
+        // least `struct_size` bytes (or this header's size).
+        let (c, struct_size) = unsafe { read_monitor_config(config) };
+        // Converted first, so that its budget_ctx is owned (and destroyed
+        // on any failure below).
+        let config = convert(&c, struct_size)?;
+        // SAFETY: `out_run` is NULL or writable for a u64 (the header's
+        // contract for every out-parameter).
+        let out = unsafe { out_arg(out_run, "out_run") }?;
+        out.set(os_pressure::start_monitor_run(config)?);
+        Ok(())
+    })
+}
+
+/// `nexus_monitor_stop` if the running monitor is run `run` (from
+/// `nexus_monitor_start_run`); otherwise nothing is done.
+///
+/// Returns `OK` (run `run` was running and is stopped); `NOT_FOUND` (no
+/// monitor is running, or another run is: it keeps running); `ERR_PANIC`.
+/// Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_monitor_stop_run(run: u64) -> NexusStatus {
+    entry(|| {
+        if os_pressure::stop_monitor_run(run) {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::NotFound,
+                format!("monitor run {run} is not running"),
+            ))
         }
     })
 }

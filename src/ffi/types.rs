@@ -272,7 +272,11 @@ pub struct NexusMemoryMetrics {
     pub load_failure_count: u64,
     /// The configured budget (0 = unbounded).
     pub max_cache_bytes: u64,
-    /// The budget in force (lower under a signal; 0 = unbounded).
+    /// The budget in force (lower under a signal). 0 = unbounded when
+    /// `max_cache_bytes` is 0; in a bounded store 0 is a held budget that
+    /// rounded down to 0 bytes (a tiny budget or keep fraction): then only
+    /// pinned and in-use entries stay, and puts of unpinned keys are
+    /// refused.
     pub effective_budget: u64,
 }
 

@@ -41,7 +41,9 @@ pub use cgroup_v1::CgroupV1Source;
 pub use cgroup_v2::CgroupV2Source;
 pub use headroom::HeadroomSource;
 pub use hysteresis::Hysteresis;
-pub use monitor::{monitor_status, start_monitor, stop_monitor};
+pub use monitor::{
+    monitor_status, start_monitor, start_monitor_run, stop_monitor, stop_monitor_run,
+};
 pub use psi::{PsiSource, PsiTrigger, StallKind};
 
 /// Which source a status describes.

@@ -118,12 +118,16 @@ impl Shared {
 struct Running {
     shared: Arc<Shared>,
     thread: JoinHandle<()>,
+    /// Its number (`start_monitor_run`).
+    run: u64,
 }
 
 /// The least time after a sample driven by a notification before the
 /// notification fds are watched again.
 const MIN_GAP_NS: u64 = 10_000_000;
 
+/// Runs started in this process (each run's number is the count then).
+static RUNS: AtomicU64 = AtomicU64::new(0);
 /// The running monitor, if any.
 static SLOT: Mutex<Option<Running>> = Mutex::new(None);
 /// The status of the last monitor started (kept after it stops).
@@ -134,6 +138,13 @@ static LAST: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
 /// `OutOfMemory` when no thread or eventfd can be made. Sources absent on
 /// this host are reported as absent in [`monitor_status`], never an error.
 pub fn start_monitor(config: MonitorConfig) -> Result<(), Error> {
+    start_monitor_run(config).map(|_| ())
+}
+
+/// [`start_monitor`], returning the run's number (1 for the first run in
+/// the process, then counting up): [`stop_monitor_run`] stops this run
+/// only, never a later one.
+pub fn start_monitor_run(config: MonitorConfig) -> Result<u64, Error> {
     config.validate()?;
     let mut slot = SLOT.lock();
     forget_if_forked(&mut slot);
@@ -184,8 +195,13 @@ pub fn start_monitor(config: MonitorConfig) -> Result<(), Error> {
             )
         })?;
     *LAST.lock() = Some(Arc::clone(&shared));
-    *slot = Some(Running { shared, thread });
-    Ok(())
+    let run = RUNS.fetch_add(1, Ordering::SeqCst) + 1;
+    *slot = Some(Running {
+        shared,
+        thread,
+        run,
+    });
+    Ok(run)
 }
 
 /// Stops the monitor: `true` if one was running. Returns after its thread
@@ -193,10 +209,25 @@ pub fn start_monitor(config: MonitorConfig) -> Result<(), Error> {
 /// then at once, and the thread ends when the signal it is sending returns.
 /// Stores keep the level last signalled (signal NONE to lift it).
 pub fn stop_monitor() -> bool {
+    stop(None)
+}
+
+/// [`stop_monitor`] if the running monitor is run `run` (from
+/// [`start_monitor_run`]); `false`, with nothing done, when no monitor runs
+/// or a later run does. An owner of a run that another caller may have
+/// stopped (and someone restarted) stops only its own.
+pub fn stop_monitor_run(run: u64) -> bool {
+    stop(Some(run))
+}
+
+fn stop(run: Option<u64>) -> bool {
     let taken = {
         let mut slot = SLOT.lock();
         forget_if_forked(&mut slot);
-        slot.take()
+        match (&*slot, run) {
+            (Some(r), Some(run)) if r.run != run => None,
+            _ => slot.take(),
+        }
     };
     let Some(running) = taken else {
         return false;

@@ -159,6 +159,30 @@ static void test_config_checks(void) {
     CHECK_STATUS(nexus_monitor_source_detail(0, NULL, 0, NULL), NEXUS_STATUS_ERR_NULL_ARGUMENT);
 }
 
+/* A run stops only itself: an owner whose run someone else stopped, and
+ * someone restarted, stops nothing (nexus::Monitor relies on it). */
+static void test_a_run_stops_only_itself(void) {
+    fake_host(1);
+    NexusMonitorConfig c = fast_config();
+    uint64_t first = 0, second = 0, unwritten = 77;
+    CHECK_STATUS(nexus_monitor_start_run(&c, NULL), NEXUS_STATUS_ERR_NULL_ARGUMENT);
+    CHECK(!status_now().running);
+    CHECK_OK(nexus_monitor_start_run(&c, &first));
+    CHECK(first != 0);
+    CHECK_STATUS(nexus_monitor_start_run(&c, &unwritten), NEXUS_STATUS_ERR_BUSY);
+    CHECK(unwritten == 77);
+    CHECK_OK(nexus_monitor_stop());
+    CHECK_STATUS(nexus_monitor_stop_run(first), NEXUS_STATUS_NOT_FOUND);
+    CHECK_OK(nexus_monitor_start_run(&c, &second));
+    CHECK(second > first);
+    CHECK_STATUS(nexus_monitor_stop_run(first), NEXUS_STATUS_NOT_FOUND);
+    CHECK(strstr(nexus_last_error_message(), "is not running") != NULL);
+    CHECK(status_now().running);
+    CHECK_OK(nexus_monitor_stop_run(second));
+    CHECK(!status_now().running);
+    CHECK_STATUS(nexus_monitor_stop_run(second), NEXUS_STATUS_NOT_FOUND);
+}
+
 static void test_start_twice_stop_twice(void) {
     fake_host(1);
     NexusMonitorConfig c = fast_config();
@@ -387,6 +411,7 @@ int main(void) {
     atexit(remove_tree);
     RUN(test_config_checks);
     RUN(test_start_twice_stop_twice);
+    RUN(test_a_run_stops_only_itself);
     RUN(test_fake_cgroup_moves_a_store_up_and_back);
     RUN(test_stop_from_a_callback);
     RUN(test_budget_callback_and_its_ctx);

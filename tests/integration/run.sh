@@ -3,7 +3,8 @@
 #
 #   1. `make install` and the CMake install write the same files
 #   2. find_package(nexus_store) after `make install` (static and shared)
-#   3. pkg-config with the shared library, rpath from the .pc's libdir
+#   3. pkg-config with the shared library, rpath from the .pc's libdir, and
+#      nexus_store-static.pc (the archive, no run-time dependency)
 #   4. add_subdirectory(<repository root>): cargo builds into the consumer's
 #      build folder, the source tree's target/ is untouched, no tests are
 #      defined, a second build relinks nothing
@@ -54,7 +55,8 @@ configure "$OUT/root-install" -S "$ROOT" -DNEXUS_RUST_LIB_DIR="$ROOT/target/rele
 cmake --install "$OUT/root-install" --prefix "$OUT/prefix-cmake" >/dev/null
 (cd "$OUT/prefix-make" && find . -type f | sort) > "$OUT/files-make.txt"
 for f in include/nexus_store.h include/nexus/store.hpp lib/libnexus_store.a lib/libnexus_store.so \
-         lib/pkgconfig/nexus_store.pc lib/cmake/nexus_store/nexus_storeConfig.cmake \
+         lib/pkgconfig/nexus_store.pc lib/pkgconfig/nexus_store-static.pc \
+         lib/cmake/nexus_store/nexus_storeConfig.cmake \
          lib/cmake/nexus_store/nexus_storeConfigVersion.cmake; do
   grep -qx "./$f" "$OUT/files-make.txt" || fail "make install did not install $f"
 done
@@ -86,6 +88,15 @@ if "$OUT/pkgconfig/consumer-no-rpath" >/dev/null 2>&1; then
   fail "a program without the rpath started: the README's rpath note is wrong"
 fi
 pass "without -Wl,-rpath (and no LD_LIBRARY_PATH) it does not start, as the README says"
+# The static route: the archive by path, though the .so lies beside it.
+# shellcheck disable=SC2046
+"$CXX" -std=c++17 -Wall -Wextra -Werror "$CONSUMER/main.cpp" \
+  $(pkg-config --cflags --libs nexus_store-static) -o "$OUT/pkgconfig/consumer-static"
+if readelf -d "$OUT/pkgconfig/consumer-static" | grep -q 'NEEDED.*libnexus_store'; then
+  fail "the nexus_store-static program needs libnexus_store.so"
+fi
+out="$("$OUT/pkgconfig/consumer-static")" || fail "the nexus_store-static program (no rpath) did not run"
+pass "pkg-config nexus_store-static: no libnexus_store.so needed, ran without rpath: $out"
 unset PKG_CONFIG_PATH
 
 step "4. add_subdirectory(<repository root>)"

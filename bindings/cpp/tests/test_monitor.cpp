@@ -83,6 +83,27 @@ TEST(Monitor, RaiiStartsOnceAndStopsOnDestruction) {
     EXPECT_FALSE(nexus::Monitor::status().running);
 }
 
+// A Monitor whose run was stopped behind its back (nexus_monitor_stop, as
+// from a store callback) does not stop the run started after it.
+TEST(Monitor, AStaleMonitorDoesNotStopANewerRun) {
+    FakeHost host(1);
+    nexus::Monitor first = unwrap(nexus::Monitor::start(host.config()));
+    ASSERT_NE(first.run(), 0u);
+    ASSERT_EQ(nexus_monitor_stop(), NEXUS_STATUS_OK);
+    nexus::Monitor second = unwrap(nexus::Monitor::start(host.config()));
+    EXPECT_GT(second.run(), first.run());
+    {
+        nexus::Monitor stale = std::move(first);  // destroyed: its run had ended
+    }
+    EXPECT_TRUE(nexus::Monitor::status().running) << "the newer run keeps running";
+    ASSERT_EQ(nexus_monitor_stop(), NEXUS_STATUS_OK);
+    nexus::Monitor third = unwrap(nexus::Monitor::start(host.config()));
+    EXPECT_EQ(second.stop(), nexus::StatusCode::not_found) << "its run had ended";
+    EXPECT_TRUE(nexus::Monitor::status().running);
+    EXPECT_TRUE(third.stop().ok());
+    EXPECT_FALSE(nexus::Monitor::status().running);
+}
+
 TEST(Monitor, FakeCgroupMovesAStoreToCriticalAndBack) {
     FakeHost host(10);
     nexus::Store store = nexus_test::make_store(nexus::MemoryConfig().max_bytes(64u << 20));

@@ -131,6 +131,26 @@ TEST_F(Throwing, FailuresThrowTheStatus) {
         EXPECT_NE(std::string(e.what()).find("no disk"), std::string::npos) << e.what();
     }
     EXPECT_EQ(store.callback_errors(), 1u);
+    // The whole what() (the wrapper cut it at 512 bytes), up to the C
+    // library's 1023-byte message.
+    const std::string long_what = std::string(900, 'x') + " the end";
+    store.set_loader([&](std::string_view, nexus::LoadSink&) -> StatusCode { throw std::runtime_error(long_what); });
+    try {
+        static_cast<void>(store.get_or_load("long"));
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.status().message(), "the loader threw: " + long_what);
+    }
+    const std::string longer_what(3000, 'y');
+    store.set_loader([&](std::string_view, nexus::LoadSink&) -> StatusCode { throw std::runtime_error(longer_what); });
+    try {
+        static_cast<void>(store.get_or_load("longer"));
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.status().message(), ("the loader threw: " + longer_what).substr(0, 1023));
+    }
+    EXPECT_EQ(store.callback_errors(), 3u);
+    store.set_loader([](std::string_view, nexus::LoadSink&) -> StatusCode { throw std::runtime_error("no disk"); });
 
     // The thrown message reaches every thread waiting on that load, not only
     // the one that ran the loader.
@@ -157,7 +177,7 @@ TEST_F(Throwing, FailuresThrowTheStatus) {
     release_loader.store(true);
     for (std::thread& t : waiters) t.join();
     for (const std::string& m : messages) EXPECT_EQ(m, "the loader threw: disk on fire");
-    EXPECT_EQ(store.callback_errors(), 1u + static_cast<unsigned>(loader_calls.load()));
+    EXPECT_EQ(store.callback_errors(), 3u + static_cast<unsigned>(loader_calls.load()));
 
     nexus::Store moved = std::move(store);
     EXPECT_EQ(thrown_code([&] { store.put("k", "v"); }), StatusCode::invalid_handle);  // NOLINT(bugprone-use-after-move)

@@ -162,9 +162,10 @@ public:
             c.budget_ctx_destroy = &delete_budget;
         }
         // The library destroys budget_ctx on failure too.
-        const NexusStatus s = nexus_monitor_start(&c);
+        std::uint64_t run = 0;
+        const NexusStatus s = nexus_monitor_start_run(&c, &run);
         if (s != NEXUS_STATUS_OK) return Status::from_c(s);
-        return Monitor();
+        return Monitor(run);
     }
 
 #if NEXUS_CPP_EXCEPTIONS
@@ -172,11 +173,11 @@ public:
     explicit Monitor(const MonitorConfig& config) : Monitor(start(config).value()) {}
 #endif
 
-    Monitor(Monitor&& other) noexcept : running_(std::exchange(other.running_, false)) {}
+    Monitor(Monitor&& other) noexcept : run_(std::exchange(other.run_, 0)) {}
     Monitor& operator=(Monitor&& other) noexcept {
         if (this != &other) {
             (void)stop();
-            running_ = std::exchange(other.running_, false);
+            run_ = std::exchange(other.run_, 0);
         }
         return *this;
     }
@@ -185,12 +186,18 @@ public:
     ~Monitor() { (void)stop(); }
 
     /// Stops the thread now (the destructor then does nothing). Ok, or
-    /// not_found when it was already stopped (e.g. by nexus_monitor_stop
-    /// from a store callback).
+    /// not_found when this run was already stopped (e.g. by
+    /// nexus_monitor_stop from a store callback); a monitor someone started
+    /// after that is another run and keeps running.
     Status stop() noexcept {
-        if (!std::exchange(running_, false)) return Status();
-        return Status::from_c(nexus_monitor_stop());
+        const std::uint64_t run = std::exchange(run_, 0);
+        if (run == 0) return Status();
+        return Status::from_c(nexus_monitor_stop_run(run));
     }
+
+    /// This run's number (nexus_monitor_start_run); 0 once stopped or moved
+    /// from.
+    std::uint64_t run() const noexcept { return run_; }
 
     /// What the monitor saw last (running false and every source absent
     /// before the first start).
@@ -217,7 +224,7 @@ public:
     }
 
 private:
-    Monitor() noexcept = default;
+    explicit Monitor(std::uint64_t run) noexcept : run_(run) {}
 
     static void call_budget(void* ctx, std::uint64_t bytes) noexcept {
 #if NEXUS_CPP_EXCEPTIONS
@@ -231,7 +238,7 @@ private:
     }
     static void delete_budget(void* ctx) noexcept { delete static_cast<BudgetCallback*>(ctx); }
 
-    bool running_ = true;
+    std::uint64_t run_ = 0;
 };
 
 }  // namespace nexus

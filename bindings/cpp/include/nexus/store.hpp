@@ -864,9 +864,16 @@ inline NexusStatus load_trampoline(void* ctx, const std::uint8_t* key, std::size
     // through the sink (nexus_last_error_message() on each of them).
     const auto fail = [&](const char* what) noexcept {
         c->state->count_error();
-        char message[512];
-        std::snprintf(message, sizeof message, "the loader threw: %s", what ? what : "");
-        if (nexus_load_sink_fail(sink, NEXUS_STATUS_ERR_CALLBACK, message) == NEXUS_STATUS_OK)
+        // The whole what(), however long; if even that string cannot be
+        // made, the message says at least who failed.
+        std::string message;
+        try {
+            message = std::string("the loader threw: ") + (what ? what : "");
+        } catch (...) {
+            message.clear();
+        }
+        const char* text = message.empty() ? "the loader threw" : message.c_str();
+        if (nexus_load_sink_fail(sink, NEXUS_STATUS_ERR_CALLBACK, text) == NEXUS_STATUS_OK)
             return static_cast<NexusStatus>(NEXUS_STATUS_OK);  // ignored: the sink holds the failure
         return static_cast<NexusStatus>(NEXUS_STATUS_ERR_CALLBACK);
     };
