@@ -22,7 +22,7 @@ use super::report::{
     GovernorEvent, GovernorEventKind, GovernorMetrics, GovernorQueue, MemberMetrics, ShedCause,
 };
 use super::{GovernorConfig, GovernorEventCallback, MemberConfig};
-use crate::callbacks::{CallbackScope, CallbackSlot};
+use crate::callbacks::{CallbackScope, CallbackSlot, inside_store_callback};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pressure::memory_pressure_level::MemoryPressureLevel;
@@ -98,11 +98,18 @@ pub(crate) struct GovernorCore {
     pub(super) state: Mutex<State>,
     enforcing: AtomicBool,
     pending: AtomicBool,
+    /// While a pass runs: what the rooms it closed had left (the headroom
+    /// the last pass handed out and no put used), for the puts that land
+    /// meanwhile (`enforce_after_growth`). 0 between passes.
+    spare: AtomicU64,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) callback: CallbackSlot<GovernorEventCallback>,
     pub(super) queue: Mutex<GovernorQueue>,
     sequence: AtomicU64,
 }
+
+/// A shed done: (store id, cause, what it freed, the store's usage after).
+type ShedDone = (u64, ShedCause, Shed, u64);
 
 /// One member as a pass sees it.
 struct Seen {
@@ -130,6 +137,7 @@ impl GovernorCore {
             }),
             enforcing: AtomicBool::new(false),
             pending: AtomicBool::new(false),
+            spare: AtomicU64::new(0),
             clock,
             callback: CallbackSlot::default(),
             queue: Mutex::new(GovernorQueue::new(capacity)),
@@ -208,14 +216,46 @@ impl GovernorCore {
         Ok(())
     }
 
-    /// A member grew: enforce, unless a pass is in progress (it runs again).
-    pub(crate) fn enforce_after_growth(&self, _store_id: u64) {
-        self.enforce();
+    /// A member grew by up to `growth` bytes that its room did not cover:
+    /// a pass, or, when another thread's pass is running, the growth is
+    /// covered at once, so that the total does not run past the budget for
+    /// as long as that pass takes (two threads putting into two members
+    /// once took the total to twice the budget and more).
+    ///
+    /// That pass runs again for it (`pending`), and meanwhile the growth
+    /// takes from what the rooms that pass closed had left (`spare`); past
+    /// that, this thread reads the members' usages and takes what the total
+    /// is over its target, up to `growth`, from the members in the pass's
+    /// order (lowest priority first, never below a floor). The two may
+    /// take the same bytes (the pass may have read this growth too): the
+    /// total then ends a little under the target, never over it. Inside
+    /// this governor's own callbacks (a listener run by a shed that puts)
+    /// only the note is left, as before: no shed runs inside a shed.
+    pub(crate) fn enforce_after_growth(&self, growth: u64) {
+        if self.enforce_if_free() || inside_store_callback(self.id) {
+            return;
+        }
+        let from_spare = self
+            .spare
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |s| {
+                s.checked_sub(growth)
+            });
+        if from_spare.is_err() {
+            self.take_growth_now(growth);
+        }
     }
 
     /// Runs passes until no one asked for another.
     pub(super) fn enforce(&self) {
+        self.enforce_if_free();
+    }
+
+    /// [`enforce`](Self::enforce): `false` when another thread was
+    /// enforcing (it runs another pass for this call: `pending`) and this
+    /// one ran none.
+    fn enforce_if_free(&self) -> bool {
         self.pending.store(true, Ordering::SeqCst);
+        let mut ran = false;
         loop {
             if self
                 .enforcing
@@ -223,8 +263,9 @@ impl GovernorCore {
                 .is_err()
             {
                 // The enforcing thread sees `pending` before it stops.
-                return;
+                return ran;
             }
+            ran = true;
             let mut events = Vec::new();
             while self.pending.swap(false, Ordering::SeqCst) {
                 // Callbacks run inside a pass (a store's listener, a value's
@@ -236,8 +277,136 @@ impl GovernorCore {
             }
             self.enforcing.store(false, Ordering::SeqCst);
             if !self.pending.load(Ordering::SeqCst) {
-                return;
+                return true;
             }
+        }
+    }
+
+    /// [`enforce_after_growth`](Self::enforce_after_growth) past the spare:
+    /// takes what the total is over the budget in force, up to `growth`,
+    /// from the members in the pass's order, records it and reports it.
+    #[cold]
+    fn take_growth_now(&self, growth: u64) {
+        let (mut seen, target, cause) = {
+            let s = self.state.lock();
+            let cause = if s.level == MemoryPressureLevel::None {
+                ShedCause::OverBudget
+            } else {
+                ShedCause::Pressure
+            };
+            (Self::seen(&s), s.budget_in_force(), cause)
+        };
+        Self::read_usages(&mut seen);
+        let total: u64 = seen.iter().fold(0u64, |a, m| a.saturating_add(m.usage));
+        let over = total.saturating_sub(target).min(growth);
+        if over == 0 {
+            return;
+        }
+        // As in a pass: callbacks run by the shed see themselves inside
+        // this governor.
+        let _scope = CallbackScope::enter(self.id);
+        let mut sheds = Vec::new();
+        Self::take_in_order(&mut seen, over, cause, &mut sheds);
+        let mut events = Vec::new();
+        self.record(&mut self.state.lock(), &sheds, &mut events);
+        self.deliver(events);
+    }
+
+    /// The members as the state lists them (usages not read yet).
+    fn seen(s: &State) -> Vec<Seen> {
+        s.members
+            .iter()
+            .enumerate()
+            .map(|(order, m)| Seen {
+                store: m.store.clone(),
+                id: m.id,
+                config: m.config,
+                order,
+                usage: 0,
+            })
+            .collect()
+    }
+
+    /// Each member's usage, one store at a time, no governor lock held; a
+    /// member whose store is gone is left out.
+    fn read_usages(seen: &mut Vec<Seen>) {
+        seen.retain_mut(|m| match m.store.upgrade() {
+            Some(store) => {
+                m.usage = store.usage().0;
+                true
+            }
+            None => false,
+        });
+    }
+
+    /// Takes up to `need` bytes from `m`, never below its floor; what it
+    /// freed.
+    fn take(m: &mut Seen, need: u64, cause: ShedCause, sheds: &mut Vec<ShedDone>) -> u64 {
+        if need == 0 || m.usage <= m.config.floor_bytes {
+            return 0;
+        }
+        let Some(store) = m.store.upgrade() else {
+            return 0;
+        };
+        let shed = store.shed(need, m.config.floor_bytes);
+        drop(store);
+        m.usage -= shed.bytes.min(m.usage);
+        if shed.count > 0 {
+            sheds.push((m.id, cause, shed, m.usage));
+        }
+        shed.bytes
+    }
+
+    /// Takes `over` bytes from the members, lowest priority first; among
+    /// equals, the member with the most above its floor first, then the
+    /// earliest joined. What is left unmet.
+    fn take_in_order(
+        seen: &mut [Seen],
+        mut over: u64,
+        cause: ShedCause,
+        sheds: &mut Vec<ShedDone>,
+    ) -> u64 {
+        if over == 0 {
+            return 0;
+        }
+        let mut order: Vec<usize> = (0..seen.len()).collect();
+        order.sort_by_key(|&i| {
+            let m = &seen[i];
+            (
+                m.config.priority,
+                std::cmp::Reverse(m.usage.saturating_sub(m.config.floor_bytes)),
+                m.order,
+            )
+        });
+        for i in order {
+            if over == 0 {
+                break;
+            }
+            let freed = Self::take(&mut seen[i], over, cause, sheds);
+            over -= freed.min(over);
+        }
+        over
+    }
+
+    /// Adds `sheds` to the governor's and the members' counts, with an
+    /// event each.
+    fn record(&self, s: &mut State, sheds: &[ShedDone], events: &mut Vec<GovernorEvent>) {
+        for &(id, cause, shed, usage) in sheds {
+            s.shed_bytes = s.shed_bytes.saturating_add(shed.bytes);
+            s.shed_entries += shed.count;
+            if let Some(p) = s.position(id) {
+                let m = &mut s.members[p];
+                m.shed_bytes[cause as usize] =
+                    m.shed_bytes[cause as usize].saturating_add(shed.bytes);
+                m.shed_entries += shed.count;
+            }
+            let mut e = self.event(GovernorEventKind::Shed, s);
+            e.store_id = id;
+            e.cause = cause;
+            e.bytes = shed.bytes;
+            e.count = shed.count;
+            e.store_usage = usage;
+            events.push(e);
         }
     }
 
@@ -246,62 +415,35 @@ impl GovernorCore {
         let (mut seen, target_of, signal) = {
             let mut s = self.state.lock();
             let signal = std::mem::take(&mut s.signal_due);
-            let seen: Vec<Seen> = s
-                .members
-                .iter()
-                .enumerate()
-                .map(|(order, m)| Seen {
-                    store: m.store.clone(),
-                    id: m.id,
-                    config: m.config,
-                    order,
-                    usage: 0,
-                })
-                .collect();
-            (seen, (s.budget_in_force(), s.keep(), s.level), signal)
+            (
+                Self::seen(&s),
+                (s.budget_in_force(), s.keep(), s.level),
+                signal,
+            )
         };
         // Every member's room closed before any usage is read: a put
-        // landing from here on asks for another pass (`member.rs`: room).
+        // landing from here on asks for another pass (`member.rs`: room),
+        // and takes from what the rooms had left meanwhile (`spare`).
         // Then the usages, one store at a time, no governor lock held.
+        let mut unused = 0u64;
         for m in &seen {
             if let Some(store) = m.store.upgrade() {
-                store.membership().close_room();
+                unused = unused.saturating_add(store.membership().close_room());
             }
         }
-        seen.retain_mut(|m| match m.store.upgrade() {
-            Some(store) => {
-                m.usage = store.usage().0;
-                true
-            }
-            None => false,
-        });
-        let mut sheds: Vec<(u64, ShedCause, Shed, u64)> = Vec::new();
-        let mut take = |m: &mut Seen, need: u64, cause: ShedCause| {
-            if need == 0 || m.usage <= m.config.floor_bytes {
-                return 0;
-            }
-            let Some(store) = m.store.upgrade() else {
-                return 0;
-            };
-            let shed = store.shed(need, m.config.floor_bytes);
-            drop(store);
-            m.usage -= shed.bytes.min(m.usage);
-            if shed.count > 0 {
-                sheds.push((m.id, cause, shed, m.usage));
-            }
-            shed.bytes
-        };
+        self.spare.store(unused, Ordering::SeqCst);
+        Self::read_usages(&mut seen);
+        let mut sheds: Vec<ShedDone> = Vec::new();
         // Ceilings first: a member above its own is shed down to it.
         for m in seen.iter_mut() {
             if let Some(ceiling) = m.config.ceiling_bytes
                 && m.usage > ceiling
             {
                 let need = m.usage - ceiling;
-                take(m, need, ShedCause::Ceiling);
+                Self::take(m, need, ShedCause::Ceiling, &mut sheds);
             }
         }
-        // Then the total, lowest priority first; among equals, the member
-        // with the most above its floor first, then the earliest joined.
+        // Then the total, in the members' order (`take_in_order`).
         let (held, keep, level) = target_of;
         let total: u64 = seen.iter().fold(0u64, |a, m| a.saturating_add(m.usage));
         let target = if signal {
@@ -314,26 +456,11 @@ impl GovernorCore {
         } else {
             ShedCause::Pressure
         };
-        let mut over = total.saturating_sub(target);
-        if over > 0 {
-            let mut order: Vec<usize> = (0..seen.len()).collect();
-            order.sort_by_key(|&i| {
-                let m = &seen[i];
-                (
-                    m.config.priority,
-                    std::cmp::Reverse(m.usage.saturating_sub(m.config.floor_bytes)),
-                    m.order,
-                )
-            });
-            for i in order {
-                if over == 0 {
-                    break;
-                }
-                let freed = take(&mut seen[i], over, cause);
-                over -= freed.min(over);
-            }
-        }
+        let over = Self::take_in_order(&mut seen, total.saturating_sub(target), cause, &mut sheds);
         let total: u64 = seen.iter().fold(0u64, |a, m| a.saturating_add(m.usage));
+        // What puts took from the spare while this pass ran may be missing
+        // from the usages it read: the rooms leave it out (they err low).
+        let spare_taken = unused.saturating_sub(self.spare.swap(0, Ordering::SeqCst));
         // The room the next puts into each member may grow by without a
         // pass: what its ceiling leaves, and an equal share of what the
         // target leaves them all (the shares add up to at most that). None
@@ -348,7 +475,7 @@ impl GovernorCore {
         let share = if unmet || seen.is_empty() {
             0
         } else {
-            (target - total) / seen.len() as u64
+            (target - total).saturating_sub(spare_taken) / seen.len() as u64
         };
         for m in &seen {
             if let Some(store) = m.store.upgrade() {
@@ -362,23 +489,7 @@ impl GovernorCore {
         // Record, then report.
         let mut s = self.state.lock();
         s.last_total = total;
-        for &(id, cause, shed, usage) in &sheds {
-            s.shed_bytes = s.shed_bytes.saturating_add(shed.bytes);
-            s.shed_entries += shed.count;
-            if let Some(p) = s.position(id) {
-                let m = &mut s.members[p];
-                m.shed_bytes[cause as usize] =
-                    m.shed_bytes[cause as usize].saturating_add(shed.bytes);
-                m.shed_entries += shed.count;
-            }
-            let mut e = self.event(GovernorEventKind::Shed, &s);
-            e.store_id = id;
-            e.cause = cause;
-            e.bytes = shed.bytes;
-            e.count = shed.count;
-            e.store_usage = usage;
-            events.push(e);
-        }
+        self.record(&mut s, &sheds, events);
         let was_unmet = s.unmet > 0;
         s.unmet = over;
         if over > 0 && !was_unmet {

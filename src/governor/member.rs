@@ -111,9 +111,9 @@ impl Membership {
     }
 
     /// No room until the pass that calls this sets it again (before it
-    /// reads the store's usage).
-    pub(super) fn close_room(&self) {
-        self.room.store(0, Ordering::SeqCst);
+    /// reads the store's usage); returns what the room had left.
+    pub(super) fn close_room(&self) -> u64 {
+        self.room.swap(0, Ordering::SeqCst)
     }
 
     /// The bytes the store may grow by before its next put runs a pass.
@@ -141,7 +141,7 @@ impl Membership {
         if self.take_room(growth) {
             return;
         }
-        self.notify();
+        self.notify(growth);
     }
 
     /// Takes `growth` from the store's room; false if it is short or closed
@@ -167,11 +167,11 @@ impl Membership {
     /// inside. The C layer relies on this to keep puts off its list of calls
     /// (`ffi::handles::HandleTable::with_own_callbacks_only`).
     #[cold]
-    fn notify(&self) {
+    fn notify(&self, growth: u64) {
         let governor = self.governor.lock().as_ref().and_then(|l| l.core.upgrade());
         if let Some(g) = governor {
             let _scope = CallbackScope::enter(self.store_id);
-            g.enforce_after_growth(self.store_id);
+            g.enforce_after_growth(growth);
         }
     }
 }
