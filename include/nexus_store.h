@@ -1168,7 +1168,10 @@ typedef void (*NexusGovernorEventFn)(void *ctx,
 #define NEXUS_STATUS_ERR_OUT_OF_MEMORY 11
 
 /**
- * A Rust panic was caught at the boundary; the store stays usable.
+ * A Rust panic was caught at the boundary; the store stays usable. Its
+ * message is `nexus_last_error_message()`; Rust's panic hook also prints
+ * it to stderr (the process's hook: a Rust host may replace it with
+ * `std::panic::set_hook`). Every panic is a library bug: please report it.
  */
 #define NEXUS_STATUS_ERR_PANIC 12
 

@@ -37,7 +37,10 @@ pub const NEXUS_STATUS_ERR_BUFFER_TOO_SMALL: NexusStatus = 9;
 pub const NEXUS_STATUS_ERR_BUSY: NexusStatus = 10;
 /// An allocation failed.
 pub const NEXUS_STATUS_ERR_OUT_OF_MEMORY: NexusStatus = 11;
-/// A Rust panic was caught at the boundary; the store stays usable.
+/// A Rust panic was caught at the boundary; the store stays usable. Its
+/// message is `nexus_last_error_message()`; Rust's panic hook also prints
+/// it to stderr (the process's hook: a Rust host may replace it with
+/// `std::panic::set_hook`). Every panic is a library bug: please report it.
 pub const NEXUS_STATUS_ERR_PANIC: NexusStatus = 12;
 
 /// A pressure level, `NONE < MODERATE < CRITICAL < EMERGENCY`.
