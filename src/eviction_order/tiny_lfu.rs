@@ -247,9 +247,9 @@ impl ShiftWatch {
     }
 }
 
-/// Watches the hit rate over samples of `STALE_SAMPLE x entries` requests
-/// (at most `STALE_SAMPLE_MAX`)
-/// (from `ShiftWatch`'s counts) for a working set that moved: a sample
+/// Watches the hit rate over samples of `STALE_SAMPLE x entries` requests,
+/// at most `STALE_SAMPLE_MAX` (from `ShiftWatch`'s counts), for a working
+/// set that moved: a sample
 /// whose rate is more than `STALE_DROP` below the previous one, when the
 /// two samples before it were within `STALE_STEADY` of each other. Then
 /// the protected entries not hit during that sample (`stale_last`)
