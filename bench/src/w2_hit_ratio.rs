@@ -270,6 +270,25 @@ fn simulate(cache: &mut dyn HitCache, keys: &[u64], trace: &Trace) -> f64 {
     hit as f64 / all as f64
 }
 
+/// One of our policies' outcome at each request of `trace` (1: a hit), for
+/// comparing policies request by request (`nexus-w2-tune`'s
+/// `NEXUS_W2_HITS`); None for a policy that is not ours.
+#[allow(dead_code)] // nexus-bench includes this module but does not call it
+pub fn nexus_hits(policy: &str, trace: &Trace, keys: &[u64], capacity: u64) -> Option<Vec<u8>> {
+    let (strategy, history) = strategy_of(policy)?;
+    let mut c = Nexus(nexus_store(strategy, history, capacity));
+    let mut out = Vec::with_capacity(trace.ids.len());
+    for &id in &trace.ids {
+        let k = keys[id as usize];
+        let hit = c.get(k);
+        if !hit {
+            c.put(k, trace.size_of(id) as u32);
+        }
+        out.push(u8::from(hit));
+    }
+    Some(out)
+}
+
 fn strategy_of(policy: &str) -> Option<(EvictionStrategy, bool)> {
     Some(match policy {
         NEXUS_LRU => (EvictionStrategy::Lru, false),

@@ -9,6 +9,10 @@
 //! ROW-FILTER keeps the rows whose trace name contains it (`all`: every
 //! row); each POLICY is a W2 column name ("nexus TINY_LFU", "nexus LRU", ...).
 //! Prints one tab-separated line per row: trace, cache %, then each ratio.
+//! With `NEXUS_W2_HITS=DIR`, also writes each of our policies' outcome at
+//! every request (one byte, 1 for a hit) to DIR/ROW_PCT_POLICY.hits, to
+//! compare policies request by request (a trace's requests are in
+//! bench/.data/traces/, libCacheSim's oracleGeneral format).
 
 #![allow(dead_code)]
 
@@ -24,7 +28,7 @@ mod w2_libcachesim;
 mod w2_traces;
 
 use crate::rng::mix64;
-use crate::w2_hit_ratio::{NEXUS_TINY_LFU, Params, measure, traces};
+use crate::w2_hit_ratio::{NEXUS_TINY_LFU, Params, measure, nexus_hits, traces};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -48,6 +52,16 @@ fn main() {
         for p in &policies {
             let (r, _) = measure(p, &trace, &keys, capacity);
             line.push_str(&format!("\t{:.4}", r * 100.0));
+            if let Some(dir) = std::env::var_os("NEXUS_W2_HITS")
+                && let Some(hits) = nexus_hits(p, &trace, &keys, capacity)
+            {
+                let name: String = format!("{}_{pct}_{p}", trace.name)
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect();
+                let path = std::path::Path::new(&dir).join(format!("{name}.hits"));
+                std::fs::write(&path, hits).expect("writing the hits");
+            }
         }
         println!("{line}");
     }
