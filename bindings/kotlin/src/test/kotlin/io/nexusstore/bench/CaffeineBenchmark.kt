@@ -17,7 +17,7 @@ import kotlin.math.ceil
  * nexus Mops/s / Caffeine Mops/s, each ratio within one round (order rotated per round). W2: hit
  * ratios of get-then-put-on-miss over scrambled Zipf traces and a looping scan, caches of 1% and
  * 10% of the keys, nexus's budget chosen so that it holds exactly that many entries. nexus runs
- * with one shard and with 16 (MemoryConfig.shards) in W1; LRU, LFU and LFU with history in W2.
+ * with one shard and with 16 (MemoryConfig.shards) in W1; LRU, LFU, LFU with history and TINY_LFU in W2.
  */
 fun main(args: Array<String>) {
     val quick = "--quick" in args || System.getenv("NEXUS_BENCH_QUICK") == "1"
@@ -154,8 +154,8 @@ private fun nexusMaxFor(capacity: Int, charge: Long): Long {
 private fun w2(keys: Int, traceLen: Int, say: (String) -> Unit) {
     say("## W2 hit ratio (get, then put on a miss; $keys keys, $traceLen accesses)")
     say("")
-    say("| trace | cache | nexus LRU | nexus LFU | nexus LFU+history | Caffeine (W-TinyLFU) | best nexus / Caffeine |")
-    say("|---|---|---|---|---|---|---|")
+    say("| trace | cache | nexus LRU | nexus LFU | nexus LFU+history | nexus TINY_LFU | Caffeine (W-TinyLFU) | best nexus / Caffeine |")
+    say("|---|---|---|---|---|---|---|---|")
     val keyBytes = Array(keys) { k -> ByteArray(8) { b -> (mix64(k + 0xABCDL) ushr (8 * b)).toByte() } }
     val boxed = Array(keys) { mix64(it + 0xABCDL) }
     val value = ByteArray(8)
@@ -167,7 +167,12 @@ private fun w2(keys: Int, traceLen: Int, say: (String) -> Unit) {
     for ((name, trace) in traces) {
         for (pct in listOf(1, 10)) {
             val capacity = keys * pct / 100
-            val configs = listOf(EvictionStrategy.LRU to false, EvictionStrategy.LFU to false, EvictionStrategy.LFU to true)
+            val configs = listOf(
+                EvictionStrategy.LRU to false,
+                EvictionStrategy.LFU to false,
+                EvictionStrategy.LFU to true,
+                EvictionStrategy.TINY_LFU to false,
+            )
             val ratios = configs.map { (strategy, history) ->
                 NexusStore(MemoryConfig(maxCacheBytes = nexusMaxFor(capacity, charge), strategy = strategy, lfuHistory = history)).use { store ->
                     var hits = 0
