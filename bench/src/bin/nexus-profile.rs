@@ -112,31 +112,12 @@ fn c_store_of(key: impl Fn(u64) -> Vec<u8>) -> *mut nexus_store::ffi::NexusStore
     store
 }
 
-fn get_copy(stream: &[u64]) {
-    let store = c_store();
-    for &k in stream {
-        let key = k.to_le_bytes();
-        let mut buf = [0u8; 8];
-        let mut len = 0usize;
-        let status = measured(|| {
-            nexus_store_get_copy(
-                store,
-                key.as_ptr(),
-                8,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut len,
-            )
-        });
-        assert_eq!(status, NEXUS_STATUS_OK);
-        black_box(buf);
-    }
-    assert_eq!(nexus_store_free(store), NEXUS_STATUS_OK);
-}
-
-fn get_copy_str24(stream: &[u64]) {
-    let store = c_store_of(|k| str24(k).to_vec());
-    let keys: Vec<[u8; 24]> = stream.iter().map(|&k| str24(k)).collect();
+/// `get-copy` and `get-copy-str24`: hits through `nexus_store_get_copy`
+/// on a store filled with the `KEYS` keys `key` makes (its length is a
+/// constant, as a caller's usually is).
+fn get_copy<const N: usize>(stream: &[u64], key: impl Fn(u64) -> [u8; N]) {
+    let store = c_store_of(|k| key(k).to_vec());
+    let keys: Vec<[u8; N]> = stream.iter().map(|&k| key(k)).collect();
     for key in &keys {
         let mut buf = [0u8; 8];
         let mut len = 0usize;
@@ -144,7 +125,7 @@ fn get_copy_str24(stream: &[u64]) {
             nexus_store_get_copy(
                 store,
                 key.as_ptr(),
-                key.len(),
+                N,
                 buf.as_mut_ptr(),
                 buf.len(),
                 &mut len,
@@ -212,8 +193,8 @@ fn main() -> ExitCode {
     };
     let stream = keys(ops);
     match mode.as_str() {
-        "get-copy" => get_copy(&stream),
-        "get-copy-str24" => get_copy_str24(&stream),
+        "get-copy" => get_copy(&stream, u64::to_le_bytes),
+        "get-copy-str24" => get_copy(&stream, str24),
         "put-copy" => put_copy(&stream),
         "get" => {
             let store = native(strategy, false);
