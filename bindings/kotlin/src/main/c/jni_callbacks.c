@@ -24,9 +24,9 @@ static void on_event(void *ctx, const NexusEvent *e) {
     if (env != NULL) nexus_jni_clear_exception(env);
     return;
   }
-  (*env)->CallVoidMethod(env, (jobject)ctx, nexus_jni.on_event, (jint)e->kind, (jlong)e->sequence,
-                         (jint)e->level, (jint)e->previous_level, (jint)e->reason, (jlong)e->count,
-                         (jlong)e->bytes, (jlong)e->usage_bytes, (jlong)e->timestamp_ns);
+  (*env)->CallVoidMethod(env, (jobject)ctx, nexus_jni.on_event, (jint)e->kind, nexus_jni_u64(e->sequence),
+                         (jint)e->level, (jint)e->previous_level, (jint)e->reason, nexus_jni_u64(e->count),
+                         nexus_jni_u64(e->bytes), nexus_jni_u64(e->usage_bytes), nexus_jni_u64(e->timestamp_ns));
   nexus_jni_clear_exception(env);
   (*env)->PopLocalFrame(env, NULL);
 }
@@ -41,7 +41,7 @@ static void on_eviction(void *ctx, const uint8_t *key, size_t key_len, NexusEvic
   jbyteArray jkey = nexus_jni_new_bytes(env, key, key_len);
   if (jkey != NULL) {
     (*env)->CallVoidMethod(env, (jobject)ctx, nexus_jni.on_eviction, jkey, (jint)reason,
-                           (jlong)bytes);
+                           nexus_jni_u64(bytes));
   }
   nexus_jni_clear_exception(env);
   (*env)->PopLocalFrame(env, NULL);
@@ -183,7 +183,7 @@ JNIEXPORT jbyteArray NATIVE(getOrLoad)(JNIEnv *env, jclass cls, jlong store, jby
   } else {
     out = nexus_jni_new_bytes(env, data, nexus_value_len(value));
   }
-  nexus_value_release(value);
+  nexus_jni_release_value(env, value);
   return out;
 }
 

@@ -102,6 +102,16 @@ void nexus_jni_throw_message(JNIEnv *env, NexusStatus status, const char *messag
   }
 }
 
+void nexus_jni_release_value(JNIEnv *env, NexusValue *value) {
+  jthrowable pending = (*env)->ExceptionOccurred(env);
+  if (pending != NULL) (*env)->ExceptionClear(env);
+  nexus_value_release(value);
+  if (pending != NULL) {
+    (*env)->Throw(env, pending);
+    (*env)->DeleteLocalRef(env, pending);
+  }
+}
+
 void nexus_jni_throw_status(JNIEnv *env, NexusStatus status) {
   nexus_jni_throw_message(env, status, nexus_last_error_message());
 }

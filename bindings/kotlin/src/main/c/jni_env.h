@@ -41,6 +41,17 @@ void nexus_jni_throw_message(JNIEnv *env, NexusStatus status, const char *messag
  * callback into the JVM is followed by this: nothing is left pending across the C library. */
 int nexus_jni_clear_exception(JNIEnv *env);
 
+/* A u64 figure as a jlong, at most Long.MAX_VALUE: a usage of objects charged near 2^63 (or
+ * anything past it) reads as the largest Long, never as a negative number. */
+static inline jlong nexus_jni_u64(uint64_t v) {
+  return v > (uint64_t)INT64_MAX ? (jlong)INT64_MAX : (jlong)v;
+}
+
+/* nexus_value_release, with nothing pending across it: the release may run the store's
+ * callbacks on this thread (it can evict the entry of a store under a signal), and they call
+ * into the JVM. An exception this native already threw is set aside and thrown again after. */
+void nexus_jni_release_value(JNIEnv *env, NexusValue *value);
+
 /* A Java byte[]'s bytes copied out (GetByteArrayRegion): small ones on the stack, so a call
  * allocates nothing for them (GetByteArrayElements would copy into a malloc'd buffer anyway). */
 typedef struct NexusJniBytes {

@@ -93,7 +93,7 @@ jobject nexus_jni_object_of(JNIEnv *env, NexusStatus status, NexusValue *value,
     /* A local reference of our own: the entry may be released the moment the handle is. */
     out = (*env)->NewLocalRef(env, (jobject)object);
   }
-  nexus_value_release(value);
+  nexus_jni_release_value(env, value);
   return out;
 }
 

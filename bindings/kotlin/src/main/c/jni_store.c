@@ -323,12 +323,12 @@ JNIEXPORT jlongArray NATIVE(metrics)(JNIEnv *env, jclass cls, jlong store) {
   NexusMemoryMetrics m;
   CHECK(env, nexus_store_memory_metrics(nexus_jni_store(store), &m), NULL);
   jlong fields[] = {
-      (jlong)m.current_usage,  (jlong)m.max_usage,       (jlong)m.eviction_count,
-      (jlong)m.pressure_level, (jlong)m.entry_count,     (jlong)m.pinned_count,
-      (jlong)m.pinned_bytes,   (jlong)m.in_use_bytes,    (jlong)m.hit_count,
-      (jlong)m.miss_count,     (jlong)m.insert_count,    (jlong)m.evicted_bytes,
-      (jlong)m.load_count,     (jlong)m.load_failure_count, (jlong)m.max_cache_bytes,
-      (jlong)m.effective_budget,
+      nexus_jni_u64(m.current_usage),  nexus_jni_u64(m.max_usage),       nexus_jni_u64(m.eviction_count),
+      nexus_jni_u64(m.pressure_level), nexus_jni_u64(m.entry_count),     nexus_jni_u64(m.pinned_count),
+      nexus_jni_u64(m.pinned_bytes),   nexus_jni_u64(m.in_use_bytes),    nexus_jni_u64(m.hit_count),
+      nexus_jni_u64(m.miss_count),     nexus_jni_u64(m.insert_count),    nexus_jni_u64(m.evicted_bytes),
+      nexus_jni_u64(m.load_count),     nexus_jni_u64(m.load_failure_count), nexus_jni_u64(m.max_cache_bytes),
+      nexus_jni_u64(m.effective_budget),
   };
   jsize n = (jsize)(sizeof fields / sizeof fields[0]);
   jlongArray out = (*env)->NewLongArray(env, n);

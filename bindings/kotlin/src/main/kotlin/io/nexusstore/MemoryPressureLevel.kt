@@ -7,8 +7,9 @@ enum class MemoryPressureLevel {
     internal val code: Int get() = ordinal
 
     companion object {
+        /** A level from the library; one a newer library adds (above EMERGENCY) reads as EMERGENCY. */
         internal fun fromCode(code: Int): MemoryPressureLevel =
-            entries.getOrNull(code) ?: throw NexusException(NexusStatus.INVALID_ARGUMENT, "unknown pressure level $code")
+            entries.getOrNull(code) ?: if (code > EMERGENCY.ordinal) EMERGENCY else NONE
 
         /**
          * The level for an Android `ComponentCallbacks2.onTrimMemory` level, by ranges so that

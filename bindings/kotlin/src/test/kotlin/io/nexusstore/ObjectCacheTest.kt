@@ -29,6 +29,72 @@ class ObjectCacheTest {
         }
     }
 
+    /**
+     * getObject of a bytes value throws INVALID_ARGUMENT even when releasing its read handle
+     * evicts the entry on this thread (another thread signalled meanwhile) and runs the
+     * listener: the shim sets its exception aside across the release. Before, the listener ran
+     * with it pending and the read returned null (hundreds of times in a few seconds), and
+     * -Xcheck:jni reported each one.
+     */
+    @Test
+    fun `a read that throws keeps its exception when its release runs the listener`() {
+        NexusStore(MemoryConfig(maxCacheBytes = 1 shl 20)).use { store ->
+            val inRead = ThreadLocal.withInitial { false }
+            val listenedDuringRead = AtomicInteger()
+            store.setEvictionListener { _, _, _ -> if (inRead.get()) listenedDuringRead.incrementAndGet() }
+            val stop = java.util.concurrent.atomic.AtomicBoolean(false)
+            val signaller = Thread {
+                var i = 0
+                while (!stop.get()) {
+                    store.signalPressure(MemoryPressureLevel.NONE)
+                    store.put("k", ByteArray(600_000))
+                    store.signalPressure(if (i++ % 2 == 0) MemoryPressureLevel.CRITICAL else MemoryPressureLevel.EMERGENCY)
+                }
+            }
+            signaller.start()
+            var lost = 0
+            val deadline = System.nanoTime() + 1_500_000_000L
+            try {
+                while (System.nanoTime() < deadline) {
+                    val before = listenedDuringRead.get()
+                    inRead.set(true)
+                    try {
+                        assertNull(store.getObject("k"))
+                        // Null is right only if the key was absent; a listener run by this
+                        // read's own release means it was there.
+                        if (listenedDuringRead.get() != before) lost++
+                    } catch (e: NexusException) {
+                        assertEquals(NexusStatus.INVALID_ARGUMENT, e.status)
+                    } finally {
+                        inRead.set(false)
+                    }
+                }
+            } finally {
+                stop.set(true)
+                signaller.join()
+            }
+            assertEquals(0, lost, "reads that lost their exception")
+        }
+    }
+
+    /** Figures past Long.MAX_VALUE (u64 in the library) read as Long.MAX_VALUE, never negative. */
+    @Test
+    fun `a usage past Long MAX_VALUE reads as Long MAX_VALUE`() {
+        NexusStore().use { store ->
+            store.putObject("a", Bitmap(1), cost = Long.MAX_VALUE)
+            store.putObject("b", Bitmap(2), cost = Long.MAX_VALUE)
+            assertEquals(Long.MAX_VALUE, store.memoryMetrics.currentUsage)
+            assertEquals(Long.MAX_VALUE, store.memoryMetrics.maxUsage)
+        }
+    }
+
+    @Test
+    fun `a pressure level from a newer library reads as EMERGENCY`() {
+        assertEquals(MemoryPressureLevel.EMERGENCY, MemoryPressureLevel.fromCode(4))
+        assertEquals(MemoryPressureLevel.EMERGENCY, MemoryPressureLevel.fromCode(99))
+        assertEquals(MemoryPressureLevel.CRITICAL, MemoryPressureLevel.fromCode(2))
+    }
+
     @Test
     fun `every way out releases the global reference exactly once`() {
         val base = NativeBridge.liveObjectRefs()
