@@ -55,6 +55,17 @@ let loaderTrampoline: NexusLoaderFn = { _, key, keyLength, sink in
     }
 }
 
+/// The status of a put into a load's sink. When the store refused the value
+/// (too large, an object with cost 0 and no size estimator, ...), the sink
+/// is failed with the library's own message, so the caller and every waiter
+/// read why, not "the loader returned status N".
+func sinkPutStatus(_ sink: OpaquePointer, _ status: NexusStatus) -> NexusStatus {
+    if status == statusOK { return status }
+    let message = String(cString: nexus_last_error_message())
+    let failed = nexus_load_sink_fail(sink, status, message)
+    return failed == statusOK ? status : failed
+}
+
 extension NexusStore {
     /// Runs `nexus_store_get_or_load` with `load` as this call's loader.
     /// Returns the read handle, or nil when the loader said "absent".
@@ -85,7 +96,9 @@ extension NexusStore {
             try key.withNexusKeyBytes { k in
                 try getOrLoad(k) { keyBytes, sink in
                     guard let value = try loader(Data(keyBytes)) else { return statusNotFound }
-                    return value.withUnsafeBytes { v in nexus_load_sink_put_bytes(sink, v.cBytes, v.count) }
+                    return sinkPutStatus(sink, value.withUnsafeBytes { v in
+                        nexus_load_sink_put_bytes(sink, v.cBytes, v.count)
+                    })
                 }?.data
             }
         }

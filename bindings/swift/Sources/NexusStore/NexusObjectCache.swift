@@ -56,7 +56,7 @@ public final class NexusObjectCache<Key: Hashable, Value: AnyObject>: @unchecked
                     let retained = Unmanaged<AnyObject>.passRetained(made.object as AnyObject).toOpaque()
                     let status = nexus_load_sink_put_object(sink, retained, max(made.cost, 0), releaseObject, nil)
                     if status != statusOK { Unmanaged<AnyObject>.fromOpaque(retained).release() }
-                    return status
+                    return sinkPutStatus(sink, status)
                 }?.object as? Value
             }
         }

@@ -92,6 +92,21 @@ final class ObjectCacheTests: XCTestCase {
         XCTAssertEqual(try estimated.store.memoryMetrics.currentUsage, 400)
     }
 
+    /// An object the store refuses from a loader fails the load with the
+    /// library's reason (it said "the loader returned status 4").
+    func testAnObjectLoadTheStoreRefusesSaysWhy() throws {
+        let deinits = Counter()
+        let plain = try NexusObjectCache<String, Tracked>(totalCostLimit: 50_000)
+        XCTAssertThrowsError(try plain.object(forKey: "k") { key in (Tracked(key, deinits: deinits), 0) }) { error in
+            guard let nexus = error as? NexusError else { return XCTFail("not a NexusError: \(error)") }
+            XCTAssertEqual(nexus.code, .invalidArgument)
+            XCTAssertFalse(nexus.message.contains("the loader returned status"), nexus.message)
+            XCTAssertTrue(nexus.message.contains("estimator"), nexus.message)
+        }
+        XCTAssertEqual(deinits.value, 1)  // refused: released once
+        XCTAssertNil(try plain.object(forKey: "k"))
+    }
+
     func testTotalCostLimitIsTheBudget() throws {
         let cache = try NexusObjectCache<String, Tracked>(totalCostLimit: 50_000)
         XCTAssertEqual(try cache.totalCostLimit, 50_000)
