@@ -47,7 +47,10 @@ let loaderTrampoline: NexusLoaderFn = { _, key, keyLength, sink in
         return try frame.load(keyBytes, sink)
     } catch {
         frame.thrown = error
-        let code = (error as? NexusError)?.code.rawValue ?? NexusStatus(NEXUS_STATUS_ERR_CALLBACK)
+        // A thrown `.notFound` reaches the waiters as `.callback`: NOT_FOUND
+        // from a load means "absent" (nil), and they must see an error.
+        let thrownCode = (error as? NexusError)?.code.rawValue ?? NexusStatus(NEXUS_STATUS_ERR_CALLBACK)
+        let code = thrownCode == statusNotFound ? NexusStatus(NEXUS_STATUS_ERR_CALLBACK) : thrownCode
         let message = (error as? NexusError)?.message ?? "loader threw \(error)"
         // Every waiter gets `code` and this message.
         let failed = nexus_load_sink_fail(sink, code, message)
@@ -88,7 +91,7 @@ extension NexusStore {
     /// its value (their own loaders are not called). An error the loader
     /// throws is rethrown as is to its own caller; waiters on other threads
     /// get a `NexusError` with its code (`.callback` unless it was a
-    /// `NexusError`) and description. The loader runs on the calling thread
+    /// `NexusError` other than `.notFound`) and description. The loader runs on the calling thread
     /// with no lock held: it may use the store (the same key gives `.busy`).
     public func value(forKey key: some NexusKeyConvertible,
                       loader: (_ key: Data) throws -> Data?) throws -> Data? {

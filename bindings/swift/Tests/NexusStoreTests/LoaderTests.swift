@@ -110,6 +110,43 @@ final class LoaderTests: XCTestCase {
         XCTAssertFalse(try store.contains("bad"))
     }
 
+    /// A loader that throws `.notFound` fails its waiters too (as
+    /// `.callback`: NOT_FOUND from a load would read as "absent", nil).
+    func testWaitersOfALoaderThatThrowsNotFoundGetAnError() throws {
+        let store = try NexusStore()
+        let waiters = 3
+        let errors = Recorder<Error>()
+        let nils = Recorder<Bool>()
+        let started = DispatchSemaphore(value: 0)
+        let group = DispatchGroup()
+        onNewThread(group) {
+            do {
+                _ = try store.value(forKey: "gone") { _ -> Data? in
+                    started.signal()
+                    waitUntil("\(waiters) waiters") { ((try? store.memoryMetrics.missCount) ?? 0) >= UInt64(waiters + 1) }
+                    throw NexusError(.notFound, message: "no such asset on the server")
+                }
+            } catch { errors.append(error) }
+        }
+        started.wait()
+        for _ in 0..<waiters {
+            onNewThread(group) {
+                do {
+                    if try store.value(forKey: "gone", loader: { _ in bytes("unexpected") }) == nil { nils.append(true) }
+                } catch { errors.append(error) }
+            }
+        }
+        group.wait()
+        XCTAssertEqual(nils.all.count, 0, "a waiter read nil")
+        let all = errors.all.compactMap { $0 as? NexusError }
+        XCTAssertEqual(all.count, waiters + 1)
+        XCTAssertEqual(all.filter { $0.code == .notFound }.count, 1)  // the loader's own caller: as thrown
+        for error in all where error.code != .notFound {
+            XCTAssertEqual(error.code, .callback)
+            XCTAssertEqual(error.message, "no such asset on the server")
+        }
+    }
+
     func testALoaderMayUseTheStoreAndLoadOtherKeys() throws {
         let store = try NexusStore(maxCacheBytes: 1 << 20)
         let value = try store.value(forKey: "outer") { _ in
