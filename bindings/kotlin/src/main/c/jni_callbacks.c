@@ -108,7 +108,14 @@ static NexusStatus loader(void *ctx, const uint8_t *key, size_t key_len, NexusLo
     /* A CostedObject (the Kotlin API allows nothing else). */
     jobject object = (*env)->GetObjectField(env, result, nexus_jni.costed_value);
     jlong cost = (*env)->GetLongField(env, result, nexus_jni.costed_cost);
-    status = nexus_jni_put_global(env, object, (size_t)cost, put_into_sink, sink);
+    if (cost == 0) {
+      /* Refused with the Kotlin API's reason; ERR_CALLBACK (ignored: the sink holds the
+       * failure) keeps the message below from being set again. */
+      nexus_load_sink_fail(sink, NEXUS_STATUS_ERR_INVALID_ARGUMENT, NEXUS_JNI_COST_ZERO);
+      status = NEXUS_STATUS_ERR_CALLBACK;
+    } else {
+      status = nexus_jni_put_global(env, object, (size_t)cost, put_into_sink, sink);
+    }
   }
   if (status != NEXUS_STATUS_OK && status != NEXUS_STATUS_NOT_FOUND &&
       status != NEXUS_STATUS_ERR_CALLBACK) {

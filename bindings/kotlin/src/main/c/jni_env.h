@@ -41,6 +41,11 @@ void nexus_jni_throw_message(JNIEnv *env, NexusStatus status, const char *messag
  * callback into the JVM is followed by this: nothing is left pending across the C library. */
 int nexus_jni_clear_exception(JNIEnv *env);
 
+/* Why an object's cost of 0 is refused (the C library's own message names a size estimator,
+ * which the Kotlin API does not offer). */
+#define NEXUS_JNI_COST_ZERO \
+  "an object's cost is 0: pass its size in bytes as cost (a Kotlin store has no size estimator)"
+
 /* A u64 figure as a jlong, at most Long.MAX_VALUE: a usage of objects charged near 2^63 (or
  * anything past it) reads as the largest Long, never as a negative number. */
 static inline jlong nexus_jni_u64(uint64_t v) {

@@ -55,6 +55,11 @@ JNIEXPORT void NATIVE(putObject)(JNIEnv *env, jclass cls, jlong store, jbyteArra
     nexus_jni_throw_message(env, NEXUS_STATUS_ERR_INVALID_ARGUMENT, "cost must be >= 0");
     return;
   }
+  if (cost == 0) {
+    /* The library would point to a size estimator, which a Kotlin store does not have. */
+    nexus_jni_throw_message(env, NEXUS_STATUS_ERR_INVALID_ARGUMENT, NEXUS_JNI_COST_ZERO);
+    return;
+  }
   NexusJniBytes k;
   if (nexus_jni_bytes_get(env, key, &k) != 0) return;
   PutTarget target = {nexus_jni_store(store), k.data, k.len};

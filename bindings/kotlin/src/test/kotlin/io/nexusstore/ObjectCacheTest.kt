@@ -1,6 +1,7 @@
 package io.nexusstore
 
 import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertNull
 import org.junit.jupiter.api.Assertions.assertSame
 import org.junit.jupiter.api.Assertions.assertTrue
@@ -121,10 +122,12 @@ class ObjectCacheTest {
         NexusStore(MemoryConfig(maxCacheBytes = 1000)).use { store ->
             assertEquals(NexusStatus.TOO_LARGE, assertThrows<NexusException> { store.putObject("x", Bitmap(0), cost = 5000) }.status)
             assertThrows<NexusException> { store.putObject("x", Bitmap(0), cost = -1) }
-            // Cost 0 asks a size estimator, and this store has none that sizes objects.
+            // Cost 0 would ask a size estimator, which a Kotlin store has not: the message says
+            // what to pass instead (not the C config's estimator).
             val zero = assertThrows<NexusException> { store.putObject("x", Bitmap(0), cost = 0) }
             assertEquals(NexusStatus.INVALID_ARGUMENT, zero.status)
-            assertTrue(zero.message!!.contains("cost"), zero.message)
+            assertTrue(zero.message!!.contains("pass its size in bytes as cost"), zero.message)
+            assertFalse(zero.message!!.contains("NexusMemoryConfig"), zero.message)
             assertEquals(base, NativeBridge.liveObjectRefs())
         }
     }
@@ -172,7 +175,7 @@ class ObjectCacheTest {
             // Cost 0 with no size estimator: the library refuses it, with its message, to the caller.
             val zero = assertThrows<NexusException> { store.getOrLoadObject("zero") { CostedObject(Bitmap(3), cost = 0) } }
             assertEquals(NexusStatus.INVALID_ARGUMENT, zero.status)
-            assertTrue(zero.message!!.contains("cost"), zero.message)
+            assertTrue(zero.message!!.contains("pass its size in bytes as cost"), zero.message)
             store.put("bytes", ByteArray(1))
             assertThrows<NexusException> { store.getOrLoadObject("bytes") { error("cached") } }
             store.remove("bitmap:1")
