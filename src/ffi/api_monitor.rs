@@ -385,14 +385,25 @@ pub extern "C" fn nexus_monitor_config_init(config: *mut NexusMonitorConfig) {
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_monitor_start(config: *const NexusMonitorConfig) -> NexusStatus {
     entry(|| {
-        if config.is_null() {
-            return Err(null_arg("config"));
-        }
-        // SAFETY: non-NULL; the caller passes an initialized config of at
-        // least `struct_size` bytes (or this header's size).
-        let (c, struct_size) = unsafe { read_monitor_config(config) };
-        os_pressure::start_monitor(convert(&c, struct_size)?)
+        // SAFETY: the caller's contract for `config`.
+        let config = unsafe { monitor_config_arg(config) }?;
+        os_pressure::start_monitor(config)
     })
+}
+
+/// The monitor config behind `config`, read and converted (its budget ctx
+/// owned by the result, or destroyed at once on an error).
+///
+/// # Safety
+/// `config` is NULL or an initialized config of at least `struct_size`
+/// bytes (or this header's size).
+unsafe fn monitor_config_arg(config: *const NexusMonitorConfig) -> Result<MonitorConfig, Error> {
+    if config.is_null() {
+        return Err(null_arg("config"));
+    }
+    // SAFETY: non-NULL; the caller's contract for the rest.
+    let (c, struct_size) = unsafe { read_monitor_config(config) };
+    convert(&c, struct_size)
 }
 
 /// Stops the monitor. Returns after its thread has ended, except when
@@ -436,15 +447,10 @@ pub extern "C" fn nexus_monitor_start_run(
     out_run: *mut u64,
 ) -> NexusStatus {
     entry(|| {
-        if config.is_null() {
-            return Err(null_arg("config"));
-        }
-        // SAFETY: non-NULL; the caller passes an initialized config of at
-        // least `struct_size` bytes (or this header's size).
-        let (c, struct_size) = unsafe { read_monitor_config(config) };
         // Converted first, so that its budget_ctx is owned (and destroyed
         // on any failure below).
-        let config = convert(&c, struct_size)?;
+        // SAFETY: the caller's contract for `config`.
+        let config = unsafe { monitor_config_arg(config) }?;
         // SAFETY: `out_run` is NULL or writable for a u64 (the header's
         // contract for every out-parameter).
         let out = unsafe { out_arg(out_run, "out_run") }?;

@@ -89,6 +89,16 @@ impl State {
     }
 }
 
+/// The cause of a shed for the budget: `OverBudget` with no signal in
+/// force (`signal`: one due in this pass), `Pressure` otherwise.
+fn budget_cause(level: MemoryPressureLevel, signal: bool) -> ShedCause {
+    if level == MemoryPressureLevel::None && !signal {
+        ShedCause::OverBudget
+    } else {
+        ShedCause::Pressure
+    }
+}
+
 fn scaled(x: u64, keep: f64) -> u64 {
     (x as f64 * keep).floor() as u64
 }
@@ -289,12 +299,11 @@ impl GovernorCore {
     fn take_growth_now(&self, growth: u64) {
         let (mut seen, target, cause) = {
             let s = self.state.lock();
-            let cause = if s.level == MemoryPressureLevel::None {
-                ShedCause::OverBudget
-            } else {
-                ShedCause::Pressure
-            };
-            (Self::seen(&s), s.budget_in_force(), cause)
+            (
+                Self::seen(&s),
+                s.budget_in_force(),
+                budget_cause(s.level, false),
+            )
         };
         Self::read_usages(&mut seen);
         let total: u64 = seen.iter().fold(0u64, |a, m| a.saturating_add(m.usage));
@@ -451,11 +460,7 @@ impl GovernorCore {
         } else {
             held
         };
-        let cause = if level == MemoryPressureLevel::None && !signal {
-            ShedCause::OverBudget
-        } else {
-            ShedCause::Pressure
-        };
+        let cause = budget_cause(level, signal);
         let over = Self::take_in_order(&mut seen, total.saturating_sub(target), cause, &mut sheds);
         let total: u64 = seen.iter().fold(0u64, |a, m| a.saturating_add(m.usage));
         // What puts took from the spare while this pass ran may be missing
