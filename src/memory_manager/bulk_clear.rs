@@ -31,6 +31,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         {
             return None;
         }
+        self.debug_assert_settled();
         let mut count = 0usize;
         for (_, e) in self.entries.iter() {
             if !e.pinned() {

@@ -249,7 +249,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         charge: u64,
         fx: &mut Effects<K, V>,
     ) -> u64 {
-        let (old, old_charge) = self.swap_value(i, cell, charge);
+        let (old, old_charge) = self.swap_value(i, cell, charge, false);
         fx.removed.push(Removed {
             key,
             cell: old,
@@ -260,9 +260,25 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     }
 
     /// The entry in slot `i` takes `cell` charged `charge` (an access in
-    /// the order); returns the old cell and charge.
+    /// the order); returns the old cell and charge. With `note`, an LRU
+    /// store notes the access as a read does (for a caller that chooses no
+    /// victim after it); otherwise, and in the other strategies (where the
+    /// new charge may move the entry), it is applied at once, after the
+    /// reads noted before it.
     #[inline(always)]
-    fn swap_value(&mut self, i: u32, cell: ValueCell<V>, charge: u64) -> (ValueCell<V>, u64) {
+    fn swap_value(
+        &mut self,
+        i: u32,
+        cell: ValueCell<V>,
+        charge: u64,
+        note: bool,
+    ) -> (ValueCell<V>, u64) {
+        let note = note && matches!(self.order, EvictionOrder::Lru(_));
+        if !note {
+            // The reads noted before this access come first (and see the
+            // entry as it was).
+            self.settle_reads();
+        }
         let e = self.entries.get_mut(i);
         let old_charge = e.charge;
         let old = std::mem::replace(&mut e.cell, cell);
@@ -273,7 +289,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
         match &mut self.order {
             // As in `touch`: the LRU list alone keeps recency (an LRU
-            // store's entries keep the tick of their insert, unused).
+            // store's entries keep the tick of their insert, unused). With
+            // `note`, the move waits with the reads (`pending_reads`).
+            EvictionOrder::Lru(_) if linked && note => self.note_read(i),
             EvictionOrder::Lru(o) => {
                 if linked {
                     o.move_to_back(i);
@@ -327,13 +345,19 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         {
             return Err(cell);
         }
-        let (old, old_charge) = self.swap_value(i, cell, charge);
+        let (old, old_charge) = self.swap_value(i, cell, charge, true);
         if self.expiry_on() {
             self.stamp_expiry(i);
         }
-        self.usage = usage;
+        // Written only when they change: a replace of the same charge then
+        // writes no line beyond the entry's and the lock's.
+        if usage != self.usage {
+            self.usage = usage;
+            if usage > self.counters.peak {
+                self.counters.peak = usage;
+            }
+        }
         self.counters.inserts += 1;
-        self.counters.peak = self.counters.peak.max(usage);
         self.end_call();
         Ok((old, old_charge))
     }
@@ -364,7 +388,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             }
             Some(i) => {
                 self.counters.hits += 1;
-                self.touch(i);
+                self.note_read(i);
                 let e = self.entries.get_mut(i);
                 let charge = e.charge;
                 Some(ValueHandle::acquire(e.cell.share(charge), &self.link))
@@ -422,14 +446,13 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         Ok(r)
     }
 
-    /// `touch` for a read that has just looked at the entry (and so knows
-    /// whether it is pinned): an LRU hit then costs the list move alone.
+    /// The access of a read hit that has just looked at the entry (and so
+    /// knows whether it is pinned): noted, to be applied to the order later
+    /// (`pending_reads`). A pinned entry is in no LRU list: nothing to note.
     #[inline(always)]
     fn touch_read(&mut self, i: u32, pinned: bool) {
-        match &mut self.order {
-            EvictionOrder::Lru(o) if !pinned => o.move_to_back(i),
-            EvictionOrder::Lru(_) => {}
-            _ => self.touch(i),
+        if !(pinned && matches!(self.order, EvictionOrder::Lru(_))) {
+            self.note_read(i);
         }
     }
 
@@ -468,6 +491,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     }
 
     pub(super) fn remove_slot(&mut self, i: u32, fx: &mut Effects<K, V>) {
+        self.debug_assert_settled();
         let e = self.entries.remove(i);
         let charge = e.charge();
         if e.pinned() {
@@ -512,6 +536,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
         // The room first: nothing changes if it fails.
         fx.removed.reserve(self.entries.len());
+        self.debug_assert_settled();
         let drained = self.entries.drain();
         let n = drained.len();
         fx.removed.extend(drained.into_iter().map(|e| Removed {

@@ -167,6 +167,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         run: &mut Run,
         fx: &mut Effects<K, V>,
     ) {
+        self.debug_assert_settled();
         // Room first: an allocation failing below would leave a victim half
         // removed.
         fx.removed.reserve(victims.len());

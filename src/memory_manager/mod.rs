@@ -10,6 +10,7 @@ mod entry_limit;
 mod eviction;
 mod expiry;
 mod loads;
+mod pending_reads;
 pub(crate) mod placement;
 mod pressure;
 
@@ -33,6 +34,7 @@ use crate::memory_metrics::MemoryMetrics;
 use crate::pin_set::PinSet;
 use crate::pressure::memory_pressure_level::MemoryPressureLevel;
 use crate::value_handle::{HandleLink, Stored, ValueCell, ValueHandle};
+use pending_reads::PendingReads;
 use placement::ShardPlace;
 
 /// An entry that left the store during a call.
@@ -73,9 +75,11 @@ impl<K, V> Default for Effects<K, V> {
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Counters {
+    // The two a read and a short-path replace write come first: they share
+    // a line with the lock and the pending reads (`MemoryManager`).
     hits: u64,
-    misses: u64,
     inserts: u64,
+    misses: u64,
     evictions: u64,
     evicted_bytes: u64,
     loads: u64,
@@ -151,7 +155,11 @@ pub(crate) enum LoadStart<V> {
     Load(Arc<LoadSlot<V>>),
 }
 
+#[repr(C)]
 pub(crate) struct MemoryManager<K, V> {
+    /// Read hits not yet applied to `order` (see `pending_reads`).
+    pending: PendingReads,
+    counters: Counters,
     config: MemoryConfig,
     /// The budget arithmetic of this shard's share of the budget.
     limits: Limits,
@@ -166,7 +174,6 @@ pub(crate) struct MemoryManager<K, V> {
     usage: u64,
     pinned_count: u64,
     pinned_bytes: u64,
-    counters: Counters,
     signalled: MemoryPressureLevel,
     signal_at_ns: u64,
     reported: MemoryPressureLevel,
@@ -189,6 +196,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         let expiry = (config.ttl_ms != 0 || config.tti_ms != 0)
             .then(|| Box::new(expiry::Expiry::new(&config, start_ns)));
         MemoryManager {
+            pending: PendingReads::new(),
             expiry,
             shard,
             published_usage: 0,
@@ -346,9 +354,11 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             || self.expiry.is_some()
     }
 
-    /// Every call starts here: time-based state is brought up to date.
+    /// Every call starts here: the reads noted on the fast path are applied
+    /// to the order, and time-based state is brought up to date.
     #[inline]
     pub fn begin(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) {
+        self.settle_reads();
         self.apply_decay(now, fx);
         if self.expiry.is_some() {
             self.begin_expiry(now, fx);

@@ -219,3 +219,29 @@ where
         let _ = self.set_max_bytes(max_cache_bytes);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A read hit writes the shard's lock and the manager's first bytes
+    /// (`pending_reads`): they should share one 64-byte line, or a read
+    /// costs two lines passed between cores instead of one. This checks
+    /// the layout that the speed of two threads on one store rests on
+    /// (parking_lot's `Mutex` puts its lock word before its data today).
+    #[test]
+    fn the_lock_and_what_a_read_writes_share_a_cache_line() {
+        let store = super::super::Store::<u64, u64>::new(crate::MemoryConfig::default()).unwrap();
+        let shard = &store.shared.shards[0];
+        let start = std::ptr::from_ref(shard) as usize;
+        let data = shard.state.data_ptr() as usize;
+        assert_eq!(start % 64, 0, "a shard starts a line");
+        assert!(data > start, "the lock word comes before the data");
+        let end = data + MemoryManager::<u64, u64>::HOT_BYTES;
+        assert!(
+            end - start <= 64,
+            "the hot bytes end at {} of the line",
+            end - start
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! Read hits not yet applied to the eviction order (DESIGN.md §6, "Reads
+//! applied in batches").
+//!
+//! A hit is an access: it moves the entry within its strategy's order (the
+//! back of the LRU list, a new tick, a promotion). Done at once, every read
+//! writes the entry's links and its neighbours' and the list's ends: lines
+//! that another core reading the same popular keys wrote a moment before,
+//! so two threads on one store spend their time passing those lines back
+//! and forth. A read on the fast path instead notes the entry's slot here,
+//! and the notes are applied in the order the reads were made, all at
+//! once, by whichever call comes first of:
+//! - the read that fills the buffer;
+//! - any other call on the shard (`MemoryManager::begin`, and the fast
+//!   replace, `replace_present`), before it looks at or changes anything.
+//!
+//! So every call that can see the order (a victim choice, a snapshot, a
+//! pass) sees it exactly as if each read had moved its entry at once, and
+//! the result is the same order, tick for tick: the notes are the same
+//! accesses, applied in the same sequence, before anything else happens.
+//! A slot in the buffer always names the entry that was read: entries
+//! leave only in calls that apply the notes first.
+
+use std::hash::Hash;
+
+use super::MemoryManager;
+
+/// How many reads wait at most: the notes and their count (40 bytes) share
+/// the shard's first line with its lock and the hit and insert counters
+/// (`MemoryManager` is `repr(C)` with these first), so that a read hit
+/// writes that one line.
+pub(super) const PENDING_READS: usize = 9;
+
+/// The slots of the entries read since the order was last brought up to
+/// date, oldest first.
+pub(super) struct PendingReads {
+    len: u32,
+    slots: [u32; PENDING_READS],
+}
+
+impl PendingReads {
+    pub(super) const fn new() -> Self {
+        PendingReads {
+            len: 0,
+            slots: [0; PENDING_READS],
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Notes a read of slot `i`; true when the buffer is now full.
+    #[inline(always)]
+    fn push(&mut self, i: u32) -> bool {
+        // `len` < PENDING_READS here: a full buffer is applied at once.
+        let n = self.len as usize;
+        self.slots[n] = i;
+        self.len += 1;
+        n + 1 == PENDING_READS
+    }
+}
+
+impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
+    /// Notes a read hit of slot `i`, to be applied to the order later (all
+    /// notes are, before anything else looks at the order).
+    #[inline(always)]
+    pub(super) fn note_read(&mut self, i: u32) {
+        if self.pending.push(i) {
+            self.apply_reads();
+        }
+    }
+
+    /// Applies the reads noted so far, oldest first: the order is then what
+    /// it would be had each read moved its entry at once.
+    #[inline]
+    pub(super) fn settle_reads(&mut self) {
+        if !self.pending.is_empty() {
+            self.apply_reads();
+        }
+    }
+
+    /// Checks (in debug builds) that no read waits: what removes an entry
+    /// or chooses a victim comes after `settle_reads`.
+    #[inline(always)]
+    pub(super) fn debug_assert_settled(&self) {
+        debug_assert!(
+            self.pending.is_empty(),
+            "a call looked at the order before applying the pending reads"
+        );
+    }
+
+    #[inline(never)]
+    fn apply_reads(&mut self) {
+        let n = self.pending.len as usize;
+        self.pending.len = 0;
+        for k in 0..n {
+            let i = self.pending.slots[k];
+            self.touch(i);
+        }
+    }
+}
+
+#[cfg(test)]
+impl<K, V> MemoryManager<K, V> {
+    /// The bytes at the start of a `MemoryManager` that a read hit and a
+    /// short-path replace write: the pending reads and the hit and insert
+    /// counters (`repr(C)`, declared first).
+    pub(crate) const HOT_BYTES: usize = std::mem::offset_of!(MemoryManager<K, V>, counters) + 16;
+}
