@@ -388,7 +388,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             }
             Some(i) => {
                 self.counters.hits += 1;
-                self.note_read(i);
+                self.touch_read(i, self.entries.get(i).pinned());
                 let e = self.entries.get_mut(i);
                 let charge = e.charge;
                 Some(ValueHandle::acquire(e.cell.share(charge), &self.link))
@@ -447,12 +447,17 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     }
 
     /// The access of a read hit that has just looked at the entry (and so
-    /// knows whether it is pinned): noted, to be applied to the order later
-    /// (`pending_reads`). A pinned entry is in no LRU list: nothing to note.
+    /// knows whether it is pinned). In an LRU store it is noted, to be
+    /// applied to the order later (`pending_reads`; a pinned entry is in no
+    /// list: nothing to note); the other strategies apply it at once (their
+    /// reads write the frequency sketch or counts anyway, and re-reading the
+    /// entry later would cost more than the move).
     #[inline(always)]
     fn touch_read(&mut self, i: u32, pinned: bool) {
-        if !(pinned && matches!(self.order, EvictionOrder::Lru(_))) {
-            self.note_read(i);
+        match &self.order {
+            EvictionOrder::Lru(_) if !pinned => self.note_read(i),
+            EvictionOrder::Lru(_) => {}
+            _ => self.touch(i),
         }
     }
 

@@ -1,34 +1,36 @@
-//! Read hits not yet applied to the eviction order (DESIGN.md §6, "Reads
-//! applied in batches").
+//! Read hits not yet applied to an LRU store's order (DESIGN.md §6,
+//! "Reads applied in batches").
 //!
-//! A hit is an access: it moves the entry within its strategy's order (the
-//! back of the LRU list, a new tick, a promotion). Done at once, every read
-//! writes the entry's links and its neighbours' and the list's ends: lines
-//! that another core reading the same popular keys wrote a moment before,
-//! so two threads on one store spend their time passing those lines back
-//! and forth. A read on the fast path instead notes the entry's slot here,
-//! and the notes are applied in the order the reads were made, all at
-//! once, by whichever call comes first of:
+//! A hit is an access: it moves the entry to the back of the LRU list.
+//! Done at once, every read writes the entry's links, its neighbours' and
+//! the list's ends: lines that another core reading the same popular keys
+//! wrote a moment before, so two threads on one store spend their time
+//! passing those lines back and forth. A read instead notes the entry's
+//! slot here, in the line it writes anyway (the lock's), and the notes are
+//! applied in the order the reads were made, all at once, by whichever
+//! comes first of:
 //! - the read that fills the buffer;
-//! - any other call on the shard (`MemoryManager::begin`, and the fast
-//!   replace, `replace_present`), before it looks at or changes anything.
+//! - any other call on the shard (`MemoryManager::begin`), before it looks
+//!   at or changes anything; the short-path replace of a present key
+//!   (`replace_present`) notes its own move after them.
 //!
 //! So every call that can see the order (a victim choice, a snapshot, a
-//! pass) sees it exactly as if each read had moved its entry at once, and
-//! the result is the same order, tick for tick: the notes are the same
-//! accesses, applied in the same sequence, before anything else happens.
-//! A slot in the buffer always names the entry that was read: entries
-//! leave only in calls that apply the notes first.
+//! pass) sees it exactly as if each read had moved its entry at once: the
+//! notes are the same accesses, applied in the same sequence, before
+//! anything else happens. A slot in the buffer always names the entry that
+//! was read: entries leave, and pins change, only in calls that apply the
+//! notes first. The other strategies apply a read at once (`touch_read`).
 
 use std::hash::Hash;
 
 use super::MemoryManager;
+use crate::eviction_order::EvictionOrder;
 
-/// How many reads wait at most: the notes and their count (40 bytes) share
+/// How many reads wait at most: the notes and their count (36 bytes) share
 /// the shard's first line with its lock and the hit and insert counters
 /// (`MemoryManager` is `repr(C)` with these first), so that a read hit
-/// writes that one line.
-pub(super) const PENDING_READS: usize = 9;
+/// writes that one line. A power of two (see `push`).
+pub(super) const PENDING_READS: usize = 8;
 
 /// The slots of the entries read since the order was last brought up to
 /// date, oldest first.
@@ -52,9 +54,10 @@ impl PendingReads {
     /// Notes a read of slot `i`; true when the buffer is now full.
     #[inline(always)]
     fn push(&mut self, i: u32) -> bool {
-        // `len` < PENDING_READS here: a full buffer is applied at once.
+        // `len` < PENDING_READS here (a full buffer is applied at once), so
+        // the mask changes nothing; it spares the bounds check.
         let n = self.len as usize;
-        self.slots[n] = i;
+        self.slots[n % PENDING_READS] = i;
         self.len += 1;
         n + 1 == PENDING_READS
     }
@@ -62,7 +65,8 @@ impl PendingReads {
 
 impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// Notes a read hit of slot `i`, to be applied to the order later (all
-    /// notes are, before anything else looks at the order).
+    /// notes are, before anything else looks at the order). An LRU store
+    /// notes only entries in its list (not pinned): see `touch_read`.
     #[inline(always)]
     pub(super) fn note_read(&mut self, i: u32) {
         if self.pending.push(i) {
@@ -91,8 +95,18 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
 
     #[inline(never)]
     fn apply_reads(&mut self) {
-        let n = self.pending.len as usize;
+        let n = (self.pending.len as usize).min(PENDING_READS);
         self.pending.len = 0;
+        if let EvictionOrder::Lru(o) = &mut self.order {
+            // An LRU store notes only linked (unpinned) entries, and a pin
+            // settles the notes first: each note is a move to the back.
+            for &i in &self.pending.slots[..n] {
+                o.move_to_back(i);
+            }
+            return;
+        }
+        // Only LRU stores note reads today (`touch_read`); any other order
+        // takes each note as the access it stands for.
         for k in 0..n {
             let i = self.pending.slots[k];
             self.touch(i);
