@@ -1,10 +1,11 @@
-//! Reads applied in batches (docs/DESIGN.md §6): a read hit notes its entry
-//! and the notes are applied to the eviction order later, in the order the
-//! reads were made, before any call that looks at the order. These tests
-//! check that nothing can tell: long runs of reads (past the buffer's
-//! size, so that a read applies a full buffer) and short-path replaces
-//! leave the same order, the same victims and the same counts as the same
-//! calls each followed by a call that settles the order.
+//! Reads applied in batches (docs/DESIGN.md §5): a read hit in an LRU
+//! store notes its entry and the notes are applied to the order later, in
+//! the order the reads were made, before any call that looks at the order.
+//! These tests check that nothing can tell: long runs of reads (past the
+//! buffer's size, so that a read applies a full buffer) and short-path
+//! replaces leave the same order, the same victims and the same counts as
+//! the same calls each followed by a call that settles the order (for
+//! every strategy: the others apply reads at once, and must stay so).
 
 use std::collections::HashMap;
 

@@ -1,4 +1,4 @@
-//! Read hits not yet applied to an LRU store's order (DESIGN.md §6,
+//! Read hits not yet applied to an LRU store's order (DESIGN.md §5,
 //! "Reads applied in batches").
 //!
 //! A hit is an access: it moves the entry to the back of the LRU list.
