@@ -245,6 +245,7 @@ KOTLIN_DIR := bindings/kotlin
 # are searched (and old dumpstreams removed first).
 test-kotlin: lib
 	@mkdir -p $(KOTLIN_DIR)/target
+	$(KOTLIN_DIR)/src/test/c/run_size_checks.sh $(CURDIR) $(KOTLIN_DIR)/target/size-checks
 	@find $(KOTLIN_DIR) -name '*.dumpstream' -path '*surefire-reports*' -delete
 	{ cd $(KOTLIN_DIR) && $(MVN) -B -ntp test 2>&1; echo $$? > target/mvn-test.rc; } | tee $(KOTLIN_DIR)/target/mvn-test.log
 	@exit $$(cat $(KOTLIN_DIR)/target/mvn-test.rc)

@@ -76,6 +76,8 @@ missing_system_packages() {
   command -v debootstrap >/dev/null || echo debootstrap          # test-swift's chroot
   command -v javac >/dev/null || echo openjdk-17-jdk-headless     # test-kotlin
   command -v mvn >/dev/null || echo maven                         # test-kotlin
+  # test-kotlin's 32-bit checks of the JNI shim (armeabi-v7a's size_t), on x86_64 hosts
+  [[ $HOSTTYPE != x86_64 || -f /usr/lib32/crt1.o ]] || echo gcc-multilib
 }
 
 ensure_system_packages() {

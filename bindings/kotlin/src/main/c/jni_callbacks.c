@@ -113,6 +113,9 @@ static NexusStatus loader(void *ctx, const uint8_t *key, size_t key_len, NexusLo
        * failure) keeps the message below from being set again. */
       nexus_load_sink_fail(sink, NEXUS_STATUS_ERR_INVALID_ARGUMENT, NEXUS_JNI_COST_ZERO);
       status = NEXUS_STATUS_ERR_CALLBACK;
+    } else if (!nexus_jni_size_fits(cost)) {
+      nexus_load_sink_fail(sink, NEXUS_STATUS_ERR_TOO_LARGE, NEXUS_JNI_COST_TOO_LARGE);
+      status = NEXUS_STATUS_ERR_CALLBACK;
     } else {
       status = nexus_jni_put_global(env, object, (size_t)cost, put_into_sink, sink);
     }

@@ -52,6 +52,31 @@ static inline jlong nexus_jni_u64(uint64_t v) {
   return v > (uint64_t)INT64_MAX ? (jlong)INT64_MAX : (jlong)v;
 }
 
+/* A jlong (already checked >= 0) as a size_t. On a 32-bit device (armeabi-v7a) a jlong can be
+ * above SIZE_MAX, and a plain cast would keep only its low bits (2^32 + 1 would become 1):
+ * - nexus_jni_size_saturated gives SIZE_MAX instead, for counts and capacities, where more
+ *   than a size_t holds means "as many as there are";
+ * - nexus_jni_size_fits says whether it fits, for costs, which must never be cut (the caller
+ *   refuses a cost that does not fit: TOO_LARGE). */
+static inline size_t nexus_jni_size_saturated(jlong v) {
+#if SIZE_MAX < UINT64_MAX
+  if ((uint64_t)v > (uint64_t)SIZE_MAX) return SIZE_MAX;
+#endif
+  return (size_t)v;
+}
+
+static inline int nexus_jni_size_fits(jlong v) {
+#if SIZE_MAX < UINT64_MAX
+  return (uint64_t)v <= (uint64_t)SIZE_MAX;
+#else
+  (void)v;
+  return 1;
+#endif
+}
+
+/* The message of a cost above SIZE_MAX (32-bit devices only). */
+#define NEXUS_JNI_COST_TOO_LARGE "cost is larger than this device's size_t can hold"
+
 /* nexus_value_release, with nothing pending across it: the release may run the store's
  * callbacks on this thread (it can evict the entry of a store under a signal), and they call
  * into the JVM. An exception this native already threw is set aside and thrown again after. */

@@ -47,7 +47,7 @@ JNIEXPORT jlong NATIVE(governorNew)(JNIEnv *env, jclass cls, jlong budget_bytes,
   config.budget_bytes = (uint64_t)budget_bytes;
   config.signal_moderate_keep = moderate_keep;
   config.signal_critical_keep = critical_keep;
-  config.event_queue_capacity = (size_t)queue_capacity;
+  config.event_queue_capacity = nexus_jni_size_saturated(queue_capacity);
   NexusGovernor *governor = NULL;
   CHECK(env, nexus_governor_new(&config, &governor), 0);
   return (jlong)(intptr_t)governor;

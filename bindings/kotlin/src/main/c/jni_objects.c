@@ -60,6 +60,10 @@ JNIEXPORT void NATIVE(putObject)(JNIEnv *env, jclass cls, jlong store, jbyteArra
     nexus_jni_throw_message(env, NEXUS_STATUS_ERR_INVALID_ARGUMENT, NEXUS_JNI_COST_ZERO);
     return;
   }
+  if (!nexus_jni_size_fits(cost)) {
+    nexus_jni_throw_message(env, NEXUS_STATUS_ERR_TOO_LARGE, NEXUS_JNI_COST_TOO_LARGE);
+    return;
+  }
   NexusJniBytes k;
   if (nexus_jni_bytes_get(env, key, &k) != 0) return;
   PutTarget target = {nexus_jni_store(store), k.data, k.len};

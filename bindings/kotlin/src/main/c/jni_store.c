@@ -53,9 +53,9 @@ static int fill_config(JNIEnv *env, NexusMemoryConfig *config, jlong max_bytes, 
   config->max_cache_bytes = (uint64_t)max_bytes;
   config->moderate_threshold = moderate;
   config->critical_threshold = critical;
-  config->eviction_batch_size = (size_t)batch;
+  config->eviction_batch_size = nexus_jni_size_saturated(batch);
   config->strategy = (NexusEvictionStrategy)strategy;
-  config->event_queue_capacity = (size_t)queue_capacity;
+  config->event_queue_capacity = nexus_jni_size_saturated(queue_capacity);
   config->signal_moderate_keep = moderate_keep;
   config->signal_critical_keep = critical_keep;
   config->signal_decay_ms = (uint64_t)decay_ms;
@@ -275,7 +275,7 @@ JNIEXPORT jlong NATIVE(evictLru)(JNIEnv *env, jclass cls, jlong store, jlong cou
   (void)cls;
   if (!non_negative(env, count, "count must be >= 0")) return 0;
   size_t evicted = 0;
-  CHECK(env, nexus_store_evict_lru(nexus_jni_store(store), (size_t)count, &evicted), 0);
+  CHECK(env, nexus_store_evict_lru(nexus_jni_store(store), nexus_jni_size_saturated(count), &evicted), 0);
   return (jlong)evicted;
 }
 
@@ -283,7 +283,7 @@ JNIEXPORT jlong NATIVE(evict)(JNIEnv *env, jclass cls, jlong store, jlong count)
   (void)cls;
   if (!non_negative(env, count, "count must be >= 0")) return 0;
   size_t evicted = 0;
-  CHECK(env, nexus_store_evict(nexus_jni_store(store), (size_t)count, &evicted), 0);
+  CHECK(env, nexus_store_evict(nexus_jni_store(store), nexus_jni_size_saturated(count), &evicted), 0);
   return (jlong)evicted;
 }
 
