@@ -16,7 +16,10 @@ import os
 ///
 /// `start()` installs the hooks where they exist (Darwin; UIKit) and says
 /// whether it did. `receive(_:)` and `receiveMemoryWarning()` are what the
-/// hooks call, and may be called directly (tests, other platforms).
+/// hooks call, and may be called directly (tests, other platforms). They
+/// call `signal` on the calling thread, unless another thread is inside
+/// `signal` already: then that thread signals the new level once it is
+/// done, and the call returns at once. The stores always end at `level`.
 public final class MemoryPressureMonitor: @unchecked Sendable {
     public typealias Signal = @Sendable (MemoryPressureLevel) -> Void
     public typealias Scheduler = @Sendable (_ delay: TimeInterval, _ work: @escaping @Sendable () -> Void) -> Void
@@ -28,6 +31,10 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
     private var current: MemoryPressureLevel = .none
     /// Bumped by every OS signal: a decay step of an older warning is stale.
     private var generation: UInt64 = 0
+    /// A thread is handing levels to `signal` (see `deliver`).
+    private var delivering = false
+    /// A level was set while that thread was in `signal`: it goes round again.
+    private var redeliver = false
     #if canImport(Darwin)
     private var source: DispatchSourceMemoryPressure?
     #endif
@@ -63,8 +70,7 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
         lock.lock()
         generation += 1
         current = level
-        lock.unlock()
-        signal(level)
+        deliver()
     }
 
     /// A memory warning (UIKit's): CRITICAL now, decaying step by step.
@@ -73,8 +79,7 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
         generation += 1
         let warning = generation
         current = .critical
-        lock.unlock()
-        signal(.critical)
+        deliver()
         for step in MemoryPressureMapping.memoryWarningSteps(decay: warningDecay) {
             scheduler(step.after) { [weak self] in self?.decay(to: step.level, ifStill: warning) }
         }
@@ -84,8 +89,36 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
         lock.lock()
         guard generation == warning else { lock.unlock(); return }
         current = level
-        lock.unlock()
-        signal(level)
+        deliver()
+    }
+
+    /// Hands `current` to `signal`; called with `lock` held, returns with it
+    /// released. One thread at a time delivers, without the lock while
+    /// `signal` runs: a level set meanwhile (on another thread, or from
+    /// inside `signal`) is left to that thread, which goes round again with
+    /// whatever is current once `signal` returns. So the last level the
+    /// stores get is always `level`, even when a slow shed for one signal
+    /// overlaps the next (two threads calling `signal` themselves could end
+    /// in either order).
+    private func deliver() {
+        if delivering {
+            redeliver = true
+            lock.unlock()
+            return
+        }
+        delivering = true
+        while true {
+            let level = current
+            redeliver = false
+            lock.unlock()
+            signal(level)
+            lock.lock()
+            if !redeliver {
+                delivering = false
+                lock.unlock()
+                return
+            }
+        }
     }
 
     /// Installs the OS hooks that exist on this platform; false where none

@@ -133,6 +133,43 @@ final class PressureTests: XCTestCase {
         XCTAssertEqual(signalled.all, [.critical, .moderate])
     }
 
+    func testTheStoresEndAtTheMonitorsLevelWhenSignalsOverlap() {
+        // A slow `signal` for MODERATE (a long shed) is still running when
+        // CRITICAL arrives on another thread: the stores must end at
+        // CRITICAL, the monitor's level, not at the MODERATE that finished last.
+        let signalled = Recorder<MemoryPressureLevel>()
+        let inModerate = DispatchSemaphore(value: 0)
+        let finishModerate = DispatchSemaphore(value: 0)
+        let monitor = MemoryPressureMonitor(signal: { level in
+            if level == .moderate {
+                inModerate.signal()
+                finishModerate.wait()
+            }
+            signalled.append(level)
+        }, scheduler: { _, _ in })
+        let first = DispatchGroup()
+        DispatchQueue.global().async(group: first) { monitor.receive(.warning) }
+        inModerate.wait()
+        monitor.receive(.critical)  // returns at once: the first thread delivers it
+        finishModerate.signal()
+        first.wait()
+        XCTAssertEqual(monitor.level, .critical)
+        XCTAssertEqual(signalled.all, [.moderate, .critical])
+    }
+
+    func testASignalThatSignalsAgainFromInsideIsDeliveredAfterIt() {
+        let signalled = Recorder<MemoryPressureLevel>()
+        var monitor: MemoryPressureMonitor?
+        monitor = MemoryPressureMonitor(signal: { level in
+            signalled.append(level)
+            if level == .critical { monitor?.receive(.normal) }
+        }, scheduler: { _, _ in })
+        monitor?.receive(.critical)
+        XCTAssertEqual(monitor?.level, MemoryPressureLevel.none)
+        XCTAssertEqual(signalled.all, [.critical, .none])
+        monitor = nil
+    }
+
     func testMonitorSignalsEveryStoreByDefault() throws {
         defer { try? NexusStore.signalPressureAll(.none) }
         let store = try NexusStore(maxCacheBytes: 10_000)
