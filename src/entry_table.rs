@@ -80,12 +80,15 @@ pub(crate) struct EntryTable<K, V> {
 }
 
 impl<K: Hash + Eq, V> EntryTable<K, V> {
-    pub fn new() -> Self {
+    /// A table that hashes keys with `hasher`: the store's, shared by its
+    /// shards, so that the hash that picked a key's shard also finds it
+    /// there (`find_hashed`).
+    pub fn with_hasher(hasher: foldhash::fast::RandomState) -> Self {
         EntryTable {
             slots: Vec::new(),
             free: Vec::new(),
             index: HashTable::new(),
-            hasher: foldhash::fast::RandomState::default(),
+            hasher,
         }
     }
 
@@ -111,22 +114,33 @@ impl<K: Hash + Eq, V> EntryTable<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let hash = self.hasher.hash_one(key);
+        self.find_hashed(self.hasher.hash_one(key), key)
+    }
+
+    /// [`EntryTable::find`] with `key`'s hash already computed (by
+    /// `hash_of`, or by the store with the same hasher).
+    #[inline(always)]
+    pub fn find_hashed<Q>(&self, hash: u64, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        debug_assert_eq!(hash, self.hasher.hash_one(key));
         let slots = &self.slots;
         self.index
             .find(hash, |&i| slot(slots, i).key.borrow() == key)
             .copied()
     }
 
-    /// [`EntryTable::find`] with the entry found (the read path: the
+    /// [`EntryTable::find_hashed`] with the entry found (the read path: the
     /// probe's match already holds it).
     #[inline(always)]
-    pub fn find_entry<Q>(&self, key: &Q) -> Option<(u32, &Entry<K, V>)>
+    pub fn find_entry_hashed<Q>(&self, hash: u64, key: &Q) -> Option<(u32, &Entry<K, V>)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let hash = self.hasher.hash_one(key);
+        debug_assert_eq!(hash, self.hasher.hash_one(key));
         let slots = &self.slots;
         let mut found = None;
         self.index.find(hash, |&i| {

@@ -323,6 +323,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     #[inline(always)]
     pub fn replace_present<Q>(
         &mut self,
+        hash: u64,
         key: &Q,
         cell: ValueCell<V>,
         charge: u64,
@@ -331,7 +332,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let Some(i) = self.entries.find(key) else {
+        let Some(i) = self.entries.find_hashed(hash, key) else {
             return Err(cell);
         };
         if !self.replace_in_place(i, charge) {
@@ -377,7 +378,16 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        match self.entries.find(key) {
+        self.get_hashed(self.entries.hash_of(key), key)
+    }
+
+    /// [`MemoryManager::get`] with `key`'s hash (the store's hasher).
+    pub fn get_hashed<Q>(&mut self, hash: u64, key: &Q) -> Option<ValueHandle<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        match self.entries.find_hashed(hash, key) {
             None => {
                 self.counters.misses += 1;
                 None
@@ -399,12 +409,12 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// A read that lends the value to `f` (library code, under the lock); a
     /// hit is an access.
     #[inline]
-    pub fn read<Q, R>(&mut self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    pub fn read<Q, R>(&mut self, hash: u64, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let Some(i) = self.entries.find(key) else {
+        let Some(i) = self.entries.find_hashed(hash, key) else {
             self.counters.misses += 1;
             return None;
         };
@@ -422,12 +432,17 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// A read that lends the value to `f` (library code, under the lock). It
     /// is an access only if `f` succeeds; a miss is `NOT_FOUND`.
     #[inline]
-    pub fn peek_with<Q, R>(&mut self, key: &Q, f: impl FnOnce(&V) -> Result<R>) -> Result<R>
+    pub fn peek_with<Q, R>(
+        &mut self,
+        hash: u64,
+        key: &Q,
+        f: impl FnOnce(&V) -> Result<R>,
+    ) -> Result<R>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let Some((i, e)) = self.entries.find_entry(key) else {
+        let Some((i, e)) = self.entries.find_entry_hashed(hash, key) else {
             self.counters.misses += 1;
             return Err(Error::not_found("no entry with this key"));
         };

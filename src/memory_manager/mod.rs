@@ -191,6 +191,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         signalled: MemoryPressureLevel,
         start_ns: u64,
         link: Arc<HandleLink>,
+        hasher: foldhash::fast::RandomState,
     ) -> Self {
         let limits = config.limits(shard.share(config.max_cache_bytes));
         let expiry = (config.ttl_ms != 0 || config.tti_ms != 0)
@@ -205,7 +206,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                 .then(LfuHistory::new),
             config,
             limits,
-            entries: EntryTable::new(),
+            entries: EntryTable::with_hasher(hasher),
             pins: PinSet::new(),
             usage: 0,
             pinned_count: 0,

@@ -133,6 +133,7 @@ where
                 level = level.max(h.subscribe(weak.clone()));
             }
             let across = AcrossShards::new(config.shards, level);
+            let hasher = foldhash::fast::RandomState::default();
             let shards = (0..config.shards)
                 .map(|i| Shard {
                     state: Mutex::new(MemoryManager::new(
@@ -141,6 +142,7 @@ where
                         level,
                         now,
                         Arc::clone(&link),
+                        hasher.clone(),
                     )),
                 })
                 .collect();
@@ -149,7 +151,7 @@ where
                 link: Arc::clone(&link),
                 long_runs: AtomicUsize::new(0),
                 shards,
-                shard_hasher: foldhash::fast::RandomState::default(),
+                hasher,
                 queue: Mutex::new(EventQueue::new(capacity)),
                 event_mask: AtomicU32::new(EventMask::DEFAULT.bits()),
                 sequence,
@@ -219,20 +221,23 @@ where
     /// and reports nothing, so it skips the bookkeeping of other calls
     /// (effects, published flags), unless a signal may have decayed (then
     /// its event is due, and the read takes the full path).
+    /// `f` gets the key's hash, computed once here: it picked the shard,
+    /// and the shard's table files the key under it.
     #[inline]
     fn read_locked<Q: Hash + ?Sized, R>(
         &self,
         key: &Q,
-        f: impl FnOnce(&mut MemoryManager<K, V>) -> R,
+        f: impl FnOnce(&mut MemoryManager<K, V>, u64) -> R,
     ) -> R {
+        let hash = self.shared.hash(key);
+        let shard = self.shared.shard_at(hash);
         {
-            let mut m = self.shared.shard_for(key).state.lock();
+            let mut m = self.shared.shards[shard].state.lock();
             if !m.has_time_based_state() {
-                return f(&mut m);
+                return f(&mut m, hash);
             }
         }
-        self.shared
-            .locked(self.shared.shard_of(key), |m, _, _| f(m))
+        self.shared.locked(shard, |m, _, _| f(m, hash))
     }
 
     // ---- entries -----------------------------------------------------------
@@ -344,11 +349,12 @@ where
             return Err(cell);
         }
         let replaced = {
-            let mut m = self.shared.shard_for(key).state.lock();
+            let hash = self.shared.hash(key);
+            let mut m = self.shared.shards[self.shared.shard_at(hash)].state.lock();
             if m.has_time_based_state() {
                 Err(cell)
             } else {
-                m.replace_present(key, cell, charge)
+                m.replace_present(hash, key, cell, charge)
             }
         };
         let (old, old_charge) = replaced?;
@@ -408,7 +414,7 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        self.read_locked(key, |m| m.read(key, V::clone))
+        self.read_locked(key, |m, hash| m.read(hash, key, V::clone))
     }
 
     /// Reads `key`: a hit is an access and returns a read handle that keeps
@@ -418,7 +424,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.read_locked(key, |m| m.get(key))
+        self.read_locked(key, |m, hash| m.get_hashed(hash, key))
     }
 
     /// Reads `key` by lending the value to `f` under the store's lock,
@@ -432,7 +438,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.read_locked(key, |m| m.peek_with(key, f))
+        self.read_locked(key, |m, hash| m.peek_with(hash, key, f))
     }
 
     /// Whether `key` is present. Not an access.
@@ -441,7 +447,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.read_locked(key, |m| m.contains(key))
+        self.read_locked(key, |m, _| m.contains(key))
     }
 
     /// Removes `key` (pinned or not; its pin stays). `NotFound` if absent.
@@ -501,7 +507,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.read_locked(key, |m| m.is_pinned(key))
+        self.read_locked(key, |m, _| m.is_pinned(key))
     }
 
     /// Every pinned key, in pin order (with several shards: shard by shard,

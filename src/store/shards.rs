@@ -30,8 +30,9 @@ pub(super) struct Shared<K, V> {
     pub(super) long_runs: AtomicUsize,
     /// One shard by default; `MemoryConfig::shards` of them otherwise.
     pub(super) shards: Box<[Shard<K, V>]>,
-    /// Picks a key's shard (not used with one shard).
-    pub(super) shard_hasher: foldhash::fast::RandomState,
+    /// Hashes keys: picks a key's shard, and each shard's table files it
+    /// under the same hash (so a call hashes its key once).
+    pub(super) hasher: foldhash::fast::RandomState,
     pub(super) queue: Mutex<EventQueue>,
     /// The kinds of event delivered (`EventMask` bits).
     pub(super) event_mask: AtomicU32,
@@ -70,27 +71,34 @@ where
         self.lock_collect_with(shard, false, fx, f)
     }
 
-    /// The shard `key` lives in. A store of one shard (the default)
-    /// neither hashes nor indexes.
+    /// `key`'s hash: what picks its shard (`shard_at`) and what the shard's
+    /// table files it under.
     #[inline(always)]
-    pub(super) fn shard_for<Q: Hash + ?Sized>(&self, key: &Q) -> &Shard<K, V> {
-        if let [only] = &self.shards[..] {
-            return only;
+    pub(super) fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The shard of a key whose hash is `hash`.
+    #[inline(always)]
+    pub(super) fn shard_at(&self, hash: u64) -> usize {
+        let n = self.shards.len();
+        if n == 1 {
+            return 0;
         }
-        &self.shards[self.shard_of(key)]
+        // Bits 40-55 of the hash, scaled to the shard count (a fair range
+        // reduction, n <= MAX_SHARDS): the tables' probes use the low bits
+        // and the top 7 (hashbrown's h1 and h2), so one shard's keys still
+        // spread over its whole table.
+        ((((hash >> 40) & 0xFFFF) * n as u64) >> 16) as usize
     }
 
     /// The shard `key` lives in.
     #[inline]
     pub(super) fn shard_of<Q: Hash + ?Sized>(&self, key: &Q) -> usize {
-        let n = self.shards.len();
-        if n == 1 {
+        if self.shards.len() == 1 {
             return 0;
         }
-        // The high bits of the product pick the shard (a fair range
-        // reduction); the shards' own tables hash with other seeds.
-        let hash = self.shard_hasher.hash_one(key);
-        ((u128::from(hash) * n as u128) >> 64) as usize
+        self.shard_at(self.hash(key))
     }
 
     /// Runs `f` on every shard in turn (each under its own lock, its
