@@ -19,7 +19,9 @@
 //!   admitted if seen more often than the victim. Candidates not judged by
 //!   the next insert are admitted for free (the cache was not full).
 //!   While the window is large (recency-heavy traffic), a probation head
-//!   repels one candidate only (`REPEL_ONCE_WINDOW`).
+//!   repels one candidate only (`REPEL_ONCE_WINDOW`), a recently rejected
+//!   key that comes back goes straight to probation (`REJECTED_PER_ENTRY`)
+//!   and protected holds 70% of main (`PROTECTED_PCT_RECENCY`).
 //! - The window's share adapts to ghost hits: a new entry whose key was
 //!   recently rejected means the window was too small to keep it until its
 //!   next use (grow); one whose key was recently evicted from main means
@@ -41,7 +43,8 @@
 //! Cost: 13 bytes per slot (links and the key's 32-bit hash in 12, its
 //! region in a byte array beside them: in the node it padded the node to
 //! 16, and W3 measured TINY_LFU 86.0 -> 82.8 bytes per entry, LRU 69.2)
-//! plus the sketch's 8 bytes per entry and the ghosts' 0.13; an access is
+//! plus the sketch's 8 bytes per entry and, once evictions start, the
+//! ghosts' 0.13 and the rejected ghost's 1.5-1.7; an access is
 //! O(1):
 //! a list move in protected or the window, a mark in probation, and one
 //! sketch increment at a key's first hit in the window or probation.
