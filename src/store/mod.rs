@@ -230,14 +230,14 @@ where
         f: impl FnOnce(&mut MemoryManager<K, V>, u64) -> R,
     ) -> R {
         let hash = self.shared.hash(key);
-        let shard = self.shared.shard_at(hash);
         {
-            let mut m = self.shared.shards[shard].state.lock();
+            let mut m = self.shared.shard_by_hash(hash).state.lock();
             if !m.has_time_based_state() {
                 return f(&mut m, hash);
             }
         }
-        self.shared.locked(shard, |m, _, _| f(m, hash))
+        self.shared
+            .locked(self.shared.shard_at(hash), |m, _, _| f(m, hash))
     }
 
     // ---- entries -----------------------------------------------------------
@@ -350,7 +350,7 @@ where
         }
         let replaced = {
             let hash = self.shared.hash(key);
-            let mut m = self.shared.shards[self.shared.shard_at(hash)].state.lock();
+            let mut m = self.shared.shard_by_hash(hash).state.lock();
             if m.has_time_based_state() {
                 Err(cell)
             } else {

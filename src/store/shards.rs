@@ -92,6 +92,16 @@ where
         ((((hash >> 40) & 0xFFFF) * n as u64) >> 16) as usize
     }
 
+    /// The shard of a key whose hash is `hash`, itself. A store of one
+    /// shard (the default) neither reduces nor indexes.
+    #[inline(always)]
+    pub(super) fn shard_by_hash(&self, hash: u64) -> &Shard<K, V> {
+        if let [only] = &self.shards[..] {
+            return only;
+        }
+        &self.shards[self.shard_at(hash)]
+    }
+
     /// The shard `key` lives in.
     #[inline]
     pub(super) fn shard_of<Q: Hash + ?Sized>(&self, key: &Q) -> usize {
