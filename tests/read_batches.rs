@@ -11,6 +11,9 @@ use std::collections::HashMap;
 
 use nexus_store::{EvictionStrategy, MemoryConfig, Store};
 
+mod common;
+use common::Rng;
+
 const STRATEGIES: [EvictionStrategy; 4] = [
     EvictionStrategy::Lru,
     EvictionStrategy::Lfu,
@@ -27,22 +30,6 @@ fn store(strategy: EvictionStrategy, shards: u32) -> Store<u32, u64> {
     };
     // The value is its own charge.
     Store::<u32, u64>::with_estimator(config, |_: &u32, v: &u64| *v).unwrap()
-}
-
-/// xorshift64*: a fixed sequence, the same for both stores.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// One step of the sequence: mostly reads of a skewed key set (runs of

@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 
 use nexus_store::ffi::*;
 
+mod common;
+use common::Rng;
+
 const THREADS: usize = 8;
 
 /// The tests here run one at a time (the soak measures the process's RSS).
@@ -62,22 +65,6 @@ unsafe extern "C" fn estimator(
         unsafe { (*value.cast::<Obj>()).cost }
     } else {
         value_len
-    }
-}
-
-/// xorshift64*: a fast per-thread random source.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 

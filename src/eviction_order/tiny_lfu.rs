@@ -1216,26 +1216,34 @@ mod tests {
         assert!(at(3) > at(10) && at(3) < at(11), "{walked:?}");
     }
 
+    /// An order of `n` entries (slots 0..n: the window holds the last, the
+    /// one before is the candidate, the rest are probation) whose probation
+    /// head (0) was seen far more often than any candidate, with the
+    /// window's share at the repel-once gate (`large`) or at its start.
+    fn filled_with_a_frequent_head(n: u32, large: bool) -> TinyLfuOrder {
+        let mut o = TinyLfuOrder::new();
+        for i in 0..n {
+            o.insert(i, h(i), true);
+        }
+        for _ in 0..6 {
+            o.sketch.increment(fold_hash(h(0)));
+        }
+        o.window_share = if large {
+            REPEL_ONCE_WINDOW
+        } else {
+            WINDOW_START
+        };
+        o
+    }
+
     /// While the window is at least `REPEL_ONCE_WINDOW`, a probation head
     /// that has repelled a candidate loses to the next one seen more than
     /// the margin; with a small window it keeps repelling.
     #[test]
     fn a_probation_head_repels_one_candidate_while_the_window_is_large() {
         for large in [false, true] {
-            let mut o = TinyLfuOrder::new();
-            for i in 0..10 {
-                o.insert(i, h(i), true);
-            }
-            // Window 9, candidate 8, probation 0..=7; the head (0) was seen
-            // far more often than any candidate.
-            for _ in 0..6 {
-                o.sketch.increment(fold_hash(h(0)));
-            }
-            o.window_share = if large {
-                REPEL_ONCE_WINDOW
-            } else {
-                WINDOW_START
-            };
+            // Window 9, candidate 8, probation 0..=7.
+            let mut o = filled_with_a_frequent_head(10, large);
             assert_eq!(order(&o)[0], 8, "the first candidate loses");
             o.evict(8);
             assert_eq!(o.repelled, 0);
@@ -1261,20 +1269,8 @@ mod tests {
     #[test]
     fn a_recently_rejected_key_skips_the_window_while_it_is_large() {
         for large in [false, true] {
-            let mut o = TinyLfuOrder::new();
-            for i in 0..200 {
-                o.insert(i, h(i), true);
-            }
-            // Window 199, candidate 198, probation 0..=197; the head (0)
-            // was seen far more often than the candidate.
-            for _ in 0..6 {
-                o.sketch.increment(fold_hash(h(0)));
-            }
-            o.window_share = if large {
-                REPEL_ONCE_WINDOW
-            } else {
-                WINDOW_START
-            };
+            // Window 199, candidate 198, probation 0..=197.
+            let mut o = filled_with_a_frequent_head(200, large);
             assert_eq!(order(&o)[0], 198, "the candidate loses");
             o.evict(198);
             // It comes back (the small ghosts grow the window by 0.5%).
