@@ -261,10 +261,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
 
     /// The entry in slot `i` takes `cell` charged `charge` (an access in
     /// the order); returns the old cell and charge. With `note`, an LRU
-    /// store notes the access as a read does (for a caller that chooses no
-    /// victim after it); otherwise, and in the other strategies (where the
-    /// new charge may move the entry), it is applied at once, after the
-    /// reads noted before it.
+    /// store that notes its reads notes this access too (for a caller that
+    /// chooses no victim after it); otherwise, and in the other strategies
+    /// (where the new charge may move the entry), it is applied at once,
+    /// after the reads noted before it.
     #[inline(always)]
     fn swap_value(
         &mut self,
@@ -273,7 +273,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         charge: u64,
         note: bool,
     ) -> (ValueCell<V>, u64) {
-        let note = note && matches!(self.order, EvictionOrder::Lru(_));
+        let note = note && self.pending.batch && matches!(self.order, EvictionOrder::Lru(_));
         if !note {
             // The reads noted before this access come first (and see the
             // entry as it was).
@@ -462,15 +462,17 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     }
 
     /// The access of a read hit that has just looked at the entry (and so
-    /// knows whether it is pinned). In an LRU store it is noted, to be
-    /// applied to the order later (`pending_reads`; a pinned entry is in no
-    /// list: nothing to note); the other strategies apply it at once (their
-    /// reads write the frequency sketch or counts anyway, and re-reading the
-    /// entry later would cost more than the move).
+    /// knows whether it is pinned). In an LRU store of several shards it is
+    /// noted, to be applied to the order later (`pending_reads`); one shard
+    /// moves the entry at once (a pinned entry is in no list: nothing to
+    /// do); the other strategies apply it at once (their reads write the
+    /// frequency sketch or counts anyway, and re-reading the entry later
+    /// would cost more than the move).
     #[inline(always)]
     fn touch_read(&mut self, i: u32, pinned: bool) {
-        match &self.order {
-            EvictionOrder::Lru(_) if !pinned => self.note_read(i),
+        match &mut self.order {
+            EvictionOrder::Lru(_) if !pinned && self.pending.batch => self.note_read(i),
+            EvictionOrder::Lru(o) if !pinned => o.move_to_back(i),
             EvictionOrder::Lru(_) => {}
             _ => self.touch(i),
         }

@@ -197,7 +197,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         let expiry = (config.ttl_ms != 0 || config.tti_ms != 0)
             .then(|| Box::new(expiry::Expiry::new(&config, start_ns)));
         MemoryManager {
-            pending: PendingReads::new(),
+            pending: PendingReads::new(config.shards),
             expiry,
             shard,
             published_usage: 0,

@@ -1,5 +1,5 @@
-//! Read hits not yet applied to an LRU store's order (DESIGN.md §5,
-//! "Reads applied in batches").
+//! Read hits not yet applied to the order of an LRU store of several
+//! shards (DESIGN.md §5, "Reads applied in batches").
 //!
 //! A hit is an access: it moves the entry to the back of the LRU list.
 //! Done at once, every read writes the entry's links, its neighbours' and
@@ -19,7 +19,8 @@
 //! notes are the same accesses, applied in the same sequence, before
 //! anything else happens. A slot in the buffer always names the entry that
 //! was read: entries leave, and pins change, only in calls that apply the
-//! notes first. The other strategies apply a read at once (`touch_read`).
+//! notes first. A store of one shard, and the other strategies, apply a
+//! read at once (`touch_read`, `PendingReads::new`).
 
 use std::hash::Hash;
 
@@ -37,13 +38,22 @@ pub(super) const PENDING_READS: usize = 8;
 pub(super) struct PendingReads {
     len: u32,
     slots: [u32; PENDING_READS],
+    /// Whether reads are noted here at all: in a store of several shards
+    /// (`new`).
+    pub(super) batch: bool,
 }
 
 impl PendingReads {
-    pub(super) const fn new() -> Self {
+    /// Reads are noted in a store of several shards, the configuration for
+    /// threads working at once. In a store of one shard (the default) its
+    /// one lock lets one thread in at a time anyway, and a read moves its
+    /// entry at once: 118 instructions per native hit against 132 noted
+    /// (the notes' bookkeeping and the out-of-line apply).
+    pub(super) const fn new(shards: u32) -> Self {
         PendingReads {
             len: 0,
             slots: [0; PENDING_READS],
+            batch: shards > 1,
         }
     }
 
