@@ -27,8 +27,9 @@ use std::hash::Hash;
 use super::MemoryManager;
 use crate::eviction_order::EvictionOrder;
 
-/// How many reads wait at most: the notes and their count (36 bytes) share
-/// the shard's first line with its lock and the hit and insert counters
+/// How many reads wait at most: the notes, their count and the switch (40
+/// bytes) share the shard's first line with its lock and the hit and insert
+/// counters
 /// (`MemoryManager` is `repr(C)` with these first), so that a read hit
 /// writes that one line. A power of two (see `push`).
 pub(super) const PENDING_READS: usize = 8;
