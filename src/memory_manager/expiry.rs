@@ -75,6 +75,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             .get_or_insert_with(|| Box::new(Expiry::new(&self.config, now.get())));
         expiry.now = now.get();
         expiry.next_ttl_ns = Some(ttl_ns);
+        self.time_based = true;
     }
 
     /// Forgets a `set_next_ttl` whose put failed.

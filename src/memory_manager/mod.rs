@@ -159,6 +159,9 @@ pub(crate) enum LoadStart<V> {
 pub(crate) struct MemoryManager<K, V> {
     /// Read hits not yet applied to `order` (see `pending_reads`).
     pending: PendingReads,
+    /// `has_time_based_state`, kept up to date where its inputs change (the
+    /// signalled level, expiry turned on), in the line a read reads anyway.
+    time_based: bool,
     counters: Counters,
     config: MemoryConfig,
     /// The budget arithmetic of this shard's share of the budget.
@@ -196,8 +199,11 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         let limits = config.limits(shard.share(config.max_cache_bytes));
         let expiry = (config.ttl_ms != 0 || config.tti_ms != 0)
             .then(|| Box::new(expiry::Expiry::new(&config, start_ns)));
+        let time_based = (signalled != MemoryPressureLevel::None && config.signal_decay_ms != 0)
+            || expiry.is_some();
         MemoryManager {
             pending: PendingReads::new(config.shards),
+            time_based,
             expiry,
             shard,
             published_usage: 0,
@@ -335,6 +341,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// first shard, which every signal reaches).
     fn set_signalled(&mut self, level: MemoryPressureLevel, now: &Now<'_>, fx: &mut Effects<K, V>) {
         let previous = std::mem::replace(&mut self.signalled, level);
+        self.time_based = self.compute_time_based();
         if previous != level && self.shard.index() == 0 {
             let mut e = self.event(EventKind::SignalChanged, previous, now);
             e.level = level;
@@ -351,6 +358,11 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// can decay): reads that skip `begin` must take the full path then.
     #[inline]
     pub fn has_time_based_state(&self) -> bool {
+        debug_assert_eq!(self.time_based, self.compute_time_based());
+        self.time_based
+    }
+
+    fn compute_time_based(&self) -> bool {
         (self.signalled != MemoryPressureLevel::None && self.config.signal_decay_ms != 0)
             || self.expiry.is_some()
     }

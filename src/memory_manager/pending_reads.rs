@@ -27,9 +27,9 @@ use std::hash::Hash;
 use super::MemoryManager;
 use crate::eviction_order::EvictionOrder;
 
-/// How many reads wait at most: the notes, their count and the switch (40
-/// bytes) share the shard's first line with its lock and the hit and insert
-/// counters
+/// How many reads wait at most: the notes, their count and the switch (36
+/// bytes, then `MemoryManager::time_based`) share the shard's first line
+/// with its lock and the hit and insert counters
 /// (`MemoryManager` is `repr(C)` with these first), so that a read hit
 /// writes that one line. A power of two (see `push`).
 pub(super) const PENDING_READS: usize = 8;
@@ -37,7 +37,7 @@ pub(super) const PENDING_READS: usize = 8;
 /// The slots of the entries read since the order was last brought up to
 /// date, oldest first.
 pub(super) struct PendingReads {
-    len: u32,
+    len: u8,
     slots: [u32; PENDING_READS],
     /// Whether reads are noted here at all: in a store of several shards
     /// (`new`).
