@@ -506,12 +506,15 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         self.order.touch(i, old, Position { charge, tick }, linked);
     }
 
-    pub fn contains<Q>(&self, key: &Q) -> bool
+    /// Whether `key` (whose hash is `hash`) is present. Not an access.
+    pub fn contains<Q>(&self, hash: u64, key: &Q) -> bool
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.entries.find(key).is_some_and(|i| !self.expired_now(i))
+        self.entries
+            .find_hashed(hash, key)
+            .is_some_and(|i| !self.expired_now(i))
     }
 
     pub(super) fn remove_slot(&mut self, i: u32, fx: &mut Effects<K, V>) {
