@@ -3,7 +3,8 @@ import Foundation
 
 /// Computes an entry's charge in bytes from its key and value bytes (an
 /// object entry's value is empty). Return `nil` for the library's default
-/// charge (key + value length + `MemoryConfig.entryOverheadBytes`). Called
+/// charge (key + value length + `MemoryConfig.entryOverheadBytes`); a
+/// negative size is taken as `nil`. Called
 /// once per insertion, on the inserting thread, outside every lock.
 public typealias SizeEstimator = @Sendable (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Int?
 
@@ -83,9 +84,12 @@ public struct MemoryConfig: Sendable {
 
     /// The C struct, without the estimator (see `withCConfig`).
     func cConfig() throws -> NexusMemoryConfig {
-        guard evictionBatchSize >= 0, eventQueueCapacity >= 0, shards >= 0,
-              let shardCount = UInt32(exactly: shards) else {
-            throw NexusError(.invalidArgument, message: "evictionBatchSize, eventQueueCapacity and shards must not be negative")
+        for (name, value) in [("evictionBatchSize", evictionBatchSize),
+                              ("eventQueueCapacity", eventQueueCapacity), ("shards", shards)] where value < 0 {
+            throw NexusError(.invalidArgument, message: "\(name) must not be negative (got \(value))")
+        }
+        guard let shardCount = UInt32(exactly: shards) else {
+            throw NexusError(.invalidArgument, message: "shards must be at most \(NEXUS_MAX_SHARDS) (got \(shards))")
         }
         var c = NexusMemoryConfig()
         nexus_memory_config_init(&c)
@@ -137,6 +141,8 @@ private let sizeEstimatorTrampoline: NexusSizeEstimatorFn = { ctx, key, keyLen, 
     // An object entry's value is the object pointer with length 0: empty.
     let valueBytes = UnsafeRawBufferPointer(start: valueLen == 0 ? nil : value, count: valueLen)
     // size_t is Int in Swift: NEXUS_CHARGE_DEFAULT (SIZE_MAX) is the bit pattern of UInt.max.
-    guard let charge = estimator(keyBytes, valueBytes) else { return Int(bitPattern: UInt.max) }
-    return max(charge, 0)
+    // nil, or a negative size (a bug in the estimator), is the default
+    // charge: an entry is never charged less than nothing.
+    guard let charge = estimator(keyBytes, valueBytes), charge >= 0 else { return Int(bitPattern: UInt.max) }
+    return charge
 }

@@ -23,14 +23,15 @@ public final class NexusObjectCache<Key: Hashable, Value: AnyObject>: @unchecked
     /// Stores `object` under `key`, charged `cost` bytes: what the object
     /// really holds, so that the byte budget stays true. `cost` 0 asks the
     /// configuration's `sizeEstimator` (which sees an empty value); without
-    /// one it throws `.invalidArgument`. Replaces (and releases) any
-    /// previous object of the key.
+    /// one it throws `.invalidArgument`, as a negative `cost` does. Replaces
+    /// (and releases) any previous object of the key.
     public func setObject(_ object: Value, forKey key: Key, cost: Int) throws {
+        try checkCost(cost)
         let retained = Unmanaged<AnyObject>.passRetained(object as AnyObject).toOpaque()
         do {
             try keyBytes(key).withUnsafeBytes { k in
                 try store.call {
-                    nexus_store_put_object($0, k.cBytes, k.count, retained, max(cost, 0), releaseObject, nil)
+                    nexus_store_put_object($0, k.cBytes, k.count, retained, cost, releaseObject, nil)
                 }
             }
         } catch {
@@ -53,8 +54,9 @@ public final class NexusObjectCache<Key: Hashable, Value: AnyObject>: @unchecked
             try keyBytes(key).withUnsafeBytes { k in
                 try store.getOrLoad(k) { _, sink in
                     guard let made = try loader(key) else { return statusNotFound }
+                    try checkCost(made.cost)
                     let retained = Unmanaged<AnyObject>.passRetained(made.object as AnyObject).toOpaque()
-                    let status = nexus_load_sink_put_object(sink, retained, max(made.cost, 0), releaseObject, nil)
+                    let status = nexus_load_sink_put_object(sink, retained, made.cost, releaseObject, nil)
                     if status != statusOK { Unmanaged<AnyObject>.fromOpaque(retained).release() }
                     return sinkPutStatus(sink, status)
                 }?.object as? Value
@@ -113,4 +115,11 @@ extension NexusObjectCache where Key: NexusKeyConvertible {
 let releaseObject: NexusReleaseFn = { _, object in
     guard let object else { return }
     Unmanaged<AnyObject>.fromOpaque(object).release()
+}
+
+/// A negative cost is refused (`.invalidArgument`), never taken as 0.
+private func checkCost(_ cost: Int) throws {
+    guard cost >= 0 else {
+        throw NexusError(.invalidArgument, message: "cost must not be negative (got \(cost))")
+    }
 }

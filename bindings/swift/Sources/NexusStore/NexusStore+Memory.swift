@@ -5,19 +5,23 @@ extension NexusStore {
     // MARK: - Eviction
 
     /// Evicts up to `count` evictable entries, least recently used first
-    /// whatever the strategy. Returns how many.
+    /// whatever the strategy. Returns how many. A negative `count` throws
+    /// `.invalidArgument`.
     @discardableResult
     public func evictLeastRecentlyUsed(_ count: Int) throws -> Int {
+        try checkCount(count)
         var evicted = 0
-        try call { nexus_store_evict_lru($0, max(count, 0), &evicted) }
+        try call { nexus_store_evict_lru($0, count, &evicted) }
         return evicted
     }
 
-    /// Evicts up to `count` evictable entries in the strategy's order.
+    /// Evicts up to `count` evictable entries in the strategy's order. A
+    /// negative `count` throws `.invalidArgument`.
     @discardableResult
     public func evict(_ count: Int) throws -> Int {
+        try checkCount(count)
         var evicted = 0
-        try call { nexus_store_evict($0, max(count, 0), &evicted) }
+        try call { nexus_store_evict($0, count, &evicted) }
         return evicted
     }
 
@@ -98,5 +102,12 @@ extension NexusStore {
     /// pinned and in-use entries alone exceed it (nothing changed).
     public func setMaxCacheBytes(_ bytes: UInt64) throws {
         try call { nexus_store_set_max_bytes($0, bytes) }
+    }
+}
+
+/// A negative count is refused (`.invalidArgument`), as in Kotlin.
+private func checkCount(_ count: Int) throws {
+    guard count >= 0 else {
+        throw NexusError(.invalidArgument, message: "count must not be negative (got \(count))")
     }
 }

@@ -61,6 +61,30 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(Double(try store.memoryMetrics.effectiveBudget), expected, accuracy: 4)
     }
 
+    /// A negative size from an estimator is the default charge, never 0
+    /// (an entry charged nothing would escape the budget).
+    func testANegativeEstimateIsTheDefaultCharge() throws {
+        var config = MemoryConfig(maxCacheBytes: 1 << 20)
+        config.sizeEstimator = { _, _ in -5 }
+        let store = try NexusStore(config: config)
+        try store.put(Data(count: 5), forKey: "k")
+        XCTAssertEqual(try store.memoryMetrics.currentUsage, defaultCharge(key: 1, value: 5))
+    }
+
+    /// Each negative field is named in the message.
+    func testANegativeCountFieldIsNamed() throws {
+        for (field, set) in [("evictionBatchSize", { (c: inout MemoryConfig) in c.evictionBatchSize = -1 }),
+                             ("eventQueueCapacity", { (c: inout MemoryConfig) in c.eventQueueCapacity = -1 }),
+                             ("shards", { (c: inout MemoryConfig) in c.shards = -1 })] {
+            var config = MemoryConfig(maxCacheBytes: 1000)
+            set(&config)
+            XCTAssertThrowsError(try NexusStore(config: config)) { error in
+                XCTAssertTrue((error as? NexusError)?.message.contains("\(field) must not be negative (got -1)") ?? false,
+                              "\(field): \(error)")
+            }
+        }
+    }
+
     func testSizeEstimatorChargesAndNilMeansTheDefault() throws {
         var config = MemoryConfig(maxCacheBytes: 1 << 20)
         let seen = Recorder<(String, Int)>()

@@ -107,6 +107,26 @@ final class ObjectCacheTests: XCTestCase {
         XCTAssertNil(try plain.object(forKey: "k"))
     }
 
+    /// A negative cost is refused with what is wrong (it was taken as 0,
+    /// and the message spoke of a size estimator).
+    func testANegativeCostIsRefusedAsNegative() throws {
+        let deinits = Counter()
+        var config = MemoryConfig(maxCacheBytes: 50_000)
+        config.sizeEstimator = { _, _ in 100 }  // a cost of 0 would be accepted
+        let cache = try NexusObjectCache<String, Tracked>(config: config)
+        XCTAssertThrowsError(try cache.setObject(Tracked("n", deinits: deinits), forKey: "k", cost: -5)) { error in
+            XCTAssertEqual((error as? NexusError)?.code, .invalidArgument)
+            XCTAssertTrue((error as? NexusError)?.message.contains("must not be negative (got -5)") ?? false, "\(error)")
+        }
+        XCTAssertThrowsError(try cache.object(forKey: "l") { key in (Tracked(key, deinits: deinits), -1) }) { error in
+            XCTAssertTrue("\(error)".contains("must not be negative (got -1)"), "\(error)")
+        }
+        XCTAssertEqual(deinits.value, 2)  // neither was kept
+        XCTAssertNil(try cache.object(forKey: "k"))
+        XCTAssertNil(try cache.object(forKey: "l"))
+        XCTAssertEqual(try cache.store.memoryMetrics.currentUsage, 0)
+    }
+
     func testTotalCostLimitIsTheBudget() throws {
         let cache = try NexusObjectCache<String, Tracked>(totalCostLimit: 50_000)
         XCTAssertEqual(try cache.totalCostLimit, 50_000)

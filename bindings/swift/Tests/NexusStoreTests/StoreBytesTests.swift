@@ -147,6 +147,15 @@ final class StoreBytesTests: XCTestCase {
         XCTAssertEqual(try store.memoryMetrics.entryCount, 0)
     }
 
+    /// A negative count is refused, as in Kotlin (it silently evicted 0).
+    func testANegativeEvictCountIsRefused() throws {
+        let store = try NexusStore(maxCacheBytes: 1 << 20)
+        try store.put(bytes("v"), forKey: "a")
+        XCTAssertThrowsNexus(.invalidArgument, try store.evict(-1))
+        XCTAssertThrowsNexus(.invalidArgument, try store.evictLeastRecentlyUsed(-1))
+        XCTAssertTrue(try store.contains("a"))
+    }
+
     func testSizeStrategyEvictsLargestFirst() throws {
         var config = MemoryConfig(maxCacheBytes: 1 << 20)
         config.strategy = .size
