@@ -2,6 +2,7 @@
 #include "jni_env.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,4 +157,13 @@ jbyteArray nexus_jni_new_bytes(JNIEnv *env, const uint8_t *data, size_t len) {
     (*env)->SetByteArrayRegion(env, array, 0, (jsize)len, (const jbyte *)data);
   }
   return array;
+}
+
+int nexus_jni_at_least(JNIEnv *env, jlong value, jlong min, const char *name) {
+  if (value >= min) return 1;
+  char message[160];
+  snprintf(message, sizeof message, "%s must be >= %lld (got %lld)", name, (long long)min,
+           (long long)value);
+  nexus_jni_throw_message(env, NEXUS_STATUS_ERR_INVALID_ARGUMENT, message);
+  return 0;
 }

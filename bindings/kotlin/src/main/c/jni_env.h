@@ -37,6 +37,11 @@ void nexus_jni_throw_status(JNIEnv *env, NexusStatus status);
 /* Throws io.nexusstore.NexusException(status, message). */
 void nexus_jni_throw_message(JNIEnv *env, NexusStatus status, const char *message);
 
+/* Whether value >= min; if not, throws INVALID_ARGUMENT "<name> must be >= <min> (got <value>)".
+ * Every bad value of a field gets these words (a 0 that the library refused came back in its own,
+ * with the C field's name). */
+int nexus_jni_at_least(JNIEnv *env, jlong value, jlong min, const char *name);
+
 /* Clears a pending exception, if any, and returns 1 if there was one. Every call from a
  * callback into the JVM is followed by this: nothing is left pending across the C library. */
 int nexus_jni_clear_exception(JNIEnv *env);

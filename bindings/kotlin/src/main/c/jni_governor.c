@@ -8,15 +8,6 @@ static inline NexusGovernor *governor_of(jlong handle) {
   return (NexusGovernor *)(intptr_t)handle;
 }
 
-/* Throws NexusException(INVALID_ARGUMENT, what) and returns 0 when value < 0. */
-static int non_negative(JNIEnv *env, jlong value, const char *what) {
-  if (value < 0) {
-    nexus_jni_throw_message(env, NEXUS_STATUS_ERR_INVALID_ARGUMENT, what);
-    return 0;
-  }
-  return 1;
-}
-
 /* Runs `call`; on failure throws NexusException and returns from the native. */
 #define CHECK(env, call, fail_value)                \
   do {                                              \
@@ -38,8 +29,8 @@ static jlongArray long_array(JNIEnv *env, const jlong *fields, jsize n) {
 JNIEXPORT jlong NATIVE(governorNew)(JNIEnv *env, jclass cls, jlong budget_bytes, jdouble moderate_keep,
                                     jdouble critical_keep, jlong queue_capacity) {
   (void)cls;
-  if (!non_negative(env, budget_bytes, "budgetBytes must be >= 1") ||
-      !non_negative(env, queue_capacity, "eventQueueCapacity must be >= 1")) {
+  if (!nexus_jni_at_least(env, budget_bytes, 1, "budgetBytes") ||
+      !nexus_jni_at_least(env, queue_capacity, 1, "eventQueueCapacity")) {
     return 0;
   }
   NexusGovernorConfig config;
@@ -62,9 +53,9 @@ JNIEXPORT jint NATIVE(governorFreeDeferred)(JNIEnv *env, jclass cls, jlong gover
 
 static int fill_member(JNIEnv *env, NexusGovernorMember *member, jint priority, jlong floor_bytes,
                        jlong ceiling_bytes) {
-  if (!non_negative(env, priority, "priority must be >= 0") ||
-      !non_negative(env, floor_bytes, "floorBytes must be >= 0") ||
-      !non_negative(env, ceiling_bytes, "ceilingBytes must be >= 0 (0 = no ceiling)")) {
+  if (!nexus_jni_at_least(env, priority, 0, "priority") ||
+      !nexus_jni_at_least(env, floor_bytes, 0, "floorBytes") ||
+      !nexus_jni_at_least(env, ceiling_bytes, 0, "ceilingBytes (0 = no ceiling)")) {
     return 0;
   }
   nexus_governor_member_init(member);
@@ -101,7 +92,7 @@ JNIEXPORT jboolean NATIVE(governorLeave)(JNIEnv *env, jclass cls, jlong governor
 
 JNIEXPORT void NATIVE(governorSetBudget)(JNIEnv *env, jclass cls, jlong governor, jlong budget_bytes) {
   (void)cls;
-  if (!non_negative(env, budget_bytes, "budgetBytes must be >= 1")) return;
+  if (!nexus_jni_at_least(env, budget_bytes, 1, "budgetBytes")) return;
   CHECK(env, nexus_governor_set_budget(governor_of(governor), (uint64_t)budget_bytes), );
 }
 

@@ -15,14 +15,6 @@
     }                                             \
   } while (0)
 
-static int non_negative(JNIEnv *env, jlong value, const char *what) {
-  if (value < 0) {
-    nexus_jni_throw_message(env, NEXUS_STATUS_ERR_INVALID_ARGUMENT, what);
-    return 0;
-  }
-  return 1;
-}
-
 JNIEXPORT jstring NATIVE(version)(JNIEnv *env, jclass cls) {
   (void)cls;
   return (*env)->NewStringUTF(env, nexus_version());
@@ -38,15 +30,18 @@ static int fill_config(JNIEnv *env, NexusMemoryConfig *config, jlong max_bytes, 
                        jdouble critical, jlong batch, jint strategy, jlong queue_capacity,
                        jdouble moderate_keep, jdouble critical_keep, jlong decay_ms, jint shards,
                        jboolean lfu_history, jlong max_entries, jlong ttl_ms, jlong tti_ms) {
-  if (!non_negative(env, max_bytes, "maxCacheBytes must be >= 0") ||
-      !non_negative(env, batch, "evictionBatchSize must be >= 1") ||
-      !non_negative(env, queue_capacity, "eventQueueCapacity must be >= 1") ||
-      !non_negative(env, decay_ms, "signalDecayMs must be >= 0") ||
-      !non_negative(env, shards, "shards must be >= 1") ||
-      !non_negative(env, strategy, "unknown eviction strategy") ||
-      !non_negative(env, max_entries, "maxEntries must be >= 0") ||
-      !non_negative(env, ttl_ms, "ttlMs must be >= 0") ||
-      !non_negative(env, tti_ms, "ttiMs must be >= 0")) {
+  if (strategy < 0) {
+    nexus_jni_throw_message(env, NEXUS_STATUS_ERR_INVALID_ARGUMENT, "unknown eviction strategy");
+    return 0;
+  }
+  if (!nexus_jni_at_least(env, max_bytes, 0, "maxCacheBytes") ||
+      !nexus_jni_at_least(env, batch, 1, "evictionBatchSize") ||
+      !nexus_jni_at_least(env, queue_capacity, 1, "eventQueueCapacity") ||
+      !nexus_jni_at_least(env, decay_ms, 0, "signalDecayMs") ||
+      !nexus_jni_at_least(env, shards, 1, "shards") ||
+      !nexus_jni_at_least(env, max_entries, 0, "maxEntries") ||
+      !nexus_jni_at_least(env, ttl_ms, 0, "ttlMs") ||
+      !nexus_jni_at_least(env, tti_ms, 0, "ttiMs")) {
     return 0;
   }
   nexus_memory_config_init(config);
@@ -123,11 +118,11 @@ JNIEXPORT void NATIVE(put)(JNIEnv *env, jclass cls, jlong store, jbyteArray key,
   }
 }
 
-/* nexus_store_put_ttl: ttl_ms < 0 is refused here, 0 by the library (both INVALID_ARGUMENT). */
+/* nexus_store_put_ttl: a ttl_ms under 1 is refused here (INVALID_ARGUMENT). */
 JNIEXPORT void NATIVE(putTtl)(JNIEnv *env, jclass cls, jlong store, jbyteArray key, jbyteArray value,
                               jlong ttl_ms) {
   (void)cls;
-  if (!non_negative(env, ttl_ms, "ttlMs must be > 0")) return;
+  if (!nexus_jni_at_least(env, ttl_ms, 1, "ttlMs")) return;
   NexusJniBytes k, v;
   if (nexus_jni_bytes_get(env, key, &k) != 0) return;
   if (nexus_jni_bytes_get(env, value, &v) != 0) {
@@ -273,7 +268,7 @@ JNIEXPORT jobjectArray NATIVE(pinnedKeys)(JNIEnv *env, jclass cls, jlong store) 
 
 JNIEXPORT jlong NATIVE(evictLru)(JNIEnv *env, jclass cls, jlong store, jlong count) {
   (void)cls;
-  if (!non_negative(env, count, "count must be >= 0")) return 0;
+  if (!nexus_jni_at_least(env, count, 0, "count")) return 0;
   size_t evicted = 0;
   CHECK(env, nexus_store_evict_lru(nexus_jni_store(store), nexus_jni_size_saturated(count), &evicted), 0);
   return (jlong)evicted;
@@ -281,7 +276,7 @@ JNIEXPORT jlong NATIVE(evictLru)(JNIEnv *env, jclass cls, jlong store, jlong cou
 
 JNIEXPORT jlong NATIVE(evict)(JNIEnv *env, jclass cls, jlong store, jlong count) {
   (void)cls;
-  if (!non_negative(env, count, "count must be >= 0")) return 0;
+  if (!nexus_jni_at_least(env, count, 0, "count")) return 0;
   size_t evicted = 0;
   CHECK(env, nexus_store_evict(nexus_jni_store(store), nexus_jni_size_saturated(count), &evicted), 0);
   return (jlong)evicted;
@@ -313,7 +308,7 @@ JNIEXPORT jint NATIVE(pressureLevel)(JNIEnv *env, jclass cls, jlong store) {
 
 JNIEXPORT void NATIVE(setMaxBytes)(JNIEnv *env, jclass cls, jlong store, jlong max_bytes) {
   (void)cls;
-  if (!non_negative(env, max_bytes, "maxCacheBytes must be >= 0")) return;
+  if (!nexus_jni_at_least(env, max_bytes, 0, "maxCacheBytes")) return;
   CHECK(env, nexus_store_set_max_bytes(nexus_jni_store(store), (uint64_t)max_bytes), );
 }
 

@@ -84,6 +84,24 @@ class BytesApiTest {
         assertTrue(negative.message!!.contains("maxCacheBytes"))
     }
 
+    /** Every bad value of a field gets the same words with the Kotlin name (0 used to come back in
+     *  the C library's words, with the C field's name). */
+    @Test
+    fun `a bad count field is named the same way whatever the bad value`() {
+        for (bad in listOf(0L, -1L)) {
+            val batch = assertThrows<NexusException> { NexusStore(MemoryConfig(evictionBatchSize = bad)) }
+            assertEquals("evictionBatchSize must be >= 1 (got $bad)", batch.message)
+            val queue = assertThrows<NexusException> { NexusStore(MemoryConfig(eventQueueCapacity = bad)) }
+            assertEquals("eventQueueCapacity must be >= 1 (got $bad)", queue.message)
+            NexusStore().use { store ->
+                val ttl = assertThrows<NexusException> { store.put("k", ByteArray(1), ttlMs = bad) }
+                assertEquals(NexusStatus.INVALID_ARGUMENT, ttl.status)
+                assertEquals("ttlMs must be >= 1 (got $bad)", ttl.message)
+                assertFalse(store.contains("k"))
+            }
+        }
+    }
+
     @Test
     fun `use after close is IllegalStateException and close twice is fine`() {
         val store = NexusStore()
