@@ -273,7 +273,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         charge: u64,
         note: bool,
     ) -> (ValueCell<V>, u64) {
-        let note = note && self.pending.batch && matches!(self.order, EvictionOrder::Lru(_));
+        let note = note && self.pending.batch;
         if !note {
             // The reads noted before this access come first (and see the
             // entry as it was).

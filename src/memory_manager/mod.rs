@@ -199,11 +199,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         let limits = config.limits(shard.share(config.max_cache_bytes));
         let expiry = (config.ttl_ms != 0 || config.tti_ms != 0)
             .then(|| Box::new(expiry::Expiry::new(&config, start_ns)));
-        let time_based = (signalled != MemoryPressureLevel::None && config.signal_decay_ms != 0)
-            || expiry.is_some();
-        MemoryManager {
-            pending: PendingReads::new(config.shards),
-            time_based,
+        let mut m = MemoryManager {
+            pending: PendingReads::new(config.shards, config.strategy),
+            time_based: false,
             expiry,
             shard,
             published_usage: 0,
@@ -224,7 +222,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             next_tick: 0,
             link,
             loads: HashMap::default(),
-        }
+        };
+        m.time_based = m.compute_time_based();
+        m
     }
 
     pub fn config(&self) -> &MemoryConfig {

@@ -20,12 +20,13 @@
 //! anything else happens. A slot in the buffer always names the entry that
 //! was read: entries leave, and pins change, only in calls that apply the
 //! notes first. A store of one shard, and the other strategies, apply a
-//! read at once (`touch_read`, `PendingReads::new`).
+//! read at once (`PendingReads::new`).
 
 use std::hash::Hash;
 
 use super::MemoryManager;
 use crate::eviction_order::EvictionOrder;
+use crate::eviction_strategy::EvictionStrategy;
 
 /// How many reads wait at most: the notes, their count and the switch (36
 /// bytes, then `MemoryManager::time_based`) share the shard's first line
@@ -39,22 +40,24 @@ pub(super) const PENDING_READS: usize = 8;
 pub(super) struct PendingReads {
     len: u8,
     slots: [u32; PENDING_READS],
-    /// Whether reads are noted here at all: in a store of several shards
-    /// (`new`).
+    /// Whether reads are noted here at all: in an LRU store of several
+    /// shards (`new`).
     pub(super) batch: bool,
 }
 
 impl PendingReads {
-    /// Reads are noted in a store of several shards, the configuration for
-    /// threads working at once. In a store of one shard (the default) its
-    /// one lock lets one thread in at a time anyway, and a read moves its
-    /// entry at once: 118 instructions per native hit against 132 noted
-    /// (the notes' bookkeeping and the out-of-line apply).
-    pub(super) const fn new(shards: u32) -> Self {
+    /// Reads are noted in an LRU store of several shards, the configuration
+    /// for threads working at once. In a store of one shard (the default)
+    /// its one lock lets one thread in at a time anyway, and noting would
+    /// cost each hit about 14 instructions (the bookkeeping and the
+    /// out-of-line apply; bench/results/issue15-c-abi.md). The other
+    /// strategies' reads write the sketch or counts anyway, and applying a
+    /// note would re-read the entry.
+    pub(super) fn new(shards: u32, strategy: EvictionStrategy) -> Self {
         PendingReads {
             len: 0,
             slots: [0; PENDING_READS],
-            batch: shards > 1,
+            batch: shards > 1 && strategy == EvictionStrategy::Lru,
         }
     }
 
@@ -108,19 +111,14 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     fn apply_reads(&mut self) {
         let n = (self.pending.len as usize).min(PENDING_READS);
         self.pending.len = 0;
-        if let EvictionOrder::Lru(o) = &mut self.order {
-            // An LRU store notes only linked (unpinned) entries, and a pin
-            // settles the notes first: each note is a move to the back.
-            for &i in &self.pending.slots[..n] {
-                o.move_to_back(i);
-            }
-            return;
-        }
-        // Only LRU stores note reads today (`touch_read`); any other order
-        // takes each note as the access it stands for.
-        for k in 0..n {
-            let i = self.pending.slots[k];
-            self.touch(i);
+        // Only LRU stores note reads (`PendingReads::new`), only linked
+        // (unpinned) entries, and a pin settles the notes first: each note
+        // is a move to the back.
+        let EvictionOrder::Lru(o) = &mut self.order else {
+            unreachable!("only LRU stores note reads");
+        };
+        for &i in &self.pending.slots[..n] {
+            o.move_to_back(i);
         }
     }
 }
@@ -128,7 +126,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
 #[cfg(test)]
 impl<K, V> MemoryManager<K, V> {
     /// The bytes at the start of a `MemoryManager` that a read hit and a
-    /// short-path replace write: the pending reads and the hit and insert
-    /// counters (`repr(C)`, declared first).
+    /// short-path replace touch: the pending reads, the time-based flag and
+    /// the hit and insert counters (`repr(C)`, declared first).
     pub(crate) const HOT_BYTES: usize = std::mem::offset_of!(MemoryManager<K, V>, counters) + 16;
 }
