@@ -24,9 +24,10 @@ static void on_event(void *ctx, const NexusEvent *e) {
     if (env != NULL) nexus_jni_clear_exception(env);
     return;
   }
-  (*env)->CallVoidMethod(env, (jobject)ctx, nexus_jni.on_event, (jint)e->kind, nexus_jni_u64(e->sequence),
-                         (jint)e->level, (jint)e->previous_level, (jint)e->reason, nexus_jni_u64(e->count),
-                         nexus_jni_u64(e->bytes), nexus_jni_u64(e->usage_bytes), nexus_jni_u64(e->timestamp_ns));
+  (*env)->CallVoidMethod(env, (jobject)ctx, nexus_jni.on_event, (jint)e->kind,
+                         nexus_jni_u64(e->sequence), (jint)e->level, (jint)e->previous_level,
+                         (jint)e->reason, nexus_jni_u64(e->count), nexus_jni_u64(e->bytes),
+                         nexus_jni_u64(e->usage_bytes), nexus_jni_u64(e->timestamp_ns));
   nexus_jni_clear_exception(env);
   (*env)->PopLocalFrame(env, NULL);
 }
@@ -108,13 +109,12 @@ static NexusStatus loader(void *ctx, const uint8_t *key, size_t key_len, NexusLo
     /* A CostedObject (the Kotlin API allows nothing else). */
     jobject object = (*env)->GetObjectField(env, result, nexus_jni.costed_value);
     jlong cost = (*env)->GetLongField(env, result, nexus_jni.costed_cost);
-    if (cost == 0) {
+    NexusStatus refusal;
+    const char *why = nexus_jni_cost_refused(cost, &refusal);
+    if (why != NULL) {
       /* Refused with the Kotlin API's reason; ERR_CALLBACK (ignored: the sink holds the
        * failure) keeps the message below from being set again. */
-      nexus_load_sink_fail(sink, NEXUS_STATUS_ERR_INVALID_ARGUMENT, NEXUS_JNI_COST_ZERO);
-      status = NEXUS_STATUS_ERR_CALLBACK;
-    } else if (!nexus_jni_size_fits(cost)) {
-      nexus_load_sink_fail(sink, NEXUS_STATUS_ERR_TOO_LARGE, NEXUS_JNI_COST_TOO_LARGE);
+      nexus_load_sink_fail(sink, refusal, why);
       status = NEXUS_STATUS_ERR_CALLBACK;
     } else {
       status = nexus_jni_put_global(env, object, (size_t)cost, put_into_sink, sink);

@@ -82,6 +82,22 @@ static inline int nexus_jni_size_fits(jlong v) {
 /* The message of a cost above SIZE_MAX (32-bit devices only). */
 #define NEXUS_JNI_COST_TOO_LARGE "cost is larger than this device's size_t can hold"
 
+/* Why an object's cost (already >= 0) cannot be charged, with the status to refuse it with, or
+ * NULL when it can: 0 (the library would point to a size estimator, which a Kotlin store does
+ * not have), or more than this device's size_t holds. The put and the loader's sink refuse the
+ * same costs in the same words. */
+static inline const char *nexus_jni_cost_refused(jlong cost, NexusStatus *status) {
+  if (cost == 0) {
+    *status = NEXUS_STATUS_ERR_INVALID_ARGUMENT;
+    return NEXUS_JNI_COST_ZERO;
+  }
+  if (!nexus_jni_size_fits(cost)) {
+    *status = NEXUS_STATUS_ERR_TOO_LARGE;
+    return NEXUS_JNI_COST_TOO_LARGE;
+  }
+  return NULL;
+}
+
 /* nexus_value_release, with nothing pending across it: the release may run the store's
  * callbacks on this thread (it can evict the entry of a store under a signal), and they call
  * into the JVM. An exception this native already threw is set aside and thrown again after. */

@@ -112,8 +112,10 @@ JNIEXPORT jlongArray NATIVE(governorMetrics)(JNIEnv *env, jclass cls, jlong gove
   NexusGovernorMetrics m;
   CHECK(env, nexus_governor_metrics(governor_of(governor), &m), NULL);
   jlong fields[] = {
-      nexus_jni_u64(m.budget_bytes), nexus_jni_u64(m.budget_in_force), nexus_jni_u64(m.level),       nexus_jni_u64(m.total_usage),
-      nexus_jni_u64(m.shed_bytes),   nexus_jni_u64(m.shed_entries),    nexus_jni_u64(m.unmet_bytes), nexus_jni_u64(m.member_count),
+      nexus_jni_u64(m.budget_bytes), nexus_jni_u64(m.budget_in_force),
+      nexus_jni_u64(m.level),        nexus_jni_u64(m.total_usage),
+      nexus_jni_u64(m.shed_bytes),   nexus_jni_u64(m.shed_entries),
+      nexus_jni_u64(m.unmet_bytes),  nexus_jni_u64(m.member_count),
   };
   return long_array(env, fields, (jsize)(sizeof fields / sizeof fields[0]));
 }
@@ -127,9 +129,15 @@ JNIEXPORT jlongArray NATIVE(governorMemberMetrics)(JNIEnv *env, jclass cls, jlon
   if (status == NEXUS_STATUS_NOT_FOUND) return NULL;
   CHECK(env, status, NULL);
   jlong fields[] = {
-      nexus_jni_u64(m.store_id),    nexus_jni_u64(m.priority),    nexus_jni_u64(m.floor_bytes),
-      nexus_jni_u64(m.ceiling_bytes), nexus_jni_u64(m.usage_bytes), nexus_jni_u64(m.entry_count),
-      nexus_jni_u64(m.shed_bytes_over_budget), nexus_jni_u64(m.shed_bytes_pressure), nexus_jni_u64(m.shed_bytes_ceiling),
+      nexus_jni_u64(m.store_id),
+      nexus_jni_u64(m.priority),
+      nexus_jni_u64(m.floor_bytes),
+      nexus_jni_u64(m.ceiling_bytes),
+      nexus_jni_u64(m.usage_bytes),
+      nexus_jni_u64(m.entry_count),
+      nexus_jni_u64(m.shed_bytes_over_budget),
+      nexus_jni_u64(m.shed_bytes_pressure),
+      nexus_jni_u64(m.shed_bytes_ceiling),
       nexus_jni_u64(m.shed_entries),
   };
   return long_array(env, fields, (jsize)(sizeof fields / sizeof fields[0]));
@@ -143,9 +151,12 @@ JNIEXPORT jlongArray NATIVE(governorPollEvent)(JNIEnv *env, jclass cls, jlong go
   if (status == NEXUS_STATUS_EMPTY) return NULL;
   CHECK(env, status, NULL);
   jlong fields[] = {
-      nexus_jni_u64(e.kind),        nexus_jni_u64(e.sequence),        nexus_jni_u64(e.store_id),    nexus_jni_u64(e.cause),
-      nexus_jni_u64(e.bytes),       nexus_jni_u64(e.count),           nexus_jni_u64(e.store_usage), nexus_jni_u64(e.total_usage),
-      nexus_jni_u64(e.budget_in_force), nexus_jni_u64(e.level),       nexus_jni_u64(e.previous_level), nexus_jni_u64(e.timestamp_ns),
+      nexus_jni_u64(e.kind),            nexus_jni_u64(e.sequence),
+      nexus_jni_u64(e.store_id),        nexus_jni_u64(e.cause),
+      nexus_jni_u64(e.bytes),           nexus_jni_u64(e.count),
+      nexus_jni_u64(e.store_usage),     nexus_jni_u64(e.total_usage),
+      nexus_jni_u64(e.budget_in_force), nexus_jni_u64(e.level),
+      nexus_jni_u64(e.previous_level),  nexus_jni_u64(e.timestamp_ns),
   };
   return long_array(env, fields, (jsize)(sizeof fields / sizeof fields[0]));
 }

@@ -55,13 +55,10 @@ JNIEXPORT void NATIVE(putObject)(JNIEnv *env, jclass cls, jlong store, jbyteArra
     nexus_jni_throw_message(env, NEXUS_STATUS_ERR_INVALID_ARGUMENT, "cost must be >= 0");
     return;
   }
-  if (cost == 0) {
-    /* The library would point to a size estimator, which a Kotlin store does not have. */
-    nexus_jni_throw_message(env, NEXUS_STATUS_ERR_INVALID_ARGUMENT, NEXUS_JNI_COST_ZERO);
-    return;
-  }
-  if (!nexus_jni_size_fits(cost)) {
-    nexus_jni_throw_message(env, NEXUS_STATUS_ERR_TOO_LARGE, NEXUS_JNI_COST_TOO_LARGE);
+  NexusStatus refusal;
+  const char *why = nexus_jni_cost_refused(cost, &refusal);
+  if (why != NULL) {
+    nexus_jni_throw_message(env, refusal, why);
     return;
   }
   NexusJniBytes k;
