@@ -84,10 +84,9 @@ public struct MemoryConfig: Sendable {
 
     /// The C struct, without the estimator (see `withCConfig`).
     func cConfig() throws -> NexusMemoryConfig {
-        for (name, value) in [("evictionBatchSize", evictionBatchSize),
-                              ("eventQueueCapacity", eventQueueCapacity), ("shards", shards)] where value < 0 {
-            throw NexusError(.invalidArgument, message: "\(name) must not be negative (got \(value))")
-        }
+        try requireNonNegative(evictionBatchSize, "evictionBatchSize")
+        try requireNonNegative(eventQueueCapacity, "eventQueueCapacity")
+        try requireNonNegative(shards, "shards")
         guard let shardCount = UInt32(exactly: shards) else {
             throw NexusError(.invalidArgument, message: "shards must be at most \(NEXUS_MAX_SHARDS) (got \(shards))")
         }

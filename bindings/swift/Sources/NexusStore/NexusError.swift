@@ -54,3 +54,12 @@ public struct NexusError: Error, Equatable, CustomStringConvertible, Sendable {
 
 let statusOK = NexusStatus(NEXUS_STATUS_OK)
 let statusNotFound = NexusStatus(NEXUS_STATUS_NOT_FOUND)
+
+/// Throws `.invalidArgument` "<name> must not be negative (got <value>)"
+/// when `value` is negative: a cost, count or size given to the wrapper is
+/// never taken as 0.
+func requireNonNegative(_ value: Int, _ name: String) throws {
+    guard value >= 0 else {
+        throw NexusError(.invalidArgument, message: "\(name) must not be negative (got \(value))")
+    }
+}

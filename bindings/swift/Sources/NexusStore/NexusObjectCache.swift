@@ -26,7 +26,7 @@ public final class NexusObjectCache<Key: Hashable, Value: AnyObject>: @unchecked
     /// one it throws `.invalidArgument`, as a negative `cost` does. Replaces
     /// (and releases) any previous object of the key.
     public func setObject(_ object: Value, forKey key: Key, cost: Int) throws {
-        try checkCost(cost)
+        try requireNonNegative(cost, "cost")
         let retained = Unmanaged<AnyObject>.passRetained(object as AnyObject).toOpaque()
         do {
             try keyBytes(key).withUnsafeBytes { k in
@@ -54,7 +54,7 @@ public final class NexusObjectCache<Key: Hashable, Value: AnyObject>: @unchecked
             try keyBytes(key).withUnsafeBytes { k in
                 try store.getOrLoad(k) { _, sink in
                     guard let made = try loader(key) else { return statusNotFound }
-                    try checkCost(made.cost)
+                    try requireNonNegative(made.cost, "cost")
                     let retained = Unmanaged<AnyObject>.passRetained(made.object as AnyObject).toOpaque()
                     let status = nexus_load_sink_put_object(sink, retained, made.cost, releaseObject, nil)
                     if status != statusOK { Unmanaged<AnyObject>.fromOpaque(retained).release() }
@@ -115,11 +115,4 @@ extension NexusObjectCache where Key: NexusKeyConvertible {
 let releaseObject: NexusReleaseFn = { _, object in
     guard let object else { return }
     Unmanaged<AnyObject>.fromOpaque(object).release()
-}
-
-/// A negative cost is refused (`.invalidArgument`), never taken as 0.
-private func checkCost(_ cost: Int) throws {
-    guard cost >= 0 else {
-        throw NexusError(.invalidArgument, message: "cost must not be negative (got \(cost))")
-    }
 }

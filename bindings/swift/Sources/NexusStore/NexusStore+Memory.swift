@@ -9,7 +9,7 @@ extension NexusStore {
     /// `.invalidArgument`.
     @discardableResult
     public func evictLeastRecentlyUsed(_ count: Int) throws -> Int {
-        try checkCount(count)
+        try requireNonNegative(count, "count")
         var evicted = 0
         try call { nexus_store_evict_lru($0, count, &evicted) }
         return evicted
@@ -19,7 +19,7 @@ extension NexusStore {
     /// negative `count` throws `.invalidArgument`.
     @discardableResult
     public func evict(_ count: Int) throws -> Int {
-        try checkCount(count)
+        try requireNonNegative(count, "count")
         var evicted = 0
         try call { nexus_store_evict($0, count, &evicted) }
         return evicted
@@ -102,12 +102,5 @@ extension NexusStore {
     /// pinned and in-use entries alone exceed it (nothing changed).
     public func setMaxCacheBytes(_ bytes: UInt64) throws {
         try call { nexus_store_set_max_bytes($0, bytes) }
-    }
-}
-
-/// A negative count is refused (`.invalidArgument`), as in Kotlin.
-private func checkCount(_ count: Int) throws {
-    guard count >= 0 else {
-        throw NexusError(.invalidArgument, message: "count must not be negative (got \(count))")
     }
 }

@@ -76,29 +76,42 @@ final class LoaderTests: XCTestCase {
         XCTAssertEqual(results.all, Array(repeating: bytes("the value"), count: waiters + 1))
     }
 
-    func testWaitersGetTheLoadersErrorWithItsDescription() throws {
-        let store = try NexusStore()
-        let waiters = 4
+    /// `waiters` callers of `key`, each on its own thread, wait on one
+    /// loader, which throws `error` once they all wait. Returns what every
+    /// caller got: the errors (the loader's own caller's among them) and how
+    /// many read nil.
+    private func callersOfALoaderThatThrows(_ error: Error, store: NexusStore, key: String,
+                                            waiters: Int) -> (errors: [Error], nils: Int) {
         let errors = Recorder<Error>()
+        let nils = Recorder<Bool>()
         let started = DispatchSemaphore(value: 0)
         let group = DispatchGroup()
         onNewThread(group) {
             do {
-                _ = try store.value(forKey: "bad") { _ -> Data? in
+                _ = try store.value(forKey: key) { _ -> Data? in
                     started.signal()
                     waitUntil("\(waiters) waiters") { ((try? store.memoryMetrics.missCount) ?? 0) >= UInt64(waiters + 1) }
-                    throw DownloadFailed(code: 503)
+                    throw error
                 }
             } catch { errors.append(error) }
         }
         started.wait()
         for _ in 0..<waiters {
             onNewThread(group) {
-                do { _ = try store.value(forKey: "bad") { _ in bytes("unexpected") } } catch { errors.append(error) }
+                do {
+                    if try store.value(forKey: key, loader: { _ in bytes("unexpected") }) == nil { nils.append(true) }
+                } catch { errors.append(error) }
             }
         }
         group.wait()
-        let all = errors.all
+        return (errors.all, nils.all.count)
+    }
+
+    func testWaitersGetTheLoadersErrorWithItsDescription() throws {
+        let store = try NexusStore()
+        let waiters = 4
+        let (all, nils) = callersOfALoaderThatThrows(DownloadFailed(code: 503), store: store, key: "bad", waiters: waiters)
+        XCTAssertEqual(nils, 0, "a waiter read nil")
         XCTAssertEqual(all.count, waiters + 1)
         XCTAssertEqual(all.compactMap { $0 as? DownloadFailed }, [DownloadFailed(code: 503)])  // the loader's caller
         let waiterErrors = all.compactMap { $0 as? NexusError }
@@ -115,30 +128,10 @@ final class LoaderTests: XCTestCase {
     func testWaitersOfALoaderThatThrowsNotFoundGetAnError() throws {
         let store = try NexusStore()
         let waiters = 3
-        let errors = Recorder<Error>()
-        let nils = Recorder<Bool>()
-        let started = DispatchSemaphore(value: 0)
-        let group = DispatchGroup()
-        onNewThread(group) {
-            do {
-                _ = try store.value(forKey: "gone") { _ -> Data? in
-                    started.signal()
-                    waitUntil("\(waiters) waiters") { ((try? store.memoryMetrics.missCount) ?? 0) >= UInt64(waiters + 1) }
-                    throw NexusError(.notFound, message: "no such asset on the server")
-                }
-            } catch { errors.append(error) }
-        }
-        started.wait()
-        for _ in 0..<waiters {
-            onNewThread(group) {
-                do {
-                    if try store.value(forKey: "gone", loader: { _ in bytes("unexpected") }) == nil { nils.append(true) }
-                } catch { errors.append(error) }
-            }
-        }
-        group.wait()
-        XCTAssertEqual(nils.all.count, 0, "a waiter read nil")
-        let all = errors.all.compactMap { $0 as? NexusError }
+        let (errors, nils) = callersOfALoaderThatThrows(NexusError(.notFound, message: "no such asset on the server"),
+                                                        store: store, key: "gone", waiters: waiters)
+        XCTAssertEqual(nils, 0, "a waiter read nil")
+        let all = errors.compactMap { $0 as? NexusError }
         XCTAssertEqual(all.count, waiters + 1)
         XCTAssertEqual(all.filter { $0.code == .notFound }.count, 1)  // the loader's own caller: as thrown
         for error in all where error.code != .notFound {
