@@ -100,12 +100,15 @@ fn is_allocation_failure(message: &str) -> bool {
 /// `nexus_last_error_message()`. No panic crosses the C boundary.
 #[inline]
 pub(crate) fn entry(body: impl FnOnce() -> Result<(), Error>) -> NexusStatus {
-    match panic::catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => NEXUS_STATUS_OK,
-        Ok(Err(e)) => {
-            set_last_error(e.message());
-            status_of(e.kind())
-        }
+    // The status is made inside the guard, so what crosses it is a `u32`,
+    // not the 16-byte `Result` (measured with callgrind: a `get_copy` hit
+    // stored, reloaded and tested the result's niche: 262 -> 260).
+    let guarded = || match body() {
+        Ok(()) => NEXUS_STATUS_OK,
+        Err(e) => failed(e),
+    };
+    match panic::catch_unwind(AssertUnwindSafe(guarded)) {
+        Ok(status) => status,
         Err(payload) => {
             let message = panic_message(&*payload);
             if is_allocation_failure(message) {
@@ -117,6 +120,15 @@ pub(crate) fn entry(body: impl FnOnce() -> Result<(), Error>) -> NexusStatus {
             }
         }
     }
+}
+
+/// An entry point's error: its message left for
+/// `nexus_last_error_message()`, its status returned.
+#[cold]
+#[inline(never)]
+fn failed(e: Error) -> NexusStatus {
+    set_last_error(e.message());
+    status_of(e.kind())
 }
 
 /// For entry points that return a value rather than a status: a panic

@@ -43,6 +43,10 @@
 //!     target/release/nexus-profile get 1048576 tiny_lfu
 //! callgrind_annotate --inclusive=yes cg.tiny | grep 'Store<K,V>>::get_cloned'
 //! ```
+//!
+//! The C ABI modes' store has one shard, or `NEXUS_PROFILE_SHARDS` of them
+//! (16 in W1's sharded contender: there an LRU read is noted and applied
+//! later, in batches of 8, which callgrind shows as `apply_reads`).
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -101,6 +105,13 @@ fn c_store_of(key: impl Fn(u64) -> Vec<u8>) -> *mut nexus_store::ffi::NexusStore
     // SAFETY: nexus_memory_config_init wrote every field.
     let mut config = unsafe { config.assume_init() };
     config.max_cache_bytes = 1 << 30;
+    // NEXUS_PROFILE_SHARDS: the C stores' shard count (1 unless set).
+    if let Some(n) = std::env::var("NEXUS_PROFILE_SHARDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.shards = n;
+    }
     let mut store = std::ptr::null_mut();
     assert_eq!(nexus_store_new(&config, &mut store), NEXUS_STATUS_OK);
     for k in 0..KEYS {
