@@ -44,7 +44,7 @@
 //! callgrind_annotate --inclusive=yes cg.tiny | grep 'Store<K,V>>::get_cloned'
 //! ```
 //!
-//! The C ABI modes' store has one shard, or `NEXUS_PROFILE_SHARDS` of them
+//! Every mode's store has one shard, or `NEXUS_PROFILE_SHARDS` of them
 //! (16 in W1's sharded contender: there an LRU read is noted and applied
 //! later, in batches of 8, which callgrind shows as `apply_reads`).
 
@@ -92,6 +92,13 @@ fn str24(k: u64) -> [u8; 24] {
     s.into_bytes().try_into().expect("24 bytes")
 }
 
+/// The stores' shard count, if `NEXUS_PROFILE_SHARDS` sets one.
+fn profile_shards() -> Option<u32> {
+    std::env::var("NEXUS_PROFILE_SHARDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+}
+
 /// A C ABI store (default estimator, 1 GiB) filled with `KEYS` 8-byte keys.
 fn c_store() -> *mut nexus_store::ffi::NexusStore {
     c_store_of(|k| k.to_le_bytes().to_vec())
@@ -105,11 +112,7 @@ fn c_store_of(key: impl Fn(u64) -> Vec<u8>) -> *mut nexus_store::ffi::NexusStore
     // SAFETY: nexus_memory_config_init wrote every field.
     let mut config = unsafe { config.assume_init() };
     config.max_cache_bytes = 1 << 30;
-    // NEXUS_PROFILE_SHARDS: the C stores' shard count (1 unless set).
-    if let Some(n) = std::env::var("NEXUS_PROFILE_SHARDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
+    if let Some(n) = profile_shards() {
         config.shards = n;
     }
     let mut store = std::ptr::null_mut();
@@ -170,6 +173,7 @@ fn native(strategy: EvictionStrategy, full: bool) -> Store<u64, u64> {
     };
     let config = MemoryConfig {
         strategy,
+        shards: profile_shards().unwrap_or(1),
         ..MemoryConfig::with_max_bytes(max)
     };
     let store = Store::with_estimator(config, |_: &u64, _: &u64| 1u64).expect("a valid config");
