@@ -34,6 +34,18 @@ JNIEnv *nexus_jni_env(void);
 /* Throws io.nexusstore.NexusException(status, nexus_last_error_message()). */
 void nexus_jni_throw_status(JNIEnv *env, NexusStatus status);
 
+/* Runs a C library call; if it fails, throws its status and message as a
+ * NexusException (nexus_jni_throw_status) and returns fail_value from the
+ * calling JNI function. */
+#define NEXUS_JNI_CHECK(env, call, fail_value)     \
+  do {                                            \
+    NexusStatus check_status_ = (call);           \
+    if (check_status_ != NEXUS_STATUS_OK) {       \
+      nexus_jni_throw_status((env), check_status_); \
+      return fail_value;                          \
+    }                                             \
+  } while (0)
+
 /* Throws io.nexusstore.NexusException(status, message). */
 void nexus_jni_throw_message(JNIEnv *env, NexusStatus status, const char *message);
 

@@ -9,15 +9,6 @@ static inline NexusGovernor *governor_of(jlong handle) {
 }
 
 /* Runs `call`; on failure throws NexusException and returns from the native. */
-#define CHECK(env, call, fail_value)                \
-  do {                                              \
-    NexusStatus check_status_ = (call);             \
-    if (check_status_ != NEXUS_STATUS_OK) {         \
-      nexus_jni_throw_status((env), check_status_); \
-      return fail_value;                            \
-    }                                               \
-  } while (0)
-
 static jlongArray long_array(JNIEnv *env, const jlong *fields, jsize n) {
   jlongArray out = (*env)->NewLongArray(env, n);
   if (out != NULL) {
@@ -40,7 +31,7 @@ JNIEXPORT jlong NATIVE(governorNew)(JNIEnv *env, jclass cls, jlong budget_bytes,
   config.signal_critical_keep = critical_keep;
   config.event_queue_capacity = nexus_jni_size_saturated(queue_capacity);
   NexusGovernor *governor = NULL;
-  CHECK(env, nexus_governor_new(&config, &governor), 0);
+  NEXUS_JNI_CHECK(env, nexus_governor_new(&config, &governor), 0);
   return (jlong)(intptr_t)governor;
 }
 
@@ -70,7 +61,7 @@ JNIEXPORT void NATIVE(governorJoin)(JNIEnv *env, jclass cls, jlong governor, jlo
   (void)cls;
   NexusGovernorMember member;
   if (!fill_member(env, &member, priority, floor_bytes, ceiling_bytes)) return;
-  CHECK(env, nexus_governor_join(governor_of(governor), nexus_jni_store(store), &member), );
+  NEXUS_JNI_CHECK(env, nexus_governor_join(governor_of(governor), nexus_jni_store(store), &member), );
 }
 
 JNIEXPORT void NATIVE(governorSetMember)(JNIEnv *env, jclass cls, jlong governor, jlong store,
@@ -78,7 +69,8 @@ JNIEXPORT void NATIVE(governorSetMember)(JNIEnv *env, jclass cls, jlong governor
   (void)cls;
   NexusGovernorMember member;
   if (!fill_member(env, &member, priority, floor_bytes, ceiling_bytes)) return;
-  CHECK(env, nexus_governor_set_member(governor_of(governor), nexus_jni_store(store), &member), );
+  NEXUS_JNI_CHECK(env,
+                  nexus_governor_set_member(governor_of(governor), nexus_jni_store(store), &member), );
 }
 
 /* true when the store left, false when it was not a member of this governor. */
@@ -86,31 +78,31 @@ JNIEXPORT jboolean NATIVE(governorLeave)(JNIEnv *env, jclass cls, jlong governor
   (void)cls;
   NexusStatus status = nexus_governor_leave(governor_of(governor), nexus_jni_store(store));
   if (status == NEXUS_STATUS_NOT_FOUND) return JNI_FALSE;
-  CHECK(env, status, JNI_FALSE);
+  NEXUS_JNI_CHECK(env, status, JNI_FALSE);
   return JNI_TRUE;
 }
 
 JNIEXPORT void NATIVE(governorSetBudget)(JNIEnv *env, jclass cls, jlong governor, jlong budget_bytes) {
   (void)cls;
   if (!nexus_jni_at_least(env, budget_bytes, 1, "budgetBytes")) return;
-  CHECK(env, nexus_governor_set_budget(governor_of(governor), (uint64_t)budget_bytes), );
+  NEXUS_JNI_CHECK(env, nexus_governor_set_budget(governor_of(governor), (uint64_t)budget_bytes), );
 }
 
 JNIEXPORT void NATIVE(governorSignalPressure)(JNIEnv *env, jclass cls, jlong governor, jint level) {
   (void)cls;
-  CHECK(env, nexus_governor_signal_pressure(governor_of(governor), (NexusPressureLevel)level), );
+  NEXUS_JNI_CHECK(env, nexus_governor_signal_pressure(governor_of(governor), (NexusPressureLevel)level), );
 }
 
 JNIEXPORT void NATIVE(governorEnforce)(JNIEnv *env, jclass cls, jlong governor) {
   (void)cls;
-  CHECK(env, nexus_governor_enforce(governor_of(governor)), );
+  NEXUS_JNI_CHECK(env, nexus_governor_enforce(governor_of(governor)), );
 }
 
 /* The NexusGovernorMetrics fields in declaration order (GovernorMetrics.fromNative reads them). */
 JNIEXPORT jlongArray NATIVE(governorMetrics)(JNIEnv *env, jclass cls, jlong governor) {
   (void)cls;
   NexusGovernorMetrics m;
-  CHECK(env, nexus_governor_metrics(governor_of(governor), &m), NULL);
+  NEXUS_JNI_CHECK(env, nexus_governor_metrics(governor_of(governor), &m), NULL);
   jlong fields[] = {
       nexus_jni_u64(m.budget_bytes), nexus_jni_u64(m.budget_in_force),
       nexus_jni_u64(m.level),        nexus_jni_u64(m.total_usage),
@@ -127,7 +119,7 @@ JNIEXPORT jlongArray NATIVE(governorMemberMetrics)(JNIEnv *env, jclass cls, jlon
   NexusGovernorMemberMetrics m;
   NexusStatus status = nexus_governor_member_metrics(governor_of(governor), nexus_jni_store(store), &m);
   if (status == NEXUS_STATUS_NOT_FOUND) return NULL;
-  CHECK(env, status, NULL);
+  NEXUS_JNI_CHECK(env, status, NULL);
   jlong fields[] = {
       nexus_jni_u64(m.store_id),
       nexus_jni_u64(m.priority),
@@ -149,7 +141,7 @@ JNIEXPORT jlongArray NATIVE(governorPollEvent)(JNIEnv *env, jclass cls, jlong go
   NexusGovernorEvent e;
   NexusStatus status = nexus_governor_poll_event(governor_of(governor), &e);
   if (status == NEXUS_STATUS_EMPTY) return NULL;
-  CHECK(env, status, NULL);
+  NEXUS_JNI_CHECK(env, status, NULL);
   jlong fields[] = {
       nexus_jni_u64(e.kind),            nexus_jni_u64(e.sequence),
       nexus_jni_u64(e.store_id),        nexus_jni_u64(e.cause),
@@ -164,6 +156,6 @@ JNIEXPORT jlongArray NATIVE(governorPollEvent)(JNIEnv *env, jclass cls, jlong go
 JNIEXPORT jlong NATIVE(storeId)(JNIEnv *env, jclass cls, jlong store) {
   (void)cls;
   uint64_t id = 0;
-  CHECK(env, nexus_store_id(nexus_jni_store(store), &id), 0);
+  NEXUS_JNI_CHECK(env, nexus_store_id(nexus_jni_store(store), &id), 0);
   return (jlong)id;
 }

@@ -6,15 +6,6 @@
 #define NATIVE(name) JNICALL Java_io_nexusstore_NativeBridge_##name
 
 /* Runs `call`; on failure throws NexusException and returns from the native. */
-#define CHECK(env, call, fail_value)              \
-  do {                                            \
-    NexusStatus check_status_ = (call);           \
-    if (check_status_ != NEXUS_STATUS_OK) {       \
-      nexus_jni_throw_status((env), check_status_); \
-      return fail_value;                          \
-    }                                             \
-  } while (0)
-
 JNIEXPORT jstring NATIVE(version)(JNIEnv *env, jclass cls) {
   (void)cls;
   return (*env)->NewStringUTF(env, nexus_version());
@@ -75,7 +66,7 @@ JNIEXPORT void NATIVE(validateConfig)(JNIEnv *env, jclass cls, jlong max_bytes, 
                    ttl_ms, tti_ms)) {
     return;
   }
-  CHECK(env, nexus_memory_config_validate(&config), );
+  NEXUS_JNI_CHECK(env, nexus_memory_config_validate(&config), );
 }
 
 JNIEXPORT jlong NATIVE(storeNew)(JNIEnv *env, jclass cls, jlong max_bytes, jdouble moderate,
@@ -91,7 +82,7 @@ JNIEXPORT jlong NATIVE(storeNew)(JNIEnv *env, jclass cls, jlong max_bytes, jdoub
     return 0;
   }
   NexusStore *store = NULL;
-  CHECK(env, nexus_store_new(&config, &store), 0);
+  NEXUS_JNI_CHECK(env, nexus_store_new(&config, &store), 0);
   return (jlong)(intptr_t)store;
 }
 
@@ -141,7 +132,7 @@ JNIEXPORT void NATIVE(putTtl)(JNIEnv *env, jclass cls, jlong store, jbyteArray k
 JNIEXPORT jlong NATIVE(sweepExpired)(JNIEnv *env, jclass cls, jlong store) {
   (void)cls;
   size_t removed = 0;
-  CHECK(env, nexus_store_sweep_expired(nexus_jni_store(store), &removed), 0);
+  NEXUS_JNI_CHECK(env, nexus_store_sweep_expired(nexus_jni_store(store), &removed), 0);
   return (jlong)removed;
 }
 
@@ -189,7 +180,7 @@ JNIEXPORT jboolean NATIVE(contains)(JNIEnv *env, jclass cls, jlong store, jbyteA
   bool present = false;
   NexusStatus status = nexus_store_contains(nexus_jni_store(store), k.data, k.len, &present);
   nexus_jni_bytes_free(&k);
-  CHECK(env, status, JNI_FALSE);
+  NEXUS_JNI_CHECK(env, status, JNI_FALSE);
   return present ? JNI_TRUE : JNI_FALSE;
 }
 
@@ -201,14 +192,14 @@ JNIEXPORT jboolean NATIVE(remove)(JNIEnv *env, jclass cls, jlong store, jbyteArr
   NexusStatus status = nexus_store_remove(nexus_jni_store(store), k.data, k.len);
   nexus_jni_bytes_free(&k);
   if (status == NEXUS_STATUS_NOT_FOUND) return JNI_FALSE;
-  CHECK(env, status, JNI_FALSE);
+  NEXUS_JNI_CHECK(env, status, JNI_FALSE);
   return JNI_TRUE;
 }
 
 JNIEXPORT jlong NATIVE(clear)(JNIEnv *env, jclass cls, jlong store) {
   (void)cls;
   size_t removed = 0;
-  CHECK(env, nexus_store_clear(nexus_jni_store(store), &removed), 0);
+  NEXUS_JNI_CHECK(env, nexus_store_clear(nexus_jni_store(store), &removed), 0);
   return (jlong)removed;
 }
 
@@ -218,7 +209,7 @@ JNIEXPORT void NATIVE(pin)(JNIEnv *env, jclass cls, jlong store, jbyteArray key)
   if (nexus_jni_bytes_get(env, key, &k) != 0) return;
   NexusStatus status = nexus_store_pin(nexus_jni_store(store), k.data, k.len);
   nexus_jni_bytes_free(&k);
-  CHECK(env, status, );
+  NEXUS_JNI_CHECK(env, status, );
 }
 
 /* true when a pin ended, false when the key was not pinned. */
@@ -229,7 +220,7 @@ JNIEXPORT jboolean NATIVE(unpin)(JNIEnv *env, jclass cls, jlong store, jbyteArra
   NexusStatus status = nexus_store_unpin(nexus_jni_store(store), k.data, k.len);
   nexus_jni_bytes_free(&k);
   if (status == NEXUS_STATUS_NOT_FOUND) return JNI_FALSE;
-  CHECK(env, status, JNI_FALSE);
+  NEXUS_JNI_CHECK(env, status, JNI_FALSE);
   return JNI_TRUE;
 }
 
@@ -240,14 +231,14 @@ JNIEXPORT jboolean NATIVE(isPinned)(JNIEnv *env, jclass cls, jlong store, jbyteA
   bool pinned = false;
   NexusStatus status = nexus_store_is_pinned(nexus_jni_store(store), k.data, k.len, &pinned);
   nexus_jni_bytes_free(&k);
-  CHECK(env, status, JNI_FALSE);
+  NEXUS_JNI_CHECK(env, status, JNI_FALSE);
   return pinned ? JNI_TRUE : JNI_FALSE;
 }
 
 JNIEXPORT jobjectArray NATIVE(pinnedKeys)(JNIEnv *env, jclass cls, jlong store) {
   (void)cls;
   NexusKeyList *list = NULL;
-  CHECK(env, nexus_store_pinned_ids(nexus_jni_store(store), &list), NULL);
+  NEXUS_JNI_CHECK(env, nexus_store_pinned_ids(nexus_jni_store(store), &list), NULL);
   size_t n = nexus_key_list_len(list);
   jclass byte_array = (*env)->FindClass(env, "[B");
   jobjectArray out = byte_array == NULL ? NULL : (*env)->NewObjectArray(env, (jsize)n, byte_array, NULL);
@@ -270,7 +261,9 @@ JNIEXPORT jlong NATIVE(evictLru)(JNIEnv *env, jclass cls, jlong store, jlong cou
   (void)cls;
   if (!nexus_jni_at_least(env, count, 0, "count")) return 0;
   size_t evicted = 0;
-  CHECK(env, nexus_store_evict_lru(nexus_jni_store(store), nexus_jni_size_saturated(count), &evicted), 0);
+  NEXUS_JNI_CHECK(env,
+                  nexus_store_evict_lru(nexus_jni_store(store), nexus_jni_size_saturated(count), &evicted),
+                  0);
   return (jlong)evicted;
 }
 
@@ -278,45 +271,47 @@ JNIEXPORT jlong NATIVE(evict)(JNIEnv *env, jclass cls, jlong store, jlong count)
   (void)cls;
   if (!nexus_jni_at_least(env, count, 0, "count")) return 0;
   size_t evicted = 0;
-  CHECK(env, nexus_store_evict(nexus_jni_store(store), nexus_jni_size_saturated(count), &evicted), 0);
+  NEXUS_JNI_CHECK(env,
+                  nexus_store_evict(nexus_jni_store(store), nexus_jni_size_saturated(count), &evicted),
+                  0);
   return (jlong)evicted;
 }
 
 JNIEXPORT jlong NATIVE(clearUnpinned)(JNIEnv *env, jclass cls, jlong store) {
   (void)cls;
   size_t evicted = 0;
-  CHECK(env, nexus_store_clear_unpinned(nexus_jni_store(store), &evicted), 0);
+  NEXUS_JNI_CHECK(env, nexus_store_clear_unpinned(nexus_jni_store(store), &evicted), 0);
   return (jlong)evicted;
 }
 
 JNIEXPORT void NATIVE(signalPressure)(JNIEnv *env, jclass cls, jlong store, jint level) {
   (void)cls;
-  CHECK(env, nexus_store_signal_pressure(nexus_jni_store(store), (NexusPressureLevel)level), );
+  NEXUS_JNI_CHECK(env, nexus_store_signal_pressure(nexus_jni_store(store), (NexusPressureLevel)level), );
 }
 
 JNIEXPORT void NATIVE(signalPressureAll)(JNIEnv *env, jclass cls, jint level) {
   (void)cls;
-  CHECK(env, nexus_signal_pressure_all((NexusPressureLevel)level), );
+  NEXUS_JNI_CHECK(env, nexus_signal_pressure_all((NexusPressureLevel)level), );
 }
 
 JNIEXPORT jint NATIVE(pressureLevel)(JNIEnv *env, jclass cls, jlong store) {
   (void)cls;
   NexusPressureLevel level = 0;
-  CHECK(env, nexus_store_pressure_level(nexus_jni_store(store), &level), 0);
+  NEXUS_JNI_CHECK(env, nexus_store_pressure_level(nexus_jni_store(store), &level), 0);
   return (jint)level;
 }
 
 JNIEXPORT void NATIVE(setMaxBytes)(JNIEnv *env, jclass cls, jlong store, jlong max_bytes) {
   (void)cls;
   if (!nexus_jni_at_least(env, max_bytes, 0, "maxCacheBytes")) return;
-  CHECK(env, nexus_store_set_max_bytes(nexus_jni_store(store), (uint64_t)max_bytes), );
+  NEXUS_JNI_CHECK(env, nexus_store_set_max_bytes(nexus_jni_store(store), (uint64_t)max_bytes), );
 }
 
 /* The NexusMemoryMetrics fields in declaration order (MemoryMetrics.fromNative reads them). */
 JNIEXPORT jlongArray NATIVE(metrics)(JNIEnv *env, jclass cls, jlong store) {
   (void)cls;
   NexusMemoryMetrics m;
-  CHECK(env, nexus_store_memory_metrics(nexus_jni_store(store), &m), NULL);
+  NEXUS_JNI_CHECK(env, nexus_store_memory_metrics(nexus_jni_store(store), &m), NULL);
   jlong fields[] = {
       nexus_jni_u64(m.current_usage),  nexus_jni_u64(m.max_usage),       nexus_jni_u64(m.eviction_count),
       nexus_jni_u64(m.pressure_level), nexus_jni_u64(m.entry_count),     nexus_jni_u64(m.pinned_count),
@@ -361,22 +356,22 @@ JNIEXPORT jstring NATIVE(metricsJson)(JNIEnv *env, jclass cls, jlong store) {
 
 JNIEXPORT void NATIVE(resetMetrics)(JNIEnv *env, jclass cls, jlong store) {
   (void)cls;
-  CHECK(env, nexus_store_reset_metrics(nexus_jni_store(store)), );
+  NEXUS_JNI_CHECK(env, nexus_store_reset_metrics(nexus_jni_store(store)), );
 }
 
 JNIEXPORT void NATIVE(debugPanic)(JNIEnv *env, jclass cls, jlong store) {
   (void)cls;
-  CHECK(env, nexus_store_debug_panic(nexus_jni_store(store)), );
+  NEXUS_JNI_CHECK(env, nexus_store_debug_panic(nexus_jni_store(store)), );
 }
 
 JNIEXPORT jint NATIVE(signalledLevel)(JNIEnv *env, jclass cls, jlong store) {
   (void)cls;
   NexusPressureLevel level = 0;
-  CHECK(env, nexus_store_signalled_level(nexus_jni_store(store), &level), 0);
+  NEXUS_JNI_CHECK(env, nexus_store_signalled_level(nexus_jni_store(store), &level), 0);
   return (jint)level;
 }
 
 JNIEXPORT void NATIVE(setEventMask)(JNIEnv *env, jclass cls, jlong store, jint mask) {
   (void)cls;
-  CHECK(env, nexus_store_set_event_mask(nexus_jni_store(store), (uint32_t)mask), );
+  NEXUS_JNI_CHECK(env, nexus_store_set_event_mask(nexus_jni_store(store), (uint32_t)mask), );
 }
