@@ -16,7 +16,7 @@ use std::hash::Hash;
 const SLACK: usize = 64;
 
 pub(crate) struct PinSet<K> {
-    order_of: HashMap<K, u64, foldhash::fast::RandomState>,
+    order_of: HashMap<K, u64, crate::key_hasher::KeyHasher>,
     /// Pinned keys by position, `None` where a key was unpinned.
     by_order: VecDeque<Option<K>>,
     /// The position of `by_order[0]`.

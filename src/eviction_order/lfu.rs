@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use super::linked_slots::{LinkedSlots, NIL};
 use super::ordered_groups::OrderedGroups;
 
-type Tails = HashMap<u32, u32, foldhash::fast::RandomState>;
+type Tails = HashMap<u32, u32, crate::key_hasher::KeyHasher>;
 
 /// The count groups of the order: count -> the most recently used linked
 /// slot with that count (the group's tail).

@@ -117,7 +117,7 @@ mod tests {
 
     #[test]
     fn owned_and_borrowed_hash_alike() {
-        let h = foldhash::fast::RandomState::default();
+        let h = crate::key_hasher::KeyHasher::default();
         for n in [0usize, 1, 8, 16, 17, 100] {
             let bytes: Vec<u8> = (0..n as u8).collect();
             let key = Key::new(Bytes::from_slice(&bytes));

@@ -29,7 +29,7 @@ pub(crate) struct Expiry {
     now: u64,
     /// The TTL of the put in progress (`Store::put_with_ttl`).
     next_ttl_ns: Option<u64>,
-    deadlines: HashMap<u32, Deadline, foldhash::fast::RandomState>,
+    deadlines: HashMap<u32, Deadline, crate::key_hasher::KeyHasher>,
     /// Slots a read found expired, removed by the next call's `begin`.
     seen: Vec<u32>,
     /// How many entries the current call's `begin` removed (a sweep counts

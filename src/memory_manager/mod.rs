@@ -182,7 +182,7 @@ pub(crate) struct MemoryManager<K, V> {
     reported: MemoryPressureLevel,
     next_tick: u64,
     link: Arc<HandleLink>,
-    loads: HashMap<K, InFlight<V>, foldhash::fast::RandomState>,
+    loads: HashMap<K, InFlight<V>, crate::key_hasher::KeyHasher>,
     /// Time to live / to idle, for stores that use them (`expiry`).
     expiry: Option<Box<expiry::Expiry>>,
 }
@@ -194,7 +194,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         signalled: MemoryPressureLevel,
         start_ns: u64,
         link: Arc<HandleLink>,
-        hasher: foldhash::fast::RandomState,
+        hasher: crate::key_hasher::KeyHasher,
     ) -> Self {
         let limits = config.limits(shard.share(config.max_cache_bytes));
         let expiry = (config.ttl_ms != 0 || config.tti_ms != 0)

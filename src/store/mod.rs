@@ -133,7 +133,7 @@ where
                 level = level.max(h.subscribe(weak.clone()));
             }
             let across = AcrossShards::new(config.shards, level);
-            let hasher = foldhash::fast::RandomState::default();
+            let hasher = crate::key_hasher::KeyHasher::default();
             let shards = (0..config.shards)
                 .map(|i| Shard {
                     state: Mutex::new(MemoryManager::new(

@@ -32,7 +32,7 @@ pub(super) struct Shared<K, V> {
     pub(super) shards: Box<[Shard<K, V>]>,
     /// Hashes keys: picks a key's shard, and each shard's table files it
     /// under the same hash (so a call hashes its key once).
-    pub(super) hasher: foldhash::fast::RandomState,
+    pub(super) hasher: crate::key_hasher::KeyHasher,
     pub(super) queue: Mutex<EventQueue>,
     /// The kinds of event delivered (`EventMask` bits).
     pub(super) event_mask: AtomicU32,
@@ -234,24 +234,16 @@ where
     }
 }
 
-/// The shard, of `n`, of a key whose hash is `hash`: the hash mixed again
-/// (a shift-xor, then a multiply by 2^64 / golden ratio, so every bit of
-/// the hash reaches the top 32), whose top 32 bits are scaled to `n` (a
-/// fair range reduction, n <= MAX_SHARDS). The tables' probes use the hash's
-/// low bits and its top 7 (hashbrown's h1 and h2), which this leaves
-/// spread within each shard.
-///
-/// Not a slice of the hash's own bits: foldhash's word hash is one folded
-/// multiply by a per-process seed, and for some seeds its middle bits
-/// barely change with keys that differ in a few bytes ("k0000000",
-/// "k0000001", ... or sequential integers). Taking bits 40-55, 1 store in
-/// 15 to 18 left shards empty with 640 such keys over 64 shards (over
-/// 4,000 seeds, one shard took 213 keys against a mean of 10); mixed, 1 in
-/// 400 to 700, as a uniform draw does (the test below).
+/// The shard, of `n`, of a key whose hash is `hash`: bits 40-55 of the
+/// hash, scaled to `n` (a fair range reduction, n <= MAX_SHARDS). The
+/// tables' probes use the low bits and the top 7 (hashbrown's h1 and h2),
+/// so one shard's keys still spread over its whole table. This rests on
+/// the hash mixing every key bit into those middle bits, which foldhash's
+/// `fast` variant did not do for some process seeds (`key_hasher`; audit 3
+/// saw 16 of 64 shards empty); the test below checks the two together.
 #[inline(always)]
 fn shard_for(hash: u64, n: usize) -> usize {
-    let mixed = (hash ^ (hash >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (((mixed >> 32) * n as u64) >> 32) as usize
+    ((((hash >> 40) & 0xFFFF) * n as u64) >> 16) as usize
 }
 
 #[cfg(test)]
@@ -264,8 +256,8 @@ mod tests {
     /// process seed: over 400 seeds, a store of 64 shards holding 640 such
     /// keys should rarely see an empty shard (uniform: 0.27% of stores, so
     /// about 1 of 400) and never a shard of several times the mean (10).
-    /// Taking bits 40-55 of the hash instead fails it (text ids: 18 of 400
-    /// stores with an empty shard; mixed: 3, and 2 for the integers).
+    /// With foldhash's `fast` variant it fails (text ids: 18 of 400 stores
+    /// with an empty shard).
     #[test]
     fn keys_that_differ_in_a_few_bytes_spread_evenly_over_shards() {
         let n = 64;
@@ -285,10 +277,11 @@ mod tests {
             for _ in 0..400 {
                 let shared: &'static foldhash::SharedSeed =
                     Box::leak(Box::new(foldhash::SharedSeed::from_u64(next())));
-                let state = foldhash::fast::SeedableRandomState::with_seed(next(), shared);
+                let state = foldhash::quality::SeedableRandomState::with_seed(next(), shared);
                 let mut count = vec![0usize; n];
                 for &k in keys {
-                    // The word path `ffi::KeyBytes` takes for 8-byte keys.
+                    // `KeyHasher` with chosen seeds, on the word path
+                    // `ffi::KeyBytes` takes for 8-byte keys.
                     let mut h = state.build_hasher();
                     h.write_u64(k);
                     count[shard_for(h.finish(), n)] += 1;
