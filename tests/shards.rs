@@ -142,6 +142,46 @@ fn an_entry_larger_than_a_shards_share_is_too_large() {
     assert_eq!(s.metrics().current_usage, 1000);
 }
 
+/// A shard full of pinned entries refuses a put: the message names the
+/// shard's part of the budget and the store's budget, since the store's
+/// own figures (usage far below its budget) would not explain it.
+#[test]
+fn a_put_refused_in_a_full_shard_names_the_shards_part() {
+    // 4 shards of a 4000-byte budget: 1000 bytes each.
+    let s = sharded(4, 4000);
+    let mut refused = None;
+    for k in 0..100u32 {
+        s.pin(&k);
+        if let Err(e) = s.put(k, 300) {
+            refused = Some(e);
+            break;
+        }
+    }
+    let e = refused.expect("a shard fills with pinned entries");
+    assert_eq!(e.kind(), ErrorKind::OverBudget);
+    assert!(s.metrics().current_usage < 4000 - 300);
+    assert!(
+        e.message().contains("its shard's part (1000 bytes)")
+            && e.message().contains("the store's budget is 4000 bytes"),
+        "{}",
+        e.message()
+    );
+    // One shard: the budget itself, as before.
+    let one = sharded(1, 1000);
+    for k in 0..3u32 {
+        one.pin(&k);
+        one.put(k, 300).unwrap();
+    }
+    one.pin(&3);
+    let e = one.put(3, 300).unwrap_err();
+    assert!(
+        e.message()
+            .contains("cannot fit in the budget in force (1000 bytes)"),
+        "{}",
+        e.message()
+    );
+}
+
 #[test]
 fn usage_stays_within_the_budget_and_each_shard_evicts_its_own() {
     let s = sharded(4, 4000);

@@ -90,13 +90,25 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         {
             let need = new_usage - budget;
             let pinned_others = self.pinned_bytes - if pinned { old_charge } else { 0 };
+            // A store of several shards names the shard's part: the
+            // store's budget and usage (its metrics) are sums over shards.
+            let store_max = self.config.max_cache_bytes;
+            let whole = limits.max == store_max;
             let over = |detail: &str| {
                 Error::new(
                     ErrorKind::OverBudget,
-                    format!(
-                        "an entry charged {charge} bytes cannot fit in the budget in force \
-                         ({budget} bytes) {detail}"
-                    ),
+                    if whole {
+                        format!(
+                            "an entry charged {charge} bytes cannot fit in the budget in force \
+                             ({budget} bytes) {detail}"
+                        )
+                    } else {
+                        format!(
+                            "an entry charged {charge} bytes cannot fit in its shard's part \
+                             ({budget} bytes) of the budget in force (the store's budget is \
+                             {store_max} bytes) {detail}"
+                        )
+                    },
                 )
             };
             if base - pinned_others < need {
