@@ -58,7 +58,7 @@ pub extern "C" fn nexus_governor_member_init(member: *mut NexusGovernorMember) {
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: config or out NULL
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: struct_size larger than this library
-///   knows or too small, budget 0, keeps not 0 < critical_keep <= moderate_keep
+///   knows, too small, or ending inside a field, budget 0, keeps not 0 < critical_keep <= moderate_keep
 ///   <= 1, queue capacity 0
 /// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: too many live governors
 /// - `NEXUS_STATUS_ERR_PANIC`
@@ -81,6 +81,7 @@ pub extern "C" fn nexus_governor_new(
                 default_config(),
                 "NexusGovernorConfig",
                 offset_of!(NexusGovernorConfig, signal_moderate_keep),
+                &config_fields(),
             )
         }?;
         // SAFETY: the caller passes NULL or a writable pointer.
@@ -145,7 +146,7 @@ pub extern "C" fn nexus_governor_free_deferred(governor: *mut NexusGovernor) -> 
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: governor, store or member NULL
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: struct_size larger than this library
-///   knows or too small, ceiling below the floor, the members' floors would
+///   knows, too small, or ending inside a field, ceiling below the floor, the members' floors would
 ///   exceed the budget
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`: governor or store freed
 /// - `NEXUS_STATUS_ERR_BUSY`: the store is in a governor already (this or
@@ -469,6 +470,7 @@ fn read_member(member: *const NexusGovernorMember) -> Result<NexusGovernorMember
             default_member(),
             "NexusGovernorMember",
             offset_of!(NexusGovernorMember, priority) + size_of::<u32>(),
+            &member_fields(),
         )
     }
 }

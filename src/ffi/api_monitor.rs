@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::boundary::{c_string_out_args, entry, entry_value, null_arg, out_arg, write_c_string};
 use super::foreign::ForeignCtx;
 use super::types::*;
+use super::versioned::{FieldSpan, check_not_torn, field_spans, readable};
 use crate::os_pressure::{
     self, LevelThresholds, MonitorConfig, MonitorStatus, PsiTrigger, SourceKind, SourceStatus,
     StallKind,
@@ -243,7 +244,13 @@ unsafe fn read_monitor_config(ptr: *const NexusMonitorConfig) -> (NexusMonitorCo
     // SAFETY: the first field is always present (the caller's contract).
     let struct_size = unsafe { ptr.cast::<usize>().read_unaligned() };
     let mut c = default_monitor_config();
-    let n = struct_size.min(size_of::<NexusMonitorConfig>());
+    // A field `struct_size` ends inside keeps its default (never half a
+    // pointer); `convert` refuses the call.
+    let n = readable(
+        struct_size,
+        size_of::<NexusMonitorConfig>(),
+        &monitor_fields(),
+    );
     let dst = (&raw mut c).cast::<u8>();
     // SAFETY: `n` bytes are readable at `ptr` (the caller's contract) and
     // writable in `c`; the regions do not overlap.
@@ -259,6 +266,18 @@ unsafe fn read_monitor_config(ptr: *const NexusMonitorConfig) -> (NexusMonitorCo
         unsafe { *flag = u8::from(*flag != 0) };
     }
     (c, struct_size)
+}
+
+/// `NexusMonitorConfig`'s fields after `struct_size`, in order
+/// (`versioned`).
+fn monitor_fields() -> [FieldSpan; 23] {
+    let c = default_monitor_config();
+    field_spans!(c, NexusMonitorConfig;
+        fs_root, sample_interval_ms, min_level_ms, resignal_ms, psi_enabled, psi_poll_only,
+        psi_moderate, psi_critical, psi_emergency, cgroup_enabled, cgroup_moderate,
+        cgroup_critical, cgroup_emergency, headroom_enabled, headroom_moderate,
+        headroom_critical, headroom_emergency, budget_fraction, budget_floor_bytes, budget_fn,
+        budget_ctx, budget_ctx_destroy, budget_apply_to_stores)
 }
 
 fn invalid(message: String) -> Error {
@@ -294,6 +313,7 @@ fn convert(c: &NexusMonitorConfig, struct_size: usize) -> Result<MonitorConfig, 
             "struct_size {struct_size} is too small: call nexus_monitor_config_init first"
         )));
     }
+    check_not_torn(struct_size, "NexusMonitorConfig", &monitor_fields())?;
     let fs_root = if c.fs_root.is_null() {
         PathBuf::from("/")
     } else {
@@ -377,7 +397,8 @@ pub extern "C" fn nexus_monitor_config_init(config: *mut NexusMonitorConfig) {
 /// thread ends with the process (budget_ctx is then not destroyed).
 ///
 /// Returns `OK`; `ERR_NULL_ARGUMENT` (config NULL); `ERR_INVALID_ARGUMENT`
-/// (struct_size too small or larger than this library knows, a value out of
+/// (struct_size too small, larger than this library knows, or ending inside
+/// a field, whose value is then never read; a value out of
 /// the ranges in `NexusMonitorConfig`, fs_root not UTF-8); `ERR_BUSY` (a
 /// monitor is already running: it keeps running, this config is unused and
 /// its budget_ctx destroyed); `ERR_OUT_OF_MEMORY` (no thread or eventfd);

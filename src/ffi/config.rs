@@ -5,6 +5,7 @@ use std::mem::{offset_of, size_of};
 
 use super::foreign::{ForeignCtx, ForeignEstimator};
 use super::types::*;
+use super::versioned::{FieldSpan, check_not_torn, field_spans};
 use crate::{Error, ErrorKind, EvictionStrategy, MemoryConfig};
 
 /// The defaults of `nexus_memory_config_init`.
@@ -30,6 +31,17 @@ pub(crate) fn default_config() -> NexusMemoryConfig {
         ttl_ms: d.ttl_ms,
         tti_ms: d.tti_ms,
     }
+}
+
+/// `NexusMemoryConfig`'s fields after `struct_size`, in order: the sizes
+/// an older header may pass end at one of them (`versioned`).
+fn fields() -> [FieldSpan; 17] {
+    let c = default_config();
+    field_spans!(c, NexusMemoryConfig;
+        max_cache_bytes, moderate_threshold, critical_threshold, eviction_batch_size, strategy,
+        size_estimator, size_estimator_ctx, size_estimator_destroy, event_queue_capacity,
+        signal_moderate_keep, signal_critical_keep, signal_decay_ms, shards, lfu_history,
+        max_entries, ttl_ms, tti_ms)
 }
 
 /// Reads the fields that lie wholly within `struct_size` bytes; the rest
@@ -126,6 +138,7 @@ pub(crate) fn check(c: &NexusMemoryConfig, struct_size: usize) -> Result<MemoryC
             format!("struct_size {struct_size} is too small: call nexus_memory_config_init first"),
         ));
     }
+    check_not_torn(struct_size, "NexusMemoryConfig", &fields())?;
     let config = MemoryConfig {
         max_cache_bytes: c.max_cache_bytes,
         moderate_threshold: c.moderate_threshold,

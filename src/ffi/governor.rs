@@ -6,6 +6,7 @@ use std::mem::size_of;
 
 use super::handles::{HandleTable, HandleTarget};
 use super::types::NexusPressureLevel;
+use super::versioned::{FieldSpan, check_not_torn, field_spans};
 use crate::{
     Error, ErrorKind, Governor, GovernorConfig, GovernorEvent, GovernorMetrics, MemberConfig,
     MemberMetrics,
@@ -203,6 +204,19 @@ pub(crate) fn default_config() -> NexusGovernorConfig {
     }
 }
 
+/// `NexusGovernorConfig`'s fields after `struct_size`, in order.
+pub(crate) fn config_fields() -> [FieldSpan; 4] {
+    let c = default_config();
+    field_spans!(c, NexusGovernorConfig;
+        budget_bytes, signal_moderate_keep, signal_critical_keep, event_queue_capacity)
+}
+
+/// `NexusGovernorMember`'s fields after `struct_size`, in order.
+pub(crate) fn member_fields() -> [FieldSpan; 3] {
+    let m = default_member();
+    field_spans!(m, NexusGovernorMember; priority, floor_bytes, ceiling_bytes)
+}
+
 pub(crate) fn default_member() -> NexusGovernorMember {
     NexusGovernorMember {
         struct_size: size_of::<NexusGovernorMember>(),
@@ -214,8 +228,8 @@ pub(crate) fn default_member() -> NexusGovernorMember {
 
 /// Reads the first `min(struct_size, sizeof(T))` bytes of a versioned
 /// struct (first field `struct_size`) over `defaults`; refuses a
-/// `struct_size` larger than this library's `T` or smaller than its first
-/// two fields.
+/// `struct_size` larger than this library's `T`, smaller than its first
+/// two fields, or ending inside one of `fields` (`versioned`).
 ///
 /// # Safety
 /// `ptr` non-NULL, with `struct_size` (its first field) readable bytes;
@@ -225,6 +239,7 @@ pub(crate) unsafe fn read_versioned<T: Copy>(
     defaults: T,
     name: &str,
     min_size: usize,
+    fields: &[FieldSpan],
 ) -> Result<T, Error> {
     // SAFETY: the first field is always present (the caller's contract).
     let struct_size = unsafe { ptr.cast::<usize>().read_unaligned() };
@@ -243,6 +258,7 @@ pub(crate) unsafe fn read_versioned<T: Copy>(
             format!("struct_size {struct_size} is too small: initialize the {name} first"),
         ));
     }
+    check_not_torn(struct_size, name, fields)?;
     let mut c = defaults;
     // SAFETY: `struct_size` bytes are readable at `ptr` (the caller's
     // contract) and writable in `c` (at most its size); no overlap.

@@ -54,6 +54,7 @@ mod store;
 mod types;
 mod value;
 mod value_bytes;
+mod versioned;
 
 pub use api_callbacks::*;
 pub use api_debug::*;

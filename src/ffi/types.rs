@@ -169,7 +169,9 @@ pub type NexusLoaderFn = Option<
 
 /// A store's configuration. Initialize with `nexus_memory_config_init`, then
 /// set fields. `struct_size` lets the struct grow: a smaller value (from an
-/// older header) means the missing trailing fields take their defaults.
+/// older header) means the missing trailing fields take their defaults. A
+/// value that ends inside a field is no header's size: `INVALID_ARGUMENT`,
+/// naming the field (the same for every versioned struct of this header).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct NexusMemoryConfig {

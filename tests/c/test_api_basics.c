@@ -324,6 +324,33 @@ static void test_store_new_struct_size(void) {
     expect_bad_config_destroying(c, 0);
 }
 
+/* A struct_size that ends inside a field is no header's size: refused with
+ * the field named, whatever the field holds; fields wholly within it are
+ * read (the estimator's ctx is destroyed when its destroy lies within). */
+static void test_store_new_torn_struct_size(void) {
+    NexusMemoryConfig c = config_with(1000);
+    c.struct_size = offsetof(NexusMemoryConfig, shards) + 2;
+    expect_bad_config(c);
+    CHECK(strstr(nexus_last_error_message(), "NexusMemoryConfig.shards") != NULL);
+    CHECK_STATUS(nexus_memory_config_validate(&c), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+
+    c = config_with(1000);
+    c.struct_size = sizeof(NexusMemoryConfig) - 1; /* inside the last field */
+    expect_bad_config(c);
+
+    c = config_with(1000);
+    c.struct_size = offsetof(NexusMemoryConfig, moderate_threshold) + 4;
+    expect_bad_config_destroying(c, 0);
+    CHECK(strstr(nexus_last_error_message(), "moderate_threshold") != NULL);
+
+    /* Inside the estimator's function pointer: never read as half a
+     * pointer, never called; its ctx and destroy lie beyond. */
+    c = config_with(1000);
+    c.struct_size = offsetof(NexusMemoryConfig, size_estimator) + 4;
+    expect_bad_config_destroying(c, 0);
+    CHECK(strstr(nexus_last_error_message(), "size_estimator") != NULL);
+}
+
 /* A smaller struct_size (an older header): the trailing fields are not read
  * and take their defaults, whatever garbage lies there. */
 static void test_store_new_older_struct_size(void) {
@@ -490,6 +517,7 @@ int main(void) {
     RUN(test_sharded_store);
     RUN(test_store_new_struct_size);
     RUN(test_store_new_older_struct_size);
+    RUN(test_store_new_torn_struct_size);
     RUN(test_null_store);
     RUN(test_stale_handle);
     RUN(test_made_up_handles);

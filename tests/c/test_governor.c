@@ -4,6 +4,7 @@
  * Every entry is charged exactly ENTRY bytes: a 4-byte key, a value of
  * ENTRY - 4 - NEXUS_ENTRY_OVERHEAD_BYTES bytes. */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -246,6 +247,10 @@ static void test_bad_input(void) {
     c.struct_size = sizeof c + 8;
     CHECK_STATUS(nexus_governor_new(&c, &g), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
     CHECK(strstr(nexus_last_error_message(), "struct_size") != NULL);
+    c.struct_size = offsetof(NexusGovernorConfig, event_queue_capacity) + 1;
+    CHECK_STATUS(nexus_governor_new(&c, &g), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(nexus_last_error_message(), "NexusGovernorConfig.event_queue_capacity") != NULL);
+    CHECK(g == NULL);
     /* An older caller's shorter struct: the rest keeps its defaults. */
     c.struct_size = sizeof(size_t) + sizeof(uint64_t);
     c.event_queue_capacity = 0; /* beyond its struct_size: not read */
@@ -261,6 +266,12 @@ static void test_bad_input(void) {
     m.floor_bytes = 11 * ENTRY;
     CHECK_STATUS(nexus_governor_join(g, s, &m), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
     m.floor_bytes = 0;
+    /* A struct_size that ends inside a field is no header's size: refused,
+     * the field named, rather than read as half a count. */
+    m.struct_size = offsetof(NexusGovernorMember, floor_bytes) + 4;
+    CHECK_STATUS(nexus_governor_join(g, s, &m), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(nexus_last_error_message(), "NexusGovernorMember.floor_bytes") != NULL);
+    m.struct_size = sizeof m;
     CHECK_OK(nexus_governor_join(g, s, &m));
     CHECK_STATUS(nexus_governor_join(g, s, &m), NEXUS_STATUS_ERR_BUSY);
     NexusGovernor *other = new_governor(ENTRY);

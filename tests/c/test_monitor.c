@@ -142,6 +142,17 @@ static void test_config_checks(void) {
     c.struct_size = 3;
     CHECK_STATUS(nexus_monitor_start(&c), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
     CHECK(strstr(nexus_last_error_message(), "too small") != NULL);
+    /* A struct_size that ends inside the destroy pointer: refused, and the
+     * half-covered pointer is never called (the ctx, which lies within,
+     * has no destroy: nothing is destroyed). */
+    nexus_monitor_config_init(&c);
+    c.budget_ctx = &destroyed;
+    c.budget_ctx_destroy = count_destroy;
+    c.struct_size = offsetof(NexusMonitorConfig, budget_ctx_destroy) + 3;
+    destroyed = 0;
+    CHECK_STATUS(nexus_monitor_start(&c), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(nexus_last_error_message(), "NexusMonitorConfig.budget_ctx_destroy") != NULL);
+    CHECK(ALOAD(&destroyed) == 0);
     nexus_monitor_config_init(&c);
     c.cgroup_critical = 0.5; /* below moderate */
     CHECK_STATUS(nexus_monitor_start(&c), NEXUS_STATUS_ERR_INVALID_ARGUMENT);

@@ -1,0 +1,102 @@
+//! The sizes a versioned struct (`struct_size` first, fields only ever
+//! appended) may be given: its size in this header, or in an older one.
+//! An older header's struct ends where one of its fields ends (or after
+//! padding before the next field, which no field straddles: every field is
+//! a scalar or a struct of scalars at an offset its alignment divides). A
+//! `struct_size` that ends inside a field is no header's size: a caller's
+//! bug (a mistyped or computed size), refused with the field named,
+//! rather than read as half a pointer or half a count.
+
+use crate::{Error, ErrorKind};
+
+/// A field of a versioned struct: its name and the bytes it spans.
+pub(crate) struct FieldSpan {
+    pub(crate) name: &'static str,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+/// The spans of the named fields of `$value` (a `$t`), in declaration
+/// order.
+macro_rules! field_spans {
+    ($value:expr, $t:ty; $($field:ident),+ $(,)?) => {
+        [$(
+            $crate::ffi::versioned::FieldSpan {
+                name: stringify!($field),
+                start: ::std::mem::offset_of!($t, $field),
+                end: ::std::mem::offset_of!($t, $field) + ::std::mem::size_of_val(&$value.$field),
+            }
+        ),+]
+    };
+}
+pub(crate) use field_spans;
+
+/// The field `struct_size` ends inside, if any.
+pub(crate) fn torn_field(struct_size: usize, fields: &[FieldSpan]) -> Option<&FieldSpan> {
+    fields
+        .iter()
+        .find(|f| f.start < struct_size && struct_size < f.end)
+}
+
+/// `INVALID_ARGUMENT` if `struct_size` ends inside a field of the struct
+/// `name`.
+pub(crate) fn check_not_torn(
+    struct_size: usize,
+    name: &str,
+    fields: &[FieldSpan],
+) -> Result<(), Error> {
+    match torn_field(struct_size, fields) {
+        None => Ok(()),
+        Some(f) => Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "struct_size {struct_size} ends inside {name}.{} (bytes {}..{}), so no header \
+                 has that size: set it to sizeof({name}), as the init function does",
+                f.name, f.start, f.end
+            ),
+        )),
+    }
+}
+
+/// The bytes of a caller's struct that may be read: `struct_size`, at
+/// most this library's size, and never part of a field (a torn field is
+/// left at its default; `check_not_torn` refuses the call).
+pub(crate) fn readable(struct_size: usize, size: usize, fields: &[FieldSpan]) -> usize {
+    let n = struct_size.min(size);
+    torn_field(n, fields).map_or(n, |f| f.start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[repr(C)]
+    struct Sample {
+        struct_size: usize,
+        a: u32,
+        b: u64,
+        c: u8,
+    }
+
+    #[test]
+    fn a_size_inside_a_field_is_refused_and_never_read() {
+        let s = Sample {
+            struct_size: 0,
+            a: 0,
+            b: 0,
+            c: 0,
+        };
+        let fields = field_spans!(s, Sample; a, b, c);
+        // Ends of fields, the padding after `a`, and the whole struct.
+        for ok in [8, 12, 16, 24, 25, 32] {
+            assert!(check_not_torn(ok, "Sample", &fields).is_ok(), "{ok}");
+            assert_eq!(readable(ok, size_of::<Sample>(), &fields), ok.min(32));
+        }
+        for (torn, start) in [(10, 8), (20, 16), (23, 16)] {
+            let e = check_not_torn(torn, "Sample", &fields).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+            assert!(e.message().contains("Sample."), "{}", e.message());
+            assert_eq!(readable(torn, size_of::<Sample>(), &fields), start);
+        }
+    }
+}
