@@ -619,6 +619,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_field_list_has_every_field() {
+        super::super::versioned::assert_lists_every_field(
+            &monitor_fields(),
+            size_of::<NexusMonitorConfig>(),
+        );
+    }
+
+    #[test]
     fn c_constants_match_the_core() {
         assert_eq!(StallKind::Some as u32, NEXUS_PSI_STALL_SOME);
         assert_eq!(StallKind::Full as u32, NEXUS_PSI_STALL_FULL);

@@ -158,3 +158,14 @@ pub(crate) fn check(c: &NexusMemoryConfig, struct_size: usize) -> Result<MemoryC
     config.validate()?;
     Ok(config)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_field_list_has_every_field() {
+        super::super::versioned::assert_lists_every_field(
+            &super::fields(),
+            size_of::<super::NexusMemoryConfig>(),
+        );
+    }
+}

@@ -336,3 +336,15 @@ impl From<&MemberMetrics> for NexusGovernorMemberMetrics {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::versioned::assert_lists_every_field;
+    use super::*;
+
+    #[test]
+    fn the_field_lists_have_every_field() {
+        assert_lists_every_field(&config_fields(), size_of::<NexusGovernorConfig>());
+        assert_lists_every_field(&member_fields(), size_of::<NexusGovernorMember>());
+    }
+}

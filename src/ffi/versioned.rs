@@ -66,6 +66,31 @@ pub(crate) fn readable(struct_size: usize, size: usize, fields: &[FieldSpan]) ->
     torn_field(n, fields).map_or(n, |f| f.start)
 }
 
+/// Checks (in tests) that `fields` lists every field of a struct of `size`
+/// bytes after `struct_size`, in order: each starts where the previous
+/// ends or after less than 8 bytes of padding, and the last ends in the
+/// struct's final 8 bytes. A field left out of a list leaves a gap of at
+/// least its size, so the check catches any left-out field of 8 bytes, and
+/// smaller ones unless they hide in padding.
+#[cfg(test)]
+pub(crate) fn assert_lists_every_field(fields: &[FieldSpan], size: usize) {
+    let mut end = size_of::<usize>();
+    for f in fields {
+        assert!(
+            f.start >= end && f.start - end < 8,
+            "a field is missing before {} (bytes {}..{}, the previous ends at {end})",
+            f.name,
+            f.start,
+            f.end
+        );
+        end = f.end;
+    }
+    assert!(
+        size - end < 8,
+        "a field is missing after byte {end} of {size}"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +112,7 @@ mod tests {
             c: 0,
         };
         let fields = field_spans!(s, Sample; a, b, c);
+        assert_lists_every_field(&fields, size_of::<Sample>());
         // Ends of fields, the padding after `a`, and the whole struct.
         for ok in [8, 12, 16, 24, 25, 32] {
             assert!(check_not_torn(ok, "Sample", &fields).is_ok(), "{ok}");
