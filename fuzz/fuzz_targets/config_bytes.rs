@@ -117,14 +117,21 @@ fuzz_target!(|data: &[u8]| {
     c.size_estimator_destroy = Some(destroy);
 
     // What the library reads: the fields wholly within struct_size bytes;
-    // the others keep their defaults.
+    // the others keep their defaults. A struct_size that ends inside a
+    // field is no header's size, and refused.
     let mut seen = default_config();
     let readable = struct_size.min(full);
+    let mut torn = false;
     macro_rules! within {
         ($($f:ident),*) => {$(
-            if offset_of!(NexusMemoryConfig, $f) + size_of_val(&c.$f) <= readable {
+            let (start, end) = (
+                offset_of!(NexusMemoryConfig, $f),
+                offset_of!(NexusMemoryConfig, $f) + size_of_val(&c.$f),
+            );
+            if end <= readable {
                 seen.$f = c.$f;
             }
+            torn |= start < struct_size && struct_size < end;
         )*};
     }
     within!(
@@ -142,9 +149,11 @@ fuzz_target!(|data: &[u8]| {
         signal_decay_ms,
         shards,
         lfu_history,
-        max_entries
+        max_entries,
+        ttl_ms,
+        tti_ms
     );
-    let expected = expected_valid(&seen, struct_size);
+    let expected = !torn && expected_valid(&seen, struct_size);
     // The destroy runs only if it lies within struct_size.
     let destroys = usize::from(seen.size_estimator_destroy.is_some());
 
