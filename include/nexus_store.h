@@ -1390,9 +1390,10 @@ NexusStatus nexus_memory_config_validate(const struct NexusMemoryConfig *config)
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: config or out NULL
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: struct_size larger than this library
- *   knows, too small, or ending inside a field (no header's size), thresholds not 0 < moderate < critical <= 1 or not
- *   finite, keeps not 0 < critical_keep <= moderate_keep <= 1, batch 0, queue
- *   capacity 0, strategy out of range, shards not 1..=NEXUS_MAX_SHARDS, a
+ *   knows, too small, or ending inside a field (no header's size),
+ *   thresholds not 0 < moderate < critical <= 1 or not finite, keeps not
+ *   0 < critical_keep <= moderate_keep <= 1, batch 0, queue capacity 0,
+ *   strategy out of range, shards not 1..=NEXUS_MAX_SHARDS, a
  *   bounded budget smaller than `shards` bytes; `nexus_memory_config_validate`
  *   checks the same rules without making a store
  * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: too many live stores
@@ -2057,8 +2058,8 @@ void nexus_monitor_config_init(struct NexusMonitorConfig *config);
  *
  * Returns `OK`; `ERR_NULL_ARGUMENT` (config NULL); `ERR_INVALID_ARGUMENT`
  * (struct_size too small, larger than this library knows, or ending inside
- * a field, whose value is then never read; a value out of
- * the ranges in `NexusMonitorConfig`, fs_root not UTF-8); `ERR_BUSY` (a
+ * a field, whose value is then never read; a value out of the ranges in
+ * `NexusMonitorConfig`, fs_root not UTF-8); `ERR_BUSY` (a
  * monitor is already running: it keeps running, this config is unused and
  * its budget_ctx destroyed); `ERR_OUT_OF_MEMORY` (no thread or eventfd);
  * `ERR_PANIC`. Thread-safe.
@@ -2456,8 +2457,8 @@ void nexus_governor_member_init(struct NexusGovernorMember *member);
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: config or out NULL
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: struct_size larger than this library
- *   knows, too small, or ending inside a field, budget 0, keeps not 0 < critical_keep <= moderate_keep
- *   <= 1, queue capacity 0
+ *   knows, too small, or ending inside a field, budget 0, keeps not
+ *   0 < critical_keep <= moderate_keep <= 1, queue capacity 0
  * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: too many live governors
  * - `NEXUS_STATUS_ERR_PANIC`
  *
@@ -2513,8 +2514,8 @@ NexusStatus nexus_governor_free_deferred(struct NexusGovernor *governor);
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: governor, store or member NULL
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: struct_size larger than this library
- *   knows, too small, or ending inside a field, ceiling below the floor, the members' floors would
- *   exceed the budget
+ *   knows, too small, or ending inside a field, ceiling below the floor, the
+ *   members' floors would exceed the budget
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`: governor or store freed
  * - `NEXUS_STATUS_ERR_BUSY`: the store is in a governor already (this or
  *   another)

@@ -58,8 +58,8 @@ pub extern "C" fn nexus_governor_member_init(member: *mut NexusGovernorMember) {
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: config or out NULL
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: struct_size larger than this library
-///   knows, too small, or ending inside a field, budget 0, keeps not 0 < critical_keep <= moderate_keep
-///   <= 1, queue capacity 0
+///   knows, too small, or ending inside a field, budget 0, keeps not
+///   0 < critical_keep <= moderate_keep <= 1, queue capacity 0
 /// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: too many live governors
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
@@ -146,8 +146,8 @@ pub extern "C" fn nexus_governor_free_deferred(governor: *mut NexusGovernor) -> 
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: governor, store or member NULL
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: struct_size larger than this library
-///   knows, too small, or ending inside a field, ceiling below the floor, the members' floors would
-///   exceed the budget
+///   knows, too small, or ending inside a field, ceiling below the floor, the
+///   members' floors would exceed the budget
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`: governor or store freed
 /// - `NEXUS_STATUS_ERR_BUSY`: the store is in a governor already (this or
 ///   another)

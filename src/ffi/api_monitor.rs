@@ -398,8 +398,8 @@ pub extern "C" fn nexus_monitor_config_init(config: *mut NexusMonitorConfig) {
 ///
 /// Returns `OK`; `ERR_NULL_ARGUMENT` (config NULL); `ERR_INVALID_ARGUMENT`
 /// (struct_size too small, larger than this library knows, or ending inside
-/// a field, whose value is then never read; a value out of
-/// the ranges in `NexusMonitorConfig`, fs_root not UTF-8); `ERR_BUSY` (a
+/// a field, whose value is then never read; a value out of the ranges in
+/// `NexusMonitorConfig`, fs_root not UTF-8); `ERR_BUSY` (a
 /// monitor is already running: it keeps running, this config is unused and
 /// its budget_ctx destroyed); `ERR_OUT_OF_MEMORY` (no thread or eventfd);
 /// `ERR_PANIC`. Thread-safe.

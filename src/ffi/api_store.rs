@@ -32,9 +32,10 @@ use crate::{Error, ErrorKind, Store};
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: config or out NULL
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: struct_size larger than this library
-///   knows, too small, or ending inside a field (no header's size), thresholds not 0 < moderate < critical <= 1 or not
-///   finite, keeps not 0 < critical_keep <= moderate_keep <= 1, batch 0, queue
-///   capacity 0, strategy out of range, shards not 1..=NEXUS_MAX_SHARDS, a
+///   knows, too small, or ending inside a field (no header's size),
+///   thresholds not 0 < moderate < critical <= 1 or not finite, keeps not
+///   0 < critical_keep <= moderate_keep <= 1, batch 0, queue capacity 0,
+///   strategy out of range, shards not 1..=NEXUS_MAX_SHARDS, a
 ///   bounded budget smaller than `shards` bytes; `nexus_memory_config_validate`
 ///   checks the same rules without making a store
 /// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: too many live stores
