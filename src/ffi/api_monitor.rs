@@ -3,14 +3,14 @@
 //! as `nexus_signal_pressure_all` does.
 
 use std::ffi::{CStr, c_char, c_void};
-use std::mem::size_of;
+use std::mem::{offset_of, size_of};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::boundary::{c_string_out_args, entry, entry_value, null_arg, out_arg, write_c_string};
 use super::foreign::ForeignCtx;
 use super::types::*;
-use super::versioned::{FieldSpan, check_not_torn, field_spans, readable};
+use super::versioned::{FieldSpan, check_not_torn, field_spans, read_over_defaults};
 use crate::os_pressure::{
     self, LevelThresholds, MonitorConfig, MonitorStatus, PsiTrigger, SourceKind, SourceStatus,
     StallKind,
@@ -236,36 +236,24 @@ fn default_monitor_config() -> NexusMonitorConfig {
 }
 
 /// Reads the caller's config: the first `min(struct_size, ours)` bytes over
-/// the defaults; every bool byte is normalized before it is read as a bool.
+/// the defaults, short of a field `struct_size` ends inside (never half a
+/// pointer; `convert` refuses the call); every bool byte is normalized
+/// before it is read as a bool (`versioned::read_over_defaults`).
 ///
 /// # Safety
 /// `ptr` non-NULL, with `struct_size` (its first field) readable bytes.
 unsafe fn read_monitor_config(ptr: *const NexusMonitorConfig) -> (NexusMonitorConfig, usize) {
-    // SAFETY: the first field is always present (the caller's contract).
-    let struct_size = unsafe { ptr.cast::<usize>().read_unaligned() };
-    let mut c = default_monitor_config();
-    // A field `struct_size` ends inside keeps its default (never half a
-    // pointer); `convert` refuses the call.
-    let n = readable(
-        struct_size,
-        size_of::<NexusMonitorConfig>(),
-        &monitor_fields(),
-    );
-    let dst = (&raw mut c).cast::<u8>();
-    // SAFETY: `n` bytes are readable at `ptr` (the caller's contract) and
-    // writable in `c`; the regions do not overlap.
-    unsafe { std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), dst, n) };
-    for flag in [
-        (&raw mut c.psi_enabled).cast::<u8>(),
-        (&raw mut c.psi_poll_only).cast::<u8>(),
-        (&raw mut c.cgroup_enabled).cast::<u8>(),
-        (&raw mut c.headroom_enabled).cast::<u8>(),
-        (&raw mut c.budget_apply_to_stores).cast::<u8>(),
-    ] {
-        // SAFETY: each points to one byte of `c`; read and written as u8.
-        unsafe { *flag = u8::from(*flag != 0) };
-    }
-    (c, struct_size)
+    let bools = [
+        offset_of!(NexusMonitorConfig, psi_enabled),
+        offset_of!(NexusMonitorConfig, psi_poll_only),
+        offset_of!(NexusMonitorConfig, cgroup_enabled),
+        offset_of!(NexusMonitorConfig, headroom_enabled),
+        offset_of!(NexusMonitorConfig, budget_apply_to_stores),
+    ];
+    // SAFETY: the caller's contract; the fields not in `bools` are
+    // integers, floats, pointers, nullable fn pointers and structs of
+    // these.
+    unsafe { read_over_defaults(ptr, default_monitor_config(), &monitor_fields(), &bools) }
 }
 
 /// `NexusMonitorConfig`'s fields after `struct_size`, in order

@@ -5,7 +5,7 @@ use std::mem::{offset_of, size_of};
 
 use super::foreign::{ForeignCtx, ForeignEstimator};
 use super::types::*;
-use super::versioned::{FieldSpan, check_not_torn, field_spans};
+use super::versioned::{FieldSpan, check_not_torn, field_spans, read_over_defaults};
 use crate::{Error, ErrorKind, EvictionStrategy, MemoryConfig};
 
 /// The defaults of `nexus_memory_config_init`.
@@ -45,64 +45,23 @@ fn fields() -> [FieldSpan; 17] {
 }
 
 /// Reads the fields that lie wholly within `struct_size` bytes; the rest
-/// keep their defaults.
+/// keep their defaults (`versioned::read_over_defaults`).
 ///
 /// # Safety
 /// `ptr` must be non-NULL and point to at least `min(struct_size,
 /// sizeof(NexusMemoryConfig))` readable bytes, where `struct_size` is the
 /// first field's value.
 pub(crate) unsafe fn read_config(ptr: *const NexusMemoryConfig) -> (NexusMemoryConfig, usize) {
-    // SAFETY: the first field is always present (the caller's contract).
-    let struct_size = unsafe { ptr.cast::<usize>().read_unaligned() };
-    let readable = struct_size.min(size_of::<NexusMemoryConfig>());
-    let mut c = default_config();
-    let base = ptr.cast::<u8>();
-    macro_rules! field {
-        ($name:ident) => {
-            let offset = offset_of!(NexusMemoryConfig, $name);
-            if offset + size_of_val(&c.$name) <= readable {
-                // SAFETY: the field lies within the `readable` bytes the
-                // caller vouches for; every bit pattern is valid for these
-                // field types (integers, floats, raw and nullable fn
-                // pointers).
-                c.$name = unsafe { read_at(base, offset) };
-            }
-        };
+    // SAFETY: the caller's contract; every field but `lfu_history` (passed
+    // as a bool) is an integer, a float, a raw or a nullable fn pointer.
+    unsafe {
+        read_over_defaults(
+            ptr,
+            default_config(),
+            &fields(),
+            &[offset_of!(NexusMemoryConfig, lfu_history)],
+        )
     }
-    field!(max_cache_bytes);
-    field!(moderate_threshold);
-    field!(critical_threshold);
-    field!(eviction_batch_size);
-    field!(strategy);
-    field!(size_estimator);
-    field!(size_estimator_ctx);
-    field!(size_estimator_destroy);
-    field!(event_queue_capacity);
-    field!(signal_moderate_keep);
-    field!(signal_critical_keep);
-    field!(signal_decay_ms);
-    field!(shards);
-    // A C `bool` may hold any byte (memset, an older compiler): read the
-    // byte and compare it with 0 rather than read a Rust `bool` from it.
-    let offset = offset_of!(NexusMemoryConfig, lfu_history);
-    if offset < readable {
-        // SAFETY: the byte lies within the `readable` bytes the caller
-        // vouches for, and every bit pattern is a valid `u8`.
-        c.lfu_history = unsafe { read_at::<u8>(base, offset) } != 0;
-    }
-    field!(max_entries);
-    field!(ttl_ms);
-    field!(tti_ms);
-    (c, struct_size)
-}
-
-/// Reads a `T` at `base + offset`, unaligned.
-///
-/// # Safety
-/// `base + offset .. + size_of::<T>()` must be readable and hold a valid `T`.
-unsafe fn read_at<T>(base: *const u8, offset: usize) -> T {
-    // SAFETY: the caller's contract.
-    unsafe { base.add(offset).cast::<T>().read_unaligned() }
 }
 
 /// Converts a config read by `read_config`. The estimator's ctx is owned by

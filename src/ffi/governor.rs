@@ -6,7 +6,7 @@ use std::mem::size_of;
 
 use super::handles::{HandleTable, HandleTarget};
 use super::types::NexusPressureLevel;
-use super::versioned::{FieldSpan, check_not_torn, field_spans};
+use super::versioned::{FieldSpan, check_not_torn, field_spans, read_over_defaults};
 use crate::{
     Error, ErrorKind, Governor, GovernorConfig, GovernorEvent, GovernorMetrics, MemberConfig,
     MemberMetrics,
@@ -259,13 +259,9 @@ pub(crate) unsafe fn read_versioned<T: Copy>(
         ));
     }
     check_not_torn(struct_size, name, fields)?;
-    let mut c = defaults;
-    // SAFETY: `struct_size` bytes are readable at `ptr` (the caller's
-    // contract) and writable in `c` (at most its size); no overlap.
-    unsafe {
-        std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), (&raw mut c).cast::<u8>(), struct_size)
-    };
-    Ok(c)
+    // SAFETY: the caller's contract (`struct_size` readable bytes, `T`
+    // plain data without bools).
+    Ok(unsafe { read_over_defaults(ptr, defaults, fields, &[]) }.0)
 }
 
 pub(crate) fn convert_config(c: &NexusGovernorConfig) -> GovernorConfig {

@@ -7,6 +7,8 @@
 //! bug (a mistyped or computed size), refused with the field named,
 //! rather than read as half a pointer or half a count.
 
+use std::mem::MaybeUninit;
+
 use crate::{Error, ErrorKind};
 
 /// A field of a versioned struct: its name and the bytes it spans.
@@ -72,6 +74,47 @@ pub(crate) fn readable(struct_size: usize, size: usize, fields: &[FieldSpan]) ->
 /// struct's final 8 bytes. A field left out of a list leaves a gap of at
 /// least its size, so the check catches any left-out field of 8 bytes, and
 /// smaller ones unless they hide in padding.
+/// Reads a caller's versioned struct: its first [`readable`] bytes over
+/// `defaults`, with each of `bools` (byte offsets of its `bool` fields)
+/// read as a byte and compared with 0, since a C `bool` may hold any byte
+/// (memset, an older compiler). Returns the struct and the caller's
+/// `struct_size`; the size rules are the caller's to apply
+/// ([`check_not_torn`] among them).
+///
+/// # Safety
+/// `ptr` non-NULL, its first field (`struct_size`) readable, and at least
+/// `min(struct_size, size_of::<T>())` bytes readable; every field of `T`
+/// other than those at `bools` valid for any bit pattern (integers,
+/// floats, raw and nullable fn pointers, structs of these).
+pub(crate) unsafe fn read_over_defaults<T: Copy>(
+    ptr: *const T,
+    defaults: T,
+    fields: &[FieldSpan],
+    bools: &[usize],
+) -> (T, usize) {
+    // SAFETY: the first field is always present (the caller's contract).
+    let struct_size = unsafe { ptr.cast::<usize>().read_unaligned() };
+    let n = readable(struct_size, size_of::<T>(), fields);
+    let mut c = MaybeUninit::new(defaults);
+    let dst = c.as_mut_ptr().cast::<u8>();
+    // SAFETY: `n <= min(struct_size, size_of::<T>())` bytes are readable
+    // at `ptr` (the caller's contract) and writable in `c`; no overlap.
+    unsafe { std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), dst, n) };
+    for &offset in bools {
+        assert!(offset < size_of::<T>(), "a bool offset past the struct");
+        // SAFETY: one byte of `c`, within it (checked), read and written
+        // as a `u8`; after this it holds 0 or 1, a valid `bool`.
+        unsafe {
+            let b = dst.add(offset);
+            *b = u8::from(*b != 0);
+        }
+    }
+    // SAFETY: `c` started as a valid `T`; its first `n` bytes were replaced
+    // by bytes that are valid for their fields (the caller's contract), and
+    // the `bool` bytes among them were made 0 or 1.
+    (unsafe { c.assume_init() }, struct_size)
+}
+
 #[cfg(test)]
 pub(crate) fn assert_lists_every_field(fields: &[FieldSpan], size: usize) {
     let mut end = size_of::<usize>();

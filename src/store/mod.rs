@@ -244,10 +244,11 @@ where
     /// `read_locked` for the native reads (`get_cloned`, `get`, `contains`,
     /// `is_pinned`): in a store of one shard the key is hashed under the
     /// lock, where no hash is held across taking it. Measured with
-    /// callgrind: a native hit costs 118 instructions this way against 120
-    /// through `read_locked`, while the C layer's copy-out, which inlines its
-    /// read into a larger function, costs 262 through `read_locked` against
-    /// 274 this way, so it stays there.
+    /// callgrind (re-measured with the `quality` key hash): a native hit
+    /// costs 114 instructions this way against 121 through `read_locked`,
+    /// while the C layer's copy-out, which inlines its read into a larger
+    /// function, costs 263 through `read_locked` against 267 this way, so
+    /// it stays there.
     #[inline]
     fn read_locked_native<Q: Hash + ?Sized, R>(
         &self,
