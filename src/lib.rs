@@ -38,6 +38,7 @@ mod eviction_strategy;
 pub mod ffi;
 mod frequency_sketch;
 mod governor;
+mod held_panic;
 mod key_hasher;
 mod lfu_history;
 mod loader;

@@ -918,17 +918,22 @@ fn panicking_event_callback_propagates_and_stays_registered() {
     let store = u64_store(100);
     store.put("a".to_string(), 10).unwrap();
     store.put("b".to_string(), 10).unwrap();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c2 = Arc::clone(&calls);
-    store.set_event_callback(Some(Arc::new(move |_e: &Event| {
-        c2.fetch_add(1, Ordering::SeqCst);
+    let kinds = Arc::new(Mutex::new(Vec::new()));
+    let k2 = Arc::clone(&kinds);
+    store.set_event_callback(Some(Arc::new(move |e: &Event| {
+        k2.lock().unwrap().push(e.kind);
         panic!("event boom");
     })));
     let p = panic::catch_unwind(AssertUnwindSafe(|| store.evict(1))).unwrap_err();
     assert_eq!(panic_message(&*p), "event boom");
     assert!(!store.contains("a"), "the eviction happened");
     assert_accounting(&store, "after an event callback panic");
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // Every event of the call reached the callback, each call panicking;
+    // the first panic went on after the last.
+    assert_eq!(
+        std::mem::take(&mut *kinds.lock().unwrap()),
+        [EventKind::Eviction]
+    );
 
     // Still registered, and the store still works.
     let p = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -936,7 +941,11 @@ fn panicking_event_callback_propagates_and_stays_registered() {
     }))
     .unwrap_err();
     assert_eq!(panic_message(&*p), "event boom");
-    assert_eq!(calls.load(Ordering::SeqCst), 2, "not disabled");
+    assert_eq!(
+        std::mem::take(&mut *kinds.lock().unwrap()),
+        [EventKind::PressureChanged, EventKind::Eviction],
+        "not disabled; the shed's event delivered too"
+    );
     assert_eq!(store.pressure_level(), MemoryPressureLevel::Moderate);
     assert_accounting(&store, "after a second panic");
     store.put("c".to_string(), 5).unwrap();
@@ -965,13 +974,18 @@ fn panicking_eviction_listener_propagates_and_releases_victims() {
         ids.iter().all(|&id| f.released(id) == 1),
         "victims released once"
     );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "the listener heard every victim before its panic went on"
+    );
     assert_eq!(f.store.metrics().entry_count, 0);
     assert_accounting(&f.store, "after a listener panic");
 
     let a = f.put("a", 10);
     let p = panic::catch_unwind(AssertUnwindSafe(|| f.store.remove("a"))).unwrap_err();
     assert_eq!(panic_message(&*p), "listener boom");
-    assert_eq!(calls.load(Ordering::SeqCst), 2, "still registered");
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "still registered");
     assert_eq!(f.released(a), 1);
     assert!(!f.store.contains("a"));
     f.store.set_eviction_listener(None);
@@ -980,6 +994,90 @@ fn panicking_eviction_listener_propagates_and_releases_victims() {
     assert_eq!(f.released(b), 1);
     assert_accounting(&f.store, "after unregistering");
     f.finish();
+}
+
+/// A callback that panics once (then does nothing), for the tests below.
+fn panics_once(message: &'static str) -> impl Fn() + Send + Sync + 'static {
+    let armed = AtomicBool::new(true);
+    move || {
+        if armed.swap(false, Ordering::SeqCst) {
+            panic!("{message}");
+        }
+    }
+}
+
+/// A signal's PRESSURE_CHANGED is delivered before its shed runs: an event
+/// callback that panics on it must not leave the store above the budget it
+/// just lowered (README: "the store stays consistent"). With shards, every
+/// shard gets the signal and sheds its part before the panic goes on.
+#[test]
+fn a_panicking_event_callback_does_not_cut_a_signal_short() {
+    for shards in [1, 4] {
+        let mut config = MemoryConfig::with_max_bytes(400);
+        config.shards = shards;
+        let store: Store<String, u64> =
+            Store::with_estimator(config, |_: &String, v: &u64| *v).unwrap();
+        for i in 0..24 {
+            store.put(format!("k{i}"), 10).unwrap();
+        }
+        let once = panics_once("event boom");
+        store.set_event_callback(Some(Arc::new(move |_e: &Event| once())));
+        let p = panic::catch_unwind(AssertUnwindSafe(|| {
+            store.signal_pressure(MemoryPressureLevel::Critical)
+        }))
+        .unwrap_err();
+        assert_eq!(panic_message(&*p), "event boom");
+        let m = store.metrics();
+        assert_eq!(store.signalled_level(), MemoryPressureLevel::Critical);
+        assert!(
+            m.current_usage <= m.effective_budget && m.effective_budget < 240,
+            "{shards} shards: usage {} against the budget in force {}",
+            m.current_usage,
+            m.effective_budget
+        );
+        assert_accounting(&store, "after the signal");
+    }
+}
+
+/// A long run (`evict`) whose listener panics on its first victim still
+/// evicts what it was asked for before the panic goes on.
+#[test]
+fn a_panicking_listener_does_not_cut_an_eviction_run_short() {
+    let store = u64_store(10_000);
+    for i in 0..300 {
+        store.put(format!("k{i}"), 10).unwrap();
+    }
+    let once = panics_once("listener boom");
+    store.set_eviction_listener(Some(Arc::new(
+        move |_k: &String, _r: EvictionReason, _b: u64| once(),
+    )));
+    let p = panic::catch_unwind(AssertUnwindSafe(|| store.evict(200))).unwrap_err();
+    assert_eq!(panic_message(&*p), "listener boom");
+    assert_eq!(store.metrics().entry_count, 100, "all 200 evicted");
+    assert_accounting(&store, "after the run");
+}
+
+/// A handler's signal reaches every store subscribed to it, even when the
+/// first store's event callback panics (the monitor and
+/// `signal_pressure_all` signal through such a handler).
+#[test]
+fn a_panicking_store_does_not_keep_a_signal_from_the_others() {
+    let handler = nexus_store::MemoryPressureHandler::new();
+    let make = || -> Store<String, u64> {
+        Store::builder(MemoryConfig::with_max_bytes(100), |_: &String, v: &u64| *v)
+            .pressure_handler(&handler)
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (make(), make());
+    a.set_event_callback(Some(Arc::new(|_e: &Event| panic!("a's event callback"))));
+    for level in [MemoryPressureLevel::Emergency, MemoryPressureLevel::None] {
+        let p = panic::catch_unwind(AssertUnwindSafe(|| handler.signal(level))).unwrap_err();
+        assert_eq!(panic_message(&*p), "a's event callback");
+        assert_eq!(a.signalled_level(), level);
+        assert_eq!(b.signalled_level(), level, "b got {level:?} too");
+    }
+    b.put("k".to_string(), 10).unwrap();
 }
 
 // ---- the bounded event queue --------------------------------------------------

@@ -684,3 +684,67 @@ fn puts_while_another_threads_pass_runs_keep_the_total_within_the_budget() {
         "every byte taken came from the low member"
     );
 }
+
+/// A panic of a member's eviction listener, or of the governor's event
+/// callback, during a pass goes on to the caller once the pass is done:
+/// the total is within the budget after it, and later passes still run
+/// (a pass that unwound used to leave the governor "enforcing" for good).
+#[test]
+fn a_panicking_callback_during_a_pass_leaves_the_governor_working() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    for panicking in ["listener", "governor callback"] {
+        let g = governor(100);
+        let (a, b) = (store(), store());
+        g.join(&a, member(0, 0)).unwrap();
+        g.join(&b, member(5, 0)).unwrap();
+        for i in 0..10 {
+            put(&a, &format!("a{i}"), 10);
+        }
+        let armed = Arc::new(AtomicBool::new(true));
+        let once = move || {
+            if armed.swap(false, Ordering::SeqCst) {
+                panic!("{panicking} boom");
+            }
+        };
+        if panicking == "listener" {
+            a.set_eviction_listener(Some(Arc::new(move |_k: &String, r, _b| {
+                if r == EvictionReason::Governor {
+                    once()
+                }
+            })));
+        } else {
+            g.set_event_callback(Some(Arc::new(move |e: &GovernorEvent| {
+                if e.kind == GovernorEventKind::Shed {
+                    once()
+                }
+            })));
+        }
+        let total = || usage(&a) + usage(&b);
+        // b's put takes the total over: the pass sheds 30 from a, whose
+        // listener (or the governor's callback) panics on the way.
+        let p = catch_unwind(AssertUnwindSafe(|| b.put("b0".to_string(), 30))).unwrap_err();
+        assert_eq!(
+            p.downcast_ref::<String>().unwrap(),
+            &format!("{panicking} boom")
+        );
+        assert_eq!(total(), 100, "{panicking}: the pass shed its 30");
+        assert_eq!(usage(&b), 30);
+        // Later passes run.
+        g.signal_pressure(MemoryPressureLevel::Critical);
+        let in_force = g.metrics().budget_in_force;
+        assert!(in_force < 100);
+        assert!(
+            total() <= in_force,
+            "{panicking}: {} over {in_force}",
+            total()
+        );
+        g.signal_pressure(MemoryPressureLevel::None);
+        g.set_budget(40).unwrap();
+        assert!(total() <= 40, "{panicking}: {} over 40", total());
+        for i in 0..10 {
+            put(&b, &format!("b{}", i + 1), 10);
+        }
+        assert!(total() <= 40, "{panicking}: {} over 40 after puts", total());
+    }
+}

@@ -25,6 +25,7 @@ use super::{GovernorConfig, GovernorEventCallback, MemberConfig};
 use crate::callbacks::{CallbackScope, CallbackSlot, inside_store_callback};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
+use crate::held_panic::HeldPanic;
 use crate::pressure::memory_pressure_level::MemoryPressureLevel;
 
 /// Governor ids, for callback scopes: far from store ids (which count from
@@ -176,6 +177,14 @@ impl GovernorCore {
     /// Hands events on, numbered, to the callback or the queue. No lock of
     /// the governor is held.
     pub(super) fn deliver(&self, events: Vec<GovernorEvent>) {
+        let mut panicked = HeldPanic::new();
+        self.deliver_held(events, &mut panicked);
+        panicked.resume();
+    }
+
+    /// [`deliver`](Self::deliver), holding the callback's panic in
+    /// `panicked` (every event is delivered first).
+    pub(super) fn deliver_held(&self, events: Vec<GovernorEvent>, panicked: &mut HeldPanic) {
         if events.is_empty() {
             return;
         }
@@ -183,7 +192,7 @@ impl GovernorCore {
             let _s = CallbackScope::enter(self.id);
             for mut e in events {
                 e.sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
-                callback(&e);
+                panicked.run(|| callback(&e));
             }
         } else {
             let mut q = self.queue.lock();
@@ -263,9 +272,12 @@ impl GovernorCore {
     /// [`enforce`](Self::enforce): `false` when another thread was
     /// enforcing (it runs another pass for this call: `pending`) and this
     /// one ran none.
+    /// A panic of a store's or the governor's callbacks goes on after the
+    /// pass, with `enforcing` cleared (`held_panic`).
     fn enforce_if_free(&self) -> bool {
         self.pending.store(true, Ordering::SeqCst);
         let mut ran = false;
+        let mut panicked = HeldPanic::new();
         loop {
             if self
                 .enforcing
@@ -282,11 +294,12 @@ impl GovernorCore {
                 // drop) see themselves inside this governor: freeing it
                 // from there is refused instead of waiting for itself.
                 let _scope = CallbackScope::enter(self.id);
-                self.pass(&mut events);
-                self.deliver(std::mem::take(&mut events));
+                self.pass(&mut events, &mut panicked);
+                self.deliver_held(std::mem::take(&mut events), &mut panicked);
             }
             self.enforcing.store(false, Ordering::SeqCst);
             if !self.pending.load(Ordering::SeqCst) {
+                panicked.resume();
                 return true;
             }
         }
@@ -305,20 +318,21 @@ impl GovernorCore {
                 budget_cause(s.level, false),
             )
         };
-        Self::read_usages(&mut seen);
+        let mut panicked = HeldPanic::new();
+        Self::read_usages(&mut seen, &mut panicked);
         let total: u64 = seen.iter().fold(0u64, |a, m| a.saturating_add(m.usage));
         let over = total.saturating_sub(target).min(growth);
-        if over == 0 {
-            return;
+        if over != 0 {
+            // As in a pass: callbacks run by the shed see themselves inside
+            // this governor.
+            let _scope = CallbackScope::enter(self.id);
+            let mut sheds = Vec::new();
+            Self::take_in_order(&mut seen, over, cause, &mut sheds, &mut panicked);
+            let mut events = Vec::new();
+            self.record(&mut self.state.lock(), &sheds, &mut events);
+            self.deliver_held(events, &mut panicked);
         }
-        // As in a pass: callbacks run by the shed see themselves inside
-        // this governor.
-        let _scope = CallbackScope::enter(self.id);
-        let mut sheds = Vec::new();
-        Self::take_in_order(&mut seen, over, cause, &mut sheds);
-        let mut events = Vec::new();
-        self.record(&mut self.state.lock(), &sheds, &mut events);
-        self.deliver(events);
+        panicked.resume();
     }
 
     /// The members as the state lists them (usages not read yet).
@@ -338,10 +352,10 @@ impl GovernorCore {
 
     /// Each member's usage, one store at a time, no governor lock held; a
     /// member whose store is gone is left out.
-    fn read_usages(seen: &mut Vec<Seen>) {
+    fn read_usages(seen: &mut Vec<Seen>, panicked: &mut HeldPanic) {
         seen.retain_mut(|m| match m.store.upgrade() {
             Some(store) => {
-                m.usage = store.usage().0;
+                m.usage = store.usage(panicked).0;
                 true
             }
             None => false,
@@ -350,14 +364,20 @@ impl GovernorCore {
 
     /// Takes up to `need` bytes from `m`, never below its floor; what it
     /// freed.
-    fn take(m: &mut Seen, need: u64, cause: ShedCause, sheds: &mut Vec<ShedDone>) -> u64 {
+    fn take(
+        m: &mut Seen,
+        need: u64,
+        cause: ShedCause,
+        sheds: &mut Vec<ShedDone>,
+        panicked: &mut HeldPanic,
+    ) -> u64 {
         if need == 0 || m.usage <= m.config.floor_bytes {
             return 0;
         }
         let Some(store) = m.store.upgrade() else {
             return 0;
         };
-        let shed = store.shed(need, m.config.floor_bytes);
+        let shed = store.shed(need, m.config.floor_bytes, panicked);
         drop(store);
         m.usage -= shed.bytes.min(m.usage);
         if shed.count > 0 {
@@ -374,6 +394,7 @@ impl GovernorCore {
         mut over: u64,
         cause: ShedCause,
         sheds: &mut Vec<ShedDone>,
+        panicked: &mut HeldPanic,
     ) -> u64 {
         if over == 0 {
             return 0;
@@ -391,7 +412,7 @@ impl GovernorCore {
             if over == 0 {
                 break;
             }
-            let freed = Self::take(&mut seen[i], over, cause, sheds);
+            let freed = Self::take(&mut seen[i], over, cause, sheds, panicked);
             over -= freed.min(over);
         }
         over
@@ -420,7 +441,7 @@ impl GovernorCore {
     }
 
     /// One pass: ceilings, then the budget; records and reports.
-    fn pass(&self, events: &mut Vec<GovernorEvent>) {
+    fn pass(&self, events: &mut Vec<GovernorEvent>, panicked: &mut HeldPanic) {
         let (mut seen, target_of, signal) = {
             let mut s = self.state.lock();
             let signal = std::mem::take(&mut s.signal_due);
@@ -441,7 +462,7 @@ impl GovernorCore {
             }
         }
         self.spare.store(unused, Ordering::SeqCst);
-        Self::read_usages(&mut seen);
+        Self::read_usages(&mut seen, panicked);
         let mut sheds: Vec<ShedDone> = Vec::new();
         // Ceilings first: a member above its own is shed down to it.
         for m in seen.iter_mut() {
@@ -449,7 +470,7 @@ impl GovernorCore {
                 && m.usage > ceiling
             {
                 let need = m.usage - ceiling;
-                Self::take(m, need, ShedCause::Ceiling, &mut sheds);
+                Self::take(m, need, ShedCause::Ceiling, &mut sheds, panicked);
             }
         }
         // Then the total, in the members' order (`take_in_order`).
@@ -461,7 +482,13 @@ impl GovernorCore {
             held
         };
         let cause = budget_cause(level, signal);
-        let over = Self::take_in_order(&mut seen, total.saturating_sub(target), cause, &mut sheds);
+        let over = Self::take_in_order(
+            &mut seen,
+            total.saturating_sub(target),
+            cause,
+            &mut sheds,
+            panicked,
+        );
         let total: u64 = seen.iter().fold(0u64, |a, m| a.saturating_add(m.usage));
         // What puts took from the spare while this pass ran may be missing
         // from the usages it read: the rooms leave it out (they err low).
@@ -556,12 +583,14 @@ impl GovernorCore {
                 stores,
             )
         };
+        let mut panicked = HeldPanic::new();
         for (mm, w) in m.members.iter_mut().zip(stores) {
             if let Some(store) = w.upgrade() {
-                (mm.usage_bytes, mm.entry_count) = store.usage();
+                (mm.usage_bytes, mm.entry_count) = store.usage(&mut panicked);
             }
             m.total_usage = m.total_usage.saturating_add(mm.usage_bytes);
         }
+        panicked.resume();
         m
     }
 

@@ -26,6 +26,7 @@ use parking_lot::Mutex;
 
 use super::core::GovernorCore;
 use crate::callbacks::CallbackScope;
+use crate::held_panic::HeldPanic;
 
 /// What one shed took from a store.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,14 +41,17 @@ pub(crate) trait Governed: Send + Sync {
     fn store_id(&self) -> u64;
 
     /// Charged bytes and entries present (each shard read under its lock).
-    fn usage(&self) -> (u64, u64);
+    /// A panic of the store's callbacks (effects of bringing a shard up to
+    /// date) is held in `panicked` (`held_panic`).
+    fn usage(&self, panicked: &mut HeldPanic) -> (u64, u64);
 
     /// Evicts in strategy order, reason GOVERNOR, until `need` bytes are
     /// freed, never taking the store's usage below `floor` (it stops at
     /// the first victim that would, checked under the store's lock).
     /// Pinned and in-use entries are skipped. Runs with no governor lock
-    /// held; the store delivers its own effects.
-    fn shed(&self, need: u64, floor: u64) -> Shed;
+    /// held; the store delivers its own effects, holding a callback's panic
+    /// in `panicked`.
+    fn shed(&self, need: u64, floor: u64, panicked: &mut HeldPanic) -> Shed;
 
     /// The store's side of the link.
     fn membership(&self) -> &Membership;

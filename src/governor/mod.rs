@@ -34,6 +34,7 @@ use std::sync::Arc;
 use crate::callbacks::inside_store_callback;
 use crate::clock::{Clock, MonotonicClock};
 use crate::error::{Error, ErrorKind, Result};
+use crate::held_panic::HeldPanic;
 use crate::pressure::memory_pressure_level::MemoryPressureLevel;
 use crate::store::Store;
 
@@ -194,10 +195,12 @@ impl Governor {
             e
         };
         let mut event = event;
-        event.store_usage = store.usage().0;
+        let mut panicked = HeldPanic::new();
+        event.store_usage = store.usage(&mut panicked).0;
         // The store is dropped (if this was its last handle) with no lock.
         drop(store);
-        self.core.deliver(vec![event]);
+        self.core.deliver_held(vec![event], &mut panicked);
+        panicked.resume();
         self.core.enforce();
         Ok(())
     }

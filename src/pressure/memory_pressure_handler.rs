@@ -13,6 +13,7 @@ use std::sync::{Arc, LazyLock, Weak};
 
 use parking_lot::Mutex;
 
+use crate::held_panic::HeldPanic;
 use crate::memory_config::{Limits, MemoryConfig};
 use crate::pressure::memory_pressure_level::MemoryPressureLevel;
 
@@ -66,7 +67,8 @@ impl MemoryPressureHandler {
     }
 
     /// Signals `level` to every live subscriber, on this thread, with no
-    /// lock of the handler held while they react.
+    /// lock of the handler held while they react. A panic of one store's
+    /// callback goes on once every subscriber has the signal.
     pub fn signal(&self, level: MemoryPressureLevel) {
         let live: Vec<Arc<dyn PressureSubscriber>> = {
             let mut subs = self.inner.subscribers.lock();
@@ -74,22 +76,27 @@ impl MemoryPressureHandler {
             subs.retain(|w| w.strong_count() > 0);
             subs.iter().filter_map(Weak::upgrade).collect()
         };
+        let mut held = HeldPanic::new();
         for s in live {
-            s.on_signal(level);
+            held.run(|| s.on_signal(level));
         }
+        held.resume();
     }
 
     /// Gives every live subscriber a new budget, on this thread, with no
-    /// lock of the handler held while they apply it.
+    /// lock of the handler held while they apply it (every one, before a
+    /// callback's panic goes on).
     pub(crate) fn set_budget_all(&self, max_cache_bytes: u64) {
         let live: Vec<Arc<dyn PressureSubscriber>> = {
             let mut subs = self.inner.subscribers.lock();
             subs.retain(|w| w.strong_count() > 0);
             subs.iter().filter_map(Weak::upgrade).collect()
         };
+        let mut held = HeldPanic::new();
         for s in live {
-            s.on_budget(max_cache_bytes);
+            held.run(|| s.on_budget(max_cache_bytes));
         }
+        held.resume();
     }
 
     /// Adds a subscriber; returns the last level, read under the same lock

@@ -10,6 +10,7 @@ use super::Shared;
 use crate::callbacks::CallbackScope;
 use crate::event_queue::{next_sequence, queue_numbered};
 use crate::events::EventMask;
+use crate::held_panic::HeldPanic;
 use crate::memory_manager::Effects;
 
 impl<K, V> Shared<K, V>
@@ -20,8 +21,17 @@ where
     /// Reports what a call produced: the listener for each removed entry,
     /// then the values are dropped (release actions run), then the events.
     /// Runs with no lock of the store held. Takes what it delivers out of
-    /// `fx` (if a callback panics, what is left is dropped with `fx`).
+    /// `fx`. A callback that panics does not stop the others: the panic
+    /// goes on once everything is delivered.
     pub(super) fn deliver(&self, fx: &mut Effects<K, V>) {
+        let mut held = HeldPanic::new();
+        self.deliver_held(fx, &mut held);
+        held.resume();
+    }
+
+    /// [`deliver`](Self::deliver), holding a callback's panic in `held` for
+    /// a caller that has more to do (`held_panic`).
+    pub(super) fn deliver_held(&self, fx: &mut Effects<K, V>, held: &mut HeldPanic) {
         if fx.removed.is_empty() && fx.events.is_empty() {
             return;
         }
@@ -32,12 +42,15 @@ where
             if let Some(listener) = self.listener.get() {
                 let _s = CallbackScope::enter(self.id);
                 for r in &fx.removed {
-                    listener(&r.key, r.reason, r.charge);
+                    held.run(|| listener(&r.key, r.reason, r.charge));
                 }
             }
             // Release actions: each value's drop (unless a handle holds it),
-            // in order; a panicking drop still lets the others run.
-            fx.removed.clear();
+            // the last removed first. A panicking drop leaves the ones
+            // before it in `removed`: the next turn drops them.
+            while !fx.removed.is_empty() {
+                held.run(|| fx.removed.clear());
+            }
         }
         // Kinds the mask leaves out are not delivered (and take no number).
         let mask = self.event_mask.load(Ordering::Relaxed);
@@ -55,7 +68,7 @@ where
             let _s = CallbackScope::enter(self.id);
             for e in &mut fx.events {
                 e.sequence = self.next_sequence();
-                callback(e);
+                held.run(|| callback(e));
             }
         } else {
             queue_numbered(&self.queue, &self.sequence, fx.events.drain(..));

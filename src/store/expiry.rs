@@ -61,13 +61,12 @@ where
         }
         let cell = ValueCell::Inline(value);
         let shard = self.shared.shard_of(&key);
-        let result = self.shared.locked(shard, |m, now, fx| {
+        self.put_in_shard(shard, charge, |m, now, fx| {
             m.set_next_ttl(ttl_ns, now);
             let r = m.put(key, cell, charge, now, fx);
             m.clear_next_ttl();
             r
-        });
-        self.finish_put(result, charge)
+        })
     }
 
     /// Removes every expired entry now (reason EXPIRED); returns how many

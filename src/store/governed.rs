@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::{Shared, Store};
 use crate::events::EvictionReason;
 use crate::governor::{Governed, Membership, Shed};
+use crate::held_panic::HeldPanic;
 use crate::memory_manager::{LongRun, RunGoal};
 
 impl<K, V> Store<K, V>
@@ -50,8 +51,8 @@ where
         self.id
     }
 
-    fn usage(&self) -> (u64, u64) {
-        self.each(|m, _, _| {
+    fn usage(&self, panicked: &mut HeldPanic) -> (u64, u64) {
+        self.each_held(panicked, |m, _, _| {
             let metrics = m.metrics();
             (metrics.current_usage, metrics.entry_count)
         })
@@ -61,7 +62,7 @@ where
 
     /// Shard by shard, each asked for what is still needed; each checks
     /// the floor against the store's usage under its own lock.
-    fn shed(&self, need: u64, floor: u64) -> Shed {
+    fn shed(&self, need: u64, floor: u64, panicked: &mut HeldPanic) -> Shed {
         let mut shed = Shed::default();
         for shard in 0..self.shards.len() {
             if shed.bytes >= need {
@@ -71,8 +72,8 @@ where
                 need: need - shed.bytes,
                 floor,
             };
-            let (count, bytes) =
-                self.long_run_measured(shard, LongRun::new(goal, EvictionReason::Governor));
+            let run = LongRun::new(goal, EvictionReason::Governor);
+            let (count, bytes) = self.long_run_held(shard, run, panicked);
             shed.count += count as u64;
             shed.bytes += bytes;
         }

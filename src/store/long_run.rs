@@ -7,6 +7,7 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Shared;
+use crate::held_panic::HeldPanic;
 use crate::memory_manager::{Effects, LongRun};
 use crate::value_handle::BudgetKeeper;
 
@@ -44,35 +45,56 @@ where
     }
 
     /// `long_run`, returning the entries and the charged bytes it evicted.
-    pub(super) fn long_run_measured(&self, shard: usize, mut run: LongRun) -> (usize, u64) {
+    /// A callback's panic goes on once the run has reached its goal
+    /// (`held_panic`).
+    pub(super) fn long_run_measured(&self, shard: usize, run: LongRun) -> (usize, u64) {
+        let mut held = HeldPanic::new();
+        let evicted = self.long_run_held(shard, run, &mut held);
+        held.resume();
+        evicted
+    }
+
+    /// [`long_run_measured`](Self::long_run_measured), holding a callback's
+    /// panic in `held` for a caller with more to do.
+    pub(super) fn long_run_held(
+        &self,
+        shard: usize,
+        mut run: LongRun,
+        held: &mut HeldPanic,
+    ) -> (usize, u64) {
         let in_progress = LongRunGuard::enter(&self.long_runs);
         loop {
             let mut fx = Effects::default();
             let done = self.lock_collect_with(shard, true, &mut fx, |m, _, fx| {
                 m.run_chunk(&mut run, EVICTION_CHUNK, fx)
             });
-            if !fx.removed.is_empty() || !fx.events.is_empty() {
-                self.deliver(&mut fx);
-            }
+            self.deliver_held(&mut fx, held);
             if done {
                 break;
             }
         }
         let evicted = (run.count(), run.bytes());
-        self.locked(shard, |m, now, fx| m.run_finish(run, now, fx));
+        self.locked_held(shard, held, |m, now, fx| m.run_finish(run, now, fx));
         drop(in_progress);
         // A handle released during the run left the budget to it.
         if self.link.recheck.swap(false, Ordering::SeqCst) {
-            self.restore_budget();
+            self.restore_budget_held(held);
         }
         evicted
     }
 
-    /// Evicts each shard down to its budget in force, if above it.
+    /// Evicts each shard down to its budget in force, if above it (every
+    /// shard, before a callback's panic goes on).
     pub(super) fn restore_budget(&self) {
+        let mut held = HeldPanic::new();
+        self.restore_budget_held(&mut held);
+        held.resume();
+    }
+
+    fn restore_budget_held(&self, held: &mut HeldPanic) {
         for shard in 0..self.shards.len() {
-            if let Some(run) = self.locked(shard, |m, _, _| m.budget_run()) {
-                self.long_run(shard, run);
+            if let Some(run) = self.locked_held(shard, held, |m, _, _| m.budget_run()) {
+                self.long_run_held(shard, run, held);
             }
         }
     }

@@ -31,6 +31,7 @@ use crate::event_queue::EventQueue;
 use crate::events::{Event, EventMask, EvictionReason};
 use crate::eviction_strategy::EvictionStrategy;
 use crate::governor::Membership;
+use crate::held_panic::HeldPanic;
 use crate::loader::LoaderFn;
 use crate::memory_config::MemoryConfig;
 use crate::memory_manager::placement::{AcrossShards, ShardPlace};
@@ -335,16 +336,39 @@ where
         charge: u64,
     ) -> std::result::Result<(), (Error, V)> {
         let shard = self.shared.shard_of(&key);
-        let result = self
-            .shared
-            .locked(shard, |m, now, fx| m.put(key, cell, charge, now, fx));
-        self.finish_put(result, charge)
+        let mut held = HeldPanic::new();
+        let result = self.shared.locked_held(shard, &mut held, |m, now, fx| {
+            m.put(key, cell, charge, now, fx)
+        });
+        let finished = self.finish_put(result, charge);
+        held.resume();
+        finished
+    }
+
+    /// Runs `put` on `shard`, delivers its effects, then `finish_put`; a
+    /// callback's panic goes on after that (the governor hears of the
+    /// growth in any case).
+    pub(super) fn put_in_shard(
+        &self,
+        shard: usize,
+        charge: u64,
+        put: impl FnOnce(
+            &mut MemoryManager<K, V>,
+            &Now<'_>,
+            &mut Effects<K, V>,
+        ) -> std::result::Result<(), Rejected<K, V>>,
+    ) -> std::result::Result<(), (Error, V)> {
+        let mut held = HeldPanic::new();
+        let result = self.shared.locked_held(shard, &mut held, put);
+        let finished = self.finish_put(result, charge);
+        held.resume();
+        finished
     }
 
     /// After a put's lock is released: the governor hears of the growth
     /// (at most the entry's `charge`), or a refused put gives its value back
     /// (its key dropped here, outside the lock).
-    pub(super) fn finish_put(
+    fn finish_put(
         &self,
         result: std::result::Result<(), Rejected<K, V>>,
         charge: u64,
@@ -394,6 +418,9 @@ where
             }
         };
         let (old, old_charge) = replaced?;
+        // The governor first: the old value's drop may be user code that
+        // panics, and the growth must be heard all the same.
+        self.shared.after_growth(charge.saturating_sub(old_charge));
         if std::mem::needs_drop::<V>() {
             let old = match old {
                 ValueCell::Inline(v) => dispose(v).map(ValueCell::Inline),
@@ -404,7 +431,6 @@ where
                 drop(old);
             }
         }
-        self.shared.after_growth(charge.saturating_sub(old_charge));
         Ok(())
     }
 
@@ -531,10 +557,17 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let shard = self.shared.shard_of(key);
-        if let Some(run) = self.shared.locked(shard, |m, _, _| m.unpin(key))? {
-            self.shared.long_run(shard, run);
-        }
-        Ok(())
+        let mut held = HeldPanic::new();
+        let unpinned = self
+            .shared
+            .locked_held(shard, &mut held, |m, _, _| m.unpin(key));
+        let result = unpinned.map(|run| {
+            if let Some(run) = run {
+                self.shared.long_run_held(shard, run, &mut held);
+            }
+        });
+        held.resume();
+        result
     }
 
     /// Whether `key` is pinned (present or not).
@@ -729,14 +762,29 @@ where
                 .ok_or_else(|| Error::not_found("no entry with this key and no loader"));
         };
         let shard = self.shared.shard_of(key);
-        let slot = match self.shared.locked(shard, |m, _, _| m.begin_load(key))? {
-            LoadStart::Hit(h) => return Ok(h),
-            LoadStart::Wait(slot) => {
+        // A callback's panic here (effects of bringing the shard up to
+        // date) goes on after the load: a slot this call opened must be
+        // finished, or its waiters would wait for ever.
+        let mut held = HeldPanic::new();
+        let slot = match self
+            .shared
+            .locked_held(shard, &mut held, |m, _, _| m.begin_load(key))
+        {
+            Err(e) => {
+                held.resume();
+                return Err(e);
+            }
+            Ok(LoadStart::Hit(h)) => {
+                held.resume();
+                return Ok(h);
+            }
+            Ok(LoadStart::Wait(slot)) => {
                 drop(loader);
+                held.resume();
                 let stored = slot.wait()?;
                 return Ok(self.shared.locked(shard, |m, _, _| m.handle_for(&stored)));
             }
-            LoadStart::Load(slot) => slot,
+            Ok(LoadStart::Load(slot)) => slot,
         };
         let owned: K = key.to_owned().into();
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -768,11 +816,12 @@ where
         // Dropped only now: if it was unregistered meanwhile, its drop (user
         // code) runs after the waiters have their result.
         drop(loader);
-        self.shared.deliver(&mut fx);
+        self.shared.deliver_held(&mut fx, &mut held);
         self.shared.after_growth(growth);
         if let Some(payload) = panic_payload {
             panic::resume_unwind(payload);
         }
+        held.resume();
         match handle {
             Some(h) => Ok(h),
             None => Err(result

@@ -15,6 +15,7 @@ use crate::clock::{Clock, Now};
 use crate::error::Result;
 use crate::event_queue::EventQueue;
 use crate::governor::Membership;
+use crate::held_panic::HeldPanic;
 use crate::loader::LoaderFn;
 use crate::memory_manager::{Effects, MemoryManager};
 use crate::pressure::memory_pressure_handler::PressureSubscriber;
@@ -108,13 +109,26 @@ where
     }
 
     /// Runs `f` on every shard in turn (each under its own lock, its
-    /// effects delivered before the next), collecting what it returns.
+    /// effects delivered before the next), collecting what it returns. A
+    /// callback's panic goes on after the last shard (`held_panic`).
     pub(super) fn each<R>(
         &self,
+        f: impl FnMut(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
+    ) -> Vec<R> {
+        let mut held = HeldPanic::new();
+        let all = self.each_held(&mut held, f);
+        held.resume();
+        all
+    }
+
+    /// [`each`](Self::each), holding a callback's panic in `held`.
+    pub(super) fn each_held<R>(
+        &self,
+        held: &mut HeldPanic,
         mut f: impl FnMut(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
     ) -> Vec<R> {
         (0..self.shards.len())
-            .map(|shard| self.locked(shard, &mut f))
+            .map(|shard| self.locked_held(shard, held, &mut f))
             .collect()
     }
 
@@ -167,9 +181,11 @@ where
             m.end_call();
         }
         drop(guards);
+        let mut held = HeldPanic::new();
         for mut fx in all_fx {
-            self.deliver(&mut fx);
+            self.deliver_held(&mut fx, &mut held);
         }
+        held.resume();
         planned.map(|_| ())
     }
 
@@ -208,13 +224,33 @@ where
         r
     }
 
-    /// A signal to every shard in turn, each shedding before the next.
+    /// [`locked`](Self::locked) for a caller with more to do: a delivered
+    /// callback's panic is held in `held`, and `f`'s result comes back.
+    pub(super) fn locked_held<R>(
+        &self,
+        shard: usize,
+        held: &mut HeldPanic,
+        f: impl FnOnce(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> R,
+    ) -> R {
+        let mut fx = Effects::default();
+        let r = self.lock_collect(shard, &mut fx, f);
+        self.deliver_held(&mut fx, held);
+        r
+    }
+
+    /// A signal to every shard in turn, each shedding before the next. A
+    /// callback's panic goes on once every shard has its signal and its
+    /// shed (`held_panic`).
     pub(super) fn signal(&self, level: MemoryPressureLevel) {
+        let mut held = HeldPanic::new();
         for shard in 0..self.shards.len() {
-            if let Some(run) = self.locked(shard, |m, now, fx| m.signal(level, now, fx)) {
-                self.long_run(shard, run);
+            if let Some(run) =
+                self.locked_held(shard, &mut held, |m, now, fx| m.signal(level, now, fx))
+            {
+                self.long_run_held(shard, run, &mut held);
             }
         }
+        held.resume();
     }
 }
 
