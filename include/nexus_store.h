@@ -280,7 +280,8 @@ typedef struct NexusMemoryConfig {
   double signal_critical_keep;
   /**
    * A signal not repeated within this many ms falls back to NONE; 0 = it
-   * lasts until replaced. Default 0.
+   * lasts until replaced. Default 0. A store created after a signal
+   * (which it starts at) counts from when it was given.
    */
   uint64_t signal_decay_ms;
   /**
@@ -392,12 +393,14 @@ typedef struct NexusMonitorConfig {
   uint64_t sample_interval_ms;
   /**
    * The least time a level is kept after its pressure was last read
-   * before stepping down (to the level read, NONE included). Default 5000.
+   * before stepping down (to the level read, NONE included).
+   * 0..=86400000 (a day). Default 5000.
    */
   uint64_t min_level_ms;
   /**
    * While pressure lasts, the level in force is signalled again this
-   * often (every store sheds again); 0 = never. Default 5000.
+   * often (every store sheds again); 0 = never. 0..=86400000 (a day).
+   * Default 5000.
    */
   uint64_t resignal_ms;
   /**
@@ -2238,7 +2241,9 @@ NexusStatus nexus_store_set_loader(struct NexusStore *store,
 /**
  * Gives the loader's value as a copy of `value_len` bytes (NULL with
  * length 0 is an empty value). Call it once, from inside the loader, on
- * the sink the loader received.
+ * the sink the loader received. A loader that returns this call's failure
+ * status as its own (`return nexus_load_sink_put_bytes(...)`) fails the
+ * load with this call's message too.
  *
  * Returns:
  * - `NEXUS_STATUS_OK`
@@ -2259,7 +2264,9 @@ NexusStatus nexus_load_sink_put_bytes(struct NexusLoadSink *sink,
  * `ERR_INVALID_ARGUMENT`, as for `nexus_store_put_object`). On success the store owns the object exactly as with
  * `nexus_store_put_object` (its release runs once, when the value is gone
  * and unread; also if the loader then fails, or the value is not cached
- * and the last handle is released). On failure it takes no ownership.
+ * and the last handle is released). On failure it takes no ownership. A
+ * loader that returns this call's failure status as its own fails the load
+ * with this call's message too.
  *
  * Returns:
  * - `NEXUS_STATUS_OK`

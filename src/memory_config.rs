@@ -36,7 +36,8 @@ pub struct MemoryConfig {
     /// Default 0.5. Must satisfy 0 < critical_keep <= moderate_keep <= 1.
     pub signal_critical_keep: f64,
     /// A signalled level not repeated within this many milliseconds falls
-    /// back to NONE; 0 = it lasts until replaced. Default 0.
+    /// back to NONE; 0 = it lasts until replaced. Default 0. A store created
+    /// after a signal (which it starts at) counts from when it was given.
     pub signal_decay_ms: u64,
     /// Independent parts the store is split into, each with its own lock and
     /// an equal share of the budget, keys spread over them by hash: more

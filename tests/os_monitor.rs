@@ -222,9 +222,23 @@ fn an_invalid_config_starts_nothing() {
     c.psi.moderate.window_us = 100;
     let e = os_pressure::start_monitor(c.clone()).unwrap_err();
     assert!(e.message().contains("psi.moderate"), "{}", e.message());
+    assert!(
+        e.message().contains("(psi_moderate)"),
+        "the C name: {}",
+        e.message()
+    );
+    c = MonitorConfig::default();
+    c.resignal_ms = 86_400_001;
+    let e = os_pressure::start_monitor(c).unwrap_err();
+    assert!(
+        e.message().contains("resignal_ms 86400001 is out of range"),
+        "{}",
+        e.message()
+    );
     c = MonitorConfig::default();
     c.cgroup.usage.critical = 0.5;
-    assert!(os_pressure::start_monitor(c).is_err());
+    let e = os_pressure::start_monitor(c).unwrap_err();
+    assert!(e.message().contains("cgroup_critical"), "{}", e.message());
     assert!(!os_pressure::stop_monitor(), "nothing was started");
 }
 

@@ -613,6 +613,46 @@ fn signal_decays_to_none_on_a_manual_clock() {
     assert_eq!(s.pressure_level(), L::Critical);
 }
 
+/// A store created after a signal starts at that level, and with
+/// `signal_decay_ms` lets it decay from when it was given, not from its own
+/// start (audit 5: with the Android hook's 30 s decay, every cache created
+/// later refused puts for its first 30 s).
+#[test]
+fn a_store_created_after_a_signal_decays_it_from_when_it_was_given() {
+    let handler = nexus_store::MemoryPressureHandler::new();
+    handler.signal(L::Emergency);
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let make = |decay_ms: u64| {
+        // Started at 1 s, so that 150 ms before its start is a time it has.
+        let clock = Arc::new(ManualClock::new(1_000_000_000));
+        let config = MemoryConfig {
+            signal_decay_ms: decay_ms,
+            ..MemoryConfig::with_max_bytes(1000)
+        };
+        let s = Store::builder(config, value_charge)
+            .clock(clock.clone())
+            .pressure_handler(&handler)
+            .build()
+            .unwrap();
+        (s, clock)
+    };
+    // 150 ms old against a decay of 100 ms: over before the store began.
+    let (s, _) = make(100);
+    assert_eq!(s.signalled_level(), L::None);
+    put(&s, "k", 100);
+    assert!(events(&s).is_empty(), "no level change to report");
+    // Against a decay of 60 s it holds, and ends 60 s after it was given
+    // (at least 150 ms before this store's clock started).
+    let (s, clock) = make(60_000);
+    assert_eq!(s.signalled_level(), L::Emergency);
+    clock.advance_ms(59_850);
+    assert_eq!(s.signalled_level(), L::None);
+    // Without a decay it lasts.
+    let (s, clock) = make(0);
+    clock.advance_ms(1_000_000);
+    assert_eq!(s.signalled_level(), L::Emergency);
+}
+
 #[test]
 fn repeated_signal_sheds_again_without_pressure_changed() {
     let (s, log) = six_hundred();

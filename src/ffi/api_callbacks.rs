@@ -118,7 +118,9 @@ pub extern "C" fn nexus_store_set_loader(
 
 /// Gives the loader's value as a copy of `value_len` bytes (NULL with
 /// length 0 is an empty value). Call it once, from inside the loader, on
-/// the sink the loader received.
+/// the sink the loader received. A loader that returns this call's failure
+/// status as its own (`return nexus_load_sink_put_bytes(...)`) fails the
+/// load with this call's message too.
 ///
 /// Returns:
 /// - `NEXUS_STATUS_OK`
@@ -138,9 +140,11 @@ pub extern "C" fn nexus_load_sink_put_bytes(
         // SAFETY: the caller passes NULL or the sink its loader received,
         // during that loader call.
         let sink = unsafe { in_out_arg(sink, "sink") }?;
-        // SAFETY: the caller passes `value_len` readable bytes.
-        let value = unsafe { owned_bytes_arg(value, value_len, "value") }?;
-        sink_put(sink, Loaded::new(FfiValue::Bytes(value)))
+        remember_refusal(sink, |sink| {
+            // SAFETY: the caller passes `value_len` readable bytes.
+            let value = unsafe { owned_bytes_arg(value, value_len, "value") }?;
+            sink_put(sink, Loaded::new(FfiValue::Bytes(value)))
+        })
     })
 }
 
@@ -149,7 +153,9 @@ pub extern "C" fn nexus_load_sink_put_bytes(
 /// `ERR_INVALID_ARGUMENT`, as for `nexus_store_put_object`). On success the store owns the object exactly as with
 /// `nexus_store_put_object` (its release runs once, when the value is gone
 /// and unread; also if the loader then fails, or the value is not cached
-/// and the last handle is released). On failure it takes no ownership.
+/// and the last handle is released). On failure it takes no ownership. A
+/// loader that returns this call's failure status as its own fails the load
+/// with this call's message too.
 ///
 /// Returns:
 /// - `NEXUS_STATUS_OK`
@@ -171,18 +177,32 @@ pub extern "C" fn nexus_load_sink_put_object(
         // SAFETY: the caller passes NULL or the sink its loader received,
         // during that loader call.
         let sink = unsafe { in_out_arg(sink, "sink") }?;
-        check_object_cost(cost, !sink.objects_need_cost)?;
-        // A failed allocation unwinding from here leaves the object the
-        // caller's (as for nexus_store_put_object).
-        let _putting = Putting::new(object);
-        let value = object_value(object, release, release_ctx);
-        let loaded = if cost == 0 {
-            Loaded::new(value)
-        } else {
-            Loaded::with_charge(value, cost as u64)
-        };
-        sink_put(sink, loaded)
+        remember_refusal(sink, |sink| {
+            check_object_cost(cost, !sink.objects_need_cost)?;
+            // A failed allocation unwinding from here leaves the object the
+            // caller's (as for nexus_store_put_object).
+            let _putting = Putting::new(object);
+            let value = object_value(object, release, release_ctx);
+            let loaded = if cost == 0 {
+                Loaded::new(value)
+            } else {
+                Loaded::with_charge(value, cost as u64)
+            };
+            sink_put(sink, loaded)
+        })
     })
+}
+
+/// Runs a sink put, keeping its refusal in the sink (`NexusLoadSink::refused`).
+fn remember_refusal(
+    sink: &mut NexusLoadSink,
+    put: impl FnOnce(&mut NexusLoadSink) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let result = put(sink);
+    if let Err(e) = &result {
+        sink.refused = Some(e.clone());
+    }
+    result
 }
 
 /// Fails the load, saying why: every thread waiting on it (the caller of

@@ -79,10 +79,12 @@ pub struct NexusMonitorConfig {
     /// 10..=3600000. Default 1000.
     pub sample_interval_ms: u64,
     /// The least time a level is kept after its pressure was last read
-    /// before stepping down (to the level read, NONE included). Default 5000.
+    /// before stepping down (to the level read, NONE included).
+    /// 0..=86400000 (a day). Default 5000.
     pub min_level_ms: u64,
     /// While pressure lasts, the level in force is signalled again this
-    /// often (every store sheds again); 0 = never. Default 5000.
+    /// often (every store sheds again); 0 = never. 0..=86400000 (a day).
+    /// Default 5000.
     pub resignal_ms: u64,
     /// Read `/proc/pressure/memory`. Default true.
     pub psi_enabled: bool,

@@ -139,6 +139,7 @@ pub(crate) fn loader(
         let mut sink = NexusLoadSink {
             outcome: None,
             objects_need_cost,
+            refused: None,
         };
         // SAFETY: registered fn with its ctx; key and sink live for the call.
         let status = unsafe { f(ctx.ptr(), key.as_ptr(), key.len(), &mut sink) };
@@ -155,10 +156,18 @@ pub(crate) fn loader(
                 // A value given before a failure is ours: release it.
                 drop(loaded);
                 let kind = kind_of(status).unwrap_or(ErrorKind::Callback);
-                Err(Error::new(
-                    kind,
-                    format!("the loader returned status {status}"),
-                ))
+                Err(match sink.refused {
+                    // The loader passed on the status of a value its sink
+                    // refused: say why it was refused.
+                    Some(refused) if refused.kind() == kind => Error::new(
+                        kind,
+                        format!(
+                            "the loader returned status {status}: its sink refused its value: {}",
+                            refused.message()
+                        ),
+                    ),
+                    _ => Error::new(kind, format!("the loader returned status {status}")),
+                })
             }
         }
     })

@@ -208,7 +208,8 @@ pub struct NexusMemoryConfig {
     /// 0 < critical_keep <= moderate_keep <= 1.
     pub signal_critical_keep: f64,
     /// A signal not repeated within this many ms falls back to NONE; 0 = it
-    /// lasts until replaced. Default 0.
+    /// lasts until replaced. Default 0. A store created after a signal
+    /// (which it starts at) counts from when it was given.
     pub signal_decay_ms: u64,
     /// Independent parts (each with its own lock and an equal share of the
     /// budget) for more threads at once. 1..=`NEXUS_MAX_SHARDS`. Default 1:
@@ -346,6 +347,10 @@ pub struct NexusLoadSink {
     pub(crate) outcome: Option<Result<crate::Loaded<super::value::FfiValue>, crate::Error>>,
     /// No size estimator is registered: an object needs its cost.
     pub(crate) objects_need_cost: bool,
+    /// Why the sink last refused a value, for a loader that returns the
+    /// refusal's status as its own (`return nexus_load_sink_put_...`):
+    /// its waiters get this message, not just the status.
+    pub(crate) refused: Option<crate::Error>,
 }
 
 impl From<MemoryMetrics> for NexusMemoryMetrics {

@@ -191,7 +191,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     pub fn new(
         config: MemoryConfig,
         shard: ShardPlace,
-        signalled: MemoryPressureLevel,
+        (signalled, signalled_at_ns): (MemoryPressureLevel, u64),
         start_ns: u64,
         link: Arc<HandleLink>,
         hasher: crate::key_hasher::KeyHasher,
@@ -217,7 +217,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             pinned_bytes: 0,
             counters: Counters::default(),
             signalled,
-            signal_at_ns: start_ns,
+            signal_at_ns: signalled_at_ns,
             reported: signalled,
             next_tick: 0,
             link,

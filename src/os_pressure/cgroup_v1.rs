@@ -156,7 +156,7 @@ impl CgroupV1Source {
         let n = unsafe { libc::read(fd, (&raw mut count).cast(), 8) };
         if n == 8 {
             self.fired = self.fired.max(*level);
-            self.status.events += count;
+            self.status.events = self.status.events.saturating_add(count);
         }
         true
     }

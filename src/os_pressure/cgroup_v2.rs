@@ -171,7 +171,11 @@ impl CgroupV2Source {
         let s = &mut self.status;
         s.usage_bytes = usage;
         s.limit_bytes = limit.unwrap_or(0);
-        s.events = counters.high + counters.max + counters.oom + counters.oom_kill;
+        s.events = counters
+            .high
+            .saturating_add(counters.max)
+            .saturating_add(counters.oom)
+            .saturating_add(counters.oom_kill);
         Ok(level)
     }
 
@@ -264,6 +268,18 @@ mod tests {
         set(&t, [0, 0, 0, 0], 80 << 20, "max", "max");
         assert_eq!(s.sample(3), None);
         assert_eq!(s.status().limit_bytes, 0);
+    }
+
+    /// Counters near u64::MAX (a fake tree; no kernel gets there) add up
+    /// without overflow: the total saturates (a debug build used to panic
+    /// and end the monitor thread).
+    #[test]
+    fn huge_counters_saturate() {
+        let t = tree_with_cgroup();
+        let mut s = CgroupV2Source::open(t.root(), &CgroupConfig::default());
+        set(&t, [u64::MAX, u64::MAX, 0, 1], 1 << 20, "max", "max");
+        assert_eq!(s.sample(0), None);
+        assert_eq!(s.status().events, u64::MAX);
     }
 
     #[test]

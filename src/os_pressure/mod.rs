@@ -291,7 +291,9 @@ fn invalid(message: String) -> Error {
 }
 
 impl MonitorConfig {
-    /// Checks every rule; `InvalidArgument` with a message naming the field.
+    /// Checks every rule; `InvalidArgument` with a message naming the field
+    /// (as Rust names it, and the C struct's name in parentheses where it
+    /// differs) and the value given.
     pub fn validate(&self) -> Result<(), Error> {
         if self.sample_interval_ms < 10 || self.sample_interval_ms > 3_600_000 {
             return Err(invalid(format!(
@@ -299,16 +301,21 @@ impl MonitorConfig {
                 self.sample_interval_ms
             )));
         }
-        if self.min_level_ms > 86_400_000 || self.resignal_ms > 86_400_000 {
-            return Err(invalid(
-                "min_level_ms and resignal_ms must be at most 86400000 (a day)".to_string(),
-            ));
+        for (name, ms) in [
+            ("min_level_ms", self.min_level_ms),
+            ("resignal_ms", self.resignal_ms),
+        ] {
+            if ms > 86_400_000 {
+                return Err(invalid(format!(
+                    "{name} {ms} is out of range 0..=86400000 (a day)"
+                )));
+            }
         }
         let p = &self.psi;
         for (name, t) in [
-            ("psi.moderate", &p.moderate),
-            ("psi.critical", &p.critical),
-            ("psi.emergency", &p.emergency),
+            ("psi.moderate (psi_moderate)", &p.moderate),
+            ("psi.critical (psi_critical)", &p.critical),
+            ("psi.emergency (psi_emergency)", &p.emergency),
         ] {
             t.validate(name)?;
         }
@@ -326,7 +333,10 @@ impl MonitorConfig {
                 )))
             }
         };
-        ascending("cgroup.usage", &self.cgroup.usage)?;
+        ascending(
+            "cgroup.usage (cgroup_moderate, cgroup_critical, cgroup_emergency)",
+            &self.cgroup.usage,
+        )?;
         let h = &self.headroom.available;
         let descending = h.moderate <= 1.0
             && h.moderate > h.critical
@@ -334,14 +344,15 @@ impl MonitorConfig {
             && h.emergency > 0.0;
         if !descending {
             return Err(invalid(format!(
-                "headroom.available: need 1 >= moderate > critical > emergency > 0, got {} {} {}",
+                "headroom.available (headroom_moderate, headroom_critical, headroom_emergency): \
+                 need 1 >= moderate > critical > emergency > 0, got {} {} {}",
                 h.moderate, h.critical, h.emergency
             )));
         }
         let f = self.headroom.budget_fraction;
         if !(0.0..=1.0).contains(&f) {
             return Err(invalid(format!(
-                "headroom.budget_fraction {f} is out of range 0..=1"
+                "headroom.budget_fraction (budget_fraction) {f} is out of range 0..=1"
             )));
         }
         Ok(())

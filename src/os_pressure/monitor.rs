@@ -271,7 +271,18 @@ fn forget_if_forked(slot: &mut Option<Running>) {
     }
 }
 
+/// Says "not running" in the status when the monitor thread ends, also by
+/// a panic (a defect): the status never claims a thread that is gone.
+struct EndsRunning<'a>(&'a Shared);
+
+impl Drop for EndsRunning<'_> {
+    fn drop(&mut self) {
+        self.0.status.lock().running = false;
+    }
+}
+
 fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
+    let _ends_running = EndsRunning(&shared);
     let clock = MonotonicClock;
     let interval_ns = config.sample_interval_ms.saturating_mul(1_000_000);
     let mut hysteresis = Hysteresis::new(config.min_level_ms, config.resignal_ms);
@@ -375,5 +386,4 @@ fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
             }
         }
     }
-    shared.status.lock().running = false;
 }

@@ -7,6 +7,7 @@
 //! trigger's window, which is the whole source where triggers cannot be
 //! written (state POLLING, with the reason).
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
@@ -137,12 +138,27 @@ fn is_procfs(file: &File) -> bool {
     rc == 0 && s.f_type as i64 == PROC_SUPER_MAGIC
 }
 
+/// How far back the readings go: the longest window a trigger may have
+/// (`PsiTrigger::validate`: 10 s). At the shortest sample interval (10 ms)
+/// that is 1,000 readings.
+const HISTORY_NS: u64 = 10_000_000_000;
+
+/// The stall totals of one reading, and when it was taken.
+struct Totals {
+    at_ns: u64,
+    some_us: u64,
+    full_us: u64,
+}
+
 /// The PSI source.
 pub struct PsiSource {
     path: PathBuf,
     triggers: [(PsiTrigger, MemoryPressureLevel); 3],
     trigger_files: Vec<(File, MemoryPressureLevel)>,
-    previous: Option<(u64, PsiReading)>,
+    /// The readings of the last [`HISTORY_NS`] (and the one before), oldest
+    /// first: what a trigger's window of stall is measured over when
+    /// polling (`projected_stall_us`).
+    history: VecDeque<Totals>,
     fired: MemoryPressureLevel,
     status: SourceStatus,
 }
@@ -161,7 +177,7 @@ impl PsiSource {
                 (config.emergency, MemoryPressureLevel::Emergency),
             ],
             trigger_files: Vec::new(),
-            previous: None,
+            history: VecDeque::new(),
             fired: MemoryPressureLevel::None,
             status: SourceStatus {
                 kind: SourceKind::Psi,
@@ -258,7 +274,7 @@ impl PsiSource {
                 self.status.state = SourceState::Failed;
                 self.status.detail = e.to_string();
                 self.status.level = fired;
-                self.previous = None;
+                self.history.clear();
                 return fired;
             }
         };
@@ -276,7 +292,7 @@ impl PsiSource {
                 level = level.max(l);
             }
         }
-        self.previous = Some((now_ns, reading));
+        self.remember(now_ns, &reading);
         let s = &mut self.status;
         s.some_avg10 = reading.some_avg10;
         s.full_avg10 = reading.full_avg10;
@@ -286,28 +302,56 @@ impl PsiSource {
         level
     }
 
-    /// The stall within one of the trigger's windows at the rate seen since
-    /// the previous reading (the first reading: at the avg10 rate).
+    /// The stall within the trigger's window that ends now, from the
+    /// readings kept: the total now less the total when the window began
+    /// (between two readings, at the rate seen between them: a sample
+    /// interval longer than the window gives that rate over the window).
+    /// While the readings span less than a window, the stall they saw; with
+    /// none yet, the avg10 rate over the window.
     fn projected_stall_us(&self, t: &PsiTrigger, now: &PsiReading, now_ns: u64) -> f64 {
-        let pick = |r: &PsiReading| match t.kind {
-            StallKind::Some => (r.some_avg10, r.some_total_us),
-            StallKind::Full => (r.full_avg10, r.full_total_us),
+        let (avg10, total) = match t.kind {
+            StallKind::Some => (now.some_avg10, now.some_total_us),
+            StallKind::Full => (now.full_avg10, now.full_total_us),
         };
-        let (avg10, total) = pick(now);
-        let fraction = match self.previous {
-            Some((then_ns, prev)) if now_ns > then_ns => {
-                let stalled = total.saturating_sub(pick(&prev).1) as f64;
-                let elapsed_us = (now_ns - then_ns) as f64 / 1000.0;
-                // Over a sample shorter than the window, the stall seen is
-                // what the window holds at most; longer, it is a rate.
-                if elapsed_us <= t.window_us as f64 {
-                    return stalled;
-                }
-                stalled / elapsed_us
-            }
-            _ => avg10 / 100.0,
+        let of = |r: &Totals| match t.kind {
+            StallKind::Some => r.some_us,
+            StallKind::Full => r.full_us,
         };
-        fraction * t.window_us as f64
+        let Some(oldest) = self.history.front() else {
+            return avg10 / 100.0 * t.window_us as f64;
+        };
+        let from = now_ns.saturating_sub(t.window_us.saturating_mul(1000));
+        if oldest.at_ns >= from {
+            return total.saturating_sub(of(oldest)) as f64;
+        }
+        // The last reading at or before `from`, and the one after it.
+        let i = self.history.partition_point(|r| r.at_ns <= from);
+        let before = &self.history[i - 1];
+        let (after_ns, after_us) = self
+            .history
+            .get(i)
+            .map_or((now_ns, total), |r| (r.at_ns, of(r)));
+        let rise = after_us.saturating_sub(of(before)) as f64;
+        let share = (from - before.at_ns) as f64 / (after_ns - before.at_ns) as f64;
+        let at_from = of(before) as f64 + rise * share;
+        (total as f64 - at_from).max(0.0)
+    }
+
+    /// Keeps `reading` for the windows to come, and only what they need.
+    fn remember(&mut self, now_ns: u64, reading: &PsiReading) {
+        // A clock that did not move keeps the earlier reading.
+        if self.history.back().is_some_and(|r| r.at_ns >= now_ns) {
+            return;
+        }
+        self.history.push_back(Totals {
+            at_ns: now_ns,
+            some_us: reading.some_total_us,
+            full_us: reading.full_total_us,
+        });
+        let from = now_ns.saturating_sub(HISTORY_NS);
+        while self.history.len() > 1 && self.history[1].at_ns <= from {
+            self.history.pop_front();
+        }
     }
 
     /// The last reading.
@@ -369,33 +413,78 @@ mod tests {
         now += 1000 * MS;
         tree.write("proc/pressure/memory", &psi_text(3.0, 70_000, 0.0, 0));
         assert_eq!(s.sample(now), None);
-        // 70 ms in the next second: MODERATE.
+        // 30 ms in the next second: 99 ms in the last 2 s, MODERATE.
         now += 1000 * MS;
-        tree.write("proc/pressure/memory", &psi_text(3.0, 140_000, 0.0, 0));
+        tree.write("proc/pressure/memory", &psi_text(3.0, 100_000, 0.0, 0));
         assert_eq!(s.sample(now), Moderate);
-        // 100 ms: CRITICAL.
+        // 70 ms: 100 ms in the last 2 s, CRITICAL.
         now += 1000 * MS;
-        tree.write("proc/pressure/memory", &psi_text(5.0, 240_000, 0.0, 0));
+        tree.write("proc/pressure/memory", &psi_text(5.0, 170_000, 0.0, 0));
         assert_eq!(s.sample(now), Critical);
         // 100 ms of `full` stall: EMERGENCY.
         now += 1000 * MS;
         tree.write(
             "proc/pressure/memory",
-            &psi_text(5.0, 340_000, 5.0, 100_000),
+            &psi_text(5.0, 270_000, 5.0, 100_000),
         );
         assert_eq!(s.sample(now), Emergency);
         assert_eq!(s.status().full_total_us, 100_000);
         assert_eq!(s.status().some_avg10, 5.0);
-        // No new stall: NONE.
+        // No new stall, but the last 2 s hold that `full` stall still.
+        now += 1000 * MS;
+        assert_eq!(s.sample(now), Emergency);
+        // A second later they hold none: NONE.
         now += 1000 * MS;
         assert_eq!(s.sample(now), None);
         // Over 10 s, 400 ms of some stall is 80 ms per 2 s: MODERATE.
         now += 10_000 * MS;
         tree.write(
             "proc/pressure/memory",
-            &psi_text(5.0, 740_000, 5.0, 100_000),
+            &psi_text(5.0, 670_000, 5.0, 100_000),
         );
         assert_eq!(s.sample(now), Moderate);
+    }
+
+    /// Sampled more often than the window (the monitor's interval may be
+    /// 10 ms to 1 h; the default window is 2 s), a stall is summed over the
+    /// window, not judged per sample: 60 ms of stall each second is 120 ms
+    /// per 2 s, CRITICAL, at every interval (audit 4 saw NONE at 1 s and
+    /// 100 ms, and NONE for a 100% stall sampled every 20-50 ms).
+    #[test]
+    fn a_stall_is_summed_over_the_window_at_any_sample_interval() {
+        for interval_ms in [10u64, 20, 50, 100, 250, 1000, 2000, 5000] {
+            let tree = TempTree::new();
+            tree.write("proc/pressure/memory", &psi_text(0.0, 0, 0.0, 0));
+            let mut s = PsiSource::open(tree.root(), &PsiConfig::default());
+            let mut now = 0;
+            assert_eq!(s.sample(now), None);
+            // 60 ms of stall per second, for 12 s.
+            let mut last = None;
+            while now < 12_000 * MS {
+                now += interval_ms * MS;
+                let total = now / MS * 60; // us of stall so far
+                tree.write("proc/pressure/memory", &psi_text(0.0, total, 0.0, 0));
+                last = s.sample(now);
+            }
+            assert_eq!(last, Critical, "sampled every {interval_ms} ms");
+            // A full stall (100%) reads EMERGENCY's `full` trigger too.
+            let (mut some, mut full) = (now / MS * 60, 0);
+            for _ in 0..(2000 / interval_ms).max(1) {
+                now += interval_ms * MS;
+                some += interval_ms * 1000;
+                full += interval_ms * 1000;
+                tree.write("proc/pressure/memory", &psi_text(0.0, some, 0.0, full));
+                last = s.sample(now);
+            }
+            assert_eq!(last, Emergency, "sampled every {interval_ms} ms");
+            // Two windows of no stall: NONE.
+            for _ in 0..(4000 / interval_ms).max(2) {
+                now += interval_ms * MS;
+                last = s.sample(now);
+            }
+            assert_eq!(last, None, "sampled every {interval_ms} ms");
+            assert!(s.history.len() <= 1002, "{} readings kept", s.history.len());
+        }
     }
 
     #[test]

@@ -8,11 +8,12 @@
 //!   subscribed to [`MemoryPressureHandler::global`], which
 //!   [`signal_pressure_all`] drives, and starts with its last level.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Weak};
 
 use parking_lot::Mutex;
 
+use crate::clock::{Clock, MonotonicClock};
 use crate::held_panic::HeldPanic;
 use crate::memory_config::{Limits, MemoryConfig};
 use crate::pressure::memory_pressure_level::MemoryPressureLevel;
@@ -33,6 +34,9 @@ pub struct MemoryPressureHandler {
 
 struct HandlerInner {
     last: AtomicU32,
+    /// When `last` was signalled (`MonotonicClock`), under the subscribers'
+    /// lock: how old the level a new store starts at is.
+    last_at_ns: AtomicU64,
     subscribers: Mutex<Vec<Weak<dyn PressureSubscriber>>>,
 }
 
@@ -50,6 +54,7 @@ impl MemoryPressureHandler {
         MemoryPressureHandler {
             inner: Arc::new(HandlerInner {
                 last: AtomicU32::new(MemoryPressureLevel::None as u32),
+                last_at_ns: AtomicU64::new(0),
                 subscribers: Mutex::new(Vec::new()),
             }),
         }
@@ -73,6 +78,9 @@ impl MemoryPressureHandler {
         let live: Vec<Arc<dyn PressureSubscriber>> = {
             let mut subs = self.inner.subscribers.lock();
             self.inner.last.store(level as u32, Ordering::Release);
+            self.inner
+                .last_at_ns
+                .store(MonotonicClock.now_ns(), Ordering::Release);
             subs.retain(|w| w.strong_count() > 0);
             subs.iter().filter_map(Weak::upgrade).collect()
         };
@@ -99,16 +107,21 @@ impl MemoryPressureHandler {
         held.resume();
     }
 
-    /// Adds a subscriber; returns the last level, read under the same lock
-    /// so that a concurrent signal is never missed.
+    /// Adds a subscriber; returns the last level and how long ago it was
+    /// signalled (ns), read under the same lock so that a concurrent signal
+    /// is never missed.
     pub(crate) fn subscribe(
         &self,
         subscriber: Weak<dyn PressureSubscriber>,
-    ) -> MemoryPressureLevel {
+    ) -> (MemoryPressureLevel, u64) {
         let mut subs = self.inner.subscribers.lock();
         subs.retain(|w| w.strong_count() > 0);
         subs.push(subscriber);
-        self.last_level()
+        let at = self.inner.last_at_ns.load(Ordering::Acquire);
+        (
+            self.last_level(),
+            MonotonicClock.now_ns().saturating_sub(at),
+        )
     }
 }
 

@@ -129,10 +129,23 @@ where
             let keeper: Weak<dyn BudgetKeeper> = weak.clone();
             let _ = link.store.set(keeper);
             let weak: Weak<dyn PressureSubscriber> = weak.clone();
-            let mut level = MemoryPressureHandler::global().subscribe(weak.clone());
+            // The level signalled last to any handler, and how long ago (of
+            // equal levels, the latest).
+            let (mut level, mut age_ns) = MemoryPressureHandler::global().subscribe(weak.clone());
             for h in &self.handlers {
-                level = level.max(h.subscribe(weak.clone()));
+                let (l, age) = h.subscribe(weak.clone());
+                if (l, std::cmp::Reverse(age)) > (level, std::cmp::Reverse(age_ns)) {
+                    (level, age_ns) = (l, age);
+                }
             }
+            // A store with `signal_decay_ms` lets that signal decay from when
+            // it was given, not from its own start: one already older than
+            // the decay is over for it.
+            let decay_ns = config.signal_decay_ms.saturating_mul(1_000_000);
+            if decay_ns != 0 && age_ns >= decay_ns {
+                level = MemoryPressureLevel::None;
+            }
+            let signalled_at_ns = now.saturating_sub(age_ns);
             let across = AcrossShards::new(config.shards, level);
             let hasher = crate::key_hasher::KeyHasher::default();
             let shards = (0..config.shards)
@@ -140,7 +153,7 @@ where
                     state: Mutex::new(MemoryManager::new(
                         config.clone(),
                         ShardPlace::part(i, &across),
-                        level,
+                        (level, signalled_at_ns),
                         now,
                         Arc::clone(&link),
                         hasher.clone(),

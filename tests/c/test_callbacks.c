@@ -1381,6 +1381,52 @@ static void ev_count(void *ctx, const NexusEvent *e) {
     g_ev_last_seq = e->sequence;
 }
 
+/* A loader that returns the status of a sink call that refused its value
+ * (the usual `return nexus_load_sink_put_object(...)`) fails its load with
+ * the refusal's reason, not only "the loader returned status 4". */
+static int g_refused_released;
+static void refused_release(void *ctx, void *object) {
+    (void)ctx;
+    (void)object;
+    g_refused_released++;
+}
+
+static NexusStatus ld_refused(void *ctx, const uint8_t *key, size_t key_len, NexusLoadSink *sink) {
+    (void)ctx;
+    (void)key;
+    (void)key_len;
+    static int object;
+    /* cost 0 with no size estimator: refused, the object stays ours */
+    return nexus_load_sink_put_object(sink, &object, 0, refused_release, NULL);
+}
+
+static NexusStatus ld_status_only(void *ctx, const uint8_t *key, size_t key_len, NexusLoadSink *sink) {
+    (void)ctx;
+    (void)key;
+    (void)key_len;
+    (void)sink;
+    return NEXUS_STATUS_ERR_INVALID_ARGUMENT;
+}
+
+static void test_loader_returning_a_refusal_says_why(void) {
+    NexusStore *s = new_store(0);
+    CHECK_OK(nexus_store_set_loader(s, ld_refused, NULL, NULL));
+    NexusValue *v = NULL;
+    CHECK_STATUS(nexus_store_get_or_load(s, KEY("k"), &v), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(v == NULL);
+    const char *msg = nexus_last_error_message();
+    CHECK(strstr(msg, "the loader returned status 4: its sink refused its value") != NULL);
+    CHECK(strstr(msg, "size estimator") != NULL);
+    CHECK(g_refused_released == 0);
+    /* A status with no refusal behind it says only the status. */
+    CHECK_OK(nexus_store_set_loader(s, ld_status_only, NULL, NULL));
+    CHECK_STATUS(nexus_store_get_or_load(s, KEY("k"), &v), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(nexus_last_error_message(), "the loader returned status 4") != NULL);
+    CHECK(strstr(nexus_last_error_message(), "refused") == NULL);
+    CHECK(contains(s, "k") == 0);
+    CHECK_OK(nexus_store_free(s));
+}
+
 static void test_events_callback_vs_queue(void) {
     watchdog();
     NexusStore *s = new_store(0);
@@ -1578,6 +1624,7 @@ int main(void) {
     RUN(test_loader_reentrant_get_or_load);
     RUN(test_put_during_load_wins);
     RUN(test_loader_object_release);
+    RUN(test_loader_returning_a_refusal_says_why);
     RUN(test_events_callback_vs_queue);
     RUN(test_listener_reasons);
     RUN(test_free_from_callback_run_by_signal_all_is_busy);
