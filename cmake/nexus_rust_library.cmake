@@ -23,12 +23,18 @@ else()
     message(FATAL_ERROR "nexus_store: cargo not found: install Rust (https://rustup.rs) or set NEXUS_RUST_LIB_DIR")
   endif()
   set(NEXUS_LIB_DIR "${NEXUS_CARGO_TARGET_DIR}/release")
-  add_custom_target(nexus_cargo_build
+  # Part of the default build where the install rules install its output.
+  set(_nexus_cargo_all "")
+  if(NEXUS_STORE_INSTALL)
+    set(_nexus_cargo_all ALL)
+  endif()
+  add_custom_target(nexus_cargo_build ${_nexus_cargo_all}
     COMMAND "${CARGO_EXECUTABLE}" build --release --lib --locked
             --manifest-path "${NEXUS_ROOT}/Cargo.toml" --target-dir "${NEXUS_CARGO_TARGET_DIR}"
     BYPRODUCTS "${NEXUS_LIB_DIR}/libnexus_store.a" "${NEXUS_LIB_DIR}/libnexus_store.so"
     COMMENT "nexus_store: cargo build --release --lib (into ${NEXUS_CARGO_TARGET_DIR})"
     USES_TERMINAL)
+  unset(_nexus_cargo_all)
 endif()
 
 set(_nexus_system_libs Threads::Threads ${CMAKE_DL_LIBS} m)

@@ -39,7 +39,7 @@ configure() {  # configure <build dir> [cmake args...]
     rm -rf "$dir"
   fi
   cmake -S "$ROOT" -B "$dir" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=Debug \
-    -DNEXUS_RUST_LIB_DIR="$ROOT/target/release" "$@" >/dev/null
+    -DNEXUS_RUST_LIB_DIR="$ROOT/target/release" -DNEXUS_CPP_BUILD_TESTS=ON "$@" >/dev/null
 }
 
 [[ -f "$ROOT/target/release/libnexus_store.so" ]] || (cd "$ROOT" && cargo build --release --lib --locked)

@@ -47,12 +47,15 @@ run_consumers() {  # run_consumers <build dir> <route>: both programs, no LD_LIB
   pass "$2: consumer (static) and consumer_shared ran: $out"
 }
 
-step "1. make install and the CMake install write the same files"
-rm -rf "$OUT/prefix-make" "$OUT/prefix-cmake"
+step "1. make install and the CMake install (the README's commands) write the same files"
+rm -rf "$OUT/prefix-make" "$OUT/prefix-cmake" "$OUT/root-install"
 make --no-print-directory -C "$ROOT" install PREFIX="$OUT/prefix-make" >/dev/null
-configure "$OUT/root-install" -S "$ROOT" -DNEXUS_RUST_LIB_DIR="$ROOT/target/release" \
-  -DNEXUS_CPP_BUILD_TESTS=OFF -DNEXUS_CPP_BUILD_EXAMPLES=OFF -DNEXUS_STORE_INSTALL=ON
-cmake --install "$OUT/root-install" --prefix "$OUT/prefix-cmake" >/dev/null
+# As the README says: configure, build (cargo runs as part of the build, into
+# the build folder), install.
+(cd "$ROOT" && cmake -S . -B "$OUT/root-install" "${GENERATOR[@]}" -DNEXUS_CPP_BUILD_TESTS=OFF >/dev/null &&
+  cmake --build "$OUT/root-install" -j "$JOBS" >/dev/null &&
+  cmake --install "$OUT/root-install" --prefix "$OUT/prefix-cmake" >/dev/null) ||
+  fail "the README's cmake configure, build and install"
 (cd "$OUT/prefix-make" && find . -type f | sort) > "$OUT/files-make.txt"
 for f in include/nexus_store.h include/nexus/store.hpp lib/libnexus_store.a lib/libnexus_store.so \
          lib/pkgconfig/nexus_store.pc lib/pkgconfig/nexus_store-static.pc \

@@ -239,6 +239,22 @@ TEST_F(Callbacks, ThrowingEventCallbacksAndListenersAreCaughtAndCounted) {
     EXPECT_EQ(store.callback_errors(), 5u);
 }
 
+// The README's loader pattern, `return sink.put...(...).code();`, keeps the
+// reason the sink refused the value (here: an object of cost 0 in a store
+// with no size estimator), not only its status.
+TEST_F(Callbacks, ALoaderReturningTheSinksRefusalSaysWhy) {
+    nexus::Store store = make_store();
+    NX_ASSERT_OK(store.try_set_loader([](std::string_view, LoadSink& sink) {
+        return sink.put_object(std::make_unique<Texture>(1), 0).code();
+    }));
+    const nexus::Result<nexus::Value> refused = store.try_get_or_load("tex");
+    EXPECT_EQ(refused.status().code(), StatusCode::invalid_argument);
+    EXPECT_NE(refused.status().message().find("its sink refused its value"), std::string::npos)
+        << refused.status().message();
+    EXPECT_NE(refused.status().message().find("size estimator"), std::string::npos) << refused.status().message();
+    EXPECT_FALSE(unwrap(store.try_contains("tex")));
+}
+
 TEST_F(Callbacks, AThrowingLoaderIsACallbackError) {
     nexus::Store store = make_store();
     NX_ASSERT_OK(store.try_set_loader([](std::string_view key, LoadSink& sink) -> StatusCode {

@@ -25,6 +25,11 @@ TEST(Expiry, PutTtlExpiresAndTheSweepRemovesWithReasonExpired) {
     EXPECT_EQ(unwrap(s.try_sweep_expired()), 1u);
     EXPECT_EQ(expired, 1);
     EXPECT_TRUE(status_is(s.try_put_ttl("zero", std::string_view("3"), 0ms), nexus::StatusCode::invalid_argument));
+    // A negative one says so (it read "a time to live of zero" before).
+    const nexus::Status negative = s.try_put_ttl("neg", std::string_view("4"), -5ms);
+    EXPECT_TRUE(status_is(negative, nexus::StatusCode::invalid_argument));
+    EXPECT_EQ(negative.message(), "nexus::Store::put_ttl: a negative time to live (-5 ms)");
+    EXPECT_FALSE(unwrap(s.try_contains("neg")));
 }
 
 TEST(Expiry, ObjectsPutWithATtlExpireAndAreReleasedOnce) {

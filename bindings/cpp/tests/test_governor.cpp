@@ -34,6 +34,19 @@ nexus::Governor make_governor(std::uint64_t budget) {
 
 }  // namespace
 
+TEST(Governor, PollEventSaysEmptyAndAMovedFromGovernorFails) {
+    auto g = make_governor(20 * kEntry);
+    while (g.poll_event()) {
+    }
+    EXPECT_EQ(g.try_poll_event().status().code(), nexus::StatusCode::empty);
+    nexus::Governor moved = std::move(g);
+    EXPECT_NE(g.try_poll_event().status().code(), nexus::StatusCode::empty);  // NOLINT(bugprone-use-after-move)
+#if NEXUS_CPP_EXCEPTIONS
+    EXPECT_THROW(static_cast<void>(g.poll_event()), nexus::Error);  // NOLINT(bugprone-use-after-move)
+#endif
+    EXPECT_FALSE(moved.poll_event().has_value());
+}
+
 TEST(Governor, LowestPriorityGivesFirstAndEventsSayWhoAndWhy) {
     auto g = make_governor(20 * kEntry);
     auto low = nexus_test::make_store();

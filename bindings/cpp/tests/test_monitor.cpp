@@ -139,6 +139,17 @@ TEST(Monitor, BadConfigIsInvalidArgumentWithAMessage) {
     EXPECT_EQ(bad.status(), nexus::StatusCode::invalid_argument);
     EXPECT_NE(bad.status().message().find("psi.critical"), std::string::npos) << bad.status().message();
     EXPECT_FALSE(nexus::Monitor::status().running);
+    // A negative duration is refused by name, not taken as 0 (0 resignal
+    // means never; 0 min_level_time, step down at once).
+    const nexus::Result<nexus::Monitor> negative =
+        nexus::Monitor::start(nexus::MonitorConfig().resignal(-5ms).min_level_time(-1ms));
+    ASSERT_FALSE(negative.ok());
+    EXPECT_EQ(negative.status().message(), "nexus::MonitorConfig::resignal: -5 is negative");
+    const nexus::Result<nexus::Monitor> window = nexus::Monitor::start(
+        nexus::MonitorConfig().psi_trigger(nexus::PressureLevel::moderate, false, 70ms, -2s));
+    ASSERT_FALSE(window.ok());
+    EXPECT_EQ(window.status().message(), "nexus::MonitorConfig::psi_trigger window: -2000000 is negative");
+    EXPECT_FALSE(nexus::Monitor::status().running);
 }
 
 TEST(Monitor, RealHostStartsReadsAndStops) {

@@ -130,12 +130,12 @@ TEST_F(Objects, AReleasedObjectLeavesNoTypeBehind) {
     nexus::Store store = make_store();
     auto texture = std::make_unique<Texture>(1);
     const void* const address = texture.get();
-    auto& types = nexus::detail::ObjectTypes::instance();
+    auto& types = nexus::object_types::ObjectTypes::instance();
     NX_ASSERT_OK(store.try_put_object("tex", std::move(texture), 100));
-    EXPECT_FALSE(types.may_be(address, nexus::detail::type_tag<int>()));
+    EXPECT_FALSE(types.may_be(address, nexus::object_types::type_tag<int>()));
     NX_ASSERT_OK(store.try_remove("tex"));
     // Released: a new object at this address may be of any type.
-    EXPECT_TRUE(types.may_be(address, nexus::detail::type_tag<int>()));
+    EXPECT_TRUE(types.may_be(address, nexus::object_types::type_tag<int>()));
 
     // A put that fails leaves no type behind either.
     nexus::Store small = make_store(MemoryConfig().max_bytes(100));
@@ -143,7 +143,7 @@ TEST_F(Objects, AReleasedObjectLeavesNoTypeBehind) {
     const void* const big_address = big.get();
     NX_EXPECT_CODE(small.try_put_object("big", std::move(big), 1000), StatusCode::too_large);
     ASSERT_NE(big, nullptr);
-    EXPECT_TRUE(types.may_be(big_address, nexus::detail::type_tag<int>()));
+    EXPECT_TRUE(types.may_be(big_address, nexus::object_types::type_tag<int>()));
 }
 
 void release_int(void*, void* object) { delete static_cast<int*>(object); }

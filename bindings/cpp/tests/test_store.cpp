@@ -457,6 +457,10 @@ TEST_F(Store, AMovedFromOrClosedStoreFailsCleanly) {
               "nexus::Store::put_object: this Store was moved from; it holds no store");
     EXPECT_EQ(store.try_on_event(nullptr).code(), StatusCode::invalid_handle);
     EXPECT_EQ(store.try_reset_metrics().code(), StatusCode::invalid_handle);
+    EXPECT_EQ(store.try_signalled_level().status().message(),
+              "nexus::Store::signalled_level: this Store was moved from; it holds no store");
+    EXPECT_EQ(store.try_set_event_kinds({nexus::EventKind::eviction}).message(),
+              "nexus::Store::set_event_kinds: this Store was moved from; it holds no store");
     EXPECT_EQ(store.callback_errors(), 0u);
     NX_ASSERT_OK(store.try_close());  // closing nothing is fine
 
@@ -511,6 +515,18 @@ TEST_F(Store, EnumsHaveNamesAndTheEventMaskAsksForSignalChangesOnly) {
     EXPECT_EQ(e.kind, nexus::EventKind::signal_changed);
     EXPECT_EQ(e.level, PressureLevel::moderate);
     EXPECT_EQ(e.previous_level, PressureLevel::none);
+
+    // A kind from no header (a cast from a bad integer) is refused, never
+    // shifted past the mask's width, and changes nothing.
+    for (std::uint32_t bad : {7u, 31u, 32u, 40u, 0xFFFFFFFFu}) {
+        const nexus::Status s = store.try_set_event_kinds({static_cast<nexus::EventKind>(bad)});
+        NX_EXPECT_CODE(s, StatusCode::invalid_argument);
+        if (bad >= 32) {
+            EXPECT_NE(s.message().find(std::to_string(bad) + " is not an EventKind"), std::string::npos);
+        }
+    }
+    NX_ASSERT_OK(store.try_signal_pressure(PressureLevel::none));
+    EXPECT_EQ(unwrap(store.try_poll_event()).kind, nexus::EventKind::signal_changed);
 }
 
 

@@ -183,6 +183,8 @@ TEST_F(Throwing, FailuresThrowTheStatus) {
     EXPECT_EQ(thrown_code([&] { store.put("k", "v"); }), StatusCode::invalid_handle);  // NOLINT(bugprone-use-after-move)
     EXPECT_EQ(thrown_code([&] { static_cast<void>(store.get("k")); }), StatusCode::invalid_handle);
     EXPECT_EQ(thrown_code([&] { static_cast<void>(store.metrics()); }), StatusCode::invalid_handle);
+    EXPECT_EQ(thrown_code([&] { static_cast<void>(store.signalled_level()); }), StatusCode::invalid_handle);
+    EXPECT_EQ(thrown_code([&] { store.set_event_kinds({nexus::EventKind::eviction}); }), StatusCode::invalid_handle);
     try {
         store.put("k", "v");
         ADD_FAILURE() << "no throw";

@@ -31,6 +31,7 @@
 #include <vector>
 
 namespace nexus {
+inline namespace NEXUS_CPP_MODE_NAMESPACE {
 
 /// Why a governor took memory from a store.
 enum class ShedCause : std::uint32_t {
@@ -239,11 +240,22 @@ public:
         return m;
     }
 
-    /// The oldest queued event (queued only while no callback is registered).
-    std::optional<GovernorEvent> poll_event() {
+    /// The oldest queued event (queued only while no callback is
+    /// registered); StatusCode::empty when there is none.
+    Result<GovernorEvent> try_poll_event() {
         NexusGovernorEvent e{};
-        if (nexus_governor_poll_event(handle_, &e) != NEXUS_STATUS_OK) return std::nullopt;
+        const NexusStatus s = nexus_governor_poll_event(handle_, &e);
+        if (s != NEXUS_STATUS_OK) return Status::from_c(s);
         return GovernorEvent::from_c(e);
+    }
+    /// try_poll_event: std::nullopt when no event is queued; any other
+    /// failure (a moved-from Governor) throws Error, or aborts without
+    /// exceptions, as Result::value() does.
+    std::optional<GovernorEvent> poll_event() {
+        Result<GovernorEvent> r = try_poll_event();
+        if (r.ok()) return std::move(r).value();
+        if (r.status().code() != StatusCode::empty) detail::fail(r.status());
+        return std::nullopt;
     }
 
     /// Registers (an empty function unregisters) the event callback.
@@ -284,6 +296,7 @@ private:
     std::shared_ptr<detail::GovernorState> state_;
 };
 
+}  // inline namespace NEXUS_CPP_MODE_NAMESPACE
 }  // namespace nexus
 
 #endif  // NEXUS_GOVERNOR_HPP

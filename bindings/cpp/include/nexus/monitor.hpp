@@ -30,6 +30,7 @@
 #include <utility>
 
 namespace nexus {
+inline namespace NEXUS_CPP_MODE_NAMESPACE {
 
 /// A monitor source: the index of MonitorStatus::sources.
 enum class MonitorSource : std::uint32_t {
@@ -64,18 +65,22 @@ public:
         return *this;
     }
     /// How often every source is read besides kernel notifications (10 ms .. 1 h).
+    /// A negative duration here or below makes Monitor::start
+    /// invalid_argument, naming it.
     MonitorConfig& sample_interval(std::chrono::milliseconds ms) noexcept {
-        config_.sample_interval_ms = to_ms(ms);
+        config_.sample_interval_ms = to_ms(ms, "sample_interval");
         return *this;
     }
-    /// The least time a level is kept after its pressure was last read.
+    /// The least time a level is kept after its pressure was last read
+    /// (0 .. a day).
     MonitorConfig& min_level_time(std::chrono::milliseconds ms) noexcept {
-        config_.min_level_ms = to_ms(ms);
+        config_.min_level_ms = to_ms(ms, "min_level_time");
         return *this;
     }
-    /// Signal the level in force again this often while it lasts (0: never).
+    /// Signal the level in force again this often while it lasts (0: never;
+    /// at most a day).
     MonitorConfig& resignal(std::chrono::milliseconds ms) noexcept {
-        config_.resignal_ms = to_ms(ms);
+        config_.resignal_ms = to_ms(ms, "resignal");
         return *this;
     }
     /// Turn sources off (all on by default); psi_poll_only: no PSI triggers.
@@ -90,7 +95,8 @@ public:
     /// (500 ms .. 10 s; a multiple of 2 s without CAP_SYS_RESOURCE).
     MonitorConfig& psi_trigger(PressureLevel level, bool full, std::chrono::microseconds stall,
                                std::chrono::microseconds window) noexcept {
-        NexusPsiTrigger t{static_cast<NexusPsiStall>(full ? NEXUS_PSI_STALL_FULL : NEXUS_PSI_STALL_SOME), us(stall), us(window)};
+        NexusPsiTrigger t{static_cast<NexusPsiStall>(full ? NEXUS_PSI_STALL_FULL : NEXUS_PSI_STALL_SOME),
+                          us(stall, "psi_trigger stall"), us(window, "psi_trigger window")};
         if (level == PressureLevel::moderate) config_.psi_moderate = t;
         if (level == PressureLevel::critical) config_.psi_critical = t;
         if (level == PressureLevel::emergency) config_.psi_emergency = t;
@@ -136,15 +142,32 @@ public:
     const NexusMonitorConfig& native() const noexcept { return config_; }
     const std::string& root() const noexcept { return root_; }
     const BudgetCallback& callback() const noexcept { return callback_; }
+    /// invalid_argument naming the first negative duration given, else ok.
+    Status check_durations() const {
+        if (negative_ == nullptr) return Status();
+        return Status(StatusCode::invalid_argument, std::string("nexus::MonitorConfig::") + negative_ + ": " +
+                                                        std::to_string(negative_value_) + " is negative");
+    }
 
 private:
-    static std::uint64_t us(std::chrono::microseconds v) noexcept {
-        return v.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(v.count());
+    std::uint64_t us(std::chrono::microseconds v, const char* name) noexcept {
+        return checked(v.count(), name);
     }
-    static std::uint64_t to_ms(std::chrono::milliseconds ms) noexcept {
-        return ms.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(ms.count());
+    std::uint64_t to_ms(std::chrono::milliseconds ms, const char* name) noexcept {
+        return checked(ms.count(), name);
+    }
+    template <class Count>
+    std::uint64_t checked(Count count, const char* name) noexcept {
+        if (count >= 0) return static_cast<std::uint64_t>(count);
+        if (negative_ == nullptr) {
+            negative_ = name;
+            negative_value_ = static_cast<long long>(count);
+        }
+        return 0;
     }
     NexusMonitorConfig config_{};
+    const char* negative_ = nullptr;  // the first negative duration given
+    long long negative_value_ = 0;
     std::string root_;
     BudgetCallback callback_;
 };
@@ -154,6 +177,7 @@ class [[nodiscard]] Monitor {
 public:
     /// Starts the monitor; busy when one is already running.
     static Result<Monitor> start(const MonitorConfig& config = MonitorConfig()) {
+        if (Status negative = config.check_durations(); !negative.ok()) return negative;
         NexusMonitorConfig c = config.native();
         c.fs_root = config.root().empty() ? nullptr : config.root().c_str();
         if (config.callback()) {
@@ -241,6 +265,7 @@ private:
     std::uint64_t run_ = 0;
 };
 
+}  // inline namespace NEXUS_CPP_MODE_NAMESPACE
 }  // namespace nexus
 
 #endif  // NEXUS_MONITOR_HPP

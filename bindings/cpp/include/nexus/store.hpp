@@ -90,7 +90,24 @@
 #define NEXUS_CPP_EXCEPTIONS 0
 #endif
 
+// Each exception mode has its own inline namespace (nexus::with_exceptions
+// or nexus::without_exceptions; code says nexus::Store either way). Inline
+// functions whose bodies differ by mode (the callback trampolines that
+// catch, the calls that throw) then have different names in each mode, so
+// a program whose translation units differ in NEXUS_CPP_EXCEPTIONS (one
+// built with -fno-exceptions or NEXUS_NO_EXCEPTIONS) keeps both, each
+// unit its own, where the linker would otherwise keep one body for both
+// (the one-definition rule). A nexus type passed between units of
+// different modes fails to link instead of misbehaving. The object type
+// registry (nexus::object_types) is shared by both modes.
+#if NEXUS_CPP_EXCEPTIONS
+#define NEXUS_CPP_MODE_NAMESPACE with_exceptions
+#else
+#define NEXUS_CPP_MODE_NAMESPACE without_exceptions
+#endif
+
 namespace nexus {
+inline namespace NEXUS_CPP_MODE_NAMESPACE {
 
 // ---- enums: the C header's values, kept in step by static_asserts ---------
 
@@ -403,9 +420,11 @@ private:
     std::size_t size_ = 0;
 };
 
-// ---- object types (internal) ---------------------------------------------------
+// ---- object types (internal; shared by both exception modes) -------------------
 
-namespace detail {
+}  // inline namespace NEXUS_CPP_MODE_NAMESPACE
+
+namespace object_types {
 
 /// A per-type tag without RTTI (one address per type in the whole program).
 template <class T>
@@ -457,7 +476,9 @@ private:
     std::unordered_map<const void*, Entry> map_;
 };
 
-}  // namespace detail
+}  // namespace object_types
+
+inline namespace NEXUS_CPP_MODE_NAMESPACE {
 
 // ---- Value --------------------------------------------------------------------
 
@@ -502,7 +523,7 @@ public:
     template <class T>
     T* object() const noexcept {
         void* const p = nexus_value_object(handle_);
-        if (p == nullptr || !detail::ObjectTypes::instance().may_be(p, detail::type_tag<T>())) return nullptr;
+        if (p == nullptr || !object_types::ObjectTypes::instance().may_be(p, object_types::type_tag<T>())) return nullptr;
         return static_cast<T*>(p);
     }
     /// object<T>() with the reason when there is no T: no value held, a bytes
@@ -514,7 +535,7 @@ public:
         void* const p = nexus_value_object(handle_);
         if (p == nullptr)
             return Status(StatusCode::invalid_argument, "Value::object: a bytes value, not an object: read it with view() or data()");
-        if (!detail::ObjectTypes::instance().may_be(p, detail::type_tag<T>()))
+        if (!object_types::ObjectTypes::instance().may_be(p, object_types::type_tag<T>()))
             return Status(StatusCode::invalid_argument, "Value::object<T>: the object was put as another type than T");
         return static_cast<T*>(p);
     }
@@ -585,21 +606,21 @@ bool call_guarded(F&& f) noexcept {
 /// The release callback for an object whose deleter is stateless: ctx unused.
 template <class T, class D>
 void release_stateless(void*, void* object) noexcept {
-    ObjectTypes::instance().remove(object);
+    object_types::ObjectTypes::instance().remove(object);
     D()(static_cast<T*>(object));
 }
 
 /// The release callback for any other deleter: ctx is a heap unique_ptr.
 template <class T, class D>
 void release_holder(void* ctx, void* object) noexcept {
-    ObjectTypes::instance().remove(object);
+    object_types::ObjectTypes::instance().remove(object);
     delete static_cast<std::unique_ptr<T, D>*>(ctx);
 }
 
 /// The release callback for a shared_ptr: ctx is the store's heap copy.
 template <class T>
 void release_shared(void* ctx, void* object) noexcept {
-    ObjectTypes::instance().remove(object);
+    object_types::ObjectTypes::instance().remove(object);
     delete static_cast<std::shared_ptr<T>*>(ctx);
 }
 
@@ -613,13 +634,13 @@ Status put_owned(std::unique_ptr<T, D>& object, Put&& put) {
                   "put_object needs a deleter whose pointer type is a raw pointer");
     if (!object) return Status(StatusCode::invalid_argument, "put_object: the unique_ptr is empty");
     void* raw = const_cast<void*>(static_cast<const void*>(object.get()));
-    ObjectTypes::instance().add(raw, type_tag<T>());
+    object_types::ObjectTypes::instance().add(raw, object_types::type_tag<T>());
     if constexpr (std::is_empty_v<D> && std::is_default_constructible_v<D>) {
         Status status = put(raw, &release_stateless<T, D>, nullptr);
         if (status.ok()) {
             static_cast<void>(object.release());
         } else {
-            ObjectTypes::instance().remove(raw);
+            object_types::ObjectTypes::instance().remove(raw);
         }
         return status;
     } else {
@@ -628,7 +649,7 @@ Status put_owned(std::unique_ptr<T, D>& object, Put&& put) {
         if (status.ok()) {
             static_cast<void>(holder.release());
         } else {
-            ObjectTypes::instance().remove(raw);
+            object_types::ObjectTypes::instance().remove(raw);
             // Give the object back. Re-constructed in place, not assigned:
             // deleters such as lambdas are movable but not assignable.
             std::destroy_at(std::addressof(object));
@@ -646,12 +667,12 @@ Status put_shared(const std::shared_ptr<T>& object, Put&& put) {
     if (!object) return Status(StatusCode::invalid_argument, "put_object: the shared_ptr is empty");
     void* raw = const_cast<void*>(static_cast<const void*>(object.get()));
     auto copy = std::make_unique<std::shared_ptr<T>>(object);
-    ObjectTypes::instance().add(raw, type_tag<T>());
+    object_types::ObjectTypes::instance().add(raw, object_types::type_tag<T>());
     Status status = put(raw, &release_shared<T>, copy.get());
     if (status.ok()) {
         static_cast<void>(copy.release());
     } else {
-        ObjectTypes::instance().remove(raw);
+        object_types::ObjectTypes::instance().remove(raw);
     }
     return status;
 }
@@ -987,7 +1008,11 @@ public:
     /// ttl); a ttl of 0 is invalid_argument.
     Status try_put_ttl(std::string_view key, ByteView value, std::chrono::milliseconds ttl) {
         if (!handle_) return no_store("put_ttl");
-        const auto ms = ttl.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(ttl.count());
+        if (ttl.count() < 0) {
+            return Status(StatusCode::invalid_argument, "nexus::Store::put_ttl: a negative time to live (" +
+                                                            std::to_string(ttl.count()) + " ms)");
+        }
+        const auto ms = static_cast<std::uint64_t>(ttl.count());
         return Status::from_c(nexus_store_put_ttl(handle_, detail::bytes_of(key), key.size(), value.data(),
                                                   value.size(), ms));
     }
@@ -1158,6 +1183,7 @@ public:
     /// The signalled level alone (the last one signalled; none once it
     /// ended or decayed), beside try_pressure_level().
     Result<PressureLevel> try_signalled_level() const {
+        if (!handle_) return no_store("signalled_level");
         NexusPressureLevel out = NEXUS_PRESSURE_LEVEL_NONE;
         const NexusStatus s = nexus_store_signalled_level(handle_, &out);
         if (s != NEXUS_STATUS_OK) return Status::from_c(s);
@@ -1165,10 +1191,19 @@ public:
     }
     /// Which kinds of event are delivered from now on (to on_event's
     /// callback or the queue), e.g. {EventKind::signal_changed} for only
-    /// what the OS said. DROPPED markers always come.
+    /// what the OS said. DROPPED markers always come. A value outside
+    /// EventKind's is invalid_argument (nothing changed).
     Status try_set_event_kinds(std::initializer_list<EventKind> kinds) {
+        if (!handle_) return no_store("set_event_kinds");
         std::uint32_t mask = 0;
-        for (EventKind k : kinds) mask |= 1u << static_cast<std::uint32_t>(k);
+        for (EventKind k : kinds) {
+            const auto bit = static_cast<std::uint32_t>(k);
+            if (bit >= 32) {
+                return Status(StatusCode::invalid_argument,
+                              "nexus::Store::set_event_kinds: " + std::to_string(bit) + " is not an EventKind");
+            }
+            mask |= std::uint32_t{1} << bit;
+        }
         return Status::from_c(nexus_store_set_event_mask(handle_, mask));
     }
     /// Changes the configured budget, evicting down to it; over_budget if
@@ -1303,6 +1338,8 @@ public:
     void signal_pressure(PressureLevel level) { check(try_signal_pressure(level)); }
     static void signal_pressure_all(PressureLevel level) { check(try_signal_pressure_all(level)); }
     PressureLevel pressure_level() const { return try_pressure_level().value(); }
+    PressureLevel signalled_level() const { return try_signalled_level().value(); }
+    void set_event_kinds(std::initializer_list<EventKind> kinds) { check(try_set_event_kinds(kinds)); }
     void set_max_bytes(std::uint64_t max_bytes) { check(try_set_max_bytes(max_bytes)); }
     Metrics metrics() const { return try_metrics().value(); }
     std::string metrics_json() const { return try_metrics_json().value(); }
@@ -1368,6 +1405,7 @@ private:
     Emptied emptied_ = Emptied::no;
 };
 
+}  // inline namespace NEXUS_CPP_MODE_NAMESPACE
 }  // namespace nexus
 
 #endif  // NEXUS_STORE_HPP
