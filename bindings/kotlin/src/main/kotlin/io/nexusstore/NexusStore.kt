@@ -94,7 +94,7 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
      * as the cause. A loader may call into the store (not getOrLoad of its own key: BUSY).
      */
     fun getOrLoad(key: ByteArray, loader: (ByteArray) -> ByteArray?): ByteArray? =
-        load(loader) { NativeBridge.getOrLoad(it, key) }
+        load(loader, objects = false) { NativeBridge.getOrLoad(it, key) }
 
     fun getOrLoad(key: String, loader: (String) -> ByteArray?): ByteArray? =
         getOrLoad(key.encodeToByteArray()) { loader(it.decodeToString()) }
@@ -104,14 +104,14 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
      * [putObject]: single flight and failures as for [getOrLoad]. Null: absent, nothing cached.
      */
     fun getOrLoadObject(key: ByteArray, loader: (ByteArray) -> CostedObject?): Any? =
-        load(loader) { NativeBridge.getOrLoadObject(it, key) }
+        load(loader, objects = true) { NativeBridge.getOrLoadObject(it, key) }
 
     fun getOrLoadObject(key: String, loader: (String) -> CostedObject?): Any? =
         getOrLoadObject(key.encodeToByteArray()) { loader(it.decodeToString()) }
 
     /** Runs a get_or_load with [loader] as this thread's loader; its exception becomes the cause. */
-    private inline fun <T> load(noinline loader: (ByteArray) -> Any?, getOrLoad: (Long) -> T): T = call { h ->
-        val frame = callbacks.enterLoad(loader)
+    private inline fun <T> load(noinline loader: (ByteArray) -> Any?, objects: Boolean, getOrLoad: (Long) -> T): T = call { h ->
+        val frame = callbacks.enterLoad(loader, objects)
         try {
             getOrLoad(h)
         } catch (e: NexusException) {

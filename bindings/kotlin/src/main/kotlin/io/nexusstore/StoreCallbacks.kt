@@ -36,13 +36,16 @@ internal class StoreCallbacks(initialLevel: MemoryPressureLevel) {
     /** The loader of the getOrLoad call running on this thread (the C loader runs on it). */
     private val loads = ThreadLocal<LoadFrame?>()
 
-    /** [loader] returns a ByteArray, a [CostedObject], or null (absent). */
-    class LoadFrame(val loader: (ByteArray) -> Any?, val outer: LoadFrame?) {
+    /**
+     * [loader] returns a ByteArray ([objects] false: getOrLoad) or a [CostedObject] ([objects]
+     * true: getOrLoadObject), or null (absent).
+     */
+    class LoadFrame(val loader: (ByteArray) -> Any?, val objects: Boolean, val outer: LoadFrame?) {
         var failure: Throwable? = null
     }
 
-    fun enterLoad(loader: (ByteArray) -> Any?): LoadFrame =
-        LoadFrame(loader, loads.get()).also { loads.set(it) }
+    fun enterLoad(loader: (ByteArray) -> Any?, objects: Boolean): LoadFrame =
+        LoadFrame(loader, objects, loads.get()).also { loads.set(it) }
 
     fun exitLoad(frame: LoadFrame) = loads.set(frame.outer)
 
@@ -74,16 +77,27 @@ internal class StoreCallbacks(initialLevel: MemoryPressureLevel) {
         evictionListener?.onEviction(key, EvictionReason.fromCode(reason), bytes)
     }
 
-    /** Runs this thread's loader; null = absent. What it throws becomes every waiter's failure. */
+    /**
+     * Runs this thread's loader; null = absent. What it throws becomes every waiter's failure.
+     * A result of the wrong type (erased generics: an unchecked cast, Java raw types) is
+     * refused with [LoadRefused], which the shim makes INVALID_ARGUMENT for every waiter: the
+     * shim reads a CostedObject's fields, so it must never be handed anything else.
+     */
     fun load(key: ByteArray): Any? {
         val frame = loads.get() ?: return null
-        try {
-            return frame.loader(key)
+        val result = try {
+            frame.loader(key)
         } catch (t: Throwable) {
             frame.failure = t
             throw t
         }
+        if (result == null || (if (frame.objects) result is CostedObject else result is ByteArray)) return result
+        val (call, takes) = if (frame.objects) "getOrLoadObject" to "a CostedObject" else "getOrLoad" to "a ByteArray"
+        throw LoadRefused("the $call loader returned a ${result.javaClass.typeName}: it may return only $takes or null")
     }
+
+    /** A loader's result of the wrong type (the shim looks this class up by name). */
+    class LoadRefused(message: String) : RuntimeException(message)
 
     companion object {
         private const val KIND_PRESSURE_CHANGED = 0
