@@ -89,11 +89,14 @@ static NexusStatus loader(void *ctx, const uint8_t *key, size_t key_len, NexusLo
   if ((*env)->ExceptionCheck(env)) {
     jthrowable thrown = (*env)->ExceptionOccurred(env);
     (*env)->ExceptionClear(env);
+    /* StoreCallbacks.load refused the loader's result (of the wrong type for its call):
+     * INVALID_ARGUMENT with its message; anything else the loader threw is CALLBACK. */
+    int refused = (*env)->IsInstanceOf(env, thrown, nexus_jni.load_refused);
     char *message = describe(env, thrown);
-    nexus_load_sink_fail(sink, NEXUS_STATUS_ERR_CALLBACK,
+    nexus_load_sink_fail(sink, refused ? NEXUS_STATUS_ERR_INVALID_ARGUMENT : NEXUS_STATUS_ERR_CALLBACK,
                          message != NULL ? message : "the loader threw");
     free(message);
-    status = NEXUS_STATUS_ERR_CALLBACK;
+    status = NEXUS_STATUS_ERR_CALLBACK; /* ignored: the sink holds the failure */
   } else if (result == NULL) {
     status = NEXUS_STATUS_NOT_FOUND; /* the loader returned null: absent */
   } else if ((*env)->IsInstanceOf(env, result, nexus_jni.byte_array)) {
@@ -105,8 +108,7 @@ static NexusStatus loader(void *ctx, const uint8_t *key, size_t key_len, NexusLo
       status = nexus_load_sink_put_bytes(sink, v.data, v.len);
       nexus_jni_bytes_free(&v);
     }
-  } else {
-    /* A CostedObject (the Kotlin API allows nothing else). */
+  } else if ((*env)->IsInstanceOf(env, result, nexus_jni.costed_object)) {
     jobject object = (*env)->GetObjectField(env, result, nexus_jni.costed_value);
     jlong cost = (*env)->GetLongField(env, result, nexus_jni.costed_cost);
     NexusStatus refusal;
@@ -119,6 +121,12 @@ static NexusStatus loader(void *ctx, const uint8_t *key, size_t key_len, NexusLo
     } else {
       status = nexus_jni_put_global(env, object, (size_t)cost, put_into_sink, sink);
     }
+  } else {
+    /* StoreCallbacks.load passes only a byte[], a CostedObject or null; never read fields of
+     * anything else (erased generics let a loader return any object). */
+    nexus_load_sink_fail(sink, NEXUS_STATUS_ERR_INVALID_ARGUMENT,
+                         "the loader returned neither a byte[] nor a CostedObject");
+    status = NEXUS_STATUS_ERR_CALLBACK;
   }
   if (status != NEXUS_STATUS_OK && status != NEXUS_STATUS_NOT_FOUND &&
       status != NEXUS_STATUS_ERR_CALLBACK) {

@@ -23,6 +23,7 @@ typedef struct NexusJniIds {
   jclass costed_object;      /* io.nexusstore.CostedObject */
   jfieldID costed_value;     /* Ljava/lang/Object; */
   jfieldID costed_cost;      /* J */
+  jclass load_refused;       /* io.nexusstore.StoreCallbacks$LoadRefused: a result of the wrong type */
 } NexusJniIds;
 
 extern NexusJniIds nexus_jni;

@@ -51,10 +51,7 @@ static NexusStatus put_into_store(void *target, void *object, size_t cost, Nexus
 JNIEXPORT void NATIVE(putObject)(JNIEnv *env, jclass cls, jlong store, jbyteArray key, jobject value,
                                  jlong cost) {
   (void)cls;
-  if (cost < 0) {
-    nexus_jni_throw_message(env, NEXUS_STATUS_ERR_INVALID_ARGUMENT, "cost must be >= 0");
-    return;
-  }
+  if (!nexus_jni_at_least(env, cost, 0, "cost")) return; /* "cost must be >= 0 (got -1)" */
   NexusStatus refusal;
   const char *why = nexus_jni_cost_refused(cost, &refusal);
   if (why != NULL) {

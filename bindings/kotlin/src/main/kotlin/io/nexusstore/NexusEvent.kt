@@ -43,9 +43,13 @@ fun interface EvictionListener {
     fun onEviction(key: ByteArray, reason: EvictionReason, bytes: Long)
 }
 
-/** What an object loader gives ([NexusStore.getOrLoadObject]): a JVM object charged [cost] bytes. */
+/**
+ * What an object loader gives ([NexusStore.getOrLoadObject]): a JVM object charged [cost] bytes
+ * (a negative [cost] is NexusException(INVALID_ARGUMENT)).
+ */
 class CostedObject(@JvmField val value: Any, @JvmField val cost: Long) {
     init {
-        require(cost >= 0) { "cost must be >= 0" }
+        // A NexusException like every other bad value (the put's words: the same check).
+        if (cost < 0) throw NexusException(NexusStatus.INVALID_ARGUMENT, "cost must be >= 0 (got $cost)")
     }
 }

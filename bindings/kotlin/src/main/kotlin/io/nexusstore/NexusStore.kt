@@ -22,6 +22,7 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
         val h = config.createStore()
         try {
             callbacks = StoreCallbacks(MemoryPressureLevel.fromCode(NativeBridge.pressureLevel(h)))
+            callbacks.handle = h
             NativeBridge.setEventCallback(h, callbacks)
             NativeBridge.setLoader(h, callbacks)
             // A change between the first read and the registration came with no event.
@@ -31,7 +32,9 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
             throw t
         }
         handle.set(h)
-        reclaimable = Reclaimer.default.register(this, h)
+        // A store reclaimed unclosed ends its flows too (the action holds the callbacks, never this).
+        val endFlows = callbacks
+        reclaimable = Reclaimer.default.register(this, h, then = Runnable { endFlows.close() })
     }
 
     /** Runs [block] with the live handle; closed -> IllegalStateException. */
@@ -51,10 +54,11 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
 
     /**
      * Frees the store (nexus_store_free_deferred: never blocks; calls in flight on other threads
-     * finish first). Remaining objects are released. A second close does nothing.
+     * finish first). Remaining objects are released. [events] collectors complete and
+     * [pressureLevels] collectors throw IllegalStateException. A second close does nothing.
      */
     override fun close() {
-        if (handle.getAndSet(0L) != 0L) reclaimable.reclaim()
+        if (handle.getAndSet(0L) != 0L) reclaimable.reclaim() // then ends the flows
     }
 
     // ---- bytes ---------------------------------------------------------------------------
@@ -94,7 +98,7 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
      * as the cause. A loader may call into the store (not getOrLoad of its own key: BUSY).
      */
     fun getOrLoad(key: ByteArray, loader: (ByteArray) -> ByteArray?): ByteArray? =
-        load(loader) { NativeBridge.getOrLoad(it, key) }
+        load(loader, objects = false) { NativeBridge.getOrLoad(it, key) }
 
     fun getOrLoad(key: String, loader: (String) -> ByteArray?): ByteArray? =
         getOrLoad(key.encodeToByteArray()) { loader(it.decodeToString()) }
@@ -104,14 +108,14 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
      * [putObject]: single flight and failures as for [getOrLoad]. Null: absent, nothing cached.
      */
     fun getOrLoadObject(key: ByteArray, loader: (ByteArray) -> CostedObject?): Any? =
-        load(loader) { NativeBridge.getOrLoadObject(it, key) }
+        load(loader, objects = true) { NativeBridge.getOrLoadObject(it, key) }
 
     fun getOrLoadObject(key: String, loader: (String) -> CostedObject?): Any? =
         getOrLoadObject(key.encodeToByteArray()) { loader(it.decodeToString()) }
 
     /** Runs a get_or_load with [loader] as this thread's loader; its exception becomes the cause. */
-    private inline fun <T> load(noinline loader: (ByteArray) -> Any?, getOrLoad: (Long) -> T): T = call { h ->
-        val frame = callbacks.enterLoad(loader)
+    private inline fun <T> load(noinline loader: (ByteArray) -> Any?, objects: Boolean, getOrLoad: (Long) -> T): T = call { h ->
+        val frame = callbacks.enterLoad(loader, objects)
         try {
             getOrLoad(h)
         } catch (e: NexusException) {
@@ -196,11 +200,21 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
 
     // ---- what the store reports ----------------------------------------------------------
 
-    /** The reported level as it changes (a StateFlow: the current level first). */
-    val pressureLevels: StateFlow<MemoryPressureLevel> get() = callbacks.levels
+    /**
+     * The reported level as it changes (a StateFlow: the current level first, then at each
+     * PRESSURE_CHANGED the store's level read then; once the calls that changed it have returned,
+     * from however many threads, its value is [pressureLevel]). When the store closes (or is
+     * reclaimed) its collectors throw [IllegalStateException] (a StateFlow never completes), and
+     * so does its [StateFlow.value] from then on, as every call after [close].
+     */
+    val pressureLevels: StateFlow<MemoryPressureLevel> get() = call { callbacks.levels }
 
-    /** Pressure changes, eviction runs and drop markers, as they happen (hot; oldest dropped past 1024 buffered). */
-    val events: Flow<NexusEvent> get() = callbacks.events
+    /**
+     * Pressure changes, eviction runs and drop markers, as they happen (hot; oldest dropped past
+     * 1024 buffered). Its collectors complete when the store closes (or is reclaimed); one that
+     * starts after that completes at once.
+     */
+    val events: Flow<NexusEvent> get() = call { callbacks.events }
 
     /**
      * The kinds [events] carries; by default PRESSURE_CHANGED, EVICTION and DROPPED (DROPPED
@@ -226,7 +240,7 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
     internal fun handleForTesting(): Long = handle.get()
 
     companion object {
-        private const val CLOSED = "the store is closed"
+        private const val CLOSED = STORE_CLOSED
 
         /** The native library's version ("MAJOR.MINOR.PATCH"). */
         @JvmStatic

@@ -9,9 +9,10 @@ import java.util.concurrent.atomic.AtomicBoolean
 internal interface Reclaimer {
     /**
      * [Reclaimable.reclaim] frees [handle] (a store, or a governor for [NativeKind.GOVERNOR]) at
-     * most once: on close, or after [owner] is gone.
+     * most once: on close, or after [owner] is gone; [then] (which must not hold [owner]) runs
+     * after the free.
      */
-    fun register(owner: Any, handle: Long, kind: NativeKind = NativeKind.STORE): Reclaimable
+    fun register(owner: Any, handle: Long, kind: NativeKind = NativeKind.STORE, then: Runnable? = null): Reclaimable
 
     companion object {
         /** java.lang.ref.Cleaner where it exists (JVM 9+, Android API 33+), else a phantom queue. */
@@ -35,11 +36,15 @@ internal fun interface Reclaimable {
 internal enum class NativeKind { STORE, GOVERNOR }
 
 /** The static clean action: it holds only the handle, never its owner. */
-private class FreeHandle(private val handle: Long, private val kind: NativeKind) : Runnable {
+private class FreeHandle(private val handle: Long, private val kind: NativeKind, private val then: Runnable?) : Runnable {
     override fun run() {
-        when (kind) {
-            NativeKind.STORE -> NativeBridge.storeFreeDeferred(handle)
-            NativeKind.GOVERNOR -> NativeBridge.governorFreeDeferred(handle)
+        try {
+            when (kind) {
+                NativeKind.STORE -> NativeBridge.storeFreeDeferred(handle)
+                NativeKind.GOVERNOR -> NativeBridge.governorFreeDeferred(handle)
+            }
+        } finally {
+            then?.run()
         }
     }
 }
@@ -48,8 +53,8 @@ private class FreeHandle(private val handle: Long, private val kind: NativeKind)
 internal class CleanerReclaimer : Reclaimer {
     private val cleaner = java.lang.ref.Cleaner.create()
 
-    override fun register(owner: Any, handle: Long, kind: NativeKind): Reclaimable {
-        val cleanable = cleaner.register(owner, FreeHandle(handle, kind))
+    override fun register(owner: Any, handle: Long, kind: NativeKind, then: Runnable?): Reclaimable {
+        val cleanable = cleaner.register(owner, FreeHandle(handle, kind, then))
         return Reclaimable { cleanable.clean() }
     }
 }
@@ -59,7 +64,7 @@ internal class PhantomReclaimer : Reclaimer {
     private val queue = ReferenceQueue<Any>()
     private val live: MutableSet<StorePhantom> = ConcurrentHashMap.newKeySet()
 
-    private inner class StorePhantom(owner: Any, private val handle: Long, private val kind: NativeKind) :
+    private inner class StorePhantom(owner: Any, private val handle: Long, private val kind: NativeKind, private val then: Runnable?) :
         PhantomReference<Any>(owner, queue), Reclaimable {
         private val done = AtomicBoolean(false)
 
@@ -67,7 +72,7 @@ internal class PhantomReclaimer : Reclaimer {
             if (done.compareAndSet(false, true)) {
                 live.remove(this)
                 clear()
-                FreeHandle(handle, kind).run()
+                FreeHandle(handle, kind, then).run()
             }
         }
     }
@@ -87,6 +92,6 @@ internal class PhantomReclaimer : Reclaimer {
         }
     }
 
-    override fun register(owner: Any, handle: Long, kind: NativeKind): Reclaimable =
-        StorePhantom(owner, handle, kind).also { live.add(it) }
+    override fun register(owner: Any, handle: Long, kind: NativeKind, then: Runnable?): Reclaimable =
+        StorePhantom(owner, handle, kind, then).also { live.add(it) }
 }

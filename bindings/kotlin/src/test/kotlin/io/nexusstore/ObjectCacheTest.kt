@@ -171,7 +171,7 @@ class ObjectCacheTest {
             assertEquals(base + 1, NativeBridge.liveObjectRefs())
             assertNull(store.getOrLoadObject("none") { null })
             val bad = assertThrows<NexusException> { store.getOrLoadObject("bad") { CostedObject(Bitmap(2), cost = -1) } }
-            assertEquals("cost must be >= 0", bad.message)
+            assertEquals("cost must be >= 0 (got -1)", bad.message)
             // Cost 0 with no size estimator: the library refuses it, with its message, to the caller.
             val zero = assertThrows<NexusException> { store.getOrLoadObject("zero") { CostedObject(Bitmap(3), cost = 0) } }
             assertEquals(NexusStatus.INVALID_ARGUMENT, zero.status)

@@ -6,6 +6,7 @@ import android.content.ComponentCallbacks2
 import android.content.Context
 import android.content.res.Configuration
 import android.os.Bundle
+import android.util.Log
 import io.nexusstore.MemoryPressureLevel
 import io.nexusstore.NexusStore
 
@@ -13,9 +14,13 @@ import io.nexusstore.NexusStore
  * Connects Android's memory callbacks to nexus_store: `onTrimMemory(level)` becomes
  * [MemoryPressureLevel.fromTrimLevel] (by ranges), `onLowMemory` is TRIM_MEMORY_COMPLETE, and
  * the signal ends (NONE) when the app comes back to the foreground (its first activity starts
- * again): since API 34 Android sends only UI_HIDDEN and BACKGROUND and never says pressure is
- * over. By default every store hears it ([NexusStore.signalPressureAll]); pass [signal] to aim
- * at one store. [close] unregisters.
+ * again; an activity recreated for a configuration change, such as a rotation, is not a return):
+ * since API 34 Android sends only UI_HIDDEN and BACKGROUND and never says pressure is over. By
+ * default every store hears it ([NexusStore.signalPressureAll]); pass [signal] to aim at one
+ * store. An exception [signal] throws (the one-store target `{ store.signalPressure(it) }` once
+ * that store is closed: IllegalStateException) is logged (tag `NexusStore`) and dropped: it never
+ * leaves an Android callback, which runs on the main thread. [close] unregisters and ends the
+ * signal this hook holds.
  *
  * ```
  * val pressure = AndroidMemoryPressure.install(application)
@@ -27,6 +32,12 @@ class AndroidMemoryPressure private constructor(
 ) : ComponentCallbacks2, Application.ActivityLifecycleCallbacks, AutoCloseable {
     private var startedActivities = 0
 
+    /**
+     * Whether the activity stopped last was changing configurations: the activity that
+     * replaces it starting is not the app coming back to the foreground.
+     */
+    private var changingConfigurations = false
+
     /** The level this hook signalled last (NONE once it ended). */
     @Volatile
     var signalled: MemoryPressureLevel = MemoryPressureLevel.NONE
@@ -35,8 +46,17 @@ class AndroidMemoryPressure private constructor(
     override fun onTrimMemory(level: Int) {
         val mapped = MemoryPressureLevel.fromTrimLevel(level)
         if (mapped == MemoryPressureLevel.NONE) return
-        signalled = mapped
-        signal(mapped)
+        send(mapped)
+    }
+
+    /** Signals [level] through the target; what the target throws is logged and dropped. */
+    private fun send(level: MemoryPressureLevel) {
+        signalled = level
+        try {
+            signal(level)
+        } catch (e: Exception) {
+            Log.w(TAG, "the memory pressure target threw on $level (dropped)", e)
+        }
     }
 
     @Deprecated("Deprecated in Android; no longer delivered since API 34")
@@ -46,14 +66,15 @@ class AndroidMemoryPressure private constructor(
 
     override fun onActivityStarted(activity: Activity) {
         startedActivities++
-        if (startedActivities == 1 && signalled != MemoryPressureLevel.NONE) {
-            signalled = MemoryPressureLevel.NONE
-            signal(MemoryPressureLevel.NONE)
+        if (startedActivities == 1) {
+            if (!changingConfigurations && signalled != MemoryPressureLevel.NONE) send(MemoryPressureLevel.NONE)
+            changingConfigurations = false
         }
     }
 
     override fun onActivityStopped(activity: Activity) {
         if (startedActivities > 0) startedActivities--
+        changingConfigurations = activity.isChangingConfigurations
     }
 
     override fun onActivityCreated(activity: Activity, savedInstanceState: Bundle?) = Unit
@@ -62,14 +83,20 @@ class AndroidMemoryPressure private constructor(
     override fun onActivitySaveInstanceState(activity: Activity, outState: Bundle) = Unit
     override fun onActivityDestroyed(activity: Activity) = Unit
 
-    /** Unregisters both callbacks. */
+    /**
+     * Unregisters both callbacks, then ends the signal this hook holds, if any: the target hears
+     * NONE when this hook's last signal was above NONE (with the default target, every store,
+     * whoever else signalled them). A second close does nothing.
+     */
     override fun close() {
         application.unregisterComponentCallbacks(this)
         application.unregisterActivityLifecycleCallbacks(this)
+        if (signalled != MemoryPressureLevel.NONE) send(MemoryPressureLevel.NONE)
     }
 
     companion object {
         private const val TRIM_MEMORY_COMPLETE = 80
+        private const val TAG = "NexusStore"
 
         /** Registers on [context]'s application; callbacks arrive on the main thread. */
         @JvmStatic
