@@ -150,6 +150,10 @@ TEST(Monitor, BadConfigIsInvalidArgumentWithAMessage) {
     ASSERT_FALSE(window.ok());
     EXPECT_EQ(window.status().message(), "nexus::MonitorConfig::psi_trigger window: -2000000 is negative");
     EXPECT_FALSE(nexus::Monitor::status().running);
+    // A source from no header is a status, where source_detail says "".
+    const nexus::Result<std::string> unknown = nexus::Monitor::try_source_detail(static_cast<nexus::MonitorSource>(9));
+    EXPECT_EQ(unknown.status().code(), nexus::StatusCode::invalid_argument);
+    EXPECT_EQ(nexus::Monitor::source_detail(static_cast<nexus::MonitorSource>(9)), "");
 }
 
 TEST(Monitor, RealHostStartsReadsAndStops) {

@@ -232,15 +232,25 @@ public:
         return s;
     }
 
-    /// Why a source is absent, polled or failed, or the file it reads.
-    static std::string source_detail(MonitorSource source) {
+    /// Why a source is absent, polled or failed, or the file it reads; ""
+    /// before the first start. A failure (a source number from no header)
+    /// is its status.
+    static Result<std::string> try_source_detail(MonitorSource source) {
         const auto kind = static_cast<NexusMonitorSourceKind>(source);
         std::size_t len = 0;
-        if (nexus_monitor_source_detail(kind, nullptr, 0, &len) != NEXUS_STATUS_ERR_BUFFER_TOO_SMALL) return {};
+        NexusStatus s = nexus_monitor_source_detail(kind, nullptr, 0, &len);
+        if (s == NEXUS_STATUS_OK) return std::string();
+        if (s != NEXUS_STATUS_ERR_BUFFER_TOO_SMALL) return Status::from_c(s);
         std::string out(len, '\0');
-        if (nexus_monitor_source_detail(kind, out.data(), out.size(), &len) != NEXUS_STATUS_OK) return {};
+        s = nexus_monitor_source_detail(kind, out.data(), out.size(), &len);
+        if (s != NEXUS_STATUS_OK) return Status::from_c(s);
         out.resize(len - 1);
         return out;
+    }
+    /// try_source_detail, with "" for a failure too.
+    static std::string source_detail(MonitorSource source) {
+        Result<std::string> r = try_source_detail(source);
+        return r.ok() ? std::move(r).value() : std::string();
     }
 
     static SourceState state(const MonitorStatus& s, MonitorSource source) noexcept {
