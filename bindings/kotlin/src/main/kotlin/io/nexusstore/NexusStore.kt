@@ -228,9 +228,11 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
     }
 
     /**
-     * Called for every entry that leaves the store, on the thread whose call removed it (after
-     * the store's locks are released); null unregisters. It may call into the store. An
-     * exception it throws is caught and dropped (the store goes on).
+     * Called for every entry a call of the store removes (evicted, expired, removed, replaced),
+     * on the thread whose call removed it (after the store's locks are released); null
+     * unregisters. Not called for the entries still present when the store is closed (or
+     * reclaimed): those are released without it. It may call into the store. An exception it
+     * throws is caught and dropped (the store goes on).
      */
     fun setEvictionListener(listener: EvictionListener?) = call { h ->
         callbacks.evictionListener = listener
