@@ -93,6 +93,8 @@ extension NexusStore {
     /// get a `NexusError` with its code (`.callback` unless it was a
     /// `NexusError` other than `.notFound`) and description. The loader runs on the calling thread
     /// with no lock held: it may use the store (the same key gives `.busy`).
+    /// An object entry (or an object load this call waited for) has no
+    /// bytes: `.invalidArgument`, and the loader is not called.
     public func value(forKey key: some NexusKeyConvertible,
                       loader: (_ key: Data) throws -> Data?) throws -> Data? {
         try withoutActuallyEscaping(loader) { loader in
@@ -102,7 +104,7 @@ extension NexusStore {
                     return sinkPutStatus(sink, value.withUnsafeBytes { v in
                         nexus_load_sink_put_bytes(sink, v.cBytes, v.count)
                     })
-                }?.data
+                }?.requireBytes().data
             }
         }
     }

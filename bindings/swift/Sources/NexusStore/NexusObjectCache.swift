@@ -41,14 +41,18 @@ public final class NexusObjectCache<Key: Hashable, Value: AnyObject>: @unchecked
         }
     }
 
-    /// The object under `key`, or nil. A hit is an access.
+    /// The object under `key`, or nil when absent. A hit is an access. A
+    /// bytes entry (put through `store`) holds no object: `.invalidArgument`
+    /// ("the value is bytes"), not nil, since the key is present.
     public func object(forKey key: Key) throws -> Value? {
-        try keyBytes(key).withUnsafeBytes { k in try store.valueHandle(forKey: k) }?.object as? Value
+        try keyBytes(key).withUnsafeBytes { k in try store.entryHandle(forKey: DataProtocolKey(data: k)) }?
+            .requireObject() as? Value
     }
 
     /// The object under `key`; on a miss `loader` makes it (nil: absent,
     /// nothing cached), charged `cost`. Single flight, as
-    /// `NexusStore.value(forKey:loader:)`.
+    /// `NexusStore.value(forKey:loader:)`. A bytes entry (or a bytes load
+    /// this call waited for): `.invalidArgument`, and the loader is not called.
     public func object(forKey key: Key, loader: (_ key: Key) throws -> (object: Value, cost: Int)?) throws -> Value? {
         try withoutActuallyEscaping(loader) { loader in
             try keyBytes(key).withUnsafeBytes { k in
@@ -59,7 +63,7 @@ public final class NexusObjectCache<Key: Hashable, Value: AnyObject>: @unchecked
                     let status = nexus_load_sink_put_object(sink, retained, made.cost, releaseObject, nil)
                     if status != statusOK { Unmanaged<AnyObject>.fromOpaque(retained).release() }
                     return sinkPutStatus(sink, status)
-                }?.object as? Value
+                }?.requireObject() as? Value
             }
         }
     }
