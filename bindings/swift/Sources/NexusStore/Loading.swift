@@ -47,15 +47,24 @@ let loaderTrampoline: NexusLoaderFn = { _, key, keyLength, sink in
         return try frame.load(keyBytes, sink)
     } catch {
         frame.thrown = error
-        // A thrown `.notFound` reaches the waiters as `.callback`: NOT_FOUND
-        // from a load means "absent" (nil), and they must see an error.
-        let thrownCode = (error as? NexusError)?.code.rawValue ?? NexusStatus(NEXUS_STATUS_ERR_CALLBACK)
-        let code = thrownCode == statusNotFound ? NexusStatus(NEXUS_STATUS_ERR_CALLBACK) : thrownCode
-        let message = (error as? NexusError)?.message ?? "loader threw \(error)"
+        let (code, message) = loadFailure(error)
         // Every waiter gets `code` and this message.
-        let failed = nexus_load_sink_fail(sink, code, message)
-        return failed == statusOK ? code : failed
+        let failed = nexus_load_sink_fail(sink, code.rawValue, message)
+        return failed == statusOK ? code.rawValue : failed
     }
+}
+
+/// The status and message a load fails with for its waiters when the loader
+/// threw `error`: a `NexusError`'s own code and message, except that a code
+/// the library does not take for a failure (OK, or one it does not know) and
+/// `.notFound` (from a load it means "absent": nil, and the waiters must see
+/// an error) become `.callback`, the message then saying what was thrown.
+/// Any other error is `.callback` "loader threw <error>".
+func loadFailure(_ error: Error) -> (NexusError.Code, String) {
+    guard let nexus = error as? NexusError else { return (.callback, "loader threw \(error)") }
+    if nexus.code == .notFound { return (.callback, nexus.message) }
+    if NexusError.Code.failures.contains(nexus.code) { return (nexus.code, nexus.message) }
+    return (.callback, "loader threw a NexusError with status \(nexus.code.rawValue), which is no failure status: \(nexus.message)")
 }
 
 /// The status of a put into a load's sink. When the store refused the value
