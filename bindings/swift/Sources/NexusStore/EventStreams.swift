@@ -16,15 +16,16 @@ import Foundation
 /// numbered below what was handed on is handed on as it comes.
 ///
 /// Sequence order is not the order of the changes themselves (the library
-/// numbers an event as it hands it on), so after handing on a
-/// PRESSURE_CHANGED, still under `lock`, the store's level is read and
-/// given to the level streams (`Sink.level`): the last one of these reads
-/// comes after every change whose event was handed on, so a level stream's
-/// last value is the store's level.
+/// numbers an event as it hands it on), so after a PRESSURE_CHANGED is
+/// handed on, the store's level is read and given to the level streams
+/// (`Sink.level`). One thread at a time reads it, without `lock` (the read
+/// may run the store's callbacks: a decayed signal's event, an expired
+/// entry's listener), and reads again if another PRESSURE_CHANGED was
+/// handed on meanwhile; so the last level given follows every change whose
+/// event was handed on, and a level stream's last value is the store's level.
 final class EventBroadcaster: @unchecked Sendable {
-    /// Recursive: `add`'s `start` and the level read after a PRESSURE_CHANGED
-    /// may apply a decayed signal and deliver its event on this thread,
-    /// under the lock.
+    /// Recursive: `add`'s `start` reads the store's level, which may apply a
+    /// decayed signal and deliver its event on this thread, under `add`.
     private let lock = NSRecursiveLock()
     private var sinks: [UInt64: Sink] = [:]
     private var nextID: UInt64 = 0
@@ -35,6 +36,10 @@ final class EventBroadcaster: @unchecked Sendable {
     private var early: [UInt64: NexusEvent_C] = [:]
     /// A gap check is scheduled.
     private var gapCheckArmed = false
+    /// A PRESSURE_CHANGED was handed on since the level was last read.
+    private var levelStale = false
+    /// A thread is reading the level for the level sinks (`reportLevel`).
+    private var reporting = false
     /// Sequence numbers skipped after `gapTimeout`, and events handed on
     /// after a higher number (for tests).
     private(set) var skippedNumbers: UInt64 = 0, lateEvents: UInt64 = 0
@@ -80,45 +85,56 @@ final class EventBroadcaster: @unchecked Sendable {
 
     func deliver(_ event: CNexusStore.NexusEvent) {
         lock.lock()
-        defer { lock.unlock() }
         if event.sequence > expected {
             early[event.sequence] = event
             armGapCheck()
+            lock.unlock()
             return
         }
         if event.sequence < expected { lateEvents += 1 }
-        var pressureChanged = handOn(event)
+        handOn(event)
         if event.sequence == expected {
             expected += 1
-            pressureChanged = handOnEarly() || pressureChanged
+            handOnEarly()
         }
-        if pressureChanged { reportLevel() }
+        lock.unlock()
+        reportLevel()
     }
 
-    /// Hands `event` to every sink; whether it was a PRESSURE_CHANGED.
-    /// Called with `lock` held.
-    private func handOn(_ event: CNexusStore.NexusEvent) -> Bool {
+    /// Hands `event` to every sink. Called with `lock` held.
+    private func handOn(_ event: CNexusStore.NexusEvent) {
         for sink in sinks.values { sink.receive(event) }
-        return event.kind == NexusEventKind(NEXUS_EVENT_KIND_PRESSURE_CHANGED)
+        if event.kind == NexusEventKind(NEXUS_EVENT_KIND_PRESSURE_CHANGED) { levelStale = true }
     }
 
-    /// Hands on the early events that are next in sequence; whether one was
-    /// a PRESSURE_CHANGED. Called with `lock` held.
-    private func handOnEarly() -> Bool {
-        var pressureChanged = false
+    /// Hands on the early events that are next in sequence. Called with
+    /// `lock` held.
+    private func handOnEarly() {
         while let event = early.removeValue(forKey: expected) {
             expected += 1
-            pressureChanged = handOn(event) || pressureChanged
+            handOn(event)
         }
-        return pressureChanged
     }
 
-    /// Gives the store's level to the level sinks. Called with `lock` held
-    /// (the read may deliver a decayed signal's event here: recursive).
+    /// Gives the store's level to the level sinks if a PRESSURE_CHANGED was
+    /// handed on since it was last read; called without `lock`. Another
+    /// thread reading it already reads again (`levelStale`).
     private func reportLevel() {
-        guard !finished, sinks.values.contains(where: { $0.level != nil }),
-              let level = readLevel() else { return }
-        for sink in sinks.values { sink.level?(level) }
+        lock.lock()
+        guard levelStale, !reporting else { lock.unlock(); return }
+        reporting = true
+        while levelStale {
+            levelStale = false
+            let wanted = !finished && sinks.values.contains(where: { $0.level != nil })
+            lock.unlock()
+            let level = wanted ? readLevel() : nil
+            lock.lock()
+            // Handed on during the read: the read may be older than it.
+            if levelStale { continue }
+            if let level { for sink in sinks.values { sink.level?(level) } }
+        }
+        reporting = false
+        lock.unlock()
     }
 
     /// Schedules a check that skips the gap at `expected` if it still holds
@@ -134,15 +150,15 @@ final class EventBroadcaster: @unchecked Sendable {
 
     private func checkGap(_ gap: UInt64) {
         lock.lock()
-        defer { lock.unlock() }
         gapCheckArmed = false
-        guard let next = early.keys.min() else { return }
-        if expected == gap {
+        if let next = early.keys.min(), expected == gap {
             skippedNumbers += next - expected
             expected = next
-            if handOnEarly() { reportLevel() }
+            handOnEarly()
         }
         if !early.isEmpty { armGapCheck() }
+        lock.unlock()
+        reportLevel()
     }
 
     func finishAll() {
