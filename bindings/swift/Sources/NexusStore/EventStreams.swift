@@ -41,8 +41,11 @@ final class EventBroadcaster: @unchecked Sendable {
     /// A thread is reading the level for the level sinks (`reportLevel`).
     private var reporting = false
     /// Sequence numbers skipped after `gapTimeout`, and events handed on
-    /// after a higher number (for tests).
-    private(set) var skippedNumbers: UInt64 = 0, lateEvents: UInt64 = 0
+    /// after a higher number (read by tests through `skippedNumbers` and
+    /// `lateEvents`).
+    private var skipped: UInt64 = 0, late: UInt64 = 0
+    var skippedNumbers: UInt64 { lock.lock(); defer { lock.unlock() }; return skipped }
+    var lateEvents: UInt64 { lock.lock(); defer { lock.unlock() }; return late }
     /// Reads the store's reported level (nil on failure).
     private let readLevel: () -> MemoryPressureLevel?
     /// How long a missing sequence number is waited for.
@@ -91,7 +94,7 @@ final class EventBroadcaster: @unchecked Sendable {
             lock.unlock()
             return
         }
-        if event.sequence < expected { lateEvents += 1 }
+        if event.sequence < expected { late += 1 }
         handOn(event)
         if event.sequence == expected {
             expected += 1
@@ -152,7 +155,7 @@ final class EventBroadcaster: @unchecked Sendable {
         lock.lock()
         gapCheckArmed = false
         if let next = early.keys.min(), expected == gap {
-            skippedNumbers += next - expected
+            skipped += next - expected
             expected = next
             handOnEarly()
         }

@@ -55,7 +55,7 @@ final class Audit5MessageTests: XCTestCase {
                 do {
                     _ = try store.value(forKey: "k") { _ in
                         started.signal()
-                        usleep(200_000)
+                        usleep(500_000)  // the waiters join (they are checked, not timed)
                         throw NexusError(NexusError.Code(rawValue: raw), message: "odd \(raw)")
                     }
                     caller.append("a value")
