@@ -46,25 +46,53 @@ final class Audit5StreamTests: XCTestCase {
     /// and the events stream has every PRESSURE_CHANGED in sequence order.
     func testPressureLevelsEndAtTheStoresLevelAfterConcurrentSignals() async throws {
         let store = try NexusStore(maxCacheBytes: 1_000_000)
+        try await checkStreams(of: store, rounds: 400) { _ in
+            [MemoryPressureLevel.critical, .moderate, .emergency, .none].shuffled().map { level in
+                { try? store.signalPressure(level) }
+            }
+        }
+    }
+
+    /// The same with 4 shards, the level also moved by usage: puts that
+    /// cross the thresholds (and evict), evictions, signals, removals.
+    func testPressureLevelsAndEventsWithShardsPutsAndSignals() async throws {
+        var config = MemoryConfig(maxCacheBytes: 200_000)
+        config.shards = 4
+        let store = try NexusStore(config: config)
+        try await checkStreams(of: store, rounds: 150) { round in
+            [{ for i in 0..<8 { try? store.put(Data(count: 9_000), forKey: "a\(round % 3)-\(i)") } },
+             { try? store.signalPressure(round % 3 == 0 ? .critical : .none) },
+             { try? store.evict(5 + round % 7) },
+             { for i in 0..<8 { try? store.removeValue(forKey: "a\((round + 1) % 3)-\(i)") }
+               try? store.signalPressure(round % 5 == 0 ? .moderate : .none) }]
+        }
+    }
+
+    /// Runs `work(round)`'s 4 closures at once on 4 threads, `rounds` times
+    /// (NEXUS_STREAM_ROUNDS overrides); after each round the level stream's
+    /// last value must be the store's level, and in the end the events
+    /// stream must be in strictly increasing sequence order.
+    private func checkStreams(of store: NexusStore, rounds defaultRounds: Int,
+                              _ work: (Int) -> [@Sendable () -> Void]) async throws {
         let last = Recorder<MemoryPressureLevel>()
         let sequences = Recorder<UInt64>()
         let levelStream = store.pressureLevels
         let eventStream = store.events
         let reader = Task { for await level in levelStream { last.append(level) } }
         let eventReader = Task { for await e in eventStream { sequences.append(e.sequence) } }
-        let rounds = Int(ProcessInfo.processInfo.environment["NEXUS_STREAM_ROUNDS"] ?? "") ?? 400
+        let rounds = Int(ProcessInfo.processInfo.environment["NEXUS_STREAM_ROUNDS"] ?? "") ?? defaultRounds
         var stale = 0
         for round in 0..<rounds {
             let group = DispatchGroup()
             let barrier = DispatchSemaphore(value: 0)
-            let levels: [MemoryPressureLevel] = [.critical, .moderate, .emergency, .none].shuffled()
-            for level in levels {
+            let bodies = work(round)
+            for body in bodies {
                 onNewThread(group) {
                     barrier.wait()
-                    try? store.signalPressure(level)
+                    body()
                 }
             }
-            for _ in levels { barrier.signal() }
+            for _ in bodies { barrier.signal() }
             group.wait()
             let now = try store.pressureLevel
             // The reader task takes what was yielded in its own time: the
