@@ -24,9 +24,9 @@ import Foundation
 /// handed on meanwhile; so the last level given follows every change whose
 /// event was handed on, and a level stream's last value is the store's level.
 final class EventBroadcaster: @unchecked Sendable {
-    /// Recursive: `add`'s `start` reads the store's level, which may apply a
-    /// decayed signal and deliver its event on this thread, under `add`.
-    private let lock = NSRecursiveLock()
+    /// Nothing that may call back into this broadcaster (a store call) runs
+    /// under it.
+    private let lock = NSLock()
     private var sinks: [UInt64: Sink] = [:]
     private var nextID: UInt64 = 0
     private var finished = false
@@ -62,21 +62,23 @@ final class EventBroadcaster: @unchecked Sendable {
         var level: ((MemoryPressureLevel) -> Void)? = nil
     }
 
-    /// Adds a sink; `start` runs first, under the lock, so no event slips
-    /// between it and the sink's first event. Returns nil (and finishes the
-    /// sink) when the store is already gone.
-    func add(_ sink: Sink, start: () -> Void = {}) -> UInt64? {
+    /// Adds a sink: it gets every event handed on from now on, and a level
+    /// sink first the store's current level (read after it was added, so no
+    /// change slips between). Returns nil (and finishes the sink) when the
+    /// store is already gone.
+    func add(_ sink: Sink) -> UInt64? {
         lock.lock()
         guard !finished else {
             lock.unlock()
             sink.finish()
             return nil
         }
-        start()
         nextID += 1
         let id = nextID
         sinks[id] = sink
+        if sink.level != nil { levelStale = true }
         lock.unlock()
+        reportLevel()
         return id
     }
 
@@ -210,8 +212,7 @@ extension NexusStore {
     /// delivered. The stream ends when the store is freed. Keeps the newest
     /// 64 levels a slow reader has not taken.
     public var pressureLevels: AsyncStream<MemoryPressureLevel> {
-        let store = self
-        return AsyncStream(bufferingPolicy: .bufferingNewest(64)) { continuation in
+        AsyncStream(bufferingPolicy: .bufferingNewest(64)) { continuation in
             // The last level yielded; only touched under the broadcaster's lock.
             final class Last { var level: MemoryPressureLevel? }
             let last = Last()
@@ -229,10 +230,9 @@ extension NexusStore {
                 },
                 finish: { continuation.finish() },
                 level: yield)
-            let id = broadcaster.add(sink) {
-                if let level = try? store.pressureLevel { yield(level) }
-            }
-            guard let id else { return }
+            // Its first level is the store's, read by `add` (or by the
+            // thread reading it for the other level streams at the moment).
+            guard let id = broadcaster.add(sink) else { return }
             continuation.onTermination = { [broadcaster] _ in broadcaster.remove(id) }
         }
     }
