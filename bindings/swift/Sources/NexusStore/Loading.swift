@@ -100,7 +100,8 @@ extension NexusStore {
     /// its value (their own loaders are not called). An error the loader
     /// throws is rethrown as is to its own caller; waiters on other threads
     /// get a `NexusError` with its code (`.callback` unless it was a
-    /// `NexusError` other than `.notFound`) and description. The loader runs on the calling thread
+    /// `NexusError` with a failure status other than `.notFound`) and
+    /// description. The loader runs on the calling thread
     /// with no lock held: it may use the store (the same key gives `.busy`).
     /// An object entry (or an object load this call waited for) has no
     /// bytes: `.invalidArgument`, and the loader is not called.

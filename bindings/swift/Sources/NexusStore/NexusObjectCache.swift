@@ -24,7 +24,7 @@ public final class NexusObjectCache<Key: Hashable, Value: AnyObject>: @unchecked
     }
 
     /// Refuses a negative cost, and a cost of 0 with no estimator to ask,
-    /// in the wrapper's words (the library's names its C struct).
+    /// in the wrapper's words (the library's message names its C struct).
     private func checkCost(_ cost: Int) throws {
         try requireNonNegative(cost, "cost")
         if cost == 0 && !hasSizeEstimator {
