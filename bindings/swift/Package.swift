@@ -20,7 +20,11 @@ let cModule: Target = hasXCFramework
 
 let package = Package(
     name: "NexusStore",
-    platforms: [.macOS(.v10_15), .iOS(.v13), .tvOS(.v13), .watchOS(.v6)],
+    // Only the platforms scripts/make-xcframework.sh builds slices for (iOS
+    // device and simulator, macOS; run_tests.sh checks this). tvOS and
+    // watchOS are not supported: the XCFramework has no slice for them, so
+    // such an app would fail to link.
+    platforms: [.macOS(.v10_15), .iOS(.v13)],
     products: [
         .library(name: "NexusStore", targets: ["NexusStore"]),
     ],

@@ -69,6 +69,10 @@ if [ "$(uname -s)" != Darwin ]; then
   fi
   sed 's/^/  /' "$ROOT/target/xcframework.log"
 fi
+# Package.swift declares only the platforms the script builds slices for.
+if grep -n -E '\.(tvOS|watchOS|visionOS|macCatalyst)\(' "$ROOT/bindings/swift/Package.swift"; then
+  echo "Package.swift declares a platform make-xcframework.sh builds no slice for" >&2; exit 1
+fi
 
 LINK="--disable-build-manifest-caching -Xlinker -L$STAGE/lib"
 step "4. the examples (examples/swift): build and run in the chroot"

@@ -21,13 +21,16 @@ public struct GovernorConfig: Equatable, Sendable {
         self.budgetBytes = budgetBytes
     }
 
-    var cConfig: NexusGovernorConfig {
+    /// The C struct; a negative or 0 `eventQueueCapacity` throws
+    /// `.invalidArgument` (never taken as 0).
+    func cConfig() throws -> NexusGovernorConfig {
+        try requireAtLeastOne(eventQueueCapacity, "eventQueueCapacity")
         var c = NexusGovernorConfig()
         nexus_governor_config_init(&c)
         c.budget_bytes = budgetBytes
         c.signal_moderate_keep = signalModerateKeep
         c.signal_critical_keep = signalCriticalKeep
-        c.event_queue_capacity = max(eventQueueCapacity, 0)
+        c.event_queue_capacity = eventQueueCapacity
         return c
     }
 }
@@ -197,9 +200,9 @@ public final class Governor: @unchecked Sendable {
     public let config: GovernorConfig
 
     /// Creates a governor with no members. Throws `.invalidArgument` for a
-    /// budget of 0, keeps out of order, a queue capacity of 0.
+    /// budget of 0, keeps out of order, a queue capacity below 1.
     public init(config: GovernorConfig) throws {
-        var c = config.cConfig
+        var c = try config.cConfig()
         var out: OpaquePointer?
         try NexusError.check(nexus_governor_new(&c, &out))
         handle = out!

@@ -47,15 +47,24 @@ let loaderTrampoline: NexusLoaderFn = { _, key, keyLength, sink in
         return try frame.load(keyBytes, sink)
     } catch {
         frame.thrown = error
-        // A thrown `.notFound` reaches the waiters as `.callback`: NOT_FOUND
-        // from a load means "absent" (nil), and they must see an error.
-        let thrownCode = (error as? NexusError)?.code.rawValue ?? NexusStatus(NEXUS_STATUS_ERR_CALLBACK)
-        let code = thrownCode == statusNotFound ? NexusStatus(NEXUS_STATUS_ERR_CALLBACK) : thrownCode
-        let message = (error as? NexusError)?.message ?? "loader threw \(error)"
+        let (code, message) = loadFailure(error)
         // Every waiter gets `code` and this message.
-        let failed = nexus_load_sink_fail(sink, code, message)
-        return failed == statusOK ? code : failed
+        let failed = nexus_load_sink_fail(sink, code.rawValue, message)
+        return failed == statusOK ? code.rawValue : failed
     }
+}
+
+/// The status and message a load fails with for its waiters when the loader
+/// threw `error`: a `NexusError`'s own code and message, except that a code
+/// the library does not take for a failure (OK, or one it does not know) and
+/// `.notFound` (from a load it means "absent": nil, and the waiters must see
+/// an error) become `.callback`, the message then saying what was thrown.
+/// Any other error is `.callback` "loader threw <error>".
+func loadFailure(_ error: Error) -> (NexusError.Code, String) {
+    guard let nexus = error as? NexusError else { return (.callback, "loader threw \(error)") }
+    if nexus.code == .notFound { return (.callback, nexus.message) }
+    if NexusError.Code.failures.contains(nexus.code) { return (nexus.code, nexus.message) }
+    return (.callback, "loader threw a NexusError with status \(nexus.code.rawValue), which is no failure status: \(nexus.message)")
 }
 
 /// The status of a put into a load's sink. When the store refused the value
@@ -91,8 +100,11 @@ extension NexusStore {
     /// its value (their own loaders are not called). An error the loader
     /// throws is rethrown as is to its own caller; waiters on other threads
     /// get a `NexusError` with its code (`.callback` unless it was a
-    /// `NexusError` other than `.notFound`) and description. The loader runs on the calling thread
+    /// `NexusError` with a failure status other than `.notFound`) and
+    /// description. The loader runs on the calling thread
     /// with no lock held: it may use the store (the same key gives `.busy`).
+    /// An object entry (or an object load this call waited for) has no
+    /// bytes: `.invalidArgument`, and the loader is not called.
     public func value(forKey key: some NexusKeyConvertible,
                       loader: (_ key: Data) throws -> Data?) throws -> Data? {
         try withoutActuallyEscaping(loader) { loader in
@@ -102,7 +114,7 @@ extension NexusStore {
                     return sinkPutStatus(sink, value.withUnsafeBytes { v in
                         nexus_load_sink_put_bytes(sink, v.cBytes, v.count)
                     })
-                }?.data
+                }?.requireBytes().data
             }
         }
     }

@@ -84,8 +84,8 @@ public struct MemoryConfig: Sendable {
 
     /// The C struct, without the estimator (see `withCConfig`).
     func cConfig() throws -> NexusMemoryConfig {
-        try requireNonNegative(evictionBatchSize, "evictionBatchSize")
-        try requireNonNegative(eventQueueCapacity, "eventQueueCapacity")
+        try requireAtLeastOne(evictionBatchSize, "evictionBatchSize")
+        try requireAtLeastOne(eventQueueCapacity, "eventQueueCapacity")
         try requireNonNegative(shards, "shards")
         guard let shardCount = UInt32(exactly: shards) else {
             throw NexusError(.invalidArgument, message: "shards must be at most \(NEXUS_MAX_SHARDS) (got \(shards))")

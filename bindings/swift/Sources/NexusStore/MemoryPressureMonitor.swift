@@ -43,14 +43,18 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
     #endif
 
     /// - Parameters:
-    ///   - warningDecay: seconds a memory warning's CRITICAL (then MODERATE) lasts.
+    ///   - warningDecay: seconds a memory warning's CRITICAL (then MODERATE)
+    ///     lasts. Negative, NaN, infinite or beyond `UInt64.max` ms throws
+    ///     `.invalidArgument`, as every duration of this package does (a
+    ///     warning would hold CRITICAL for good).
     ///   - signal: what a level change does; by default signals every store.
     ///   - scheduler: runs the decay steps later; by default a global queue.
     public init(warningDecay: TimeInterval = 30,
                 signal: @escaping Signal = { try? NexusStore.signalPressureAll($0) },
                 scheduler: @escaping Scheduler = { delay, work in
                     DispatchQueue.global().asyncAfter(deadline: .now() + delay, execute: work)
-                }) {
+                }) throws {
+        _ = try milliseconds(warningDecay, "warningDecay")
         self.warningDecay = warningDecay
         self.signal = signal
         self.scheduler = scheduler

@@ -24,6 +24,11 @@ public struct NexusError: Error, Equatable, CustomStringConvertible, Sendable {
         public static let outOfMemory = Code(rawValue: UInt32(NEXUS_STATUS_ERR_OUT_OF_MEMORY))
         public static let panic = Code(rawValue: UInt32(NEXUS_STATUS_ERR_PANIC))
 
+        /// Every status the library knows but OK: what a load may fail with.
+        static let failures: Set<Code> = [.notFound, .empty, .nullArgument, .invalidArgument, .invalidHandle,
+                                          .tooLarge, .overBudget, .callback, .bufferTooSmall, .busy,
+                                          .outOfMemory, .panic]
+
         /// The library's short description ("not found", "over budget", ...).
         public var description: String { String(cString: nexus_status_str(rawValue)) }
     }
@@ -61,5 +66,15 @@ let statusNotFound = NexusStatus(NEXUS_STATUS_NOT_FOUND)
 func requireNonNegative(_ value: Int, _ name: String) throws {
     guard value >= 0 else {
         throw NexusError(.invalidArgument, message: "\(name) must not be negative (got \(value))")
+    }
+}
+
+/// `requireNonNegative`, then `.invalidArgument` "<name> must be at least 1
+/// (got 0)" for 0: a count the library needs at least one of, named as the
+/// wrapper names it.
+func requireAtLeastOne(_ value: Int, _ name: String) throws {
+    try requireNonNegative(value, name)
+    guard value >= 1 else {
+        throw NexusError(.invalidArgument, message: "\(name) must be at least 1 (got \(value))")
     }
 }

@@ -13,11 +13,24 @@ public final class NexusObjectCache<Key: Hashable, Value: AnyObject>: @unchecked
     /// The underlying store: pins, metrics, pressure, listeners, streams.
     public let store: NexusStore
     private let keyBytes: (Key) -> Data
+    /// The configuration has a `sizeEstimator`: cost 0 asks it.
+    private let hasSizeEstimator: Bool
 
     /// A cache whose keys become bytes through `keyBytes`.
     public init(config: MemoryConfig = MemoryConfig(), keyBytes: @escaping (Key) -> Data) throws {
         store = try NexusStore(config: config)
         self.keyBytes = keyBytes
+        hasSizeEstimator = config.sizeEstimator != nil
+    }
+
+    /// Refuses a negative cost, and a cost of 0 with no estimator to ask,
+    /// in the wrapper's words (the library's message names its C struct).
+    private func checkCost(_ cost: Int) throws {
+        try requireNonNegative(cost, "cost")
+        if cost == 0 && !hasSizeEstimator {
+            throw NexusError(.invalidArgument, message: "an object's cost is 0 and this cache has no size "
+                + "estimator to size it: pass the object's size in bytes as `cost` (or set MemoryConfig.sizeEstimator)")
+        }
     }
 
     /// Stores `object` under `key`, charged `cost` bytes: what the object
@@ -26,7 +39,7 @@ public final class NexusObjectCache<Key: Hashable, Value: AnyObject>: @unchecked
     /// one it throws `.invalidArgument`, as a negative `cost` does. Replaces
     /// (and releases) any previous object of the key.
     public func setObject(_ object: Value, forKey key: Key, cost: Int) throws {
-        try requireNonNegative(cost, "cost")
+        try checkCost(cost)
         let retained = Unmanaged<AnyObject>.passRetained(object as AnyObject).toOpaque()
         do {
             try keyBytes(key).withUnsafeBytes { k in
@@ -41,25 +54,29 @@ public final class NexusObjectCache<Key: Hashable, Value: AnyObject>: @unchecked
         }
     }
 
-    /// The object under `key`, or nil. A hit is an access.
+    /// The object under `key`, or nil when absent. A hit is an access. A
+    /// bytes entry (put through `store`) holds no object: `.invalidArgument`
+    /// ("the value is bytes"), not nil, since the key is present.
     public func object(forKey key: Key) throws -> Value? {
-        try keyBytes(key).withUnsafeBytes { k in try store.valueHandle(forKey: k) }?.object as? Value
+        try keyBytes(key).withUnsafeBytes { k in try store.entryHandle(forKey: DataProtocolKey(data: k)) }?
+            .requireObject() as? Value
     }
 
     /// The object under `key`; on a miss `loader` makes it (nil: absent,
     /// nothing cached), charged `cost`. Single flight, as
-    /// `NexusStore.value(forKey:loader:)`.
+    /// `NexusStore.value(forKey:loader:)`. A bytes entry (or a bytes load
+    /// this call waited for): `.invalidArgument`, and the loader is not called.
     public func object(forKey key: Key, loader: (_ key: Key) throws -> (object: Value, cost: Int)?) throws -> Value? {
         try withoutActuallyEscaping(loader) { loader in
             try keyBytes(key).withUnsafeBytes { k in
                 try store.getOrLoad(k) { _, sink in
                     guard let made = try loader(key) else { return statusNotFound }
-                    try requireNonNegative(made.cost, "cost")
+                    try self.checkCost(made.cost)
                     let retained = Unmanaged<AnyObject>.passRetained(made.object as AnyObject).toOpaque()
                     let status = nexus_load_sink_put_object(sink, retained, made.cost, releaseObject, nil)
                     if status != statusOK { Unmanaged<AnyObject>.fromOpaque(retained).release() }
                     return sinkPutStatus(sink, status)
-                }?.object as? Value
+                }?.requireObject() as? Value
             }
         }
     }

@@ -40,14 +40,22 @@ extension NexusStore {
     }
 
     /// A copy of `key`'s bytes, or `nil` when absent. A hit is an access.
+    /// An object entry (put through a `NexusObjectCache` on this store) has
+    /// no bytes: `.invalidArgument` ("the value is an object").
     public func value(forKey key: some NexusKeyConvertible) throws -> Data? {
         try valueHandle(forKey: key).map { $0.data }
     }
 
     /// A read handle on `key`'s value without copying it, or `nil` when
     /// absent. While it lives the entry is never evicted; its bytes stay
-    /// valid after the entry is removed and after the store is gone.
+    /// valid after the entry is removed and after the store is gone. An
+    /// object entry: `.invalidArgument`, as for `value(forKey:)`.
     public func valueHandle(forKey key: some NexusKeyConvertible) throws -> NexusValue? {
+        try entryHandle(forKey: key)?.requireBytes()
+    }
+
+    /// A read handle on `key`'s entry, bytes or object, or `nil` when absent.
+    func entryHandle(forKey key: some NexusKeyConvertible) throws -> NexusValue? {
         var out: OpaquePointer?
         let found = try key.withNexusKeyBytes { k in
             try callFound { nexus_store_get($0, k.cBytes, k.count, &out) }

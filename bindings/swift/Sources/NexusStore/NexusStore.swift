@@ -22,8 +22,15 @@ public final class NexusStore: @unchecked Sendable {
         var c = try config.cConfigWithEstimator()
         var out: OpaquePointer?
         try NexusError.check(nexus_store_new(&c, &out))
-        handle = out!
-        broadcaster = EventBroadcaster()
+        let handle = out!
+        self.handle = handle
+        // The level streams read the level through the handle, not the
+        // store: the broadcaster must not keep the store alive.
+        broadcaster = EventBroadcaster(readLevel: {
+            var level = NexusPressureLevel(0)
+            guard nexus_store_pressure_level(handle, &level) == statusOK else { return nil }
+            return MemoryPressureLevel(c: level)
+        })
         // The event callback and the loader live as long as the store: their
         // contexts are retained here and released by the store's destroy.
         let events = Unmanaged.passRetained(broadcaster).toOpaque()

@@ -11,7 +11,7 @@ public final class NexusValue: @unchecked Sendable {
 
     deinit { nexus_value_release(handle) }
 
-    /// The value's length in bytes (0 for an object value).
+    /// The value's length in bytes.
     public var count: Int { nexus_value_len(handle) }
 
     /// Calls `body` with the bytes, without copying them.
@@ -29,5 +29,25 @@ public final class NexusValue: @unchecked Sendable {
         withExtendedLifetime(self) {
             nexus_value_object(handle).map { Unmanaged<AnyObject>.fromOpaque($0).takeUnretainedValue() }
         }
+    }
+
+    /// This handle if its value is bytes; `.invalidArgument` if it is an
+    /// object (`NexusObjectCache`'s), which has no bytes to read.
+    func requireBytes() throws -> NexusValue {
+        guard object == nil else {
+            throw NexusError(.invalidArgument, message:
+                "the value is an object: read it with NexusObjectCache.object(forKey:)")
+        }
+        return self
+    }
+
+    /// The object of an object value; `.invalidArgument` if the value is
+    /// bytes (put through `NexusStore`), which holds no object.
+    func requireObject() throws -> AnyObject {
+        guard let object else {
+            throw NexusError(.invalidArgument, message:
+                "the value is bytes: read it with NexusStore.value(forKey:)")
+        }
+        return object
     }
 }

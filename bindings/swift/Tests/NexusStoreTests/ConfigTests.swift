@@ -42,7 +42,7 @@ final class ConfigTests: XCTestCase {
         var zeroBatch = MemoryConfig()
         zeroBatch.evictionBatchSize = 0
         XCTAssertThrowsError(try zeroBatch.validate()) { error in
-            XCTAssertTrue((error as? NexusError)?.message.contains("batch") ?? false, "\(error)")
+            XCTAssertTrue((error as? NexusError)?.message.contains("evictionBatchSize must be at least 1 (got 0)") ?? false, "\(error)")
         }
     }
 

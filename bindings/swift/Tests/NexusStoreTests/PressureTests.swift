@@ -101,10 +101,10 @@ final class PressureTests: XCTestCase {
         }
     }
 
-    func testMonitorSignalsDispatchEventsAndDecaysWarnings() {
+    func testMonitorSignalsDispatchEventsAndDecaysWarnings() throws {
         let signalled = Recorder<MemoryPressureLevel>()
         let scheduler = ManualScheduler()
-        let monitor = MemoryPressureMonitor(warningDecay: 5, signal: { signalled.append($0) },
+        let monitor = try MemoryPressureMonitor(warningDecay: 5, signal: { signalled.append($0) },
                                             scheduler: { scheduler.schedule($0, $1) })
         monitor.receive(.warning)
         monitor.receive(.critical)
@@ -121,10 +121,10 @@ final class PressureTests: XCTestCase {
         XCTAssertEqual(signalled.all, [.moderate, .critical, .none, .critical, .moderate, .none])
     }
 
-    func testANewerSignalCancelsAnOlderWarningsDecay() {
+    func testANewerSignalCancelsAnOlderWarningsDecay() throws {
         let signalled = Recorder<MemoryPressureLevel>()
         let scheduler = ManualScheduler()
-        let monitor = MemoryPressureMonitor(warningDecay: 5, signal: { signalled.append($0) },
+        let monitor = try MemoryPressureMonitor(warningDecay: 5, signal: { signalled.append($0) },
                                             scheduler: { scheduler.schedule($0, $1) })
         monitor.receiveMemoryWarning()
         monitor.receive(.warning)  // Dispatch speaks after the warning: its level stands
@@ -133,14 +133,14 @@ final class PressureTests: XCTestCase {
         XCTAssertEqual(signalled.all, [.critical, .moderate])
     }
 
-    func testTheStoresEndAtTheMonitorsLevelWhenSignalsOverlap() {
+    func testTheStoresEndAtTheMonitorsLevelWhenSignalsOverlap() throws {
         // A slow `signal` for MODERATE (a long shed) is still running when
         // CRITICAL arrives on another thread: the stores must end at
         // CRITICAL, the monitor's level, not at the MODERATE that finished last.
         let signalled = Recorder<MemoryPressureLevel>()
         let inModerate = DispatchSemaphore(value: 0)
         let finishModerate = DispatchSemaphore(value: 0)
-        let monitor = MemoryPressureMonitor(signal: { level in
+        let monitor = try MemoryPressureMonitor(signal: { level in
             if level == .moderate {
                 inModerate.signal()
                 finishModerate.wait()
@@ -157,10 +157,10 @@ final class PressureTests: XCTestCase {
         XCTAssertEqual(signalled.all, [.moderate, .critical])
     }
 
-    func testASignalThatSignalsAgainFromInsideIsDeliveredAfterIt() {
+    func testASignalThatSignalsAgainFromInsideIsDeliveredAfterIt() throws {
         let signalled = Recorder<MemoryPressureLevel>()
         var monitor: MemoryPressureMonitor?
-        monitor = MemoryPressureMonitor(signal: { level in
+        monitor = try MemoryPressureMonitor(signal: { level in
             signalled.append(level)
             if level == .critical { monitor?.receive(.normal) }
         }, scheduler: { _, _ in })
@@ -173,15 +173,15 @@ final class PressureTests: XCTestCase {
     func testMonitorSignalsEveryStoreByDefault() throws {
         defer { try? NexusStore.signalPressureAll(.none) }
         let store = try NexusStore(maxCacheBytes: 10_000)
-        let monitor = MemoryPressureMonitor(scheduler: { _, _ in })
+        let monitor = try MemoryPressureMonitor(scheduler: { _, _ in })
         monitor.receive(.critical)
         XCTAssertEqual(try store.pressureLevel, .critical)
         monitor.receive(.normal)
         XCTAssertEqual(try store.pressureLevel, .none)
     }
 
-    func testOSHooksAndHeadroomExistOnlyOnApplePlatforms() {
-        let monitor = MemoryPressureMonitor(signal: { _ in }, scheduler: { _, _ in })
+    func testOSHooksAndHeadroomExistOnlyOnApplePlatforms() throws {
+        let monitor = try MemoryPressureMonitor(signal: { _ in }, scheduler: { _, _ in })
         #if canImport(Darwin)
         XCTAssertTrue(monitor.start())
         monitor.stop()

@@ -20,7 +20,7 @@ try textures.setObject(Texture(), forKey: "sky", cost: 4096)
 try textures.pin("sky")  // never evicted until unpinned
 
 // Connect the OS memory warnings (Dispatch, UIKit) to every store.
-let monitor = MemoryPressureMonitor()
+let monitor = try MemoryPressureMonitor()
 monitor.start()  // false on Linux: no OS hooks there
 monitor.receive(.critical)  // what Dispatch's critical event does
 print("level:", try store.pressureLevel, "sky kept:", try textures.object(forKey: "sky") != nil)
