@@ -2,10 +2,13 @@ import CNexusStore
 import Foundation
 
 extension NexusStore {
-    /// Called once for every entry that leaves the store: its key, why, and
-    /// its charge; on the thread whose call removed it, with no lock held
-    /// (it may call back into the store). `nil` unregisters. Replacing it
-    /// returns after the old listener's calls on other threads have ended.
+    /// Called once for every entry a call of the store removes (evicted,
+    /// expired, removed, replaced): its key, why, and its charge; on the
+    /// thread whose call removed it, with no lock held (it may call back
+    /// into the store). Not called for the entries still present when the
+    /// store is freed (`deinit`): those are released without it. `nil`
+    /// unregisters. Replacing it returns after the old listener's calls on
+    /// other threads have ended.
     public func setEvictionListener(_ listener: (@Sendable (_ key: Data, _ reason: EvictionReason, _ bytes: UInt64) -> Void)?) throws {
         guard let listener else {
             try call { nexus_store_set_eviction_listener($0, nil, nil, nil) }
