@@ -285,6 +285,7 @@ impl GovernorCore {
                 .is_err()
             {
                 // The enforcing thread sees `pending` before it stops.
+                panicked.resume();
                 return ran;
             }
             ran = true;
