@@ -3,9 +3,9 @@ import Foundation
 import XCTest
 @testable import NexusStore
 
-/// Audit 5, finding 3 (from its W01): `events` and `pressureLevels` when
+/// `events` and `pressureLevels` when
 /// several threads' calls report events at once.
-final class Audit5StreamTests: XCTestCase {
+final class StreamOrderTests: XCTestCase {
     /// A PRESSURE_CHANGED event as the C callback hands it on.
     private func pressureEvent(_ sequence: UInt64, from: MemoryPressureLevel, to: MemoryPressureLevel) -> NexusEvent_C {
         var e = NexusEvent_C()
@@ -41,7 +41,7 @@ final class Audit5StreamTests: XCTestCase {
         XCTAssertEqual(level, .moderate)
     }
 
-    /// Audit 5's W01: rounds of 4 threads signalling the 4 levels at once.
+    /// Rounds of 4 threads signalling the 4 levels at once.
     /// After each round the level stream's last value is the store's level,
     /// and the events stream has every PRESSURE_CHANGED in sequence order.
     func testPressureLevelsEndAtTheStoresLevelAfterConcurrentSignals() async throws {

@@ -9,13 +9,13 @@ import java.util.concurrent.Executors
 import java.util.concurrent.TimeUnit
 
 /**
- * Audit 5, finding 1 (/work/audit5/REPORT.md): a loader whose result is neither what its call
+ * A loader whose result is neither what its call
  * takes nor null (an unchecked cast, Java raw types). Before the fix the shim took anything but a
  * byte[] for a CostedObject: under -Xcheck:jni (this build's setting, and Android's CheckJNI in
  * debuggable builds) the JVM aborted.
  */
-class Audit5LoaderResultTest {
-    // ---- finding 1: a loader result of the wrong type (unchecked cast, Java raw types) -------
+class LoaderResultTypeTest {
+    // ---- a loader result of the wrong type (unchecked cast, Java raw types) -------
 
     /** [load] as a bytes loader: the cast is unchecked, nothing checks what it returns. */
     @Suppress("UNCHECKED_CAST")

@@ -16,10 +16,10 @@ import org.robolectric.RobolectricTestRunner
 import org.robolectric.RuntimeEnvironment
 import org.robolectric.annotation.Config
 
-/** Regression tests for audit 5's Android findings (/work/audit5/REPORT.md: 2, 4 and 9). */
+/** The Android glue: a target that throws, a rotation, and close() while a signal is held. */
 @RunWith(RobolectricTestRunner::class)
 @Config(sdk = [34])
-class Audit5AndroidRegressionTest {
+class AndroidGlueRobustnessTest {
     private val app: Application get() = RuntimeEnvironment.getApplication()
 
     /** Finding 2: the README's one-store hook once its store is closed. */

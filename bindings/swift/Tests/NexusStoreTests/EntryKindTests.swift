@@ -2,9 +2,9 @@ import Foundation
 import XCTest
 @testable import NexusStore
 
-/// Audit 5, finding 7: an entry read as the other kind (bytes / object).
-final class Audit5EntryKindTests: XCTestCase {
-    /// Audit 5's W12 / W05: an object entry read as bytes, a bytes entry read
+/// An entry read as the other kind (bytes / object).
+final class EntryKindTests: XCTestCase {
+    /// An object entry read as bytes, a bytes entry read
     /// as an object: `.invalidArgument` naming what the entry holds, instead of
     /// empty `Data` or nil ("absent") while `contains` is true.
     func testAnEntryReadAsTheOtherKindThrows() throws {

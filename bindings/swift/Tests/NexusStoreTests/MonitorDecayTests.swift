@@ -2,9 +2,9 @@ import Foundation
 import XCTest
 @testable import NexusStore
 
-/// Audit 5, finding 8: the monitor's warningDecay.
-final class Audit5MonitorTests: XCTestCase {
-    /// Audit 5's W03: a negative or NaN warningDecay held CRITICAL forever.
+/// The monitor's warningDecay.
+final class MonitorDecayTests: XCTestCase {
+    /// A negative or NaN warningDecay held CRITICAL forever.
     func testAWarningDecayThatIsNotAFiniteDurationThrows() throws {
         for decay in [-1, -0.001, .nan, .infinity, -.infinity] as [TimeInterval] {
             XCTAssertThrowsNexus(.invalidArgument, try MemoryPressureMonitor(warningDecay: decay, signal: { _ in }))

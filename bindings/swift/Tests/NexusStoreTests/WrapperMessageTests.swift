@@ -2,8 +2,8 @@ import Foundation
 import XCTest
 @testable import NexusStore
 
-/// Audit 5, finding 11: messages in the wrapper's words, with the value.
-final class Audit5MessageTests: XCTestCase {
+/// Messages in the wrapper's words, with the value.
+final class WrapperMessageTests: XCTestCase {
     private func message(_ body: () throws -> Any?) -> String {
         do { _ = try body(); return "no error" } catch { return "\(error)" }
     }
@@ -41,7 +41,7 @@ final class Audit5MessageTests: XCTestCase {
         }
     }
 
-    /// Audit 5's W14: a loader throwing a NexusError whose code the library
+    /// A loader throwing a NexusError whose code the library
     /// refuses for a failure (OK, an unknown one): its waiters got "the
     /// loader returned status 4", without the loader's message.
     func testWaitersOfALoaderThrowingAnOddCodeGetItsMessage() throws {

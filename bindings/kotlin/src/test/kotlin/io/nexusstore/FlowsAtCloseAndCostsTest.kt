@@ -15,9 +15,12 @@ import java.util.concurrent.CyclicBarrier
 import java.util.concurrent.Executors
 import java.util.concurrent.TimeUnit
 
-/** Regression tests for audit 5's Kotlin findings (/work/audit5/REPORT.md: 3, 5 and 11; 1 is in Audit5LoaderResultTest). */
-class Audit5RegressionTest {
-    // ---- finding 3: pressureLevels must end on the store's level -----------------------------
+/**
+ * The level flow under concurrent signals, both flows at close, and negative costs (a loader's
+ * result of the wrong type: LoaderResultTypeTest).
+ */
+class FlowsAtCloseAndCostsTest {
+    // ---- pressureLevels must end on the store's level -----------------------------
 
     /**
      * 4 threads released together each signal one of the 4 levels, 30,000 rounds (about 2 s).
@@ -42,7 +45,7 @@ class Audit5RegressionTest {
         }
     }
 
-    // ---- finding 5: the flows end when the store closes --------------------------------------
+    // ---- the flows end when the store closes --------------------------------------
 
     @Test
     fun `events collectors complete and pressureLevels collectors throw when the store closes`() = runBlocking {
@@ -100,7 +103,7 @@ class Audit5RegressionTest {
         assertTrue(collectedLevels.await() is IllegalStateException)
     }
 
-    // ---- finding 11: negative costs ----------------------------------------------------------
+    // ---- negative costs ----------------------------------------------------------
 
     @Test
     fun `a negative cost is a NexusException with the value`() {
