@@ -1080,6 +1080,70 @@ fn a_panicking_store_does_not_keep_a_signal_from_the_others() {
     b.put("k".to_string(), 10).unwrap();
 }
 
+/// Dropping read handles whose release restores the budget runs the
+/// listener; a listener that panics there must not unwind out of the drop
+/// (dropping a Vec of handles, or a handle dropped while unwinding, would
+/// abort the process): the panic is dropped, and the budget restored.
+#[test]
+fn a_panicking_callback_run_by_a_handle_release_does_not_unwind_the_drop() {
+    let store = u64_store(1000);
+    for i in 0..10 {
+        store.put(format!("k{i}"), 60).unwrap();
+    }
+    let handles: Vec<_> = (0..10)
+        .map(|i| store.get(format!("k{i}").as_str()).unwrap())
+        .collect();
+    store.signal_pressure(MemoryPressureLevel::Critical);
+    let budget = store.metrics().effective_budget;
+    assert_eq!(store.metrics().current_usage, 600, "held entries stay");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c2 = Arc::clone(&calls);
+    store.set_eviction_listener(Some(Arc::new(
+        move |_k: &String, _r: EvictionReason, _b: u64| {
+            c2.fetch_add(1, Ordering::SeqCst);
+            panic!("listener boom");
+        },
+    )));
+    drop(handles);
+    assert!(calls.load(Ordering::SeqCst) > 0, "the release evicted");
+    assert!(
+        store.metrics().current_usage <= budget,
+        "{} over {budget}",
+        store.metrics().current_usage
+    );
+    assert_accounting(&store, "after the releases");
+    // Handles dropped while their thread unwinds from a panic of its own.
+    store.set_eviction_listener(None);
+    store.signal_pressure(MemoryPressureLevel::None);
+    for i in 0..10 {
+        store.put(format!("k{i}"), 60).unwrap();
+    }
+    let handles: Vec<_> = (0..10)
+        .map(|i| store.get(format!("k{i}").as_str()).unwrap())
+        .collect();
+    store.signal_pressure(MemoryPressureLevel::Critical);
+    let c3 = Arc::clone(&calls);
+    store.set_eviction_listener(Some(Arc::new(
+        move |_k: &String, _r: EvictionReason, _b: u64| {
+            c3.fetch_add(1, Ordering::SeqCst);
+            panic!("listener boom");
+        },
+    )));
+    let before = calls.load(Ordering::SeqCst);
+    let p = panic::catch_unwind(AssertUnwindSafe(move || {
+        let _held = handles;
+        panic!("the caller's own panic");
+    }))
+    .unwrap_err();
+    assert_eq!(panic_message(&*p), "the caller's own panic");
+    assert!(
+        calls.load(Ordering::SeqCst) > before,
+        "the releases evicted"
+    );
+    assert!(store.metrics().current_usage <= budget);
+    assert_accounting(&store, "after the unwinding release");
+}
+
 // ---- the bounded event queue --------------------------------------------------
 
 /// One PRESSURE_CHANGED per call: an unbounded, empty store alternating

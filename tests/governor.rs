@@ -748,3 +748,28 @@ fn a_panicking_callback_during_a_pass_leaves_the_governor_working() {
         assert!(total() <= 40, "{panicking}: {} over 40 after puts", total());
     }
 }
+
+/// A governed store's last drop reports LEFT to the governor's callback; a
+/// callback that panics there must not unwind out of the drop (dropped while
+/// unwinding, the process would abort).
+#[test]
+fn a_panicking_callback_run_by_a_members_drop_does_not_unwind_the_drop() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    let g = governor(100);
+    g.set_event_callback(Some(Arc::new(|e: &GovernorEvent| {
+        if e.kind == GovernorEventKind::Left {
+            panic!("left boom");
+        }
+    })));
+    let (a, b) = (store(), store());
+    g.join(&a, member(0, 0)).unwrap();
+    g.join(&b, member(0, 0)).unwrap();
+    drop(a);
+    let p = catch_unwind(AssertUnwindSafe(move || {
+        let _b = b;
+        panic!("the caller's own panic");
+    }))
+    .unwrap_err();
+    assert_eq!(p.downcast_ref::<&str>(), Some(&"the caller's own panic"));
+    assert!(g.member_ids().is_empty(), "both left");
+}

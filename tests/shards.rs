@@ -570,3 +570,32 @@ proptest! {
         }
     }
 }
+
+/// With several shards, evict(n), evict_lru(n) and clear_unpinned do every
+/// shard's part even when the listener panics (the first panic goes on at
+/// the end; they stopped after the first shard).
+#[test]
+fn a_panicking_listener_does_not_cut_a_sharded_eviction_short() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    for shards in [1u32, 2, 4] {
+        let config = MemoryConfig {
+            shards,
+            ..MemoryConfig::default()
+        };
+        let s: Store<u64, u64> = Store::with_estimator(config, |_: &u64, _: &u64| 1).unwrap();
+        for k in 0..2000 {
+            s.put(k, k).unwrap();
+        }
+        s.set_eviction_listener(Some(Arc::new(|_k: &u64, _r, _b| panic!("listener boom"))));
+        assert!(catch_unwind(AssertUnwindSafe(|| s.evict(300))).is_err());
+        assert_eq!(s.metrics().entry_count, 1700, "{shards} shards: evict");
+        assert!(catch_unwind(AssertUnwindSafe(|| s.evict_lru(300))).is_err());
+        assert_eq!(s.metrics().entry_count, 1400, "{shards} shards: evict_lru");
+        assert!(catch_unwind(AssertUnwindSafe(|| s.clear_unpinned())).is_err());
+        assert_eq!(
+            s.metrics().entry_count,
+            0,
+            "{shards} shards: clear_unpinned"
+        );
+    }
+}

@@ -7,8 +7,9 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Shared;
+use crate::events::EvictionReason;
 use crate::held_panic::HeldPanic;
-use crate::memory_manager::{Effects, LongRun};
+use crate::memory_manager::{Effects, LongRun, RunGoal};
 use crate::value_handle::BudgetKeeper;
 
 /// Counts a long run in progress for as long as it lives (unwinding too).
@@ -38,24 +39,10 @@ where
     V: Send + Sync + 'static,
 {
     /// Runs a long eviction run chunk by chunk, releasing the lock (and
-    /// delivering what each chunk removed) in between; returns how many
-    /// entries it evicted.
-    pub(super) fn long_run(&self, shard: usize, run: LongRun) -> usize {
-        self.long_run_measured(shard, run).0
-    }
-
-    /// `long_run`, returning the entries and the charged bytes it evicted.
-    /// A callback's panic goes on once the run has reached its goal
-    /// (`held_panic`).
-    pub(super) fn long_run_measured(&self, shard: usize, run: LongRun) -> (usize, u64) {
-        let mut held = HeldPanic::new();
-        let evicted = self.long_run_held(shard, run, &mut held);
-        held.resume();
-        evicted
-    }
-
-    /// [`long_run_measured`](Self::long_run_measured), holding a callback's
-    /// panic in `held` for a caller with more to do.
+    /// delivering what each chunk removed) in between; returns the entries
+    /// and the charged bytes it evicted. A callback's panic is held in
+    /// `held` (the caller resumes it once its own work is done), and the run
+    /// reaches its goal first (`held_panic`).
     pub(super) fn long_run_held(
         &self,
         shard: usize,
@@ -81,6 +68,30 @@ where
             self.restore_budget_held(held);
         }
         evicted
+    }
+
+    /// `Store::clear_unpinned`: every shard, one pass over its storage where
+    /// that applies (LRU or SIZE, every entry that stays pinned), else in
+    /// chunks like any long run; a callback's panic goes on once every
+    /// shard is cleared.
+    pub(super) fn clear_unpinned(&self) -> usize {
+        let mut held = HeldPanic::new();
+        let report = self.listener.get().is_some()
+            || std::mem::needs_drop::<K>()
+            || std::mem::needs_drop::<V>();
+        let cleared = (0..self.shards.len())
+            .map(|shard| {
+                let one_pass = self.locked_held(shard, &mut held, |m, now, fx| {
+                    m.clear_unpinned_in_one_pass(report, now, fx)
+                });
+                one_pass.unwrap_or_else(|| {
+                    let run = LongRun::new(RunGoal::All, EvictionReason::Manual);
+                    self.long_run_held(shard, run, &mut held).0
+                })
+            })
+            .sum();
+        held.resume();
+        cleared
     }
 
     /// Evicts each shard down to its budget in force, if above it (every

@@ -110,7 +110,9 @@ where
     }
 
     /// Validates the configuration and creates the store. It starts at the
-    /// last level given to [`crate::signal_pressure_all`].
+    /// last level given to [`crate::signal_pressure_all`] or to a handler of
+    /// [`pressure_handler`](Self::pressure_handler), the highest of them;
+    /// with `signal_decay_ms` that signal decays from when it was given.
     pub fn build(self) -> Result<Store<K, V>> {
         self.config.validate()?;
         let sequence = Arc::new(AtomicU64::new(0));
@@ -610,19 +612,17 @@ where
         if self.strategy() == EvictionStrategy::Lru {
             return self.evict(count);
         }
-        self.shared.spread(count, |shard, n| {
+        self.shared.spread(count, |shard, n, held| {
             self.shared
-                .locked(shard, |m, now, fx| m.evict_lru_by_recency(n, now, fx))
+                .locked_held(shard, held, |m, now, fx| m.evict_lru_by_recency(n, now, fx))
         })
     }
 
     /// Evicts up to `count` evictable entries in the strategy's order.
     pub fn evict(&self, count: usize) -> usize {
-        self.shared.spread(count, |shard, n| {
-            self.shared.long_run(
-                shard,
-                LongRun::new(RunGoal::Count(n), EvictionReason::Manual),
-            )
+        self.shared.spread(count, |shard, n, held| {
+            let run = LongRun::new(RunGoal::Count(n), EvictionReason::Manual);
+            self.shared.long_run_held(shard, run, held).0
         })
     }
 
@@ -631,24 +631,7 @@ where
     /// under its lock (victims reported in storage order); otherwise in
     /// chunks like any long run (docs/DESIGN.md section 3).
     pub fn clear_unpinned(&self) -> usize {
-        (0..self.shared.shards.len())
-            .map(|shard| {
-                // One pass over the shard's storage where that applies
-                // (LRU or SIZE, every entry that stays pinned), else in
-                // chunks like any long run.
-                let report = self.shared.listener.get().is_some()
-                    || std::mem::needs_drop::<K>()
-                    || std::mem::needs_drop::<V>();
-                match self.shared.locked(shard, |m, now, fx| {
-                    m.clear_unpinned_in_one_pass(report, now, fx)
-                }) {
-                    Some(n) => n,
-                    None => self
-                        .shared
-                        .long_run(shard, LongRun::new(RunGoal::All, EvictionReason::Manual)),
-                }
-            })
-            .sum()
+        self.shared.clear_unpinned()
     }
 
     /// Signals `level` to this store alone.

@@ -136,25 +136,35 @@ where
     /// first for an equal part of what is still wanted, then, if some had
     /// fewer, each in turn for all that is still wanted. `f(shard, n)`
     /// returns how many it gave.
-    pub(super) fn spread(&self, count: usize, mut f: impl FnMut(usize, usize) -> usize) -> usize {
+    /// A callback's panic (held by `f` in the `HeldPanic` it is given) goes
+    /// on once every shard was asked (`held_panic`).
+    pub(super) fn spread(
+        &self,
+        count: usize,
+        mut f: impl FnMut(usize, usize, &mut HeldPanic) -> usize,
+    ) -> usize {
         let n = self.shards.len();
-        if n == 1 {
-            return f(0, count);
-        }
+        let mut held = HeldPanic::new();
         let mut done = 0;
+        if n == 1 {
+            done = f(0, count, &mut held);
+            held.resume();
+            return done;
+        }
         for shard in 0..n {
             let left = n - shard;
             let want = (count - done).div_ceil(left);
             if want > 0 {
-                done += f(shard, want);
+                done += f(shard, want, &mut held);
             }
         }
         for shard in 0..n {
             if done == count {
                 break;
             }
-            done += f(shard, count - done);
+            done += f(shard, count - done, &mut held);
         }
+        held.resume();
         done
     }
 
