@@ -1087,23 +1087,31 @@ fn a_panicking_store_does_not_keep_a_signal_from_the_others() {
 #[test]
 fn a_panicking_callback_run_by_a_handle_release_does_not_unwind_the_drop() {
     let store = u64_store(1000);
-    for i in 0..10 {
-        store.put(format!("k{i}"), 60).unwrap();
-    }
-    let handles: Vec<_> = (0..10)
-        .map(|i| store.get(format!("k{i}").as_str()).unwrap())
-        .collect();
-    store.signal_pressure(MemoryPressureLevel::Critical);
-    let budget = store.metrics().effective_budget;
-    assert_eq!(store.metrics().current_usage, 600, "held entries stay");
     let calls = Arc::new(AtomicUsize::new(0));
-    let c2 = Arc::clone(&calls);
-    store.set_eviction_listener(Some(Arc::new(
-        move |_k: &String, _r: EvictionReason, _b: u64| {
-            c2.fetch_add(1, Ordering::SeqCst);
-            panic!("listener boom");
-        },
-    )));
+    // Ten entries of 60 bytes, all held, then CRITICAL (a held budget of
+    // 350: nothing can go while held) and a listener that panics.
+    let held_under_critical = || {
+        store.set_eviction_listener(None);
+        store.signal_pressure(MemoryPressureLevel::None);
+        for i in 0..10 {
+            store.put(format!("k{i}"), 60).unwrap();
+        }
+        let handles: Vec<_> = (0..10)
+            .map(|i| store.get(format!("k{i}").as_str()).unwrap())
+            .collect();
+        store.signal_pressure(MemoryPressureLevel::Critical);
+        assert_eq!(store.metrics().current_usage, 600, "held entries stay");
+        let c2 = Arc::clone(&calls);
+        store.set_eviction_listener(Some(Arc::new(
+            move |_k: &String, _r: EvictionReason, _b: u64| {
+                c2.fetch_add(1, Ordering::SeqCst);
+                panic!("listener boom");
+            },
+        )));
+        handles
+    };
+    let handles = held_under_critical();
+    let budget = store.metrics().effective_budget;
     drop(handles);
     assert!(calls.load(Ordering::SeqCst) > 0, "the release evicted");
     assert!(
@@ -1113,22 +1121,7 @@ fn a_panicking_callback_run_by_a_handle_release_does_not_unwind_the_drop() {
     );
     assert_accounting(&store, "after the releases");
     // Handles dropped while their thread unwinds from a panic of its own.
-    store.set_eviction_listener(None);
-    store.signal_pressure(MemoryPressureLevel::None);
-    for i in 0..10 {
-        store.put(format!("k{i}"), 60).unwrap();
-    }
-    let handles: Vec<_> = (0..10)
-        .map(|i| store.get(format!("k{i}").as_str()).unwrap())
-        .collect();
-    store.signal_pressure(MemoryPressureLevel::Critical);
-    let c3 = Arc::clone(&calls);
-    store.set_eviction_listener(Some(Arc::new(
-        move |_k: &String, _r: EvictionReason, _b: u64| {
-            c3.fetch_add(1, Ordering::SeqCst);
-            panic!("listener boom");
-        },
-    )));
+    let handles = held_under_critical();
     let before = calls.load(Ordering::SeqCst);
     let p = panic::catch_unwind(AssertUnwindSafe(move || {
         let _held = handles;
