@@ -351,13 +351,9 @@ where
         charge: u64,
     ) -> std::result::Result<(), (Error, V)> {
         let shard = self.shared.shard_of(&key);
-        let mut held = HeldPanic::new();
-        let result = self.shared.locked_held(shard, &mut held, |m, now, fx| {
+        self.put_in_shard(shard, charge, |m, now, fx| {
             m.put(key, cell, charge, now, fx)
-        });
-        let finished = self.finish_put(result, charge);
-        held.resume();
-        finished
+        })
     }
 
     /// Runs `put` on `shard`, delivers its effects, then `finish_put`; a
