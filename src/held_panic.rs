@@ -45,6 +45,15 @@ impl HeldPanic {
     }
 }
 
+/// Runs `f`, which runs user callbacks, from a drop. A drop must not unwind
+/// (a second panic while its thread unwinds, or while a `Vec` of such values
+/// is dropped, aborts the process), so a panic of those callbacks is caught
+/// and dropped here: the one exception to passing panics on (README,
+/// "Threads and callbacks").
+pub(crate) fn caught_in_drop(f: impl FnOnce()) {
+    let _ = catch_unwind(AssertUnwindSafe(f));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

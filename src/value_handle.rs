@@ -208,14 +208,10 @@ impl<V> Drop for ValueHandle<V> {
             if self.link.overdrawn.load(Ordering::SeqCst) != 0 {
                 self.link.recheck.store(true, Ordering::SeqCst);
                 if let Some(store) = self.link.store.get().and_then(Weak::upgrade) {
-                    // A drop must not unwind (while unwinding, or dropping a
-                    // Vec of handles, a second panic aborts the process): a
-                    // panic of a callback the restored budget runs (the
-                    // listener, the event callback, a value's drop) is caught
-                    // and dropped here, after the budget is restored.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        store.enforce_budget()
-                    }));
+                    // The callbacks the restored budget runs (the listener,
+                    // the event callback, a value's drop) may panic: caught
+                    // after the budget is restored.
+                    crate::held_panic::caught_in_drop(|| store.enforce_budget());
                 }
             }
         }

@@ -189,11 +189,8 @@ impl Drop for Membership {
             .take()
             .and_then(|l| l.core.upgrade());
         if let Some(g) = governor {
-            // A drop must not unwind: a panic of the governor's event
-            // callback (the LEFT event) is caught and dropped here.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                g.forget_dropped(self.store_id)
-            }));
+            // The governor's event callback (the LEFT event) may panic.
+            crate::held_panic::caught_in_drop(|| g.forget_dropped(self.store_id));
         }
     }
 }

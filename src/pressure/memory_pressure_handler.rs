@@ -75,34 +75,38 @@ impl MemoryPressureHandler {
     /// lock of the handler held while they react. A panic of one store's
     /// callback goes on once every subscriber has the signal.
     pub fn signal(&self, level: MemoryPressureLevel) {
-        let live: Vec<Arc<dyn PressureSubscriber>> = {
-            let mut subs = self.inner.subscribers.lock();
-            self.inner.last.store(level as u32, Ordering::Release);
-            self.inner
-                .last_at_ns
-                .store(MonotonicClock.now_ns(), Ordering::Release);
-            subs.retain(|w| w.strong_count() > 0);
-            subs.iter().filter_map(Weak::upgrade).collect()
-        };
-        let mut held = HeldPanic::new();
-        for s in live {
-            held.run(|| s.on_signal(level));
-        }
-        held.resume();
+        self.each_live(
+            || {
+                self.inner.last.store(level as u32, Ordering::Release);
+                self.inner
+                    .last_at_ns
+                    .store(MonotonicClock.now_ns(), Ordering::Release);
+            },
+            |s| s.on_signal(level),
+        );
     }
 
     /// Gives every live subscriber a new budget, on this thread, with no
     /// lock of the handler held while they apply it (every one, before a
     /// callback's panic goes on).
     pub(crate) fn set_budget_all(&self, max_cache_bytes: u64) {
+        self.each_live(|| {}, |s| s.on_budget(max_cache_bytes));
+    }
+
+    /// Runs `f` on every live subscriber, with no lock of the handler held;
+    /// `while_listing` runs under the lock the list is taken under (so a
+    /// subscriber added after it is in the list or sees its effect). A panic
+    /// of one subscriber goes on once every one had its call (`held_panic`).
+    fn each_live(&self, while_listing: impl FnOnce(), f: impl Fn(&dyn PressureSubscriber)) {
         let live: Vec<Arc<dyn PressureSubscriber>> = {
             let mut subs = self.inner.subscribers.lock();
+            while_listing();
             subs.retain(|w| w.strong_count() > 0);
             subs.iter().filter_map(Weak::upgrade).collect()
         };
         let mut held = HeldPanic::new();
         for s in live {
-            held.run(|| s.on_budget(max_cache_bytes));
+            held.run(|| f(&*s));
         }
         held.resume();
     }

@@ -7,9 +7,10 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Shared;
+use crate::clock::Now;
 use crate::events::EvictionReason;
 use crate::held_panic::HeldPanic;
-use crate::memory_manager::{Effects, LongRun, RunGoal};
+use crate::memory_manager::{Effects, LongRun, MemoryManager, RunGoal};
 use crate::value_handle::BudgetKeeper;
 
 /// Counts a long run in progress for as long as it lives (unwinding too).
@@ -103,8 +104,19 @@ where
     }
 
     fn restore_budget_held(&self, held: &mut HeldPanic) {
+        self.each_with_run(held, |m, _, _| m.budget_run());
+    }
+
+    /// Runs `f` on every shard in turn under its lock, and the long run it
+    /// asks for (if any) before the next shard; a callback's panic is held
+    /// in `held`.
+    pub(super) fn each_with_run(
+        &self,
+        held: &mut HeldPanic,
+        mut f: impl FnMut(&mut MemoryManager<K, V>, &Now<'_>, &mut Effects<K, V>) -> Option<LongRun>,
+    ) {
         for shard in 0..self.shards.len() {
-            if let Some(run) = self.locked_held(shard, held, |m, _, _| m.budget_run()) {
+            if let Some(run) = self.locked_held(shard, held, &mut f) {
                 self.long_run_held(shard, run, held);
             }
         }

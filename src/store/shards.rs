@@ -253,13 +253,7 @@ where
     /// shed (`held_panic`).
     pub(super) fn signal(&self, level: MemoryPressureLevel) {
         let mut held = HeldPanic::new();
-        for shard in 0..self.shards.len() {
-            if let Some(run) =
-                self.locked_held(shard, &mut held, |m, now, fx| m.signal(level, now, fx))
-            {
-                self.long_run_held(shard, run, &mut held);
-            }
-        }
+        self.each_with_run(&mut held, |m, now, fx| m.signal(level, now, fx));
         held.resume();
     }
 }
