@@ -680,7 +680,9 @@ typedef void (*NexusEventFn)(void *ctx,
                              const struct NexusEvent *event);
 
 /**
- * Told of every entry that leaves the store: its key, why, and its charge.
+ * Told of every entry a call of the store removes (evicted, expired,
+ * removed, replaced): its key, why, and its charge. Not told of the entries
+ * still present when the store is freed.
  */
 typedef void (*NexusEvictionListenerFn)(void *ctx,
                                         const uint8_t *key,
@@ -2188,7 +2190,8 @@ NexusStatus nexus_store_set_event_callback(struct NexusStore *store,
 
 /**
  * Registers the eviction listener (`cb` NULL unregisters): called once per
- * entry that leaves the store, with its key (valid for the call), reason
+ * entry a call of the store removes (not for the entries still present
+ * when the store is freed: those are released without it), with its key (valid for the call), reason
  * (a `NEXUS_EVICTION_REASON_*`: `CAPACITY`, `PRESSURE`, `MANUAL`,
  * `REPLACED`, `REMOVED`, `GOVERNOR`, `EXPIRED`) and charge, on
  * the thread whose call removed it, after the store's locks are released

@@ -144,7 +144,9 @@ pub type NexusReleaseFn = Option<unsafe extern "C" fn(ctx: *mut c_void, object: 
 /// store's locks are released.
 pub type NexusEventFn = Option<unsafe extern "C" fn(ctx: *mut c_void, event: *const NexusEvent)>;
 
-/// Told of every entry that leaves the store: its key, why, and its charge.
+/// Told of every entry a call of the store removes (evicted, expired,
+/// removed, replaced): its key, why, and its charge. Not told of the entries
+/// still present when the store is freed.
 pub type NexusEvictionListenerFn = Option<
     unsafe extern "C" fn(
         ctx: *mut c_void,

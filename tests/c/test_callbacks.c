@@ -1573,7 +1573,16 @@ static void test_listener_reasons(void) {
     CHECK_OK(nexus_store_memory_metrics(s, &m));
     CHECK(m.eviction_count == 5); /* a0, a1, a2, m1, m2 */
     CHECK(m.evicted_bytes == 3 * c302 + CHARGE(2, 10) + CHARGE(2, 20));
+
+    /* The free reports nothing per entry (header: "not told of the entries
+     * still present when the store is freed"); their values are released. */
+    Obj last = {0, 3};
+    CHECK_OK(nexus_store_put(s, KEY("left"), (const uint8_t *)val, 8));
+    CHECK_OK(nexus_store_put_object(s, KEY("lobj"), &last, 5, obj_release, NULL));
+    CHECK(g_nheard == 9);
     CHECK_OK(nexus_store_free(s));
+    CHECK(g_nheard == 9);
+    CHECK(last.released == 1);
 }
 
 /* ---- callbacks run by nexus_signal_pressure_all --------------------------- */

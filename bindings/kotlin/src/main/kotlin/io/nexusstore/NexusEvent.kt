@@ -38,7 +38,10 @@ sealed class NexusEvent {
     ) : NexusEvent()
 }
 
-/** Told of every entry that leaves the store: its key, why, and its charge. */
+/**
+ * Told of every entry a call of the store removes (evicted, expired, removed, replaced): its key,
+ * why, and its charge. Not told of the entries still present when the store is closed.
+ */
 fun interface EvictionListener {
     fun onEviction(key: ByteArray, reason: EvictionReason, bytes: Long)
 }
