@@ -84,12 +84,15 @@ check-header:
 	@diff -u $(HEADER) target/nexus_store.h.check || { \
 	  echo "include/nexus_store.h is out of date: run 'make header' and commit it"; exit 1; }
 
-# The header compiles alone, included twice, as C99, C11 and C++17.
+# The header compiles alone, included twice, as C89, C99, C11, C++98 and
+# C++17 (pedantic, warnings as errors).
 header-selfcontained:
 	@mkdir -p $(OUT)
 	printf '#include "nexus_store.h"\n#include "nexus_store.h"\nint main(void) { return NEXUS_STATUS_OK; }\n' > $(OUT)/header_alone.c
+	$(CC) -std=c89 $(C_WARN) -Iinclude -c $(OUT)/header_alone.c -o $(OUT)/header_alone_c89.o
 	$(CC) -std=c99 $(C_WARN) -Iinclude -c $(OUT)/header_alone.c -o $(OUT)/header_alone_c99.o
 	$(CC) -std=c11 $(C_WARN) -Iinclude -c $(OUT)/header_alone.c -o $(OUT)/header_alone_c11.o
+	$(CXX) -x c++ -std=c++98 $(C_WARN) -Iinclude -c $(OUT)/header_alone.c -o $(OUT)/header_alone_cxx98.o
 	$(CXX) -x c++ -std=c++17 $(C_WARN) -Iinclude -c $(OUT)/header_alone.c -o $(OUT)/header_alone_cxx.o
 
 # nexus_store.pc and the CMake package come from the templates in cmake/,
