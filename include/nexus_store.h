@@ -43,6 +43,8 @@
  *   NexusStore* is an opaque, generation-checked handle, not a pointer to
  *   memory: a handle used after nexus_store_free returned, or freed twice,
  *   gives NEXUS_STATUS_ERR_INVALID_HANDLE and never touches freed memory.
+ *   NexusGovernor* is the same kind of handle, of its own kind: a governor
+ *   passed as a store (or a store as a governor) is INVALID_HANDLE too.
  *   NexusValue* and NexusKeyList* are plain owned pointers: release each once
  *   (nexus_value_release, nexus_key_list_free; both accept NULL); using one
  *   after its release is undefined, like free(). A value handle stays valid

@@ -18,6 +18,10 @@ pub struct NexusGovernor {
     _opaque: [u8; 0],
 }
 
+impl super::handles::HandleKind for NexusGovernor {
+    const KIND: usize = 1;
+}
+
 /// Why a governor took memory from a store.
 pub type NexusShedCause = u32;
 /// The members' total was above the governor's budget.

@@ -46,6 +46,12 @@
 //! out and drops it, on its own thread; lookups of stale handles that count
 //! and back out meanwhile may see it too, and lose the swap.
 //!
+//! A handle also says which table it belongs to ([`HandleKind`]): a bit
+//! of its slot field that slot numbers never use is set in governor
+//! handles, so a governor's handle passed as a store's (or the reverse)
+//! names no slot of that table and is `INVALID_HANDLE`, even when both
+//! objects sit in slot 0 of their tables with generation 1.
+//!
 //! Freed slots are reused first-in first-out, so a stale handle would have
 //! to outlive 2^32 reuses of its slot (2^12 on 32-bit targets, spread over
 //! every free slot) to alias a new object.
@@ -66,9 +72,24 @@ use crate::{Error, ErrorKind};
 const SLOT_BITS: u32 = if usize::BITS >= 64 { 32 } else { 20 };
 const GEN_BITS: u32 = usize::BITS - SLOT_BITS;
 const GEN_MASK: usize = (1usize << GEN_BITS) - 1;
+/// The bit of the slot field that tells the tables apart (the field's top
+/// bit): no slot number reaches it.
+const KIND_BIT: u32 = SLOT_BITS - 1;
 const CHUNK: usize = 256;
-const MAX_SLOTS: usize = 1 << 20;
+/// 2^20 slots (2^19 on 32-bit targets, whose slot field has 20 bits).
+const MAX_SLOTS: usize = 1 << (if KIND_BIT > 20 { 20 } else { KIND_BIT });
 const MAX_CHUNKS: usize = MAX_SLOTS / CHUNK;
+const _: () = assert!(MAX_SLOTS < 1 << KIND_BIT);
+
+/// Which table a handle type's handles belong to: its `KIND` (0 or 1) is
+/// the handle's bit [`KIND_BIT`].
+pub(crate) trait HandleKind {
+    const KIND: usize;
+}
+
+impl HandleKind for NexusStore {
+    const KIND: usize = 0;
+}
 
 /// The generation of a slot without an object. Above `GEN_MASK`, so no
 /// handle carries it.
@@ -189,14 +210,20 @@ pub(crate) struct HandleTable<T, H> {
 /// The store handles.
 static STORES: HandleTable<FfiStore, NexusStore> = HandleTable::new("store");
 
-fn encode<H>(index: usize, generation: usize) -> *mut H {
-    std::ptr::without_provenance_mut((generation << SLOT_BITS) | (index + 1))
+fn encode<H: HandleKind>(index: usize, generation: usize) -> *mut H {
+    std::ptr::without_provenance_mut(
+        (generation << SLOT_BITS) | (H::KIND << KIND_BIT) | (index + 1),
+    )
 }
 
-fn decode<H>(handle: *const H) -> Option<(usize, usize)> {
+/// The slot and generation `handle` names. A handle of the other kind
+/// decodes to a slot number of `MAX_SLOTS` or more (its kind bit stays
+/// set), which no table has: the lookup fails. For stores (kind 0) the
+/// kind costs nothing here.
+fn decode<H: HandleKind>(handle: *const H) -> Option<(usize, usize)> {
     let raw = handle.addr();
-    let index = (raw & ((1usize << SLOT_BITS) - 1)).checked_sub(1)?;
-    Some((index, raw >> SLOT_BITS))
+    let field = (raw & ((1usize << SLOT_BITS) - 1)) ^ (H::KIND << KIND_BIT);
+    Some((field.checked_sub(1)?, raw >> SLOT_BITS))
 }
 
 fn next_generation(previous: usize) -> usize {
@@ -300,7 +327,7 @@ fn inside_call_of(table: usize, index: usize) -> bool {
     false
 }
 
-impl<T: HandleTarget, H: 'static> HandleTable<T, H> {
+impl<T: HandleTarget, H: HandleKind + 'static> HandleTable<T, H> {
     /// An empty table; `what` names its handles in messages.
     pub(crate) const fn new(what: &'static str) -> Self {
         HandleTable {
@@ -575,10 +602,21 @@ pub(crate) fn free_deferred(handle: *const NexusStore) -> Result<(), Error> {
 mod tests {
     use super::*;
 
+    /// A handle of the other kind (a governor's, as `NexusGovernor` is;
+    /// tests/c/test_handle_kinds.c checks the real pair through the C API).
+    struct OtherKind;
+
+    impl HandleKind for OtherKind {
+        const KIND: usize = 1;
+    }
+
     #[test]
     fn encoding_round_trips_and_never_makes_null() {
         for (i, g) in [(0, 1), (5, 7), (MAX_SLOTS - 1, GEN_MASK)] {
             let h: *mut NexusStore = encode(i, g);
+            assert!(!h.is_null());
+            assert_eq!(decode(h), Some((i, g)));
+            let h: *mut OtherKind = encode(i, g);
             assert!(!h.is_null());
             assert_eq!(decode(h), Some((i, g)));
         }
@@ -586,6 +624,28 @@ mod tests {
             decode::<NexusStore>(std::ptr::without_provenance(1usize << SLOT_BITS)),
             None
         );
+    }
+
+    /// The first store and the first governor of a process both sit in
+    /// slot 0 with generation 1: their handles still differ, and each
+    /// decodes, as the other kind, to no slot a table has.
+    #[test]
+    fn a_handle_of_the_other_kind_names_no_slot() {
+        for (i, g) in [(0, 1), (5, 7), (MAX_SLOTS - 1, GEN_MASK)] {
+            let store: *mut NexusStore = encode(i, g);
+            let other: *mut OtherKind = encode(i, g);
+            assert_ne!(store.addr(), other.addr());
+            let (index, _) = decode(store.cast::<OtherKind>()).unwrap();
+            assert!(
+                index >= MAX_SLOTS,
+                "a store handle read as the other kind's"
+            );
+            let (index, _) = decode(other.cast::<NexusStore>()).unwrap();
+            assert!(
+                index >= MAX_SLOTS,
+                "the other kind's handle read as a store's"
+            );
+        }
     }
 
     /// An object that counts its drops.
@@ -611,6 +671,9 @@ mod tests {
     #[test]
     fn a_late_claim_of_a_reused_slots_deferred_free_fails() {
         struct Handle;
+        impl HandleKind for Handle {
+            const KIND: usize = 0;
+        }
         let table: &'static HandleTable<Dropped, Handle> =
             Box::leak(Box::new(HandleTable::new("test object")));
         let drops = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
