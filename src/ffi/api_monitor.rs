@@ -348,6 +348,13 @@ fn convert(c: &NexusMonitorConfig, struct_size: usize) -> Result<MonitorConfig, 
             // until `ctx` (owned by this closure) is dropped.
             unsafe { f(ctx.ptr(), bytes) }
         }));
+    } else if c.budget_ctx_destroy.is_some() {
+        // No callback, but a ctx with a destroy: it still lives until the
+        // monitor thread ends, as documented (the closure owns it and does
+        // nothing with the budgets it hears).
+        config.on_budget = Some(Arc::new(move |_| {
+            let _owned = &ctx;
+        }));
     }
     Ok(config)
 }

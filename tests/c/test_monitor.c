@@ -219,6 +219,23 @@ static void test_start_twice_stop_twice(void) {
     CHECK(small.samples == 0xABABABABABABABABull); /* untouched */
 }
 
+/* A budget_ctx with a destroy but no budget_fn lives until the monitor
+ * thread ends, as the field's doc says (audit 7: it was destroyed before
+ * nexus_monitor_start returned). */
+static void test_a_budget_ctx_without_budget_fn_lives_until_stop(void) {
+    fake_host(1);
+    NexusMonitorConfig c = fast_config();
+    destroyed = 0;
+    c.budget_ctx = &destroyed;
+    c.budget_ctx_destroy = count_destroy;
+    CHECK(c.budget_fn == NULL);
+    CHECK_OK(nexus_monitor_start(&c));
+    CHECK(ALOAD(&destroyed) == 0);
+    CHECK(status_now().running);
+    CHECK_OK(nexus_monitor_stop());
+    CHECK(ALOAD(&destroyed) == 1);
+}
+
 static void test_fake_cgroup_moves_a_store_up_and_back(void) {
     fake_host(10);
     NexusStore *store = new_store(64u << 20);
@@ -423,6 +440,7 @@ int main(void) {
     RUN(test_config_checks);
     RUN(test_start_twice_stop_twice);
     RUN(test_a_run_stops_only_itself);
+    RUN(test_a_budget_ctx_without_budget_fn_lives_until_stop);
     RUN(test_fake_cgroup_moves_a_store_up_and_back);
     RUN(test_stop_from_a_callback);
     RUN(test_budget_callback_and_its_ctx);
