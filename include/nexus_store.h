@@ -2134,7 +2134,8 @@ NexusStatus nexus_monitor_stop_run(uint64_t run);
  * set to the bytes written.
  *
  * Returns `OK`; `ERR_NULL_ARGUMENT` (out NULL); `ERR_INVALID_ARGUMENT`
- * (struct_size smaller than its own field); `ERR_PANIC`. Thread-safe.
+ * (struct_size smaller than its own field, or ending inside a field: no
+ * header's size; nothing written); `ERR_PANIC`. Thread-safe.
  */
 NexusStatus nexus_monitor_status(struct NexusMonitorStatus *out);
 #endif

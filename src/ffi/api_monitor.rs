@@ -270,6 +270,13 @@ fn monitor_fields() -> [FieldSpan; 23] {
         budget_ctx, budget_ctx_destroy, budget_apply_to_stores)
 }
 
+fn status_fields() -> [FieldSpan; 10] {
+    let s = NexusMonitorStatus::default();
+    field_spans!(s, NexusMonitorStatus;
+        running, level, raw_level, signals, samples, notifications, last_notification_ns,
+        last_signal_ns, sources, signal_levels)
+}
+
 fn invalid(message: String) -> Error {
     Error::new(ErrorKind::InvalidArgument, message)
 }
@@ -552,7 +559,8 @@ fn to_c(s: &MonitorStatus) -> NexusMonitorStatus {
 /// set to the bytes written.
 ///
 /// Returns `OK`; `ERR_NULL_ARGUMENT` (out NULL); `ERR_INVALID_ARGUMENT`
-/// (struct_size smaller than its own field); `ERR_PANIC`. Thread-safe.
+/// (struct_size smaller than its own field, or ending inside a field: no
+/// header's size; nothing written); `ERR_PANIC`. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_monitor_status(out: *mut NexusMonitorStatus) -> NexusStatus {
     entry(|| {
@@ -567,6 +575,7 @@ pub extern "C" fn nexus_monitor_status(out: *mut NexusMonitorStatus) -> NexusSta
             )));
         }
         let n = size.min(size_of::<NexusMonitorStatus>());
+        check_not_torn(n, "NexusMonitorStatus", &status_fields())?;
         let mut status = to_c(&os_pressure::monitor_status());
         status.struct_size = n;
         // SAFETY: the caller vouches for `size` >= `n` writable bytes.
@@ -620,6 +629,10 @@ mod tests {
         super::super::versioned::assert_lists_every_field(
             &monitor_fields(),
             size_of::<NexusMonitorConfig>(),
+        );
+        super::super::versioned::assert_lists_every_field(
+            &status_fields(),
+            size_of::<NexusMonitorStatus>(),
         );
     }
 

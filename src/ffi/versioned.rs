@@ -68,12 +68,6 @@ pub(crate) fn readable(struct_size: usize, size: usize, fields: &[FieldSpan]) ->
     torn_field(n, fields).map_or(n, |f| f.start)
 }
 
-/// Checks (in tests) that `fields` lists every field of a struct of `size`
-/// bytes after `struct_size`, in order: each starts where the previous
-/// ends or after less than 8 bytes of padding, and the last ends in the
-/// struct's final 8 bytes. A field left out of a list leaves a gap of at
-/// least its size, so the check catches any left-out field of 8 bytes, and
-/// smaller ones unless they hide in padding.
 /// Reads a caller's versioned struct: its first [`readable`] bytes over
 /// `defaults`, with each of `bools` (byte offsets of its `bool` fields)
 /// read as a byte and compared with 0, since a C `bool` may hold any byte
@@ -115,6 +109,12 @@ pub(crate) unsafe fn read_over_defaults<T: Copy>(
     (unsafe { c.assume_init() }, struct_size)
 }
 
+/// Checks (in tests) that `fields` lists every field of a struct of `size`
+/// bytes after `struct_size`, in order: each starts where the previous
+/// ends or after less than 8 bytes of padding, and the last ends in the
+/// struct's final 8 bytes. A field left out of a list leaves a gap of at
+/// least its size, so the check catches any left-out field of 8 bytes, and
+/// smaller ones unless they hide in padding.
 #[cfg(test)]
 pub(crate) fn assert_lists_every_field(fields: &[FieldSpan], size: usize) {
     let mut end = size_of::<usize>();

@@ -217,6 +217,18 @@ static void test_start_twice_stop_twice(void) {
     CHECK(small.struct_size == offsetof(NexusMonitorStatus, signals));
     CHECK(small.running == false);
     CHECK(small.samples == 0xABABABABABABABABull); /* untouched */
+    /* A size that ends inside a field is no header's: refused, nothing
+     * written (audit 7: it was accepted and the field torn). */
+    const size_t torn[] = {offsetof(NexusMonitorStatus, raw_level) + 2,
+                           offsetof(NexusMonitorStatus, sources) + 3, sizeof(NexusMonitorStatus) - 1};
+    for (size_t i = 0; i < sizeof torn / sizeof torn[0]; i++) {
+        memset(&small, 0xAB, sizeof small);
+        small.struct_size = torn[i];
+        CHECK_STATUS(nexus_monitor_status(&small), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+        CHECK(strstr(nexus_last_error_message(), "ends inside NexusMonitorStatus.") != NULL);
+        CHECK(small.struct_size == torn[i]);
+        CHECK(small.samples == 0xABABABABABABABABull);
+    }
 }
 
 /* A budget_ctx with a destroy but no budget_fn lives until the monitor
