@@ -965,7 +965,10 @@ typedef struct NexusGovernorEvent {
    */
   uint64_t store_usage;
   /**
-   * The members' total usage after the event (as last read).
+   * The members' total usage as the governor's last pass read it (each
+   * pass reads every member). A JOINED or LEFT event does not read it
+   * again: it still counts a member that left, and not yet one that
+   * joined, until the next pass (`metrics` reads it now).
    */
   uint64_t total_usage;
   /**
@@ -1466,7 +1469,12 @@ NexusStatus nexus_store_free_deferred(struct NexusStore *store);
  * Inserts or replaces `key` with a copy of `value_len` bytes at `value`,
  * charged what the size estimator returns (called once, on this thread,
  * outside every internal lock). A put that would exceed the budget in
- * force first evicts, in strategy order, just enough to fit.
+ * force first evicts, in strategy order, just enough to fit. A put that
+ * leaves usage at or above the working size (`moderate_threshold` x the
+ * budget) then evicts toward it: at MODERATE at most
+ * `eviction_batch_size` entries, at CRITICAL until usage is below it; so
+ * a store that is filled settles just under its working size (README,
+ * "Levels and reactions").
  *
  * NULL with length 0 is an empty key or value. The bytes are copied: the
  * caller keeps ownership of its buffers.
@@ -1499,7 +1507,8 @@ NexusStatus nexus_store_put(struct NexusStore *store,
  * really holds, so that the byte budget stays true. `cost` 0 asks the size
  * estimator registered in the config (it sees `value` = object and
  * `value_len` = 0); with no estimator registered, nothing can size an
- * object and `cost` 0 is `ERR_INVALID_ARGUMENT`.
+ * object and `cost` 0 is `ERR_INVALID_ARGUMENT`. It evicts as
+ * `nexus_store_put` does (to fit, then toward the working size).
  *
  * Ownership: on success the store owns the object and calls
  * `release(release_ctx, object)` exactly once, when the entry is gone and
@@ -1710,9 +1719,10 @@ NexusStatus nexus_store_put_object_ttl(struct NexusStore *store,
  * Removes every expired entry now (reason `NEXUS_EVICTION_REASON_EXPIRED`,
  * one EVICTION event per shard that removed any) and writes how many to
  * `*out_count` (written only on success): every expired entry this call
- * removed, those that earlier reads had found expired included. Reads
- * never return an expired entry whether or not a sweep ran; the sweep
- * gives their memory back.
+ * removed, including those a read had found expired that no call has
+ * removed since (the next call of any kind removes those, and counts
+ * them itself). Reads never return an expired entry whether or not a
+ * sweep ran; the sweep gives their memory back.
  *
  * Returns:
  * - `NEXUS_STATUS_OK`
@@ -2011,12 +2021,15 @@ NexusStatus nexus_store_signalled_level(struct NexusStore *store,
 
 /**
  * Changes the configured budget (0 = unbounded) at run time, evicting down
- * to the budget in force (reason `CAPACITY`).
+ * to the budget in force (reason `CAPACITY`). A store of N shards gives
+ * each shard an equal share (`max_cache_bytes / N`) and changes all or
+ * none.
  *
  * Returns:
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_OVER_BUDGET`: pinned and in-use entries alone exceed
- *   `max_cache_bytes`; nothing changed
+ *   `max_cache_bytes` (with shards: those of any one shard exceed its
+ *   share, which depends on where their keys fall); nothing changed
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a bounded budget smaller than the
  *   store's `shards`: each shard needs at least one byte; nothing changed
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL

@@ -91,9 +91,10 @@ pub extern "C" fn nexus_store_put_object_ttl(
 /// Removes every expired entry now (reason `NEXUS_EVICTION_REASON_EXPIRED`,
 /// one EVICTION event per shard that removed any) and writes how many to
 /// `*out_count` (written only on success): every expired entry this call
-/// removed, those that earlier reads had found expired included. Reads
-/// never return an expired entry whether or not a sweep ran; the sweep
-/// gives their memory back.
+/// removed, including those a read had found expired that no call has
+/// removed since (the next call of any kind removes those, and counts
+/// them itself). Reads never return an expired entry whether or not a
+/// sweep ran; the sweep gives their memory back.
 ///
 /// Returns:
 /// - `NEXUS_STATUS_OK`

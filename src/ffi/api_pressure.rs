@@ -176,12 +176,15 @@ pub extern "C" fn nexus_store_signalled_level(
 }
 
 /// Changes the configured budget (0 = unbounded) at run time, evicting down
-/// to the budget in force (reason `CAPACITY`).
+/// to the budget in force (reason `CAPACITY`). A store of N shards gives
+/// each shard an equal share (`max_cache_bytes / N`) and changes all or
+/// none.
 ///
 /// Returns:
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_ERR_OVER_BUDGET`: pinned and in-use entries alone exceed
-///   `max_cache_bytes`; nothing changed
+///   `max_cache_bytes` (with shards: those of any one shard exceed its
+///   share, which depends on where their keys fall); nothing changed
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a bounded budget smaller than the
 ///   store's `shards`: each shard needs at least one byte; nothing changed
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store NULL

@@ -134,7 +134,12 @@ pub extern "C" fn nexus_store_free_deferred(store: *mut NexusStore) -> NexusStat
 /// Inserts or replaces `key` with a copy of `value_len` bytes at `value`,
 /// charged what the size estimator returns (called once, on this thread,
 /// outside every internal lock). A put that would exceed the budget in
-/// force first evicts, in strategy order, just enough to fit.
+/// force first evicts, in strategy order, just enough to fit. A put that
+/// leaves usage at or above the working size (`moderate_threshold` x the
+/// budget) then evicts toward it: at MODERATE at most
+/// `eviction_batch_size` entries, at CRITICAL until usage is below it; so
+/// a store that is filled settles just under its working size (README,
+/// "Levels and reactions").
 ///
 /// NULL with length 0 is an empty key or value. The bytes are copied: the
 /// caller keeps ownership of its buffers.
@@ -258,7 +263,8 @@ fn fits_the_budget(
 /// really holds, so that the byte budget stays true. `cost` 0 asks the size
 /// estimator registered in the config (it sees `value` = object and
 /// `value_len` = 0); with no estimator registered, nothing can size an
-/// object and `cost` 0 is `ERR_INVALID_ARGUMENT`.
+/// object and `cost` 0 is `ERR_INVALID_ARGUMENT`. It evicts as
+/// `nexus_store_put` does (to fit, then toward the working size).
 ///
 /// Ownership: on success the store owns the object and calls
 /// `release(release_ctx, object)` exactly once, when the entry is gone and

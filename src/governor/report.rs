@@ -61,7 +61,10 @@ pub struct GovernorEvent {
     pub count: u64,
     /// SHED, JOINED: the store's usage after the event.
     pub store_usage: u64,
-    /// The members' total usage after the event (as last read).
+    /// The members' total usage as the governor's last pass read it (each
+    /// pass reads every member). A JOINED or LEFT event does not read it
+    /// again: it still counts a member that left, and not yet one that
+    /// joined, until the next pass (`metrics` reads it now).
     pub total_usage: u64,
     /// The budget in force after the event.
     pub budget_in_force: u64,

@@ -82,7 +82,7 @@ data class GovernorEvent(
     val count: Long,
     /** SHED, JOINED: the store's usage after the event. */
     val storeUsage: Long,
-    /** The members' total usage after the event (as last read). */
+    /** The members' total usage as the last pass read it: a JOINED or LEFT event does not re-read it. */
     val totalUsage: Long,
     /** The budget in force after the event. */
     val budgetInForce: Long,
