@@ -100,8 +100,14 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
     fun getOrLoad(key: ByteArray, loader: (ByteArray) -> ByteArray?): ByteArray? =
         load(loader, objects = false) { NativeBridge.getOrLoad(it, key) }
 
-    fun getOrLoad(key: String, loader: (String) -> ByteArray?): ByteArray? =
-        getOrLoad(key.encodeToByteArray()) { loader(it.decodeToString()) }
+    fun getOrLoad(key: String, loader: (String) -> ByteArray?): ByteArray? {
+        // Read as Any?: a loader cast unchecked to this type that returns another type fails
+        // the load as INVALID_ARGUMENT in the native check, as with a ByteArray key, rather
+        // than as a ClassCastException thrown by this wrapper (CALLBACK).
+        val untyped: (String) -> Any? = loader
+        val bytes = key.encodeToByteArray()
+        return load({ untyped(it.decodeToString()) }, objects = false) { NativeBridge.getOrLoad(it, bytes) }
+    }
 
     /**
      * The object stored under [key], or the one [loader] gives (with its cost), cached as by
@@ -110,8 +116,11 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
     fun getOrLoadObject(key: ByteArray, loader: (ByteArray) -> CostedObject?): Any? =
         load(loader, objects = true) { NativeBridge.getOrLoadObject(it, key) }
 
-    fun getOrLoadObject(key: String, loader: (String) -> CostedObject?): Any? =
-        getOrLoadObject(key.encodeToByteArray()) { loader(it.decodeToString()) }
+    fun getOrLoadObject(key: String, loader: (String) -> CostedObject?): Any? {
+        val untyped: (String) -> Any? = loader // read as Any?: see getOrLoad(String)
+        val bytes = key.encodeToByteArray()
+        return load({ untyped(it.decodeToString()) }, objects = true) { NativeBridge.getOrLoadObject(it, bytes) }
+    }
 
     /** Runs a get_or_load with [loader] as this thread's loader; its exception becomes the cause. */
     private inline fun <T> load(noinline loader: (ByteArray) -> Any?, objects: Boolean, getOrLoad: (Long) -> T): T = call { h ->

@@ -70,6 +70,27 @@ class LoaderResultTypeTest {
         }
     }
 
+    /** The String-key overloads (the README example's) report it the same way (audit 8: CALLBACK). */
+    @Test
+    fun `with a String key a loader result of the wrong type is INVALID_ARGUMENT too`() {
+        NexusStore(MemoryConfig(maxCacheBytes = 1_000_000)).use { s ->
+            @Suppress("UNCHECKED_CAST")
+            val bytes = ({ _: String -> "not bytes" } as Any) as (String) -> ByteArray?
+            val b = assertThrows<NexusException> { s.getOrLoad("k", bytes) }
+            assertEquals(NexusStatus.INVALID_ARGUMENT, b.status)
+            assertTrue(b.message!!.contains("java.lang.String"), b.message)
+            @Suppress("UNCHECKED_CAST")
+            val objects = ({ _: String -> 42 } as Any) as (String) -> CostedObject?
+            val o = assertThrows<NexusException> { s.getOrLoadObject("k", objects) }
+            assertEquals(NexusStatus.INVALID_ARGUMENT, o.status)
+            assertTrue(o.message!!.contains("java.lang.Integer"), o.message)
+            assertFalse("k" in s)
+            // The String key still loads, and its loader sees the key.
+            assertEquals("k", s.getOrLoad("k") { key -> key.encodeToByteArray() }!!.decodeToString())
+            assertEquals("v:j", s.getOrLoadObject("j") { key -> CostedObject("v:$key", 10) })
+        }
+    }
+
     @Test
     fun `waiters of a load whose result has the wrong type get the same failure`() {
         NexusStore(MemoryConfig(maxCacheBytes = 1_000_000)).use { s ->
