@@ -34,7 +34,7 @@ static ALLOC: alloc::Counting = alloc::Counting;
 
 const USAGE: &str = "usage: nexus-bench [--quick] [--out DIR] [--only W1,W2,W3,W4,IC]
 
-  --quick   small sizes (under two minutes); checks only that every workload
+  --quick   small sizes (about 20 s); checks only that every workload
             ran and produced sane numbers; writes to target/bench-quick/
   --out     where to write latest.md and latest.svg
             (default: bench/results, or target/bench-quick with --quick)

@@ -121,7 +121,7 @@ pub fn markdown(r: &Results) -> String {
         s,
         "\n## Reproduce\n\n`cargo run --release -p nexus-store-bench --bin nexus-bench` \
          (full, a few minutes; writes `bench/results/latest.md` and `latest.svg`), or with \
-         `-- --quick` (small sizes, under two minutes; writes to `target/bench-quick/`)."
+         `-- --quick` (small sizes, about 20 s; writes to `target/bench-quick/`)."
     );
     s
 }

@@ -42,10 +42,19 @@ fn main() {
         trace_len: 1_000_000,
         extended: true,
     };
-    for (trace, pct) in traces(&params) {
+    let all = traces(&params);
+    if !all.iter().any(|(t, _)| t.name.starts_with("cloudPhysics")) {
+        eprintln!(
+            "note: the real traces' rows (cloudPhysics, twitter) are left out: their data is not \
+             set up (make bench-setup)"
+        );
+    }
+    let mut rows = 0;
+    for (trace, pct) in all {
         if filter != "all" && !trace.name.contains(filter.as_str()) {
             continue;
         }
+        rows += 1;
         let keys: Vec<u64> = (0..trace.keys as u64).map(|i| mix64(i + 0xABCD)).collect();
         let capacity = trace.capacity(pct);
         let mut line = format!("{}\t{pct}", trace.name);
@@ -64,5 +73,12 @@ fn main() {
             }
         }
         println!("{line}");
+    }
+    if rows == 0 {
+        eprintln!(
+            "no row's trace name contains {filter:?}: the first argument filters rows by trace \
+             name (\"all\" for every row), the policies follow it"
+        );
+        std::process::exit(2);
     }
 }
