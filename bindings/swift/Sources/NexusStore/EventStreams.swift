@@ -38,6 +38,10 @@ final class EventBroadcaster: @unchecked Sendable {
     private var gapCheckArmed = false
     /// A PRESSURE_CHANGED was handed on since the level was last read.
     private var levelStale = false
+    /// The kinds the `events` streams get (`NexusStore.setDeliveredEvents`):
+    /// the store itself always delivers PRESSURE_CHANGED here, for the level
+    /// streams. DROPPED markers always come.
+    private var eventKinds = NexusEventKinds.default.rawValue
     /// A thread is reading the level for the level sinks (`reportLevel`).
     private var reporting = false
     /// Sequence numbers skipped after `gapTimeout`, and events handed on
@@ -57,6 +61,8 @@ final class EventBroadcaster: @unchecked Sendable {
 
     struct Sink {
         let receive: (CNexusStore.NexusEvent) -> Void
+        /// Gets only the kinds `setEventKinds` chose (an `events` stream).
+        var chosenKindsOnly = false
         let finish: () -> Void
         /// The store's level, read after a PRESSURE_CHANGED was handed on.
         var level: ((MemoryPressureLevel) -> Void)? = nil
@@ -106,9 +112,19 @@ final class EventBroadcaster: @unchecked Sendable {
         reportLevel()
     }
 
-    /// Hands `event` to every sink. Called with `lock` held.
+    /// The kinds the `events` streams get from now on.
+    func setEventKinds(_ mask: UInt32) {
+        lock.lock()
+        eventKinds = mask
+        lock.unlock()
+    }
+
+    /// Hands `event` to every sink that takes its kind. Called with `lock`
+    /// held.
     private func handOn(_ event: CNexusStore.NexusEvent) {
-        for sink in sinks.values { sink.receive(event) }
+        let chosen = event.kind == NexusEventKind(NEXUS_EVENT_KIND_DROPPED)
+            || (event.kind < 32 && eventKinds & (UInt32(1) << event.kind) != 0)
+        for sink in sinks.values where chosen || !sink.chosenKindsOnly { sink.receive(event) }
         if event.kind == NexusEventKind(NEXUS_EVENT_KIND_PRESSURE_CHANGED) { levelStale = true }
     }
 
@@ -198,6 +214,7 @@ extension NexusStore {
         AsyncStream(bufferingPolicy: .bufferingNewest(1024)) { continuation in
             let sink = EventBroadcaster.Sink(
                 receive: { if let event = NexusEvent($0) { continuation.yield(event) } },
+                chosenKindsOnly: true,
                 finish: { continuation.finish() })
             guard let id = broadcaster.add(sink) else { return }
             continuation.onTermination = { [broadcaster] _ in broadcaster.remove(id) }
@@ -205,8 +222,8 @@ extension NexusStore {
     }
 
     /// The reported pressure level: the current one first, then each
-    /// change (while `.pressureChanged` events are delivered, as by default),
-    /// a level the same as the one before left out. Changes made on several
+    /// change (whatever `setDeliveredEvents` chose for `events`), a level
+    /// the same as the one before left out. Changes made on several
     /// threads at once come in the order the store numbered their events,
     /// and the stream's last level is the store's level once the changes are
     /// delivered. The stream ends when the store is freed. Keeps the newest

@@ -86,7 +86,8 @@ public struct GovernorEvent: Equatable, Sendable {
     public var count: UInt64
     /// `.shed`, `.joined`: the store's usage after the event.
     public var storeUsage: UInt64
-    /// The members' total usage after the event (as last read).
+    /// The members' total usage as the last pass read it: a JOINED or LEFT
+    /// event does not re-read it (`metrics` reads it now).
     public var totalUsage: UInt64
     /// The budget in force after the event.
     public var budgetInForce: UInt64

@@ -82,9 +82,15 @@ extension NexusStore {
     }
 
     /// Chooses which kinds of event the store delivers to `events` from now
-    /// on (default: `.default`, pressure changes and evictions).
+    /// on (default: `.default`, pressure changes and evictions). The
+    /// `pressureLevels` streams follow the level whatever is chosen. Throws
+    /// `.invalidArgument` for a bit that names no kind (nothing changed).
     public func setDeliveredEvents(_ kinds: NexusEventKinds) throws {
-        try call { nexus_store_set_event_mask($0, kinds.rawValue) }
+        // The store keeps delivering PRESSURE_CHANGED to the broadcaster,
+        // which reads the level on it for the level streams and hands the
+        // `events` streams only the kinds chosen.
+        try call { nexus_store_set_event_mask($0, kinds.union(.pressureChanged).rawValue) }
+        broadcaster.setEventKinds(kinds.rawValue)
     }
 
     /// Signals `level` to this store: it sheds at once (see the C header).

@@ -124,6 +124,26 @@ final class EventKindTests: XCTestCase {
         XCTAssertEqual(kinds, [.signalChanged(from: .none, to: .emergency), .signalChanged(from: .emergency, to: .none)])
     }
 
+    /// The level streams follow the level whatever `events` is told to
+    /// deliver (before, a mask without `.pressureChanged` froze them), and
+    /// `events` still gets only the kinds chosen.
+    func testLevelStreamsFollowTheLevelWhateverEventsDeliver() async throws {
+        let store = try NexusStore(maxCacheBytes: 100_000)
+        var events = store.events.makeAsyncIterator()
+        try store.setDeliveredEvents([.signalChanged])
+        var levels = store.pressureLevels.makeAsyncIterator()
+        let first = await levels.next()
+        XCTAssertEqual(first, MemoryPressureLevel.none)
+        try store.signalPressure(.critical)
+        let second = await levels.next()
+        XCTAssertEqual(second, .critical)
+        try store.signalPressure(.none)
+        let third = await levels.next()
+        XCTAssertEqual(third, MemoryPressureLevel.none)
+        let kinds = [await events.next()?.kind, await events.next()?.kind]
+        XCTAssertEqual(kinds, [.signalChanged(from: .none, to: .critical), .signalChanged(from: .critical, to: .none)])
+    }
+
     func testSignalledLevelIsTheSignalAloneAndPressureLevelTheHigher() throws {
         let store = try NexusStore(maxCacheBytes: 10_000)
         try store.put(Data(count: 9_000), forKey: "big")  // usage above the critical threshold
