@@ -322,7 +322,8 @@ typedef struct NexusMemoryConfig {
    * (the default). `nexus_store_put_ttl` sets an entry's own. An expired
    * entry is never returned (a read of it is a miss); it is removed
    * (reason `NEXUS_EVICTION_REASON_EXPIRED`) by the next call after a
-   * read saw it, or by `nexus_store_sweep_expired`. A pinned entry
+   * read saw it (with shards: the next call that reaches its shard), or
+   * by `nexus_store_sweep_expired`. A pinned entry
    * expires only once unpinned. Appended, like `max_entries`.
    */
   uint64_t ttl_ms;
@@ -1720,8 +1721,8 @@ NexusStatus nexus_store_put_object_ttl(struct NexusStore *store,
  * one EVICTION event per shard that removed any) and writes how many to
  * `*out_count` (written only on success): every expired entry this call
  * removed, including those a read had found expired that no call has
- * removed since (the next call of any kind removes those, and counts
- * them itself). Reads never return an expired entry whether or not a
+ * removed since (the store's next call removes those, with shards the
+ * next call that reaches their shard, and counts them itself). Reads never return an expired entry whether or not a
  * sweep ran; the sweep gives their memory back.
  *
  * Returns:

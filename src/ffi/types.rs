@@ -238,7 +238,8 @@ pub struct NexusMemoryConfig {
     /// (the default). `nexus_store_put_ttl` sets an entry's own. An expired
     /// entry is never returned (a read of it is a miss); it is removed
     /// (reason `NEXUS_EVICTION_REASON_EXPIRED`) by the next call after a
-    /// read saw it, or by `nexus_store_sweep_expired`. A pinned entry
+    /// read saw it (with shards: the next call that reaches its shard), or
+    /// by `nexus_store_sweep_expired`. A pinned entry
     /// expires only once unpinned. Appended, like `max_entries`.
     pub ttl_ms: u64,
     /// Time to idle, in ms: an entry not read for this long expires (each

@@ -215,7 +215,10 @@ TEST_F(Callbacks, EveryCallableIsDestroyedExactlyOnce) {
     EXPECT_EQ(holders(), 0);
 }
 
-#if NEXUS_CPP_EXCEPTIONS
+// Whenever the compiler has exceptions (NEXUS_CPP_CATCHES), also with
+// NEXUS_NO_EXCEPTIONS (nexus_cpp_tests_no_throwing_api), the trampolines
+// catch what a callback throws.
+#if NEXUS_CPP_CATCHES
 
 TEST_F(Callbacks, ThrowingEventCallbacksAndListenersAreCaughtAndCounted) {
     nexus::Store store = make_store();

@@ -46,8 +46,13 @@ TEST(Expiry, ObjectsPutWithATtlExpireAndAreReleasedOnce) {
                           nexus::StatusCode::invalid_argument));
     ASSERT_NE(refused, nullptr);
     EXPECT_EQ(*refused, 9);
-    EXPECT_TRUE(status_is(s.try_put_object_ttl("negative", counted, 100, -5ms),
-                          nexus::StatusCode::invalid_argument));
+    const nexus::Status negative = s.try_put_object_ttl("negative", counted, 100, -5ms);
+    EXPECT_TRUE(status_is(negative, nexus::StatusCode::invalid_argument));
+    EXPECT_EQ(negative.message(), "nexus::Store::put_object_ttl: a negative time to live (-5 ms)");
+    auto unique = std::make_unique<int>(10);
+    EXPECT_EQ(s.try_put_object_ttl("negative", std::move(unique), 100, -1ms).message(),
+              "nexus::Store::put_object_ttl: a negative time to live (-1 ms)");
+    ASSERT_NE(unique, nullptr);
     EXPECT_EQ(counted.use_count(), 2);
     std::this_thread::sleep_for(20ms);
     EXPECT_FALSE(unwrap(s.try_contains("brief")));

@@ -112,6 +112,8 @@ TEST(Monitor, FakeCgroupMovesAStoreToCriticalAndBack) {
     const nexus::MonitorStatus s = nexus::Monitor::status();
     EXPECT_EQ(nexus::Monitor::state(s, nexus::MonitorSource::psi), nexus::SourceState::absent);
     EXPECT_EQ(nexus::Monitor::state(s, nexus::MonitorSource::cgroup_v1), nexus::SourceState::active);
+    // A source number from no header reads absent (audit 9: it read past the array).
+    EXPECT_EQ(nexus::Monitor::state(s, static_cast<nexus::MonitorSource>(6)), nexus::SourceState::absent);
     EXPECT_NE(nexus::Monitor::source_detail(nexus::MonitorSource::psi).find("missing"), std::string::npos);
     host.usage(92);
     wait_until([&] { return unwrap(store.try_pressure_level()) == nexus::PressureLevel::critical; });

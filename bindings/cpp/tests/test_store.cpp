@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -151,6 +152,27 @@ TEST_F(Store, PutAcceptsEveryKindOfBytes) {
     const nexus::Value empty = unwrap(store.try_get(""));
     EXPECT_NE(empty.data(), nullptr);  // an empty value is a non-NULL pointer and length 0
     EXPECT_EQ(empty.size(), 0u);
+}
+
+// A char array is text whether or not it is const: up to its first NUL
+// (audit 9: a non-const buffer stored all of its bytes, NULs and what
+// follows included), or all of it without one; never past its end. Arrays
+// of other 1-byte types are bytes: all of them.
+TEST_F(Store, ACharArrayIsTextConstOrNot) {
+    nexus::Store store = make_store();
+    char path[16];
+    std::snprintf(path, sizeof path, "%s", "a/b");
+    const char fixed[16] = "a/b";
+    char unterminated[3] = {'x', 'y', 'z'};
+    const std::uint8_t u8[4] = {1, 0, 2, 0};
+    NX_ASSERT_OK(store.try_put("buffer", path));
+    NX_ASSERT_OK(store.try_put("const", fixed));
+    NX_ASSERT_OK(store.try_put("unterminated", unterminated));
+    NX_ASSERT_OK(store.try_put("u8", u8));
+    EXPECT_EQ(value_of(store, "buffer"), "a/b");
+    EXPECT_EQ(value_of(store, "const"), "a/b");
+    EXPECT_EQ(value_of(store, "unterminated"), "xyz");
+    EXPECT_EQ(value_of(store, "u8"), std::string("\1\0\2\0", 4));
 }
 
 TEST_F(Store, PutReplacesAndChargesTheDefaultEstimate) {

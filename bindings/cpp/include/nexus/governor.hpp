@@ -10,7 +10,7 @@
 //   governor.join(thumbnails, nexus::Member().priority(1));
 //   governor.join(glyphs, nexus::Member().priority(9).floor(4 << 20));
 //   governor.signal_pressure(nexus::PressureLevel::critical);
-//   for (auto& m : governor.metrics().value().members) ...
+//   for (auto& m : governor.metrics({&thumbnails, &glyphs}).value().members) ...
 //
 // nexus::Governor is RAII and move-only. A Store destroyed while a member
 // leaves the governor; a Governor destroyed leaves its stores ungoverned.
@@ -223,11 +223,14 @@ public:
     }
     Status enforce() { return Status::from_c(nexus_governor_enforce(handle_)); }
 
-    /// The totals, and the figures of each store in `stores` that is a member.
+    /// The totals, and the figures of each store in `stores` that is a
+    /// member (a null pointer, a moved-from Store or a store that is not a
+    /// member is left out).
     Result<GovernorMetrics> metrics(std::initializer_list<const Store*> stores = {}) const {
         GovernorMetrics out;
         if (Status s = Status::from_c(nexus_governor_metrics(handle_, &out.totals)); !s.ok()) return s;
         for (const Store* store : stores) {
+            if (store == nullptr) continue;
             MemberMetrics m{};
             if (nexus_governor_member_metrics(handle_, store->native(), &m) == NEXUS_STATUS_OK) out.members.push_back(m);
         }

@@ -237,14 +237,17 @@ public:
     /// is its status.
     static Result<std::string> try_source_detail(MonitorSource source) {
         const auto kind = static_cast<NexusMonitorSourceKind>(source);
+        std::string out;
         std::size_t len = 0;
         NexusStatus s = nexus_monitor_source_detail(kind, nullptr, 0, &len);
-        if (s == NEXUS_STATUS_OK) return std::string();
-        if (s != NEXUS_STATUS_ERR_BUFFER_TOO_SMALL) return Status::from_c(s);
-        std::string out(len, '\0');
-        s = nexus_monitor_source_detail(kind, out.data(), out.size(), &len);
+        // The monitor thread may lengthen the text between the size query
+        // and the copy: ask again with the size it reports then.
+        while (s == NEXUS_STATUS_ERR_BUFFER_TOO_SMALL) {
+            out.assign(len, '\0');
+            s = nexus_monitor_source_detail(kind, out.data(), out.size(), &len);
+        }
         if (s != NEXUS_STATUS_OK) return Status::from_c(s);
-        out.resize(len - 1);
+        out.resize(len == 0 ? 0 : len - 1);
         return out;
     }
     /// try_source_detail, with "" for a failure too.
@@ -253,15 +256,18 @@ public:
         return r.ok() ? std::move(r).value() : std::string();
     }
 
+    /// A source's state in `s`; absent for a source number from no header.
     static SourceState state(const MonitorStatus& s, MonitorSource source) noexcept {
-        return static_cast<SourceState>(s.sources[static_cast<std::size_t>(source)].state);
+        const auto i = static_cast<std::size_t>(source);
+        if (i >= NEXUS_MONITOR_SOURCE_COUNT) return SourceState::absent;
+        return static_cast<SourceState>(s.sources[i].state);
     }
 
 private:
     explicit Monitor(std::uint64_t run) noexcept : run_(run) {}
 
     static void call_budget(void* ctx, std::uint64_t bytes) noexcept {
-#if NEXUS_CPP_EXCEPTIONS
+#if NEXUS_CPP_CATCHES
         try {
             (*static_cast<BudgetCallback*>(ctx))(bytes);
         } catch (...) {

@@ -79,29 +79,39 @@
 #include <utility>
 #include <vector>
 
-// NEXUS_CPP_EXCEPTIONS is 1 when the throwing API exists. Define
-// NEXUS_NO_EXCEPTIONS to leave it out even when exceptions are enabled.
-#if !defined(NEXUS_NO_EXCEPTIONS) && \
-    (defined(__cpp_exceptions) || defined(__EXCEPTIONS) || defined(_CPPUNWIND))
-#define NEXUS_CPP_EXCEPTIONS 1
+// NEXUS_CPP_CATCHES is 1 when the compiler has exceptions enabled: then the
+// callback trampolines catch what a callback throws (the callback exception
+// rule above), whatever NEXUS_NO_EXCEPTIONS says. NEXUS_CPP_EXCEPTIONS is 1
+// when the throwing API exists: exceptions enabled and NEXUS_NO_EXCEPTIONS
+// not defined (define it to leave that API out).
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS) || defined(_CPPUNWIND)
+#define NEXUS_CPP_CATCHES 1
 #include <exception>
 #include <stdexcept>
+#else
+#define NEXUS_CPP_CATCHES 0
+#endif
+#if NEXUS_CPP_CATCHES && !defined(NEXUS_NO_EXCEPTIONS)
+#define NEXUS_CPP_EXCEPTIONS 1
 #else
 #define NEXUS_CPP_EXCEPTIONS 0
 #endif
 
-// Each exception mode has its own inline namespace (nexus::with_exceptions
-// or nexus::without_exceptions; code says nexus::Store either way). Inline
+// Each exception mode has its own inline namespace (nexus::with_exceptions;
+// nexus::without_throwing_api, exceptions enabled with NEXUS_NO_EXCEPTIONS;
+// nexus::without_exceptions; code says nexus::Store in every mode). Inline
 // functions whose bodies differ by mode (the callback trampolines that
 // catch, the calls that throw) then have different names in each mode, so
-// a program whose translation units differ in NEXUS_CPP_EXCEPTIONS (one
-// built with -fno-exceptions or NEXUS_NO_EXCEPTIONS) keeps both, each
-// unit its own, where the linker would otherwise keep one body for both
-// (the one-definition rule). A nexus type passed between units of
-// different modes fails to link instead of misbehaving. The object type
-// registry (nexus::object_types) is shared by both modes.
+// a program whose translation units differ in mode (one built with
+// -fno-exceptions or NEXUS_NO_EXCEPTIONS) keeps each unit's own, where the
+// linker would otherwise keep one body for all (the one-definition rule).
+// A nexus type passed between units of different modes fails to link
+// instead of misbehaving. The object type registry (nexus::object_types)
+// is shared by every mode.
 #if NEXUS_CPP_EXCEPTIONS
 #define NEXUS_CPP_MODE_NAMESPACE with_exceptions
+#elif NEXUS_CPP_CATCHES
+#define NEXUS_CPP_MODE_NAMESPACE without_throwing_api
 #else
 #define NEXUS_CPP_MODE_NAMESPACE without_exceptions
 #endif
@@ -193,7 +203,8 @@ inline const char* to_string(EvictionStrategy strategy) noexcept {
 inline const char* to_string(EventKind kind) noexcept {
     return nexus_event_kind_str(static_cast<NexusEventKind>(kind));
 }
-/// "CAPACITY", "PRESSURE", "MANUAL", "REPLACED", "REMOVED".
+/// "CAPACITY", "PRESSURE", "MANUAL", "REPLACED", "REMOVED", "GOVERNOR",
+/// "EXPIRED" ("UNKNOWN" out of range).
 inline const char* to_string(EvictionReason reason) noexcept {
     return nexus_eviction_reason_str(static_cast<NexusEvictionReason>(reason));
 }
@@ -385,19 +396,26 @@ struct Metrics {
 };
 
 /// A non-owning view of bytes to store: a string_view, a C string, a
-/// (pointer, size) pair, or any contiguous container of 1-byte elements
-/// (std::string, std::vector<std::uint8_t>, std::array<std::byte, N>,
-/// std::span<const std::byte>, ...). The bytes are copied by the call.
+/// `char` array, a (pointer, size) pair, or any contiguous container of
+/// 1-byte elements (std::string, std::vector<std::uint8_t>,
+/// std::array<std::byte, N>, std::span<const std::byte>, an array of
+/// std::uint8_t, ...: all of its elements). The bytes are copied by the call.
 class ByteView {
     template <class R>
     using element_t = std::remove_pointer_t<decltype(std::data(std::declval<const R&>()))>;
+
+    // An array of char is text, whether or not it is const (see below).
+    template <class R>
+    static constexpr bool is_char_array =
+        std::is_array_v<R> && std::is_same_v<std::remove_cv_t<std::remove_extent_t<R>>, char>;
 
     template <class R, class = void>
     struct is_byte_range : std::false_type {};
     template <class R>
     struct is_byte_range<R, std::void_t<decltype(std::data(std::declval<const R&>())),
                                         decltype(std::size(std::declval<const R&>()))>>
-        : std::bool_constant<sizeof(element_t<R>) == 1 && std::is_trivially_copyable_v<element_t<R>>> {};
+        : std::bool_constant<sizeof(element_t<R>) == 1 && std::is_trivially_copyable_v<element_t<R>> &&
+                             !is_char_array<R>> {};
 
 public:
     constexpr ByteView() noexcept = default;
@@ -405,9 +423,16 @@ public:
         : data_(static_cast<const std::uint8_t*>(data)), size_(size) {}
     ByteView(std::string_view s) noexcept  // NOLINT: implicit by design
         : ByteView(s.data(), s.size()) {}
-    /// A NUL-terminated string, without its NUL (string literals land here).
+    /// A NUL-terminated string, without its NUL (string literals and
+    /// const char arrays land here).
     ByteView(const char* s) noexcept  // NOLINT: implicit by design
         : ByteView(s, s ? std::char_traits<char>::length(s) : 0) {}
+    /// A char buffer (`char path[256]` filled by snprintf): its bytes up
+    /// to the first NUL, or all N without one, as for a const array or a
+    /// literal (never the bytes after the NUL; never past the array).
+    template <std::size_t N>
+    ByteView(char (&s)[N]) noexcept  // NOLINT: implicit by design
+        : ByteView(s, text_length(s, N)) {}
     template <class R, std::enable_if_t<is_byte_range<R>::value, int> = 0>
     ByteView(const R& range) noexcept  // NOLINT: implicit by design
         : ByteView(std::data(range), std::size(range)) {}
@@ -416,6 +441,11 @@ public:
     constexpr std::size_t size() const noexcept { return size_; }
 
 private:
+    static std::size_t text_length(const char* s, std::size_t n) noexcept {
+        const char* nul = std::char_traits<char>::find(s, n, '\0');
+        return nul ? static_cast<std::size_t>(nul - s) : n;
+    }
+
     const std::uint8_t* data_ = nullptr;
     std::size_t size_ = 0;
 };
@@ -590,7 +620,7 @@ void* make_ctx(Fn fn, std::shared_ptr<SharedState> state) {
 /// Calls f(); returns false if it threw (nothing escapes).
 template <class F>
 bool call_guarded(F&& f) noexcept {
-#if NEXUS_CPP_EXCEPTIONS
+#if NEXUS_CPP_CATCHES
     try {
         std::forward<F>(f)();
         return true;
@@ -757,7 +787,8 @@ public:
     }
     /// Time to live of every entry (0: none, the default); Store::put_ttl
     /// sets an entry's own. Expired entries are never returned; they are
-    /// removed (reason expired) lazily and by Store::sweep_expired.
+    /// removed (reason expired) lazily, by the next call that reaches an
+    /// entry's shard after a read saw it, and by Store::sweep_expired.
     /// A negative ttl makes validate() and Store::create invalid_argument.
     MemoryConfig& ttl(std::chrono::milliseconds ttl) noexcept {
         config_.ttl_ms = ttl.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(ttl.count());
@@ -880,7 +911,7 @@ inline NexusStatus load_trampoline(void* ctx, const std::uint8_t* key, std::size
                                    NexusLoadSink* sink) noexcept {
     auto* c = static_cast<CallbackCtx<Loader>*>(ctx);
     LoadSink s(sink);
-#if NEXUS_CPP_EXCEPTIONS
+#if NEXUS_CPP_CATCHES
     // The exception's message reaches every thread waiting on this load
     // through the sink (nexus_last_error_message() on each of them).
     const auto fail = [&](const char* what) noexcept {
@@ -995,7 +1026,10 @@ public:
     // -- entries (the non-throwing API) --
 
     /// Inserts or replaces `key` with a copy of `value`. A put that would
-    /// exceed the budget first evicts just enough; too_large, over_budget.
+    /// exceed the budget first evicts just enough; one that leaves usage at
+    /// or above the working size (moderate_threshold x the budget) then
+    /// evicts toward it, so a filled store settles under it (see
+    /// nexus_store_put); too_large, over_budget.
     Status try_put(std::string_view key, ByteView value) {
         if (!handle_) return no_store("put");
         return Status::from_c(
@@ -1008,10 +1042,7 @@ public:
     /// ttl); a ttl of 0 is invalid_argument.
     Status try_put_ttl(std::string_view key, ByteView value, std::chrono::milliseconds ttl) {
         if (!handle_) return no_store("put_ttl");
-        if (ttl.count() < 0) {
-            return Status(StatusCode::invalid_argument, "nexus::Store::put_ttl: a negative time to live (" +
-                                                            std::to_string(ttl.count()) + " ms)");
-        }
+        if (ttl.count() < 0) return negative_ttl("put_ttl", ttl);
         const auto ms = static_cast<std::uint64_t>(ttl.count());
         return Status::from_c(nexus_store_put_ttl(handle_, detail::bytes_of(key), key.size(), value.data(),
                                                   value.size(), ms));
@@ -1048,13 +1079,15 @@ public:
         });
     }
     /// try_put_object with this entry's own time to live (instead of the
-    /// config's ttl); a ttl of 0 (or negative) is invalid_argument. An
-    /// expired object is released like any other that leaves the store.
+    /// config's ttl); a ttl of 0 or a negative one is invalid_argument (the
+    /// caller keeps the object). An expired object is released like any
+    /// other that leaves the store.
     template <class T, class D>
     Status try_put_object_ttl(std::string_view key, std::unique_ptr<T, D>&& object, std::size_t cost,
                               std::chrono::milliseconds ttl) {
         if (!handle_) return no_store("put_object_ttl");
-        const auto ms = ttl.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(ttl.count());
+        if (ttl.count() < 0) return negative_ttl("put_object_ttl", ttl);
+        const auto ms = static_cast<std::uint64_t>(ttl.count());
         return detail::put_owned(object, [&](void* raw, NexusReleaseFn release, void* ctx) {
             return Status::from_c(nexus_store_put_object_ttl(handle_, detail::bytes_of(key), key.size(), raw, cost,
                                                              release, ctx, ms));
@@ -1065,7 +1098,8 @@ public:
     Status try_put_object_ttl(std::string_view key, const std::shared_ptr<T>& object, std::size_t cost,
                               std::chrono::milliseconds ttl) {
         if (!handle_) return no_store("put_object_ttl");
-        const auto ms = ttl.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(ttl.count());
+        if (ttl.count() < 0) return negative_ttl("put_object_ttl", ttl);
+        const auto ms = static_cast<std::uint64_t>(ttl.count());
         return detail::put_shared(object, [&](void* raw, NexusReleaseFn release, void* ctx) {
             return Status::from_c(nexus_store_put_object_ttl(handle_, detail::bytes_of(key), key.size(), raw, cost,
                                                              release, ctx, ms));
@@ -1398,6 +1432,11 @@ private:
         std::string message = std::string("nexus::Store::") + name + ": this Store was " +
                               (emptied_ == Emptied::closed ? "closed" : "moved from") + "; it holds no store";
         return Status(StatusCode::invalid_handle, std::move(message));
+    }
+    static Status negative_ttl(const char* name, std::chrono::milliseconds ttl) {
+        return Status(StatusCode::invalid_argument, std::string("nexus::Store::") + name +
+                                                        ": a negative time to live (" +
+                                                        std::to_string(ttl.count()) + " ms)");
     }
 
     NexusStore* handle_ = nullptr;
