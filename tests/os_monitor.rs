@@ -314,6 +314,21 @@ fn headroom_budget_can_drive_the_stores_budgets() {
         store.config().max_cache_bytes == 4 << 20
     });
     assert_eq!(store.metrics().max_cache_bytes, 4 << 20);
+    // A store created while the monitor runs starts with the budget it gave
+    // last (audit 9: it kept its own until the next move).
+    let later: Store<String, Vec<u8>> =
+        Store::with_estimator(MemoryConfig::with_max_bytes(64 << 20), ByteSizeEstimator).unwrap();
+    assert_eq!(later.config().max_cache_bytes, 4 << 20);
+    // Once the monitor has stopped, new stores keep their own.
+    assert!(os_pressure::stop_monitor());
+    let after: Store<String, Vec<u8>> =
+        Store::with_estimator(MemoryConfig::with_max_bytes(64 << 20), ByteSizeEstimator).unwrap();
+    assert_eq!(after.config().max_cache_bytes, 64 << 20);
+    assert_eq!(
+        store.config().max_cache_bytes,
+        4 << 20,
+        "the live ones keep what they were given"
+    );
     reset();
 }
 

@@ -130,9 +130,10 @@ pub struct NexusMonitorConfig {
     /// With `budget_fraction` > 0: the monitor also sets every store's
     /// budget to the headroom budget each time it moves
     /// (`nexus_store_set_max_bytes`, on the monitor thread), so the cache
-    /// follows the room the OS has left; a store that cannot take it
-    /// (pinned and in-use entries alone above it) keeps its own. Default
-    /// false: only `budget_fn` hears it.
+    /// follows the room the OS has left; a store created while the monitor
+    /// runs starts with the last one. A store that cannot take it (pinned
+    /// and in-use entries alone above it) keeps its own. Default false:
+    /// only `budget_fn` hears it.
     pub budget_apply_to_stores: bool,
 }
 

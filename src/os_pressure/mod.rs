@@ -206,9 +206,10 @@ pub struct HeadroomConfig {
     pub budget_floor_bytes: u64,
     /// With `budget_fraction` > 0: the monitor also sets every store's
     /// budget to it (`set_max_bytes`) each time it moves, so the cache
-    /// follows the room the OS has left. A store that cannot take it
-    /// (pinned and in-use entries alone above it, or fewer bytes than its
-    /// shards) keeps its budget. Default false (only `on_budget` hears it).
+    /// follows the room the OS has left; a store created while the monitor
+    /// runs starts with the last one. A store that cannot take it (pinned
+    /// and in-use entries alone above it, or fewer bytes than its shards)
+    /// keeps its budget. Default false (only `on_budget` hears it).
     pub apply_budget: bool,
 }
 

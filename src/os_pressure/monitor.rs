@@ -272,12 +272,17 @@ fn forget_if_forked(slot: &mut Option<Running>) {
 }
 
 /// Says "not running" in the status when the monitor thread ends, also by
-/// a panic (a defect): the status never claims a thread that is gone.
+/// a panic (a defect): the status never claims a thread that is gone. And
+/// unless another monitor runs by then, stores created from now on keep
+/// their own budget (the headroom budget it gave stops reaching them).
 struct EndsRunning<'a>(&'a Shared);
 
 impl Drop for EndsRunning<'_> {
     fn drop(&mut self) {
         self.0.status.lock().running = false;
+        if SLOT.lock().is_none() {
+            MemoryPressureHandler::global().clear_budget();
+        }
     }
 }
 

@@ -37,6 +37,9 @@ struct HandlerInner {
     /// When `last` was signalled (`MonotonicClock`), under the subscribers'
     /// lock: how old the level a new store starts at is.
     last_at_ns: AtomicU64,
+    /// The budget `set_budget_all` gave last (0: none, or cleared), under
+    /// the subscribers' lock: what a new store starts with.
+    budget: AtomicU64,
     subscribers: Mutex<Vec<Weak<dyn PressureSubscriber>>>,
 }
 
@@ -55,6 +58,7 @@ impl MemoryPressureHandler {
             inner: Arc::new(HandlerInner {
                 last: AtomicU32::new(MemoryPressureLevel::None as u32),
                 last_at_ns: AtomicU64::new(0),
+                budget: AtomicU64::new(0),
                 subscribers: Mutex::new(Vec::new()),
             }),
         }
@@ -88,9 +92,25 @@ impl MemoryPressureHandler {
 
     /// Gives every live subscriber a new budget, on this thread, with no
     /// lock of the handler held while they apply it (every one, before a
-    /// callback's panic goes on).
+    /// callback's panic goes on); a store created later starts with it
+    /// (`budget`) until `clear_budget`.
     pub(crate) fn set_budget_all(&self, max_cache_bytes: u64) {
-        self.each_live(|| {}, |s| s.on_budget(max_cache_bytes));
+        self.each_live(
+            || self.inner.budget.store(max_cache_bytes, Ordering::Release),
+            |s| s.on_budget(max_cache_bytes),
+        );
+    }
+
+    /// The budget `set_budget_all` gave last, if any since `clear_budget`.
+    pub(crate) fn budget(&self) -> Option<u64> {
+        Some(self.inner.budget.load(Ordering::Acquire)).filter(|&b| b != 0)
+    }
+
+    /// Stores created from now on keep their own budget (the monitor that
+    /// gave budgets has ended); the live ones keep what they were given.
+    pub(crate) fn clear_budget(&self) {
+        let _subs = self.inner.subscribers.lock();
+        self.inner.budget.store(0, Ordering::Release);
     }
 
     /// Runs `f` on every live subscriber, with no lock of the handler held;

@@ -180,6 +180,7 @@ where
                 governor: Membership::new(id),
             }
         });
+        shared.take_given_budget();
         Ok(Store { shared })
     }
 }

@@ -274,6 +274,26 @@ where
     }
 }
 
+impl<K, V> Shared<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    /// A new store takes the budget the OS monitor gave every store last,
+    /// if it still gives them one (`MemoryPressureHandler::budget`). Read
+    /// again after applying: a budget given meanwhile may have reached this
+    /// store before the one read first.
+    pub(super) fn take_given_budget(&self) {
+        let handler = crate::MemoryPressureHandler::global();
+        while let Some(budget) = handler.budget() {
+            self.on_budget(budget);
+            if handler.budget() == Some(budget) {
+                break;
+            }
+        }
+    }
+}
+
 /// The shard, of `n`, of a key whose hash is `hash`: bits 40-55 of the
 /// hash, scaled to `n` (a fair range reduction, n <= MAX_SHARDS). The
 /// tables' probes use the low bits and the top 7 (hashbrown's h1 and h2),

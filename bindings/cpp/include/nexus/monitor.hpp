@@ -129,8 +129,9 @@ public:
         return *this;
     }
     /// The monitor sets every store's budget to max(floor_bytes, fraction x
-    /// available) itself, each time it moves by more than 1/16 (a store
-    /// that cannot take it keeps its own).
+    /// available) itself, each time it moves by more than 1/16, and a store
+    /// created while it runs starts with the last one (a store that cannot
+    /// take it keeps its own).
     MonitorConfig& budget_for_stores(double fraction, std::uint64_t floor_bytes) noexcept {
         config_.budget_fraction = fraction;
         config_.budget_floor_bytes = floor_bytes;
