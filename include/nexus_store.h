@@ -1723,8 +1723,9 @@ NexusStatus nexus_store_put_object_ttl(struct NexusStore *store,
  * `*out_count` (written only on success): every expired entry this call
  * removed, including those a read had found expired that no call has
  * removed since (the store's next call removes those, with shards the
- * next call that reaches their shard, and counts them itself). Reads never return an expired entry whether or not a
- * sweep ran; the sweep gives their memory back.
+ * next call that reaches their shard, and counts them itself). Reads
+ * never return an expired entry whether or not a sweep ran; the sweep
+ * gives their memory back.
  *
  * Returns:
  * - `NEXUS_STATUS_OK`
@@ -2209,11 +2210,11 @@ NexusStatus nexus_store_set_event_callback(struct NexusStore *store,
 /**
  * Registers the eviction listener (`cb` NULL unregisters): called once per
  * entry a call of the store removes (not for the entries still present
- * when the store is freed: those are released without it), with its key (valid for the call), reason
- * (a `NEXUS_EVICTION_REASON_*`: `CAPACITY`, `PRESSURE`, `MANUAL`,
- * `REPLACED`, `REMOVED`, `GOVERNOR`, `EXPIRED`) and charge, on
- * the thread whose call removed it, after the store's locks are released
- * and before the value is released. It may call back into the store.
+ * when the store is freed: those are released without it), with its key
+ * (valid for the call), reason (a `NEXUS_EVICTION_REASON_*`: `CAPACITY`,
+ * `PRESSURE`, `MANUAL`, `REPLACED`, `REMOVED`, `GOVERNOR`, `EXPIRED`) and
+ * charge, on the thread whose call removed it, after the store's locks are
+ * released and before the value is released. It may call back into the store.
  *
  * Ownership and threading of `ctx` and `destroy`: as for
  * `nexus_store_set_event_callback`.

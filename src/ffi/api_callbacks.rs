@@ -49,11 +49,11 @@ pub extern "C" fn nexus_store_set_event_callback(
 
 /// Registers the eviction listener (`cb` NULL unregisters): called once per
 /// entry a call of the store removes (not for the entries still present
-/// when the store is freed: those are released without it), with its key (valid for the call), reason
-/// (a `NEXUS_EVICTION_REASON_*`: `CAPACITY`, `PRESSURE`, `MANUAL`,
-/// `REPLACED`, `REMOVED`, `GOVERNOR`, `EXPIRED`) and charge, on
-/// the thread whose call removed it, after the store's locks are released
-/// and before the value is released. It may call back into the store.
+/// when the store is freed: those are released without it), with its key
+/// (valid for the call), reason (a `NEXUS_EVICTION_REASON_*`: `CAPACITY`,
+/// `PRESSURE`, `MANUAL`, `REPLACED`, `REMOVED`, `GOVERNOR`, `EXPIRED`) and
+/// charge, on the thread whose call removed it, after the store's locks are
+/// released and before the value is released. It may call back into the store.
 ///
 /// Ownership and threading of `ctx` and `destroy`: as for
 /// `nexus_store_set_event_callback`.

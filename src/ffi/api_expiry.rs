@@ -93,8 +93,9 @@ pub extern "C" fn nexus_store_put_object_ttl(
 /// `*out_count` (written only on success): every expired entry this call
 /// removed, including those a read had found expired that no call has
 /// removed since (the store's next call removes those, with shards the
-/// next call that reaches their shard, and counts them itself). Reads never return an expired entry whether or not a
-/// sweep ran; the sweep gives their memory back.
+/// next call that reaches their shard, and counts them itself). Reads
+/// never return an expired entry whether or not a sweep ran; the sweep
+/// gives their memory back.
 ///
 /// Returns:
 /// - `NEXUS_STATUS_OK`
