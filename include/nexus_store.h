@@ -320,7 +320,8 @@ typedef struct NexusMemoryConfig {
   /**
    * Time to live of every entry, in ms, on the store's clock; 0 = none
    * (the default). `nexus_store_put_ttl` sets an entry's own. An expired
-   * entry is never returned (a read of it is a miss); it is removed
+   * entry is never returned (a read of it is a miss, a remove is
+   * `NOT_FOUND`, a put of its key makes a new entry); it is removed
    * (reason `NEXUS_EVICTION_REASON_EXPIRED`) by the next call after a
    * read saw it (with shards: the next call that reaches its shard), or
    * by `nexus_store_sweep_expired`. A pinned entry
@@ -1624,7 +1625,8 @@ NexusStatus nexus_store_contains(struct NexusStore *store,
  *
  * Returns:
  * - `NEXUS_STATUS_OK`
- * - `NEXUS_STATUS_NOT_FOUND`: absent
+ * - `NEXUS_STATUS_NOT_FOUND`: absent, or expired (the expired entry then
+ *   leaves with reason `EXPIRED`)
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`

@@ -222,3 +222,51 @@ fn a_sweep_counts_the_expired_entries_reads_had_found() {
     assert_eq!(s.metrics().entry_count, 0);
     assert_eq!(s.sweep_expired(), 0);
 }
+
+/// An expired entry is absent to every call, not only to reads: a put of
+/// its key makes a new entry and the old one leaves as EXPIRED (not
+/// REPLACED), and a remove finds nothing (NotFound) while the entry still
+/// leaves as EXPIRED, whether or not a read saw it first (audit 10).
+#[test]
+fn a_put_or_remove_of_an_expired_key_finds_it_gone() {
+    let (s, clock) = store(100, 0);
+    let heard = listen(&s);
+    put(&s, "re-put", 5);
+    put(&s, "removed", 7);
+    put(&s, "pinned", 9);
+    s.pin("pinned");
+    clock.advance_ms(100);
+    put(&s, "re-put", 6);
+    assert_eq!(
+        s.remove("removed").map_err(|e| e.kind()),
+        Err(ErrorKind::NotFound)
+    );
+    // A pinned entry expires only once unpinned: replaced as usual.
+    put(&s, "pinned", 10);
+    assert_eq!(
+        *heard.lock().unwrap(),
+        vec![
+            ("re-put".to_string(), EvictionReason::Expired),
+            ("removed".to_string(), EvictionReason::Expired),
+            ("pinned".to_string(), EvictionReason::Replaced),
+        ]
+    );
+    assert_eq!(
+        s.get_cloned("re-put"),
+        Some(6),
+        "the new entry, with a TTL of its own"
+    );
+    let m = s.metrics();
+    assert_eq!(m.current_usage, 6 + 10);
+    assert_eq!(
+        m.eviction_count, 0,
+        "an expired entry's removal is no eviction, as when a read's next call removes it"
+    );
+    assert_eq!(m.entry_count, 2);
+    clock.advance_ms(99);
+    assert_eq!(
+        s.get_cloned("re-put"),
+        Some(6),
+        "its TTL started at the new put"
+    );
+}

@@ -483,7 +483,8 @@ pub extern "C" fn nexus_store_contains(
 ///
 /// Returns:
 /// - `NEXUS_STATUS_OK`
-/// - `NEXUS_STATUS_NOT_FOUND`: absent
+/// - `NEXUS_STATUS_NOT_FOUND`: absent, or expired (the expired entry then
+///   leaves with reason `EXPIRED`)
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`

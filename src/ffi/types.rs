@@ -236,7 +236,8 @@ pub struct NexusMemoryConfig {
     pub max_entries: u64,
     /// Time to live of every entry, in ms, on the store's clock; 0 = none
     /// (the default). `nexus_store_put_ttl` sets an entry's own. An expired
-    /// entry is never returned (a read of it is a miss); it is removed
+    /// entry is never returned (a read of it is a miss, a remove is
+    /// `NOT_FOUND`, a put of its key makes a new entry); it is removed
     /// (reason `NEXUS_EVICTION_REASON_EXPIRED`) by the next call after a
     /// read saw it (with shards: the next call that reaches its shard), or
     /// by `nexus_store_sweep_expired`. A pinned entry

@@ -139,7 +139,17 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         now: &Now<'_>,
         fx: &mut Effects<K, V>,
     ) -> std::result::Result<(), Rejected<K, V>> {
-        let existing = self.entries.find(&key);
+        let mut existing = self.entries.find(&key);
+        // An expired entry is absent to every read: a put of its key is a
+        // new entry's, and the old one leaves as EXPIRED (as a read's next
+        // call would remove it), not REPLACED.
+        if let Some(i) = existing
+            && self.expiry_on()
+            && self.expired_now(i)
+        {
+            self.remove_expired(vec![i], now, fx);
+            existing = None;
+        }
         if let Some(i) = existing
             && self.replace_in_place(i, charge)
             && self
@@ -563,6 +573,12 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         let Some(i) = self.entries.find(key) else {
             return Err(Error::not_found("no entry with this key"));
         };
+        // An expired entry is absent: it leaves as EXPIRED, and the remove
+        // finds nothing to remove.
+        if self.expiry_on() && self.expired_now(i) {
+            self.remove_expired(vec![i], now, fx);
+            return Err(Error::not_found("the entry with this key expired"));
+        }
         self.remove_slot(i, fx);
         self.update_level(now, fx);
         Ok(())

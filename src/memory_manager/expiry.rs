@@ -161,7 +161,12 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
 
     /// Removes the expired, unpinned entries among `slots` (reason
     /// EXPIRED, one EVICTION event); forgets the deadlines of empty slots.
-    fn remove_expired(&mut self, slots: Vec<u32>, now: &Now<'_>, fx: &mut Effects<K, V>) -> usize {
+    pub(super) fn remove_expired(
+        &mut self,
+        slots: Vec<u32>,
+        now: &Now<'_>,
+        fx: &mut Effects<K, V>,
+    ) -> usize {
         let mut run = Run::default();
         for i in slots {
             if !self.entries.is_occupied(i) {

@@ -524,7 +524,8 @@ where
         self.read_locked_native(key, |m, hash| m.contains(hash, key))
     }
 
-    /// Removes `key` (pinned or not; its pin stays). `NotFound` if absent.
+    /// Removes `key` (pinned or not; its pin stays). `NotFound` if absent
+    /// or expired (an expired entry leaves with reason `Expired`).
     pub fn remove<Q>(&self, key: &Q) -> Result<()>
     where
         K: Borrow<Q>,
