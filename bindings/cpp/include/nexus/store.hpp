@@ -369,7 +369,7 @@ struct Metrics {
     std::uint64_t insert_count = 0;
     std::uint64_t evicted_bytes = 0;
     std::uint64_t load_count = 0;
-    std::uint64_t load_failure_count = 0;
+    std::uint64_t load_failure_count = 0;  ///< loads with no value: failed, or not_found
     std::uint64_t max_cache_bytes = 0;   ///< the configured budget (0 = unbounded)
     std::uint64_t effective_budget = 0;  ///< the budget in force
 

@@ -198,6 +198,8 @@ public struct GovernorMemberMetrics: Equatable, Sendable {
 public final class Governor: @unchecked Sendable {
     /// The C handle (generation-checked: a freed one is detected).
     let handle: OpaquePointer
+    /// The configuration the governor was created with (`setBudget` changes
+    /// the budget in force: read it from `metrics.budgetBytes`).
     public let config: GovernorConfig
 
     /// Creates a governor with no members. Throws `.invalidArgument` for a

@@ -104,7 +104,10 @@ extension NexusStore {
     /// description. The loader runs on the calling thread
     /// with no lock held: it may use the store (the same key gives `.busy`).
     /// An object entry (or an object load this call waited for) has no
-    /// bytes: `.invalidArgument`, and the loader is not called.
+    /// bytes: `.invalidArgument`, and the loader is not called. A value the
+    /// store cannot hold (charged more than its budget, or refused under an
+    /// EMERGENCY signal) is still returned, and not cached: the next miss
+    /// calls the loader again (`setObject`/`put` of it would throw).
     public func value(forKey key: some NexusKeyConvertible,
                       loader: (_ key: Data) throws -> Data?) throws -> Data? {
         try withoutActuallyEscaping(loader) { loader in

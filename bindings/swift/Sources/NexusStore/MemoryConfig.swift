@@ -29,7 +29,9 @@ public struct MemoryConfig: Sendable {
     public var sizeEstimator: SizeEstimator?
     /// Events queued while nobody listens. Default 1024.
     public var eventQueueCapacity: Int
-    /// MODERATE signal: shed to (and hold the budget at) this fraction. Default 0.75.
+    /// MODERATE signal: shed to this fraction of the usage at the signal,
+    /// and hold the budget at this fraction of the working size
+    /// (`moderateThreshold` x the budget) until it ends. Default 0.75.
     public var signalModerateKeep: Double
     /// The same for CRITICAL. Default 0.5. `0 < critical <= moderate <= 1`.
     public var signalCriticalKeep: Double
@@ -37,7 +39,8 @@ public struct MemoryConfig: Sendable {
     public var signalDecayMilliseconds: UInt64
     /// Independent parts, each with its own lock. 1...`maxShards`. Default 1.
     public var shards: Int
-    /// LFU only: a recently evicted key comes back with its remembered count. Default false.
+    /// LFU only (the other strategies ignore it): a recently evicted key
+    /// comes back with its remembered count. Default false.
     public var lfuHistory: Bool
     /// The most entries the store holds, beside the byte budget (like
     /// NSCache's `countLimit`); 0 = no limit (the default). Pinned and

@@ -28,7 +28,8 @@ public struct MemoryMetrics: Equatable, Sendable {
     public var evictedBytes: UInt64
     /// Loader calls.
     public var loadCount: UInt64
-    /// Loader calls that failed.
+    /// Loader calls that gave no value: the loader threw, or returned nil
+    /// (the key is absent), as Caffeine counts them.
     public var loadFailureCount: UInt64
     /// The configured budget (0 = unbounded).
     public var maxCacheBytes: UInt64

@@ -66,6 +66,8 @@ public final class NexusObjectCache<Key: Hashable, Value: AnyObject>: @unchecked
     /// nothing cached), charged `cost`. Single flight, as
     /// `NexusStore.value(forKey:loader:)`. A bytes entry (or a bytes load
     /// this call waited for): `.invalidArgument`, and the loader is not called.
+    /// An object the cache cannot hold (a cost above its limit, or refused
+    /// under an EMERGENCY signal) is still returned, and not cached.
     public func object(forKey key: Key, loader: (_ key: Key) throws -> (object: Value, cost: Int)?) throws -> Value? {
         try withoutActuallyEscaping(loader) { loader in
             try keyBytes(key).withUnsafeBytes { k in

@@ -88,7 +88,11 @@ extension NexusStore {
     public func setDeliveredEvents(_ kinds: NexusEventKinds) throws {
         // The store keeps delivering PRESSURE_CHANGED to the broadcaster,
         // which reads the level on it for the level streams and hands the
-        // `events` streams only the kinds chosen.
+        // `events` streams only the kinds chosen. Two calls at once set the
+        // store's mask and the filter as one (the event callback never
+        // takes `eventKindsLock`).
+        eventKindsLock.lock()
+        defer { eventKindsLock.unlock() }
         try call { nexus_store_set_event_mask($0, kinds.union(.pressureChanged).rawValue) }
         broadcaster.setEventKinds(kinds.rawValue)
     }

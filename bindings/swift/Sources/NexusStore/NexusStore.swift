@@ -13,6 +13,9 @@ public final class NexusStore: @unchecked Sendable {
     let handle: OpaquePointer
     /// Fans the C event callback out to the `events`/`pressureLevels` streams.
     let broadcaster: EventBroadcaster
+    /// Makes `setDeliveredEvents`' two steps one (recursive: a listener
+    /// that the store call runs may call it again on this thread).
+    let eventKindsLock = NSRecursiveLock()
 
     /// Creates a store with `config`. Throws `NexusError` (`.invalidArgument`
     /// for a config breaking a rule, with the rule in the message).

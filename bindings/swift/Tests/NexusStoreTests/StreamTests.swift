@@ -144,6 +144,35 @@ final class EventKindTests: XCTestCase {
         XCTAssertEqual(kinds, [.signalChanged(from: .none, to: .critical), .signalChanged(from: .critical, to: .none)])
     }
 
+    /// Two `setDeliveredEvents` at once leave one of the two choices whole:
+    /// the store's mask and the wrapper's filter are set together (audit 11:
+    /// the store could deliver one choice while the filter kept the other,
+    /// and `events` got neither).
+    func testTwoSetDeliveredEventsAtOnceLeaveOneChoiceWhole() async throws {
+        for _ in 0..<300 {
+            let events: AsyncStream<NexusEvent>
+            do {
+                let s = try NexusStore(maxCacheBytes: 1_000_000)
+                events = s.events
+                DispatchQueue.concurrentPerform(iterations: 2) { i in
+                    try? s.setDeliveredEvents(i == 0 ? [.eviction] : [.signalChanged])
+                }
+                try s.put(Data([1]), forKey: "a")
+                _ = try s.evict(1)
+                try s.signalPressure(.moderate)
+            }  // the store is freed: the stream ends
+            var eviction = false, signal = false
+            for await e in events {
+                switch e.kind {
+                case .eviction: eviction = true
+                case .signalChanged: signal = true
+                default: break
+                }
+            }
+            XCTAssertNotEqual(eviction, signal, "one kind, the one chosen last")
+        }
+    }
+
     func testSignalledLevelIsTheSignalAloneAndPressureLevelTheHigher() throws {
         let store = try NexusStore(maxCacheBytes: 10_000)
         try store.put(Data(count: 9_000), forKey: "big")  // usage above the critical threshold

@@ -15,6 +15,7 @@ data class MemoryMetrics(
     val insertCount: Long,
     val evictedBytes: Long,
     val loadCount: Long,
+    /** Loads that gave no value: the loader threw, or returned null (absent), as Caffeine counts them. */
     val loadFailureCount: Long,
     /** The configured budget (0 = unbounded). */
     val maxCacheBytes: Long,
