@@ -766,7 +766,8 @@ typedef struct NexusMemoryMetrics {
    */
   uint64_t load_count;
   /**
-   * Loader calls that failed.
+   * Loader calls that gave no value: the loader failed (or panicked), or
+   * reported the key absent (NOT_FOUND), as Caffeine counts them.
    */
   uint64_t load_failure_count;
   /**
