@@ -48,7 +48,8 @@ fun interface EvictionListener {
 
 /**
  * What an object loader gives ([NexusStore.getOrLoadObject]): a JVM object charged [cost] bytes
- * (a negative [cost] is NexusException(INVALID_ARGUMENT)).
+ * (a negative [cost] is NexusException(INVALID_ARGUMENT); a [cost] of 0 fails the load with
+ * INVALID_ARGUMENT, as [NexusStore.putObject] refuses it).
  */
 class CostedObject(@JvmField val value: Any, @JvmField val cost: Long) {
     init {

@@ -82,7 +82,10 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
      */
     fun sweepExpired(): Long = call { NativeBridge.sweepExpired(it) }
 
-    /** A copy of the value, or null if absent. A hit is an access. */
+    /**
+     * A copy of the value, or null if absent. A hit is an access. An object entry (put with
+     * [putObject]) throws [NexusException] (INVALID_ARGUMENT): read it with [getObject].
+     */
     operator fun get(key: ByteArray): ByteArray? = call { NativeBridge.get(it, key) }
     operator fun get(key: String): ByteArray? = get(key.encodeToByteArray())
 
@@ -146,12 +149,16 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
 
     /**
      * Stores a JVM object charged [cost] bytes. The store holds it (a JNI global reference)
-     * until the entry is gone and unread, then lets it go exactly once.
+     * until the entry is gone and unread, then lets it go exactly once. [cost] must be > 0 (a
+     * Kotlin store has no size estimator to ask): 0 or negative is INVALID_ARGUMENT.
      */
     fun putObject(key: ByteArray, value: Any, cost: Long) = call { NativeBridge.putObject(it, key, value, cost) }
     fun putObject(key: String, value: Any, cost: Long) = putObject(key.encodeToByteArray(), value, cost)
 
-    /** The object stored under [key], or null if absent. A hit is an access. */
+    /**
+     * The object stored under [key], or null if absent. A hit is an access. A bytes entry
+     * throws [NexusException] (INVALID_ARGUMENT): read it with [get].
+     */
     fun getObject(key: ByteArray): Any? = call { NativeBridge.getObject(it, key) }
     fun getObject(key: String): Any? = getObject(key.encodeToByteArray())
 
@@ -194,7 +201,12 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
     /** The signalled level alone (NONE once the signal ended or decayed), without the usage level. */
     val signalledLevel: MemoryPressureLevel get() = call { MemoryPressureLevel.fromCode(NativeBridge.signalledLevel(it)) }
 
-    /** The configured budget (0 = unbounded); setting it evicts down to the new budget. */
+    /**
+     * The configured budget (0 = unbounded); setting it evicts down to the new budget. Setting
+     * throws [NexusException]: OVER_BUDGET, with nothing changed, when pinned and in-use entries
+     * alone exceed it; INVALID_ARGUMENT for a negative one, or a bounded one below the store's
+     * shards.
+     */
     var maxCacheBytes: Long
         get() = memoryMetrics.maxCacheBytes
         set(value) = call { NativeBridge.setMaxBytes(it, value) }

@@ -49,13 +49,18 @@ class AndroidMemoryPressure private constructor(
         send(mapped)
     }
 
-    /** Signals [level] through the target; what the target throws is logged and dropped. */
+    /**
+     * Signals [level] through the target; whatever the target throws is logged and dropped, an
+     * Error too (an OutOfMemoryError while memory is short, an UnsatisfiedLinkError where the
+     * native library is missing for the device's ABI): it would otherwise crash the app from a
+     * system callback.
+     */
     private fun send(level: MemoryPressureLevel) {
         signalled = level
         try {
             signal(level)
-        } catch (e: Exception) {
-            Log.w(TAG, "the memory pressure target threw on $level (dropped)", e)
+        } catch (t: Throwable) {
+            Log.w(TAG, "the memory pressure target threw on $level (dropped)", t)
         }
     }
 

@@ -52,6 +52,26 @@ class AndroidGlueRobustnessTest {
         }
     }
 
+    /**
+     * Audit 10: an Error the target throws (an OutOfMemoryError while memory is short, an
+     * UnsatisfiedLinkError) is dropped too, not only an Exception.
+     */
+    @Test
+    fun aTargetThrowingAnErrorThrowsNothingOutOfTheCallbacks() {
+        var heard = 0
+        val pressure = AndroidMemoryPressure.install(app) {
+            heard++
+            throw AssertionError("target error")
+        }
+        try {
+            assertNull(runCatching { app.onTrimMemory(ComponentCallbacks2.TRIM_MEMORY_COMPLETE) }.exceptionOrNull())
+            assertEquals(MemoryPressureLevel.EMERGENCY, pressure.signalled)
+        } finally {
+            assertNull(runCatching { pressure.close() }.exceptionOrNull())
+        }
+        assertEquals(2, heard) // the signal, then close() ending it
+    }
+
     /** Finding 4: a rotation in the foreground is not leaving it. */
     @Test
     fun rotationKeepsTheSignalAndLeavingAndComingBackEndsIt() {
