@@ -1644,7 +1644,8 @@ NexusStatus nexus_store_remove(struct NexusStore *store,
 
 /**
  * Removes every entry, pinned ones too (pins stay), and writes how many to
- * `*removed`. Not an eviction (listener reason `REMOVED`).
+ * `*removed`. Not an eviction (listener reason `REMOVED`). Expired entries
+ * leave first (reason `EXPIRED`) and are not counted.
  *
  * Returns:
  * - `NEXUS_STATUS_OK`
@@ -1905,7 +1906,9 @@ NexusStatus nexus_store_evict_lru(struct NexusStore *store,
 
 /**
  * Evicts up to `count` evictable entries in the configured strategy's
- * order and writes how many to `*evicted`. Reason `MANUAL`.
+ * order and writes how many to `*evicted`. Reason `MANUAL` (an expired
+ * entry no call has removed yet may be among them: `nexus_store_sweep_expired`
+ * first removes those as `EXPIRED`).
  *
  * Returns:
  * - `NEXUS_STATUS_OK`
@@ -1924,7 +1927,8 @@ NexusStatus nexus_store_evict(struct NexusStore *store,
 
 /**
  * Evicts every evictable entry and writes how many to `*evicted`. Reason
- * `MANUAL`. Pinned entries and entries held by read handles stay. With
+ * `MANUAL`; expired entries leave first (reason `EXPIRED`) and are not
+ * counted. Pinned entries and entries held by read handles stay. With
  * the LRU or SIZE strategy, when every entry that stays is pinned, it is
  * one pass over the entries (each shard's lock held for its pass, about
  * 40 ns per entry; the eviction listener sees the victims in storage

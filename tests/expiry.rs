@@ -270,3 +270,48 @@ fn a_put_or_remove_of_an_expired_key_finds_it_gone() {
         "its TTL started at the new put"
     );
 }
+
+/// `clear` and `clear_unpinned` take expired entries out first, as EXPIRED,
+/// and count only the live ones they removed (audit 10: they counted the
+/// expired entries as REMOVED or MANUAL).
+#[test]
+fn clear_and_clear_unpinned_take_expired_entries_out_first() {
+    for clear_all in [true, false] {
+        let (s, clock) = store(100, 0);
+        let heard = listen(&s);
+        put(&s, "old", 5);
+        put(&s, "pinned", 7);
+        s.pin("pinned");
+        clock.advance_ms(100);
+        put(&s, "live", 9);
+        let n = if clear_all {
+            s.clear()
+        } else {
+            s.clear_unpinned()
+        };
+        let reasons = heard.lock().unwrap().clone();
+        if clear_all {
+            assert_eq!(
+                n, 2,
+                "live and pinned (a pinned entry expires once unpinned)"
+            );
+            assert_eq!(
+                reasons,
+                vec![
+                    ("old".to_string(), EvictionReason::Expired),
+                    ("pinned".to_string(), EvictionReason::Removed),
+                    ("live".to_string(), EvictionReason::Removed),
+                ]
+            );
+        } else {
+            assert_eq!(n, 1, "live");
+            assert_eq!(
+                reasons,
+                vec![
+                    ("old".to_string(), EvictionReason::Expired),
+                    ("live".to_string(), EvictionReason::Manual),
+                ]
+            );
+        }
+    }
+}

@@ -31,7 +31,9 @@ pub extern "C" fn nexus_store_evict_lru(
 }
 
 /// Evicts up to `count` evictable entries in the configured strategy's
-/// order and writes how many to `*evicted`. Reason `MANUAL`.
+/// order and writes how many to `*evicted`. Reason `MANUAL` (an expired
+/// entry no call has removed yet may be among them: `nexus_store_sweep_expired`
+/// first removes those as `EXPIRED`).
 ///
 /// Returns:
 /// - `NEXUS_STATUS_OK`
@@ -53,7 +55,8 @@ pub extern "C" fn nexus_store_evict(
 }
 
 /// Evicts every evictable entry and writes how many to `*evicted`. Reason
-/// `MANUAL`. Pinned entries and entries held by read handles stay. With
+/// `MANUAL`; expired entries leave first (reason `EXPIRED`) and are not
+/// counted. Pinned entries and entries held by read handles stay. With
 /// the LRU or SIZE strategy, when every entry that stays is pinned, it is
 /// one pass over the entries (each shard's lock held for its pass, about
 /// 40 ns per entry; the eviction listener sees the victims in storage

@@ -507,7 +507,8 @@ pub extern "C" fn nexus_store_remove(
 }
 
 /// Removes every entry, pinned ones too (pins stay), and writes how many to
-/// `*removed`. Not an eviction (listener reason `REMOVED`).
+/// `*removed`. Not an eviction (listener reason `REMOVED`). Expired entries
+/// leave first (reason `EXPIRED`) and are not counted.
 ///
 /// Returns:
 /// - `NEXUS_STATUS_OK`

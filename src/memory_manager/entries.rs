@@ -584,8 +584,13 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         Ok(())
     }
 
-    /// Removes every entry, pinned too; pins stay.
+    /// Removes every entry, pinned too; pins stay. Returns how many, not
+    /// counting the expired ones, which leave first as EXPIRED (absent to
+    /// every call, they are not the caller's to clear).
     pub fn clear(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) -> usize {
+        if self.expiry_on() {
+            self.sweep_expired(now, fx);
+        }
         for f in self.loads.values_mut() {
             f.superseded = true;
         }

@@ -73,8 +73,9 @@ where
 
     /// `Store::clear_unpinned`: every shard, one pass over its storage where
     /// that applies (LRU or SIZE, every entry that stays pinned), else in
-    /// chunks like any long run; a callback's panic goes on once every
-    /// shard is cleared.
+    /// chunks like any long run, after its expired entries (removed as
+    /// EXPIRED, not counted); a callback's panic goes on once every shard
+    /// is cleared.
     pub(super) fn clear_unpinned(&self) -> usize {
         let mut held = HeldPanic::new();
         let report = self.listener.get().is_some()
@@ -83,6 +84,8 @@ where
         let cleared = (0..self.shards.len())
             .map(|shard| {
                 let one_pass = self.locked_held(shard, &mut held, |m, now, fx| {
+                    // Expired entries leave first, as EXPIRED and uncounted.
+                    m.sweep_expired(now, fx);
                     m.clear_unpinned_in_one_pass(report, now, fx)
                 });
                 one_pass.unwrap_or_else(|| {

@@ -534,7 +534,8 @@ where
         self.locked(key, |m, now, fx| m.remove(key, now, fx))
     }
 
-    /// Removes every entry, pinned ones too; pins stay. Returns how many.
+    /// Removes every entry, pinned ones too; pins stay. Returns how many;
+    /// expired entries leave first (reason `Expired`) and are not counted.
     pub fn clear(&self) -> usize {
         self.shared
             .each(|m, now, fx| m.clear(now, fx))
@@ -624,7 +625,8 @@ where
         })
     }
 
-    /// Evicts every evictable entry (reason MANUAL). For LRU and SIZE, when
+    /// Evicts every evictable entry (reason MANUAL; expired ones leave first
+    /// as `Expired` and are not counted). For LRU and SIZE, when
     /// every entry that stays is pinned, one pass over each shard's entries
     /// under its lock (victims reported in storage order); otherwise in
     /// chunks like any long run (docs/DESIGN.md section 3).

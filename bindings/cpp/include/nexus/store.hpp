@@ -1137,7 +1137,8 @@ public:
         if (!handle_) return no_store("remove");
         return Status::from_c(nexus_store_remove(handle_, detail::bytes_of(key), key.size()));
     }
-    /// Removes every entry, pinned ones too (pins stay); how many.
+    /// Removes every entry, pinned ones too (pins stay); how many (expired
+    /// entries leave first, reason expired, and are not counted).
     Result<std::size_t> try_clear() {
         if (!handle_) return no_store("clear");
         return count_call([&](std::size_t* n) { return nexus_store_clear(handle_, n); });

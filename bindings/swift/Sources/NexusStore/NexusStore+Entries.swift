@@ -76,7 +76,8 @@ extension NexusStore {
         try key.withNexusKeyBytes { k in try callFound { nexus_store_remove($0, k.cBytes, k.count) } }
     }
 
-    /// Removes every entry, pinned ones too (pins stay). Returns how many.
+    /// Removes every entry, pinned ones too (pins stay). Returns how many
+    /// (expired entries leave first, as `.expired`, and are not counted).
     @discardableResult
     public func removeAll() throws -> Int {
         var removed = 0

@@ -25,7 +25,8 @@ extension NexusStore {
         return evicted
     }
 
-    /// Evicts every entry that is neither pinned nor read. Returns how many.
+    /// Evicts every entry that is neither pinned nor read. Returns how many
+    /// (expired entries leave first, as `.expired`, and are not counted).
     @discardableResult
     public func clearUnpinnedCache() throws -> Int {
         var evicted = 0

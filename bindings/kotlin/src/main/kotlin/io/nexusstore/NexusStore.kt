@@ -142,7 +142,7 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
     fun remove(key: ByteArray): Boolean = call { NativeBridge.remove(it, key) }
     fun remove(key: String): Boolean = remove(key.encodeToByteArray())
 
-    /** Removes every entry, pinned ones too (pins stay); how many. */
+    /** Removes every entry, pinned ones too (pins stay); how many (expired ones leave first, as EXPIRED, uncounted). */
     fun clear(): Long = call { NativeBridge.clear(it) }
 
     // ---- objects -------------------------------------------------------------------------
@@ -189,7 +189,7 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
     /** Evicts up to [count] evictable entries in the strategy's order; how many. */
     fun evict(count: Long): Long = call { NativeBridge.evict(it, count) }
 
-    /** Evicts every entry that is neither pinned nor being read; how many. */
+    /** Evicts every entry that is neither pinned nor being read; how many (expired ones leave first, as EXPIRED, uncounted). */
     fun clearUnpinnedCache(): Long = call { NativeBridge.clearUnpinned(it) }
 
     /** Signals a level to this store (what an OS hook does); NONE ends the signal. */
