@@ -16,6 +16,9 @@ import java.util.concurrent.atomic.AtomicLong
 class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConfig()) : AutoCloseable {
     private val handle = AtomicLong(0)
     private val callbacks: StoreCallbacks
+
+    /** Makes [setEventKinds]' two steps one. */
+    private val eventKindsLock = Any()
     private val reclaimable: Reclaimable
 
     init {
@@ -244,8 +247,12 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
      */
     fun setEventKinds(kinds: Set<NexusEventKind>) = call { h ->
         val bits = kinds.fold(1 shl NexusEventKind.DROPPED.ordinal) { m, k -> m or (1 shl k.ordinal) }
-        NativeBridge.setEventMask(h, (bits or (1 shl NexusEventKind.PRESSURE_CHANGED.ordinal)) and (1 shl NexusEventKind.DROPPED.ordinal).inv())
-        callbacks.kinds = bits
+        // Two calls at once set the native mask and the filter as one (the event callback never
+        // takes this lock; a monitor is reentrant for a listener that calls here again).
+        synchronized(eventKindsLock) {
+            NativeBridge.setEventMask(h, (bits or (1 shl NexusEventKind.PRESSURE_CHANGED.ordinal)) and (1 shl NexusEventKind.DROPPED.ordinal).inv())
+            callbacks.kinds = bits
+        }
     }
 
     /**
