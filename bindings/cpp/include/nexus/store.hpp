@@ -450,7 +450,7 @@ private:
     std::size_t size_ = 0;
 };
 
-// ---- object types (internal; shared by both exception modes) -------------------
+// ---- object types (internal; shared by every exception mode) ------------------
 
 }  // inline namespace NEXUS_CPP_MODE_NAMESPACE
 
