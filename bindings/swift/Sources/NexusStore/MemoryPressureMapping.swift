@@ -42,11 +42,44 @@ public enum MemoryPressureMapping {
         return .none
     }
 
+    /// The level of a headroom reading, as the Linux monitor's headroom
+    /// source maps it: MODERATE when at most 10% of the limit is left,
+    /// CRITICAL at 5%, EMERGENCY at 2%; NONE above 10%, and for a reading
+    /// with no limit (0).
+    public static func level(for headroom: MemoryHeadroom) -> MemoryPressureLevel {
+        guard headroom.limit > 0 else { return .none }
+        // available / limit <= p / 100, in integers (no overflow: both fit in
+        // 64 bits and the products in 128).
+        func atMost(_ percent: UInt64) -> Bool {
+            let left = headroom.available.multipliedFullWidth(by: 100)
+            let bound = headroom.limit.multipliedFullWidth(by: percent)
+            return left.high < bound.high || (left.high == bound.high && left.low <= bound.low)
+        }
+        if atMost(2) { return .emergency }
+        if atMost(5) { return .critical }
+        if atMost(10) { return .moderate }
+        return .none
+    }
+
     /// The moments (seconds after a memory warning) at which its level
     /// changes, with the level from then on: `decay` -> MODERATE,
     /// `2 * decay` -> NONE.
     public static func memoryWarningSteps(decay: TimeInterval) -> [(after: TimeInterval, level: MemoryPressureLevel)] {
         [(decay, levelAfterMemoryWarning(elapsed: decay, decay: decay)),
          (2 * decay, levelAfterMemoryWarning(elapsed: 2 * decay, decay: decay))]
+    }
+}
+
+/// What the process may still allocate before the OS stops it, and the
+/// limit that is measured against, in bytes. On iOS, tvOS and visionOS:
+/// `os_proc_available_memory()` and that plus the process's footprint
+/// (`phys_footprint`), i.e. the jetsam limit.
+public struct MemoryHeadroom: Equatable, Sendable {
+    public var available: UInt64
+    public var limit: UInt64
+
+    public init(available: UInt64, limit: UInt64) {
+        self.available = available
+        self.limit = limit
     }
 }

@@ -11,24 +11,78 @@ import os
 
 /// Connects the OS memory signals to every store (`NexusStore.signalPressureAll`):
 /// Dispatch's memory pressure source (`.warning` -> MODERATE, `.critical` ->
-/// CRITICAL, `.normal` -> NONE) and UIKit's memory warning (CRITICAL,
-/// decaying to MODERATE and then NONE, since no "normal" follows it).
+/// CRITICAL, `.normal` -> NONE), UIKit's memory warning (CRITICAL,
+/// decaying to MODERATE and then NONE, since no "normal" follows it), and
+/// the process's headroom: what it may still allocate before jetsam ends it
+/// (`os_proc_available_memory()`), against its limit (that plus its
+/// footprint), polled every `HeadroomOptions.interval` seconds; at most 10%
+/// left is MODERATE, 5% CRITICAL, 2% EMERGENCY, as the Linux monitor's
+/// headroom source. The level signalled is the highest of the three.
+/// Headroom is the only early sign before a jetsam kill: Dispatch's source
+/// speaks of the whole system, and the warning may come late or never.
 ///
-/// `start()` installs the hooks where they exist (Darwin; UIKit) and says
-/// whether it did. `receive(_:)` and `receiveMemoryWarning()` are what the
-/// hooks call, and may be called directly (tests, other platforms). They
-/// call `signal` on the calling thread, unless another thread is inside
+/// `start()` installs the hooks where they exist (Darwin; UIKit; headroom
+/// polling where a reader exists) and says whether it did. `receive(_:)`,
+/// `receiveMemoryWarning()` and `receive(headroom:)` are what the hooks
+/// call, and may be called directly (tests, other platforms). They call
+/// `signal` on the calling thread, unless another thread is inside
 /// `signal` already: then that thread signals the new level once it is
 /// done, and the call returns at once. The stores always end at `level`.
 public final class MemoryPressureMonitor: @unchecked Sendable {
     public typealias Signal = @Sendable (MemoryPressureLevel) -> Void
     public typealias Scheduler = @Sendable (_ delay: TimeInterval, _ work: @escaping @Sendable () -> Void) -> Void
+    /// Reads the process's headroom now; nil when it cannot (no reading).
+    public typealias HeadroomReader = @Sendable () -> MemoryHeadroom?
+
+    /// How the headroom is polled, with the Linux monitor's rules: a higher
+    /// level is signalled at once, the level in force again every
+    /// `resignal` seconds while it lasts (every store sheds again: the
+    /// process is still short), and a lower one (NONE included) only after
+    /// `minLevel` seconds without a reading at the higher level.
+    public struct HeadroomOptions: Sendable {
+        /// Seconds between readings; 0 polls never (readings come only
+        /// through `receive(headroom:)`). Default 1.
+        public var interval: TimeInterval
+        /// Default 5.
+        public var minLevel: TimeInterval
+        /// 0 = never. Default 5.
+        public var resignal: TimeInterval
+        /// The reading; by default `MemoryPressureMonitor.processHeadroom`
+        /// (nil where the OS has none: macOS, Linux), nil for no headroom.
+        public var read: HeadroomReader?
+        /// Seconds on a monotonic clock, for `minLevel` and `resignal`; by
+        /// default `ProcessInfo.systemUptime`.
+        public var clock: @Sendable () -> TimeInterval
+
+        public init(interval: TimeInterval = 1, minLevel: TimeInterval = 5, resignal: TimeInterval = 5,
+                    read: HeadroomReader? = MemoryPressureMonitor.processHeadroom,
+                    clock: @escaping @Sendable () -> TimeInterval = { ProcessInfo.processInfo.systemUptime }) {
+            self.interval = interval
+            self.minLevel = minLevel
+            self.resignal = resignal
+            self.read = read
+            self.clock = clock
+        }
+    }
 
     private let signal: Signal
     private let scheduler: Scheduler
     private let warningDecay: TimeInterval
+    private let headroom: HeadroomOptions
     private let lock = NSLock()
+    /// The level signalled last: the higher of `osLevel` and `headroomLevel`.
     private var current: MemoryPressureLevel = .none
+    /// Dispatch's level, or a memory warning's step.
+    private var osLevel: MemoryPressureLevel = .none
+    /// The headroom's level in force (with its hold, see `HeadroomOptions`).
+    private var heldHeadroom: MemoryPressureLevel = .none
+    /// When (`HeadroomOptions.clock`) the level in force was last read and
+    /// last signalled.
+    private var headroomLevelReadAt: TimeInterval = 0
+    private var headroomSignalledAt: TimeInterval = 0
+    /// Bumped by `stop()`: a poll of an older `start()` ends.
+    private var pollGeneration: UInt64 = 0
+    private var polling = false
     /// Bumped by every OS signal: a decay step of an older warning is stale.
     private var generation: UInt64 = 0
     /// A thread is handing levels to `signal` (see `deliver`).
@@ -47,25 +101,40 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
     ///     lasts. Negative, NaN, infinite or beyond `UInt64.max` ms throws
     ///     `.invalidArgument`, as every duration of this package does (a
     ///     warning would hold CRITICAL for good).
+    ///   - headroom: how the headroom is read and polled; its durations
+    ///     throw `.invalidArgument` as `warningDecay` does.
     ///   - signal: what a level change does; by default signals every store.
-    ///   - scheduler: runs the decay steps later; by default a global queue.
+    ///   - scheduler: runs the decay steps and the headroom polls later; by
+    ///     default a global queue.
     public init(warningDecay: TimeInterval = 30,
+                headroom: HeadroomOptions = HeadroomOptions(),
                 signal: @escaping Signal = { try? NexusStore.signalPressureAll($0) },
                 scheduler: @escaping Scheduler = { delay, work in
                     DispatchQueue.global().asyncAfter(deadline: .now() + delay, execute: work)
                 }) throws {
         _ = try milliseconds(warningDecay, "warningDecay")
+        _ = try milliseconds(headroom.interval, "headroom.interval")
+        _ = try milliseconds(headroom.minLevel, "headroom.minLevel")
+        _ = try milliseconds(headroom.resignal, "headroom.resignal")
         self.warningDecay = warningDecay
+        self.headroom = headroom
         self.signal = signal
         self.scheduler = scheduler
     }
 
     deinit { stop() }
 
-    /// The last level this monitor signalled.
+    /// The last level this monitor signalled: the highest of Dispatch's (or
+    /// a memory warning's) and the headroom's.
     public var level: MemoryPressureLevel {
         lock.lock(); defer { lock.unlock() }
         return current
+    }
+
+    /// The headroom's level in force (NONE before any reading).
+    public var headroomLevel: MemoryPressureLevel {
+        lock.lock(); defer { lock.unlock() }
+        return heldHeadroom
     }
 
     /// What Dispatch's memory pressure source reported.
@@ -73,7 +142,8 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
         let level = MemoryPressureMapping.level(for: pressure)
         lock.lock()
         generation += 1
-        current = level
+        osLevel = level
+        current = max(osLevel, heldHeadroom)
         deliver()
     }
 
@@ -82,7 +152,8 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
         lock.lock()
         generation += 1
         let warning = generation
-        current = .critical
+        osLevel = .critical
+        current = max(osLevel, heldHeadroom)
         deliver()
         for step in MemoryPressureMapping.memoryWarningSteps(decay: warningDecay) {
             scheduler(step.after) { [weak self] in self?.decay(to: step.level, ifStill: warning) }
@@ -92,8 +163,62 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
     private func decay(to level: MemoryPressureLevel, ifStill warning: UInt64) {
         lock.lock()
         guard generation == warning else { lock.unlock(); return }
-        current = level
+        osLevel = level
+        current = max(osLevel, heldHeadroom)
         deliver()
+    }
+
+    /// A headroom reading (what each poll calls; call it yourself where no
+    /// reader polls). Signals when the level in force changes (a higher one
+    /// at once, a lower one once `minLevel` seconds passed without a
+    /// reading at the level in force), or when it is above NONE and
+    /// `resignal` seconds passed since it was last signalled; not when
+    /// Dispatch's or a warning's higher level hides it.
+    public func receive(headroom reading: MemoryHeadroom) {
+        let read = MemoryPressureMapping.level(for: reading)
+        let now = headroom.clock()
+        lock.lock()
+        var signal = false
+        if read >= heldHeadroom {
+            if read > heldHeadroom {
+                heldHeadroom = read
+                headroomSignalledAt = now
+                signal = true
+            }
+            headroomLevelReadAt = now
+        } else if now - headroomLevelReadAt >= headroom.minLevel {
+            heldHeadroom = read
+            headroomLevelReadAt = now
+            headroomSignalledAt = now
+            signal = true
+        }
+        if !signal, heldHeadroom > .none, headroom.resignal > 0,
+           now - headroomSignalledAt >= headroom.resignal {
+            headroomSignalledAt = now
+            signal = true
+        }
+        let combined = max(osLevel, heldHeadroom)
+        // A change of the headroom's level that the OS level hides changes
+        // nothing the stores see.
+        guard signal, combined != current || combined == heldHeadroom else {
+            lock.unlock()
+            return
+        }
+        current = combined
+        deliver()
+    }
+
+    /// One poll: reads, then schedules the next unless `stop()` came since.
+    private func poll(_ started: UInt64) {
+        lock.lock()
+        guard polling, pollGeneration == started, let read = headroom.read else { lock.unlock(); return }
+        lock.unlock()
+        if let reading = read() { receive(headroom: reading) }
+        schedulePoll(started)
+    }
+
+    private func schedulePoll(_ started: UInt64) {
+        scheduler(headroom.interval) { [weak self] in self?.poll(started) }
     }
 
     /// Hands `current` to `signal`; called with `lock` held, returns with it
@@ -125,11 +250,22 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
         }
     }
 
-    /// Installs the OS hooks that exist on this platform; false where none
-    /// do (Linux: call `receive` yourself).
+    /// Installs the OS hooks that exist on this platform, and starts polling
+    /// the headroom where a reader exists (`HeadroomOptions.read`, interval
+    /// above 0); false where there is nothing to install (Linux with the
+    /// default options: call `receive` yourself). A second `start()` adds
+    /// nothing.
     @discardableResult
     public func start() -> Bool {
         var installed = false
+        if headroom.read != nil, headroom.interval > 0 {
+            lock.lock()
+            let started = polling ? nil : pollGeneration
+            polling = true
+            lock.unlock()
+            if let started { schedulePoll(started) }
+            installed = true
+        }
         #if canImport(Darwin)
         if source == nil {
             let source = DispatchSource.makeMemoryPressureSource(eventMask: [.normal, .warning, .critical], queue: .global())
@@ -154,8 +290,13 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
         return installed
     }
 
-    /// Removes the OS hooks.
+    /// Removes the OS hooks and stops polling (a poll already running ends
+    /// its reading). The level stays as it is.
     public func stop() {
+        lock.lock()
+        polling = false
+        pollGeneration += 1
+        lock.unlock()
         #if canImport(Darwin)
         source?.cancel()
         source = nil
@@ -175,4 +316,35 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
         return nil
         #endif
     }
+
+    /// The process's headroom where the OS tells it (iOS, tvOS, watchOS,
+    /// visionOS): `os_proc_available_memory()` against itself plus the
+    /// process's `phys_footprint` (`task_info(TASK_VM_INFO)`), which is what
+    /// jetsam compares with the limit. nil elsewhere, and where a reading
+    /// fails or the process has no limit (`os_proc_available_memory()` is 0).
+    public static let processHeadroom: HeadroomReader? = {
+        #if os(iOS) || os(tvOS) || os(watchOS) || os(visionOS)
+        return {
+            let available = UInt64(os_proc_available_memory())
+            guard available > 0, let footprint = physFootprint() else { return nil }
+            let (limit, overflow) = available.addingReportingOverflow(footprint)
+            return overflow ? nil : MemoryHeadroom(available: available, limit: limit)
+        }
+        #else
+        return nil
+        #endif
+    }()
+
+    #if os(iOS) || os(tvOS) || os(watchOS) || os(visionOS)
+    private static func physFootprint() -> UInt64? {
+        var info = task_vm_info_data_t()
+        var count = mach_msg_type_number_t(MemoryLayout<task_vm_info_data_t>.size / MemoryLayout<integer_t>.size)
+        let result = withUnsafeMutablePointer(to: &info) {
+            $0.withMemoryRebound(to: integer_t.self, capacity: Int(count)) {
+                task_info(mach_task_self_, task_flavor_t(TASK_VM_INFO), $0, &count)
+            }
+        }
+        return result == KERN_SUCCESS ? info.phys_footprint : nil
+    }
+    #endif
 }
