@@ -1,6 +1,7 @@
 package io.nexusstore.android
 
 import android.app.Activity
+import android.app.ActivityManager
 import android.app.Application
 import android.content.ComponentCallbacks2
 import android.content.Context
@@ -22,6 +23,13 @@ import io.nexusstore.NexusStore
  * leaves an Android callback, which runs on the main thread. [close] unregisters and ends the
  * signal this hook holds.
  *
+ * At [install] the hook also signals the level Android last asked this process to trim to
+ * (`ActivityManager.getMyMemoryState(...).lastTrimLevel`), so a hook installed late (a cache made
+ * while the process runs in the background, after its `onTrimMemory` went by) starts where the
+ * process stands: a RUNNING_* level always, UI_HIDDEN and the background levels only while the
+ * process is not in the foreground (importance above IMPORTANCE_VISIBLE; in the foreground they
+ * are stale). A process that was never asked to trim signals nothing.
+ *
  * ```
  * val pressure = AndroidMemoryPressure.install(application)
  * ```
@@ -42,6 +50,22 @@ class AndroidMemoryPressure private constructor(
     @Volatile
     var signalled: MemoryPressureLevel = MemoryPressureLevel.NONE
         private set
+
+    /** Signals the process's last trim level, if any applies (see the class doc). */
+    private fun signalLastTrimLevel() {
+        val state = ActivityManager.RunningAppProcessInfo()
+        try {
+            ActivityManager.getMyMemoryState(state)
+        } catch (t: Throwable) {
+            Log.w(TAG, "getMyMemoryState failed; no start-up level", t)
+            return
+        }
+        val mapped = MemoryPressureLevel.fromTrimLevel(state.lastTrimLevel)
+        if (mapped == MemoryPressureLevel.NONE) return
+        val foreground = state.importance <= ActivityManager.RunningAppProcessInfo.IMPORTANCE_VISIBLE
+        if (foreground && state.lastTrimLevel >= TRIM_MEMORY_UI_HIDDEN) return
+        send(mapped)
+    }
 
     override fun onTrimMemory(level: Int) {
         val mapped = MemoryPressureLevel.fromTrimLevel(level)
@@ -101,9 +125,13 @@ class AndroidMemoryPressure private constructor(
 
     companion object {
         private const val TRIM_MEMORY_COMPLETE = 80
+        private const val TRIM_MEMORY_UI_HIDDEN = 20
         private const val TAG = "NexusStore"
 
-        /** Registers on [context]'s application; callbacks arrive on the main thread. */
+        /**
+         * Registers on [context]'s application (callbacks arrive on the main thread), then
+         * signals the process's last trim level where one applies (see the class doc).
+         */
         @JvmStatic
         @JvmOverloads
         fun install(
@@ -114,6 +142,7 @@ class AndroidMemoryPressure private constructor(
             return AndroidMemoryPressure(application, signal).also {
                 application.registerComponentCallbacks(it)
                 application.registerActivityLifecycleCallbacks(it)
+                it.signalLastTrimLevel()
             }
         }
     }
