@@ -117,16 +117,24 @@ impl MemoryPressureHandler {
     /// `while_listing` runs under the lock the list is taken under (so a
     /// subscriber added after it is in the list or sees its effect). A panic
     /// of one subscriber goes on once every one had its call (`held_panic`).
+    ///
+    /// The list is of weak links, each upgraded only for its own call: a
+    /// subscriber's callback may free another store (`nexus_store_free`
+    /// waits until it is the store's last user), which a strong link held
+    /// here for a later turn would keep waiting for good. A store gone
+    /// before its turn is skipped.
     fn each_live(&self, while_listing: impl FnOnce(), f: impl Fn(&dyn PressureSubscriber)) {
-        let live: Vec<Arc<dyn PressureSubscriber>> = {
+        let listed: Vec<Weak<dyn PressureSubscriber>> = {
             let mut subs = self.inner.subscribers.lock();
             while_listing();
             subs.retain(|w| w.strong_count() > 0);
-            subs.iter().filter_map(Weak::upgrade).collect()
+            subs.clone()
         };
         let mut held = HeldPanic::new();
-        for s in live {
-            held.run(|| f(&*s));
+        for weak in listed {
+            if let Some(s) = weak.upgrade() {
+                held.run(|| f(&*s));
+            }
         }
         held.resume();
     }

@@ -1618,6 +1618,51 @@ static void test_free_from_callback_run_by_signal_all_is_busy(void) {
     }
 }
 
+/* A callback run by nexus_signal_pressure_all frees another store, one the
+ * signal reaches after it (the free used to wait for good: the signal held
+ * every store's reference until its loop ended) or before it. */
+static struct {
+    NexusStore *other;
+    int calls;
+    NexusStatus status;
+} g_sf;
+
+static void sf_event(void *ctx, const NexusEvent *e) {
+    (void)ctx;
+    (void)e;
+    if (g_sf.other == NULL) return;
+    g_sf.calls++;
+    g_sf.status = nexus_store_free(g_sf.other);
+    g_sf.other = NULL;
+}
+
+static void test_callback_run_by_signal_all_may_free_another_store(void) {
+    watchdog();
+    for (int later = 1; later >= 0; later--) {
+        NexusStore *first = new_store(0);
+        NexusStore *second = new_store(0);
+        NexusStore *freeing = later ? first : second;
+        NexusStore *freed = later ? second : first;
+        CHECK_OK(nexus_store_put(freed, KEY("k"), KEY("v")));
+        CHECK_OK(nexus_store_put(freeing, KEY("mine"), KEY("kept")));
+        CHECK_OK(nexus_store_pin(freeing, KEY("mine")));
+        memset(&g_sf, 0, sizeof g_sf);
+        g_sf.other = freed;
+        CHECK_OK(nexus_store_set_event_callback(freeing, sf_event, NULL, NULL));
+        CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_MODERATE));
+        CHECK(g_sf.calls == 1);
+        if (g_sf.status != NEXUS_STATUS_OK)
+            fprintf(stderr, "[%s] freeing the %s store: %s\n", nexus_test_name, later ? "later" : "earlier",
+                    nexus_status_str(g_sf.status));
+        CHECK(g_sf.status == NEXUS_STATUS_OK);
+        bool has = false;
+        CHECK_STATUS(nexus_store_contains(freed, KEY("k"), &has), NEXUS_STATUS_ERR_INVALID_HANDLE);
+        CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
+        check_value(freeing, "mine", "kept");
+        CHECK_OK(nexus_store_free(freeing));
+    }
+}
+
 int main(void) {
     RUN(test_destroy_exactly_once);
     RUN(test_estimator_ctx_destroyed_once);
@@ -1637,6 +1682,7 @@ int main(void) {
     RUN(test_events_callback_vs_queue);
     RUN(test_listener_reasons);
     RUN(test_free_from_callback_run_by_signal_all_is_busy);
+    RUN(test_callback_run_by_signal_all_may_free_another_store);
     alarm(0);
     FINISH();
 }
