@@ -372,7 +372,10 @@ typedef struct NexusPsiTrigger {
 #if defined(__linux__)
 /**
  * Receives the headroom budget on the monitor thread, with no lock held
- * (it may call `nexus_store_set_max_bytes` on the app's stores).
+ * (it may call `nexus_store_set_max_bytes` on the app's stores). It counts
+ * as a callback for the THREAD SAFETY rules: replacing or unregistering a
+ * store's callback from it returns at once, without waiting for calls of
+ * the old one on other threads.
  */
 typedef void (*NexusBudgetFn)(void *ctx,
                               uint64_t budget_bytes);

@@ -61,7 +61,10 @@ pub struct NexusPsiTrigger {
 }
 
 /// Receives the headroom budget on the monitor thread, with no lock held
-/// (it may call `nexus_store_set_max_bytes` on the app's stores).
+/// (it may call `nexus_store_set_max_bytes` on the app's stores). It counts
+/// as a callback for the THREAD SAFETY rules: replacing or unregistering a
+/// store's callback from it returns at once, without waiting for calls of
+/// the old one on other threads.
 pub type NexusBudgetFn = Option<unsafe extern "C" fn(ctx: *mut c_void, budget_bytes: u64)>;
 
 /// The monitor's configuration. Initialize with `nexus_monitor_config_init`,

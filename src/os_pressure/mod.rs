@@ -253,7 +253,9 @@ pub struct MonitorConfig {
     pub cgroup: CgroupConfig,
     /// Headroom.
     pub headroom: HeadroomConfig,
-    /// Receives the headroom budget (see [`HeadroomConfig::budget_fraction`]).
+    /// Receives the headroom budget (see [`HeadroomConfig::budget_fraction`]),
+    /// on the monitor thread, as a callback: replacing a store's callback
+    /// from it returns at once (as from inside a store's own callbacks).
     pub on_budget: Option<BudgetCallback>,
 }
 

@@ -36,6 +36,7 @@ use super::headroom::HeadroomSource;
 use super::hysteresis::Hysteresis;
 use super::psi::PsiSource;
 use super::{MonitorConfig, MonitorStatus, SourceStatus};
+use crate::callbacks::CallbackScope;
 use crate::error::{Error, ErrorKind};
 use crate::thread_number::thread_number;
 use crate::{Clock, MemoryPressureHandler, MemoryPressureLevel, MonotonicClock};
@@ -125,6 +126,10 @@ struct Running {
 /// The least time after a sample driven by a notification before the
 /// notification fds are watched again.
 const MIN_GAP_NS: u64 = 10_000_000;
+
+/// The callback record's id for the budget callback: no store's (they count
+/// from 1) nor governor's (from 2^62).
+const MONITOR_CALLBACK_ID: u64 = u64::MAX;
 
 /// Runs started in this process (each run's number is the count then).
 static RUNS: AtomicU64 = AtomicU64::new(0);
@@ -387,6 +392,11 @@ fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
                 }));
             }
             if let Some(on_budget) = &config.on_budget {
+                // A callback like the stores' ones: inside it, replacing a
+                // store's callback returns at once rather than wait for
+                // another thread, which may be waiting for this one
+                // (`nexus_monitor_stop` joins it).
+                let _scope = CallbackScope::enter(MONITOR_CALLBACK_ID);
                 let _ = catch_unwind(AssertUnwindSafe(|| on_budget(budget)));
             }
         }

@@ -7,6 +7,7 @@
 #include "test_util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stddef.h>
@@ -338,6 +339,64 @@ static void test_budget_callback_and_its_ctx(void) {
     CHECK(ALOAD(&destroyed) == 1); /* after the thread ended */
 }
 
+/* The budget callback is a callback like the stores' ones: replacing a
+ * store's callback from it returns at once. Here it replaces an eviction
+ * listener that another thread is inside, and that thread stops the monitor
+ * (joining the monitor thread): waiting for that thread, as a replace
+ * outside callbacks does, hung both for good. */
+static NexusStore *g_replaced_store;
+static int g_in_budget_fn, g_in_listener, g_dance;
+static NexusStatus g_replace_status = 99, g_stop_status = 99;
+
+static void budget_replaces_the_listener(void *ctx, uint64_t bytes) {
+    (void)ctx;
+    (void)bytes;
+    if (!__atomic_exchange_n(&g_dance, 0, __ATOMIC_SEQ_CST)) return;
+    ASTORE(&g_in_budget_fn, 1);
+    while (!ALOAD(&g_in_listener)) sleep_ms(1);
+    ASTORE(&g_replace_status, nexus_store_set_eviction_listener(g_replaced_store, NULL, NULL, NULL));
+}
+
+static void listener_stops_the_monitor(void *ctx, const uint8_t *key, size_t key_len, NexusEvictionReason reason,
+                                       uint64_t bytes) {
+    (void)ctx;
+    (void)key;
+    (void)key_len;
+    (void)reason;
+    (void)bytes;
+    ASTORE(&g_in_listener, 1);
+    while (!ALOAD(&g_in_budget_fn)) sleep_ms(1);
+    ASTORE(&g_stop_status, nexus_monitor_stop());
+}
+
+static void *remove_a_key(void *arg) {
+    CHECK_OK(nexus_store_remove((NexusStore *)arg, KEY("k0")));
+    return NULL;
+}
+
+static void test_budget_fn_replacing_a_callback_does_not_wait(void) {
+    fake_host(60);
+    CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE)); /* what the last test left */
+    NexusStore *store = new_store(64u << 20);
+    fill(store, 3);
+    g_replaced_store = store;
+    destroyed = 0;
+    CHECK_OK(nexus_store_set_eviction_listener(store, listener_stops_the_monitor, NULL, count_destroy));
+    NexusMonitorConfig c = fast_config();
+    c.budget_fraction = 0.5;
+    c.budget_fn = budget_replaces_the_listener;
+    ASTORE(&g_dance, 1);
+    CHECK_OK(nexus_monitor_start(&c));
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, remove_a_key, store) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK(ALOAD(&g_replace_status) == NEXUS_STATUS_OK);
+    CHECK(ALOAD(&g_stop_status) == NEXUS_STATUS_OK);
+    CHECK(ALOAD(&destroyed) == 1); /* the old listener's destroy, once its call returned */
+    CHECK(!status_now().running);
+    CHECK_OK(nexus_store_free(store));
+}
+
 /* With budget_apply_to_stores the monitor sets the stores' budgets itself. */
 static void test_budget_applied_to_stores(void) {
     fake_host(60);
@@ -457,6 +516,7 @@ int main(void) {
     RUN(test_stop_from_a_callback);
     RUN(test_budget_callback_and_its_ctx);
     RUN(test_budget_applied_to_stores);
+    RUN(test_budget_fn_replacing_a_callback_does_not_wait);
     RUN(test_fork_while_running);
     RUN(test_real_host);
     RUN(test_exit_with_the_monitor_running);
