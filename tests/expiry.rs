@@ -271,6 +271,46 @@ fn a_put_or_remove_of_an_expired_key_finds_it_gone() {
     );
 }
 
+/// A put of an expired key that fails (OVER_BUDGET, TOO_LARGE) changes
+/// nothing: the expired entry leaves only with a put that succeeds (audit 12:
+/// it left as EXPIRED, usage and count fell, inside a call that failed).
+#[test]
+fn a_failed_put_of_an_expired_key_leaves_it_in_place() {
+    let clock = Arc::new(ManualClock::new(1_000));
+    let config = MemoryConfig {
+        max_cache_bytes: 1_000,
+        ttl_ms: 100,
+        ..MemoryConfig::default()
+    };
+    let s: Charged = Store::builder(config, |_: &String, v: &u64| *v)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let heard = listen(&s);
+    s.pin("pinned");
+    put(&s, "pinned", 800);
+    put(&s, "old", 100);
+    clock.advance_ms(100);
+    let unchanged = |what: &str| {
+        let m = s.metrics();
+        assert_eq!((m.current_usage, m.entry_count), (900, 2), "{what}");
+        assert!(heard.lock().unwrap().is_empty(), "{what}: {:?}", heard.lock().unwrap());
+    };
+    for (charge, kind) in [(400, ErrorKind::OverBudget), (2_000, ErrorKind::TooLarge)] {
+        let e = s.put("old".to_string(), charge).unwrap_err();
+        assert_eq!(e.kind(), kind);
+        unchanged(&format!("after the failed put of {charge}"));
+    }
+    assert_eq!(s.get_cloned("old"), None, "still expired, so still absent");
+    put(&s, "old", 150);
+    assert_eq!(
+        *heard.lock().unwrap(),
+        vec![("old".to_string(), EvictionReason::Expired)]
+    );
+    assert_eq!(s.metrics().current_usage, 950);
+    assert_eq!(s.get_cloned("old"), Some(150));
+}
+
 /// `clear` and `clear_unpinned` take expired entries out first, as EXPIRED,
 /// and count only the live ones they removed (audit 10: they counted the
 /// expired entries as REMOVED or MANUAL).

@@ -139,18 +139,13 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         now: &Now<'_>,
         fx: &mut Effects<K, V>,
     ) -> std::result::Result<(), Rejected<K, V>> {
-        let mut existing = self.entries.find(&key);
+        let existing = self.entries.find(&key);
         // An expired entry is absent to every read: a put of its key is a
         // new entry's, and the old one leaves as EXPIRED (as a read's next
-        // call would remove it), not REPLACED.
+        // call would remove it), not REPLACED. It leaves only once the put
+        // is sure to succeed: a failed put changes nothing.
         if let Some(i) = existing
-            && self.expiry_on()
-            && self.expired_now(i)
-        {
-            self.remove_expired(vec![i], now, fx);
-            existing = None;
-        }
-        if let Some(i) = existing
+            && !(self.expiry_on() && self.expired_now(i))
             && self.replace_in_place(i, charge)
             && self
                 .reserve_store_growth(self.entries.get(i).charge(), charge)
@@ -165,6 +160,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             self.count_put(old_charge, charge, now, fx);
             return Ok(());
         }
+        let expired = existing.filter(|&i| self.expiry_on() && self.expired_now(i));
         let plan = match self.plan_put(&key, existing, charge).and_then(|plan| {
             self.reserve_store_growth(plan.old_charge, charge)
                 .map(|_| plan)
@@ -173,11 +169,19 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             Err(error) => return Err(Rejected { error, key, cell }),
         };
         let PutPlan {
-            existing,
+            mut existing,
             pinned,
-            old_charge,
+            mut old_charge,
             victims,
         } = plan;
+        // Planned as a replace of the expired entry: the same bytes and
+        // count as removing it and inserting the new one, which is what
+        // happens now that the put cannot fail.
+        if let Some(i) = expired {
+            self.remove_expired(vec![i], now, fx);
+            existing = None;
+            old_charge = 0;
+        }
         let limits = self.limits;
         // What the insert below allocates, reserved while nothing changed:
         // committed from here on, nothing below fails (even where a failed
