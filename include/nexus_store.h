@@ -276,7 +276,10 @@ typedef struct NexusMemoryConfig {
   size_t event_queue_capacity;
   /**
    * MODERATE signal: shed to this fraction of usage, hold the budget at
-   * this fraction of the working size. Default 0.75.
+   * `floor(keep x moderate_threshold x max_cache_bytes)` (this fraction
+   * of the working size, rounded down and computed from the unrounded
+   * product, so it may be 1 byte below `keep x` the rounded-up working
+   * size; with shards, of each shard's share, summed). Default 0.75.
    */
   double signal_moderate_keep;
   /**
@@ -300,7 +303,8 @@ typedef struct NexusMemoryConfig {
   uint32_t shards;
   /**
    * LFU only (ignored for LRU and SIZE): a key evicted recently
-   * (CAPACITY, PRESSURE or MANUAL; not removed, cleared or replaced)
+   * (CAPACITY, PRESSURE, MANUAL or GOVERNOR; not removed, cleared,
+   * replaced or expired)
    * that is inserted again starts at its remembered access count + 1
    * instead of 1. The store remembers a 64-bit hash of the key and the
    * count of at most max(64, entries present) evicted keys, oldest
@@ -725,7 +729,9 @@ typedef struct NexusMemoryMetrics {
    */
   uint64_t max_usage;
   /**
-   * Entries evicted (not removals or replacements).
+   * Entries evicted (not removals, replacements or expirations: an
+   * EVICTION event of reason EXPIRED is not counted here, as Caffeine
+   * counts expirations apart).
    */
   uint64_t eviction_count;
   /**
@@ -761,7 +767,7 @@ typedef struct NexusMemoryMetrics {
    */
   uint64_t insert_count;
   /**
-   * Charged bytes evicted.
+   * Charged bytes evicted (as `eviction_count`: expirations not counted).
    */
   uint64_t evicted_bytes;
   /**

@@ -30,7 +30,11 @@ pub struct MemoryConfig {
     /// (plus one slot for the DROPPED marker). >= 1. Default 1024.
     pub event_queue_capacity: usize,
     /// A MODERATE signal sheds to this fraction of the usage at the signal and
-    /// holds the budget at this fraction of the working size. Default 0.75.
+    /// holds the budget at `floor(keep x moderate_threshold x
+    /// max_cache_bytes)`: this fraction of the working size, rounded down
+    /// and computed from the unrounded product (so 1 byte below `keep x` the
+    /// rounded-up working size for some budgets; with shards, per share,
+    /// summed). Default 0.75.
     pub signal_moderate_keep: f64,
     /// The same for CRITICAL (and the held budget under EMERGENCY).
     /// Default 0.5. Must satisfy 0 < critical_keep <= moderate_keep <= 1.
@@ -51,8 +55,8 @@ pub struct MemoryConfig {
     /// count + 1 (the insert is an access), as the newest entry of that
     /// count, instead of at 1 (the remembered count is then forgotten).
     ///
-    /// Only evictions are remembered (reasons CAPACITY, PRESSURE, MANUAL),
-    /// not `remove`, `clear` or a replace. The history is a FIFO of at most
+    /// Only evictions are remembered (reasons CAPACITY, PRESSURE, MANUAL,
+    /// GOVERNOR), not `remove`, `clear`, a replace or an expiry. The history is a FIFO of at most
     /// max(64, entries present) evicted keys, the bound taken at each
     /// eviction with the evicted entry already gone; the oldest are
     /// forgotten first. It keeps a 64-bit hash of each key and its count,

@@ -10,7 +10,8 @@ pub struct MemoryMetrics {
     pub current_usage: u64,
     /// The highest `current_usage` since creation or `reset_metrics`.
     pub max_usage: u64,
-    /// Entries evicted (not removals, not replacements, not runs).
+    /// Entries evicted (not removals, not replacements, not expirations,
+    /// not runs).
     pub eviction_count: u64,
     /// The reported level: the higher of the usage level and the signalled
     /// level.
@@ -29,7 +30,7 @@ pub struct MemoryMetrics {
     pub miss_count: u64,
     /// Successful puts (replacements included) and cached loads.
     pub insert_count: u64,
-    /// Charged bytes of the evicted entries.
+    /// Charged bytes of the evicted entries (expirations not counted).
     pub evicted_bytes: u64,
     /// Loader calls.
     pub load_count: u64,

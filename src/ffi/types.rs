@@ -204,7 +204,10 @@ pub struct NexusMemoryConfig {
     /// DROPPED marker). >= 1. Default 1024.
     pub event_queue_capacity: usize,
     /// MODERATE signal: shed to this fraction of usage, hold the budget at
-    /// this fraction of the working size. Default 0.75.
+    /// `floor(keep x moderate_threshold x max_cache_bytes)` (this fraction
+    /// of the working size, rounded down and computed from the unrounded
+    /// product, so it may be 1 byte below `keep x` the rounded-up working
+    /// size; with shards, of each shard's share, summed). Default 0.75.
     pub signal_moderate_keep: f64,
     /// The same for CRITICAL (and EMERGENCY's held budget). Default 0.5.
     /// 0 < critical_keep <= moderate_keep <= 1.
@@ -220,7 +223,8 @@ pub struct NexusMemoryConfig {
     /// share; the README's "Shards" section lists every difference.
     pub shards: u32,
     /// LFU only (ignored for LRU and SIZE): a key evicted recently
-    /// (CAPACITY, PRESSURE or MANUAL; not removed, cleared or replaced)
+    /// (CAPACITY, PRESSURE, MANUAL or GOVERNOR; not removed, cleared,
+    /// replaced or expired)
     /// that is inserted again starts at its remembered access count + 1
     /// instead of 1. The store remembers a 64-bit hash of the key and the
     /// count of at most max(64, entries present) evicted keys, oldest
@@ -256,7 +260,9 @@ pub struct NexusMemoryMetrics {
     pub current_usage: u64,
     /// Highest `current_usage` since creation or `nexus_store_reset_metrics`.
     pub max_usage: u64,
-    /// Entries evicted (not removals or replacements).
+    /// Entries evicted (not removals, replacements or expirations: an
+    /// EVICTION event of reason EXPIRED is not counted here, as Caffeine
+    /// counts expirations apart).
     pub eviction_count: u64,
     /// The reported level (a `NEXUS_PRESSURE_LEVEL_*`).
     pub pressure_level: NexusPressureLevel,
@@ -274,7 +280,7 @@ pub struct NexusMemoryMetrics {
     pub miss_count: u64,
     /// Successful puts (replacements included) and cached loads.
     pub insert_count: u64,
-    /// Charged bytes evicted.
+    /// Charged bytes evicted (as `eviction_count`: expirations not counted).
     pub evicted_bytes: u64,
     /// Loader calls.
     pub load_count: u64,

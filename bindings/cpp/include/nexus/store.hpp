@@ -358,7 +358,7 @@ struct Event {
 struct Metrics {
     std::uint64_t current_usage = 0;  ///< charged bytes of the present entries
     std::uint64_t max_usage = 0;      ///< peak since creation or reset_metrics
-    std::uint64_t eviction_count = 0;
+    std::uint64_t eviction_count = 0;  ///< evictions (not removals, replacements or expirations)
     PressureLevel pressure_level = PressureLevel::none;  ///< the reported level
     std::uint64_t entry_count = 0;
     std::uint64_t pinned_count = 0;
@@ -367,7 +367,7 @@ struct Metrics {
     std::uint64_t hit_count = 0;
     std::uint64_t miss_count = 0;
     std::uint64_t insert_count = 0;
-    std::uint64_t evicted_bytes = 0;
+    std::uint64_t evicted_bytes = 0;  ///< their charged bytes
     std::uint64_t load_count = 0;
     std::uint64_t load_failure_count = 0;  ///< loads with no value: failed, or not_found
     std::uint64_t max_cache_bytes = 0;   ///< the configured budget (0 = unbounded)

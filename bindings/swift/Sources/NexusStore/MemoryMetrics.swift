@@ -6,7 +6,7 @@ public struct MemoryMetrics: Equatable, Sendable {
     public var currentUsage: UInt64
     /// Highest `currentUsage` since creation or `resetMetrics()`.
     public var maxUsage: UInt64
-    /// Entries evicted (not removals or replacements).
+    /// Entries evicted (not removals, replacements or expirations).
     public var evictionCount: UInt64
     /// The reported level.
     public var pressureLevel: MemoryPressureLevel
@@ -24,7 +24,7 @@ public struct MemoryMetrics: Equatable, Sendable {
     public var missCount: UInt64
     /// Successful puts (replacements included) and cached loads.
     public var insertCount: UInt64
-    /// Charged bytes evicted.
+    /// Charged bytes evicted (expirations not counted).
     public var evictedBytes: UInt64
     /// Loader calls.
     public var loadCount: UInt64

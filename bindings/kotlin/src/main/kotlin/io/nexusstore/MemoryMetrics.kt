@@ -4,6 +4,7 @@ package io.nexusstore
 data class MemoryMetrics(
     val currentUsage: Long,
     val maxUsage: Long,
+    /** Evictions: not removals, replacements or expirations (EXPIRED events are counted apart). */
     val evictionCount: Long,
     val pressureLevel: MemoryPressureLevel,
     val entryCount: Long,
