@@ -207,7 +207,11 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         x.now = now.get();
         x.seen.clear();
         let earlier = std::mem::take(&mut x.removed_by_begin);
-        let slots: Vec<u32> = x.deadlines.keys().copied().collect();
+        // In slot order, not the map's (its hasher is seeded per store):
+        // the same calls give the same listener sequence, and free the
+        // slots in the same order for later inserts to reuse.
+        let mut slots: Vec<u32> = x.deadlines.keys().copied().collect();
+        slots.sort_unstable();
         earlier + self.remove_expired(slots, now, fx)
     }
 }
