@@ -655,11 +655,14 @@ typedef struct NexusEvent {
    */
   uint64_t sequence;
   /**
-   * The reported level (after the change, for PRESSURE_CHANGED).
+   * The store's reported level (after the change, for PRESSURE_CHANGED);
+   * for SIGNAL_CHANGED, the signalled level after the change.
    */
   NexusPressureLevel level;
   /**
-   * PRESSURE_CHANGED: the level before; otherwise equal to `level`.
+   * PRESSURE_CHANGED: the reported level before; SIGNAL_CHANGED: the
+   * signalled level before; otherwise equal to `level` (with shards too:
+   * the store's level, not the evicting shard's).
    */
   NexusPressureLevel previous_level;
   /**

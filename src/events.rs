@@ -110,9 +110,12 @@ pub struct Event {
     /// sequence order and a gap in it means only lost events. Across
     /// threads, callbacks may see them out of order.
     pub sequence: u64,
-    /// The reported level after the event.
+    /// The store's reported level after the event; for SIGNAL_CHANGED, the
+    /// signalled level after the change.
     pub level: MemoryPressureLevel,
-    /// PRESSURE_CHANGED: the level before. Otherwise equal to `level`.
+    /// PRESSURE_CHANGED: the reported level before; SIGNAL_CHANGED: the
+    /// signalled level before. Otherwise equal to `level` (with shards too:
+    /// the store's level, not the evicting shard's).
     pub previous_level: MemoryPressureLevel,
     /// EVICTION: why the run happened.
     pub reason: EvictionReason,

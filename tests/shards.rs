@@ -380,6 +380,37 @@ fn manual_eviction_counts_over_all_shards() {
     assert_eq!(lfu.clear_unpinned(), 28);
 }
 
+/// An EVICTION event carries the store's level as both `level` and
+/// `previous_level`, whichever shard evicted (audit 12: `previous_level` was
+/// the evicting shard's own level, below the store's when another shard's
+/// pins held the store at CRITICAL). Placement is random per store, so
+/// several stores.
+#[test]
+fn an_eviction_event_carries_the_stores_level_twice() {
+    let mut elevated = 0;
+    for _ in 0..40 {
+        let s = sharded(2, 2000);
+        let ev = events(&s);
+        for k in 0..14u32 {
+            s.pin(&k);
+            let _ = s.put(k, 100);
+        }
+        for k in 100..106u32 {
+            let _ = s.put(k, 10);
+        }
+        s.evict_lru(6);
+        for e in ev.lock().unwrap().iter() {
+            if e.kind == EventKind::Eviction {
+                assert_eq!(e.previous_level, e.level, "{e:?}");
+                if e.level > L::None {
+                    elevated += 1;
+                }
+            }
+        }
+    }
+    assert!(elevated > 0, "no eviction happened at a raised level");
+}
+
 #[test]
 fn set_max_bytes_changes_every_shard_or_none() {
     let s = sharded(4, 80_000);

@@ -307,9 +307,12 @@ pub struct NexusEvent {
     /// sequence order, and a gap means only lost events (see DROPPED); an
     /// event callback on several threads may see them out of order.
     pub sequence: u64,
-    /// The reported level (after the change, for PRESSURE_CHANGED).
+    /// The store's reported level (after the change, for PRESSURE_CHANGED);
+    /// for SIGNAL_CHANGED, the signalled level after the change.
     pub level: NexusPressureLevel,
-    /// PRESSURE_CHANGED: the level before; otherwise equal to `level`.
+    /// PRESSURE_CHANGED: the reported level before; SIGNAL_CHANGED: the
+    /// signalled level before; otherwise equal to `level` (with shards too:
+    /// the store's level, not the evicting shard's).
     pub previous_level: NexusPressureLevel,
     /// EVICTION: a `NEXUS_EVICTION_REASON_*`.
     pub reason: NexusEvictionReason,

@@ -215,7 +215,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         fx: &mut Effects<K, V>,
     ) {
         if run.count > 0 {
-            let mut e = self.event(EventKind::Eviction, self.reported, now);
+            let mut e = self.event(EventKind::Eviction, self.level(), now);
             e.reason = reason;
             e.count = run.count;
             e.bytes = run.bytes;
