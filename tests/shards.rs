@@ -411,6 +411,30 @@ fn an_eviction_event_carries_the_stores_level_twice() {
     assert!(elevated > 0, "no eviction happened at a raised level");
 }
 
+/// `set_max_bytes` evicts shard after shard under all their locks: each
+/// EVICTION event carries the store's usage after it, so they fall and the
+/// last is the usage after the call (audit 12: each added its shard's new
+/// usage to the others' old one).
+#[test]
+fn set_max_bytes_events_carry_the_falling_usage() {
+    let s = sharded(4, 80_000);
+    for k in 0..400u32 {
+        s.put(k, 50).unwrap();
+    }
+    let ev = events(&s);
+    s.set_max_bytes(8000).unwrap();
+    let usages: Vec<u64> = ev
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == EventKind::Eviction)
+        .map(|e| e.usage_bytes)
+        .collect();
+    assert_eq!(usages.len(), 4, "every shard evicted");
+    assert!(usages.windows(2).all(|w| w[1] < w[0]), "{usages:?}");
+    assert_eq!(*usages.last().unwrap(), s.metrics().current_usage);
+}
+
 #[test]
 fn set_max_bytes_changes_every_shard_or_none() {
     let s = sharded(4, 80_000);

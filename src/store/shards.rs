@@ -185,6 +185,9 @@ where
         if let Ok(plans) = &planned {
             for ((m, victims), fx) in guards.iter_mut().zip(plans.clone()).zip(&mut all_fx) {
                 m.apply_max_bytes(max, victims, &now, fx);
+                // Published before the next shard evicts: its events carry
+                // the store's usage with this shard's part already down.
+                m.end_call();
             }
         }
         for m in guards.iter_mut() {
