@@ -483,7 +483,11 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         } else {
             e
         };
-        let (r, pinned) = (f(e.cell.value())?, e.pinned());
+        let (r, pinned) = (f(e.cell.value()), e.pinned());
+        let r = match r {
+            Ok(r) => r,
+            Err(error) => return Err(self.read_failed(i, error)),
+        };
         self.counters.hits += 1;
         self.touch_read(i, pinned);
         Ok(r)

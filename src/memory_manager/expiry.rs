@@ -35,6 +35,9 @@ pub(crate) struct Expiry {
     /// How many entries the current call's `begin` removed (a sweep counts
     /// them as its own: they went in the sweep's call).
     removed_by_begin: usize,
+    /// The slot a read last restarted the time to idle of, and its last
+    /// access before: a read that then fails gives it back (`read_failed`).
+    touched: (u32, u64),
 }
 
 impl Expiry {
@@ -47,6 +50,7 @@ impl Expiry {
             deadlines: HashMap::default(),
             seen: Vec::new(),
             removed_by_begin: 0,
+            touched: (u32::MAX, 0),
         }
     }
 
@@ -147,9 +151,24 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             return true;
         }
         if let Some(d) = x.deadlines.get_mut(&i) {
+            x.touched = (i, d.last_access);
             d.last_access = now;
         }
         false
+    }
+
+    /// A read of live slot `i` that failed after `expired_on_read` (a
+    /// `get_copy` size query, a read of the wrong kind) was no access: the
+    /// time to idle it restarted is given back. Returns `error`.
+    #[cold]
+    pub(super) fn read_failed(&mut self, i: u32, error: Error) -> Error {
+        if let Some(x) = &mut self.expiry
+            && x.touched.0 == i
+            && let Some(d) = x.deadlines.get_mut(&i)
+        {
+            d.last_access = x.touched.1;
+        }
+        error
     }
 
     /// Whether slot `i` is expired (a read that changes nothing).

@@ -171,6 +171,34 @@ static void test_older_config_has_no_expiry(void) {
     CHECK_OK(nexus_store_free(s));
 }
 
+/* Only a read that succeeds restarts the time to idle: a get_copy size
+ * query ("not an access") and a get_copy of an object (INVALID_ARGUMENT)
+ * leave the idle clock alone (audit 12: they kept idle entries alive). */
+static void test_only_a_successful_read_restarts_the_idle_clock(void) {
+    NexusStore *s = store_with(0, 400);
+    const uint8_t v[4] = {1, 2, 3, 4};
+    static int object;
+    CHECK_OK(nexus_store_put(s, KEY("sized"), v, sizeof v));
+    CHECK_OK(nexus_store_put(s, KEY("copied"), v, sizeof v));
+    CHECK_OK(nexus_store_put_object(s, KEY("object"), &object, 100, NULL, NULL));
+    for (int step = 0; step < 24; step++) { /* 1.2 s, three times the TTI */
+        size_t len = 0;
+        uint8_t out[4];
+        /* Each fails as it should until the entry expired, then NOT_FOUND. */
+        NexusStatus st = nexus_store_get_copy(s, KEY("sized"), NULL, 0, &len);
+        CHECK(st == NEXUS_STATUS_ERR_BUFFER_TOO_SMALL || st == NEXUS_STATUS_NOT_FOUND);
+        CHECK(st != NEXUS_STATUS_ERR_BUFFER_TOO_SMALL || len == sizeof v);
+        st = nexus_store_get_copy(s, KEY("object"), out, sizeof out, &len);
+        CHECK(st == NEXUS_STATUS_ERR_INVALID_ARGUMENT || st == NEXUS_STATUS_NOT_FOUND);
+        CHECK_OK(nexus_store_get_copy(s, KEY("copied"), out, sizeof out, &len));
+        sleep_ms(50);
+    }
+    CHECK(!has(s, "sized"));
+    CHECK(!has(s, "object"));
+    CHECK(has(s, "copied"));
+    CHECK_OK(nexus_store_free(s));
+}
+
 int main(void) {
     RUN(test_put_ttl_expires_and_the_sweep_removes);
     RUN(test_config_ttl_and_tti);
@@ -178,5 +206,6 @@ int main(void) {
     RUN(test_put_object_ttl);
     RUN(test_free_from_a_listener_a_read_calls_is_busy);
     RUN(test_older_config_has_no_expiry);
+    RUN(test_only_a_successful_read_restarts_the_idle_clock);
     FINISH();
 }
