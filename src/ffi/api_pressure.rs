@@ -91,7 +91,8 @@ pub extern "C" fn nexus_store_clear_unpinned(
 /// entries per hold of the store's lock, handing it over in between, so
 /// other threads' calls wait at most one chunk; one EVICTION event reports
 /// the whole run (with `shards` > 1: the shards shed one after another,
-/// one EVICTION event each).
+/// one EVICTION event each). Two signals given at once on two threads leave
+/// every shard at the later one (see `nexus_signal_pressure_all`).
 ///
 /// Returns:
 /// - `NEXUS_STATUS_OK`
@@ -118,6 +119,13 @@ pub extern "C" fn nexus_store_signal_pressure(
 /// Signals a pressure level to every live store, and makes it the starting
 /// level of stores created later. Each store reacts on this thread, one
 /// after the other, with no library-wide lock held while it does.
+///
+/// Signals are numbered as they are given (this function's and
+/// `nexus_store_signal_pressure`'s, on any thread): a store, and each shard
+/// of one, applies a signal only if it applied no later one, and a shed
+/// in progress stops when a later signal arrives. So two signals given at
+/// once on two threads leave every store at the later one's level, the
+/// level a store created afterwards starts at.
 ///
 /// Returns:
 /// - `NEXUS_STATUS_OK`

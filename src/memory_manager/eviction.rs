@@ -229,6 +229,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// chunk, the store's lock released in between, so that other threads'
     /// calls wait at most one chunk.
     pub fn run_chunk(&mut self, run: &mut LongRun, chunk: usize, fx: &mut Effects<K, V>) -> bool {
+        if run.signal.is_some_and(|n| n != self.signal_number) {
+            return true;
+        }
         let usage = self.usage;
         let (victims, want) = match run.goal {
             RunGoal::UsageAtMost(target) => {

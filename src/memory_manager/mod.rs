@@ -118,6 +118,9 @@ pub(crate) struct LongRun {
     goal: RunGoal,
     reason: EvictionReason,
     run: Run,
+    /// A signal's shedding: the signal's number. It stops once the shard
+    /// applied a newer signal (which sheds, or ends the pressure, itself).
+    signal: Option<u64>,
 }
 
 impl LongRun {
@@ -126,7 +129,14 @@ impl LongRun {
             goal,
             reason,
             run: Run::default(),
+            signal: None,
         }
+    }
+
+    /// The shedding of signal number `number`.
+    pub fn for_signal(mut self, number: u64) -> Self {
+        self.signal = Some(number);
+        self
     }
 
     /// Entries evicted so far.
@@ -179,6 +189,8 @@ pub(crate) struct MemoryManager<K, V> {
     pinned_bytes: u64,
     signalled: MemoryPressureLevel,
     signal_at_ns: u64,
+    /// The number of the last signal applied (`next_signal_number`).
+    signal_number: u64,
     reported: MemoryPressureLevel,
     next_tick: u64,
     link: Arc<HandleLink>,
@@ -218,6 +230,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             counters: Counters::default(),
             signalled,
             signal_at_ns: signalled_at_ns,
+            signal_number: 0,
             reported: signalled,
             next_tick: 0,
             link,

@@ -64,9 +64,16 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     pub fn signal(
         &mut self,
         level: MemoryPressureLevel,
+        number: u64,
         now: &Now<'_>,
         fx: &mut Effects<K, V>,
     ) -> Option<LongRun> {
+        // An older signal than the last applied (two given at once, this
+        // one overtaken on the way): the newer one stands.
+        if number < self.signal_number {
+            return None;
+        }
+        self.signal_number = number;
         let previous = self.signalled;
         self.set_signalled(level, now, fx);
         self.signal_at_ns = now.get();
@@ -87,10 +94,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             MemoryPressureLevel::Critical => keep(self.config.signal_critical_keep),
             _ => 0,
         };
-        Some(LongRun::new(
-            RunGoal::UsageAtMost(target),
-            EvictionReason::Pressure,
-        ))
+        Some(
+            LongRun::new(RunGoal::UsageAtMost(target), EvictionReason::Pressure)
+                .for_signal(number),
+        )
     }
 
     /// Checks that the store's budget can become `max` bytes (this shard's

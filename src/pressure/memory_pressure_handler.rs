@@ -18,9 +18,22 @@ use crate::held_panic::HeldPanic;
 use crate::memory_config::{Limits, MemoryConfig};
 use crate::pressure::memory_pressure_level::MemoryPressureLevel;
 
+/// Numbers every signal, of every handler and every store's own, in the
+/// order they are given: a store (each shard) applies a signal only if it
+/// is newer than the last it applied, so two signals given at once leave
+/// every store, and every shard of one, at the same one (the later).
+static SIGNAL_SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// The next signal's number (from 1).
+pub(crate) fn next_signal_number() -> u64 {
+    SIGNAL_SEQUENCE.fetch_add(1, Ordering::Relaxed) + 1
+}
+
 /// Something that reacts to signalled levels (a store).
 pub(crate) trait PressureSubscriber: Send + Sync {
-    fn on_signal(&self, level: MemoryPressureLevel);
+    /// Signal number `number` (`next_signal_number`): ignored where a newer
+    /// one was applied already.
+    fn on_signal(&self, level: MemoryPressureLevel, number: u64);
 
     /// A new budget for the subscriber (the OS monitor's headroom budget).
     fn on_budget(&self, max_cache_bytes: u64);
@@ -79,14 +92,19 @@ impl MemoryPressureHandler {
     /// lock of the handler held while they react. A panic of one store's
     /// callback goes on once every subscriber has the signal.
     pub fn signal(&self, level: MemoryPressureLevel) {
+        // Numbered under the list's lock, with `last`: signals given at once
+        // are numbered in the order `last` takes them, so the stores end at
+        // the level a store created afterwards starts at.
+        let number = AtomicU64::new(0);
         self.each_live(
             || {
+                number.store(next_signal_number(), Ordering::Relaxed);
                 self.inner.last.store(level as u32, Ordering::Release);
                 self.inner
                     .last_at_ns
                     .store(MonotonicClock.now_ns(), Ordering::Release);
             },
-            |s| s.on_signal(level),
+            |s| s.on_signal(level, number.load(Ordering::Relaxed)),
         );
     }
 

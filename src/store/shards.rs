@@ -255,8 +255,15 @@ where
     /// callback's panic goes on once every shard has its signal and its
     /// shed (`held_panic`).
     pub(super) fn signal(&self, level: MemoryPressureLevel) {
+        self.signal_numbered(level, crate::pressure::memory_pressure_handler::next_signal_number());
+    }
+
+    /// Signal number `number`: each shard applies it unless it applied a
+    /// newer one (another thread's signal, given meanwhile), and stops its
+    /// shedding once a newer one arrives.
+    fn signal_numbered(&self, level: MemoryPressureLevel, number: u64) {
         let mut held = HeldPanic::new();
-        self.each_with_run(&mut held, |m, now, fx| m.signal(level, now, fx));
+        self.each_with_run(&mut held, |m, now, fx| m.signal(level, number, now, fx));
         held.resume();
     }
 }
@@ -266,8 +273,8 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Send + Sync + 'static,
 {
-    fn on_signal(&self, level: MemoryPressureLevel) {
-        self.signal(level);
+    fn on_signal(&self, level: MemoryPressureLevel, number: u64) {
+        self.signal_numbered(level, number);
     }
 
     /// A store that cannot take the budget (pinned and in-use entries alone

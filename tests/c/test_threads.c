@@ -1107,6 +1107,107 @@ static void test_free_waits_for_nested_calls(void) {
     gate_destroy(&f.gate);
 }
 
+/* Two signals given at once, on two threads: every store (and every shard
+ * of a sharded one) ends at the same level, the later signal's, which is
+ * also the level a store created afterwards starts at (audit 13: stores, and
+ * shards of one store, ended split between the two levels). */
+typedef struct {
+    pthread_barrier_t *bar;
+    NexusStore *store; /* NULL: nexus_signal_pressure_all */
+    NexusPressureLevel level;
+} Signaller;
+
+static void *signal_once(void *arg) {
+    Signaller *s = arg;
+    pthread_barrier_wait(s->bar);
+    if (s->store)
+        CHECK_OK(nexus_store_signal_pressure(s->store, s->level));
+    else
+        CHECK_OK(nexus_signal_pressure_all(s->level));
+    return NULL;
+}
+
+static void signal_twice_at_once(NexusStore *store) {
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, 2);
+    Signaller a = {&bar, store, NEXUS_PRESSURE_LEVEL_EMERGENCY};
+    Signaller b = {&bar, store, NEXUS_PRESSURE_LEVEL_NONE};
+    pthread_t ta, tb;
+    CHECK(pthread_create(&ta, NULL, signal_once, &a) == 0);
+    CHECK(pthread_create(&tb, NULL, signal_once, &b) == 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    pthread_barrier_destroy(&bar);
+}
+
+/* Slows each store's reaction, so that two signals' loops overlap. */
+static void reacting_slowly(void *ctx, const NexusEvent *e) {
+    (void)ctx;
+    (void)e;
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, NULL);
+}
+
+static NexusPressureLevel signalled_of(NexusStore *s) {
+    NexusPressureLevel l = 99;
+    CHECK_OK(nexus_store_signalled_level(s, &l));
+    return l;
+}
+
+static uint64_t effective_budget_of(NexusStore *s) {
+    NexusMemoryMetrics m;
+    CHECK_OK(nexus_store_memory_metrics(s, &m));
+    return m.effective_budget;
+}
+
+static void test_signals_given_at_once_end_at_one_level(void) {
+    watchdog();
+    enum { STORES = 16, ROUNDS = 150 };
+    NexusStore *stores[STORES];
+    for (int i = 0; i < STORES; i++) {
+        stores[i] = new_store(1u << 20);
+        CHECK_OK(nexus_store_set_event_mask(stores[i], NEXUS_EVENT_MASK_ALL));
+        CHECK_OK(nexus_store_set_event_callback(stores[i], reacting_slowly, NULL, NULL));
+    }
+    int split = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        signal_twice_at_once(NULL);
+        NexusStore *later = new_store(1u << 20);
+        NexusPressureLevel last = signalled_of(later);
+        for (int i = 0; i < STORES; i++) split += signalled_of(stores[i]) != last;
+        CHECK_OK(nexus_store_free(later));
+    }
+    if (split) fprintf(stderr, "[%s] %d stores off the last level\n", nexus_test_name, split);
+    CHECK(split == 0);
+    CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
+    for (int i = 0; i < STORES; i++) CHECK_OK(nexus_store_free(stores[i]));
+
+    /* One store of 8 shards: its shards' held budgets add up to one of the
+     * two levels' figures, never to a mix. */
+    NexusMemoryConfig c;
+    nexus_memory_config_init(&c);
+    c.max_cache_bytes = 800000;
+    c.shards = 8;
+    NexusStore *s = NULL;
+    CHECK_OK(nexus_store_new(&c, &s));
+    CHECK_OK(nexus_store_set_event_mask(s, NEXUS_EVENT_MASK_ALL));
+    CHECK_OK(nexus_store_set_event_callback(s, reacting_slowly, NULL, NULL));
+    CHECK_OK(nexus_store_signal_pressure(s, NEXUS_PRESSURE_LEVEL_EMERGENCY));
+    uint64_t held = effective_budget_of(s);
+    CHECK_OK(nexus_store_signal_pressure(s, NEXUS_PRESSURE_LEVEL_NONE));
+    CHECK(effective_budget_of(s) == 800000 && held < 800000);
+    int mixed = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        signal_twice_at_once(s);
+        uint64_t b = effective_budget_of(s);
+        NexusPressureLevel l = signalled_of(s);
+        mixed += !((b == held && l == NEXUS_PRESSURE_LEVEL_EMERGENCY) || (b == 800000 && l == NEXUS_PRESSURE_LEVEL_NONE));
+    }
+    if (mixed) fprintf(stderr, "[%s] %d rounds left the shards split\n", nexus_test_name, mixed);
+    CHECK(mixed == 0);
+    CHECK_OK(nexus_store_free(s));
+}
+
 int main(void) {
     RUN(test_every_call_many_threads);
     RUN(test_free_while_others_call);
@@ -1115,6 +1216,7 @@ int main(void) {
     RUN(test_pressure_from_many_threads);
     RUN(test_free_waits_for_callback_run_by_signal_all);
     RUN(test_free_waits_for_nested_calls);
+    RUN(test_signals_given_at_once_end_at_one_level);
     alarm(0);
     FINISH();
 }
