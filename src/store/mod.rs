@@ -775,7 +775,7 @@ where
                 return Ok(h);
             }
             Ok(LoadStart::Wait(slot)) => {
-                drop(loader);
+                self.drop_loader(loader);
                 held.resume();
                 let stored = slot.wait()?;
                 return Ok(self.shared.locked(shard, |m, _, _| m.handle_for(&stored)));
@@ -811,7 +811,7 @@ where
         slot.publish(result.clone());
         // Dropped only now: if it was unregistered meanwhile, its drop (user
         // code) runs after the waiters have their result.
-        drop(loader);
+        self.drop_loader(loader);
         self.shared.deliver_held(&mut fx, &mut held);
         self.shared.after_growth(growth);
         if let Some(payload) = panic_payload {
@@ -824,6 +824,16 @@ where
                 .err()
                 .unwrap_or_else(|| Error::new(ErrorKind::Callback, "no value"))),
         }
+    }
+
+    /// Drops this call's clone of the loader inside the store's callback
+    /// record: if it was the last one (the loader was unregistered during
+    /// the call), its drop (a C ctx's destroy) is user code run by the
+    /// store, like the other callbacks, so a replace from there returns at
+    /// once rather than wait for another thread.
+    fn drop_loader(&self, loader: Arc<LoaderFn<K, V>>) {
+        let _scope = CallbackScope::enter(self.shared.id);
+        drop(loader);
     }
 
     /// The configured strategy.

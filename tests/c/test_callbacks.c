@@ -1663,6 +1663,67 @@ static void test_callback_run_by_signal_all_may_free_another_store(void) {
     }
 }
 
+/* A loader that unregisters itself has its destroy run at the end of the
+ * get_or_load that called it: that destroy is a callback of the store like
+ * the others, so a replace from it returns at once rather than wait for
+ * another thread inside the replaced callback (audit 13: it waited, and
+ * with that thread waiting for the get_or_load, both hung). */
+static struct {
+    NexusStore *s, *s2;
+    int t2_inside, t2_left, replace_done, replace_saw_t2_inside;
+    NexusStatus replace_status;
+} g_ld;
+
+static void ld_other_event(void *ctx, const NexusEvent *e) {
+    (void)ctx;
+    (void)e;
+    if (__atomic_exchange_n(&g_ld.t2_inside, 1, __ATOMIC_SEQ_CST)) return;
+    for (int i = 0; i < 3000 && !ALOAD(&g_ld.replace_done); i++) sleep_ms(1);
+    ASTORE(&g_ld.t2_left, 1);
+}
+
+static void *ld_signal_other(void *arg) {
+    (void)arg;
+    CHECK_OK(nexus_store_signal_pressure(g_ld.s2, NEXUS_PRESSURE_LEVEL_MODERATE));
+    return NULL;
+}
+
+static NexusStatus ld_unregistering_loader(void *ctx, const uint8_t *key, size_t key_len, NexusLoadSink *sink) {
+    (void)ctx;
+    CHECK_OK(nexus_store_set_loader(g_ld.s, NULL, NULL, NULL));
+    return nexus_load_sink_put_bytes(sink, key, key_len);
+}
+
+static void ld_destroy_replaces(void *ctx) {
+    (void)ctx;
+    g_ld.replace_status = nexus_store_set_event_callback(g_ld.s2, NULL, NULL, NULL);
+    ASTORE(&g_ld.replace_saw_t2_inside, !ALOAD(&g_ld.t2_left));
+    ASTORE(&g_ld.replace_done, 1);
+}
+
+static void test_a_loaders_destroy_run_by_its_load_is_a_callback(void) {
+    watchdog();
+    memset(&g_ld, 0, sizeof g_ld);
+    g_ld.s = new_store(0);
+    g_ld.s2 = new_store(0);
+    CHECK_OK(nexus_store_set_event_mask(g_ld.s2, NEXUS_EVENT_MASK_ALL));
+    CHECK_OK(nexus_store_set_event_callback(g_ld.s2, ld_other_event, NULL, NULL));
+    CHECK_OK(nexus_store_set_loader(g_ld.s, ld_unregistering_loader, NULL, ld_destroy_replaces));
+    pthread_t t2;
+    CHECK(pthread_create(&t2, NULL, ld_signal_other, NULL) == 0);
+    wait_at_least(&g_ld.t2_inside, 1);
+    NexusValue *v = NULL;
+    CHECK_OK(nexus_store_get_or_load(g_ld.s, KEY("k"), &v));
+    nexus_value_release(v);
+    CHECK(ALOAD(&g_ld.replace_done) == 1);
+    CHECK(g_ld.replace_status == NEXUS_STATUS_OK);
+    CHECK(ALOAD(&g_ld.replace_saw_t2_inside) == 1);
+    CHECK(pthread_join(t2, NULL) == 0);
+    CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
+    CHECK_OK(nexus_store_free(g_ld.s));
+    CHECK_OK(nexus_store_free(g_ld.s2));
+}
+
 int main(void) {
     RUN(test_destroy_exactly_once);
     RUN(test_estimator_ctx_destroyed_once);
@@ -1683,6 +1744,7 @@ int main(void) {
     RUN(test_listener_reasons);
     RUN(test_free_from_callback_run_by_signal_all_is_busy);
     RUN(test_callback_run_by_signal_all_may_free_another_store);
+    RUN(test_a_loaders_destroy_run_by_its_load_is_a_callback);
     alarm(0);
     FINISH();
 }
