@@ -1444,7 +1444,10 @@ NexusStatus nexus_store_new(const struct NexusMemoryConfig *config,
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`: already freed, or not a store
  * - `NEXUS_STATUS_ERR_BUSY`: called from inside one of this store's own
  *   callbacks, where it would wait for itself: use `nexus_store_free_deferred`
- *   there
+ *   there; also from more than 64 callbacks nested on this thread (of any
+ *   stores: each store call a callback makes and the callback it runs take
+ *   one each), where the thread's record of them ends and the free is
+ *   refused rather than risk waiting for itself
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe; freeing the same store from two threads frees it once (the
@@ -2536,7 +2539,8 @@ NexusStatus nexus_governor_new(const struct NexusGovernorConfig *config,
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`: already freed, or not a governor
  * - `NEXUS_STATUS_ERR_BUSY`: called from inside the governor's own event
  *   callback, or from a callback a member store runs while the governor takes
- *   memory from it
+ *   memory from it (or from more than 64 nested callbacks, as
+ *   `nexus_store_free`)
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.

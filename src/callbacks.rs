@@ -14,8 +14,11 @@ use std::time::Duration;
 
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering, sleep, thread_local, yield_now};
 
-/// How many nested callbacks a thread's record keeps the store of.
-const RECORDED: usize = 16;
+/// How many nested callbacks a thread's record keeps the store of (a
+/// listener that calls into another store whose listener does the same
+/// takes two a level; deeper, a blocking free is refused as `Busy`, see
+/// `inside_store_callback`). 520 bytes of thread-local storage.
+const RECORDED: usize = 64;
 
 // The per-thread record holds no heap and nothing to drop, so it never
 // registers a thread-exit destructor: calls made while a thread's other

@@ -1724,6 +1724,44 @@ static void test_a_loaders_destroy_run_by_its_load_is_a_callback(void) {
     CHECK_OK(nexus_store_free(g_ld.s2));
 }
 
+/* A free of an unrelated store from deep inside nested callbacks (each
+ * store's listener removing a key of the next store) frees it: BUSY only
+ * past 64 nested callbacks (audit 13: BUSY past 16, from 9 nested
+ * listeners). */
+enum { NESTED = 24 };
+static NexusStore *g_chain[NESTED];
+static NexusStore *g_unrelated;
+static NexusStatus g_deep_free = 99;
+
+static void chain_listener(void *ctx, const uint8_t *key, size_t key_len, NexusEvictionReason reason,
+                           uint64_t bytes) {
+    (void)key;
+    (void)key_len;
+    (void)reason;
+    (void)bytes;
+    size_t i = (size_t)(uintptr_t)ctx;
+    if (i + 1 < NESTED)
+        CHECK_OK(nexus_store_remove(g_chain[i + 1], KEY("k")));
+    else
+        g_deep_free = nexus_store_free(g_unrelated);
+}
+
+static void test_free_from_deeply_nested_callbacks(void) {
+    watchdog();
+    for (size_t i = 0; i < NESTED; i++) {
+        g_chain[i] = new_store(0);
+        CHECK_OK(nexus_store_put(g_chain[i], KEY("k"), KEY("v")));
+        CHECK_OK(nexus_store_set_eviction_listener(g_chain[i], chain_listener, (void *)(uintptr_t)i, NULL));
+    }
+    g_unrelated = new_store(0);
+    CHECK_OK(nexus_store_remove(g_chain[0], KEY("k")));
+    if (g_deep_free != NEXUS_STATUS_OK)
+        fprintf(stderr, "[%s] free from %d nested listeners: %s\n", nexus_test_name, (int)NESTED,
+                nexus_status_str(g_deep_free));
+    CHECK(g_deep_free == NEXUS_STATUS_OK);
+    for (size_t i = 0; i < NESTED; i++) CHECK_OK(nexus_store_free(g_chain[i]));
+}
+
 int main(void) {
     RUN(test_destroy_exactly_once);
     RUN(test_estimator_ctx_destroyed_once);
@@ -1745,6 +1783,7 @@ int main(void) {
     RUN(test_free_from_callback_run_by_signal_all_is_busy);
     RUN(test_callback_run_by_signal_all_may_free_another_store);
     RUN(test_a_loaders_destroy_run_by_its_load_is_a_callback);
+    RUN(test_free_from_deeply_nested_callbacks);
     alarm(0);
     FINISH();
 }
