@@ -49,7 +49,7 @@ pub struct MemoryConfig {
     /// order over the whole store; with more, the order is exact within each
     /// shard (see the README, "Shards"). 1..=64.
     pub shards: u32,
-    /// LFU only (ignored for LRU and SIZE): remember the access counts of
+    /// LFU only (ignored for LRU, SIZE and TINY_LFU): remember the access counts of
     /// recently evicted keys, so that a key inserted again (a put of an
     /// absent key, or a `get_or_load` insert) starts at its remembered
     /// count + 1 (the insert is an access), as the newest entry of that

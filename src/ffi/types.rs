@@ -222,7 +222,7 @@ pub struct NexusMemoryConfig {
     /// shard, and a put can only evict from (and fit into) its own shard's
     /// share; the README's "Shards" section lists every difference.
     pub shards: u32,
-    /// LFU only (ignored for LRU and SIZE): a key evicted recently
+    /// LFU only (ignored for LRU, SIZE and TINY_LFU): a key evicted recently
     /// (CAPACITY, PRESSURE, MANUAL or GOVERNOR; not removed, cleared,
     /// replaced or expired)
     /// that is inserted again starts at its remembered access count + 1
