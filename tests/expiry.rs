@@ -294,7 +294,11 @@ fn a_failed_put_of_an_expired_key_leaves_it_in_place() {
     let unchanged = |what: &str| {
         let m = s.metrics();
         assert_eq!((m.current_usage, m.entry_count), (900, 2), "{what}");
-        assert!(heard.lock().unwrap().is_empty(), "{what}: {:?}", heard.lock().unwrap());
+        assert!(
+            heard.lock().unwrap().is_empty(),
+            "{what}: {:?}",
+            heard.lock().unwrap()
+        );
     };
     for (charge, kind) in [(400, ErrorKind::OverBudget), (2_000, ErrorKind::TooLarge)] {
         let e = s.put("old".to_string(), charge).unwrap_err();

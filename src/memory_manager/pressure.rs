@@ -95,8 +95,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             _ => 0,
         };
         Some(
-            LongRun::new(RunGoal::UsageAtMost(target), EvictionReason::Pressure)
-                .for_signal(number),
+            LongRun::new(RunGoal::UsageAtMost(target), EvictionReason::Pressure).for_signal(number),
         )
     }
 

@@ -255,7 +255,10 @@ where
     /// callback's panic goes on once every shard has its signal and its
     /// shed (`held_panic`).
     pub(super) fn signal(&self, level: MemoryPressureLevel) {
-        self.signal_numbered(level, crate::pressure::memory_pressure_handler::next_signal_number());
+        self.signal_numbered(
+            level,
+            crate::pressure::memory_pressure_handler::next_signal_number(),
+        );
     }
 
     /// Signal number `number`: each shard applies it unless it applied a
