@@ -302,7 +302,7 @@ typedef struct NexusMemoryConfig {
    */
   uint32_t shards;
   /**
-   * LFU only (ignored for LRU and SIZE): a key evicted recently
+   * LFU only (ignored for LRU, SIZE and TINY_LFU): a key evicted recently
    * (CAPACITY, PRESSURE, MANUAL or GOVERNOR; not removed, cleared,
    * replaced or expired)
    * that is inserted again starts at its remembered access count + 1
