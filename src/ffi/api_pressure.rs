@@ -123,9 +123,10 @@ pub extern "C" fn nexus_store_signal_pressure(
 /// Signals are numbered as they are given (this function's and
 /// `nexus_store_signal_pressure`'s, on any thread): a store, and each shard
 /// of one, applies a signal only if it applied no later one, and a shed
-/// in progress stops when a later signal arrives. So two signals given at
-/// once on two threads leave every store at the later one's level, the
-/// level a store created afterwards starts at.
+/// in progress stops when a later signal arrives (which then sheds itself,
+/// even when lower). So two signals given at once on two threads leave
+/// every store at the later one's level, within its budget, the level a
+/// store created afterwards starts at.
 ///
 /// Returns:
 /// - `NEXUS_STATUS_OK`

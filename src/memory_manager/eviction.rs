@@ -271,6 +271,9 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
 
     /// Ends a long run: its one EVICTION event, then the level.
     pub fn run_finish(&mut self, run: LongRun, now: &Now<'_>, fx: &mut Effects<K, V>) {
+        if run.signal.is_some_and(|n| n == self.shedding) {
+            self.shedding = 0;
+        }
         self.finish_run(run.run, run.reason, now, fx);
         self.update_level(now, fx);
     }

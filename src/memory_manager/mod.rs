@@ -191,6 +191,10 @@ pub(crate) struct MemoryManager<K, V> {
     signal_at_ns: u64,
     /// The number of the last signal applied (`next_signal_number`).
     signal_number: u64,
+    /// The number of the signal whose shed is in progress on this shard (a
+    /// long run between chunks), 0 when none: a later signal that stops it
+    /// sheds itself even when lower (`signal`).
+    shedding: u64,
     reported: MemoryPressureLevel,
     next_tick: u64,
     link: Arc<HandleLink>,
@@ -231,6 +235,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             signalled,
             signal_at_ns: signalled_at_ns,
             signal_number: 0,
+            shedding: 0,
             reported: signalled,
             next_tick: 0,
             link,

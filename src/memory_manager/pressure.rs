@@ -58,7 +58,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     }
 
     /// A signalled level. At or above the signalled level in force it sheds;
-    /// below, it only changes the held budget.
+    /// below, it only changes the held budget, unless it stops the shed of
+    /// an earlier signal still in progress (given at once on another
+    /// thread): then it sheds as if that one had not come, so the store
+    /// ends where the later signal alone would have left it.
     /// Takes a signal: the level (and its event) now, and the shedding it
     /// asks for as a long run, if any.
     pub fn signal(
@@ -75,12 +78,15 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
         self.signal_number = number;
         let previous = self.signalled;
+        let interrupting = self.shedding != 0;
         self.set_signalled(level, now, fx);
         self.signal_at_ns = now.get();
         self.update_level(now, fx);
-        if level < previous || level == MemoryPressureLevel::None {
+        if level == MemoryPressureLevel::None || (level < previous && !interrupting) {
+            self.shedding = 0;
             return None;
         }
+        self.shedding = number;
         let usage = self.usage;
         let keep = |k: f64| {
             let t = (usage as f64 * k).floor() as u64;

@@ -1208,6 +1208,73 @@ static void test_signals_given_at_once_end_at_one_level(void) {
     CHECK_OK(nexus_store_free(s));
 }
 
+/* A later, lower signal that stops a shed in progress sheds itself: the
+ * store ends within the later level's budget, as if the earlier signal had
+ * not come (audit 14: the lower signal shed nothing, leaving usage far above
+ * its held budget). The first signal's thread is held in its listener,
+ * between two chunks of its shed, until the second signal has returned. */
+static struct {
+    NexusStore *s;
+    pthread_t first;
+    int held, second_done;
+    NexusPressureLevel a, b;
+} g_ov;
+
+static void ov_listener(void *ctx, const uint8_t *key, size_t key_len, NexusEvictionReason reason, uint64_t bytes) {
+    (void)ctx;
+    (void)key;
+    (void)key_len;
+    (void)reason;
+    (void)bytes;
+    if (pthread_equal(pthread_self(), g_ov.first) && !__atomic_exchange_n(&g_ov.held, 1, __ATOMIC_SEQ_CST))
+        for (int i = 0; i < 5000 && !ALOAD(&g_ov.second_done); i++) sleep_ms(1);
+}
+
+static void *ov_first(void *arg) {
+    (void)arg;
+    CHECK_OK(nexus_store_signal_pressure(g_ov.s, g_ov.a));
+    return NULL;
+}
+
+static void test_a_lower_signal_that_stops_a_shed_sheds_itself(void) {
+    watchdog();
+    const NexusPressureLevel pairs[][2] = {
+        {NEXUS_PRESSURE_LEVEL_EMERGENCY, NEXUS_PRESSURE_LEVEL_CRITICAL},
+        {NEXUS_PRESSURE_LEVEL_EMERGENCY, NEXUS_PRESSURE_LEVEL_MODERATE},
+        {NEXUS_PRESSURE_LEVEL_CRITICAL, NEXUS_PRESSURE_LEVEL_MODERATE},
+    };
+    for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
+        memset(&g_ov, 0, sizeof g_ov);
+        g_ov.a = pairs[p][0];
+        g_ov.b = pairs[p][1];
+        g_ov.s = new_store(400000);
+        uint8_t v[64] = {0};
+        char key[16];
+        NexusMemoryMetrics full;
+        int n = 0;
+        do { /* to 66% of the budget: above every held budget */
+            snprintf(key, sizeof key, "k%05d", n++);
+            CHECK_OK(nexus_store_put(g_ov.s, KEY(key), v, sizeof v));
+            CHECK_OK(nexus_store_memory_metrics(g_ov.s, &full));
+        } while (full.current_usage < 264000);
+        CHECK_OK(nexus_store_set_eviction_listener(g_ov.s, ov_listener, NULL, NULL));
+        CHECK(pthread_create(&g_ov.first, NULL, ov_first, NULL) == 0);
+        wait_at_least(&g_ov.held, 1);
+        CHECK_OK(nexus_store_signal_pressure(g_ov.s, g_ov.b));
+        ASTORE(&g_ov.second_done, 1);
+        CHECK(pthread_join(g_ov.first, NULL) == 0);
+        NexusMemoryMetrics m;
+        CHECK_OK(nexus_store_memory_metrics(g_ov.s, &m));
+        CHECK(signalled_of(g_ov.s) == g_ov.b);
+        if (m.current_usage > m.effective_budget)
+            fprintf(stderr, "[%s] %s then %s: usage %llu above the budget in force %llu\n", nexus_test_name,
+                    nexus_pressure_level_str(g_ov.a), nexus_pressure_level_str(g_ov.b),
+                    (unsigned long long)m.current_usage, (unsigned long long)m.effective_budget);
+        CHECK(m.current_usage <= m.effective_budget);
+        CHECK_OK(nexus_store_free(g_ov.s));
+    }
+}
+
 int main(void) {
     RUN(test_every_call_many_threads);
     RUN(test_free_while_others_call);
@@ -1217,6 +1284,7 @@ int main(void) {
     RUN(test_free_waits_for_callback_run_by_signal_all);
     RUN(test_free_waits_for_nested_calls);
     RUN(test_signals_given_at_once_end_at_one_level);
+    RUN(test_a_lower_signal_that_stops_a_shed_sheds_itself);
     alarm(0);
     FINISH();
 }
