@@ -613,6 +613,35 @@ fn signal_decays_to_none_on_a_manual_clock() {
     assert_eq!(s.pressure_level(), L::Critical);
 }
 
+/// A signal's shed stops when the signal decays under it (audit 14: the old
+/// EMERGENCY run went on after the decay, evicting as PRESSURE what was put
+/// once the store was back at NONE).
+#[test]
+fn a_shed_stops_when_its_signal_decays() {
+    let config = MemoryConfig {
+        signal_decay_ms: 10,
+        ..MemoryConfig::with_max_bytes(1_000_000)
+    };
+    let (s, clock) = clocked(config, 0);
+    for k in numbered("k", 1000) {
+        put(&s, &k, 10);
+    }
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (c, tick) = (Arc::clone(&calls), Arc::clone(&clock));
+    s.set_eviction_listener(Some(Arc::new(move |_: &String, _, _| {
+        // The first chunk's victims are heard before the next chunk: the
+        // signal decays meanwhile.
+        if c.fetch_add(1, Ordering::SeqCst) == 0 {
+            tick.advance_ms(20);
+        }
+    })));
+    s.signal_pressure(L::Emergency);
+    let taken = calls.load(Ordering::SeqCst);
+    assert!(taken > 0 && taken < 1000, "{taken} of 1000 taken");
+    assert_eq!(s.metrics().entry_count, 1000 - taken as u64);
+    assert_eq!(s.signalled_level(), L::None);
+}
+
 /// A store created after a signal starts at that level, and with
 /// `signal_decay_ms` lets it decay from when it was given, not from its own
 /// start (audit 5: with the Android hook's 30 s decay, every cache created

@@ -229,7 +229,13 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// chunk, the store's lock released in between, so that other threads'
     /// calls wait at most one chunk.
     pub fn run_chunk(&mut self, run: &mut LongRun, chunk: usize, fx: &mut Effects<K, V>) -> bool {
-        if run.signal.is_some_and(|n| n != self.signal_number) {
+        // A signal's shed ends when a later signal arrived, or when the
+        // signal itself ended (`signal_decay_ms`, applied by this chunk's
+        // `begin`): what is put after it must not go as PRESSURE.
+        if run
+            .signal
+            .is_some_and(|n| n != self.signal_number || self.signalled == MemoryPressureLevel::None)
+        {
             return true;
         }
         let usage = self.usage;
