@@ -29,6 +29,14 @@ pub(crate) fn next_signal_number() -> u64 {
     SIGNAL_SEQUENCE.fetch_add(1, Ordering::Relaxed) + 1
 }
 
+/// The last signal a handler gave (see `MemoryPressureHandler::last_signal`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LastSignal {
+    pub level: MemoryPressureLevel,
+    pub age_ns: u64,
+    pub number: u64,
+}
+
 /// Something that reacts to signalled levels (a store).
 pub(crate) trait PressureSubscriber: Send + Sync {
     /// Signal number `number` (`next_signal_number`): ignored where a newer
@@ -53,6 +61,10 @@ struct HandlerInner {
     /// The budget `set_budget_all` gave last (0: none, or cleared), under
     /// the subscribers' lock: what a new store starts with.
     budget: AtomicU64,
+    /// The number (`next_signal_number`) of the signal `last` holds, 0
+    /// before any, under the subscribers' lock: tells a store that read the
+    /// last level before subscribing whether a signal came in between.
+    last_number: AtomicU64,
     subscribers: Mutex<Vec<Weak<dyn PressureSubscriber>>>,
 }
 
@@ -72,6 +84,7 @@ impl MemoryPressureHandler {
                 last: AtomicU32::new(MemoryPressureLevel::None as u32),
                 last_at_ns: AtomicU64::new(0),
                 budget: AtomicU64::new(0),
+                last_number: AtomicU64::new(0),
                 subscribers: Mutex::new(Vec::new()),
             }),
         }
@@ -98,7 +111,9 @@ impl MemoryPressureHandler {
         let number = AtomicU64::new(0);
         self.each_live(
             || {
-                number.store(next_signal_number(), Ordering::Relaxed);
+                let n = next_signal_number();
+                number.store(n, Ordering::Relaxed);
+                self.inner.last_number.store(n, Ordering::Release);
                 self.inner.last.store(level as u32, Ordering::Release);
                 self.inner
                     .last_at_ns
@@ -157,21 +172,33 @@ impl MemoryPressureHandler {
         held.resume();
     }
 
-    /// Adds a subscriber; returns the last level and how long ago it was
-    /// signalled (ns), read under the same lock so that a concurrent signal
-    /// is never missed.
-    pub(crate) fn subscribe(
-        &self,
-        subscriber: Weak<dyn PressureSubscriber>,
-    ) -> (MemoryPressureLevel, u64) {
+    /// The last signal: its level, how long ago it was given (ns) and its
+    /// number (0: none yet), read together under the list's lock.
+    pub(crate) fn last_signal(&self) -> LastSignal {
+        let _subs = self.inner.subscribers.lock();
+        self.read_last()
+    }
+
+    fn read_last(&self) -> LastSignal {
+        let at = self.inner.last_at_ns.load(Ordering::Acquire);
+        LastSignal {
+            level: self.last_level(),
+            age_ns: MonotonicClock.now_ns().saturating_sub(at),
+            number: self.inner.last_number.load(Ordering::Acquire),
+        }
+    }
+
+    /// Adds a subscriber, which must be alive (a strong count above 0:
+    /// entries without one are taken for dead and dropped by every later
+    /// listing, so a store subscribes once its `Arc` exists). Returns the
+    /// last signal, read under the same lock: a signal given later reaches
+    /// the subscriber, one given before is this.
+    pub(crate) fn subscribe(&self, subscriber: Weak<dyn PressureSubscriber>) -> LastSignal {
+        debug_assert!(subscriber.strong_count() > 0, "subscribed before it lives");
         let mut subs = self.inner.subscribers.lock();
         subs.retain(|w| w.strong_count() > 0);
         subs.push(subscriber);
-        let at = self.inner.last_at_ns.load(Ordering::Acquire);
-        (
-            self.last_level(),
-            MonotonicClock.now_ns().saturating_sub(at),
-        )
+        self.read_last()
     }
 }
 

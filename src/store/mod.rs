@@ -37,7 +37,9 @@ use crate::memory_config::MemoryConfig;
 use crate::memory_manager::placement::{AcrossShards, ShardPlace};
 use crate::memory_manager::{Effects, LoadStart, LongRun, MemoryManager, Rejected, RunGoal};
 use crate::memory_metrics::MemoryMetrics;
-use crate::pressure::memory_pressure_handler::{MemoryPressureHandler, PressureSubscriber};
+use crate::pressure::memory_pressure_handler::{
+    LastSignal, MemoryPressureHandler, PressureSubscriber,
+};
 use crate::pressure::memory_pressure_level::MemoryPressureLevel;
 use crate::size_estimator::{JsonSizeEstimator, SizeEstimator};
 use crate::value_handle::{BudgetKeeper, HandleLink, Stored, ValueCell, ValueHandle};
@@ -127,26 +129,17 @@ where
             store_id: id,
             ..HandleLink::default()
         });
+        let handlers: Vec<&MemoryPressureHandler> =
+            std::iter::once(MemoryPressureHandler::global())
+                .chain(&self.handlers)
+                .collect();
+        // The level to start at: read before the store exists, and read
+        // again as it subscribes, once it does (below).
+        let read: Vec<LastSignal> = handlers.iter().map(|h| h.last_signal()).collect();
+        let (level, age_ns) = starting_level(&read, config.signal_decay_ms);
         let shared = Arc::new_cyclic(|weak: &Weak<Shared<K, V>>| {
             let keeper: Weak<dyn BudgetKeeper> = weak.clone();
             let _ = link.store.set(keeper);
-            let weak: Weak<dyn PressureSubscriber> = weak.clone();
-            // The level signalled last to any handler, and how long ago (of
-            // equal levels, the latest).
-            let (mut level, mut age_ns) = MemoryPressureHandler::global().subscribe(weak.clone());
-            for h in &self.handlers {
-                let (l, age) = h.subscribe(weak.clone());
-                if (l, std::cmp::Reverse(age)) > (level, std::cmp::Reverse(age_ns)) {
-                    (level, age_ns) = (l, age);
-                }
-            }
-            // A store with `signal_decay_ms` lets that signal decay from when
-            // it was given, not from its own start: one already older than
-            // the decay is over for it.
-            let decay_ns = config.signal_decay_ms.saturating_mul(1_000_000);
-            if decay_ns != 0 && age_ns >= decay_ns {
-                level = MemoryPressureLevel::None;
-            }
             let signalled_at_ns = now.saturating_sub(age_ns);
             let across = AcrossShards::new(config.shards, level);
             let hasher = crate::key_hasher::KeyHasher::default();
@@ -180,9 +173,46 @@ where
                 governor: Membership::new(id),
             }
         });
+        // Subscribed only now that the store lives: an entry whose store has
+        // no strong count yet is taken for a dead one and dropped by the next
+        // listing (another store's subscription, any signal), and the store
+        // would then never hear a signal again. A signal given between the
+        // first reading and this one did not reach the store: it takes it
+        // now (numbered as given, so a later one that reached it stands).
+        let weak: Weak<dyn PressureSubscriber> = Arc::downgrade(&shared) as Weak<Shared<K, V>>;
+        let now_read: Vec<LastSignal> =
+            handlers.iter().map(|h| h.subscribe(weak.clone())).collect();
+        if now_read
+            .iter()
+            .zip(&read)
+            .any(|(a, b)| a.number != b.number)
+        {
+            let (level, _) = starting_level(&now_read, config.signal_decay_ms);
+            let number = now_read.iter().map(|r| r.number).max().unwrap_or(0);
+            shared.signal_numbered(level, number);
+        }
         shared.take_given_budget();
         Ok(Store { shared })
     }
+}
+
+/// The level a new store starts at, of the handlers' last signals: the
+/// highest (of equal levels, the latest), and how long ago it was given; a
+/// store with `signal_decay_ms` lets that signal decay from when it was
+/// given, not from its own start, so one older than the decay is over.
+fn starting_level(read: &[LastSignal], signal_decay_ms: u64) -> (MemoryPressureLevel, u64) {
+    let mut level = MemoryPressureLevel::None;
+    let mut age_ns = u64::MAX;
+    for r in read {
+        if (r.level, std::cmp::Reverse(r.age_ns)) > (level, std::cmp::Reverse(age_ns)) {
+            (level, age_ns) = (r.level, r.age_ns);
+        }
+    }
+    let decay_ns = signal_decay_ms.saturating_mul(1_000_000);
+    if decay_ns != 0 && age_ns >= decay_ns {
+        level = MemoryPressureLevel::None;
+    }
+    (level, if age_ns == u64::MAX { 0 } else { age_ns })
 }
 
 impl<K, V> Store<K, V>

@@ -264,7 +264,7 @@ where
     /// Signal number `number`: each shard applies it unless it applied a
     /// newer one (another thread's signal, given meanwhile), and stops its
     /// shedding once a newer one arrives.
-    fn signal_numbered(&self, level: MemoryPressureLevel, number: u64) {
+    pub(super) fn signal_numbered(&self, level: MemoryPressureLevel, number: u64) {
         let mut held = HeldPanic::new();
         self.each_with_run(&mut held, |m, now, fx| m.signal(level, number, now, fx));
         held.resume();

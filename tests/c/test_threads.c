@@ -1275,6 +1275,52 @@ static void test_a_lower_signal_that_stops_a_shed_sheds_itself(void) {
     }
 }
 
+/* Stores created on several threads while signals are given: every one
+ * hears every later signal (audit 14: a store subscribed before it existed,
+ * so another store's subscription or a signal in that window dropped it from
+ * the list for good, and it never heard the OS monitor again). */
+enum { MAKERS = 3, MADE = 100 };
+static NexusStore *g_made[MAKERS][MADE];
+static int g_making;
+
+static void *make_stores(void *arg) {
+    NexusStore **out = arg;
+    for (int i = 0; i < MADE; i++) {
+        NexusMemoryConfig c;
+        nexus_memory_config_init(&c);
+        c.max_cache_bytes = 1u << 20;
+        c.shards = 16;
+        CHECK_OK(nexus_store_new(&c, &out[i]));
+    }
+    return NULL;
+}
+
+static void *signal_while_making(void *arg) {
+    (void)arg;
+    while (ALOAD(&g_making)) CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
+    return NULL;
+}
+
+static void test_stores_made_while_signals_come_hear_later_ones(void) {
+    watchdog();
+    ASTORE(&g_making, 1);
+    pthread_t makers[MAKERS], signaller;
+    CHECK(pthread_create(&signaller, NULL, signal_while_making, NULL) == 0);
+    for (int t = 0; t < MAKERS; t++) CHECK(pthread_create(&makers[t], NULL, make_stores, g_made[t]) == 0);
+    for (int t = 0; t < MAKERS; t++) pthread_join(makers[t], NULL);
+    ASTORE(&g_making, 0);
+    pthread_join(signaller, NULL);
+    CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_MODERATE));
+    int deaf = 0;
+    for (int t = 0; t < MAKERS; t++)
+        for (int i = 0; i < MADE; i++) deaf += signalled_of(g_made[t][i]) != NEXUS_PRESSURE_LEVEL_MODERATE;
+    if (deaf) fprintf(stderr, "[%s] %d of %d stores missed the signal\n", nexus_test_name, deaf, MAKERS * MADE);
+    CHECK(deaf == 0);
+    CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
+    for (int t = 0; t < MAKERS; t++)
+        for (int i = 0; i < MADE; i++) CHECK_OK(nexus_store_free(g_made[t][i]));
+}
+
 int main(void) {
     RUN(test_every_call_many_threads);
     RUN(test_free_while_others_call);
@@ -1285,6 +1331,7 @@ int main(void) {
     RUN(test_free_waits_for_nested_calls);
     RUN(test_signals_given_at_once_end_at_one_level);
     RUN(test_a_lower_signal_that_stops_a_shed_sheds_itself);
+    RUN(test_stores_made_while_signals_come_hear_later_ones);
     alarm(0);
     FINISH();
 }
