@@ -84,7 +84,8 @@ pub struct MemoryConfig {
     /// sets an entry's own. An expired entry is never returned (a read of it
     /// is a miss) and is removed, reason EXPIRED: by the next call after a
     /// read saw it, or by `Store::sweep_expired`. A pinned entry expires only
-    /// once unpinned; a put of its key starts its time again.
+    /// once unpinned (a pin of an entry that already expired finds it gone:
+    /// it leaves, EXPIRED); a put of its key starts its time again.
     pub ttl_ms: u64,
     /// Time to idle, in milliseconds: an entry not read for this long
     /// expires (each hit starts it again; a TTL still caps it); 0 (the

@@ -315,6 +315,32 @@ fn a_failed_put_of_an_expired_key_leaves_it_in_place() {
     assert_eq!(s.get_cloned("old"), Some(150));
 }
 
+/// Pinning a key whose entry has expired finds it gone: the entry leaves as
+/// EXPIRED and the pin waits for the next put (audit 14: the pin made the
+/// expired entry live again, and reads returned it).
+#[test]
+fn a_pin_of_an_expired_entry_does_not_bring_it_back() {
+    let (s, clock) = store(100, 0);
+    let heard = listen(&s);
+    put(&s, "k", 5);
+    clock.advance_ms(100);
+    s.pin("k");
+    assert!(s.is_pinned("k"));
+    assert_eq!(s.get_cloned("k"), None);
+    assert!(!s.contains("k"));
+    assert_eq!(
+        *heard.lock().unwrap(),
+        vec![("k".to_string(), EvictionReason::Expired)]
+    );
+    let m = s.metrics();
+    assert_eq!((m.entry_count, m.pinned_count, m.current_usage), (0, 0, 0));
+    // The pin waits for the key's next put, which it then keeps.
+    put(&s, "k", 7);
+    clock.advance_ms(1_000);
+    assert_eq!(s.get_cloned("k"), Some(7));
+    assert_eq!(s.metrics().pinned_count, 1);
+}
+
 /// `sweep_expired` (and the sweep `clear` starts with) removes in storage
 /// order, the same for the same calls (audit 12: the order came from a
 /// per-store seeded hash map, so two runs of one sequence differed).

@@ -245,7 +245,9 @@ pub struct NexusMemoryConfig {
     /// (reason `NEXUS_EVICTION_REASON_EXPIRED`) by the next call after a
     /// read saw it (with shards: the next call that reaches its shard), or
     /// by `nexus_store_sweep_expired`. A pinned entry
-    /// expires only once unpinned. Appended, like `max_entries`.
+    /// expires only once unpinned; a pin of an entry that already expired
+    /// finds it gone (it leaves, EXPIRED; the pin waits for the key's next
+    /// put). Appended, like `max_entries`.
     pub ttl_ms: u64,
     /// Time to idle, in ms: an entry not read for this long expires (each
     /// hit starts it again; a TTL still caps it); 0 = none (the default).

@@ -621,8 +621,18 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         n
     }
 
-    pub fn pin(&mut self, key: K) {
-        let present = self.entries.find(&key);
+    pub fn pin(&mut self, key: K, now: &Now<'_>, fx: &mut Effects<K, V>) {
+        let mut present = self.entries.find(&key);
+        // An expired entry is absent to a pin too: it leaves (EXPIRED) and
+        // the pin waits for the key's next put. Pinned, it would not expire
+        // again, and reads would return it.
+        if let Some(i) = present
+            && self.expiry_on()
+            && self.expired_now(i)
+        {
+            self.remove_expired(vec![i], now, fx);
+            present = None;
+        }
         if !self.pins.pin(key) {
             return;
         }

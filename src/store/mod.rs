@@ -588,7 +588,7 @@ where
             return;
         }
         let owned: K = key.to_owned().into();
-        self.locked(key, |m, _, _| m.pin(owned));
+        self.locked(key, |m, now, fx| m.pin(owned, now, fx));
     }
 
     /// Ends the pin of `key`; `NotFound` if it is not pinned. The entry
