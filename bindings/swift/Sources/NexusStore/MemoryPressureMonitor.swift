@@ -143,7 +143,20 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
         lock.lock()
         generation += 1
         osLevel = level
-        current = max(osLevel, heldHeadroom)
+        deliverOSLevel()
+    }
+
+    /// Hands the level to the stores after the OS level changed (called
+    /// with `lock` held; returns with it released). An OS event is
+    /// delivered as it comes (a repeat sheds again), unless the headroom's
+    /// higher level hides it: then only a change of the level is.
+    private func deliverOSLevel() {
+        let combined = max(osLevel, heldHeadroom)
+        if combined == current && osLevel < heldHeadroom {
+            lock.unlock()
+            return
+        }
+        current = combined
         deliver()
     }
 
@@ -153,8 +166,7 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
         generation += 1
         let warning = generation
         osLevel = .critical
-        current = max(osLevel, heldHeadroom)
-        deliver()
+        deliverOSLevel()
         for step in MemoryPressureMapping.memoryWarningSteps(decay: warningDecay) {
             scheduler(step.after) { [weak self] in self?.decay(to: step.level, ifStill: warning) }
         }
@@ -164,8 +176,7 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
         lock.lock()
         guard generation == warning else { lock.unlock(); return }
         osLevel = level
-        current = max(osLevel, heldHeadroom)
-        deliver()
+        deliverOSLevel()
     }
 
     /// A headroom reading (what each poll calls; call it yourself where no
@@ -179,21 +190,23 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
         let now = headroom.clock()
         lock.lock()
         var signal = false
-        if read >= heldHeadroom {
-            if read > heldHeadroom {
-                heldHeadroom = read
-                headroomSignalledAt = now
-                signal = true
-            }
-            headroomLevelReadAt = now
-        } else if now - headroomLevelReadAt >= headroom.minLevel {
+        if read > heldHeadroom {
             heldHeadroom = read
             headroomLevelReadAt = now
             headroomSignalledAt = now
             signal = true
-        }
-        if !signal, heldHeadroom > .none, headroom.resignal > 0,
-           now - headroomSignalledAt >= headroom.resignal {
+        } else if read == heldHeadroom {
+            headroomLevelReadAt = now
+            // Read again while it lasts: signalled again every `resignal`
+            // (only then, as the Linux monitor: a lower reading held by
+            // `minLevel` is no reason to shed again).
+            if heldHeadroom > .none, headroom.resignal > 0, now - headroomSignalledAt >= headroom.resignal {
+                headroomSignalledAt = now
+                signal = true
+            }
+        } else if now - headroomLevelReadAt >= headroom.minLevel {
+            heldHeadroom = read
+            headroomLevelReadAt = now
             headroomSignalledAt = now
             signal = true
         }

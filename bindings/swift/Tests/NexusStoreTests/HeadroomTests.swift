@@ -100,7 +100,9 @@ final class HeadroomTests: XCTestCase {
         XCTAssertEqual(monitor.level, .critical)
         monitor.receive(.normal)
         XCTAssertEqual(monitor.level, .critical, "Dispatch's normal does not end the process's own shortage")
-        XCTAssertEqual(signalled.all, [.critical, .critical, .critical])
+        // Nor does it shed again: under the headroom's level, Dispatch's
+        // events change nothing the stores see (audit 14).
+        XCTAssertEqual(signalled.all, [.critical])
 
         // Dispatch above the headroom: the headroom's changes under it are silent.
         monitor.receive(.critical)
@@ -109,10 +111,10 @@ final class HeadroomTests: XCTestCase {
         XCTAssertEqual(monitor.level, .critical)
         XCTAssertEqual(monitor.headroomLevel, .none)
         monitor.receive(headroom: left(8))   // MODERATE under Dispatch's CRITICAL: nothing to say
-        XCTAssertEqual(signalled.all.count, 4)
+        XCTAssertEqual(signalled.all.count, 2)
         monitor.receive(.normal)             // Dispatch ends: the headroom's MODERATE is left
         XCTAssertEqual(monitor.level, .moderate)
-        XCTAssertEqual(signalled.all, [.critical, .critical, .critical, .critical, .moderate])
+        XCTAssertEqual(signalled.all, [.critical, .critical, .moderate])
 
         // A memory warning's decay ends at the headroom's level, not at NONE.
         let scheduler = PressureTests.ManualScheduler()
@@ -123,8 +125,26 @@ final class HeadroomTests: XCTestCase {
         second.receive(headroom: left(9))
         second.receiveMemoryWarning()
         scheduler.runAll()
-        XCTAssertEqual(warned.all, [.moderate, .critical, .moderate, .moderate])
+        XCTAssertEqual(warned.all, [.moderate, .critical, .moderate], "the last step changes nothing")
         XCTAssertEqual(second.level, .moderate)
+    }
+
+    /// As the Linux monitor: the level is signalled again only when it is
+    /// read again, not on a lower reading that `minLevel` holds it through
+    /// (audit 14: a MODERATE reading re-shed every store at CRITICAL).
+    func testOnlyAReadingAtTheLevelSignalsItAgain() throws {
+        let signalled = Recorder<MemoryPressureLevel>()
+        let clock = ManualClock()
+        let monitor = try makeMonitor(signalled, clock)
+        monitor.receive(headroom: left(4))  // CRITICAL at 0 s
+        clock.advance(3)
+        monitor.receive(headroom: left(4))  // read again, 3 s: not yet
+        clock.advance(2)
+        monitor.receive(headroom: left(8))  // MODERATE at 5 s: held, not signalled again
+        XCTAssertEqual(signalled.all, [.critical])
+        clock.advance(1)
+        monitor.receive(headroom: left(4))  // CRITICAL read at 6 s: again
+        XCTAssertEqual(signalled.all, [.critical, .critical])
     }
 
     func testStartPollsTheReaderUntilStop() throws {
