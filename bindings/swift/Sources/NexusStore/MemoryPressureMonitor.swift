@@ -331,17 +331,21 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
     }
 
     /// The process's headroom where the OS tells it (iOS, tvOS, watchOS,
-    /// visionOS): `os_proc_available_memory()` against itself plus the
-    /// process's `phys_footprint` (`task_info(TASK_VM_INFO)`), which is what
-    /// jetsam compares with the limit. nil elsewhere, and where a reading
-    /// fails or the process has no limit (`os_proc_available_memory()` is 0).
+    /// visionOS devices): `os_proc_available_memory()` against itself plus
+    /// the process's `phys_footprint` (`task_info(TASK_VM_INFO)`), which is
+    /// what jetsam compares with the limit. `os_proc_available_memory()` is
+    /// 0 when the process has already exceeded its limit (or is not an app,
+    /// which code in an app on these systems always is): that reads as no
+    /// room left, EMERGENCY. nil elsewhere: macOS and Linux, and the
+    /// simulator, whose processes have no limit (it would read as 0); and
+    /// where the footprint cannot be read.
     public static let processHeadroom: HeadroomReader? = {
-        #if os(iOS) || os(tvOS) || os(watchOS) || os(visionOS)
+        #if (os(iOS) || os(tvOS) || os(watchOS) || os(visionOS)) && !targetEnvironment(simulator)
         return {
+            guard let footprint = physFootprint() else { return nil }
             let available = UInt64(os_proc_available_memory())
-            guard available > 0, let footprint = physFootprint() else { return nil }
             let (limit, overflow) = available.addingReportingOverflow(footprint)
-            return overflow ? nil : MemoryHeadroom(available: available, limit: limit)
+            return overflow || limit == 0 ? nil : MemoryHeadroom(available: available, limit: limit)
         }
         #else
         return nil

@@ -130,7 +130,9 @@ class AndroidMemoryPressure private constructor(
 
         /**
          * Registers on [context]'s application (callbacks arrive on the main thread), then
-         * signals the process's last trim level where one applies (see the class doc).
+         * signals the process's last trim level where one applies (see the class doc). Call it on
+         * the main thread too (in `Application.onCreate`): from another thread, its start-up level
+         * could reach the stores after a newer `onTrimMemory`.
          */
         @JvmStatic
         @JvmOverloads
