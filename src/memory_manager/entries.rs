@@ -583,8 +583,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         };
         // An expired entry is absent: it leaves as EXPIRED, and the remove
         // finds nothing to remove.
-        if self.expiry_on() && self.expired_now(i) {
-            self.remove_expired(vec![i], now, fx);
+        if self.take_if_expired(i, now, fx) {
             return Err(Error::not_found("the entry with this key expired"));
         }
         self.remove_slot(i, fx);
@@ -622,17 +621,13 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     }
 
     pub fn pin(&mut self, key: K, now: &Now<'_>, fx: &mut Effects<K, V>) {
-        let mut present = self.entries.find(&key);
         // An expired entry is absent to a pin too: it leaves (EXPIRED) and
         // the pin waits for the key's next put. Pinned, it would not expire
         // again, and reads would return it.
-        if let Some(i) = present
-            && self.expiry_on()
-            && self.expired_now(i)
-        {
-            self.remove_expired(vec![i], now, fx);
-            present = None;
-        }
+        let present = self
+            .entries
+            .find(&key)
+            .filter(|&i| !self.take_if_expired(i, now, fx));
         if !self.pins.pin(key) {
             return;
         }

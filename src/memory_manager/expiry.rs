@@ -171,6 +171,22 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         error
     }
 
+    /// An expired entry is absent to every call that names its key: if slot
+    /// `i`'s is, it leaves now (EXPIRED, one EVICTION event) and this says
+    /// so.
+    pub(super) fn take_if_expired(
+        &mut self,
+        i: u32,
+        now: &Now<'_>,
+        fx: &mut Effects<K, V>,
+    ) -> bool {
+        if !(self.expiry_on() && self.expired_now(i)) {
+            return false;
+        }
+        self.remove_expired(vec![i], now, fx);
+        true
+    }
+
     /// Whether slot `i` is expired (a read that changes nothing).
     pub(super) fn expired_now(&self, i: u32) -> bool {
         self.expiry

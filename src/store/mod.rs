@@ -201,18 +201,17 @@ where
 /// store with `signal_decay_ms` lets that signal decay from when it was
 /// given, not from its own start, so one older than the decay is over.
 fn starting_level(read: &[LastSignal], signal_decay_ms: u64) -> (MemoryPressureLevel, u64) {
-    let mut level = MemoryPressureLevel::None;
-    let mut age_ns = u64::MAX;
-    for r in read {
-        if (r.level, std::cmp::Reverse(r.age_ns)) > (level, std::cmp::Reverse(age_ns)) {
-            (level, age_ns) = (r.level, r.age_ns);
-        }
-    }
+    let Some(last) = read
+        .iter()
+        .max_by_key(|r| (r.level, std::cmp::Reverse(r.age_ns)))
+    else {
+        return (MemoryPressureLevel::None, 0);
+    };
     let decay_ns = signal_decay_ms.saturating_mul(1_000_000);
-    if decay_ns != 0 && age_ns >= decay_ns {
-        level = MemoryPressureLevel::None;
+    if decay_ns != 0 && last.age_ns >= decay_ns {
+        return (MemoryPressureLevel::None, last.age_ns);
     }
-    (level, if age_ns == u64::MAX { 0 } else { age_ns })
+    (last.level, last.age_ns)
 }
 
 impl<K, V> Store<K, V>
