@@ -9,12 +9,16 @@ use nexus_store::{ErrorKind, EventKind, EvictionReason, ManualClock, MemoryConfi
 type Charged = Store<String, u64>;
 
 fn store(ttl_ms: u64, tti_ms: u64) -> (Charged, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(1_000));
-    let config = MemoryConfig {
+    store_with(MemoryConfig {
         ttl_ms,
         tti_ms,
         ..MemoryConfig::default()
-    };
+    })
+}
+
+/// A store of `config`, charged its values, on a manual clock at 1 s.
+fn store_with(config: MemoryConfig) -> (Charged, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(1_000));
     let s = Store::builder(config, |_: &String, v: &u64| *v)
         .clock(clock.clone())
         .build()
@@ -181,16 +185,11 @@ fn a_read_handle_keeps_the_value_but_not_the_entry() {
 
 #[test]
 fn expiry_on_a_sharded_store_and_a_slot_reused_starts_clean() {
-    let clock = Arc::new(ManualClock::new(0));
-    let config = MemoryConfig {
+    let (s, clock) = store_with(MemoryConfig {
         ttl_ms: 10,
         shards: 4,
         ..MemoryConfig::default()
-    };
-    let s: Charged = Store::builder(config, |_: &String, v: &u64| *v)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    });
     for k in 0..40 {
         put(&s, &format!("k{k}"), 1);
     }
@@ -276,16 +275,11 @@ fn a_put_or_remove_of_an_expired_key_finds_it_gone() {
 /// it left as EXPIRED, usage and count fell, inside a call that failed).
 #[test]
 fn a_failed_put_of_an_expired_key_leaves_it_in_place() {
-    let clock = Arc::new(ManualClock::new(1_000));
-    let config = MemoryConfig {
+    let (s, clock) = store_with(MemoryConfig {
         max_cache_bytes: 1_000,
         ttl_ms: 100,
         ..MemoryConfig::default()
-    };
-    let s: Charged = Store::builder(config, |_: &String, v: &u64| *v)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    });
     let heard = listen(&s);
     s.pin("pinned");
     put(&s, "pinned", 800);
