@@ -653,7 +653,9 @@ typedef struct NexusEvent {
   /**
    * Per store, from 1. `nexus_store_poll_event` returns events in
    * sequence order, and a gap means only lost events (see DROPPED); an
-   * event callback on several threads may see them out of order.
+   * event callback runs on the thread of the call that made the event,
+   * so on several threads it may see them out of order (the highest
+   * number is the latest).
    */
   uint64_t sequence;
   /**
@@ -1252,7 +1254,14 @@ typedef void (*NexusGovernorEventFn)(void *ctx,
 #define NEXUS_EVICTION_STRATEGY_TINY_LFU 3
 
 /**
- * The reported level changed from `previous_level` to `level`.
+ * The reported level changed from `previous_level` to `level`. In
+ * sequence order these events form one chain: each `previous_level` is
+ * the `level` of the PRESSURE_CHANGED before it (lost ones counted in a
+ * DROPPED marker included), and the last one's `level` is the store's
+ * level once the calls that changed it have returned, also under
+ * concurrent calls. A change handed on after a later one is left out (the
+ * later one already starts from the level before both), so changes made
+ * at once on several threads may merge into one event or none.
  */
 #define NEXUS_EVENT_KIND_PRESSURE_CHANGED 0
 

@@ -2,7 +2,8 @@
 
 use std::collections::VecDeque;
 
-use crate::events::{Event, EventKind};
+use crate::MemoryPressureLevel;
+use crate::events::{Event, EventKind, EventMask};
 use crate::sync::{AtomicU64, Mutex, Ordering};
 
 /// The next event sequence number of a store (from 1).
@@ -10,18 +11,34 @@ pub(crate) fn next_sequence(sequence: &AtomicU64) -> u64 {
     sequence.fetch_add(1, Ordering::Relaxed) + 1
 }
 
-/// Numbers `events` as they are queued, under the queue's lock, so that
-/// with any number of producers the queue holds them in sequence order and
-/// a gap in it means only a loss (a lost event took its number; the
-/// DROPPED marker takes one too). Explored under shuttle with several
-/// producers and a poller (tests/schedules.rs).
-pub(crate) fn queue_numbered(
+/// Hands a call's `events` on, under the queue's lock: follows the store's
+/// level through them ([`EventQueue::follow_level`]: a PRESSURE_CHANGED
+/// that an earlier delivery overtook is left out, the others chained), leaves
+/// out the kinds `mask` leaves out, and numbers the rest. With `to_queue` they
+/// are queued (numbered as they are queued, so that with any number of
+/// producers the queue holds them in sequence order and a gap in it means
+/// only a loss: a lost event took its number, the DROPPED marker takes one
+/// too) and `events` ends empty; otherwise they stay in `events`, numbered,
+/// for the event callback. Explored under shuttle with several producers
+/// and a poller (tests/schedules.rs).
+pub(crate) fn hand_on(
     queue: &Mutex<EventQueue>,
     sequence: &AtomicU64,
-    events: impl IntoIterator<Item = Event>,
+    mask: EventMask,
+    events: &mut Vec<Event>,
+    to_queue: bool,
 ) {
     let mut q = queue.lock();
-    for mut e in events {
+    // Every change is followed, delivered or not, so that the chain goes
+    // on from the store's level whatever the mask was.
+    events.retain_mut(|e| q.follow_level(e) && mask.contains(e.kind));
+    if !to_queue {
+        for e in events.iter_mut() {
+            e.sequence = next_sequence(sequence);
+        }
+        return;
+    }
+    for mut e in events.drain(..) {
         e.sequence = next_sequence(sequence);
         q.push(e, || Event {
             kind: EventKind::Dropped,
@@ -52,17 +69,48 @@ pub(crate) struct EventQueue {
     marker_at: Option<u64>,
     /// Absolute position of `events[0]`.
     head_at: u64,
+    /// The store's level as the PRESSURE_CHANGED events handed on so far
+    /// tell it: the number of the last change among them (0 before the
+    /// first), and the level it led to.
+    followed: (u64, MemoryPressureLevel),
 }
 
 impl EventQueue {
-    pub fn new(capacity: usize) -> Self {
+    /// A queue of `capacity` events, for a store that starts at `level`.
+    pub fn new(capacity: usize, level: MemoryPressureLevel) -> Self {
         EventQueue {
             capacity,
             // The marker's room.
             events: VecDeque::with_capacity(1),
             marker_at: None,
             head_at: 0,
+            followed: (0, level),
         }
+    }
+
+    /// Follows the store's level through `e`, a PRESSURE_CHANGED event
+    /// that still carries its change's number (in `sequence`; other kinds
+    /// pass through): whether to hand it on. Changes are numbered in the
+    /// order they happen, under the lock that makes them, but a call hands
+    /// its events on after it released that lock, so two calls on two
+    /// threads can hand theirs on in the other order. A change older than
+    /// the last one handed on is left out (the later one already told where
+    /// the level went); any other gets the last level handed on as its
+    /// `previous_level`, and is left out if that makes it no change. So the
+    /// PRESSURE_CHANGED events a store hands on, in sequence order, form one
+    /// chain, each `previous_level` the `level` of the one before, and the
+    /// last one's `level` is the store's once the calls have returned.
+    pub fn follow_level(&mut self, e: &mut Event) -> bool {
+        if e.kind != EventKind::PressureChanged {
+            return true;
+        }
+        let (last, level) = self.followed;
+        if e.sequence <= last {
+            return false;
+        }
+        self.followed = (e.sequence, e.level);
+        e.previous_level = level;
+        e.level != level
     }
 
     fn regular_len(&self) -> usize {
@@ -139,9 +187,71 @@ mod tests {
         }
     }
 
+    /// A PRESSURE_CHANGED event of change `number`, `from` -> `to`.
+    fn change(number: u64, from: MemoryPressureLevel, to: MemoryPressureLevel) -> Event {
+        Event {
+            kind: EventKind::PressureChanged,
+            previous_level: from,
+            level: to,
+            count: 0,
+            bytes: 0,
+            ..ev(number)
+        }
+    }
+
+    #[test]
+    fn level_changes_handed_on_late_keep_the_chain() {
+        use MemoryPressureLevel::*;
+        let mut q = EventQueue::new(8, Moderate);
+        // Change 2 (Critical -> None) overtook change 1 (Moderate ->
+        // Critical): it is chained from the level handed on last.
+        let mut e2 = change(2, Critical, None);
+        assert!(q.follow_level(&mut e2));
+        assert_eq!((e2.previous_level, e2.level), (Moderate, None));
+        // Change 1 comes late: the level already went past it.
+        assert!(!q.follow_level(&mut change(1, Moderate, Critical)));
+        // Other kinds pass untouched.
+        let mut other = ev(0);
+        assert!(q.follow_level(&mut other));
+        assert_eq!(other, ev(0));
+        // Change 4 overtook change 3 and leads back to the level handed on
+        // last: no change to report, and change 3 is late.
+        assert!(!q.follow_level(&mut change(4, Emergency, None)));
+        assert!(!q.follow_level(&mut change(3, None, Emergency)));
+        let mut e5 = change(5, None, Critical);
+        assert!(q.follow_level(&mut e5));
+        assert_eq!((e5.previous_level, e5.level), (None, Critical));
+    }
+
+    // Its mutex is shuttle's under `make schedules`, which runs only inside
+    // an explored schedule (tests/schedules.rs explores `hand_on` there).
+    #[cfg(not(nexus_shuttle))]
+    #[test]
+    fn hand_on_follows_the_level_before_the_mask_and_numbers_what_it_keeps() {
+        use MemoryPressureLevel::*;
+        let queue = Mutex::new(EventQueue::new(8, None));
+        let sequence = AtomicU64::new(0);
+        // Masked out, the change is still followed.
+        let mut events = vec![change(1, None, Critical), ev(0)];
+        hand_on(&queue, &sequence, EventMask::EVICTION, &mut events, false);
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            (events[0].kind, events[0].sequence),
+            (EventKind::Eviction, 1)
+        );
+        let mut events = vec![change(2, Critical, None)];
+        hand_on(&queue, &sequence, EventMask::ALL, &mut events, true);
+        assert!(events.is_empty(), "queued");
+        let e = queue.lock().pop().unwrap();
+        assert_eq!(
+            (e.kind, e.sequence, e.previous_level, e.level),
+            (EventKind::PressureChanged, 2, Critical, None)
+        );
+    }
+
     #[test]
     fn full_queue_sums_losses_in_one_marker_until_polled() {
-        let mut q = EventQueue::new(2);
+        let mut q = EventQueue::new(2, MemoryPressureLevel::None);
         q.push(ev(1), || marker(99));
         q.push(ev(2), || marker(99));
         q.push(ev(3), || marker(3));

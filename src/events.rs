@@ -106,9 +106,14 @@ pub struct Event {
     /// What happened.
     pub kind: EventKind,
     /// Per store, from 1, assigned as the event is handed on (to the
-    /// callback, or to the queue under its lock): the queue holds events in
-    /// sequence order and a gap in it means only lost events. Across
-    /// threads, callbacks may see them out of order.
+    /// callback, or to the queue), under the queue's lock: the queue holds
+    /// events in sequence order and a gap in it means only lost events.
+    /// Across threads, callbacks may see them out of order (the highest
+    /// number is the latest). In sequence order the `PressureChanged`
+    /// events form one chain (each `previous_level` the `level` of the one
+    /// before, lost ones included) that ends at the store's level once the
+    /// calls have returned; a change handed on after a later one is left
+    /// out, so changes made at once on several threads may merge.
     pub sequence: u64,
     /// The store's reported level after the event; for SIGNAL_CHANGED, the
     /// signalled level after the change.

@@ -16,7 +16,7 @@ mod common;
 use common::{assert_accounting, wait_until, watchdog};
 
 use nexus_store::{
-    Error, ErrorKind, EvictionReason, EvictionStrategy, Loaded, LoaderFn, MemoryConfig,
+    Error, ErrorKind, EventKind, EvictionReason, EvictionStrategy, Loaded, LoaderFn, MemoryConfig,
     MemoryPressureLevel, Store, ValueHandle,
 };
 
@@ -408,6 +408,91 @@ fn signals_from_many_threads_while_others_put() {
         store.put(5_000, 3_000).expect("the full budget is back");
         assert!(store.contains(&5_000));
         assert_accounting(&store, "after NONE");
+    });
+}
+
+// ---- the PRESSURE_CHANGED chain ----------------------------------------------
+
+/// Two threads put and signal one store at once, while a slow eviction
+/// listener holds each call between its change of level and the delivery of
+/// its events. The PRESSURE_CHANGED events, in sequence order, form one
+/// chain (each one's `previous_level` is the level of the one before it)
+/// that ends at the store's level: a consumer that follows the level from
+/// events ends where the store is. `callback`: delivered to an event
+/// callback (sorted by sequence) rather than queued.
+fn pressure_changes_chain_under_two_writers(shards: u32, callback: bool) {
+    let config = MemoryConfig {
+        shards,
+        event_queue_capacity: 1 << 20,
+        ..MemoryConfig::with_max_bytes(6_000)
+    };
+    let store: Store<u32, u64> = Store::with_estimator(config, |_: &u32, v: &u64| *v).unwrap();
+    store.set_eviction_listener(Some(Arc::new(|_: &u32, _, _| {
+        thread::sleep(Duration::from_micros(20));
+    })));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    if callback {
+        let seen = Arc::clone(&seen);
+        store.set_event_callback(Some(Arc::new(move |e: &nexus_store::Event| {
+            seen.lock().unwrap().push(*e);
+        })));
+    }
+    let writers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let store = store.clone();
+            thread::spawn(move || {
+                let mut rng = Rng::new(5 + t);
+                for _ in 0..3_000 {
+                    let _ = store.put(rng.below(300) as u32, 1 + rng.below(1_500));
+                    if rng.below(50) == 0 {
+                        store.signal_pressure(level_of(rng.below(3)));
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        if let Err(p) = w.join() {
+            panic::resume_unwind(p);
+        }
+    }
+    let mut events = std::mem::take(&mut *seen.lock().unwrap());
+    while let Some(e) = store.poll_event() {
+        events.push(e);
+    }
+    events.sort_by_key(|e| e.sequence);
+    let mut level = MemoryPressureLevel::None;
+    let mut changes = 0;
+    for e in events
+        .iter()
+        .filter(|e| e.kind == EventKind::PressureChanged)
+    {
+        assert_eq!(
+            e.previous_level, level,
+            "shards {shards}, callback {callback}: event {} goes {:?} -> {:?}, but the one before \
+             ended at {level:?}",
+            e.sequence, e.previous_level, e.level
+        );
+        assert_ne!(e.level, e.previous_level, "a change that changes nothing");
+        level = e.level;
+        changes += 1;
+    }
+    assert!(changes > 10, "the run changed the level {changes} times");
+    assert_eq!(
+        level,
+        store.pressure_level(),
+        "shards {shards}, callback {callback}: the last PRESSURE_CHANGED is not the store's level"
+    );
+}
+
+#[test]
+fn pressure_changed_events_chain_under_two_writers() {
+    watchdog(120, "pressure-chain", || {
+        for shards in [1, 4] {
+            for callback in [false, true] {
+                pressure_changes_chain_under_two_writers(shards, callback);
+            }
+        }
     });
 }
 

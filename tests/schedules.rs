@@ -480,24 +480,27 @@ fn produced(p: u64, k: u64) -> events::Event {
 }
 
 /// Three producers each queue two batches of two events (numbered under
-/// the queue's lock, as a store's delivery does) into a queue of 2 while a
+/// the queue's lock, by a store's own `hand_on`) into a queue of 2 while a
 /// poller drains it; then the rest is drained. Polled sequence numbers only
 /// go up, each producer's events come out in the order it made them, and
 /// polled events + markers + the losses markers count = the numbers given.
 #[test]
 fn several_producers_queue_in_sequence_order() {
-    use event_queue::{EventQueue, queue_numbered};
-    use events::{Event, EventKind};
+    use event_queue::{EventQueue, hand_on};
+    use events::{Event, EventKind, EventMask};
     explore("event queue: 3 producers, 1 poller", || {
-        let queue = Arc::new(sync::Mutex::new(EventQueue::new(2)));
+        let queue = Arc::new(sync::Mutex::new(EventQueue::new(
+            2,
+            MemoryPressureLevel::None,
+        )));
         let sequence = Arc::new(sync::AtomicU64::new(0));
         let producers: Vec<_> = (0..3u64)
             .map(|p| {
                 let (queue, sequence) = (Arc::clone(&queue), Arc::clone(&sequence));
                 shuttle::thread::spawn(move || {
                     for batch in 0..2u64 {
-                        let events = [produced(p, 2 * batch), produced(p, 2 * batch + 1)];
-                        queue_numbered(&queue, &sequence, events);
+                        let mut events = vec![produced(p, 2 * batch), produced(p, 2 * batch + 1)];
+                        hand_on(&queue, &sequence, EventMask::ALL, &mut events, true);
                     }
                 })
             })
@@ -552,6 +555,96 @@ fn several_producers_queue_in_sequence_order() {
             polled.len() as u64 + lost,
             sequence.load(sync::Ordering::SeqCst),
             "every number polled or counted lost"
+        );
+    });
+}
+
+// ---- the PRESSURE_CHANGED chain with several producers ----------------------
+
+/// Three producers each change a modelled store level twice (under one
+/// lock, numbering each change as a store's shard does) and hand the event
+/// on after releasing it, as a store's delivery does, while a poller drains
+/// the queue. Whatever the schedule, the PRESSURE_CHANGED events polled
+/// form one chain (each `previous_level` the `level` of the one before)
+/// that ends at the modelled level.
+#[test]
+fn level_changes_handed_on_in_any_order_keep_one_chain() {
+    use event_queue::{EventQueue, hand_on};
+    use events::{Event, EventKind, EventMask};
+    explore("event queue: level chain, 3 producers, 1 poller", || {
+        let queue = Arc::new(sync::Mutex::new(EventQueue::new(
+            64,
+            MemoryPressureLevel::None,
+        )));
+        let sequence = Arc::new(sync::AtomicU64::new(0));
+        // (changes made, the level now)
+        let level = Arc::new(sync::Mutex::new((0u64, MemoryPressureLevel::None)));
+        let producers: Vec<_> = (0..3u64)
+            .map(|p| {
+                let (queue, sequence, level) = (
+                    Arc::clone(&queue),
+                    Arc::clone(&sequence),
+                    Arc::clone(&level),
+                );
+                shuttle::thread::spawn(move || {
+                    for k in 0..2u64 {
+                        let to =
+                            MemoryPressureLevel::ALL[((p + k) % 3) as usize + 1 - (k as usize)];
+                        let event = {
+                            let mut l = level.lock();
+                            if l.1 == to {
+                                continue;
+                            }
+                            l.0 += 1;
+                            let from = std::mem::replace(&mut l.1, to);
+                            Event {
+                                kind: EventKind::PressureChanged,
+                                sequence: l.0,
+                                level: to,
+                                previous_level: from,
+                                ..produced(p, k)
+                            }
+                        };
+                        hand_on(&queue, &sequence, EventMask::ALL, &mut vec![event], true);
+                    }
+                })
+            })
+            .collect();
+        let poller = {
+            let queue = Arc::clone(&queue);
+            shuttle::thread::spawn(move || {
+                let mut polled = Vec::new();
+                for _ in 0..4 {
+                    if let Some(e) = queue.lock().pop() {
+                        polled.push(e);
+                    }
+                    shuttle::thread::yield_now();
+                }
+                polled
+            })
+        };
+        for t in producers {
+            t.join().unwrap();
+        }
+        let mut polled: Vec<Event> = poller.join().unwrap();
+        while let Some(e) = queue.lock().pop() {
+            polled.push(e);
+        }
+        let mut at = MemoryPressureLevel::None;
+        for e in &polled {
+            assert_eq!(e.kind, EventKind::PressureChanged);
+            assert_eq!(
+                e.previous_level, at,
+                "the chain broke at {}: {polled:?}",
+                e.sequence
+            );
+            assert_ne!(e.level, e.previous_level);
+            at = e.level;
+        }
+        assert_eq!(
+            at,
+            level.lock().1,
+            "the chain ends at the level: {polled:?}"
         );
     });
 }

@@ -69,7 +69,14 @@ pub const NEXUS_EVICTION_STRATEGY_TINY_LFU: NexusEvictionStrategy = 3;
 
 /// The kind of a `NexusEvent`.
 pub type NexusEventKind = u32;
-/// The reported level changed from `previous_level` to `level`.
+/// The reported level changed from `previous_level` to `level`. In
+/// sequence order these events form one chain: each `previous_level` is
+/// the `level` of the PRESSURE_CHANGED before it (lost ones counted in a
+/// DROPPED marker included), and the last one's `level` is the store's
+/// level once the calls that changed it have returned, also under
+/// concurrent calls. A change handed on after a later one is left out (the
+/// later one already starts from the level before both), so changes made
+/// at once on several threads may merge into one event or none.
 pub const NEXUS_EVENT_KIND_PRESSURE_CHANGED: NexusEventKind = 0;
 /// One eviction run: `count` entries, `bytes` bytes, for `reason`.
 pub const NEXUS_EVENT_KIND_EVICTION: NexusEventKind = 1;
@@ -307,7 +314,9 @@ pub struct NexusEvent {
     pub kind: NexusEventKind,
     /// Per store, from 1. `nexus_store_poll_event` returns events in
     /// sequence order, and a gap means only lost events (see DROPPED); an
-    /// event callback on several threads may see them out of order.
+    /// event callback runs on the thread of the call that made the event,
+    /// so on several threads it may see them out of order (the highest
+    /// number is the latest).
     pub sequence: u64,
     /// The store's reported level (after the change, for PRESSURE_CHANGED);
     /// for SIGNAL_CHANGED, the signalled level after the change.

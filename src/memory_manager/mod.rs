@@ -196,6 +196,9 @@ pub(crate) struct MemoryManager<K, V> {
     /// sheds itself even when lower (`signal`).
     shedding: u64,
     reported: MemoryPressureLevel,
+    /// In a store of one shard: how many times `reported` changed (with
+    /// shards, `AcrossShards` counts the store's changes).
+    level_changes: u64,
     next_tick: u64,
     link: Arc<HandleLink>,
     loads: HashMap<K, InFlight<V>, crate::key_hasher::KeyHasher>,
@@ -237,6 +240,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             signal_number: 0,
             shedding: 0,
             reported: signalled,
+            level_changes: 0,
             next_tick: 0,
             link,
             loads: HashMap::default(),
@@ -332,13 +336,20 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     #[cold]
     fn level_changed(&mut self, level: MemoryPressureLevel, now: &Now<'_>, fx: &mut Effects<K, V>) {
         let previous = std::mem::replace(&mut self.reported, level);
-        let previous = match self.shard.across() {
-            None => Some(previous),
+        let change = match self.shard.across() {
+            None => {
+                self.level_changes += 1;
+                Some((previous, self.level_changes))
+            }
             Some(a) => a.update(self.shard.index(), level),
         };
-        if let Some(previous) = previous {
-            fx.events
-                .push(self.event(EventKind::PressureChanged, previous, now));
+        if let Some((previous, number)) = change {
+            let mut e = self.event(EventKind::PressureChanged, previous, now);
+            // Until the store hands the event on: the change's number, by
+            // which delivery keeps the events of changes made on several
+            // threads in the order of the changes (`EventQueue::follow_level`).
+            e.sequence = number;
+            fx.events.push(e);
         }
     }
 

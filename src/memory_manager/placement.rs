@@ -69,6 +69,9 @@ pub(crate) struct AcrossShards {
 struct Levels {
     shards: Vec<MemoryPressureLevel>,
     reported: MemoryPressureLevel,
+    /// How many times `reported` changed: each change's number, in the
+    /// order the changes happened (see `EventQueue::follow_level`).
+    changes: u64,
 }
 
 impl AcrossShards {
@@ -77,6 +80,7 @@ impl AcrossShards {
             levels: Mutex::new(Levels {
                 shards: vec![level; count as usize],
                 reported: level,
+                changes: 0,
             }),
             reported: AtomicU8::new(level as u8),
             usage: AtomicU64::new(0),
@@ -87,10 +91,15 @@ impl AcrossShards {
         self.levels.lock().shards.len() as u32
     }
 
-    /// Records shard `index`'s level; returns the store's previous level if
-    /// the store's level (the highest of its shards') changed. Called under
+    /// Records shard `index`'s level; if the store's level (the highest of
+    /// its shards') changed, returns its previous level and the change's
+    /// number (from 1, in the order of the store's changes). Called under
     /// the shard's lock (the lock order is shard, then this).
-    pub fn update(&self, index: usize, level: MemoryPressureLevel) -> Option<MemoryPressureLevel> {
+    pub fn update(
+        &self,
+        index: usize,
+        level: MemoryPressureLevel,
+    ) -> Option<(MemoryPressureLevel, u64)> {
         let mut l = self.levels.lock();
         l.shards[index] = level;
         let now = l.shards.iter().copied().max().unwrap_or_default();
@@ -98,8 +107,9 @@ impl AcrossShards {
             return None;
         }
         let previous = std::mem::replace(&mut l.reported, now);
+        l.changes += 1;
         self.reported.store(now as u8, Ordering::Release);
-        Some(previous)
+        Some((previous, l.changes))
     }
 
     /// The store's reported level.
@@ -158,13 +168,14 @@ mod tests {
     fn the_store_level_is_the_highest_shard_level() {
         use MemoryPressureLevel::*;
         let a = AcrossShards::new(3, None);
-        assert_eq!(a.update(0, Moderate), Some(None));
+        assert_eq!(a.update(0, Moderate), Some((None, 1)));
         assert_eq!(a.update(1, Moderate), Option::None);
         assert_eq!(a.update(0, None), Option::None);
         assert_eq!(a.level(), Moderate);
-        assert_eq!(a.update(2, Critical), Some(Moderate));
-        assert_eq!(a.update(2, None), Some(Critical));
-        assert_eq!(a.update(1, None), Some(Moderate));
+        // Only the store's changes are numbered, in order.
+        assert_eq!(a.update(2, Critical), Some((Moderate, 2)));
+        assert_eq!(a.update(2, None), Some((Critical, 3)));
+        assert_eq!(a.update(1, None), Some((Moderate, 4)));
         assert_eq!(a.level(), None);
     }
 }

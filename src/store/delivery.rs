@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use super::Shared;
 use crate::callbacks::CallbackScope;
-use crate::event_queue::{next_sequence, queue_numbered};
+use crate::event_queue::hand_on;
 use crate::events::EventMask;
 use crate::held_panic::HeldPanic;
 use crate::memory_manager::Effects;
@@ -52,31 +52,30 @@ where
                 held.run(|| fx.removed.clear());
             }
         }
-        // Kinds the mask leaves out are not delivered (and take no number).
-        let mask = self.event_mask.load(Ordering::Relaxed);
-        if mask != EventMask::ALL.bits() {
-            let mask = EventMask::from_bits(mask).unwrap_or_default();
-            fx.events.retain(|e| mask.contains(e.kind));
-        }
         if fx.events.is_empty() {
             return;
         }
-        // Sequence numbers are given here, as each event is handed on: to
-        // the queue under its lock, so the queue holds them in order and a
-        // gap in it means only a loss (the lost event took its number).
-        if let Some(callback) = self.event_callback.get() {
+        // Kinds the mask leaves out are not delivered (and take no number).
+        let mask = self.event_mask.load(Ordering::Relaxed);
+        let mask = EventMask::from_bits(mask).unwrap_or_default();
+        // Sequence numbers are given here, under the queue's lock (also for
+        // the callback), as the store's level is followed through the
+        // events (`hand_on`); queued events are queued under that lock, so
+        // the queue holds them in order and a gap in it means only a loss
+        // (the lost event took its number).
+        let callback = self.event_callback.get();
+        hand_on(
+            &self.queue,
+            &self.sequence,
+            mask,
+            &mut fx.events,
+            callback.is_none(),
+        );
+        if let Some(callback) = callback {
             let _s = CallbackScope::enter(self.id);
-            for e in &mut fx.events {
-                e.sequence = self.next_sequence();
+            for e in &std::mem::take(&mut fx.events) {
                 held.run(|| callback(e));
             }
-        } else {
-            queue_numbered(&self.queue, &self.sequence, fx.events.drain(..));
         }
-    }
-
-    /// The next event sequence number (from 1).
-    pub(super) fn next_sequence(&self) -> u64 {
-        next_sequence(&self.sequence)
     }
 }

@@ -161,7 +161,7 @@ where
                 long_runs: AtomicUsize::new(0),
                 shards,
                 hasher,
-                queue: Mutex::new(EventQueue::new(capacity)),
+                queue: Mutex::new(EventQueue::new(capacity, level)),
                 event_mask: AtomicU32::new(EventMask::DEFAULT.bits()),
                 sequence,
                 estimator,

@@ -1321,6 +1321,78 @@ static void test_stores_made_while_signals_come_hear_later_ones(void) {
         for (int i = 0; i < MADE; i++) CHECK_OK(nexus_store_free(g_made[t][i]));
 }
 
+/* Two threads put into one store and signal it at once while a slow
+ * eviction listener holds each call between its change of level and the
+ * delivery of its events: the PRESSURE_CHANGED events polled, in sequence
+ * order, still form one chain (each previous_level is the level of the one
+ * before) that ends at the store's level (before, about 2% of them went on
+ * from a level the one before had not reached). */
+static NexusStore *g_chain;
+
+static void chain_listener(void *ctx, const uint8_t *key, size_t key_len, NexusEvictionReason reason, uint64_t bytes) {
+    (void)ctx;
+    (void)key;
+    (void)key_len;
+    (void)reason;
+    (void)bytes;
+    struct timespec t = {0, 20000};
+    nanosleep(&t, NULL);
+}
+
+static void *chain_writer(void *arg) {
+    uint64_t x = (uint64_t)(uintptr_t)arg * 0x9E3779B97F4A7C15u + 1;
+    static const uint8_t value[1500];
+    for (int i = 0; i < 3000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        char key[16];
+        snprintf(key, sizeof key, "k%u", (unsigned)(x % 300));
+        (void)nexus_store_put(g_chain, (const uint8_t *)key, strlen(key), value, 1 + (size_t)((x >> 20) % 1499));
+        if ((x >> 40) % 50 == 0) CHECK_OK(nexus_store_signal_pressure(g_chain, (NexusPressureLevel)((x >> 48) % 3)));
+    }
+    return NULL;
+}
+
+static void test_pressure_changed_events_chain_under_two_writers(void) {
+    watchdog();
+    for (uint32_t shards = 1; shards <= 4; shards += 3) {
+        NexusMemoryConfig c;
+        nexus_memory_config_init(&c);
+        c.max_cache_bytes = 60000;
+        c.shards = shards;
+        c.event_queue_capacity = 1u << 20;
+        CHECK_OK(nexus_store_new(&c, &g_chain));
+        CHECK_OK(nexus_store_set_eviction_listener(g_chain, chain_listener, NULL, NULL));
+        pthread_t t[2];
+        for (uintptr_t i = 0; i < 2; i++) CHECK(pthread_create(&t[i], NULL, chain_writer, (void *)(i + 1)) == 0);
+        for (int i = 0; i < 2; i++) CHECK(pthread_join(t[i], NULL) == 0);
+        NexusPressureLevel level = NEXUS_PRESSURE_LEVEL_NONE;
+        uint64_t last_sequence = 0;
+        int changes = 0, broken = 0;
+        NexusEvent e;
+        while (nexus_store_poll_event(g_chain, &e) == NEXUS_STATUS_OK) {
+            CHECK(e.sequence > last_sequence);
+            last_sequence = e.sequence;
+            CHECK(e.kind != NEXUS_EVENT_KIND_DROPPED);
+            if (e.kind != NEXUS_EVENT_KIND_PRESSURE_CHANGED) continue;
+            if (e.previous_level != level && ++broken <= 3)
+                fprintf(stderr, "[%s] shards %u: event %llu goes %s -> %s, the one before ended at %s\n", nexus_test_name,
+                        shards, (unsigned long long)e.sequence, nexus_pressure_level_str(e.previous_level),
+                        nexus_pressure_level_str(e.level), nexus_pressure_level_str(level));
+            CHECK(e.level != e.previous_level);
+            level = e.level;
+            changes++;
+        }
+        NexusPressureLevel now;
+        CHECK_OK(nexus_store_pressure_level(g_chain, &now));
+        CHECK(broken == 0);
+        CHECK(changes > 10);
+        CHECK(level == now);
+        CHECK_OK(nexus_store_free(g_chain));
+    }
+}
+
 int main(void) {
     RUN(test_every_call_many_threads);
     RUN(test_free_while_others_call);
@@ -1332,6 +1404,7 @@ int main(void) {
     RUN(test_signals_given_at_once_end_at_one_level);
     RUN(test_a_lower_signal_that_stops_a_shed_sheds_itself);
     RUN(test_stores_made_while_signals_come_hear_later_ones);
+    RUN(test_pressure_changed_events_chain_under_two_writers);
     alarm(0);
     FINISH();
 }
