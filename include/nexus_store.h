@@ -1911,9 +1911,12 @@ NexusStatus nexus_store_pinned_ids(struct NexusStore *store,
 /**
  * Evicts up to `count` evictable entries (not pinned, not held by a read
  * handle), least recently used first whatever the strategy, and writes how
- * many to `*evicted`. One eviction run, reason `MANUAL`. O(n) when the
- * strategy is not LRU. With `shards` > 1: least recently used within each
- * shard, an equal part of `count` from each first.
+ * many to `*evicted`. One eviction run (one EVICTION event), reason
+ * `MANUAL`. O(n) when the strategy is not LRU. With `shards` > 1: least
+ * recently used within each shard, an equal part of `count` from each
+ * first, then the rest from any shard that has more; each shard's part is
+ * a run of its own, so there is an EVICTION event per part (a shard asked
+ * for the rest reports a second one).
  *
  * Returns:
  * - `NEXUS_STATUS_OK`
@@ -1934,7 +1937,9 @@ NexusStatus nexus_store_evict_lru(struct NexusStore *store,
  * Evicts up to `count` evictable entries in the configured strategy's
  * order and writes how many to `*evicted`. Reason `MANUAL` (an expired
  * entry no call has removed yet may be among them: `nexus_store_sweep_expired`
- * first removes those as `EXPIRED`).
+ * first removes those as `EXPIRED`). With `shards` > 1, shards are asked
+ * for parts as by `nexus_store_evict_lru`, each part its own EVICTION
+ * event.
  *
  * Returns:
  * - `NEXUS_STATUS_OK`
