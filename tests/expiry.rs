@@ -403,3 +403,202 @@ fn clear_and_clear_unpinned_take_expired_entries_out_first() {
         }
     }
 }
+
+/// Keys the listener heard, with their reasons, then forgets them.
+fn heard_now(heard: &Heard) -> Vec<(String, EvictionReason)> {
+    std::mem::take(&mut *heard.lock().unwrap())
+}
+
+fn expired(keys: &[&str]) -> Vec<(String, EvictionReason)> {
+    keys.iter()
+        .map(|k| (k.to_string(), EvictionReason::Expired))
+        .collect()
+}
+
+/// A new key into a full store takes the place of an expired entry, not of
+/// the least recently used live one (before: the live one was evicted and
+/// the expired one, read recently, kept its place).
+#[test]
+fn a_put_into_a_full_store_takes_the_place_of_an_expired_entry_first() {
+    let (s, clock) = store_with(MemoryConfig {
+        max_entries: 3,
+        ..MemoryConfig::default()
+    });
+    let heard = listen(&s);
+    s.put_with_ttl("short".to_string(), 1, Duration::from_millis(10))
+        .unwrap();
+    put(&s, "x", 1);
+    put(&s, "y", 1);
+    clock.advance_ms(5);
+    assert_eq!(s.get_cloned("short"), Some(1), "read: now the most recent");
+    clock.advance_ms(10);
+    put(&s, "z", 1);
+    assert_eq!(heard_now(&heard), expired(&["short"]));
+    for k in ["x", "y", "z"] {
+        assert!(s.contains(k), "{k} is live and stays");
+    }
+    assert_eq!(s.metrics().eviction_count, 0, "nothing live was evicted");
+}
+
+/// The same with the byte budget: expired bytes go first, and live entries
+/// are evicted (in strategy order) only for what is still missing.
+#[test]
+fn a_put_that_needs_bytes_takes_expired_bytes_first() {
+    let (s, clock) = store_with(MemoryConfig {
+        max_cache_bytes: 1_000,
+        ..MemoryConfig::default()
+    });
+    let heard = listen(&s);
+    put(&s, "live1", 200);
+    s.put_with_ttl("old".to_string(), 300, Duration::from_millis(10))
+        .unwrap();
+    put(&s, "live2", 150);
+    assert_eq!(
+        s.get_cloned("live1"),
+        Some(200),
+        "live1 is now the most recent"
+    );
+    clock.advance_ms(10);
+    // 650 + 400 = 1050: past the budget; the expired 300 bytes go, and then
+    // usage (750) is past the working size (700): one live entry more, the
+    // least recently used (live2).
+    put(&s, "new", 400);
+    assert_eq!(
+        heard_now(&heard),
+        vec![
+            ("old".to_string(), EvictionReason::Expired),
+            ("live2".to_string(), EvictionReason::Capacity)
+        ]
+    );
+    assert_eq!(s.metrics().current_usage, 600);
+    assert!(s.contains("live1") && s.contains("new"));
+}
+
+/// A put refused after taking the expired entries into account changes
+/// nothing (they stay, still absent to reads), and the next put that needs
+/// room finds them again.
+#[test]
+fn a_refused_put_leaves_the_expired_entries_for_the_next_one() {
+    let (s, clock) = store_with(MemoryConfig {
+        max_cache_bytes: 1_000,
+        ..MemoryConfig::default()
+    });
+    let heard = listen(&s);
+    s.pin("p");
+    put(&s, "p", 600);
+    s.put_with_ttl("old".to_string(), 300, Duration::from_millis(10))
+        .unwrap();
+    clock.advance_ms(10);
+    let e = s.put("big".to_string(), 500).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::OverBudget, "600 pinned + 500 > 1000");
+    assert!(
+        heard_now(&heard).is_empty(),
+        "a refused put changes nothing"
+    );
+    let m = s.metrics();
+    assert_eq!((m.current_usage, m.entry_count), (900, 2));
+    put(&s, "small", 350);
+    assert_eq!(heard_now(&heard), expired(&["old"]));
+    assert_eq!(s.metrics().current_usage, 950);
+}
+
+/// A pressure signal's shed takes expired entries first: here they alone
+/// bring usage to the signal's target, so no live entry goes.
+#[test]
+fn a_signal_sheds_expired_entries_first() {
+    let (s, clock) = store_with(MemoryConfig {
+        max_cache_bytes: 10_000,
+        ..MemoryConfig::default()
+    });
+    let heard = listen(&s);
+    for i in 0..10 {
+        put(&s, &format!("live{i}"), 100);
+    }
+    s.put_with_ttl("old".to_string(), 1_000, Duration::from_millis(10))
+        .unwrap();
+    clock.advance_ms(10);
+    // MODERATE keeps 75% of 2,000 bytes: the expired 1,000 are enough.
+    s.signal_pressure(nexus_store::MemoryPressureLevel::Moderate);
+    assert_eq!(heard_now(&heard), expired(&["old"]));
+    assert_eq!(s.metrics().current_usage, 1_000);
+    assert_eq!(s.metrics().eviction_count, 0);
+}
+
+/// With a time to idle, a read restarts the clock of an entry without
+/// touching the queue: the put that needs room takes only the entries idle
+/// past the TTI; a pinned expired entry stays until unpinned, and is then
+/// taken by the next put that needs room.
+#[test]
+fn room_is_taken_only_from_entries_idle_past_their_tti_and_unpinned() {
+    let (s, clock) = store_with(MemoryConfig {
+        max_entries: 4,
+        tti_ms: 10,
+        ..MemoryConfig::default()
+    });
+    let heard = listen(&s);
+    for k in ["a", "b", "c", "p"] {
+        put(&s, k, 1);
+    }
+    s.pin("p");
+    clock.advance_ms(8);
+    assert_eq!(s.get_cloned("a"), Some(1));
+    assert_eq!(s.get_cloned("b"), Some(1));
+    clock.advance_ms(4); // c and p idle 12 ms, a and b 4 ms
+    put(&s, "d", 1);
+    assert_eq!(heard_now(&heard), expired(&["c"]), "p is pinned");
+    s.unpin("p").unwrap();
+    put(&s, "e", 1);
+    assert_eq!(heard_now(&heard), expired(&["p"]));
+    clock.advance_ms(7); // a and b idle 11 ms, d and e 7 ms
+    put(&s, "f", 1);
+    assert_eq!(
+        heard_now(&heard),
+        expired(&["a", "b"]),
+        "every expired entry"
+    );
+    for k in ["d", "e", "f"] {
+        assert!(s.contains(k));
+    }
+    assert_eq!(s.metrics().eviction_count, 0);
+}
+
+/// Many puts of the same keys leave stale items in the deadline queue,
+/// which is rebuilt from the deadlines as they pile up; the expired entries
+/// are still all found, and only they.
+#[test]
+fn expired_entries_are_found_after_many_replacing_puts() {
+    let (s, clock) = store_with(MemoryConfig {
+        max_entries: 20,
+        ttl_ms: 50,
+        ..MemoryConfig::default()
+    });
+    let heard = listen(&s);
+    for round in 0..2_000u64 {
+        put(&s, &format!("k{}", round % 20), round);
+        if round % 100 == 0 {
+            clock.advance_ms(1);
+        }
+    }
+    // Rounds 1980-1999 put all 20 in the same millisecond; put k10..k19
+    // again later, so that k0..k9 expire alone.
+    clock.advance_ms(30);
+    for i in 10..20 {
+        put(&s, &format!("k{i}"), 1);
+    }
+    clock.advance_ms(25); // k0..k9: 55 ms since their put; k10..k19: 25 ms
+    assert!(
+        heard_now(&heard)
+            .iter()
+            .all(|(_, r)| *r == EvictionReason::Replaced),
+        "only replacements so far"
+    );
+    put(&s, "new", 1);
+    let names: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut got = heard_now(&heard);
+    got.sort();
+    let mut want = expired(&names);
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(s.metrics().entry_count, 11);
+}

@@ -250,8 +250,10 @@ pub struct NexusMemoryConfig {
     /// entry is never returned (a read of it is a miss, a remove is
     /// `NOT_FOUND`, a put of its key makes a new entry); it is removed
     /// (reason `NEXUS_EVICTION_REASON_EXPIRED`) by the next call after a
-    /// read saw it (with shards: the next call that reaches its shard), or
-    /// by `nexus_store_sweep_expired`. A pinned entry
+    /// read saw it (with shards: the next call that reaches its shard), by
+    /// a put that needs room or a pressure signal's shed (expired entries
+    /// go before any live one, once the put cannot fail), or by
+    /// `nexus_store_sweep_expired`. A pinned entry
     /// expires only once unpinned; a pin of an entry that already expired
     /// finds it gone (it leaves, EXPIRED; the pin waits for the key's next
     /// put). Appended, like `max_entries`.

@@ -45,9 +45,32 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
     }
 
+    /// Whether a put of `charge` (replacing `existing`) would evict: it
+    /// takes usage to the working size or past the budget in force, or a
+    /// new key finds the entry limit reached.
+    fn needs_room(&self, existing: Option<u32>, charge: u64) -> bool {
+        let old = existing.map_or(0, |i| self.entries.get(i).charge());
+        let usage = (self.usage - old).saturating_add(charge);
+        let limits = self.limits;
+        limits.usage_level(usage) != MemoryPressureLevel::None
+            || limits
+                .budget_in_force(self.signalled)
+                .is_some_and(|b| usage > b)
+            || (self.config.max_entries != 0
+                && existing.is_none()
+                && self.entries.len() as u64 >= self.shard.share(self.config.max_entries))
+    }
+
     /// Checks whether `key` charged `charge` can be put, and which entries
-    /// must go to make room. Changes nothing.
-    pub(super) fn plan_put(&self, key: &K, existing: Option<u32>, charge: u64) -> Result<PutPlan> {
+    /// must go to make room, once the expired entries `expired` (sorted,
+    /// other keys') are gone. Changes nothing.
+    pub(super) fn plan_put(
+        &self,
+        key: &K,
+        existing: Option<u32>,
+        charge: u64,
+        expired: &[u32],
+    ) -> Result<PutPlan> {
         let limits = self.limits;
         if limits.bounded() && charge > limits.max {
             return Err(Error::new(
@@ -77,7 +100,8 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             ));
         }
         let old_charge = existing.map_or(0, |i| self.entries.get(i).charge());
-        let base = self.usage - old_charge;
+        let expired_bytes: u64 = expired.iter().map(|&i| self.entries.get(i).charge()).sum();
+        let base = self.usage - old_charge - expired_bytes;
         let Some(new_usage) = base.checked_add(charge) else {
             return Err(Error::new(
                 ErrorKind::TooLarge,
@@ -114,13 +138,14 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             if base - pinned_others < need {
                 return Err(over("even after evicting every unpinned entry"));
             }
-            let (v, freed) = self.collect_victims(existing, usize::MAX, |f| f >= need);
+            let (v, freed) =
+                self.collect_victims_skipping(existing, expired, usize::MAX, |f| f >= need);
             if freed < need {
                 return Err(over("even after evicting every entry not pinned or in use"));
             }
             victims = v;
         }
-        let victims = self.fit_entry_limit(existing, victims)?;
+        let victims = self.fit_entry_limit(existing, victims, expired)?;
         Ok(PutPlan {
             existing,
             pinned,
@@ -161,12 +186,26 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             return Ok(());
         }
         let expired = existing.filter(|&i| self.expiry_on() && self.expired_now(i));
-        let plan = match self.plan_put(&key, existing, charge).and_then(|plan| {
-            self.reserve_store_growth(plan.old_charge, charge)
-                .map(|_| plan)
-        }) {
+        // A put that needs room takes it from expired entries before live
+        // ones (they leave as EXPIRED once the put cannot fail).
+        let mut gone = if self.expiry_on() && self.needs_room(existing, charge) {
+            self.take_expired(existing)
+        } else {
+            Vec::new()
+        };
+        let plan = match self
+            .plan_put(&key, existing, charge, &gone)
+            .and_then(|plan| {
+                self.reserve_store_growth(plan.old_charge, charge)
+                    .map(|_| plan)
+            }) {
             Ok(plan) => plan,
-            Err(error) => return Err(Rejected { error, key, cell }),
+            Err(error) => {
+                for &i in &gone {
+                    self.requeue_expiry(i);
+                }
+                return Err(Rejected { error, key, cell });
+            }
         };
         let PutPlan {
             mut existing,
@@ -178,9 +217,13 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         // count as removing it and inserting the new one, which is what
         // happens now that the put cannot fail.
         if let Some(i) = expired {
-            self.remove_expired(vec![i], now, fx);
+            gone.push(i);
+            gone.sort_unstable();
             existing = None;
             old_charge = 0;
+        }
+        if !gone.is_empty() {
+            self.remove_expired(gone, now, fx);
         }
         let limits = self.limits;
         // What the insert below allocates, reserved while nothing changed:
@@ -671,6 +714,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             self.order.relink(i, at);
             self.pinned_count -= 1;
             self.pinned_bytes -= at.charge;
+            self.requeue_expiry(i);
             return Ok(self.budget_run());
         }
         Ok(None)

@@ -10,27 +10,29 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// The victims of a put (`victims`, what the byte budget asks for,
     /// taken in strategy order from the start of the order), extended so
     /// that inserting a new key leaves at most this shard's share of
-    /// `max_entries`. Pinned and in-use entries count and are skipped:
+    /// `max_entries` once the `expired` entries (sorted) are gone. Pinned and in-use entries count and are skipped:
     /// `OverBudget` if they alone fill the share. A replace (`existing`)
     /// changes no count.
     pub(super) fn fit_entry_limit(
         &self,
         existing: Option<u32>,
         victims: Vec<u32>,
+        expired: &[u32],
     ) -> Result<Vec<u32>> {
         let max = self.config.max_entries;
         if max == 0 || existing.is_some() {
             return Ok(victims);
         }
         let limit = self.shard.share(max);
-        let after = self.entries.len() as u64 + 1;
+        // The expired entries the put removes first free their places.
+        let after = (self.entries.len() - expired.len()) as u64 + 1;
         let need = after.saturating_sub(limit);
         if need <= victims.len() as u64 {
             return Ok(victims);
         }
         // The byte victims are the first evictable entries in order: the
         // first `need` evictable ones include them.
-        let (more, _) = self.collect_victims(None, need as usize, |_| false);
+        let (more, _) = self.collect_victims_skipping(None, expired, need as usize, |_| false);
         if (more.len() as u64) < need {
             let whose = if limit == max {
                 format!("the limit of {max} entries")

@@ -13,6 +13,18 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         &self,
         exclude: Option<u32>,
         max: usize,
+        done: impl FnMut(u64) -> bool,
+    ) -> (Vec<u32>, u64) {
+        self.collect_victims_skipping(exclude, &[], max, done)
+    }
+
+    /// [`collect_victims`](Self::collect_victims) that also skips the slots
+    /// in `skip` (sorted: expired entries a put removes before its victims).
+    pub(super) fn collect_victims_skipping(
+        &self,
+        exclude: Option<u32>,
+        skip: &[u32],
+        max: usize,
         mut done: impl FnMut(u64) -> bool,
     ) -> (Vec<u32>, u64) {
         let mut victims = Vec::new();
@@ -32,7 +44,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
         let entries = &self.entries;
         self.order.walk(|i| {
-            if Some(i) == exclude {
+            if Some(i) == exclude || (!skip.is_empty() && skip.binary_search(&i).is_ok()) {
                 return true;
             }
             let e = entries.get(i);

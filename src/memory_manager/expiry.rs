@@ -8,8 +8,16 @@
 //! slot; the next call's `begin` removes it (reason EXPIRED), after checking
 //! again that the slot still holds an expired entry. `sweep_expired` removes
 //! every expired entry at once. Pinned entries never expire while pinned.
+//!
+//! A put that needs room, and a pressure signal's shed, take expired
+//! entries before live ones: a queue of deadlines, soonest first, finds
+//! them (`take_expired`) without a pass over the entries. The queue is
+//! checked lazily: a read that restarts an entry's time to idle does not
+//! touch it (the read path stays as it was); an item whose slot's deadline
+//! moved is put back under the later deadline when it comes up.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::hash::Hash;
 
 use super::*;
@@ -38,6 +46,12 @@ pub(crate) struct Expiry {
     /// The slot a read last restarted the time to idle of, and its last
     /// access before: a read that then fails gives it back (`read_failed`).
     touched: (u32, u64),
+    /// (deadline, slot) for every deadline set, soonest first. An item is
+    /// current while its slot's deadline (`due`) is the one it carries;
+    /// others are stale (the slot re-stamped, emptied, or read since) and
+    /// are dropped or put back under the slot's deadline when they come up.
+    /// Rebuilt from `deadlines` when stale items outnumber them.
+    queue: BinaryHeap<Reverse<(u64, u32)>>,
 }
 
 impl Expiry {
@@ -51,12 +65,42 @@ impl Expiry {
             seen: Vec::new(),
             removed_by_begin: 0,
             touched: (u32::MAX, 0),
+            queue: BinaryHeap::new(),
         }
     }
 
     fn expired(&self, d: &Deadline) -> bool {
         self.now >= d.hard
             || (self.tti_ns != 0 && self.now.saturating_sub(d.last_access) >= self.tti_ns)
+    }
+
+    /// When `d` runs out: the earlier of its time to live's end and its
+    /// time to idle's (`expired(d)` is `now >= due(d)`).
+    fn due(&self, d: &Deadline) -> u64 {
+        if self.tti_ns == 0 {
+            d.hard
+        } else {
+            d.hard.min(d.last_access.saturating_add(self.tti_ns))
+        }
+    }
+
+    /// Queues slot `i`'s deadline (if it has one); rebuilds the queue from
+    /// the deadlines once stale items would outnumber them.
+    fn enqueue(&mut self, i: u32) {
+        let Some(d) = self.deadlines.get(&i) else {
+            return;
+        };
+        let due = self.due(d);
+        if self.queue.len() >= 2 * self.deadlines.len() + 64 {
+            let queue = self
+                .deadlines
+                .iter()
+                .map(|(&slot, d)| Reverse((self.due(d), slot)))
+                .collect();
+            self.queue = queue;
+            return;
+        }
+        self.queue.push(Reverse((due, i)));
     }
 
     fn is_expired(&self, i: u32) -> bool {
@@ -129,7 +173,67 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
                     last_access: x.now,
                 },
             );
+            x.enqueue(i);
         }
+    }
+
+    /// After slot `i` was unpinned: its deadline, which `take_expired` let
+    /// go while the entry was pinned, is queued again.
+    pub(super) fn requeue_expiry(&mut self, i: u32) {
+        if let Some(x) = &mut self.expiry {
+            x.enqueue(i);
+        }
+    }
+
+    /// The unpinned entries expired now (in slot order), but for
+    /// `keep` (a put's own key, whose expired entry the put replaces; its
+    /// item stays queued). Changes no entry: the caller removes them
+    /// (`remove_expired`) or not; their items leave the queue either way
+    /// and they stay findable by reads and `sweep_expired`. Pinned expired
+    /// entries leave the queue until unpinned (`requeue_expiry`).
+    pub(super) fn take_expired(&mut self, keep: Option<u32>) -> Vec<u32> {
+        let entries = &self.entries;
+        let Some(x) = &mut self.expiry else {
+            return Vec::new();
+        };
+        let now = x.now;
+        let mut expired = Vec::new();
+        while let Some(&Reverse((at, i))) = x.queue.peek() {
+            if at > now {
+                break;
+            }
+            x.queue.pop();
+            if !entries.is_occupied(i) {
+                // Emptied by another removal: its deadline is stale too.
+                x.deadlines.remove(&i);
+                continue;
+            }
+            let Some(d) = x.deadlines.get(&i) else {
+                continue;
+            };
+            let due = x.due(d);
+            if due > now {
+                // Read (or re-stamped) since it was queued.
+                if due != at {
+                    x.queue.push(Reverse((due, i)));
+                }
+                continue;
+            }
+            if entries.get(i).pinned() || Some(i) == keep {
+                continue;
+            }
+            expired.push(i);
+        }
+        if let Some(i) = keep
+            && x.deadlines.get(&i).is_some_and(|d| x.due(d) <= now)
+        {
+            x.enqueue(i);
+        }
+        // In slot order, as `sweep_expired` removes them (a slot with two
+        // items, a stale one among them, comes once).
+        expired.sort_unstable();
+        expired.dedup();
+        expired
     }
 
     /// On a read of slot `i` (expiry on): whether it is expired (then the

@@ -100,6 +100,13 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             MemoryPressureLevel::Critical => keep(self.config.signal_critical_keep),
             _ => 0,
         };
+        // Expired entries go first (EXPIRED), toward the same target.
+        if self.expiry_on() {
+            let expired = self.take_expired(None);
+            if !expired.is_empty() {
+                self.remove_expired(expired, now, fx);
+            }
+        }
         Some(
             LongRun::new(RunGoal::UsageAtMost(target), EvictionReason::Pressure).for_signal(number),
         )

@@ -201,6 +201,32 @@ static void test_only_a_successful_read_restarts_the_idle_clock(void) {
     CHECK_OK(nexus_store_free(s));
 }
 
+/* A new key into a full store (max_entries) takes the place of an expired
+ * entry before any live one's: the live entries have no TTL, so this holds
+ * however slow the run is (before, the least recently used live entry was
+ * evicted and the expired one, read most recently, stayed). */
+static void test_a_full_store_makes_room_from_expired_entries_first(void) {
+    NexusMemoryConfig c;
+    nexus_memory_config_init(&c);
+    c.max_entries = 3;
+    NexusStore *s = NULL;
+    CHECK_OK(nexus_store_new(&c, &s));
+    Listener listener = {0};
+    CHECK_OK(nexus_store_set_eviction_listener(s, on_evicted, &listener, NULL));
+    const uint8_t v[3] = {1, 2, 3};
+    CHECK_OK(nexus_store_put(s, KEY("x"), v, 3));
+    CHECK_OK(nexus_store_put(s, KEY("y"), v, 3));
+    CHECK_OK(nexus_store_put_ttl(s, KEY("brief"), v, 3, 1));
+    sleep_ms(20);
+    CHECK_OK(nexus_store_put(s, KEY("z"), v, 3));
+    CHECK(heard_for(&listener, NEXUS_EVICTION_REASON_EXPIRED) == 1 && listener.count == 1);
+    CHECK(has(s, "x") && has(s, "y") && has(s, "z"));
+    NexusMemoryMetrics m;
+    CHECK_OK(nexus_store_memory_metrics(s, &m));
+    CHECK(m.entry_count == 3 && m.eviction_count == 0);
+    CHECK_OK(nexus_store_free(s));
+}
+
 int main(void) {
     RUN(test_put_ttl_expires_and_the_sweep_removes);
     RUN(test_config_ttl_and_tti);
@@ -209,5 +235,6 @@ int main(void) {
     RUN(test_free_from_a_listener_a_read_calls_is_busy);
     RUN(test_older_config_has_no_expiry);
     RUN(test_only_a_successful_read_restarts_the_idle_clock);
+    RUN(test_a_full_store_makes_room_from_expired_entries_first);
     FINISH();
 }
