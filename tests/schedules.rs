@@ -479,6 +479,36 @@ fn produced(p: u64, k: u64) -> events::Event {
     }
 }
 
+/// What a poller that tries `polls` times while `producers` run, and then
+/// a drain of the rest, take from `queue`, in the order taken.
+fn polled_while_producing(
+    queue: &Arc<sync::Mutex<event_queue::EventQueue>>,
+    producers: Vec<shuttle::thread::JoinHandle<()>>,
+    polls: usize,
+) -> Vec<events::Event> {
+    let poller = {
+        let queue = Arc::clone(queue);
+        shuttle::thread::spawn(move || {
+            let mut polled = Vec::new();
+            for _ in 0..polls {
+                if let Some(e) = queue.lock().pop() {
+                    polled.push(e);
+                }
+                shuttle::thread::yield_now();
+            }
+            polled
+        })
+    };
+    for t in producers {
+        t.join().unwrap();
+    }
+    let mut polled = poller.join().unwrap();
+    while let Some(e) = queue.lock().pop() {
+        polled.push(e);
+    }
+    polled
+}
+
 /// Three producers each queue two batches of two events (numbered under
 /// the queue's lock, by a store's own `hand_on`) into a queue of 2 while a
 /// poller drains it; then the rest is drained. Polled sequence numbers only
@@ -505,26 +535,7 @@ fn several_producers_queue_in_sequence_order() {
                 })
             })
             .collect();
-        let poller = {
-            let queue = Arc::clone(&queue);
-            shuttle::thread::spawn(move || {
-                let mut polled = Vec::new();
-                for _ in 0..6 {
-                    if let Some(e) = queue.lock().pop() {
-                        polled.push(e);
-                    }
-                    shuttle::thread::yield_now();
-                }
-                polled
-            })
-        };
-        for t in producers {
-            t.join().unwrap();
-        }
-        let mut polled: Vec<Event> = poller.join().unwrap();
-        while let Some(e) = queue.lock().pop() {
-            polled.push(e);
-        }
+        let polled = polled_while_producing(&queue, producers, 6);
         let seqs: Vec<u64> = polled.iter().map(|e| e.sequence).collect();
         assert!(
             seqs.windows(2).all(|w| w[0] < w[1]),
@@ -610,26 +621,7 @@ fn level_changes_handed_on_in_any_order_keep_one_chain() {
                 })
             })
             .collect();
-        let poller = {
-            let queue = Arc::clone(&queue);
-            shuttle::thread::spawn(move || {
-                let mut polled = Vec::new();
-                for _ in 0..4 {
-                    if let Some(e) = queue.lock().pop() {
-                        polled.push(e);
-                    }
-                    shuttle::thread::yield_now();
-                }
-                polled
-            })
-        };
-        for t in producers {
-            t.join().unwrap();
-        }
-        let mut polled: Vec<Event> = poller.join().unwrap();
-        while let Some(e) = queue.lock().pop() {
-            polled.push(e);
-        }
+        let polled = polled_while_producing(&queue, producers, 4);
         let mut at = MemoryPressureLevel::None;
         for e in &polled {
             assert_eq!(e.kind, EventKind::PressureChanged);
