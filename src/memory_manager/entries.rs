@@ -481,7 +481,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         } else {
             e
         };
-        let (r, pinned) = (f(e.cell.value()), e.pinned());
+        let (r, pinned) = (f(e.cell.value_inline_first()), e.pinned());
         let r = match r {
             Ok(r) => r,
             Err(error) => return Err(self.read_failed(i, error)),
