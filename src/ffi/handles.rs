@@ -341,6 +341,17 @@ impl<T: HandleTarget, H: HandleKind + 'static> HandleTable<T, H> {
         std::ptr::from_ref(self).addr()
     }
 
+    /// The slot `handle` names (as [`decode`] then [`HandleTable::slot`])
+    /// and its generation; `None` for NULL too (its slot field is 0, or
+    /// for the other kind, beyond every table). Field 0 wraps to a slot
+    /// number beyond every table, so one bounds test covers both.
+    #[inline(always)]
+    fn locate(&self, handle: *const H) -> Option<(&Slot<T>, usize)> {
+        let raw = handle.addr();
+        let field = (raw & ((1usize << SLOT_BITS) - 1)) ^ (H::KIND << KIND_BIT);
+        Some((self.slot(field.wrapping_sub(1))?, raw >> SLOT_BITS))
+    }
+
     fn slot(&self, index: usize) -> Option<&Slot<T>> {
         let chunk = self.chunks.get(index / CHUNK)?.get()?;
         Some(&chunk[index % CHUNK])
@@ -462,14 +473,14 @@ impl<T: HandleTarget, H: HandleKind + 'static> HandleTable<T, H> {
         f: impl FnOnce(&T) -> S,
         failed: impl Fn(Error) -> S,
     ) -> S {
-        if handle.is_null() {
-            return failed(super::boundary::null_arg(self.what));
-        }
-        let Some((index, generation)) = decode(handle) else {
-            return failed(self.invalid());
-        };
-        let Some(s) = self.slot(index) else {
-            return failed(self.invalid());
+        // One test for NULL, a slot field of 0 and a slot beyond the table
+        // (each names no slot); which it was is sorted out only on failure.
+        let Some((s, generation)) = self.locate(handle) else {
+            return failed(if handle.is_null() {
+                super::boundary::null_arg(self.what)
+            } else {
+                self.invalid()
+            });
         };
         let Some(_counted) = InFlight::enter(s, generation) else {
             return failed(self.invalid());
@@ -493,7 +504,7 @@ impl<T: HandleTarget, H: HandleKind + 'static> HandleTable<T, H> {
         }
         let frame = CallFrame {
             table: self.id(),
-            index,
+            index: s.head.index,
             outer: CALLS.with(Cell::get),
         };
         let _linked = Linked::push(&frame);
