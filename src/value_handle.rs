@@ -115,6 +115,26 @@ impl<V> ValueCell<V> {
         }
     }
 
+    /// [`ValueCell::value`] with an inline value found by one test of the
+    /// cell's tag, and a shared one (a read handle holds it) read out of
+    /// line, so that the test does not decode every variant. For the C
+    /// copy-out (`peek_with`), whose value shares one tag byte with its
+    /// cell: measured with callgrind, a `get_copy` hit 259 -> 255. The
+    /// native reads keep `value` (with this form a native hit went 114 ->
+    /// 119).
+    #[inline]
+    pub fn value_inline_first(&self) -> &V {
+        match self {
+            ValueCell::Inline(v) => v,
+            _ => self.shared_value(),
+        }
+    }
+
+    #[inline(never)]
+    fn shared_value(&self) -> &V {
+        self.value()
+    }
+
     /// Whether a live handle holds the value.
     pub fn in_use(&self) -> bool {
         match self {

@@ -3,10 +3,12 @@
 use std::ffi::c_void;
 
 use super::boundary::{
-    check_len, check_null_with_len, entry, key_arg, null_arg, out_arg, owned_bytes_arg,
-    owned_bytes_arg_other, owned_key_arg, short_bytes_arg,
+    check_len, check_null_with_len, entry, failed, key_arg, null_arg, out_arg, owned_bytes_arg,
+    owned_bytes_arg_other, owned_key_arg, short_bytes_arg, status_of_result,
 };
-use super::calls::{with_store, with_store_out, with_store_own_callbacks};
+use super::calls::{
+    with_store, with_store_out, with_store_own_callbacks, with_store_own_callbacks_status,
+};
 use super::config::{convert, read_config};
 use super::foreign::{default_charge_of, default_charge_of_lengths, put_object};
 use super::handles;
@@ -373,7 +375,7 @@ pub extern "C" fn nexus_store_get_copy(
     buf_len: usize,
     out_len: *mut usize,
 ) -> NexusStatus {
-    with_store_own_callbacks(store, |s| {
+    with_store_own_callbacks_status(store, |s| {
         // Every rule in one test (a well-formed call pays one branch); the
         // cold path finds which rule failed, in the documented order.
         if (key.is_null() && key_len != 0)
@@ -381,7 +383,7 @@ pub extern "C" fn nexus_store_get_copy(
             | (buf.is_null() && buf_len != 0)
             | ((key_len | buf_len) > isize::MAX as usize)
         {
-            return Err(get_copy_argument_error(key, key_len, out_len, buf, buf_len));
+            return failed(get_copy_argument_error(key, key_len, out_len, buf, buf_len));
         }
         let key = KeyBytes::new(if key_len == 0 {
             &[]
@@ -391,32 +393,56 @@ pub extern "C" fn nexus_store_get_copy(
             // readable bytes for the call.
             unsafe { std::slice::from_raw_parts(key, key_len) }
         });
-        s.read_with(key, move |value| {
-            let Some(bytes) = value.bytes() else {
-                return Err(Error::new(
-                    ErrorKind::InvalidArgument,
-                    "the value is an object: read it with nexus_store_get",
-                ));
-            };
-            // The length is written on success and, as the length needed,
-            // on BUFFER_TOO_SMALL; after the copy (`out_len` may point into
-            // `buf`: the length is what the caller reads last).
-            // Written through the raw pointer: no `&mut` to memory that the
-            // copy may also write.
-            if bytes.len() > buf_len {
-                // SAFETY: checked non-NULL above; the caller passes a
-                // writable, aligned pointer.
+        s.read_with(
+            key,
+            move |value| {
+                if let Some((n, first, last)) = value.inline_words() {
+                    if n > buf_len {
+                        // SAFETY: checked non-NULL above; the caller passes
+                        // a writable, aligned pointer.
+                        unsafe { out_len.write(n) };
+                        return Err(buffer_too_small(n, buf_len));
+                    }
+                    // SAFETY: `buf_len >= n >= 8`, so `buf` is non-NULL
+                    // (checked above) and bytes 0..8 and n-8..n lie within
+                    // the `buf_len` writable bytes the caller guarantees,
+                    // which do not overlap the store's memory; unaligned
+                    // writes need no alignment. Then the length, as below.
+                    unsafe {
+                        buf.cast::<u64>().write_unaligned(first);
+                        buf.add(n - 8).cast::<u64>().write_unaligned(last);
+                        out_len.write(n);
+                    }
+                    return Ok(());
+                }
+                let Some(bytes) = value.bytes() else {
+                    return Err(Error::new(
+                        ErrorKind::InvalidArgument,
+                        "the value is an object: read it with nexus_store_get",
+                    ));
+                };
+                // The length is written on success and, as the length needed,
+                // on BUFFER_TOO_SMALL; after the copy (`out_len` may point into
+                // `buf`: the length is what the caller reads last).
+                // Written through the raw pointer: no `&mut` to memory that the
+                // copy may also write.
+                if bytes.len() > buf_len {
+                    // SAFETY: checked non-NULL above; the caller passes a
+                    // writable, aligned pointer.
+                    unsafe { out_len.write(bytes.len()) };
+                    return Err(buffer_too_small(bytes.len(), buf_len));
+                }
+                // SAFETY: `buf_len >= len`, so `buf` is non-NULL when len > 0
+                // (checked above), and the caller guarantees `buf_len` writable
+                // bytes that do not overlap the store's own memory.
+                unsafe { copy_out(bytes, buf) };
+                // SAFETY: as above.
                 unsafe { out_len.write(bytes.len()) };
-                return Err(buffer_too_small(bytes.len(), buf_len));
-            }
-            // SAFETY: `buf_len >= len`, so `buf` is non-NULL when len > 0
-            // (checked above), and the caller guarantees `buf_len` writable
-            // bytes that do not overlap the store's own memory.
-            unsafe { copy_out(bytes, buf) };
-            // SAFETY: as above.
-            unsafe { out_len.write(bytes.len()) };
-            Ok(())
-        })
+                Ok(())
+            },
+            // The status under the lock: no `Result` crosses the unlock.
+            status_of_result,
+        )
     })
 }
 

@@ -103,22 +103,45 @@ pub(crate) fn entry(body: impl FnOnce() -> Result<(), Error>) -> NexusStatus {
     // The status is made inside the guard, so what crosses it is a `u32`,
     // not the 16-byte `Result` (measured with callgrind: a `get_copy` hit
     // stored, reloaded and tested the result's niche: 262 -> 260).
-    let guarded = || match body() {
-        Ok(()) => NEXUS_STATUS_OK,
-        Err(e) => failed(e),
-    };
+    let guarded = || status_of_result(body());
     match panic::catch_unwind(AssertUnwindSafe(guarded)) {
         Ok(status) => status,
-        Err(payload) => {
-            let message = panic_message(&*payload);
-            if is_allocation_failure(message) {
-                set_last_error_parts(&["out of memory: ", message]);
-                NEXUS_STATUS_ERR_OUT_OF_MEMORY
-            } else {
-                set_last_error_parts(&["internal panic: ", message]);
-                NEXUS_STATUS_ERR_PANIC
-            }
-        }
+        Err(payload) => panicked(payload),
+    }
+}
+
+/// The status of a panic caught at the boundary, its message left for
+/// `nexus_last_error_message()`.
+#[cold]
+#[inline(never)]
+fn panicked(payload: Box<dyn std::any::Any + Send>) -> NexusStatus {
+    let message = panic_message(&*payload);
+    if is_allocation_failure(message) {
+        set_last_error_parts(&["out of memory: ", message]);
+        NEXUS_STATUS_ERR_OUT_OF_MEMORY
+    } else {
+        set_last_error_parts(&["internal panic: ", message]);
+        NEXUS_STATUS_ERR_PANIC
+    }
+}
+
+/// [`entry`] for a body that makes its own status (errors through
+/// [`failed`]), so that no `Result` is held across its end.
+#[inline]
+pub(crate) fn entry_status(body: impl FnOnce() -> NexusStatus) -> NexusStatus {
+    match panic::catch_unwind(AssertUnwindSafe(body)) {
+        Ok(status) => status,
+        Err(payload) => panicked(payload),
+    }
+}
+
+/// The status of an entry point's outcome (an error's message left for
+/// `nexus_last_error_message()`).
+#[inline]
+pub(crate) fn status_of_result(r: Result<(), Error>) -> NexusStatus {
+    match r {
+        Ok(()) => NEXUS_STATUS_OK,
+        Err(e) => failed(e),
     }
 }
 
@@ -126,7 +149,7 @@ pub(crate) fn entry(body: impl FnOnce() -> Result<(), Error>) -> NexusStatus {
 /// `nexus_last_error_message()`, its status returned.
 #[cold]
 #[inline(never)]
-fn failed(e: Error) -> NexusStatus {
+pub(crate) fn failed(e: Error) -> NexusStatus {
     set_last_error(e.message());
     status_of(e.kind())
 }

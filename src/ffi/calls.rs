@@ -4,7 +4,7 @@
 //! out-parameter is checked before the body runs and written only when it
 //! succeeds.
 
-use super::boundary::{entry, out_arg};
+use super::boundary::{entry, entry_status, failed, out_arg};
 use super::handles;
 use super::store::CoreStore;
 use super::types::{NexusStatus, NexusStore};
@@ -31,6 +31,18 @@ pub(crate) fn with_store_own_callbacks(
     body: impl FnOnce(&CoreStore) -> Result<(), Error>,
 ) -> NexusStatus {
     entry(|| handles::with_own_callbacks_only(store, |s| body(&s.store)))
+}
+
+/// [`with_store_own_callbacks`] for a body that makes its own status
+/// (errors through `boundary::failed`): what crosses the end of the call
+/// (the shard's unlock, the count's release, the panic guard) is a `u32`,
+/// not a `Result` held in memory and tested again.
+#[inline]
+pub(crate) fn with_store_own_callbacks_status(
+    store: *const NexusStore,
+    body: impl FnOnce(&CoreStore) -> NexusStatus,
+) -> NexusStatus {
+    entry_status(|| handles::with_own_callbacks_only_status(store, |s| body(&s.store), failed))
 }
 
 /// Runs `body` on the store behind `store` and writes what it returns to

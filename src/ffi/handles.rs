@@ -141,6 +141,13 @@ struct SlotHead<T> {
     /// The object (from `Box::into_raw`); non-null from `insert` until the
     /// free that takes it out.
     object: AtomicPtr<T>,
+    /// The slot's number in its table (set when its chunk is made, before
+    /// the chunk is published, and never changed): a call's guard need not
+    /// carry it, only the deferred free its drop may finish reads it.
+    index: usize,
+    /// The free list of the slot's table (set with `index`): where the
+    /// deferred free that a call's guard may finish returns the slot.
+    free: Option<&'static Mutex<FreeSlots>>,
 }
 
 /// Calls counted by the threads of one stripe: the calls in flight, plus,
@@ -155,6 +162,8 @@ impl<T> Slot<T> {
                 generation: AtomicUsize::new(DEAD),
                 pending: AtomicUsize::new(0),
                 object: AtomicPtr::new(std::ptr::null_mut()),
+                index: 0,
+                free: None,
             },
             in_flight: [const { Stripe(AtomicUsize::new(0)) }; STRIPES],
         }
@@ -231,31 +240,19 @@ fn next_generation(previous: usize) -> usize {
 }
 
 /// A call's count on its slot; dropping it ends the call (or backs out).
-struct InFlight<'t, T, H: 'static> {
-    table: &'t HandleTable<T, H>,
+struct InFlight<'t, T> {
     slot: &'t Slot<T>,
-    index: usize,
     /// This thread's stripe of the slot's count.
     counter: &'t AtomicUsize,
 }
 
-impl<'t, T: HandleTarget, H> InFlight<'t, T, H> {
+impl<'t, T: HandleTarget> InFlight<'t, T> {
     /// Counts a call on `slot` if it still holds `generation`.
     #[inline]
-    fn enter(
-        table: &'t HandleTable<T, H>,
-        slot: &'t Slot<T>,
-        index: usize,
-        generation: usize,
-    ) -> Option<Self> {
+    fn enter(slot: &'t Slot<T>, generation: usize) -> Option<Self> {
         let counter = &slot.in_flight[my_stripe()].0;
         counter.fetch_add(1, Ordering::SeqCst);
-        let counted = InFlight {
-            table,
-            slot,
-            index,
-            counter,
-        };
+        let counted = InFlight { slot, counter };
         // SeqCst with the increment above and with free's swap and count
         // check: either this sees DEAD (or a later generation), or the free
         // sees this call counted and waits for it.
@@ -263,7 +260,7 @@ impl<'t, T: HandleTarget, H> InFlight<'t, T, H> {
     }
 }
 
-impl<T, H: 'static> Drop for InFlight<'_, T, H> {
+impl<T> Drop for InFlight<'_, T> {
     #[inline]
     fn drop(&mut self) {
         // SeqCst (a release too): the call's use of the object happens
@@ -272,8 +269,7 @@ impl<T, H: 'static> Drop for InFlight<'_, T, H> {
         let pending = self.slot.head.pending.load(Ordering::SeqCst);
         if pending != 0 && self.slot.count() == 0 {
             // The last call out after a deferred free.
-            self.table
-                .finish_deferred_free(self.slot, self.index, pending);
+            finish_deferred_free(self.slot, pending);
         }
     }
 }
@@ -345,6 +341,17 @@ impl<T: HandleTarget, H: HandleKind + 'static> HandleTable<T, H> {
         std::ptr::from_ref(self).addr()
     }
 
+    /// The slot `handle` names (as [`decode`] then [`HandleTable::slot`])
+    /// and its generation; `None` for NULL too (its slot field is 0, or
+    /// for the other kind, beyond every table). Field 0 wraps to a slot
+    /// number beyond every table, so one bounds test covers both.
+    #[inline(always)]
+    fn locate(&self, handle: *const H) -> Option<(&Slot<T>, usize)> {
+        let raw = handle.addr();
+        let field = (raw & ((1usize << SLOT_BITS) - 1)) ^ (H::KIND << KIND_BIT);
+        Some((self.slot(field.wrapping_sub(1))?, raw >> SLOT_BITS))
+    }
+
     fn slot(&self, index: usize) -> Option<&Slot<T>> {
         let chunk = self.chunks.get(index / CHUNK)?.get()?;
         Some(&chunk[index % CHUNK])
@@ -361,7 +368,7 @@ impl<T: HandleTarget, H: HandleKind + 'static> HandleTable<T, H> {
     }
 
     /// Registers an object; returns its handle.
-    pub(crate) fn insert(&self, object: T) -> Result<*mut H, Error> {
+    pub(crate) fn insert(&'static self, object: T) -> Result<*mut H, Error> {
         let (index, previous) = {
             let mut free = self.free.lock();
             match free.reusable.pop_front() {
@@ -378,8 +385,14 @@ impl<T: HandleTarget, H: HandleKind + 'static> HandleTable<T, H> {
                 }
             }
         };
-        let chunk =
-            self.chunks[index / CHUNK].get_or_init(|| Box::new([const { Slot::new() }; CHUNK]));
+        let chunk = self.chunks[index / CHUNK].get_or_init(|| {
+            let mut chunk = Box::new([const { Slot::new() }; CHUNK]);
+            for (i, s) in chunk.iter_mut().enumerate() {
+                s.head.index = index / CHUNK * CHUNK + i;
+                s.head.free = Some(&self.free);
+            }
+            chunk
+        });
         let s = &chunk[index % CHUNK];
         let generation = next_generation(previous);
         // The slot is DEAD and ours alone (taken off the free list): no call
@@ -405,7 +418,7 @@ impl<T: HandleTarget, H: HandleKind + 'static> HandleTable<T, H> {
         handle: *const H,
         f: impl FnOnce(&T) -> Result<R, Error>,
     ) -> Result<R, Error> {
-        self.call::<true, R>(handle, f)
+        self.call_result::<true, R>(handle, f)
     }
 
     /// [`HandleTable::with`] for a call that runs user code only inside
@@ -425,24 +438,56 @@ impl<T: HandleTarget, H: HandleKind + 'static> HandleTable<T, H> {
         handle: *const H,
         f: impl FnOnce(&T) -> Result<R, Error>,
     ) -> Result<R, Error> {
-        self.call::<false, R>(handle, f)
+        self.call_result::<false, R>(handle, f)
+    }
+
+    /// [`HandleTable::with_own_callbacks_only`] for a body that makes its
+    /// own status: the handle's errors become `failed`'s, so no `Result`
+    /// is held across the end of the call (the shard's unlock, the count's
+    /// release).
+    #[inline]
+    pub(crate) fn with_own_callbacks_only_status<S>(
+        &self,
+        handle: *const H,
+        f: impl FnOnce(&T) -> S,
+        failed: impl Fn(Error) -> S,
+    ) -> S {
+        self.call::<false, S>(handle, f, failed)
     }
 
     #[inline(always)]
-    fn call<const LISTED: bool, R>(
+    fn call_result<const LISTED: bool, R>(
         &self,
         handle: *const H,
         f: impl FnOnce(&T) -> Result<R, Error>,
     ) -> Result<R, Error> {
-        if handle.is_null() {
-            return Err(super::boundary::null_arg(self.what));
-        }
-        let (index, generation) = decode(handle).ok_or_else(|| self.invalid())?;
-        let s = self.slot(index).ok_or_else(|| self.invalid())?;
-        let _counted = InFlight::enter(self, s, index, generation).ok_or_else(|| self.invalid())?;
+        self.call::<LISTED, Result<R, Error>>(handle, f, Err)
+    }
+
+    /// Runs `f` on the object behind `handle` (see [`HandleTable::with`]);
+    /// a NULL, freed or unknown handle gives `failed` of its error.
+    #[inline(always)]
+    fn call<const LISTED: bool, S>(
+        &self,
+        handle: *const H,
+        f: impl FnOnce(&T) -> S,
+        failed: impl Fn(Error) -> S,
+    ) -> S {
+        // One test for NULL, a slot field of 0 and a slot beyond the table
+        // (each names no slot); which it was is sorted out only on failure.
+        let Some((s, generation)) = self.locate(handle) else {
+            return failed(if handle.is_null() {
+                super::boundary::null_arg(self.what)
+            } else {
+                self.invalid()
+            });
+        };
+        let Some(_counted) = InFlight::enter(s, generation) else {
+            return failed(self.invalid());
+        };
         let ptr = s.head.object.load(Ordering::Acquire);
         if ptr.is_null() {
-            return Err(self.invalid());
+            return failed(self.invalid());
         }
         // SAFETY: `ptr` is the object `insert` boxed for this generation (it
         // stored the pointer before publishing the generation, which the
@@ -459,7 +504,7 @@ impl<T: HandleTarget, H: HandleKind + 'static> HandleTable<T, H> {
         }
         let frame = CallFrame {
             table: self.id(),
-            index,
+            index: s.head.index,
             outer: CALLS.with(Cell::get),
         };
         let _linked = Linked::push(&frame);
@@ -529,38 +574,40 @@ impl<T: HandleTarget, H: HandleKind + 'static> HandleTable<T, H> {
         // flag.
         s.head.pending.store(generation, Ordering::SeqCst);
         if s.count() == 0 {
-            self.finish_deferred_free(s, index, generation);
+            finish_deferred_free(s, generation);
         }
         Ok(())
     }
 }
 
-impl<T, H> HandleTable<T, H> {
-    /// Drops the object of a slot whose deferred free is pending: called
-    /// by whoever saw the count at 0 with the flag set. The
-    /// compare-and-swap picks one thread when several saw it (a lookup of a
-    /// stale handle may count and back out meanwhile).
-    fn finish_deferred_free(&self, s: &Slot<T>, index: usize, retired: usize) {
-        if s.head
-            .pending
-            .compare_exchange(retired, 0, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
-            return;
-        }
-        let object = s.head.object.swap(std::ptr::null_mut(), Ordering::Acquire);
-        self.free.lock().reusable.push_back((index, retired));
-        if !object.is_null() {
-            // SAFETY: `object` came from `Box::into_raw` in `insert`; the
-            // swap made this thread its only owner. No call holds a
-            // reference to it: the generation is DEAD (no call starts) and
-            // the count was 0 with the flag set (every call that read the
-            // pointer has ended: its SeqCst decrement is ordered before the
-            // reads of the count that saw 0). Calls that reached the object's core
-            // without the handle (a global signal, a read handle's release)
-            // hold their own `Arc` on it, so the core lives until they end.
-            drop(unsafe { Box::from_raw(object) });
-        }
+/// Drops the object of a slot whose deferred free is pending: called by
+/// whoever saw the count at 0 with the flag set. The compare-and-swap picks
+/// one thread when several saw it (a lookup of a stale handle may count and
+/// back out meanwhile).
+fn finish_deferred_free<T>(s: &Slot<T>, retired: usize) {
+    if s.head
+        .pending
+        .compare_exchange(retired, 0, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        return;
+    }
+    let object = s.head.object.swap(std::ptr::null_mut(), Ordering::Acquire);
+    // A slot is only reached through a chunk that `insert` made, which
+    // set its free list.
+    if let Some(free) = s.head.free {
+        free.lock().reusable.push_back((s.head.index, retired));
+    }
+    if !object.is_null() {
+        // SAFETY: `object` came from `Box::into_raw` in `insert`; the
+        // swap made this thread its only owner. No call holds a
+        // reference to it: the generation is DEAD (no call starts) and
+        // the count was 0 with the flag set (every call that read the
+        // pointer has ended: its SeqCst decrement is ordered before the
+        // reads of the count that saw 0). Calls that reached the object's core
+        // without the handle (a global signal, a read handle's release)
+        // hold their own `Arc` on it, so the core lives until they end.
+        drop(unsafe { Box::from_raw(object) });
     }
 }
 
@@ -586,6 +633,17 @@ pub(crate) fn with_own_callbacks_only<R>(
     f: impl FnOnce(&FfiStore) -> Result<R, Error>,
 ) -> Result<R, Error> {
     STORES.with_own_callbacks_only(handle, f)
+}
+
+/// [`with_own_callbacks_only`] for a body that makes its own status (see
+/// [`HandleTable::with_own_callbacks_only_status`]).
+#[inline]
+pub(crate) fn with_own_callbacks_only_status<S>(
+    handle: *const NexusStore,
+    f: impl FnOnce(&FfiStore) -> S,
+    failed: impl Fn(Error) -> S,
+) -> S {
+    STORES.with_own_callbacks_only_status(handle, f, failed)
 }
 
 /// Frees a store (see [`HandleTable::free`]).
@@ -688,11 +746,11 @@ mod tests {
         let (index2, g2) = decode(h2).unwrap();
         assert_eq!(index2, index, "the freed slot is reused");
         let slot = table.slot(index).unwrap();
-        let call = InFlight::enter(table, slot, index, g2).expect("a live handle");
+        let call = InFlight::enter(slot, g2).expect("a live handle");
         table.free_deferred(h2).unwrap();
         // A thread that saw the first object's count at 0, late: its claim
         // names the first generation and fails.
-        table.finish_deferred_free(slot, index, g1);
+        finish_deferred_free(slot, g1);
         assert_eq!(
             drops.load(std::sync::atomic::Ordering::SeqCst),
             1,

@@ -106,6 +106,15 @@ impl FfiValue {
         }
     }
 
+    /// See [`ValueBytes::inline_words`].
+    #[inline(always)]
+    pub fn inline_words(&self) -> Option<(usize, u64, u64)> {
+        match self {
+            FfiValue::Bytes(b) => b.inline_words(),
+            FfiValue::Object(_) => None,
+        }
+    }
+
     pub fn object(&self) -> *mut c_void {
         match self {
             FfiValue::Bytes(_) => std::ptr::null_mut(),

@@ -96,6 +96,25 @@ impl ValueBytes {
         }
     }
 
+    /// An inline value of 8 to [`VALUE_INLINE`] bytes (a u64, a small id)
+    /// as its length and its first and last 8 bytes (overlapping), to be
+    /// copied out as two words: one test of the length, where
+    /// [`ValueBytes::as_slice`] and `copy_out` test it three times.
+    #[inline(always)]
+    pub fn inline_words(&self) -> Option<(usize, u64, u64)> {
+        match self {
+            ValueBytes::Inline { len, bytes }
+                if (8..=VALUE_INLINE).contains(&usize::from(*len)) =>
+            {
+                let n = usize::from(*len);
+                let word =
+                    |at: usize| u64::from_ne_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
+                Some((n, word(0), word(n - 8)))
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the bytes are on the heap.
     #[cfg(test)]
     pub fn spilled(&self) -> bool {
@@ -150,6 +169,25 @@ impl std::fmt::Debug for ValueBytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inline_words_are_the_first_and_last_eight_bytes_of_short_values() {
+        for n in 0..=40usize {
+            let src: Vec<u8> = (1..=n as u8).collect();
+            let v = ValueBytes::from_slice(&src);
+            match v.inline_words() {
+                Some((len, first, last)) => {
+                    assert!((8..=VALUE_INLINE).contains(&n), "length {n}");
+                    assert_eq!(len, n);
+                    let mut out = vec![0u8; n];
+                    out[..8].copy_from_slice(&first.to_ne_bytes());
+                    out[n - 8..].copy_from_slice(&last.to_ne_bytes());
+                    assert_eq!(out, src, "length {n}");
+                }
+                None => assert!(!(8..=VALUE_INLINE).contains(&n), "length {n}"),
+            }
+        }
+    }
 
     #[test]
     fn value_bytes_and_the_enums_around_them_are_16_bytes() {

@@ -535,13 +535,23 @@ where
     /// copy-out, never for user callbacks. `f` must not call into the store.
     /// The read is an access (and a hit) only if `f` succeeds; a miss is
     /// `NotFound`.
+    ///
+    /// `then` turns the outcome into what the call returns, under the lock
+    /// (it must not call into the store or run user code either): the C
+    /// copy-out makes its status there, so that no `Result` is held in
+    /// memory across the unlock and tested again after it.
     #[inline]
-    pub(crate) fn read_with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> Result<R>) -> Result<R>
+    pub(crate) fn read_with<Q, R, S>(
+        &self,
+        key: &Q,
+        f: impl FnOnce(&V) -> Result<R>,
+        then: impl FnOnce(Result<R>) -> S,
+    ) -> S
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.read_locked(key, |m, hash| m.peek_with(hash, key, f))
+        self.read_locked(key, |m, hash| then(m.peek_with(hash, key, f)))
     }
 
     /// Whether `key` is present. Not an access.
