@@ -83,8 +83,9 @@ pub struct MemoryConfig {
     /// (`StoreBuilder::clock`); 0 (the default) = none. `Store::put_with_ttl`
     /// sets an entry's own. An expired entry is never returned (a read of it
     /// is a miss) and is removed, reason EXPIRED: by the next call after a
-    /// read saw it, by a put that needs room or a pressure signal's shed
-    /// (expired entries go before any live one), or by
+    /// read saw it, by a put that needs room, a pressure signal's shed or a
+    /// smaller `Store::set_max_bytes` (expired entries go before any live
+    /// one), or by
     /// `Store::sweep_expired`. A pinned entry expires only
     /// once unpinned (a pin of an entry that already expired finds it gone:
     /// it leaves, EXPIRED); a put of its key starts its time again.

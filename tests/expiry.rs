@@ -602,3 +602,35 @@ fn expired_entries_are_found_after_many_replacing_puts() {
     assert_eq!(got, want);
     assert_eq!(s.metrics().entry_count, 11);
 }
+
+/// A smaller budget (`set_max_bytes`) takes expired entries before live
+/// ones, and a refused one changes nothing.
+#[test]
+fn set_max_bytes_takes_expired_entries_first_and_a_refused_one_changes_nothing() {
+    let (s, clock) = store_with(MemoryConfig {
+        max_cache_bytes: 10_000,
+        ..MemoryConfig::default()
+    });
+    let heard = listen(&s);
+    put(&s, "live1", 300);
+    s.put_with_ttl("old".to_string(), 500, Duration::from_millis(10))
+        .unwrap();
+    put(&s, "live2", 300);
+    assert_eq!(s.get_cloned("live1"), Some(300));
+    s.pin("p");
+    put(&s, "p", 400);
+    clock.advance_ms(10);
+    // 1,500 bytes; a budget of 300 cannot hold the pinned 400: refused.
+    let e = s.set_max_bytes(300).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::OverBudget);
+    assert!(
+        heard_now(&heard).is_empty(),
+        "a refused change changes nothing"
+    );
+    assert_eq!(s.metrics().current_usage, 1_500);
+    // 1,000 bytes: the expired 500 go and the live entries stay.
+    s.set_max_bytes(1_000).unwrap();
+    assert_eq!(heard_now(&heard), expired(&["old"]));
+    assert_eq!(s.metrics().current_usage, 1_000);
+    assert_eq!(s.metrics().eviction_count, 0);
+}

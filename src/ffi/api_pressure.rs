@@ -193,7 +193,8 @@ pub extern "C" fn nexus_store_signalled_level(
 }
 
 /// Changes the configured budget (0 = unbounded) at run time, evicting down
-/// to the budget in force (reason `CAPACITY`). A store of N shards gives
+/// to the budget in force (reason `CAPACITY`; expired entries go first, as
+/// `EXPIRED`). A store of N shards gives
 /// each shard an equal share (`max_cache_bytes / N`) and changes all or
 /// none.
 ///

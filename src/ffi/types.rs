@@ -251,8 +251,9 @@ pub struct NexusMemoryConfig {
     /// `NOT_FOUND`, a put of its key makes a new entry); it is removed
     /// (reason `NEXUS_EVICTION_REASON_EXPIRED`) by the next call after a
     /// read saw it (with shards: the next call that reaches its shard), by
-    /// a put that needs room or a pressure signal's shed (expired entries
-    /// go before any live one, once the put cannot fail), or by
+    /// a put that needs room, a pressure signal's shed or a smaller
+    /// `nexus_store_set_max_bytes` (expired entries go before any live one,
+    /// once the call cannot fail), or by
     /// `nexus_store_sweep_expired`. A pinned entry
     /// expires only once unpinned; a pin of an entry that already expired
     /// finds it gone (it leaves, EXPIRED; the pin waits for the key's next

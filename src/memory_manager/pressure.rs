@@ -112,14 +112,41 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         )
     }
 
+    /// The expired entries a budget of `max` bytes takes before live ones
+    /// (see `plan_max_bytes`): none unless it needs room. Their queue items
+    /// are taken: give them back with `requeue_expired` if the change is
+    /// refused.
+    pub fn expired_for_max_bytes(&mut self, max: u64) -> Vec<u32> {
+        let limits = self.config.limits(self.shard.share(max));
+        let needs_room = limits
+            .budget_in_force(self.signalled)
+            .is_some_and(|b| self.usage > b);
+        if self.expiry_on() && needs_room {
+            self.take_expired(None)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Queues again the expired entries a refused change took.
+    pub fn requeue_expired(&mut self, expired: &[u32]) {
+        for &i in expired {
+            self.requeue_expiry(i);
+        }
+    }
+
     /// Checks that the store's budget can become `max` bytes (this shard's
-    /// share of it), and which entries must go. Changes nothing.
-    pub fn plan_max_bytes(&self, max: u64) -> Result<Vec<u32>> {
+    /// share of it), and which entries must go once the expired entries
+    /// `expired` (sorted) are gone. Changes nothing.
+    pub fn plan_max_bytes(&self, max: u64, expired: &[u32]) -> Result<Vec<u32>> {
         let share = self.shard.share(max);
         let limits = self.config.limits(share);
-        let usage = self.usage;
+        let expired_bytes: u64 = expired.iter().map(|&i| self.entries.get(i).charge()).sum();
+        let usage = self.usage - expired_bytes;
         let (victims, freed) = match limits.budget_in_force(self.signalled) {
-            Some(b) if usage > b => self.collect_victims(None, usize::MAX, |f| usage - f <= b),
+            Some(b) if usage > b => {
+                self.collect_victims_skipping(None, expired, usize::MAX, |f| usage - f <= b)
+            }
             _ => (Vec::new(), 0),
         };
         if max != 0 && usage - freed > share {
@@ -143,13 +170,16 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     pub fn apply_max_bytes(
         &mut self,
         max: u64,
-        victims: Vec<u32>,
+        (expired, victims): (Vec<u32>, Vec<u32>),
         now: &Now<'_>,
         fx: &mut Effects<K, V>,
     ) {
         let limits = self.config.limits(self.shard.share(max));
         self.config.max_cache_bytes = max;
         self.limits = limits;
+        if !expired.is_empty() {
+            self.remove_expired(expired, now, fx);
+        }
         let mut run = Run::default();
         self.evict_slots(&victims, EvictionReason::Capacity, &mut run, fx);
         self.finish_run(run, EvictionReason::Capacity, now, fx);

@@ -181,13 +181,35 @@ where
             m.begin(&now, &mut fx);
             all_fx.push(fx);
         }
-        let planned: Result<Vec<Vec<u32>>> = guards.iter().map(|m| m.plan_max_bytes(max)).collect();
-        if let Ok(plans) = &planned {
-            for ((m, victims), fx) in guards.iter_mut().zip(plans.clone()).zip(&mut all_fx) {
-                m.apply_max_bytes(max, victims, &now, fx);
-                // Published before the next shard evicts: its events carry
-                // the store's usage with this shard's part already down.
-                m.end_call();
+        // Expired entries go before live ones (only once every shard's plan
+        // holds: a refused change changes nothing).
+        let expired: Vec<Vec<u32>> = guards
+            .iter_mut()
+            .map(|m| m.expired_for_max_bytes(max))
+            .collect();
+        let planned: Result<Vec<Vec<u32>>> = guards
+            .iter()
+            .zip(&expired)
+            .map(|(m, e)| m.plan_max_bytes(max, e))
+            .collect();
+        match &planned {
+            Ok(plans) => {
+                for ((m, plan), fx) in guards
+                    .iter_mut()
+                    .zip(expired.into_iter().zip(plans.clone()))
+                    .zip(&mut all_fx)
+                {
+                    m.apply_max_bytes(max, plan, &now, fx);
+                    // Published before the next shard evicts: its events
+                    // carry the store's usage with this shard's part already
+                    // down.
+                    m.end_call();
+                }
+            }
+            Err(_) => {
+                for (m, e) in guards.iter_mut().zip(&expired) {
+                    m.requeue_expired(e);
+                }
             }
         }
         for m in guards.iter_mut() {

@@ -788,9 +788,9 @@ public:
     /// Time to live of every entry (0: none, the default); Store::put_ttl
     /// sets an entry's own. Expired entries are never returned; they are
     /// removed (reason expired) lazily, by the next call that reaches an
-    /// entry's shard after a read saw it, by a put that needs room or a
-    /// pressure signal's shed (expired entries go before any live one), and
-    /// by Store::sweep_expired.
+    /// entry's shard after a read saw it, by a put that needs room, a
+    /// pressure signal's shed or a smaller budget (expired entries go before
+    /// any live one), and by Store::sweep_expired.
     /// A negative ttl makes validate() and Store::create invalid_argument.
     MemoryConfig& ttl(std::chrono::milliseconds ttl) noexcept {
         config_.ttl_ms = ttl.count() < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(ttl.count());
