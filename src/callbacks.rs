@@ -86,9 +86,13 @@ fn inside_any_callback() -> bool {
     RECORD.with(|r| r.depth.get()) > 0
 }
 
-/// One registered callback, or none.
+/// One registered callback, or none. The slot keeps the caller's `Arc` in
+/// an `Arc` of its own, which only the slot and the calls in flight hold:
+/// a replace waits for that count, so a caller that kept a clone of its
+/// callback (or registered one on two stores) does not make it wait for
+/// good.
 pub(crate) struct CallbackSlot<F: ?Sized> {
-    current: Mutex<Option<Arc<F>>>,
+    current: Mutex<Option<Arc<Arc<F>>>>,
     /// Whether `current` holds a callback: lets `get` skip the lock (shared
     /// by every thread) when none is registered, the common case.
     present: AtomicBool,
@@ -107,7 +111,7 @@ impl<F: ?Sized> CallbackSlot<F> {
     /// The current callback, if any. Cheap: nothing when none is
     /// registered, else one uncontended lock and an atomic increment. A call
     /// racing with `replace` on another thread sees the old or the new one.
-    pub fn get(&self) -> Option<Arc<F>> {
+    pub fn get(&self) -> Option<Arc<Arc<F>>> {
         if !self.present.load(Ordering::Acquire) {
             return None;
         }
@@ -122,7 +126,7 @@ impl<F: ?Sized> CallbackSlot<F> {
         let old = {
             let mut current = self.current.lock();
             self.present.store(new.is_some(), Ordering::Release);
-            std::mem::replace(&mut *current, new)
+            std::mem::replace(&mut *current, new.map(Arc::new))
         };
         let Some(old) = old else { return };
         // From inside a callback (this one, or any other of any store), do

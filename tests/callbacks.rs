@@ -1233,3 +1233,44 @@ fn unpolled_queue_is_bounded_with_one_dropped_marker() {
     );
     assert!(store.poll_event().is_none());
 }
+
+/// A replace waits for the old callback's calls in flight, not for every
+/// clone of it: a caller that keeps its own clone, or registers one
+/// callback on two stores, is not kept waiting (audit 15: each of these
+/// waited for good). The kept clone still works afterwards.
+#[test]
+fn a_replace_does_not_wait_for_clones_the_caller_keeps() {
+    watchdog(30, "replace-kept-clone", || {
+        let store: Store<u32, u64> = Store::new(MemoryConfig::with_max_bytes(1 << 20)).unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = Arc::clone(&calls);
+        let cb: Arc<nexus_store::EventCallback> = Arc::new(move |_e: &nexus_store::Event| {
+            c.fetch_add(1, Ordering::SeqCst);
+        });
+        store.set_event_callback(Some(Arc::clone(&cb)));
+        store.set_event_callback(None);
+        let other: Store<u32, u64> = Store::new(MemoryConfig::with_max_bytes(1 << 20)).unwrap();
+        store.set_event_callback(Some(Arc::clone(&cb)));
+        other.set_event_callback(Some(Arc::clone(&cb)));
+        store.set_event_callback(None);
+        other.signal_pressure(MemoryPressureLevel::Critical);
+        assert!(
+            calls.load(Ordering::SeqCst) >= 1,
+            "still registered on the other store"
+        );
+        other.set_event_callback(None);
+        // Queued now; the caller's clone still runs.
+        other.signal_pressure(MemoryPressureLevel::None);
+        let before = calls.load(Ordering::SeqCst);
+        cb(&other.poll_event().expect("the level change, queued"));
+        assert_eq!(calls.load(Ordering::SeqCst), before + 1);
+        let listener: Arc<nexus_store::EvictionListener<u32>> = Arc::new(|_: &u32, _, _| {});
+        store.set_eviction_listener(Some(Arc::clone(&listener)));
+        store.set_eviction_listener(None);
+        let loader: Arc<nexus_store::LoaderFn<u32, u64>> =
+            Arc::new(|k: &u32| Ok(nexus_store::Loaded::new(u64::from(*k))));
+        store.set_loader(Some(Arc::clone(&loader)));
+        assert_eq!(*store.get_or_load(&7).unwrap(), 7);
+        store.set_loader(None);
+    });
+}

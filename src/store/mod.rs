@@ -870,7 +870,7 @@ where
     /// the call), its drop (a C ctx's destroy) is user code run by the
     /// store, like the other callbacks, so a replace from there returns at
     /// once rather than wait for another thread.
-    fn drop_loader(&self, loader: Arc<LoaderFn<K, V>>) {
+    fn drop_loader(&self, loader: Arc<Arc<LoaderFn<K, V>>>) {
         let _scope = CallbackScope::enter(self.shared.id);
         drop(loader);
     }
