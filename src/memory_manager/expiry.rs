@@ -179,6 +179,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
 
     /// After slot `i` was unpinned: its deadline, which `take_expired` let
     /// go while the entry was pinned, is queued again.
+    #[cold]
     pub(super) fn requeue_expiry(&mut self, i: u32) {
         if let Some(x) = &mut self.expiry {
             x.enqueue(i);
@@ -191,6 +192,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// (`remove_expired`) or not; their items leave the queue either way
     /// and they stay findable by reads and `sweep_expired`. Pinned expired
     /// entries leave the queue until unpinned (`requeue_expiry`).
+    #[cold]
     pub(super) fn take_expired(&mut self, keep: Option<u32>) -> Vec<u32> {
         let entries = &self.entries;
         let Some(x) = &mut self.expiry else {
@@ -300,6 +302,8 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
 
     /// Removes the expired, unpinned entries among `slots` (reason
     /// EXPIRED, one EVICTION event); forgets the deadlines of empty slots.
+    #[cold]
+    #[inline(never)]
     pub(super) fn remove_expired(
         &mut self,
         slots: Vec<u32>,
