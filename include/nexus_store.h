@@ -1264,7 +1264,10 @@ typedef void (*NexusGovernorEventFn)(void *ctx,
  * level once the calls that changed it have returned, also under
  * concurrent calls. A change handed on after a later one is left out (the
  * later one already starts from the level before both), so changes made
- * at once on several threads may merge into one event or none.
+ * at once on several threads may merge into one event or none. While the
+ * event mask leaves PRESSURE_CHANGED out its changes are still followed:
+ * the first one delivered after goes on from the level the store was at,
+ * not from the last one delivered.
  */
 #define NEXUS_EVENT_KIND_PRESSURE_CHANGED 0
 
@@ -1274,7 +1277,11 @@ typedef void (*NexusGovernorEventFn)(void *ctx,
 #define NEXUS_EVENT_KIND_EVICTION 1
 
 /**
- * `count` events were lost because the queue was full.
+ * `count` events were lost because the queue was full. There is at most
+ * one marker, at the place of the latest loss: a loss after events that
+ * queued behind the marker moves it behind them (it takes a new number and
+ * counts its old one as lost). Its `level` is the store's level as the
+ * events handed on, lost ones included, tell it.
  */
 #define NEXUS_EVENT_KIND_DROPPED 2
 

@@ -53,8 +53,11 @@ pub(crate) fn hand_on(
 
 /// Holds at most `capacity` events plus one DROPPED marker. A full queue
 /// drops the incoming event and adds it to the marker, which sums the losses
-/// until it is polled; events that arrive after a poll made room queue up
-/// behind the marker.
+/// until it is polled and is always the latest loss's place: events that
+/// arrive after a poll made room queue up behind the marker, and a loss
+/// after them moves the marker behind them (with a new number; its old
+/// number counts as lost). The marker's level is the store's level as the
+/// events handed on tell it, lost ones included.
 ///
 /// Queuing never fails: events are delivered after the call that made them
 /// committed. While there is no marker the queue keeps room for one
@@ -125,19 +128,36 @@ impl EventQueue {
             self.events.push_back(event);
             return;
         }
+        // The marker says where the store's level went, as the events
+        // handed on tell it (`follow_level`), lost ones included.
+        let level = self.followed.1;
+        let tail = self.head_at + self.events.len() as u64 - 1;
         match self.marker_at {
-            Some(at) => {
-                let index = (at - self.head_at) as usize;
-                let m = &mut self.events[index];
+            Some(at) if at == tail => {
+                let m = &mut self.events[(at - self.head_at) as usize];
                 m.count += 1;
                 m.usage_bytes = event.usage_bytes;
-                m.level = event.level;
-                m.previous_level = event.level;
+                m.level = level;
+                m.previous_level = level;
             }
-            None => {
+            earlier => {
+                // A marker behind events queued after a poll would put this
+                // loss before them: it moves to the end, taking a new
+                // number, and counts itself among the losses (its old
+                // number is a gap like theirs).
+                let before = match earlier {
+                    Some(at) => {
+                        let old = self.events.remove((at - self.head_at) as usize);
+                        old.map_or(0, |m| m.count + 1)
+                    }
+                    None => 0,
+                };
                 let mut m = marker();
                 debug_assert_eq!(m.kind, EventKind::Dropped);
-                m.count = 1;
+                m.count = before + 1;
+                m.usage_bytes = event.usage_bytes;
+                m.level = level;
+                m.previous_level = level;
                 self.marker_at = Some(self.head_at + self.events.len() as u64);
                 debug_assert!(self.events.len() < self.events.capacity());
                 self.events.push_back(m);
@@ -260,12 +280,16 @@ mod tests {
         assert_eq!(q.pop().unwrap().sequence, 1);
         // Room again: the next event queues behind the marker.
         q.push(ev(5), || panic!("room"));
-        // Full again (2 regular + marker): the loss joins the marker.
-        q.push(ev(6), || panic!("the marker exists already"));
+        // Full again (2 regular + marker): the loss goes after event 5, so
+        // the marker moves behind it with a new number (7), counting the
+        // losses so far, itself (3) and the new one (6). The queue still
+        // holds 2 events and one marker.
+        q.push(ev(6), || marker(7));
+        assert_eq!(q.len(), 3);
         assert_eq!(q.pop().unwrap().sequence, 2);
-        let m = q.pop().unwrap();
-        assert_eq!((m.kind, m.sequence, m.count), (EventKind::Dropped, 3, 3));
         assert_eq!(q.pop().unwrap().sequence, 5);
+        let m = q.pop().unwrap();
+        assert_eq!((m.kind, m.sequence, m.count), (EventKind::Dropped, 7, 4));
         assert!(q.pop().is_none());
         // After the marker was polled, a new loss makes a new marker.
         q.push(ev(7), || panic!("room"));

@@ -113,7 +113,9 @@ pub struct Event {
     /// events form one chain (each `previous_level` the `level` of the one
     /// before, lost ones included) that ends at the store's level once the
     /// calls have returned; a change handed on after a later one is left
-    /// out, so changes made at once on several threads may merge.
+    /// out, so changes made at once on several threads may merge. Changes
+    /// made while the mask leaves `PressureChanged` out are followed too:
+    /// the first one delivered after goes on from the store's level then.
     pub sequence: u64,
     /// The store's reported level after the event; for SIGNAL_CHANGED, the
     /// signalled level after the change.

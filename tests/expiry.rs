@@ -634,3 +634,42 @@ fn set_max_bytes_takes_expired_entries_first_and_a_refused_one_changes_nothing()
     assert_eq!(s.metrics().current_usage, 1_000);
     assert_eq!(s.metrics().eviction_count, 0);
 }
+
+/// A put that makes room from expired entries reports the level once, at
+/// its end: not a drop while the expired entries leave and a rise when the
+/// new one goes in (audit 15).
+#[test]
+fn a_put_that_takes_expired_entries_reports_only_the_level_at_its_end() {
+    let (s, clock) = store_with(MemoryConfig {
+        max_cache_bytes: 10_000,
+        ..MemoryConfig::default()
+    });
+    s.set_event_mask(nexus_store::EventMask::ALL);
+    // Read handles keep the entries from being evicted: 7,500 bytes hold
+    // the store at MODERATE (the working size is 7,000).
+    let mut held = Vec::new();
+    for k in 0..75 {
+        let key = format!("k{k}");
+        s.put_with_ttl(key.clone(), 100, Duration::from_millis(5))
+            .unwrap();
+        held.push(s.get(&key).unwrap());
+    }
+    assert_eq!(
+        s.pressure_level(),
+        nexus_store::MemoryPressureLevel::Moderate
+    );
+    while s.poll_event().is_some() {}
+    clock.advance_ms(10);
+    put(&s, "big", 7_000);
+    let changes: Vec<_> = std::iter::from_fn(|| s.poll_event())
+        .filter(|e| e.kind == EventKind::PressureChanged)
+        .map(|e| (e.previous_level, e.level))
+        .collect();
+    assert!(changes.is_empty(), "MODERATE before and after: {changes:?}");
+    assert_eq!(s.metrics().current_usage, 7_000);
+    assert_eq!(
+        s.pressure_level(),
+        nexus_store::MemoryPressureLevel::Moderate
+    );
+    drop(held);
+}

@@ -561,10 +561,18 @@ fn several_producers_queue_in_sequence_order() {
             .iter()
             .filter(|e| e.kind == EventKind::Eviction)
             .count() as u64;
-        assert_eq!(regular + lost, 12, "every event polled or counted lost");
+        // The numbers given: the 12 events' and the markers' (a marker that
+        // moved behind later events took a new one and counts its old one
+        // among the losses).
+        let given = sequence.load(sync::Ordering::SeqCst);
+        let markers = polled.len() as u64 - regular;
+        assert!(
+            regular <= 12 && given >= 12 + markers,
+            "{given} numbers given"
+        );
         assert_eq!(
             polled.len() as u64 + lost,
-            sequence.load(sync::Ordering::SeqCst),
+            given,
             "every number polled or counted lost"
         );
     });

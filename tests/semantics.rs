@@ -1548,3 +1548,45 @@ fn bad_configs_are_invalid_argument_from_every_constructor() {
         assert_eq!(s.config(), config);
     }
 }
+
+/// A loss after a poll made room is counted where it happened: the DROPPED
+/// marker moves behind the events queued after the poll (with a new number,
+/// counting its old one as lost), so the queue read in order ends with the
+/// store's level (audit 15: the loss was counted in the earlier marker and
+/// the queue ended on a PRESSURE_CHANGED whose level the store had left).
+#[test]
+fn a_loss_after_a_poll_is_counted_behind_the_events_queued_since() {
+    use nexus_store::{EventKind, EventMask};
+    let store: Store<u32, u64> = Store::new(MemoryConfig {
+        event_queue_capacity: 2,
+        ..MemoryConfig::with_max_bytes(1 << 20)
+    })
+    .unwrap();
+    store.set_event_mask(EventMask::PRESSURE_CHANGED);
+    store.signal_pressure(MemoryPressureLevel::Moderate); // 1, queued
+    store.signal_pressure(MemoryPressureLevel::None); // 2, queued
+    store.signal_pressure(MemoryPressureLevel::Moderate); // 3 lost: marker 4
+    let mut polled = vec![store.poll_event().unwrap()];
+    store.signal_pressure(MemoryPressureLevel::None); // 5, queued behind 4
+    store.signal_pressure(MemoryPressureLevel::Moderate); // 6 lost: the marker moves (7)
+    while let Some(e) = store.poll_event() {
+        polled.push(e);
+    }
+    let seen: Vec<(u64, EventKind, u64)> = polled
+        .iter()
+        .map(|e| (e.sequence, e.kind, e.count))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (1, EventKind::PressureChanged, 0),
+            (2, EventKind::PressureChanged, 0),
+            (5, EventKind::PressureChanged, 0),
+            // Lost: 3, the old marker 4, and 6.
+            (7, EventKind::Dropped, 3),
+        ]
+    );
+    let last = polled.last().unwrap();
+    assert_eq!(last.level, store.pressure_level());
+    assert_eq!(last.level, MemoryPressureLevel::Moderate);
+}

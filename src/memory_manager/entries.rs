@@ -223,7 +223,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             old_charge = 0;
         }
         if !gone.is_empty() {
-            self.remove_expired(gone, now, fx);
+            self.remove_expired_within(gone, now, fx);
         }
         let limits = self.limits;
         // What the insert below allocates, reserved while nothing changed:

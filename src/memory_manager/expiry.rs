@@ -301,10 +301,30 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     }
 
     /// Removes the expired, unpinned entries among `slots` (reason
-    /// EXPIRED, one EVICTION event); forgets the deadlines of empty slots.
+    /// EXPIRED, one EVICTION event); forgets the deadlines of empty slots,
+    /// and reports the level they leave.
     #[cold]
     #[inline(never)]
     pub(super) fn remove_expired(
+        &mut self,
+        slots: Vec<u32>,
+        now: &Now<'_>,
+        fx: &mut Effects<K, V>,
+    ) -> usize {
+        let n = self.remove_expired_within(slots, now, fx);
+        if n > 0 {
+            self.update_level(now, fx);
+        }
+        n
+    }
+
+    /// [`remove_expired`](Self::remove_expired) for a call that goes on
+    /// to change usage and reports the level once, at its end (a put that
+    /// makes room, `set_max_bytes`): a level that held only between the
+    /// two is no event.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn remove_expired_within(
         &mut self,
         slots: Vec<u32>,
         now: &Now<'_>,
@@ -334,9 +354,6 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
         let n = run.count as usize;
         self.finish_run(run, EvictionReason::Expired, now, fx);
-        if n > 0 {
-            self.update_level(now, fx);
-        }
         n
     }
 

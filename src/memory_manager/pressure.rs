@@ -178,7 +178,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         self.config.max_cache_bytes = max;
         self.limits = limits;
         if !expired.is_empty() {
-            self.remove_expired(expired, now, fx);
+            self.remove_expired_within(expired, now, fx);
         }
         let mut run = Run::default();
         self.evict_slots(&victims, EvictionReason::Capacity, &mut run, fx);
