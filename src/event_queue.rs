@@ -131,9 +131,10 @@ impl EventQueue {
         // The marker says where the store's level went, as the events
         // handed on tell it (`follow_level`), lost ones included.
         let level = self.followed.1;
-        let tail = self.head_at + self.events.len() as u64 - 1;
+        // (None for an empty queue: a failed allocation, not a full one.)
+        let tail = (self.head_at + self.events.len() as u64).checked_sub(1);
         match self.marker_at {
-            Some(at) if at == tail => {
+            Some(at) if Some(at) == tail => {
                 let m = &mut self.events[(at - self.head_at) as usize];
                 m.count += 1;
                 m.usage_bytes = event.usage_bytes;
