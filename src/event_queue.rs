@@ -133,14 +133,8 @@ impl EventQueue {
         let level = self.followed.1;
         // (None for an empty queue: a failed allocation, not a full one.)
         let tail = (self.head_at + self.events.len() as u64).checked_sub(1);
-        match self.marker_at {
-            Some(at) if Some(at) == tail => {
-                let m = &mut self.events[(at - self.head_at) as usize];
-                m.count += 1;
-                m.usage_bytes = event.usage_bytes;
-                m.level = level;
-                m.previous_level = level;
-            }
+        let m = match self.marker_at {
+            Some(at) if Some(at) == tail => &mut self.events[(at - self.head_at) as usize],
             earlier => {
                 // A marker behind events queued after a poll would put this
                 // loss before them: it moves to the end, taking a new
@@ -155,15 +149,18 @@ impl EventQueue {
                 };
                 let mut m = marker();
                 debug_assert_eq!(m.kind, EventKind::Dropped);
-                m.count = before + 1;
-                m.usage_bytes = event.usage_bytes;
-                m.level = level;
-                m.previous_level = level;
-                self.marker_at = Some(self.head_at + self.events.len() as u64);
-                debug_assert!(self.events.len() < self.events.capacity());
+                m.count = before;
+                let index = self.events.len();
+                self.marker_at = Some(self.head_at + index as u64);
+                debug_assert!(index < self.events.capacity());
                 self.events.push_back(m);
+                &mut self.events[index]
             }
-        }
+        };
+        m.count += 1;
+        m.usage_bytes = event.usage_bytes;
+        m.level = level;
+        m.previous_level = level;
     }
 
     pub fn pop(&mut self) -> Option<Event> {

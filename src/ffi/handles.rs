@@ -230,9 +230,17 @@ fn encode<H: HandleKind>(index: usize, generation: usize) -> *mut H {
 /// set), which no table has: the lookup fails. For stores (kind 0) the
 /// kind costs nothing here.
 fn decode<H: HandleKind>(handle: *const H) -> Option<(usize, usize)> {
+    let (field, generation) = fields(handle);
+    Some((field.checked_sub(1)?, generation))
+}
+
+/// A handle's slot field (its slot number + 1; the kind bit undone, so a
+/// handle of the other kind keeps it set) and its generation.
+#[inline(always)]
+fn fields<H: HandleKind>(handle: *const H) -> (usize, usize) {
     let raw = handle.addr();
     let field = (raw & ((1usize << SLOT_BITS) - 1)) ^ (H::KIND << KIND_BIT);
-    Some((field.checked_sub(1)?, raw >> SLOT_BITS))
+    (field, raw >> SLOT_BITS)
 }
 
 fn next_generation(previous: usize) -> usize {
@@ -347,9 +355,8 @@ impl<T: HandleTarget, H: HandleKind + 'static> HandleTable<T, H> {
     /// number beyond every table, so one bounds test covers both.
     #[inline(always)]
     fn locate(&self, handle: *const H) -> Option<(&Slot<T>, usize)> {
-        let raw = handle.addr();
-        let field = (raw & ((1usize << SLOT_BITS) - 1)) ^ (H::KIND << KIND_BIT);
-        Some((self.slot(field.wrapping_sub(1))?, raw >> SLOT_BITS))
+        let (field, generation) = fields(handle);
+        Some((self.slot(field.wrapping_sub(1))?, generation))
     }
 
     fn slot(&self, index: usize) -> Option<&Slot<T>> {

@@ -100,8 +100,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             ));
         }
         let old_charge = existing.map_or(0, |i| self.entries.get(i).charge());
-        let expired_bytes: u64 = expired.iter().map(|&i| self.entries.get(i).charge()).sum();
-        let base = self.usage - old_charge - expired_bytes;
+        let base = self.usage - old_charge - self.charges_of(expired);
         let Some(new_usage) = base.checked_add(charge) else {
             return Err(Error::new(
                 ErrorKind::TooLarge,
@@ -201,9 +200,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             }) {
             Ok(plan) => plan,
             Err(error) => {
-                for &i in &gone {
-                    self.requeue_expiry(i);
-                }
+                self.requeue_expired(&gone);
                 return Err(Rejected { error, key, cell });
             }
         };

@@ -186,6 +186,21 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
     }
 
+    /// Queues again the expired entries `take_expired` gave to a call that
+    /// was then refused (it removed none of them).
+    #[cold]
+    pub fn requeue_expired(&mut self, expired: &[u32]) {
+        for &i in expired {
+            self.requeue_expiry(i);
+        }
+    }
+
+    /// The charges of the entries in `slots` (expired entries a call plans
+    /// to remove before it evicts).
+    pub(super) fn charges_of(&self, slots: &[u32]) -> u64 {
+        slots.iter().map(|&i| self.entries.get(i).charge()).sum()
+    }
+
     /// The unpinned entries expired now (in slot order), but for
     /// `keep` (a put's own key, whose expired entry the put replaces; its
     /// item stays queued). Changes no entry: the caller removes them

@@ -128,21 +128,13 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         }
     }
 
-    /// Queues again the expired entries a refused change took.
-    pub fn requeue_expired(&mut self, expired: &[u32]) {
-        for &i in expired {
-            self.requeue_expiry(i);
-        }
-    }
-
     /// Checks that the store's budget can become `max` bytes (this shard's
     /// share of it), and which entries must go once the expired entries
     /// `expired` (sorted) are gone. Changes nothing.
     pub fn plan_max_bytes(&self, max: u64, expired: &[u32]) -> Result<Vec<u32>> {
         let share = self.shard.share(max);
         let limits = self.config.limits(share);
-        let expired_bytes: u64 = expired.iter().map(|&i| self.entries.get(i).charge()).sum();
-        let usage = self.usage - expired_bytes;
+        let usage = self.usage - self.charges_of(expired);
         let (victims, freed) = match limits.budget_in_force(self.signalled) {
             Some(b) if usage > b => {
                 self.collect_victims_skipping(None, expired, usize::MAX, |f| usage - f <= b)
