@@ -376,23 +376,29 @@ pub extern "C" fn nexus_store_get_copy(
     out_len: *mut usize,
 ) -> NexusStatus {
     with_store_own_callbacks_status(store, |s| {
-        // Every rule in one test (a well-formed call pays one branch); the
-        // cold path finds which rule failed, in the documented order.
-        if (key.is_null() && key_len != 0)
+        // A well-formed call passes non-NULL pointers (a NULL is legal only
+        // with a zero length) and lengths up to PTRDIFF_MAX: one test; the
+        // cold path sorts out which rule, if any, a NULL broke, in the
+        // documented order, and a legal NULL becomes a dangling pointer.
+        let (key, buf) = if key.is_null()
             | out_len.is_null()
-            | (buf.is_null() && buf_len != 0)
+            | buf.is_null()
             | ((key_len | buf_len) > isize::MAX as usize)
         {
-            return failed(get_copy_argument_error(key, key_len, out_len, buf, buf_len));
-        }
-        let key = KeyBytes::new(if key_len == 0 {
-            &[]
+            if let Some(e) = get_copy_argument_error(key, key_len, out_len, buf, buf_len) {
+                return failed(e);
+            }
+            (
+                non_null_or_dangling(key.cast_mut()).cast_const(),
+                non_null_or_dangling(buf),
+            )
         } else {
-            // SAFETY: non-NULL (checked above, with a non-zero length),
-            // `key_len <= isize::MAX`, and the caller passes `key_len`
-            // readable bytes for the call.
-            unsafe { std::slice::from_raw_parts(key, key_len) }
-        });
+            (key, buf)
+        };
+        // SAFETY: non-NULL (a NULL with a zero length was made dangling,
+        // which a zero-length slice allows), `key_len <= isize::MAX`, and
+        // the caller passes `key_len` readable bytes for the call.
+        let key = KeyBytes::new(unsafe { std::slice::from_raw_parts(key, key_len) });
         s.read_with(
             key,
             move |value| {
@@ -456,7 +462,8 @@ fn buffer_too_small(len: usize, buf_len: usize) -> Error {
 }
 
 /// Which of `nexus_store_get_copy`'s argument rules a call broke, checked
-/// in the documented order (the key, `out_len`, then the buffer).
+/// in the documented order (the key, `out_len`, then the buffer); `None`
+/// when its NULLs came with zero lengths, which is legal.
 #[cold]
 #[inline(never)]
 fn get_copy_argument_error(
@@ -465,7 +472,7 @@ fn get_copy_argument_error(
     out_len: *mut usize,
     buf: *mut u8,
     buf_len: usize,
-) -> Error {
+) -> Option<Error> {
     let check = || -> Result<(), Error> {
         check_null_with_len(key.is_null(), key_len, "key")?;
         check_len(key_len, "key")?;
@@ -475,9 +482,17 @@ fn get_copy_argument_error(
         check_null_with_len(buf.is_null(), buf_len, "buf")?;
         check_len(buf_len, "buf")
     };
-    match check() {
-        Err(e) => e,
-        Ok(()) => unreachable!("get_copy_argument_error is called only for a broken rule"),
+    check().err()
+}
+
+/// `p`, or a dangling (non-NULL, aligned) pointer where `p` is NULL: what a
+/// zero-length slice or copy needs.
+#[cold]
+fn non_null_or_dangling<T>(p: *mut T) -> *mut T {
+    if p.is_null() {
+        std::ptr::NonNull::dangling().as_ptr()
+    } else {
+        p
     }
 }
 

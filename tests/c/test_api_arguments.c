@@ -57,6 +57,14 @@ static void test_empty_key_and_value(void) {
     CHECK(value_is(v, "v0"));
     nexus_value_release(v);
     CHECK(metrics_of(s).current_usage == charge_of("", 2));
+    /* get_copy of the empty key, NULL with length 0: found, and a size query
+     * with a NULL buffer too. */
+    uint8_t copied[4] = {0};
+    CHECK_OK(nexus_store_get_copy(s, NULL, 0, copied, sizeof copied, &n));
+    CHECK(n == 2 && memcmp(copied, "v0", 2) == 0);
+    n = SENTINEL_SIZE;
+    EXPECT(nexus_store_get_copy(s, NULL, 0, NULL, 0, &n), NEXUS_STATUS_ERR_BUFFER_TOO_SMALL);
+    CHECK(n == 2);
 
     /* Empty value (NULL, 0): a non-NULL data pointer with length 0. */
     CHECK_OK(nexus_store_put(s, KEY("e"), NULL, 0));
