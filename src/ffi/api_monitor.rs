@@ -10,7 +10,9 @@ use std::sync::Arc;
 use super::boundary::{c_string_out_args, entry, entry_value, null_arg, out_arg, write_c_string};
 use super::foreign::ForeignCtx;
 use super::types::*;
-use super::versioned::{FieldSpan, check_not_torn, field_spans, read_over_defaults};
+use super::versioned::{
+    FieldSpan, check_not_garbage, check_not_torn, field_spans, read_over_defaults,
+};
 use crate::os_pressure::{
     self, LevelThresholds, MonitorConfig, MonitorStatus, PsiTrigger, SourceKind, SourceStatus,
     StallKind,
@@ -302,6 +304,11 @@ fn trigger(t: &NexusPsiTrigger, name: &str) -> Result<PsiTrigger, Error> {
 /// owned by the result, or destroyed at once on an error.
 fn convert(c: &NexusMonitorConfig, struct_size: usize) -> Result<MonitorConfig, Error> {
     let ctx = Arc::new(ForeignCtx::new(c.budget_ctx, c.budget_ctx_destroy));
+    check_not_garbage(
+        struct_size,
+        "NexusMonitorConfig",
+        "nexus_monitor_config_init",
+    )?;
     if struct_size > size_of::<NexusMonitorConfig>() {
         return Err(invalid(format!(
             "struct_size {struct_size} is larger than this library's NexusMonitorConfig ({} bytes): \
@@ -406,7 +413,9 @@ pub extern "C" fn nexus_monitor_config_init(config: *mut NexusMonitorConfig) {
 ///
 /// Returns `OK`; `ERR_NULL_ARGUMENT` (config NULL); `ERR_INVALID_ARGUMENT`
 /// (struct_size too small, larger than this library knows, or ending inside
-/// a field, whose value is then never read; a value out of the ranges in
+/// a field, whose value is then never read; beyond 4096 bytes, which no
+/// header has (a config never initialized), no field is read, so its
+/// budget_ctx is not destroyed; a value out of the ranges in
 /// `NexusMonitorConfig`, fs_root not UTF-8); `ERR_BUSY` (a
 /// monitor is already running: it keeps running, this config is unused and
 /// its budget_ctx destroyed); `ERR_OUT_OF_MEMORY` (no thread or eventfd);

@@ -5,7 +5,9 @@ use std::mem::{offset_of, size_of};
 
 use super::foreign::{ForeignCtx, ForeignEstimator};
 use super::types::*;
-use super::versioned::{FieldSpan, check_not_torn, field_spans, read_over_defaults};
+use super::versioned::{
+    FieldSpan, check_not_garbage, check_not_torn, field_spans, read_over_defaults,
+};
 use crate::{Error, ErrorKind, EvictionStrategy, MemoryConfig};
 
 /// The defaults of `nexus_memory_config_init`.
@@ -81,6 +83,7 @@ pub(crate) fn convert(
 /// (the estimator's ctx is not touched): what `nexus_memory_config_validate`
 /// reports, and what `convert` enforces.
 pub(crate) fn check(c: &NexusMemoryConfig, struct_size: usize) -> Result<MemoryConfig, Error> {
+    check_not_garbage(struct_size, "NexusMemoryConfig", "nexus_memory_config_init")?;
     if struct_size > size_of::<NexusMemoryConfig>() {
         return Err(Error::new(
             ErrorKind::InvalidArgument,

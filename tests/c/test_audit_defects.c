@@ -7,7 +7,10 @@
  * - a sharded store with no budget let its usage sum wrap past UINT64_MAX;
  * - nexus_store_set_max_bytes on a sharded store returned a status its doc
  *   did not list (the doc now lists it; tests/documented_statuses.rs checks
- *   every function's statuses against the header).
+ *   every function's statuses against the header);
+ * - a config never initialized (stack garbage in struct_size and in its
+ *   callbacks) made nexus_store_new and nexus_monitor_start call its
+ *   garbage destroy pointer, rather than refuse it.
  *
  * Every test arms a watchdog (alarm) so that a deadlock fails the program
  * instead of hanging it. */
@@ -273,10 +276,59 @@ static void test_set_max_bytes_below_shard_count(void) {
     CHECK_OK(nexus_store_free(s));
 }
 
+/* ---- a config never initialized --------------------------------------------- */
+
+static int garbage_destroys;
+
+static void count_destroy(void *ctx) {
+    (void)ctx;
+    garbage_destroys++;
+}
+
+/* What an uninitialized config holds: every byte garbage (0xA5 here, as
+ * malloc debuggers fill), with the fields a careless caller did set. Its
+ * destroy pointers point at a counter (garbage would crash), and its
+ * struct_size is beyond any header's: nothing of it may be read. */
+static void test_a_config_never_initialized_is_refused_unread(void) {
+    watchdog();
+    NexusMemoryConfig c;
+    memset(&c, 0xA5, sizeof c);
+    c.max_cache_bytes = 1u << 20;
+    c.size_estimator_ctx = &c;
+    c.size_estimator_destroy = count_destroy;
+    NexusStore *s = NULL;
+    CHECK_STATUS(nexus_store_new(&c, &s), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(s == NULL);
+    CHECK(strstr(nexus_last_error_message(), "nexus_memory_config_init") != NULL);
+    CHECK_STATUS(nexus_memory_config_validate(&c), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    c.struct_size = SIZE_MAX;
+    CHECK_STATUS(nexus_store_new(&c, &s), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(garbage_destroys == 0);
+
+    NexusMonitorConfig m;
+    memset(&m, 0xA5, sizeof m);
+    m.fs_root = NULL;
+    m.budget_ctx = &m;
+    m.budget_ctx_destroy = count_destroy;
+    CHECK_STATUS(nexus_monitor_start(&m), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(nexus_last_error_message(), "nexus_monitor_config_init") != NULL);
+    CHECK(garbage_destroys == 0);
+
+    /* A newer header's larger struct (within reason) is still read: its
+     * ctx is destroyed once when the library refuses it. */
+    nexus_memory_config_init(&c);
+    c.struct_size = sizeof c + 64;
+    c.size_estimator_ctx = &c;
+    c.size_estimator_destroy = count_destroy;
+    CHECK_STATUS(nexus_store_new(&c, &s), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(garbage_destroys == 1);
+}
+
 int main(void) {
     RUN(test_crosswise_unregistration_does_not_hang);
     RUN(test_poll_event_in_sequence_order);
     RUN(test_sharded_usage_never_wraps);
     RUN(test_set_max_bytes_below_shard_count);
+    RUN(test_a_config_never_initialized_is_refused_unread);
     FINISH();
 }
