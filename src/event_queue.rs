@@ -17,8 +17,8 @@ pub(crate) fn next_sequence(sequence: &AtomicU64) -> u64 {
 /// out the kinds `mask` leaves out, and numbers the rest. With `to_queue` they
 /// are queued (numbered as they are queued, so that with any number of
 /// producers the queue holds them in sequence order and a gap in it means
-/// only a loss: a lost event took its number, the DROPPED marker takes one
-/// too) and `events` ends empty; otherwise they stay in `events`, numbered,
+/// only a loss: a lost event took its number, and the DROPPED marker
+/// carries the number of the latest loss it counts) and `events` ends empty; otherwise they stay in `events`, numbered,
 /// for the event callback. Explored under shuttle with several producers
 /// and a poller (tests/schedules.rs).
 pub(crate) fn hand_on(
@@ -42,7 +42,6 @@ pub(crate) fn hand_on(
         e.sequence = next_sequence(sequence);
         q.push(e, || Event {
             kind: EventKind::Dropped,
-            sequence: next_sequence(sequence),
             previous_level: e.level,
             count: 0,
             bytes: 0,
@@ -53,11 +52,13 @@ pub(crate) fn hand_on(
 
 /// Holds at most `capacity` events plus one DROPPED marker. A full queue
 /// drops the incoming event and adds it to the marker, which sums the losses
-/// until it is polled and is always the latest loss's place: events that
-/// arrive after a poll made room queue up behind the marker, and a loss
-/// after them moves the marker behind them (with a new number; its old
-/// number counts as lost). The marker's level is the store's level as the
-/// events handed on tell it, lost ones included.
+/// until it is polled and is always the latest loss's place, with its
+/// number: events that arrive after a poll made room queue up behind the
+/// marker, and a loss after them moves the marker behind them. So a
+/// marker's number is the latest loss it counts, and the others are the
+/// numbers missing since the marker before it (`count` is those gaps plus
+/// one). The marker's level is the store's level as the events handed on
+/// tell it, lost ones included.
 ///
 /// Queuing never fails: events are delivered after the call that made them
 /// committed. While there is no marker the queue keeps room for one
@@ -120,8 +121,9 @@ impl EventQueue {
         self.events.len() - usize::from(self.marker_at.is_some())
     }
 
-    /// Queues `event`, or counts it as lost. `marker` builds a fresh DROPPED
-    /// event (it takes a sequence number) when there is no marker yet.
+    /// Queues `event`, or counts it as lost. `marker` builds a DROPPED event
+    /// from `event` (its number and level) when there is no marker at the
+    /// queue's tail.
     pub fn push(&mut self, event: Event, marker: impl FnOnce() -> Event) {
         // Room for the event and, after it, for a marker.
         if self.regular_len() < self.capacity && self.events.try_reserve(2).is_ok() {
@@ -137,13 +139,13 @@ impl EventQueue {
             Some(at) if Some(at) == tail => &mut self.events[(at - self.head_at) as usize],
             earlier => {
                 // A marker behind events queued after a poll would put this
-                // loss before them: it moves to the end, taking a new
-                // number, and counts itself among the losses (its old
-                // number is a gap like theirs).
+                // loss before them: it moves to the end with the losses it
+                // counts (its old number, a loss's, is now a gap like the
+                // others').
                 let before = match earlier {
                     Some(at) => {
                         let old = self.events.remove((at - self.head_at) as usize);
-                        old.map_or(0, |m| m.count + 1)
+                        old.map_or(0, |m| m.count)
                     }
                     None => 0,
                 };
@@ -158,6 +160,8 @@ impl EventQueue {
             }
         };
         m.count += 1;
+        // The latest loss's number: the marker is its place.
+        m.sequence = event.sequence;
         m.usage_bytes = event.usage_bytes;
         m.level = level;
         m.previous_level = level;
@@ -279,23 +283,27 @@ mod tests {
         // Room again: the next event queues behind the marker.
         q.push(ev(5), || panic!("room"));
         // Full again (2 regular + marker): the loss goes after event 5, so
-        // the marker moves behind it with a new number (7), counting the
-        // losses so far, itself (3) and the new one (6). The queue still
+        // the marker moves behind it, counting the losses so far (3, 4)
+        // and the new one (6), whose number it takes. The queue still
         // holds 2 events and one marker.
-        q.push(ev(6), || marker(7));
+        q.push(ev(6), || marker(6));
         assert_eq!(q.len(), 3);
         assert_eq!(q.pop().unwrap().sequence, 2);
         assert_eq!(q.pop().unwrap().sequence, 5);
         let m = q.pop().unwrap();
-        assert_eq!((m.kind, m.sequence, m.count), (EventKind::Dropped, 7, 4));
+        assert_eq!((m.kind, m.sequence, m.count), (EventKind::Dropped, 6, 3));
         assert!(q.pop().is_none());
         // After the marker was polled, a new loss makes a new marker.
         q.push(ev(7), || panic!("room"));
         q.push(ev(8), || panic!("room"));
         q.push(ev(9), || marker(9));
+        q.push(ev(10), || panic!("the marker at the tail"));
         assert_eq!(q.len(), 3);
         assert_eq!(q.pop().unwrap().sequence, 7);
         assert_eq!(q.pop().unwrap().sequence, 8);
-        assert_eq!(q.pop().unwrap().count, 1);
+        // The marker has the latest loss's number: the gap before it (9)
+        // and itself are its count.
+        let m = q.pop().unwrap();
+        assert_eq!((m.sequence, m.count), (10, 2));
     }
 }

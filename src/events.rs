@@ -13,7 +13,9 @@ c_enum! {
         /// One eviction run ended: `count` entries, `bytes` charged bytes, for
         /// `reason`.
         Eviction = 1 => "EVICTION",
-        /// `count` events were lost because the queue was full.
+        /// `count` events were lost because the queue was full. The marker
+        /// carries the latest loss's sequence number; the other losses it
+        /// counts are the numbers missing since the marker before it.
         Dropped = 2 => "DROPPED",
         /// The signalled level (the last one signalled, or NONE after it
         /// decayed) changed from `previous_level` to `level`: what the OS

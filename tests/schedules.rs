@@ -512,8 +512,9 @@ fn polled_while_producing(
 /// Three producers each queue two batches of two events (numbered under
 /// the queue's lock, by a store's own `hand_on`) into a queue of 2 while a
 /// poller drains it; then the rest is drained. Polled sequence numbers only
-/// go up, each producer's events come out in the order it made them, and
-/// polled events + markers + the losses markers count = the numbers given.
+/// go up, each producer's events come out in the order it made them,
+/// polled events + the losses markers count = the numbers given, and each
+/// marker counts the gaps since the one before it and its own number.
 #[test]
 fn several_producers_queue_in_sequence_order() {
     use event_queue::{EventQueue, hand_on};
@@ -561,20 +562,27 @@ fn several_producers_queue_in_sequence_order() {
             .iter()
             .filter(|e| e.kind == EventKind::Eviction)
             .count() as u64;
-        // The numbers given: the 12 events' and the markers' (a marker that
-        // moved behind later events took a new one and counts its old one
-        // among the losses).
+        // Only the 12 events take numbers: a marker carries its latest
+        // loss's, and counts the numbers missing since the marker before
+        // it, plus that one.
         let given = sequence.load(sync::Ordering::SeqCst);
-        let markers = polled.len() as u64 - regular;
-        assert!(
-            regular <= 12 && given >= 12 + markers,
-            "{given} numbers given"
-        );
-        assert_eq!(
-            polled.len() as u64 + lost,
-            given,
-            "every number polled or counted lost"
-        );
+        assert_eq!(given, 12, "numbers given");
+        assert_eq!(regular + lost, given, "every number polled or counted lost");
+        let (mut last, mut missing) = (0u64, 0u64);
+        for e in &polled {
+            missing += e.sequence - last - 1;
+            if e.kind == EventKind::Dropped {
+                assert_eq!(
+                    e.count,
+                    missing + 1,
+                    "marker {} counts its gaps",
+                    e.sequence
+                );
+                missing = 0;
+            }
+            last = e.sequence;
+        }
+        assert_eq!(missing, 0, "a gap no marker counts");
     });
 }
 

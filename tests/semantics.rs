@@ -1550,10 +1550,10 @@ fn bad_configs_are_invalid_argument_from_every_constructor() {
 }
 
 /// A loss after a poll made room is counted where it happened: the DROPPED
-/// marker moves behind the events queued after the poll (with a new number,
-/// counting its old one as lost), so the queue read in order ends with the
-/// store's level (audit 15: the loss was counted in the earlier marker and
-/// the queue ended on a PRESSURE_CHANGED whose level the store had left).
+/// marker moves behind the events queued after the poll (taking the new
+/// loss's number), so the queue read in order ends with the store's level
+/// (audit 15: the loss was counted in the earlier marker and the queue
+/// ended on a PRESSURE_CHANGED whose level the store had left).
 #[test]
 fn a_loss_after_a_poll_is_counted_behind_the_events_queued_since() {
     use nexus_store::{EventKind, EventMask};
@@ -1565,10 +1565,10 @@ fn a_loss_after_a_poll_is_counted_behind_the_events_queued_since() {
     store.set_event_mask(EventMask::PRESSURE_CHANGED);
     store.signal_pressure(MemoryPressureLevel::Moderate); // 1, queued
     store.signal_pressure(MemoryPressureLevel::None); // 2, queued
-    store.signal_pressure(MemoryPressureLevel::Moderate); // 3 lost: marker 4
+    store.signal_pressure(MemoryPressureLevel::Moderate); // 3 lost: the marker
     let mut polled = vec![store.poll_event().unwrap()];
-    store.signal_pressure(MemoryPressureLevel::None); // 5, queued behind 4
-    store.signal_pressure(MemoryPressureLevel::Moderate); // 6 lost: the marker moves (7)
+    store.signal_pressure(MemoryPressureLevel::None); // 4, queued behind it
+    store.signal_pressure(MemoryPressureLevel::Moderate); // 5 lost: the marker moves
     while let Some(e) = store.poll_event() {
         polled.push(e);
     }
@@ -1581,9 +1581,9 @@ fn a_loss_after_a_poll_is_counted_behind_the_events_queued_since() {
         vec![
             (1, EventKind::PressureChanged, 0),
             (2, EventKind::PressureChanged, 0),
-            (5, EventKind::PressureChanged, 0),
-            // Lost: 3, the old marker 4, and 6.
-            (7, EventKind::Dropped, 3),
+            (4, EventKind::PressureChanged, 0),
+            // Lost: 3 (the gap) and 5 (the marker's number).
+            (5, EventKind::Dropped, 2),
         ]
     );
     let last = polled.last().unwrap();

@@ -88,7 +88,8 @@ pub extern "C" fn nexus_store_set_eviction_listener(
 /// `NEXUS_STATUS_OK`; returning OK without a value makes the call
 /// `ERR_CALLBACK`; any other status it returns (`NOT_FOUND` included)
 /// reaches every waiter and caches nothing (a value it gave before failing
-/// is released). The sink is valid only during that loader call.
+/// is released), except a value that is no `NEXUS_STATUS_*`, which reaches
+/// them as `ERR_CALLBACK` ("the loader returned status N"). The sink is valid only during that loader call.
 ///
 /// Ownership and threading of `ctx` and `destroy`: as for
 /// `nexus_store_set_event_callback`.
@@ -265,7 +266,8 @@ pub extern "C" fn nexus_load_sink_fail(
 /// - `NEXUS_STATUS_OK`
 /// - `NEXUS_STATUS_NOT_FOUND`: no loader and absent, or the loader said so
 /// - any other status the loader returned
-/// - `NEXUS_STATUS_ERR_CALLBACK`: the loader returned OK without a value
+/// - `NEXUS_STATUS_ERR_CALLBACK`: the loader returned OK without a value, or
+///   a value that is no status
 /// - `NEXUS_STATUS_ERR_BUSY`: called from inside the loader of the same key
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL, key NULL with a
 ///   non-zero length

@@ -79,15 +79,21 @@ pub type NexusEventKind = u32;
 /// at once on several threads may merge into one event or none. While the
 /// event mask leaves PRESSURE_CHANGED out its changes are still followed:
 /// the first one delivered after goes on from the level the store was at,
-/// not from the last one delivered.
+/// not from the last one delivered. A poller sees the chain as queued:
+/// after a gap in `sequence` the next one may go on from a lost change's
+/// level, and the DROPPED marker with that level comes later when events
+/// queued in between (it is where the latest loss was); follow the level
+/// from it, or from `nexus_store_pressure_level`.
 pub const NEXUS_EVENT_KIND_PRESSURE_CHANGED: NexusEventKind = 0;
 /// One eviction run: `count` entries, `bytes` bytes, for `reason`.
 pub const NEXUS_EVENT_KIND_EVICTION: NexusEventKind = 1;
 /// `count` events were lost because the queue was full. There is at most
-/// one marker, at the place of the latest loss: a loss after events that
-/// queued behind the marker moves it behind them (it takes a new number and
-/// counts its old one as lost). Its `level` is the store's level as the
-/// events handed on, lost ones included, tell it.
+/// one marker, at the place of the latest loss, and its `sequence` is that
+/// loss's number: a loss after events that queued behind the marker moves
+/// it behind them. So the numbers missing between the marker polled before
+/// (or the first event) and this one are the other `count - 1` losses it
+/// counts. Its `level` is the store's level as the events handed on, lost
+/// ones included, tell it.
 pub const NEXUS_EVENT_KIND_DROPPED: NexusEventKind = 2;
 /// The signalled level (what the OS or the app last signalled; NONE once it
 /// decayed) changed from `previous_level` to `level`. Only delivered when

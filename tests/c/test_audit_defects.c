@@ -138,6 +138,9 @@ typedef struct {
     uint64_t lost;       /* the sum of DROPPED counts */
     uint64_t gaps;       /* sequence numbers skipped */
     uint64_t inversions; /* events at or below the last sequence polled */
+    uint64_t markers;    /* DROPPED markers polled */
+    uint64_t missing;    /* numbers skipped since the last marker */
+    uint64_t miscounts;  /* markers whose count is not missing + 1 */
 } PollLog;
 
 static void poll_all(NexusStore *s, PollLog *log) {
@@ -148,9 +151,17 @@ static void poll_all(NexusStore *s, PollLog *log) {
             log->inversions++;
         } else {
             log->gaps += e.sequence - log->last - 1;
+            log->missing += e.sequence - log->last - 1;
             log->last = e.sequence;
         }
-        if (e.kind == NEXUS_EVENT_KIND_DROPPED) log->lost += e.count;
+        if (e.kind == NEXUS_EVENT_KIND_DROPPED) {
+            /* The marker carries its latest loss's number; the others it
+             * counts are the numbers skipped since the marker before. */
+            log->lost += e.count;
+            log->markers++;
+            if (e.count != log->missing + 1) log->miscounts++;
+            log->missing = 0;
+        }
     }
 }
 
@@ -179,16 +190,17 @@ static void check_poll_order(uint32_t shards, size_t capacity) {
     }
     for (int i = 0; i < PRODUCERS; i++) CHECK(pthread_join(t[i], NULL) == 0);
     poll_all(s, &log);
-    /* One more event into the drained queue: numbered after every loss, so
-     * the losses the last marker counted show as gaps before it. */
+    /* One more event into the drained queue. */
     CHECK_OK(nexus_store_signal_pressure(s, NEXUS_PRESSURE_LEVEL_EMERGENCY));
     poll_all(s, &log);
     if (log.inversions != 0)
         fprintf(stderr, "shards %u: %llu of %llu events out of order\n", shards,
                 (unsigned long long)log.inversions, (unsigned long long)log.polled);
     CHECK(log.inversions == 0);
-    /* A gap means only a loss, and every loss is counted by a marker. */
-    CHECK(log.gaps == log.lost);
+    /* A gap means only a loss, and every loss is counted by a marker: the
+     * gaps before it, and its own number. */
+    CHECK(log.gaps + log.markers == log.lost);
+    CHECK(log.miscounts == 0 && log.missing == 0);
     if (capacity >= (size_t)1 << 20) CHECK(log.lost == 0 && log.polled >= (uint64_t)PRODUCERS * puts);
     CHECK_OK(nexus_store_free(s));
 }

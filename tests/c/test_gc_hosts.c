@@ -197,9 +197,11 @@ static NexusStatus misusing_load(void *ctx, const uint8_t *key, size_t key_len, 
     case 2: /* not a failure status */
         m->second = nexus_load_sink_fail(sink, NEXUS_STATUS_OK, "fine");
         return NEXUS_STATUS_NOT_FOUND;
-    default: /* no status at all */
+    case 3: /* no status at all */
         m->second = nexus_load_sink_fail(sink, 999, "what");
         return NEXUS_STATUS_NOT_FOUND;
+    default: /* the loader itself returns no status */
+        return (NexusStatus)999;
     }
 }
 
@@ -227,6 +229,12 @@ static void test_sink_fail_misuse(void) {
     m.mode = 3;
     CHECK_STATUS(nexus_store_get_or_load(s, KEY("d"), &v), NEXUS_STATUS_NOT_FOUND);
     CHECK(m.second == NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    /* A return that is no status reaches the caller as ERR_CALLBACK (the
+     * header's promise: a status the caller's switch knows). */
+    m.mode = 4;
+    CHECK_STATUS(nexus_store_get_or_load(s, KEY("e"), &v), NEXUS_STATUS_ERR_CALLBACK);
+    CHECK(strstr(nexus_last_error_message(), "the loader returned status 999") != NULL);
+    CHECK(metrics_of(s).entry_count == 0);
     CHECK_STATUS(nexus_load_sink_fail(NULL, NEXUS_STATUS_ERR_CALLBACK, "x"),
                  NEXUS_STATUS_ERR_NULL_ARGUMENT);
 
