@@ -1267,7 +1267,11 @@ typedef void (*NexusGovernorEventFn)(void *ctx,
  * at once on several threads may merge into one event or none. While the
  * event mask leaves PRESSURE_CHANGED out its changes are still followed:
  * the first one delivered after goes on from the level the store was at,
- * not from the last one delivered.
+ * not from the last one delivered. A poller sees the chain as queued:
+ * after a gap in `sequence` the next one may go on from a lost change's
+ * level, and the DROPPED marker with that level comes later when events
+ * queued in between (it is where the latest loss was); follow the level
+ * from it, or from `nexus_store_pressure_level`.
  */
 #define NEXUS_EVENT_KIND_PRESSURE_CHANGED 0
 
@@ -1278,10 +1282,12 @@ typedef void (*NexusGovernorEventFn)(void *ctx,
 
 /**
  * `count` events were lost because the queue was full. There is at most
- * one marker, at the place of the latest loss: a loss after events that
- * queued behind the marker moves it behind them (it takes a new number and
- * counts its old one as lost). Its `level` is the store's level as the
- * events handed on, lost ones included, tell it.
+ * one marker, at the place of the latest loss, and its `sequence` is that
+ * loss's number: a loss after events that queued behind the marker moves
+ * it behind them. So the numbers missing between the marker polled before
+ * (or the first event) and this one are the other `count - 1` losses it
+ * counts. Its `level` is the store's level as the events handed on, lost
+ * ones included, tell it.
  */
 #define NEXUS_EVENT_KIND_DROPPED 2
 
@@ -1430,14 +1436,17 @@ NexusStatus nexus_memory_config_validate(const struct NexusMemoryConfig *config)
  * `nexus_store_free`. The config is copied; the size estimator's ctx is
  * owned by the store from now on, and its destroy runs once: when the store
  * is freed, or before this call returns if it fails (fields beyond
- * `struct_size` are never read, so a ctx there is not destroyed). `*out`
- * is written only on success.
+ * `struct_size` are never read, so a ctx there is not destroyed; nor is
+ * any field of a config whose struct_size is beyond 4096 bytes, which no
+ * header has: a config never initialized, refused unread). `*out` is
+ * written only on success.
  *
  * Returns:
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: config or out NULL
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: struct_size larger than this library
- *   knows, too small, or ending inside a field (no header's size),
+ *   knows, too small, or ending inside a field (no header's size; beyond
+ *   4096 bytes, an uninitialized config, nothing of it is read),
  *   thresholds not 0 < moderate < critical <= 1 or not finite, keeps not
  *   0 < critical_keep <= moderate_keep <= 1, batch 0, queue capacity 0,
  *   strategy out of range, shards not 1..=NEXUS_MAX_SHARDS, a
@@ -2139,7 +2148,9 @@ void nexus_monitor_config_init(struct NexusMonitorConfig *config);
  *
  * Returns `OK`; `ERR_NULL_ARGUMENT` (config NULL); `ERR_INVALID_ARGUMENT`
  * (struct_size too small, larger than this library knows, or ending inside
- * a field, whose value is then never read; a value out of the ranges in
+ * a field, whose value is then never read; beyond 4096 bytes, which no
+ * header has (a config never initialized), no field is read, so its
+ * budget_ctx is not destroyed; a value out of the ranges in
  * `NexusMonitorConfig`, fs_root not UTF-8); `ERR_BUSY` (a
  * monitor is already running: it keeps running, this config is unused and
  * its budget_ctx destroyed); `ERR_OUT_OF_MEMORY` (no thread or eventfd);
@@ -2299,7 +2310,8 @@ NexusStatus nexus_store_set_eviction_listener(struct NexusStore *store,
  * `NEXUS_STATUS_OK`; returning OK without a value makes the call
  * `ERR_CALLBACK`; any other status it returns (`NOT_FOUND` included)
  * reaches every waiter and caches nothing (a value it gave before failing
- * is released). The sink is valid only during that loader call.
+ * is released), except a value that is no `NEXUS_STATUS_*`, which reaches
+ * them as `ERR_CALLBACK` ("the loader returned status N"). The sink is valid only during that loader call.
  *
  * Ownership and threading of `ctx` and `destroy`: as for
  * `nexus_store_set_event_callback`.
@@ -2404,7 +2416,8 @@ NexusStatus nexus_load_sink_fail(struct NexusLoadSink *sink,
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_NOT_FOUND`: no loader and absent, or the loader said so
  * - any other status the loader returned
- * - `NEXUS_STATUS_ERR_CALLBACK`: the loader returned OK without a value
+ * - `NEXUS_STATUS_ERR_CALLBACK`: the loader returned OK without a value, or
+ *   a value that is no status
  * - `NEXUS_STATUS_ERR_BUSY`: called from inside the loader of the same key
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: store or out NULL, key NULL with a
  *   non-zero length
