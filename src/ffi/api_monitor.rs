@@ -11,7 +11,7 @@ use super::boundary::{c_string_out_args, entry, entry_value, null_arg, out_arg, 
 use super::foreign::ForeignCtx;
 use super::types::*;
 use super::versioned::{
-    FieldSpan, check_not_garbage, check_not_torn, field_spans, read_over_defaults,
+    FieldSpan, MAX_STRUCT_SIZE, check_not_torn, field_spans, never_initialized, read_over_defaults,
 };
 use crate::os_pressure::{
     self, LevelThresholds, MonitorConfig, MonitorStatus, PsiTrigger, SourceKind, SourceStatus,
@@ -301,14 +301,28 @@ fn trigger(t: &NexusPsiTrigger, name: &str) -> Result<PsiTrigger, Error> {
 }
 
 /// Converts a config read by `read_monitor_config`. The budget ctx is
-/// owned by the result, or destroyed at once on an error.
+/// owned by the result, or destroyed at once on an error; except for a
+/// config never initialized (a `struct_size` no header has, over fields
+/// that are no valid config either), whose pointers are garbage: refused
+/// without calling or reading through any.
 fn convert(c: &NexusMonitorConfig, struct_size: usize) -> Result<MonitorConfig, Error> {
+    if struct_size > MAX_STRUCT_SIZE {
+        let fields_only = NexusMonitorConfig {
+            fs_root: std::ptr::null(),
+            budget_fn: None,
+            budget_ctx: std::ptr::null_mut(),
+            budget_ctx_destroy: None,
+            ..*c
+        };
+        if convert(&fields_only, size_of::<NexusMonitorConfig>()).is_err() {
+            return Err(never_initialized(
+                struct_size,
+                "NexusMonitorConfig",
+                "nexus_monitor_config_init",
+            ));
+        }
+    }
     let ctx = Arc::new(ForeignCtx::new(c.budget_ctx, c.budget_ctx_destroy));
-    check_not_garbage(
-        struct_size,
-        "NexusMonitorConfig",
-        "nexus_monitor_config_init",
-    )?;
     if struct_size > size_of::<NexusMonitorConfig>() {
         return Err(invalid(format!(
             "struct_size {struct_size} is larger than this library's NexusMonitorConfig ({} bytes): \
@@ -413,9 +427,10 @@ pub extern "C" fn nexus_monitor_config_init(config: *mut NexusMonitorConfig) {
 ///
 /// Returns `OK`; `ERR_NULL_ARGUMENT` (config NULL); `ERR_INVALID_ARGUMENT`
 /// (struct_size too small, larger than this library knows, or ending inside
-/// a field, whose value is then never read; beyond 4096 bytes, which no
-/// header has (a config never initialized), no field is read, so its
-/// budget_ctx is not destroyed; a value out of the ranges in
+/// a field, whose value is then never read; a config never initialized: a
+/// struct_size beyond 4096 bytes, which no header has, over fields that are
+/// no valid config either, whose budget_ctx is then not destroyed; a value
+/// out of the ranges in
 /// `NexusMonitorConfig`, fs_root not UTF-8); `ERR_BUSY` (a
 /// monitor is already running: it keeps running, this config is unused and
 /// its budget_ctx destroyed); `ERR_OUT_OF_MEMORY` (no thread or eventfd);

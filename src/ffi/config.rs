@@ -6,7 +6,7 @@ use std::mem::{offset_of, size_of};
 use super::foreign::{ForeignCtx, ForeignEstimator};
 use super::types::*;
 use super::versioned::{
-    FieldSpan, check_not_garbage, check_not_torn, field_spans, read_over_defaults,
+    FieldSpan, MAX_STRUCT_SIZE, check_not_torn, field_spans, never_initialized, read_over_defaults,
 };
 use crate::{Error, ErrorKind, EvictionStrategy, MemoryConfig};
 
@@ -67,11 +67,21 @@ pub(crate) unsafe fn read_config(ptr: *const NexusMemoryConfig) -> (NexusMemoryC
 }
 
 /// Converts a config read by `read_config`. The estimator's ctx is owned by
-/// the returned estimator, or destroyed at once when the config is invalid.
+/// the returned estimator, or destroyed at once when the config is invalid;
+/// except for a config never initialized (a `struct_size` no header has,
+/// over fields that are no valid config either), whose function pointers
+/// are garbage: refused without calling any.
 pub(crate) fn convert(
     c: &NexusMemoryConfig,
     struct_size: usize,
 ) -> Result<(MemoryConfig, ForeignEstimator), Error> {
+    if struct_size > MAX_STRUCT_SIZE && check(c, size_of::<NexusMemoryConfig>()).is_err() {
+        return Err(never_initialized(
+            struct_size,
+            "NexusMemoryConfig",
+            "nexus_memory_config_init",
+        ));
+    }
     let estimator = ForeignEstimator::new(
         c.size_estimator,
         ForeignCtx::new(c.size_estimator_ctx, c.size_estimator_destroy),
@@ -83,7 +93,6 @@ pub(crate) fn convert(
 /// (the estimator's ctx is not touched): what `nexus_memory_config_validate`
 /// reports, and what `convert` enforces.
 pub(crate) fn check(c: &NexusMemoryConfig, struct_size: usize) -> Result<MemoryConfig, Error> {
-    check_not_garbage(struct_size, "NexusMemoryConfig", "nexus_memory_config_init")?;
     if struct_size > size_of::<NexusMemoryConfig>() {
         return Err(Error::new(
             ErrorKind::InvalidArgument,

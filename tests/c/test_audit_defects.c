@@ -299,8 +299,9 @@ static void count_destroy(void *ctx) {
 
 /* What an uninitialized config holds: every byte garbage (0xA5 here, as
  * malloc debuggers fill), with the fields a careless caller did set. Its
- * destroy pointers point at a counter (garbage would crash), and its
- * struct_size is beyond any header's: nothing of it may be read. */
+ * destroy pointers point at a counter (garbage would crash); its
+ * struct_size is beyond any header's and its other fields are no valid
+ * config: nothing in it may be called. */
 static void test_a_config_never_initialized_is_refused_unread(void) {
     watchdog();
     NexusMemoryConfig c;
@@ -326,14 +327,30 @@ static void test_a_config_never_initialized_is_refused_unread(void) {
     CHECK(strstr(nexus_last_error_message(), "nexus_monitor_config_init") != NULL);
     CHECK(garbage_destroys == 0);
 
-    /* A newer header's larger struct (within reason) is still read: its
-     * ctx is destroyed once when the library refuses it. */
+    /* A config made by the init function with a wrong struct_size, even one
+     * no header has, is refused with its ctx destroyed once: its fields are
+     * a valid config, so its destroy is the caller's. */
+    nexus_memory_config_init(&c);
+    c.struct_size = SIZE_MAX;
+    c.size_estimator_ctx = &c;
+    c.size_estimator_destroy = count_destroy;
+    CHECK_STATUS(nexus_store_new(&c, &s), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(garbage_destroys == 1);
+    nexus_monitor_config_init(&m);
+    m.struct_size = SIZE_MAX;
+    m.budget_ctx = &m;
+    m.budget_ctx_destroy = count_destroy;
+    CHECK_STATUS(nexus_monitor_start(&m), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(garbage_destroys == 2);
+
+    /* A newer header's larger struct is read: its ctx is destroyed once
+     * when the library refuses it. */
     nexus_memory_config_init(&c);
     c.struct_size = sizeof c + 64;
     c.size_estimator_ctx = &c;
     c.size_estimator_destroy = count_destroy;
     CHECK_STATUS(nexus_store_new(&c, &s), NEXUS_STATUS_ERR_INVALID_ARGUMENT);
-    CHECK(garbage_destroys == 1);
+    CHECK(garbage_destroys == 3);
 }
 
 int main(void) {
