@@ -1436,17 +1436,18 @@ NexusStatus nexus_memory_config_validate(const struct NexusMemoryConfig *config)
  * `nexus_store_free`. The config is copied; the size estimator's ctx is
  * owned by the store from now on, and its destroy runs once: when the store
  * is freed, or before this call returns if it fails (fields beyond
- * `struct_size` are never read, so a ctx there is not destroyed; nor is
- * any field of a config whose struct_size is beyond 4096 bytes, which no
- * header has: a config never initialized, refused unread). `*out` is
- * written only on success.
+ * `struct_size` are never read, so a ctx there is not destroyed). One
+ * exception: a config never initialized (a struct_size beyond 4096 bytes,
+ * which no header has, over fields that are no valid config either: stack
+ * garbage) is refused without calling anything in it, its destroy
+ * included. `*out` is written only on success.
  *
  * Returns:
  * - `NEXUS_STATUS_OK`
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: config or out NULL
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: struct_size larger than this library
- *   knows, too small, or ending inside a field (no header's size; beyond
- *   4096 bytes, an uninitialized config, nothing of it is read),
+ *   knows, too small, or ending inside a field (no header's size), a
+ *   config never initialized (see above),
  *   thresholds not 0 < moderate < critical <= 1 or not finite, keeps not
  *   0 < critical_keep <= moderate_keep <= 1, batch 0, queue capacity 0,
  *   strategy out of range, shards not 1..=NEXUS_MAX_SHARDS, a
@@ -2148,9 +2149,10 @@ void nexus_monitor_config_init(struct NexusMonitorConfig *config);
  *
  * Returns `OK`; `ERR_NULL_ARGUMENT` (config NULL); `ERR_INVALID_ARGUMENT`
  * (struct_size too small, larger than this library knows, or ending inside
- * a field, whose value is then never read; beyond 4096 bytes, which no
- * header has (a config never initialized), no field is read, so its
- * budget_ctx is not destroyed; a value out of the ranges in
+ * a field, whose value is then never read; a config never initialized: a
+ * struct_size beyond 4096 bytes, which no header has, over fields that are
+ * no valid config either, whose budget_ctx is then not destroyed; a value
+ * out of the ranges in
  * `NexusMonitorConfig`, fs_root not UTF-8); `ERR_BUSY` (a
  * monitor is already running: it keeps running, this config is unused and
  * its budget_ctx destroyed); `ERR_OUT_OF_MEMORY` (no thread or eventfd);

@@ -3,7 +3,7 @@
 use std::ffi::c_char;
 
 use super::boundary::{entry, entry_value, last_error_ptr, null_arg, status_str};
-use super::config::{check, default_config, read_config};
+use super::config::{check, check_initialized, default_config, read_config};
 use super::types::*;
 use crate::{EventKind, EvictionReason, EvictionStrategy, MemoryPressureLevel};
 
@@ -147,6 +147,7 @@ pub extern "C" fn nexus_memory_config_validate(config: *const NexusMemoryConfig)
         // SAFETY: non-NULL; the caller passes an initialized config of at
         // least `struct_size` bytes (or this header's size).
         let (c, struct_size) = unsafe { read_config(config) };
+        check_initialized(&c, struct_size)?;
         check(&c, struct_size).map(|_| ())
     })
 }

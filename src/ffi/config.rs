@@ -75,6 +75,18 @@ pub(crate) fn convert(
     c: &NexusMemoryConfig,
     struct_size: usize,
 ) -> Result<(MemoryConfig, ForeignEstimator), Error> {
+    check_initialized(c, struct_size)?;
+    let estimator = ForeignEstimator::new(
+        c.size_estimator,
+        ForeignCtx::new(c.size_estimator_ctx, c.size_estimator_destroy),
+    );
+    Ok((check(c, struct_size)?, estimator))
+}
+
+/// `INVALID_ARGUMENT` for a config never initialized: a `struct_size` no
+/// header has over fields that are no valid config either (stack garbage,
+/// whose function pointers are garbage too: nothing in it may be called).
+pub(crate) fn check_initialized(c: &NexusMemoryConfig, struct_size: usize) -> Result<(), Error> {
     if struct_size > MAX_STRUCT_SIZE && check(c, size_of::<NexusMemoryConfig>()).is_err() {
         return Err(never_initialized(
             struct_size,
@@ -82,11 +94,7 @@ pub(crate) fn convert(
             "nexus_memory_config_init",
         ));
     }
-    let estimator = ForeignEstimator::new(
-        c.size_estimator,
-        ForeignCtx::new(c.size_estimator_ctx, c.size_estimator_destroy),
-    );
-    Ok((check(c, struct_size)?, estimator))
+    Ok(())
 }
 
 /// Every rule `nexus_store_new` applies to a config read by `read_config`
