@@ -328,9 +328,12 @@ typedef struct NexusMemoryConfig {
    * `NOT_FOUND`, a put of its key makes a new entry); it is removed
    * (reason `NEXUS_EVICTION_REASON_EXPIRED`) by the next call after a
    * read saw it (with shards: the next call that reaches its shard), by
-   * a put that needs room, a pressure signal's shed or a smaller
-   * `nexus_store_set_max_bytes` (expired entries go before any live one,
-   * once the call cannot fail), or by
+   * a put that needs room, a pressure signal's shed, a smaller
+   * `nexus_store_set_max_bytes` or the budget's restore when a pin ends
+   * or the last read handle goes (expired entries go before any live
+   * one, once the call cannot fail; a budget governor's shed does not:
+   * it evicts in strategy order, and an expired entry it takes leaves as
+   * `GOVERNOR`, counted), or by
    * `nexus_store_sweep_expired`. A pinned entry
    * expires only once unpinned; a pin of an entry that already expired
    * finds it gone (it leaves, EXPIRED; the pin waits for the key's next
@@ -657,8 +660,9 @@ typedef struct NexusEvent {
    * Per store, from 1. `nexus_store_poll_event` returns events in
    * sequence order, and a gap means only lost events (see DROPPED); an
    * event callback runs on the thread of the call that made the event,
-   * so on several threads it may see them out of order (the highest
-   * number is the latest).
+   * so on several threads, or when the callback itself calls into the
+   * store (the events of that nested call are delivered first), it may
+   * see them out of order (the highest number is the latest).
    */
   uint64_t sequence;
   /**
@@ -1294,7 +1298,11 @@ typedef void (*NexusGovernorEventFn)(void *ctx,
 /**
  * The signalled level (what the OS or the app last signalled; NONE once it
  * decayed) changed from `previous_level` to `level`. Only delivered when
- * the event mask includes `NEXUS_EVENT_MASK_SIGNAL_CHANGED`.
+ * the event mask includes `NEXUS_EVENT_MASK_SIGNAL_CHANGED`. Unlike
+ * PRESSURE_CHANGED these are not chained across threads: signals given
+ * at once on several threads may hand theirs on in another order than
+ * they applied them, so follow the highest `sequence`, or read
+ * `nexus_store_signalled_level`.
  */
 #define NEXUS_EVENT_KIND_SIGNAL_CHANGED 3
 
@@ -1982,9 +1990,10 @@ NexusStatus nexus_store_evict(struct NexusStore *store,
  * counted. Pinned entries and entries held by read handles stay. With
  * the LRU or SIZE strategy, when every entry that stays is pinned, it is
  * one pass over the entries (each shard's lock held for its pass, about
- * 40 ns per entry; the eviction listener sees the victims in storage
+ * 30 ns per entry; the eviction listener sees the victims in storage
  * order); otherwise it runs in chunks of 128 entries per hold of the lock,
- * like a signal's shedding. One EVICTION event per shard.
+ * like a signal's shedding. One EVICTION event per shard for the evicted
+ * entries, and one per shard that had expired entries (reason `EXPIRED`).
  *
  * Returns:
  * - `NEXUS_STATUS_OK`
@@ -2251,8 +2260,10 @@ NexusStatus nexus_monitor_source_detail(NexusMonitorSourceKind kind,
 /**
  * Registers the event callback (`cb` NULL unregisters). While one is
  * registered, events go to it instead of the queue: on the thread whose
- * call produced them, after the store's locks are released (across threads
- * they may arrive out of sequence). It may call back into the store.
+ * call produced them, after the store's locks are released (across threads,
+ * or when the callback calls into the store and that call's events are
+ * delivered inside it, they may arrive out of sequence). It may call back
+ * into the store.
  *
  * Ownership: `ctx` belongs to the store from now on; `destroy(ctx)` (may
  * be NULL) runs exactly once, after the callback's last call returned:

@@ -524,6 +524,61 @@ fn a_signal_sheds_expired_entries_first() {
     assert_eq!(s.metrics().eviction_count, 0);
 }
 
+/// The budget's restore when a pin ends or the last read handle goes takes
+/// expired entries first, as a signal's shed does (audit 16: it evicted a
+/// live entry while an expired one could give the room, and an expired
+/// entry it took was reported as PRESSURE and counted).
+#[test]
+fn the_restore_after_an_unpin_or_a_release_takes_expired_entries_first() {
+    use nexus_store::MemoryPressureLevel::Critical;
+    for by_handle in [false, true] {
+        let (s, clock) = store_with(MemoryConfig {
+            max_cache_bytes: 1_000,
+            ..MemoryConfig::default()
+        });
+        let heard = listen(&s);
+        s.pin("p");
+        put(&s, "p", 340);
+        s.put_with_ttl("x".to_string(), 20, Duration::from_millis(10))
+            .unwrap();
+        put(&s, "live", 10);
+        // Protect x and live through the signal: a pin of x, or handles
+        // on both.
+        let mut handles = Vec::new();
+        if by_handle {
+            handles.push(s.get("live").unwrap());
+            handles.push(s.get("x").unwrap());
+        } else {
+            s.pin("x");
+        }
+        // CRITICAL holds 350 bytes: 340 + 20 (+ 10 held) stay above it.
+        s.signal_pressure(Critical);
+        let evicted_by_signal = s.metrics().eviction_count;
+        heard_now(&heard);
+        assert!(s.metrics().current_usage > 350, "protected entries hold it");
+        clock.advance_ms(10);
+        if by_handle {
+            // live's handle goes last: usage 370 is above 350, and the
+            // expired x gives the room, not live.
+            handles.pop();
+            handles.pop();
+        } else {
+            s.unpin("x").unwrap();
+        }
+        assert_eq!(heard_now(&heard), expired(&["x"]), "by handle: {by_handle}");
+        assert!(s.contains("p"));
+        if by_handle {
+            assert!(s.contains("live"), "the live entry stays");
+        }
+        assert_eq!(
+            s.metrics().eviction_count,
+            evicted_by_signal,
+            "an expiry is no eviction"
+        );
+        assert!(s.metrics().current_usage <= 350);
+    }
+}
+
 /// With a time to idle, a read restarts the clock of an entry without
 /// touching the queue: the put that needs room takes only the entries idle
 /// past the TTI; a pinned expired entry stays until unpinned, and is then

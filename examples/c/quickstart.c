@@ -1,5 +1,8 @@
 /* nexus_store quickstart: a budgeted cache, a pin, a pressure signal.
- * Build: cc -std=c99 quickstart.c $(pkg-config --cflags --libs nexus_store) */
+ * Build (after `make install`; the rpath finds the shared library outside
+ * /usr/lib, or link `nexus_store-static` instead):
+ *   cc -std=c99 quickstart.c $(pkg-config --cflags --libs nexus_store) \
+ *      -Wl,-rpath,$(pkg-config --variable=libdir nexus_store) */
 #include <stdio.h>
 #include <string.h>
 

@@ -11,8 +11,10 @@ use crate::{Error, ErrorKind, Loaded};
 
 /// Registers the event callback (`cb` NULL unregisters). While one is
 /// registered, events go to it instead of the queue: on the thread whose
-/// call produced them, after the store's locks are released (across threads
-/// they may arrive out of sequence). It may call back into the store.
+/// call produced them, after the store's locks are released (across threads,
+/// or when the callback calls into the store and that call's events are
+/// delivered inside it, they may arrive out of sequence). It may call back
+/// into the store.
 ///
 /// Ownership: `ctx` belongs to the store from now on; `destroy(ctx)` (may
 /// be NULL) runs exactly once, after the callback's last call returned:

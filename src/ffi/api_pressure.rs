@@ -64,9 +64,10 @@ pub extern "C" fn nexus_store_evict(
 /// counted. Pinned entries and entries held by read handles stay. With
 /// the LRU or SIZE strategy, when every entry that stays is pinned, it is
 /// one pass over the entries (each shard's lock held for its pass, about
-/// 40 ns per entry; the eviction listener sees the victims in storage
+/// 30 ns per entry; the eviction listener sees the victims in storage
 /// order); otherwise it runs in chunks of 128 entries per hold of the lock,
-/// like a signal's shedding. One EVICTION event per shard.
+/// like a signal's shedding. One EVICTION event per shard for the evicted
+/// entries, and one per shard that had expired entries (reason `EXPIRED`).
 ///
 /// Returns:
 /// - `NEXUS_STATUS_OK`

@@ -97,7 +97,11 @@ pub const NEXUS_EVENT_KIND_EVICTION: NexusEventKind = 1;
 pub const NEXUS_EVENT_KIND_DROPPED: NexusEventKind = 2;
 /// The signalled level (what the OS or the app last signalled; NONE once it
 /// decayed) changed from `previous_level` to `level`. Only delivered when
-/// the event mask includes `NEXUS_EVENT_MASK_SIGNAL_CHANGED`.
+/// the event mask includes `NEXUS_EVENT_MASK_SIGNAL_CHANGED`. Unlike
+/// PRESSURE_CHANGED these are not chained across threads: signals given
+/// at once on several threads may hand theirs on in another order than
+/// they applied them, so follow the highest `sequence`, or read
+/// `nexus_store_signalled_level`.
 pub const NEXUS_EVENT_KIND_SIGNAL_CHANGED: NexusEventKind = 3;
 
 /// Bits of `nexus_store_set_event_mask`: `1 << NEXUS_EVENT_KIND_*`.
@@ -264,9 +268,12 @@ pub struct NexusMemoryConfig {
     /// `NOT_FOUND`, a put of its key makes a new entry); it is removed
     /// (reason `NEXUS_EVICTION_REASON_EXPIRED`) by the next call after a
     /// read saw it (with shards: the next call that reaches its shard), by
-    /// a put that needs room, a pressure signal's shed or a smaller
-    /// `nexus_store_set_max_bytes` (expired entries go before any live one,
-    /// once the call cannot fail), or by
+    /// a put that needs room, a pressure signal's shed, a smaller
+    /// `nexus_store_set_max_bytes` or the budget's restore when a pin ends
+    /// or the last read handle goes (expired entries go before any live
+    /// one, once the call cannot fail; a budget governor's shed does not:
+    /// it evicts in strategy order, and an expired entry it takes leaves as
+    /// `GOVERNOR`, counted), or by
     /// `nexus_store_sweep_expired`. A pinned entry
     /// expires only once unpinned; a pin of an entry that already expired
     /// finds it gone (it leaves, EXPIRED; the pin waits for the key's next
@@ -331,8 +338,9 @@ pub struct NexusEvent {
     /// Per store, from 1. `nexus_store_poll_event` returns events in
     /// sequence order, and a gap means only lost events (see DROPPED); an
     /// event callback runs on the thread of the call that made the event,
-    /// so on several threads it may see them out of order (the highest
-    /// number is the latest).
+    /// so on several threads, or when the callback itself calls into the
+    /// store (the events of that nested call are delivered first), it may
+    /// see them out of order (the highest number is the latest).
     pub sequence: u64,
     /// The store's reported level (after the change, for PRESSURE_CHANGED);
     /// for SIGNAL_CHANGED, the signalled level after the change.

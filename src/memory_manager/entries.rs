@@ -694,7 +694,12 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
 
     /// Ends a pin. If the pin held usage above the budget in force, returns
     /// the run that restores it (the store runs it like any long run).
-    pub fn unpin<Q>(&mut self, key: &Q) -> Result<Option<LongRun>>
+    pub fn unpin<Q>(
+        &mut self,
+        key: &Q,
+        now: &Now<'_>,
+        fx: &mut Effects<K, V>,
+    ) -> Result<Option<LongRun>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -720,7 +725,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             self.pinned_count -= 1;
             self.pinned_bytes -= at.charge;
             self.requeue_expiry(i);
-            return Ok(self.budget_run());
+            return Ok(self.budget_run(now, fx));
         }
         Ok(None)
     }

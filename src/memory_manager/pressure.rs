@@ -42,12 +42,22 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
 
     /// The run that brings usage back within the budget in force, if it is
     /// above it: what keeps `usage <= budget` once a pin ends or the last
-    /// read handle of a protected entry is released. Reason PRESSURE under a
-    /// signal (the only time protected entries can hold usage above the
-    /// budget), else CAPACITY.
-    pub fn budget_run(&self) -> Option<LongRun> {
+    /// read handle of a protected entry is released. Expired entries go
+    /// first (EXPIRED), as for a signal's shed; the run evicts what is still
+    /// above, reason PRESSURE under a signal (the only time protected
+    /// entries can hold usage above the budget), else CAPACITY.
+    pub fn budget_run(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) -> Option<LongRun> {
         if !self.overdrawn() {
             return None;
+        }
+        if self.expiry_on() {
+            let expired = self.take_expired(None);
+            if !expired.is_empty() {
+                self.remove_expired(expired, now, fx);
+                if !self.overdrawn() {
+                    return None;
+                }
+            }
         }
         let reason = if self.signalled > MemoryPressureLevel::None {
             EvictionReason::Pressure

@@ -107,7 +107,7 @@ where
     }
 
     fn restore_budget_held(&self, held: &mut HeldPanic) {
-        self.each_with_run(held, |m, _, _| m.budget_run());
+        self.each_with_run(held, |m, now, fx| m.budget_run(now, fx));
     }
 
     /// Runs `f` on every shard in turn under its lock, and the long run it

@@ -613,7 +613,7 @@ where
         let mut held = HeldPanic::new();
         let unpinned = self
             .shared
-            .locked_held(shard, &mut held, |m, _, _| m.unpin(key));
+            .locked_held(shard, &mut held, |m, now, fx| m.unpin(key, now, fx));
         let result = unpinned.map(|run| {
             if let Some(run) = run {
                 self.shared.long_run_held(shard, run, &mut held);
