@@ -1411,10 +1411,27 @@ const char *nexus_last_error_message(void);
  * shards 1, lfu_history false, max_entries 0 (no entry-count limit),
  * ttl_ms and tti_ms 0 (no expiry).
  *
- * `config` NULL: does nothing. Writes the whole struct: only call it on a
- * struct of this header's size. Thread-safe.
+ * `config` NULL: does nothing. It writes the struct as this header (the
+ * first, 0.1) declares it, and never more, whatever version of the library
+ * runs it: a program built against this header may call it on a later
+ * library. To fill a later header's fields too, a program (or a binding)
+ * calls `nexus_memory_config_init_sized(config, sizeof *config)`.
+ * Thread-safe.
  */
 void nexus_memory_config_init(struct NexusMemoryConfig *config);
+
+/**
+ * Fills the first `size` bytes of `*config` with the defaults (as
+ * `nexus_memory_config_init`) and sets `struct_size` to `size`: pass
+ * `sizeof *config` as the caller's header has it, so that a library
+ * newer than the header never writes past the caller's struct. A `size`
+ * beyond this library's struct (a header newer than the library) leaves
+ * the fields it does not know unwritten, and `nexus_store_new` refuses
+ * the struct; `size` smaller than `sizeof(size_t)` or `config` NULL:
+ * writes nothing. Thread-safe.
+ */
+void nexus_memory_config_init_sized(struct NexusMemoryConfig *config,
+                                    size_t size);
 
 /**
  * Checks `*config` exactly as `nexus_store_new` does, every rule included
@@ -2133,10 +2150,22 @@ NexusStatus nexus_store_set_max_bytes(struct NexusStore *store,
  * at 0.10 / 0.05 / 0.02 available; no budget (fraction 0, floor 1 MiB,
  * budget_fn NULL).
  *
- * `config` NULL: does nothing. Writes the whole struct: only call it on a
- * struct of this header's size. Thread-safe.
+ * `config` NULL: does nothing. It writes the struct as this header (the
+ * first, 0.1) declares it, and never more, whatever version of the library
+ * runs it; `nexus_monitor_config_init_sized(config, sizeof *config)` fills
+ * a later header's fields too. Thread-safe.
  */
 void nexus_monitor_config_init(struct NexusMonitorConfig *config);
+#endif
+
+#if defined(__linux__)
+/**
+ * Fills the first `size` bytes of `*config` with the defaults and sets
+ * `struct_size` to `size`, as `nexus_memory_config_init_sized` does for
+ * its struct (pass `sizeof *config`). Thread-safe.
+ */
+void nexus_monitor_config_init_sized(struct NexusMonitorConfig *config,
+                                     size_t size);
 #endif
 
 #if defined(__linux__)
@@ -2544,20 +2573,43 @@ NexusStatus nexus_store_set_event_mask(struct NexusStore *store,
 /**
  * Fills `*config` with the defaults: `struct_size` = sizeof(NexusGovernorConfig),
  * budget 0 (set one: a governor needs a budget of at least 1 byte), keeps
- * 0.75 and 0.5, a queue of 1024 events. NULL: does nothing.
+ * 0.75 and 0.5, a queue of 1024 events. NULL: does nothing. It writes the
+ * struct as this header (the first, 0.1) declares it, and never more,
+ * whatever version of the library runs it;
+ * `nexus_governor_config_init_sized(config, sizeof *config)` fills a later
+ * header's fields too.
  *
  * Thread-safe.
  */
 void nexus_governor_config_init(struct NexusGovernorConfig *config);
 
 /**
+ * Fills the first `size` bytes of `*config` with the defaults and sets
+ * `struct_size` to `size`, as `nexus_memory_config_init_sized` does for
+ * its struct (pass `sizeof *config`). Thread-safe.
+ */
+void nexus_governor_config_init_sized(struct NexusGovernorConfig *config,
+                                      size_t size);
+
+/**
  * Fills `*member` with the defaults: `struct_size` =
  * sizeof(NexusGovernorMember), priority 0, no floor, no ceiling. NULL: does
- * nothing.
+ * nothing. It writes the struct as this header (the first, 0.1) declares
+ * it, and never more, whatever version of the library runs it;
+ * `nexus_governor_member_init_sized(member, sizeof *member)` fills a later
+ * header's fields too.
  *
  * Thread-safe.
  */
 void nexus_governor_member_init(struct NexusGovernorMember *member);
+
+/**
+ * Fills the first `size` bytes of `*member` with the defaults and sets
+ * `struct_size` to `size`, as `nexus_memory_config_init_sized` does for
+ * its struct (pass `sizeof *member`). Thread-safe.
+ */
+void nexus_governor_member_init_sized(struct NexusGovernorMember *member,
+                                      size_t size);
 
 /**
  * Creates a governor with no members.

@@ -3,7 +3,9 @@
 //! governor").
 
 use std::ffi::{c_char, c_void};
-use std::mem::{offset_of, size_of};
+use std::mem::{align_of, offset_of, size_of};
+
+use super::versioned::{init_prefix, size_ending_at};
 use std::sync::Arc;
 
 use super::boundary::{entry, entry_value, enum_arg, null_arg, out_arg};
@@ -19,34 +21,64 @@ use crate::{
 
 /// Fills `*config` with the defaults: `struct_size` = sizeof(NexusGovernorConfig),
 /// budget 0 (set one: a governor needs a budget of at least 1 byte), keeps
-/// 0.75 and 0.5, a queue of 1024 events. NULL: does nothing.
+/// 0.75 and 0.5, a queue of 1024 events. NULL: does nothing. It writes the
+/// struct as this header (the first, 0.1) declares it, and never more,
+/// whatever version of the library runs it;
+/// `nexus_governor_config_init_sized(config, sizeof *config)` fills a later
+/// header's fields too.
 ///
 /// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_governor_config_init(config: *mut NexusGovernorConfig) {
+    nexus_governor_config_init_sized(config, GOVERNOR_CONFIG_SIZE_0_1);
+}
+
+/// Fills the first `size` bytes of `*config` with the defaults and sets
+/// `struct_size` to `size`, as `nexus_memory_config_init_sized` does for
+/// its struct (pass `sizeof *config`). Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_governor_config_init_sized(config: *mut NexusGovernorConfig, size: usize) {
     entry_value((), || {
-        if !config.is_null() {
-            // SAFETY: non-NULL and writable for a NexusGovernorConfig (the
-            // header's contract).
-            unsafe { config.write_unaligned(default_config()) };
-        }
+        // SAFETY: the caller passes NULL or `size` writable bytes.
+        unsafe { init_prefix(config, default_config(), size, &config_fields()) }
     })
 }
 
 /// Fills `*member` with the defaults: `struct_size` =
 /// sizeof(NexusGovernorMember), priority 0, no floor, no ceiling. NULL: does
-/// nothing.
+/// nothing. It writes the struct as this header (the first, 0.1) declares
+/// it, and never more, whatever version of the library runs it;
+/// `nexus_governor_member_init_sized(member, sizeof *member)` fills a later
+/// header's fields too.
 ///
 /// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_governor_member_init(member: *mut NexusGovernorMember) {
+    nexus_governor_member_init_sized(member, GOVERNOR_MEMBER_SIZE_0_1);
+}
+
+/// Fills the first `size` bytes of `*member` with the defaults and sets
+/// `struct_size` to `size`, as `nexus_memory_config_init_sized` does for
+/// its struct (pass `sizeof *member`). Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_governor_member_init_sized(member: *mut NexusGovernorMember, size: usize) {
     entry_value((), || {
-        if !member.is_null() {
-            // SAFETY: non-NULL and writable (the header's contract).
-            unsafe { member.write_unaligned(default_member()) };
-        }
+        // SAFETY: the caller passes NULL or `size` writable bytes.
+        unsafe { init_prefix(member, default_member(), size, &member_fields()) }
     })
 }
+
+/// The first header's (0.1) sizes of the governor's structs, whose last
+/// fields are `event_queue_capacity` and `ceiling_bytes`: what the init
+/// functions without a size write for good (see `MEMORY_CONFIG_SIZE_0_1`).
+const GOVERNOR_CONFIG_SIZE_0_1: usize = size_ending_at(
+    offset_of!(NexusGovernorConfig, event_queue_capacity) + size_of::<usize>(),
+    align_of::<NexusGovernorConfig>(),
+);
+const GOVERNOR_MEMBER_SIZE_0_1: usize = size_ending_at(
+    offset_of!(NexusGovernorMember, ceiling_bytes) + size_of::<u64>(),
+    align_of::<NexusGovernorMember>(),
+);
 
 /// Creates a governor with no members.
 ///
@@ -473,5 +505,22 @@ fn read_member(member: *const NexusGovernorMember) -> Result<NexusGovernorMember
             offset_of!(NexusGovernorMember, priority) + size_of::<u32>(),
             &member_fields(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_first_headers_sizes_are_this_ones() {
+        // Fails once a field is appended: then keep the *_SIZE_0_1 constants
+        // (what the init functions without a size write) and change this test.
+        assert_eq!(
+            super::GOVERNOR_CONFIG_SIZE_0_1,
+            size_of::<super::NexusGovernorConfig>()
+        );
+        assert_eq!(
+            super::GOVERNOR_MEMBER_SIZE_0_1,
+            size_of::<super::NexusGovernorMember>()
+        );
     }
 }

@@ -3,8 +3,11 @@
 use std::ffi::c_char;
 
 use super::boundary::{entry, entry_value, last_error_ptr, null_arg, status_str};
-use super::config::{check, check_initialized, default_config, read_config};
+use super::config::{
+    MEMORY_CONFIG_SIZE_0_1, check, check_initialized, config_fields, default_config, read_config,
+};
 use super::types::*;
+use super::versioned::init_prefix;
 use crate::{EventKind, EvictionReason, EvictionStrategy, MemoryPressureLevel};
 
 /// The library's version as "MAJOR.MINOR.PATCH", equal to the
@@ -111,15 +114,30 @@ pub extern "C" fn nexus_last_error_message() -> *const c_char {
 /// shards 1, lfu_history false, max_entries 0 (no entry-count limit),
 /// ttl_ms and tti_ms 0 (no expiry).
 ///
-/// `config` NULL: does nothing. Writes the whole struct: only call it on a
-/// struct of this header's size. Thread-safe.
+/// `config` NULL: does nothing. It writes the struct as this header (the
+/// first, 0.1) declares it, and never more, whatever version of the library
+/// runs it: a program built against this header may call it on a later
+/// library. To fill a later header's fields too, a program (or a binding)
+/// calls `nexus_memory_config_init_sized(config, sizeof *config)`.
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_memory_config_init(config: *mut NexusMemoryConfig) {
+    nexus_memory_config_init_sized(config, MEMORY_CONFIG_SIZE_0_1);
+}
+
+/// Fills the first `size` bytes of `*config` with the defaults (as
+/// `nexus_memory_config_init`) and sets `struct_size` to `size`: pass
+/// `sizeof *config` as the caller's header has it, so that a library
+/// newer than the header never writes past the caller's struct. A `size`
+/// beyond this library's struct (a header newer than the library) leaves
+/// the fields it does not know unwritten, and `nexus_store_new` refuses
+/// the struct; `size` smaller than `sizeof(size_t)` or `config` NULL:
+/// writes nothing. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_memory_config_init_sized(config: *mut NexusMemoryConfig, size: usize) {
     entry_value((), || {
-        // SAFETY: the caller passes NULL or a writable NexusMemoryConfig.
-        if let Some(c) = unsafe { config.as_mut() } {
-            *c = default_config();
-        }
+        // SAFETY: the caller passes NULL or `size` writable bytes.
+        unsafe { init_prefix(config, default_config(), size, &config_fields()) }
     })
 }
 

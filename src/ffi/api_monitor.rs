@@ -3,7 +3,7 @@
 //! as `nexus_signal_pressure_all` does.
 
 use std::ffi::{CStr, c_char, c_void};
-use std::mem::{offset_of, size_of};
+use std::mem::{align_of, offset_of, size_of};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ use super::types::*;
 use super::versioned::{
     FieldSpan, MAX_STRUCT_SIZE, check_not_torn, field_spans, never_initialized, read_over_defaults,
 };
+use super::versioned::{init_prefix, size_ending_at};
 use crate::os_pressure::{
     self, LevelThresholds, MonitorConfig, MonitorStatus, PsiTrigger, SourceKind, SourceStatus,
     StallKind,
@@ -398,17 +399,33 @@ fn convert(c: &NexusMonitorConfig, struct_size: usize) -> Result<MonitorConfig, 
 /// at 0.10 / 0.05 / 0.02 available; no budget (fraction 0, floor 1 MiB,
 /// budget_fn NULL).
 ///
-/// `config` NULL: does nothing. Writes the whole struct: only call it on a
-/// struct of this header's size. Thread-safe.
+/// `config` NULL: does nothing. It writes the struct as this header (the
+/// first, 0.1) declares it, and never more, whatever version of the library
+/// runs it; `nexus_monitor_config_init_sized(config, sizeof *config)` fills
+/// a later header's fields too. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_monitor_config_init(config: *mut NexusMonitorConfig) {
+    nexus_monitor_config_init_sized(config, MONITOR_CONFIG_SIZE_0_1);
+}
+
+/// Fills the first `size` bytes of `*config` with the defaults and sets
+/// `struct_size` to `size`, as `nexus_memory_config_init_sized` does for
+/// its struct (pass `sizeof *config`). Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_monitor_config_init_sized(config: *mut NexusMonitorConfig, size: usize) {
     entry_value((), || {
-        // SAFETY: the caller passes NULL or a writable NexusMonitorConfig.
-        if let Some(c) = unsafe { config.as_mut() } {
-            *c = default_monitor_config();
-        }
+        // SAFETY: the caller passes NULL or `size` writable bytes.
+        unsafe { init_prefix(config, default_monitor_config(), size, &monitor_fields()) }
     })
 }
+
+/// `NexusMonitorConfig`'s size in the first header (0.1), whose last field
+/// is `budget_apply_to_stores`: what `nexus_monitor_config_init` writes for
+/// good (see `MEMORY_CONFIG_SIZE_0_1`).
+const MONITOR_CONFIG_SIZE_0_1: usize = size_ending_at(
+    offset_of!(NexusMonitorConfig, budget_apply_to_stores) + size_of::<bool>(),
+    align_of::<NexusMonitorConfig>(),
+);
 
 /// Starts the process-wide monitor thread (Linux). It reads every source
 /// each `sample_interval_ms` and at once when the kernel notifies (a PSI
@@ -650,6 +667,16 @@ pub extern "C" fn nexus_monitor_source_detail(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_first_headers_size_is_this_ones() {
+        // Fails once a field is appended: then keep MONITOR_CONFIG_SIZE_0_1
+        // (what nexus_monitor_config_init writes) and change this test.
+        assert_eq!(
+            super::MONITOR_CONFIG_SIZE_0_1,
+            size_of::<super::NexusMonitorConfig>()
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -1,12 +1,13 @@
 //! `NexusMemoryConfig`: its defaults, and reading it across versions
 //! (`struct_size`) into the core's `MemoryConfig`.
 
-use std::mem::{offset_of, size_of};
+use std::mem::{align_of, offset_of, size_of};
 
 use super::foreign::{ForeignCtx, ForeignEstimator};
 use super::types::*;
 use super::versioned::{
     FieldSpan, MAX_STRUCT_SIZE, check_not_torn, field_spans, never_initialized, read_over_defaults,
+    size_ending_at,
 };
 use crate::{Error, ErrorKind, EvictionStrategy, MemoryConfig};
 
@@ -35,9 +36,18 @@ pub(crate) fn default_config() -> NexusMemoryConfig {
     }
 }
 
+/// `NexusMemoryConfig`'s size in the first header (0.1), whose last field
+/// is `tti_ms`: what `nexus_memory_config_init` writes for good. A field
+/// appended later does not change it (programs built against this header
+/// call that function); `nexus_memory_config_init_sized` writes the rest.
+pub(crate) const MEMORY_CONFIG_SIZE_0_1: usize = size_ending_at(
+    offset_of!(NexusMemoryConfig, tti_ms) + size_of::<u64>(),
+    align_of::<NexusMemoryConfig>(),
+);
+
 /// `NexusMemoryConfig`'s fields after `struct_size`, in order: the sizes
 /// an older header may pass end at one of them (`versioned`).
-fn fields() -> [FieldSpan; 17] {
+pub(crate) fn config_fields() -> [FieldSpan; 17] {
     let c = default_config();
     field_spans!(c, NexusMemoryConfig;
         max_cache_bytes, moderate_threshold, critical_threshold, eviction_batch_size, strategy,
@@ -60,7 +70,7 @@ pub(crate) unsafe fn read_config(ptr: *const NexusMemoryConfig) -> (NexusMemoryC
         read_over_defaults(
             ptr,
             default_config(),
-            &fields(),
+            &config_fields(),
             &[offset_of!(NexusMemoryConfig, lfu_history)],
         )
     }
@@ -117,7 +127,7 @@ pub(crate) fn check(c: &NexusMemoryConfig, struct_size: usize) -> Result<MemoryC
             format!("struct_size {struct_size} is too small: call nexus_memory_config_init first"),
         ));
     }
-    check_not_torn(struct_size, "NexusMemoryConfig", &fields())?;
+    check_not_torn(struct_size, "NexusMemoryConfig", &config_fields())?;
     let config = MemoryConfig {
         max_cache_bytes: c.max_cache_bytes,
         moderate_threshold: c.moderate_threshold,
@@ -141,9 +151,19 @@ pub(crate) fn check(c: &NexusMemoryConfig, struct_size: usize) -> Result<MemoryC
 #[cfg(test)]
 mod tests {
     #[test]
+    fn the_first_headers_size_is_this_ones() {
+        // Fails once a field is appended: then keep MEMORY_CONFIG_SIZE_0_1
+        // (what nexus_memory_config_init writes) and change this test.
+        assert_eq!(
+            super::MEMORY_CONFIG_SIZE_0_1,
+            size_of::<super::NexusMemoryConfig>()
+        );
+    }
+
+    #[test]
     fn the_field_list_has_every_field() {
         super::super::versioned::assert_lists_every_field(
-            &super::fields(),
+            &super::config_fields(),
             size_of::<super::NexusMemoryConfig>(),
         );
     }

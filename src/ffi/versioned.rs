@@ -79,6 +79,41 @@ pub(crate) fn never_initialized(struct_size: usize, name: &str, init: &str) -> E
     )
 }
 
+/// The size of a struct whose last field ends at byte `end`, aligned as
+/// `align`: what C's `sizeof` gives (the first header's size of a struct
+/// that has grown since is fixed by naming its last field then).
+pub(crate) const fn size_ending_at(end: usize, align: usize) -> usize {
+    end.div_ceil(align) * align
+}
+
+/// An init function's write: this library's defaults `value` into the
+/// first `size` bytes of the caller's struct (at most `size_of::<T>()`,
+/// never part of a field), then `struct_size` = `size`. Nothing when `dst`
+/// is NULL or `size` cannot hold `struct_size`. A `size` beyond this
+/// library's struct (a newer header's) leaves the fields it does not know
+/// unwritten; the call that takes the struct refuses it.
+///
+/// # Safety
+/// `dst` NULL or with `size` writable bytes.
+pub(crate) unsafe fn init_prefix<T: Copy>(
+    dst: *mut T,
+    value: T,
+    size: usize,
+    fields: &[FieldSpan],
+) {
+    if dst.is_null() || size < size_of::<usize>() {
+        return;
+    }
+    let n = readable(size, size_of::<T>(), fields);
+    // SAFETY: `n <= size` bytes are writable at `dst` (the caller's
+    // contract) and readable in `value`; an unaligned pointer is fine for
+    // byte copies and the unaligned write; no overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping((&raw const value).cast::<u8>(), dst.cast::<u8>(), n);
+        dst.cast::<usize>().write_unaligned(size);
+    }
+}
+
 /// The bytes of a caller's struct that may be read: `struct_size`, at
 /// most this library's size, and never part of a field (a torn field is
 /// left at its default; `check_not_torn` refuses the call).
@@ -186,5 +221,42 @@ mod tests {
             assert!(e.message().contains("Sample."), "{}", e.message());
             assert_eq!(readable(torn, size_of::<Sample>(), &fields), start);
         }
+    }
+
+    #[test]
+    fn an_init_writes_only_the_callers_size() {
+        #[derive(Clone, Copy)]
+        #[repr(C)]
+        struct Sample {
+            struct_size: usize,
+            a: u64,
+            b: u64,
+        }
+        let defaults = Sample {
+            struct_size: 24,
+            a: 1,
+            b: 2,
+        };
+        let fields = field_spans!(defaults, Sample; a, b);
+        assert_eq!(size_ending_at(17, 8), 24);
+        assert_eq!(size_ending_at(16, 8), 16);
+        // Four words: an older header's 16-byte struct, then a canary.
+        for (size, written) in [(16, 2), (24, 3), (20, 2), (4, 0), (40, 3)] {
+            let mut words = [u64::MAX; 5];
+            let dst = words.as_mut_ptr().cast::<Sample>();
+            // SAFETY: 40 writable bytes, more than any size tried.
+            unsafe { init_prefix(dst, defaults, size, &fields) };
+            let want: Vec<u64> = (0..5)
+                .map(|i| match i {
+                    0 if size >= 8 => size as u64,
+                    1 | 2 if i < written => i as u64,
+                    _ => u64::MAX,
+                })
+                .collect();
+            assert_eq!(words.to_vec(), want, "size {size}");
+        }
+        // NULL: nothing, no crash.
+        // SAFETY: NULL is allowed.
+        unsafe { init_prefix(std::ptr::null_mut(), defaults, 24, &fields) };
     }
 }

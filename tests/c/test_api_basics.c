@@ -504,6 +504,84 @@ static void test_made_up_handles(void) {
     CHECK_OK(nexus_store_free(live));
 }
 
+/* The init functions write only the caller's struct: `_sized` as much as
+ * the caller's header declares (an older header's struct, followed here by
+ * bytes that must stay as they were), the plain ones this header's size,
+ * and neither anything for NULL or a size that cannot hold struct_size. */
+#define CANARY 0xEE
+static int bytes_from_are(const unsigned char *b, size_t from, size_t to, unsigned char v) {
+    for (size_t i = from; i < to; i++)
+        if (b[i] != v) return 0;
+    return 1;
+}
+
+static void test_init_functions_write_only_the_callers_size(void) {
+    union {
+        NexusMemoryConfig c;
+        unsigned char b[sizeof(NexusMemoryConfig) + 32];
+    } m;
+    size_t older = offsetof(NexusMemoryConfig, max_entries); /* before it was appended */
+    memset(&m, CANARY, sizeof m);
+    nexus_memory_config_init_sized(&m.c, older);
+    CHECK(m.c.struct_size == older);
+    CHECK(bytes_from_are(m.b, older, sizeof m.b, CANARY));
+    m.c.max_cache_bytes = 1000;
+    NexusStore *s = store_from(&m.c); /* an older header's struct is taken */
+    CHECK(metrics_of(s).max_cache_bytes == 1000);
+    CHECK_OK(nexus_store_free(s));
+
+    memset(&m, CANARY, sizeof m);
+    nexus_memory_config_init(&m.c);
+    CHECK(m.c.struct_size == sizeof(NexusMemoryConfig));
+    CHECK(bytes_from_are(m.b, sizeof(NexusMemoryConfig), sizeof m.b, CANARY));
+    memset(&m, CANARY, sizeof m);
+    nexus_memory_config_init_sized(&m.c, sizeof(size_t) - 1);
+    nexus_memory_config_init_sized(NULL, sizeof m.c);
+    CHECK(bytes_from_are(m.b, 0, sizeof m.b, CANARY));
+
+    union {
+        NexusMonitorConfig c;
+        unsigned char b[sizeof(NexusMonitorConfig) + 32];
+    } mon;
+    older = offsetof(NexusMonitorConfig, budget_fraction);
+    memset(&mon, CANARY, sizeof mon);
+    nexus_monitor_config_init_sized(&mon.c, older);
+    CHECK(mon.c.struct_size == older && mon.c.fs_root == NULL);
+    CHECK(bytes_from_are(mon.b, older, sizeof mon.b, CANARY));
+    memset(&mon, CANARY, sizeof mon);
+    nexus_monitor_config_init(&mon.c);
+    CHECK(mon.c.struct_size == sizeof(NexusMonitorConfig));
+    CHECK(bytes_from_are(mon.b, sizeof(NexusMonitorConfig), sizeof mon.b, CANARY));
+
+    union {
+        NexusGovernorConfig c;
+        unsigned char b[sizeof(NexusGovernorConfig) + 32];
+    } gov;
+    older = offsetof(NexusGovernorConfig, event_queue_capacity);
+    memset(&gov, CANARY, sizeof gov);
+    nexus_governor_config_init_sized(&gov.c, older);
+    CHECK(gov.c.struct_size == older && gov.c.budget_bytes == 0);
+    CHECK(bytes_from_are(gov.b, older, sizeof gov.b, CANARY));
+    memset(&gov, CANARY, sizeof gov);
+    nexus_governor_config_init(&gov.c);
+    CHECK(gov.c.struct_size == sizeof(NexusGovernorConfig));
+    CHECK(bytes_from_are(gov.b, sizeof(NexusGovernorConfig), sizeof gov.b, CANARY));
+
+    union {
+        NexusGovernorMember c;
+        unsigned char b[sizeof(NexusGovernorMember) + 32];
+    } mem;
+    older = offsetof(NexusGovernorMember, ceiling_bytes);
+    memset(&mem, CANARY, sizeof mem);
+    nexus_governor_member_init_sized(&mem.c, older);
+    CHECK(mem.c.struct_size == older && mem.c.priority == 0);
+    CHECK(bytes_from_are(mem.b, older, sizeof mem.b, CANARY));
+    memset(&mem, CANARY, sizeof mem);
+    nexus_governor_member_init(&mem.c);
+    CHECK(mem.c.struct_size == sizeof(NexusGovernorMember));
+    CHECK(bytes_from_are(mem.b, sizeof(NexusGovernorMember), sizeof mem.b, CANARY));
+}
+
 int main(void) {
     RUN(test_version);
     RUN(test_enum_names);
@@ -518,6 +596,7 @@ int main(void) {
     RUN(test_store_new_struct_size);
     RUN(test_store_new_older_struct_size);
     RUN(test_store_new_torn_struct_size);
+    RUN(test_init_functions_write_only_the_callers_size);
     RUN(test_null_store);
     RUN(test_stale_handle);
     RUN(test_made_up_handles);
