@@ -1181,8 +1181,8 @@ fn unpolled_queue_is_bounded_with_one_dropped_marker() {
 
     // The marker was polled: a new loss makes a new marker. Polling one
     // event makes room for one more behind the marker; a loss after it
-    // moves the marker behind it (a new number; the old one counts as
-    // lost), and further losses join the marker until it is polled.
+    // moves the marker behind it (taking that loss's number), and further
+    // losses join the marker until it is polled.
     produce(&store, 5, &mut toggle);
     let first = store.poll_event().unwrap();
     assert_eq!(first.kind, EventKind::PressureChanged);
@@ -1194,13 +1194,12 @@ fn unpolled_queue_is_bounded_with_one_dropped_marker() {
     use EventKind::{Dropped, PressureChanged as P};
     assert_eq!(kinds, vec![P, P, P, P, Dropped]);
     let marker2 = batch[4];
-    assert_eq!(marker2.count, 4, "1 lost before, the moved marker, 2 after");
+    assert_eq!(marker2.count, 3, "1 lost before the move, 2 after");
     assert!(
         marker2.sequence > batch[3].sequence,
         "behind the last event"
     );
     losses += marker2.count;
-    let moved_markers = 1;
     polled.extend(&batch);
 
     // After the queue drained: 4 fit, the 5th is lost into a third marker.
@@ -1212,7 +1211,8 @@ fn unpolled_queue_is_bounded_with_one_dropped_marker() {
     losses += 1;
     polled.extend(&batch);
 
-    // Sequence gaps match the losses exactly.
+    // Sequence gaps match the losses exactly: each marker carries the
+    // number of the latest loss it counts, the others are gaps.
     produce(&store, 1, &mut toggle);
     let probe = store.poll_event().unwrap();
     let mut seqs: Vec<u64> = polled.iter().map(|e| e.sequence).collect();
@@ -1222,19 +1222,26 @@ fn unpolled_queue_is_bounded_with_one_dropped_marker() {
     assert_eq!(seqs.len(), n, "sequence numbers are unique");
     assert!(seqs.iter().all(|&s| s >= 1 && s < probe.sequence));
     let gaps = (probe.sequence - 1) - seqs.len() as u64;
+    let markers = polled
+        .iter()
+        .filter(|e| e.kind == EventKind::Dropped)
+        .count() as u64;
+    assert_eq!(markers, 3);
     assert_eq!(
-        gaps, losses,
-        "missing sequence numbers == events reported lost"
+        gaps + markers,
+        losses,
+        "missing sequence numbers and the markers' own == events reported lost"
     );
     let produced_events = 50 + 5 + 1 + 2 + 5;
     let regular = polled
         .iter()
         .filter(|e| e.kind != EventKind::Dropped)
         .count() as u64;
-    // The losses count the moved marker too.
+    // Only events take numbers: the probe's is the next.
+    assert_eq!(probe.sequence, produced_events + 1);
     assert_eq!(
         regular + losses,
-        produced_events + moved_markers,
+        produced_events,
         "every event is either polled or counted"
     );
     assert!(store.poll_event().is_none());

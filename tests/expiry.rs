@@ -579,6 +579,43 @@ fn the_restore_after_an_unpin_or_a_release_takes_expired_entries_first() {
     }
 }
 
+/// A budget governor's pass removes its members' expired entries before it
+/// sheds (audit 16: it evicted live entries while expired ones stayed, and
+/// took expired ones as GOVERNOR evictions, counted).
+#[test]
+fn a_governor_takes_expired_entries_before_it_sheds_live_ones() {
+    use nexus_store::{Governor, GovernorConfig, MemberConfig};
+    let governor = Governor::new(GovernorConfig::with_budget(1_000)).unwrap();
+    let (low, clock) = store_with(MemoryConfig::default());
+    let (high, _) = store_with(MemoryConfig::default());
+    let member = |priority| MemberConfig {
+        priority,
+        floor_bytes: 0,
+        ceiling_bytes: None,
+    };
+    governor.join(&low, member(1)).unwrap();
+    governor.join(&high, member(2)).unwrap();
+    let heard = listen(&low);
+    put(&low, "live-old", 100);
+    for i in 0..4 {
+        low.put_with_ttl(format!("x{i}"), 100, Duration::from_millis(10))
+            .unwrap();
+    }
+    put(&high, "h", 400);
+    clock.advance_ms(10);
+    // 900 + 300 = 1,200: over by 200; the 400 expired bytes give it.
+    put(&high, "h2", 300);
+    assert_eq!(heard_now(&heard), expired(&["x0", "x1", "x2", "x3"]));
+    assert!(low.contains("live-old"), "no live entry was shed");
+    assert!(high.contains("h") && high.contains("h2"));
+    assert_eq!(
+        low.metrics().eviction_count,
+        0,
+        "expiries are not evictions"
+    );
+    assert_eq!(governor.metrics().total_usage, 800);
+}
+
 /// With a time to idle, a read restarts the clock of an entry without
 /// touching the queue: the put that needs room takes only the entries idle
 /// past the TTI; a pinned expired entry stays until unpinned, and is then

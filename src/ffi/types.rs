@@ -269,11 +269,10 @@ pub struct NexusMemoryConfig {
     /// (reason `NEXUS_EVICTION_REASON_EXPIRED`) by the next call after a
     /// read saw it (with shards: the next call that reaches its shard), by
     /// a put that needs room, a pressure signal's shed, a smaller
-    /// `nexus_store_set_max_bytes` or the budget's restore when a pin ends
-    /// or the last read handle goes (expired entries go before any live
-    /// one, once the call cannot fail; a budget governor's shed does not:
-    /// it evicts in strategy order, and an expired entry it takes leaves as
-    /// `GOVERNOR`, counted), or by
+    /// `nexus_store_set_max_bytes`, the budget's restore when a pin ends or
+    /// the last read handle goes, or a budget governor's pass over its
+    /// members (expired entries go before any live one, once the call
+    /// cannot fail), or by
     /// `nexus_store_sweep_expired`. A pinned entry
     /// expires only once unpinned; a pin of an entry that already expired
     /// finds it gone (it leaves, EXPIRED; the pin waits for the key's next

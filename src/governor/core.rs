@@ -351,12 +351,13 @@ impl GovernorCore {
             .collect()
     }
 
-    /// Each member's usage, one store at a time, no governor lock held; a
-    /// member whose store is gone is left out.
+    /// Each member's usage once its expired entries are gone (they leave
+    /// as EXPIRED before any live entry is shed), one store at a time, no
+    /// governor lock held; a member whose store is gone is left out.
     fn read_usages(seen: &mut Vec<Seen>, panicked: &mut HeldPanic) {
         seen.retain_mut(|m| match m.store.upgrade() {
             Some(store) => {
-                m.usage = store.usage(panicked).0;
+                m.usage = store.usage_without_expired(panicked);
                 true
             }
             None => false,

@@ -45,6 +45,12 @@ pub(crate) trait Governed: Send + Sync {
     /// date) is held in `panicked` (`held_panic`).
     fn usage(&self, panicked: &mut HeldPanic) -> (u64, u64);
 
+    /// Charged bytes present once the store's expired entries are removed
+    /// (reason EXPIRED, not counted as evictions): what a pass sheds from,
+    /// so that it evicts live entries only for what expired ones do not
+    /// give.
+    fn usage_without_expired(&self, panicked: &mut HeldPanic) -> u64;
+
     /// Evicts in strategy order, reason GOVERNOR, until `need` bytes are
     /// freed, never taking the store's usage below `floor` (it stops at
     /// the first victim that would, checked under the store's lock).

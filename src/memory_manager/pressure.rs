@@ -50,14 +50,8 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         if !self.overdrawn() {
             return None;
         }
-        if self.expiry_on() {
-            let expired = self.take_expired(None);
-            if !expired.is_empty() {
-                self.remove_expired(expired, now, fx);
-                if !self.overdrawn() {
-                    return None;
-                }
-            }
+        if self.remove_due_expired(now, fx) > 0 && !self.overdrawn() {
+            return None;
         }
         let reason = if self.signalled > MemoryPressureLevel::None {
             EvictionReason::Pressure
@@ -111,15 +105,24 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             _ => 0,
         };
         // Expired entries go first (EXPIRED), toward the same target.
-        if self.expiry_on() {
-            let expired = self.take_expired(None);
-            if !expired.is_empty() {
-                self.remove_expired(expired, now, fx);
-            }
-        }
+        self.remove_due_expired(now, fx);
         Some(
             LongRun::new(RunGoal::UsageAtMost(target), EvictionReason::Pressure).for_signal(number),
         )
+    }
+
+    /// Removes every expired entry the deadline queue finds (EXPIRED, not
+    /// counted as evictions): what a signal's shed, the budget's restore and
+    /// a governor's pass do before they evict live entries. How many.
+    pub fn remove_due_expired(&mut self, now: &Now<'_>, fx: &mut Effects<K, V>) -> usize {
+        if !self.expiry_on() {
+            return 0;
+        }
+        let expired = self.take_expired(None);
+        if expired.is_empty() {
+            return 0;
+        }
+        self.remove_expired(expired, now, fx)
     }
 
     /// The expired entries a budget of `max` bytes takes before live ones

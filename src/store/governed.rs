@@ -60,6 +60,15 @@ where
         .fold((0, 0), |(b, n), (sb, sn)| (b.saturating_add(sb), n + sn))
     }
 
+    fn usage_without_expired(&self, panicked: &mut HeldPanic) -> u64 {
+        self.each_held(panicked, |m, now, fx| {
+            m.remove_due_expired(now, fx);
+            m.metrics().current_usage
+        })
+        .into_iter()
+        .fold(0, u64::saturating_add)
+    }
+
     /// Shard by shard, each asked for what is still needed; each checks
     /// the floor against the store's usage under its own lock.
     fn shed(&self, need: u64, floor: u64, panicked: &mut HeldPanic) -> Shed {
