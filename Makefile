@@ -36,7 +36,11 @@ C_TEST_FLAGS := -std=c99 $(C_WARN) -g -O1 -Iinclude -Itests/c
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 # Valgrind's default leak kinds (definite and possible): a C host running
 # its own program under valgrind sees no report from the library.
-VALGRIND_FLAGS := -q --error-exitcode=99 --leak-check=full
+# --fair-sched=yes: valgrind runs one thread at a time, and its default lock
+# may hand it to the same spinning threads for good (test_gc_hosts' hammer
+# threads kept its main thread from ever waking on an AMD EPYC host); the
+# fair lock takes turns.
+VALGRIND_FLAGS := -q --fair-sched=yes --error-exitcode=99 --leak-check=full
 # test_monitor ends its process with the monitor thread running (on
 # purpose: that exit is safe), and glibc's stack of a live thread is
 # "possibly lost": there only definite and indirect leaks fail.
