@@ -649,6 +649,9 @@ typedef struct NexusMonitorStatus {
 
 /**
  * One event. Fields that do not apply to a kind are 0.
+ * The library writes this struct, so it never grows (it has no
+ * `struct_size`: a larger one written by a later library would overrun a
+ * caller's older struct); figures added later come as new functions.
  */
 typedef struct NexusEvent {
   /**
@@ -731,6 +734,10 @@ typedef NexusStatus (*NexusLoaderFn)(void *ctx,
 
 /**
  * A snapshot of a store's metrics (see `nexus_store_memory_metrics`).
+ * The library writes this struct, so it never grows (it has no
+ * `struct_size`: a larger one written by a later library would overrun a
+ * caller's older struct); figures added later come as new functions or as fields of
+ * `nexus_store_metrics_json`.
  */
 typedef struct NexusMemoryMetrics {
   /**
@@ -866,6 +873,9 @@ typedef struct NexusGovernorMember {
 
 /**
  * A governor's figures (see `nexus_governor_metrics`).
+ * The library writes this struct, so it never grows (it has no
+ * `struct_size`: a larger one written by a later library would overrun a
+ * caller's older struct); figures added later come as new functions.
  */
 typedef struct NexusGovernorMetrics {
   /**
@@ -904,6 +914,9 @@ typedef struct NexusGovernorMetrics {
 
 /**
  * One member's figures (see `nexus_governor_member_metrics`).
+ * The library writes this struct, so it never grows (it has no
+ * `struct_size`: a larger one written by a later library would overrun a
+ * caller's older struct); figures added later come as new functions.
  */
 typedef struct NexusGovernorMemberMetrics {
   /**
@@ -960,6 +973,9 @@ typedef uint32_t NexusShedCause;
 
 /**
  * One governor event; fields that do not apply to its kind are 0.
+ * The library writes this struct, so it never grows (it has no
+ * `struct_size`: a larger one written by a later library would overrun a
+ * caller's older struct); figures added later come as new functions.
  */
 typedef struct NexusGovernorEvent {
   /**

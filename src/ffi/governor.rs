@@ -89,6 +89,9 @@ pub struct NexusGovernorMember {
 }
 
 /// One governor event; fields that do not apply to its kind are 0.
+/// The library writes this struct, so it never grows (it has no
+/// `struct_size`: a larger one written by a later library would overrun a
+/// caller's older struct); figures added later come as new functions.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct NexusGovernorEvent {
@@ -123,6 +126,9 @@ pub struct NexusGovernorEvent {
 }
 
 /// A governor's figures (see `nexus_governor_metrics`).
+/// The library writes this struct, so it never grows (it has no
+/// `struct_size`: a larger one written by a later library would overrun a
+/// caller's older struct); figures added later come as new functions.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct NexusGovernorMetrics {
@@ -145,6 +151,9 @@ pub struct NexusGovernorMetrics {
 }
 
 /// One member's figures (see `nexus_governor_member_metrics`).
+/// The library writes this struct, so it never grows (it has no
+/// `struct_size`: a larger one written by a later library would overrun a
+/// caller's older struct); figures added later come as new functions.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct NexusGovernorMemberMetrics {

@@ -284,6 +284,10 @@ pub struct NexusMemoryConfig {
 }
 
 /// A snapshot of a store's metrics (see `nexus_store_memory_metrics`).
+/// The library writes this struct, so it never grows (it has no
+/// `struct_size`: a larger one written by a later library would overrun a
+/// caller's older struct); figures added later come as new functions or as fields of
+/// `nexus_store_metrics_json`.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct NexusMemoryMetrics {
@@ -329,6 +333,9 @@ pub struct NexusMemoryMetrics {
 }
 
 /// One event. Fields that do not apply to a kind are 0.
+/// The library writes this struct, so it never grows (it has no
+/// `struct_size`: a larger one written by a later library would overrun a
+/// caller's older struct); figures added later come as new functions.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct NexusEvent {
