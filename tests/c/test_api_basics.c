@@ -515,71 +515,57 @@ static int bytes_from_are(const unsigned char *b, size_t from, size_t to, unsign
     return 1;
 }
 
+/* `init_sized` on an older header's struct (ending at byte `older_end`)
+ * writes only that struct; the plain `init` writes this header's size and
+ * not a byte more. */
+#define CHECK_INIT_WRITES_ONLY(T, init, init_sized, older_end)           \
+    do {                                                               \
+        union {                                                        \
+            T c;                                                       \
+            unsigned char b[sizeof(T) + 32];                           \
+        } u_;                                                          \
+        size_t older_ = (older_end);                                   \
+        memset(&u_, CANARY, sizeof u_);                                \
+        init_sized(&u_.c, older_);                                     \
+        CHECK(u_.c.struct_size == older_);                             \
+        CHECK(bytes_from_are(u_.b, older_, sizeof u_.b, CANARY));      \
+        memset(&u_, CANARY, sizeof u_);                                \
+        init(&u_.c);                                                   \
+        CHECK(u_.c.struct_size == sizeof(T));                          \
+        CHECK(bytes_from_are(u_.b, sizeof(T), sizeof u_.b, CANARY));   \
+    } while (0)
+
 static void test_init_functions_write_only_the_callers_size(void) {
+    CHECK_INIT_WRITES_ONLY(NexusMemoryConfig, nexus_memory_config_init,
+                           nexus_memory_config_init_sized,
+                           offsetof(NexusMemoryConfig, max_entries));
+    CHECK_INIT_WRITES_ONLY(NexusMonitorConfig, nexus_monitor_config_init,
+                           nexus_monitor_config_init_sized,
+                           offsetof(NexusMonitorConfig, budget_fraction));
+    CHECK_INIT_WRITES_ONLY(NexusGovernorConfig, nexus_governor_config_init,
+                           nexus_governor_config_init_sized,
+                           offsetof(NexusGovernorConfig, event_queue_capacity));
+    CHECK_INIT_WRITES_ONLY(NexusGovernorMember, nexus_governor_member_init,
+                           nexus_governor_member_init_sized,
+                           offsetof(NexusGovernorMember, ceiling_bytes));
+
+    /* An older header's config, as `_sized` left it, makes a store. */
     union {
         NexusMemoryConfig c;
         unsigned char b[sizeof(NexusMemoryConfig) + 32];
     } m;
-    size_t older = offsetof(NexusMemoryConfig, max_entries); /* before it was appended */
     memset(&m, CANARY, sizeof m);
-    nexus_memory_config_init_sized(&m.c, older);
-    CHECK(m.c.struct_size == older);
-    CHECK(bytes_from_are(m.b, older, sizeof m.b, CANARY));
+    nexus_memory_config_init_sized(&m.c, offsetof(NexusMemoryConfig, max_entries));
     m.c.max_cache_bytes = 1000;
-    NexusStore *s = store_from(&m.c); /* an older header's struct is taken */
+    NexusStore *s = store_from(&m.c);
     CHECK(metrics_of(s).max_cache_bytes == 1000);
     CHECK_OK(nexus_store_free(s));
 
-    memset(&m, CANARY, sizeof m);
-    nexus_memory_config_init(&m.c);
-    CHECK(m.c.struct_size == sizeof(NexusMemoryConfig));
-    CHECK(bytes_from_are(m.b, sizeof(NexusMemoryConfig), sizeof m.b, CANARY));
+    /* NULL, or a size that cannot hold struct_size: nothing written. */
     memset(&m, CANARY, sizeof m);
     nexus_memory_config_init_sized(&m.c, sizeof(size_t) - 1);
     nexus_memory_config_init_sized(NULL, sizeof m.c);
     CHECK(bytes_from_are(m.b, 0, sizeof m.b, CANARY));
-
-    union {
-        NexusMonitorConfig c;
-        unsigned char b[sizeof(NexusMonitorConfig) + 32];
-    } mon;
-    older = offsetof(NexusMonitorConfig, budget_fraction);
-    memset(&mon, CANARY, sizeof mon);
-    nexus_monitor_config_init_sized(&mon.c, older);
-    CHECK(mon.c.struct_size == older && mon.c.fs_root == NULL);
-    CHECK(bytes_from_are(mon.b, older, sizeof mon.b, CANARY));
-    memset(&mon, CANARY, sizeof mon);
-    nexus_monitor_config_init(&mon.c);
-    CHECK(mon.c.struct_size == sizeof(NexusMonitorConfig));
-    CHECK(bytes_from_are(mon.b, sizeof(NexusMonitorConfig), sizeof mon.b, CANARY));
-
-    union {
-        NexusGovernorConfig c;
-        unsigned char b[sizeof(NexusGovernorConfig) + 32];
-    } gov;
-    older = offsetof(NexusGovernorConfig, event_queue_capacity);
-    memset(&gov, CANARY, sizeof gov);
-    nexus_governor_config_init_sized(&gov.c, older);
-    CHECK(gov.c.struct_size == older && gov.c.budget_bytes == 0);
-    CHECK(bytes_from_are(gov.b, older, sizeof gov.b, CANARY));
-    memset(&gov, CANARY, sizeof gov);
-    nexus_governor_config_init(&gov.c);
-    CHECK(gov.c.struct_size == sizeof(NexusGovernorConfig));
-    CHECK(bytes_from_are(gov.b, sizeof(NexusGovernorConfig), sizeof gov.b, CANARY));
-
-    union {
-        NexusGovernorMember c;
-        unsigned char b[sizeof(NexusGovernorMember) + 32];
-    } mem;
-    older = offsetof(NexusGovernorMember, ceiling_bytes);
-    memset(&mem, CANARY, sizeof mem);
-    nexus_governor_member_init_sized(&mem.c, older);
-    CHECK(mem.c.struct_size == older && mem.c.priority == 0);
-    CHECK(bytes_from_are(mem.b, older, sizeof mem.b, CANARY));
-    memset(&mem, CANARY, sizeof mem);
-    nexus_governor_member_init(&mem.c);
-    CHECK(mem.c.struct_size == sizeof(NexusGovernorMember));
-    CHECK(bytes_from_are(mem.b, sizeof(NexusGovernorMember), sizeof mem.b, CANARY));
 }
 
 int main(void) {
