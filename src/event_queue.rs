@@ -18,8 +18,9 @@ pub(crate) fn next_sequence(sequence: &AtomicU64) -> u64 {
 /// are queued (numbered as they are queued, so that with any number of
 /// producers the queue holds them in sequence order and a gap in it means
 /// only a loss: a lost event took its number, and the DROPPED marker
-/// carries the number of the latest loss it counts) and `events` ends empty; otherwise they stay in `events`, numbered,
-/// for the event callback. Explored under shuttle with several producers
+/// carries the number of the latest loss it counts) and `events` ends
+/// empty; otherwise they stay in `events`, numbered, for the event
+/// callback. Explored under shuttle with several producers
 /// and a poller (tests/schedules.rs).
 pub(crate) fn hand_on(
     queue: &Mutex<EventQueue>,

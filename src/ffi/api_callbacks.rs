@@ -91,7 +91,8 @@ pub extern "C" fn nexus_store_set_eviction_listener(
 /// `ERR_CALLBACK`; any other status it returns (`NOT_FOUND` included)
 /// reaches every waiter and caches nothing (a value it gave before failing
 /// is released), except a value that is no `NEXUS_STATUS_*`, which reaches
-/// them as `ERR_CALLBACK` ("the loader returned status N"). The sink is valid only during that loader call.
+/// them as `ERR_CALLBACK` ("the loader returned status N"). The sink is
+/// valid only during that loader call.
 ///
 /// Ownership and threading of `ctx` and `destroy`: as for
 /// `nexus_store_set_event_callback`.

@@ -11,9 +11,9 @@ use super::boundary::{c_string_out_args, entry, entry_value, null_arg, out_arg, 
 use super::foreign::ForeignCtx;
 use super::types::*;
 use super::versioned::{
-    FieldSpan, MAX_STRUCT_SIZE, check_not_torn, field_spans, never_initialized, read_over_defaults,
+    FieldSpan, MAX_STRUCT_SIZE, check_not_torn, field_spans, init_prefix, never_initialized,
+    read_over_defaults, size_ending_at,
 };
-use super::versioned::{init_prefix, size_ending_at};
 use crate::os_pressure::{
     self, LevelThresholds, MonitorConfig, MonitorStatus, PsiTrigger, SourceKind, SourceStatus,
     StallKind,
