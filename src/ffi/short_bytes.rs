@@ -5,8 +5,9 @@
 //! bytes: `super::value_bytes`.)
 
 /// `a == b`, comparing short strings as (overlapping) whole words. Small
-/// enough to be inlined into the hash table's probe (keys of 8 to 16
-/// bytes here, every other length out of line).
+/// enough to be inlined into the hash table's probe (keys of 8 to 24
+/// bytes here, every other length out of line: a call in the probe loop
+/// makes it save and restore its registers around it).
 #[inline(always)]
 pub(crate) fn equal_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
@@ -15,6 +16,11 @@ pub(crate) fn equal_bytes(a: &[u8], b: &[u8]) -> bool {
     }
     if (8..=16).contains(&n) {
         return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+    }
+    if (17..=24).contains(&n) {
+        return word(a, 0) == word(b, 0)
+            && word(a, 8) == word(b, 8)
+            && word(a, n - 8) == word(b, n - 8);
     }
     equal_bytes_of_other_lengths(a, b)
 }
@@ -25,15 +31,12 @@ fn word(s: &[u8], at: usize) -> u64 {
     u64::from_ne_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]))
 }
 
-/// [`equal_bytes`] for lengths other than 8 to 16 (equal lengths).
+/// [`equal_bytes`] for lengths other than 8 to 24 (equal lengths).
 #[inline(never)]
 fn equal_bytes_of_other_lengths(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     let half = |s: &[u8], at: usize| u32::from_ne_bytes(s[at..at + 4].try_into().unwrap_or([0; 4]));
     match n {
-        17..=24 => {
-            word(a, 0) == word(b, 0) && word(a, 8) == word(b, 8) && word(a, n - 8) == word(b, n - 8)
-        }
         4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
         _ => a == b,
     }
@@ -45,12 +48,48 @@ fn equal_bytes_of_other_lengths(a: &[u8], b: &[u8]) -> bool {
 /// the entry table.
 #[derive(Clone)]
 pub(crate) enum ShortBytes {
-    Inline { len: u8, bytes: [u8; INLINE] },
+    Inline { len: InlineLen, bytes: [u8; INLINE] },
     Heap(Box<[u8]>),
 }
 
 /// The most bytes kept inline.
 pub(crate) const INLINE: usize = 22;
+
+/// The length of an inline [`ShortBytes`], 0 to [`INLINE`]: an enum rather
+/// than a `u8` so that the compiler knows its range, and slicing the inline
+/// bytes by it needs no bounds check (`as_slice` on every key compare of a
+/// probe). Measured with callgrind (`nexus-profile`), together with the
+/// 17-24-byte compare inlined in `equal_bytes`: `get_copy` with 24-byte
+/// keys 286 -> 269 instructions, the C put 384 -> 383, the 8-byte hit 229
+/// either way.
+#[rustfmt::skip]
+#[derive(Clone, Copy)]
+#[repr(u8)]
+pub(crate) enum InlineLen {
+    L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11,
+    L12, L13, L14, L15, L16, L17, L18, L19, L20, L21, L22,
+}
+
+impl InlineLen {
+    /// Every length, indexed by itself.
+    #[rustfmt::skip]
+    const ALL: [InlineLen; INLINE + 1] = {
+        use InlineLen::*;
+        [L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11,
+         L12, L13, L14, L15, L16, L17, L18, L19, L20, L21, L22]
+    };
+
+    /// `n` as a length, if it is at most [`INLINE`].
+    #[inline(always)]
+    fn of(n: usize) -> Option<Self> {
+        Self::ALL.get(n).copied()
+    }
+
+    #[inline(always)]
+    fn get(self) -> usize {
+        self as usize
+    }
+}
 
 /// `src` in an `N`-byte array, zero padded, copied as (overlapping) words;
 /// `None` if it is longer than `N` (at most 24). Keys' and values' inline
@@ -83,12 +122,9 @@ impl ShortBytes {
     /// A copy of `src`: inline up to [`INLINE`] bytes, copied as words.
     #[inline]
     pub fn from_slice(src: &[u8]) -> Self {
-        match copy_inline::<INLINE>(src) {
-            Some(bytes) => ShortBytes::Inline {
-                len: src.len() as u8,
-                bytes,
-            },
-            None => ShortBytes::Heap(Box::from(src)),
+        match (InlineLen::of(src.len()), copy_inline::<INLINE>(src)) {
+            (Some(len), Some(bytes)) => ShortBytes::Inline { len, bytes },
+            _ => ShortBytes::Heap(Box::from(src)),
         }
     }
 
@@ -113,10 +149,8 @@ impl ShortBytes {
     #[inline(always)]
     pub fn as_slice(&self) -> &[u8] {
         match self {
-            // `len <= INLINE` always: `get` rather than indexing leaves out
-            // a panic path that would keep the probe's comparison from
-            // being inlined.
-            ShortBytes::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or(&[]),
+            // `len <= INLINE` is known from its type: no bounds check.
+            ShortBytes::Inline { len, bytes } => &bytes[..len.get()],
             ShortBytes::Heap(b) => b,
         }
     }
