@@ -50,6 +50,8 @@ final class EventBroadcaster: @unchecked Sendable {
     private var skipped: UInt64 = 0, late: UInt64 = 0
     var skippedNumbers: UInt64 { lock.lock(); defer { lock.unlock() }; return skipped }
     var lateEvents: UInt64 { lock.lock(); defer { lock.unlock() }; return late }
+    /// How many streams are registered (read by tests).
+    var sinkCount: Int { lock.lock(); defer { lock.unlock() }; return sinks.count }
     /// Reads the store's reported level (nil on failure).
     private let readLevel: () -> MemoryPressureLevel?
     /// How long a missing sequence number is waited for.
