@@ -440,4 +440,52 @@ final class Audit17Tests: XCTestCase {
         XCTAssertEqual(first, .critical)
         XCTAssertEqual(event?.kind, .pressureChanged(from: .critical, to: .none))
     }
+
+    // MARK: - Cancellation of the loading task
+
+    /// The loading task is cancelled and its loader throws CancellationError:
+    /// it gets the error; a caller waiting for the key (whose task was not
+    /// cancelled) misses again and loads it itself, instead of failing with
+    /// "loader threw CancellationError()".
+    func testAudit17WaitersOfALoaderCancelledByItsTaskLoadAgain() async throws {
+        let store = try NexusStore(maxCacheBytes: 1 << 20)
+        let started = DispatchSemaphore(value: 0)
+        let loader = Task { () -> Data? in
+            try store.value(forKey: "k") { _ in
+                started.signal()
+                usleep(300_000)
+                try Task.checkCancellation()
+                return Data("v".utf8)
+            }
+        }
+        started.wait()
+        let waiterDone = DispatchSemaphore(value: 0)
+        let waiterResult = Recorder<Result<Data?, Error>>()
+        let waiterLoads = Counter()
+        Thread {
+            waiterResult.append(Result { try store.value(forKey: "k") { _ in waiterLoads.increment(); return Data("w".utf8) } })
+            waiterDone.signal()
+        }.start()
+        usleep(50_000)  // the waiter is waiting for the loader's value
+        loader.cancel()
+        let loaderResult = await loader.result
+        waiterDone.wait()
+        XCTAssertThrowsError(try loaderResult.get()) { XCTAssertTrue($0 is CancellationError, "\($0)") }
+        let waited = waiterResult.all.first
+        XCTAssertEqual(try waited?.get(), Data("w".utf8), "\(String(describing: waited))")
+        XCTAssertEqual(waiterLoads.value, 1)
+        XCTAssertEqual(try store.value(forKey: "k"), Data("w".utf8))
+    }
+
+    /// A loader that drops the caller's only reference to the store.
+    func testAudit17ALoaderDroppingTheLastReference() throws {
+        var store: NexusStore? = try NexusStore()
+        weak var weakStore = store
+        let value = try store!.value(forKey: "k") { _ in
+            store = nil
+            return Data("v".utf8)
+        }
+        XCTAssertEqual(value, Data("v".utf8))
+        XCTAssertNil(weakStore)
+    }
 }
