@@ -119,6 +119,15 @@ final class Audit17Tests: XCTestCase {
         XCTAssertEqual(try store.value(forKey: nfd.precomposedStringWithCanonicalMapping), bytes("nfc"))
     }
 
+    /// Integer keys are their bytes at their width (README).
+    func testAudit17IntegerKeysOfTwoWidthsAreTwoKeys() throws {
+        let store = try NexusStore()
+        try store.put(bytes("int"), forKey: 5 as Int)
+        XCTAssertNil(try store.value(forKey: 5 as Int32))
+        XCTAssertEqual(try store.value(forKey: 5 as UInt64), bytes("int"))
+        XCTAssertEqual(try store.value(forKey: Data([5, 0, 0, 0, 0, 0, 0, 0])), bytes("int"))
+    }
+
     /// Keys with NUL bytes, an empty pinned key, and a huge key.
     func testAudit17OddKeys() throws {
         let store = try NexusStore(maxCacheBytes: 1 << 20)
@@ -294,6 +303,34 @@ final class Audit17Tests: XCTestCase {
         for work in works { work() }
         XCTAssertEqual(reads.value, 1)  // the stale poll read nothing
         XCTAssertEqual(pending.all.count, 1)
+    }
+
+    /// A scheduler that runs the work inside its call (a test's "run it now"
+    /// scheduler): polling would call itself without end (a stack overflow,
+    /// signal 11, before the fix); now it polls nothing and start() says so,
+    /// and a warning still decays step by step.
+    func testAudit17ASchedulerRunningWorkAtOnceDoesNotCrash() throws {
+        let reads = Counter()
+        let signalled = Recorder<MemoryPressureLevel>()
+        let monitor = try MemoryPressureMonitor(
+            headroom: .init(read: { reads.increment(); return MemoryHeadroom(available: 1, limit: 100) }),
+            signal: { signalled.append($0) }, scheduler: { _, work in work() })
+        XCTAssertFalse(monitor.start())
+        XCTAssertEqual(reads.value, 0)
+        monitor.receiveMemoryWarning()
+        XCTAssertEqual(signalled.all, [.critical, .moderate, .none])
+        // A scheduler that runs the work at once on another thread polls.
+        let other = try MemoryPressureMonitor(
+            headroom: .init(interval: 0.001, read: { reads.increment(); return MemoryHeadroom(available: 100, limit: 100) }),
+            signal: { _ in }, scheduler: { _, work in
+                guard reads.value < 3 else { return }  // three polls, then no more
+                let done = DispatchSemaphore(value: 0)
+                Thread { work(); done.signal() }.start()
+                done.wait()  // the work ran during this call, on another thread
+            })
+        XCTAssertTrue(other.start())
+        XCTAssertEqual(reads.value, 3)
+        other.stop()
     }
 
     /// A monitor freed with a warning's decay steps pending: they do nothing.
