@@ -126,7 +126,9 @@ extension NexusStore {
     /// bytes: `.invalidArgument`, and the loader is not called. A value the
     /// store cannot hold (charged more than its budget, or refused under an
     /// EMERGENCY signal) is still returned, and not cached: the next miss
-    /// calls the loader again (`setObject`/`put` of it would throw).
+    /// calls the loader again (`setObject`/`put` of it would throw). A put
+    /// or remove of the key while its loader runs wins: the loaded value is
+    /// returned (to the waiters too) and not cached.
     public func value(forKey key: some NexusKeyConvertible,
                       loader: (_ key: Data) throws -> Data?) throws -> Data? {
         try withoutActuallyEscaping(loader) { loader in
