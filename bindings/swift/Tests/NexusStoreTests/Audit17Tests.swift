@@ -55,6 +55,27 @@ final class Audit17Tests: XCTestCase {
         XCTAssertEqual(store.broadcaster.sinkCount, 0)
     }
 
+    /// A reader that does not keep up: the stream holds the newest 1024
+    /// events (README "Streams"), the loss shows as a gap in `sequence`, and
+    /// the level stream's newest level is the store's.
+    func testAudit17ASlowReaderKeepsTheNewest1024() async throws {
+        let store = try NexusStore(maxCacheBytes: 1 << 20)
+        let events = store.events
+        let levels = store.pressureLevels
+        for i in 0..<2500 { try store.signalPressure(i % 2 == 0 ? .critical : .none) }
+        try store.signalPressure(.moderate)  // event 2501
+        var iterator = events.makeAsyncIterator()
+        var sequences: [UInt64] = []
+        for _ in 0..<1024 { sequences.append(await iterator.next()?.sequence ?? 0) }
+        XCTAssertEqual(sequences.first, 2501 - 1023)
+        XCTAssertEqual(sequences.last, 2501)
+        var levelIterator = levels.makeAsyncIterator()
+        var last: MemoryPressureLevel?
+        for _ in 0..<64 { last = await levelIterator.next() }
+        XCTAssertEqual(last, .moderate)
+        XCTAssertEqual(try store.pressureLevel, .moderate)
+    }
+
     // MARK: - Retain cycles
 
     /// A loader is non-escaping: capturing the store strongly in it is no cycle.
@@ -524,5 +545,68 @@ final class Audit17Tests: XCTestCase {
         }
         XCTAssertEqual(value, Data("v".utf8))
         XCTAssertNil(weakStore)
+    }
+
+    // MARK: - Governor callbacks
+
+    /// A governor event handler that reads the governor, replaces itself
+    /// from inside its call, and a governor dropped inside its own handler.
+    func testAudit17GovernorHandlerReentrancy() throws {
+        let deinits = Counter()
+        let heard = Counter()
+        var governor: Governor? = try Governor(budgetBytes: 1 << 20)
+        weak var weakGovernor = governor
+        do {
+            let probe = CaptureProbe(deinits)
+            try governor!.setEventHandler { [weak governor] _ in
+                probe.touch()
+                heard.increment()
+                _ = try? governor?.metrics
+                try? governor?.setEventHandler(nil)
+            }
+        }
+        let store = try NexusStore()
+        try governor!.join(store)  // a JOINED event
+        XCTAssertEqual(heard.value, 1)
+        XCTAssertEqual(deinits.value, 1)  // released once, after its call
+        try governor!.leave(store)
+        XCTAssertEqual(heard.value, 1)
+        // Dropped inside its own handler: freed after the call.
+        let holder = Recorder<Governor>()
+        holder.append(governor!)
+        governor = nil
+        try holder.all[0].setEventHandler { _ in holder.removeAll() }
+        try holder.all[0].join(store)
+        XCTAssertNil(weakGovernor)
+        // Its member is a plain store again: it may join another governor.
+        let other = try Governor(budgetBytes: 1 << 20)
+        try other.join(store)
+    }
+
+    /// Bad governor terms throw `.invalidArgument` with a message.
+    func testAudit17GovernorExtremeTerms() throws {
+        let governor = try Governor(budgetBytes: 1 << 20)
+        let store = try NexusStore()
+        do {
+            try governor.join(store, priority: .max, floorBytes: .max, ceilingBytes: 1)
+            print("audit17: floor > ceiling: accepted")
+        } catch { print("audit17: floor > ceiling: \(error)"); XCTAssertEqual((error as? NexusError)?.code, .invalidArgument) }
+        do {
+            try governor.join(store, priority: .max, floorBytes: .max)
+            print("audit17: floor UInt64.max: accepted")
+        } catch { print("audit17: floor UInt64.max: \(error)") }
+        try? governor.setBudget(0)
+        try governor.enforce()
+    }
+
+    /// Durations at the edge for the monitor: accepted ones do not crash the
+    /// default scheduler (DispatchTime clamps).
+    func testAudit17MonitorHugeDurations() throws {
+        let signalled = Recorder<MemoryPressureLevel>()
+        let monitor = try MemoryPressureMonitor(warningDecay: 1.8e16, headroom: .init(read: nil),
+                                                signal: { signalled.append($0) })
+        monitor.receiveMemoryWarning()
+        XCTAssertEqual(signalled.all, [.critical])
+        XCTAssertThrowsNexus(.invalidArgument, try MemoryPressureMonitor(warningDecay: 1.9e16))
     }
 }
