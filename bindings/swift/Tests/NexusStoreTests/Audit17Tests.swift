@@ -106,6 +106,27 @@ final class Audit17Tests: XCTestCase {
         XCTAssertNil(weakStore)
     }
 
+    /// A task reading a stream of a store it captures strongly keeps the
+    /// store, and so the stream, alive for good (the stream ends only when
+    /// the store is freed); cancelling the task ends both.
+    func testAudit17ATaskReadingAStreamOfItsCapturedStoreKeepsIt() async throws {
+        weak var weakStore: NexusStore?
+        let seen = Counter()
+        let task: Task<Void, Never>
+        do {
+            let store = try NexusStore(maxCacheBytes: 1 << 20)
+            weakStore = store
+            task = Task {
+                for await _ in store.pressureLevels { seen.increment(); _ = try? store.contains("k") }
+            }
+        }
+        waitUntil("the first level") { seen.value >= 1 }
+        XCTAssertNotNil(weakStore)  // kept by the task
+        task.cancel()
+        await task.value
+        XCTAssertNil(weakStore)
+    }
+
     /// A listener that unregisters itself from inside its own call: its
     /// context is released once, after the call.
     func testAudit17AListenerUnregisteringItselfIsReleasedOnceAfterItsCall() throws {
