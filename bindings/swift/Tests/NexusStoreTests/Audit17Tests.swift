@@ -630,4 +630,69 @@ final class Audit17Tests: XCTestCase {
         XCTAssertEqual(signalled.all, [.critical])
         XCTAssertThrowsNexus(.invalidArgument, try MemoryPressureMonitor(warningDecay: 1.9e16))
     }
+
+    // MARK: - The last reference dropped while other threads use the store
+
+    /// Four threads use an object cache through weak references (each call
+    /// holds it strongly) while the test drops the only strong one, with a
+    /// listener and objects being released: every object released once, no
+    /// use after free (ASan), no race in the wrapper (TSan).
+    func testAudit17TheLastReferenceGoesWhileThreadsUseTheCache() throws {
+        for round in 0..<5 {
+            let made = Counter(), released = Counter(), heard = Counter()
+            var cache: NexusObjectCache<Int, Tracked>? = try NexusObjectCache(totalCostLimit: 20_000)
+            try cache!.store.setEvictionListener { _, _, _ in heard.increment() }
+            weak var weakCache = cache
+            let group = DispatchGroup()
+            for thread in 0..<4 {
+                onNewThread(group) {
+                    for i in 0..<2000 {
+                        guard let cache = weakCache else { return }
+                        made.increment()
+                        if (try? cache.setObject(Tracked("o", deinits: released), forKey: thread * 10_000 + i % 50, cost: 100)) == nil {
+                            // refused: released at once by the wrapper
+                        }
+                        _ = try? cache.object(forKey: thread * 10_000 + (i * 7) % 50)
+                        if i % 100 == 0 { try? cache.store.signalPressure(i % 200 == 0 ? .critical : .none) }
+                    }
+                }
+            }
+            usleep(UInt32(2_000 + round * 3_000))
+            cache = nil
+            group.wait()
+            waitUntil("every object released") { released.value == made.value }
+            XCTAssertNil(weakCache)
+            XCTAssertEqual(released.value, made.value)
+        }
+    }
+
+    // MARK: - A listener that waits for the thread replacing it
+
+    /// Replacing a listener waits for its calls on other threads: a listener
+    /// that waits for the replacing thread (as `DispatchQueue.main.sync`
+    /// from a listener while the main thread replaces it) would wait for
+    /// good. Here the wait is seen, then broken by the test. Dropping the
+    /// store instead never waits.
+    func testAudit17ReplacingAListenerWaitsForItsRunningCall() throws {
+        let store = try NexusStore()
+        let inListener = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        try store.setEvictionListener { _, _, _ in
+            inListener.signal()
+            release.wait()
+        }
+        try store.put(bytes("v"), forKey: "k")
+        let group = DispatchGroup()
+        onNewThread(group) { _ = try? store.removeValue(forKey: "k") }
+        inListener.wait()
+        let replaced = DispatchSemaphore(value: 0)
+        onNewThread(group) {
+            try? store.setEvictionListener(nil)
+            replaced.signal()
+        }
+        XCTAssertEqual(replaced.wait(timeout: .now() + 0.3), .timedOut, "replacing did not wait")
+        release.signal()
+        XCTAssertEqual(replaced.wait(timeout: .now() + 10), .success)
+        group.wait()
+    }
 }
