@@ -1,3 +1,4 @@
+import CNexusStore
 import Foundation
 import XCTest
 @testable import NexusStore
@@ -694,5 +695,28 @@ final class Audit17Tests: XCTestCase {
         release.signal()
         XCTAssertEqual(replaced.wait(timeout: .now() + 10), .success)
         group.wait()
+    }
+
+    // MARK: - The message where an app shows it
+
+    /// An app shows `error.localizedDescription` (alerts, logs, Crashlytics):
+    /// it must carry the library's message, not "The operation could not be
+    /// completed. (NexusStore.NexusError error 1.)".
+    func testAudit17LocalizedDescriptionCarriesTheMessage() throws {
+        let store = try NexusStore(maxCacheBytes: 100)
+        do {
+            try store.put(Data(count: 1000), forKey: "k")
+            XCTFail("no error")
+        } catch {
+            let nexus = try XCTUnwrap(error as? NexusError)
+            print("audit17: localizedDescription: \(error.localizedDescription)")
+            XCTAssertEqual(error.localizedDescription, nexus.description)
+            XCTAssertTrue(error.localizedDescription.contains(nexus.message), error.localizedDescription)
+            XCTAssertEqual((error as NSError).localizedDescription, nexus.description)
+            XCTAssertEqual((error as NSError).domain, "NexusStore")
+            XCTAssertEqual((error as NSError).code, Int(NEXUS_STATUS_ERR_TOO_LARGE))
+        }
+        let wrapper = NexusError(.invalidArgument, message: "")
+        XCTAssertEqual((wrapper as Error).localizedDescription, "NexusError(invalid argument)")
     }
 }
