@@ -719,4 +719,39 @@ final class Audit17Tests: XCTestCase {
         let wrapper = NexusError(.invalidArgument, message: "")
         XCTAssertEqual((wrapper as Error).localizedDescription, "NexusError(invalid argument)")
     }
+
+    // MARK: - Signals from inside callbacks
+
+    /// A listener that signals every store (as a monitor's `signal` would)
+    /// from inside a put's eviction, and an object whose deinit does the
+    /// same: no deadlock, and the stores end at the last level signalled.
+    func testAudit17SignalPressureAllFromInsideCallbacks() throws {
+        let done = DispatchSemaphore(value: 0)
+        let failure = Recorder<String>()
+        Thread {
+            do {
+                let store = try NexusStore(maxCacheBytes: 10_000)
+                let other = try NexusObjectCache<String, Reentrant>(totalCostLimit: 10_000)
+                let once = Counter()
+                try store.setEvictionListener { _, _, _ in
+                    once.increment()
+                    if once.value == 1 {
+                        do { try NexusStore.signalPressureAll(.critical) } catch { failure.append("in listener: \(error)") }
+                    }
+                }
+                try other.setObject(Reentrant { try? NexusStore.signalPressureAll(.none) }, forKey: "o", cost: 100)
+                try other.pin("o")  // not shed by the CRITICAL signal
+                for i in 0..<100 { try store.put(Data(count: 200), forKey: "k\(i)") }
+                print("audit17: listener calls \(once.value), level \(try store.pressureLevel), signalled \(try store.signalledLevel), other \(try other.store.signalledLevel)")
+                XCTAssertEqual(try store.pressureLevel, .critical)
+                try other.removeObject(forKey: "o")  // its deinit signals NONE
+                XCTAssertEqual(try store.signalledLevel, MemoryPressureLevel.none)
+                XCTAssertEqual(try other.store.signalledLevel, MemoryPressureLevel.none)
+            } catch { failure.append("\(error)") }
+            done.signal()
+        }.start()
+        XCTAssertEqual(done.wait(timeout: .now() + 20), .success, "deadlock")
+        XCTAssertEqual(failure.all, [])
+        try NexusStore.signalPressureAll(.none)
+    }
 }
