@@ -125,7 +125,7 @@ final class Audit17Tests: XCTestCase {
         XCTAssertNotNil(weakStore)  // kept by the task
         task.cancel()
         await task.value
-        XCTAssertNil(weakStore)
+        waitUntil("the store freed once the task is cancelled") { weakStore == nil }
     }
 
     /// A listener that unregisters itself from inside its own call: its
@@ -416,15 +416,16 @@ final class Audit17Tests: XCTestCase {
     /// A task cancelled while its loader runs: the load finishes and is cached.
     func testAudit17ACancelledTasksLoadStillCaches() async throws {
         let store = try NexusStore(maxCacheBytes: 1 << 20)
-        let started = DispatchSemaphore(value: 0)
+        let started = Counter()
         let task = Task {
             try store.value(forKey: "k") { _ in
-                started.signal()
+                started.increment()
                 usleep(50_000)
                 return Data("v".utf8)
             }
         }
-        started.wait()
+        // Suspends (no blocking wait: the task needs a cooperative thread).
+        while started.value == 0 { try await Task.sleep(nanoseconds: 1_000_000) }
         task.cancel()
         let value = try await task.value
         XCTAssertEqual(value, Data("v".utf8))
@@ -529,16 +530,16 @@ final class Audit17Tests: XCTestCase {
     /// "loader threw CancellationError()".
     func testAudit17WaitersOfALoaderCancelledByItsTaskLoadAgain() async throws {
         let store = try NexusStore(maxCacheBytes: 1 << 20)
-        let started = DispatchSemaphore(value: 0)
+        let started = Counter()
         let loader = Task { () -> Data? in
             try store.value(forKey: "k") { _ in
-                started.signal()
+                started.increment()
                 usleep(300_000)
                 try Task.checkCancellation()
                 return Data("v".utf8)
             }
         }
-        started.wait()
+        while started.value == 0 { try await Task.sleep(nanoseconds: 1_000_000) }
         let waiterDone = DispatchSemaphore(value: 0)
         let waiterResult = Recorder<Result<Data?, Error>>()
         let waiterLoads = Counter()
@@ -546,7 +547,7 @@ final class Audit17Tests: XCTestCase {
             waiterResult.append(Result { try store.value(forKey: "k") { _ in waiterLoads.increment(); return Data("w".utf8) } })
             waiterDone.signal()
         }.start()
-        usleep(50_000)  // the waiter is waiting for the loader's value
+        try await Task.sleep(nanoseconds: 50_000_000)  // the waiter is waiting for the loader's value
         loader.cancel()
         let loaderResult = await loader.result
         waiterDone.wait()
@@ -555,6 +556,36 @@ final class Audit17Tests: XCTestCase {
         XCTAssertEqual(try waited?.get(), Data("w".utf8), "\(String(describing: waited))")
         XCTAssertEqual(waiterLoads.value, 1)
         XCTAssertEqual(try store.value(forKey: "k"), Data("w".utf8))
+    }
+
+    /// The same through an object cache's loader.
+    func testAudit17ObjectWaitersOfACancelledLoadLoadAgain() async throws {
+        let deinits = Counter()
+        let cache = try NexusObjectCache<String, Tracked>(totalCostLimit: 1 << 20)
+        let started = Counter()
+        let loader = Task { () -> Tracked? in
+            try cache.object(forKey: "k") { key in
+                started.increment()
+                usleep(300_000)
+                try Task.checkCancellation()
+                return (Tracked("cancelled", deinits: deinits), 10)
+            }
+        }
+        while started.value == 0 { try await Task.sleep(nanoseconds: 1_000_000) }
+        let waiterDone = DispatchSemaphore(value: 0)
+        let waited = Recorder<String>()
+        Thread {
+            let object = try? cache.object(forKey: "k") { _ in (Tracked("waiter", deinits: deinits), 10) }
+            waited.append(object?.name ?? "error")
+            waiterDone.signal()
+        }.start()
+        try await Task.sleep(nanoseconds: 50_000_000)
+        loader.cancel()
+        _ = await loader.result
+        waiterDone.wait()
+        XCTAssertEqual(waited.all, ["waiter"])
+        XCTAssertEqual(try cache.object(forKey: "k")?.name, "waiter")
+        XCTAssertEqual(deinits.value, 0)  // the cancelled loader made none
     }
 
     /// A loader that drops the caller's only reference to the store.
