@@ -162,6 +162,8 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
     }
 
     /// A memory warning (UIKit's): CRITICAL now, decaying step by step.
+    /// UIKit posts it on the main thread: the stores shed there (objects
+    /// released there too), unless another thread is signalling already.
     public func receiveMemoryWarning() {
         lock.lock()
         generation += 1
