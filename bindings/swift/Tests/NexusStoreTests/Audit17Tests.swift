@@ -785,4 +785,39 @@ final class Audit17Tests: XCTestCase {
         XCTAssertEqual(failure.all, [])
         try NexusStore.signalPressureAll(.none)
     }
+
+    // MARK: - Messages of the common mistakes
+
+    /// What a careless app reads for the usual refusals: each message says
+    /// what happened and with which numbers.
+    func testAudit17MessagesOfCommonRefusals() throws {
+        func message(_ body: () throws -> Void) -> String {
+            do { try body(); return "no error" } catch { return error.localizedDescription }
+        }
+        let store = try NexusStore(maxCacheBytes: 1000)
+        try store.signalPressure(.emergency)
+        let emergency = message { try store.put(Data(count: 10), forKey: "k") }
+        try store.signalPressure(.none)
+        let tooLarge = message { try store.put(Data(count: 2000), forKey: "k") }
+        let negative = message { try store.evict(-1) }
+        let ttl = message { try store.put(Data(count: 1), forKey: "k", ttl: -1) }
+        let cache = try NexusObjectCache<String, Tracked>(totalCostLimit: 1000)
+        let cost = message { try cache.setObject(Tracked("t", deinits: Counter()), forKey: "t", cost: 0) }
+        var config = MemoryConfig(maxCacheBytes: 1000)
+        config.criticalThreshold = 0.5
+        let thresholds = message { _ = try NexusStore(config: config) }
+        for (what, text) in [("emergency", emergency), ("tooLarge", tooLarge), ("negative", negative),
+                             ("ttl", ttl), ("cost", cost), ("thresholds", thresholds)] {
+            print("audit17: \(what): \(text)")
+            XCTAssertTrue(text.hasPrefix("NexusError("), "\(what): \(text)")
+            XCTAssertGreaterThan(text.count, 30, "\(what): \(text)")
+        }
+        // An entry's own TTL must be > 0: a negative or NaN one was told
+        // ">= 0", which 0 does not satisfy either.
+        XCTAssertTrue(ttl.contains("ttl must be > 0 (got -1.0)"), ttl)
+        let nan = message { try store.put(Data(count: 1), forKey: "k", ttl: .nan) }
+        XCTAssertTrue(nan.contains("ttl must be > 0"), nan)
+        let infinite = message { try store.put(Data(count: 1), forKey: "k", ttl: .infinity) }
+        XCTAssertTrue(infinite.contains("finite"), infinite)
+    }
 }
