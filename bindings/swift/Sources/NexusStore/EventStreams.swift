@@ -50,6 +50,8 @@ final class EventBroadcaster: @unchecked Sendable {
     private var skipped: UInt64 = 0, late: UInt64 = 0
     var skippedNumbers: UInt64 { lock.lock(); defer { lock.unlock() }; return skipped }
     var lateEvents: UInt64 { lock.lock(); defer { lock.unlock() }; return late }
+    /// How many streams are registered (read by tests).
+    var sinkCount: Int { lock.lock(); defer { lock.unlock() }; return sinks.count }
     /// Reads the store's reported level (nil on failure).
     private let readLevel: () -> MemoryPressureLevel?
     /// How long a missing sequence number is waited for.
@@ -209,7 +211,9 @@ extension NexusStore {
     /// Every event of this store from now on (by default pressure changes
     /// and eviction runs: see `setDeliveredEvents`), in sequence order, also
     /// when several threads' calls report events at once. The stream ends
-    /// when the store is freed. Keeps the newest 1024 events a slow reader has not taken.
+    /// when the store is freed (a task reading it that captures the store
+    /// strongly keeps it: cancel the task, or capture it weakly). Keeps the
+    /// newest 1024 events a slow reader has not taken.
     public var events: AsyncStream<NexusEvent> {
         AsyncStream(bufferingPolicy: .bufferingNewest(1024)) { continuation in
             let sink = EventBroadcaster.Sink(
@@ -226,8 +230,9 @@ extension NexusStore {
     /// the same as the one before left out. Changes made on several
     /// threads at once come in the order the store numbered their events,
     /// and the stream's last level is the store's level once the changes are
-    /// delivered. The stream ends when the store is freed. Keeps the newest
-    /// 64 levels a slow reader has not taken.
+    /// delivered. The stream ends when the store is freed (a task reading
+    /// it that captures the store strongly keeps it). Keeps the newest 64
+    /// levels a slow reader has not taken.
     public var pressureLevels: AsyncStream<MemoryPressureLevel> {
         AsyncStream(bufferingPolicy: .bufferingNewest(64)) { continuation in
             // The last level yielded; only touched under the broadcaster's lock.

@@ -60,12 +60,20 @@ let loaderTrampoline: NexusLoaderFn = { _, key, keyLength, sink in
 /// `.notFound` (from a load it means "absent": nil, and the waiters must see
 /// an error) become `.callback`, the message then saying what was thrown.
 /// Any other error is `.callback` "loader threw <error>".
+/// A `CancellationError` (the loading task was cancelled) is `.callback`
+/// with `cancelledLoadMessage`, which tells the waiters to load again.
 func loadFailure(_ error: Error) -> (NexusError.Code, String) {
+    if error is CancellationError { return (.callback, cancelledLoadMessage) }
     guard let nexus = error as? NexusError else { return (.callback, "loader threw \(error)") }
     if nexus.code == .notFound { return (.callback, nexus.message) }
     if NexusError.Code.failures.contains(nexus.code) { return (nexus.code, nexus.message) }
     return (.callback, "loader threw a NexusError with status \(nexus.code.rawValue), which is no failure status: \(nexus.message)")
 }
+
+/// What the waiters of a load get when its loader threw `CancellationError`:
+/// the task that was loading was cancelled, not theirs, so `getOrLoad`
+/// takes it as "load again" rather than as the key's failure.
+let cancelledLoadMessage = "the loader's task was cancelled (CancellationError); waiters load again"
 
 /// The status of a put into a load's sink. When the store refused the value
 /// (too large, an object with cost 0 and no size estimator, ...), the sink
@@ -83,15 +91,23 @@ extension NexusStore {
     /// Returns the read handle, or nil when the loader said "absent".
     func getOrLoad(_ key: UnsafeRawBufferPointer,
                    _ load: @escaping (UnsafeRawBufferPointer, OpaquePointer) throws -> NexusStatus) throws -> NexusValue? {
-        let frame = LoadFrame(load)
-        var out: OpaquePointer?
-        let status = LoadFrames.with(frame) {
-            withExtendedLifetime(self) { nexus_store_get_or_load(handle, key.cBytes, key.count, &out) }
+        while true {
+            let frame = LoadFrame(load)
+            var out: OpaquePointer?
+            let status = LoadFrames.with(frame) {
+                withExtendedLifetime(self) { nexus_store_get_or_load(handle, key.cBytes, key.count, &out) }
+            }
+            if let thrown = frame.thrown { throw thrown }
+            if status == statusNotFound { return nil }
+            if status == statusOK { return NexusValue(out!) }
+            let error = NexusError.last(status)
+            // This call waited for another caller's load, whose task was
+            // cancelled (its loader threw CancellationError): that is no
+            // failure of the key, and this caller was not cancelled, so it
+            // misses again (running its own loader, or waiting for another).
+            if error.code == .callback && error.message == cancelledLoadMessage { continue }
+            throw error
         }
-        if let thrown = frame.thrown { throw thrown }
-        if status == statusNotFound { return nil }
-        try NexusError.check(status)
-        return NexusValue(out!)
     }
 
     /// `key`'s bytes; on a miss `loader` makes them (return nil for "absent":
@@ -101,13 +117,18 @@ extension NexusStore {
     /// throws is rethrown as is to its own caller; waiters on other threads
     /// get a `NexusError` with its code (`.callback` unless it was a
     /// `NexusError` with a failure status other than `.notFound`) and
-    /// description. The loader runs on the calling thread
+    /// description, except a `CancellationError` (the loading caller's task
+    /// was cancelled, not theirs): waiters then miss again, and one of them
+    /// runs its own loader. Waiting blocks the calling thread (in a task, a
+    /// thread of the cooperative pool). The loader runs on the calling thread
     /// with no lock held: it may use the store (the same key gives `.busy`).
     /// An object entry (or an object load this call waited for) has no
     /// bytes: `.invalidArgument`, and the loader is not called. A value the
     /// store cannot hold (charged more than its budget, or refused under an
     /// EMERGENCY signal) is still returned, and not cached: the next miss
-    /// calls the loader again (`setObject`/`put` of it would throw).
+    /// calls the loader again (`setObject`/`put` of it would throw). A put
+    /// or remove of the key while its loader runs wins: the loaded value is
+    /// returned (to the waiters too) and not cached.
     public func value(forKey key: some NexusKeyConvertible,
                       loader: (_ key: Data) throws -> Data?) throws -> Data? {
         try withoutActuallyEscaping(loader) { loader in

@@ -104,8 +104,9 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
     ///   - headroom: how the headroom is read and polled; its durations
     ///     throw `.invalidArgument` as `warningDecay` does.
     ///   - signal: what a level change does; by default signals every store.
-    ///   - scheduler: runs the decay steps and the headroom polls later; by
-    ///     default a global queue.
+    ///   - scheduler: runs the decay steps and the headroom polls `delay`
+    ///     seconds later (not inside its own call: such a scheduler gets no
+    ///     polling, see `start()`); by default a global queue.
     public init(warningDecay: TimeInterval = 30,
                 headroom: HeadroomOptions = HeadroomOptions(),
                 signal: @escaping Signal = { try? NexusStore.signalPressureAll($0) },
@@ -161,6 +162,8 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
     }
 
     /// A memory warning (UIKit's): CRITICAL now, decaying step by step.
+    /// UIKit posts it on the main thread: the stores shed there (objects
+    /// released there too), unless another thread is signalling already.
     public func receiveMemoryWarning() {
         lock.lock()
         generation += 1
@@ -230,8 +233,22 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
         schedulePoll(started)
     }
 
-    private func schedulePoll(_ started: UInt64) {
-        scheduler(headroom.interval) { [weak self] in self?.poll(started) }
+    /// Schedules the next poll. A scheduler that runs `work` inside its own
+    /// call (not later) would poll again inside the poll, without end (a
+    /// stack overflow): such a run polls nothing, and polling stops
+    /// (returns false).
+    @discardableResult
+    private func schedulePoll(_ started: UInt64) -> Bool {
+        let call = SchedulerCall()
+        scheduler(headroom.interval) { [weak self] in
+            guard !call.isInside() else { return }
+            self?.poll(started)
+        }
+        guard call.end() else { return true }
+        lock.lock()
+        if pollGeneration == started { polling = false }
+        lock.unlock()
+        return false
     }
 
     /// Hands `current` to `signal`; called with `lock` held, returns with it
@@ -267,7 +284,8 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
     /// the headroom where a reader exists (`HeadroomOptions.read`, interval
     /// above 0); false where there is nothing to install (Linux with the
     /// default options: call `receive` yourself). A second `start()` adds
-    /// nothing.
+    /// nothing. The `scheduler` must run the polls later, not inside its
+    /// call: one that runs `work` at once polls nothing (false on Linux).
     @discardableResult
     public func start() -> Bool {
         var installed = false
@@ -276,8 +294,7 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
             let started = polling ? nil : pollGeneration
             polling = true
             lock.unlock()
-            if let started { schedulePoll(started) }
-            installed = true
+            installed = started.map { schedulePoll($0) } ?? true
         }
         #if canImport(Darwin)
         if source == nil {
@@ -364,4 +381,28 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
         return result == KERN_SUCCESS ? info.phys_footprint : nil
     }
     #endif
+}
+
+/// One call of a monitor's scheduler for a poll: tells whether the
+/// scheduler ran the work inside that call, on the calling thread.
+private final class SchedulerCall: @unchecked Sendable {
+    private let lock = NSLock()
+    private let thread = pthread_self()
+    private var inCall = true
+    private var ranInside = false
+
+    /// Called by the work: true (and remembered) when it runs inside the
+    /// scheduler's call on the thread that made it.
+    func isInside() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        if inCall && pthread_equal(thread, pthread_self()) != 0 { ranInside = true }
+        return ranInside && inCall
+    }
+
+    /// The scheduler's call returned: whether the work ran inside it.
+    func end() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        inCall = false
+        return ranInside
+    }
 }

@@ -1,4 +1,5 @@
 import CNexusStore
+import Foundation
 
 /// A failed call: the C status and the library's message for it.
 ///
@@ -55,6 +56,19 @@ public struct NexusError: Error, Equatable, CustomStringConvertible, Sendable {
     static func check(_ status: NexusStatus) throws {
         if status != NexusStatus(NEXUS_STATUS_OK) { throw last(status) }
     }
+}
+
+/// `localizedDescription` (what apps show and log) is `description`, the
+/// code and the library's message, not Foundation's "The operation could
+/// not be completed. (NexusStore.NexusError error 1.)"; bridged to
+/// `NSError`, the domain is "NexusStore" and the code the C status.
+extension NexusError: LocalizedError, CustomNSError {
+    public var errorDescription: String? { description }
+    public static var errorDomain: String { "NexusStore" }
+    public var errorCode: Int { Int(code.rawValue) }
+    /// Given explicitly: Linux's Foundation reads an error's description
+    /// for `localizedDescription` from here, not from `LocalizedError`.
+    public var errorUserInfo: [String: Any] { [NSLocalizedDescriptionKey: description] }
 }
 
 let statusOK = NexusStatus(NEXUS_STATUS_OK)

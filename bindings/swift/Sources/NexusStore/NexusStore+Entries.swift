@@ -20,8 +20,10 @@ extension NexusStore {
     /// store's own again. Throws `.invalidArgument` for a `ttl` that is not
     /// positive and finite (or beyond `UInt64.max` ms), and what `put` throws.
     public func put(_ value: some DataProtocol, forKey key: some NexusKeyConvertible, ttl: TimeInterval) throws {
+        // An entry's own TTL must be positive (0 is not "none" here), so a
+        // negative or NaN one is refused with that rule, not ">= 0".
+        guard ttl > 0 else { throw NexusError(.invalidArgument, message: "ttl must be > 0 (got \(ttl))") }
         let ms = try milliseconds(ttl, "ttl")
-        guard ms > 0 else { throw NexusError(.invalidArgument, message: "ttl must be > 0 (got \(ttl))") }
         try DataProtocolKey(data: value).withNexusKeyBytes { v in
             try key.withNexusKeyBytes { k in
                 try call { nexus_store_put_ttl($0, k.cBytes, k.count, v.cBytes, v.count, ms) }

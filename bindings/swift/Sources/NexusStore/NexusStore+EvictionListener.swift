@@ -8,7 +8,12 @@ extension NexusStore {
     /// into the store). Not called for the entries still present when the
     /// store is freed (`deinit`): those are released without it. `nil`
     /// unregisters. Replacing it returns after the old listener's calls on
-    /// other threads have ended.
+    /// other threads have ended: a listener that waits for the thread that
+    /// replaces it (`DispatchQueue.main.sync` while the main thread calls
+    /// this) waits for good; dropping the store never waits. The store
+    /// keeps the listener: one that
+    /// captures this store strongly keeps it alive (with its entries) until
+    /// it is replaced or set to nil; capture it `[weak store]`.
     public func setEvictionListener(_ listener: (@Sendable (_ key: Data, _ reason: EvictionReason, _ bytes: UInt64) -> Void)?) throws {
         guard let listener else {
             try call { nexus_store_set_eviction_listener($0, nil, nil, nil) }
