@@ -795,8 +795,8 @@ typedef struct NexusMemoryMetrics {
    */
   uint64_t load_count;
   /**
-   * Loader calls that gave no value: the loader failed (or panicked), or
-   * reported the key absent (NOT_FOUND), as Caffeine counts them.
+   * Loader calls that gave no value: the loader failed (or panicked),
+   * abandoned the load, or reported the key absent (NOT_FOUND), as Caffeine counts them.
    */
   uint64_t load_failure_count;
   /**
@@ -2460,11 +2460,41 @@ NexusStatus nexus_load_sink_fail(struct NexusLoadSink *sink,
                                  const char *message);
 
 /**
+ * Gives up the load without failing the key, for a loader whose caller
+ * was cancelled (a Swift task, a Kotlin coroutine, a request the app
+ * dropped): the caller of `nexus_store_get_or_load` that ran the loader
+ * gets `NEXUS_STATUS_ERR_CALLBACK` and, from `nexus_last_error_message()`,
+ * `message`; every thread that joined the load looks the key up again
+ * instead (one of them runs its own loader), where
+ * `nexus_load_sink_fail` would give them the failure. Nothing is cached.
+ * Call it from inside the loader, on the sink the loader received; the
+ * loader's own return value is then ignored. A value given to the sink
+ * before is released, as with `nexus_load_sink_fail`. The store's
+ * `load_failure_count` counts the call.
+ *
+ * `message`: a NUL-terminated string, copied (invalid UTF-8 is replaced);
+ * NULL gives "the loader abandoned the load".
+ *
+ * Returns:
+ * - `NEXUS_STATUS_OK`
+ * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: the sink already holds a failure
+ *   (or an abandonment); nothing is recorded
+ * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
+ * - `NEXUS_STATUS_ERR_PANIC`
+ */
+NexusStatus nexus_load_sink_abandon(struct NexusLoadSink *sink,
+                                    const char *message);
+
+/**
  * Reads `key`; on a miss with a loader registered, calls it (outside
  * every lock; once for all concurrent callers missing the key), caches
  * and returns what it gives. A put or remove of the key during the load
  * wins: waiters get the loaded value, which is not cached. A loaded value
  * that cannot be cached (e.g. under EMERGENCY) is still returned with OK.
+ * A loader's failure reaches every caller that joined the load, except
+ * an abandonment (`nexus_load_sink_abandon`): only the caller that ran
+ * the loader gets it, and the others look the key up again.
  * Without a loader it is `nexus_store_get`.
  *
  * Ownership: on success `*out` is a new `NexusValue` the caller owns

@@ -46,6 +46,9 @@ pub struct Error {
     /// Borrowed for the library's fixed messages, so that common outcomes
     /// (a miss is `NotFound`) allocate nothing.
     message: Cow<'static, str>,
+    /// A loader gave up its load without failing the key
+    /// ([`Error::load_abandoned`]).
+    abandoned: bool,
 }
 
 impl Error {
@@ -54,6 +57,7 @@ impl Error {
         Error {
             kind,
             message: Cow::Owned(message.into()),
+            abandoned: false,
         }
     }
 
@@ -62,7 +66,26 @@ impl Error {
         Error {
             kind,
             message: Cow::Borrowed(message),
+            abandoned: false,
         }
+    }
+
+    /// What a loader returns to give up its load without failing the key,
+    /// typically because the caller it runs for was cancelled (a Swift
+    /// task, a Kotlin coroutine): that caller's `get_or_load` gets this
+    /// error (kind `Callback`, `message`), and every caller that joined the
+    /// load looks the key up again instead of getting an error: one of them
+    /// runs its own loader. Nothing is cached.
+    pub fn load_abandoned(message: impl Into<String>) -> Self {
+        Error {
+            abandoned: true,
+            ..Error::new(ErrorKind::Callback, message)
+        }
+    }
+
+    /// Whether this is a [`Error::load_abandoned`] error.
+    pub fn is_load_abandoned(&self) -> bool {
+        self.abandoned
     }
 
     /// The category, which maps to a C status.

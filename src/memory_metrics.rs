@@ -34,8 +34,8 @@ pub struct MemoryMetrics {
     pub evicted_bytes: u64,
     /// Loader calls.
     pub load_count: u64,
-    /// Loader calls that gave no value: the loader failed (or panicked), or
-    /// reported the key absent, as Caffeine counts them.
+    /// Loader calls that gave no value: the loader failed (or panicked),
+    /// abandoned the load, or reported the key absent, as Caffeine counts them.
     pub load_failure_count: u64,
     /// The configured budget (0 = unbounded).
     pub max_cache_bytes: u64,

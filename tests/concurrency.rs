@@ -631,6 +631,57 @@ fn loader_failure_reaches_every_waiter_and_caches_nothing() {
 }
 
 #[test]
+fn an_abandoned_load_fails_only_its_caller_and_the_waiters_load_again() {
+    watchdog(30, "abandoned-load", || {
+        let store = loader_store();
+        let calls = Arc::new(AtomicUsize::new(0));
+        {
+            let (calls, s) = (Arc::clone(&calls), store.clone());
+            let loader: Loader = Arc::new(move |_k: &String| {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                if n == 0 {
+                    // The first caller's task "is cancelled" once the 7
+                    // others have joined its load.
+                    wait_until(10, "8 misses", || s.metrics().miss_count >= 8);
+                    thread::sleep(Duration::from_millis(50));
+                    return Err(Error::load_abandoned("my caller was cancelled"));
+                }
+                Ok(Loaded::new(n as u64 + 500))
+            });
+            store.set_loader(Some(loader));
+        }
+        let results = load_from_threads(&store, "k", 8);
+        let (failed, loaded): (Vec<_>, Vec<_>) = results
+            .into_iter()
+            .map(|r| r.expect("no panic"))
+            .partition(|r| r.is_err());
+        assert_eq!(
+            failed.len(),
+            1,
+            "only the caller whose loader abandoned fails"
+        );
+        let e = failed.into_iter().next().unwrap().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Callback);
+        assert_eq!(e.message(), "my caller was cancelled");
+        assert!(e.is_load_abandoned());
+        for h in loaded {
+            assert_eq!(*h.unwrap(), 501, "the waiters got the second load's value");
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "one waiter ran its own loader"
+        );
+        let m = store.metrics();
+        assert_eq!((m.load_count, m.load_failure_count), (2, 1));
+        assert_eq!(*store.get("k").unwrap(), 501, "the second load is cached");
+        // A plain failure is no abandonment.
+        assert!(!Error::new(ErrorKind::Callback, "no").is_load_abandoned());
+        store.set_loader(None);
+    });
+}
+
+#[test]
 fn loader_panic_propagates_to_its_caller_and_waiters_get_panic() {
     watchdog(30, "loader-panic", || {
         let store = loader_store();

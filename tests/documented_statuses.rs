@@ -308,6 +308,8 @@ unsafe extern "C" fn loader_misuse(
                 NEXUS_STATUS_ERR_CALLBACK,
                 std::ptr::null()
             ));
+            // After a failure: refused.
+            call!(nexus_load_sink_abandon(sink, std::ptr::null()));
             NEXUS_STATUS_OK
         }
         2 => {
@@ -351,6 +353,8 @@ unsafe extern "C" fn loader_misuse(
                 NEXUS_STATUS_ERR_CALLBACK,
                 std::ptr::null()
             ));
+            call!(nexus_load_sink_abandon(std::ptr::null_mut(), c"x".as_ptr()));
+            call!(nexus_load_sink_abandon(sink, c"gone".as_ptr()));
             NEXUS_STATUS_OK
         }
         // Returns OK without a value: ERR_CALLBACK.

@@ -255,11 +255,52 @@ pub extern "C" fn nexus_load_sink_fail(
     })
 }
 
+/// Gives up the load without failing the key, for a loader whose caller
+/// was cancelled (a Swift task, a Kotlin coroutine, a request the app
+/// dropped): the caller of `nexus_store_get_or_load` that ran the loader
+/// gets `NEXUS_STATUS_ERR_CALLBACK` and, from `nexus_last_error_message()`,
+/// `message`; every thread that joined the load looks the key up again
+/// instead (one of them runs its own loader), where
+/// `nexus_load_sink_fail` would give them the failure. Nothing is cached.
+/// Call it from inside the loader, on the sink the loader received; the
+/// loader's own return value is then ignored. A value given to the sink
+/// before is released, as with `nexus_load_sink_fail`. The store's
+/// `load_failure_count` counts the call.
+///
+/// `message`: a NUL-terminated string, copied (invalid UTF-8 is replaced);
+/// NULL gives "the loader abandoned the load".
+///
+/// Returns:
+/// - `NEXUS_STATUS_OK`
+/// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: the sink already holds a failure
+///   (or an abandonment); nothing is recorded
+/// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
+/// - `NEXUS_STATUS_ERR_PANIC`
+#[unsafe(no_mangle)]
+pub extern "C" fn nexus_load_sink_abandon(
+    sink: *mut NexusLoadSink,
+    message: *const c_char,
+) -> NexusStatus {
+    entry(|| {
+        // SAFETY: the caller passes NULL or the sink its loader received,
+        // during that loader call.
+        let sink = unsafe { in_out_arg(sink, "sink") }?;
+        // SAFETY: the caller passes NULL or a NUL-terminated string.
+        let text = unsafe { c_str_arg(message) }
+            .unwrap_or_else(|| "the loader abandoned the load".to_owned());
+        sink_fail(sink, Error::load_abandoned(text))
+    })
+}
+
 /// Reads `key`; on a miss with a loader registered, calls it (outside
 /// every lock; once for all concurrent callers missing the key), caches
 /// and returns what it gives. A put or remove of the key during the load
 /// wins: waiters get the loaded value, which is not cached. A loaded value
 /// that cannot be cached (e.g. under EMERGENCY) is still returned with OK.
+/// A loader's failure reaches every caller that joined the load, except
+/// an abandonment (`nexus_load_sink_abandon`): only the caller that ran
+/// the loader gets it, and the others look the key up again.
 /// Without a loader it is `nexus_store_get`.
 ///
 /// Ownership: on success `*out` is a new `NexusValue` the caller owns

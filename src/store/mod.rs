@@ -780,21 +780,39 @@ where
 
     /// Reads `key`, and on a miss calls the loader (outside every lock) and
     /// caches what it returns. Concurrent misses on one key call it once and
-    /// all get its result; its error reaches every waiter and caches nothing.
-    /// Without a loader it is `get` (`NotFound` on a miss). A put or remove
-    /// of the key during the load wins: waiters get the loaded value, which
-    /// is not cached; a value that cannot be cached is still returned.
-    /// From inside the key's own loader: `Busy`.
+    /// all get its result; its error reaches every waiter and caches nothing,
+    /// except an [`Error::load_abandoned`]: only the caller that ran the
+    /// loader gets it, and the waiters look the key up again (one of them
+    /// runs its own loader). Without a loader it is `get` (`NotFound` on a
+    /// miss). A put or remove of the key during the load wins: waiters get
+    /// the loaded value, which is not cached; a value that cannot be cached
+    /// is still returned. From inside the key's own loader: `Busy`.
     pub fn get_or_load<Q>(&self, key: &Q) -> Result<ValueHandle<V>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized + ToOwned,
         Q::Owned: Into<K>,
     {
+        loop {
+            if let Some(result) = self.get_or_load_once(key) {
+                return result;
+            }
+        }
+    }
+
+    /// One attempt of [`Store::get_or_load`]; `None` when this call waited
+    /// for a load that its loader abandoned (look the key up again).
+    fn get_or_load_once<Q>(&self, key: &Q) -> Option<Result<ValueHandle<V>>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized + ToOwned,
+        Q::Owned: Into<K>,
+    {
         let Some(loader) = self.shared.loader.get() else {
-            return self
-                .get(key)
-                .ok_or_else(|| Error::not_found("no entry with this key and no loader"));
+            return Some(
+                self.get(key)
+                    .ok_or_else(|| Error::not_found("no entry with this key and no loader")),
+            );
         };
         let shard = self.shared.shard_of(key);
         // A callback's panic here (effects of bringing the shard up to
@@ -807,17 +825,25 @@ where
         {
             Err(e) => {
                 held.resume();
-                return Err(e);
+                return Some(Err(e));
             }
             Ok(LoadStart::Hit(h)) => {
                 held.resume();
-                return Ok(h);
+                return Some(Ok(h));
             }
             Ok(LoadStart::Wait(slot)) => {
                 self.drop_loader(loader);
                 held.resume();
-                let stored = slot.wait()?;
-                return Ok(self.shared.locked(shard, |m, _, _| m.handle_for(&stored)));
+                let stored = match slot.wait() {
+                    // The loader gave up for its own caller (its load has
+                    // left the table, so the next attempt starts a load).
+                    Err(e) if e.is_load_abandoned() => return None,
+                    Err(e) => return Some(Err(e)),
+                    Ok(stored) => stored,
+                };
+                return Some(Ok(self
+                    .shared
+                    .locked(shard, |m, _, _| m.handle_for(&stored))));
             }
             Ok(LoadStart::Load(slot)) => slot,
         };
@@ -857,12 +883,12 @@ where
             panic::resume_unwind(payload);
         }
         held.resume();
-        match handle {
+        Some(match handle {
             Some(h) => Ok(h),
             None => Err(result
                 .err()
                 .unwrap_or_else(|| Error::new(ErrorKind::Callback, "no value"))),
-        }
+        })
     }
 
     /// Drops this call's clone of the loader inside the store's callback

@@ -1,5 +1,5 @@
 /* The C functions for garbage-collected hosts (Swift, Kotlin/JNI) and
- * wrappers: nexus_memory_config_validate, nexus_load_sink_fail,
+ * wrappers: nexus_memory_config_validate, nexus_load_sink_fail, nexus_load_sink_abandon,
  * NEXUS_CHARGE_DEFAULT and nexus_store_free_deferred (from every callback
  * kind, from a second thread while calls are in flight, under load).
  *
@@ -254,6 +254,137 @@ static void test_sink_fail_misuse(void) {
     gate_destroy(&fl.go);
     CHECK_OK(nexus_store_free(s));
     CHECK(m.obj.released == 0);
+}
+
+/* ---- nexus_load_sink_abandon ----------------------------------------------- */
+
+/* The first call gives a value, then abandons the load once the others have
+ * joined it (its caller "was cancelled"); later calls load "fresh". */
+static NexusStatus abandoning_load(void *ctx, const uint8_t *key, size_t key_len, NexusLoadSink *sink) {
+    FailingLoader *l = ctx;
+    (void)key;
+    (void)key_len;
+    if (AINC(&l->calls) == 1) {
+        gate_wait(&l->go);
+        CHECK_OK(nexus_load_sink_put_bytes(sink, (const uint8_t *)"stale", 5));
+        CHECK_OK(nexus_load_sink_abandon(sink, "my caller was cancelled"));
+        return NEXUS_STATUS_OK; /* ignored */
+    }
+    return nexus_load_sink_put_bytes(sink, (const uint8_t *)"fresh", 5);
+}
+
+typedef struct {
+    NexusStore *store;
+    NexusStatus got;
+    char message[256];
+    char value[8];
+} Loading;
+
+static void *load_and_read(void *arg) {
+    Loading *w = arg;
+    NexusValue *v = NULL;
+    w->got = nexus_store_get_or_load(w->store, KEY("disk"), &v);
+    snprintf(w->message, sizeof w->message, "%s", nexus_last_error_message());
+    if (w->got == NEXUS_STATUS_OK) {
+        const uint8_t *bytes = nexus_value_data(v);
+        CHECK(bytes != NULL && nexus_value_len(v) == 5);
+        memcpy(w->value, bytes, 5);
+        nexus_value_release(v);
+    } else {
+        CHECK(v == NULL);
+    }
+    return NULL;
+}
+
+static void test_sink_abandon_fails_only_its_caller(void) {
+    watchdog();
+    enum { CALLERS = 6 };
+    NexusStore *s = new_store(0);
+    FailingLoader l = {0};
+    gate_init(&l.go);
+    CHECK_OK(nexus_store_set_loader(s, abandoning_load, &l, NULL));
+    pthread_t t[CALLERS];
+    Loading w[CALLERS];
+    memset(w, 0, sizeof w);
+    for (int i = 0; i < CALLERS; i++) {
+        w[i].store = s;
+        CHECK(pthread_create(&t[i], NULL, load_and_read, &w[i]) == 0);
+    }
+    wait_at_least(&l.calls, 1);
+    sleep_ms(50); /* let the others join the load in flight */
+    gate_open(&l.go);
+    int failed = 0;
+    for (int i = 0; i < CALLERS; i++) {
+        CHECK(pthread_join(t[i], NULL) == 0);
+        if (w[i].got == NEXUS_STATUS_OK) {
+            CHECK(memcmp(w[i].value, "fresh", 5) == 0);
+        } else {
+            failed++;
+            CHECK(w[i].got == NEXUS_STATUS_ERR_CALLBACK);
+            CHECK(strcmp(w[i].message, "my caller was cancelled") == 0);
+        }
+    }
+    /* Only the caller whose loader abandoned fails; the others (joined or
+     * not) got a later load's value, and "stale" was never cached. */
+    CHECK(failed == 1);
+    CHECK(ALOAD(&l.calls) >= 2);
+    NexusMemoryMetrics m = metrics_of(s);
+    CHECK(m.entry_count == 1 && m.load_failure_count == 1);
+    CHECK(m.load_count == (uint64_t)ALOAD(&l.calls));
+    CHECK_OK(nexus_store_free(s));
+    gate_destroy(&l.go);
+}
+
+/* Abandon's misuse, by `mode`; `second` is the refused call's status. */
+static NexusStatus abandon_misuse(void *ctx, const uint8_t *key, size_t key_len, NexusLoadSink *sink) {
+    SinkMisuse *m = ctx;
+    (void)key;
+    (void)key_len;
+    switch (m->mode) {
+    case 0: /* an object, then an abandonment: the object is released */
+        CHECK_OK(nexus_load_sink_put_object(sink, &m->obj, 10, obj_release, NULL));
+        CHECK_OK(nexus_load_sink_abandon(sink, NULL));
+        CHECK(ALOAD(&m->obj.released) == 1);
+        m->second = nexus_load_sink_abandon(sink, "twice");
+        return NEXUS_STATUS_OK;
+    case 1: /* abandoned, then a value or a failure: refused */
+        CHECK_OK(nexus_load_sink_abandon(sink, "gone"));
+        m->second = nexus_load_sink_put_bytes(sink, (const uint8_t *)"late", 4);
+        CHECK(nexus_load_sink_fail(sink, NEXUS_STATUS_ERR_CALLBACK, "x") ==
+              NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+        return NEXUS_STATUS_OK;
+    default: /* failed, then abandoned: refused, the failure stands */
+        CHECK_OK(nexus_load_sink_fail(sink, NEXUS_STATUS_ERR_OUT_OF_MEMORY, "no room"));
+        m->second = nexus_load_sink_abandon(sink, "gone");
+        return NEXUS_STATUS_OK;
+    }
+}
+
+static void test_sink_abandon_misuse(void) {
+    NexusStore *s = new_store(0);
+    SinkMisuse m = {0};
+    CHECK_OK(nexus_store_set_loader(s, abandon_misuse, &m, NULL));
+    NexusValue *v = NULL;
+
+    m.mode = 0;
+    CHECK_STATUS(nexus_store_get_or_load(s, KEY("a"), &v), NEXUS_STATUS_ERR_CALLBACK);
+    CHECK(strcmp(nexus_last_error_message(), "the loader abandoned the load") == 0);
+    CHECK(m.second == NEXUS_STATUS_ERR_INVALID_ARGUMENT && m.obj.released == 1);
+
+    m.mode = 1;
+    CHECK_STATUS(nexus_store_get_or_load(s, KEY("b"), &v), NEXUS_STATUS_ERR_CALLBACK);
+    CHECK(strcmp(nexus_last_error_message(), "gone") == 0);
+    CHECK(m.second == NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+
+    m.mode = 2;
+    CHECK_STATUS(nexus_store_get_or_load(s, KEY("c"), &v), NEXUS_STATUS_ERR_OUT_OF_MEMORY);
+    CHECK(strcmp(nexus_last_error_message(), "no room") == 0);
+    CHECK(m.second == NEXUS_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(v == NULL);
+    NexusMemoryMetrics mm = metrics_of(s);
+    CHECK(mm.entry_count == 0 && mm.load_failure_count == 3);
+    CHECK_STATUS(nexus_load_sink_abandon(NULL, "x"), NEXUS_STATUS_ERR_NULL_ARGUMENT);
+    CHECK_OK(nexus_store_free(s));
 }
 
 /* ---- NEXUS_CHARGE_DEFAULT ---------------------------------------------------- */
@@ -684,6 +815,8 @@ int main(void) {
     RUN(test_config_validate_matches_store_new);
     RUN(test_sink_fail_reaches_every_waiter);
     RUN(test_sink_fail_misuse);
+    RUN(test_sink_abandon_fails_only_its_caller);
+    RUN(test_sink_abandon_misuse);
     RUN(test_charge_default_sentinel);
     RUN(test_free_deferred_basics);
     RUN(test_free_deferred_from_every_callback);

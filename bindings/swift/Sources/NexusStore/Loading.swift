@@ -47,6 +47,12 @@ let loaderTrampoline: NexusLoaderFn = { _, key, keyLength, sink in
         return try frame.load(keyBytes, sink)
     } catch {
         frame.thrown = error
+        if error is CancellationError {
+            // This caller's task was cancelled, not the waiters': they look
+            // the key up again (one of them runs its own loader).
+            let abandoned = nexus_load_sink_abandon(sink, cancelledLoadMessage)
+            return abandoned == statusOK ? NexusError.Code.callback.rawValue : abandoned
+        }
         let (code, message) = loadFailure(error)
         // Every waiter gets `code` and this message.
         let failed = nexus_load_sink_fail(sink, code.rawValue, message)
@@ -59,20 +65,20 @@ let loaderTrampoline: NexusLoaderFn = { _, key, keyLength, sink in
 /// the library does not take for a failure (OK, or one it does not know) and
 /// `.notFound` (from a load it means "absent": nil, and the waiters must see
 /// an error) become `.callback`, the message then saying what was thrown.
-/// Any other error is `.callback` "loader threw <error>".
-/// A `CancellationError` (the loading task was cancelled) is `.callback`
-/// with `cancelledLoadMessage`, which tells the waiters to load again.
+/// Any other error is `.callback` "loader threw <error>". (A
+/// `CancellationError` abandons the load instead: `loaderTrampoline`.)
 func loadFailure(_ error: Error) -> (NexusError.Code, String) {
-    if error is CancellationError { return (.callback, cancelledLoadMessage) }
     guard let nexus = error as? NexusError else { return (.callback, "loader threw \(error)") }
     if nexus.code == .notFound { return (.callback, nexus.message) }
     if NexusError.Code.failures.contains(nexus.code) { return (nexus.code, nexus.message) }
     return (.callback, "loader threw a NexusError with status \(nexus.code.rawValue), which is no failure status: \(nexus.message)")
 }
 
-/// What the waiters of a load get when its loader threw `CancellationError`:
-/// the task that was loading was cancelled, not theirs, so `getOrLoad`
-/// takes it as "load again" rather than as the key's failure.
+/// The message of a load abandoned because its loader threw
+/// `CancellationError` (`nexus_load_sink_abandon`: the task that was
+/// loading was cancelled, not the waiters', who look the key up again).
+/// Only the loading caller could see it, and it gets the
+/// `CancellationError` itself.
 let cancelledLoadMessage = "the loader's task was cancelled (CancellationError); waiters load again"
 
 /// The status of a put into a load's sink. When the store refused the value
@@ -91,23 +97,15 @@ extension NexusStore {
     /// Returns the read handle, or nil when the loader said "absent".
     func getOrLoad(_ key: UnsafeRawBufferPointer,
                    _ load: @escaping (UnsafeRawBufferPointer, OpaquePointer) throws -> NexusStatus) throws -> NexusValue? {
-        while true {
-            let frame = LoadFrame(load)
-            var out: OpaquePointer?
-            let status = LoadFrames.with(frame) {
-                withExtendedLifetime(self) { nexus_store_get_or_load(handle, key.cBytes, key.count, &out) }
-            }
-            if let thrown = frame.thrown { throw thrown }
-            if status == statusNotFound { return nil }
-            if status == statusOK { return NexusValue(out!) }
-            let error = NexusError.last(status)
-            // This call waited for another caller's load, whose task was
-            // cancelled (its loader threw CancellationError): that is no
-            // failure of the key, and this caller was not cancelled, so it
-            // misses again (running its own loader, or waiting for another).
-            if error.code == .callback && error.message == cancelledLoadMessage { continue }
-            throw error
+        let frame = LoadFrame(load)
+        var out: OpaquePointer?
+        let status = LoadFrames.with(frame) {
+            withExtendedLifetime(self) { nexus_store_get_or_load(handle, key.cBytes, key.count, &out) }
         }
+        if let thrown = frame.thrown { throw thrown }
+        if status == statusNotFound { return nil }
+        try NexusError.check(status)
+        return NexusValue(out!)
     }
 
     /// `key`'s bytes; on a miss `loader` makes them (return nil for "absent":
