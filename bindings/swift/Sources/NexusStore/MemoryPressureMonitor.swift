@@ -41,7 +41,9 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
     /// `minLevel` seconds without a reading at the higher level.
     public struct HeadroomOptions: Sendable {
         /// Seconds between readings; 0 polls never (readings come only
-        /// through `receive(headroom:)`). Default 1.
+        /// through `receive(headroom:)`). Polls come at most every
+        /// `MemoryPressureMonitor.minimumPollInterval` (10 ms): a shorter
+        /// interval polls that often. Default 1.
         public var interval: TimeInterval
         /// Default 5.
         public var minLevel: TimeInterval
@@ -64,6 +66,11 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
             self.clock = clock
         }
     }
+
+    /// The shortest delay between two headroom polls, in seconds: a
+    /// shorter `HeadroomOptions.interval` (1e-9 passes its check) would
+    /// spend a core on polling.
+    public static let minimumPollInterval: TimeInterval = 0.01
 
     private let signal: Signal
     private let scheduler: Scheduler
@@ -240,7 +247,7 @@ public final class MemoryPressureMonitor: @unchecked Sendable {
     @discardableResult
     private func schedulePoll(_ started: UInt64) -> Bool {
         let call = SchedulerCall()
-        scheduler(headroom.interval) { [weak self] in
+        scheduler(max(headroom.interval, Self.minimumPollInterval)) { [weak self] in
             guard !call.isInside() else { return }
             self?.poll(started)
         }

@@ -376,6 +376,21 @@ final class Audit17Tests: XCTestCase {
         other.stop()
     }
 
+    /// A headroom interval under 10 ms (1e-9 passes the duration check)
+    /// is polled every 10 ms, not once per wake-up.
+    func testAudit17TinyHeadroomIntervalsPollEveryTenMilliseconds() throws {
+        for interval in [1e-9, 0.004, 0.01, 0.25] {
+            let delays = Recorder<TimeInterval>()
+            let monitor = try MemoryPressureMonitor(
+                headroom: .init(interval: interval, read: { MemoryHeadroom(available: 100, limit: 100) }),
+                signal: { _ in }, scheduler: { delay, _ in delays.append(delay) })
+            XCTAssertTrue(monitor.start())
+            XCTAssertEqual(delays.all, [max(interval, 0.01)], "interval \(interval)")
+            monitor.stop()
+        }
+        XCTAssertEqual(MemoryPressureMonitor.minimumPollInterval, 0.01)
+    }
+
     /// A monitor freed with a warning's decay steps pending: they do nothing.
     func testAudit17AMonitorFreedWithPendingDecay() throws {
         let pending = Recorder<@Sendable () -> Void>()
