@@ -129,6 +129,20 @@ class AndroidMemoryPressure private constructor(
         private const val TAG = "NexusStore"
 
         /**
+         * [context]'s application. `getApplicationContext()` is null while the Application itself
+         * is being attached (`attachBaseContext`, before `onCreate`), so an Application passed
+         * then is taken as it is; any other context without an Application is refused with a
+         * message (not a NullPointerException or ClassCastException from a cast).
+         */
+        private fun applicationOf(context: Context): Application =
+            context.applicationContext as? Application
+                ?: context as? Application
+                ?: throw IllegalArgumentException(
+                    "AndroidMemoryPressure.install needs a context of an Application: " +
+                        "${context.javaClass.name}'s applicationContext is ${context.applicationContext?.javaClass?.name}",
+                )
+
+        /**
          * Registers on [context]'s application (callbacks arrive on the main thread), then
          * signals the process's last trim level where one applies (see the class doc). Call it on
          * the main thread too (in `Application.onCreate`): from another thread, its start-up level
@@ -140,7 +154,7 @@ class AndroidMemoryPressure private constructor(
             context: Context,
             signal: (MemoryPressureLevel) -> Unit = { NexusStore.signalPressureAll(it) },
         ): AndroidMemoryPressure {
-            val application = context.applicationContext as Application
+            val application = applicationOf(context)
             return AndroidMemoryPressure(application, signal).also {
                 application.registerComponentCallbacks(it)
                 application.registerActivityLifecycleCallbacks(it)
