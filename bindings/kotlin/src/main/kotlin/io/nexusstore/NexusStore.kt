@@ -10,7 +10,10 @@ import java.util.concurrent.atomic.AtomicLong
  *
  * Every method may be called from any thread. After [close] (which may be called any number of
  * times, from any thread, even inside the store's own callbacks) every call throws
- * [IllegalStateException]. A store that is never closed is freed after it becomes unreachable.
+ * [IllegalStateException]. A store that is never closed is freed after it becomes unreachable;
+ * an eviction listener, or a coroutine collecting [events] or [pressureLevels], that captures the
+ * store keeps it reachable (the native store holds them through JNI global references): close
+ * such a store.
  * Failures throw [NexusException] with the library's status and message.
  */
 class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConfig()) : AutoCloseable {

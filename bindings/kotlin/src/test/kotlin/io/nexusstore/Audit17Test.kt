@@ -255,4 +255,58 @@ class Audit17Test {
         assertEquals(100, depth.get())
         assertTrue(s.isClosed)
     }
+
+    private fun reclaimedWithin(ms: Long, handle: Long, alive: WeakReference<NexusStore>): Boolean {
+        val end = System.nanoTime() + ms * 1_000_000
+        while (System.nanoTime() < end) {
+            System.gc()
+            val freed = try { NativeBridge.pressureLevel(handle); false } catch (e: NexusException) { e.status == NexusStatus.INVALID_HANDLE }
+            if (freed && alive.get() == null) return true
+            Thread.sleep(10)
+        }
+        return false
+    }
+
+    /**
+     * Finding 5 (documented now): a coroutine collecting a store's flows that captures the store
+     * keeps it reachable (the native store holds its callbacks, and so the flows and their
+     * collectors, through JNI global references): never reclaimed. A loader that captures its
+     * store does not (it is held only during its call), which the README said it did.
+     */
+    @Test
+    fun `a flow collector capturing its store keeps it unreclaimed, a loader does not`() {
+        fun withLoader(): Pair<Long, WeakReference<NexusStore>> {
+            val s = NexusStore()
+            s.getOrLoad("k") { s.memoryMetrics; ByteArray(1) }
+            return s.handleForTesting() to WeakReference(s)
+        }
+        val (h1, w1) = withLoader()
+        assertTrue(reclaimedWithin(5000, h1, w1), "a loader that captured its store is not kept")
+        val scope = CoroutineScope(Dispatchers.Default)
+        try {
+            for (levels in listOf(false, true)) {
+                val ended = CountDownLatch(1)
+                val seen = AtomicInteger()
+                fun withCollector(): Pair<Long, WeakReference<NexusStore>> {
+                    val s = NexusStore()
+                    scope.launch {
+                        try {
+                            if (levels) s.pressureLevels.collect { seen.incrementAndGet(); s.memoryMetrics }
+                            else s.events.collect { seen.incrementAndGet(); s.memoryMetrics }
+                        } finally {
+                            ended.countDown()
+                        }
+                    }
+                    return s.handleForTesting() to WeakReference(s)
+                }
+                val (h, w) = withCollector()
+                assertTrue(!reclaimedWithin(1500, h, w), "a collector that captures its store keeps it")
+                assertTrue(ended.count == 1L)
+                w.get()!!.close() // what the README asks for
+                assertTrue(ended.await(5, TimeUnit.SECONDS), "close ends the collector")
+            }
+        } finally {
+            scope.coroutineContext[kotlinx.coroutines.Job]?.cancel()
+        }
+    }
 }
