@@ -309,4 +309,26 @@ class Audit17Test {
             scope.coroutineContext[kotlinx.coroutines.Job]?.cancel()
         }
     }
+
+    /**
+     * Finding 6: the phantom-reference fallback (Android below API 33) drained its queue on one
+     * thread that caught only InterruptedException: one reclaim that threw (an OutOfMemoryError
+     * while memory is short, when stores get reclaimed) ended the thread, and no unclosed store
+     * was freed again. java.lang.ref.Cleaner's own thread ignores what an action throws.
+     */
+    @Test
+    fun `the phantom fallback goes on reclaiming after an action throws`() {
+        fun freed(handle: Long) = try {
+            NativeBridge.pressureLevel(handle); false
+        } catch (e: NexusException) {
+            e.status == NexusStatus.INVALID_HANDLE
+        }
+        val reclaimer = PhantomReclaimer()
+        val first = MemoryConfig().createStore()
+        reclaimer.register(Any(), first, then = Runnable { throw OutOfMemoryError("simulated, in a reclaim") })
+        assertTrue(gcUntil { freed(first) })
+        val second = MemoryConfig().createStore()
+        reclaimer.register(Any(), second)
+        assertTrue(gcUntil { freed(second) }, "the store abandoned after the throw is freed too")
+    }
 }
