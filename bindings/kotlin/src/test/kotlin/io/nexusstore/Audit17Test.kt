@@ -331,4 +331,33 @@ class Audit17Test {
         reclaimer.register(Any(), second)
         assertTrue(gcUntil { freed(second) }, "the store abandoned after the throw is freed too")
     }
+
+    @Test
+    fun `pinned objects survive every way of shedding, and an object read stays valid after close`() {
+        val base = NativeBridge.liveObjectRefs()
+        val pinned = StringBuilder("pinned")
+        val s = NexusStore(MemoryConfig(maxCacheBytes = 10_000, maxEntries = 4))
+        s.pin("p")
+        s.putObject("p", pinned, cost = 3000)
+        for (i in 0 until 10) s.putObject("o$i", Any(), cost = 500)
+        s.signalPressure(MemoryPressureLevel.EMERGENCY)
+        s.evict(Long.MAX_VALUE)
+        s.evictLeastRecentlyUsed(Long.MAX_VALUE)
+        s.clearUnpinnedCache()
+        assertThrows<NexusException> { s.maxCacheBytes = 100 } // the pin alone is over it: OVER_BUDGET
+        s.maxCacheBytes = 3100
+        Governor(GovernorConfig(budgetBytes = 1)).use { g ->
+            g.join(s)
+            g.signalPressure(MemoryPressureLevel.EMERGENCY)
+            g.enforce()
+        }
+        assertTrue(s.getObject("p") === pinned)
+        assertEquals(1, s.memoryMetrics.entryCount)
+        assertEquals(base + 1, NativeBridge.liveObjectRefs())
+        val read = s.getObject("p")
+        s.close()
+        assertEquals("pinned", read.toString()) // a JVM reference of its own: valid after close
+        assertEquals(base, NativeBridge.liveObjectRefs())
+        assertThrows<IllegalStateException> { s.getObject("p") }
+    }
 }

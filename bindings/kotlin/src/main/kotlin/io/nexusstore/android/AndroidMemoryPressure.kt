@@ -115,7 +115,9 @@ class AndroidMemoryPressure private constructor(
     /**
      * Unregisters both callbacks, then ends the signal this hook holds, if any: the target hears
      * NONE when this hook's last signal was above NONE (with the default target, every store,
-     * whoever else signalled them). A second close does nothing.
+     * whoever else signalled them). A second close does nothing. Call it on the main thread, where
+     * the callbacks run: from another thread, an `onTrimMemory` running at that moment can signal
+     * its level after this NONE, and that signal then stays.
      */
     override fun close() {
         application.unregisterComponentCallbacks(this)
