@@ -56,7 +56,8 @@ internal class StoreCallbacks(initialLevel: MemoryPressureLevel) {
     /**
      * Ends both flows (the store closed, or was reclaimed): [events] collectors complete,
      * [levels] collectors and readers get IllegalStateException. Events still in flight on
-     * other threads are dropped.
+     * other threads are emitted after [END], so no collector sees them (a collector stops at
+     * [END]; one that subscribes later gets [END] first).
      */
     fun close() {
         closed = true
