@@ -10,7 +10,10 @@ import java.util.concurrent.atomic.AtomicLong
  *
  * Every method may be called from any thread. After [close] (which may be called any number of
  * times, from any thread, even inside the store's own callbacks) every call throws
- * [IllegalStateException]. A store that is never closed is freed after it becomes unreachable.
+ * [IllegalStateException]. A store that is never closed is freed after it becomes unreachable;
+ * an eviction listener, or a coroutine collecting [events] or [pressureLevels], that captures the
+ * store keeps it reachable (the native store holds them through JNI global references): close
+ * such a store.
  * Failures throw [NexusException] with the library's status and message.
  */
 class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConfig()) : AutoCloseable {
@@ -102,6 +105,12 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
      * first caller's). If the loader throws, every waiting caller gets a [NexusException]
      * (status CALLBACK) with the loader's message; the caller whose loader threw also gets it
      * as the cause. A loader may call into the store (not getOrLoad of its own key: BUSY).
+     *
+     * This call blocks its thread: a caller waiting for another thread's load waits until that
+     * loader returns, and neither [Thread.interrupt] nor a coroutine's cancellation (`withTimeout`,
+     * `runInterruptible`) ends the wait; there is no timeout. Give a loader that does I/O its own
+     * timeout. Two loaders on two threads that each getOrLoad the other's key wait for each other
+     * for ever.
      */
     fun getOrLoad(key: ByteArray, loader: (ByteArray) -> ByteArray?): ByteArray? =
         load(loader, objects = false) { NativeBridge.getOrLoad(it, key) }
@@ -229,7 +238,8 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
      * PRESSURE_CHANGED the store's level read then; once the calls that changed it have returned,
      * from however many threads, its value is [pressureLevel]). When the store closes (or is
      * reclaimed) its collectors throw [IllegalStateException] (a StateFlow never completes), and
-     * so does its [StateFlow.value] from then on, as every call after [close].
+     * so does its [StateFlow.value] (and its [StateFlow.replayCache]) from then on, as every call
+     * after [close].
      */
     val pressureLevels: StateFlow<MemoryPressureLevel> get() = call { callbacks.levels }
 
@@ -264,8 +274,22 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
      */
     fun setEvictionListener(listener: EvictionListener?) = call { h ->
         callbacks.evictionListener = listener
-        NativeBridge.setEvictionListener(h, if (listener == null) null else callbacks)
+        // The registration follows the field, not this call's argument: another thread's
+        // setEvictionListener may write the field after this one and register before it. So each
+        // call registers what the field says, again until the field still says so afterwards;
+        // the last registration is then always of the listener set last. (No lock: a registration
+        // waits for the old listener's calls on other threads, which may call here.)
+        while (true) {
+            val registered = callbacks.evictionListener != null
+            beforeListenerRegistration?.invoke()
+            NativeBridge.setEvictionListener(h, if (registered) callbacks else null)
+            if ((callbacks.evictionListener != null) == registered) break
+        }
     }
+
+    /** Testing aid: runs between [setEvictionListener]'s write of the listener and its registration. */
+    @Volatile
+    internal var beforeListenerRegistration: (() -> Unit)? = null
 
     internal fun handleForTesting(): Long = handle.get()
 

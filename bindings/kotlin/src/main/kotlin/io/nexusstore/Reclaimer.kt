@@ -82,8 +82,10 @@ internal class PhantomReclaimer : Reclaimer {
             while (true) {
                 try {
                     (queue.remove() as? Reclaimable)?.reclaim()
-                } catch (_: InterruptedException) {
-                    // keep draining: the thread lives as long as the process
+                } catch (_: Throwable) {
+                    // Keep draining, whatever a reclaim threw (an OutOfMemoryError while memory is
+                    // short, an interrupt): the thread lives as long as the process, as
+                    // java.lang.ref.Cleaner's ignores what its actions throw.
                 }
             }
         }, "nexus-store-reclaimer").apply {

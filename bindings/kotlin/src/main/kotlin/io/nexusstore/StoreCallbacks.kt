@@ -56,7 +56,8 @@ internal class StoreCallbacks(initialLevel: MemoryPressureLevel) {
     /**
      * Ends both flows (the store closed, or was reclaimed): [events] collectors complete,
      * [levels] collectors and readers get IllegalStateException. Events still in flight on
-     * other threads are dropped.
+     * other threads are emitted after [END], so no collector sees them (a collector stops at
+     * [END]; one that subscribes later gets [END] first).
      */
     fun close() {
         closed = true
@@ -207,8 +208,13 @@ private class LevelFlow(private val state: StateFlow<MemoryPressureLevel?>) : St
     override val value: MemoryPressureLevel
         get() = state.value ?: throw IllegalStateException(STORE_CLOSED)
 
+    /**
+     * A StateFlow's replay cache is always its one [value]: closed -> IllegalStateException as
+     * [value] (an empty list would tell a caller that reads `replayCache.first()` or
+     * `replayCache.single()` nothing of why).
+     */
     override val replayCache: List<MemoryPressureLevel>
-        get() = listOfNotNull(state.value)
+        get() = listOf(value)
 
     /** Never returns (a StateFlow does not complete): throws IllegalStateException once the store closed. */
     override suspend fun collect(collector: FlowCollector<MemoryPressureLevel>): Nothing =

@@ -115,7 +115,9 @@ class AndroidMemoryPressure private constructor(
     /**
      * Unregisters both callbacks, then ends the signal this hook holds, if any: the target hears
      * NONE when this hook's last signal was above NONE (with the default target, every store,
-     * whoever else signalled them). A second close does nothing.
+     * whoever else signalled them). A second close does nothing. Call it on the main thread, where
+     * the callbacks run: from another thread, an `onTrimMemory` running at that moment can signal
+     * its level after this NONE, and that signal then stays.
      */
     override fun close() {
         application.unregisterComponentCallbacks(this)
@@ -129,6 +131,20 @@ class AndroidMemoryPressure private constructor(
         private const val TAG = "NexusStore"
 
         /**
+         * [context]'s application. `getApplicationContext()` is null while the Application itself
+         * is being attached (`attachBaseContext`, before `onCreate`), so an Application passed
+         * then is taken as it is; any other context without an Application is refused with a
+         * message (not a NullPointerException or ClassCastException from a cast).
+         */
+        private fun applicationOf(context: Context): Application =
+            context.applicationContext as? Application
+                ?: context as? Application
+                ?: throw IllegalArgumentException(
+                    "AndroidMemoryPressure.install needs a context of an Application: " +
+                        "${context.javaClass.name}'s applicationContext is ${context.applicationContext?.javaClass?.name}",
+                )
+
+        /**
          * Registers on [context]'s application (callbacks arrive on the main thread), then
          * signals the process's last trim level where one applies (see the class doc). Call it on
          * the main thread too (in `Application.onCreate`): from another thread, its start-up level
@@ -140,7 +156,7 @@ class AndroidMemoryPressure private constructor(
             context: Context,
             signal: (MemoryPressureLevel) -> Unit = { NexusStore.signalPressureAll(it) },
         ): AndroidMemoryPressure {
-            val application = context.applicationContext as Application
+            val application = applicationOf(context)
             return AndroidMemoryPressure(application, signal).also {
                 application.registerComponentCallbacks(it)
                 application.registerActivityLifecycleCallbacks(it)
