@@ -90,11 +90,19 @@ static NexusStatus loader(void *ctx, const uint8_t *key, size_t key_len, NexusLo
     jthrowable thrown = (*env)->ExceptionOccurred(env);
     (*env)->ExceptionClear(env);
     /* StoreCallbacks.load refused the loader's result (of the wrong type for its call):
-     * INVALID_ARGUMENT with its message; anything else the loader threw is CALLBACK. */
+     * INVALID_ARGUMENT with its message. A cancellation (a coroutine's, or an interrupt) is
+     * the loading caller's, not the key's: the load is abandoned, and the callers that joined
+     * it look the key up again. Anything else the loader threw is CALLBACK. */
     int refused = (*env)->IsInstanceOf(env, thrown, nexus_jni.load_refused);
+    int cancelled = (*env)->IsInstanceOf(env, thrown, nexus_jni.cancellation) ||
+                    (*env)->IsInstanceOf(env, thrown, nexus_jni.interrupted);
     char *message = describe(env, thrown);
-    nexus_load_sink_fail(sink, refused ? NEXUS_STATUS_ERR_INVALID_ARGUMENT : NEXUS_STATUS_ERR_CALLBACK,
-                         message != NULL ? message : "the loader threw");
+    if (cancelled) {
+      nexus_load_sink_abandon(sink, message != NULL ? message : "the loader's caller was cancelled");
+    } else {
+      nexus_load_sink_fail(sink, refused ? NEXUS_STATUS_ERR_INVALID_ARGUMENT : NEXUS_STATUS_ERR_CALLBACK,
+                           message != NULL ? message : "the loader threw");
+    }
     free(message);
     status = NEXUS_STATUS_ERR_CALLBACK; /* ignored: the sink holds the failure */
   } else if (result == NULL) {

@@ -76,7 +76,12 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
   ids.byte_array = global_class(env, "[B");
   ids.costed_object = global_class(env, "io/nexusstore/CostedObject");
   ids.load_refused = global_class(env, "io/nexusstore/StoreCallbacks$LoadRefused");
-  if (ids.byte_array == NULL || ids.costed_object == NULL || ids.load_refused == NULL) return JNI_ERR;
+  ids.cancellation = global_class(env, "java/util/concurrent/CancellationException");
+  ids.interrupted = global_class(env, "java/lang/InterruptedException");
+  if (ids.byte_array == NULL || ids.costed_object == NULL || ids.load_refused == NULL ||
+      ids.cancellation == NULL || ids.interrupted == NULL) {
+    return JNI_ERR;
+  }
   ids.costed_value = (*env)->GetFieldID(env, ids.costed_object, "value", "Ljava/lang/Object;");
   ids.costed_cost = (*env)->GetFieldID(env, ids.costed_object, "cost", "J");
   if (ids.on_event == NULL || ids.on_eviction == NULL || ids.load == NULL || ids.describe == NULL ||

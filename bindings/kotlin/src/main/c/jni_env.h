@@ -24,6 +24,8 @@ typedef struct NexusJniIds {
   jfieldID costed_value;     /* Ljava/lang/Object; */
   jfieldID costed_cost;      /* J */
   jclass load_refused;       /* io.nexusstore.StoreCallbacks$LoadRefused: a result of the wrong type */
+  jclass cancellation;       /* java.util.concurrent.CancellationException (kotlinx's too) */
+  jclass interrupted;        /* java.lang.InterruptedException */
 } NexusJniIds;
 
 extern NexusJniIds nexus_jni;

@@ -104,7 +104,11 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
      * cached). Single flight: callers missing the same key at once share one loader call (the
      * first caller's). If the loader throws, every waiting caller gets a [NexusException]
      * (status CALLBACK) with the loader's message; the caller whose loader threw also gets it
-     * as the cause. A loader may call into the store (not getOrLoad of its own key: BUSY).
+     * as the cause. Except a cancellation: a loader that throws a `CancellationException`
+     * (kotlinx's, e.g. from `ensureActive()`) or an [InterruptedException] abandons the load
+     * (`nexus_load_sink_abandon`): its own caller gets that exception rethrown as is, and the
+     * callers waiting for the load look the key up again (one of them runs its own loader).
+     * A loader may call into the store (not getOrLoad of its own key: BUSY).
      *
      * This call blocks its thread: a caller waiting for another thread's load waits until that
      * loader returns, and neither [Thread.interrupt] nor a coroutine's cancellation (`withTimeout`,
@@ -143,7 +147,11 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
         try {
             getOrLoad(h)
         } catch (e: NexusException) {
-            frame.failure?.let { if (e.cause == null) e.initCause(it) }
+            val thrown = frame.failure
+            // This caller's own cancellation (its loader threw it; the load was abandoned, and
+            // the callers that joined it load again): rethrown as is, as coroutines expect.
+            if (thrown is java.util.concurrent.CancellationException || thrown is InterruptedException) throw thrown
+            thrown?.let { if (e.cause == null) e.initCause(it) }
             throw e
         } finally {
             callbacks.exitLoad(frame)

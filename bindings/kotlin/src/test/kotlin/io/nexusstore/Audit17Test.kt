@@ -219,6 +219,56 @@ class Audit17Test {
         }
     }
 
+    /**
+     * A loader whose caller was cancelled (kotlinx's CancellationException, as `ensureActive()`
+     * throws it, or an InterruptedException) abandons its load: its caller gets that exception
+     * as is, and the callers that joined the load look the key up again (one loads) instead of
+     * failing with it.
+     */
+    @Test
+    fun `a cancelled loader fails only its own caller and the waiters load again`() {
+        for (cancel in listOf<() -> Throwable>(
+            { kotlinx.coroutines.CancellationException("my coroutine was cancelled") },
+            { InterruptedException("my thread was interrupted") },
+        )) {
+            NexusStore().use { s ->
+                val inLoader = CountDownLatch(1)
+                val calls = AtomicInteger()
+                val thrown = cancel()
+                var first: Throwable? = null
+                val loader = Thread {
+                    first = runCatching {
+                        s.getOrLoad("k") {
+                            calls.incrementAndGet()
+                            inLoader.countDown()
+                            val deadline = System.nanoTime() + 10_000_000_000
+                            while (s.memoryMetrics.missCount < 4 && System.nanoTime() < deadline) Thread.sleep(1)
+                            Thread.sleep(50) // the three others wait for this load
+                            throw thrown
+                        }
+                    }.exceptionOrNull()
+                }
+                loader.start()
+                inLoader.await()
+                val results = Collections.synchronizedList(mutableListOf<Result<ByteArray?>>())
+                val waiters = List(3) {
+                    Thread { results.add(runCatching { s.getOrLoad("k") { calls.incrementAndGet(); byteArrayOf(7) } }) }
+                }
+                waiters.forEach { it.start() }
+                waiters.forEach { it.join() }
+                loader.join()
+                assertTrue(first === thrown, "the cancelled caller gets its own exception as is, got $first")
+                assertEquals(3, results.size)
+                for (r in results) assertArrayEquals(byteArrayOf(7), r.getOrThrow())
+                assertEquals(2, calls.get(), "one waiter ran its own loader")
+                val m = s.memoryMetrics
+                assertEquals(2, m.loadCount)
+                assertEquals(1, m.loadFailureCount)
+                assertArrayEquals(byteArrayOf(7), s["k"])
+            }
+        }
+    }
+
     @Test
     fun `a loader recursing without end fails with CALLBACK and the store goes on`() {
         NexusStore().use { s ->
