@@ -2,6 +2,9 @@
 // ctx ownership (each callable destroyed exactly once); re-entry; and the
 // exception rule (with exceptions on).
 #include "test_support.hpp"
+#include <thread>
+#include <chrono>
+#include <atomic>
 
 #include <memory>
 #include <optional>
@@ -151,6 +154,41 @@ TEST_F(Callbacks, TheLoaderFillsMissesOnce) {
 
     NX_ASSERT_OK(store.try_set_loader(nullptr));  // without a loader, get_or_load is get
     EXPECT_EQ(store.try_get_or_load("new").status().code(), StatusCode::not_found);
+}
+
+TEST_F(Callbacks, AnAbandonedLoadFailsOnlyItsCallerAndTheWaitersLoadAgain) {
+    nexus::Store store = make_store();
+    std::atomic<int> calls{0};
+    std::atomic<bool> release{false};
+    NX_ASSERT_OK(store.try_set_loader([&](std::string_view, LoadSink& sink) {
+        if (calls.fetch_add(1) == 0) {
+            while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            NX_EXPECT_CODE(sink.put("stale"), StatusCode::ok);
+            NX_EXPECT_CODE(sink.abandon("my caller was cancelled"), StatusCode::ok);
+            NX_EXPECT_CODE(sink.abandon(), StatusCode::invalid_argument);  // once
+            return StatusCode::ok;  // ignored
+        }
+        return sink.put("fresh").code();
+    }));
+    nexus::Status first;
+    std::thread loader([&] { first = store.try_get_or_load("k").status(); });
+    while (calls.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::vector<std::string> got(3);
+    std::vector<std::thread> waiters;
+    for (auto& g : got)
+        waiters.emplace_back([&store, &g] { g = std::string(unwrap(store.try_get_or_load("k")).view()); });
+    // The three miss and join the load in flight.
+    while (unwrap(store.try_metrics()).miss_count < 4) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    release = true;
+    loader.join();
+    for (auto& w : waiters) w.join();
+    EXPECT_EQ(first.code(), StatusCode::callback);
+    EXPECT_EQ(first.message(), "my caller was cancelled");
+    EXPECT_EQ(got, (std::vector<std::string>{"fresh", "fresh", "fresh"}));
+    EXPECT_EQ(calls.load(), 2);
+    const nexus::Metrics m = unwrap(store.try_metrics());
+    EXPECT_EQ(m.load_count, 2u);
+    EXPECT_EQ(m.load_failure_count, 1u);
 }
 
 TEST_F(Callbacks, ALoaderReenteringItsOwnKeyIsBusy) {

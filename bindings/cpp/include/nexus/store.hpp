@@ -18,7 +18,9 @@
 //     C library.
 //       - A loader that throws makes get_or_load fail with
 //         StatusCode::callback, with the exception's what() in the message,
-//         on every thread waiting on that load (nexus_load_sink_fail).
+//         on every thread waiting on that load (nexus_load_sink_fail). A
+//         loader whose caller was cancelled calls sink.abandon() instead:
+//         only that caller fails, the waiters load again.
 //       - An event callback or eviction listener that throws is caught; the
 //         event is lost for it and Store::callback_errors() counts it.
 //       - A size estimator that throws is caught and counted; the entry is
@@ -867,6 +869,16 @@ public:
         return detail::put_shared(object, [&](void* raw, NexusReleaseFn release, void* ctx) {
             return Status::from_c(nexus_load_sink_put_object(sink_, raw, cost, release, ctx));
         });
+    }
+
+    /// Gives up this load without failing the key, for a loader whose caller
+    /// was cancelled (nexus_load_sink_abandon): that caller's get_or_load
+    /// fails with StatusCode::callback and `message`, and the threads that
+    /// joined the load look the key up again (one of them runs the loader).
+    /// A value given before is released. `message` must be NUL-terminated
+    /// (nullptr: the library's default).
+    Status abandon(const char* message = nullptr) {
+        return Status::from_c(nexus_load_sink_abandon(sink_, message));
     }
 
     NexusLoadSink* native() const noexcept { return sink_; }
