@@ -186,43 +186,50 @@ final class Audit17Tests: XCTestCase {
 
     // MARK: - Extreme configurations
 
+    /// Extreme values work (the largest budgets, capacities and durations)
+    /// or throw `.invalidArgument` naming the rule, as documented.
     func testAudit17ExtremeConfigsThrowOrWorkWithoutCrashing() throws {
-        func attempt(_ name: String, _ change: (inout MemoryConfig) -> Void) {
+        /// nil when the store worked through a put, a read and two signals;
+        /// else the error's message (after checking it is invalidArgument).
+        func attempt(_ name: String, _ change: (inout MemoryConfig) -> Void) -> String? {
             var config = MemoryConfig(maxCacheBytes: 1 << 20)
             change(&config)
             do {
                 let store = try NexusStore(config: config)
                 try store.put(bytes("v"), forKey: "k")
-                try store.signalPressure(.critical)
+                XCTAssertEqual(try store.value(forKey: "k"), bytes("v"), name)
+                try store.signalPressure(.critical)  // sheds it
                 try store.signalPressure(.none)
-                _ = try store.value(forKey: "k")
-                print("audit17: \(name): works")
+                XCTAssertNil(try store.value(forKey: "k"), name)
+                return nil
             } catch {
-                print("audit17: \(name): \(error)")
-                XCTAssertTrue(error is NexusError, "\(name): \(error)")
+                let nexus = error as? NexusError
+                XCTAssertEqual(nexus?.code, .invalidArgument, "\(name): \(error)")
+                return nexus?.message ?? "\(error)"
             }
         }
-        attempt("maxCacheBytes UInt64.max") { $0.maxCacheBytes = .max }
-        attempt("eventQueueCapacity Int.max") { $0.eventQueueCapacity = .max }
-        attempt("evictionBatchSize Int.max") { $0.evictionBatchSize = .max }
-        attempt("signalDecayMilliseconds UInt64.max") { $0.signalDecayMilliseconds = .max }
-        attempt("maxEntries UInt64.max") { $0.maxEntries = .max }
-        attempt("ttl 1e15") { $0.ttl = 1e15 }
-        attempt("tti 1e15") { $0.tti = 1e15 }
-        attempt("thresholds NaN") { $0.moderateThreshold = .nan }
-        attempt("keep infinity") { $0.signalModerateKeep = .infinity }
-        attempt("shards 0") { $0.shards = 0 }
-        attempt("shards Int.max") { $0.shards = .max }
-        do {
-            var g = GovernorConfig(budgetBytes: .max)
-            g.eventQueueCapacity = .max
-            let governor = try Governor(config: g)
-            try governor.signalPressure(.critical)
-            print("audit17: governor extremes: works")
-        } catch {
-            print("audit17: governor extremes: \(error)")
-            XCTAssertTrue(error is NexusError)
+        XCTAssertNil(attempt("maxCacheBytes UInt64.max") { $0.maxCacheBytes = .max })
+        XCTAssertNil(attempt("eventQueueCapacity Int.max") { $0.eventQueueCapacity = .max })
+        XCTAssertNil(attempt("evictionBatchSize Int.max") { $0.evictionBatchSize = .max })
+        XCTAssertNil(attempt("signalDecayMilliseconds UInt64.max") { $0.signalDecayMilliseconds = .max })
+        XCTAssertNil(attempt("maxEntries UInt64.max") { $0.maxEntries = .max })
+        XCTAssertNil(attempt("ttl 1e15") { $0.ttl = 1e15 })
+        XCTAssertNil(attempt("tti 1e15") { $0.tti = 1e15 })
+        let refusals: [(String, String, (inout MemoryConfig) -> Void)] = [
+            ("thresholds NaN", "thresholds must be finite", { $0.moderateThreshold = .nan }),
+            ("keep infinity", "keeps must satisfy", { $0.signalModerateKeep = .infinity }),
+            ("shards 0", "shards must be between 1 and 64", { $0.shards = 0 }),
+            ("shards Int.max", "shards must be at most 64", { $0.shards = .max }),
+        ]
+        for (name, rule, change) in refusals {
+            let message = attempt(name, change)
+            XCTAssertTrue(message?.contains(rule) == true, "\(name): \(message ?? "accepted")")
         }
+        var g = GovernorConfig(budgetBytes: .max)
+        g.eventQueueCapacity = .max
+        let governor = try Governor(config: g)
+        try governor.signalPressure(.critical)
+        try governor.signalPressure(.none)
     }
 
     // MARK: - Codable
@@ -525,14 +532,11 @@ final class Audit17Tests: XCTestCase {
         try NexusStore.signalPressureAll(.critical)
         defer { try? NexusStore.signalPressureAll(.none) }
         let store = try NexusStore(maxCacheBytes: 1 << 20)
-        let start = Date()
         var levels = store.pressureLevels.makeAsyncIterator()
         let first = await levels.next()
         var events = store.events.makeAsyncIterator()
         try store.signalPressure(.none)
         let event = await events.next()
-        let elapsed = Date().timeIntervalSince(start)
-        print("audit17: store under a global signal: first level \(String(describing: first)), event \(String(describing: event?.kind)) seq \(event?.sequence ?? 0) after \(elapsed) s, skipped \(store.broadcaster.skippedNumbers)")
         XCTAssertEqual(first, .critical)
         XCTAssertEqual(event?.kind, .pressureChanged(from: .critical, to: .none))
     }
@@ -655,14 +659,14 @@ final class Audit17Tests: XCTestCase {
     func testAudit17GovernorExtremeTerms() throws {
         let governor = try Governor(budgetBytes: 1 << 20)
         let store = try NexusStore()
-        do {
-            try governor.join(store, priority: .max, floorBytes: .max, ceilingBytes: 1)
-            print("audit17: floor > ceiling: accepted")
-        } catch { print("audit17: floor > ceiling: \(error)"); XCTAssertEqual((error as? NexusError)?.code, .invalidArgument) }
-        do {
-            try governor.join(store, priority: .max, floorBytes: .max)
-            print("audit17: floor UInt64.max: accepted")
-        } catch { print("audit17: floor UInt64.max: \(error)") }
+        XCTAssertThrowsError(try governor.join(store, priority: .max, floorBytes: .max, ceilingBytes: 1)) {
+            XCTAssertEqual(($0 as? NexusError)?.code, .invalidArgument)
+            XCTAssertTrue("\($0)".contains("below the floor"), "\($0)")
+        }
+        XCTAssertThrowsError(try governor.join(store, priority: .max, floorBytes: .max)) {
+            XCTAssertEqual(($0 as? NexusError)?.code, .invalidArgument)
+            XCTAssertTrue("\($0)".contains("above the governor's budget"), "\($0)")
+        }
         try? governor.setBudget(0)
         try governor.enforce()
     }
@@ -755,7 +759,6 @@ final class Audit17Tests: XCTestCase {
             XCTFail("no error")
         } catch {
             let nexus = try XCTUnwrap(error as? NexusError)
-            print("audit17: localizedDescription: \(error.localizedDescription)")
             XCTAssertEqual(error.localizedDescription, nexus.description)
             XCTAssertTrue(error.localizedDescription.contains(nexus.message), error.localizedDescription)
             XCTAssertEqual((error as NSError).localizedDescription, nexus.description)
@@ -788,7 +791,6 @@ final class Audit17Tests: XCTestCase {
                 try other.setObject(Reentrant { try? NexusStore.signalPressureAll(.none) }, forKey: "o", cost: 100)
                 try other.pin("o")  // not shed by the CRITICAL signal
                 for i in 0..<100 { try store.put(Data(count: 200), forKey: "k\(i)") }
-                print("audit17: listener calls \(once.value), level \(try store.pressureLevel), signalled \(try store.signalledLevel), other \(try other.store.signalledLevel)")
                 XCTAssertEqual(try store.pressureLevel, .critical)
                 try other.removeObject(forKey: "o")  // its deinit signals NONE
                 XCTAssertEqual(try store.signalledLevel, MemoryPressureLevel.none)
@@ -823,7 +825,6 @@ final class Audit17Tests: XCTestCase {
         let thresholds = message { _ = try NexusStore(config: config) }
         for (what, text) in [("emergency", emergency), ("tooLarge", tooLarge), ("negative", negative),
                              ("ttl", ttl), ("cost", cost), ("thresholds", thresholds)] {
-            print("audit17: \(what): \(text)")
             XCTAssertTrue(text.hasPrefix("NexusError("), "\(what): \(text)")
             XCTAssertGreaterThan(text.count, 30, "\(what): \(text)")
         }
