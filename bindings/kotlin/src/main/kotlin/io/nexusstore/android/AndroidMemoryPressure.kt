@@ -7,6 +7,8 @@ import android.content.ComponentCallbacks2
 import android.content.Context
 import android.content.res.Configuration
 import android.os.Bundle
+import android.os.Handler
+import android.os.Looper
 import android.util.Log
 import io.nexusstore.MemoryPressureLevel
 import io.nexusstore.NexusStore
@@ -115,13 +117,24 @@ class AndroidMemoryPressure private constructor(
     /**
      * Unregisters both callbacks, then ends the signal this hook holds, if any: the target hears
      * NONE when this hook's last signal was above NONE (with the default target, every store,
-     * whoever else signalled them). A second close does nothing. Call it on the main thread, where
-     * the callbacks run: from another thread, an `onTrimMemory` running at that moment can signal
-     * its level after this NONE, and that signal then stays.
+     * whoever else signalled them). A second close does nothing. On the main thread, where the
+     * callbacks run, the NONE is sent before close returns; from another thread it is posted to
+     * the main thread, so that it comes after an `onTrimMemory` running at that moment (sent at
+     * once, that callback's level would come after the NONE and stay).
      */
     override fun close() {
         application.unregisterComponentCallbacks(this)
         application.unregisterActivityLifecycleCallbacks(this)
+        val main = Looper.getMainLooper()
+        if (main == null || Looper.myLooper() == main) {
+            endSignal()
+        } else {
+            Handler(main).post { endSignal() }
+        }
+    }
+
+    /** Ends the signal this hook holds, if any (on the main thread: see [close]). */
+    private fun endSignal() {
         if (signalled != MemoryPressureLevel.NONE) send(MemoryPressureLevel.NONE)
     }
 
