@@ -619,13 +619,19 @@ void* make_ctx(Fn fn, std::shared_ptr<SharedState> state) {
     return std::make_unique<CallbackCtx<Fn>>(CallbackCtx<Fn>{std::move(fn), std::move(state)}).release();
 }
 
-/// Calls f(); returns false if it threw (nothing escapes).
+/// Calls f(); returns false if it threw (nothing escapes). The outer try
+/// catches what the exception object's destructor throws (a type with a
+/// noexcept(false) destructor) when the inner handler ends.
 template <class F>
 bool call_guarded(F&& f) noexcept {
 #if NEXUS_CPP_CATCHES
     try {
-        std::forward<F>(f)();
-        return true;
+        try {
+            std::forward<F>(f)();
+            return true;
+        } catch (...) {
+            return false;
+        }
     } catch (...) {
         return false;
     }
@@ -943,13 +949,21 @@ inline NexusStatus load_trampoline(void* ctx, const std::uint8_t* key, std::size
             return static_cast<NexusStatus>(NEXUS_STATUS_OK);  // ignored: the sink holds the failure
         return static_cast<NexusStatus>(NEXUS_STATUS_ERR_CALLBACK);
     };
+    // The outer try catches what the exception object's destructor throws
+    // (noexcept(false)) when the inner handler ends: the sink already
+    // holds the failure then.
+    NexusStatus failed = NEXUS_STATUS_ERR_CALLBACK;
     try {
-        return static_cast<NexusStatus>(c->fn(view_of(key, key_len), s));
-    } catch (const std::exception& e) {
-        return fail(e.what());
+        try {
+            return static_cast<NexusStatus>(c->fn(view_of(key, key_len), s));
+        } catch (const std::exception& e) {
+            failed = fail(e.what());
+        } catch (...) {
+            failed = fail("an exception not derived from std::exception");
+        }
     } catch (...) {
-        return fail("an exception not derived from std::exception");
     }
+    return failed;
 #else
     return static_cast<NexusStatus>(c->fn(view_of(key, key_len), s));
 #endif

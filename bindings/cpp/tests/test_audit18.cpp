@@ -1,0 +1,73 @@
+// Audit 18C: a hostile or careless C++ user (see REPORT.md at the repository root).
+#include "test_support.hpp"
+
+#include <nexus/governor.hpp>
+#include <nexus/store.hpp>
+
+#include <optional>
+#include <string>
+#include <type_traits>
+
+namespace {
+
+#if NEXUS_CPP_CATCHES
+// An exception whose destructor throws: allowed by the language for a type
+// not derived from std::exception (noexcept(false)). The exception object
+// is destroyed when the wrapper's catch handler ends: what that destructor
+// throws must not escape the trampoline (noexcept: std::terminate) either.
+struct ThrowsWhenDestroyed {
+    ~ThrowsWhenDestroyed() noexcept(false) { throw 42; }
+};
+
+TEST(Audit18, ListenerThrowingAnExceptionWhoseDestructorThrowsIsCountedNotFatal) {
+    nexus::Store store = nexus::Store::create().value();
+    ASSERT_TRUE(store.try_on_evict([](std::string_view, nexus::EvictionReason, std::uint64_t) {
+                         throw ThrowsWhenDestroyed();
+                     }).ok());
+    ASSERT_TRUE(store.try_put("a", "1").ok());
+    EXPECT_TRUE(store.try_remove("a").ok());
+    EXPECT_EQ(store.callback_errors(), 1u);
+}
+
+TEST(Audit18, EventCallbackThrowingAnExceptionWhoseDestructorThrowsIsCountedNotFatal) {
+    nexus::Store store = nexus::Store::create().value();
+    ASSERT_TRUE(store.try_on_event([](const nexus::Event&) { throw ThrowsWhenDestroyed(); }).ok());
+    EXPECT_TRUE(store.try_signal_pressure(nexus::PressureLevel::critical).ok());
+    EXPECT_GE(store.callback_errors(), 1u);
+}
+
+TEST(Audit18, EstimatorThrowingAnExceptionWhoseDestructorThrowsChargesTheDefault) {
+    nexus::Store store = nexus::Store::create(nexus::MemoryConfig().size_estimator(
+                                                  [](std::string_view, const void*, std::size_t) -> std::size_t {
+                                                      throw ThrowsWhenDestroyed();
+                                                  }))
+                             .value();
+    ASSERT_TRUE(store.try_put("key", "value").ok());
+    EXPECT_EQ(store.callback_errors(), 1u);
+    EXPECT_EQ(store.try_metrics().value().current_usage, nexus_test::charge("key", 5));
+}
+
+TEST(Audit18, LoaderThrowingAnExceptionWhoseDestructorThrowsFailsTheLoad) {
+    nexus::Store store = nexus::Store::create().value();
+    ASSERT_TRUE(store.try_set_loader([](std::string_view, nexus::LoadSink&) -> nexus::StatusCode {
+                         throw ThrowsWhenDestroyed();
+                     }).ok());
+    nexus::Result<nexus::Value> r = store.try_get_or_load("k");
+    EXPECT_EQ(r.status().code(), nexus::StatusCode::callback);
+    EXPECT_EQ(r.status().message(), "the loader threw: an exception not derived from std::exception");
+    EXPECT_EQ(store.callback_errors(), 1u);
+    EXPECT_FALSE(store.try_contains("k").value());
+}
+
+TEST(Audit18, GovernorCallbackThrowingAnExceptionWhoseDestructorThrowsIsCountedNotFatal) {
+    nexus::Result<nexus::Governor> made = nexus::Governor::create(nexus::GovernorConfig().budget(1 << 20));
+    ASSERT_TRUE(made.ok());
+    nexus::Governor governor = std::move(made).value();
+    ASSERT_TRUE(governor.set_event_callback([](const nexus::GovernorEvent&) { throw ThrowsWhenDestroyed(); }).ok());
+    nexus::Store store = nexus::Store::create().value();
+    EXPECT_TRUE(governor.try_join(store).ok());  // a joined event
+    EXPECT_GE(governor.callback_errors(), 1u);
+}
+#endif
+
+}  // namespace
