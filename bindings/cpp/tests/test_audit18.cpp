@@ -70,4 +70,14 @@ TEST(Audit18, GovernorCallbackThrowingAnExceptionWhoseDestructorThrowsIsCountedN
 }
 #endif
 
+// A LoadSink is valid only during the loader call that received it: a copy
+// kept past it pointed at the library's dead sink (a use after return,
+// SIGSEGV in a probe). It cannot be copied or moved out of the loader.
+TEST(Audit18, LoadSinkCannotBeCopiedOrMovedOutOfTheLoader) {
+    EXPECT_FALSE(std::is_copy_constructible_v<nexus::LoadSink>);
+    EXPECT_FALSE(std::is_move_constructible_v<nexus::LoadSink>);
+    EXPECT_FALSE(std::is_copy_assignable_v<nexus::LoadSink>);
+    EXPECT_FALSE(std::is_move_assignable_v<nexus::LoadSink>);
+}
+
 }  // namespace

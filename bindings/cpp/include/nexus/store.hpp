@@ -849,10 +849,14 @@ private:
 // ---- loaders and callbacks ----------------------------------------------------
 
 /// Where a loader puts the value it loaded; valid only during the loader
-/// call that received it. Give a value exactly once.
+/// call that received it. Give a value exactly once. Neither copyable nor
+/// movable, so that no copy outlives the loader call (the library's sink
+/// is gone once the loader returns: a kept copy would be a use after free).
 class LoadSink {
 public:
     explicit LoadSink(NexusLoadSink* sink) noexcept : sink_(sink) {}
+    LoadSink(const LoadSink&) = delete;
+    LoadSink& operator=(const LoadSink&) = delete;
 
     /// Gives a copy of `value`.
     Status put(ByteView value) {
