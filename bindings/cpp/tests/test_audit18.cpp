@@ -80,4 +80,30 @@ TEST(Audit18, LoadSinkCannotBeCopiedOrMovedOutOfTheLoader) {
     EXPECT_FALSE(std::is_move_assignable_v<nexus::LoadSink>);
 }
 
+// ByteView of a const char array without a NUL (a four-character tag) read
+// with strlen, past the array (ASan: stack-buffer-overflow in
+// ByteView::ByteView(const char*)), where a non-const one stopped at N.
+// The header promises "all N without one ... never past the array".
+TEST(Audit18, ConstCharArrayWithoutNulIsReadToItsEndNotPast) {
+    struct Layout {
+        char tag[4];
+        char after[4];
+    };
+    static const Layout layout{{'a', 'b', 'c', 'd'}, {'x', 'y', 'z', '\0'}};
+    const nexus::ByteView view = layout.tag;
+    EXPECT_EQ(view.size(), 4u);
+    nexus::Store store = nexus::Store::create().value();
+    ASSERT_TRUE(store.try_put("tag", layout.tag).ok());
+    EXPECT_EQ(store.try_get("tag").value().view(), "abcd");
+    // Unchanged: a C string, a literal, an array up to its first NUL, nullptr.
+    static constexpr char embedded[] = "ab\0cd";
+    const char* c_string = "text";
+    const char* null_string = nullptr;
+    EXPECT_EQ(nexus::ByteView(embedded).size(), 2u);
+    EXPECT_EQ(nexus::ByteView("literal").size(), 7u);
+    EXPECT_EQ(nexus::ByteView(c_string).size(), 4u);
+    EXPECT_EQ(nexus::ByteView(null_string).size(), 0u);
+    EXPECT_EQ(nexus::ByteView(nullptr).size(), 0u);
+}
+
 }  // namespace
