@@ -111,4 +111,30 @@ TEST(Audit18, ConstCharArrayWithoutNulIsReadToItsEndNotPast) {
     EXPECT_EQ(nexus::ByteView(nullptr).size(), 0u);
 }
 
+// A moved-from Governor, or a moved-from Store given to one, said only the
+// C library's "`governor` is NULL" / "`store` is NULL", where a moved-from
+// Store's own calls say what was moved from. Still null_argument (as
+// documented), now with a message that names it.
+TEST(Audit18, AMovedFromGovernorOrStoreIsNamedInTheMessage) {
+    nexus::Result<nexus::Governor> made = nexus::Governor::create(nexus::GovernorConfig().budget(1 << 20));
+    ASSERT_TRUE(made.ok());
+    nexus::Governor governor = std::move(made).value();
+    nexus::Governor other = std::move(governor);
+    nexus::Store store = nexus::Store::create().value();
+    const nexus::Status joined = governor.try_join(store);  // NOLINT(bugprone-use-after-move)
+    EXPECT_EQ(joined.code(), nexus::StatusCode::null_argument);
+    EXPECT_EQ(joined.message(), "nexus::Governor::join: this Governor was moved from; it holds no governor");
+    EXPECT_EQ(governor.enforce().message(),
+              "nexus::Governor::enforce: this Governor was moved from; it holds no governor");
+    EXPECT_EQ(governor.try_poll_event().status().code(), nexus::StatusCode::null_argument);
+    EXPECT_EQ(governor.metrics().status().code(), nexus::StatusCode::null_argument);
+
+    nexus::Store taken = std::move(store);
+    const nexus::Status s = other.try_join(store);  // NOLINT(bugprone-use-after-move)
+    EXPECT_EQ(s.code(), nexus::StatusCode::null_argument);
+    EXPECT_EQ(s.message(), "nexus::Governor::join: the Store was moved from or closed; it holds no store");
+    EXPECT_TRUE(other.try_join(taken).ok());
+    EXPECT_TRUE(other.try_leave(taken).ok());
+}
+
 }  // namespace
