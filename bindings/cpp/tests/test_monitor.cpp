@@ -134,6 +134,29 @@ TEST(Monitor, BudgetCallbackIsCalledAndOwned) {
     EXPECT_EQ(seen.use_count(), 1) << "deleted once the monitor stopped";
 }
 
+#if NEXUS_CPP_CATCHES
+// Audit 18C: an exception whose destructor throws (noexcept(false)) is
+// destroyed when the wrapper's handler ends; that second throw used to leave
+// the noexcept budget trampoline: std::terminate on the monitor thread.
+struct BudgetThrowsWhenDestroyed {
+    ~BudgetThrowsWhenDestroyed() noexcept(false) { throw 42; }
+};
+
+TEST(Monitor, BudgetCallbackThrowingAnExceptionWhoseDestructorThrowsIsDropped) {
+    if (nexus_test::leak_checked()) GTEST_SKIP() << "libstdc++ leaks an exception object whose destructor threw";
+    FakeHost host(60);
+    auto seen = std::make_shared<std::atomic<std::uint64_t>>(0);
+    nexus::Monitor monitor = unwrap(nexus::Monitor::start(host.config().budget(0.5, 4u << 20, [seen](std::uint64_t b) {
+        seen->store(b);
+        throw BudgetThrowsWhenDestroyed();
+    })));
+    wait_until([&] { return seen->load() == (20u << 20); });
+    std::this_thread::sleep_for(50ms);  // a few more samples after the throw
+    EXPECT_TRUE(nexus::Monitor::status().running);
+    EXPECT_TRUE(monitor.stop().ok());
+}
+#endif
+
 TEST(Monitor, BadConfigIsInvalidArgumentWithAMessage) {
     nexus::Result<nexus::Monitor> bad = nexus::Monitor::start(
         nexus::MonitorConfig().psi_trigger(nexus::PressureLevel::critical, false, 3s, 2s));

@@ -27,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -172,7 +173,10 @@ inline void governor_ctx_destroy(void* ctx) noexcept { delete static_cast<Govern
 }  // namespace detail
 
 /// One budget shared by several stores. Every member is thread-safe; a
-/// moved-from Governor holds none (its calls fail with null_argument).
+/// moved-from Governor holds none (its calls fail with null_argument and
+/// "nexus::Governor::join: this Governor was moved from; it holds no
+/// governor"; a moved-from or closed Store given to it: null_argument and
+/// "... the Store was moved from or closed; it holds no store").
 class Governor {
 public:
     static Result<Governor> create(const GovernorConfig& config) {
@@ -208,25 +212,38 @@ public:
     /// Adds `store` (busy if it is in a governor already; invalid_argument
     /// for a ceiling below the floor or floors above the budget).
     Status try_join(Store& store, const Member& member = Member()) {
+        if (Status s = usable("join", &store); !s.ok()) return s;
         return Status::from_c(nexus_governor_join(handle_, store.native(), &member.native()));
     }
     Status try_set_member(Store& store, const Member& member) {
+        if (Status s = usable("set_member", &store); !s.ok()) return s;
         return Status::from_c(nexus_governor_set_member(handle_, store.native(), &member.native()));
     }
     /// Removes `store` (not_found if it is not a member).
-    Status try_leave(Store& store) { return Status::from_c(nexus_governor_leave(handle_, store.native())); }
-    Status try_set_budget(std::uint64_t bytes) { return Status::from_c(nexus_governor_set_budget(handle_, bytes)); }
+    Status try_leave(Store& store) {
+        if (Status s = usable("leave", &store); !s.ok()) return s;
+        return Status::from_c(nexus_governor_leave(handle_, store.native()));
+    }
+    Status try_set_budget(std::uint64_t bytes) {
+        if (Status s = usable("set_budget"); !s.ok()) return s;
+        return Status::from_c(nexus_governor_set_budget(handle_, bytes));
+    }
     /// A signal to the governor (not to its stores): sheds lowest priority
     /// first, down to floors; none ends it.
     Status try_signal_pressure(PressureLevel level) {
+        if (Status s = usable("signal_pressure"); !s.ok()) return s;
         return Status::from_c(nexus_governor_signal_pressure(handle_, static_cast<NexusPressureLevel>(level)));
     }
-    Status enforce() { return Status::from_c(nexus_governor_enforce(handle_)); }
+    Status enforce() {
+        if (Status s = usable("enforce"); !s.ok()) return s;
+        return Status::from_c(nexus_governor_enforce(handle_));
+    }
 
     /// The totals, and the figures of each store in `stores` that is a
     /// member (a null pointer, a moved-from Store or a store that is not a
     /// member is left out).
     Result<GovernorMetrics> metrics(std::initializer_list<const Store*> stores = {}) const {
+        if (Status s = usable("metrics"); !s.ok()) return s;
         GovernorMetrics out;
         if (Status s = Status::from_c(nexus_governor_metrics(handle_, &out.totals)); !s.ok()) return s;
         for (const Store* store : stores) {
@@ -238,6 +255,7 @@ public:
     }
     /// One member's figures (not_found if it is not a member).
     Result<MemberMetrics> member_metrics(const Store& store) const {
+        if (Status s = usable("member_metrics", &store); !s.ok()) return s;
         MemberMetrics m{};
         if (Status s = Status::from_c(nexus_governor_member_metrics(handle_, store.native(), &m)); !s.ok()) return s;
         return m;
@@ -246,6 +264,7 @@ public:
     /// The oldest queued event (queued only while no callback is
     /// registered); StatusCode::empty when there is none.
     Result<GovernorEvent> try_poll_event() {
+        if (Status s = usable("poll_event"); !s.ok()) return s;
         NexusGovernorEvent e{};
         const NexusStatus s = nexus_governor_poll_event(handle_, &e);
         if (s != NEXUS_STATUS_OK) return Status::from_c(s);
@@ -263,6 +282,7 @@ public:
 
     /// Registers (an empty function unregisters) the event callback.
     Status set_event_callback(GovernorEventCallback callback) {
+        if (Status s = usable("set_event_callback"); !s.ok()) return s;
         if (!callback) return Status::from_c(nexus_governor_set_event_callback(handle_, nullptr, nullptr, nullptr));
         auto* ctx = new detail::GovernorCallbackCtx{std::move(callback), state_};
         // The library owns ctx from here (destroyed on failure too).
@@ -286,6 +306,17 @@ public:
 private:
     explicit Governor(NexusGovernor* handle) : handle_(handle), state_(std::make_shared<detail::GovernorState>()) {}
 
+    /// null_argument (as the C call would say) naming what holds nothing: a
+    /// moved-from Governor, or a moved-from or closed Store.
+    Status usable(const char* name, const Store* store = nullptr) const {
+        if (handle_ == nullptr)
+            return Status(StatusCode::null_argument,
+                          std::string("nexus::Governor::") + name + ": this Governor was moved from; it holds no governor");
+        if (store != nullptr && !store->valid())
+            return Status(StatusCode::null_argument, std::string("nexus::Governor::") + name +
+                                                         ": the Store was moved from or closed; it holds no store");
+        return Status();
+    }
     static void free_governor(NexusGovernor* handle) noexcept {
         if (nexus_governor_free(handle) == NEXUS_STATUS_ERR_BUSY) static_cast<void>(nexus_governor_free_deferred(handle));
     }

@@ -269,8 +269,12 @@ private:
 
     static void call_budget(void* ctx, std::uint64_t bytes) noexcept {
 #if NEXUS_CPP_CATCHES
+        // The outer try: what the exception object's destructor throws.
         try {
-            (*static_cast<BudgetCallback*>(ctx))(bytes);
+            try {
+                (*static_cast<BudgetCallback*>(ctx))(bytes);
+            } catch (...) {
+            }
         } catch (...) {
         }
 #else

@@ -411,6 +411,11 @@ class ByteView {
     static constexpr bool is_char_array =
         std::is_array_v<R> && std::is_same_v<std::remove_cv_t<std::remove_extent_t<R>>, char>;
 
+    // A C string or a char array (const or not): text, read up to its NUL.
+    template <class S>
+    static constexpr bool is_text = is_char_array<S> || std::is_same_v<std::remove_cv_t<S>, const char*> ||
+                                    std::is_same_v<std::remove_cv_t<S>, char*>;
+
     template <class R, class = void>
     struct is_byte_range : std::false_type {};
     template <class R>
@@ -425,16 +430,15 @@ public:
         : data_(static_cast<const std::uint8_t*>(data)), size_(size) {}
     ByteView(std::string_view s) noexcept  // NOLINT: implicit by design
         : ByteView(s.data(), s.size()) {}
-    /// A NUL-terminated string, without its NUL (string literals and
-    /// const char arrays land here).
-    ByteView(const char* s) noexcept  // NOLINT: implicit by design
-        : ByteView(s, s ? std::char_traits<char>::length(s) : 0) {}
-    /// A char buffer (`char path[256]` filled by snprintf): its bytes up
-    /// to the first NUL, or all N without one, as for a const array or a
-    /// literal (never the bytes after the NUL; never past the array).
-    template <std::size_t N>
-    ByteView(char (&s)[N]) noexcept  // NOLINT: implicit by design
-        : ByteView(s, text_length(s, N)) {}
+    /// Text: a NUL-terminated string (`const char*`, `char*`; nullptr is
+    /// empty), without its NUL; or a char array, const or not (a literal,
+    /// `char path[256]` filled by snprintf, `const char tag[4] = {'a','b','c','d'}`):
+    /// its bytes up to the first NUL, or all N without one (never the
+    /// bytes after the NUL; never past the array).
+    template <class S, std::enable_if_t<is_text<S>, int> = 0>
+    ByteView(const S& s) noexcept  // NOLINT: implicit by design
+        : ByteView(s, text_size(s)) {}
+    ByteView(std::nullptr_t) noexcept {}  // NOLINT: empty, as a null C string
     template <class R, std::enable_if_t<is_byte_range<R>::value, int> = 0>
     ByteView(const R& range) noexcept  // NOLINT: implicit by design
         : ByteView(std::data(range), std::size(range)) {}
@@ -443,6 +447,14 @@ public:
     constexpr std::size_t size() const noexcept { return size_; }
 
 private:
+    template <class S>
+    static std::size_t text_size(const S& s) noexcept {
+        if constexpr (std::is_array_v<S>) {
+            return text_length(s, std::extent_v<S>);
+        } else {
+            return s ? std::char_traits<char>::length(s) : 0;
+        }
+    }
     static std::size_t text_length(const char* s, std::size_t n) noexcept {
         const char* nul = std::char_traits<char>::find(s, n, '\0');
         return nul ? static_cast<std::size_t>(nul - s) : n;
@@ -619,13 +631,19 @@ void* make_ctx(Fn fn, std::shared_ptr<SharedState> state) {
     return std::make_unique<CallbackCtx<Fn>>(CallbackCtx<Fn>{std::move(fn), std::move(state)}).release();
 }
 
-/// Calls f(); returns false if it threw (nothing escapes).
+/// Calls f(); returns false if it threw (nothing escapes). The outer try
+/// catches what the exception object's destructor throws (a type with a
+/// noexcept(false) destructor) when the inner handler ends.
 template <class F>
 bool call_guarded(F&& f) noexcept {
 #if NEXUS_CPP_CATCHES
     try {
-        std::forward<F>(f)();
-        return true;
+        try {
+            std::forward<F>(f)();
+            return true;
+        } catch (...) {
+            return false;
+        }
     } catch (...) {
         return false;
     }
@@ -843,10 +861,14 @@ private:
 // ---- loaders and callbacks ----------------------------------------------------
 
 /// Where a loader puts the value it loaded; valid only during the loader
-/// call that received it. Give a value exactly once.
+/// call that received it. Give a value exactly once. Neither copyable nor
+/// movable, so that no copy outlives the loader call (the library's sink
+/// is gone once the loader returns: a kept copy would be a use after free).
 class LoadSink {
 public:
     explicit LoadSink(NexusLoadSink* sink) noexcept : sink_(sink) {}
+    LoadSink(const LoadSink&) = delete;
+    LoadSink& operator=(const LoadSink&) = delete;
 
     /// Gives a copy of `value`.
     Status put(ByteView value) {
@@ -943,13 +965,21 @@ inline NexusStatus load_trampoline(void* ctx, const std::uint8_t* key, std::size
             return static_cast<NexusStatus>(NEXUS_STATUS_OK);  // ignored: the sink holds the failure
         return static_cast<NexusStatus>(NEXUS_STATUS_ERR_CALLBACK);
     };
+    // The outer try catches what the exception object's destructor throws
+    // (noexcept(false)) when the inner handler ends: the sink already
+    // holds the failure then.
+    NexusStatus failed = NEXUS_STATUS_ERR_CALLBACK;
     try {
-        return static_cast<NexusStatus>(c->fn(view_of(key, key_len), s));
-    } catch (const std::exception& e) {
-        return fail(e.what());
+        try {
+            return static_cast<NexusStatus>(c->fn(view_of(key, key_len), s));
+        } catch (const std::exception& e) {
+            failed = fail(e.what());
+        } catch (...) {
+            failed = fail("an exception not derived from std::exception");
+        }
     } catch (...) {
-        return fail("an exception not derived from std::exception");
     }
+    return failed;
 #else
     return static_cast<NexusStatus>(c->fn(view_of(key, key_len), s));
 #endif

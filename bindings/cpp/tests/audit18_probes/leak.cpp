@@ -1,0 +1,2 @@
+struct E { ~E() noexcept(false) { throw 42; } };
+int main() { try { try { throw E(); } catch (...) {} } catch (...) {} }
