@@ -92,7 +92,8 @@ static NexusStatus loader(void *ctx, const uint8_t *key, size_t key_len, NexusLo
     /* StoreCallbacks.load refused the loader's result (of the wrong type for its call):
      * INVALID_ARGUMENT with its message. A cancellation (a coroutine's, or an interrupt) is
      * the loading caller's, not the key's: the load is abandoned, and the callers that joined
-     * it look the key up again. Anything else the loader threw is CALLBACK. */
+     * it look the key up again (NexusStore.load rethrows the same two classes to the caller).
+     * Anything else the loader threw is CALLBACK. */
     int refused = (*env)->IsInstanceOf(env, thrown, nexus_jni.load_refused);
     int cancelled = (*env)->IsInstanceOf(env, thrown, nexus_jni.cancellation) ||
                     (*env)->IsInstanceOf(env, thrown, nexus_jni.interrupted);

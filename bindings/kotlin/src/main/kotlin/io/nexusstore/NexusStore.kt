@@ -150,6 +150,7 @@ class NexusStore @JvmOverloads constructor(val config: MemoryConfig = MemoryConf
             val thrown = frame.failure
             // This caller's own cancellation (its loader threw it; the load was abandoned, and
             // the callers that joined it load again): rethrown as is, as coroutines expect.
+            // The same two classes the shim's loader() abandons on (jni_callbacks.c).
             if (thrown is java.util.concurrent.CancellationException || thrown is InterruptedException) throw thrown
             thrown?.let { if (e.cause == null) e.initCause(it) }
             throw e
