@@ -10,3 +10,6 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize
 pub(crate) use std::sync::{Arc, OnceLock};
 pub(crate) use std::thread::{sleep, yield_now};
 pub(crate) use std::thread_local;
+
+/// The handle table's heavy and light sides of its asymmetric fences.
+pub(crate) use crate::ffi::asymmetric_fence as asymmetric;

@@ -16,14 +16,28 @@
 //! counters on cache lines of their own, each thread counting on one of
 //! them (picked once per thread), so that two threads calling into one
 //! object (a store with several shards) do not write the same cache line
-//! on every call; "the count" is their sum, read only by frees. Calls that re-enter the object from
-//! its callbacks are simply counted again. A free swaps the generation to
-//! `DEAD` (new calls fail at once), waits for the count to reach 0 (the
-//! calls in flight on every thread), takes the pointer out and only then
-//! drops the object, outside every lock. The increment and the generation
-//! check of a call, and the swap and the count check of a free, are
-//! `SeqCst`: either the call sees `DEAD`, or the free sees the call counted
-//! and waits for it. `insert` stores the pointer before it publishes the
+//! on every call; "the count" is their sum, read only by frees. Calls that
+//! re-enter the object from its callbacks are simply counted again. A free
+//! swaps the generation to `DEAD` (new calls fail at once), waits for the
+//! count to reach 0 (the calls in flight on every thread), takes the
+//! pointer out and only then drops the object, outside every lock.
+//!
+//! Either the call sees `DEAD`, or the free sees the call counted and waits
+//! for it. Two ways make it so:
+//! - On a shared stripe ([`OWNED_STRIPES`] and up; every thread's where
+//!   [`asymmetric::available`] is false), the increment and the generation
+//!   check of a call, and the swap and the count check of a free, are
+//!   `SeqCst` (a locked add and subtract per call).
+//! - The first [`OWNED_STRIPES`] threads to call, where the heavy barrier
+//!   exists (Linux), each own a stripe of their own until they exit, and
+//!   count on it with plain stores: the increment, a compiler fence, the
+//!   generation check. Every free and deferred free runs the heavy barrier
+//!   ([`asymmetric::heavy`]) between its swap (or flag) and its count check,
+//!   which orders them as the `SeqCst` operations do (`ffi/asymmetric_fence.rs`
+//!   says why). Two locked instructions less per call: on x86 each costs
+//!   more than the rest of a cache hit's bookkeeping.
+//!
+//! `insert` stores the pointer before it publishes the
 //! generation, and only into a `DEAD` slot, so a call that sees its
 //! generation sees its object.
 //!
@@ -38,10 +52,11 @@
 //! The deferred free (`nexus_store_free_deferred`, for garbage-collected
 //! hosts) never waits: it swaps the generation to `DEAD`, sets the slot's
 //! `pending` flag, and frees the object itself if the count is 0. Every
-//! call, after its decrement, reads the flag and, if set, the count: the
-//! decrements, the flag's store and these reads are `SeqCst`, so the thread
-//! whose decrement is last (or the deferred free, if it comes after the
-//! last) sees a count of 0 with the flag set. Whoever sees that clears the
+//! call, after its decrement, reads the flag and, if set, runs the heavy
+//! barrier and reads the count: the decrements, the flag's store and these
+//! reads are `SeqCst` or ordered by the barriers, so the thread whose
+//! decrement is last (or the deferred free, if it comes after the last)
+//! sees a count of 0 with the flag set. Whoever sees that clears the
 //! flag with one compare-and-swap, and the one that wins takes the object
 //! out and drops it, on its own thread; lookups of stale handles that count
 //! and back out meanwhile may see it too, and lose the swap.
@@ -62,7 +77,9 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 
-use crate::sync::{AtomicPtr, AtomicUsize, Mutex, OnceLock, Ordering, thread_local};
+use crate::sync::{
+    AtomicBool, AtomicPtr, AtomicUsize, Mutex, OnceLock, Ordering, asymmetric, thread_local,
+};
 
 use super::store::FfiStore;
 use super::types::NexusStore;
@@ -96,8 +113,13 @@ impl HandleKind for NexusStore {
 const DEAD: usize = usize::MAX;
 const _: () = assert!(DEAD > GEN_MASK);
 
-/// How many counters a slot's count of calls is striped over.
-const STRIPES: usize = 4;
+/// How many counters a slot's count of calls is striped over: the first
+/// [`OWNED_STRIPES`] are each counted on by one thread at a time, the
+/// others by every thread that owns none, in turn.
+const STRIPES: usize = 6;
+/// How many threads at a time count on a stripe of their own.
+const OWNED_STRIPES: usize = 4;
+const _: () = assert!(OWNED_STRIPES < STRIPES);
 
 /// What a table's objects tell its blocking free.
 pub(crate) trait HandleTarget: Send + Sync + 'static {
@@ -179,24 +201,75 @@ impl<T> Slot<T> {
 }
 
 thread_local! {
-    /// This thread's stripe, picked on its first call (`STRIPES` = none yet).
+    /// This thread's stripe, picked on its first call (`STRIPES` = none
+    /// yet); below `OWNED_STRIPES`, one it owns.
     static STRIPE: Cell<usize> = const { Cell::new(STRIPES) };
+    /// Gives the owned stripe back when the thread exits.
+    static OWNERSHIP: Ownership = const { Ownership(Cell::new(None)) };
 }
 
-/// The next thread's stripe: threads take them in turn.
+/// Which owned stripes a thread holds.
+static OWNERS: [AtomicBool; OWNED_STRIPES] = [const { AtomicBool::new(false) }; OWNED_STRIPES];
+
+/// The next thread's shared stripe: threads that own none take them in turn.
 static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+/// A thread's owned stripe, given back by its thread-local destructor.
+struct Ownership(Cell<Option<usize>>);
+
+impl Drop for Ownership {
+    fn drop(&mut self) {
+        if let Some(owned) = self.0.take() {
+            // Calls made later on this thread (from other thread-local
+            // destructors) count on a shared stripe. None is in flight now:
+            // destructors run after the thread's code and one at a time.
+            // (In std, `STRIPE` has no destructor and is always there.)
+            let _ = STRIPE.try_with(|s| s.set(shared_stripe()));
+            // Release: this thread's last plain stores to the stripe's
+            // counters (all back to 0) happen before the next owner's.
+            OWNERS[owned].store(false, Ordering::Release);
+        }
+    }
+}
+
+fn shared_stripe() -> usize {
+    OWNED_STRIPES + NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % (STRIPES - OWNED_STRIPES)
+}
 
 #[inline]
 fn my_stripe() -> usize {
-    STRIPE.with(|s| {
-        let mine = s.get();
-        if mine < STRIPES {
-            return mine;
+    let mine = STRIPE.with(Cell::get);
+    if mine < STRIPES {
+        return mine;
+    }
+    pick_stripe()
+}
+
+/// A thread's first call: an owned stripe if the heavy barrier exists and
+/// one is free (and the thread can still run destructors), else a shared one.
+#[cold]
+fn pick_stripe() -> usize {
+    let owned = asymmetric::available()
+        .then(|| {
+            (0..OWNED_STRIPES).find(|&i| {
+                // Acquire: the previous owner's stores to the stripe's
+                // counters happen before this thread's.
+                OWNERS[i]
+                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            })
+        })
+        .flatten();
+    let picked = match owned {
+        Some(i) if OWNERSHIP.try_with(|o| o.0.set(Some(i))).is_ok() => i,
+        Some(i) => {
+            OWNERS[i].store(false, Ordering::Release);
+            shared_stripe()
         }
-        let picked = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
-        s.set(picked);
-        picked
-    })
+        None => shared_stripe(),
+    };
+    STRIPE.with(|s| s.set(picked));
+    picked
 }
 
 struct FreeSlots {
@@ -252,18 +325,38 @@ struct InFlight<'t, T> {
     slot: &'t Slot<T>,
     /// This thread's stripe of the slot's count.
     counter: &'t AtomicUsize,
+    /// Whether the stripe is this thread's own (plain stores).
+    owned: bool,
 }
 
 impl<'t, T: HandleTarget> InFlight<'t, T> {
     /// Counts a call on `slot` if it still holds `generation`.
     #[inline]
     fn enter(slot: &'t Slot<T>, generation: usize) -> Option<Self> {
-        let counter = &slot.in_flight[my_stripe()].0;
-        counter.fetch_add(1, Ordering::SeqCst);
-        let counted = InFlight { slot, counter };
+        let stripe = my_stripe();
+        let counter = &slot.in_flight[stripe].0;
+        let owned = stripe < OWNED_STRIPES;
+        if owned {
+            // Only this thread writes the stripe: a plain increment. The
+            // compiler fence keeps it before the generation's load below;
+            // the frees' heavy barrier orders the two for the processor.
+            counter.store(
+                counter.load(Ordering::Relaxed).wrapping_add(1),
+                Ordering::Relaxed,
+            );
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        } else {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+        let counted = InFlight {
+            slot,
+            counter,
+            owned,
+        };
         // SeqCst with the increment above and with free's swap and count
-        // check: either this sees DEAD (or a later generation), or the free
-        // sees this call counted and waits for it.
+        // check (or ordered by the free's heavy barrier): either this sees
+        // DEAD (or a later generation), or the free sees this call counted
+        // and waits for it.
         (slot.head.generation.load(Ordering::SeqCst) == generation).then_some(counted)
     }
 }
@@ -271,14 +364,30 @@ impl<'t, T: HandleTarget> InFlight<'t, T> {
 impl<T> Drop for InFlight<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        // SeqCst (a release too): the call's use of the object happens
-        // before a free that sees the count at 0 drops it.
-        self.counter.fetch_sub(1, Ordering::SeqCst);
-        let pending = self.slot.head.pending.load(Ordering::SeqCst);
-        if pending != 0 && self.slot.count() == 0 {
-            // The last call out after a deferred free.
-            finish_deferred_free(self.slot, pending);
+        // A release: the call's use of the object happens before a free
+        // that sees the count at 0 drops it.
+        if self.owned {
+            let c = self.counter.load(Ordering::Relaxed);
+            self.counter.store(c.wrapping_sub(1), Ordering::Release);
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        } else {
+            self.counter.fetch_sub(1, Ordering::SeqCst);
         }
+        let pending = self.slot.head.pending.load(Ordering::SeqCst);
+        if pending != 0 {
+            last_call_out(self.slot, pending);
+        }
+    }
+}
+
+/// After a deferred free: frees the object if this was the last call in
+/// flight. The heavy barrier makes every other thread's count (its plain
+/// stores) visible before the count is read.
+#[cold]
+fn last_call_out<T>(slot: &Slot<T>, pending: usize) {
+    asymmetric::heavy();
+    if slot.count() == 0 {
+        finish_deferred_free(slot, pending);
     }
 }
 
@@ -501,7 +610,8 @@ impl<T: HandleTarget, H: HandleKind + 'static> HandleTable<T, H> {
         // load in `InFlight::enter` read, so this load sees it). The only
         // way it is freed is a free, which first swaps the generation to
         // DEAD and then waits for the count to reach 0; this call was
-        // counted before it read the generation, so that free waits until
+        // counted before it read the generation (`SeqCst`, or on an owned
+        // stripe, ordered by the free's heavy barrier), so that free waits until
         // `_counted` is dropped, after the last use of the reference (`f`
         // cannot keep it: its lifetime is this call's). Objects are only
         // read through `&`, and `T` is `Sync`.
@@ -546,6 +656,9 @@ impl<T: HandleTarget, H: HandleKind + 'static> HandleTable<T, H> {
             .compare_exchange(generation, DEAD, Ordering::SeqCst, Ordering::SeqCst)
             .map_err(|_| self.invalid())?;
         // Calls counted before the swap end; later ones see DEAD and back out.
+        // The heavy barrier makes the counts of threads that count with
+        // plain stores visible (see the module's doc).
+        asymmetric::heavy();
         wait_while(|| s.count() != 0);
         let object = s.head.object.swap(std::ptr::null_mut(), Ordering::Acquire);
         self.free.lock().reusable.push_back((index, generation));
@@ -576,10 +689,12 @@ impl<T: HandleTarget, H: HandleKind + 'static> HandleTable<T, H> {
             .generation
             .compare_exchange(generation, DEAD, Ordering::SeqCst, Ordering::SeqCst)
             .map_err(|_| self.invalid())?;
-        // SeqCst with every call's decrement and its read of the flag:
-        // either this sees the count at 0, or the last call to end sees the
-        // flag.
+        // SeqCst with every call's decrement and its read of the flag (for
+        // calls on owned stripes, the heavy barrier below orders their plain
+        // decrements): either this sees the count at 0, or the last call to
+        // end sees the flag.
         s.head.pending.store(generation, Ordering::SeqCst);
+        asymmetric::heavy();
         if s.count() == 0 {
             finish_deferred_free(s, generation);
         }
@@ -610,7 +725,8 @@ fn finish_deferred_free<T>(s: &Slot<T>, retired: usize) {
         // swap made this thread its only owner. No call holds a
         // reference to it: the generation is DEAD (no call starts) and
         // the count was 0 with the flag set (every call that read the
-        // pointer has ended: its SeqCst decrement is ordered before the
+        // pointer has ended: its decrement, SeqCst or a release ordered by
+        // the heavy barrier that came before them, is ordered before the
         // reads of the count that saw 0). Calls that reached the object's core
         // without the handle (a global signal, a read handle's release)
         // hold their own `Arc` on it, so the core lives until they end.

@@ -42,6 +42,7 @@ mod api_governor;
 
 mod api_debug;
 
+pub(crate) mod asymmetric_fence;
 mod boundary;
 mod calls;
 mod config;

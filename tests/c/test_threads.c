@@ -1401,6 +1401,96 @@ static void test_pressure_changed_events_chain_under_two_writers(void) {
     }
 }
 
+/* ---- 12. frees while threads come and go --------------------------------------
+ *
+ * Each thread counts its calls on a stripe of its own while it lives (on Linux,
+ * the first few threads, with plain stores; the frees' membarrier orders them)
+ * and gives the stripe back when it exits; threads beyond those share atomic
+ * stripes. Waves of more threads than own stripes call into a store, exit, and
+ * are replaced, while another thread frees the store (blocking, then deferred
+ * in alternate rounds): every call is OK or INVALID_HANDLE, the object in the
+ * store is released exactly once, and only after the free began (ASan and
+ * valgrind see any use after the free). */
+
+#define CHURN_WAVE 6
+#define CHURN_WAVES 8
+
+typedef struct {
+    NexusStore *s;
+    int calls;
+    int invalid;
+    int bad;
+} Churner;
+
+static void churn_release(void *ctx, void *object) {
+    (void)object;
+    AINC((int *)ctx);
+}
+
+static void *churner(void *arg) {
+    Churner *c = arg;
+    uint8_t buf[16];
+    for (int i = 0; i < c->calls; i++) {
+        size_t len = 0;
+        NexusStatus st = (i % 3 == 2) ? nexus_store_put(c->s, KEY("k"), KEY("value"))
+                                      : nexus_store_get_copy(c->s, KEY("k"), buf, sizeof buf, &len);
+        if (st == NEXUS_STATUS_ERR_INVALID_HANDLE) {
+            c->invalid++;
+            break;
+        }
+        if (st != NEXUS_STATUS_OK && st != NEXUS_STATUS_NOT_FOUND) c->bad++;
+    }
+    return NULL;
+}
+
+static void *churn_freer(void *arg) {
+    Churner *c = arg;
+    NexusStatus st = c->calls ? nexus_store_free_deferred(c->s) : nexus_store_free(c->s);
+    if (st != NEXUS_STATUS_OK) c->bad++;
+    return NULL;
+}
+
+static void test_frees_while_threads_come_and_go(void) {
+    watchdog();
+    int rounds = under_valgrind() ? 4 : 40;
+    for (int round = 0; round < rounds; round++) {
+        NexusStore *s = new_store(0);
+        int released = 0;
+        static int obj;
+        CHECK_OK(nexus_store_put_object(s, KEY("o"), &obj, 10, churn_release, &released));
+        Churner free_job = {.s = s, .calls = round % 2};
+        pthread_t freer;
+        int bad = 0, invalid = 0;
+        for (int wave = 0; wave < CHURN_WAVES; wave++) {
+            Churner c[CHURN_WAVE];
+            pthread_t t[CHURN_WAVE];
+            for (int i = 0; i < CHURN_WAVE; i++) {
+                c[i] = (Churner){.s = s, .calls = 50 + 40 * i};
+                CHECK(pthread_create(&t[i], NULL, churner, &c[i]) == 0);
+            }
+            if (wave == CHURN_WAVES / 2) CHECK(pthread_create(&freer, NULL, churn_freer, &free_job) == 0);
+            for (int i = 0; i < CHURN_WAVE; i++) {
+                CHECK(pthread_join(t[i], NULL) == 0);
+                bad += c[i].bad;
+                invalid += c[i].invalid;
+            }
+            if (wave == CHURN_WAVES / 2) {
+                CHECK(pthread_join(freer, NULL) == 0);
+                CHECK(free_job.bad == 0);
+                /* Freed, by the free or by the last call that ended. */
+                CHECK(ALOAD(&released) == 1);
+            } else if (wave < CHURN_WAVES / 2) {
+                CHECK(ALOAD(&released) == 0);
+            }
+        }
+        CHECK(bad == 0);
+        /* Every thread of the waves after the free found the handle invalid. */
+        CHECK(invalid >= CHURN_WAVE * (CHURN_WAVES / 2 - 1));
+        CHECK(ALOAD(&released) == 1);
+        CHECK_STATUS(nexus_store_free(s), NEXUS_STATUS_ERR_INVALID_HANDLE);
+    }
+}
+
 int main(void) {
     RUN(test_every_call_many_threads);
     RUN(test_free_while_others_call);
@@ -1413,6 +1503,7 @@ int main(void) {
     RUN(test_a_lower_signal_that_stops_a_shed_sheds_itself);
     RUN(test_stores_made_while_signals_come_hear_later_ones);
     RUN(test_pressure_changed_events_chain_under_two_writers);
+    RUN(test_frees_while_threads_come_and_go);
     alarm(0);
     FINISH();
 }
