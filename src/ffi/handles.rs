@@ -325,7 +325,8 @@ struct InFlight<'t, T> {
     slot: &'t Slot<T>,
     /// This thread's stripe of the slot's count.
     counter: &'t AtomicUsize,
-    /// Whether the stripe is this thread's own (plain stores).
+    /// Whether the call counted with plain stores (on a stripe this
+    /// thread owns); else with atomic adds.
     owned: bool,
 }
 
@@ -333,9 +334,16 @@ impl<'t, T: HandleTarget> InFlight<'t, T> {
     /// Counts a call on `slot` if it still holds `generation`.
     #[inline]
     fn enter(slot: &'t Slot<T>, generation: usize) -> Option<Self> {
-        let stripe = my_stripe();
-        let counter = &slot.in_flight[stripe].0;
+        // One test for the common case (an owned stripe). A shared stripe,
+        // or none picked yet, takes `my_stripe` and counts with atomic adds,
+        // even when this first call picks a stripe to own: an add by the
+        // stripe's only writer is as sound as its plain stores.
+        let mut stripe = STRIPE.with(Cell::get);
         let owned = stripe < OWNED_STRIPES;
+        if !owned {
+            stripe = my_stripe();
+        }
+        let counter = &slot.in_flight[stripe].0;
         if owned {
             // Only this thread writes the stripe: a plain increment. The
             // compiler fence keeps it before the generation's load below;
