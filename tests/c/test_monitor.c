@@ -502,6 +502,56 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
 
 static void remove_tree(void) { nftw(tree, remove_one, 16, FTW_DEPTH | FTW_PHYS); }
 
+/* ---- audit 19: hostile trees ------------------------------------------------- */
+
+/* A tree of its own below `tree` (the fake host of the other tests stays
+ * as it is): `sub`'s folders. */
+static void make_sub_dirs(const char *sub, const char *const *dirs, size_t n) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", tree, sub);
+    CHECK(mkdir(path, 0755) == 0 || errno == EEXIST);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s/%s", tree, sub, dirs[i]);
+        CHECK(mkdir(path, 0755) == 0 || errno == EEXIST);
+    }
+}
+
+static NexusMonitorStatus status_after_samples(uint64_t samples) {
+    NexusMonitorStatus s = status_now();
+    while (s.samples < samples) {
+        sleep_ms(2);
+        s = status_now();
+    }
+    return s;
+}
+
+/* MemTotal 0 is no reading (a real kernel never says it): the source
+ * FAILED, its level NONE; it read as no memory at all, EMERGENCY, and every
+ * store shed everything it could. */
+static void test_a_meminfo_total_of_zero_is_malformed(void) {
+    static const char *const dirs[] = {"proc"};
+    make_sub_dirs("zero", dirs, 1);
+    put_file("zero/proc/meminfo", "MemTotal: 0 kB\nMemAvailable: 0 kB\n");
+    char root[300];
+    snprintf(root, sizeof root, "%s/zero", tree);
+    NexusStore *store = new_store(64u << 20);
+    fill(store, 10);
+    NexusMonitorConfig c = fast_config();
+    c.fs_root = root;
+    c.psi_enabled = false;
+    c.cgroup_enabled = false;
+    CHECK_OK(nexus_monitor_start(&c));
+    NexusMonitorStatus s = status_after_samples(3);
+    CHECK_OK(nexus_monitor_stop());
+    CHECK(s.sources[NEXUS_MONITOR_SOURCE_HEADROOM].state == NEXUS_MONITOR_SOURCE_FAILED);
+    CHECK(s.sources[NEXUS_MONITOR_SOURCE_HEADROOM].level == NEXUS_PRESSURE_LEVEL_NONE);
+    CHECK(s.level == NEXUS_PRESSURE_LEVEL_NONE);
+    CHECK(level_of(store) == NEXUS_PRESSURE_LEVEL_NONE);
+    CHECK(entries_of(store) == 10);
+    CHECK_OK(nexus_store_free(store));
+    CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
+}
+
 int main(void) {
     signal(SIGALRM, on_alarm);
     alarm(under_valgrind() ? 300 : 60);
@@ -517,6 +567,7 @@ int main(void) {
     RUN(test_budget_callback_and_its_ctx);
     RUN(test_budget_applied_to_stores);
     RUN(test_budget_fn_replacing_a_callback_does_not_wait);
+    RUN(test_a_meminfo_total_of_zero_is_malformed);
     RUN(test_fork_while_running);
     RUN(test_real_host);
     RUN(test_exit_with_the_monitor_running);
