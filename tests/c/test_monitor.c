@@ -502,7 +502,7 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
 
 static void remove_tree(void) { nftw(tree, remove_one, 16, FTW_DEPTH | FTW_PHYS); }
 
-/* ---- audit 19: hostile trees ------------------------------------------------- */
+/* ---- audit 19: hostile trees and a stop from a callback -------------------- */
 
 /* A tree of its own below `tree` (the fake host of the other tests stays
  * as it is): `sub`'s folders. */
@@ -552,6 +552,61 @@ static void test_a_meminfo_total_of_zero_is_malformed(void) {
     CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
 }
 
+/* A FIFO where a source reads a file (a fake tree gone wrong): opening it
+ * blocked until a writer came, so nexus_monitor_start never returned (and
+ * held the lock every other monitor call takes). Now it is no regular file:
+ * that source FAILED. Run on a thread; the main thread waits with a
+ * generous timeout. */
+static int fifo_done = 0;
+static NexusStatus fifo_start = 99, fifo_stop = 99;
+static NexusMonitorStatus fifo_status;
+static char fifo_root[300];
+
+static void *start_on_fifos(void *arg) {
+    (void)arg;
+    NexusMonitorConfig c = fast_config();
+    c.fs_root = fifo_root;
+    c.psi_enabled = false;
+    fifo_start = nexus_monitor_start(&c);
+    if (fifo_start == NEXUS_STATUS_OK) {
+        fifo_status = status_after_samples(3);
+        fifo_stop = nexus_monitor_stop();
+    }
+    ASTORE(&fifo_done, 1);
+    return NULL;
+}
+
+static void test_a_fifo_in_the_tree_never_hangs_the_monitor(void) {
+    static const char *const dirs[] = {"proc", "proc/self", "sys", "sys/fs", "sys/fs/cgroup",
+                                       "sys/fs/cgroup/job"};
+    make_sub_dirs("fifo", dirs, sizeof dirs / sizeof dirs[0]);
+    put_file("fifo/proc/self/cgroup", "0::/job\n");
+    put_file("fifo/sys/fs/cgroup/job/memory.current", "1000\n");
+    put_file("fifo/sys/fs/cgroup/job/memory.high", "max\n");
+    put_file("fifo/sys/fs/cgroup/job/memory.max", "104857600\n");
+    char path[512];
+    snprintf(path, sizeof path, "%s/fifo/proc/meminfo", tree);
+    CHECK(mkfifo(path, 0600) == 0);
+    snprintf(path, sizeof path, "%s/fifo/sys/fs/cgroup/job/memory.events", tree);
+    CHECK(mkfifo(path, 0600) == 0);
+    snprintf(fifo_root, sizeof fifo_root, "%s/fifo", tree);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, start_on_fifos, NULL) == 0);
+    for (int i = 0; i < 10000 && !ALOAD(&fifo_done); i++) sleep_ms(2);
+    CHECK(ALOAD(&fifo_done)); /* else it hangs in a FIFO's open or read */
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK(fifo_start == NEXUS_STATUS_OK);
+    CHECK(fifo_stop == NEXUS_STATUS_OK);
+    const NexusMonitorSource *headroom = &fifo_status.sources[NEXUS_MONITOR_SOURCE_HEADROOM];
+    const NexusMonitorSource *v2 = &fifo_status.sources[NEXUS_MONITOR_SOURCE_CGROUP_V2];
+    CHECK(headroom->state == NEXUS_MONITOR_SOURCE_FAILED);
+    CHECK(v2->state == NEXUS_MONITOR_SOURCE_FAILED);
+    char detail[600];
+    size_t len = 0;
+    CHECK_OK(nexus_monitor_source_detail(NEXUS_MONITOR_SOURCE_HEADROOM, detail, sizeof detail, &len));
+    CHECK(strstr(detail, "not a regular file") != NULL);
+}
+
 int main(void) {
     signal(SIGALRM, on_alarm);
     alarm(under_valgrind() ? 300 : 60);
@@ -568,6 +623,7 @@ int main(void) {
     RUN(test_budget_applied_to_stores);
     RUN(test_budget_fn_replacing_a_callback_does_not_wait);
     RUN(test_a_meminfo_total_of_zero_is_malformed);
+    RUN(test_a_fifo_in_the_tree_never_hangs_the_monitor);
     RUN(test_fork_while_running);
     RUN(test_real_host);
     RUN(test_exit_with_the_monitor_running);
