@@ -478,8 +478,10 @@ unsafe fn monitor_config_arg(config: *const NexusMonitorConfig) -> Result<Monito
 
 /// Stops the monitor. Returns after its thread has ended, except when
 /// called on the monitor thread itself (from a store callback run by one
-/// of its signals): then at once, and the thread ends when that signal
-/// returns. Stores keep the level last signalled (signal NONE to lift it).
+/// of its signals, or of the budgets it sets): then at once, and the thread
+/// ends when that signal returns, with no further call of `budget_fn` or
+/// store budget. Stores keep the level last signalled (signal NONE to lift
+/// it).
 /// The last readings stay readable through `nexus_monitor_status`. It waits
 /// for a signal in progress, so do not call it while holding a lock that a
 /// store callback (or budget_fn) takes.

@@ -380,6 +380,12 @@ fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
             s.signals += 1;
             s.last_signal_ns = now;
         }
+        // A store callback run by that signal may have stopped the monitor
+        // (`stop` from this thread returns at once): the thread ends when
+        // the signal returns, without another budget to anyone.
+        if shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
         let budget = sources.budget();
         if (config.on_budget.is_some() || config.headroom.apply_budget)
             && budget > 0
@@ -390,6 +396,10 @@ fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
                 let _ = catch_unwind(AssertUnwindSafe(|| {
                     MemoryPressureHandler::global().set_budget_all(budget)
                 }));
+            }
+            // The same for a store callback run by those budgets.
+            if shared.stop.load(Ordering::SeqCst) {
+                break;
             }
             if let Some(on_budget) = &config.on_budget {
                 // A callback like the stores' ones: inside it, replacing a

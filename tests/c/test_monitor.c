@@ -607,6 +607,41 @@ static void test_a_fifo_in_the_tree_never_hangs_the_monitor(void) {
     CHECK(strstr(detail, "not a regular file") != NULL);
 }
 
+/* A stop from a store callback run by a signal: the thread ends when that
+ * signal returns. It went on to the headroom budget of the same sample and
+ * called budget_fn once more, after nexus_monitor_stop had returned. */
+static int stopped_in_callback = 0, budgets_after_stop = 0;
+static void stop_and_mark(void *ctx, const NexusEvent *e) {
+    (void)ctx;
+    if (e->kind == NEXUS_EVENT_KIND_EVICTION && e->reason == NEXUS_EVICTION_REASON_PRESSURE &&
+        ALOAD(&stopped_in_callback) == 0) {
+        CHECK_OK(nexus_monitor_stop());
+        ASTORE(&stopped_in_callback, 1);
+    }
+}
+static void budget_after_stop(void *ctx, uint64_t bytes) {
+    (void)ctx;
+    (void)bytes;
+    if (ALOAD(&stopped_in_callback)) AINC(&budgets_after_stop);
+}
+
+static void test_no_budget_after_a_stop_from_a_callback(void) {
+    fake_host(99); /* EMERGENCY from the first sample, with a budget */
+    NexusStore *store = new_store(64u << 20);
+    fill(store, 10);
+    CHECK_OK(nexus_store_set_event_callback(store, stop_and_mark, NULL, NULL));
+    NexusMonitorConfig c = fast_config();
+    c.budget_fraction = 0.5;
+    c.budget_fn = budget_after_stop;
+    CHECK_OK(nexus_monitor_start(&c));
+    while (!ALOAD(&stopped_in_callback)) sleep_ms(2);
+    while (status_now().running) sleep_ms(2);
+    CHECK(ALOAD(&budgets_after_stop) == 0);
+    CHECK_STATUS(nexus_monitor_stop(), NEXUS_STATUS_NOT_FOUND);
+    CHECK_OK(nexus_store_free(store));
+    CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
+}
+
 int main(void) {
     signal(SIGALRM, on_alarm);
     alarm(under_valgrind() ? 300 : 60);
@@ -624,6 +659,7 @@ int main(void) {
     RUN(test_budget_fn_replacing_a_callback_does_not_wait);
     RUN(test_a_meminfo_total_of_zero_is_malformed);
     RUN(test_a_fifo_in_the_tree_never_hangs_the_monitor);
+    RUN(test_no_budget_after_a_stop_from_a_callback);
     RUN(test_fork_while_running);
     RUN(test_real_host);
     RUN(test_exit_with_the_monitor_running);
