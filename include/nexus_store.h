@@ -2706,7 +2706,9 @@ NexusStatus nexus_governor_free(struct NexusGovernor *governor);
  * hosts, and C++ destructors that may run inside a callback): the handle is
  * invalid at once, and the governor is freed when its last call in flight
  * ends, on the thread that ends it (here, if none is in flight). Never
- * `ERR_BUSY`. Members stay stores, in no governor.
+ * `ERR_BUSY`. Members stay stores, in no governor from the moment it
+ * returns: each may join another governor at once, and the governor takes
+ * from none of them while a call in flight keeps it alive.
  *
  * `governor` NULL: does nothing and returns `OK`.
  *

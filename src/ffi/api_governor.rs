@@ -153,7 +153,9 @@ pub extern "C" fn nexus_governor_free(governor: *mut NexusGovernor) -> NexusStat
 /// hosts, and C++ destructors that may run inside a callback): the handle is
 /// invalid at once, and the governor is freed when its last call in flight
 /// ends, on the thread that ends it (here, if none is in flight). Never
-/// `ERR_BUSY`. Members stay stores, in no governor.
+/// `ERR_BUSY`. Members stay stores, in no governor from the moment it
+/// returns: each may join another governor at once, and the governor takes
+/// from none of them while a call in flight keeps it alive.
 ///
 /// `governor` NULL: does nothing and returns `OK`.
 ///
@@ -168,7 +170,16 @@ pub extern "C" fn nexus_governor_free_deferred(governor: *mut NexusGovernor) -> 
     if governor.is_null() {
         return NEXUS_STATUS_OK;
     }
-    entry(|| GOVERNORS.free_deferred(governor))
+    entry(|| {
+        // Its members are in no governor from now on, even while a call in
+        // flight keeps it alive (a join elsewhere is not BUSY). A handle
+        // already freed is refused below.
+        let _ = with_governor(governor, |g| {
+            g.retire();
+            Ok(())
+        });
+        GOVERNORS.free_deferred(governor)
+    })
 }
 
 /// Adds `store` to the governor with `member`'s terms, then enforces the

@@ -107,6 +107,10 @@ fn scaled(x: u64, keep: f64) -> u64 {
 pub(crate) struct GovernorCore {
     pub(super) id: u64,
     pub(super) state: Mutex<State>,
+    /// Set when its C handle is freed while a call keeps it alive
+    /// (`Governor::retire`): its members are in no governor (each may join
+    /// another) and it takes from none of them any more.
+    pub(super) retired: Arc<AtomicBool>,
     enforcing: AtomicBool,
     pending: AtomicBool,
     /// While a pass runs: what the rooms it closed had left (the headroom
@@ -146,6 +150,7 @@ impl GovernorCore {
                 unmet: 0,
                 last_total: 0,
             }),
+            retired: Arc::new(AtomicBool::new(false)),
             enforcing: AtomicBool::new(false),
             pending: AtomicBool::new(false),
             spare: AtomicU64::new(0),
@@ -311,6 +316,9 @@ impl GovernorCore {
     /// from the members in the pass's order, records it and reports it.
     #[cold]
     fn take_growth_now(&self, growth: u64) {
+        if self.retired.load(Ordering::SeqCst) {
+            return;
+        }
         let (mut seen, target, cause) = {
             let s = self.state.lock();
             (
@@ -444,6 +452,9 @@ impl GovernorCore {
 
     /// One pass: ceilings, then the budget; records and reports.
     fn pass(&self, events: &mut Vec<GovernorEvent>, panicked: &mut HeldPanic) {
+        if self.retired.load(Ordering::SeqCst) {
+            return;
+        }
         let (mut seen, target_of, signal) = {
             let mut s = self.state.lock();
             let signal = std::mem::take(&mut s.signal_due);
@@ -511,7 +522,9 @@ impl GovernorCore {
         } else {
             (target - total).saturating_sub(spare_taken) / seen.len() as u64
         };
-        for m in &seen {
+        // Retired meanwhile: its members may be another governor's now.
+        let retired = self.retired.load(Ordering::SeqCst);
+        for m in seen.iter().filter(|_| !retired) {
             if let Some(store) = m.store.upgrade() {
                 let ceiling_room = m
                     .config

@@ -433,6 +433,53 @@ static void test_threads_share_one_budget(void) {
     CHECK_OK(nexus_governor_free(g));
 }
 
+/* ---- audit 19 -------------------------------------------------------------- */
+
+/* A governor freed with nexus_governor_free_deferred from its own event
+ * callback (as a C++ destructor or a finalizer may): its members are in
+ * no governor from then on, as the header says, although the call that
+ * runs the callback keeps the governor alive until it returns. Joining
+ * another governor was BUSY ("a member of a governor already", and
+ * leaving the freed one is INVALID_HANDLE), and the dying governor's pass
+ * went on to shed the store that had left it. */
+typedef struct {
+    NexusGovernor *g, *g2;
+    NexusStore *s;
+    int calls;
+    NexusStatus free_status, join_status;
+} Retires;
+
+static void free_and_join_elsewhere(void *ctx, const NexusGovernorEvent *e) {
+    Retires *r = ctx;
+    (void)e;
+    if (r->calls++ != 0) return;
+    r->free_status = nexus_governor_free_deferred(r->g);
+    NexusGovernorMember m;
+    nexus_governor_member_init(&m);
+    r->join_status = nexus_governor_join(r->g2, r->s, &m);
+}
+
+static void test_members_of_a_governor_freed_deferred_are_in_no_governor(void) {
+    NexusGovernor *g = new_governor(10 * ENTRY), *g2 = new_governor(10 * ENTRY);
+    NexusStore *s = new_store(0);
+    join(g, s, 0, 0);
+    for (int k = 0; k < 4; k++) put(s, k);
+    Retires r = {g, g2, s, 0, NEXUS_STATUS_ERR_PANIC, NEXUS_STATUS_ERR_PANIC};
+    CHECK_OK(nexus_governor_set_event_callback(g, free_and_join_elsewhere, &r, NULL));
+    /* LEVEL_CHANGED reaches the callback, then the signal's pass runs. */
+    CHECK_OK(nexus_governor_signal_pressure(g, NEXUS_PRESSURE_LEVEL_MODERATE));
+    CHECK(r.calls >= 1);
+    CHECK_OK(r.free_status);
+    CHECK_OK(r.join_status);
+    CHECK(usage(s) == 4 * ENTRY); /* the freed governor took nothing */
+    NexusGovernorMemberMetrics mm;
+    CHECK_OK(nexus_governor_member_metrics(g2, s, &mm));
+    CHECK(mm.store_id == id_of(s));
+    CHECK_STATUS(nexus_governor_enforce(g), NEXUS_STATUS_ERR_INVALID_HANDLE);
+    CHECK_OK(nexus_governor_free(g2));
+    CHECK_OK(nexus_store_free(s));
+}
+
 int main(void) {
     memset(value, 1, sizeof value);
     RUN(test_lowest_priority_gives_first);
@@ -443,5 +490,6 @@ int main(void) {
     RUN(test_event_callback);
     RUN(test_free_of_the_putting_store_from_a_shed_listener_is_busy);
     RUN(test_threads_share_one_budget);
+    RUN(test_members_of_a_governor_freed_deferred_are_in_no_governor);
     FINISH();
 }
