@@ -552,6 +552,37 @@ static void test_a_meminfo_total_of_zero_is_malformed(void) {
     CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
 }
 
+/* PSI's avg10 is a percentage: "inf", "nan" or 1e300 (Rust's float parser
+ * takes them all) is a malformed file, FAILED at NONE. The first sample
+ * (no history yet) projected inf% of the window as stall: EMERGENCY. */
+static void test_a_psi_average_out_of_range_is_malformed(void) {
+    static const char *const dirs[] = {"proc", "proc/pressure"};
+    make_sub_dirs("psi", dirs, 2);
+    char root[300];
+    snprintf(root, sizeof root, "%s/psi", tree);
+    static const char *const texts[] = {
+        "some avg10=inf avg60=0.00 avg300=0.00 total=0\nfull avg10=inf avg60=0.00 avg300=0.00 total=0\n",
+        "some avg10=1e300 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+        "some avg10=nan avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        put_file("psi/proc/pressure/memory", texts[i]);
+        NexusMonitorConfig c = fast_config();
+        c.fs_root = root;
+        c.cgroup_enabled = false;
+        c.headroom_enabled = false;
+        CHECK_OK(nexus_monitor_start(&c));
+        NexusMonitorStatus s = status_after_samples(2);
+        CHECK_OK(nexus_monitor_stop());
+        const NexusMonitorSource *psi = &s.sources[NEXUS_MONITOR_SOURCE_PSI];
+        CHECK(psi->state == NEXUS_MONITOR_SOURCE_FAILED);
+        CHECK(psi->level == NEXUS_PRESSURE_LEVEL_NONE);
+        CHECK(psi->some_avg10 == psi->some_avg10); /* never NaN */
+        CHECK(s.level == NEXUS_PRESSURE_LEVEL_NONE);
+    }
+    CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
+}
+
 /* A FIFO where a source reads a file (a fake tree gone wrong): opening it
  * blocked until a writer came, so nexus_monitor_start never returned (and
  * held the lock every other monitor call takes). Now it is no regular file:
@@ -659,6 +690,7 @@ int main(void) {
     RUN(test_budget_fn_replacing_a_callback_does_not_wait);
     RUN(test_a_meminfo_total_of_zero_is_malformed);
     RUN(test_a_fifo_in_the_tree_never_hangs_the_monitor);
+    RUN(test_a_psi_average_out_of_range_is_malformed);
     RUN(test_no_budget_after_a_stop_from_a_callback);
     RUN(test_fork_while_running);
     RUN(test_real_host);
