@@ -295,8 +295,12 @@ fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
     let _ends_running = EndsRunning(&shared);
     let clock = MonotonicClock;
     let interval_ns = config.sample_interval_ms.saturating_mul(1_000_000);
-    let mut hysteresis = Hysteresis::new(config.min_level_ms, config.resignal_ms);
     let mut next_sample = clock.now_ns();
+    // The stores are at the level last signalled (a previous run's, kept
+    // by its stop, or the app's): this run steps it down when the sources
+    // no longer read it, as one it signalled itself.
+    let mut hysteresis = Hysteresis::new(config.min_level_ms, config.resignal_ms)
+        .starting_at(MemoryPressureHandler::global().last_level(), next_sample);
     let mut last_notified_sample = 0u64;
     let mut last_budget = 0u64;
     let watched = sources.poll_fds();

@@ -638,6 +638,32 @@ static void test_a_fifo_in_the_tree_never_hangs_the_monitor(void) {
     CHECK(strstr(detail, "not a regular file") != NULL);
 }
 
+/* A run that starts while the stores are at a level (the last run's, kept
+ * by its stop; or the app's own signal) takes that level as read at its
+ * start, and steps it down after min_level_ms without it, as any. It began
+ * at NONE instead and, reading NONE, never signalled: every store (and
+ * every store made later) stayed at EMERGENCY for as long as it ran, while
+ * nexus_monitor_status said NONE. */
+static void test_a_new_run_lifts_the_level_a_stopped_one_left(void) {
+    fake_host(99);
+    NexusStore *store = new_store(64u << 20);
+    NexusMonitorConfig c = fast_config();
+    CHECK_OK(nexus_monitor_start(&c));
+    while (level_of(store) != NEXUS_PRESSURE_LEVEL_EMERGENCY) sleep_ms(2);
+    CHECK_OK(nexus_monitor_stop());
+    set_usage_mib(1);
+    CHECK_OK(nexus_monitor_start(&c));
+    status_after_samples(3);
+    /* min_level_ms is 50: a generous wait for the step down. */
+    for (int i = 0; i < 2500 && level_of(store) != NEXUS_PRESSURE_LEVEL_NONE; i++) sleep_ms(2);
+    NexusMonitorStatus s = status_now();
+    CHECK_OK(nexus_monitor_stop());
+    CHECK(level_of(store) == NEXUS_PRESSURE_LEVEL_NONE);
+    CHECK(s.level == NEXUS_PRESSURE_LEVEL_NONE);
+    CHECK_OK(nexus_store_free(store));
+    CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
+}
+
 /* A stop from a store callback run by a signal: the thread ends when that
  * signal returns. It went on to the headroom budget of the same sample and
  * called budget_fn once more, after nexus_monitor_stop had returned. */
@@ -692,6 +718,7 @@ int main(void) {
     RUN(test_a_fifo_in_the_tree_never_hangs_the_monitor);
     RUN(test_a_psi_average_out_of_range_is_malformed);
     RUN(test_no_budget_after_a_stop_from_a_callback);
+    RUN(test_a_new_run_lifts_the_level_a_stopped_one_left);
     RUN(test_fork_while_running);
     RUN(test_real_host);
     RUN(test_exit_with_the_monitor_running);
