@@ -2695,8 +2695,9 @@ NexusStatus nexus_governor_new(const struct NexusGovernorConfig *config,
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`: already freed, or not a governor
  * - `NEXUS_STATUS_ERR_BUSY`: called from inside the governor's own event
  *   callback, or from a callback a member store runs while the governor takes
- *   memory from it (or from more than 64 nested callbacks, as
- *   `nexus_store_free`)
+ *   memory from it or reads its usage (which drops its expired entries:
+ *   their listener runs), on whatever thread (or from more than 64 nested
+ *   callbacks, as `nexus_store_free`)
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.

@@ -319,6 +319,11 @@ impl GovernorCore {
         if self.retired.load(Ordering::SeqCst) {
             return;
         }
+        // As in a pass, callbacks run here see themselves inside this
+        // governor: reading the usages drops the members' expired entries
+        // and runs their listeners, and a free of the governor from one
+        // would wait for this call (which holds it) for good.
+        let _scope = CallbackScope::enter(self.id);
         let (mut seen, target, cause) = {
             let s = self.state.lock();
             (
@@ -332,9 +337,6 @@ impl GovernorCore {
         let total: u64 = seen.iter().fold(0u64, |a, m| a.saturating_add(m.usage));
         let over = total.saturating_sub(target).min(growth);
         if over != 0 {
-            // As in a pass: callbacks run by the shed see themselves inside
-            // this governor.
-            let _scope = CallbackScope::enter(self.id);
             let mut sheds = Vec::new();
             Self::take_in_order(&mut seen, over, cause, &mut sheds, &mut panicked);
             let mut events = Vec::new();

@@ -3,7 +3,9 @@
  * metrics, stores freed while members, bad input, callbacks, threads.
  * Every entry is charged exactly ENTRY bytes: a 4-byte key, a value of
  * ENTRY - 4 - NEXUS_ENTRY_OVERHEAD_BYTES bytes. */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <pthread.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -480,6 +482,94 @@ static void test_members_of_a_governor_freed_deferred_are_in_no_governor(void) {
     CHECK_OK(nexus_store_free(s));
 }
 
+/* A put that finds another thread's pass running takes its growth at once
+ * from the lowest priority: it reads every member's usage, which drops
+ * their expired entries and runs their listeners, on the putting thread.
+ * Those listeners ran outside the governor's scope: a nexus_governor_free
+ * from one was not BUSY but waited for the governor's last user, the very
+ * put it ran inside, for good. Now it is BUSY, as from a pass.
+ * Thread 2's pass (a lower budget) is held inside `c`'s listener while the
+ * main thread puts into `a`. */
+#define AL(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define AS(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+static int c_blocked, release_c, free_entered, growth_done;
+static NexusStatus expired_free_status = NEXUS_STATUS_ERR_PANIC;
+static NexusGovernor *growth_g;
+
+static void sleep_a_ms(void) {
+    struct timespec ts = {0, 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void block_on_governor_shed(void *ctx, const uint8_t *key, size_t key_len,
+                                   NexusEvictionReason reason, uint64_t bytes) {
+    (void)ctx;
+    (void)key;
+    (void)key_len;
+    (void)bytes;
+    if (reason != NEXUS_EVICTION_REASON_GOVERNOR || AL(&c_blocked)) return;
+    AS(&c_blocked, 1);
+    for (int i = 0; i < 20000 && !AL(&release_c); i++) sleep_a_ms();
+}
+
+static void free_governor_on_expiry(void *ctx, const uint8_t *key, size_t key_len,
+                                    NexusEvictionReason reason, uint64_t bytes) {
+    (void)ctx;
+    (void)key;
+    (void)key_len;
+    (void)bytes;
+    if (reason != NEXUS_EVICTION_REASON_EXPIRED || AL(&free_entered)) return;
+    AS(&free_entered, 1);
+    expired_free_status = nexus_governor_free(growth_g);
+}
+
+static void *lower_the_budget(void *arg) {
+    (void)arg;
+    nexus_governor_set_budget(growth_g, 5 * ENTRY);
+    return NULL;
+}
+
+static NexusStore *growth_a;
+static void *put_big(void *arg) {
+    static uint8_t big[30000];
+    (void)arg;
+    nexus_store_put(growth_a, (const uint8_t *)"big", 3, big, sizeof big);
+    AS(&growth_done, 1);
+    return NULL;
+}
+
+static void test_a_free_from_a_listener_run_by_a_put_taking_its_growth_is_busy(void) {
+    growth_g = new_governor(100 * ENTRY);
+    NexusStore *a = new_store(0), *b = new_store(0), *c = new_store(0);
+    growth_a = a;
+    CHECK_OK(nexus_store_set_eviction_listener(b, free_governor_on_expiry, NULL, NULL));
+    CHECK_OK(nexus_store_set_eviction_listener(c, block_on_governor_shed, NULL, NULL));
+    join(growth_g, a, 2, 0);
+    join(growth_g, b, 1, 0);
+    join(growth_g, c, 0, 0);
+    put(a, 0);
+    CHECK_OK(nexus_store_put_ttl(b, (const uint8_t *)"k000", 4, value, VALUE_LEN, 300));
+    for (int k = 0; k < 10; k++) put(c, k);
+    pthread_t pass, putter;
+    CHECK(pthread_create(&pass, NULL, lower_the_budget, NULL) == 0);
+    for (int i = 0; i < 10000 && !AL(&c_blocked); i++) sleep_a_ms();
+    CHECK(AL(&c_blocked)); /* thread 2's pass is inside c's listener */
+    for (int i = 0; i < 400; i++) sleep_a_ms(); /* b's entry expires */
+    CHECK(pthread_create(&putter, NULL, put_big, NULL) == 0);
+    for (int i = 0; i < 10000 && !AL(&free_entered); i++) sleep_a_ms();
+    CHECK(AL(&free_entered));
+    AS(&release_c, 1);
+    for (int i = 0; i < 10000 && !AL(&growth_done); i++) sleep_a_ms();
+    CHECK(AL(&growth_done)); /* else the free waits for the put for good */
+    CHECK(pthread_join(putter, NULL) == 0);
+    CHECK(pthread_join(pass, NULL) == 0);
+    CHECK_STATUS(expired_free_status, NEXUS_STATUS_ERR_BUSY);
+    CHECK_OK(nexus_governor_free(growth_g));
+    CHECK_OK(nexus_store_free(a));
+    CHECK_OK(nexus_store_free(b));
+    CHECK_OK(nexus_store_free(c));
+}
+
 int main(void) {
     memset(value, 1, sizeof value);
     RUN(test_lowest_priority_gives_first);
@@ -491,5 +581,6 @@ int main(void) {
     RUN(test_free_of_the_putting_store_from_a_shed_listener_is_busy);
     RUN(test_threads_share_one_budget);
     RUN(test_members_of_a_governor_freed_deferred_are_in_no_governor);
+    RUN(test_a_free_from_a_listener_run_by_a_put_taking_its_growth_is_busy);
     FINISH();
 }
