@@ -2685,8 +2685,10 @@ NexusStatus nexus_governor_new(const struct NexusGovernorConfig *config,
 /**
  * Frees a governor: the handle is invalid at once; the call returns after
  * calls in flight on other threads have ended (including a member's put
- * that is enforcing the budget); its members stay stores, in no governor;
- * the event callback's ctx is destroyed.
+ * that is enforcing the budget); its members stay stores, in no governor
+ * (already while it waits: a callback those calls run may join a member
+ * to another governor, and the governor takes from none of them any
+ * more); the event callback's ctx is destroyed.
  *
  * `governor` NULL: does nothing and returns `OK`.
  *

@@ -126,8 +126,10 @@ pub extern "C" fn nexus_governor_new(
 
 /// Frees a governor: the handle is invalid at once; the call returns after
 /// calls in flight on other threads have ended (including a member's put
-/// that is enforcing the budget); its members stay stores, in no governor;
-/// the event callback's ctx is destroyed.
+/// that is enforcing the budget); its members stay stores, in no governor
+/// (already while it waits: a callback those calls run may join a member
+/// to another governor, and the governor takes from none of them any
+/// more); the event callback's ctx is destroyed.
 ///
 /// `governor` NULL: does nothing and returns `OK`.
 ///
@@ -171,16 +173,8 @@ pub extern "C" fn nexus_governor_free_deferred(governor: *mut NexusGovernor) -> 
     if governor.is_null() {
         return NEXUS_STATUS_OK;
     }
-    entry(|| {
-        // Its members are in no governor from now on, even while a call in
-        // flight keeps it alive (a join elsewhere is not BUSY). A handle
-        // already freed is refused below.
-        let _ = with_governor(governor, |g| {
-            g.retire();
-            Ok(())
-        });
-        GOVERNORS.free_deferred(governor)
-    })
+    // The free retires the governor at once (`FfiGovernor::retire`).
+    entry(|| GOVERNORS.free_deferred(governor))
 }
 
 /// Adds `store` to the governor with `member`'s terms, then enforces the

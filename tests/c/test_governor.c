@@ -570,6 +570,70 @@ static void test_a_free_from_a_listener_run_by_a_put_taking_its_growth_is_busy(v
     CHECK_OK(nexus_store_free(c));
 }
 
+/* The blocking nexus_governor_free waits for calls in flight; meanwhile
+ * (its handle already invalid) the members are in no governor either: a
+ * listener that the pass in flight runs may move its store to another
+ * governor. It got BUSY ("a member of a governor already") until the free
+ * returned, which needed that listener to return first. */
+static int c2_in, c2_done;
+static NexusStatus c2_join = NEXUS_STATUS_ERR_PANIC, c2_free = NEXUS_STATUS_ERR_PANIC;
+static NexusGovernor *c2_g, *c2_g2;
+static NexusStore *c2_store;
+
+static void move_on_governor_shed(void *ctx, const uint8_t *key, size_t key_len,
+                                  NexusEvictionReason reason, uint64_t bytes) {
+    (void)ctx;
+    (void)key;
+    (void)key_len;
+    (void)bytes;
+    if (reason != NEXUS_EVICTION_REASON_GOVERNOR || AL(&c2_in)) return;
+    AS(&c2_in, 1);
+    NexusGovernorMember m;
+    nexus_governor_member_init(&m);
+    /* Until the free (started once we are in here) lets the store go. */
+    for (int i = 0; i < 5000; i++) {
+        c2_join = nexus_governor_join(c2_g2, c2_store, &m);
+        if (c2_join == NEXUS_STATUS_OK) break;
+        sleep_a_ms();
+    }
+}
+
+static void *lower_c2_budget(void *arg) {
+    (void)arg;
+    nexus_governor_set_budget(c2_g, 2 * ENTRY);
+    AS(&c2_done, 1);
+    return NULL;
+}
+
+static void *free_c2(void *arg) {
+    (void)arg;
+    c2_free = nexus_governor_free(c2_g);
+    return NULL;
+}
+
+static void test_members_of_a_governor_being_freed_are_in_no_governor(void) {
+    c2_g = new_governor(100 * ENTRY);
+    c2_g2 = new_governor(100 * ENTRY);
+    NexusStore *c = new_store(0);
+    c2_store = c;
+    CHECK_OK(nexus_store_set_eviction_listener(c, move_on_governor_shed, NULL, NULL));
+    join(c2_g, c, 0, 0);
+    for (int k = 0; k < 10; k++) put(c, k);
+    pthread_t pass, freer;
+    CHECK(pthread_create(&pass, NULL, lower_c2_budget, NULL) == 0);
+    for (int i = 0; i < 10000 && !AL(&c2_in); i++) sleep_a_ms();
+    CHECK(AL(&c2_in));
+    CHECK(pthread_create(&freer, NULL, free_c2, NULL) == 0);
+    CHECK(pthread_join(freer, NULL) == 0);
+    CHECK(pthread_join(pass, NULL) == 0);
+    CHECK_OK(c2_free);
+    CHECK_OK(c2_join);
+    NexusGovernorMemberMetrics mm;
+    CHECK_OK(nexus_governor_member_metrics(c2_g2, c, &mm));
+    CHECK_OK(nexus_governor_free(c2_g2));
+    CHECK_OK(nexus_store_free(c));
+}
+
 int main(void) {
     memset(value, 1, sizeof value);
     RUN(test_lowest_priority_gives_first);
@@ -582,5 +646,6 @@ int main(void) {
     RUN(test_threads_share_one_budget);
     RUN(test_members_of_a_governor_freed_deferred_are_in_no_governor);
     RUN(test_a_free_from_a_listener_run_by_a_put_taking_its_growth_is_busy);
+    RUN(test_members_of_a_governor_being_freed_are_in_no_governor);
     FINISH();
 }
