@@ -128,8 +128,9 @@ pub extern "C" fn nexus_governor_new(
 /// calls in flight on other threads have ended (including a member's put
 /// that is enforcing the budget); its members stay stores, in no governor
 /// (already while it waits: a callback those calls run may join a member
-/// to another governor, and the governor takes from none of them any
-/// more); the event callback's ctx is destroyed.
+/// to another governor, and the governor starts taking from none of them:
+/// only a shed already under way ends); the event callback's ctx is
+/// destroyed.
 ///
 /// `governor` NULL: does nothing and returns `OK`.
 ///
@@ -157,8 +158,9 @@ pub extern "C" fn nexus_governor_free(governor: *mut NexusGovernor) -> NexusStat
 /// invalid at once, and the governor is freed when its last call in flight
 /// ends, on the thread that ends it (here, if none is in flight). Never
 /// `ERR_BUSY`. Members stay stores, in no governor from the moment it
-/// returns: each may join another governor at once, and the governor takes
-/// from none of them while a call in flight keeps it alive.
+/// returns: each may join another governor at once, and while a call in
+/// flight keeps the governor alive it starts taking from none of them (a
+/// shed already under way ends).
 ///
 /// `governor` NULL: does nothing and returns `OK`.
 ///
