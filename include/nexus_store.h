@@ -405,7 +405,8 @@ typedef struct NexusMonitorConfig {
   size_t struct_size;
   /**
    * Where `/proc` and `/sys` are found (UTF-8, copied); NULL = "/".
-   * For tests against a fake tree.
+   * For tests against a fake tree. A relative path ("" included) is
+   * taken from the current directory at each read, not at the start.
    */
   const char *fs_root;
   /**

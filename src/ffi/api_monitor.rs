@@ -79,7 +79,8 @@ pub struct NexusMonitorConfig {
     /// `sizeof(NexusMonitorConfig)` as the caller knows it.
     pub struct_size: usize,
     /// Where `/proc` and `/sys` are found (UTF-8, copied); NULL = "/".
-    /// For tests against a fake tree.
+    /// For tests against a fake tree. A relative path ("" included) is
+    /// taken from the current directory at each read, not at the start.
     pub fs_root: *const c_char,
     /// How often every source is read besides kernel notifications.
     /// 10..=3600000. Default 1000.
