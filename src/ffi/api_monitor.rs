@@ -436,8 +436,8 @@ const MONITOR_CONFIG_SIZE_0_1: usize = size_ending_at(
 /// level in force again every `resignal_ms` while it lasts, a lower level
 /// (NONE when the pressure ends) after `min_level_ms` without the higher
 /// one. A level in force at the start (a previous run's, which its stop
-/// leaves, or one the app signalled) counts as read then: it is stepped
-/// down likewise. Stores react on the monitor thread, with no library lock held;
+/// leaves, or one the app signalled) counts as read when it was signalled:
+/// it is stepped down likewise. Stores react on the monitor thread, with no library lock held;
 /// their callbacks may call any function, `nexus_monitor_stop` included.
 ///
 /// A source absent on this host is not an error: it is reported as

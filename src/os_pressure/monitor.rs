@@ -298,9 +298,11 @@ fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
     let mut next_sample = clock.now_ns();
     // The stores are at the level last signalled (a previous run's, kept
     // by its stop, or the app's): this run steps it down when the sources
-    // no longer read it, as one it signalled itself.
+    // no longer read it, as one it signalled itself when it was signalled
+    // (one older than min_level_ms yields to the first reading at once).
+    let last = MemoryPressureHandler::global().last_signal();
     let mut hysteresis = Hysteresis::new(config.min_level_ms, config.resignal_ms)
-        .starting_at(MemoryPressureHandler::global().last_level(), next_sample);
+        .starting_at(last.level, next_sample.saturating_sub(last.age_ns));
     let mut last_notified_sample = 0u64;
     let mut last_budget = 0u64;
     let watched = sources.poll_fds();
