@@ -291,6 +291,11 @@ impl Drop for EndsRunning<'_> {
     }
 }
 
+/// Whether the last OS call failed with `EINTR`.
+fn interrupted() -> bool {
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+}
+
 fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
     let _ends_running = EndsRunning(&shared);
     let clock = MonotonicClock;
@@ -327,14 +332,26 @@ fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
         for p in &mut fds {
             p.revents = 0;
         }
+        let timeout = timeout_ms.min(i32::MAX as u64) as i32;
         // SAFETY: `fds` holds at least `watch` valid pollfds.
-        let n = unsafe {
-            libc::poll(
-                fds.as_mut_ptr(),
-                watch as libc::nfds_t,
-                timeout_ms.min(i32::MAX as u64) as i32,
-            )
-        };
+        let mut n = unsafe { libc::poll(fds.as_mut_ptr(), watch as libc::nfds_t, timeout) };
+        if n < 0 && !interrupted() {
+            // The kernel refuses the set (more fds than RLIMIT_NOFILE now
+            // allows): polling it again at once would spin for good and
+            // never sample. Wait on the stop fd alone, or, refused too,
+            // sleep a slice (a stop waits that long at most); then sample
+            // as due, without notifications.
+            for p in &mut fds {
+                p.revents = 0;
+            }
+            // SAFETY: `fds` holds at least one valid pollfd (the stop fd).
+            n = unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout) };
+            if n < 0 && !interrupted() {
+                let slice = u64::try_from(timeout).unwrap_or(0).clamp(1, 100);
+                std::thread::sleep(std::time::Duration::from_millis(slice));
+                n = 0;
+            }
+        }
         if n < 0 {
             continue; // EINTR
         }

@@ -11,6 +11,7 @@
 #include <ftw.h>
 #include <signal.h>
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -664,6 +665,33 @@ static void test_a_new_run_lifts_the_level_a_stopped_one_left(void) {
     CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
 }
 
+/* poll(2) refuses its set when the process's RLIMIT_NOFILE is below the
+ * number of fds polled (EINVAL): the monitor took every error for EINTR and
+ * polled again at once, for good: one core at 100% and no sample any more.
+ * Now it waits on its stop fd alone (or sleeps a slice when even that is
+ * refused) and samples on. RLIMIT_NOFILE 0 refuses any set on every host.
+ * (Not under valgrind, which keeps file limits of its own.) */
+static void test_a_poll_the_kernel_refuses_neither_spins_nor_stops_sampling(void) {
+    if (under_valgrind()) return;
+    fake_host(1);
+    NexusMonitorConfig c = fast_config();
+    CHECK_OK(nexus_monitor_start(&c));
+    status_after_samples(2);
+    struct rlimit old, none;
+    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    none.rlim_cur = 0;
+    none.rlim_max = old.rlim_max;
+    CHECK(setrlimit(RLIMIT_NOFILE, &none) == 0);
+    uint64_t before = status_now().samples, after = before;
+    for (int i = 0; i < 5000 && after < before + 5; i++) {
+        sleep_ms(2);
+        after = status_now().samples;
+    }
+    CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    CHECK_OK(nexus_monitor_stop());
+    CHECK(after >= before + 5); /* 10 ms samples: 5 in 10 s at the least */
+}
+
 /* A stop from a store callback run by a signal: the thread ends when that
  * signal returns. It went on to the headroom budget of the same sample and
  * called budget_fn once more, after nexus_monitor_stop had returned. */
@@ -719,6 +747,7 @@ int main(void) {
     RUN(test_a_psi_average_out_of_range_is_malformed);
     RUN(test_no_budget_after_a_stop_from_a_callback);
     RUN(test_a_new_run_lifts_the_level_a_stopped_one_left);
+    RUN(test_a_poll_the_kernel_refuses_neither_spins_nor_stops_sampling);
     RUN(test_fork_while_running);
     RUN(test_real_host);
     RUN(test_exit_with_the_monitor_running);
