@@ -107,7 +107,8 @@ fn scaled(x: u64, keep: f64) -> u64 {
 pub(crate) struct GovernorCore {
     pub(super) id: u64,
     pub(super) state: Mutex<State>,
-    /// Set when its C handle is freed while a call keeps it alive
+    /// Set when its C handle is freed (either free, before it waits for
+    /// the calls in flight that keep it alive)
     /// (`Governor::retire`): its members are in no governor (each may join
     /// another) and it takes from none of them any more.
     pub(super) retired: Arc<AtomicBool>,

@@ -80,7 +80,7 @@ pub(crate) struct Membership {
 struct Link {
     core: Weak<GovernorCore>,
     /// The governor's `retired` flag: set, it holds its members no more
-    /// (its C handle was freed while a call kept it alive).
+    /// (its C handle was freed; a call in flight may keep it alive).
     retired: Arc<AtomicBool>,
 }
 

@@ -368,8 +368,9 @@ impl Governor {
     }
 
     /// Its members are in no governor from now on, though a call in flight
-    /// may keep it alive a while (the C layer's deferred free): they may
-    /// join another, and its passes take from none of them.
+    /// may keep it alive a while (the C layer's frees, as soon as the
+    /// handle is invalid): they may join another, and its passes take from
+    /// none of them.
     pub(crate) fn retire(&self) {
         self.core.retired.store(true, Ordering::SeqCst);
     }
