@@ -405,7 +405,8 @@ typedef struct NexusMonitorConfig {
   size_t struct_size;
   /**
    * Where `/proc` and `/sys` are found (UTF-8, copied); NULL = "/".
-   * For tests against a fake tree.
+   * For tests against a fake tree. A relative path ("" included) is
+   * taken from the current directory at each read, not at the start.
    */
   const char *fs_root;
   /**
@@ -2192,7 +2193,9 @@ void nexus_monitor_config_init_sized(struct NexusMonitorConfig *config,
  * later) as `nexus_signal_pressure_all` does: a higher level at once, the
  * level in force again every `resignal_ms` while it lasts, a lower level
  * (NONE when the pressure ends) after `min_level_ms` without the higher
- * one. Stores react on the monitor thread, with no library lock held;
+ * one. A level in force at the start (a previous run's, which its stop
+ * leaves, or one the app signalled) counts as read when it was signalled:
+ * it is stepped down likewise. Stores react on the monitor thread, with no library lock held;
  * their callbacks may call any function, `nexus_monitor_stop` included.
  *
  * A source absent on this host is not an error: it is reported as
@@ -2218,8 +2221,10 @@ NexusStatus nexus_monitor_start(const struct NexusMonitorConfig *config);
 /**
  * Stops the monitor. Returns after its thread has ended, except when
  * called on the monitor thread itself (from a store callback run by one
- * of its signals): then at once, and the thread ends when that signal
- * returns. Stores keep the level last signalled (signal NONE to lift it).
+ * of its signals, or of the budgets it sets): then at once, and the thread
+ * ends when that signal returns, with no further call of `budget_fn` or
+ * store budget. Stores keep the level last signalled (signal NONE to lift
+ * it).
  * The last readings stay readable through `nexus_monitor_status`. It waits
  * for a signal in progress, so do not call it while holding a lock that a
  * store callback (or budget_fn) takes.
@@ -2681,8 +2686,11 @@ NexusStatus nexus_governor_new(const struct NexusGovernorConfig *config,
 /**
  * Frees a governor: the handle is invalid at once; the call returns after
  * calls in flight on other threads have ended (including a member's put
- * that is enforcing the budget); its members stay stores, in no governor;
- * the event callback's ctx is destroyed.
+ * that is enforcing the budget); its members stay stores, in no governor
+ * (already while it waits: a callback those calls run may join a member
+ * to another governor, and the governor starts taking from none of them:
+ * only a shed already under way ends); the event callback's ctx is
+ * destroyed.
  *
  * `governor` NULL: does nothing and returns `OK`.
  *
@@ -2691,8 +2699,9 @@ NexusStatus nexus_governor_new(const struct NexusGovernorConfig *config,
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`: already freed, or not a governor
  * - `NEXUS_STATUS_ERR_BUSY`: called from inside the governor's own event
  *   callback, or from a callback a member store runs while the governor takes
- *   memory from it (or from more than 64 nested callbacks, as
- *   `nexus_store_free`)
+ *   memory from it or reads its usage (which drops its expired entries:
+ *   their listener runs), on whatever thread (or from more than 64 nested
+ *   callbacks, as `nexus_store_free`)
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.
@@ -2704,7 +2713,10 @@ NexusStatus nexus_governor_free(struct NexusGovernor *governor);
  * hosts, and C++ destructors that may run inside a callback): the handle is
  * invalid at once, and the governor is freed when its last call in flight
  * ends, on the thread that ends it (here, if none is in flight). Never
- * `ERR_BUSY`. Members stay stores, in no governor.
+ * `ERR_BUSY`. Members stay stores, in no governor from the moment it
+ * returns: each may join another governor at once, and while a call in
+ * flight keeps the governor alive it starts taking from none of them (a
+ * shed already under way ends).
  *
  * `governor` NULL: does nothing and returns `OK`.
  *

@@ -126,8 +126,11 @@ pub extern "C" fn nexus_governor_new(
 
 /// Frees a governor: the handle is invalid at once; the call returns after
 /// calls in flight on other threads have ended (including a member's put
-/// that is enforcing the budget); its members stay stores, in no governor;
-/// the event callback's ctx is destroyed.
+/// that is enforcing the budget); its members stay stores, in no governor
+/// (already while it waits: a callback those calls run may join a member
+/// to another governor, and the governor starts taking from none of them:
+/// only a shed already under way ends); the event callback's ctx is
+/// destroyed.
 ///
 /// `governor` NULL: does nothing and returns `OK`.
 ///
@@ -136,8 +139,9 @@ pub extern "C" fn nexus_governor_new(
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`: already freed, or not a governor
 /// - `NEXUS_STATUS_ERR_BUSY`: called from inside the governor's own event
 ///   callback, or from a callback a member store runs while the governor takes
-///   memory from it (or from more than 64 nested callbacks, as
-///   `nexus_store_free`)
+///   memory from it or reads its usage (which drops its expired entries:
+///   their listener runs), on whatever thread (or from more than 64 nested
+///   callbacks, as `nexus_store_free`)
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.
@@ -153,7 +157,10 @@ pub extern "C" fn nexus_governor_free(governor: *mut NexusGovernor) -> NexusStat
 /// hosts, and C++ destructors that may run inside a callback): the handle is
 /// invalid at once, and the governor is freed when its last call in flight
 /// ends, on the thread that ends it (here, if none is in flight). Never
-/// `ERR_BUSY`. Members stay stores, in no governor.
+/// `ERR_BUSY`. Members stay stores, in no governor from the moment it
+/// returns: each may join another governor at once, and while a call in
+/// flight keeps the governor alive it starts taking from none of them (a
+/// shed already under way ends).
 ///
 /// `governor` NULL: does nothing and returns `OK`.
 ///
@@ -168,6 +175,7 @@ pub extern "C" fn nexus_governor_free_deferred(governor: *mut NexusGovernor) -> 
     if governor.is_null() {
         return NEXUS_STATUS_OK;
     }
+    // The free retires the governor at once (`FfiGovernor::retire`).
     entry(|| GOVERNORS.free_deferred(governor))
 }
 

@@ -79,7 +79,8 @@ pub struct NexusMonitorConfig {
     /// `sizeof(NexusMonitorConfig)` as the caller knows it.
     pub struct_size: usize,
     /// Where `/proc` and `/sys` are found (UTF-8, copied); NULL = "/".
-    /// For tests against a fake tree.
+    /// For tests against a fake tree. A relative path ("" included) is
+    /// taken from the current directory at each read, not at the start.
     pub fs_root: *const c_char,
     /// How often every source is read besides kernel notifications.
     /// 10..=3600000. Default 1000.
@@ -434,7 +435,9 @@ const MONITOR_CONFIG_SIZE_0_1: usize = size_ending_at(
 /// later) as `nexus_signal_pressure_all` does: a higher level at once, the
 /// level in force again every `resignal_ms` while it lasts, a lower level
 /// (NONE when the pressure ends) after `min_level_ms` without the higher
-/// one. Stores react on the monitor thread, with no library lock held;
+/// one. A level in force at the start (a previous run's, which its stop
+/// leaves, or one the app signalled) counts as read when it was signalled:
+/// it is stepped down likewise. Stores react on the monitor thread, with no library lock held;
 /// their callbacks may call any function, `nexus_monitor_stop` included.
 ///
 /// A source absent on this host is not an error: it is reported as
@@ -478,8 +481,10 @@ unsafe fn monitor_config_arg(config: *const NexusMonitorConfig) -> Result<Monito
 
 /// Stops the monitor. Returns after its thread has ended, except when
 /// called on the monitor thread itself (from a store callback run by one
-/// of its signals): then at once, and the thread ends when that signal
-/// returns. Stores keep the level last signalled (signal NONE to lift it).
+/// of its signals, or of the budgets it sets): then at once, and the thread
+/// ends when that signal returns, with no further call of `budget_fn` or
+/// store budget. Stores keep the level last signalled (signal NONE to lift
+/// it).
 /// The last readings stay readable through `nexus_monitor_status`. It waits
 /// for a signal in progress, so do not call it while holding a lock that a
 /// store callback (or budget_fn) takes.

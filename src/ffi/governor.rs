@@ -196,6 +196,13 @@ impl HandleTarget for FfiGovernor {
     fn wait_until_sole_user(&self) {
         self.governor.wait_until_sole_user();
     }
+
+    /// Its handle is invalid: its members are in no governor from now on,
+    /// also while the calls in flight that a free waits for run (a listener
+    /// of theirs may join a member to another governor).
+    fn retire(&self) {
+        self.governor.retire();
+    }
 }
 
 /// The governor handles.

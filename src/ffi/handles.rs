@@ -130,6 +130,11 @@ pub(crate) trait HandleTarget: Send + Sync + 'static {
     /// Waits until calls that reached the object without its handle have
     /// ended (run by the blocking free before it drops the object).
     fn wait_until_sole_user(&self);
+
+    /// Its handle has just become invalid (either free, before any wait):
+    /// the object may let go of what it holds for others while calls in
+    /// flight keep it alive (a governor, its members).
+    fn retire(&self) {}
 }
 
 impl HandleTarget for FfiStore {
@@ -188,6 +193,22 @@ impl<T> Slot<T> {
                 free: None,
             },
             in_flight: [const { Stripe(AtomicUsize::new(0)) }; STRIPES],
+        }
+    }
+
+    /// Tells the object its handle is invalid (`HandleTarget::retire`):
+    /// called by a free right after its swap to `DEAD`, before it waits.
+    fn retire(&self)
+    where
+        T: HandleTarget,
+    {
+        let object = self.head.object.load(Ordering::Acquire);
+        // SAFETY: the caller's swap to DEAD made it this object's only
+        // freer, and the object is dropped only by that free (the blocking
+        // one after its waits; the deferred one once it has set `pending`,
+        // which it has not yet): it is live. Non-null from `insert` on.
+        if let Some(object) = unsafe { object.as_ref() } {
+            object.retire();
         }
     }
 
@@ -663,6 +684,7 @@ impl<T: HandleTarget, H: HandleKind + 'static> HandleTable<T, H> {
             .generation
             .compare_exchange(generation, DEAD, Ordering::SeqCst, Ordering::SeqCst)
             .map_err(|_| self.invalid())?;
+        s.retire();
         // Calls counted before the swap end; later ones see DEAD and back out.
         // The heavy barrier makes the counts of threads that count with
         // plain stores visible (see the module's doc).
@@ -697,6 +719,7 @@ impl<T: HandleTarget, H: HandleKind + 'static> HandleTable<T, H> {
             .generation
             .compare_exchange(generation, DEAD, Ordering::SeqCst, Ordering::SeqCst)
             .map_err(|_| self.invalid())?;
+        s.retire();
         // SeqCst with every call's decrement and its read of the flag (for
         // calls on owned stripes, the heavy barrier below orders their plain
         // decrements): either this sees the count at 0, or the last call to

@@ -107,6 +107,11 @@ fn scaled(x: u64, keep: f64) -> u64 {
 pub(crate) struct GovernorCore {
     pub(super) id: u64,
     pub(super) state: Mutex<State>,
+    /// Set when its C handle is freed (either free, before it waits for
+    /// the calls in flight that keep it alive)
+    /// (`Governor::retire`): its members are in no governor (each may join
+    /// another) and it takes from none of them any more.
+    pub(super) retired: Arc<AtomicBool>,
     enforcing: AtomicBool,
     pending: AtomicBool,
     /// While a pass runs: what the rooms it closed had left (the headroom
@@ -146,6 +151,7 @@ impl GovernorCore {
                 unmet: 0,
                 last_total: 0,
             }),
+            retired: Arc::new(AtomicBool::new(false)),
             enforcing: AtomicBool::new(false),
             pending: AtomicBool::new(false),
             spare: AtomicU64::new(0),
@@ -311,6 +317,14 @@ impl GovernorCore {
     /// from the members in the pass's order, records it and reports it.
     #[cold]
     fn take_growth_now(&self, growth: u64) {
+        if self.retired.load(Ordering::SeqCst) {
+            return;
+        }
+        // As in a pass, callbacks run here see themselves inside this
+        // governor: reading the usages drops the members' expired entries
+        // and runs their listeners, and a free of the governor from one
+        // would wait for this call (which holds it) for good.
+        let _scope = CallbackScope::enter(self.id);
         let (mut seen, target, cause) = {
             let s = self.state.lock();
             (
@@ -324,9 +338,6 @@ impl GovernorCore {
         let total: u64 = seen.iter().fold(0u64, |a, m| a.saturating_add(m.usage));
         let over = total.saturating_sub(target).min(growth);
         if over != 0 {
-            // As in a pass: callbacks run by the shed see themselves inside
-            // this governor.
-            let _scope = CallbackScope::enter(self.id);
             let mut sheds = Vec::new();
             Self::take_in_order(&mut seen, over, cause, &mut sheds, &mut panicked);
             let mut events = Vec::new();
@@ -444,6 +455,9 @@ impl GovernorCore {
 
     /// One pass: ceilings, then the budget; records and reports.
     fn pass(&self, events: &mut Vec<GovernorEvent>, panicked: &mut HeldPanic) {
+        if self.retired.load(Ordering::SeqCst) {
+            return;
+        }
         let (mut seen, target_of, signal) = {
             let mut s = self.state.lock();
             let signal = std::mem::take(&mut s.signal_due);
@@ -511,7 +525,9 @@ impl GovernorCore {
         } else {
             (target - total).saturating_sub(spare_taken) / seen.len() as u64
         };
-        for m in &seen {
+        // Retired meanwhile: its members may be another governor's now.
+        let retired = self.retired.load(Ordering::SeqCst);
+        for m in seen.iter().filter(|_| !retired) {
             if let Some(store) = m.store.upgrade() {
                 let ceiling_room = m
                     .config

@@ -19,8 +19,8 @@
 //! while a pass runs finds no room and asks for another pass. One atomic
 //! on the put's path, no lock.
 
-use std::sync::Weak;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
@@ -79,6 +79,9 @@ pub(crate) struct Membership {
 /// The store's governor.
 struct Link {
     core: Weak<GovernorCore>,
+    /// The governor's `retired` flag: set, it holds its members no more
+    /// (its C handle was freed; a call in flight may keep it alive).
+    retired: Arc<AtomicBool>,
 }
 
 impl Membership {
@@ -92,16 +95,22 @@ impl Membership {
         }
     }
 
-    /// Links the store to `governor`; false if it already is in one (a
-    /// governor since dropped does not count).
-    pub(super) fn link(&self, governor: Weak<GovernorCore>) -> bool {
+    /// Links the store to `governor` (whose `retired` flag is `retired`);
+    /// false if it already is in one (a governor since dropped, or retired,
+    /// does not count).
+    pub(super) fn link(&self, governor: Weak<GovernorCore>, retired: Arc<AtomicBool>) -> bool {
         let mut g = self.governor.lock();
-        if g.as_ref().is_some_and(|l| l.core.strong_count() > 0) {
+        if g.as_ref()
+            .is_some_and(|l| l.core.strong_count() > 0 && !l.retired.load(Ordering::SeqCst))
+        {
             return false;
         }
         // No room until the governor's next pass measures the store.
         self.room.store(0, Ordering::SeqCst);
-        *g = Some(Link { core: governor });
+        *g = Some(Link {
+            core: governor,
+            retired,
+        });
         self.active.store(true, Ordering::Release);
         true
     }

@@ -30,6 +30,7 @@ mod member;
 mod report;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use crate::callbacks::inside_store_callback;
 use crate::clock::{Clock, MonotonicClock};
@@ -177,7 +178,11 @@ impl Governor {
         let event = {
             let mut s = self.core.state.lock();
             GovernorCore::check_member(&s, id, &member)?;
-            if s.position(id).is_some() || !store.membership().link(Arc::downgrade(&self.core)) {
+            if s.position(id).is_some()
+                || !store
+                    .membership()
+                    .link(Arc::downgrade(&self.core), Arc::clone(&self.core.retired))
+            {
                 return Err(Error::new(
                     ErrorKind::Busy,
                     format!("store {id} is a member of a governor already (leave it first)"),
@@ -360,6 +365,14 @@ impl Governor {
     /// C layer's free refuses there).
     pub(crate) fn is_inside_own_callback(&self) -> bool {
         inside_store_callback(self.core.id)
+    }
+
+    /// Its members are in no governor from now on, though a call in flight
+    /// may keep it alive a while (the C layer's frees, as soon as the
+    /// handle is invalid): they may join another, and its passes take from
+    /// none of them.
+    pub(crate) fn retire(&self) {
+        self.core.retired.store(true, Ordering::SeqCst);
     }
 
     /// Waits until no pass or member's call holds the governor (the C

@@ -12,7 +12,9 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use super::files::{ReadError, keyed_u64, own_cgroup, read_text, read_u64, under, working_set};
+use super::files::{
+    ReadError, keyed_u64, open_regular, own_cgroup, read_text, read_u64, under, working_set,
+};
 use super::{CgroupConfig, SourceKind, SourceState, SourceStatus, level_at_or_above};
 use crate::MemoryPressureLevel;
 
@@ -39,7 +41,7 @@ pub(crate) fn own_path(fs_root: &Path) -> Result<String, ReadError> {
 const CGROUP_SUPER_MAGIC: i64 = 0x27e0eb;
 
 fn is_cgroupfs(path: &Path) -> bool {
-    let Ok(f) = File::open(path) else {
+    let Ok(f) = open_regular(path) else {
         return false;
     };
     // SAFETY: an all-zero statfs is a valid out-buffer; the fd is open.

@@ -14,8 +14,8 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use super::files::{
-    ReadError, keyed_u64, malformed, own_cgroup, read_limit, read_text, read_u64, under,
-    working_set,
+    ReadError, keyed_u64, malformed, open_regular, own_cgroup, read_limit, read_text, read_u64,
+    under, working_set,
 };
 use super::{CgroupConfig, SourceKind, SourceState, SourceStatus, level_at_or_above};
 use crate::MemoryPressureLevel;
@@ -94,7 +94,7 @@ impl CgroupV2Source {
             );
             return s;
         };
-        s.events_file = File::open(dir.join("memory.events")).ok();
+        s.events_file = open_regular(&dir.join("memory.events")).ok();
         s.status.state = SourceState::Active;
         s.status.detail = dir.display().to_string();
         s.dir = Some(dir.clone());

@@ -3,7 +3,10 @@
 //! or malformed (failed).
 
 use std::fmt;
+use std::fs::File;
 use std::io::ErrorKind as IoKind;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Why a file gave no reading.
@@ -43,12 +46,41 @@ pub(crate) fn under(root: &Path, absolute: &str) -> PathBuf {
 }
 
 /// The whole file as text.
+/// Opens `path` for reading without ever blocking in the open (a FIFO
+/// would until a writer came), and only if it is a regular file: what
+/// `/proc`, `/sys` and the cgroup trees hold. A FIFO or a device (an
+/// endless `/dev/zero`) in a fake tree is an error of kind `InvalidInput`
+/// before anything is read; a folder, `EISDIR` (what a read says).
+pub(crate) fn open_regular(path: &Path) -> std::io::Result<File> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let kind = f.metadata()?.file_type();
+    if kind.is_dir() {
+        // What reading it would say (unreadable, as before).
+        return Err(std::io::Error::from_raw_os_error(libc::EISDIR));
+    }
+    if !kind.is_file() {
+        return Err(std::io::Error::new(
+            IoKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(f)
+}
+
 pub(crate) fn read_text(path: &Path) -> Result<String, ReadError> {
-    std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        IoKind::NotFound => ReadError::Missing(path.to_path_buf()),
-        IoKind::InvalidData => ReadError::Malformed(path.to_path_buf(), "not UTF-8".into()),
-        _ => ReadError::Denied(path.to_path_buf(), e.to_string()),
-    })
+    let mut text = String::new();
+    open_regular(path)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .map_err(|e| match e.kind() {
+            IoKind::NotFound => ReadError::Missing(path.to_path_buf()),
+            IoKind::InvalidData => ReadError::Malformed(path.to_path_buf(), "not UTF-8".into()),
+            IoKind::InvalidInput => ReadError::Malformed(path.to_path_buf(), e.to_string()),
+            _ => ReadError::Denied(path.to_path_buf(), e.to_string()),
+        })?;
+    Ok(text)
 }
 
 pub(crate) fn malformed(path: &Path, what: impl Into<String>) -> ReadError {
@@ -126,6 +158,22 @@ pub(crate) fn own_cgroup(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fifo_or_a_device_is_malformed_without_blocking() {
+        let t = crate::os_pressure::testing::TempTree::new();
+        let fifo = t.path("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // Blocked in open(2) for good before (no writer ever comes).
+        let e = read_text(&fifo).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        assert!(!e.is_missing());
+        let e = read_text(Path::new("/dev/zero")).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        assert!(open_regular(&fifo).is_err());
+    }
 
     #[test]
     fn keyed_values_are_found_by_whole_key() {

@@ -15,7 +15,13 @@ fn parse_meminfo(path: &Path, text: &str) -> Result<(u64, u64), ReadError> {
             .map(|v| v.saturating_mul(1024))
             .ok_or_else(|| malformed(path, format!("no `{k} N kB` line")))
     };
-    Ok((kib("MemAvailable:")?, kib("MemTotal:")?))
+    let total = kib("MemTotal:")?;
+    // No kernel says 0: a fraction of nothing would read as no memory
+    // left at all (EMERGENCY, every store shedding all it can).
+    if total == 0 {
+        return Err(malformed(path, "MemTotal is 0"));
+    }
+    Ok((kib("MemAvailable:")?, total))
 }
 
 /// The headroom source.
@@ -142,6 +148,19 @@ mod tests {
         assert_eq!(s.sample(2, None), Critical);
         meminfo(&t, 20_000, 1_000_000);
         assert_eq!(s.sample(3, None), Emergency);
+    }
+
+    #[test]
+    fn a_total_of_zero_is_malformed_not_emergency() {
+        let t = TempTree::new();
+        meminfo(&t, 0, 0);
+        let mut s = HeadroomSource::open(t.root(), &HeadroomConfig::default());
+        assert_eq!(s.sample(0, None), MemoryPressureLevel::None);
+        assert_eq!(s.status().state, SourceState::Failed);
+        assert!(s.status().detail.contains("MemTotal is 0"));
+        meminfo(&t, 500_000, 1_000_000);
+        assert_eq!(s.sample(1, None), MemoryPressureLevel::None);
+        assert_eq!(s.status().state, SourceState::Active);
     }
 
     #[test]

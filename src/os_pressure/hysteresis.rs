@@ -32,6 +32,16 @@ impl Hysteresis {
         }
     }
 
+    /// Starts at `level`, as if read at `now_ns` (the level in force when a
+    /// monitor starts: a previous run's, kept by its stop, or the app's own
+    /// signal): held, resignalled and stepped down like any level read.
+    pub fn starting_at(mut self, level: MemoryPressureLevel, now_ns: u64) -> Self {
+        self.current = level;
+        self.last_seen_ns = now_ns;
+        self.last_signal_ns = now_ns;
+        self
+    }
+
     /// The level in force.
     pub fn level(&self) -> MemoryPressureLevel {
         self.current
@@ -79,6 +89,17 @@ mod tests {
     use super::*;
     use crate::{Clock, ManualClock};
     use MemoryPressureLevel::*;
+
+    #[test]
+    fn a_starting_level_steps_down_like_a_read_one() {
+        let clock = ManualClock::new(1_000);
+        let mut h = Hysteresis::new(5_000, 0).starting_at(Emergency, clock.now_ns());
+        assert_eq!(h.level(), Emergency);
+        assert_eq!(h.step(None, clock.now_ns()), Option::None);
+        clock.advance_ms(5_000);
+        assert_eq!(h.step(None, clock.now_ns()), Some(None));
+        assert_eq!(h.level(), None);
+    }
 
     #[test]
     fn rises_at_once_and_steps_down_after_the_minimum_time() {

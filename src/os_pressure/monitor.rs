@@ -291,12 +291,23 @@ impl Drop for EndsRunning<'_> {
     }
 }
 
+/// Whether the last OS call failed with `EINTR`.
+fn interrupted() -> bool {
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+}
+
 fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
     let _ends_running = EndsRunning(&shared);
     let clock = MonotonicClock;
     let interval_ns = config.sample_interval_ms.saturating_mul(1_000_000);
-    let mut hysteresis = Hysteresis::new(config.min_level_ms, config.resignal_ms);
     let mut next_sample = clock.now_ns();
+    // The stores are at the level last signalled (a previous run's, kept
+    // by its stop, or the app's): this run steps it down when the sources
+    // no longer read it, as one it signalled itself when it was signalled
+    // (one older than min_level_ms yields to the first reading at once).
+    let last = MemoryPressureHandler::global().last_signal();
+    let mut hysteresis = Hysteresis::new(config.min_level_ms, config.resignal_ms)
+        .starting_at(last.level, next_sample.saturating_sub(last.age_ns));
     let mut last_notified_sample = 0u64;
     let mut last_budget = 0u64;
     let watched = sources.poll_fds();
@@ -321,14 +332,26 @@ fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
         for p in &mut fds {
             p.revents = 0;
         }
+        let timeout = timeout_ms.min(i32::MAX as u64) as i32;
         // SAFETY: `fds` holds at least `watch` valid pollfds.
-        let n = unsafe {
-            libc::poll(
-                fds.as_mut_ptr(),
-                watch as libc::nfds_t,
-                timeout_ms.min(i32::MAX as u64) as i32,
-            )
-        };
+        let mut n = unsafe { libc::poll(fds.as_mut_ptr(), watch as libc::nfds_t, timeout) };
+        if n < 0 && !interrupted() {
+            // The kernel refuses the set (more fds than RLIMIT_NOFILE now
+            // allows): polling it again at once would spin for good and
+            // never sample. Wait on the stop fd alone, or, refused too,
+            // sleep a slice (a stop waits that long at most); then sample
+            // as due, without notifications.
+            for p in &mut fds {
+                p.revents = 0;
+            }
+            // SAFETY: `fds` holds at least one valid pollfd (the stop fd).
+            n = unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout) };
+            if n < 0 && !interrupted() {
+                let slice = u64::try_from(timeout).unwrap_or(0).clamp(1, 100);
+                std::thread::sleep(std::time::Duration::from_millis(slice));
+                n = 0;
+            }
+        }
         if n < 0 {
             continue; // EINTR
         }
@@ -380,6 +403,12 @@ fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
             s.signals += 1;
             s.last_signal_ns = now;
         }
+        // A store callback run by that signal may have stopped the monitor
+        // (`stop` from this thread returns at once): the thread ends when
+        // the signal returns, without another budget to anyone.
+        if shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
         let budget = sources.budget();
         if (config.on_budget.is_some() || config.headroom.apply_budget)
             && budget > 0
@@ -390,6 +419,10 @@ fn run(config: MonitorConfig, mut sources: Sources, shared: Arc<Shared>) {
                 let _ = catch_unwind(AssertUnwindSafe(|| {
                     MemoryPressureHandler::global().set_budget_all(budget)
                 }));
+            }
+            // The same for a store callback run by those budgets.
+            if shared.stop.load(Ordering::SeqCst) {
+                break;
             }
             if let Some(on_budget) = &config.on_budget {
                 // A callback like the stores' ones: inside it, replacing a

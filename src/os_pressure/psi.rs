@@ -104,9 +104,13 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<PsiReading, ReadError> {
         let (mut got_avg, mut got_total) = (false, false);
         for w in words {
             if let Some(v) = w.strip_prefix("avg10=") {
+                // A percentage: "inf", "nan" or 1e300 parse as floats, and
+                // would read as stall beyond the window (EMERGENCY).
                 *avg10 = v
                     .parse()
-                    .map_err(|_| malformed(path, format!("bad avg10 {v:?}")))?;
+                    .ok()
+                    .filter(|a: &f64| (0.0..=100.0).contains(a))
+                    .ok_or_else(|| malformed(path, format!("bad avg10 {v:?}")))?;
                 got_avg = true;
             } else if let Some(v) = w.strip_prefix("total=") {
                 *total = v
@@ -501,6 +505,17 @@ mod tests {
             PsiSource::open(tree.root(), &PsiConfig::default()).sample(0),
             Emergency
         );
+    }
+
+    #[test]
+    fn an_average_that_is_no_percentage_is_malformed() {
+        for bad in ["inf", "-inf", "nan", "NaN", "1e300", "100.01", "-0.5"] {
+            let text = format!("some avg10={bad} avg60=0.00 avg300=0.00 total=0\n");
+            let e = parse(Path::new("p"), &text).unwrap_err();
+            assert!(e.to_string().contains("bad avg10"), "{bad}: {e}");
+        }
+        let ok = "some avg10=100.00 avg60=0.00 avg300=0.00 total=5\n";
+        assert_eq!(parse(Path::new("p"), ok).unwrap().some_avg10, 100.0);
     }
 
     #[test]

@@ -3,7 +3,9 @@
  * metrics, stores freed while members, bad input, callbacks, threads.
  * Every entry is charged exactly ENTRY bytes: a 4-byte key, a value of
  * ENTRY - 4 - NEXUS_ENTRY_OVERHEAD_BYTES bytes. */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <pthread.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -433,6 +435,205 @@ static void test_threads_share_one_budget(void) {
     CHECK_OK(nexus_governor_free(g));
 }
 
+/* ---- audit 19 -------------------------------------------------------------- */
+
+/* A governor freed with nexus_governor_free_deferred from its own event
+ * callback (as a C++ destructor or a finalizer may): its members are in
+ * no governor from then on, as the header says, although the call that
+ * runs the callback keeps the governor alive until it returns. Joining
+ * another governor was BUSY ("a member of a governor already", and
+ * leaving the freed one is INVALID_HANDLE), and the dying governor's pass
+ * went on to shed the store that had left it. */
+typedef struct {
+    NexusGovernor *g, *g2;
+    NexusStore *s;
+    int calls;
+    NexusStatus free_status, join_status;
+} Retires;
+
+static void free_and_join_elsewhere(void *ctx, const NexusGovernorEvent *e) {
+    Retires *r = ctx;
+    (void)e;
+    if (r->calls++ != 0) return;
+    r->free_status = nexus_governor_free_deferred(r->g);
+    NexusGovernorMember m;
+    nexus_governor_member_init(&m);
+    r->join_status = nexus_governor_join(r->g2, r->s, &m);
+}
+
+static void test_members_of_a_governor_freed_deferred_are_in_no_governor(void) {
+    NexusGovernor *g = new_governor(10 * ENTRY), *g2 = new_governor(10 * ENTRY);
+    NexusStore *s = new_store(0);
+    join(g, s, 0, 0);
+    for (int k = 0; k < 4; k++) put(s, k);
+    Retires r = {g, g2, s, 0, NEXUS_STATUS_ERR_PANIC, NEXUS_STATUS_ERR_PANIC};
+    CHECK_OK(nexus_governor_set_event_callback(g, free_and_join_elsewhere, &r, NULL));
+    /* LEVEL_CHANGED reaches the callback, then the signal's pass runs. */
+    CHECK_OK(nexus_governor_signal_pressure(g, NEXUS_PRESSURE_LEVEL_MODERATE));
+    CHECK(r.calls >= 1);
+    CHECK_OK(r.free_status);
+    CHECK_OK(r.join_status);
+    CHECK(usage(s) == 4 * ENTRY); /* the freed governor took nothing */
+    NexusGovernorMemberMetrics mm;
+    CHECK_OK(nexus_governor_member_metrics(g2, s, &mm));
+    CHECK(mm.store_id == id_of(s));
+    CHECK_STATUS(nexus_governor_enforce(g), NEXUS_STATUS_ERR_INVALID_HANDLE);
+    CHECK_OK(nexus_governor_free(g2));
+    CHECK_OK(nexus_store_free(s));
+}
+
+/* A put that finds another thread's pass running takes its growth at once
+ * from the lowest priority: it reads every member's usage, which drops
+ * their expired entries and runs their listeners, on the putting thread.
+ * Those listeners ran outside the governor's scope: a nexus_governor_free
+ * from one was not BUSY but waited for the governor's last user, the very
+ * put it ran inside, for good. Now it is BUSY, as from a pass.
+ * Thread 2's pass (a lower budget) is held inside `c`'s listener while the
+ * main thread puts into `a`. */
+#define AL(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define AS(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+static int c_blocked, release_c, free_entered, growth_done;
+static NexusStatus expired_free_status = NEXUS_STATUS_ERR_PANIC;
+static NexusGovernor *growth_g;
+
+static void sleep_a_ms(void) {
+    struct timespec ts = {0, 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void block_on_governor_shed(void *ctx, const uint8_t *key, size_t key_len,
+                                   NexusEvictionReason reason, uint64_t bytes) {
+    (void)ctx;
+    (void)key;
+    (void)key_len;
+    (void)bytes;
+    if (reason != NEXUS_EVICTION_REASON_GOVERNOR || AL(&c_blocked)) return;
+    AS(&c_blocked, 1);
+    for (int i = 0; i < 20000 && !AL(&release_c); i++) sleep_a_ms();
+}
+
+static void free_governor_on_expiry(void *ctx, const uint8_t *key, size_t key_len,
+                                    NexusEvictionReason reason, uint64_t bytes) {
+    (void)ctx;
+    (void)key;
+    (void)key_len;
+    (void)bytes;
+    if (reason != NEXUS_EVICTION_REASON_EXPIRED || AL(&free_entered)) return;
+    AS(&free_entered, 1);
+    expired_free_status = nexus_governor_free(growth_g);
+}
+
+static void *lower_the_budget(void *arg) {
+    (void)arg;
+    nexus_governor_set_budget(growth_g, 5 * ENTRY);
+    return NULL;
+}
+
+static NexusStore *growth_a;
+static void *put_big(void *arg) {
+    static uint8_t big[30000];
+    (void)arg;
+    nexus_store_put(growth_a, (const uint8_t *)"big", 3, big, sizeof big);
+    AS(&growth_done, 1);
+    return NULL;
+}
+
+static void test_a_free_from_a_listener_run_by_a_put_taking_its_growth_is_busy(void) {
+    growth_g = new_governor(100 * ENTRY);
+    NexusStore *a = new_store(0), *b = new_store(0), *c = new_store(0);
+    growth_a = a;
+    CHECK_OK(nexus_store_set_eviction_listener(b, free_governor_on_expiry, NULL, NULL));
+    CHECK_OK(nexus_store_set_eviction_listener(c, block_on_governor_shed, NULL, NULL));
+    join(growth_g, a, 2, 0);
+    join(growth_g, b, 1, 0);
+    join(growth_g, c, 0, 0);
+    put(a, 0);
+    CHECK_OK(nexus_store_put_ttl(b, (const uint8_t *)"k000", 4, value, VALUE_LEN, 300));
+    for (int k = 0; k < 10; k++) put(c, k);
+    pthread_t pass, putter;
+    CHECK(pthread_create(&pass, NULL, lower_the_budget, NULL) == 0);
+    for (int i = 0; i < 10000 && !AL(&c_blocked); i++) sleep_a_ms();
+    CHECK(AL(&c_blocked)); /* thread 2's pass is inside c's listener */
+    for (int i = 0; i < 400; i++) sleep_a_ms(); /* b's entry expires */
+    CHECK(pthread_create(&putter, NULL, put_big, NULL) == 0);
+    for (int i = 0; i < 10000 && !AL(&free_entered); i++) sleep_a_ms();
+    CHECK(AL(&free_entered));
+    AS(&release_c, 1);
+    for (int i = 0; i < 10000 && !AL(&growth_done); i++) sleep_a_ms();
+    CHECK(AL(&growth_done)); /* else the free waits for the put for good */
+    CHECK(pthread_join(putter, NULL) == 0);
+    CHECK(pthread_join(pass, NULL) == 0);
+    CHECK_STATUS(expired_free_status, NEXUS_STATUS_ERR_BUSY);
+    CHECK_OK(nexus_governor_free(growth_g));
+    CHECK_OK(nexus_store_free(a));
+    CHECK_OK(nexus_store_free(b));
+    CHECK_OK(nexus_store_free(c));
+}
+
+/* The blocking nexus_governor_free waits for calls in flight; meanwhile
+ * (its handle already invalid) the members are in no governor either: a
+ * listener that the pass in flight runs may move its store to another
+ * governor. It got BUSY ("a member of a governor already") until the free
+ * returned, which needed that listener to return first. */
+static int c2_in, c2_done;
+static NexusStatus c2_join = NEXUS_STATUS_ERR_PANIC, c2_free = NEXUS_STATUS_ERR_PANIC;
+static NexusGovernor *c2_g, *c2_g2;
+static NexusStore *c2_store;
+
+static void move_on_governor_shed(void *ctx, const uint8_t *key, size_t key_len,
+                                  NexusEvictionReason reason, uint64_t bytes) {
+    (void)ctx;
+    (void)key;
+    (void)key_len;
+    (void)bytes;
+    if (reason != NEXUS_EVICTION_REASON_GOVERNOR || AL(&c2_in)) return;
+    AS(&c2_in, 1);
+    NexusGovernorMember m;
+    nexus_governor_member_init(&m);
+    /* Until the free (started once we are in here) lets the store go. */
+    for (int i = 0; i < 5000; i++) {
+        c2_join = nexus_governor_join(c2_g2, c2_store, &m);
+        if (c2_join == NEXUS_STATUS_OK) break;
+        sleep_a_ms();
+    }
+}
+
+static void *lower_c2_budget(void *arg) {
+    (void)arg;
+    nexus_governor_set_budget(c2_g, 2 * ENTRY);
+    AS(&c2_done, 1);
+    return NULL;
+}
+
+static void *free_c2(void *arg) {
+    (void)arg;
+    c2_free = nexus_governor_free(c2_g);
+    return NULL;
+}
+
+static void test_members_of_a_governor_being_freed_are_in_no_governor(void) {
+    c2_g = new_governor(100 * ENTRY);
+    c2_g2 = new_governor(100 * ENTRY);
+    NexusStore *c = new_store(0);
+    c2_store = c;
+    CHECK_OK(nexus_store_set_eviction_listener(c, move_on_governor_shed, NULL, NULL));
+    join(c2_g, c, 0, 0);
+    for (int k = 0; k < 10; k++) put(c, k);
+    pthread_t pass, freer;
+    CHECK(pthread_create(&pass, NULL, lower_c2_budget, NULL) == 0);
+    for (int i = 0; i < 10000 && !AL(&c2_in); i++) sleep_a_ms();
+    CHECK(AL(&c2_in));
+    CHECK(pthread_create(&freer, NULL, free_c2, NULL) == 0);
+    CHECK(pthread_join(freer, NULL) == 0);
+    CHECK(pthread_join(pass, NULL) == 0);
+    CHECK_OK(c2_free);
+    CHECK_OK(c2_join);
+    NexusGovernorMemberMetrics mm;
+    CHECK_OK(nexus_governor_member_metrics(c2_g2, c, &mm));
+    CHECK_OK(nexus_governor_free(c2_g2));
+    CHECK_OK(nexus_store_free(c));
+}
+
 int main(void) {
     memset(value, 1, sizeof value);
     RUN(test_lowest_priority_gives_first);
@@ -443,5 +644,8 @@ int main(void) {
     RUN(test_event_callback);
     RUN(test_free_of_the_putting_store_from_a_shed_listener_is_busy);
     RUN(test_threads_share_one_budget);
+    RUN(test_members_of_a_governor_freed_deferred_are_in_no_governor);
+    RUN(test_a_free_from_a_listener_run_by_a_put_taking_its_growth_is_busy);
+    RUN(test_members_of_a_governor_being_freed_are_in_no_governor);
     FINISH();
 }

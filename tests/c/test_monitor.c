@@ -11,6 +11,7 @@
 #include <ftw.h>
 #include <signal.h>
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -502,6 +503,230 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
 
 static void remove_tree(void) { nftw(tree, remove_one, 16, FTW_DEPTH | FTW_PHYS); }
 
+/* ---- audit 19: hostile trees and a stop from a callback -------------------- */
+
+/* A tree of its own below `tree` (the fake host of the other tests stays
+ * as it is): `sub`'s folders. */
+static void make_sub_dirs(const char *sub, const char *const *dirs, size_t n) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", tree, sub);
+    CHECK(mkdir(path, 0755) == 0 || errno == EEXIST);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s/%s", tree, sub, dirs[i]);
+        CHECK(mkdir(path, 0755) == 0 || errno == EEXIST);
+    }
+}
+
+static NexusMonitorStatus status_after_samples(uint64_t samples) {
+    NexusMonitorStatus s = status_now();
+    while (s.samples < samples) {
+        sleep_ms(2);
+        s = status_now();
+    }
+    return s;
+}
+
+/* MemTotal 0 is no reading (a real kernel never says it): the source
+ * FAILED, its level NONE; it read as no memory at all, EMERGENCY, and every
+ * store shed everything it could. */
+static void test_a_meminfo_total_of_zero_is_malformed(void) {
+    static const char *const dirs[] = {"proc"};
+    make_sub_dirs("zero", dirs, 1);
+    put_file("zero/proc/meminfo", "MemTotal: 0 kB\nMemAvailable: 0 kB\n");
+    char root[300];
+    snprintf(root, sizeof root, "%s/zero", tree);
+    NexusStore *store = new_store(64u << 20);
+    fill(store, 10);
+    NexusMonitorConfig c = fast_config();
+    c.fs_root = root;
+    c.psi_enabled = false;
+    c.cgroup_enabled = false;
+    CHECK_OK(nexus_monitor_start(&c));
+    NexusMonitorStatus s = status_after_samples(3);
+    CHECK_OK(nexus_monitor_stop());
+    CHECK(s.sources[NEXUS_MONITOR_SOURCE_HEADROOM].state == NEXUS_MONITOR_SOURCE_FAILED);
+    CHECK(s.sources[NEXUS_MONITOR_SOURCE_HEADROOM].level == NEXUS_PRESSURE_LEVEL_NONE);
+    CHECK(s.level == NEXUS_PRESSURE_LEVEL_NONE);
+    CHECK(level_of(store) == NEXUS_PRESSURE_LEVEL_NONE);
+    CHECK(entries_of(store) == 10);
+    CHECK_OK(nexus_store_free(store));
+    CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
+}
+
+/* PSI's avg10 is a percentage: "inf", "nan" or 1e300 (Rust's float parser
+ * takes them all) is a malformed file, FAILED at NONE. The first sample
+ * (no history yet) projected inf% of the window as stall: EMERGENCY. */
+static void test_a_psi_average_out_of_range_is_malformed(void) {
+    static const char *const dirs[] = {"proc", "proc/pressure"};
+    make_sub_dirs("psi", dirs, 2);
+    char root[300];
+    snprintf(root, sizeof root, "%s/psi", tree);
+    static const char *const texts[] = {
+        "some avg10=inf avg60=0.00 avg300=0.00 total=0\nfull avg10=inf avg60=0.00 avg300=0.00 total=0\n",
+        "some avg10=1e300 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+        "some avg10=nan avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        put_file("psi/proc/pressure/memory", texts[i]);
+        NexusMonitorConfig c = fast_config();
+        c.fs_root = root;
+        c.cgroup_enabled = false;
+        c.headroom_enabled = false;
+        CHECK_OK(nexus_monitor_start(&c));
+        NexusMonitorStatus s = status_after_samples(2);
+        CHECK_OK(nexus_monitor_stop());
+        const NexusMonitorSource *psi = &s.sources[NEXUS_MONITOR_SOURCE_PSI];
+        CHECK(psi->state == NEXUS_MONITOR_SOURCE_FAILED);
+        CHECK(psi->level == NEXUS_PRESSURE_LEVEL_NONE);
+        CHECK(psi->some_avg10 == psi->some_avg10); /* never NaN */
+        CHECK(s.level == NEXUS_PRESSURE_LEVEL_NONE);
+    }
+    CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
+}
+
+/* A FIFO where a source reads a file (a fake tree gone wrong): opening it
+ * blocked until a writer came, so nexus_monitor_start never returned (and
+ * held the lock every other monitor call takes). Now it is no regular file:
+ * that source FAILED. Run on a thread; the main thread waits with a
+ * generous timeout. */
+static int fifo_done = 0;
+static NexusStatus fifo_start = 99, fifo_stop = 99;
+static NexusMonitorStatus fifo_status;
+static char fifo_root[300];
+
+static void *start_on_fifos(void *arg) {
+    (void)arg;
+    NexusMonitorConfig c = fast_config();
+    c.fs_root = fifo_root;
+    c.psi_enabled = false;
+    fifo_start = nexus_monitor_start(&c);
+    if (fifo_start == NEXUS_STATUS_OK) {
+        fifo_status = status_after_samples(3);
+        fifo_stop = nexus_monitor_stop();
+    }
+    ASTORE(&fifo_done, 1);
+    return NULL;
+}
+
+static void test_a_fifo_in_the_tree_never_hangs_the_monitor(void) {
+    static const char *const dirs[] = {"proc", "proc/self", "sys", "sys/fs", "sys/fs/cgroup",
+                                       "sys/fs/cgroup/job"};
+    make_sub_dirs("fifo", dirs, sizeof dirs / sizeof dirs[0]);
+    put_file("fifo/proc/self/cgroup", "0::/job\n");
+    put_file("fifo/sys/fs/cgroup/job/memory.current", "1000\n");
+    put_file("fifo/sys/fs/cgroup/job/memory.high", "max\n");
+    put_file("fifo/sys/fs/cgroup/job/memory.max", "104857600\n");
+    char path[512];
+    snprintf(path, sizeof path, "%s/fifo/proc/meminfo", tree);
+    CHECK(mkfifo(path, 0600) == 0);
+    snprintf(path, sizeof path, "%s/fifo/sys/fs/cgroup/job/memory.events", tree);
+    CHECK(mkfifo(path, 0600) == 0);
+    snprintf(fifo_root, sizeof fifo_root, "%s/fifo", tree);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, start_on_fifos, NULL) == 0);
+    for (int i = 0; i < 10000 && !ALOAD(&fifo_done); i++) sleep_ms(2);
+    CHECK(ALOAD(&fifo_done)); /* else it hangs in a FIFO's open or read */
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK(fifo_start == NEXUS_STATUS_OK);
+    CHECK(fifo_stop == NEXUS_STATUS_OK);
+    const NexusMonitorSource *headroom = &fifo_status.sources[NEXUS_MONITOR_SOURCE_HEADROOM];
+    const NexusMonitorSource *v2 = &fifo_status.sources[NEXUS_MONITOR_SOURCE_CGROUP_V2];
+    CHECK(headroom->state == NEXUS_MONITOR_SOURCE_FAILED);
+    CHECK(v2->state == NEXUS_MONITOR_SOURCE_FAILED);
+    char detail[600];
+    size_t len = 0;
+    CHECK_OK(nexus_monitor_source_detail(NEXUS_MONITOR_SOURCE_HEADROOM, detail, sizeof detail, &len));
+    CHECK(strstr(detail, "not a regular file") != NULL);
+}
+
+/* A run that starts while the stores are at a level (the last run's, kept
+ * by its stop; or the app's own signal) takes that level as read at its
+ * start, and steps it down after min_level_ms without it, as any. It began
+ * at NONE instead and, reading NONE, never signalled: every store (and
+ * every store made later) stayed at EMERGENCY for as long as it ran, while
+ * nexus_monitor_status said NONE. */
+static void test_a_new_run_lifts_the_level_a_stopped_one_left(void) {
+    fake_host(99);
+    NexusStore *store = new_store(64u << 20);
+    NexusMonitorConfig c = fast_config();
+    CHECK_OK(nexus_monitor_start(&c));
+    while (level_of(store) != NEXUS_PRESSURE_LEVEL_EMERGENCY) sleep_ms(2);
+    CHECK_OK(nexus_monitor_stop());
+    set_usage_mib(1);
+    CHECK_OK(nexus_monitor_start(&c));
+    status_after_samples(3);
+    /* min_level_ms is 50: a generous wait for the step down. */
+    for (int i = 0; i < 2500 && level_of(store) != NEXUS_PRESSURE_LEVEL_NONE; i++) sleep_ms(2);
+    NexusMonitorStatus s = status_now();
+    CHECK_OK(nexus_monitor_stop());
+    CHECK(level_of(store) == NEXUS_PRESSURE_LEVEL_NONE);
+    CHECK(s.level == NEXUS_PRESSURE_LEVEL_NONE);
+    CHECK_OK(nexus_store_free(store));
+    CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
+}
+
+/* poll(2) refuses its set when the process's RLIMIT_NOFILE is below the
+ * number of fds polled (EINVAL): the monitor took every error for EINTR and
+ * polled again at once, for good: one core at 100% and no sample any more.
+ * Now it waits on its stop fd alone (or sleeps a slice when even that is
+ * refused) and samples on. RLIMIT_NOFILE 0 refuses any set on every host.
+ * (Not under valgrind, which keeps file limits of its own.) */
+static void test_a_poll_the_kernel_refuses_neither_spins_nor_stops_sampling(void) {
+    if (under_valgrind()) return;
+    fake_host(1);
+    NexusMonitorConfig c = fast_config();
+    CHECK_OK(nexus_monitor_start(&c));
+    status_after_samples(2);
+    struct rlimit old, none;
+    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    none.rlim_cur = 0;
+    none.rlim_max = old.rlim_max;
+    CHECK(setrlimit(RLIMIT_NOFILE, &none) == 0);
+    uint64_t before = status_now().samples, after = before;
+    for (int i = 0; i < 5000 && after < before + 5; i++) {
+        sleep_ms(2);
+        after = status_now().samples;
+    }
+    CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    CHECK_OK(nexus_monitor_stop());
+    CHECK(after >= before + 5); /* 10 ms samples: 5 in 10 s at the least */
+}
+
+/* A stop from a store callback run by a signal: the thread ends when that
+ * signal returns. It went on to the headroom budget of the same sample and
+ * called budget_fn once more, after nexus_monitor_stop had returned. */
+static int stopped_in_callback = 0, budgets_after_stop = 0;
+static void stop_and_mark(void *ctx, const NexusEvent *e) {
+    (void)ctx;
+    if (e->kind == NEXUS_EVENT_KIND_EVICTION && e->reason == NEXUS_EVICTION_REASON_PRESSURE &&
+        ALOAD(&stopped_in_callback) == 0) {
+        CHECK_OK(nexus_monitor_stop());
+        ASTORE(&stopped_in_callback, 1);
+    }
+}
+static void budget_after_stop(void *ctx, uint64_t bytes) {
+    (void)ctx;
+    (void)bytes;
+    if (ALOAD(&stopped_in_callback)) AINC(&budgets_after_stop);
+}
+
+static void test_no_budget_after_a_stop_from_a_callback(void) {
+    fake_host(99); /* EMERGENCY from the first sample, with a budget */
+    NexusStore *store = new_store(64u << 20);
+    fill(store, 10);
+    CHECK_OK(nexus_store_set_event_callback(store, stop_and_mark, NULL, NULL));
+    NexusMonitorConfig c = fast_config();
+    c.budget_fraction = 0.5;
+    c.budget_fn = budget_after_stop;
+    CHECK_OK(nexus_monitor_start(&c));
+    while (!ALOAD(&stopped_in_callback)) sleep_ms(2);
+    while (status_now().running) sleep_ms(2);
+    CHECK(ALOAD(&budgets_after_stop) == 0);
+    CHECK_STATUS(nexus_monitor_stop(), NEXUS_STATUS_NOT_FOUND);
+    CHECK_OK(nexus_store_free(store));
+    CHECK_OK(nexus_signal_pressure_all(NEXUS_PRESSURE_LEVEL_NONE));
+}
+
 int main(void) {
     signal(SIGALRM, on_alarm);
     alarm(under_valgrind() ? 300 : 60);
@@ -517,6 +742,12 @@ int main(void) {
     RUN(test_budget_callback_and_its_ctx);
     RUN(test_budget_applied_to_stores);
     RUN(test_budget_fn_replacing_a_callback_does_not_wait);
+    RUN(test_a_meminfo_total_of_zero_is_malformed);
+    RUN(test_a_fifo_in_the_tree_never_hangs_the_monitor);
+    RUN(test_a_psi_average_out_of_range_is_malformed);
+    RUN(test_no_budget_after_a_stop_from_a_callback);
+    RUN(test_a_new_run_lifts_the_level_a_stopped_one_left);
+    RUN(test_a_poll_the_kernel_refuses_neither_spins_nor_stops_sampling);
     RUN(test_fork_while_running);
     RUN(test_real_host);
     RUN(test_exit_with_the_monitor_running);
