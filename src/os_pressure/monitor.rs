@@ -285,9 +285,15 @@ struct EndsRunning<'a>(&'a Shared);
 impl Drop for EndsRunning<'_> {
     fn drop(&mut self) {
         self.0.status.lock().running = false;
-        if SLOT.lock().is_none() {
+        // Cleared with the slot still locked: a run that starts meanwhile
+        // (it takes the slot) applies its own budget after this, never
+        // before. clear_budget only stores (no callback); the order slot,
+        // then the handler's subscribers, is the one `start` takes too.
+        let slot = SLOT.lock();
+        if slot.is_none() {
             MemoryPressureHandler::global().clear_budget();
         }
+        drop(slot);
     }
 }
 
