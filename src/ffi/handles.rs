@@ -202,10 +202,9 @@ impl<T> Slot<T> {
 
 thread_local! {
     /// This thread's stripe, picked on its first call (`STRIPES` = none
-    /// yet); below `OWNED_STRIPES`, one it owns.
+    /// yet); below `OWNED_STRIPES`, one it owns. No destructor: it is
+    /// there until the thread is gone, for calls from any exit handler.
     static STRIPE: Cell<usize> = const { Cell::new(STRIPES) };
-    /// Gives the owned stripe back when the thread exits.
-    static OWNERSHIP: Ownership = const { Ownership(Cell::new(None)) };
 }
 
 /// Which owned stripes a thread holds.
@@ -214,22 +213,68 @@ static OWNERS: [AtomicBool; OWNED_STRIPES] = [const { AtomicBool::new(false) }; 
 /// The next thread's shared stripe: threads that own none take them in turn.
 static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
 
-/// A thread's owned stripe, given back by its thread-local destructor.
-struct Ownership(Cell<Option<usize>>);
+/// Gives this thread's owned stripe back, from its exit (no call of the
+/// thread is in flight: exit handlers run after the thread's code, one at
+/// a time). Calls made later on this thread (from other exit handlers)
+/// count on a shared stripe.
+fn give_back(owned: usize) {
+    let _ = STRIPE.try_with(|s| s.set(shared_stripe()));
+    // Release: this thread's last plain stores to the stripe's counters
+    // (all back to 0) happen before the next owner's.
+    OWNERS[owned].store(false, Ordering::Release);
+}
 
-impl Drop for Ownership {
-    fn drop(&mut self) {
-        if let Some(owned) = self.0.take() {
-            // Calls made later on this thread (from other thread-local
-            // destructors) count on a shared stripe. None is in flight now:
-            // destructors run after the thread's code and one at a time.
-            // (In std, `STRIPE` has no destructor and is always there.)
-            let _ = STRIPE.try_with(|s| s.set(shared_stripe()));
-            // Release: this thread's last plain stores to the stripe's
-            // counters (all back to 0) happen before the next owner's.
-            OWNERS[owned].store(false, Ordering::Release);
+/// Arranges for the owned stripe `owned` to be given back when this thread
+/// exits; false if it cannot be (the caller then gives it back at once).
+///
+/// On Linux, a pthread key's destructor: glibc and musl run those after the
+/// thread-local destructors (so calls from those keep the stripe), and run
+/// again the destructors of keys set by a destructor, so a thread whose
+/// first call comes from a pthread key destructor still gives its stripe
+/// back (unless that is the last of the `PTHREAD_DESTRUCTOR_ITERATIONS`
+/// rounds: then it keeps it, and fewer threads count with plain stores).
+/// A thread-local destructor registered that late (glibc's
+/// `__cxa_thread_atexit_impl`, after the thread-local destructors ran)
+/// would never run: the stripe would stay owned by a thread that is gone,
+/// and LeakSanitizer reports the registration.
+#[cfg(all(target_os = "linux", not(nexus_shuttle)))]
+fn give_back_at_exit(owned: usize) -> bool {
+    unsafe extern "C" fn at_exit(value: *mut libc::c_void) {
+        give_back(value.addr() - 1);
+    }
+    static KEY: OnceLock<Option<libc::pthread_key_t>> = OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        let mut key = 0;
+        // SAFETY: `key` is a valid place for the new key; `at_exit` is
+        // called only with values this thread set (an owned stripe + 1,
+        // never null).
+        (unsafe { libc::pthread_key_create(&mut key, Some(at_exit)) } == 0).then_some(key)
+    });
+    // SAFETY: the key was created above and is never deleted; the value is
+    // an integer, not a pointer to memory.
+    key.is_some_and(|key| unsafe {
+        libc::pthread_setspecific(key, std::ptr::without_provenance(owned + 1)) == 0
+    })
+}
+
+/// Elsewhere (and under shuttle's model), a thread-local destructor.
+#[cfg(not(all(target_os = "linux", not(nexus_shuttle))))]
+fn give_back_at_exit(owned: usize) -> bool {
+    /// A thread's owned stripe, given back by its thread-local destructor.
+    struct Ownership(Cell<Option<usize>>);
+
+    impl Drop for Ownership {
+        fn drop(&mut self) {
+            if let Some(owned) = self.0.take() {
+                give_back(owned);
+            }
         }
     }
+
+    thread_local! {
+        static OWNERSHIP: Ownership = const { Ownership(Cell::new(None)) };
+    }
+    OWNERSHIP.try_with(|o| o.0.set(Some(owned))).is_ok()
 }
 
 fn shared_stripe() -> usize {
@@ -261,7 +306,7 @@ fn pick_stripe() -> usize {
         })
         .flatten();
     let picked = match owned {
-        Some(i) if OWNERSHIP.try_with(|o| o.0.set(Some(i))).is_ok() => i,
+        Some(i) if give_back_at_exit(i) => i,
         Some(i) => {
             OWNERS[i].store(false, Ordering::Release);
             shared_stripe()
@@ -882,6 +927,180 @@ mod tests {
         // The call ends last: it drops the second object.
         drop(call);
         assert_eq!(drops.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    /// Runs the test `name` (its path below `tests::`) alone in a child
+    /// process of this test binary, so that no other test's threads hold
+    /// owned stripes; fails if the child fails or has not finished after
+    /// two minutes (a free that waits for good). True in the child: the
+    /// caller then runs the test's body.
+    #[cfg(not(nexus_shuttle))]
+    fn alone_in_a_child_process(name: &str) -> bool {
+        const CHILD: &str = "NEXUS_HANDLES_TEST_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            return true;
+        }
+        let name = format!("ffi::handles::tests::{name}");
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", &name, "--test-threads=1", "--nocapture"])
+            .env(CHILD, "1")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "{name} failed in its child process");
+                return false;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{name} did not finish in its child process (a free waiting for good?)");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    #[cfg(not(nexus_shuttle))]
+    struct TestHandle;
+
+    #[cfg(not(nexus_shuttle))]
+    impl HandleKind for TestHandle {
+        const KIND: usize = 0;
+    }
+
+    /// An object numbered `id` that counts its drops in `drops[id]`.
+    #[cfg(not(nexus_shuttle))]
+    struct Probe {
+        id: usize,
+        drops: &'static [std::sync::atomic::AtomicUsize],
+    }
+
+    #[cfg(not(nexus_shuttle))]
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            self.drops[self.id].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[cfg(not(nexus_shuttle))]
+    impl HandleTarget for Probe {
+        fn is_inside_own_callback(&self) -> bool {
+            false
+        }
+
+        fn wait_until_sole_user(&self) {}
+    }
+
+    #[cfg(all(target_os = "linux", not(nexus_shuttle)))]
+    static EXIT_TABLE: HandleTable<Probe, TestHandle> = HandleTable::new("test object");
+
+    /// Stripe handoff at thread exit (on Linux, by a pthread key's
+    /// destructor): an exiting thread gives its owned stripe back, and a
+    /// call from an exit handler that runs after that counts on a shared
+    /// stripe (not on the stripe a new owner may already write with plain
+    /// stores); a thread whose first call comes from a pthread key
+    /// destructor (after its thread-local destructors ran) gives the stripe
+    /// it takes back too. After each, a new thread owns a stripe again.
+    /// Run alone in a child process, so that this test's threads are the
+    /// only owners.
+    #[cfg(all(target_os = "linux", not(nexus_shuttle)))]
+    #[test]
+    fn exiting_threads_give_their_stripes_back() {
+        use std::sync::atomic::{AtomicUsize as AUsize, Ordering::SeqCst};
+        if !alone_in_a_child_process("exiting_threads_give_their_stripes_back") {
+            return;
+        }
+        static DROPS: [AUsize; 1] = [const { AUsize::new(0) }];
+        static HANDLE: AUsize = AUsize::new(0);
+        /// The stripe a call from the test key's destructor counted on.
+        static LATE_STRIPE: AUsize = AUsize::new(usize::MAX);
+        static KEY: AUsize = AUsize::new(0);
+        /// The test key's destructor: value 1 sets the key again (so that
+        /// it runs once more, in the next round, after the table's key gave
+        /// the stripe back); values 1 + 1 and 2 make a call.
+        unsafe extern "C" fn late(value: *mut libc::c_void) {
+            if value.addr() == 1 {
+                // SAFETY: the key exists (made below, never deleted).
+                let set = unsafe {
+                    libc::pthread_setspecific(
+                        KEY.load(SeqCst) as libc::pthread_key_t,
+                        std::ptr::without_provenance(value.addr() + 10),
+                    )
+                };
+                assert_eq!(set, 0);
+                return;
+            }
+            let h: *const TestHandle = std::ptr::without_provenance(HANDLE.load(SeqCst));
+            EXIT_TABLE
+                .with(h, |_| {
+                    LATE_STRIPE.store(STRIPE.with(Cell::get), SeqCst);
+                    Ok(())
+                })
+                .unwrap();
+        }
+        let h = EXIT_TABLE
+            .insert(Probe {
+                id: 0,
+                drops: &DROPS,
+            })
+            .unwrap();
+        HANDLE.store(h.addr(), SeqCst);
+        let mut key: libc::pthread_key_t = 0;
+        // SAFETY: `key` is a valid place for the new key.
+        assert_eq!(unsafe { libc::pthread_key_create(&mut key, Some(late)) }, 0);
+        KEY.store(key as usize, SeqCst);
+        let owned_none = || OWNERS.iter().all(|o| !o.load(SeqCst));
+        let call = || {
+            let h: *const TestHandle = std::ptr::without_provenance(HANDLE.load(SeqCst));
+            EXIT_TABLE.with(h, |_| Ok(())).unwrap();
+            STRIPE.with(Cell::get)
+        };
+        for first_call_in_a_key_destructor in [false, true] {
+            LATE_STRIPE.store(usize::MAX, SeqCst);
+            let first = std::thread::spawn(move || {
+                let value = if first_call_in_a_key_destructor { 2 } else { 1 };
+                // SAFETY: the key exists; the value is an integer.
+                let set = unsafe {
+                    libc::pthread_setspecific(
+                        KEY.load(SeqCst) as libc::pthread_key_t,
+                        std::ptr::without_provenance(value),
+                    )
+                };
+                assert_eq!(set, 0);
+                if first_call_in_a_key_destructor {
+                    STRIPES
+                } else {
+                    call()
+                }
+            })
+            .join()
+            .unwrap();
+            let late_stripe = LATE_STRIPE.load(SeqCst);
+            assert!(late_stripe < STRIPES, "the key destructor made no call");
+            if asymmetric::available() {
+                if first_call_in_a_key_destructor {
+                    assert!(late_stripe < OWNED_STRIPES, "no owned stripe at exit");
+                } else {
+                    assert!(first < OWNED_STRIPES, "the first thread owned no stripe");
+                    assert!(
+                        late_stripe >= OWNED_STRIPES,
+                        "a call after the thread gave its stripe back counted on it"
+                    );
+                }
+            }
+            assert!(owned_none(), "an exited thread kept its stripe");
+            // A new thread takes an owned stripe again.
+            let next = std::thread::spawn(call).join().unwrap();
+            if asymmetric::available() {
+                assert!(next < OWNED_STRIPES, "no owned stripe for a new thread");
+            }
+            assert!(owned_none(), "an exited thread kept its stripe");
+        }
+        assert_eq!(EXIT_TABLE.slot(0).unwrap().count(), 0);
+        EXIT_TABLE.free(h).unwrap();
+        assert_eq!(DROPS[0].load(SeqCst), 1);
     }
 
     #[test]
