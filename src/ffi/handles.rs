@@ -993,6 +993,130 @@ mod tests {
         fn wait_until_sole_user(&self) {}
     }
 
+    /// Frees (blocking and deferred, in turn) while threads on owned
+    /// stripes (plain stores; where the heavy barrier exists) and one on a
+    /// shared stripe call in a loop: a call that got in never sees its
+    /// object dropped before it ends, every object is dropped exactly once,
+    /// and the count is back to 0. Run alone in a child process, so that
+    /// the callers are the threads that own the stripes.
+    #[cfg(not(nexus_shuttle))]
+    #[test]
+    fn frees_never_drop_what_owned_stripe_calls_use() {
+        use std::sync::atomic::{AtomicBool as ABool, AtomicUsize as AUsize, Ordering::SeqCst};
+        if !alone_in_a_child_process("frees_never_drop_what_owned_stripe_calls_use") {
+            return;
+        }
+        const ROUNDS: usize = 2_000;
+        const CALLERS: usize = 4;
+        let table: &'static HandleTable<Probe, TestHandle> =
+            Box::leak(Box::new(HandleTable::new("test object")));
+        let drops: &'static [AUsize] = Box::leak((0..ROUNDS + 1).map(|_| AUsize::new(0)).collect());
+        let current = &*Box::leak(Box::new(AUsize::new(0)));
+        let current_id = &*Box::leak(Box::new(AUsize::new(0)));
+        let stop = &*Box::leak(Box::new(ABool::new(false)));
+        let entered = &*Box::leak(Box::new(AUsize::new(0)));
+        let bad = &*Box::leak(Box::new(AUsize::new(0)));
+        let ready = &*Box::leak(Box::new(std::sync::Barrier::new(CALLERS + 1)));
+        // A live object for the callers' first calls (which pick stripes).
+        let warm = table.insert(Probe { id: ROUNDS, drops }).unwrap();
+        let warm_addr = warm.addr();
+        let callers: Vec<_> = (0..CALLERS)
+            .map(|c| {
+                std::thread::spawn(move || {
+                    let warm: *const TestHandle = std::ptr::without_provenance(warm_addr);
+                    // The first OWNED_STRIPES - 1 callers take owned
+                    // stripes, one after the other; the freer the last
+                    // owned one, and the last caller a shared one.
+                    let turn = if c < OWNED_STRIPES - 1 { c } else { c + 1 };
+                    while entered.load(SeqCst) < turn {
+                        std::thread::yield_now();
+                    }
+                    table.with(warm, |_| Ok(())).unwrap();
+                    let stripe = STRIPE.with(Cell::get);
+                    entered.fetch_add(1, SeqCst);
+                    ready.wait();
+                    let mut n = 0u32;
+                    while !stop.load(SeqCst) {
+                        let h: *const TestHandle =
+                            std::ptr::without_provenance(current.load(SeqCst));
+                        let id = current_id.load(SeqCst);
+                        n = n.wrapping_add(1);
+                        let call = |_: &Probe| {
+                            if drops[id].load(SeqCst) != 0 {
+                                bad.fetch_add(1, SeqCst);
+                            }
+                            entered.fetch_add(1, SeqCst);
+                            for _ in 0..(n % 64) {
+                                std::hint::spin_loop();
+                            }
+                            if drops[id].load(SeqCst) != 0 {
+                                bad.fetch_add(1, SeqCst);
+                            }
+                            Ok(())
+                        };
+                        let _ = if n.is_multiple_of(2) {
+                            table.with(h, call)
+                        } else {
+                            table.with_own_callbacks_only(h, call)
+                        };
+                    }
+                    stripe
+                })
+            })
+            .collect();
+        while entered.load(SeqCst) < OWNED_STRIPES - 1 {
+            std::thread::yield_now();
+        }
+        table.with(warm, |_| Ok(())).unwrap();
+        entered.fetch_add(1, SeqCst);
+        ready.wait();
+        for r in 0..ROUNDS {
+            let h = table.insert(Probe { id: r, drops }).unwrap();
+            current_id.store(r, SeqCst);
+            current.store(h.addr(), SeqCst);
+            let seen = entered.load(SeqCst);
+            for _ in 0..10_000 {
+                if entered.load(SeqCst) != seen {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+            if r.is_multiple_of(2) {
+                table.free(h).unwrap();
+                assert_eq!(
+                    drops[r].load(SeqCst),
+                    1,
+                    "a blocking free returned before the drop"
+                );
+            } else {
+                table.free_deferred(h).unwrap();
+            }
+        }
+        let freer_stripe = STRIPE.with(Cell::get);
+        stop.store(true, SeqCst);
+        let stripes: Vec<usize> = callers.into_iter().map(|t| t.join().unwrap()).collect();
+        if asymmetric::available() {
+            assert!(
+                stripes[..OWNED_STRIPES - 1]
+                    .iter()
+                    .all(|&s| s < OWNED_STRIPES)
+                    && freer_stripe < OWNED_STRIPES
+                    && stripes[OWNED_STRIPES - 1..]
+                        .iter()
+                        .all(|&s| s >= OWNED_STRIPES),
+                "the callers' and the freer's stripes: {stripes:?}, {freer_stripe}"
+            );
+        }
+        assert_eq!(bad.load(SeqCst), 0, "calls saw their object dropped");
+        for (id, d) in drops[..ROUNDS].iter().enumerate() {
+            assert_eq!(d.load(SeqCst), 1, "object {id} dropped {d:?} times");
+        }
+        let (index, _) = decode(warm).unwrap();
+        table.free(warm).unwrap();
+        assert_eq!(table.slot(index).unwrap().count(), 0);
+        assert_eq!(table.slot(0).unwrap().count(), 0);
+    }
+
     #[cfg(all(target_os = "linux", not(nexus_shuttle)))]
     static EXIT_TABLE: HandleTable<Probe, TestHandle> = HandleTable::new("test object");
 
