@@ -382,14 +382,10 @@ impl<'t, T: HandleTarget> InFlight<'t, T> {
         let counter = &slot.in_flight[stripe].0;
         let owned = stripe < OWNED_STRIPES;
         if owned {
-            // Only this thread writes the stripe: a plain increment. The
+            // Only this thread writes the stripe: a plain increment. Its
             // compiler fence keeps it before the generation's load below;
             // the frees' heavy barrier orders the two for the processor.
-            counter.store(
-                counter.load(Ordering::Relaxed).wrapping_add(1),
-                Ordering::Relaxed,
-            );
-            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+            asymmetric::light_increment(counter);
         } else {
             counter.fetch_add(1, Ordering::SeqCst);
         }
@@ -412,9 +408,7 @@ impl<T> Drop for InFlight<'_, T> {
         // A release: the call's use of the object happens before a free
         // that sees the count at 0 drops it.
         if self.owned {
-            let c = self.counter.load(Ordering::Relaxed);
-            self.counter.store(c.wrapping_sub(1), Ordering::Release);
-            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+            asymmetric::light_decrement(self.counter);
         } else {
             self.counter.fetch_sub(1, Ordering::SeqCst);
         }
@@ -422,6 +416,10 @@ impl<T> Drop for InFlight<'_, T> {
         if pending != 0 {
             last_call_out(self.slot, pending);
         }
+        // Only for tests/schedules.rs's model of the processor's store
+        // buffer: this thread's plain stores reach the others here at the
+        // latest (the processor drains them on its own).
+        asymmetric::light_settle();
     }
 }
 
