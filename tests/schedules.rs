@@ -398,6 +398,32 @@ fn the_deferred_free_with_calls_and_stale_lookups() {
     });
 }
 
+/// The deferred free and the one call that ends last may both see the
+/// count at 0 with the flag set (the call's exit read the flag the free had
+/// just set, the free read the count the call had just left): exactly one
+/// of them drops the store and gives the slot back.
+#[test]
+fn a_deferred_free_and_the_last_call_both_see_zero() {
+    explore("deferred free vs the last call's exit", || {
+        let (h, probe) = new_store();
+        let h = H::of(h);
+        let caller = shuttle::thread::spawn(move || {
+            let _ = call(h);
+        });
+        handles::free_deferred(h.get()).expect("deferred free");
+        caller.join().unwrap();
+        assert_eq!(probe.drops.load(Ordering::SeqCst), 1, "dropped once");
+        // The slot went back to the free list once: the next two stores
+        // take two slots (a handle's low 32 bits are its slot field).
+        let (a, _) = new_store();
+        let (b, _) = new_store();
+        let slot = |h: *mut NexusStore| h.addr() & 0xffff_ffff;
+        assert_ne!(slot(a), slot(b), "two live stores in one slot");
+        handles::free(a).expect("free");
+        handles::free(b).expect("free");
+    });
+}
+
 #[test]
 fn a_deferred_free_from_inside_a_call() {
     explore("deferred free inside a call", || {
