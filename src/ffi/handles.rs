@@ -244,6 +244,27 @@ fn give_back_at_exit(owned: usize) -> bool {
     }
     static KEY: OnceLock<Option<libc::pthread_key_t>> = OnceLock::new();
     let key = KEY.get_or_init(|| {
+        // The key's destructor is code of this library: once a thread holds
+        // the key, the library must stay mapped until that thread is gone,
+        // also if the host `dlclose`s it (a thread-local destructor would
+        // have kept it: glibc counts those per library). So the library
+        // becomes RTLD_NODELETE; linked into an executable, the lookup by
+        // name finds nothing, and nothing can unload it anyway.
+        // SAFETY: `info` is a valid place for dladdr's answer; its file
+        // name, when set, is a NUL-terminated path that lives as long as
+        // the library; RTLD_NOLOAD loads nothing, and the handle is kept
+        // on purpose (never closed).
+        unsafe {
+            let mut info: libc::Dl_info = std::mem::zeroed();
+            if libc::dladdr(at_exit as *const libc::c_void, &mut info) != 0
+                && !info.dli_fname.is_null()
+            {
+                libc::dlopen(
+                    info.dli_fname,
+                    libc::RTLD_LAZY | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+                );
+            }
+        }
         let mut key = 0;
         // SAFETY: `key` is a valid place for the new key; `at_exit` is
         // called only with values this thread set (an owned stripe + 1,

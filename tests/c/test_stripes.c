@@ -1,14 +1,24 @@
-/* Call counting in a child process after fork (src/ffi/handles.rs): on
- * Linux the first few threads at a time count their calls on stripes of
- * their own, with plain stores, and frees order those stores with
- * membarrier. After fork only the forking thread survives: the parent's
- * other threads still "own" their stripes, and the membarrier registration
- * is the parent's (Linux keeps it across fork). In the child, calls from new
- * threads, blocking and deferred frees all work, and a store that was live
- * at the fork (with no call in flight) is freed there. The watchdog fails a
- * free that waits for good. */
+/* Call counting across processes and library unloads (src/ffi/handles.rs):
+ * on Linux the first few threads at a time count their calls on stripes of
+ * their own, with plain stores, frees order those stores with membarrier,
+ * and a pthread key's destructor gives a thread's stripe back at its exit.
+ *
+ * - A child process after fork: only the forking thread survives; the
+ *   parent's other threads still "own" their stripes, and the membarrier
+ *   registration is the parent's (Linux keeps it across fork). In the
+ *   child, calls from new threads, blocking and deferred frees all work,
+ *   and a store that was live at the fork (with no call in flight) is freed
+ *   there.
+ * - The shared library loaded with dlopen, called from a thread, and
+ *   dlclosed while that thread lives: when the thread exits, the key's
+ *   destructor (code of the library) must still be there (the library
+ *   keeps itself loaded). Runs where target/release/libnexus_store.so is
+ *   (make's C test runs, from the repository's root).
+ *
+ * The watchdog fails a free that waits for good. */
 #define _POSIX_C_SOURCE 200809L
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -138,8 +148,65 @@ static void test_a_child_after_fork_calls_and_frees(void) {
     }
 }
 
+/* ---- the library dlclosed while a thread that called it lives ------------------ */
+
+typedef NexusStatus (*put_fn)(NexusStore *, const uint8_t *, size_t, const uint8_t *, size_t);
+
+typedef struct {
+    put_fn put;
+    NexusStore *s;
+    Gate called;   /* opened by the thread after its call */
+    Gate unloaded; /* opened by the main thread after dlclose */
+    NexusStatus status;
+} Unloaded;
+
+static void *call_then_wait(void *arg) {
+    Unloaded *u = arg;
+    u->status = u->put(u->s, KEY("k"), KEY("value"));
+    gate_open(&u->called);
+    gate_wait(&u->unloaded);
+    return NULL; /* the thread's exit runs the library's key destructor */
+}
+
+static void test_a_thread_exits_after_the_library_was_dlclosed(void) {
+    watchdog();
+    void *lib = dlopen("target/release/libnexus_store.so", RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) {
+        printf("  (skipped: no target/release/libnexus_store.so here)\n");
+        return;
+    }
+    void (*config_init)(NexusMemoryConfig *);
+    NexusStatus (*store_new)(const NexusMemoryConfig *, NexusStore **);
+    NexusStatus (*store_free)(NexusStore *);
+    Unloaded u;
+    memset(&u, 0, sizeof u);
+    /* POSIX's way to take a function from dlsym in ISO C. */
+    *(void **)(&config_init) = dlsym(lib, "nexus_memory_config_init");
+    *(void **)(&store_new) = dlsym(lib, "nexus_store_new");
+    *(void **)(&store_free) = dlsym(lib, "nexus_store_free");
+    *(void **)(&u.put) = dlsym(lib, "nexus_store_put");
+    CHECK(config_init && store_new && store_free && u.put);
+    NexusMemoryConfig c;
+    config_init(&c);
+    CHECK(store_new(&c, &u.s) == NEXUS_STATUS_OK);
+    gate_init(&u.called);
+    gate_init(&u.unloaded);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, call_then_wait, &u) == 0);
+    gate_wait(&u.called);
+    CHECK(u.status == NEXUS_STATUS_OK);
+    CHECK(store_free(u.s) == NEXUS_STATUS_OK);
+    CHECK(dlclose(lib) == 0);
+    gate_open(&u.unloaded);
+    /* Before the library kept itself loaded: SIGSEGV in the thread's exit. */
+    CHECK(pthread_join(t, NULL) == 0);
+    gate_destroy(&u.called);
+    gate_destroy(&u.unloaded);
+}
+
 int main(void) {
     RUN(test_a_child_after_fork_calls_and_frees);
+    RUN(test_a_thread_exits_after_the_library_was_dlclosed);
     alarm(0);
     FINISH();
 }
