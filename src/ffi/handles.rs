@@ -227,11 +227,12 @@ fn give_back(owned: usize) {
 /// Arranges for the owned stripe `owned` to be given back when this thread
 /// exits; false if it cannot be (the caller then gives it back at once).
 ///
-/// On Linux, a pthread key's destructor: glibc and musl run those after the
-/// thread-local destructors (so calls from those keep the stripe), and run
-/// again the destructors of keys set by a destructor, so a thread whose
-/// first call comes from a pthread key destructor still gives its stripe
-/// back (unless that is the last of the `PTHREAD_DESTRUCTOR_ITERATIONS`
+/// On Linux, a pthread key's destructor: glibc runs those after the
+/// thread-local destructors (so calls from those keep the stripe; in any
+/// order, a call after the give-back counts on a shared stripe), and glibc
+/// and musl run again the destructors of keys set by a destructor, so a
+/// thread whose first call comes from a pthread key destructor still gives
+/// its stripe back (unless that is the last of the `PTHREAD_DESTRUCTOR_ITERATIONS`
 /// rounds: then it keeps it, and fewer threads count with plain stores).
 /// A thread-local destructor registered that late (glibc's
 /// `__cxa_thread_atexit_impl`, after the thread-local destructors ran)
