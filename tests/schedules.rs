@@ -5,7 +5,10 @@
 //! which here is the module below), run under shuttle's PCT and random
 //! schedulers. Each schedule checks that
 //! - a call counted on a slot never sees its store dropped, the store is
-//!   dropped exactly once, and a blocking free returns only after it was;
+//!   dropped exactly once, and a blocking free returns only after it was,
+//!   also when a thread's plain counts on its own stripe are held back
+//!   from the others as a store buffer would (`sync::asymmetric`): the
+//!   frees' heavy barriers must make them visible;
 //! - the deferred free drops the store exactly once, after the last call in
 //!   flight, on whichever thread ends last, also while lookups of the stale
 //!   handle count and back out, and when it races a blocking free;
@@ -35,16 +38,86 @@ mod sync {
     pub use shuttle::thread_local;
     pub use std::sync::{Arc, OnceLock};
 
-    /// The handle table's asymmetric fences. shuttle runs its threads
-    /// sequentially consistent, so the heavy barrier has nothing to add:
-    /// the schedules explore threads counting on stripes of their own
-    /// (plain stores) as well as on shared ones.
+    /// The handle table's asymmetric fences, with a model of the store
+    /// buffer they are for. shuttle runs its threads sequentially
+    /// consistent, which would make the heavy barrier useless and its
+    /// absence unseen; so a thread's light stores (a call's plain count on
+    /// its own stripe) are held back from the other threads, as x86 lets a
+    /// later load pass a store: until the next heavy barrier of any thread,
+    /// or the end of the call (`light_settle`, after its check of a pending
+    /// deferred free). The thread itself reads its own held-back value.
     pub mod asymmetric {
+        use super::{AtomicUsize, Ordering};
+
+        /// Held-back stores: (thread, counter, value), the counters living
+        /// in slot chunks that are never freed.
+        static HELD: std::sync::Mutex<Vec<(usize, usize, usize)>> =
+            std::sync::Mutex::new(Vec::new());
+        static THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
+        shuttle::thread_local! {
+            static ME: usize = THREADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+
+        fn held() -> std::sync::MutexGuard<'static, Vec<(usize, usize, usize)>> {
+            HELD.lock().unwrap_or_else(|e| e.into_inner())
+        }
+
+        /// Stores `f` of this thread's view of `counter`, held back. (No
+        /// shuttle operation while `HELD` is locked: one is a scheduling
+        /// point, and another thread would block on the lock for good.)
+        fn light(counter: &AtomicUsize, f: impl FnOnce(usize) -> usize) {
+            let me = ME.with(|m| *m);
+            let addr = std::ptr::from_ref(counter).expose_provenance();
+            let mine = |h: &(usize, usize, usize)| h.0 == me && h.1 == addr;
+            let own = held().iter().find(|h| mine(h)).map(|h| h.2);
+            let value = f(own.unwrap_or_else(|| counter.load(Ordering::Relaxed)));
+            let mut held = held();
+            held.retain(|h| !mine(h));
+            held.push((me, addr, value));
+        }
+
+        /// Makes the held-back stores `which` selects visible. One drain
+        /// at a time (`DRAINING`, a shuttle mutex), so a thread's stores
+        /// become visible in its order; each stays held (the thread reads
+        /// its own value there) until stored, and is let go only if its
+        /// thread has not stored again meanwhile (then the newer value is
+        /// drained next).
+        fn drain(which: impl Fn(usize) -> bool) {
+            static DRAINING: shuttle::sync::Mutex<()> = shuttle::sync::Mutex::new(());
+            let _one_at_a_time = DRAINING.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                let Some((t, addr, value)) = held().iter().find(|h| which(h.0)).copied() else {
+                    return;
+                };
+                // SAFETY: `addr` is a slot's counter (exposed by `light`);
+                // slot chunks are never freed.
+                let counter = unsafe { &*std::ptr::with_exposed_provenance::<AtomicUsize>(addr) };
+                counter.store(value, Ordering::SeqCst);
+                held().retain(|h| *h != (t, addr, value));
+            }
+        }
+
         pub fn available() -> bool {
             true
         }
 
-        pub fn heavy() {}
+        pub fn heavy() {
+            drain(|_| true);
+        }
+
+        pub fn light_increment(counter: &AtomicUsize) {
+            light(counter, |v| v.wrapping_add(1));
+        }
+
+        pub fn light_decrement(counter: &AtomicUsize) {
+            light(counter, |v| v.wrapping_sub(1));
+        }
+
+        pub fn light_settle() {
+            let me = ME.with(|m| *m);
+            drain(|t| t == me);
+        }
     }
 
     /// parking_lot's API (no poisoning) over shuttle's mutex.
@@ -322,6 +395,32 @@ fn the_deferred_free_with_calls_and_stale_lookups() {
             1,
             "dropped once, after the last call"
         );
+    });
+}
+
+/// The deferred free and the one call that ends last may both see the
+/// count at 0 with the flag set (the call's exit read the flag the free had
+/// just set, the free read the count the call had just left): exactly one
+/// of them drops the store and gives the slot back.
+#[test]
+fn a_deferred_free_and_the_last_call_both_see_zero() {
+    explore("deferred free vs the last call's exit", || {
+        let (h, probe) = new_store();
+        let h = H::of(h);
+        let caller = shuttle::thread::spawn(move || {
+            let _ = call(h);
+        });
+        handles::free_deferred(h.get()).expect("deferred free");
+        caller.join().unwrap();
+        assert_eq!(probe.drops.load(Ordering::SeqCst), 1, "dropped once");
+        // The slot went back to the free list once: the next two stores
+        // take two slots (a handle's low 32 bits are its slot field).
+        let (a, _) = new_store();
+        let (b, _) = new_store();
+        let slot = |h: *mut NexusStore| h.addr() & 0xffff_ffff;
+        assert_ne!(slot(a), slot(b), "two live stores in one slot");
+        handles::free(a).expect("free");
+        handles::free(b).expect("free");
     });
 }
 

@@ -24,6 +24,7 @@
 //! stripe and every count is an atomic add, as before.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering, compiler_fence};
 
 /// Whether the heavy barrier works here (decided once per process, on the
 /// first call that asks). Threads own stripes only when it is true.
@@ -41,6 +42,37 @@ pub(crate) fn heavy() {
         barrier_all_threads();
     }
 }
+
+/// The light side of a call's count: a plain increment of a counter only
+/// this thread writes, kept before the loads that follow it by a compiler
+/// fence (the heavy side orders them for the processor).
+#[inline(always)]
+pub(crate) fn light_increment(counter: &AtomicUsize) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
+    compiler_fence(Ordering::SeqCst);
+}
+
+/// The light side of a call's end: a plain decrement (a release: the
+/// call's use of the object happens before a free that reads it), kept
+/// before the loads that follow it by a compiler fence.
+#[inline(always)]
+pub(crate) fn light_decrement(counter: &AtomicUsize) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_sub(1),
+        Ordering::Release,
+    );
+    compiler_fence(Ordering::SeqCst);
+}
+
+/// Nothing: the processor drains a thread's stores on its own.
+/// tests/schedules.rs's model of a store buffer, which holds this thread's
+/// light stores back from the other threads until a heavy barrier, drains
+/// them here (the end of a call, after its check of a pending deferred free).
+#[inline(always)]
+pub(crate) fn light_settle() {}
 
 #[cfg(target_os = "linux")]
 mod linux {

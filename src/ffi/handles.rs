@@ -223,10 +223,9 @@ impl<T> Slot<T> {
 
 thread_local! {
     /// This thread's stripe, picked on its first call (`STRIPES` = none
-    /// yet); below `OWNED_STRIPES`, one it owns.
+    /// yet); below `OWNED_STRIPES`, one it owns. No destructor: it is
+    /// there until the thread is gone, for calls from any exit handler.
     static STRIPE: Cell<usize> = const { Cell::new(STRIPES) };
-    /// Gives the owned stripe back when the thread exits.
-    static OWNERSHIP: Ownership = const { Ownership(Cell::new(None)) };
 }
 
 /// Which owned stripes a thread holds.
@@ -235,22 +234,90 @@ static OWNERS: [AtomicBool; OWNED_STRIPES] = [const { AtomicBool::new(false) }; 
 /// The next thread's shared stripe: threads that own none take them in turn.
 static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
 
-/// A thread's owned stripe, given back by its thread-local destructor.
-struct Ownership(Cell<Option<usize>>);
+/// Gives this thread's owned stripe back, from its exit (no call of the
+/// thread is in flight: exit handlers run after the thread's code, one at
+/// a time). Calls made later on this thread (from other exit handlers)
+/// count on a shared stripe.
+fn give_back(owned: usize) {
+    let _ = STRIPE.try_with(|s| s.set(shared_stripe()));
+    // Release: this thread's last plain stores to the stripe's counters
+    // (all back to 0) happen before the next owner's.
+    OWNERS[owned].store(false, Ordering::Release);
+}
 
-impl Drop for Ownership {
-    fn drop(&mut self) {
-        if let Some(owned) = self.0.take() {
-            // Calls made later on this thread (from other thread-local
-            // destructors) count on a shared stripe. None is in flight now:
-            // destructors run after the thread's code and one at a time.
-            // (In std, `STRIPE` has no destructor and is always there.)
-            let _ = STRIPE.try_with(|s| s.set(shared_stripe()));
-            // Release: this thread's last plain stores to the stripe's
-            // counters (all back to 0) happen before the next owner's.
-            OWNERS[owned].store(false, Ordering::Release);
+/// Arranges for the owned stripe `owned` to be given back when this thread
+/// exits; false if it cannot be (the caller then gives it back at once).
+///
+/// On Linux, a pthread key's destructor: glibc runs those after the
+/// thread-local destructors (so calls from those keep the stripe; in any
+/// order, a call after the give-back counts on a shared stripe), and glibc
+/// and musl run again the destructors of keys set by a destructor, so a
+/// thread whose first call comes from a pthread key destructor still gives
+/// its stripe back (unless that is the last of the `PTHREAD_DESTRUCTOR_ITERATIONS`
+/// rounds: then it keeps it, and fewer threads count with plain stores).
+/// A thread-local destructor registered that late (glibc's
+/// `__cxa_thread_atexit_impl`, after the thread-local destructors ran)
+/// would never run: the stripe would stay owned by a thread that is gone,
+/// and LeakSanitizer reports the registration.
+#[cfg(all(target_os = "linux", not(nexus_shuttle)))]
+fn give_back_at_exit(owned: usize) -> bool {
+    unsafe extern "C" fn at_exit(value: *mut libc::c_void) {
+        give_back(value.addr() - 1);
+    }
+    static KEY: OnceLock<Option<libc::pthread_key_t>> = OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        // The key's destructor is code of this library: once a thread holds
+        // the key, the library must stay mapped until that thread is gone,
+        // also if the host `dlclose`s it (a thread-local destructor would
+        // have kept it: glibc counts those per library). So the library
+        // becomes RTLD_NODELETE; linked into an executable, the lookup by
+        // name finds nothing, and nothing can unload it anyway.
+        // SAFETY: `info` is a valid place for dladdr's answer; its file
+        // name, when set, is a NUL-terminated path that lives as long as
+        // the library; RTLD_NOLOAD loads nothing, and the handle is kept
+        // on purpose (never closed).
+        unsafe {
+            let mut info: libc::Dl_info = std::mem::zeroed();
+            if libc::dladdr(at_exit as *const libc::c_void, &mut info) != 0
+                && !info.dli_fname.is_null()
+            {
+                libc::dlopen(
+                    info.dli_fname,
+                    libc::RTLD_LAZY | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+                );
+            }
+        }
+        let mut key = 0;
+        // SAFETY: `key` is a valid place for the new key; `at_exit` is
+        // called only with values this thread set (an owned stripe + 1,
+        // never null).
+        (unsafe { libc::pthread_key_create(&mut key, Some(at_exit)) } == 0).then_some(key)
+    });
+    // SAFETY: the key was created above and is never deleted; the value is
+    // an integer, not a pointer to memory.
+    key.is_some_and(|key| unsafe {
+        libc::pthread_setspecific(key, std::ptr::without_provenance(owned + 1)) == 0
+    })
+}
+
+/// Elsewhere (and under shuttle's model), a thread-local destructor.
+#[cfg(not(all(target_os = "linux", not(nexus_shuttle))))]
+fn give_back_at_exit(owned: usize) -> bool {
+    /// A thread's owned stripe, given back by its thread-local destructor.
+    struct Ownership(Cell<Option<usize>>);
+
+    impl Drop for Ownership {
+        fn drop(&mut self) {
+            if let Some(owned) = self.0.take() {
+                give_back(owned);
+            }
         }
     }
+
+    thread_local! {
+        static OWNERSHIP: Ownership = const { Ownership(Cell::new(None)) };
+    }
+    OWNERSHIP.try_with(|o| o.0.set(Some(owned))).is_ok()
 }
 
 fn shared_stripe() -> usize {
@@ -282,7 +349,7 @@ fn pick_stripe() -> usize {
         })
         .flatten();
     let picked = match owned {
-        Some(i) if OWNERSHIP.try_with(|o| o.0.set(Some(i))).is_ok() => i,
+        Some(i) if give_back_at_exit(i) => i,
         Some(i) => {
             OWNERS[i].store(false, Ordering::Release);
             shared_stripe()
@@ -366,14 +433,10 @@ impl<'t, T: HandleTarget> InFlight<'t, T> {
         }
         let counter = &slot.in_flight[stripe].0;
         if owned {
-            // Only this thread writes the stripe: a plain increment. The
+            // Only this thread writes the stripe: a plain increment. Its
             // compiler fence keeps it before the generation's load below;
             // the frees' heavy barrier orders the two for the processor.
-            counter.store(
-                counter.load(Ordering::Relaxed).wrapping_add(1),
-                Ordering::Relaxed,
-            );
-            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+            asymmetric::light_increment(counter);
         } else {
             counter.fetch_add(1, Ordering::SeqCst);
         }
@@ -396,9 +459,7 @@ impl<T> Drop for InFlight<'_, T> {
         // A release: the call's use of the object happens before a free
         // that sees the count at 0 drops it.
         if self.owned {
-            let c = self.counter.load(Ordering::Relaxed);
-            self.counter.store(c.wrapping_sub(1), Ordering::Release);
-            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+            asymmetric::light_decrement(self.counter);
         } else {
             self.counter.fetch_sub(1, Ordering::SeqCst);
         }
@@ -406,6 +467,10 @@ impl<T> Drop for InFlight<'_, T> {
         if pending != 0 {
             last_call_out(self.slot, pending);
         }
+        // Only for tests/schedules.rs's model of the processor's store
+        // buffer: this thread's plain stores reach the others here at the
+        // latest (the processor drains them on its own).
+        asymmetric::light_settle();
     }
 }
 
@@ -913,6 +978,304 @@ mod tests {
         // The call ends last: it drops the second object.
         drop(call);
         assert_eq!(drops.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    /// Runs the test `name` (its path below `tests::`) alone in a child
+    /// process of this test binary, so that no other test's threads hold
+    /// owned stripes; fails if the child fails or has not finished after
+    /// two minutes (a free that waits for good). True in the child: the
+    /// caller then runs the test's body.
+    #[cfg(not(nexus_shuttle))]
+    fn alone_in_a_child_process(name: &str) -> bool {
+        const CHILD: &str = "NEXUS_HANDLES_TEST_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            return true;
+        }
+        let name = format!("ffi::handles::tests::{name}");
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", &name, "--test-threads=1", "--nocapture"])
+            .env(CHILD, "1")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "{name} failed in its child process");
+                return false;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{name} did not finish in its child process (a free waiting for good?)");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    #[cfg(not(nexus_shuttle))]
+    struct TestHandle;
+
+    #[cfg(not(nexus_shuttle))]
+    impl HandleKind for TestHandle {
+        const KIND: usize = 0;
+    }
+
+    /// An object numbered `id` that counts its drops in `drops[id]`.
+    #[cfg(not(nexus_shuttle))]
+    struct Probe {
+        id: usize,
+        drops: &'static [std::sync::atomic::AtomicUsize],
+    }
+
+    #[cfg(not(nexus_shuttle))]
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            self.drops[self.id].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[cfg(not(nexus_shuttle))]
+    impl HandleTarget for Probe {
+        fn is_inside_own_callback(&self) -> bool {
+            false
+        }
+
+        fn wait_until_sole_user(&self) {}
+    }
+
+    /// Frees (blocking and deferred, in turn) while threads on owned
+    /// stripes (plain stores; where the heavy barrier exists) and one on a
+    /// shared stripe call in a loop: a call that got in never sees its
+    /// object dropped before it ends, every object is dropped exactly once,
+    /// and the count is back to 0. Run alone in a child process, so that
+    /// the callers are the threads that own the stripes.
+    #[cfg(not(nexus_shuttle))]
+    #[test]
+    fn frees_never_drop_what_owned_stripe_calls_use() {
+        use std::sync::atomic::{AtomicBool as ABool, AtomicUsize as AUsize, Ordering::SeqCst};
+        if !alone_in_a_child_process("frees_never_drop_what_owned_stripe_calls_use") {
+            return;
+        }
+        const ROUNDS: usize = 2_000;
+        const CALLERS: usize = 4;
+        let table: &'static HandleTable<Probe, TestHandle> =
+            Box::leak(Box::new(HandleTable::new("test object")));
+        let drops: &'static [AUsize] = Box::leak((0..ROUNDS + 1).map(|_| AUsize::new(0)).collect());
+        let current = &*Box::leak(Box::new(AUsize::new(0)));
+        let current_id = &*Box::leak(Box::new(AUsize::new(0)));
+        let stop = &*Box::leak(Box::new(ABool::new(false)));
+        let entered = &*Box::leak(Box::new(AUsize::new(0)));
+        let bad = &*Box::leak(Box::new(AUsize::new(0)));
+        let ready = &*Box::leak(Box::new(std::sync::Barrier::new(CALLERS + 1)));
+        // A live object for the callers' first calls (which pick stripes).
+        let warm = table.insert(Probe { id: ROUNDS, drops }).unwrap();
+        let warm_addr = warm.addr();
+        let callers: Vec<_> = (0..CALLERS)
+            .map(|c| {
+                std::thread::spawn(move || {
+                    let warm: *const TestHandle = std::ptr::without_provenance(warm_addr);
+                    // The first OWNED_STRIPES - 1 callers take owned
+                    // stripes, one after the other; the freer the last
+                    // owned one, and the last caller a shared one.
+                    let turn = if c < OWNED_STRIPES - 1 { c } else { c + 1 };
+                    while entered.load(SeqCst) < turn {
+                        std::thread::yield_now();
+                    }
+                    table.with(warm, |_| Ok(())).unwrap();
+                    let stripe = STRIPE.with(Cell::get);
+                    entered.fetch_add(1, SeqCst);
+                    ready.wait();
+                    let mut n = 0u32;
+                    while !stop.load(SeqCst) {
+                        let h: *const TestHandle =
+                            std::ptr::without_provenance(current.load(SeqCst));
+                        let id = current_id.load(SeqCst);
+                        n = n.wrapping_add(1);
+                        let call = |_: &Probe| {
+                            if drops[id].load(SeqCst) != 0 {
+                                bad.fetch_add(1, SeqCst);
+                            }
+                            entered.fetch_add(1, SeqCst);
+                            for _ in 0..(n % 64) {
+                                std::hint::spin_loop();
+                            }
+                            if drops[id].load(SeqCst) != 0 {
+                                bad.fetch_add(1, SeqCst);
+                            }
+                            Ok(())
+                        };
+                        let _ = if n.is_multiple_of(2) {
+                            table.with(h, call)
+                        } else {
+                            table.with_own_callbacks_only(h, call)
+                        };
+                    }
+                    stripe
+                })
+            })
+            .collect();
+        while entered.load(SeqCst) < OWNED_STRIPES - 1 {
+            std::thread::yield_now();
+        }
+        table.with(warm, |_| Ok(())).unwrap();
+        entered.fetch_add(1, SeqCst);
+        ready.wait();
+        for r in 0..ROUNDS {
+            let h = table.insert(Probe { id: r, drops }).unwrap();
+            current_id.store(r, SeqCst);
+            current.store(h.addr(), SeqCst);
+            let seen = entered.load(SeqCst);
+            for _ in 0..10_000 {
+                if entered.load(SeqCst) != seen {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+            if r.is_multiple_of(2) {
+                table.free(h).unwrap();
+                assert_eq!(
+                    drops[r].load(SeqCst),
+                    1,
+                    "a blocking free returned before the drop"
+                );
+            } else {
+                table.free_deferred(h).unwrap();
+            }
+        }
+        let freer_stripe = STRIPE.with(Cell::get);
+        stop.store(true, SeqCst);
+        let stripes: Vec<usize> = callers.into_iter().map(|t| t.join().unwrap()).collect();
+        if asymmetric::available() {
+            assert!(
+                stripes[..OWNED_STRIPES - 1]
+                    .iter()
+                    .all(|&s| s < OWNED_STRIPES)
+                    && freer_stripe < OWNED_STRIPES
+                    && stripes[OWNED_STRIPES - 1..]
+                        .iter()
+                        .all(|&s| s >= OWNED_STRIPES),
+                "the callers' and the freer's stripes: {stripes:?}, {freer_stripe}"
+            );
+        }
+        assert_eq!(bad.load(SeqCst), 0, "calls saw their object dropped");
+        for (id, d) in drops[..ROUNDS].iter().enumerate() {
+            assert_eq!(d.load(SeqCst), 1, "object {id} dropped {d:?} times");
+        }
+        let (index, _) = decode(warm).unwrap();
+        table.free(warm).unwrap();
+        assert_eq!(table.slot(index).unwrap().count(), 0);
+        assert_eq!(table.slot(0).unwrap().count(), 0);
+    }
+
+    #[cfg(all(target_os = "linux", not(nexus_shuttle)))]
+    static EXIT_TABLE: HandleTable<Probe, TestHandle> = HandleTable::new("test object");
+
+    /// Stripe handoff at thread exit (on Linux, by a pthread key's
+    /// destructor): an exiting thread gives its owned stripe back, and a
+    /// call from an exit handler that runs after that counts on a shared
+    /// stripe (not on the stripe a new owner may already write with plain
+    /// stores); a thread whose first call comes from a pthread key
+    /// destructor (after its thread-local destructors ran) gives the stripe
+    /// it takes back too. After each, a new thread owns a stripe again.
+    /// Run alone in a child process, so that this test's threads are the
+    /// only owners.
+    #[cfg(all(target_os = "linux", not(nexus_shuttle)))]
+    #[test]
+    fn exiting_threads_give_their_stripes_back() {
+        use std::sync::atomic::{AtomicUsize as AUsize, Ordering::SeqCst};
+        if !alone_in_a_child_process("exiting_threads_give_their_stripes_back") {
+            return;
+        }
+        static DROPS: [AUsize; 1] = [const { AUsize::new(0) }];
+        static HANDLE: AUsize = AUsize::new(0);
+        /// The stripe a call from the test key's destructor counted on.
+        static LATE_STRIPE: AUsize = AUsize::new(usize::MAX);
+        static KEY: AUsize = AUsize::new(0);
+        /// The test key's destructor: value 1 sets the key again (so that
+        /// it runs once more, in the next round, after the table's key gave
+        /// the stripe back); values 1 + 1 and 2 make a call.
+        unsafe extern "C" fn late(value: *mut libc::c_void) {
+            if value.addr() == 1 {
+                // SAFETY: the key exists (made below, never deleted).
+                let set = unsafe {
+                    libc::pthread_setspecific(
+                        KEY.load(SeqCst) as libc::pthread_key_t,
+                        std::ptr::without_provenance(value.addr() + 10),
+                    )
+                };
+                assert_eq!(set, 0);
+                return;
+            }
+            let h: *const TestHandle = std::ptr::without_provenance(HANDLE.load(SeqCst));
+            EXIT_TABLE
+                .with(h, |_| {
+                    LATE_STRIPE.store(STRIPE.with(Cell::get), SeqCst);
+                    Ok(())
+                })
+                .unwrap();
+        }
+        let h = EXIT_TABLE
+            .insert(Probe {
+                id: 0,
+                drops: &DROPS,
+            })
+            .unwrap();
+        HANDLE.store(h.addr(), SeqCst);
+        let mut key: libc::pthread_key_t = 0;
+        // SAFETY: `key` is a valid place for the new key.
+        assert_eq!(unsafe { libc::pthread_key_create(&mut key, Some(late)) }, 0);
+        KEY.store(key as usize, SeqCst);
+        let owned_none = || OWNERS.iter().all(|o| !o.load(SeqCst));
+        let call = || {
+            let h: *const TestHandle = std::ptr::without_provenance(HANDLE.load(SeqCst));
+            EXIT_TABLE.with(h, |_| Ok(())).unwrap();
+            STRIPE.with(Cell::get)
+        };
+        for first_call_in_a_key_destructor in [false, true] {
+            LATE_STRIPE.store(usize::MAX, SeqCst);
+            let first = std::thread::spawn(move || {
+                let value = if first_call_in_a_key_destructor { 2 } else { 1 };
+                // SAFETY: the key exists; the value is an integer.
+                let set = unsafe {
+                    libc::pthread_setspecific(
+                        KEY.load(SeqCst) as libc::pthread_key_t,
+                        std::ptr::without_provenance(value),
+                    )
+                };
+                assert_eq!(set, 0);
+                if first_call_in_a_key_destructor {
+                    STRIPES
+                } else {
+                    call()
+                }
+            })
+            .join()
+            .unwrap();
+            let late_stripe = LATE_STRIPE.load(SeqCst);
+            assert!(late_stripe < STRIPES, "the key destructor made no call");
+            if asymmetric::available() {
+                if first_call_in_a_key_destructor {
+                    assert!(late_stripe < OWNED_STRIPES, "no owned stripe at exit");
+                } else {
+                    assert!(first < OWNED_STRIPES, "the first thread owned no stripe");
+                    assert!(
+                        late_stripe >= OWNED_STRIPES,
+                        "a call after the thread gave its stripe back counted on it"
+                    );
+                }
+            }
+            assert!(owned_none(), "an exited thread kept its stripe");
+            // A new thread takes an owned stripe again.
+            let next = std::thread::spawn(call).join().unwrap();
+            if asymmetric::available() {
+                assert!(next < OWNED_STRIPES, "no owned stripe for a new thread");
+            }
+            assert!(owned_none(), "an exited thread kept its stripe");
+        }
+        assert_eq!(EXIT_TABLE.slot(0).unwrap().count(), 0);
+        EXIT_TABLE.free(h).unwrap();
+        assert_eq!(DROPS[0].load(SeqCst), 1);
     }
 
     #[test]
