@@ -413,9 +413,6 @@ struct InFlight<'t, T> {
     slot: &'t Slot<T>,
     /// This thread's stripe of the slot's count.
     counter: &'t AtomicUsize,
-    /// Whether the call counted with plain stores (on a stripe this
-    /// thread owns); else with atomic adds.
-    owned: bool,
 }
 
 impl<'t, T: HandleTarget> InFlight<'t, T> {
@@ -440,11 +437,7 @@ impl<'t, T: HandleTarget> InFlight<'t, T> {
         } else {
             counter.fetch_add(1, Ordering::SeqCst);
         }
-        let counted = InFlight {
-            slot,
-            counter,
-            owned,
-        };
+        let counted = InFlight { slot, counter };
         // SeqCst with the increment above and with free's swap and count
         // check (or ordered by the free's heavy barrier): either this sees
         // DEAD (or a later generation), or the free sees this call counted
@@ -453,12 +446,23 @@ impl<'t, T: HandleTarget> InFlight<'t, T> {
     }
 }
 
+impl<T> InFlight<'_, T> {
+    /// Whether the call's stripe is one a thread owns (counted with plain
+    /// stores). A thread's first call, which picked the stripe, counted
+    /// with an atomic add: its plain decrement is as sound, the stripe
+    /// having one writer.
+    #[inline(always)]
+    fn is_owned(&self) -> bool {
+        std::ptr::from_ref(self.counter) < std::ptr::from_ref(&self.slot.in_flight[OWNED_STRIPES].0)
+    }
+}
+
 impl<T> Drop for InFlight<'_, T> {
     #[inline]
     fn drop(&mut self) {
         // A release: the call's use of the object happens before a free
         // that sees the count at 0 drops it.
-        if self.owned {
+        if self.is_owned() {
             asymmetric::light_decrement(self.counter);
         } else {
             self.counter.fetch_sub(1, Ordering::SeqCst);
