@@ -17,10 +17,11 @@
 //!
 //! Only on Linux (not Android: its app sandbox's seccomp filter kills a
 //! process that calls a system call it does not allow, and some of its
-//! versions do not allow this one), and only once the process registered
+//! versions do not allow this one), not in a process a seccomp filter
+//! already confines (the same risk), and only once the process registered
 //! for it and one barrier succeeded; `NEXUS_STORE_NO_MEMBARRIER` set to
-//! anything in the environment turns it off (for sandboxes that kill on
-//! unknown calls). Elsewhere [`available`] is false: no thread owns a
+//! anything in the environment turns it off (for a filter installed after
+//! the first call). Elsewhere [`available`] is false: no thread owns a
 //! stripe and every count is an atomic add, as before.
 
 use std::sync::OnceLock;
@@ -96,7 +97,29 @@ mod linux {
         }
     }
 
+    /// Whether a seccomp filter (mode 2) or strict mode (1) confines this
+    /// process, by `/proc/self/status` (readable under any filter; unknown
+    /// counts as none). A filter may kill the process for a system call it
+    /// does not list (`SECCOMP_RET_KILL`: systemd's `SystemCallFilter=`,
+    /// some sandboxes), before any error could be seen, so under one the
+    /// library does not try `membarrier` at all. Docker's default profile
+    /// is such a filter too: there calls count with atomic adds.
+    fn confined_by_seccomp() -> bool {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Seccomp:"))
+                    .map(|mode| mode.trim() != "0")
+            })
+            .unwrap_or(false)
+    }
+
     pub(super) fn setup() -> bool {
+        if confined_by_seccomp() {
+            return false;
+        }
         let supported = membarrier(MEMBARRIER_CMD_QUERY);
         supported > 0
             && supported & MEMBARRIER_CMD_PRIVATE_EXPEDITED != 0

@@ -15,11 +15,23 @@
  *   keeps itself loaded). Runs where target/release/libnexus_store.so is
  *   (make's C test runs, from the repository's root).
  *
+ * - A process that a seccomp filter already confines before its first call,
+ *   one that kills the process for membarrier (as systemd's
+ *   SystemCallFilter= can): the library never tries membarrier there (it
+ *   reads the process's seccomp mode first) and every call and free works.
+ *   The filter is installed in a fresh process (this program run again with
+ *   --seccomp-child), whose library has not made its choice yet.
+ *
  * The watchdog fails a free that waits for good. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <dlfcn.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/wait.h>
@@ -204,9 +216,56 @@ static void test_a_thread_exits_after_the_library_was_dlclosed(void) {
     gate_destroy(&u.unloaded);
 }
 
-int main(void) {
+/* ---- a process confined by a seccomp filter ------------------------------------- */
+
+/* Runs in the fresh process: kill the process on membarrier, then use stores
+ * (calls, both frees, a second thread). Exits 0 when everything worked. */
+static int seccomp_child(void) {
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_membarrier, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = (unsigned short)(sizeof filter / sizeof filter[0]), .filter = filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return 3;
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) return 4;
+    for (int round = 0; round < 2; round++) {
+        NexusStore *s = new_store(0);
+        if (nexus_store_put(s, KEY("k"), KEY("v")) != NEXUS_STATUS_OK) return 5;
+        if (some_calls(s, 100) != 0) return 6;
+        NexusStatus st = round ? nexus_store_free_deferred(s) : nexus_store_free(s);
+        if (st != NEXUS_STATUS_OK) return 7;
+    }
+    return 0;
+}
+
+static const char *g_self;
+
+static void test_a_process_under_a_seccomp_filter_never_calls_membarrier(void) {
+    watchdog();
+    if (under_valgrind()) return; /* valgrind runs its own system calls under the filter */
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        execl("/proc/self/exe", g_self, "--seccomp-child", (char *)NULL);
+        _exit(2);
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    if (WIFSIGNALED(status))
+        fprintf(stderr, "[%s] the confined process died of signal %d (SIGSYS is %d: membarrier was tried)\n",
+                nexus_test_name, WTERMSIG(status), SIGSYS);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--seccomp-child") == 0) return seccomp_child();
+    g_self = argv[0];
     RUN(test_a_child_after_fork_calls_and_frees);
     RUN(test_a_thread_exits_after_the_library_was_dlclosed);
+    RUN(test_a_process_under_a_seccomp_filter_never_calls_membarrier);
     alarm(0);
     FINISH();
 }
