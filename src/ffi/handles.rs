@@ -324,15 +324,6 @@ fn shared_stripe() -> usize {
     OWNED_STRIPES + NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % (STRIPES - OWNED_STRIPES)
 }
 
-#[inline]
-fn my_stripe() -> usize {
-    let mine = STRIPE.with(Cell::get);
-    if mine < STRIPES {
-        return mine;
-    }
-    pick_stripe()
-}
-
 /// A thread's first call: an owned stripe if the heavy barrier exists and
 /// one is free (and the thread can still run destructors), else a shared one.
 #[cold]
@@ -419,14 +410,16 @@ impl<'t, T: HandleTarget> InFlight<'t, T> {
     /// Counts a call on `slot` if it still holds `generation`.
     #[inline]
     fn enter(slot: &'t Slot<T>, generation: usize) -> Option<Self> {
-        // One test for the common case (an owned stripe). A shared stripe,
-        // or none picked yet, takes `my_stripe` and counts with atomic adds,
-        // even when this first call picks a stripe to own: an add by the
+        // One test for the common case (an owned stripe). A shared stripe
+        // counts with atomic adds; so does a thread's first call (none
+        // picked yet), even when it picks a stripe to own: an add by the
         // stripe's only writer is as sound as its plain stores.
         let mut stripe = STRIPE.with(Cell::get);
         let owned = stripe < OWNED_STRIPES;
-        if !owned {
-            stripe = my_stripe();
+        // (`!owned` first, though implied: the owned path stays one test;
+        // without it the C hit took 9 more instructions.)
+        if !owned && stripe >= STRIPES {
+            stripe = pick_stripe();
         }
         let counter = &slot.in_flight[stripe].0;
         if owned {
