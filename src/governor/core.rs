@@ -526,14 +526,15 @@ impl GovernorCore {
             (target - total).saturating_sub(spare_taken) / seen.len() as u64
         };
         // Retired meanwhile: its members may be another governor's now.
-        let retired = self.retired.load(Ordering::SeqCst);
-        for m in seen.iter().filter(|_| !retired) {
-            if let Some(store) = m.store.upgrade() {
-                let ceiling_room = m
-                    .config
-                    .ceiling_bytes
-                    .map_or(u64::MAX, |c| c.saturating_sub(m.usage));
-                store.membership().open_room(ceiling_room.min(share));
+        if !self.retired.load(Ordering::SeqCst) {
+            for m in &seen {
+                if let Some(store) = m.store.upgrade() {
+                    let ceiling_room = m
+                        .config
+                        .ceiling_bytes
+                        .map_or(u64::MAX, |c| c.saturating_sub(m.usage));
+                    store.membership().open_room(ceiling_room.min(share));
+                }
             }
         }
         // Record, then report.
