@@ -159,8 +159,11 @@ typedef struct NexusGovernor NexusGovernor;
 typedef struct NexusKeyList NexusKeyList;
 
 /**
- * Where a loader puts the value it loaded, or why it failed. Valid only
- * during the loader call that received it.
+ * Where a loader puts the value it loaded, or why it failed: an opaque
+ * sink handle, valid only during the loader call that received it. Not a
+ * pointer to memory but a generation-checked slot number (as a store
+ * handle is), so a sink used after its loader returned, on any thread, or
+ * a value that was never a sink, is `NEXUS_STATUS_ERR_INVALID_HANDLE`.
  */
 typedef struct NexusLoadSink NexusLoadSink;
 
@@ -2373,8 +2376,18 @@ NexusStatus nexus_store_set_eviction_listener(struct NexusStore *store,
  * `ERR_CALLBACK`; any other status it returns (`NOT_FOUND` included)
  * reaches every waiter and caches nothing (a value it gave before failing
  * is released), except a value that is no `NEXUS_STATUS_*`, which reaches
- * them as `ERR_CALLBACK` ("the loader returned status N"). The sink is
- * valid only during that loader call.
+ * them as `ERR_CALLBACK` ("the loader returned status N").
+ *
+ * The sink is a handle (like a store's, not a pointer to memory), valid
+ * only during that loader call. While the loader runs, the sink may be
+ * used from any thread (e.g. one the loader hands the work to and waits
+ * for): calls on one sink are serialised, never concurrent. Once the
+ * loader has returned, every call on its sink, from any thread and
+ * whether or not its store still exists, is `ERR_INVALID_HANDLE` and
+ * changes nothing; so is a value that was never a sink (a sink would
+ * have to outlive 2^43 later loads, 2^19 on 32-bit targets, to alias one).
+ * A call racing the loader's return either lands before it or is
+ * `ERR_INVALID_HANDLE`.
  *
  * Ownership and threading of `ctx` and `destroy`: as for
  * `nexus_store_set_event_callback`.
@@ -2395,8 +2408,9 @@ NexusStatus nexus_store_set_loader(struct NexusStore *store,
 
 /**
  * Gives the loader's value as a copy of `value_len` bytes (NULL with
- * length 0 is an empty value). Call it once, from inside the loader, on
- * the sink the loader received. A loader that returns this call's failure
+ * length 0 is an empty value). Call it once, while the loader runs, on
+ * the sink the loader received (from any thread: see
+ * `nexus_store_set_loader`). A loader that returns this call's failure
  * status as its own (`return nexus_load_sink_put_bytes(...)`) fails the
  * load with this call's message too.
  *
@@ -2406,8 +2420,12 @@ NexusStatus nexus_store_set_loader(struct NexusStore *store,
  *   length beyond PTRDIFF_MAX
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL, value NULL with a non-zero
  *   length
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`: the sink's loader has returned, or
+ *   it is no sink; nothing is given
  * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
  * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe (calls on one sink are serialised).
  */
 NexusStatus nexus_load_sink_put_bytes(struct NexusLoadSink *sink,
                                       const uint8_t *value,
@@ -2428,9 +2446,13 @@ NexusStatus nexus_load_sink_put_bytes(struct NexusLoadSink *sink,
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value or a failure was already
  *   given, or `cost` 0 with no size estimator registered
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`: the sink's loader has returned, or
+ *   it is no sink; the object is still the caller's
  * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the object is
  *   still the caller's
  * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe (calls on one sink are serialised).
  */
 NexusStatus nexus_load_sink_put_object(struct NexusLoadSink *sink,
                                        void *object,
@@ -2442,8 +2464,9 @@ NexusStatus nexus_load_sink_put_object(struct NexusLoadSink *sink,
  * Fails the load, saying why: every thread waiting on it (the caller of
  * `nexus_store_get_or_load` that ran the loader and the ones that joined
  * it) gets `status` and, from `nexus_last_error_message()`, `message`.
- * Nothing is cached. Call it from inside the loader, on the sink the loader
- * received; the loader's own return value is then ignored. A value given
+ * Nothing is cached. Call it while the loader runs, on the sink the loader
+ * received (from any thread: see `nexus_store_set_loader`); the loader's
+ * own return value is then ignored. A value given
  * to the sink before is released (as when a loader returns a failure
  * status). This is how a wrapper passes an exception's message across the
  * C library.
@@ -2457,8 +2480,12 @@ NexusStatus nexus_load_sink_put_object(struct NexusLoadSink *sink,
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: the sink already holds a failure, or
  *   `status` is `OK` or no status; nothing is recorded
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`: the sink's loader has returned, or
+ *   it is no sink; nothing is recorded
  * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
  * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe (calls on one sink are serialised).
  */
 NexusStatus nexus_load_sink_fail(struct NexusLoadSink *sink,
                                  NexusStatus status,
@@ -2472,9 +2499,10 @@ NexusStatus nexus_load_sink_fail(struct NexusLoadSink *sink,
  * `message`; every thread that joined the load looks the key up again
  * instead (one of them runs its own loader), where
  * `nexus_load_sink_fail` would give them the failure. Nothing is cached.
- * Call it from inside the loader, on the sink the loader received; the
- * loader's own return value is then ignored. A value given to the sink
- * before is released, as with `nexus_load_sink_fail`. The store's
+ * Call it while the loader runs, on the sink the loader received (from
+ * any thread: see `nexus_store_set_loader`); the loader's own return value
+ * is then ignored. A value given to the sink before is released, as with
+ * `nexus_load_sink_fail`. The store's
  * `load_failure_count` counts the call.
  *
  * `message`: a NUL-terminated string, copied (invalid UTF-8 is replaced);
@@ -2485,8 +2513,12 @@ NexusStatus nexus_load_sink_fail(struct NexusLoadSink *sink,
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: the sink already holds a failure
  *   (or an abandonment); nothing is recorded
  * - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
+ * - `NEXUS_STATUS_ERR_INVALID_HANDLE`: the sink's loader has returned, or
+ *   it is no sink; nothing is recorded
  * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
  * - `NEXUS_STATUS_ERR_PANIC`
+ *
+ * Thread-safe (calls on one sink are serialised).
  */
 NexusStatus nexus_load_sink_abandon(struct NexusLoadSink *sink,
                                     const char *message);
@@ -2516,7 +2548,8 @@ NexusStatus nexus_load_sink_abandon(struct NexusLoadSink *sink,
  *   non-zero length
  * - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
  * - `NEXUS_STATUS_ERR_INVALID_HANDLE`
- * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
+ * - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed, or 2^20 loads
+ *   (2^12 on 32-bit targets) are in progress at once, over every store
  * - `NEXUS_STATUS_ERR_PANIC`
  *
  * Thread-safe.

@@ -2,9 +2,10 @@
 
 use std::ffi::{c_char, c_void};
 
-use super::boundary::{c_str_arg, entry, in_out_arg, key_arg, kind_of, owned_bytes_arg};
+use super::boundary::{c_str_arg, entry, key_arg, kind_of, null_arg, owned_bytes_arg};
 use super::calls::{with_store, with_store_out};
 use super::foreign::{self, ForeignCtx, check_object_cost, object_value, sink_fail, sink_put};
+use super::sinks::{SinkState, with_sink};
 use super::types::*;
 use super::value::{FfiValue, Putting};
 use crate::{Error, ErrorKind, Loaded};
@@ -91,8 +92,18 @@ pub extern "C" fn nexus_store_set_eviction_listener(
 /// `ERR_CALLBACK`; any other status it returns (`NOT_FOUND` included)
 /// reaches every waiter and caches nothing (a value it gave before failing
 /// is released), except a value that is no `NEXUS_STATUS_*`, which reaches
-/// them as `ERR_CALLBACK` ("the loader returned status N"). The sink is
-/// valid only during that loader call.
+/// them as `ERR_CALLBACK` ("the loader returned status N").
+///
+/// The sink is a handle (like a store's, not a pointer to memory), valid
+/// only during that loader call. While the loader runs, the sink may be
+/// used from any thread (e.g. one the loader hands the work to and waits
+/// for): calls on one sink are serialised, never concurrent. Once the
+/// loader has returned, every call on its sink, from any thread and
+/// whether or not its store still exists, is `ERR_INVALID_HANDLE` and
+/// changes nothing; so is a value that was never a sink (a sink would
+/// have to outlive 2^43 later loads, 2^19 on 32-bit targets, to alias one).
+/// A call racing the loader's return either lands before it or is
+/// `ERR_INVALID_HANDLE`.
 ///
 /// Ownership and threading of `ctx` and `destroy`: as for
 /// `nexus_store_set_event_callback`.
@@ -122,8 +133,9 @@ pub extern "C" fn nexus_store_set_loader(
 }
 
 /// Gives the loader's value as a copy of `value_len` bytes (NULL with
-/// length 0 is an empty value). Call it once, from inside the loader, on
-/// the sink the loader received. A loader that returns this call's failure
+/// length 0 is an empty value). Call it once, while the loader runs, on
+/// the sink the loader received (from any thread: see
+/// `nexus_store_set_loader`). A loader that returns this call's failure
 /// status as its own (`return nexus_load_sink_put_bytes(...)`) fails the
 /// load with this call's message too.
 ///
@@ -133,8 +145,12 @@ pub extern "C" fn nexus_store_set_loader(
 ///   length beyond PTRDIFF_MAX
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL, value NULL with a non-zero
 ///   length
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`: the sink's loader has returned, or
+///   it is no sink; nothing is given
 /// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
 /// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe (calls on one sink are serialised).
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_load_sink_put_bytes(
     sink: *mut NexusLoadSink,
@@ -142,14 +158,13 @@ pub extern "C" fn nexus_load_sink_put_bytes(
     value_len: usize,
 ) -> NexusStatus {
     entry(|| {
-        // SAFETY: the caller passes NULL or the sink its loader received,
-        // during that loader call.
-        let sink = unsafe { in_out_arg(sink, "sink") }?;
-        remember_refusal(sink, |sink| {
-            // SAFETY: the caller passes `value_len` readable bytes.
-            let value = unsafe { owned_bytes_arg(value, value_len, "value") }?;
-            sink_put(sink, Loaded::new(FfiValue::Bytes(value)))
-        })
+        with_sink(non_null_sink(sink)?, |sink| {
+            remember_refusal(sink, |sink| {
+                // SAFETY: the caller passes `value_len` readable bytes.
+                let value = unsafe { owned_bytes_arg(value, value_len, "value") }?;
+                sink_put(sink, Loaded::new(FfiValue::Bytes(value)))
+            })
+        })?
     })
 }
 
@@ -167,9 +182,13 @@ pub extern "C" fn nexus_load_sink_put_bytes(
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: a value or a failure was already
 ///   given, or `cost` 0 with no size estimator registered
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`: the sink's loader has returned, or
+///   it is no sink; the object is still the caller's
 /// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed; the object is
 ///   still the caller's
 /// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe (calls on one sink are serialised).
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_load_sink_put_object(
     sink: *mut NexusLoadSink,
@@ -179,29 +198,36 @@ pub extern "C" fn nexus_load_sink_put_object(
     release_ctx: *mut c_void,
 ) -> NexusStatus {
     entry(|| {
-        // SAFETY: the caller passes NULL or the sink its loader received,
-        // during that loader call.
-        let sink = unsafe { in_out_arg(sink, "sink") }?;
-        remember_refusal(sink, |sink| {
-            check_object_cost(cost, !sink.objects_need_cost)?;
-            // A failed allocation unwinding from here leaves the object the
-            // caller's (as for nexus_store_put_object).
-            let _putting = Putting::new(object);
-            let value = object_value(object, release, release_ctx);
-            let loaded = if cost == 0 {
-                Loaded::new(value)
-            } else {
-                Loaded::with_charge(value, cost as u64)
-            };
-            sink_put(sink, loaded)
-        })
+        with_sink(non_null_sink(sink)?, |sink| {
+            remember_refusal(sink, |sink| {
+                check_object_cost(cost, !sink.objects_need_cost)?;
+                // A failed allocation unwinding from here leaves the object
+                // the caller's (as for nexus_store_put_object).
+                let _putting = Putting::new(object);
+                let value = object_value(object, release, release_ctx);
+                let loaded = if cost == 0 {
+                    Loaded::new(value)
+                } else {
+                    Loaded::with_charge(value, cost as u64)
+                };
+                sink_put(sink, loaded)
+            })
+        })?
     })
 }
 
-/// Runs a sink put, keeping its refusal in the sink (`NexusLoadSink::refused`).
+/// `sink`, or `NULL_ARGUMENT`.
+fn non_null_sink(sink: *mut NexusLoadSink) -> Result<*mut NexusLoadSink, Error> {
+    if sink.is_null() {
+        return Err(null_arg("sink"));
+    }
+    Ok(sink)
+}
+
+/// Runs a sink put, keeping its refusal in the sink (`SinkState::refused`).
 fn remember_refusal(
-    sink: &mut NexusLoadSink,
-    put: impl FnOnce(&mut NexusLoadSink) -> Result<(), Error>,
+    sink: &mut SinkState,
+    put: impl FnOnce(&mut SinkState) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let result = put(sink);
     if let Err(e) = &result {
@@ -213,8 +239,9 @@ fn remember_refusal(
 /// Fails the load, saying why: every thread waiting on it (the caller of
 /// `nexus_store_get_or_load` that ran the loader and the ones that joined
 /// it) gets `status` and, from `nexus_last_error_message()`, `message`.
-/// Nothing is cached. Call it from inside the loader, on the sink the loader
-/// received; the loader's own return value is then ignored. A value given
+/// Nothing is cached. Call it while the loader runs, on the sink the loader
+/// received (from any thread: see `nexus_store_set_loader`); the loader's
+/// own return value is then ignored. A value given
 /// to the sink before is released (as when a loader returns a failure
 /// status). This is how a wrapper passes an exception's message across the
 /// C library.
@@ -228,8 +255,12 @@ fn remember_refusal(
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: the sink already holds a failure, or
 ///   `status` is `OK` or no status; nothing is recorded
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`: the sink's loader has returned, or
+///   it is no sink; nothing is recorded
 /// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
 /// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe (calls on one sink are serialised).
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_load_sink_fail(
     sink: *mut NexusLoadSink,
@@ -237,9 +268,7 @@ pub extern "C" fn nexus_load_sink_fail(
     message: *const c_char,
 ) -> NexusStatus {
     entry(|| {
-        // SAFETY: the caller passes NULL or the sink its loader received,
-        // during that loader call.
-        let sink = unsafe { in_out_arg(sink, "sink") }?;
+        let sink = non_null_sink(sink)?;
         let Some(kind) = kind_of(status) else {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
@@ -251,7 +280,10 @@ pub extern "C" fn nexus_load_sink_fail(
             Some(m) => m,
             None => format!("the loader failed ({})", kind.as_str()),
         };
-        sink_fail(sink, Error::new(kind, text))
+        let failure = Error::new(kind, text);
+        // A value given before is released here, after the sink's unlock.
+        let _given = with_sink(sink, |sink| sink_fail(sink, failure))??;
+        Ok(())
     })
 }
 
@@ -262,9 +294,10 @@ pub extern "C" fn nexus_load_sink_fail(
 /// `message`; every thread that joined the load looks the key up again
 /// instead (one of them runs its own loader), where
 /// `nexus_load_sink_fail` would give them the failure. Nothing is cached.
-/// Call it from inside the loader, on the sink the loader received; the
-/// loader's own return value is then ignored. A value given to the sink
-/// before is released, as with `nexus_load_sink_fail`. The store's
+/// Call it while the loader runs, on the sink the loader received (from
+/// any thread: see `nexus_store_set_loader`); the loader's own return value
+/// is then ignored. A value given to the sink before is released, as with
+/// `nexus_load_sink_fail`. The store's
 /// `load_failure_count` counts the call.
 ///
 /// `message`: a NUL-terminated string, copied (invalid UTF-8 is replaced);
@@ -275,21 +308,26 @@ pub extern "C" fn nexus_load_sink_fail(
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`: the sink already holds a failure
 ///   (or an abandonment); nothing is recorded
 /// - `NEXUS_STATUS_ERR_NULL_ARGUMENT`: sink NULL
+/// - `NEXUS_STATUS_ERR_INVALID_HANDLE`: the sink's loader has returned, or
+///   it is no sink; nothing is recorded
 /// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`
 /// - `NEXUS_STATUS_ERR_PANIC`
+///
+/// Thread-safe (calls on one sink are serialised).
 #[unsafe(no_mangle)]
 pub extern "C" fn nexus_load_sink_abandon(
     sink: *mut NexusLoadSink,
     message: *const c_char,
 ) -> NexusStatus {
     entry(|| {
-        // SAFETY: the caller passes NULL or the sink its loader received,
-        // during that loader call.
-        let sink = unsafe { in_out_arg(sink, "sink") }?;
+        let sink = non_null_sink(sink)?;
         // SAFETY: the caller passes NULL or a NUL-terminated string.
         let text = unsafe { c_str_arg(message) }
             .unwrap_or_else(|| "the loader abandoned the load".to_owned());
-        sink_fail(sink, Error::load_abandoned(text))
+        let failure = Error::load_abandoned(text);
+        // A value given before is released here, after the sink's unlock.
+        let _given = with_sink(sink, |sink| sink_fail(sink, failure))??;
+        Ok(())
     })
 }
 
@@ -317,7 +355,8 @@ pub extern "C" fn nexus_load_sink_abandon(
 ///   non-zero length
 /// - `NEXUS_STATUS_ERR_INVALID_ARGUMENT`
 /// - `NEXUS_STATUS_ERR_INVALID_HANDLE`
-/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed
+/// - `NEXUS_STATUS_ERR_OUT_OF_MEMORY`: an allocation failed, or 2^20 loads
+///   (2^12 on 32-bit targets) are in progress at once, over every store
 /// - `NEXUS_STATUS_ERR_PANIC`
 ///
 /// Thread-safe.

@@ -393,16 +393,6 @@ impl<T> OutParam<T> {
     }
 }
 
-/// Checks a pointer to an object the call reads and updates (a load's
-/// sink) and returns it as a mutable reference.
-///
-/// # Safety
-/// A non-NULL `ptr` must be valid, aligned and not aliased for the call.
-pub(crate) unsafe fn in_out_arg<'a, T>(ptr: *mut T, name: &str) -> Result<&'a mut T, Error> {
-    // SAFETY: the caller guarantees a non-NULL `ptr` is valid and aligned.
-    unsafe { ptr.as_mut() }.ok_or_else(|| null_arg(name))
-}
-
 /// Checks an out-pointer (`NULL_ARGUMENT` when NULL).
 ///
 /// # Safety

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::boundary::kind_of;
 use super::key::Key;
+use super::sinks::{LiveSink, SinkState};
 use super::store::CoreStore;
 use super::types::*;
 use super::value::{FfiValue, ForeignObject, Putting};
@@ -136,13 +137,13 @@ pub(crate) fn loader(
     objects_need_cost: bool,
 ) -> Arc<LoaderFn<Key, FfiValue>> {
     Arc::new(move |key: &Key| {
-        let mut sink = NexusLoadSink {
-            outcome: None,
-            objects_need_cost,
-            refused: None,
-        };
-        // SAFETY: registered fn with its ctx; key and sink live for the call.
-        let status = unsafe { f(ctx.ptr(), key.as_ptr(), key.len(), &mut sink) };
+        let live = LiveSink::open(objects_need_cost)?;
+        // SAFETY: registered fn with its ctx; the key lives for the call;
+        // the sink is a handle, checked by every sink call.
+        let status = unsafe { f(ctx.ptr(), key.as_ptr(), key.len(), live.handle()) };
+        // The sink is retired here: a call on it from now on, from any
+        // thread, is INVALID_HANDLE.
+        let sink = live.finish();
         match (status, sink.outcome) {
             // A failure given through `nexus_load_sink_fail` wins, whatever
             // the loader returned.
@@ -182,7 +183,7 @@ fn sink_taken() -> Error {
 
 /// Puts a loaded value into a sink: `INVALID_ARGUMENT` (and the value is
 /// given back, not released) if it already holds an outcome.
-pub(crate) fn sink_put(sink: &mut NexusLoadSink, loaded: Loaded<FfiValue>) -> Result<(), Error> {
+pub(crate) fn sink_put(sink: &mut SinkState, loaded: Loaded<FfiValue>) -> Result<(), Error> {
     if sink.outcome.is_some() {
         loaded.value.disown();
         return Err(sink_taken());
@@ -191,20 +192,25 @@ pub(crate) fn sink_put(sink: &mut NexusLoadSink, loaded: Loaded<FfiValue>) -> Re
     Ok(())
 }
 
-/// Records a loader's failure in its sink, releasing a value given before
-/// (as when a loader returns a failure status): `INVALID_ARGUMENT` if it
-/// already holds a failure.
-pub(crate) fn sink_fail(sink: &mut NexusLoadSink, failure: Error) -> Result<(), Error> {
+/// Records a loader's failure in its sink: `INVALID_ARGUMENT` if it
+/// already holds a failure. A value given before is returned, for the
+/// caller to drop (its release runs then, on this thread, outside every
+/// lock: the sink's too), as when a loader returns a failure status.
+#[must_use = "a value given before the failure is returned to be released"]
+pub(crate) fn sink_fail(
+    sink: &mut SinkState,
+    failure: Error,
+) -> Result<Option<Loaded<FfiValue>>, Error> {
     if let Some(Err(_)) = sink.outcome {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
             "the loader already gave this sink a failure",
         ));
     }
-    // A value given before is dropped here: its release runs now, on this
-    // thread, outside every lock (the loader runs outside them).
-    sink.outcome = Some(Err(failure));
-    Ok(())
+    match sink.outcome.replace(Err(failure)) {
+        Some(Ok(given)) => Ok(Some(given)),
+        _ => Ok(None),
+    }
 }
 
 /// `INVALID_ARGUMENT` for an object put with cost 0 where no size estimator

@@ -51,6 +51,7 @@ mod governor;
 mod handles;
 mod key;
 mod short_bytes;
+mod sinks;
 mod store;
 mod types;
 mod value;

@@ -396,16 +396,13 @@ pub struct NexusKeyList {
     pub(crate) keys: Vec<Key>,
 }
 
-/// Where a loader puts the value it loaded, or why it failed. Valid only
-/// during the loader call that received it.
+/// Where a loader puts the value it loaded, or why it failed: an opaque
+/// sink handle, valid only during the loader call that received it. Not a
+/// pointer to memory but a generation-checked slot number (as a store
+/// handle is), so a sink used after its loader returned, on any thread, or
+/// a value that was never a sink, is `NEXUS_STATUS_ERR_INVALID_HANDLE`.
 pub struct NexusLoadSink {
-    pub(crate) outcome: Option<Result<crate::Loaded<super::value::FfiValue>, crate::Error>>,
-    /// No size estimator is registered: an object needs its cost.
-    pub(crate) objects_need_cost: bool,
-    /// Why the sink last refused a value, for a loader that returns the
-    /// refusal's status as its own (`return nexus_load_sink_put_...`):
-    /// its waiters get this message, not just the status.
-    pub(crate) refused: Option<crate::Error>,
+    _opaque: [u8; 0],
 }
 
 impl From<MemoryMetrics> for NexusMemoryMetrics {

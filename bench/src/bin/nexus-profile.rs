@@ -23,6 +23,12 @@
 //!   entries, so each put also evicts one (native);
 //! - `get-copy-str24`: `get-copy` with 24-byte keys ("user:" and 19
 //!   digits, as in W1);
+//! - `load-miss`: `nexus_store_get_or_load` of an absent key (C ABI,
+//!   8-byte keys): the loader gives an 8-byte value through its sink
+//!   (`nexus_load_sink_put_bytes`), which is cached; the key is removed
+//!   again outside the measured call, so every call misses;
+//! - `load-hit`: `nexus_store_get_or_load` of a present key (C ABI, 8-byte
+//!   keys and values; the loader registered, never called);
 //! - `lru-get`: `lru::LruCache::get` behind a `parking_lot::Mutex`;
 //! - `lru-get-str24`: `lru-get` with those 24-byte keys (`Box<[u8]>`).
 //!
@@ -52,8 +58,10 @@ use std::hint::black_box;
 use std::process::ExitCode;
 
 use nexus_store::ffi::{
-    NEXUS_STATUS_OK, NexusMemoryConfig, nexus_memory_config_init, nexus_store_free,
-    nexus_store_get_copy, nexus_store_new, nexus_store_put,
+    NEXUS_STATUS_OK, NexusLoadSink, NexusMemoryConfig, NexusStatus, nexus_load_sink_put_bytes,
+    nexus_memory_config_init, nexus_store_free, nexus_store_get_copy, nexus_store_get_or_load,
+    nexus_store_new, nexus_store_put, nexus_store_remove, nexus_store_set_loader,
+    nexus_value_release,
 };
 use nexus_store::{EvictionStrategy, Governor, GovernorConfig, MemberConfig, MemoryConfig, Store};
 
@@ -162,6 +170,36 @@ fn put_copy(stream: &[u64]) {
     assert_eq!(nexus_store_free(store), NEXUS_STATUS_OK);
 }
 
+/// The `load-*` modes' loader: the key's 8 bytes as its value.
+unsafe extern "C" fn load_key(
+    _ctx: *mut std::ffi::c_void,
+    key: *const u8,
+    key_len: usize,
+    sink: *mut NexusLoadSink,
+) -> NexusStatus {
+    nexus_load_sink_put_bytes(sink, key, key_len)
+}
+
+/// `load-miss` (`miss`) and `load-hit`: `nexus_store_get_or_load` on the
+/// filled C ABI store with `load_key` registered.
+fn get_or_load(stream: &[u64], miss: bool) {
+    let store = c_store();
+    let status = nexus_store_set_loader(store, Some(load_key), std::ptr::null_mut(), None);
+    assert_eq!(status, NEXUS_STATUS_OK);
+    for &k in stream {
+        // Absent keys for the misses: beyond the filled ones.
+        let key = if miss { KEYS + k } else { k }.to_le_bytes();
+        let mut value = std::ptr::null_mut();
+        let status = measured(|| nexus_store_get_or_load(store, key.as_ptr(), 8, &mut value));
+        assert_eq!(status, NEXUS_STATUS_OK);
+        nexus_value_release(value);
+        if miss {
+            assert_eq!(nexus_store_remove(store, key.as_ptr(), 8), NEXUS_STATUS_OK);
+        }
+    }
+    assert_eq!(nexus_store_free(store), NEXUS_STATUS_OK);
+}
+
 /// A store of `KEYS` entries charged 1. `full`: its budget's working size
 /// holds exactly `KEYS` (a put of a new key evicts one), else 1 GiB.
 fn native(strategy: EvictionStrategy, full: bool) -> Store<u64, u64> {
@@ -191,7 +229,7 @@ fn main() -> ExitCode {
         Some(Ok(n)) => n,
         Some(Err(_)) => {
             eprintln!(
-                "usage: nexus-profile get-copy|get-copy-str24|put-copy|get|put|put-governed|put-new|clear|lru-get|lru-get-str24 [ops] [strategy]"
+                "usage: nexus-profile get-copy|get-copy-str24|put-copy|load-miss|load-hit|get|put|put-governed|put-new|clear|lru-get|lru-get-str24 [ops] [strategy]"
             );
             return ExitCode::FAILURE;
         }
@@ -211,6 +249,8 @@ fn main() -> ExitCode {
         "get-copy" => get_copy(&stream, u64::to_le_bytes),
         "get-copy-str24" => get_copy(&stream, str24),
         "put-copy" => put_copy(&stream),
+        "load-miss" => get_or_load(&stream, true),
+        "load-hit" => get_or_load(&stream, false),
         "get" => {
             let store = native(strategy, false);
             for k in &stream {
@@ -306,7 +346,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: nexus-profile get-copy|get-copy-str24|put-copy|get|put|put-governed|put-new|clear|lru-get|lru-get-str24 [ops] [strategy]"
+                "usage: nexus-profile get-copy|get-copy-str24|put-copy|load-miss|load-hit|get|put|put-governed|put-new|clear|lru-get|lru-get-str24 [ops] [strategy]"
             );
             return ExitCode::FAILURE;
         }

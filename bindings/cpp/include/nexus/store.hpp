@@ -863,7 +863,9 @@ private:
 /// Where a loader puts the value it loaded; valid only during the loader
 /// call that received it. Give a value exactly once. Neither copyable nor
 /// movable, so that no copy outlives the loader call (the library's sink
-/// is gone once the loader returns: a kept copy would be a use after free).
+/// is retired once the loader returns: a kept copy's calls would all be
+/// StatusCode::invalid_handle). While the loader runs it may be used from
+/// another thread the loader waits for (calls on one sink are serialised).
 class LoadSink {
 public:
     explicit LoadSink(NexusLoadSink* sink) noexcept : sink_(sink) {}
