@@ -674,9 +674,13 @@ void release_shared(void* ctx, void* object) noexcept {
     delete static_cast<std::shared_ptr<T>*>(ctx);
 }
 
-/// Hands `object` to `put(void* object, NexusReleaseFn, void* ctx)`. On
-/// success the C library owns it (object becomes empty); on failure the
-/// library took nothing and `object` still owns it.
+/// Hands `object` to `put(void* object, NexusReleaseFn, void* ctx)`, which
+/// makes the C call and returns its status (it must not throw). On success
+/// the C library owns it (object becomes empty); on failure the library took
+/// nothing and `object` still owns it, also when an allocation throws
+/// (std::bad_alloc): before the C call, the object stays where it was; after
+/// a failed one, it is back in `object` before the Status (whose message
+/// allocates) is made.
 template <class T, class D, class Put>
 Status put_owned(std::unique_ptr<T, D>& object, Put&& put) {
     static_assert(!std::is_array_v<T>, "put_object stores single objects, not arrays");
@@ -684,33 +688,49 @@ Status put_owned(std::unique_ptr<T, D>& object, Put&& put) {
                   "put_object needs a deleter whose pointer type is a raw pointer");
     if (!object) return Status(StatusCode::invalid_argument, "put_object: the unique_ptr is empty");
     void* raw = const_cast<void*>(static_cast<const void*>(object.get()));
-    object_types::ObjectTypes::instance().add(raw, object_types::type_tag<T>());
+    auto& types = object_types::ObjectTypes::instance();
     if constexpr (std::is_empty_v<D> && std::is_default_constructible_v<D>) {
-        Status status = put(raw, &release_stateless<T, D>, nullptr);
-        if (status.ok()) {
+        types.add(raw, object_types::type_tag<T>());  // may throw: nothing done yet
+        const NexusStatus status = put(raw, &release_stateless<T, D>, nullptr);
+        if (status == NEXUS_STATUS_OK) {
             static_cast<void>(object.release());
         } else {
-            object_types::ObjectTypes::instance().remove(raw);
+            types.remove(raw);
         }
-        return status;
+        return Status::from_c(status);
     } else {
+        // If this allocation throws, nothing was moved: `object` keeps it.
         auto holder = std::make_unique<std::unique_ptr<T, D>>(std::move(object));
-        Status status = put(raw, &release_holder<T, D>, holder.get());
-        if (status.ok()) {
-            static_cast<void>(holder.release());
-        } else {
-            object_types::ObjectTypes::instance().remove(raw);
-            // Give the object back. Re-constructed in place, not assigned:
-            // deleters such as lambdas are movable but not assignable.
+        // Gives the object back. Re-constructed in place, not assigned:
+        // deleters such as lambdas are movable but not assignable.
+        const auto give_back = [&]() noexcept {
             std::destroy_at(std::addressof(object));
             ::new (static_cast<void*>(std::addressof(object))) std::unique_ptr<T, D>(std::move(*holder));
+        };
+#if NEXUS_CPP_CATCHES
+        try {
+            types.add(raw, object_types::type_tag<T>());
+        } catch (...) {
+            give_back();
+            throw;
         }
-        return status;
+#else
+        types.add(raw, object_types::type_tag<T>());
+#endif
+        const NexusStatus status = put(raw, &release_holder<T, D>, holder.get());
+        if (status == NEXUS_STATUS_OK) {
+            static_cast<void>(holder.release());
+        } else {
+            types.remove(raw);
+            give_back();
+        }
+        return Status::from_c(status);
     }
 }
 
 /// Hands the library a copy of `object` (released exactly once, when the
-/// entry is gone and no Value holds it); on failure no copy is kept.
+/// entry is gone and no Value holds it); on failure no copy is kept. `put`
+/// as for put_owned.
 template <class T, class Put>
 Status put_shared(const std::shared_ptr<T>& object, Put&& put) {
     static_assert(!std::is_array_v<T>, "put_object stores single objects, not arrays");
@@ -718,13 +738,13 @@ Status put_shared(const std::shared_ptr<T>& object, Put&& put) {
     void* raw = const_cast<void*>(static_cast<const void*>(object.get()));
     auto copy = std::make_unique<std::shared_ptr<T>>(object);
     object_types::ObjectTypes::instance().add(raw, object_types::type_tag<T>());
-    Status status = put(raw, &release_shared<T>, copy.get());
-    if (status.ok()) {
+    const NexusStatus status = put(raw, &release_shared<T>, copy.get());
+    if (status == NEXUS_STATUS_OK) {
         static_cast<void>(copy.release());
     } else {
         object_types::ObjectTypes::instance().remove(raw);
     }
-    return status;
+    return Status::from_c(status);
 }
 
 }  // namespace detail
@@ -883,7 +903,7 @@ public:
     template <class T, class D>
     Status put_object(std::unique_ptr<T, D>&& object, std::size_t cost) {
         return detail::put_owned(object, [&](void* raw, NexusReleaseFn release, void* ctx) {
-            return Status::from_c(nexus_load_sink_put_object(sink_, raw, cost, release, ctx));
+            return nexus_load_sink_put_object(sink_, raw, cost, release, ctx);
         });
     }
     /// Gives a copy of a shared object charged `cost` bytes (as above); the
@@ -891,7 +911,7 @@ public:
     template <class T>
     Status put_object(const std::shared_ptr<T>& object, std::size_t cost) {
         return detail::put_shared(object, [&](void* raw, NexusReleaseFn release, void* ctx) {
-            return Status::from_c(nexus_load_sink_put_object(sink_, raw, cost, release, ctx));
+            return nexus_load_sink_put_object(sink_, raw, cost, release, ctx);
         });
     }
 
@@ -1107,8 +1127,7 @@ public:
     Status try_put_object(std::string_view key, std::unique_ptr<T, D>&& object, std::size_t cost) {
         if (!handle_) return no_store("put_object");
         return detail::put_owned(object, [&](void* raw, NexusReleaseFn release, void* ctx) {
-            return Status::from_c(
-                nexus_store_put_object(handle_, detail::bytes_of(key), key.size(), raw, cost, release, ctx));
+            return nexus_store_put_object(handle_, detail::bytes_of(key), key.size(), raw, cost, release, ctx);
         });
     }
     /// Inserts or replaces `key` with a shared object charged `cost` bytes
@@ -1120,8 +1139,7 @@ public:
     Status try_put_object(std::string_view key, const std::shared_ptr<T>& object, std::size_t cost) {
         if (!handle_) return no_store("put_object");
         return detail::put_shared(object, [&](void* raw, NexusReleaseFn release, void* ctx) {
-            return Status::from_c(
-                nexus_store_put_object(handle_, detail::bytes_of(key), key.size(), raw, cost, release, ctx));
+            return nexus_store_put_object(handle_, detail::bytes_of(key), key.size(), raw, cost, release, ctx);
         });
     }
     /// try_put_object with this entry's own time to live (instead of the
@@ -1135,8 +1153,8 @@ public:
         if (ttl.count() < 0) return negative_ttl("put_object_ttl", ttl);
         const auto ms = static_cast<std::uint64_t>(ttl.count());
         return detail::put_owned(object, [&](void* raw, NexusReleaseFn release, void* ctx) {
-            return Status::from_c(nexus_store_put_object_ttl(handle_, detail::bytes_of(key), key.size(), raw, cost,
-                                                             release, ctx, ms));
+            return nexus_store_put_object_ttl(handle_, detail::bytes_of(key), key.size(), raw, cost, release, ctx,
+                                              ms);
         });
     }
     /// try_put_object (shared) with this entry's own time to live.
@@ -1147,8 +1165,8 @@ public:
         if (ttl.count() < 0) return negative_ttl("put_object_ttl", ttl);
         const auto ms = static_cast<std::uint64_t>(ttl.count());
         return detail::put_shared(object, [&](void* raw, NexusReleaseFn release, void* ctx) {
-            return Status::from_c(nexus_store_put_object_ttl(handle_, detail::bytes_of(key), key.size(), raw, cost,
-                                                             release, ctx, ms));
+            return nexus_store_put_object_ttl(handle_, detail::bytes_of(key), key.size(), raw, cost, release, ctx,
+                                              ms);
         });
     }
     /// A read handle on `key` (an access); not_found if absent.
