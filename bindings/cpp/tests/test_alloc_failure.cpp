@@ -3,6 +3,9 @@
 // it after the throw (or the failed status), and its deleter has not run.
 // Every allocation of the call is made to fail in turn (a replaced global
 // operator new with a fail switch: this file is a program of its own).
+// Monitor::stop() (noexcept) with its message's allocation failing returns
+// the status without a message, where it was std::terminate.
+#include <nexus/monitor.hpp>
 #include <nexus/store.hpp>
 
 #include <gtest/gtest.h>
@@ -166,6 +169,21 @@ TEST(AllocFailure, LoadSinkPutObjectGivesTheObjectBack) {
     EXPECT_EQ(loads, 1);
     EXPECT_GT(threw, 0);
     EXPECT_EQ(count, 1);  // deleted once, by the loader's own unique_ptr
+}
+
+TEST(AllocFailure, MonitorStopWithoutMemoryForItsMessage) {
+    nexus::Result<nexus::Monitor> started = nexus::Monitor::start();
+    if (!started.ok()) GTEST_SKIP() << "no monitor here: " << started.status().to_string();
+    nexus::Monitor monitor = std::move(started).value();
+    // Stopped behind the wrapper's back: its stop() is then not_found, with
+    // a message the wrapper copies.
+    ASSERT_EQ(nexus_monitor_stop(), NEXUS_STATUS_OK);
+    fail_allocation(0);
+    const nexus::Status status = monitor.stop();
+    disarm();
+    EXPECT_EQ(status.code(), nexus::StatusCode::not_found);
+    EXPECT_TRUE(status.message().empty()) << status.message();
+    EXPECT_EQ(monitor.run(), 0u);
 }
 
 }  // namespace

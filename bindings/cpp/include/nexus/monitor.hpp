@@ -213,11 +213,13 @@ public:
     /// Stops the thread now (the destructor then does nothing). Ok, or
     /// not_found when this run was already stopped (e.g. by
     /// nexus_monitor_stop from a store callback); a monitor someone started
-    /// after that is another run and keeps running.
+    /// after that is another run and keeps running. Never throws: if
+    /// copying a failure's message throws (std::bad_alloc), the Status has
+    /// its code and no message.
     Status stop() noexcept {
         const std::uint64_t run = std::exchange(run_, 0);
         if (run == 0) return Status();
-        return Status::from_c(nexus_monitor_stop_run(run));
+        return Status::from_c_nothrow(nexus_monitor_stop_run(run));
     }
 
     /// This run's number (nexus_monitor_start_run); 0 once stopped or moved

@@ -226,6 +226,22 @@ public:
         return Status(static_cast<StatusCode>(status), nexus_last_error_message());
     }
 
+    /// from_c for a noexcept call: if copying the message throws
+    /// (std::bad_alloc), the Status has the code and no message.
+    static Status from_c_nothrow(NexusStatus status) noexcept {
+        if (status == NEXUS_STATUS_OK) return Status();
+#if NEXUS_CPP_CATCHES
+        try {
+            return from_c(status);
+        } catch (...) {
+            // An empty std::string allocates nothing.
+            return Status(static_cast<StatusCode>(status), std::string());
+        }
+#else
+        return from_c(status);
+#endif
+    }
+
     bool ok() const noexcept { return code_ == StatusCode::ok; }
     StatusCode code() const noexcept { return code_; }
     const std::string& message() const noexcept { return message_; }
