@@ -1278,6 +1278,7 @@ mod tests {
     /// Every linked entry is walked exactly once, whatever the operations.
     #[test]
     fn the_walk_visits_every_linked_entry_once() {
+        let (mut in_band, mut above) = (0, 0);
         let mut o = TinyLfuOrder::new();
         let mut linked = [false; 64];
         let mut present = [false; 64];
@@ -1334,7 +1335,23 @@ mod tests {
                 assert_eq!(o.queues[c as usize], CANDIDATE);
                 c = o.nodes[c as usize].next;
             }
+            // The candidates' count (pending candidates) is theirs.
+            let counted = o.queues.iter().filter(|&&q| q == CANDIDATE).count();
+            assert_eq!(o.candidates, counted);
+            assert!(o.votes.abs() <= DECISION_LIMIT);
+            if o.window_share >= REPEL_ONCE_WINDOW {
+                above += 1;
+            } else if o.window_share >= RECENCY_OPEN_WINDOW {
+                in_band += 1;
+            }
         }
+        // A 64-entry order's window swings across both gates (a ghost hit
+        // moves it by 1/64), so the recency rules and the votes ran.
+        assert!(o.evicted);
+        assert!(
+            in_band > 0 && above > 0,
+            "{in_band} in the band, {above} above"
+        );
     }
 
     /// A frequent key survives a scan of new keys that a plain LRU of the
