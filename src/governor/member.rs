@@ -19,6 +19,7 @@
 //! while a pass runs finds no room and asks for another pass. One atomic
 //! on the put's path, no lock.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -147,19 +148,34 @@ impl Membership {
         self.room.store(room, Ordering::SeqCst);
     }
 
+    /// Whether the store is in a governor (one relaxed load): a put then
+    /// hashes its key for `after_put`.
+    #[inline]
+    pub(crate) fn is_active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
     /// Called after a call that may have grown the store by at most
     /// `growth` bytes (a put, a cached load), with no lock of the store
     /// held: unless the room the last pass left covers it, the governor
     /// checks its budget and the store's ceiling. One relaxed load when the
-    /// store is in no governor.
+    /// store is in no governor. `key_hash` is the hash of the key put: the
+    /// pass it runs on this thread takes that entry from this store last
+    /// (`just_put`), only if the others are not enough, as the store's own
+    /// reactions never take the entry just put. Without that, a SIZE member
+    /// gave its new entry first whenever it was its largest, and an LFU
+    /// member whose entries had been read gave every new key back at once
+    /// (count 1, the first in its order): its put returned OK and the entry
+    /// was gone.
     #[inline]
-    pub(crate) fn after_growth(&self, growth: u64) {
+    pub(crate) fn after_put(&self, growth: u64, key_hash: u64) {
         if !self.active.load(Ordering::Relaxed) {
             return;
         }
         if self.take_room(growth) {
             return;
         }
+        let _spare = JustPut::enter(self.store_id, key_hash);
         self.notify(growth);
     }
 
@@ -193,6 +209,37 @@ impl Membership {
             g.enforce_after_growth(growth);
         }
     }
+}
+
+thread_local! {
+    /// While a put's governor pass runs on this thread: its store's id and
+    /// its key's hash (`Membership::after_put`).
+    static JUST_PUT: Cell<Option<(u64, u64)>> = const { Cell::new(None) };
+}
+
+/// The scope of [`JUST_PUT`]: restores what was there (a pass run by a
+/// listener inside another's) when it ends, unwinding included.
+struct JustPut(Option<(u64, u64)>);
+
+impl JustPut {
+    fn enter(store_id: u64, key_hash: u64) -> Self {
+        JustPut(JUST_PUT.with(|c| c.replace(Some((store_id, key_hash)))))
+    }
+}
+
+impl Drop for JustPut {
+    fn drop(&mut self) {
+        JUST_PUT.with(|c| c.set(self.0));
+    }
+}
+
+/// The hash of the key a put into store `store_id` has just put, while
+/// the governor pass that put runs on this thread: that member's take
+/// takes it last (`MemoryManager::collect_shed_victims`).
+pub(crate) fn just_put(store_id: u64) -> Option<u64> {
+    JUST_PUT
+        .with(Cell::get)
+        .and_then(|(id, hash)| (id == store_id).then_some(hash))
 }
 
 impl Drop for Membership {

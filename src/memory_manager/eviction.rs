@@ -62,6 +62,10 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
     /// order, at most `max`, until `freed + victims` reaches `need`; stops
     /// before the first victim whose removal would take the store's usage
     /// (this shard's, plus the others' as last published) below `floor`.
+    /// The entry a put on this thread has just put (`governor::just_put`:
+    /// the pass is that put's) is taken last, only if the others were not
+    /// enough (or would cross the floor), as the store's own reactions
+    /// never take it.
     fn collect_shed_victims(&self, max: usize, freed: u64, need: u64, floor: u64) -> Vec<u32> {
         let mut victims = Vec::new();
         let mut total = freed;
@@ -70,9 +74,15 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             return victims;
         }
         let entries = &self.entries;
+        let spared = crate::governor::just_put(self.link.store_id);
+        let mut last = None;
         self.order.walk(|i| {
             let e = entries.get(i);
             if !e.evictable() {
+                return true;
+            }
+            if last.is_none() && spared.is_some_and(|h| entries.hash_of(&e.key) == h) {
+                last = Some(i);
                 return true;
             }
             match usage.checked_sub(e.charge()) {
@@ -83,6 +93,17 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             victims.push(i);
             victims.len() < max && total < need
         });
+        // Also when the walk stopped at a victim that would cross the
+        // floor: the entry just put, in its place, would not have.
+        if let Some(i) = last
+            && victims.len() < max
+            && total < need
+            && usage
+                .checked_sub(entries.get(i).charge())
+                .is_some_and(|left| left >= floor)
+        {
+            victims.push(i);
+        }
         victims
     }
 

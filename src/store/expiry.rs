@@ -61,7 +61,8 @@ where
         }
         let cell = ValueCell::Inline(value);
         let shard = self.shared.shard_of(&key);
-        self.put_in_shard(shard, charge, |m, now, fx| {
+        let key_hash = self.shared.put_hash(&key);
+        self.put_in_shard(shard, charge, key_hash, |m, now, fx| {
             m.set_next_ttl(ttl_ns, now);
             let r = m.put(key, cell, charge, now, fx);
             m.clear_next_ttl();

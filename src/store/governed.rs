@@ -33,12 +33,24 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Send + Sync + 'static,
 {
-    /// After a call that may have grown the store by at most `growth`
-    /// bytes, with no lock held: its governor, if any, checks its budget
-    /// unless its last pass left room for it (one load if none).
+    /// After a put or a cached load that may have grown the store by at
+    /// most `growth` bytes, with no lock held: its governor, if any, checks
+    /// its budget unless its last pass left room for it (one load if none);
+    /// a pass it runs takes the entry of `key_hash` (`put_hash`) last.
     #[inline]
-    pub(super) fn after_growth(&self, growth: u64) {
-        self.governor.after_growth(growth);
+    pub(super) fn after_put(&self, growth: u64, key_hash: u64) {
+        self.governor.after_put(growth, key_hash);
+    }
+
+    /// `key`'s hash for `after_put` when the store is in a governor; 0
+    /// (unused) otherwise, so an ungoverned put hashes nothing more.
+    #[inline]
+    pub(super) fn put_hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        if self.governor.is_active() {
+            self.hash(key)
+        } else {
+            0
+        }
     }
 }
 

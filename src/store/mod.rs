@@ -381,7 +381,8 @@ where
         charge: u64,
     ) -> std::result::Result<(), (Error, V)> {
         let shard = self.shared.shard_of(&key);
-        self.put_in_shard(shard, charge, |m, now, fx| {
+        let key_hash = self.shared.put_hash(&key);
+        self.put_in_shard(shard, charge, key_hash, |m, now, fx| {
             m.put(key, cell, charge, now, fx)
         })
     }
@@ -393,6 +394,7 @@ where
         &self,
         shard: usize,
         charge: u64,
+        key_hash: u64,
         put: impl FnOnce(
             &mut MemoryManager<K, V>,
             &Now<'_>,
@@ -401,22 +403,24 @@ where
     ) -> std::result::Result<(), (Error, V)> {
         let mut held = HeldPanic::new();
         let result = self.shared.locked_held(shard, &mut held, put);
-        let finished = self.finish_put(result, charge);
+        let finished = self.finish_put(result, charge, key_hash);
         held.resume();
         finished
     }
 
     /// After a put's lock is released: the governor hears of the growth
-    /// (at most the entry's `charge`), or a refused put gives its value back
-    /// (its key dropped here, outside the lock).
+    /// (at most the entry's `charge`; `key_hash`: `Shared::put_hash`), or a
+    /// refused put gives its value back (its key dropped here, outside the
+    /// lock).
     fn finish_put(
         &self,
         result: std::result::Result<(), Rejected<K, V>>,
         charge: u64,
+        key_hash: u64,
     ) -> std::result::Result<(), (Error, V)> {
         match result {
             Ok(()) => {
-                self.shared.after_growth(charge);
+                self.shared.after_put(charge, key_hash);
                 Ok(())
             }
             Err(rejected) => {
@@ -449,8 +453,8 @@ where
         if self.shared.listener.get().is_some() {
             return Err(cell);
         }
+        let hash = self.shared.hash(key);
         let replaced = {
-            let hash = self.shared.hash(key);
             let mut m = self.shared.shard_by_hash(hash).state.lock();
             if m.has_time_based_state() {
                 Err(cell)
@@ -461,7 +465,8 @@ where
         let (old, old_charge) = replaced?;
         // The governor first: the old value's drop may be user code that
         // panics, and the growth must be heard all the same.
-        self.shared.after_growth(charge.saturating_sub(old_charge));
+        self.shared
+            .after_put(charge.saturating_sub(old_charge), hash);
         if std::mem::needs_drop::<V>() {
             let old = match old {
                 ValueCell::Inline(v) => dispose(v).map(ValueCell::Inline),
@@ -878,7 +883,8 @@ where
         // code) runs after the waiters have their result.
         self.drop_loader(loader);
         self.shared.deliver_held(&mut fx, &mut held);
-        self.shared.after_growth(growth);
+        let key_hash = self.shared.put_hash(&owned);
+        self.shared.after_put(growth, key_hash);
         if let Some(payload) = panic_payload {
             panic::resume_unwind(payload);
         }

@@ -47,6 +47,8 @@ typedef struct {
     bool expired;   /* its TTL ran out (it still lives while pinned) */
     uint64_t ghost; /* lfu_history: its count when last evicted, 0 none */
     bool object;    /* an object value (put_object) */
+    int *obj;       /* that object: obj[1] is set once the listener heard it */
+    bool found;     /* a read saw it expired (the next call removes it) */
 } KeyState;
 
 typedef struct {
@@ -84,6 +86,10 @@ typedef struct Run {
     bool sharded;       /* shards > 1: the budget checks hold per shard */
     bool by_len;        /* an estimator charging the value's length */
     int call_expired;   /* EXPIRED heard during the call */
+    int call_unfound;   /* of those, entries no read had found expired */
+    int call_runs[8];   /* EVICTION events during the call, by reason */
+    bool put_taken;     /* a governor took the entry a put has just put */
+    int *put_obj;       /* the object that put is putting, if any */
     bool manual;        /* the call is evict or evict_lru */
     const char *what;
     /* listener and EVICTION events, by reason: counts and bytes */
@@ -91,6 +97,8 @@ typedef struct Run {
     uint64_t last_sequence;
     uint64_t objects, released; /* objects the store took, and released */
     bool freeing;
+    NexusGovernor *gov; /* a governor with this store as its one member */
+    uint64_t gov_budget, floor;
     uint64_t max_ever;  /* the highest configured budget so far */
     uint64_t peak;      /* the highest usage seen between calls */
     NexusPressureLevel last_level;
@@ -179,6 +187,7 @@ static int expected_victim(const Run *r, bool lru) {
 }
 
 static bool lru_call; /* the call in progress is evict_lru */
+static bool any_evictable_but(const Run *r, int except);
 
 static void listener(void *ctx, const uint8_t *key, size_t key_len, NexusEvictionReason reason,
                      uint64_t bytes) {
@@ -196,6 +205,10 @@ static void listener(void *ctx, const uint8_t *key, size_t key_len, NexusEvictio
     r->heard_bytes[reason] += bytes;
     if (r->nlog < LOGCAP) r->log[r->nlog++] = i * 8 + (int)reason;
     KeyState *e = &r->k[i];
+    /* heard before its release (not the value a put has just put, which
+     * the model does not hold yet) */
+    bool just_put = i == r->put_key && reason == NEXUS_EVICTION_REASON_GOVERNOR;
+    if (e->present && e->object && !just_put) e->obj[1] = 1;
     if (reason == NEXUS_EVICTION_REASON_REPLACED) {
         /* the old value of the key a put is replacing */
         MUST(r, i == r->put_key);
@@ -205,6 +218,18 @@ static void listener(void *ctx, const uint8_t *key, size_t key_len, NexusEvictio
         r->replaced = bytes;
         return;
     }
+
+    if (i == r->put_key && reason == NEXUS_EVICTION_REASON_GOVERNOR && !r->put_taken) {
+        /* the pass a put runs takes the entry just put last: only once
+         * every other evictable entry went */
+        MUST(r, r->gov != NULL && (!any_evictable_but(r, i) || r->floor > 0));
+        r->put_taken = true;
+        if (r->put_obj != NULL) r->put_obj[1] = 1;
+        r->evictions++;
+        r->evicted_bytes += bytes;
+        r->call_evictions++;
+        return;
+    }
     MUST(r, e->present);
     MUST(r, bytes == e->charge);
     /* gone, unless it is the expired value of the key a put is putting */
@@ -212,6 +237,7 @@ static void listener(void *ctx, const uint8_t *key, size_t key_len, NexusEvictio
     if (reason == NEXUS_EVICTION_REASON_EXPIRED) {
         MUST(r, dead(r, i));
         r->call_expired++;
+        r->call_unfound += !e->found;
     } else if (is_eviction(reason)) {
         MUST(r, !e->pinned);
         /* expired entries leave before live ones, as EXPIRED; only
@@ -237,6 +263,7 @@ static void listener(void *ctx, const uint8_t *key, size_t key_len, NexusEvictio
         MUST(r, reason == NEXUS_EVICTION_REASON_REMOVED);
     }
     e->present = false;
+    e->found = false;
     e->handles = 0;
     e->gen++;
 }
@@ -249,6 +276,7 @@ static void on_store_event(void *ctx, const NexusEvent *e) {
         MUST(r, e->reason <= NEXUS_EVICTION_REASON_EXPIRED);
         MUST(r, e->count > 0);
         r->event_n[e->reason] += e->count;
+        r->call_runs[e->reason]++;
         r->event_bytes[e->reason] += e->bytes;
     } else if (e->kind == NEXUS_EVENT_KIND_PRESSURE_CHANGED) {
         MUST(r, e->previous_level == r->last_level && e->level != e->previous_level);
@@ -336,6 +364,7 @@ static void check_state(Run *r, bool full) {
             bool b = !r->k[i].present;
             CHECK_OK(nexus_store_contains(r->s, KEY(name), &b));
             MUST(r, b == (r->k[i].present && !dead(r, i)));
+            if (dead(r, i)) r->k[i].found = true; /* contains may count as a read */
             CHECK_OK(nexus_store_is_pinned(r->s, KEY(name), &b));
             MUST(r, b == r->k[i].pinned);
         }
@@ -352,6 +381,10 @@ static void begin(Run *r, const char *what) {
     r->call_evictions = 0;
     r->call_events = 0;
     r->call_expired = 0;
+    r->call_unfound = 0;
+    r->put_taken = false;
+    r->put_obj = NULL;
+    memset(r->call_runs, 0, sizeof r->call_runs);
     r->manual = false;
     r->last_victim = 0;
     r->replaced = 0;
@@ -385,12 +418,17 @@ static void sleep_ms(long ms) {
 static void release_object(void *ctx, void *object) {
     Run *r = ctx;
     r->released++;
+    /* the listener heard its entry leave first (not when the store is
+     * freed: then no listener runs) */
+    if (!r->freeing) MUST(r, ((int *)object)[1] == 1);
     free(object);
     if (!r->freeing) {
         bool b;
         CHECK_OK(nexus_store_contains(r->s, KEY("k00"), &b));
     }
 }
+
+static int *last_obj;
 
 static bool do_put(Run *r, int i, bool ttl) {
     char name[8];
@@ -413,12 +451,15 @@ static bool do_put(Run *r, int i, bool ttl) {
     NexusStatus st;
     if (object) {
         /* charged its cost (cost 0 asks the estimator: by_len says 0) */
-        int *obj = malloc(sizeof *obj);
+        int *obj = malloc(2 * sizeof *obj);
         CHECK(obj != NULL);
-        *obj = i;
+        obj[0] = i;
+        obj[1] = 0;
+        r->put_obj = obj;
         size_t cost = (size_t)charge;
         st = ttl ? nexus_store_put_object_ttl(r->s, KEY(name), obj, cost, release_object, r, 1)
                  : nexus_store_put_object(r->s, KEY(name), obj, cost, release_object, r);
+        last_obj = obj;
         if (st == NEXUS_STATUS_OK)
             r->objects++;
         else
@@ -431,6 +472,7 @@ static bool do_put(Run *r, int i, bool ttl) {
     if (r->sharded) fits = true; /* each shard has its share */
     if (st == NEXUS_STATUS_OK) {
         r->k[i].object = object;
+        if (object) r->k[i].obj = last_obj;
         if (ttl) sleep_ms(2); /* it has expired */
         r->k[i].expired = ttl;
         MUST(r, charge <= r->max);
@@ -441,10 +483,15 @@ static bool do_put(Run *r, int i, bool ttl) {
         r->k[i].handles = 0; /* a new entry: handles hold the old value */
         r->k[i].gen++;
         r->inserts++;
+        if (r->put_taken) r->k[i].present = false;
+        /* a put that needed room removed every expired entry before
+         * evicting a live one */
+        if (r->call_evictions > 0)
+            for (int j = 0; j < NKEYS; j++) MUST(r, j == i || !dead(r, j));
         NexusMemoryMetrics m = metrics(r);
         bool b = false;
         CHECK_OK(nexus_store_contains(r->s, KEY(name), &b));
-        MUST(r, b == !dead(r, i)); /* the entry just put is there */
+        MUST(r, b == (!dead(r, i) && !r->put_taken)); /* the entry just put is there */
         if (!r->sharded) {
             MUST(r, m.current_usage <= m.effective_budget);
             if (r->max_entries != 0) MUST(r, m.entry_count <= r->max_entries);
@@ -453,6 +500,16 @@ static bool do_put(Run *r, int i, bool ttl) {
             MUST(r, m.current_usage <= m.effective_budget + usage_of(r, true, -1));
             if (r->max_entries != 0)
                 MUST(r, m.entry_count <= r->max_entries + (uint64_t)count_of(r, true, -1));
+        }
+        if (r->gov != NULL && m.current_usage > r->gov_budget) {
+            /* the governor took in strategy order down to its budget,
+             * stopping at the first victim that would cross the floor */
+            if (r->floor == 0 || !r->exact) {
+                if (r->floor == 0) MUST(r, !any_evictable_but(r, -1));
+            } else {
+                int v = expected_victim(r, false);
+                if (v >= 0) MUST(r, m.current_usage - r->k[v].charge < r->floor);
+            }
         }
         if (r->signalled == NEXUS_PRESSURE_LEVEL_NONE && !r->sharded) {
             uint64_t ws = (uint64_t)ceil_d((double)r->max * 0.7);
@@ -463,7 +520,7 @@ static bool do_put(Run *r, int i, bool ttl) {
             /* no more evicted than needed: the last victim went while usage
              * was at the working size or the put did not fit (or, with
              * max_entries, to make room for a new key) */
-            if (r->call_evictions > 0 && !(r->max_entries != 0 && !was_present))
+            if (r->call_evictions > 0 && !(r->max_entries != 0 && !was_present) && r->gov == NULL)
                 MUST(r, m.current_usage + r->last_victim + r->replaced >= ws);
         }
     } else {
@@ -472,7 +529,9 @@ static bool do_put(Run *r, int i, bool ttl) {
         if (st == NEXUS_STATUS_ERR_TOO_LARGE) MUST(r, charge > r->max / (r->sharded ? 4 : 1));
         if (st == NEXUS_STATUS_ERR_OVER_BUDGET && !r->sharded)
             MUST(r, emergency_refused || !fits);
-        MUST(r, r->call_events == r->call_expired); /* those a read found */
+        /* a refused put changes nothing: it removes only the expired
+         * entries a read had found (the store's next call removes those) */
+        MUST(r, r->call_events == r->call_expired && r->call_unfound == 0);
         NexusMemoryMetrics m = metrics(r);
         if (r->call_expired == 0)
             MUST(r, m.current_usage == before.current_usage && m.entry_count == before.entry_count);
@@ -489,6 +548,7 @@ static void fix_model_after_put(Run *r, int i, bool was_present, bool ok) {
         r->k[i].ghost = 0;
     }
     touch(r, i);
+    if (r->put_taken) r->k[i].ghost = r->k[i].count; /* evicted: remembered */
 }
 
 static void release_held(Run *r, int h) {
@@ -526,6 +586,7 @@ static void step(Run *r) {
         } else {
             MUST(r, st == NEXUS_STATUS_NOT_FOUND);
             r->misses++;
+            if (dead(r, i)) r->k[i].found = true;
         }
     } else if (p < 800) {
         if (r->nheld > 0) release_held(r, (int)below((uint64_t)r->nheld));
@@ -562,6 +623,7 @@ static void step(Run *r) {
         could -= r->call_expired; /* those a read found went first */
         MUST(r, got == (n < (size_t)could ? n : (size_t)could));
         MUST(r, (size_t)r->call_evictions == got);
+        if (!r->sharded) MUST(r, r->call_runs[NEXUS_EVICTION_REASON_MANUAL] == (got > 0));
     } else if (p < 945) {
         size_t got = 99;
         int could = 0;
@@ -572,6 +634,11 @@ static void step(Run *r) {
         CHECK_OK(nexus_store_clear_unpinned(r->s, &got));
         r->exact = exact;
         MUST(r, got == (size_t)could && r->call_evictions == could);
+        if (!r->sharded) {
+            /* one EVICTION event for the evicted, one for the expired */
+            MUST(r, r->call_runs[NEXUS_EVICTION_REASON_MANUAL] == (got > 0));
+            MUST(r, r->call_runs[NEXUS_EVICTION_REASON_EXPIRED] == (r->call_expired > 0));
+        }
         MUST(r, !any_evictable_but(r, -1));
     } else if (p < 965) {
         NexusPressureLevel lv = (NexusPressureLevel)below(4);
@@ -582,6 +649,9 @@ static void step(Run *r) {
         CHECK_OK(nexus_store_signal_pressure(r->s, lv));
         r->signalled = lv;
         NexusMemoryMetrics m = metrics(r);
+        /* one EVICTION event reports the whole run */
+        if (!r->sharded)
+            MUST(r, r->call_runs[NEXUS_EVICTION_REASON_PRESSURE] == (r->call_evictions > 0));
         if (lv == NEXUS_PRESSURE_LEVEL_EMERGENCY) MUST(r, !any_evictable_but(r, -1));
         if (!r->sharded) {
             /* the held budget: floor(keep x moderate_threshold x max) */
@@ -628,6 +698,8 @@ static void step(Run *r) {
         size_t n = 999;
         CHECK_OK(nexus_store_sweep_expired(r->s, &n));
         MUST(r, n == (size_t)r->call_expired && r->call_events == r->call_expired);
+        /* one EVICTION event (EXPIRED) per shard that removed any */
+        if (!r->sharded) MUST(r, r->call_runs[NEXUS_EVICTION_REASON_EXPIRED] == (n > 0));
         for (int j = 0; j < NKEYS; j++) MUST(r, !dead(r, j));
     } else if (p < 980) {
         /* clear: everything goes, pins stay; expired entries go first as
@@ -658,10 +730,12 @@ static void step(Run *r) {
             MUST(r, st == NEXUS_STATUS_NOT_FOUND);
         if (st == NEXUS_STATUS_OK) r->hits++, touch(r, i);
         if (st == NEXUS_STATUS_NOT_FOUND) r->misses++;
+        if (dead(r, i)) r->k[i].found = true;
     }
 }
 
 static bool with_expiry;
+static uint64_t with_governor, with_floor;
 static uint32_t with_shards = 1;
 static bool with_len_estimator;
 
@@ -697,6 +771,19 @@ static void run_init(Run *r, NexusEvictionStrategy strategy, bool history, uint6
     CHECK_OK(nexus_store_new(&c, &r->s));
     CHECK_OK(nexus_store_set_eviction_listener(r->s, listener, r, NULL));
     CHECK_OK(nexus_store_set_event_callback(r->s, on_store_event, r, NULL));
+    if (with_governor != 0) {
+        NexusGovernorConfig gc;
+        nexus_governor_config_init(&gc);
+        gc.budget_bytes = with_governor;
+        CHECK_OK(nexus_governor_new(&gc, &r->gov));
+        NexusGovernorMember mc;
+        nexus_governor_member_init(&mc);
+        mc.priority = 1;
+        mc.floor_bytes = with_floor;
+        CHECK_OK(nexus_governor_join(r->gov, r->s, &mc));
+        r->gov_budget = with_governor;
+        r->floor = with_floor;
+    }
 }
 
 static void run_end(Run *r) {
@@ -704,6 +791,7 @@ static void run_end(Run *r) {
     check_state(r, true);
     r->freeing = true;
     CHECK_OK(nexus_store_free(r->s));
+    if (r->gov != NULL) CHECK_OK(nexus_governor_free(r->gov));
     MUST(r, r->released == r->objects);
 }
 
@@ -799,6 +887,28 @@ static void test_shards_and_zero_charges(void) {
     with_len_estimator = false;
 }
 
+/* A governor with the store as its one member, a budget under the
+ * store's and a floor: after a put, the governor's takes (GOVERNOR, in
+ * strategy order) leave it within its budget, or at the floor, or with
+ * nothing evictable. */
+static void test_a_governed_store(void) {
+    int n = getenv("TSC_SEEDS") ? atoi(getenv("TSC_SEEDS")) : under_valgrind() ? 1 : 3;
+    for (int seed = 1; seed <= n; seed++)
+        for (int st = 0; st < 5; st++) {
+            NexusEvictionStrategy strategy = st < 4 ? STRATEGIES[st] : NEXUS_EVICTION_STRATEGY_LFU;
+            with_governor = 1500;
+            with_floor = 0;
+            run_pair(strategy, st == 4, 3000, 0, (uint64_t)seed + 1300, ops_per_run());
+            with_floor = 500;
+            run_pair(strategy, st == 4, 3000, 0, (uint64_t)seed + 1400, ops_per_run());
+            with_expiry = true;
+            run_pair(strategy, st == 4, 3000, 0, (uint64_t)seed + 1500, ops_per_run() / 3);
+            with_expiry = false;
+        }
+    with_governor = 0;
+    with_floor = 0;
+}
+
 /* The same with some puts of a TTL of 1 ms (each followed by a sleep of
  * 2 ms, so the entry has expired when the model says so). */
 static void test_expiry_with_every_strategy(void) {
@@ -832,5 +942,6 @@ int main(void) {
     RUN(test_tiny_budgets);
     RUN(test_expiry_with_every_strategy);
     RUN(test_shards_and_zero_charges);
+    RUN(test_a_governed_store);
     FINISH();
 }

@@ -343,6 +343,153 @@ static void test_time_to_idle_with_every_strategy(void) {
     }
 }
 
+
+/* ---- loads ---------------------------------------------------------------- */
+
+static size_t load_len; /* the loader gives this many bytes */
+
+static NexusStatus load_bytes(void *ctx, const uint8_t *key, size_t key_len,
+                              NexusLoadSink *sink) {
+    (void)ctx, (void)key, (void)key_len;
+    return nexus_load_sink_put_bytes(sink, filler, load_len);
+}
+
+/* A loaded value that cannot be cached (larger than the budget, or no
+ * room beside pinned entries, or EMERGENCY) is still returned, counted as
+ * in use while held, and not as an insert; one that is cached is held by
+ * the handle the load returned, so never evicted while it is held. */
+static void test_loads_with_every_strategy(void) {
+    NexusEvictionStrategy st;
+    FOR_EACH_STRATEGY(st) {
+        Listener l = {0};
+        NexusStore *s = store_of(st, st_i_ == 4, 1000, 0, &l);
+        CHECK_OK(nexus_store_set_loader(s, load_bytes, NULL, NULL));
+        NexusValue *v = NULL;
+        load_len = 2000;
+        CHECK_OK(nexus_store_get_or_load(s, KEY("big"), &v));
+        CHECK(nexus_value_len(v) == 2000 && !has(s, "big"));
+        NexusMemoryMetrics m = metrics_of(s);
+        CHECK(m.in_use_bytes == charge_of("big", 2000) && m.insert_count == 0);
+        CHECK(m.load_count == 1 && m.load_failure_count == 0 && m.current_usage == 0);
+        nexus_value_release(v);
+        m = metrics_of(s);
+        CHECK(m.in_use_bytes == 0);
+        /* room only beside pinned entries */
+        put_charged(s, "p", 500);
+        CHECK_OK(nexus_store_pin(s, KEY("p")));
+        put_charged(s, "q", 400);
+        CHECK_OK(nexus_store_pin(s, KEY("q")));
+        load_len = 200;
+        CHECK_OK(nexus_store_get_or_load(s, KEY("late"), &v));
+        CHECK(nexus_value_len(v) == 200 && !has(s, "late"));
+        nexus_value_release(v);
+        CHECK_OK(nexus_store_unpin(s, KEY("q")));
+        /* cached (its insert at CRITICAL evicts q toward the working
+         * size), and held: a put that needs room evicts nothing else */
+        load_len = 100;
+        l.count = 0;
+        CHECK_OK(nexus_store_get_or_load(s, KEY("held"), &v));
+        CHECK(has(s, "held") && !has(s, "q"));
+        CHECK(heard(&l, "q", NEXUS_EVICTION_REASON_CAPACITY));
+        put_charged(s, "r", 300);
+        CHECK(has(s, "held") && has(s, "r") && l.count == 0);
+        CHECK_OK(nexus_store_put(s, KEY("x"), filler, 200)); /* evicts r, not it */
+        CHECK(heard(&l, "r", NEXUS_EVICTION_REASON_CAPACITY) && has(s, "held"));
+        CHECK_STATUS(nexus_store_put(s, KEY("y"), filler, 600), NEXUS_STATUS_ERR_OVER_BUDGET);
+        nexus_value_release(v);
+        m = metrics_of(s);
+        CHECK(m.current_usage <= 1000);
+        CHECK_OK(nexus_store_free(s));
+    }
+}
+
+/* lfu_history: a get_or_load insert of a key evicted recently starts at
+ * its remembered count + 1, as a put does (README, "LFU with history"). */
+static void test_lfu_history_counts_a_loaded_key(void) {
+    for (int by_load = 0; by_load <= 1; by_load++) {
+        Listener l = {0};
+        NexusStore *s = store_of(NEXUS_EVICTION_STRATEGY_LFU, true, 0, 3, &l);
+        CHECK_OK(nexus_store_set_loader(s, load_bytes, NULL, NULL));
+        load_len = 10;
+        put_str(s, "a", "a");
+        for (int i = 0; i < 5; i++) {
+            NexusValue *v = NULL;
+            CHECK_OK(nexus_store_get(s, KEY("a"), &v));
+            nexus_value_release(v);
+        }
+        put_str(s, "b", "b");
+        put_str(s, "c", "c");
+        size_t n = 0;
+        CHECK_OK(nexus_store_evict_lru(s, 1, &n)); /* a, count 6, remembered */
+        CHECK(n == 1 && heard(&l, "a", NEXUS_EVICTION_REASON_MANUAL));
+        if (by_load) {
+            NexusValue *v = NULL;
+            CHECK_OK(nexus_store_get_or_load(s, KEY("a"), &v));
+            nexus_value_release(v);
+        } else {
+            put_str(s, "a", "a");
+        }
+        put_str(s, "d", "d"); /* full: the victim is b (count 1), not a (7) */
+        CHECK(heard(&l, "b", NEXUS_EVICTION_REASON_CAPACITY));
+        put_str(s, "e", "e");
+        CHECK(heard(&l, "c", NEXUS_EVICTION_REASON_CAPACITY));
+        CHECK(has(s, "a"));
+        CHECK_OK(nexus_store_free(s));
+    }
+}
+
+
+/* ---- a governed store ------------------------------------------------------ */
+
+/* The pass a put runs in its governor takes the entry just put last, as
+ * the store's own reactions never take it: before, a SIZE member gave its
+ * new entry first whenever it was its largest, and an LFU member whose
+ * entries had been read gave every new key back at once (count 1, first
+ * in its order), the put returning OK with the entry gone. An entry the
+ * others cannot make room for still goes, last, so the budget holds. */
+static void test_a_governed_put_keeps_its_entry(void) {
+    NexusEvictionStrategy st;
+    FOR_EACH_STRATEGY(st) {
+        Listener l = {0};
+        NexusStore *s = store_of(st, st_i_ == 4, 10000, 0, &l);
+        NexusGovernorConfig gc;
+        nexus_governor_config_init(&gc);
+        gc.budget_bytes = 1500;
+        NexusGovernor *g = NULL;
+        CHECK_OK(nexus_governor_new(&gc, &g));
+        NexusGovernorMember mc;
+        nexus_governor_member_init(&mc);
+        CHECK_OK(nexus_governor_join(g, s, &mc));
+        fill(s, 7); /* 1400 */
+        char key[16];
+        for (int round = 0; round < 3; round++)
+            for (int i = 0; i < 7; i++) {
+                snprintf(key, sizeof key, "k%d", i);
+                NexusValue *v = NULL;
+                CHECK_OK(nexus_store_get(s, KEY(key), &v));
+                nexus_value_release(v);
+            }
+        for (int i = 0; i < 10; i++) {
+            snprintf(key, sizeof key, "n%d", i);
+            l.count = 0;
+            put_charged(s, key, 200 + (uint64_t)i * 10); /* each the largest */
+            if (!has(s, key))
+                fprintf(stderr, "  %s: the governor took %s, just put\n",
+                        nexus_eviction_strategy_str(st), key);
+            CHECK(has(s, key));
+            CHECK(l.count >= 1 && heard_for(&l, NEXUS_EVICTION_REASON_GOVERNOR) == l.count);
+            CHECK(metrics_of(s).current_usage <= 1500);
+        }
+        /* larger than the governor's budget: the others first, then it */
+        l.count = 0;
+        put_charged(s, "huge", 1600);
+        CHECK(!has(s, "huge") && metrics_of(s).entry_count == 0);
+        CHECK(l.count >= 2 && strcmp(l.keys[l.count - 1], "huge") == 0);
+        CHECK_OK(nexus_store_free(s));
+        CHECK_OK(nexus_governor_free(g));
+    }
+}
+
 int main(void) {
     RUN(test_tiny_lfu_with_one_two_three_entries);
     RUN(test_every_entry_pinned);
@@ -352,5 +499,8 @@ int main(void) {
     RUN(test_budget_lowered_under_one_entry);
     RUN(test_an_unpinned_entry_is_not_the_next_victim);
     RUN(test_time_to_idle_with_every_strategy);
+    RUN(test_loads_with_every_strategy);
+    RUN(test_lfu_history_counts_a_loaded_key);
+    RUN(test_a_governed_put_keeps_its_entry);
     FINISH();
 }
