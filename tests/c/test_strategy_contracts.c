@@ -99,6 +99,8 @@ typedef struct Run {
     bool freeing;
     NexusGovernor *gov; /* a governor with this store as its one member */
     uint64_t gov_budget, floor;
+    uint64_t gov_in_force;          /* the governor's budget in force */
+    NexusPressureLevel gov_level;   /* the level signalled to it */
     uint64_t max_ever;  /* the highest configured budget so far */
     uint64_t peak;      /* the highest usage seen between calls */
     NexusPressureLevel last_level;
@@ -501,7 +503,7 @@ static bool do_put(Run *r, int i, bool ttl) {
             if (r->max_entries != 0)
                 MUST(r, m.entry_count <= r->max_entries + (uint64_t)count_of(r, true, -1));
         }
-        if (r->gov != NULL && m.current_usage > r->gov_budget) {
+        if (r->gov != NULL && m.current_usage > r->gov_in_force) {
             /* the governor took in strategy order down to its budget,
              * stopping at the first victim that would cross the floor */
             if (r->floor == 0 || !r->exact) {
@@ -693,6 +695,33 @@ static void step(Run *r) {
             if (!r->sharded) MUST(r, fixed > nm);
             MUST(r, r->call_events == 0);
         }
+    } else if (p < 972 && r->gov != NULL) {
+        /* a signal to the governor: MODERATE / CRITICAL shed the total to
+         * keep x itself and hold the budget at keep x the budget, EMERGENCY
+         * takes the member to its floor */
+        NexusPressureLevel lv = (NexusPressureLevel)below(4);
+        begin(r, "governor signal");
+        uint64_t before = metrics(r).current_usage;
+        NexusPressureLevel prior = r->gov_level;
+        CHECK_OK(nexus_governor_signal_pressure(r->gov, lv));
+        r->gov_level = lv;
+        double keep = lv == NEXUS_PRESSURE_LEVEL_MODERATE ? 0.75 : 0.5;
+        r->gov_in_force = lv == NEXUS_PRESSURE_LEVEL_NONE        ? r->gov_budget
+                          : lv == NEXUS_PRESSURE_LEVEL_EMERGENCY ? 0
+                                                                 : (uint64_t)((double)r->gov_budget * keep);
+        uint64_t target = r->gov_in_force;
+        if (lv != NEXUS_PRESSURE_LEVEL_NONE && lv != NEXUS_PRESSURE_LEVEL_EMERGENCY && lv >= prior &&
+            (uint64_t)((double)before * keep) < target)
+            target = (uint64_t)((double)before * keep);
+        uint64_t usage = metrics(r).current_usage;
+        if (usage > target) {
+            if (r->floor == 0)
+                MUST(r, !any_evictable_but(r, -1));
+            else if (r->exact) {
+                int v = expected_victim(r, false);
+                if (v >= 0) MUST(r, usage - r->k[v].charge < r->floor);
+            }
+        }
     } else if (p < 978) {
         begin(r, "sweep");
         size_t n = 999;
@@ -782,6 +811,7 @@ static void run_init(Run *r, NexusEvictionStrategy strategy, bool history, uint6
         mc.floor_bytes = with_floor;
         CHECK_OK(nexus_governor_join(r->gov, r->s, &mc));
         r->gov_budget = with_governor;
+        r->gov_in_force = with_governor;
         r->floor = with_floor;
     }
 }
