@@ -1243,12 +1243,14 @@ typedef void (*NexusGovernorEventFn)(void *ctx,
 #define NEXUS_PRESSURE_LEVEL_NONE 0
 
 /**
- * Usage above the working size, or the OS warned.
+ * Usage at or above the working size (`moderate_threshold` x the budget,
+ * rounded up), or the OS warned.
  */
 #define NEXUS_PRESSURE_LEVEL_MODERATE 1
 
 /**
- * Usage above the critical threshold, or the OS is critical.
+ * Usage at or above the critical threshold (`critical_threshold` x the
+ * budget, rounded up), or the OS is critical.
  */
 #define NEXUS_PRESSURE_LEVEL_CRITICAL 2
 

@@ -47,9 +47,11 @@ pub const NEXUS_STATUS_ERR_PANIC: NexusStatus = 12;
 pub type NexusPressureLevel = u32;
 /// No pressure.
 pub const NEXUS_PRESSURE_LEVEL_NONE: NexusPressureLevel = 0;
-/// Usage above the working size, or the OS warned.
+/// Usage at or above the working size (`moderate_threshold` x the budget,
+/// rounded up), or the OS warned.
 pub const NEXUS_PRESSURE_LEVEL_MODERATE: NexusPressureLevel = 1;
-/// Usage above the critical threshold, or the OS is critical.
+/// Usage at or above the critical threshold (`critical_threshold` x the
+/// budget, rounded up), or the OS is critical.
 pub const NEXUS_PRESSURE_LEVEL_CRITICAL: NexusPressureLevel = 2;
 /// Shed everything that can go; refuse unpinned puts until it ends.
 pub const NEXUS_PRESSURE_LEVEL_EMERGENCY: NexusPressureLevel = 3;

@@ -10,9 +10,10 @@ c_enum! {
         /// No pressure.
         #[default]
         None = 0 => "NONE",
-        /// Usage above the working size, or the OS warned.
+        /// Usage at or above the working size (rounded up), or the OS warned.
         Moderate = 1 => "MODERATE",
-        /// Usage above the critical threshold, or the OS is critical.
+        /// Usage at or above the critical threshold (rounded up), or the OS
+        /// is critical.
         Critical = 2 => "CRITICAL",
         /// The OS is about to kill the process: shed everything that can go.
         Emergency = 3 => "EMERGENCY",

@@ -4,9 +4,10 @@ import CNexusStore
 public enum MemoryPressureLevel: UInt32, Comparable, CaseIterable, Sendable {
     /// No pressure.
     case none = 0
-    /// Usage above the working size, or the OS warned.
+    /// Usage at or above the working size (rounded up), or the OS warned.
     case moderate = 1
-    /// Usage above the critical threshold, or the OS is critical.
+    /// Usage at or above the critical threshold (rounded up), or the OS is
+    /// critical.
     case critical = 2
     /// Shed everything that can go; refuse unpinned puts until it ends.
     case emergency = 3
