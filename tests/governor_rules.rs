@@ -63,7 +63,8 @@ fn setup() -> impl Strategy<Value = Setup> {
     let strategy = prop_oneof![
         Just(EvictionStrategy::Lru),
         Just(EvictionStrategy::Lfu),
-        Just(EvictionStrategy::Size)
+        Just(EvictionStrategy::Size),
+        Just(EvictionStrategy::TinyLfu)
     ];
     (
         150..=400u64,

@@ -298,7 +298,17 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         if let RunGoal::Count(remaining) = &mut run.goal {
             *remaining -= victims.len();
         }
-        victims.len() < want
+        // A governor's take stops at the first victim that would cross the
+        // floor, in the order as it is then: TINY_LFU's walk changes with
+        // each eviction (an evicted victim admits the candidate it lost
+        // to), so a chunk that stopped there walks again, and the run ends
+        // only when a walk takes nothing (before, a TINY_LFU member under
+        // EMERGENCY kept an entry whose removal left it at its floor).
+        let walked_out = match run.goal {
+            RunGoal::Shed { .. } => victims.is_empty(),
+            _ => victims.len() < want,
+        };
+        walked_out
             || match run.goal {
                 RunGoal::UsageAtMost(target) => self.usage <= target,
                 RunGoal::Count(remaining) => remaining == 0,
