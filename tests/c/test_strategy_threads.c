@@ -44,7 +44,7 @@ static void listener(void *ctx, const uint8_t *key, size_t key_len, NexusEvictio
     Shared *sh = ctx;
     int k = key_of(key, key_len);
     if (reason == NEXUS_EVICTION_REASON_CAPACITY || reason == NEXUS_EVICTION_REASON_PRESSURE ||
-        reason == NEXUS_EVICTION_REASON_MANUAL) {
+        reason == NEXUS_EVICTION_REASON_MANUAL || reason == NEXUS_EVICTION_REASON_GOVERNOR) {
         if (ALOAD(&sh->pinned_forever[k])) AINC(&sh->bad_pinned);
         if (ALOAD(&sh->held[k])) AINC(&sh->bad_held);
         __atomic_add_fetch(&sh->heard_evictions, 1, __ATOMIC_SEQ_CST);
@@ -132,7 +132,7 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-static void run(NexusEvictionStrategy st, bool history) {
+static void run(NexusEvictionStrategy st, bool history, bool governed) {
     static Shared sh;
     memset(&sh, 0, sizeof sh);
     uint64_t budget = 200000;
@@ -141,6 +141,18 @@ static void run(NexusEvictionStrategy st, bool history) {
     c.lfu_history = history;
     CHECK_OK(nexus_store_new(&c, &sh.s));
     CHECK_OK(nexus_store_set_eviction_listener(sh.s, listener, &sh, NULL));
+    /* governed: a governor of 120,000 bytes takes from it as the threads
+     * put (its passes run on their threads) */
+    NexusGovernor *g = NULL;
+    if (governed) {
+        NexusGovernorConfig gc;
+        nexus_governor_config_init(&gc);
+        gc.budget_bytes = 120000;
+        CHECK_OK(nexus_governor_new(&gc, &g));
+        NexusGovernorMember mc;
+        nexus_governor_member_init(&mc);
+        CHECK_OK(nexus_governor_join(g, sh.s, &mc));
+    }
     char key[16];
     for (int k = 0; k < NPINNED; k++) {
         sh.pinned_forever[k] = 1;
@@ -201,7 +213,14 @@ static void run(NexusEvictionStrategy st, bool history) {
     CHECK_OK(nexus_store_clear_unpinned(sh.s, &n));
     CHECK_OK(nexus_store_memory_metrics(sh.s, &m));
     CHECK(m.entry_count == pinned);
+    if (g != NULL) {
+        CHECK_OK(nexus_governor_enforce(g));
+        NexusGovernorMetrics gm;
+        CHECK_OK(nexus_governor_metrics(g, &gm));
+        CHECK(gm.total_usage <= gm.budget_in_force);
+    }
     CHECK_OK(nexus_store_free(sh.s));
+    if (g != NULL) CHECK_OK(nexus_governor_free(g));
 }
 
 static void test_long_runs_beside_other_threads(void) {
@@ -209,9 +228,11 @@ static void test_long_runs_beside_other_threads(void) {
         static const NexusEvictionStrategy all[4] = {
             NEXUS_EVICTION_STRATEGY_LRU, NEXUS_EVICTION_STRATEGY_LFU,
             NEXUS_EVICTION_STRATEGY_SIZE, NEXUS_EVICTION_STRATEGY_TINY_LFU};
-        run(all[i], false);
+        run(all[i], false, false);
+        run(all[i], false, true);
     }
-    run(NEXUS_EVICTION_STRATEGY_LFU, true);
+    run(NEXUS_EVICTION_STRATEGY_LFU, true, false);
+    run(NEXUS_EVICTION_STRATEGY_LFU, true, true);
 }
 
 int main(void) {
