@@ -480,6 +480,13 @@ static void test_a_governed_put_keeps_its_entry(void) {
             CHECK(l.count >= 1 && heard_for(&l, NEXUS_EVICTION_REASON_GOVERNOR) == l.count);
             CHECK(metrics_of(s).current_usage <= 1500);
         }
+        /* a cached load stays too (its handle holds it while the pass runs) */
+        CHECK_OK(nexus_store_set_loader(s, load_bytes, NULL, NULL));
+        load_len = 150;
+        NexusValue *loaded = NULL;
+        CHECK_OK(nexus_store_get_or_load(s, KEY("loaded"), &loaded));
+        nexus_value_release(loaded);
+        CHECK(has(s, "loaded"));
         /* larger than the governor's budget: the others first, then it */
         l.count = 0;
         put_charged(s, "huge", 1600);
