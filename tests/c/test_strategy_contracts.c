@@ -522,6 +522,12 @@ static bool do_put(Run *r, int i, bool ttl) {
             /* no more evicted than needed: the last victim went while usage
              * was at the working size or the put did not fit (or, with
              * max_entries, to make room for a new key) */
+            /* MODERATE after the insert (it needed no room): at most
+             * eviction_batch_size victims */
+            uint64_t old = was_present && !r->expiry ? r->replaced : 0;
+            uint64_t pre = before.current_usage - old + charge;
+            if (!r->expiry && r->gov == NULL && r->max_entries == 0 && pre <= r->max && pre < crit)
+                MUST(r, (size_t)r->call_evictions <= r->batch);
             if (r->call_evictions > 0 && !(r->max_entries != 0 && !was_present) && r->gov == NULL)
                 MUST(r, m.current_usage + r->last_victim + r->replaced >= ws);
         }
