@@ -212,18 +212,19 @@ impl Membership {
 }
 
 thread_local! {
-    /// While a put's governor pass runs on this thread: its store's id and
-    /// its key's hash (`Membership::after_put`).
-    static JUST_PUT: Cell<Option<(u64, u64)>> = const { Cell::new(None) };
+    /// While a put's governor pass runs on this thread: its store's id,
+    /// its key's hash (`Membership::after_put`), and whether that entry is
+    /// not to be taken at all for now (`spare_strictly`).
+    static JUST_PUT: Cell<Option<(u64, u64, bool)>> = const { Cell::new(None) };
 }
 
 /// The scope of [`JUST_PUT`]: restores what was there (a pass run by a
 /// listener inside another's) when it ends, unwinding included.
-struct JustPut(Option<(u64, u64)>);
+struct JustPut(Option<(u64, u64, bool)>);
 
 impl JustPut {
     fn enter(store_id: u64, key_hash: u64) -> Self {
-        JustPut(JUST_PUT.with(|c| c.replace(Some((store_id, key_hash)))))
+        JustPut(JUST_PUT.with(|c| c.replace(Some((store_id, key_hash, false)))))
     }
 }
 
@@ -234,12 +235,24 @@ impl Drop for JustPut {
 }
 
 /// The hash of the key a put into store `store_id` has just put, while
-/// the governor pass that put runs on this thread: that member's take
-/// takes it last (`MemoryManager::collect_shed_victims`).
-pub(crate) fn just_put(store_id: u64) -> Option<u64> {
+/// the governor pass that put runs on this thread, and whether it is
+/// spared strictly: that member's take takes it last
+/// (`MemoryManager::collect_shed_victims`), or not at all while strict.
+pub(crate) fn just_put(store_id: u64) -> Option<(u64, bool)> {
     JUST_PUT
         .with(Cell::get)
-        .and_then(|(id, hash)| (id == store_id).then_some(hash))
+        .and_then(|(id, hash, strict)| (id == store_id).then_some((hash, strict)))
+}
+
+/// Runs `f` with the entry just put into store `store_id` (if any) spared
+/// strictly: a store of several shards asks every shard without it first,
+/// so that it is taken last across the shards, not only within its own.
+pub(crate) fn spare_strictly<R>(store_id: u64, f: impl FnOnce() -> R) -> R {
+    let Some((hash, _)) = just_put(store_id) else {
+        return f();
+    };
+    let _scope = JustPut(JUST_PUT.with(|c| c.replace(Some((store_id, hash, true)))));
+    f()
 }
 
 impl Drop for Membership {

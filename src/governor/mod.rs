@@ -41,7 +41,7 @@ use crate::store::Store;
 
 pub(crate) use self::core::GovernorCore;
 use self::core::Member;
-pub(crate) use member::{Governed, Membership, Shed, just_put};
+pub(crate) use member::{Governed, Membership, Shed, just_put, spare_strictly};
 pub use report::{GovernorEvent, GovernorEventKind, GovernorMetrics, MemberMetrics, ShedCause};
 
 /// The governor event callback's type.

@@ -81,7 +81,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
             if !e.evictable() {
                 return true;
             }
-            if last.is_none() && spared.is_some_and(|h| entries.hash_of(&e.key) == h) {
+            if last.is_none() && spared.is_some_and(|(h, _)| entries.hash_of(&e.key) == h) {
                 last = Some(i);
                 return true;
             }
@@ -96,6 +96,7 @@ impl<K: Hash + Eq + Clone, V> MemoryManager<K, V> {
         // Also when the walk stopped at a victim that would cross the
         // floor: the entry just put, in its place, would not have.
         if let Some(i) = last
+            && spared.is_some_and(|(_, strict)| !strict)
             && victims.len() < max
             && total < need
             && usage

@@ -82,9 +82,32 @@ where
     }
 
     /// Shard by shard, each asked for what is still needed; each checks
-    /// the floor against the store's usage under its own lock.
+    /// the floor against the store's usage under its own lock. The entry a
+    /// put has just put (`governor::just_put`) is taken last: with several
+    /// shards, every shard is asked without it first, then again with it.
     fn shed(&self, need: u64, floor: u64, panicked: &mut HeldPanic) -> Shed {
         let mut shed = Shed::default();
+        if self.shards.len() > 1 && crate::governor::just_put(self.id).is_some() {
+            crate::governor::spare_strictly(self.id, || {
+                self.shed_shards(need, floor, panicked, &mut shed)
+            });
+        }
+        self.shed_shards(need, floor, panicked, &mut shed);
+        shed
+    }
+
+    fn membership(&self) -> &Membership {
+        &self.governor
+    }
+}
+
+impl<K, V> Shared<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    /// `Governed::shed`'s pass over the shards, adding to `shed`.
+    fn shed_shards(&self, need: u64, floor: u64, panicked: &mut HeldPanic, shed: &mut Shed) {
         for shard in 0..self.shards.len() {
             if shed.bytes >= need {
                 break;
@@ -98,10 +121,5 @@ where
             shed.count += count as u64;
             shed.bytes += bytes;
         }
-        shed
-    }
-
-    fn membership(&self) -> &Membership {
-        &self.governor
     }
 }

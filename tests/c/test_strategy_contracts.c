@@ -940,6 +940,11 @@ static void test_a_governed_store(void) {
             with_expiry = true;
             run_pair(strategy, st == 4, 3000, 0, (uint64_t)seed + 1500, ops_per_run() / 3);
             with_expiry = false;
+            /* shards: the entry just put is taken last across them all */
+            with_floor = 0;
+            with_shards = 4;
+            run_pair(strategy, st == 4, 12000, 0, (uint64_t)seed + 1600, ops_per_run());
+            with_shards = 1;
         }
     with_governor = 0;
     with_floor = 0;
