@@ -1,12 +1,13 @@
 //! The governor's rules as properties over random runs (docs/DESIGN.md
 //! §11): three stores of random priorities, floors and ceilings under one
-//! budget, random puts, pins, unpins, removes and signals to the governor.
+//! budget, random puts, pins, unpins, removes, reads whose handles are held
+//! for a while, and signals to the governor.
 //! After every step:
 //! - a store the governor took from this step is at or above its floor;
 //! - after a step that enforces (a put, a signal): every store is within
 //!   its ceiling or stuck, and the total is within the budget in force or
-//!   every store is stuck ("stuck": its next victim in eviction order would
-//!   take it below its floor, or it has none);
+//!   every store is stuck ("stuck": its next victim in eviction order, held
+//!   entries passed over, would take it below its floor, or it has none);
 //! - if a store gave for the budget or a signal this step, every store of
 //!   lower priority is stuck after it.
 
@@ -27,6 +28,10 @@ enum Op {
     Pin(usize, u8),
     Unpin(usize, u8),
     Remove(usize, u8),
+    /// A read whose handle is kept (an entry held is never taken).
+    Hold(usize, u8),
+    /// The oldest handle kept on a store is released.
+    Release(usize),
     Signal(Level),
 }
 
@@ -42,6 +47,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..3usize, 0..10u8).prop_map(|(s, k)| Op::Pin(s, k)),
         1 => (0..3usize, 0..10u8).prop_map(|(s, k)| Op::Unpin(s, k)),
         1 => (0..3usize, 0..10u8).prop_map(|(s, k)| Op::Remove(s, k)),
+        1 => (0..3usize, 0..10u8).prop_map(|(s, k)| Op::Hold(s, k)),
+        1 => (0..3usize).prop_map(Op::Release),
         1 => level.prop_map(Op::Signal),
     ]
 }
@@ -83,16 +90,16 @@ fn usage(s: &Charged) -> u64 {
 }
 
 /// Whether the governor can take nothing more from `s` without going
-/// below `floor`: its next victim (pinned entries are not in the order)
-/// would cross it, or it has none.
-fn stuck(s: &Charged, floor: u64) -> bool {
+/// below `floor`: its next victim (pinned entries are not in the order;
+/// entries in `held` are passed over) would cross it, or it has none.
+fn stuck(s: &Charged, floor: u64, held: &[u8]) -> bool {
     let charges: HashMap<u8, u64> = s
         .entries_snapshot()
         .into_iter()
         .map(|e| (e.key, e.charge))
         .collect();
     let u = usage(s);
-    match s.eviction_order().first() {
+    match s.eviction_order().iter().find(|k| !held.contains(k)) {
         None => true,
         Some(k) => u < floor || u - charges[k] < floor,
     }
@@ -115,12 +122,32 @@ fn check(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
         // Floors add up to at most 150 <= the budget: every join succeeds.
         g.join(s, *m).unwrap();
     }
+    // Per store: the handles kept, with their key and whether they still
+    // hold the key's present entry (a put or remove of the key ends that).
+    let mut handles: Vec<Vec<(u8, bool, nexus_store::ValueHandle<u64>)>> =
+        (0..stores.len()).map(|_| Vec::new()).collect();
     let mut before = g.metrics();
     for (step, op) in ops.iter().enumerate() {
         let enforces = match op {
             Op::Put(s, k, c) => {
+                handles[*s]
+                    .iter_mut()
+                    .filter(|h| h.0 == *k)
+                    .for_each(|h| h.1 = false);
                 stores[*s].put(*k, *c).unwrap();
                 true
+            }
+            Op::Hold(s, k) => {
+                if let Some(v) = stores[*s].get(k) {
+                    handles[*s].push((*k, true, v));
+                }
+                false
+            }
+            Op::Release(s) => {
+                if !handles[*s].is_empty() {
+                    handles[*s].remove(0);
+                }
+                false
             }
             Op::Pin(s, k) => {
                 stores[*s].pin(k);
@@ -131,6 +158,10 @@ fn check(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
                 false
             }
             Op::Remove(s, k) => {
+                handles[*s]
+                    .iter_mut()
+                    .filter(|h| h.0 == *k)
+                    .for_each(|h| h.1 = false);
                 let _ = stores[*s].remove(k);
                 false
             }
@@ -140,6 +171,18 @@ fn check(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
             }
         };
         let after = g.metrics();
+        // Keys whose present entry a kept handle holds (an entry the
+        // governor took is not present: its handle held another value).
+        let held: Vec<Vec<u8>> = handles
+            .iter_mut()
+            .zip(&stores)
+            .map(|(hs, s)| {
+                hs.iter_mut()
+                    .filter(|h| h.1 && s.contains(&h.0))
+                    .map(|h| h.0)
+                    .collect()
+            })
+            .collect();
         let ctx = || format!("step {step} {op:?}; {after:?}");
         let gave = |i: usize| {
             let (b, a) = (
@@ -161,7 +204,7 @@ fn check(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
                 for (j, (t, n)) in stores.iter().zip(&setup.members).enumerate() {
                     if n.priority < m.priority {
                         prop_assert!(
-                            stuck(t, n.floor_bytes),
+                            stuck(t, n.floor_bytes, &held[j]),
                             "store {i} gave while store {j} of lower priority could: {}",
                             ctx()
                         );
@@ -170,7 +213,7 @@ fn check(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
             }
             if enforces && let Some(c) = m.ceiling_bytes {
                 prop_assert!(
-                    usage(s) <= c || stuck(s, m.floor_bytes),
+                    usage(s) <= c || stuck(s, m.floor_bytes, &held[i]),
                     "store {i} above its ceiling: {}",
                     ctx()
                 );
@@ -179,7 +222,7 @@ fn check(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
         if enforces && after.total_usage > after.budget_in_force {
             for (i, (s, m)) in stores.iter().zip(&setup.members).enumerate() {
                 prop_assert!(
-                    stuck(s, m.floor_bytes),
+                    stuck(s, m.floor_bytes, &held[i]),
                     "over the budget in force while store {i} could give: {}",
                     ctx()
                 );
