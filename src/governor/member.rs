@@ -159,7 +159,8 @@ impl Membership {
     /// `growth` bytes (a put, a cached load), with no lock of the store
     /// held: unless the room the last pass left covers it, the governor
     /// checks its budget and the store's ceiling. One relaxed load when the
-    /// store is in no governor. `key_hash` is the hash of the key put: the
+    /// store is in no governor. `key_hash` gives the hash of the key put
+    /// (called only when a pass runs, off the put's fast path): the
     /// pass it runs on this thread takes that entry from this store last
     /// (`just_put`), only if the others are not enough, as the store's own
     /// reactions never take the entry just put. Without that, a SIZE member
@@ -168,14 +169,14 @@ impl Membership {
     /// (count 1, the first in its order): its put returned OK and the entry
     /// was gone.
     #[inline]
-    pub(crate) fn after_put(&self, growth: u64, key_hash: u64) {
+    pub(crate) fn after_put(&self, growth: u64, key_hash: impl FnOnce() -> u64) {
         if !self.active.load(Ordering::Relaxed) {
             return;
         }
         if self.take_room(growth) {
             return;
         }
-        let _spare = JustPut::enter(self.store_id, key_hash);
+        let _spare = JustPut::enter(self.store_id, key_hash());
         self.notify(growth);
     }
 

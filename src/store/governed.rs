@@ -38,7 +38,7 @@ where
     /// its budget unless its last pass left room for it (one load if none);
     /// a pass it runs takes the entry of `key_hash` (`put_hash`) last.
     #[inline]
-    pub(super) fn after_put(&self, growth: u64, key_hash: u64) {
+    pub(super) fn after_put(&self, growth: u64, key_hash: impl FnOnce() -> u64) {
         self.governor.after_put(growth, key_hash);
     }
 

@@ -420,7 +420,7 @@ where
     ) -> std::result::Result<(), (Error, V)> {
         match result {
             Ok(()) => {
-                self.shared.after_put(charge, key_hash);
+                self.shared.after_put(charge, || key_hash);
                 Ok(())
             }
             Err(rejected) => {
@@ -453,8 +453,8 @@ where
         if self.shared.listener.get().is_some() {
             return Err(cell);
         }
-        let hash = self.shared.hash(key);
         let replaced = {
+            let hash = self.shared.hash(key);
             let mut m = self.shared.shard_by_hash(hash).state.lock();
             if m.has_time_based_state() {
                 Err(cell)
@@ -466,7 +466,7 @@ where
         // The governor first: the old value's drop may be user code that
         // panics, and the growth must be heard all the same.
         self.shared
-            .after_put(charge.saturating_sub(old_charge), hash);
+            .after_put(charge.saturating_sub(old_charge), || self.shared.hash(key));
         if std::mem::needs_drop::<V>() {
             let old = match old {
                 ValueCell::Inline(v) => dispose(v).map(ValueCell::Inline),
@@ -883,8 +883,7 @@ where
         // code) runs after the waiters have their result.
         self.drop_loader(loader);
         self.shared.deliver_held(&mut fx, &mut held);
-        let key_hash = self.shared.put_hash(&owned);
-        self.shared.after_put(growth, key_hash);
+        self.shared.after_put(growth, || self.shared.hash(&owned));
         if let Some(payload) = panic_payload {
             panic::resume_unwind(payload);
         }
