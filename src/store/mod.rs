@@ -708,7 +708,9 @@ where
     /// With several shards the counts and byte totals are sums over the
     /// shards (each read under its own lock, in turn), the level is the
     /// store's, and `max_usage` is the sum of the shards' peaks: never below
-    /// the true peak, never above the budget.
+    /// the true peak, never above the largest budget since creation or
+    /// `reset_metrics` (a budget lowered by `set_max_bytes` leaves the
+    /// peaks reached under the old one).
     pub fn metrics(&self) -> MemoryMetrics {
         let mut all = self.shared.each(|m, _, _| m.metrics()).into_iter();
         let mut sum = all.next().expect("a store has at least one shard");
