@@ -173,6 +173,13 @@ impl Membership {
         if !self.active.load(Ordering::Relaxed) {
             return;
         }
+        self.after_put_in_governor(growth, key_hash);
+    }
+
+    /// `after_put` in a governor: out of line, so that the key's hash (and
+    /// what it keeps alive) costs an ungoverned put nothing.
+    #[inline(never)]
+    fn after_put_in_governor(&self, growth: u64, key_hash: impl FnOnce() -> u64) {
         if self.take_room(growth) {
             return;
         }
