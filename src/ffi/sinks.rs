@@ -90,8 +90,7 @@ struct FreeSinks {
 }
 
 /// Chunks of slots, allocated on first use and never freed.
-static CHUNKS: [OnceLock<Box<[SinkSlot; CHUNK]>>; MAX_CHUNKS] =
-    [const { OnceLock::new() }; MAX_CHUNKS];
+static CHUNKS: [OnceLock<Box<[SinkSlot]>>; MAX_CHUNKS] = [const { OnceLock::new() }; MAX_CHUNKS];
 
 static FREE: Mutex<FreeSinks> = Mutex::new(FreeSinks {
     reusable: VecDeque::new(),
@@ -237,7 +236,19 @@ fn take_slot() -> Result<(usize, usize), Error> {
     })?;
     // Allocated once (under the free list's lock, so by one thread), never
     // freed.
-    CHUNKS[index / CHUNK].get_or_init(|| Box::new([const { SinkSlot::new() }; CHUNK]));
+    let chunk = &CHUNKS[index / CHUNK];
+    if chunk.get().is_none() {
+        let mut slots = Vec::new();
+        slots.try_reserve_exact(CHUNK).map_err(|_| {
+            Error::new(
+                ErrorKind::OutOfMemory,
+                "no memory for a chunk of load sinks",
+            )
+        })?;
+        slots.extend((0..CHUNK).map(|_| SinkSlot::new()));
+        // Only this thread sets it (under the free list's lock).
+        let _ = chunk.set(slots.into_boxed_slice());
+    }
     free.fresh = index + 1;
     Ok((index, 1))
 }
