@@ -228,6 +228,26 @@ const DECISIONS_PER_ENTRY: f64 = 0.05;
 /// gated one). 127-2047 give the same 24 rows.
 const DECISION_LIMIT: i32 = 511;
 
+/// A zeroed table of `want` slots to replace `table` if it is smaller:
+/// `Some(None)` if it is not, `None` if the allocation failed.
+fn grown<T: Copy + Default>(table: &[T], want: usize) -> Option<Option<Vec<T>>> {
+    if table.len() >= want {
+        return Some(None);
+    }
+    let mut new = Vec::new();
+    new.try_reserve_exact(want).ok()?;
+    new.resize(want, T::default());
+    Some(Some(new))
+}
+
+/// `table` replaced by a zeroed one of `want` slots if it is smaller (a
+/// failed allocation unwinds or aborts).
+fn grow<T: Copy + Default>(table: &mut Vec<T>, want: usize) {
+    if table.len() < want {
+        *table = vec![T::default(); want];
+    }
+}
+
 /// A slot's links and key hash: 12 bytes (its queue, one byte, is in
 /// `TinyLfuOrder::queues`: in the node, padding made it 16).
 #[derive(Clone, Copy, Debug)]
@@ -738,15 +758,16 @@ impl TinyLfuOrder {
             .next_power_of_two()
     }
 
-    /// The rejected ghost's size for the entries linked now: at least
-    /// `REJECTED_PER_ENTRY` slots per entry, rounded up to an eighth of a
-    /// power of two (so it is reallocated rarely, and at most 12.5% larger).
+    /// The decision ghosts' size for the entries linked now.
     fn decisions_wanted(&self) -> usize {
         ((self.linked_len() as f64 * DECISIONS_PER_ENTRY) as usize)
             .max(16)
             .next_power_of_two()
     }
 
+    /// The rejected ghost's size for the entries linked now: at least
+    /// `REJECTED_PER_ENTRY` slots per entry, rounded up to an eighth of a
+    /// power of two (so it is reallocated rarely, and at most 12.5% larger).
     fn rejected_wanted(&self) -> usize {
         let want = ((self.linked_len() as f64 * REJECTED_PER_ENTRY) as usize).max(16);
         let step = (want.next_power_of_two() / 8).max(16);
@@ -757,34 +778,25 @@ impl TinyLfuOrder {
     /// run, fewer entries are linked: `remember` then allocates nothing);
     /// false if an allocation failed (nothing changed).
     pub fn try_reserve_evictions(&mut self) -> bool {
-        let want = self.ghosts_wanted();
-        let mut ghosts = Vec::new();
-        if self.ghosts.len() < want && ghosts.try_reserve_exact(want).is_err() {
+        // Every table allocated before any is replaced; the first failure
+        // stops (the ones allocated are dropped).
+        let grown = (|| {
+            Some((
+                grown(&self.ghosts, self.ghosts_wanted())?,
+                grown(&self.rejected, self.rejected_wanted())?,
+                grown(&self.decisions, self.decisions_wanted())?,
+            ))
+        })();
+        let Some((ghosts, rejected, decisions)) = grown else {
             return false;
-        }
-        let want_rejected = self.rejected_wanted();
-        let mut rejected = Vec::new();
-        if self.rejected.len() < want_rejected && rejected.try_reserve_exact(want_rejected).is_err()
-        {
-            return false;
-        }
-        let want_decisions = self.decisions_wanted();
-        let mut decisions = Vec::new();
-        if self.decisions.len() < want_decisions
-            && decisions.try_reserve_exact(want_decisions).is_err()
-        {
-            return false;
-        }
-        if self.ghosts.len() < want {
-            ghosts.resize(want, 0);
+        };
+        if let Some(ghosts) = ghosts {
             self.ghosts = ghosts;
         }
-        if self.rejected.len() < want_rejected {
-            rejected.resize(want_rejected, 0);
+        if let Some(rejected) = rejected {
             self.rejected = rejected;
         }
-        if self.decisions.len() < want_decisions {
-            decisions.resize(want_decisions, 0);
+        if let Some(decisions) = decisions {
             self.decisions = decisions;
         }
         true
@@ -792,18 +804,14 @@ impl TinyLfuOrder {
 
     /// `try_reserve_evictions` whose failed allocation unwinds (or aborts).
     pub fn reserve_evictions(&mut self) {
-        let want = self.ghosts_wanted();
-        if self.ghosts.len() < want {
-            self.ghosts = vec![0; want];
-        }
-        let want = self.rejected_wanted();
-        if self.rejected.len() < want {
-            self.rejected = vec![0; want];
-        }
-        let want = self.decisions_wanted();
-        if self.decisions.len() < want {
-            self.decisions = vec![0; want];
-        }
+        let want = (
+            self.ghosts_wanted(),
+            self.rejected_wanted(),
+            self.decisions_wanted(),
+        );
+        grow(&mut self.ghosts, want.0);
+        grow(&mut self.rejected, want.1);
+        grow(&mut self.decisions, want.2);
     }
 
     /// A key's slot in the rejected ghost (from the hash's high bits) and
