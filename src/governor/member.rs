@@ -170,7 +170,7 @@ impl Membership {
     /// was gone.
     #[inline]
     pub(crate) fn after_put(&self, growth: u64, key_hash: impl FnOnce() -> u64) {
-        if !self.active.load(Ordering::Relaxed) {
+        if !self.is_active() {
             return;
         }
         self.after_put_in_governor(growth, key_hash);
